@@ -1,0 +1,87 @@
+# Thin wrapper over CMake. Every target installs missing Debian packages
+# first (scripts/install-deps), so a fresh machine needs no manual step.
+#   make            build into build/ (build/beacon, build/libbeacon.*)
+#   make test       the whole suite via CTest, then again under ASan+UBSan
+#   make demo       the quickstart: dev PKI, relay, round trips through it
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60)
+#   make coverage   line coverage of the protocol cores (gcovr)
+#   make bench      benchmarks (not part of make test)
+#   make soak       long-running reliability runs (not part of make test)
+#   make install    PREFIX=/usr/local DESTDIR=
+
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+COV_BUILD ?= build-cov
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST_JOBS ?= 2
+FUZZ_SECONDS ?= 60
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build test test-fast test-asan demo fuzz coverage bench \
+	soak install clean format check-format
+
+all: build
+
+deps:
+	@sh scripts/install-deps
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) \
+		$(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+test-fast: build
+	cd $(BUILD) && ctest --output-on-failure -j$(CTEST_JOBS) \
+		--label-exclude 'soak|bench'
+
+test-asan: deps
+	@cmake -S . -B $(ASAN_BUILD) -DBEACON_SANITIZE=ON \
+		-DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		BEACON_SANITIZED=1 ctest --output-on-failure -j$(CTEST_JOBS) \
+		--label-exclude 'soak|bench|nosan'
+
+test: test-fast test-asan
+
+demo: build
+	@python3 scripts/demo.py --build $(BUILD)
+
+fuzz: deps
+	@sh scripts/install-deps fuzz
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DBEACON_FUZZ=ON \
+		-DBEACON_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS)
+	@sh scripts/run-fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+coverage: deps
+	@sh scripts/install-deps coverage
+	@cmake -S . -B $(COV_BUILD) -DBEACON_COVERAGE=ON \
+		-DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build $(COV_BUILD) -j$(JOBS)
+	cd $(COV_BUILD) && ctest -L unit --output-on-failure -j$(CTEST_JOBS)
+	gcovr -r . --object-directory $(COV_BUILD) \
+		--filter 'src/target/' --filter 'src/mux/' --filter 'src/policy/' \
+		--print-summary --fail-under-line 90
+
+bench: build
+	@sh scripts/install-deps bench
+	cd $(BUILD) && ctest --output-on-failure -L bench -V
+
+soak: build
+	cd $(BUILD) && ctest --output-on-failure -L soak
+
+install: build
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+check-format:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(COV_BUILD)

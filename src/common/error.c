@@ -1,0 +1,59 @@
+/* error.c - text for the BEACON_E* codes (include/beacon/beacon.h). */
+#include "beacon/beacon.h"
+
+static const struct {
+  int code;
+  const char *name;
+  const char *text;
+} errors[] = {
+  {BEACON_OK, "OK", "success"},
+  {BEACON_EAGAIN, "EAGAIN", "need more input"},
+  {BEACON_EINVAL, "EINVAL", "invalid argument or malformed input"},
+  {BEACON_ENOMEM, "ENOMEM", "out of memory"},
+  {BEACON_ETOOLONG, "ETOOLONG", "value exceeds its limit"},
+  {BEACON_EPROTO, "EPROTO", "protocol error"},
+  {BEACON_ECLOSED, "ECLOSED", "closed"},
+  {BEACON_ERESET, "ERESET", "stream reset by peer"},
+  {BEACON_ETIMEDOUT, "ETIMEDOUT", "timed out"},
+  {BEACON_ELIMIT, "ELIMIT", "limit reached"},
+  {BEACON_ETLS, "ETLS", "TLS failure"},
+  {BEACON_EVERIFY, "EVERIFY", "certificate verification failed"},
+  {BEACON_EREFUSED, "EREFUSED", "connection refused"},
+  {BEACON_EIO, "EIO", "I/O error"},
+  {BEACON_EGOAWAY, "EGOAWAY", "session is going away"},
+  {BEACON_ECONFIG, "ECONFIG", "bad configuration"},
+  {BEACON_ENOTFOUND, "ENOTFOUND", "name not found"},
+  {BEACON_EPOLICY, "EPOLICY", "refused by destination policy"},
+};
+
+#define NERRORS (sizeof(errors) / sizeof(errors[0]))
+
+const char *beacon_strerror(int err)
+{
+  for(unsigned i = 0; i < NERRORS; i++)
+    if(errors[i].code == err)
+      return errors[i].text;
+  return "unknown error";
+}
+
+const char *beacon_err_name(int err)
+{
+  for(unsigned i = 0; i < NERRORS; i++)
+    if(errors[i].code == err)
+      return errors[i].name;
+  return "EUNKNOWN";
+}
+
+int beacon_is_fatal(int err)
+{
+  switch(err) {
+  case BEACON_EPROTO:
+  case BEACON_ENOMEM:
+  case BEACON_ETLS:
+  case BEACON_EVERIFY:
+  case BEACON_ETIMEDOUT:
+    return 1;
+  default:
+    return 0;
+  }
+}

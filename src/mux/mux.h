@@ -1,0 +1,202 @@
+/*
+ * mux.h - a sans-I/O hashicorp/yamux session (protocol version 0,
+ * DESIGN §1.2), usable as client (opens odd ids) or server (even ids).
+ *
+ * The caller does all I/O and owns the clock:
+ *   - bytes received from the peer go into mux_recv(); events come back
+ *     synchronously through the callback table while mux_recv() runs;
+ *   - bytes to send are taken with mux_send() (copy out) or with
+ *     mux_pending() + mux_advance() (zero copy);
+ *   - the caller passes `now` (milliseconds, any monotonic origin) to
+ *     mux_tick() and asks mux_next_deadline() when to call it again.
+ *
+ * Streams are named by id; a call on an id that is not live returns
+ * BEACON_ECLOSED, so a stale id can never touch freed memory.
+ *
+ * Reentrancy: callbacks may call every mux_* function on the same session
+ * except mux_recv() and mux_free(). Callbacks run only inside mux_recv(),
+ * mux_tick(), mux_advance()/mux_send() (on_writable, when output space
+ * frees up) and the stream calls that end a stream (on_stream_closed).
+ *
+ * Memory: no allocation on the data path. A stream's state is allocated
+ * when it opens and freed when it closes. Received payload is delivered as
+ * a pointer into the caller's input buffer, in pieces as it arrives (a
+ * frame split across mux_recv() calls arrives as several on_data calls).
+ * Outgoing payload is copied once into the session's output queue, whose
+ * size is bounded by the peer's windows and by max_outbuf.
+ */
+#ifndef BEACON_MUX_H
+#define BEACON_MUX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MUX_PROTO_VERSION 0
+#define MUX_HEADER_SIZE 12
+#define MUX_INITIAL_WINDOW (256u * 1024u)
+
+enum mux_type {
+  MUX_TYPE_DATA = 0,
+  MUX_TYPE_WINDOW_UPDATE = 1,
+  MUX_TYPE_PING = 2,
+  MUX_TYPE_GO_AWAY = 3
+};
+
+enum mux_flag {
+  MUX_FLAG_SYN = 0x1,
+  MUX_FLAG_ACK = 0x2,
+  MUX_FLAG_FIN = 0x4,
+  MUX_FLAG_RST = 0x8
+};
+
+enum mux_go_away_code {
+  MUX_GO_AWAY_NORMAL = 0,
+  MUX_GO_AWAY_PROTO_ERR = 1,
+  MUX_GO_AWAY_INTERNAL_ERR = 2
+};
+
+/* A decoded frame header (frame.c). */
+typedef struct mux_header {
+  uint8_t version;
+  uint8_t type;
+  uint16_t flags;
+  uint32_t stream_id;
+  uint32_t length;
+} mux_header_t;
+
+void mux_header_encode(uint8_t out[MUX_HEADER_SIZE], const mux_header_t *h);
+void mux_header_decode(mux_header_t *h, const uint8_t in[MUX_HEADER_SIZE]);
+
+/* Replaceable allocator (tests inject failures). NULL fields = libc. */
+typedef struct mux_allocator {
+  void *(*malloc)(size_t size, void *ud);
+  void (*free)(void *ptr, void *ud);
+  void *(*realloc)(void *ptr, size_t size, void *ud);
+  void *ud;
+} mux_allocator_t;
+
+typedef struct mux mux_t;
+
+typedef struct mux_callbacks {
+  /* The peer opened stream `id` (SYN). Return 0 to accept: the session
+   * answers with ACK at once (the relay acknowledges before it reads the
+   * target line, DESIGN §1.2) and *stream_ud may be set. Return a negative
+   * code to refuse: the stream is reset. Streams over max_streams or the
+   * accept backlog are reset without calling this. */
+  int (*on_stream_open)(mux_t *m, uint32_t id, void **stream_ud, void *ud);
+  /* A stream we opened was acknowledged by the peer. */
+  void (*on_stream_ack)(mux_t *m, uint32_t id, void *stream_ud, void *ud);
+  /* Payload bytes for a stream. The pointer is valid only during the
+   * call. The data counts against the stream's receive window until the
+   * caller reports it with mux_stream_consumed(). */
+  void (*on_data)(mux_t *m, uint32_t id, void *stream_ud,
+                  const uint8_t *data, size_t len, void *ud);
+  /* The peer half-closed its direction (FIN): no more on_data. */
+  void (*on_fin)(mux_t *m, uint32_t id, void *stream_ud, void *ud);
+  /* The peer reset the stream (RST). on_stream_closed follows. */
+  void (*on_reset)(mux_t *m, uint32_t id, void *stream_ud, void *ud);
+  /* The stream's send window grew, or output queue space freed up, after
+   * a mux_stream_write() that took fewer bytes than offered. */
+  void (*on_writable)(mux_t *m, uint32_t id, void *stream_ud, void *ud);
+  /* The stream is gone (both FINs, or RST either way, or session end):
+   * its id is no longer live. Last callback for this stream. */
+  void (*on_stream_closed)(mux_t *m, uint32_t id, void *stream_ud,
+                           void *ud);
+  /* An answer to our ping arrived; rtt_ms from when it was sent. */
+  void (*on_ping_ack)(mux_t *m, uint32_t opaque, uint64_t rtt_ms,
+                      void *ud);
+  /* The peer sent Go Away with this code: no new streams either way. */
+  void (*on_go_away)(mux_t *m, uint32_t code, void *ud);
+} mux_callbacks_t;
+
+typedef struct mux_config {
+  int is_client;             /* 1: opens odd ids; 0: server, even ids */
+  uint32_t max_streams;      /* live streams cap; default 4096 */
+  uint32_t accept_backlog;   /* peer-opened streams not yet accepted;
+                                default 256 (Go's AcceptBacklog) */
+  uint32_t max_window;       /* our per-stream receive window; default
+                                and minimum 256 KiB */
+  size_t max_outbuf;         /* data bytes queued for sending before
+                                writes are refused; default 1 MiB */
+  uint64_t keepalive_ms;     /* ping interval; 0 = off. Go: 20000 */
+  uint64_t keepalive_timeout_ms; /* answer deadline; Go: 10000 */
+  const mux_allocator_t *alloc;  /* NULL = libc */
+} mux_config_t;
+
+/* Fills *cfg with the defaults above (client = 0, keep-alive off). */
+void mux_config_default(mux_config_t *cfg);
+
+/* Creates a session. cb is copied. now = the caller's clock. NULL on
+ * OOM or invalid config. */
+mux_t *mux_new(const mux_config_t *cfg, const mux_callbacks_t *cb,
+               void *ud, uint64_t now);
+/* Frees the session and every stream without callbacks. NULL allowed. */
+void mux_free(mux_t *m);
+
+/*
+ * Feeds received bytes. Returns len when all were processed, or a
+ * negative code: BEACON_EPROTO for a protocol violation (a Go Away with
+ * code 1 has been queued: flush mux_send() output, then close), or
+ * BEACON_ENOMEM. After an error the session is dead (mux_is_dead()).
+ */
+int mux_recv(mux_t *m, const uint8_t *in, size_t len);
+
+/* Copies up to cap bytes of pending output into out; returns the count. */
+size_t mux_send(mux_t *m, uint8_t *out, size_t cap);
+/* Zero copy: *p points at the first contiguous pending bytes; returns
+ * their count (0 when nothing is pending). Valid until the next mux call
+ * that queues output. */
+size_t mux_pending(mux_t *m, const uint8_t **p);
+/* Total bytes waiting to be sent. */
+size_t mux_pending_total(const mux_t *m);
+/* Marks n bytes returned by mux_pending() as sent. */
+void mux_advance(mux_t *m, size_t n);
+
+/* Keep-alive and timers. Returns 0, or BEACON_ETIMEDOUT when a ping went
+ * unanswered past keepalive_timeout_ms (the session is then dead). */
+int mux_tick(mux_t *m, uint64_t now);
+/* The time mux_tick() next has work, or UINT64_MAX for none. */
+uint64_t mux_next_deadline(const mux_t *m);
+
+/* Sends a ping with SYN now; *opaque receives its value. */
+int mux_ping(mux_t *m, uint64_t now, uint32_t *opaque);
+/* Queues Go Away(code): no more streams are opened or accepted. */
+int mux_go_away(mux_t *m, uint32_t code);
+
+/* Opens a stream (Window Update with SYN, delta 0, as Go does). Returns
+ * the new id (> 0) or BEACON_EGOAWAY / BEACON_ELIMIT / BEACON_ENOMEM. */
+int64_t mux_open(mux_t *m, void *stream_ud);
+
+/* Queues up to len bytes as Data frames, as many as the peer's window
+ * and the output queue allow. Returns bytes taken (0 when the window is
+ * shut: on_writable follows when it opens), or BEACON_ECLOSED /
+ * BEACON_ERESET. */
+int64_t mux_stream_write(mux_t *m, uint32_t id, const uint8_t *data,
+                         size_t len);
+/* The application consumed n received bytes: the window is granted back
+ * (a Window Update once half the window is consumed, as Go does). */
+int mux_stream_consumed(mux_t *m, uint32_t id, size_t n);
+/* Half-close: queues FIN after everything written before it. */
+int mux_stream_close(mux_t *m, uint32_t id);
+/* Abort both ways: queues RST and frees the stream (on_stream_closed is
+ * called before this returns). */
+int mux_stream_reset(mux_t *m, uint32_t id);
+/* Replace the stream's user pointer. */
+int mux_stream_set_user(mux_t *m, uint32_t id, void *stream_ud);
+/* Bytes the peer's window still allows on this stream, or an error. */
+int64_t mux_stream_send_window(const mux_t *m, uint32_t id);
+
+/* Live streams. */
+uint32_t mux_stream_count(const mux_t *m);
+/* 1 after a protocol error, a keep-alive timeout or mux_shutdown(). */
+int mux_is_dead(const mux_t *m);
+/* 1 once Go Away was sent or received. */
+int mux_is_going_away(const mux_t *m);
+/* Marks the session dead and calls on_stream_closed for every live
+ * stream (the transport is gone). */
+void mux_shutdown(mux_t *m);
+
+/* Bytes of state one open stream costs (for the bench and docs). */
+size_t mux_stream_state_size(void);
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * pki.h - certificates made with OpenSSL's API (not the openssl command):
+ * the development PKI of `beacon pki init`, signing CSRs with it
+ * (`beacon pki sign`), issuing test certificates (`beacon pki issue`), and
+ * the relay's key + CSR (`beacon gen-csr`).
+ *
+ * Development PKI layout in DIR (keys mode 0600):
+ *   root-ca.crt root-ca.key      offline root (self-signed)
+ *   fleet-ca.crt fleet-ca.key    Fleet CA intermediate (the trust anchor)
+ *   relay.crt relay.key          leaf + fleet-ca chain; SANs localhost,
+ *                                127.0.0.1, ::1; serverAuth+clientAuth
+ *   controller.crt controller.key  leaf + chain; clientAuth
+ */
+#ifndef BEACON_PKI_H
+#define BEACON_PKI_H
+
+#include <stddef.h>
+
+/* Creates the development PKI in dir (created if missing, mode 0700).
+ * Existing files are not overwritten unless force. 0 or BEACON_E*. */
+int pki_init(const char *dir, int force, char *err, size_t errlen);
+
+typedef struct pki_issue_opts {
+  const char *name;      /* output base name: DIR/NAME.crt, DIR/NAME.key */
+  const char *cn;        /* subject CN; default = name */
+  int server_auth;       /* EKU serverAuth */
+  int client_auth;       /* EKU clientAuth */
+  const char *sans;      /* comma-separated DNS names / IPs, may be NULL */
+  long not_before_days;  /* offset from now, may be negative */
+  long not_after_days;   /* offset from now, may be negative (expired) */
+  const char *ca_dir;    /* signing CA: ca_dir/fleet-ca.{crt,key} */
+  const char *ca_name;   /* default "fleet-ca" */
+  int self_signed_ca;    /* make NAME a new self-signed CA instead */
+} pki_issue_opts_t;
+
+/* Issues a key + certificate (with the CA chain appended) into dir. */
+int pki_issue(const char *dir, const pki_issue_opts_t *o, char *err,
+              size_t errlen);
+
+/* Signs the PEM CSR at csr_path with ca_dir's Fleet CA; writes the leaf
+ * followed by the chain to out_path ("-" = stdout). The CSR's SANs are
+ * copied; usage = serverAuth+clientAuth for a relay. */
+int pki_sign_csr(const char *ca_dir, const char *csr_path,
+                 const char *out_path, long days, char *err, size_t errlen);
+
+/* Creates dir/relay.key (0600) unless present, then writes a PKCS#10 CSR
+ * for it (CN = cn, SANs = sans, comma-separated) as PEM to out_path
+ * ("-" = stdout). */
+int pki_gen_csr(const char *dir, const char *cn, const char *sans,
+                const char *out_path, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * tls.h - TLS 1.3 mutual authentication for tunnels (DESIGN §1.1), as a
+ * sans-I/O layer over OpenSSL memory BIOs: ciphertext in, plaintext out
+ * and back; no sockets. This header does not include OpenSSL.
+ *
+ * Trust: the CA file (fleet-ca.crt, an intermediate) is the only anchor;
+ * verification succeeds with it alone (X509_V_FLAG_PARTIAL_CHAIN). A
+ * server requires a client certificate usable for clientAuth; a client
+ * checks the server certificate's SAN against the host it dialled (DNS
+ * name or IP literal) and sends SNI only for DNS names, as Go does.
+ */
+#ifndef BEACON_TLS_H
+#define BEACON_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+typedef struct tls_ctx tls_ctx_t;
+typedef struct tls_conn tls_conn_t;
+
+enum tls_role { TLS_CLIENT = 0, TLS_SERVER = 1 };
+
+/*
+ * Loads cert (leaf + chain, PEM), key and CA; crl may be NULL (a present
+ * CRL file turns on revocation checks of the peer's leaf). Checks that the
+ * key matches the certificate. On failure returns BEACON_ECONFIG (or
+ * BEACON_ENOMEM) and writes a message naming the file at fault into err.
+ * The context is reference counted: connections hold a reference, so a
+ * reload can replace it while live connections keep the old one.
+ */
+int tls_ctx_new(tls_ctx_t **out, enum tls_role role, const char *cert,
+                const char *key, const char *ca, const char *crl,
+                char *err, size_t errlen);
+void tls_ctx_ref(tls_ctx_t *ctx);
+void tls_ctx_unref(tls_ctx_t *ctx); /* NULL allowed */
+/* notAfter of our own leaf certificate. */
+time_t tls_ctx_cert_not_after(const tls_ctx_t *ctx);
+
+/* A new connection. expected_host: for clients, the host the peer's
+ * certificate must name (DNS or IP literal; required); NULL for servers.
+ * NULL on OOM. */
+tls_conn_t *tls_conn_new(tls_ctx_t *ctx, const char *expected_host);
+void tls_conn_free(tls_conn_t *c); /* NULL allowed */
+
+/* Ciphertext received from the transport. Returns 0 or BEACON_ENOMEM. */
+int tls_conn_feed(tls_conn_t *c, const uint8_t *in, size_t len);
+
+/* Drives the handshake: 0 when complete, BEACON_EAGAIN when it needs more
+ * input (send the pending output first), BEACON_EVERIFY when the peer's
+ * certificate was refused, BEACON_ETLS for any other failure. On error
+ * the pending output holds the alert to send; tls_conn_error() says why. */
+int tls_conn_handshake(tls_conn_t *c);
+int tls_conn_handshake_done(const tls_conn_t *c);
+
+/* Plaintext out: >0 bytes, BEACON_EAGAIN when no complete record is
+ * buffered, 0 when the peer sent close_notify, BEACON_ETLS on error. */
+int tls_conn_read(tls_conn_t *c, uint8_t *buf, size_t cap);
+/* Plaintext in: encrypts all len bytes into the pending output. Returns
+ * len or BEACON_ETLS / BEACON_ENOMEM. */
+int tls_conn_write(tls_conn_t *c, const uint8_t *data, size_t len);
+
+/* Ciphertext waiting to be sent. */
+size_t tls_conn_out_pending(const tls_conn_t *c);
+/* Copies up to cap bytes of it out; returns the count. */
+size_t tls_conn_take_output(tls_conn_t *c, uint8_t *out, size_t cap);
+
+/* Queues close_notify. */
+int tls_conn_shutdown(tls_conn_t *c);
+
+/* Why the last call failed ("certificate verify failed: ..."). */
+const char *tls_conn_error(const tls_conn_t *c);
+/* Peer leaf subject as one line ("CN=ctl-1,O=fleet"). 0 or error. */
+int tls_conn_peer_subject(const tls_conn_t *c, char *buf, size_t cap);
+/* Peer SPKI SHA-256 as 64 lowercase hex digits + NUL. */
+int tls_conn_peer_spki_sha256(const tls_conn_t *c, char hex[65]);
+/* "TLSv1.3 TLS_AES_128_GCM_SHA256" after the handshake. */
+const char *tls_conn_version(const tls_conn_t *c);
+const char *tls_conn_cipher(const tls_conn_t *c);
+
+#endif
