@@ -1,0 +1,11 @@
+/* connect.c - placeholder until the subcommand lands. */
+#include <stdio.h>
+
+#include "cli/cli.h"
+
+int cli_connect_main(int argc, char **argv)
+{
+  (void)argc;
+  fprintf(stderr, "beacon %s: not built yet\n", argv[0]);
+  return CLI_EXIT_FAILURE;
+}
