@@ -17,7 +17,9 @@
 #include <stddef.h>
 
 /* Creates the development PKI in dir (created if missing, mode 0700).
- * Existing files are not overwritten unless force. 0 or BEACON_E*. */
+ * Existing files are not overwritten unless force: a complete PKI is left
+ * as is, missing leaves are issued by the existing Fleet CA, and half a
+ * pair or leaves without their CA are refused (BEACON_ECONFIG). */
 int pki_init(const char *dir, int force, char *err, size_t errlen);
 
 typedef struct pki_issue_opts {
@@ -26,14 +28,18 @@ typedef struct pki_issue_opts {
   int server_auth;       /* EKU serverAuth */
   int client_auth;       /* EKU clientAuth */
   const char *sans;      /* comma-separated DNS names / IPs, may be NULL */
-  long not_before_days;  /* offset from now, may be negative */
-  long not_after_days;   /* offset from now, may be negative (expired) */
+  long not_before_days;  /* offset from now, may be negative; 0 = -1 h */
+  long not_after_days;   /* offset from now, may be negative (expired);
+                            0 = 825 days */
   const char *ca_dir;    /* signing CA: ca_dir/fleet-ca.{crt,key} */
   const char *ca_name;   /* default "fleet-ca" */
   int self_signed_ca;    /* make NAME a new self-signed CA instead */
 } pki_issue_opts_t;
 
-/* Issues a key + certificate (with the CA chain appended) into dir. */
+/* Issues a key + certificate (with the CA chain appended) into dir,
+ * replacing an earlier NAME.{crt,key} there (test material). With
+ * self_signed_ca, NAME is a CA:TRUE certificate of its own that later
+ * calls can sign with (ca_dir = dir, ca_name = name). */
 int pki_issue(const char *dir, const pki_issue_opts_t *o, char *err,
               size_t errlen);
 

@@ -1,0 +1,612 @@
+/*
+ * tls.c - TLS 1.3 mutual authentication over OpenSSL memory BIOs
+ * (DESIGN §1.1). Sans-I/O: the caller feeds ciphertext in with
+ * tls_conn_feed() and takes ciphertext out with tls_conn_take_output();
+ * no socket and no clock here (OpenSSL reads the clock itself for
+ * certificate validity, which is the one exception we accept).
+ *
+ * Choices:
+ * - TLS 1.3 only (min = max), AES-128-GCM first as Go orders it on AES-NI
+ *   hardware; the server picks by its own order.
+ * - The CA file is the only trust anchor (no default paths), and it is an
+ *   intermediate: X509_V_FLAG_PARTIAL_CHAIN, as Go's crypto/tls does.
+ * - Purposes: a server checks its peer for sslclient (an EKU without
+ *   clientAuth is refused), a client checks for sslserver plus the host
+ *   name or IP address it dialled, never the subject CN (Go ignores it).
+ * - No session tickets and no session cache: a relay keeps no per-client
+ *   resumption state and no ticket key that would need rotating; a tunnel
+ *   is long-lived, so a full handshake per tunnel costs nothing that
+ *   matters.
+ */
+#include "tls/tls.h"
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include "beacon/beacon.h"
+
+#define TLS_CIPHERSUITES                                                      \
+  "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"                            \
+  "TLS_CHACHA20_POLY1305_SHA256"
+#define TLS_VERIFY_DEPTH 8 /* leaf + intermediates; bounds the work */
+
+struct tls_ctx {
+  SSL_CTX *ssl;
+  enum tls_role role;
+  atomic_int refs;
+  time_t not_after;
+};
+
+struct tls_conn {
+  tls_ctx_t *ctx;
+  SSL *ssl;
+  BIO *rbio; /* ciphertext from the peer, owned by ssl */
+  BIO *wbio; /* ciphertext for the peer, owned by ssl */
+  int done;
+  int verr;   /* first X509 verify error seen, 0 = none */
+  int vdepth; /* its depth in the chain */
+  char err[256];
+};
+
+/* ---- error text ----------------------------------------------------- */
+
+/* Reason text of the first queued OpenSSL error ("" when none); clears
+ * the queue. */
+static const char *ossl_reason(char *buf, size_t cap)
+{
+  unsigned long e = ERR_peek_error();
+  buf[0] = '\0';
+  if(e) {
+    const char *r = ERR_reason_error_string(e);
+    if(r)
+      snprintf(buf, cap, "%s", r);
+    else
+      ERR_error_string_n(e, buf, cap);
+  }
+  ERR_clear_error();
+  return buf;
+}
+
+static int ctx_fail(int code, char *err, size_t errlen, const char *what,
+                    const char *path, const char *problem)
+{
+  char r[200];
+  ossl_reason(r, sizeof(r));
+  if(err && errlen) {
+    if(r[0])
+      snprintf(err, errlen, "%s %s: %s (%s)", what, path, problem, r);
+    else
+      snprintf(err, errlen, "%s %s: %s", what, path, problem);
+  }
+  return code;
+}
+
+/* Missing and empty files get their own words before OpenSSL parses. */
+static int check_file(const char *what, const char *path, char *err,
+                      size_t errlen)
+{
+  struct stat st;
+  if(!path || !*path) {
+    if(err && errlen)
+      snprintf(err, errlen, "%s file: no path given", what);
+    return BEACON_ECONFIG;
+  }
+  if(stat(path, &st)) {
+    ERR_clear_error();
+    return ctx_fail(BEACON_ECONFIG, err, errlen, what, path, "missing");
+  }
+  if(!S_ISREG(st.st_mode))
+    return ctx_fail(BEACON_ECONFIG, err, errlen, what, path,
+                    "not a regular file");
+  if(st.st_size == 0)
+    return ctx_fail(BEACON_ECONFIG, err, errlen, what, path, "empty");
+  return 0;
+}
+
+/* ---- contexts ------------------------------------------------------- */
+
+static int verify_cb(int ok, X509_STORE_CTX *xs)
+{
+  if(!ok) {
+    SSL *s =
+        X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+    tls_conn_t *c = s ? SSL_get_app_data(s) : NULL;
+    if(c && !c->verr) {
+      c->verr = X509_STORE_CTX_get_error(xs);
+      c->vdepth = X509_STORE_CTX_get_error_depth(xs);
+    }
+  }
+  return ok;
+}
+
+static int load_key(SSL_CTX *ssl, const char *cert, const char *key, char *err,
+                    size_t errlen)
+{
+  int rc = check_file("key", key, err, errlen);
+  if(rc)
+    return rc;
+  BIO *b = BIO_new_file(key, "r");
+  if(!b)
+    return ctx_fail(BEACON_ECONFIG, err, errlen, "key", key,
+                    "cannot be opened");
+  EVP_PKEY *pk = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+  BIO_free(b);
+  if(!pk)
+    return ctx_fail(BEACON_ECONFIG, err, errlen, "key", key,
+                    "not a PEM private key");
+  X509 *leaf = SSL_CTX_get0_certificate(ssl);
+  if(!leaf || X509_check_private_key(leaf, pk) != 1) {
+    EVP_PKEY_free(pk);
+    ERR_clear_error();
+    if(err && errlen)
+      snprintf(err, errlen, "key %s does not match the certificate in %s", key,
+               cert);
+    return BEACON_ECONFIG;
+  }
+  int ok = SSL_CTX_use_PrivateKey(ssl, pk);
+  EVP_PKEY_free(pk);
+  if(ok != 1)
+    return ctx_fail(BEACON_ECONFIG, err, errlen, "key", key, "cannot be used");
+  return 0;
+}
+
+static int load_crl(X509_STORE *st, const char *crl, char *err, size_t errlen)
+{
+  int rc = check_file("CRL", crl, err, errlen);
+  if(rc)
+    return rc;
+  BIO *b = BIO_new_file(crl, "r");
+  if(!b)
+    return ctx_fail(BEACON_ECONFIG, err, errlen, "CRL", crl,
+                    "cannot be opened");
+  int n = 0;
+  X509_CRL *x;
+  while((x = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL))) {
+    int ok = X509_STORE_add_crl(st, x);
+    X509_CRL_free(x);
+    if(!ok) {
+      BIO_free(b);
+      return ctx_fail(BEACON_ECONFIG, err, errlen, "CRL", crl,
+                      "cannot be added");
+    }
+    n++;
+  }
+  BIO_free(b);
+  if(!n)
+    return ctx_fail(BEACON_ECONFIG, err, errlen, "CRL", crl,
+                    "no PEM CRL in it");
+  ERR_clear_error(); /* "no start line" at the end of the file */
+  /* Revocation of the peer's leaf only: the Fleet CA is the anchor and
+   * the offline root publishes no CRL the relay could fetch. */
+  X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
+  return 0;
+}
+
+static int load_ca(SSL_CTX *ssl, const char *ca, const char *crl, char *err,
+                   size_t errlen)
+{
+  int rc = check_file("CA", ca, err, errlen);
+  if(rc)
+    return rc;
+  X509_STORE *st = X509_STORE_new();
+  if(!st)
+    return BEACON_ENOMEM;
+  if(X509_STORE_load_file(st, ca) != 1) {
+    X509_STORE_free(st);
+    return ctx_fail(BEACON_ECONFIG, err, errlen, "CA", ca,
+                    "not a PEM certificate");
+  }
+  X509_STORE_set_flags(st, X509_V_FLAG_PARTIAL_CHAIN);
+  if(crl && (rc = load_crl(st, crl, err, errlen))) {
+    X509_STORE_free(st);
+    return rc;
+  }
+  SSL_CTX_set_cert_store(ssl, st); /* takes ownership */
+  return 0;
+}
+
+static time_t cert_not_after(X509 *x)
+{
+  struct tm tm;
+  const ASN1_TIME *t = x ? X509_get0_notAfter(x) : NULL;
+  if(!t || ASN1_TIME_to_tm(t, &tm) != 1)
+    return 0;
+  return timegm(&tm);
+}
+
+int tls_ctx_new(tls_ctx_t **out, enum tls_role role, const char *cert,
+                const char *key, const char *ca, const char *crl, char *err,
+                size_t errlen)
+{
+  int rc;
+  *out = NULL;
+  if(err && errlen)
+    err[0] = '\0';
+  tls_ctx_t *c = calloc(1, sizeof(*c));
+  if(!c)
+    return BEACON_ENOMEM;
+  c->role = role;
+  atomic_init(&c->refs, 1);
+  c->ssl = SSL_CTX_new(role == TLS_SERVER ? TLS_server_method()
+                                          : TLS_client_method());
+  if(!c->ssl) {
+    rc = ctx_fail(BEACON_ENOMEM, err, errlen, "TLS", "context",
+                  "cannot be created");
+    goto fail;
+  }
+  SSL_CTX *s = c->ssl;
+  if(!SSL_CTX_set_min_proto_version(s, TLS1_3_VERSION) ||
+     !SSL_CTX_set_max_proto_version(s, TLS1_3_VERSION) ||
+     !SSL_CTX_set_ciphersuites(s, TLS_CIPHERSUITES)) {
+    rc = ctx_fail(BEACON_ECONFIG, err, errlen, "TLS", "context",
+                  "TLS 1.3 is not available");
+    goto fail;
+  }
+  SSL_CTX_set_options(s, SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_num_tickets(s, 0);
+  SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
+  /* pull several records out of the memory BIO per call */
+  SSL_CTX_set_read_ahead(s, 1);
+
+  rc = check_file("certificate", cert, err, errlen);
+  if(rc)
+    goto fail;
+  if(SSL_CTX_use_certificate_chain_file(s, cert) != 1) {
+    rc = ctx_fail(BEACON_ECONFIG, err, errlen, "certificate", cert,
+                  "not a PEM certificate chain");
+    goto fail;
+  }
+  rc = load_key(s, cert, key, err, errlen);
+  if(!rc)
+    rc = load_ca(s, ca, crl, err, errlen);
+  if(rc)
+    goto fail;
+  if(SSL_CTX_check_private_key(s) != 1) {
+    rc = ctx_fail(BEACON_ECONFIG, err, errlen, "key", key,
+                  "does not match the certificate");
+    goto fail;
+  }
+  if(role == TLS_SERVER) {
+    SSL_CTX_set_verify(s, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                       verify_cb);
+    SSL_CTX_set_purpose(s, X509_PURPOSE_SSL_CLIENT);
+  } else {
+    SSL_CTX_set_verify(s, SSL_VERIFY_PEER, verify_cb);
+    SSL_CTX_set_purpose(s, X509_PURPOSE_SSL_SERVER);
+  }
+  SSL_CTX_set_verify_depth(s, TLS_VERIFY_DEPTH);
+  c->not_after = cert_not_after(SSL_CTX_get0_certificate(s));
+  *out = c;
+  return 0;
+fail:
+  SSL_CTX_free(c->ssl);
+  free(c);
+  ERR_clear_error();
+  return rc;
+}
+
+void tls_ctx_ref(tls_ctx_t *ctx)
+{
+  atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
+}
+
+void tls_ctx_unref(tls_ctx_t *ctx)
+{
+  if(!ctx)
+    return;
+  if(atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) == 1) {
+    SSL_CTX_free(ctx->ssl);
+    free(ctx);
+  }
+}
+
+time_t tls_ctx_cert_not_after(const tls_ctx_t *ctx)
+{
+  return ctx->not_after;
+}
+
+/* ---- connections ---------------------------------------------------- */
+
+/* "[::1]" -> "::1"; returns 0, or -1 when it does not fit. */
+static int strip_brackets(const char *host, char *buf, size_t cap)
+{
+  size_t n = strlen(host);
+  if(n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+    host++;
+    n -= 2;
+  }
+  if(n + 1 > cap)
+    return -1;
+  memcpy(buf, host, n);
+  buf[n] = '\0';
+  return 0;
+}
+
+static int set_peer_host(SSL *ssl, const char *host)
+{
+  char h[256];
+  if(!host || !*host || strip_brackets(host, h, sizeof(h)))
+    return -1;
+  X509_VERIFY_PARAM *p = SSL_get0_param(ssl);
+  /* An IP literal is matched against IP SANs and gets no SNI (RFC 6066
+   * forbids it; Go sends none either). */
+  if(X509_VERIFY_PARAM_set1_ip_asc(p, h) == 1)
+    return 0;
+  ERR_clear_error();
+  X509_VERIFY_PARAM_set_hostflags(p, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS |
+                                         X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
+  if(X509_VERIFY_PARAM_set1_host(p, h, 0) != 1 ||
+     SSL_set_tlsext_host_name(ssl, h) != 1)
+    return -1;
+  return 0;
+}
+
+tls_conn_t *tls_conn_new(tls_ctx_t *ctx, const char *expected_host)
+{
+  tls_conn_t *c = calloc(1, sizeof(*c));
+  if(!c)
+    return NULL;
+  c->ssl = SSL_new(ctx->ssl);
+  c->rbio = BIO_new(BIO_s_mem());
+  c->wbio = BIO_new(BIO_s_mem());
+  if(!c->ssl || !c->rbio || !c->wbio)
+    goto fail;
+  /* an empty BIO means "retry later", not EOF */
+  BIO_set_mem_eof_return(c->rbio, -1);
+  BIO_set_mem_eof_return(c->wbio, -1);
+  SSL_set_bio(c->ssl, c->rbio, c->wbio);
+  SSL_set_app_data(c->ssl, c);
+  if(ctx->role == TLS_CLIENT) {
+    if(set_peer_host(c->ssl, expected_host))
+      goto fail_owned;
+    SSL_set_connect_state(c->ssl);
+  } else
+    SSL_set_accept_state(c->ssl);
+  tls_ctx_ref(ctx);
+  c->ctx = ctx;
+  return c;
+fail:
+  BIO_free(c->rbio);
+  BIO_free(c->wbio);
+  c->rbio = c->wbio = NULL;
+fail_owned:
+  SSL_free(c->ssl);
+  free(c);
+  ERR_clear_error();
+  return NULL;
+}
+
+void tls_conn_free(tls_conn_t *c)
+{
+  if(!c)
+    return;
+  SSL_free(c->ssl); /* frees both BIOs */
+  tls_ctx_unref(c->ctx);
+  free(c);
+}
+
+int tls_conn_feed(tls_conn_t *c, const uint8_t *in, size_t len)
+{
+  while(len) {
+    int n = len > INT_MAX ? INT_MAX : (int)len;
+    int w = BIO_write(c->rbio, in, n);
+    if(w <= 0) {
+      ERR_clear_error();
+      snprintf(c->err, sizeof(c->err), "out of memory buffering input");
+      return BEACON_ENOMEM;
+    }
+    in += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Maps a failed SSL_* call to a BEACON_E* code and sets c->err. */
+static int conn_fail(tls_conn_t *c, int ret, const char *op)
+{
+  int e = SSL_get_error(c->ssl, ret);
+  char r[200];
+  switch(e) {
+  case SSL_ERROR_WANT_READ:
+    ERR_clear_error();
+    return BEACON_EAGAIN;
+  case SSL_ERROR_ZERO_RETURN:
+    ERR_clear_error();
+    snprintf(c->err, sizeof(c->err), "peer closed the TLS session");
+    return 0;
+  default:
+    break;
+  }
+  unsigned long oe = ERR_peek_error();
+  long vr = SSL_get_verify_result(c->ssl);
+  if(c->verr || vr != X509_V_OK) {
+    int code = c->verr ? c->verr : (int)vr;
+    snprintf(c->err, sizeof(c->err),
+             "certificate verify failed: %s (depth %d)",
+             X509_verify_cert_error_string(code), c->verr ? c->vdepth : 0);
+    ERR_clear_error();
+    return BEACON_EVERIFY;
+  }
+  if(ERR_GET_LIB(oe) == ERR_LIB_SSL &&
+     ERR_GET_REASON(oe) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
+    snprintf(c->err, sizeof(c->err),
+             "certificate verify failed: peer sent no certificate");
+    ERR_clear_error();
+    return BEACON_EVERIFY;
+  }
+  int nomem = ERR_GET_REASON(oe) == ERR_R_MALLOC_FAILURE;
+  ossl_reason(r, sizeof(r));
+  if(e == SSL_ERROR_SYSCALL && !r[0])
+    snprintf(r, sizeof(r), "unexpected end of input");
+  snprintf(c->err, sizeof(c->err), "TLS %s failed: %s", op,
+           r[0] ? r : "unknown error");
+  return nomem ? BEACON_ENOMEM : BEACON_ETLS;
+}
+
+int tls_conn_handshake(tls_conn_t *c)
+{
+  if(c->done)
+    return 0;
+  int r = SSL_do_handshake(c->ssl);
+  if(r == 1) {
+    c->done = 1;
+    return 0;
+  }
+  int rc = conn_fail(c, r, "handshake");
+  if(!rc) {
+    snprintf(c->err, sizeof(c->err),
+             "TLS handshake failed: peer closed the session");
+    rc = BEACON_ETLS;
+  }
+  return rc;
+}
+
+int tls_conn_handshake_done(const tls_conn_t *c)
+{
+  return c->done;
+}
+
+int tls_conn_read(tls_conn_t *c, uint8_t *buf, size_t cap)
+{
+  size_t n = 0;
+  if(!cap)
+    return BEACON_EINVAL;
+  if(cap > INT_MAX)
+    cap = INT_MAX;
+  if(SSL_read_ex(c->ssl, buf, cap, &n) == 1) {
+    c->done = 1;
+    return (int)n;
+  }
+  return conn_fail(c, 0, "read");
+}
+
+int tls_conn_write(tls_conn_t *c, const uint8_t *data, size_t len)
+{
+  if(len > INT_MAX)
+    return BEACON_EINVAL;
+  if(!SSL_is_init_finished(c->ssl)) {
+    snprintf(c->err, sizeof(c->err),
+             "TLS write failed: the handshake is not complete");
+    return BEACON_ETLS;
+  }
+  size_t off = 0;
+  while(off < len) {
+    size_t w = 0;
+    /* without SSL_MODE_ENABLE_PARTIAL_WRITE and with a memory BIO that
+     * grows, this encrypts everything in one call; loop anyway */
+    if(SSL_write_ex(c->ssl, data + off, len - off, &w) != 1) {
+      int rc = conn_fail(c, 0, "write");
+      return rc == BEACON_EAGAIN || rc == 0 ? BEACON_ETLS : rc;
+    }
+    off += w;
+  }
+  return (int)len;
+}
+
+size_t tls_conn_out_pending(const tls_conn_t *c)
+{
+  return BIO_ctrl_pending(c->wbio);
+}
+
+size_t tls_conn_take_output(tls_conn_t *c, uint8_t *out, size_t cap)
+{
+  if(!cap)
+    return 0;
+  size_t n = 0;
+  if(BIO_read_ex(c->wbio, out, cap, &n) != 1)
+    n = 0;
+  ERR_clear_error();
+  return n;
+}
+
+int tls_conn_shutdown(tls_conn_t *c)
+{
+  if(!SSL_is_init_finished(c->ssl))
+    return 0; /* nothing to close politely */
+  int r = SSL_shutdown(c->ssl);
+  if(r >= 0)
+    return 0;
+  int rc = conn_fail(c, r, "shutdown");
+  return rc == BEACON_EAGAIN ? 0 : rc;
+}
+
+const char *tls_conn_error(const tls_conn_t *c)
+{
+  return c->err[0] ? c->err : "no error";
+}
+
+int tls_conn_peer_subject(const tls_conn_t *c, char *buf, size_t cap)
+{
+  X509 *peer = SSL_get0_peer_certificate(c->ssl);
+  if(!peer || !cap)
+    return BEACON_EINVAL;
+  BIO *b = BIO_new(BIO_s_mem());
+  if(!b)
+    return BEACON_ENOMEM;
+  int rc = 0;
+  if(X509_NAME_print_ex(b, X509_get_subject_name(peer), 0, XN_FLAG_RFC2253) <
+     0)
+    rc = BEACON_ENOMEM;
+  else {
+    char *p;
+    long n = BIO_get_mem_data(b, &p);
+    if(n < 0 || (size_t)n >= cap)
+      rc = BEACON_ETOOLONG;
+    else {
+      memcpy(buf, p, (size_t)n);
+      buf[n] = '\0';
+    }
+  }
+  BIO_free(b);
+  ERR_clear_error();
+  return rc;
+}
+
+int tls_conn_peer_spki_sha256(const tls_conn_t *c, char hex[65])
+{
+  static const char digits[] = "0123456789abcdef";
+  X509 *peer = SSL_get0_peer_certificate(c->ssl);
+  if(!peer)
+    return BEACON_EINVAL;
+  unsigned char *der = NULL;
+  int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(peer), &der);
+  if(n <= 0)
+    return BEACON_ENOMEM;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  int ok = EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL);
+  OPENSSL_free(der);
+  if(!ok || mdlen != 32) {
+    ERR_clear_error();
+    return BEACON_ENOMEM;
+  }
+  for(unsigned i = 0; i < 32; i++) {
+    hex[2 * i] = digits[md[i] >> 4];
+    hex[2 * i + 1] = digits[md[i] & 15];
+  }
+  hex[64] = '\0';
+  return 0;
+}
+
+const char *tls_conn_version(const tls_conn_t *c)
+{
+  return SSL_get_version(c->ssl);
+}
+
+const char *tls_conn_cipher(const tls_conn_t *c)
+{
+  const char *s = SSL_get_cipher_name(c->ssl);
+  return s ? s : "(none)";
+}

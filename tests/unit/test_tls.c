@@ -1,0 +1,649 @@
+/*
+ * test_tls.c - the sans-I/O TLS layer (src/tls/tls.c): a client and a
+ * server tls_conn exchanging ciphertext through memory, with certificates
+ * from pki_init()/pki_issue() in a temporary directory (DESIGN §1.1).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include "beacon/beacon.h"
+#include "tls/pki.h"
+#include "tls/tls.h"
+
+static char tmp[256];
+
+static const char *path(const char *rel)
+{
+  static char buf[8][1024];
+  static int i;
+  i = (i + 1) % 8;
+  snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmp, rel);
+  return buf[i];
+}
+
+/* ---- fixtures ---------------------------------------------------------- */
+
+static void issue(const char *dir, pki_issue_opts_t o)
+{
+  char err[512];
+  int rc = pki_issue(path(dir), &o, err, sizeof(err));
+  if(rc)
+    fail_msg("pki_issue %s: %s", o.name, err);
+}
+
+static X509 *first_cert(const char *file)
+{
+  BIO *b = BIO_new_file(file, "r");
+  assert_non_null(b);
+  X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+  BIO_free(b);
+  assert_non_null(x);
+  return x;
+}
+
+/* A CRL from the Fleet CA revoking the first certificate of revoked. */
+static void make_crl(const char *revoked, const char *out)
+{
+  X509 *ca = first_cert(path("pki/fleet-ca.crt"));
+  X509 *leaf = first_cert(revoked);
+  BIO *b = BIO_new_file(path("pki/fleet-ca.key"), "r");
+  EVP_PKEY *key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+  BIO_free(b);
+  assert_non_null(key);
+
+  X509_CRL *crl = X509_CRL_new();
+  assert_int_equal(X509_CRL_set_version(crl, X509_CRL_VERSION_2), 1);
+  assert_int_equal(X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)),
+                   1);
+  ASN1_TIME *t = X509_gmtime_adj(NULL, -3600);
+  X509_CRL_set1_lastUpdate(crl, t);
+  X509_gmtime_adj(t, 86400);
+  X509_CRL_set1_nextUpdate(crl, t);
+  X509_REVOKED *r = X509_REVOKED_new();
+  X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(leaf));
+  X509_gmtime_adj(t, -60);
+  X509_REVOKED_set_revocationDate(r, t);
+  ASN1_TIME_free(t);
+  assert_int_equal(X509_CRL_add0_revoked(crl, r), 1);
+  X509_CRL_sort(crl);
+  assert_true(X509_CRL_sign(crl, key, EVP_sha256()) > 0);
+  b = BIO_new_file(out, "w");
+  assert_int_equal(PEM_write_bio_X509_CRL(b, crl), 1);
+  BIO_free(b);
+  X509_CRL_free(crl);
+  X509_free(ca);
+  X509_free(leaf);
+  EVP_PKEY_free(key);
+}
+
+static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+  (void)st;
+  (void)flag;
+  (void)f;
+  return remove(p);
+}
+
+static int group_setup(void **state)
+{
+  (void)state;
+  char err[512];
+  snprintf(tmp, sizeof(tmp), "%s/beacon-tls-XXXXXX",
+           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+  if(!mkdtemp(tmp))
+    return -1;
+  if(pki_init(path("pki"), 0, err, sizeof(err))) {
+    fprintf(stderr, "pki_init: %s\n", err);
+    return -1;
+  }
+  issue("t", (pki_issue_opts_t){.name = "srvonly",
+                                .server_auth = 1,
+                                .sans = "localhost",
+                                .ca_dir = path("pki")});
+  issue("t", (pki_issue_opts_t){.name = "expired",
+                                .client_auth = 1,
+                                .not_before_days = -30,
+                                .not_after_days = -1,
+                                .ca_dir = path("pki")});
+  issue("t", (pki_issue_opts_t){.name = "future",
+                                .client_auth = 1,
+                                .not_before_days = 2,
+                                .not_after_days = 30,
+                                .ca_dir = path("pki")});
+  issue("t", (pki_issue_opts_t){
+                 .name = "revoked", .client_auth = 1, .ca_dir = path("pki")});
+  issue("t", (pki_issue_opts_t){.name = "other-ca", .self_signed_ca = 1});
+  issue("t", (pki_issue_opts_t){.name = "rogue",
+                                .client_auth = 1,
+                                .server_auth = 1,
+                                .sans = "localhost",
+                                .ca_dir = path("t"),
+                                .ca_name = "other-ca"});
+  make_crl(path("t/revoked.crt"), path("t/fleet.crl"));
+  FILE *f = fopen(path("t/empty.pem"), "w");
+  fclose(f);
+  f = fopen(path("t/junk.pem"), "w");
+  fputs("-----BEGIN CERTIFICATE-----\nnot base64 at all\n"
+        "-----END CERTIFICATE-----\n",
+        f);
+  fclose(f);
+  return 0;
+}
+
+static int group_teardown(void **state)
+{
+  (void)state;
+  return nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static tls_ctx_t *server_ctx(const char *crl)
+{
+  tls_ctx_t *ctx;
+  char err[512];
+  int rc = tls_ctx_new(&ctx, TLS_SERVER, path("pki/relay.crt"),
+                       path("pki/relay.key"), path("pki/fleet-ca.crt"), crl,
+                       err, sizeof(err));
+  if(rc)
+    fail_msg("server ctx: %s", err);
+  return ctx;
+}
+
+/* A controller context with DIR/NAME.{crt,key} and CA as anchor. */
+static tls_ctx_t *client_ctx(const char *name, const char *ca)
+{
+  tls_ctx_t *ctx;
+  char err[512], c[64], k[64];
+  snprintf(c, sizeof(c), "%s.crt", name);
+  snprintf(k, sizeof(k), "%s.key", name);
+  int rc =
+      tls_ctx_new(&ctx, TLS_CLIENT, path(c), path(k),
+                  ca ? ca : path("pki/fleet-ca.crt"), NULL, err, sizeof(err));
+  if(rc)
+    fail_msg("client ctx %s: %s", name, err);
+  return ctx;
+}
+
+/* Moves all pending ciphertext from a to b; returns the byte count. */
+static size_t move(tls_conn_t *a, tls_conn_t *b)
+{
+  static uint8_t buf[65536];
+  size_t total = 0, n;
+  while((n = tls_conn_take_output(a, buf, sizeof(buf))) > 0) {
+    assert_int_equal(tls_conn_feed(b, buf, n), 0);
+    total += n;
+  }
+  assert_int_equal(tls_conn_out_pending(a), 0);
+  return total;
+}
+
+/* Runs both handshakes until neither makes progress. */
+static void handshake(tls_conn_t *cl, tls_conn_t *sv, int *crc, int *src)
+{
+  *crc = *src = BEACON_EAGAIN;
+  for(int i = 0; i < 20; i++) {
+    if(*crc == BEACON_EAGAIN)
+      *crc = tls_conn_handshake(cl);
+    size_t m = move(cl, sv);
+    if(*src == BEACON_EAGAIN)
+      *src = tls_conn_handshake(sv);
+    m += move(sv, cl);
+    if(!m && *crc != BEACON_EAGAIN && *src != BEACON_EAGAIN)
+      return;
+  }
+}
+
+static void pair(tls_ctx_t *sctx, tls_ctx_t *cctx, const char *host,
+                 tls_conn_t **cl, tls_conn_t **sv)
+{
+  *sv = tls_conn_new(sctx, NULL);
+  *cl = tls_conn_new(cctx, host);
+  assert_non_null(*sv);
+  assert_non_null(*cl);
+}
+
+static void assert_contains(const char *hay, const char *needle)
+{
+  if(!strstr(hay, needle))
+    fail_msg("'%s' does not contain '%s'", hay, needle);
+}
+
+/* After the client finished and the server refused it, the client learns
+ * why from the alert on its first read (TLS 1.3 ends the client's
+ * handshake before the server has checked its certificate). */
+static void client_sees_alert(tls_conn_t *cl)
+{
+  uint8_t b[64];
+  int rc = tls_conn_read(cl, b, sizeof(b));
+  assert_int_equal(rc, BEACON_ETLS);
+  assert_contains(tls_conn_error(cl), "alert");
+}
+
+/* ---- success ------------------------------------------------------------ */
+
+static void transfer(tls_conn_t *from, tls_conn_t *to, size_t total)
+{
+  static uint8_t chunk[65536], rbuf[16384];
+  size_t sent = 0, got = 0;
+  while(got < total) {
+    if(sent < total) {
+      size_t n = total - sent < sizeof(chunk) ? total - sent : sizeof(chunk);
+      for(size_t i = 0; i < n; i++)
+        chunk[i] = (uint8_t)((sent + i) * 7 + ((sent + i) >> 13));
+      assert_int_equal(tls_conn_write(from, chunk, n), (int)n);
+      sent += n;
+      move(from, to);
+    }
+    for(;;) {
+      int r = tls_conn_read(to, rbuf, sizeof(rbuf));
+      if(r == BEACON_EAGAIN)
+        break;
+      assert_true(r > 0);
+      for(int i = 0; i < r; i++)
+        if(rbuf[i] !=
+           (uint8_t)((got + (size_t)i) * 7 + ((got + (size_t)i) >> 13)))
+          fail_msg("byte %zu differs", got + (size_t)i);
+      got += (size_t)r;
+    }
+    if(sent == total && got < total)
+      fail_msg("only %zu of %zu bytes arrived", got, total);
+  }
+  assert_int_equal(got, total);
+}
+
+static void test_handshake_and_data(void **state)
+{
+  (void)state;
+  tls_ctx_t *sctx = server_ctx(NULL);
+  tls_ctx_t *cctx = client_ctx("pki/controller", NULL);
+  tls_conn_t *cl, *sv;
+  int crc, src;
+  pair(sctx, cctx, "localhost", &cl, &sv);
+  /* the contexts live on through their connections */
+  tls_ctx_unref(sctx);
+  tls_ctx_unref(cctx);
+
+  uint8_t b[256];
+  assert_int_equal(tls_conn_read(sv, b, sizeof(b)), BEACON_EAGAIN);
+  assert_int_equal(tls_conn_write(cl, (const uint8_t *)"x", 1), BEACON_ETLS);
+  /* SNI carries a DNS name in clear in the ClientHello */
+  assert_int_equal(tls_conn_handshake(cl), BEACON_EAGAIN);
+  uint8_t hello[4096];
+  size_t hl = tls_conn_take_output(cl, hello, sizeof(hello));
+  assert_true(hl > 0);
+  assert_non_null(memmem(hello, hl, "localhost", 9));
+  assert_int_equal(tls_conn_feed(sv, hello, hl), 0);
+
+  handshake(cl, sv, &crc, &src);
+  assert_int_equal(crc, 0);
+  assert_int_equal(src, 0);
+  assert_true(tls_conn_handshake_done(cl));
+  assert_true(tls_conn_handshake_done(sv));
+  assert_string_equal(tls_conn_version(cl), "TLSv1.3");
+  assert_string_equal(tls_conn_cipher(cl), "TLS_AES_128_GCM_SHA256");
+  assert_string_equal(tls_conn_cipher(sv), "TLS_AES_128_GCM_SHA256");
+
+  char subj[256];
+  assert_int_equal(tls_conn_peer_subject(sv, subj, sizeof(subj)), 0);
+  assert_string_equal(subj, "CN=controller,O=beacon");
+  assert_int_equal(tls_conn_peer_subject(cl, subj, sizeof(subj)), 0);
+  assert_string_equal(subj, "CN=relay,O=beacon");
+  assert_int_equal(tls_conn_peer_subject(sv, subj, 5), BEACON_ETOOLONG);
+
+  /* SPKI pin: SHA-256 of the DER SubjectPublicKeyInfo */
+  char hex[65], want[65];
+  assert_int_equal(tls_conn_peer_spki_sha256(sv, hex), 0);
+  X509 *x = first_cert(path("pki/controller.crt"));
+  unsigned char *der = NULL, md[32];
+  int dl = i2d_PUBKEY(X509_get0_pubkey(x), &der);
+  assert_true(dl > 0);
+  SHA256(der, (size_t)dl, md);
+  OPENSSL_free(der);
+  X509_free(x);
+  for(int i = 0; i < 32; i++)
+    snprintf(want + 2 * i, 3, "%02x", md[i]);
+  assert_string_equal(hex, want);
+
+  /* both ways, then 1 MiB each way */
+  assert_int_equal(tls_conn_write(cl, (const uint8_t *)"ping", 4), 4);
+  move(cl, sv);
+  assert_int_equal(tls_conn_read(sv, b, sizeof(b)), 4);
+  assert_memory_equal(b, "ping", 4);
+  assert_int_equal(tls_conn_read(sv, b, sizeof(b)), BEACON_EAGAIN);
+  assert_int_equal(tls_conn_write(sv, (const uint8_t *)"pong!", 5), 5);
+  move(sv, cl);
+  assert_int_equal(tls_conn_read(cl, b, sizeof(b)), 5);
+  assert_memory_equal(b, "pong!", 5);
+  transfer(cl, sv, 1 << 20);
+  transfer(sv, cl, (1 << 20) + 123);
+
+  /* close_notify reads as 0 */
+  assert_int_equal(tls_conn_shutdown(cl), 0);
+  move(cl, sv);
+  assert_int_equal(tls_conn_read(sv, b, sizeof(b)), 0);
+  tls_conn_free(cl);
+  tls_conn_free(sv);
+}
+
+static void test_not_after(void **state)
+{
+  (void)state;
+  tls_ctx_t *sctx = server_ctx(NULL);
+  time_t na = tls_ctx_cert_not_after(sctx);
+  time_t now = time(NULL);
+  assert_true(na > now + 824L * 86400 && na < now + 826L * 86400);
+  tls_ctx_ref(sctx);
+  tls_ctx_unref(sctx);
+  tls_ctx_unref(sctx);
+  tls_ctx_unref(NULL);
+  tls_conn_free(NULL);
+}
+
+static void test_ip_sans(void **state)
+{
+  (void)state;
+  static const struct {
+    const char *host;
+    int ok;
+  } cases[] = {{"127.0.0.1", 1}, {"::1", 1},       {"[::1]", 1},
+               {"localhost", 1}, {"127.0.0.2", 0}, {"::2", 0},
+               {"LOCALHOST", 1}, {"relay", 0}};
+  tls_ctx_t *sctx = server_ctx(NULL);
+  tls_ctx_t *cctx = client_ctx("pki/controller", NULL);
+  for(size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    tls_conn_t *cl, *sv;
+    int crc, src;
+    pair(sctx, cctx, cases[i].host, &cl, &sv);
+    handshake(cl, sv, &crc, &src);
+    if(cases[i].ok) {
+      if(crc || src)
+        fail_msg("%s: %s / %s", cases[i].host, tls_conn_error(cl),
+                 tls_conn_error(sv));
+    } else {
+      /* "relay" is the subject CN: never used for host checks */
+      assert_int_equal(crc, BEACON_EVERIFY);
+      assert_contains(tls_conn_error(cl), "mismatch (depth 0)");
+      assert_int_equal(src, BEACON_ETLS);
+    }
+    tls_conn_free(cl);
+    tls_conn_free(sv);
+  }
+  tls_ctx_unref(sctx);
+  tls_ctx_unref(cctx);
+}
+
+/* ---- refusals ----------------------------------------------------------- */
+
+/* The server refuses the client certificate NAME with verify_text. */
+static void refuse_client(const char *name, const char *crl,
+                          const char *verify_text)
+{
+  tls_ctx_t *sctx = server_ctx(crl);
+  tls_ctx_t *cctx = client_ctx(name, NULL);
+  tls_conn_t *cl, *sv;
+  int crc, src;
+  pair(sctx, cctx, "localhost", &cl, &sv);
+  handshake(cl, sv, &crc, &src);
+  assert_int_equal(src, BEACON_EVERIFY);
+  assert_contains(tls_conn_error(sv), "certificate verify failed: ");
+  assert_contains(tls_conn_error(sv), verify_text);
+  assert_int_equal(crc, 0);
+  client_sees_alert(cl);
+  tls_conn_free(cl);
+  tls_conn_free(sv);
+  tls_ctx_unref(sctx);
+  tls_ctx_unref(cctx);
+}
+
+static void test_wrong_ca(void **state)
+{
+  (void)state;
+  refuse_client("t/rogue", NULL,
+                "self-signed certificate in certificate chain (depth 1)");
+
+  /* and a client anchored on another CA refuses the relay */
+  tls_ctx_t *sctx = server_ctx(NULL);
+  tls_ctx_t *cctx = client_ctx("t/rogue", path("t/other-ca.crt"));
+  tls_conn_t *cl, *sv;
+  int crc, src;
+  pair(sctx, cctx, "localhost", &cl, &sv);
+  handshake(cl, sv, &crc, &src);
+  assert_int_equal(crc, BEACON_EVERIFY);
+  assert_contains(tls_conn_error(cl), "certificate verify failed: ");
+  assert_int_equal(src, BEACON_ETLS);
+  assert_contains(tls_conn_error(sv), "alert");
+  tls_conn_free(cl);
+  tls_conn_free(sv);
+  tls_ctx_unref(sctx);
+  tls_ctx_unref(cctx);
+}
+
+static void test_server_auth_only_client_refused(void **state)
+{
+  (void)state;
+  refuse_client("t/srvonly", NULL, "unsuitable certificate purpose (depth 0)");
+}
+
+static void test_expired_client_refused(void **state)
+{
+  (void)state;
+  refuse_client("t/expired", NULL, "certificate has expired (depth 0)");
+}
+
+static void test_not_yet_valid_client_refused(void **state)
+{
+  (void)state;
+  refuse_client("t/future", NULL, "certificate is not yet valid (depth 0)");
+}
+
+static void test_revoked_client_refused(void **state)
+{
+  (void)state;
+  refuse_client("t/revoked", path("t/fleet.crl"),
+                "certificate revoked (depth 0)");
+  /* the same CRL lets an unrevoked certificate through */
+  tls_ctx_t *sctx = server_ctx(path("t/fleet.crl"));
+  tls_ctx_t *cctx = client_ctx("pki/controller", NULL);
+  tls_conn_t *cl, *sv;
+  int crc, src;
+  pair(sctx, cctx, "localhost", &cl, &sv);
+  handshake(cl, sv, &crc, &src);
+  assert_int_equal(crc, 0);
+  assert_int_equal(src, 0);
+  tls_conn_free(cl);
+  tls_conn_free(sv);
+  tls_ctx_unref(sctx);
+  tls_ctx_unref(cctx);
+}
+
+static void test_wrong_host(void **state)
+{
+  (void)state;
+  tls_ctx_t *sctx = server_ctx(NULL);
+  tls_ctx_t *cctx = client_ctx("pki/controller", NULL);
+  tls_conn_t *cl, *sv;
+  int crc, src;
+  pair(sctx, cctx, "other.example", &cl, &sv);
+  handshake(cl, sv, &crc, &src);
+  assert_int_equal(crc, BEACON_EVERIFY);
+  assert_string_equal(tls_conn_error(cl),
+                      "certificate verify failed: hostname mismatch "
+                      "(depth 0)");
+  assert_int_equal(src, BEACON_ETLS);
+  tls_conn_free(cl);
+  tls_conn_free(sv);
+  tls_ctx_unref(sctx);
+  tls_ctx_unref(cctx);
+  /* a client connection without a host to check is refused */
+  cctx = client_ctx("pki/controller", NULL);
+  assert_null(tls_conn_new(cctx, NULL));
+  assert_null(tls_conn_new(cctx, ""));
+  tls_ctx_unref(cctx);
+}
+
+/* A plain OpenSSL client (no certificate, or TLS 1.2 only) against a
+ * beacon server; returns the server's handshake result. */
+static int raw_client(int max_version, tls_conn_t **svp)
+{
+  SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+  assert_non_null(ctx);
+  if(max_version)
+    SSL_CTX_set_max_proto_version(ctx, max_version);
+  assert_int_equal(SSL_CTX_load_verify_file(ctx, path("pki/fleet-ca.crt")), 1);
+  X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx),
+                              X509_V_FLAG_PARTIAL_CHAIN);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+  SSL *ssl = SSL_new(ctx);
+  BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
+  BIO_set_mem_eof_return(r, -1);
+  SSL_set_bio(ssl, r, w);
+  SSL_set_connect_state(ssl);
+
+  tls_ctx_t *sctx = server_ctx(NULL);
+  tls_conn_t *sv = tls_conn_new(sctx, NULL);
+  tls_ctx_unref(sctx);
+  int src = BEACON_EAGAIN;
+  uint8_t buf[16384];
+  for(int i = 0; i < 20; i++) {
+    int cr = SSL_do_handshake(ssl);
+    (void)cr;
+    int n;
+    while((n = BIO_read(w, buf, sizeof(buf))) > 0)
+      assert_int_equal(tls_conn_feed(sv, buf, (size_t)n), 0);
+    if(src == BEACON_EAGAIN)
+      src = tls_conn_handshake(sv);
+    size_t m;
+    while((m = tls_conn_take_output(sv, buf, sizeof(buf))) > 0)
+      BIO_write(r, buf, (int)m);
+    /* TLS 1.3 clients finish first; let them read the server's reply */
+    char c;
+    SSL_read(ssl, &c, 1);
+  }
+  ERR_clear_error();
+  SSL_free(ssl);
+  SSL_CTX_free(ctx);
+  *svp = sv;
+  return src;
+}
+
+static void test_client_without_certificate(void **state)
+{
+  (void)state;
+  tls_conn_t *sv;
+  assert_int_equal(raw_client(0, &sv), BEACON_EVERIFY);
+  assert_contains(tls_conn_error(sv), "peer sent no certificate");
+  tls_conn_free(sv);
+}
+
+static void test_tls12_client_refused(void **state)
+{
+  (void)state;
+  tls_conn_t *sv;
+  assert_int_equal(raw_client(TLS1_2_VERSION, &sv), BEACON_ETLS);
+  assert_contains(tls_conn_error(sv), "unsupported protocol");
+  tls_conn_free(sv);
+}
+
+static void test_corrupted_record(void **state)
+{
+  (void)state;
+  tls_ctx_t *sctx = server_ctx(NULL);
+  tls_ctx_t *cctx = client_ctx("pki/controller", NULL);
+  tls_conn_t *cl, *sv;
+  int crc, src;
+  pair(sctx, cctx, "127.0.0.1", &cl, &sv);
+  handshake(cl, sv, &crc, &src);
+  assert_int_equal(crc, 0);
+  assert_int_equal(src, 0);
+  assert_int_equal(tls_conn_write(cl, (const uint8_t *)"secret", 6), 6);
+  uint8_t rec[256];
+  size_t n = tls_conn_take_output(cl, rec, sizeof(rec));
+  assert_true(n > 10);
+  rec[n - 3] ^= 0x20; /* inside the AEAD tag */
+  assert_int_equal(tls_conn_feed(sv, rec, n), 0);
+  uint8_t b[64];
+  assert_int_equal(tls_conn_read(sv, b, sizeof(b)), BEACON_ETLS);
+  assert_contains(tls_conn_error(sv), "TLS read failed: ");
+  /* the pending output holds the alert */
+  assert_true(tls_conn_out_pending(sv) > 0);
+  tls_conn_free(cl);
+  tls_conn_free(sv);
+  tls_ctx_unref(sctx);
+  tls_ctx_unref(cctx);
+}
+
+/* ---- configuration errors ---------------------------------------------- */
+
+static void ctx_error(const char *cert, const char *key, const char *ca,
+                      const char *crl, const char *want1, const char *want2)
+{
+  tls_ctx_t *ctx = (tls_ctx_t *)1;
+  char err[512];
+  int rc = tls_ctx_new(&ctx, TLS_SERVER, cert, key, ca, crl, err, sizeof(err));
+  assert_int_equal(rc, BEACON_ECONFIG);
+  assert_null(ctx);
+  assert_contains(err, want1);
+  assert_contains(err, want2);
+  assert_int_equal(ERR_peek_error(), 0);
+}
+
+static void test_ctx_errors(void **state)
+{
+  (void)state;
+  /* path() reuses its buffers: keep copies */
+  char crt[1024], key[1024], ca[1024];
+  snprintf(crt, sizeof(crt), "%s", path("pki/relay.crt"));
+  snprintf(key, sizeof(key), "%s", path("pki/relay.key"));
+  snprintf(ca, sizeof(ca), "%s", path("pki/fleet-ca.crt"));
+  ctx_error(path("nope.crt"), key, ca, NULL, "nope.crt", "missing");
+  ctx_error(path("t/empty.pem"), key, ca, NULL, "empty.pem", "empty");
+  ctx_error(path("t/junk.pem"), key, ca, NULL, "junk.pem",
+            "not a PEM certificate chain");
+  ctx_error(crt, path("nope.key"), ca, NULL, "nope.key", "missing");
+  ctx_error(crt, path("t/junk.pem"), ca, NULL, "junk.pem",
+            "not a PEM private key");
+  ctx_error(crt, path("pki/controller.key"), ca, NULL, "controller.key",
+            "does not match");
+  ctx_error(crt, key, path("nope-ca.crt"), NULL, "nope-ca.crt", "missing");
+  ctx_error(crt, key, path("t/empty.pem"), NULL, "CA", "empty");
+  ctx_error(crt, key, path("t/junk.pem"), NULL, "CA", "junk.pem");
+  ctx_error(crt, key, ca, path("nope.crl"), "CRL", "missing");
+  ctx_error(crt, key, ca, path("pki/relay.crt"), "CRL", "no PEM CRL");
+  ctx_error(crt, key, ca, path("pki"), "pki", "not a regular file");
+}
+
+int main(void)
+{
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_handshake_and_data),
+      cmocka_unit_test(test_not_after),
+      cmocka_unit_test(test_ip_sans),
+      cmocka_unit_test(test_wrong_ca),
+      cmocka_unit_test(test_server_auth_only_client_refused),
+      cmocka_unit_test(test_expired_client_refused),
+      cmocka_unit_test(test_not_yet_valid_client_refused),
+      cmocka_unit_test(test_revoked_client_refused),
+      cmocka_unit_test(test_wrong_host),
+      cmocka_unit_test(test_client_without_certificate),
+      cmocka_unit_test(test_tls12_client_refused),
+      cmocka_unit_test(test_corrupted_record),
+      cmocka_unit_test(test_ctx_errors),
+  };
+  return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
