@@ -49,6 +49,9 @@ enum mux_flag {
   MUX_FLAG_RST = 0x8
 };
 
+/* on_stream_open result: accept now, acknowledge later. */
+#define MUX_ACCEPT_DEFER 1
+
 enum mux_go_away_code {
   MUX_GO_AWAY_NORMAL = 0,
   MUX_GO_AWAY_PROTO_ERR = 1,
@@ -84,14 +87,20 @@ typedef struct mux_callbacks {
    * code to refuse: the stream is reset. Streams over max_streams or the
    * accept backlog are reset without calling this. */
   int (*on_stream_open)(mux_t *m, uint32_t id, void **stream_ud, void *ud);
+  /* (Returning MUX_ACCEPT_DEFER instead accepts without ACK: the ACK goes
+   * out with mux_stream_ack() or the stream's first frame, and until
+   * then the stream counts against accept_backlog, like a Go stream not
+   * yet taken by Accept().) */
   /* A stream we opened was acknowledged by the peer. */
   void (*on_stream_ack)(mux_t *m, uint32_t id, void *stream_ud, void *ud);
   /* Payload bytes for a stream. The pointer is valid only during the
    * call. The data counts against the stream's receive window until the
    * caller reports it with mux_stream_consumed(). */
-  void (*on_data)(mux_t *m, uint32_t id, void *stream_ud,
-                  const uint8_t *data, size_t len, void *ud);
-  /* The peer half-closed its direction (FIN): no more on_data. */
+  void (*on_data)(mux_t *m, uint32_t id, void *stream_ud, const uint8_t *data,
+                  size_t len, void *ud);
+  /* The peer half-closed its direction (FIN): no more on_data (Data
+   * the peer still sends is drained, as Go buffers it unread). A second
+   * FIN on a live stream is a protocol error (Go's ErrUnexpectedFlag). */
   void (*on_fin)(mux_t *m, uint32_t id, void *stream_ud, void *ud);
   /* The peer reset the stream (RST). on_stream_closed follows. */
   void (*on_reset)(mux_t *m, uint32_t id, void *stream_ud, void *ud);
@@ -100,25 +109,25 @@ typedef struct mux_callbacks {
   void (*on_writable)(mux_t *m, uint32_t id, void *stream_ud, void *ud);
   /* The stream is gone (both FINs, or RST either way, or session end):
    * its id is no longer live. Last callback for this stream. */
-  void (*on_stream_closed)(mux_t *m, uint32_t id, void *stream_ud,
-                           void *ud);
+  void (*on_stream_closed)(mux_t *m, uint32_t id, void *stream_ud, void *ud);
   /* An answer to our ping arrived; rtt_ms from when it was sent. */
-  void (*on_ping_ack)(mux_t *m, uint32_t opaque, uint64_t rtt_ms,
-                      void *ud);
-  /* The peer sent Go Away with this code: no new streams either way. */
+  void (*on_ping_ack)(mux_t *m, uint32_t opaque, uint64_t rtt_ms, void *ud);
+  /* The peer sent Go Away with this code: no new streams either way.
+   * The session stays usable whatever the code (Go ends its session on
+   * codes 1 and 2): the caller decides whether to shut it down. */
   void (*on_go_away)(mux_t *m, uint32_t code, void *ud);
 } mux_callbacks_t;
 
 typedef struct mux_config {
-  int is_client;             /* 1: opens odd ids; 0: server, even ids */
-  uint32_t max_streams;      /* live streams cap; default 4096 */
-  uint32_t accept_backlog;   /* peer-opened streams not yet accepted;
-                                default 256 (Go's AcceptBacklog) */
-  uint32_t max_window;       /* our per-stream receive window; default
-                                and minimum 256 KiB */
-  size_t max_outbuf;         /* data bytes queued for sending before
-                                writes are refused; default 1 MiB */
-  uint64_t keepalive_ms;     /* ping interval; 0 = off. Go: 20000 */
+  int is_client;                 /* 1: opens odd ids; 0: server, even ids */
+  uint32_t max_streams;          /* live streams cap; default 4096 */
+  uint32_t accept_backlog;       /* peer-opened streams not yet accepted;
+                                    default 256 (Go's AcceptBacklog) */
+  uint32_t max_window;           /* our per-stream receive window; default
+                                    and minimum 256 KiB */
+  size_t max_outbuf;             /* data bytes queued for sending before
+                                    writes are refused; default 1 MiB */
+  uint64_t keepalive_ms;         /* ping interval; 0 = off. Go: 20000 */
   uint64_t keepalive_timeout_ms; /* answer deadline; Go: 10000 */
   const mux_allocator_t *alloc;  /* NULL = libc */
 } mux_config_t;
@@ -128,8 +137,8 @@ void mux_config_default(mux_config_t *cfg);
 
 /* Creates a session. cb is copied. now = the caller's clock. NULL on
  * OOM or invalid config. */
-mux_t *mux_new(const mux_config_t *cfg, const mux_callbacks_t *cb,
-               void *ud, uint64_t now);
+mux_t *mux_new(const mux_config_t *cfg, const mux_callbacks_t *cb, void *ud,
+               uint64_t now);
 /* Frees the session and every stream without callbacks. NULL allowed. */
 void mux_free(mux_t *m);
 
@@ -144,8 +153,9 @@ int mux_recv(mux_t *m, const uint8_t *in, size_t len);
 /* Copies up to cap bytes of pending output into out; returns the count. */
 size_t mux_send(mux_t *m, uint8_t *out, size_t cap);
 /* Zero copy: *p points at the first contiguous pending bytes; returns
- * their count (0 when nothing is pending). Valid until the next mux call
- * that queues output. */
+ * their count (0 when nothing is pending). The bytes stay in place while
+ * more output is queued, so an asynchronous write may use them until it
+ * completes; call mux_advance() for them before the next mux_pending(). */
 size_t mux_pending(mux_t *m, const uint8_t **p);
 /* Total bytes waiting to be sent. */
 size_t mux_pending_total(const mux_t *m);
@@ -166,6 +176,10 @@ int mux_go_away(mux_t *m, uint32_t code);
 /* Opens a stream (Window Update with SYN, delta 0, as Go does). Returns
  * the new id (> 0) or BEACON_EGOAWAY / BEACON_ELIMIT / BEACON_ENOMEM. */
 int64_t mux_open(mux_t *m, void *stream_ud);
+
+/* Acknowledges a stream accepted with MUX_ACCEPT_DEFER (Window Update
+ * with ACK, delta 0). 0 when already acknowledged. */
+int mux_stream_ack(mux_t *m, uint32_t id);
 
 /* Queues up to len bytes as Data frames, as many as the peer's window
  * and the output queue allow. Returns bytes taken (0 when the window is

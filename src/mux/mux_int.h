@@ -1,0 +1,140 @@
+/*
+ * mux_int.h - private state of the yamux session core (mux.h). Shared by
+ * frame.c, outq.c, stream.c, table.c and session.c only.
+ */
+#ifndef BEACON_MUX_INT_H
+#define BEACON_MUX_INT_H
+
+#include "beacon/beacon.h"
+#include "mux/mux.h"
+
+/* Output chunk payload: one 64 KiB Data frame and its header fit, so
+ * bulk writes become one frame each and TLS gets big contiguous runs. */
+#define MUX_CHUNK_CAP (65536u + 64u)
+/* Empty chunks are kept for reuse (no allocation per frame) up to what
+ * max_outbuf can fill; mux_tick() trims them to one on an idle queue. */
+#define MUX_SPARE_CHUNKS(m) ((m)->cfg.max_outbuf / MUX_CHUNK_CAP + 2)
+/* A chunk with less room than this for a Data frame is left alone. */
+#define MUX_MIN_FRAME 1024u
+/* Ping answers and Go Away bypass queued data (Go sends them through a
+ * separate path); this many fit, more go to the main queue. */
+#define MUX_PRIO_FRAMES 16
+/* Replies the peer provokes (ping answers, RST for refused SYNs) are
+ * dropped once this much beyond max_outbuf is queued: a peer that does
+ * not read cannot make us buffer without bound. */
+#define MUX_CTRL_SLACK (256u * 1024u)
+
+/* Stream flags. */
+enum {
+  MUX_S_LOCAL = 0x01,     /* we opened it */
+  MUX_S_ACKED = 0x02,     /* the peer acknowledged our SYN */
+  MUX_S_NEED_ACK = 0x04,  /* peer-opened, our ACK not queued yet */
+  MUX_S_LFIN = 0x08,      /* we sent FIN */
+  MUX_S_RFIN = 0x10,      /* the peer sent FIN */
+  MUX_S_WANT_WRITE = 0x20 /* a write was short: on_writable owed */
+};
+
+typedef struct mux_stream {
+  uint32_t id;
+  uint32_t send_window; /* bytes we may still send */
+  uint32_t recv_window; /* bytes the peer may still send */
+  uint32_t held;        /* delivered, not yet consumed */
+  void *ud;
+  uint8_t flags;
+} mux_stream_t;
+
+typedef struct mux_chunk {
+  struct mux_chunk *next;
+  uint32_t head; /* first unsent byte */
+  uint32_t tail; /* first free byte */
+  uint8_t buf[MUX_CHUNK_CAP];
+} mux_chunk_t;
+
+/* Receive parser state. */
+enum { MUX_RX_HEADER, MUX_RX_PAYLOAD };
+
+struct mux {
+  mux_config_t cfg;
+  mux_callbacks_t cb;
+  mux_allocator_t al;
+  void *ud;
+
+  /* id -> stream, open addressing with linear probing (table.c) */
+  mux_stream_t **slots;
+  uint32_t nslots; /* power of two, 0 before the first stream */
+  uint32_t nstreams;
+  uint32_t backlog; /* peer-opened streams awaiting our ACK */
+  uint32_t next_id;
+  uint32_t seed; /* keys the id hash (table.c) */
+
+  /* receive */
+  uint8_t hdr[MUX_HEADER_SIZE];
+  uint8_t hdr_len;
+  uint8_t rx_state;
+  uint16_t rx_flags; /* flags of the Data frame being received */
+  uint32_t rx_id;
+  uint32_t rx_left;
+  int rx_deliver; /* payload goes to on_data (else drained) */
+  int in_recv;
+
+  /* send: chunk list, plus the priority frames */
+  mux_chunk_t *qhead;
+  mux_chunk_t *qtail;
+  mux_chunk_t *spare;
+  uint32_t nspare;
+  size_t qbytes; /* unsent bytes in the chunk list */
+  uint8_t prio[MUX_PRIO_FRAMES * MUX_HEADER_SIZE];
+  uint32_t prio_head;
+  uint32_t prio_tail;
+  int out_blocked; /* a write was cut short by max_outbuf */
+  int pend_prio;   /* mux_pending() last returned the prio frames */
+
+  /* session state */
+  int dead;
+  int err;
+  int go_away_sent;
+  int go_away_recv;
+
+  /* keep-alive */
+  uint64_t now;
+  uint64_t next_ping;
+  uint64_t ping_sent;
+  uint64_t ping_deadline;
+  uint32_t ping_opaque;
+  uint32_t ping_seq;
+  int ping_out;
+};
+
+/* allocator */
+void *mux_alloc(mux_t *m, size_t n);
+void mux_dealloc(mux_t *m, void *p);
+
+/* table.c */
+mux_stream_t *mux_table_get(const mux_t *m, uint32_t id);
+int mux_table_put(mux_t *m, mux_stream_t *s);
+void mux_table_del(mux_t *m, uint32_t id);
+void mux_table_free(mux_t *m);
+
+/* outq.c */
+int mux_q_frame(mux_t *m, uint8_t type, uint16_t flags, uint32_t id,
+                uint32_t len);
+int mux_q_prio(mux_t *m, uint8_t type, uint16_t flags, uint32_t id,
+               uint32_t len);
+int mux_q_reply(mux_t *m, uint8_t type, uint16_t flags, uint32_t id,
+                uint32_t len);
+size_t mux_q_data(mux_t *m, uint16_t flags, uint32_t id, const uint8_t *data,
+                  size_t len, int *err);
+size_t mux_q_room(const mux_t *m);
+void mux_q_free(mux_t *m);
+void mux_q_trim(mux_t *m);
+
+/* stream.c */
+mux_stream_t *mux_stream_new(mux_t *m, uint32_t id, uint8_t flags, void *ud);
+void mux_stream_drop(mux_t *m, mux_stream_t *s, int call);
+uint16_t mux_stream_take_ack(mux_t *m, mux_stream_t *s);
+void mux_wake_writers(mux_t *m);
+
+/* session.c */
+void mux_fail(mux_t *m, int err, uint32_t go_away_code);
+
+#endif

@@ -1,0 +1,254 @@
+/*
+ * outq.c - the output queue: a list of fixed-size chunks holding whole
+ * frames (header and payload contiguous, never split across chunks), with
+ * empty chunks kept for reuse, plus a small array of priority control
+ * frames (ping answers, Go Away) that go out at the next chunk boundary.
+ */
+#include <string.h>
+
+#include "mux/mux_int.h"
+
+static mux_chunk_t *chunk_new(mux_t *m)
+{
+  mux_chunk_t *c = m->spare;
+  if(c) {
+    m->spare = c->next;
+    m->nspare--;
+  } else {
+    c = mux_alloc(m, sizeof(*c));
+    if(!c)
+      return NULL;
+  }
+  c->next = NULL;
+  c->head = 0;
+  c->tail = 0;
+  if(m->qtail)
+    m->qtail->next = c;
+  else
+    m->qhead = c;
+  m->qtail = c;
+  return c;
+}
+
+/* A chunk with `need` free bytes at its end: the last one or a new one. */
+static mux_chunk_t *chunk_room(mux_t *m, size_t need)
+{
+  if(m->qtail && MUX_CHUNK_CAP - m->qtail->tail >= need)
+    return m->qtail;
+  return chunk_new(m);
+}
+
+static void put_header(uint8_t *p, uint8_t type, uint16_t flags, uint32_t id,
+                       uint32_t len)
+{
+  mux_header_t h;
+  h.version = MUX_PROTO_VERSION;
+  h.type = type;
+  h.flags = flags;
+  h.stream_id = id;
+  h.length = len;
+  mux_header_encode(p, &h);
+}
+
+int mux_q_frame(mux_t *m, uint8_t type, uint16_t flags, uint32_t id,
+                uint32_t len)
+{
+  mux_chunk_t *c = chunk_room(m, MUX_HEADER_SIZE);
+  if(!c)
+    return BEACON_ENOMEM;
+  put_header(c->buf + c->tail, type, flags, id, len);
+  c->tail += MUX_HEADER_SIZE;
+  m->qbytes += MUX_HEADER_SIZE;
+  return 0;
+}
+
+int mux_q_prio(mux_t *m, uint8_t type, uint16_t flags, uint32_t id,
+               uint32_t len)
+{
+  if(m->prio_head == m->prio_tail) {
+    m->prio_head = 0;
+    m->prio_tail = 0;
+  }
+  if(m->prio_tail + MUX_HEADER_SIZE > sizeof(m->prio))
+    return mux_q_frame(m, type, flags, id, len);
+  put_header(m->prio + m->prio_tail, type, flags, id, len);
+  m->prio_tail += MUX_HEADER_SIZE;
+  return 0;
+}
+
+int mux_q_reply(mux_t *m, uint8_t type, uint16_t flags, uint32_t id,
+                uint32_t len)
+{
+  if(mux_pending_total(m) > m->cfg.max_outbuf + MUX_CTRL_SLACK)
+    return 0;
+  return mux_q_prio(m, type, flags, id, len);
+}
+
+size_t mux_q_room(const mux_t *m)
+{
+  if(m->qbytes + MUX_HEADER_SIZE >= m->cfg.max_outbuf)
+    return 0;
+  return m->cfg.max_outbuf - m->qbytes - MUX_HEADER_SIZE;
+}
+
+size_t mux_q_data(mux_t *m, uint16_t flags, uint32_t id, const uint8_t *data,
+                  size_t len, int *err)
+{
+  size_t done = 0;
+  *err = 0;
+  while(done < len) {
+    size_t want = len - done;
+    size_t room = mux_q_room(m);
+    size_t n;
+    mux_chunk_t *c;
+    if(!room)
+      break;
+    if(want > room)
+      want = room;
+    c = m->qtail;
+    if(!c ||
+       MUX_CHUNK_CAP - c->tail <
+           MUX_HEADER_SIZE + (want < MUX_MIN_FRAME ? want : MUX_MIN_FRAME)) {
+      c = chunk_new(m);
+      if(!c) {
+        *err = BEACON_ENOMEM;
+        break;
+      }
+    }
+    n = MUX_CHUNK_CAP - c->tail - MUX_HEADER_SIZE;
+    if(n > want)
+      n = want;
+    put_header(c->buf + c->tail, MUX_TYPE_DATA, flags, id, (uint32_t)n);
+    memcpy(c->buf + c->tail + MUX_HEADER_SIZE, data + done, n);
+    c->tail += (uint32_t)(MUX_HEADER_SIZE + n);
+    m->qbytes += MUX_HEADER_SIZE + n;
+    done += n;
+    flags = 0;
+  }
+  return done;
+}
+
+size_t mux_pending(mux_t *m, const uint8_t **p)
+{
+  int prio = m->prio_head != m->prio_tail;
+  mux_chunk_t *c = m->qhead;
+  /* Finish what was started; otherwise priority frames go first at a
+   * chunk boundary (chunks hold whole frames). */
+  if(prio && c && c->head > 0 &&
+     !(m->pend_prio && m->prio_head % MUX_HEADER_SIZE))
+    prio = 0;
+  if(prio) {
+    m->pend_prio = 1;
+    *p = m->prio + m->prio_head;
+    return m->prio_tail - m->prio_head;
+  }
+  m->pend_prio = 0;
+  if(!c) {
+    *p = NULL;
+    return 0;
+  }
+  *p = c->buf + c->head;
+  return c->tail - c->head;
+}
+
+size_t mux_pending_total(const mux_t *m)
+{
+  return m->qbytes + (m->prio_tail - m->prio_head);
+}
+
+static void advance(mux_t *m, size_t n)
+{
+  if(m->pend_prio) {
+    size_t have = m->prio_tail - m->prio_head;
+    if(n > have)
+      n = have;
+    m->prio_head += (uint32_t)n;
+    if(m->prio_head == m->prio_tail) {
+      m->prio_head = 0;
+      m->prio_tail = 0;
+      m->pend_prio = 0;
+    }
+    return;
+  }
+  while(n && m->qhead) {
+    mux_chunk_t *c = m->qhead;
+    size_t k = c->tail - c->head;
+    if(k > n)
+      k = n;
+    c->head += (uint32_t)k;
+    m->qbytes -= k;
+    n -= k;
+    if(c->head < c->tail)
+      break;
+    m->qhead = c->next;
+    if(!m->qhead)
+      m->qtail = NULL;
+    if(m->nspare < MUX_SPARE_CHUNKS(m)) {
+      c->next = m->spare;
+      m->spare = c;
+      m->nspare++;
+    } else {
+      mux_dealloc(m, c);
+    }
+  }
+}
+
+static void after_advance(mux_t *m)
+{
+  if(m->out_blocked && m->qbytes <= m->cfg.max_outbuf / 2 && !m->dead) {
+    m->out_blocked = 0;
+    mux_wake_writers(m);
+  }
+}
+
+void mux_advance(mux_t *m, size_t n)
+{
+  advance(m, n);
+  after_advance(m);
+}
+
+size_t mux_send(mux_t *m, uint8_t *out, size_t cap)
+{
+  size_t done = 0;
+  while(done < cap) {
+    const uint8_t *p;
+    size_t n = mux_pending(m, &p);
+    if(!n)
+      break;
+    if(n > cap - done)
+      n = cap - done;
+    memcpy(out + done, p, n);
+    advance(m, n);
+    done += n;
+  }
+  after_advance(m);
+  return done;
+}
+
+void mux_q_trim(mux_t *m)
+{
+  while(!m->qhead && m->nspare > 1) {
+    mux_chunk_t *c = m->spare;
+    m->spare = c->next;
+    m->nspare--;
+    mux_dealloc(m, c);
+  }
+}
+
+void mux_q_free(mux_t *m)
+{
+  mux_chunk_t *c;
+  while(m->qhead) {
+    c = m->qhead;
+    m->qhead = c->next;
+    mux_dealloc(m, c);
+  }
+  m->qtail = NULL;
+  while(m->spare) {
+    c = m->spare;
+    m->spare = c->next;
+    mux_dealloc(m, c);
+  }
+  m->nspare = 0;
+  m->qbytes = 0;
+}

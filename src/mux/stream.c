@@ -1,0 +1,246 @@
+/*
+ * stream.c - stream lifecycle, send side and receive-window grants
+ * (DESIGN §1.2; hashicorp/yamux stream.go where DESIGN is silent).
+ */
+#include <string.h>
+
+#include "mux/mux_int.h"
+
+size_t mux_stream_state_size(void)
+{
+  return sizeof(mux_stream_t);
+}
+
+uint32_t mux_stream_count(const mux_t *m)
+{
+  return m->nstreams;
+}
+
+mux_stream_t *mux_stream_new(mux_t *m, uint32_t id, uint8_t flags, void *ud)
+{
+  mux_stream_t *s = mux_alloc(m, sizeof(*s));
+  if(!s)
+    return NULL;
+  memset(s, 0, sizeof(*s));
+  s->id = id;
+  s->flags = flags;
+  s->send_window = MUX_INITIAL_WINDOW;
+  s->recv_window = MUX_INITIAL_WINDOW;
+  s->ud = ud;
+  if(mux_table_put(m, s)) {
+    mux_dealloc(m, s);
+    return NULL;
+  }
+  if(flags & MUX_S_NEED_ACK)
+    m->backlog++;
+  return s;
+}
+
+void mux_stream_drop(mux_t *m, mux_stream_t *s, int call)
+{
+  uint32_t id = s->id;
+  void *ud = s->ud;
+  if(s->flags & MUX_S_NEED_ACK)
+    m->backlog--;
+  mux_table_del(m, id);
+  mux_dealloc(m, s);
+  if(call && m->cb.on_stream_closed)
+    m->cb.on_stream_closed(m, id, ud, m->ud);
+}
+
+/* The first frame we send on a peer-opened stream carries ACK (Go's
+ * sendFlags). */
+uint16_t mux_stream_take_ack(mux_t *m, mux_stream_t *s)
+{
+  if(!(s->flags & MUX_S_NEED_ACK))
+    return 0;
+  s->flags &= (uint8_t)~MUX_S_NEED_ACK;
+  m->backlog--;
+  return MUX_FLAG_ACK;
+}
+
+static void give_back_ack(mux_t *m, mux_stream_t *s, uint16_t flags)
+{
+  if(flags & MUX_FLAG_ACK) {
+    s->flags |= MUX_S_NEED_ACK;
+    m->backlog++;
+  }
+}
+
+static mux_stream_t *live(const mux_t *m, uint32_t id)
+{
+  if(m->dead)
+    return NULL;
+  return mux_table_get(m, id);
+}
+
+int64_t mux_open(mux_t *m, void *stream_ud)
+{
+  mux_stream_t *s;
+  uint32_t id = m->next_id;
+  if(m->dead)
+    return BEACON_ECLOSED;
+  if(m->go_away_sent || m->go_away_recv)
+    return BEACON_EGOAWAY;
+  if(m->nstreams >= m->cfg.max_streams || id > UINT32_MAX - 2)
+    return BEACON_ELIMIT;
+  s = mux_stream_new(m, id, MUX_S_LOCAL, stream_ud);
+  if(!s)
+    return BEACON_ENOMEM;
+  /* Go opens with a Window Update carrying SYN and delta 0. */
+  if(mux_q_frame(m, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, id, 0)) {
+    mux_stream_drop(m, s, 0);
+    return BEACON_ENOMEM;
+  }
+  m->next_id += 2;
+  return id;
+}
+
+int mux_stream_ack(mux_t *m, uint32_t id)
+{
+  mux_stream_t *s = live(m, id);
+  uint16_t flags;
+  if(!s)
+    return BEACON_ECLOSED;
+  flags = mux_stream_take_ack(m, s);
+  if(!flags)
+    return 0;
+  if(mux_q_frame(m, MUX_TYPE_WINDOW_UPDATE, flags, id, 0)) {
+    give_back_ack(m, s, flags);
+    return BEACON_ENOMEM;
+  }
+  return 0;
+}
+
+int64_t mux_stream_write(mux_t *m, uint32_t id, const uint8_t *data,
+                         size_t len)
+{
+  mux_stream_t *s = live(m, id);
+  size_t n;
+  size_t took;
+  uint16_t flags;
+  int err = 0;
+  if(!s || (s->flags & MUX_S_LFIN))
+    return BEACON_ECLOSED;
+  if(!len)
+    return 0;
+  n = len < s->send_window ? len : s->send_window;
+  flags = mux_stream_take_ack(m, s);
+  took = n ? mux_q_data(m, flags, id, data, n, &err) : 0;
+  if(!took) {
+    give_back_ack(m, s, flags);
+    if(n && err)
+      return err;
+  }
+  s->send_window -= (uint32_t)took;
+  if(took < len) {
+    s->flags |= MUX_S_WANT_WRITE;
+    if(took < n)
+      m->out_blocked = 1;
+  }
+  return (int64_t)took;
+}
+
+int mux_stream_consumed(mux_t *m, uint32_t id, size_t n)
+{
+  mux_stream_t *s = live(m, id);
+  uint64_t delta;
+  uint16_t flags;
+  if(!s)
+    return BEACON_ECLOSED;
+  if(n > s->held)
+    return BEACON_EINVAL;
+  s->held -= (uint32_t)n;
+  if(s->flags & MUX_S_RFIN)
+    return 0; /* the peer sends nothing more: no grant needed */
+  /* Go's sendWindowUpdate: bring the peer's view back to max_window
+   * minus what is still held, once that is at least half the window. */
+  delta = (uint64_t)m->cfg.max_window - s->held - s->recv_window;
+  if(s->held + (uint64_t)s->recv_window > m->cfg.max_window ||
+     delta < m->cfg.max_window / 2)
+    return 0;
+  flags = mux_stream_take_ack(m, s);
+  if(mux_q_frame(m, MUX_TYPE_WINDOW_UPDATE, flags, id, (uint32_t)delta)) {
+    give_back_ack(m, s, flags);
+    s->held += (uint32_t)n;
+    return BEACON_ENOMEM;
+  }
+  s->recv_window += (uint32_t)delta;
+  return 0;
+}
+
+int mux_stream_close(mux_t *m, uint32_t id)
+{
+  mux_stream_t *s = live(m, id);
+  uint16_t flags;
+  if(!s)
+    return BEACON_ECLOSED;
+  if(s->flags & MUX_S_LFIN)
+    return 0;
+  flags = mux_stream_take_ack(m, s);
+  if(mux_q_frame(m, MUX_TYPE_WINDOW_UPDATE, flags | MUX_FLAG_FIN, id, 0)) {
+    give_back_ack(m, s, flags);
+    return BEACON_ENOMEM;
+  }
+  s->flags |= MUX_S_LFIN;
+  s->flags &= (uint8_t)~MUX_S_WANT_WRITE;
+  if(s->flags & MUX_S_RFIN)
+    mux_stream_drop(m, s, 1);
+  return 0;
+}
+
+int mux_stream_reset(mux_t *m, uint32_t id)
+{
+  mux_stream_t *s = live(m, id);
+  int rc;
+  if(!s)
+    return BEACON_ECLOSED;
+  /* RST after the stream's queued data; if no chunk can be had, the
+   * fixed priority slots still carry it (the peer drops late data). */
+  rc = mux_q_frame(m, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_RST, id, 0);
+  if(rc && m->prio_tail + MUX_HEADER_SIZE <= sizeof(m->prio))
+    rc = mux_q_prio(m, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_RST, id, 0);
+  mux_stream_drop(m, s, 1);
+  return rc;
+}
+
+int mux_stream_set_user(mux_t *m, uint32_t id, void *stream_ud)
+{
+  mux_stream_t *s = live(m, id);
+  if(!s)
+    return BEACON_ECLOSED;
+  s->ud = stream_ud;
+  return 0;
+}
+
+int64_t mux_stream_send_window(const mux_t *m, uint32_t id)
+{
+  mux_stream_t *s = live(m, id);
+  if(!s)
+    return BEACON_ECLOSED;
+  if(s->flags & MUX_S_LFIN)
+    return BEACON_ECLOSED;
+  return s->send_window;
+}
+
+/* Output space freed up: tell every stream whose write was short and
+ * that has window. Callbacks may open, close or reset streams, which
+ * moves table entries, so passes repeat until none fires. */
+void mux_wake_writers(mux_t *m)
+{
+  int fired = 1;
+  int passes = 0;
+  while(fired && passes++ < 4 && !m->dead && mux_q_room(m)) {
+    uint32_t i;
+    fired = 0;
+    for(i = 0; i < m->nslots && !m->dead && mux_q_room(m); i++) {
+      mux_stream_t *s = m->slots[i];
+      if(!s || !(s->flags & MUX_S_WANT_WRITE) || !s->send_window)
+        continue;
+      s->flags &= (uint8_t)~MUX_S_WANT_WRITE;
+      fired = 1;
+      if(m->cb.on_writable)
+        m->cb.on_writable(m, s->id, s->ud, m->ud);
+    }
+  }
+}
