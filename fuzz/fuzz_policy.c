@@ -1,0 +1,120 @@
+/*
+ * fuzz_policy.c - destination policy rules and checks (DESIGN §4) on
+ * arbitrary input. Each input line is a command:
+ *   +RULE / -RULE   policy_add(allow / deny)
+ *   ?ADDR PORT      policy_addr_parse + policy_check
+ *   anything else   policy_addr_parse, and policy_add both ways
+ * and the first 18 bytes are also checked as a raw IPv6 address + port.
+ * Aborts when an invariant breaks: a refused rule leaves a message; a
+ * mapped address is judged exactly as the IPv4 address it maps to; the
+ * verdict and reason of a check are stable; the default refuses the
+ * classes it names.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "beacon/beacon.h"
+#include "policy/policy.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(x)                                                              \
+  do {                                                                        \
+    if(!(x))                                                                  \
+      abort();                                                                \
+  } while(0)
+
+static void check_addr(const policy_t *p, const policy_addr_t *a,
+                       uint16_t port)
+{
+  const char *why = NULL, *why2 = NULL;
+  int v = policy_check(p, a, port, &why);
+
+  CHECK(v == 0 || v == 1);
+  CHECK(why && why[0]);
+  CHECK(policy_check(p, a, port, &why2) == v && why2 == why);
+  CHECK(policy_check(p, a, port, NULL) == v);
+
+  if(a->family == 4) {
+    /* ::ffff:a.b.c.d must get the same verdict for the same reason. */
+    policy_addr_t m;
+    const char *mwhy = NULL;
+    memset(&m, 0, sizeof(m));
+    m.family = 6;
+    m.bytes[10] = m.bytes[11] = 0xff;
+    memcpy(m.bytes + 12, a->bytes, 4);
+    CHECK(policy_check(p, &m, port, &mwhy) == v && mwhy == why);
+    /* Whatever the rules, the default alone refuses loopback. */
+    if(a->bytes[0] == 127) {
+      CHECK(!policy_check(NULL, a, port, &why));
+      CHECK(!strcmp(why, "loopback"));
+    }
+  }
+}
+
+static void command(policy_t *p, const char *s)
+{
+  char err[128];
+  policy_addr_t a;
+
+  if(s[0] == '+' || s[0] == '-') {
+    memset(err, 0, sizeof(err));
+    int r = policy_add(p, s[0] == '+', s + 1, err, sizeof(err));
+    CHECK(r == 0 || r == BEACON_EINVAL || r == BEACON_ENOMEM);
+    CHECK(r != BEACON_EINVAL || err[0]);
+    return;
+  }
+  if(s[0] == '?') {
+    char addr[256];
+    unsigned long port = 0;
+    const char *sp = strchr(s + 1, ' ');
+    size_t n = sp ? (size_t)(sp - s - 1) : strlen(s + 1);
+    memcpy(addr, s + 1, n);
+    addr[n] = 0;
+    if(sp)
+      port = strtoul(sp + 1, NULL, 10);
+    if(!policy_addr_parse(addr, &a))
+      check_addr(p, &a, (uint16_t)port);
+    return;
+  }
+  if(!policy_addr_parse(s, &a)) {
+    CHECK(a.family == 4 || a.family == 6);
+    check_addr(p, &a, 443);
+  }
+  /* Nothing may crash on a rule, allowed or not. */
+  CHECK(policy_add(p, 1, s, NULL, 0) <= 0);
+  CHECK(policy_add(p, 0, s, err, 1) <= 0);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+  policy_t *p = policy_new();
+  size_t off = 0;
+
+  if(!p)
+    return 0;
+  while(off < size) {
+    char line[256];
+    const uint8_t *nl = memchr(data + off, '\n', size - off);
+    size_t n = nl ? (size_t)(nl - data - off) : size - off;
+    size_t c = n < sizeof(line) - 1 ? n : sizeof(line) - 1;
+    memcpy(line, data + off, c);
+    line[c] = 0;
+    command(p, line);
+    off += n + 1;
+  }
+  if(size >= 18) {
+    policy_addr_t a;
+    memset(&a, 0, sizeof(a));
+    a.family = 6;
+    memcpy(a.bytes, data, 16);
+    check_addr(p, &a, (uint16_t)(data[16] << 8 | data[17]));
+    a.family = 4;
+    memset(a.bytes + 4, 0, 12);
+    check_addr(p, &a, (uint16_t)(data[16] << 8 | data[17]));
+  }
+  policy_free(p);
+  return 0;
+}
