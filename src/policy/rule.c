@@ -148,6 +148,19 @@ int policy_rule_parse(policy_rule_t *r, int allow, const char *text, char *err,
 #if POLICY_RULE_MAX != 80
 #error "keep the message above in step with POLICY_RULE_MAX"
 #endif
+  /* "[::1]/128:22" is written as often as "[::1/128]:22": move a prefix
+   * that follows the bracket inside it. */
+  char norm[POLICY_RULE_MAX + 2];
+  if(text[0] == '[') {
+    const char *rb = memchr(text, ']', len);
+    if(rb && rb[1] == '/') {
+      size_t head = (size_t)(rb - text);
+      size_t plen = 1 + strspn(rb + 2, "0123456789");
+      snprintf(norm, sizeof(norm), "%.*s%.*s]%s", (int)head, text,
+               (int)plen, rb + 1, rb + 1 + plen);
+      text = norm;
+    }
+  }
   memset(r, 0, sizeof(*r));
   r->allow = allow ? 1 : 0;
   r->port_lo = 0; /* no port given: every port */

@@ -93,6 +93,8 @@ static void test_rule_syntax_ok(void **state)
       "2001:db8::/32",
       "[2001:db8::/32]:443",
       "[::1]:22-23",
+      "[::1]/128",
+      "[2001:db8::]/32:443",
       "0.0.0.0/0",
       "::/0",
       "::1",
@@ -290,6 +292,21 @@ static void test_first_match_wins(void **state)
   expect(p, "::1", 23, 1, "allow [::1]:22-23");
   expect(p, "::1", 24, 0, "deny ::/0");
   expect(p, "2001:db8::1", 443, 0, "deny ::/0");
+  policy_free(p);
+  /* A prefix written after the bracket means the same as inside it. */
+  p = policy_new();
+  assert_int_equal(policy_add(p, 1, "[2001:db8::]/32:443", NULL, 0), 0);
+  assert_int_equal(policy_add(p, 1, "[::1]/128", NULL, 0), 0);
+  expect(p, "2001:db8::9", 443, 1, "allow [2001:db8::/32]:443");
+  expect(p, "2001:db8::9", 444, 1, "default allow");
+  expect(p, "2001:db9::9", 443, 1, "default allow");
+  expect(p, "::1", 9, 1, "allow [::1/128]");
+  policy_free(p);
+  p = policy_new();
+  assert_int_equal(policy_add(p, 1, "127.0.0.1:8080", NULL, 0), 0);
+  assert_int_equal(policy_add(p, 0, "0.0.0.0/0:25", NULL, 0), 0);
+  assert_int_equal(policy_add(p, 1, "[::1]:22-23", NULL, 0), 0);
+  assert_int_equal(policy_add(p, 0, "::/0", NULL, 0), 0);
   /* A v6 rule never matches an IPv4 destination, and a mapped address
    * is an IPv4 destination (the socket dials IPv4). */
   expect(p, "::ffff:8.8.8.8", 443, 1, "default allow");
