@@ -1,0 +1,394 @@
+/*
+ * dial.c - resolve a target without blocking the loop (uv_getaddrinfo)
+ * and connect with Happy Eyeballs (RFC 8305 style, DESIGN §1.4): the
+ * resolved addresses that the policy allows are interleaved by family,
+ * a new attempt starts every 250 ms or as soon as the previous one fails,
+ * the first connection wins and the others are cancelled, all within the
+ * dial timeout. The policy is checked on every address actually dialled
+ * (DESIGN §4): a name resolving to 127.0.0.1 is refused unless allowed.
+ */
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "beacon/beacon.h"
+#include "relay/relay_int.h"
+
+#define HE_DELAY_MS 250 /* RFC 8305 "Connection Attempt Delay" */
+#define DIAL_MAX_ADDRS 16
+
+struct relay_dial {
+  uv_loop_t *loop;
+  uv_getaddrinfo_t gai;
+  int gai_active;
+  uv_timer_t deadline;
+  uv_timer_t stagger;
+  int refs; /* timers, getaddrinfo, attempts */
+  int finished;
+  int cancelled;
+  relay_dial_cb cb;
+  void *ud;
+  const policy_t *policy;
+  relay_metrics_t *m;
+  uint16_t port;
+  struct sockaddr_storage addrs[DIAL_MAX_ADDRS];
+  int naddrs;
+  int next;
+  relay_conn_t *att[DIAL_MAX_ADDRS];
+  int natt;
+  int last_err; /* uv error of the last failed attempt */
+  char why[96];
+};
+
+static void dial_unref(relay_dial_t *d)
+{
+  if(--d->refs == 0)
+    free(d);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+  dial_unref(h->data);
+}
+
+static void conn_closed(uv_handle_t *h)
+{
+  relay_conn_t *c = h->data;
+  if(c->on_closed)
+    c->on_closed(c);
+  free(c);
+}
+
+void relay_conn_close(relay_conn_t *c)
+{
+  if(!uv_is_closing((uv_handle_t *)&c->tcp))
+    uv_close((uv_handle_t *)&c->tcp, conn_closed);
+}
+
+static void attempt_closed(relay_conn_t *c)
+{
+  dial_unref(c->owner);
+}
+
+static void count_failure(relay_dial_t *d, int status)
+{
+  switch(status) {
+  case BEACON_ENOTFOUND:
+    atomic_fetch_add(&d->m->dial_fail_resolve, 1);
+    break;
+  case BEACON_EPOLICY:
+    atomic_fetch_add(&d->m->policy_refusals, 1);
+    break;
+  case BEACON_EREFUSED:
+    atomic_fetch_add(&d->m->dial_fail_refused, 1);
+    break;
+  case BEACON_ETIMEDOUT:
+    atomic_fetch_add(&d->m->dial_fail_timeout, 1);
+    break;
+  default:
+    if(d->last_err == UV_EHOSTUNREACH || d->last_err == UV_ENETUNREACH)
+      atomic_fetch_add(&d->m->dial_fail_unreachable, 1);
+    else
+      atomic_fetch_add(&d->m->dial_fail_other, 1);
+  }
+}
+
+/* Ends the dial: every attempt but the winner is closed, the callback
+ * runs once (unless cancelled), the struct goes when its handles do. */
+static void dial_finish(relay_dial_t *d, int status, relay_conn_t *win)
+{
+  if(d->finished)
+    return;
+  d->finished = 1;
+  uv_timer_stop(&d->deadline);
+  uv_timer_stop(&d->stagger);
+  for(int i = 0; i < d->natt; i++) {
+    relay_conn_t *c = d->att[i];
+    if(c && c != win)
+      relay_conn_close(c);
+    d->att[i] = NULL;
+  }
+  if(win) {
+    /* The winner now belongs to the caller. */
+    win->owner = NULL;
+    win->on_closed = NULL;
+    d->refs--; /* the timers, closed below, still hold the dial */
+  }
+  uv_close((uv_handle_t *)&d->deadline, timer_closed);
+  uv_close((uv_handle_t *)&d->stagger, timer_closed);
+  if(status)
+    count_failure(d, status);
+  if(!d->cancelled)
+    d->cb(d->ud, status, win, status ? d->why : "");
+}
+
+static int map_uv_err(relay_dial_t *d, int err)
+{
+  d->last_err = err;
+  switch(err) {
+  case UV_ECONNREFUSED:
+    snprintf(d->why, sizeof(d->why), "refused");
+    return BEACON_EREFUSED;
+  case UV_ETIMEDOUT:
+    snprintf(d->why, sizeof(d->why), "timeout");
+    return BEACON_ETIMEDOUT;
+  case UV_EHOSTUNREACH:
+  case UV_ENETUNREACH:
+    snprintf(d->why, sizeof(d->why), "unreachable (%s)", uv_err_name(err));
+    return BEACON_EIO;
+  default:
+    snprintf(d->why, sizeof(d->why), "%s", uv_err_name(err));
+    return BEACON_EIO;
+  }
+}
+
+static int live_attempts(const relay_dial_t *d)
+{
+  int n = 0;
+  for(int i = 0; i < d->natt; i++)
+    if(d->att[i])
+      n++;
+  return n;
+}
+
+static void start_next(relay_dial_t *d);
+
+static void on_connect(uv_connect_t *req, int status)
+{
+  relay_conn_t *c = req->data;
+  relay_dial_t *d = c->owner;
+  if(status == UV_ECANCELED || uv_is_closing((uv_handle_t *)&c->tcp))
+    return;
+  c->done = 1;
+  if(!d || d->finished)
+    return;
+  if(status == 0) {
+    dial_finish(d, 0, c);
+    return;
+  }
+  int code = map_uv_err(d, status);
+  for(int i = 0; i < d->natt; i++)
+    if(d->att[i] == c)
+      d->att[i] = NULL;
+  relay_conn_close(c);
+  /* A failure starts the next attempt at once (RFC 8305 §5). */
+  uv_timer_stop(&d->stagger);
+  start_next(d);
+  if(!d->finished && !live_attempts(d) && d->next >= d->naddrs)
+    dial_finish(d, code, NULL);
+}
+
+static void on_stagger(uv_timer_t *h)
+{
+  start_next(h->data);
+}
+
+static void on_deadline(uv_timer_t *h)
+{
+  relay_dial_t *d = h->data;
+  snprintf(d->why, sizeof(d->why), "timeout");
+  dial_finish(d, BEACON_ETIMEDOUT, NULL);
+}
+
+/* Starts the next address's attempt, skipping ones that fail at once. */
+static void start_next(relay_dial_t *d)
+{
+  while(!d->finished && d->next < d->naddrs) {
+    struct sockaddr *sa = (struct sockaddr *)&d->addrs[d->next];
+    d->next++;
+    relay_conn_t *c = calloc(1, sizeof(*c));
+    if(!c) {
+      snprintf(d->why, sizeof(d->why), "out of memory");
+      dial_finish(d, BEACON_ENOMEM, NULL);
+      return;
+    }
+    int err = uv_tcp_init(d->loop, &c->tcp);
+    if(err) {
+      free(c);
+      map_uv_err(d, err);
+      continue;
+    }
+    c->tcp.data = c;
+    c->connect_req.data = c;
+    c->owner = d;
+    c->on_closed = attempt_closed;
+    c->family = sa->sa_family;
+    memcpy(&c->addr, sa, sizeof(c->addr));
+    d->refs++;
+    d->att[d->natt++] = c;
+    err = uv_tcp_connect(&c->connect_req, &c->tcp, sa, on_connect);
+    if(err) {
+      map_uv_err(d, err);
+      d->att[d->natt - 1] = NULL;
+      relay_conn_close(c);
+      continue;
+    }
+    if(d->next < d->naddrs)
+      uv_timer_start(&d->stagger, on_stagger, HE_DELAY_MS, 0);
+    return;
+  }
+  if(!d->finished && !live_attempts(d)) {
+    int code = d->last_err ? map_uv_err(d, d->last_err) : BEACON_EIO;
+    dial_finish(d, code, NULL);
+  }
+}
+
+static int to_policy_addr(const struct sockaddr *sa, policy_addr_t *pa)
+{
+  memset(pa, 0, sizeof(*pa));
+  if(sa->sa_family == AF_INET) {
+    pa->family = 4;
+    memcpy(pa->bytes, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    return 0;
+  }
+  if(sa->sa_family == AF_INET6) {
+    pa->family = 6;
+    memcpy(pa->bytes, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+    return 0;
+  }
+  return -1;
+}
+
+static int same_addr(const struct sockaddr_storage *a,
+                     const struct sockaddr *b)
+{
+  if(a->ss_family != b->sa_family)
+    return 0;
+  if(b->sa_family == AF_INET)
+    return !memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+                   &((const struct sockaddr_in *)b)->sin_addr, 4);
+  return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                 &((const struct sockaddr_in6 *)b)->sin6_addr, 16);
+}
+
+/* Keeps the allowed addresses, deduplicated, interleaved by family
+ * starting with the family of the first answer (RFC 8305 §4). */
+static int collect(relay_dial_t *d, const struct addrinfo *res)
+{
+  struct sockaddr_storage fam[2][DIAL_MAX_ADDRS];
+  int n[2] = {0, 0};
+  int first = -1;
+  const char *refused = NULL;
+  for(const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+    int f;
+    if(ai->ai_family == AF_INET)
+      f = 0;
+    else if(ai->ai_family == AF_INET6)
+      f = 1;
+    else
+      continue;
+    policy_addr_t pa;
+    if(to_policy_addr(ai->ai_addr, &pa))
+      continue;
+    const char *why = NULL;
+    if(!policy_check(d->policy, &pa, d->port, &why)) {
+      if(!refused)
+        refused = why ? why : "refused";
+      continue;
+    }
+    int dup = 0;
+    for(int i = 0; i < n[f]; i++)
+      if(same_addr(&fam[f][i], ai->ai_addr))
+        dup = 1;
+    if(dup || n[f] >= DIAL_MAX_ADDRS)
+      continue;
+    memset(&fam[f][n[f]], 0, sizeof(fam[f][n[f]]));
+    memcpy(&fam[f][n[f]], ai->ai_addr, ai->ai_addrlen);
+    if(f == 0)
+      ((struct sockaddr_in *)&fam[f][n[f]])->sin_port = htons(d->port);
+    else
+      ((struct sockaddr_in6 *)&fam[f][n[f]])->sin6_port = htons(d->port);
+    n[f]++;
+    if(first < 0)
+      first = f;
+  }
+  if(first < 0) {
+    if(refused) {
+      snprintf(d->why, sizeof(d->why), "policy: %s", refused);
+      return BEACON_EPOLICY;
+    }
+    snprintf(d->why, sizeof(d->why), "resolve: no usable address");
+    return BEACON_ENOTFOUND;
+  }
+  int i[2] = {0, 0};
+  int f = first;
+  while(d->naddrs < DIAL_MAX_ADDRS && (i[0] < n[0] || i[1] < n[1])) {
+    if(i[f] < n[f])
+      d->addrs[d->naddrs++] = fam[f][i[f]++];
+    f ^= 1;
+  }
+  return 0;
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status,
+                        struct addrinfo *res)
+{
+  relay_dial_t *d = req->data;
+  d->gai_active = 0;
+  if(d->finished) {
+    if(res)
+      uv_freeaddrinfo(res);
+    dial_unref(d);
+    return;
+  }
+  d->refs--; /* the request is over; the timers still hold the dial */
+  if(status) {
+    snprintf(d->why, sizeof(d->why), "resolve: %s", uv_strerror(status));
+    dial_finish(d, BEACON_ENOTFOUND, NULL);
+    return;
+  }
+  int rc = collect(d, res);
+  uv_freeaddrinfo(res);
+  if(rc) {
+    dial_finish(d, rc, NULL);
+    return;
+  }
+  start_next(d);
+}
+
+relay_dial_t *relay_dial_start(uv_loop_t *loop, const target_t *tgt,
+                               const policy_t *policy, uint64_t timeout_ms,
+                               relay_metrics_t *m, relay_dial_cb cb, void *ud)
+{
+  relay_dial_t *d = calloc(1, sizeof(*d));
+  if(!d)
+    return NULL;
+  d->loop = loop;
+  d->cb = cb;
+  d->ud = ud;
+  d->policy = policy;
+  d->m = m;
+  d->port = tgt->port;
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_protocol = IPPROTO_TCP;
+  if(tgt->kind != TARGET_DNS)
+    hints.ai_flags = AI_NUMERICHOST;
+  d->gai.data = d;
+  if(uv_getaddrinfo(loop, &d->gai, on_resolved, tgt->host, NULL, &hints)) {
+    free(d);
+    return NULL;
+  }
+  d->gai_active = 1;
+  d->refs = 3; /* two timers + the request */
+  uv_timer_init(loop, &d->deadline);
+  uv_timer_init(loop, &d->stagger);
+  d->deadline.data = d;
+  d->stagger.data = d;
+  uv_timer_start(&d->deadline, on_deadline, timeout_ms, 0);
+  return d;
+}
+
+void relay_dial_cancel(relay_dial_t *d)
+{
+  if(!d || d->finished)
+    return;
+  d->cancelled = 1;
+  if(d->gai_active)
+    uv_cancel((uv_req_t *)&d->gai); /* on_resolved still runs */
+  dial_finish(d, 0, NULL);
+}

@@ -1,0 +1,114 @@
+/*
+ * relay.h - the relay (`beacon egress`, DESIGN §1, §3.1, §4): libuv glue
+ * from accepted tunnels through TLS and the yamux session to one plain
+ * TCP connection per stream.
+ *
+ * A relay_t owns N worker threads, each with its own libuv loop and its
+ * own listening socket bound to the same address with SO_REUSEPORT; a
+ * tunnel lives on the loop that accepted it. The calling thread runs a
+ * control loop for the signals: SIGTERM/SIGINT drain and stop, SIGHUP
+ * reloads the certificates for new tunnels.
+ *
+ *   relay_config_t cfg;
+ *   relay_config_default(&cfg);
+ *   cfg.config_dir = "/etc/beacon";
+ *   if(relay_new(&r, &cfg, err, sizeof(err)) == 0)
+ *     rc = relay_run(r);
+ *   relay_free(r);
+ */
+#ifndef BEACON_RELAY_H
+#define BEACON_RELAY_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/policy.h"
+
+typedef struct relay_config {
+  const char *config_dir;   /* relay.crt, relay.key, fleet-ca.crt, crl.pem */
+  const char *tunnel_addr;  /* ":PORT", "HOST:PORT", "[V6]:PORT" */
+  unsigned workers;         /* loops/threads; 0 = number of CPUs */
+  uint64_t dial_timeout_ms; /* 15 s: whole Happy Eyeballs dial */
+  uint64_t handshake_timeout_ms; /* 10 s: TCP accept to TLS done */
+  uint64_t target_timeout_ms;    /* 10 s: stream open to target line */
+  uint64_t keepalive_ms;         /* 20 s ping interval, 0 = off */
+  uint64_t keepalive_timeout_ms; /* 10 s answer deadline */
+  uint64_t write_timeout_ms;     /* 10 s: a stalled tunnel is closed */
+  uint64_t drain_timeout_ms;     /* 30 s: SIGTERM grace for streams */
+  uint32_t max_streams;          /* 4096 per tunnel */
+  uint32_t max_tunnels;          /* 1024 per relay, all workers */
+  const policy_t *policy;        /* borrowed; NULL = default policy */
+  /* Accepted client identities: exact subject lines as printed by
+   * tls_conn_peer_subject() or 64-hex SPKI SHA-256. None = any client
+   * the Fleet CA vouches for. Borrowed. */
+  const char *const *allow_clients;
+  size_t n_allow_clients;
+} relay_config_t;
+
+/* Counters, updated atomically from every worker (a metrics endpoint
+ * reads them). "up" = controller to target, "down" = target to
+ * controller. */
+typedef struct relay_metrics {
+  atomic_uint_fast64_t tunnels_open;
+  atomic_uint_fast64_t tunnels_total;
+  atomic_uint_fast64_t tunnels_refused; /* over --max-tunnels */
+  atomic_uint_fast64_t streams_open;
+  atomic_uint_fast64_t streams_total;
+  atomic_uint_fast64_t bytes_up;
+  atomic_uint_fast64_t bytes_down;
+  atomic_uint_fast64_t bad_targets;
+  atomic_uint_fast64_t target_timeouts;
+  atomic_uint_fast64_t policy_refusals;
+  atomic_uint_fast64_t dial_fail_resolve;
+  atomic_uint_fast64_t dial_fail_refused;
+  atomic_uint_fast64_t dial_fail_timeout;
+  atomic_uint_fast64_t dial_fail_unreachable;
+  atomic_uint_fast64_t dial_fail_other;
+  atomic_uint_fast64_t hs_fail_timeout;
+  atomic_uint_fast64_t hs_fail_verify;
+  atomic_uint_fast64_t hs_fail_tls;
+  atomic_uint_fast64_t hs_fail_not_allowed;
+  atomic_uint_fast64_t keepalive_timeouts;
+  atomic_uint_fast64_t protocol_errors;
+  atomic_uint_fast64_t write_timeouts;
+} relay_metrics_t;
+
+typedef struct relay relay_t;
+
+/* Fills *cfg with the defaults above (config_dir "/etc/beacon",
+ * tunnel_addr ":8456"). */
+void relay_config_default(relay_config_t *cfg);
+
+/*
+ * Loads the TLS material and binds the listening sockets (so every
+ * startup error is reported here, before any thread starts). Returns 0,
+ * BEACON_ECONFIG (a file is missing or invalid, or a key does not match:
+ * err names the file), BEACON_EINVAL (a bad address or value) or
+ * BEACON_EIO (the address cannot be bound: err names it). The config is
+ * copied; policy and allow_clients must outlive the relay.
+ */
+int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
+              size_t errlen);
+
+/* Runs until SIGTERM/SIGINT and the drain are over. 0 on a clean stop. */
+int relay_run(relay_t *r);
+
+/* Asks a running relay to drain and stop, as SIGTERM does. Thread-safe. */
+void relay_stop(relay_t *r);
+
+/* Live counters; valid until relay_free(). */
+const relay_metrics_t *relay_metrics(const relay_t *r);
+
+/* The bound port (useful with port 0). */
+int relay_port(const relay_t *r);
+
+void relay_free(relay_t *r); /* NULL allowed; only after relay_run() */
+
+/* Loads DIR/relay.crt, relay.key, fleet-ca.crt and DIR/crl.pem when it
+ * exists into a server context. BEACON_ECONFIG with err naming the file. */
+struct tls_ctx;
+int relay_load_tls(const char *dir, struct tls_ctx **out, char *err,
+                   size_t errlen);
+
+#endif

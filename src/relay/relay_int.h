@@ -1,0 +1,242 @@
+/*
+ * relay_int.h - the relay's internal objects, shared by its files:
+ * server.c (relay, workers, listeners, signals), tunnel.c (TCP + TLS +
+ * mux), stream.c (target line, policy, pump) and dial.c (resolve and
+ * Happy Eyeballs). Everything here runs on one worker's loop thread
+ * except what relay_t marks as shared.
+ *
+ * Memory rule (STYLE): a struct holding a uv handle is freed only after
+ * that handle's close callback ran. Tunnels and streams count their open
+ * handles and children in `refs` and free themselves when it drops to 0.
+ */
+#ifndef BEACON_RELAY_INT_H
+#define BEACON_RELAY_INT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "mux/mux.h"
+#include "relay/relay.h"
+#include "target/target.h"
+#include "tls/tls.h"
+
+#define RELAY_READ_BUF (64 * 1024)
+/* Ciphertext queued on a tunnel socket above which no more mux output
+ * is encrypted: the mux queue then fills and streams stop reading their
+ * targets (DESIGN §1.4, bounded memory). */
+#define RELAY_TUNNEL_HIGH_WATER (1024 * 1024)
+
+typedef struct relay_worker relay_worker_t;
+typedef struct relay_tunnel relay_tunnel_t;
+typedef struct relay_stream relay_stream_t;
+typedef struct relay_dial relay_dial_t;
+
+/* Doubly linked list link (intrusive). */
+typedef struct relay_link {
+  struct relay_link *prev, *next;
+} relay_link_t;
+
+struct relay {
+  relay_config_t cfg;
+  char *config_dir;
+  char *tunnel_addr;
+  char addr_text[80];
+  int port;
+  policy_t *default_policy; /* when cfg.policy is NULL */
+  relay_metrics_t metrics;
+  atomic_uint_fast64_t next_tunnel_id;
+
+  uv_mutex_t ctx_lock; /* guards ctx */
+  struct tls_ctx *ctx;
+
+  uv_loop_t loop; /* control loop: signals */
+  uv_signal_t sig_term, sig_int, sig_hup;
+  uv_async_t stop_async; /* relay_stop() */
+  uv_async_t done_async; /* a worker finished */
+  atomic_int workers_done;
+  atomic_int draining;
+  int closing;
+
+  unsigned nworkers;
+  unsigned started; /* workers running */
+  relay_worker_t *workers;
+};
+
+struct relay_worker {
+  relay_t *r;
+  unsigned index;
+  uv_thread_t thread;
+  uv_loop_t loop;
+  int fd; /* bound listening socket */
+  uv_tcp_t listener;
+  uv_async_t wake; /* drain requests from the control loop */
+  uv_timer_t drain_timer;
+  uv_check_t check; /* flushes dirty tunnels once per turn */
+  uv_idle_t idle;   /* keeps poll from blocking while dirty */
+  int draining;
+  int stopping;
+  relay_link_t tunnels; /* all tunnels of this loop */
+  relay_link_t dirty;   /* tunnels with output to flush */
+  uint64_t ntunnels;
+  uint8_t rbuf[RELAY_READ_BUF];  /* target reads (one loop thread) */
+  uint8_t plain[RELAY_READ_BUF]; /* decrypted tunnel bytes */
+};
+
+enum tunnel_state { TUN_HANDSHAKE, TUN_UP, TUN_CLOSING };
+
+struct relay_tunnel {
+  relay_worker_t *w;
+  relay_link_t link;       /* in w->tunnels */
+  relay_link_t dirty_link; /* in w->dirty when dirty */
+  int dirty;
+  uint64_t id;
+  enum tunnel_state state;
+  int refs; /* handles + streams */
+  uv_tcp_t tcp;
+  uv_timer_t timer; /* handshake, mux deadline, write stall */
+  uv_shutdown_t shutdown_req;
+  tls_conn_t *tls;
+  mux_t *mux;
+  char peer[64];
+  char subject[256];
+  char spki[65];
+  const char *reason; /* why it ends (static string) */
+  uint64_t start_ms;
+  uint64_t deadline_hs;   /* handshake deadline, 0 = none */
+  size_t wq_bytes;        /* ciphertext queued in uv_write */
+  uint64_t last_progress; /* last write completion or queue start */
+  uint64_t streams_total;
+  uint64_t bytes_up, bytes_down;
+  relay_link_t streams;
+};
+
+enum stream_state {
+  ST_TARGET, /* waiting for the target line */
+  ST_DIAL,   /* resolving and connecting */
+  ST_OPEN,   /* pumping */
+  ST_DONE    /* closing down */
+};
+
+/* Upstream bytes (controller to target) waiting to be written. */
+typedef struct relay_chunk {
+  uv_write_t req;
+  relay_stream_t *s;
+  struct relay_chunk *next;
+  size_t len;
+  uint8_t data[];
+} relay_chunk_t;
+
+/* A connected (or connecting) target socket; heap-allocated so Happy
+ * Eyeballs can hand the winner to the stream. */
+typedef struct relay_conn {
+  uv_tcp_t tcp;
+  uv_connect_t connect_req;
+  void *owner;
+  void (*on_closed)(struct relay_conn *c);
+  struct sockaddr_storage addr;
+  int family;
+  int done;
+} relay_conn_t;
+
+struct relay_stream {
+  relay_tunnel_t *t;
+  relay_link_t link; /* in t->streams */
+  uint32_t id;
+  enum stream_state state;
+  int refs;         /* timer, conn, dial, mux */
+  int mux_live;     /* id still live in the mux */
+  int aborted;      /* reset either way or tunnel gone */
+  uv_timer_t timer; /* target line deadline */
+  target_parser_t tp;
+  target_t target;
+  char target_text[TARGET_MAX_LINE + 8];
+  char resolved[64];
+  relay_dial_t *dial;
+  relay_conn_t *conn;
+  /* upstream */
+  relay_chunk_t *pend_head, *pend_tail; /* not yet handed to uv_write */
+  size_t pend_bytes;
+  size_t inflight; /* bytes in uv_write */
+  int peer_fin;
+  int shut_sent;
+  int shut_done;
+  uv_shutdown_t shutdown_req;
+  /* downstream */
+  int reading;
+  int target_eof;
+  int fin_sent;
+  uint8_t *left; /* target bytes the mux did not take */
+  size_t left_len, left_off;
+  /* outcome */
+  const char *outcome; /* NULL until decided */
+  char reason[96];
+  uint64_t start_ms;
+  uint64_t bytes_up, bytes_down;
+};
+
+/* ---- list helpers ---- */
+static inline void relay_list_init(relay_link_t *l)
+{
+  l->prev = l->next = l;
+}
+static inline int relay_list_empty(const relay_link_t *l)
+{
+  return l->next == l;
+}
+static inline void relay_list_add(relay_link_t *l, relay_link_t *n)
+{
+  n->prev = l->prev;
+  n->next = l;
+  l->prev->next = n;
+  l->prev = n;
+}
+static inline void relay_list_del(relay_link_t *n)
+{
+  n->prev->next = n->next;
+  n->next->prev = n->prev;
+  n->prev = n->next = n;
+}
+#define RELAY_CONTAINER(p, type, field)                                       \
+  ((type *)(void *)((char *)(p)-offsetof(type, field)))
+
+/* ---- server.c ---- */
+/* A new reference to the current TLS context (reload-safe). */
+struct tls_ctx *relay_ctx_get(relay_t *r);
+void relay_worker_tunnel_gone(relay_worker_t *w);
+/* Some tunnel has output: flush it before the loop blocks again. */
+void relay_worker_dirty(relay_worker_t *w);
+/* Formats a socket address as "1.2.3.4:5" or "[::1]:5". */
+void relay_addr_format(const struct sockaddr *sa, char *buf, size_t cap);
+
+/* ---- tunnel.c ---- */
+void relay_tunnel_accept(relay_worker_t *w);
+void relay_tunnel_close(relay_tunnel_t *t, const char *reason);
+/* Marks t as having output; the worker's check handle flushes it. */
+void relay_tunnel_dirty(relay_tunnel_t *t);
+void relay_tunnel_flush(relay_tunnel_t *t);
+void relay_tunnel_drain(relay_tunnel_t *t);
+void relay_tunnel_release(relay_tunnel_t *t);
+/* The mux callbacks route stream events here (stream.c). */
+int relay_stream_open(relay_tunnel_t *t, uint32_t id, void **ud);
+void relay_stream_on_data(relay_stream_t *s, const uint8_t *p, size_t n);
+void relay_stream_on_fin(relay_stream_t *s);
+void relay_stream_on_reset(relay_stream_t *s);
+void relay_stream_on_writable(relay_stream_t *s);
+void relay_stream_on_closed(relay_stream_t *s);
+
+/* ---- dial.c ---- */
+/* status 0: conn is connected and now owned by the callee. Otherwise a
+ * BEACON_E* code with a short reason ("refused", "timeout", "policy:
+ * loopback", "resolve: ..."). */
+typedef void (*relay_dial_cb)(void *ud, int status, relay_conn_t *conn,
+                              const char *why);
+relay_dial_t *relay_dial_start(uv_loop_t *loop, const target_t *tgt,
+                               const policy_t *policy, uint64_t timeout_ms,
+                               relay_metrics_t *m, relay_dial_cb cb, void *ud);
+/* The callback is not called after this; resources go asynchronously. */
+void relay_dial_cancel(relay_dial_t *d);
+/* Closes a connection; c->on_closed runs from the close callback. */
+void relay_conn_close(relay_conn_t *c);
+
+#endif

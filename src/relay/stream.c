@@ -1,0 +1,546 @@
+/*
+ * stream.c - one yamux stream of a tunnel: the target line (DESIGN §1.3),
+ * the dial (dial.c, which applies the policy), then the pump both ways
+ * with half-close and backpressure (§1.4).
+ *
+ * Upstream (controller to target): bytes go to the socket with
+ * uv_try_write, the rest in queued writes; the receive window is given
+ * back with mux_stream_consumed() only once bytes were written, so the
+ * window bounds what is buffered. Bytes after the target line, even in
+ * the same frame or before the dial completes, are held (unconsumed) and
+ * written first. Peer FIN becomes uv_shutdown after them.
+ *
+ * Downstream (target to controller): each read goes into the mux; what
+ * the stream window or the session queue does not take is kept and
+ * reading stops until on_writable. Target EOF becomes FIN once all of it
+ * was queued; a target error or reset becomes RST.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "beacon/beacon.h"
+#include "log/log.h"
+#include "relay/relay_int.h"
+
+static void stream_maybe_finish(relay_stream_t *s);
+
+static relay_metrics_t *metrics_of(relay_stream_t *s)
+{
+  return &s->t->w->r->metrics;
+}
+
+static const policy_t *policy_of(relay_stream_t *s)
+{
+  relay_t *r = s->t->w->r;
+  return r->cfg.policy ? r->cfg.policy : r->default_policy;
+}
+
+static void log_done(relay_stream_t *s)
+{
+  log_line_t l;
+  const char *outcome = s->outcome ? s->outcome : "ok";
+  log_level_t lvl = strcmp(outcome, "ok") ? LOG_WARN : LOG_INFO;
+  if(!log_begin(&l, lvl, "stream_done"))
+    return;
+  log_u64(&l, "tunnel", s->t->id);
+  log_u64(&l, "stream", s->id);
+  log_str(&l, "subject", s->t->subject);
+  log_str(&l, "target", s->target_text[0] ? s->target_text : "-");
+  log_str(&l, "resolved", s->resolved[0] ? s->resolved : "-");
+  log_u64(&l, "bytes_in", s->bytes_up);
+  log_u64(&l, "bytes_out", s->bytes_down);
+  log_ms(&l, "duration", uv_now(&s->t->w->loop) - s->start_ms);
+  log_str(&l, "outcome", outcome);
+  if(s->reason[0])
+    log_str(&l, "reason", s->reason);
+  log_end(&l);
+}
+
+static void stream_release(relay_stream_t *s)
+{
+  if(--s->refs > 0)
+    return;
+  relay_tunnel_t *t = s->t;
+  log_done(s);
+  while(s->pend_head) {
+    relay_chunk_t *c = s->pend_head;
+    s->pend_head = c->next;
+    free(c);
+  }
+  free(s->left);
+  atomic_fetch_sub(&metrics_of(s)->streams_open, 1);
+  relay_list_del(&s->link);
+  free(s);
+  if(t->w->draining && t->state == TUN_UP && relay_list_empty(&t->streams))
+    relay_tunnel_drain(t);
+  relay_tunnel_release(t);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+  stream_release(h->data);
+}
+
+static void conn_closed(relay_conn_t *c)
+{
+  stream_release(c->owner);
+}
+
+/* Closes the stream's handles; it is freed when the last one is gone. */
+static void stream_finish(relay_stream_t *s)
+{
+  if(s->state == ST_DONE)
+    return;
+  s->state = ST_DONE;
+  if(s->dial) {
+    relay_dial_cancel(s->dial);
+    s->dial = NULL;
+  }
+  uv_close((uv_handle_t *)&s->timer, timer_closed);
+  if(s->conn)
+    relay_conn_close(s->conn);
+}
+
+/* Ends the stream with RST (unless already gone) and this outcome. */
+static void stream_abort(relay_stream_t *s, const char *outcome,
+                         const char *reason)
+{
+  if(!s->outcome) {
+    s->outcome = outcome;
+    if(reason)
+      snprintf(s->reason, sizeof(s->reason), "%s", reason);
+  }
+  s->aborted = 1;
+  if(s->mux_live && s->t->mux) {
+    /* on_stream_closed runs before this returns */
+    mux_stream_reset(s->t->mux, s->id);
+    relay_tunnel_dirty(s->t);
+  }
+  s->mux_live = 0;
+  stream_maybe_finish(s);
+}
+
+static void stream_maybe_finish(relay_stream_t *s)
+{
+  if(s->state == ST_DONE || s->mux_live)
+    return;
+  /* Graceful: both FINs went through the mux; the target still gets
+   * what the controller sent before its FIN, then the shutdown. */
+  if(!s->aborted && s->conn && !s->shut_done)
+    return;
+  stream_finish(s);
+}
+
+/* ---- upstream: controller to target ---- */
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+  relay_stream_t *s = req->data;
+  s->shut_done = 1;
+  if(status && status != UV_ECANCELED && status != UV_ENOTCONN &&
+     s->state != ST_DONE) {
+    stream_abort(s, "reset", "target shutdown failed");
+    return;
+  }
+  stream_maybe_finish(s);
+}
+
+static void do_shutdown(relay_stream_t *s)
+{
+  if(s->shut_sent || !s->conn || s->state == ST_DONE)
+    return;
+  s->shut_sent = 1;
+  s->shutdown_req.data = s;
+  /* libuv runs it after the queued writes: FIN follows all the data. */
+  if(uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->conn->tcp,
+                 on_shutdown)) {
+    s->shut_done = 1;
+    stream_abort(s, "reset", "target shutdown failed");
+  }
+}
+
+static void account_up(relay_stream_t *s, size_t n)
+{
+  s->bytes_up += n;
+  s->t->bytes_up += n;
+  atomic_fetch_add(&metrics_of(s)->bytes_up, n);
+  if(s->mux_live)
+    mux_stream_consumed(s->t->mux, s->id, n);
+  relay_tunnel_dirty(s->t);
+}
+
+static void on_up_write(uv_write_t *req, int status)
+{
+  relay_chunk_t *c = req->data;
+  relay_stream_t *s = c->s;
+  s->inflight -= c->len;
+  size_t len = c->len;
+  free(c);
+  if(status == UV_ECANCELED || s->state == ST_DONE)
+    return;
+  if(status < 0) {
+    char why[64];
+    snprintf(why, sizeof(why), "target write: %s", uv_err_name(status));
+    stream_abort(s, "reset", why);
+    return;
+  }
+  account_up(s, len);
+}
+
+static int submit(relay_stream_t *s, relay_chunk_t *c)
+{
+  c->req.data = c;
+  uv_buf_t b = uv_buf_init((char *)c->data, (unsigned)c->len);
+  int err =
+      uv_write(&c->req, (uv_stream_t *)&s->conn->tcp, &b, 1, on_up_write);
+  if(err) {
+    free(c);
+    char why[64];
+    snprintf(why, sizeof(why), "target write: %s", uv_err_name(err));
+    stream_abort(s, "reset", why);
+    return -1;
+  }
+  s->inflight += c->len;
+  return 0;
+}
+
+static relay_chunk_t *chunk_new(relay_stream_t *s, const uint8_t *p, size_t n)
+{
+  relay_chunk_t *c = malloc(sizeof(*c) + n);
+  if(!c)
+    return NULL;
+  c->s = s;
+  c->next = NULL;
+  c->len = n;
+  memcpy(c->data, p, n);
+  return c;
+}
+
+/* Payload from the controller (after the target line). */
+static void upstream(relay_stream_t *s, const uint8_t *p, size_t n)
+{
+  if(s->state == ST_OPEN && !s->inflight) {
+    int w = uv_try_write((uv_stream_t *)&s->conn->tcp,
+                         &(uv_buf_t){.base = (char *)p, .len = n}, 1);
+    if(w < 0 && w != UV_EAGAIN) {
+      char why[64];
+      snprintf(why, sizeof(why), "target write: %s", uv_err_name(w));
+      stream_abort(s, "reset", why);
+      return;
+    }
+    if(w > 0) {
+      account_up(s, (size_t)w);
+      p += w;
+      n -= (size_t)w;
+    }
+  }
+  if(!n)
+    return;
+  relay_chunk_t *c = chunk_new(s, p, n);
+  if(!c) {
+    stream_abort(s, "reset", "out of memory");
+    return;
+  }
+  if(s->state == ST_OPEN) {
+    submit(s, c);
+    return;
+  }
+  /* Dialling: hold it (unconsumed, so the window bounds it). */
+  if(s->pend_tail)
+    s->pend_tail->next = c;
+  else
+    s->pend_head = c;
+  s->pend_tail = c;
+  s->pend_bytes += n;
+}
+
+/* ---- downstream: target to controller ---- */
+
+static void stop_reading(relay_stream_t *s)
+{
+  if(s->reading) {
+    uv_read_stop((uv_stream_t *)&s->conn->tcp);
+    s->reading = 0;
+  }
+}
+
+static void send_fin(relay_stream_t *s)
+{
+  if(s->fin_sent || !s->mux_live)
+    return;
+  s->fin_sent = 1;
+  /* May close the stream in the mux (both FINs): on_stream_closed. */
+  mux_stream_close(s->t->mux, s->id);
+  relay_tunnel_dirty(s->t);
+}
+
+/* Offers target bytes to the mux; keeps what it does not take. */
+static int downstream(relay_stream_t *s, const uint8_t *p, size_t n)
+{
+  int64_t w = mux_stream_write(s->t->mux, s->id, p, n);
+  if(w < 0) {
+    stream_abort(s, "reset", NULL);
+    return -1;
+  }
+  s->bytes_down += (uint64_t)w;
+  s->t->bytes_down += (uint64_t)w;
+  atomic_fetch_add(&metrics_of(s)->bytes_down, (uint64_t)w);
+  relay_tunnel_dirty(s->t);
+  if((size_t)w == n)
+    return 0;
+  size_t rest = n - (size_t)w;
+  s->left = malloc(rest);
+  if(!s->left) {
+    stream_abort(s, "reset", "out of memory");
+    return -1;
+  }
+  memcpy(s->left, p + w, rest);
+  s->left_len = rest;
+  s->left_off = 0;
+  stop_reading(s);
+  return 0;
+}
+
+static void on_target_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
+{
+  relay_conn_t *c = h->data;
+  relay_stream_t *s = c->owner;
+  size_t cap = sizeof(s->t->w->rbuf);
+  int64_t win = s->mux_live ? mux_stream_send_window(s->t->mux, s->id) : 0;
+  /* Read no more than the window allows when it is open, so bytes are
+   * rarely left over. */
+  if(win > 0 && (uint64_t)win < cap)
+    cap = (size_t)win;
+  buf->base = (char *)s->t->w->rbuf;
+  buf->len = cap;
+}
+
+static void on_target_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
+{
+  relay_conn_t *c = h->data;
+  relay_stream_t *s = c->owner;
+  if(s->state == ST_DONE || nread == 0)
+    return;
+  if(nread > 0) {
+    downstream(s, (const uint8_t *)buf->base, (size_t)nread);
+    return;
+  }
+  stop_reading(s);
+  if(nread == UV_EOF) {
+    s->target_eof = 1;
+    if(!s->left)
+      send_fin(s);
+    stream_maybe_finish(s);
+    return;
+  }
+  char why[64];
+  snprintf(why, sizeof(why), "target read: %s", uv_err_name((int)nread));
+  stream_abort(s, "reset", why);
+}
+
+static void start_reading(relay_stream_t *s)
+{
+  if(s->reading || s->target_eof || s->left || s->state != ST_OPEN ||
+     !s->mux_live)
+    return;
+  int err = uv_read_start((uv_stream_t *)&s->conn->tcp, on_target_alloc,
+                          on_target_read);
+  if(err) {
+    stream_abort(s, "reset", "target read failed");
+    return;
+  }
+  s->reading = 1;
+}
+
+void relay_stream_on_writable(relay_stream_t *s)
+{
+  if(s->state != ST_OPEN)
+    return;
+  if(s->left) {
+    size_t n = s->left_len - s->left_off;
+    int64_t w = mux_stream_write(s->t->mux, s->id, s->left + s->left_off, n);
+    if(w < 0) {
+      stream_abort(s, "reset", NULL);
+      return;
+    }
+    s->bytes_down += (uint64_t)w;
+    s->t->bytes_down += (uint64_t)w;
+    atomic_fetch_add(&metrics_of(s)->bytes_down, (uint64_t)w);
+    s->left_off += (size_t)w;
+    relay_tunnel_dirty(s->t);
+    if(s->left_off < s->left_len)
+      return;
+    free(s->left);
+    s->left = NULL;
+    s->left_len = s->left_off = 0;
+    if(s->target_eof) {
+      send_fin(s);
+      return;
+    }
+  }
+  start_reading(s);
+}
+
+/* ---- dial ---- */
+
+static void on_dialled(void *ud, int status, relay_conn_t *conn,
+                       const char *why)
+{
+  relay_stream_t *s = ud;
+  s->dial = NULL;
+  if(status) {
+    stream_abort(s, status == BEACON_EPOLICY ? "refused" : "dial_error", why);
+    return;
+  }
+  s->conn = conn;
+  conn->owner = s;
+  conn->on_closed = conn_closed;
+  conn->tcp.data = conn;
+  s->refs++;
+  relay_addr_format((struct sockaddr *)&conn->addr, s->resolved,
+                    sizeof(s->resolved));
+  uv_tcp_nodelay(&conn->tcp, 1);
+  s->state = ST_OPEN;
+  log_line_t l;
+  if(log_begin(&l, LOG_DEBUG, "stream_open")) {
+    log_u64(&l, "tunnel", s->t->id);
+    log_u64(&l, "stream", s->id);
+    log_str(&l, "target", s->target_text);
+    log_str(&l, "resolved", s->resolved);
+    log_end(&l);
+  }
+  /* What arrived during the dial goes first, in order. */
+  while(s->pend_head && s->state == ST_OPEN) {
+    relay_chunk_t *c = s->pend_head;
+    s->pend_head = c->next;
+    if(!s->pend_head)
+      s->pend_tail = NULL;
+    s->pend_bytes -= c->len;
+    if(submit(s, c))
+      return;
+  }
+  if(s->state != ST_OPEN)
+    return;
+  if(s->peer_fin)
+    do_shutdown(s);
+  start_reading(s);
+}
+
+static void on_target_timeout(uv_timer_t *h)
+{
+  relay_stream_t *s = h->data;
+  if(s->state != ST_TARGET)
+    return;
+  atomic_fetch_add(&metrics_of(s)->target_timeouts, 1);
+  stream_abort(s, "timeout", "no target line");
+}
+
+static void bad_target(relay_stream_t *s, const char *why)
+{
+  atomic_fetch_add(&metrics_of(s)->bad_targets, 1);
+  stream_abort(s, "bad_target", why);
+}
+
+static void got_target(relay_stream_t *s)
+{
+  relay_t *r = s->t->w->r;
+  if(target_format(&s->target, s->target_text, sizeof(s->target_text)) > 0)
+    s->target_text[strlen(s->target_text) - 1] = 0; /* the newline */
+  uv_timer_stop(&s->timer);
+  s->state = ST_DIAL;
+  s->dial =
+      relay_dial_start(&s->t->w->loop, &s->target, policy_of(s),
+                       r->cfg.dial_timeout_ms, &r->metrics, on_dialled, s);
+  if(!s->dial) {
+    atomic_fetch_add(&r->metrics.dial_fail_other, 1);
+    stream_abort(s, "dial_error", "resolver start failed");
+  }
+}
+
+/* ---- mux events ---- */
+
+void relay_stream_on_data(relay_stream_t *s, const uint8_t *p, size_t n)
+{
+  if(s->state == ST_DONE || s->aborted)
+    return;
+  if(s->state == ST_TARGET) {
+    size_t used = n;
+    int rc = target_parse(&s->tp, p, &used, &s->target);
+    mux_stream_consumed(s->t->mux, s->id, used);
+    relay_tunnel_dirty(s->t);
+    if(rc == BEACON_EAGAIN)
+      return;
+    if(rc < 0) {
+      bad_target(s, rc == BEACON_ETOOLONG ? "line too long"
+                                          : "malformed target line");
+      return;
+    }
+    got_target(s);
+    if(s->state == ST_DONE)
+      return;
+    p += used;
+    n -= used;
+  }
+  if(n)
+    upstream(s, p, n);
+}
+
+void relay_stream_on_fin(relay_stream_t *s)
+{
+  s->peer_fin = 1;
+  if(s->state == ST_TARGET) {
+    bad_target(s, "FIN before the target line");
+    return;
+  }
+  if(s->state == ST_OPEN && !s->pend_head)
+    do_shutdown(s);
+}
+
+void relay_stream_on_reset(relay_stream_t *s)
+{
+  s->aborted = 1;
+  if(!s->outcome) {
+    s->outcome = "reset";
+    snprintf(s->reason, sizeof(s->reason), "by controller");
+  }
+}
+
+void relay_stream_on_closed(relay_stream_t *s)
+{
+  s->mux_live = 0;
+  /* Anything but a graceful close (both FINs) aborts the target side. */
+  if(!(s->fin_sent && s->peer_fin) || s->t->state == TUN_CLOSING) {
+    s->aborted = 1;
+    if(!s->outcome && s->t->state == TUN_CLOSING) {
+      s->outcome = "reset";
+      snprintf(s->reason, sizeof(s->reason), "tunnel closed");
+    }
+  }
+  stream_maybe_finish(s);
+}
+
+int relay_stream_open(relay_tunnel_t *t, uint32_t id, void **ud)
+{
+  relay_stream_t *s = calloc(1, sizeof(*s));
+  if(!s)
+    return BEACON_ENOMEM;
+  s->t = t;
+  s->id = id;
+  s->state = ST_TARGET;
+  s->mux_live = 1;
+  s->start_ms = uv_now(&t->w->loop);
+  target_parser_init(&s->tp);
+  uv_timer_init(&t->w->loop, &s->timer);
+  s->timer.data = s;
+  s->refs = 1; /* the timer; the connection adds one */
+  uv_timer_start(&s->timer, on_target_timeout, t->w->r->cfg.target_timeout_ms,
+                 0);
+  relay_list_add(&t->streams, &s->link);
+  t->refs++;
+  t->streams_total++;
+  atomic_fetch_add(&t->w->r->metrics.streams_open, 1);
+  atomic_fetch_add(&t->w->r->metrics.streams_total, 1);
+  *ud = s;
+  return 0;
+}

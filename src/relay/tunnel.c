@@ -1,0 +1,575 @@
+/*
+ * tunnel.c - one controller tunnel: the accepted TCP socket, its TLS 1.3
+ * session (DESIGN §1.1) and the yamux server session on top (§1.2).
+ *
+ * Output is coalesced: callbacks only mark the tunnel dirty, and the
+ * worker's check handle moves mux output through TLS into one uv_write
+ * per tunnel per loop turn. No more mux output is encrypted while
+ * RELAY_TUNNEL_HIGH_WATER bytes of ciphertext wait on the socket, so a
+ * slow controller fills the mux queue and the streams stop reading their
+ * targets (§1.4). A tunnel whose queued writes make no progress for
+ * --write-timeout is closed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "beacon/beacon.h"
+#include "log/log.h"
+#include "relay/relay_int.h"
+
+#define FLUSH_SLICE (64 * 1024)
+
+typedef struct wchunk {
+  uv_write_t req;
+  relay_tunnel_t *t;
+  size_t len;
+  uint8_t data[];
+} wchunk_t;
+
+static void tunnel_arm(relay_tunnel_t *t);
+
+static relay_metrics_t *metrics_of(relay_tunnel_t *t)
+{
+  return &t->w->r->metrics;
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+  relay_tunnel_release(h->data);
+}
+
+static void close_handles(relay_tunnel_t *t)
+{
+  if(uv_is_closing((uv_handle_t *)&t->tcp))
+    return;
+  uv_close((uv_handle_t *)&t->tcp, handle_closed);
+  uv_close((uv_handle_t *)&t->timer, handle_closed);
+}
+
+void relay_tunnel_release(relay_tunnel_t *t)
+{
+  if(--t->refs > 0)
+    return;
+  relay_worker_t *w = t->w;
+  if(t->mux) {
+    log_line_t l;
+    uint64_t now = uv_now(&w->loop);
+    if(log_begin(&l, LOG_INFO, "tunnel_down")) {
+      log_u64(&l, "tunnel", t->id);
+      log_str(&l, "peer", t->peer);
+      log_str(&l, "subject", t->subject);
+      log_ms(&l, "duration", now - t->start_ms);
+      log_u64(&l, "streams", t->streams_total);
+      log_u64(&l, "bytes_in", t->bytes_up);
+      log_u64(&l, "bytes_out", t->bytes_down);
+      log_str(&l, "reason", t->reason ? t->reason : "closed");
+      log_end(&l);
+    }
+  }
+  if(t->dirty)
+    relay_list_del(&t->dirty_link);
+  relay_list_del(&t->link);
+  mux_free(t->mux);
+  tls_conn_free(t->tls);
+  atomic_fetch_sub(&w->r->metrics.tunnels_open, 1);
+  free(t);
+  relay_worker_tunnel_gone(w);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+  wchunk_t *c = req->data;
+  relay_tunnel_t *t = c->t;
+  t->wq_bytes -= c->len;
+  t->last_progress = uv_now(&t->w->loop);
+  free(c);
+  if(status < 0) {
+    if(t->state != TUN_CLOSING)
+      relay_tunnel_close(t, "write_error");
+    else
+      close_handles(t);
+    return;
+  }
+  if(t->state == TUN_UP)
+    relay_tunnel_dirty(t);
+}
+
+/* Hands the TLS layer's pending ciphertext to the socket in one write. */
+static int write_ciphertext(relay_tunnel_t *t)
+{
+  size_t out = tls_conn_out_pending(t->tls);
+  if(!out || uv_is_closing((uv_handle_t *)&t->tcp))
+    return 0;
+  wchunk_t *c = malloc(sizeof(*c) + out);
+  if(!c)
+    return BEACON_ENOMEM;
+  c->t = t;
+  c->len = tls_conn_take_output(t->tls, c->data, out);
+  c->req.data = c;
+  uv_buf_t b = uv_buf_init((char *)c->data, (unsigned)c->len);
+  int err = uv_write(&c->req, (uv_stream_t *)&t->tcp, &b, 1, on_write);
+  if(err) {
+    free(c);
+    return BEACON_EIO;
+  }
+  if(!t->wq_bytes)
+    t->last_progress = uv_now(&t->w->loop);
+  t->wq_bytes += c->len;
+  return 0;
+}
+
+/* Encrypts mux output while the socket queue is below the high water
+ * mark. bound = 0 ignores the mark (final flush of a Go Away). */
+static int encrypt_mux(relay_tunnel_t *t, int bound)
+{
+  while(!bound ||
+        t->wq_bytes + tls_conn_out_pending(t->tls) < RELAY_TUNNEL_HIGH_WATER) {
+    const uint8_t *p;
+    size_t n = mux_pending(t->mux, &p);
+    if(!n)
+      break;
+    if(n > FLUSH_SLICE)
+      n = FLUSH_SLICE;
+    if(tls_conn_write(t->tls, p, n) < 0)
+      return BEACON_ETLS;
+    /* May run on_writable: streams queue more output; p is then stale,
+     * but it is no longer used. */
+    mux_advance(t->mux, n);
+  }
+  return 0;
+}
+
+void relay_tunnel_flush(relay_tunnel_t *t)
+{
+  if(t->dirty) {
+    relay_list_del(&t->dirty_link);
+    t->dirty = 0;
+  }
+  if(t->state == TUN_CLOSING)
+    return;
+  if(t->mux && encrypt_mux(t, 1)) {
+    relay_tunnel_close(t, "tls_error");
+    return;
+  }
+  if(write_ciphertext(t)) {
+    relay_tunnel_close(t, "write_error");
+    return;
+  }
+  tunnel_arm(t);
+}
+
+void relay_tunnel_dirty(relay_tunnel_t *t)
+{
+  if(t->dirty || t->state == TUN_CLOSING)
+    return;
+  t->dirty = 1;
+  relay_list_add(&t->w->dirty, &t->dirty_link);
+  relay_worker_dirty(t->w);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+  relay_tunnel_t *t = req->data;
+  close_handles(t);
+}
+
+/* Ends the tunnel. The streams are aborted at once; what is already
+ * queued for the controller (a Go Away, an alert) is still sent, then
+ * the socket is shut down and closed, bounded by --write-timeout. */
+void relay_tunnel_close(relay_tunnel_t *t, const char *reason)
+{
+  if(t->state == TUN_CLOSING)
+    return;
+  int hard = !strcmp(reason, "write_timeout") ||
+             !strcmp(reason, "write_error") || !strcmp(reason, "read_error");
+  t->state = TUN_CLOSING;
+  t->reason = reason;
+  if(t->dirty) {
+    relay_list_del(&t->dirty_link);
+    t->dirty = 0;
+  }
+  uv_read_stop((uv_stream_t *)&t->tcp);
+  if(t->mux) {
+    if(!hard) {
+      encrypt_mux(t, 0);
+      tls_conn_shutdown(t->tls);
+    }
+    mux_shutdown(t->mux);
+  }
+  if(!hard && t->tls && !write_ciphertext(t)) {
+    t->shutdown_req.data = t;
+    if(!uv_shutdown(&t->shutdown_req, (uv_stream_t *)&t->tcp, on_shutdown)) {
+      /* Bounded: the timer closes the socket if the peer never reads. */
+      t->last_progress = uv_now(&t->w->loop);
+      tunnel_arm(t);
+      return;
+    }
+  }
+  close_handles(t);
+}
+
+/* ---- timers ---- */
+
+static void on_timer(uv_timer_t *h)
+{
+  relay_tunnel_t *t = h->data;
+  relay_config_t *cfg = &t->w->r->cfg;
+  uint64_t now = uv_now(&t->w->loop);
+  if(t->state == TUN_CLOSING) {
+    if(now >= t->last_progress + cfg->write_timeout_ms)
+      close_handles(t);
+    else
+      tunnel_arm(t);
+    return;
+  }
+  if(t->wq_bytes && now >= t->last_progress + cfg->write_timeout_ms) {
+    atomic_fetch_add(&metrics_of(t)->write_timeouts, 1);
+    relay_tunnel_close(t, "write_timeout");
+    return;
+  }
+  if(t->state == TUN_HANDSHAKE) {
+    if(now >= t->deadline_hs) {
+      log_line_t l;
+      atomic_fetch_add(&metrics_of(t)->hs_fail_timeout, 1);
+      if(log_begin(&l, LOG_WARN, "handshake_failed")) {
+        log_str(&l, "peer", t->peer);
+        log_str(&l, "reason", "timeout");
+        log_end(&l);
+      }
+      relay_tunnel_close(t, "handshake_timeout");
+      return;
+    }
+  } else if(t->mux) {
+    if(mux_tick(t->mux, now) == BEACON_ETIMEDOUT) {
+      atomic_fetch_add(&metrics_of(t)->keepalive_timeouts, 1);
+      relay_tunnel_close(t, "keepalive_timeout");
+      return;
+    }
+    relay_tunnel_dirty(t);
+  }
+  tunnel_arm(t);
+}
+
+static void tunnel_arm(relay_tunnel_t *t)
+{
+  relay_config_t *cfg = &t->w->r->cfg;
+  uint64_t now = uv_now(&t->w->loop);
+  uint64_t dl = UINT64_MAX;
+  if(t->wq_bytes || t->state == TUN_CLOSING)
+    dl = t->last_progress + cfg->write_timeout_ms;
+  if(t->state == TUN_HANDSHAKE && t->deadline_hs < dl)
+    dl = t->deadline_hs;
+  if(t->state == TUN_UP && t->mux) {
+    uint64_t md = mux_next_deadline(t->mux);
+    if(md < dl)
+      dl = md;
+  }
+  if(dl == UINT64_MAX) {
+    uv_timer_stop(&t->timer);
+    return;
+  }
+  uv_timer_start(&t->timer, on_timer, dl > now ? dl - now : 0, 0);
+}
+
+/* ---- mux callbacks ---- */
+
+static int cb_open(mux_t *m, uint32_t id, void **ud, void *tud)
+{
+  relay_tunnel_t *t = tud;
+  if(t->state != TUN_UP || t->w->draining)
+    return BEACON_EGOAWAY;
+  return relay_stream_open(t, id, ud);
+}
+
+static void cb_data(mux_t *m, uint32_t id, void *sud, const uint8_t *p,
+                    size_t n, void *tud)
+{
+  if(sud)
+    relay_stream_on_data(sud, p, n);
+}
+
+static void cb_fin(mux_t *m, uint32_t id, void *sud, void *tud)
+{
+  if(sud)
+    relay_stream_on_fin(sud);
+}
+
+static void cb_reset(mux_t *m, uint32_t id, void *sud, void *tud)
+{
+  if(sud)
+    relay_stream_on_reset(sud);
+}
+
+static void cb_writable(mux_t *m, uint32_t id, void *sud, void *tud)
+{
+  if(sud)
+    relay_stream_on_writable(sud);
+}
+
+static void cb_closed(mux_t *m, uint32_t id, void *sud, void *tud)
+{
+  if(sud)
+    relay_stream_on_closed(sud);
+}
+
+static void cb_go_away(mux_t *m, uint32_t code, void *tud)
+{
+  relay_tunnel_t *t = tud;
+  log_line_t l;
+  if(log_begin(&l, LOG_DEBUG, "go_away_received")) {
+    log_u64(&l, "tunnel", t->id);
+    log_u64(&l, "code", code);
+    log_end(&l);
+  }
+}
+
+static const mux_callbacks_t mux_cbs = {
+    .on_stream_open = cb_open,
+    .on_data = cb_data,
+    .on_fin = cb_fin,
+    .on_reset = cb_reset,
+    .on_writable = cb_writable,
+    .on_stream_closed = cb_closed,
+    .on_go_away = cb_go_away,
+};
+
+/* ---- handshake and reading ---- */
+
+static void handshake_failed(relay_tunnel_t *t, const char *reason,
+                             const char *detail)
+{
+  log_line_t l;
+  if(log_begin(&l, LOG_WARN, "handshake_failed")) {
+    log_str(&l, "peer", t->peer);
+    log_str(&l, "reason", reason);
+    if(detail && *detail)
+      log_str(&l, "detail", detail);
+    if(t->subject[0])
+      log_str(&l, "subject", t->subject);
+    log_end(&l);
+  }
+}
+
+static int client_allowed(relay_tunnel_t *t)
+{
+  const relay_config_t *cfg = &t->w->r->cfg;
+  if(!cfg->n_allow_clients)
+    return 1;
+  for(size_t i = 0; i < cfg->n_allow_clients; i++) {
+    const char *a = cfg->allow_clients[i];
+    if(!strcmp(a, t->subject) || (strlen(a) == 64 && !strcasecmp(a, t->spki)))
+      return 1;
+  }
+  return 0;
+}
+
+static int tunnel_up(relay_tunnel_t *t)
+{
+  relay_t *r = t->w->r;
+  if(tls_conn_peer_subject(t->tls, t->subject, sizeof(t->subject)))
+    snprintf(t->subject, sizeof(t->subject), "?");
+  if(tls_conn_peer_spki_sha256(t->tls, t->spki))
+    t->spki[0] = 0;
+  if(!client_allowed(t)) {
+    atomic_fetch_add(&r->metrics.hs_fail_not_allowed, 1);
+    handshake_failed(t, "client not allowed", t->spki);
+    return -1;
+  }
+  mux_config_t mc;
+  mux_config_default(&mc);
+  mc.is_client = 0;
+  mc.max_streams = r->cfg.max_streams;
+  mc.keepalive_ms = r->cfg.keepalive_ms;
+  mc.keepalive_timeout_ms = r->cfg.keepalive_timeout_ms;
+  t->mux = mux_new(&mc, &mux_cbs, t, uv_now(&t->w->loop));
+  if(!t->mux) {
+    handshake_failed(t, "out of memory", NULL);
+    return -1;
+  }
+  t->state = TUN_UP;
+  t->start_ms = uv_now(&t->w->loop);
+  atomic_fetch_add(&r->metrics.tunnels_total, 1);
+  log_line_t l;
+  if(log_begin(&l, LOG_INFO, "tunnel_up")) {
+    log_u64(&l, "tunnel", t->id);
+    log_str(&l, "peer", t->peer);
+    log_str(&l, "subject", t->subject);
+    log_str(&l, "spki", t->spki);
+    log_str(&l, "tls", tls_conn_version(t->tls));
+    log_end(&l);
+  }
+  if(t->w->draining)
+    relay_tunnel_drain(t);
+  return 0;
+}
+
+static void on_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
+{
+  relay_tunnel_t *t = h->data;
+  buf->base = (char *)t->w->rbuf;
+  buf->len = sizeof(t->w->rbuf);
+}
+
+/* Decrypts and feeds the mux everything that is buffered. */
+static void pump_plaintext(relay_tunnel_t *t)
+{
+  relay_worker_t *w = t->w;
+  for(;;) {
+    int n = tls_conn_read(t->tls, w->plain, sizeof(w->plain));
+    if(n == BEACON_EAGAIN)
+      break;
+    if(n == 0) {
+      relay_tunnel_close(t, "close_notify");
+      return;
+    }
+    if(n < 0) {
+      relay_tunnel_close(t, "tls_error");
+      return;
+    }
+    int rc = mux_recv(t->mux, w->plain, (size_t)n);
+    if(rc < 0) {
+      if(rc == BEACON_EPROTO)
+        atomic_fetch_add(&metrics_of(t)->protocol_errors, 1);
+      log_line_t l;
+      if(log_begin(&l, LOG_WARN, "protocol_error")) {
+        log_u64(&l, "tunnel", t->id);
+        log_str(&l, "peer", t->peer);
+        log_str(&l, "error", beacon_strerror(rc));
+        log_end(&l);
+      }
+      relay_tunnel_close(t, rc == BEACON_EPROTO ? "protocol_error"
+                                                : "internal_error");
+      return;
+    }
+    if(t->state != TUN_UP)
+      return;
+  }
+  relay_tunnel_dirty(t);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+  relay_tunnel_t *t = s->data;
+  if(nread == 0 || t->state == TUN_CLOSING)
+    return;
+  if(nread < 0) {
+    if(t->state == TUN_HANDSHAKE) {
+      atomic_fetch_add(&metrics_of(t)->hs_fail_tls, 1);
+      handshake_failed(t, nread == UV_EOF ? "eof" : uv_err_name(nread), NULL);
+    }
+    relay_tunnel_close(t, nread == UV_EOF ? "eof" : "read_error");
+    return;
+  }
+  if(tls_conn_feed(t->tls, (const uint8_t *)buf->base, (size_t)nread)) {
+    relay_tunnel_close(t, "out_of_memory");
+    return;
+  }
+  if(t->state == TUN_HANDSHAKE) {
+    int rc = tls_conn_handshake(t->tls);
+    if(rc == BEACON_EAGAIN) {
+      relay_tunnel_dirty(t);
+      return;
+    }
+    if(rc < 0) {
+      atomic_fetch_add(rc == BEACON_EVERIFY ? &metrics_of(t)->hs_fail_verify
+                                            : &metrics_of(t)->hs_fail_tls,
+                       1);
+      handshake_failed(t, rc == BEACON_EVERIFY ? "verify" : "tls",
+                       tls_conn_error(t->tls));
+      relay_tunnel_close(t, "handshake_failed");
+      return;
+    }
+    if(tunnel_up(t)) {
+      relay_tunnel_close(t, "handshake_failed");
+      return;
+    }
+  }
+  pump_plaintext(t);
+}
+
+void relay_tunnel_drain(relay_tunnel_t *t)
+{
+  if(t->state == TUN_HANDSHAKE) {
+    relay_tunnel_close(t, "drain");
+    return;
+  }
+  if(t->state != TUN_UP)
+    return;
+  if(!mux_is_going_away(t->mux))
+    mux_go_away(t->mux, MUX_GO_AWAY_NORMAL);
+  if(relay_list_empty(&t->streams))
+    relay_tunnel_close(t, "drain");
+  else
+    relay_tunnel_dirty(t);
+}
+
+void relay_tunnel_accept(relay_worker_t *w)
+{
+  relay_t *r = w->r;
+  relay_tunnel_t *t = calloc(1, sizeof(*t));
+  if(!t)
+    return;
+  t->w = w;
+  relay_list_init(&t->streams);
+  relay_list_init(&t->link);
+  relay_list_init(&t->dirty_link);
+  uv_tcp_init(&w->loop, &t->tcp);
+  uv_timer_init(&w->loop, &t->timer);
+  t->tcp.data = t;
+  t->timer.data = t;
+  t->refs = 2;
+  t->state = TUN_HANDSHAKE;
+  t->id = atomic_fetch_add(&r->next_tunnel_id, 1) + 1;
+  t->start_ms = uv_now(&w->loop);
+  relay_list_add(&w->tunnels, &t->link);
+  w->ntunnels++;
+  uint64_t open = atomic_fetch_add(&r->metrics.tunnels_open, 1) + 1;
+  snprintf(t->peer, sizeof(t->peer), "?");
+  if(uv_accept((uv_stream_t *)&w->listener, (uv_stream_t *)&t->tcp)) {
+    t->state = TUN_CLOSING;
+    close_handles(t);
+    return;
+  }
+  struct sockaddr_storage ss;
+  int sl = sizeof(ss);
+  if(!uv_tcp_getpeername(&t->tcp, (struct sockaddr *)&ss, &sl))
+    relay_addr_format((struct sockaddr *)&ss, t->peer, sizeof(t->peer));
+  if(w->draining || open > r->cfg.max_tunnels) {
+    log_line_t l;
+    if(!w->draining)
+      atomic_fetch_add(&r->metrics.tunnels_refused, 1);
+    if(log_begin(&l, LOG_WARN, "tunnel_refused")) {
+      log_str(&l, "peer", t->peer);
+      log_str(&l, "reason", w->draining ? "draining" : "max_tunnels");
+      log_u64(&l, "max_tunnels", r->cfg.max_tunnels);
+      log_end(&l);
+    }
+    t->state = TUN_CLOSING;
+    close_handles(t);
+    return;
+  }
+  struct tls_ctx *ctx = relay_ctx_get(r);
+  t->tls = tls_conn_new(ctx, NULL);
+  tls_ctx_unref(ctx);
+  if(!t->tls) {
+    t->state = TUN_CLOSING;
+    close_handles(t);
+    return;
+  }
+  uv_tcp_nodelay(&t->tcp, 1);
+  t->deadline_hs = t->start_ms + r->cfg.handshake_timeout_ms;
+  if(uv_read_start((uv_stream_t *)&t->tcp, on_alloc, on_read)) {
+    t->state = TUN_CLOSING;
+    close_handles(t);
+    return;
+  }
+  log_line_t l;
+  if(log_begin(&l, LOG_DEBUG, "tunnel_accepted")) {
+    log_u64(&l, "tunnel", t->id);
+    log_str(&l, "peer", t->peer);
+    log_end(&l);
+  }
+  tunnel_arm(t);
+}
