@@ -106,7 +106,15 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
  * owns the descriptor and closes it. A malformed target never reaches the
  * wire (BEACON_EINVAL). timeout_ms <= 0 uses the configured open timeout.
  * A dead tunnel is re-dialled; a failure on a session that just died is
- * retried once on a fresh one. Thread-safe. */
+ * retried once on a fresh one. Thread-safe.
+ *
+ * The call returns once the relay acknowledged the stream; the protocol
+ * has no reply to the target line, so a destination the relay refuses or
+ * cannot reach shows afterwards as ECONNRESET on the descriptor (a Go
+ * relay shows it as EOF before any byte). The descriptor is one end of a
+ * loopback TCP pair; writing to it after the far side reset raises
+ * SIGPIPE like any socket (use MSG_NOSIGNAL or ignore SIGPIPE). The
+ * library's loop thread blocks every signal. */
 int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
                 beacon_error_t *err);
 

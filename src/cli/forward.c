@@ -1,11 +1,595 @@
-/* forward.c - placeholder until the subcommand lands. */
+/*
+ * forward.c - `beacon forward`: fixed local forwards (-L), a SOCKS5 and
+ * an HTTP CONNECT front end, all through one tunnel (or chain) with lazy
+ * reconnect (DESIGN §3.1).
+ *
+ * The main thread polls the listeners and a signal pipe; each accepted
+ * connection gets a thread that runs its front-end handshake (bounded by
+ * HEADER_TIMEOUT_MS), calls beacon_dial() (thread-safe, the tunnel is
+ * shared) and then copies both ways with half-close. Connections are
+ * capped by --max-conns.
+ *
+ * Success replies: the protocol has no answer from the relay, a refused
+ * destination shows as a reset (beacon relay) or an immediate EOF (Go
+ * relay) of the fresh stream. The front ends therefore wait up to
+ * --connect-grace (default 0.25 s) after the stream opened: a reset or
+ * EOF before any byte becomes "connection refused" (SOCKS 0x05, HTTP
+ * 502); data or silence until the grace ends means success. Protocols
+ * where the server speaks first skip most of the wait.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "beacon/beacon.h"
 #include "cli/cli.h"
+#include "cli/client_opts.h"
+#include "client/http_connect.h"
+#include "client/socks.h"
+#include "log/log.h"
+
+#define HEADER_TIMEOUT_MS 10000
+#define COPY_BUF (64 * 1024)
+
+static const char usage_text[] =
+    "Usage: beacon forward --relay HOST:PORT [--relay HOST:PORT]...\n"
+    "                      [--config-dir DIR] [--cert F --key F --ca F]\n"
+    "                      [-L [BIND:]PORT:HOST:PORT]... [--socks ADDR]\n"
+    "                      [--http-connect ADDR] [--timeout SECONDS]\n"
+    "                      [--connect-grace SECONDS] [--max-conns N]\n"
+    "                      [--log-level LEVEL] [--log-format FORMAT]\n"
+    "\n"
+    "Long-running: every front end shares one tunnel (or chain) to the\n"
+    "relay, re-dialled lazily when it dies. Addresses are PORT,\n"
+    "HOST:PORT or [IPV6]:PORT; a bare PORT binds to 127.0.0.1.\n"
+    "\n"
+    "  -L [BIND:]PORT:HOST:PORT  forward a local port to HOST:PORT\n"
+    "  --socks ADDR              SOCKS5 (no auth, CONNECT; names are\n"
+    "                            resolved by the relay)\n"
+    "  --http-connect ADDR       HTTP/1.1 CONNECT proxy\n"
+    "  --connect-grace SECONDS   wait this long for a refusal before\n"
+    "                            answering success (default 0.25)\n"
+    "  --max-conns N             concurrent connections (default 1024)\n"
+    "  --timeout SECONDS         connect/handshake/open timeouts (10)\n"
+    "  --log-level LEVEL         debug, info, warn, error (default info)\n"
+    "  --log-format FORMAT       text or json (default text)\n";
+
+enum front { FRONT_LOCAL = 0, FRONT_SOCKS, FRONT_HTTP };
+static const char *front_names[] = {"forward", "socks", "http-connect"};
+
+typedef struct listener {
+  int fd;
+  enum front kind;
+  char target[TARGET_MAX_LINE + 1]; /* -L only */
+  char addr[320];
+} listener_t;
+
+
+static beacon_tunnel_t *tunnel;
+static long grace_ms;
+static atomic_long live_conns;
+static int sig_pipe[2] = {-1, -1};
+
+static uint64_t mono_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- addresses ------------------------------------------------------ */
+
+/* "PORT", "HOST:PORT" or "[V6]:PORT" -> bound, listening socket. */
+static int listen_on(const char *spec, char *shown, size_t cap)
+{
+  char host[256] = "127.0.0.1";
+  const char *port = spec;
+  const char *colon = strrchr(spec, ':');
+  if(colon) {
+    size_t hl = (size_t)(colon - spec);
+    const char *h = spec;
+    if(hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+      h++;
+      hl -= 2;
+    }
+    if(!hl || hl >= sizeof(host))
+      return -1;
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    port = colon + 1;
+  }
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  struct addrinfo *ai;
+  if(!*port || getaddrinfo(host, port, &hints, &ai))
+    return -1;
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if(fd >= 0)
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if(fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 128)) {
+    if(fd >= 0)
+      close(fd);
+    freeaddrinfo(ai);
+    return -2;
+  }
+  freeaddrinfo(ai);
+  snprintf(shown, cap, "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
+           strchr(host, ':') ? "]" : "", port);
+  return fd;
+}
+
+/* "[BIND:]PORT:HOST:PORT": splits off the target (the last host:port). */
+static int split_forward(const char *spec, char *bind, size_t bcap,
+                         char *target, size_t tcap)
+{
+  const char *p = strrchr(spec, ':'); /* before the target port */
+  if(!p || p == spec)
+    return -1;
+  const char *q = p - 1;
+  if(*q == ']') {
+    while(q > spec && *q != '[')
+      q--;
+    if(*q != '[' || q == spec)
+      return -1;
+    q--;
+  }
+  else {
+    while(q > spec && *q != ':')
+      q--;
+  }
+  if(*q != ':' || q == spec)
+    return -1;
+  size_t bl = (size_t)(q - spec), tl = strlen(q + 1);
+  if(bl >= bcap || tl >= tcap)
+    return -1;
+  memcpy(bind, spec, bl);
+  bind[bl] = 0;
+  memcpy(target, q + 1, tl + 1);
+  return target_from_string(target, tl, NULL) ? -1 : 0;
+}
+
+/* ---- byte copying ----------------------------------------------------- */
+
+typedef struct half {
+  uint8_t buf[COPY_BUF];
+  size_t off, len;
+  int eof, done;
+  uint64_t bytes;
+} half_t;
+
+static int set_nonblock(int fd)
+{
+  int fl = fcntl(fd, F_GETFL);
+  return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+static void hard_close(int fd)
+{
+  struct linger lg = {.l_onoff = 1, .l_linger = 0};
+  setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+/* One direction: src -> dst. 0, or -errno of the side that failed
+ * (*who: 0 = src, 1 = dst). */
+static int step(int src, int dst, half_t *h, int *who)
+{
+  if(!h->len && !h->eof) {
+    ssize_t n = read(src, h->buf, sizeof(h->buf));
+    if(n < 0 && errno != EAGAIN && errno != EINTR) {
+      *who = 0;
+      return -errno;
+    }
+    if(n == 0)
+      h->eof = 1;
+    if(n > 0) {
+      h->off = 0;
+      h->len = (size_t)n;
+    }
+  }
+  while(h->len) {
+    ssize_t n = write(dst, h->buf + h->off, h->len);
+    if(n < 0) {
+      if(errno == EAGAIN || errno == EINTR)
+        break;
+      *who = 1;
+      return -errno;
+    }
+    h->off += (size_t)n;
+    h->len -= (size_t)n;
+    h->bytes += (uint64_t)n;
+  }
+  if(h->eof && !h->len && !h->done) {
+    shutdown(dst, SHUT_WR);
+    h->done = 1;
+  }
+  return 0;
+}
+
+/* Copies a <-> b until both directions ended. A reset on one side is
+ * passed on as a reset on the other. Returns the outcome. */
+static const char *copy_both(int a, int b, half_t *ab, half_t *ba)
+{
+  set_nonblock(a);
+  set_nonblock(b);
+  while(!ab->done || !ba->done) {
+    struct pollfd p[2] = {{.fd = a}, {.fd = b}};
+    if(!ab->done)
+      ab->len ? (p[1].events |= POLLOUT) : (p[0].events |= POLLIN);
+    if(!ba->done)
+      ba->len ? (p[0].events |= POLLOUT) : (p[1].events |= POLLIN);
+    if(poll(p, 2, -1) < 0 && errno != EINTR)
+      return "error";
+    int who = 0, rc = 0;
+    if(!ab->done)
+      rc = step(a, b, ab, &who);
+    if(rc) {
+      hard_close(who ? a : b);
+      return rc == -ECONNRESET ? (who ? "reset_by_target" : "reset_by_client")
+                               : "error";
+    }
+    if(!ba->done)
+      rc = step(b, a, ba, &who);
+    if(rc) {
+      hard_close(who ? b : a);
+      return rc == -ECONNRESET ? (who ? "reset_by_client" : "reset_by_target")
+                               : "error";
+    }
+  }
+  return "ok";
+}
+
+/* ---- front ends ------------------------------------------------------- */
+
+/* One accepted connection; heap-allocated, owned by its thread. */
+typedef struct conn {
+  int fd;
+  enum front kind;
+  const listener_t *l;
+  char peer[NI_MAXHOST + NI_MAXSERV + 2];
+  half_t up, down;
+  client_socks_t sk;
+  client_http_t ht;
+} conn_t;
+
+static int send_all(int fd, const void *p, size_t n)
+{
+  const uint8_t *b = p;
+  while(n) {
+    ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+    if(w < 0) {
+      if(errno == EINTR)
+        continue;
+      return -1;
+    }
+    b += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Waits up to the grace period for the fresh stream to show a refusal
+ * (reset, or EOF before any byte). 0 = looks open. */
+static int refused_early(int fd)
+{
+  if(grace_ms <= 0)
+    return 0;
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int n;
+  do
+    n = poll(&p, 1, (int)grace_ms);
+  while(n < 0 && errno == EINTR);
+  if(n <= 0)
+    return 0;
+  char c;
+  ssize_t r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return r <= 0 && !(r < 0 && errno == EAGAIN);
+}
+
+/* Reads the front-end handshake within HEADER_TIMEOUT_MS. Leftover
+ * payload bytes after it are copied to rest. Returns 0 when complete,
+ * 1 when the parser failed (answer and close), -1 on timeout/EOF. */
+static int read_handshake(conn_t *c, client_socks_t *sk, client_http_t *ht,
+                          uint8_t *rest, size_t *rest_len)
+{
+  uint64_t deadline = mono_ms() + HEADER_TIMEOUT_MS;
+  uint8_t buf[4096];
+  for(;;) {
+    uint64_t now = mono_ms();
+    if(now >= deadline)
+      return -1;
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    if(poll(&p, 1, (int)(deadline - now)) <= 0)
+      continue;
+    ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
+    if(n <= 0)
+      return -1;
+    size_t used = (size_t)n;
+    int rc = sk ? client_socks_feed(sk, buf, &used)
+                : client_http_feed(ht, buf, &used);
+    if(sk && sk->reply_len) {
+      if(send_all(c->fd, sk->reply, sk->reply_len))
+        return -1;
+      sk->reply_len = 0;
+    }
+    if(rc == BEACON_EAGAIN)
+      continue;
+    if(rc)
+      return 1;
+    *rest_len = (size_t)n - used;
+    memcpy(rest, buf + used, *rest_len);
+    return 0;
+  }
+}
+
+static void log_conn(const conn_t *c, const char *target, uint64_t up,
+                     uint64_t down, uint64_t start, const char *outcome,
+                     const char *detail)
+{
+  log_line_t l;
+  if(!log_begin(&l, strcmp(outcome, "ok") ? LOG_WARN : LOG_INFO,
+                "conn_done"))
+    return;
+  log_str(&l, "front", front_names[c->kind]);
+  log_str(&l, "client", c->peer);
+  log_str(&l, "target", target && *target ? target : "-");
+  log_u64(&l, "bytes_up", up);
+  log_u64(&l, "bytes_down", down);
+  log_ms(&l, "duration", mono_ms() - start);
+  log_str(&l, "outcome", outcome);
+  if(detail)
+    log_str(&l, "detail", detail);
+  log_end(&l);
+}
+
+static void *conn_main(void *arg)
+{
+  conn_t *c = arg;
+  half_t *up = &c->up, *down = &c->down;
+  client_socks_t *sk = &c->sk;
+  client_http_t *ht = &c->ht;
+  uint8_t rest[4096];
+  size_t rest_len = 0;
+  uint64_t start = mono_ms();
+  const char *target = NULL;
+  const char *outcome = "ok";
+  const char *detail = NULL;
+  beacon_error_t err = {0};
+  int fd = -1;
+
+  if(c->kind == FRONT_LOCAL) {
+    target = c->l->target;
+  }
+  else {
+    client_socks_init(sk);
+    client_http_init(ht);
+    int rc = read_handshake(c, c->kind == FRONT_SOCKS ? sk : NULL, ht,
+                            rest, &rest_len);
+    if(rc) {
+      outcome = rc < 0 ? "handshake_timeout_or_eof" : "bad_request";
+      if(rc > 0 && c->kind == FRONT_HTTP) {
+        char resp[512];
+        size_t n = client_http_response(resp, sizeof(resp), ht->status,
+                                        ht->status == 405
+                                            ? "only CONNECT is supported"
+                                            : "malformed CONNECT request");
+        send_all(c->fd, resp, n);
+      }
+      goto out;
+    }
+    target = c->kind == FRONT_SOCKS ? sk->target : ht->target;
+  }
+
+  fd = beacon_dial(tunnel, target, 0, &err);
+  int refused = fd >= 0 && refused_early(fd);
+  if(fd < 0 || refused) {
+    int code = fd < 0 ? fd : BEACON_EREFUSED;
+    outcome = fd < 0 ? beacon_err_name(fd) : "refused";
+    detail = fd < 0 ? err.message : "reset or closed by the relay";
+    if(c->kind == FRONT_SOCKS) {
+      uint8_t r[SOCKS_REPLY_SIZE];
+      send_all(c->fd, r, client_socks_reply(r, client_socks_code(code)));
+    }
+    else if(c->kind == FRONT_HTTP) {
+      char resp[512];
+      size_t n = client_http_response(resp, sizeof(resp),
+                                      client_http_status(code), detail);
+      send_all(c->fd, resp, n);
+    }
+    goto out;
+  }
+  if(c->kind == FRONT_SOCKS) {
+    uint8_t r[SOCKS_REPLY_SIZE];
+    send_all(c->fd, r, client_socks_reply(r, SOCKS_OK));
+  }
+  else if(c->kind == FRONT_HTTP) {
+    char resp[128];
+    send_all(c->fd, resp, client_http_response(resp, sizeof(resp), 200,
+                                               NULL));
+  }
+  if(rest_len && send_all(fd, rest, rest_len)) {
+    outcome = "error";
+    goto out;
+  }
+  up->bytes = rest_len;
+  outcome = copy_both(c->fd, fd, up, down);
+
+out:
+  log_conn(c, target, up->bytes, down->bytes, start, outcome, detail);
+  if(fd >= 0)
+    close(fd);
+  close(c->fd);
+  free(c);
+  atomic_fetch_sub(&live_conns, 1);
+  return NULL;
+}
+
+static void accept_one(const listener_t *l, long max_conns)
+{
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
+  if(fd < 0)
+    return;
+  conn_t *c = calloc(1, sizeof(*c));
+  if(!c || atomic_load(&live_conns) >= max_conns) {
+    log_msg(LOG_WARN, "conn_refused", "%s: connection limit reached",
+            l->addr);
+    free(c);
+    close(fd);
+    return;
+  }
+  char host[NI_MAXHOST], serv[NI_MAXSERV];
+  if(!getnameinfo((struct sockaddr *)&ss, sl, host, sizeof(host), serv,
+                  sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV))
+    snprintf(c->peer, sizeof(c->peer), "%s:%s", host, serv);
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  c->fd = fd;
+  c->kind = l->kind;
+  c->l = l;
+  pthread_attr_t at;
+  pthread_attr_init(&at);
+  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&at, 256 * 1024);
+  pthread_t th;
+  atomic_fetch_add(&live_conns, 1);
+  if(pthread_create(&th, &at, conn_main, c)) {
+    atomic_fetch_sub(&live_conns, 1);
+    close(fd);
+    free(c);
+  }
+  pthread_attr_destroy(&at);
+}
+
+static void on_signal(int sig)
+{
+  int saved = errno;
+  uint8_t b = (uint8_t)sig;
+  if(write(sig_pipe[1], &b, 1) < 0) {
+    /* nothing to do: the pipe is full, a signal is already pending */
+  }
+  errno = saved;
+}
+
+static int add_listener(listener_t *ls, int *n, const char *spec,
+                        enum front kind, const char *flag)
+{
+  listener_t *l = &ls[*n];
+  memset(l, 0, sizeof(*l));
+  l->kind = kind;
+  char bind_spec[300];
+  const char *where = spec;
+  if(kind == FRONT_LOCAL) {
+    if(split_forward(spec, bind_spec, sizeof(bind_spec), l->target,
+                     sizeof(l->target))) {
+      fprintf(stderr, "beacon forward: -L '%s': expected "
+                      "[BIND:]PORT:HOST:PORT\n", spec);
+      return CLI_EXIT_USAGE;
+    }
+    where = bind_spec;
+  }
+  l->fd = listen_on(where, l->addr, sizeof(l->addr));
+  if(l->fd == -1) {
+    fprintf(stderr, "beacon forward: %s '%s': expected PORT, HOST:PORT "
+                    "or [IPV6]:PORT\n", flag, spec);
+    return CLI_EXIT_USAGE;
+  }
+  if(l->fd < 0) {
+    fprintf(stderr, "beacon forward: %s '%s': cannot listen: %s\n", flag,
+            spec, strerror(errno));
+    return CLI_EXIT_FAILURE;
+  }
+  log_line_t ll;
+  if(log_begin(&ll, LOG_INFO, "listening")) {
+    log_str(&ll, "front", front_names[kind]);
+    log_str(&ll, "address", l->addr);
+    if(kind == FRONT_LOCAL)
+      log_str(&ll, "target", l->target);
+    log_end(&ll);
+  }
+  (*n)++;
+  return 0;
+}
 
 int cli_forward_main(int argc, char **argv)
 {
-  (void)argc;
-  fprintf(stderr, "beacon %s: not built yet\n", argv[0]);
-  return CLI_EXIT_FAILURE;
+  cli_client_opts_t o;
+  static listener_t ls[CLI_MAX_FORWARDS + 2];
+  int nl = 0;
+  int rc = cli_client_opts_parse(&o, argc, argv, "forward", usage_text, 1);
+  if(rc >= 0)
+    return rc;
+  if(optind != argc) {
+    fprintf(stderr, "beacon forward: unexpected argument '%s'\n%s",
+            argv[optind], usage_text);
+    return CLI_EXIT_USAGE;
+  }
+  if(!o.nforwards && !o.socks_addr && !o.http_addr) {
+    fprintf(stderr, "beacon forward: nothing to do: give -L, --socks or "
+                    "--http-connect\n%s", usage_text);
+    return CLI_EXIT_USAGE;
+  }
+  grace_ms = o.grace_ms;
+  rc = 0;
+  signal(SIGPIPE, SIG_IGN);
+  if(pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK)) {
+    fprintf(stderr, "beacon forward: pipe: %s\n", strerror(errno));
+    return CLI_EXIT_FAILURE;
+  }
+  for(int i = 0; i < o.nforwards && !rc; i++)
+    rc = add_listener(ls, &nl, o.forwards[i], FRONT_LOCAL, "-L");
+  if(!rc && o.socks_addr)
+    rc = add_listener(ls, &nl, o.socks_addr, FRONT_SOCKS, "--socks");
+  if(!rc && o.http_addr)
+    rc = add_listener(ls, &nl, o.http_addr, FRONT_HTTP, "--http-connect");
+  if(!rc)
+    rc = cli_client_tunnel(&o, &tunnel, "forward");
+  if(rc) {
+    for(int i = 0; i < nl; i++)
+      close(ls[i].fd);
+    return rc;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+
+  struct pollfd p[CLI_MAX_FORWARDS + 3];
+  for(;;) {
+    for(int i = 0; i < nl; i++)
+      p[i] = (struct pollfd){.fd = ls[i].fd, .events = POLLIN};
+    p[nl] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
+    if(poll(p, (nfds_t)nl + 1, -1) < 0) {
+      if(errno == EINTR)
+        continue;
+      break;
+    }
+    if(p[nl].revents)
+      break;
+    for(int i = 0; i < nl; i++)
+      if(p[i].revents & POLLIN)
+        accept_one(&ls[i], o.max_conns);
+  }
+  /* Stop accepting; live connections end with the process (their
+   * tunnel goes away with it, which resets their streams). */
+  for(int i = 0; i < nl; i++)
+    close(ls[i].fd);
+  log_msg(LOG_INFO, "shutdown", "signal received, %ld connection(s) open",
+          (long)atomic_load(&live_conns));
+  return CLI_EXIT_OK;
 }

@@ -1,0 +1,208 @@
+/*
+ * client_int.h - internals of libbeacon's controller side (DESIGN §2,
+ * §3.2). Everything here runs on the tunnel's loop thread except the
+ * request hand-off (client_req_t's shared fields, under tunnel->lock).
+ *
+ * Objects:
+ *   beacon_tunnel_t   one loop thread, a loopback listener used to make
+ *                     the caller's socket pairs, a list of sessions;
+ *   client_session_t  one connection to the relay chain: hop 0 rides a
+ *                     uv_tcp_t, hop k+1 rides a stream of hop k's mux
+ *                     (its TLS records are that stream's payload);
+ *   client_pipe_t     one dialled stream of the innermost hop, pumped to
+ *                     the library end of the caller's socket pair;
+ *   client_req_t      a beacon_dial() call in flight.
+ *
+ * Teardown never happens inside a mux callback: failures only mark the
+ * session, and the tunnel's check handle tears it down.
+ */
+#ifndef BEACON_CLIENT_INT_H
+#define BEACON_CLIENT_INT_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "beacon/beacon.h"
+#include "mux/mux.h"
+#include "target/target.h"
+#include "tls/tls.h"
+
+#define CLIENT_MAX_HOPS 8
+/* Ciphertext queued on hop 0's socket before mux output stops being
+ * encrypted (the mux queue then fills and streams stop reading). */
+#define CLIENT_HIGH_WATER (1024 * 1024)
+/* Slice moved at once: local reads, TLS input, inner-hop ciphertext. */
+#define CLIENT_CHUNK (64 * 1024)
+
+typedef struct client_list {
+  struct client_list *prev, *next;
+} client_list_t;
+
+void client_list_init(client_list_t *l);
+void client_list_add(client_list_t *head, client_list_t *n);
+void client_list_del(client_list_t *n);
+int client_list_empty(const client_list_t *l);
+
+#define CLIENT_CONTAINER(p, type, field) \
+  ((type *)(void *)((char *)(p)-offsetof(type, field)))
+
+struct beacon_config {
+  int nrelays;
+  target_t relays[CLIENT_MAX_HOPS];
+  char *cert, *key, *ca;
+  int dial_ms, handshake_ms, open_ms;
+  int keepalive_ms, keepalive_timeout_ms;
+};
+
+typedef struct client_session client_session_t;
+typedef struct client_pipe client_pipe_t;
+
+/* Stream user data in a mux is tagged: a carrier for the next hop, or a
+ * caller's pipe. */
+enum client_sud_kind { CLIENT_SUD_HOP = 1, CLIENT_SUD_PIPE = 2 };
+
+typedef struct client_req {
+  /* shared with the caller, under tunnel->lock */
+  int refs;
+  int done;
+  int abandoned;
+  int result;
+  beacon_error_t err;
+  pthread_cond_t cond;
+  /* loop side */
+  client_list_t link;
+  char line[TARGET_MAX_LINE + 4]; /* "host:port\n" */
+  size_t line_len;
+  int lfd; /* the library end of the pair until a pipe takes it */
+  int open_ms;
+  int retried;
+} client_req_t;
+
+struct client_pipe {
+  int kind; /* CLIENT_SUD_PIPE */
+  beacon_tunnel_t *t;
+  client_session_t *s; /* NULL once detached */
+  uint32_t sid;        /* 0 once the stream is gone */
+  client_req_t *req;   /* until the relay acknowledges */
+  uint64_t open_deadline;
+  client_list_t link; /* s->pipes */
+  uv_tcp_t local;
+  int local_open;
+  int closing;
+  int reading;
+  int local_eof;
+  int fin_sent;
+  int shut_sent;
+  int shut_done;
+  uint8_t *rbuf;
+  size_t stash_off, stash_len; /* bytes read but not taken by the mux */
+  size_t wpending;             /* bytes queued on the local socket */
+};
+
+typedef struct client_hop {
+  int kind; /* CLIENT_SUD_HOP: stream user data of its carrier */
+  client_session_t *s;
+  int index;
+  tls_conn_t *tls;
+  mux_t *mux;
+  int up;
+  uint32_t carrier_sid; /* in hop index-1's mux; hop 0 uses the socket */
+  uint64_t hs_deadline;
+  uint8_t *pend; /* ciphertext taken from TLS, not yet in the carrier */
+  size_t pend_off, pend_len;
+} client_hop_t;
+
+enum client_session_state {
+  CS_RESOLVING = 0,
+  CS_CONNECTING,
+  CS_HANDSHAKE,
+  CS_UP,
+  CS_FAILED
+};
+
+struct client_session {
+  beacon_tunnel_t *t;
+  uint64_t id;
+  client_list_t link; /* t->sessions */
+  int state;
+  int proven;     /* plaintext arrived on the innermost hop */
+  int going_away; /* Go Away seen on any hop */
+  int torn_down;
+  int resolving; /* getaddrinfo in flight */
+  int refs; /* base + handles + requests in flight */
+  uv_tcp_t tcp;
+  int tcp_init;
+  uv_timer_t timer;
+  uv_getaddrinfo_t gai;
+  uv_connect_t conn;
+  struct addrinfo *ai, *ai_next;
+  uint64_t dial_deadline;
+  size_t wq_bytes;
+  int nhops;
+  client_hop_t hops[CLIENT_MAX_HOPS];
+  client_list_t waiting; /* requests waiting for the session */
+  client_list_t pipes;
+  beacon_error_t err;
+  uint8_t rbuf[CLIENT_CHUNK];
+};
+
+struct beacon_tunnel {
+  beacon_config_t cfg;
+  tls_ctx_t *ctx;
+  uv_loop_t loop;
+  uv_async_t async;
+  uv_check_t check;
+  uv_idle_t idle;
+  pthread_t thread;
+  int dirty;
+  int stopped; /* loop side: no new work */
+  pthread_mutex_t lock;
+  client_list_t submitted;
+  int stopping;
+  pthread_mutex_t pair_lock;
+  int listen_fd;
+  struct sockaddr_in listen_addr;
+  client_session_t *cur;
+  client_list_t sessions;
+  uint64_t next_session;
+};
+
+/* tunnel.c */
+void client_dirty(beacon_tunnel_t *t);
+void client_dispatch(beacon_tunnel_t *t, client_req_t *req);
+/* Completes a request; returns 1 when the caller still waits for it (it
+ * now owns the result), 0 when it gave up (the loop must undo). */
+int client_req_finish(beacon_tunnel_t *t, client_req_t *req, int code,
+                      const beacon_error_t *err);
+void client_req_unref(beacon_tunnel_t *t, client_req_t *req);
+void client_error_set(beacon_error_t *e, int code, int hop, const char *fmt,
+                      ...) __attribute__((format(printf, 4, 5)));
+
+/* session.c */
+client_session_t *client_session_new(beacon_tunnel_t *t);
+void client_session_submit(client_session_t *s, client_req_t *req);
+void client_session_fail(client_session_t *s, int hop, int code,
+                         const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Flushes output, tears down a failed session, re-arms its timer. */
+void client_session_service(client_session_t *s);
+void client_session_release(client_session_t *s);
+mux_t *client_session_mux(client_session_t *s); /* innermost */
+
+/* pipe.c */
+client_pipe_t *client_pipe_open(client_session_t *s, client_req_t *req);
+void client_pipe_on_ack(client_pipe_t *p);
+void client_pipe_on_data(client_pipe_t *p, const uint8_t *d, size_t n);
+void client_pipe_on_fin(client_pipe_t *p);
+void client_pipe_on_reset(client_pipe_t *p);
+void client_pipe_on_writable(client_pipe_t *p);
+void client_pipe_on_closed(client_pipe_t *p);
+/* The session is gone: detach and reset the caller's socket. */
+void client_pipe_abort(client_pipe_t *p);
+/* A stream not yet acknowledged failed: the request gets `err` (or is
+ * retried by the caller of this); frees the pipe. */
+client_req_t *client_pipe_take_req(client_pipe_t *p);
+
+#endif

@@ -1,0 +1,99 @@
+/* config.c - beacon_config_t (include/beacon/beacon.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/client_int.h"
+
+beacon_config_t *beacon_config_new(void)
+{
+  beacon_config_t *c = calloc(1, sizeof(*c));
+  if(!c)
+    return NULL;
+  c->dial_ms = 10000;
+  c->handshake_ms = 10000;
+  c->open_ms = 10000;
+  c->keepalive_ms = 20000;
+  c->keepalive_timeout_ms = 10000;
+  return c;
+}
+
+void beacon_config_free(beacon_config_t *cfg)
+{
+  if(!cfg)
+    return;
+  free(cfg->cert);
+  free(cfg->key);
+  free(cfg->ca);
+  free(cfg);
+}
+
+int beacon_config_add_relay(beacon_config_t *cfg, const char *host_port)
+{
+  if(!cfg || !host_port)
+    return BEACON_EINVAL;
+  if(cfg->nrelays >= CLIENT_MAX_HOPS)
+    return BEACON_ELIMIT;
+  int rc = target_from_string(host_port, strlen(host_port),
+                              &cfg->relays[cfg->nrelays]);
+  if(rc)
+    return rc;
+  cfg->nrelays++;
+  return 0;
+}
+
+static int set_str(char **dst, const char *src)
+{
+  char *c = strdup(src);
+  if(!c)
+    return BEACON_ENOMEM;
+  free(*dst);
+  *dst = c;
+  return 0;
+}
+
+int beacon_config_set_identity(beacon_config_t *cfg, const char *cert_path,
+                               const char *key_path, const char *ca_path)
+{
+  if(!cfg || !cert_path || !key_path || !ca_path)
+    return BEACON_EINVAL;
+  if(set_str(&cfg->cert, cert_path) || set_str(&cfg->key, key_path) ||
+     set_str(&cfg->ca, ca_path))
+    return BEACON_ENOMEM;
+  return 0;
+}
+
+int beacon_config_set_dir(beacon_config_t *cfg, const char *dir)
+{
+  char c[4096], k[4096], a[4096];
+  if(!cfg || !dir)
+    return BEACON_EINVAL;
+  if(snprintf(c, sizeof(c), "%s/controller.crt", dir) >= (int)sizeof(c) ||
+     snprintf(k, sizeof(k), "%s/controller.key", dir) >= (int)sizeof(k) ||
+     snprintf(a, sizeof(a), "%s/fleet-ca.crt", dir) >= (int)sizeof(a))
+    return BEACON_ETOOLONG;
+  return beacon_config_set_identity(cfg, c, k, a);
+}
+
+void beacon_config_set_timeouts(beacon_config_t *cfg, int dial_ms,
+                                int handshake_ms, int open_ms)
+{
+  if(!cfg)
+    return;
+  if(dial_ms > 0)
+    cfg->dial_ms = dial_ms;
+  if(handshake_ms > 0)
+    cfg->handshake_ms = handshake_ms;
+  if(open_ms > 0)
+    cfg->open_ms = open_ms;
+}
+
+void beacon_config_set_keepalive(beacon_config_t *cfg, int interval_ms,
+                                 int timeout_ms)
+{
+  if(!cfg)
+    return;
+  cfg->keepalive_ms = interval_ms > 0 ? interval_ms : 0;
+  if(timeout_ms > 0)
+    cfg->keepalive_timeout_ms = timeout_ms;
+}

@@ -1,0 +1,43 @@
+/*
+ * http_connect.h - a sans-I/O parser for an HTTP/1.1 CONNECT request
+ * (RFC 9110 §9.3.6) for `beacon forward --http-connect`. Fed bytes as
+ * they arrive, in any split; it consumes exactly through the blank line
+ * that ends the header and not one byte further. The header is bounded
+ * (HTTP_CONNECT_MAX_HEADER). No I/O, no allocation.
+ */
+#ifndef BEACON_CLIENT_HTTP_CONNECT_H
+#define BEACON_CLIENT_HTTP_CONNECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "target/target.h"
+
+#define HTTP_CONNECT_MAX_HEADER 8192
+
+typedef struct client_http {
+  int done;
+  int status; /* the error status to answer with: 400 or 405 */
+  size_t len;
+  char buf[HTTP_CONNECT_MAX_HEADER];
+  char target[TARGET_MAX_LINE + 1];
+} client_http_t;
+
+void client_http_init(client_http_t *h);
+
+/* Feeds *inlen bytes; *inlen returns the count consumed. Returns
+ * BEACON_EAGAIN (all consumed, more needed), 0 with h->target set (a
+ * valid CONNECT host:port), or BEACON_EINVAL / BEACON_ETOOLONG with
+ * h->status set (answer it with client_http_response(), then close). */
+int client_http_feed(client_http_t *h, const uint8_t *in, size_t *inlen);
+
+/* Formats the response for status (200, 400, 405, 502, 504) with a
+ * short text body for errors; returns its length (out is NUL-terminated
+ * and cap must be >= 256). */
+size_t client_http_response(char *out, size_t cap, int status,
+                            const char *detail);
+
+/* The status for a failed beacon_dial() / BEACON_E* error. */
+int client_http_status(int beacon_err);
+
+#endif

@@ -1,0 +1,366 @@
+/*
+ * pipe.c - one dialled stream, pumped between the innermost hop's mux and
+ * the library end of the caller's loopback TCP pair (DESIGN §1.3, §1.4
+ * seen from the controller).
+ *
+ *   local -> stream: read up to a slice; what the mux does not take (the
+ *     peer's window is shut) is kept and reading stops until on_writable.
+ *     Local EOF becomes FIN once every byte before it was taken.
+ *   stream -> local: each on_data piece is one uv_write; the window is
+ *     granted back (mux_stream_consumed) only when the write completed,
+ *     so at most one window per stream is buffered here. FIN becomes
+ *     shutdown(SHUT_WR) after the queued writes.
+ *   RST (or the tunnel dying) closes the local end with SO_LINGER {1, 0}:
+ *     the kernel sends RST and the caller reads ECONNRESET.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client/client_int.h"
+
+typedef struct pwrite {
+  uv_write_t req;
+  client_pipe_t *p;
+  size_t len;
+  uint8_t data[];
+} pwrite_t;
+
+static mux_t *pipe_mux(client_pipe_t *p)
+{
+  if(!p->s || p->s->torn_down || !p->sid)
+    return NULL;
+  return client_session_mux(p->s);
+}
+
+static void detach(client_pipe_t *p)
+{
+  if(p->s) {
+    client_list_del(&p->link);
+    p->s = NULL;
+  }
+  p->sid = 0;
+}
+
+static void on_local_closed(uv_handle_t *h)
+{
+  client_pipe_t *p = h->data;
+  free(p->rbuf);
+  free(p);
+}
+
+/* Closes the local end; hard = RST to the caller. */
+static void local_close(client_pipe_t *p, int hard)
+{
+  if(p->closing)
+    return;
+  p->closing = 1;
+  if(!p->local_open) {
+    free(p->rbuf);
+    free(p);
+    return;
+  }
+  uv_read_stop((uv_stream_t *)&p->local);
+  if(hard) {
+    uv_os_fd_t fd;
+    if(!uv_fileno((uv_handle_t *)&p->local, &fd)) {
+      struct linger lg = {.l_onoff = 1, .l_linger = 0};
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    }
+  }
+  uv_close((uv_handle_t *)&p->local, on_local_closed);
+}
+
+/* Forgets the stream (resetting it when send_rst and still live) without
+ * a callback into this pipe, then closes the local end hard. The pipe
+ * may be freed on return. */
+static void pipe_drop(client_pipe_t *p, int send_rst)
+{
+  mux_t *m = pipe_mux(p);
+  uint32_t id = p->sid;
+  beacon_tunnel_t *t = p->t;
+  detach(p);
+  if(m) {
+    mux_stream_set_user(m, id, NULL);
+    if(send_rst)
+      mux_stream_reset(m, id);
+  }
+  local_close(p, 1);
+  client_dirty(t);
+}
+
+static void pipe_reset(client_pipe_t *p)
+{
+  pipe_drop(p, 1);
+}
+
+/* Both directions done and everything written: a normal close. */
+static void maybe_close(client_pipe_t *p)
+{
+  if(p->closing || p->sid || p->wpending || p->req)
+    return;
+  if(p->shut_sent && !p->shut_done)
+    return;
+  local_close(p, 0);
+}
+
+client_pipe_t *client_pipe_open(client_session_t *s, client_req_t *req)
+{
+  mux_t *m = client_session_mux(s);
+  client_pipe_t *p = calloc(1, sizeof(*p));
+  if(!p)
+    return NULL;
+  p->kind = CLIENT_SUD_PIPE;
+  p->t = s->t;
+  int64_t id = mux_open(m, p);
+  if(id <= 0) {
+    free(p);
+    return NULL;
+  }
+  p->s = s;
+  p->sid = (uint32_t)id;
+  p->req = req;
+  p->open_deadline = uv_now(&s->t->loop) + (uint64_t)req->open_ms;
+  client_list_add(&s->pipes, &p->link);
+  /* The target line goes first (DESIGN §1.3); the initial window always
+   * takes it whole. */
+  if(mux_stream_write(m, p->sid, (const uint8_t *)req->line,
+                      req->line_len) != (int64_t)req->line_len) {
+    p->req = NULL;
+    pipe_reset(p);
+    return NULL;
+  }
+  return p;
+}
+
+client_req_t *client_pipe_take_req(client_pipe_t *p)
+{
+  client_req_t *req = p->req;
+  p->req = NULL;
+  if(req)
+    pipe_reset(p); /* not open locally: frees the pipe at once */
+  return req;
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+  client_pipe_t *p = h->data;
+  if(!p->rbuf)
+    p->rbuf = malloc(CLIENT_CHUNK);
+  *buf = uv_buf_init((char *)p->rbuf, p->rbuf ? CLIENT_CHUNK : 0);
+}
+
+static void send_fin(client_pipe_t *p)
+{
+  mux_t *m = pipe_mux(p);
+  if(p->fin_sent)
+    return;
+  p->fin_sent = 1;
+  if(m)
+    mux_stream_close(m, p->sid);
+  client_dirty(p->t);
+}
+
+/* Offers the kept bytes to the mux. 1 when all were taken. */
+static int push_stash(client_pipe_t *p)
+{
+  mux_t *m = pipe_mux(p);
+  if(!p->stash_len)
+    return 1;
+  if(!m) {
+    pipe_reset(p);
+    return 0;
+  }
+  int64_t w = mux_stream_write(m, p->sid, p->rbuf + p->stash_off,
+                               p->stash_len);
+  if(w < 0) {
+    pipe_reset(p);
+    return 0;
+  }
+  p->stash_off += (size_t)w;
+  p->stash_len -= (size_t)w;
+  client_dirty(p->t);
+  return p->stash_len == 0;
+}
+
+static void on_local_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+  client_pipe_t *p = st->data;
+  if(n == 0 || p->closing)
+    return;
+  if(n == UV_EOF) {
+    p->local_eof = 1;
+    uv_read_stop(st);
+    p->reading = 0;
+    send_fin(p);
+    maybe_close(p);
+    return;
+  }
+  if(n < 0) {
+    /* The caller closed with unread data, or a local error: abort. */
+    pipe_reset(p);
+    return;
+  }
+  p->stash_off = 0;
+  p->stash_len = (size_t)n;
+  if(!push_stash(p) && !p->closing) {
+    uv_read_stop(st);
+    p->reading = 0;
+  }
+}
+
+static void start_reading(client_pipe_t *p)
+{
+  if(p->reading || p->closing || p->local_eof || !p->local_open)
+    return;
+  if(!uv_read_start((uv_stream_t *)&p->local, on_alloc, on_local_read))
+    p->reading = 1;
+}
+
+void client_pipe_on_ack(client_pipe_t *p)
+{
+  client_req_t *req = p->req;
+  if(!req)
+    return;
+  p->req = NULL;
+  int fd = req->lfd;
+  uv_tcp_init(&p->t->loop, &p->local);
+  p->local.data = p;
+  p->local_open = 1;
+  if(uv_tcp_open(&p->local, fd)) {
+    /* The handle never owned fd: the request closes it when freed. */
+    beacon_error_t e;
+    client_error_set(&e, BEACON_EIO, -1, "cannot adopt the local socket");
+    client_req_finish(p->t, req, BEACON_EIO, &e);
+    pipe_reset(p);
+    return;
+  }
+  req->lfd = -1;
+  if(!client_req_finish(p->t, req, 0, NULL)) {
+    pipe_reset(p); /* the caller gave up meanwhile */
+    return;
+  }
+  start_reading(p);
+}
+
+static void on_local_write(uv_write_t *wr, int status)
+{
+  pwrite_t *w = wr->data;
+  client_pipe_t *p = w->p;
+  p->wpending -= w->len;
+  size_t len = w->len;
+  free(w);
+  if(p->closing)
+    return;
+  if(status < 0) {
+    pipe_reset(p); /* the caller is gone: tell the relay */
+    return;
+  }
+  mux_t *m = pipe_mux(p);
+  if(m) {
+    mux_stream_consumed(m, p->sid, len);
+    client_dirty(p->t);
+  }
+  maybe_close(p);
+}
+
+void client_pipe_on_data(client_pipe_t *p, const uint8_t *d, size_t n)
+{
+  if(p->req)
+    client_pipe_on_ack(p); /* data implies the stream was taken */
+  if(p->closing || !p->local_open || p->shut_sent)
+    return;
+  pwrite_t *w = malloc(sizeof(*w) + n);
+  if(!w) {
+    pipe_reset(p);
+    return;
+  }
+  w->p = p;
+  w->len = n;
+  memcpy(w->data, d, n);
+  w->req.data = w;
+  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
+  if(uv_write(&w->req, (uv_stream_t *)&p->local, &b, 1, on_local_write)) {
+    free(w);
+    pipe_reset(p);
+    return;
+  }
+  p->wpending += n;
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+  client_pipe_t *p = req->data;
+  free(req);
+  p->shut_done = 1;
+  maybe_close(p);
+}
+
+void client_pipe_on_fin(client_pipe_t *p)
+{
+  if(p->req)
+    client_pipe_on_ack(p);
+  if(p->closing || !p->local_open || p->shut_sent)
+    return;
+  uv_shutdown_t *req = malloc(sizeof(*req));
+  if(!req) {
+    pipe_reset(p);
+    return;
+  }
+  req->data = p;
+  p->shut_sent = 1;
+  /* Queued behind the pending writes: everything before FIN arrives
+   * before the caller's EOF. */
+  if(uv_shutdown(req, (uv_stream_t *)&p->local, on_shutdown)) {
+    free(req);
+    p->shut_done = 1;
+  }
+}
+
+void client_pipe_on_reset(client_pipe_t *p)
+{
+  if(p->req) {
+    /* Reset before the relay took the stream (a Go relay out of
+     * backlog, for instance): the dial fails. */
+    client_req_t *req = p->req;
+    p->req = NULL;
+    beacon_error_t e;
+    client_error_set(&e, BEACON_ERESET, p->s ? p->s->nhops - 1 : -1,
+                     "the relay reset the stream");
+    client_req_finish(p->t, req, BEACON_ERESET, &e);
+  }
+  pipe_drop(p, 0); /* the mux drops the stream after this callback */
+}
+
+void client_pipe_on_writable(client_pipe_t *p)
+{
+  if(p->closing || !p->stash_len)
+    return;
+  if(!push_stash(p))
+    return;
+  if(p->local_eof)
+    send_fin(p);
+  else
+    start_reading(p);
+}
+
+void client_pipe_on_closed(client_pipe_t *p)
+{
+  /* Both FINs went through (an RST goes through on_reset first). */
+  if(p->req) {
+    client_req_t *req = p->req;
+    p->req = NULL;
+    beacon_error_t e;
+    client_error_set(&e, BEACON_ECLOSED, -1, "the stream closed at once");
+    client_req_finish(p->t, req, BEACON_ECLOSED, &e);
+  }
+  detach(p);
+  maybe_close(p);
+}
+
+void client_pipe_abort(client_pipe_t *p)
+{
+  detach(p);
+  local_close(p, 1);
+}

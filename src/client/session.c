@@ -1,0 +1,771 @@
+/*
+ * session.c - one connection through the relay chain (DESIGN §1, §2).
+ *
+ * Hop 0 is TLS over a uv_tcp_t. Hop k+1 is TLS whose ciphertext is the
+ * payload of a stream of hop k's mux, opened with hop k+1's address as
+ * its target line; each hop verifies its relay against fleet-ca.crt with
+ * that relay's own host as the expected name. Pipes (the caller's
+ * streams) live on the innermost hop's mux.
+ *
+ * Output moves from the innermost hop outwards once per loop turn
+ * (session_flush): mux output -> TLS -> carrier stream of the previous
+ * hop (or the socket for hop 0). Each step stops when the next one is
+ * full, so a slow relay link fills the mux queues and the pipes stop
+ * reading their local sockets (§1.4 on the controller side).
+ *
+ * Failures only mark the session (client_session_fail); the tunnel's
+ * check handle then calls client_session_service(), which tears it down
+ * outside every mux callback.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/client_int.h"
+
+static void session_flush(client_session_t *s);
+
+static uint64_t now_ms(client_session_t *s)
+{
+  return uv_now(&s->t->loop);
+}
+
+static const char *hop_name(client_session_t *s, int hop, char *buf,
+                            size_t cap)
+{
+  const target_t *r = &s->t->cfg.relays[hop];
+  int v6 = r->kind == TARGET_IPV6;
+  snprintf(buf, cap, "relay %s%s%s:%u (hop %d/%d)", v6 ? "[" : "", r->host,
+           v6 ? "]" : "", r->port, hop + 1, s->nhops);
+  return buf;
+}
+
+void client_session_fail(client_session_t *s, int hop, int code,
+                         const char *fmt, ...)
+{
+  if(s->state == CS_FAILED)
+    return;
+  char what[200];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof(what), fmt, ap);
+  va_end(ap);
+  if(hop >= 0) {
+    char name[300];
+    client_error_set(&s->err, code, hop, "%s: %s",
+                     hop_name(s, hop, name, sizeof(name)), what);
+  }
+  else {
+    client_error_set(&s->err, code, hop, "%s", what);
+  }
+  s->state = CS_FAILED;
+  if(s->t->cur == s)
+    s->t->cur = NULL;
+  client_dirty(s->t);
+}
+
+mux_t *client_session_mux(client_session_t *s)
+{
+  return s->hops[s->nhops - 1].mux;
+}
+
+/* ---- mux callbacks ---------------------------------------------------- */
+
+static void hop_input(client_hop_t *h, const uint8_t *in, size_t len);
+
+static int cb_stream_open(mux_t *m, uint32_t id, void **sud, void *ud)
+{
+  return BEACON_EPROTO; /* the relay never opens streams in egress */
+}
+
+static void cb_stream_ack(mux_t *m, uint32_t id, void *sud, void *ud)
+{
+  if(sud && *(int *)sud == CLIENT_SUD_PIPE)
+    client_pipe_on_ack(sud);
+}
+
+static void cb_data(mux_t *m, uint32_t id, void *sud, const uint8_t *d,
+                    size_t n, void *ud)
+{
+  if(!sud)
+    return;
+  if(*(int *)sud == CLIENT_SUD_PIPE) {
+    client_pipe_on_data(sud, d, n);
+    return;
+  }
+  /* A carrier: the next hop's ciphertext, consumed at once (the next
+   * hop's own windows bound what it buffers). */
+  hop_input(sud, d, n);
+  mux_stream_consumed(m, id, n);
+}
+
+static void carrier_lost(client_hop_t *child, const char *how)
+{
+  client_session_t *s = child->s;
+  if(s->state == CS_FAILED)
+    return;
+  int prev = child->index - 1;
+  char pname[300];
+  hop_name(s, prev, pname, sizeof(pname));
+  if(!child->up)
+    client_session_fail(s, child->index, BEACON_EREFUSED,
+                        "unreachable through %s (stream %s: refused, "
+                        "unreachable or denied by its policy)",
+                        pname, how);
+  else
+    client_session_fail(s, child->index, BEACON_ERESET,
+                        "connection lost (stream through %s %s)", pname,
+                        how);
+}
+
+static void cb_fin(mux_t *m, uint32_t id, void *sud, void *ud)
+{
+  if(!sud)
+    return;
+  if(*(int *)sud == CLIENT_SUD_PIPE)
+    client_pipe_on_fin(sud);
+  else
+    carrier_lost(sud, "closed");
+}
+
+static void cb_reset(mux_t *m, uint32_t id, void *sud, void *ud)
+{
+  if(!sud)
+    return;
+  if(*(int *)sud == CLIENT_SUD_PIPE)
+    client_pipe_on_reset(sud);
+  else
+    carrier_lost(sud, "reset");
+}
+
+static void cb_writable(mux_t *m, uint32_t id, void *sud, void *ud)
+{
+  client_hop_t *h = ud;
+  if(sud && *(int *)sud == CLIENT_SUD_PIPE)
+    client_pipe_on_writable(sud);
+  client_dirty(h->s->t);
+}
+
+static void cb_closed(mux_t *m, uint32_t id, void *sud, void *ud)
+{
+  if(!sud)
+    return;
+  if(*(int *)sud == CLIENT_SUD_PIPE) {
+    client_pipe_on_closed(sud);
+    return;
+  }
+  client_hop_t *child = sud;
+  child->carrier_sid = 0;
+  carrier_lost(child, "closed");
+}
+
+static void cb_go_away(mux_t *m, uint32_t code, void *ud)
+{
+  client_hop_t *h = ud;
+  client_session_t *s = h->s;
+  /* No new streams on this session; live ones finish. The next dial
+   * starts a fresh session. */
+  s->going_away = 1;
+  if(s->t->cur == s)
+    s->t->cur = NULL;
+  client_dirty(s->t);
+}
+
+static const mux_callbacks_t mux_cbs = {
+  .on_stream_open = cb_stream_open,
+  .on_stream_ack = cb_stream_ack,
+  .on_data = cb_data,
+  .on_fin = cb_fin,
+  .on_reset = cb_reset,
+  .on_writable = cb_writable,
+  .on_stream_closed = cb_closed,
+  .on_go_away = cb_go_away,
+};
+
+/* ---- hops ------------------------------------------------------------- */
+
+static void session_ready(client_session_t *s)
+{
+  s->state = CS_UP;
+  while(!client_list_empty(&s->waiting)) {
+    client_list_t *n = s->waiting.next;
+    client_list_del(n);
+    client_req_t *req = CLIENT_CONTAINER(n, client_req_t, link);
+    client_session_submit(s, req);
+  }
+}
+
+static int hop_start_tls(client_hop_t *h)
+{
+  client_session_t *s = h->s;
+  h->tls = tls_conn_new(s->t->ctx, s->t->cfg.relays[h->index].host);
+  if(!h->tls) {
+    client_session_fail(s, h->index, BEACON_ENOMEM, "out of memory");
+    return BEACON_ENOMEM;
+  }
+  h->hs_deadline = now_ms(s) + (uint64_t)s->t->cfg.handshake_ms;
+  int rc = tls_conn_handshake(h->tls);
+  if(rc && rc != BEACON_EAGAIN) {
+    client_session_fail(s, h->index, rc, "TLS: %s",
+                        tls_conn_error(h->tls));
+    return rc;
+  }
+  client_dirty(s->t);
+  return 0;
+}
+
+static void hop_up(client_hop_t *h)
+{
+  client_session_t *s = h->s;
+  const beacon_config_t *c = &s->t->cfg;
+  mux_config_t mc;
+  mux_config_default(&mc);
+  mc.is_client = 1;
+  mc.keepalive_ms = (uint64_t)c->keepalive_ms;
+  mc.keepalive_timeout_ms = (uint64_t)c->keepalive_timeout_ms;
+  h->mux = mux_new(&mc, &mux_cbs, h, now_ms(s));
+  if(!h->mux) {
+    client_session_fail(s, h->index, BEACON_ENOMEM, "out of memory");
+    return;
+  }
+  h->up = 1;
+  if(h->index == s->nhops - 1) {
+    session_ready(s);
+    return;
+  }
+  /* The next hop rides a stream of this one (DESIGN §2). */
+  client_hop_t *next = &s->hops[h->index + 1];
+  char line[TARGET_MAX_LINE + 4];
+  int len = target_format(&c->relays[next->index], line, sizeof(line));
+  int64_t id = mux_open(h->mux, next);
+  if(len < 0 || id <= 0) {
+    client_session_fail(s, h->index, id < 0 ? (int)id : BEACON_EINVAL,
+                        "cannot open a stream to the next relay");
+    return;
+  }
+  next->carrier_sid = (uint32_t)id;
+  if(mux_stream_write(h->mux, next->carrier_sid, (const uint8_t *)line,
+                      (size_t)len) != len) {
+    client_session_fail(s, h->index, BEACON_EIO,
+                        "cannot write the next relay's target line");
+    return;
+  }
+  hop_start_tls(next);
+}
+
+/* Ciphertext arrived for hop h (from the socket or its carrier). */
+static void hop_input(client_hop_t *h, const uint8_t *in, size_t len)
+{
+  client_session_t *s = h->s;
+  uint8_t buf[16384 + 256];
+  if(s->state == CS_FAILED || !h->tls)
+    return;
+  if(tls_conn_feed(h->tls, in, len)) {
+    client_session_fail(s, h->index, BEACON_ENOMEM, "out of memory");
+    return;
+  }
+  if(!h->up) {
+    int rc = tls_conn_handshake(h->tls);
+    if(rc == BEACON_EAGAIN) {
+      client_dirty(s->t);
+      return;
+    }
+    if(rc) {
+      client_session_fail(s, h->index, rc, "TLS handshake failed: %s",
+                          tls_conn_error(h->tls));
+      return;
+    }
+    hop_up(h);
+  }
+  while(s->state != CS_FAILED && h->mux) {
+    int n = tls_conn_read(h->tls, buf, sizeof(buf));
+    if(n == BEACON_EAGAIN)
+      break;
+    if(n == 0) {
+      client_session_fail(s, h->index, BEACON_ECLOSED,
+                          "the relay closed the tunnel");
+      break;
+    }
+    if(n < 0) {
+      /* In TLS 1.3 the relay checks our certificate after our side of
+       * the handshake is done: its refusal arrives here as an alert. */
+      client_session_fail(s, h->index, BEACON_ETLS, "TLS: %s",
+                          tls_conn_error(h->tls));
+      break;
+    }
+    if(h->index == s->nhops - 1)
+      s->proven = 1;
+    int rc = mux_recv(h->mux, buf, (size_t)n);
+    if(rc < 0) {
+      client_session_fail(s, h->index, rc, "yamux: %s",
+                          beacon_strerror(rc));
+      break;
+    }
+  }
+  client_dirty(s->t);
+}
+
+/* ---- hop 0 transport -------------------------------------------------- */
+
+typedef struct wchunk {
+  uv_write_t req;
+  client_session_t *s;
+  size_t len;
+  uint8_t data[];
+} wchunk_t;
+
+static void on_tcp_write(uv_write_t *req, int status)
+{
+  wchunk_t *c = req->data;
+  client_session_t *s = c->s;
+  s->wq_bytes -= c->len;
+  free(c);
+  if(status < 0 && status != UV_ECANCELED)
+    client_session_fail(s, 0, BEACON_EIO, "write: %s", uv_strerror(status));
+  client_dirty(s->t);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+  client_session_t *s = h->data;
+  *buf = uv_buf_init((char *)s->rbuf, sizeof(s->rbuf));
+}
+
+static void on_tcp_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+  client_session_t *s = st->data;
+  if(n == 0 || s->state == CS_FAILED)
+    return;
+  if(n < 0) {
+    if(n == UV_EOF && !s->hops[0].up)
+      client_session_fail(s, 0, BEACON_ETLS,
+                          "the relay closed the connection during the "
+                          "TLS handshake");
+    else if(n == UV_EOF)
+      client_session_fail(s, 0, BEACON_ECLOSED,
+                          "the relay closed the connection");
+    else
+      client_session_fail(s, 0, BEACON_EIO, "read: %s",
+                          uv_strerror((int)n));
+    return;
+  }
+  hop_input(&s->hops[0], (const uint8_t *)buf->base, (size_t)n);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+  client_session_release(h->data);
+}
+
+static void connect_next(client_session_t *s);
+
+static void on_connect(uv_connect_t *req, int status)
+{
+  client_session_t *s = req->data;
+  if(status == UV_ECANCELED || s->state == CS_FAILED)
+    return;
+  if(status < 0) {
+    if(s->ai_next) {
+      connect_next(s);
+      return;
+    }
+    client_session_fail(s, 0,
+                        status == UV_ECONNREFUSED ? BEACON_EREFUSED
+                        : status == UV_ETIMEDOUT  ? BEACON_ETIMEDOUT
+                                                  : BEACON_EIO,
+                        "connect: %s", uv_strerror(status));
+    return;
+  }
+  s->state = CS_HANDSHAKE;
+  uv_tcp_nodelay(&s->tcp, 1);
+  uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_tcp_read);
+  hop_start_tls(&s->hops[0]);
+}
+
+static void on_tcp_closed_retry(uv_handle_t *h)
+{
+  client_session_t *s = h->data;
+  s->tcp_init = 0;
+  client_session_release(s);
+  if(s->state != CS_FAILED)
+    connect_next(s);
+}
+
+/* Tries the next resolved address. A failed socket is closed first; its
+ * close callback comes back here. */
+static void connect_next(client_session_t *s)
+{
+  if(s->tcp_init) {
+    uv_close((uv_handle_t *)&s->tcp, on_tcp_closed_retry);
+    return;
+  }
+  struct addrinfo *ai = s->ai_next;
+  s->ai_next = ai->ai_next;
+  uv_tcp_init(&s->t->loop, &s->tcp);
+  s->tcp.data = s;
+  s->tcp_init = 1;
+  s->refs++;
+  s->conn.data = s;
+  int rc = uv_tcp_connect(&s->conn, &s->tcp, ai->ai_addr, on_connect);
+  if(rc) {
+    if(s->ai_next) {
+      connect_next(s);
+      return;
+    }
+    client_session_fail(s, 0, BEACON_EIO, "connect: %s", uv_strerror(rc));
+  }
+}
+
+static void on_resolved(uv_getaddrinfo_t *req, int status,
+                        struct addrinfo *res)
+{
+  client_session_t *s = req->data;
+  s->ai = res;
+  s->resolving = 0;
+  if(s->state == CS_FAILED || status == UV_ECANCELED) {
+    client_session_release(s);
+    return;
+  }
+  if(status < 0 || !res) {
+    client_session_fail(s, 0, BEACON_ENOTFOUND, "cannot resolve: %s",
+                        uv_strerror(status));
+    client_session_release(s);
+    return;
+  }
+  s->state = CS_CONNECTING;
+  s->ai_next = res;
+  s->dial_deadline = now_ms(s) + (uint64_t)s->t->cfg.dial_ms;
+  connect_next(s);
+  client_session_release(s);
+  client_dirty(s->t);
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+client_session_t *client_session_new(beacon_tunnel_t *t)
+{
+  client_session_t *s = calloc(1, sizeof(*s));
+  if(!s)
+    return NULL;
+  s->t = t;
+  s->id = ++t->next_session;
+  s->nhops = t->cfg.nrelays;
+  s->refs = 1;
+  client_list_init(&s->waiting);
+  client_list_init(&s->pipes);
+  for(int i = 0; i < s->nhops; i++) {
+    s->hops[i].kind = CLIENT_SUD_HOP;
+    s->hops[i].s = s;
+    s->hops[i].index = i;
+  }
+  uv_timer_init(&t->loop, &s->timer);
+  s->timer.data = s;
+  s->refs++;
+  client_list_add(&t->sessions, &s->link);
+
+  char port[8];
+  snprintf(port, sizeof(port), "%u", t->cfg.relays[0].port);
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  s->gai.data = s;
+  s->refs++;
+  s->state = CS_RESOLVING;
+  s->resolving = 1;
+  s->dial_deadline = now_ms(s) + (uint64_t)t->cfg.dial_ms;
+  int rc = uv_getaddrinfo(&t->loop, &s->gai, on_resolved,
+                          t->cfg.relays[0].host, port, &hints);
+  if(rc) {
+    s->refs--;
+    s->resolving = 0;
+    client_session_fail(s, 0, BEACON_ENOTFOUND, "cannot resolve: %s",
+                        uv_strerror(rc));
+  }
+  client_dirty(t);
+  return s;
+}
+
+void client_session_release(client_session_t *s)
+{
+  if(--s->refs > 0)
+    return;
+  if(s->ai)
+    uv_freeaddrinfo(s->ai);
+  free(s);
+}
+
+void client_session_submit(client_session_t *s, client_req_t *req)
+{
+  if(s->state != CS_UP) {
+    client_list_add(&s->waiting, &req->link);
+    client_dirty(s->t);
+    return;
+  }
+  client_pipe_t *p = client_pipe_open(s, req);
+  if(!p) {
+    /* mux_open refused (Go Away, stream cap): this session cannot take
+     * it, a fresh one may. */
+    beacon_error_t e;
+    client_error_set(&e, BEACON_ELIMIT, s->nhops - 1,
+                     "cannot open a stream on the tunnel");
+    if(!req->retried) {
+      req->retried = 1;
+      s->going_away = 1;
+      if(s->t->cur == s)
+        s->t->cur = NULL;
+      client_dispatch(s->t, req);
+    }
+    else {
+      client_req_finish(s->t, req, BEACON_ELIMIT, &e);
+    }
+  }
+  client_dirty(s->t);
+}
+
+/* A request whose session died: once on a fresh session if this one had
+ * worked (a relay restart shows only when we use the old connection),
+ * else the session's error. */
+static void req_lost(client_session_t *s, client_req_t *req)
+{
+  if(s->proven && !req->retried && !s->t->stopped) {
+    req->retried = 1;
+    client_dispatch(s->t, req);
+    return;
+  }
+  client_req_finish(s->t, req, s->err.code, &s->err);
+}
+
+static void session_teardown(client_session_t *s)
+{
+  beacon_tunnel_t *t = s->t;
+  s->torn_down = 1;
+  if(t->cur == s)
+    t->cur = NULL;
+  if(s->err.code == 0)
+    client_error_set(&s->err, BEACON_ECLOSED, -1, "tunnel closed");
+  while(!client_list_empty(&s->pipes)) {
+    client_pipe_t *p =
+        CLIENT_CONTAINER(s->pipes.next, client_pipe_t, link);
+    client_req_t *req = client_pipe_take_req(p);
+    if(req)
+      req_lost(s, req);
+    else
+      client_pipe_abort(p);
+  }
+  while(!client_list_empty(&s->waiting)) {
+    client_list_t *n = s->waiting.next;
+    client_list_del(n);
+    req_lost(s, CLIENT_CONTAINER(n, client_req_t, link));
+  }
+  for(int i = s->nhops - 1; i >= 0; i--) {
+    client_hop_t *h = &s->hops[i];
+    mux_free(h->mux);
+    h->mux = NULL;
+    tls_conn_free(h->tls);
+    h->tls = NULL;
+    free(h->pend);
+    h->pend = NULL;
+  }
+  if(s->resolving)
+    uv_cancel((uv_req_t *)&s->gai);
+  client_list_del(&s->link);
+  if(s->tcp_init)
+    uv_close((uv_handle_t *)&s->tcp, handle_closed);
+  uv_close((uv_handle_t *)&s->timer, handle_closed);
+  client_session_release(s);
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+static int write_socket(client_session_t *s, client_hop_t *h)
+{
+  size_t out = tls_conn_out_pending(h->tls);
+  if(!out || !s->tcp_init || s->state < CS_HANDSHAKE)
+    return 0;
+  wchunk_t *c = malloc(sizeof(*c) + out);
+  if(!c)
+    return BEACON_ENOMEM;
+  c->s = s;
+  c->len = tls_conn_take_output(h->tls, c->data, out);
+  c->req.data = c;
+  uv_buf_t b = uv_buf_init((char *)c->data, (unsigned)c->len);
+  int rc = uv_write(&c->req, (uv_stream_t *)&s->tcp, &b, 1, on_tcp_write);
+  if(rc) {
+    free(c);
+    return BEACON_EIO;
+  }
+  s->wq_bytes += c->len;
+  return 0;
+}
+
+/* Encrypts up to one slice of mux output. 1 when something was moved. */
+static int encrypt_slice(client_session_t *s, client_hop_t *h)
+{
+  const uint8_t *p;
+  size_t n = h->mux ? mux_pending(h->mux, &p) : 0;
+  if(!n)
+    return 0;
+  if(n > CLIENT_CHUNK)
+    n = CLIENT_CHUNK;
+  if(tls_conn_write(h->tls, p, n) < 0) {
+    client_session_fail(s, h->index, BEACON_ETLS, "TLS: %s",
+                        tls_conn_error(h->tls));
+    return 0;
+  }
+  mux_advance(h->mux, n);
+  return 1;
+}
+
+static void flush_outer(client_session_t *s, client_hop_t *h)
+{
+  while(s->state != CS_FAILED &&
+        s->wq_bytes + tls_conn_out_pending(h->tls) < CLIENT_HIGH_WATER) {
+    if(!encrypt_slice(s, h))
+      break;
+  }
+  if(s->state != CS_FAILED && write_socket(s, h))
+    client_session_fail(s, 0, BEACON_EIO, "cannot write to the relay");
+}
+
+/* Hop k > 0: ciphertext goes into the carrier stream of hop k-1, as much
+ * as its window takes; the rest waits in h->pend. */
+static void flush_inner(client_session_t *s, client_hop_t *h)
+{
+  client_hop_t *parent = &s->hops[h->index - 1];
+  if(!parent->mux || !h->carrier_sid)
+    return;
+  if(!h->pend) {
+    h->pend = malloc(CLIENT_CHUNK);
+    if(!h->pend) {
+      client_session_fail(s, h->index, BEACON_ENOMEM, "out of memory");
+      return;
+    }
+  }
+  while(s->state != CS_FAILED) {
+    if(h->pend_len) {
+      int64_t w = mux_stream_write(parent->mux, h->carrier_sid,
+                                   h->pend + h->pend_off, h->pend_len);
+      if(w < 0) {
+        carrier_lost(h, "closed");
+        return;
+      }
+      h->pend_off += (size_t)w;
+      h->pend_len -= (size_t)w;
+      if(h->pend_len)
+        return; /* on_writable of the carrier brings us back */
+    }
+    if(!tls_conn_out_pending(h->tls) && !encrypt_slice(s, h))
+      return;
+    h->pend_off = 0;
+    h->pend_len = tls_conn_take_output(h->tls, h->pend, CLIENT_CHUNK);
+  }
+}
+
+static void session_flush(client_session_t *s)
+{
+  for(int i = s->nhops - 1; i >= 0 && s->state != CS_FAILED; i--) {
+    client_hop_t *h = &s->hops[i];
+    if(!h->tls)
+      continue;
+    if(i == 0)
+      flush_outer(s, h);
+    else
+      flush_inner(s, h);
+  }
+}
+
+/* ---- timers ----------------------------------------------------------- */
+
+static void on_timer(uv_timer_t *tm)
+{
+  client_session_t *s = tm->data;
+  uint64_t now = now_ms(s);
+  if(s->state == CS_FAILED)
+    return;
+  if((s->state == CS_RESOLVING || s->state == CS_CONNECTING) &&
+     now >= s->dial_deadline) {
+    client_session_fail(s, 0, BEACON_ETIMEDOUT,
+                        "connect timed out after %d ms",
+                        s->t->cfg.dial_ms);
+    return;
+  }
+  for(int i = 0; i < s->nhops; i++) {
+    client_hop_t *h = &s->hops[i];
+    if(h->tls && !h->up && now >= h->hs_deadline) {
+      client_session_fail(s, i, BEACON_ETIMEDOUT,
+                          "TLS handshake timed out after %d ms",
+                          s->t->cfg.handshake_ms);
+      return;
+    }
+    if(h->mux && mux_tick(h->mux, now) == BEACON_ETIMEDOUT) {
+      client_session_fail(s, i, BEACON_ETIMEDOUT,
+                          "keep-alive: no answer to a ping within %d ms",
+                          s->t->cfg.keepalive_timeout_ms);
+      return;
+    }
+  }
+  client_list_t *n = s->pipes.next;
+  while(n != &s->pipes) {
+    client_list_t *next = n->next;
+    client_pipe_t *p = CLIENT_CONTAINER(n, client_pipe_t, link);
+    if(p->req && now >= p->open_deadline) {
+      client_req_t *req = client_pipe_take_req(p);
+      beacon_error_t e;
+      client_error_set(&e, BEACON_ETIMEDOUT, s->nhops - 1,
+                       "stream open timed out after %d ms (no answer "
+                       "from the relay)",
+                       req->open_ms);
+      client_req_finish(s->t, req, BEACON_ETIMEDOUT, &e);
+    }
+    n = next;
+  }
+  client_dirty(s->t);
+}
+
+static void session_arm(client_session_t *s)
+{
+  uint64_t next = UINT64_MAX;
+  if(s->state == CS_RESOLVING || s->state == CS_CONNECTING)
+    next = s->dial_deadline;
+  for(int i = 0; i < s->nhops; i++) {
+    client_hop_t *h = &s->hops[i];
+    if(h->tls && !h->up && h->hs_deadline < next)
+      next = h->hs_deadline;
+    if(h->mux) {
+      uint64_t d = mux_next_deadline(h->mux);
+      if(d < next)
+        next = d;
+    }
+  }
+  for(client_list_t *n = s->pipes.next; n != &s->pipes; n = n->next) {
+    client_pipe_t *p = CLIENT_CONTAINER(n, client_pipe_t, link);
+    if(p->req && p->open_deadline < next)
+      next = p->open_deadline;
+  }
+  if(next == UINT64_MAX) {
+    uv_timer_stop(&s->timer);
+    return;
+  }
+  uint64_t now = now_ms(s);
+  uv_timer_start(&s->timer, on_timer, next > now ? next - now : 0, 0);
+}
+
+void client_session_service(client_session_t *s)
+{
+  if(s->torn_down)
+    return;
+  if(s->state != CS_FAILED)
+    session_flush(s);
+  /* A session that got Go Away ends once its streams are done. */
+  if(s->state != CS_FAILED && s->going_away &&
+     client_list_empty(&s->pipes) && client_list_empty(&s->waiting))
+    client_session_fail(s, -1, BEACON_EGOAWAY, "the relay is going away");
+  if(s->state == CS_FAILED) {
+    session_teardown(s);
+    return;
+  }
+  session_arm(s);
+}

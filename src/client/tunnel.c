@@ -1,0 +1,527 @@
+/*
+ * tunnel.c - beacon_tunnel_t: the loop thread, the hand-off of
+ * beacon_dial() calls to it, and the caller's socket pairs (DESIGN §3.2).
+ *
+ * A dial runs in the caller's thread until the request is queued: it
+ * validates the target, makes a loopback TCP pair (caller end, library
+ * end) and wakes the loop with uv_async. The loop opens the stream and
+ * completes the request; the caller waits on a condition variable.
+ *
+ * Why a loopback TCP pair and not socketpair(): the caller must see
+ * ECONNRESET when the relay resets the stream, and only TCP can deliver
+ * it (closing the library end with SO_LINGER {1, 0} sends RST).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/client_int.h"
+
+/* ---- lists ------------------------------------------------------------ */
+
+void client_list_init(client_list_t *l)
+{
+  l->prev = l;
+  l->next = l;
+}
+
+void client_list_add(client_list_t *head, client_list_t *n)
+{
+  n->prev = head->prev;
+  n->next = head;
+  head->prev->next = n;
+  head->prev = n;
+}
+
+void client_list_del(client_list_t *n)
+{
+  n->prev->next = n->next;
+  n->next->prev = n->prev;
+  n->prev = n;
+  n->next = n;
+}
+
+int client_list_empty(const client_list_t *l)
+{
+  return l->next == l;
+}
+
+void client_error_set(beacon_error_t *e, int code, int hop, const char *fmt,
+                      ...)
+{
+  va_list ap;
+  e->code = code;
+  e->hop = hop;
+  va_start(ap, fmt);
+  vsnprintf(e->message, sizeof(e->message), fmt, ap);
+  va_end(ap);
+}
+
+static void err_out(beacon_error_t *out, int code, int hop, const char *msg)
+{
+  if(out)
+    client_error_set(out, code, hop, "%s", msg);
+}
+
+/* ---- loop side -------------------------------------------------------- */
+
+static void idle_noop(uv_idle_t *h)
+{
+  (void)h;
+}
+
+void client_dirty(beacon_tunnel_t *t)
+{
+  if(t->dirty)
+    return;
+  t->dirty = 1;
+  /* An active idle handle makes the loop poll without blocking, so the
+   * check handle runs at the end of this turn. */
+  uv_idle_start(&t->idle, idle_noop);
+}
+
+static void on_check(uv_check_t *h)
+{
+  beacon_tunnel_t *t = h->data;
+  if(!t->dirty)
+    return;
+  t->dirty = 0;
+  uv_idle_stop(&t->idle);
+  client_list_t *n = t->sessions.next;
+  while(n != &t->sessions) {
+    client_list_t *next = n->next;
+    client_session_service(CLIENT_CONTAINER(n, client_session_t, link));
+    n = next;
+  }
+}
+
+void client_req_unref(beacon_tunnel_t *t, client_req_t *req)
+{
+  pthread_mutex_lock(&t->lock);
+  int last = --req->refs == 0;
+  pthread_mutex_unlock(&t->lock);
+  if(!last)
+    return;
+  if(req->lfd >= 0)
+    close(req->lfd);
+  pthread_cond_destroy(&req->cond);
+  free(req);
+}
+
+int client_req_finish(beacon_tunnel_t *t, client_req_t *req, int code,
+                      const beacon_error_t *err)
+{
+  pthread_mutex_lock(&t->lock);
+  int waiting = !req->abandoned;
+  req->done = 1;
+  req->result = code;
+  if(err)
+    req->err = *err;
+  else
+    client_error_set(&req->err, code, -1, "%s", beacon_strerror(code));
+  pthread_cond_signal(&req->cond);
+  pthread_mutex_unlock(&t->lock);
+  client_req_unref(t, req);
+  return waiting;
+}
+
+void client_dispatch(beacon_tunnel_t *t, client_req_t *req)
+{
+  if(t->stopped) {
+    beacon_error_t e;
+    client_error_set(&e, BEACON_ECLOSED, -1, "tunnel is closing");
+    client_req_finish(t, req, BEACON_ECLOSED, &e);
+    return;
+  }
+  client_session_t *s = t->cur;
+  if(!s || s->state == CS_FAILED || s->going_away) {
+    s = client_session_new(t);
+    if(!s) {
+      beacon_error_t e;
+      client_error_set(&e, BEACON_ENOMEM, -1, "out of memory");
+      client_req_finish(t, req, BEACON_ENOMEM, &e);
+      return;
+    }
+    t->cur = s;
+  }
+  client_session_submit(s, req);
+}
+
+static void close_noop(uv_handle_t *h)
+{
+  (void)h;
+}
+
+static void stop_loop(beacon_tunnel_t *t)
+{
+  t->stopped = 1;
+  t->cur = NULL;
+  client_list_t *n = t->sessions.next;
+  while(n != &t->sessions) {
+    client_list_t *next = n->next;
+    client_session_t *s = CLIENT_CONTAINER(n, client_session_t, link);
+    client_session_fail(s, -1, BEACON_ECLOSED, "tunnel closed");
+    client_session_service(s);
+    n = next;
+  }
+  uv_close((uv_handle_t *)&t->async, close_noop);
+  uv_close((uv_handle_t *)&t->check, close_noop);
+  uv_close((uv_handle_t *)&t->idle, close_noop);
+}
+
+static void on_async(uv_async_t *h)
+{
+  beacon_tunnel_t *t = h->data;
+  client_list_t todo;
+  client_list_init(&todo);
+  pthread_mutex_lock(&t->lock);
+  int stopping = t->stopping;
+  while(!client_list_empty(&t->submitted)) {
+    client_list_t *n = t->submitted.next;
+    client_list_del(n);
+    client_list_add(&todo, n);
+  }
+  pthread_mutex_unlock(&t->lock);
+  if(t->stopped)
+    return;
+  if(stopping)
+    t->stopped = 1;
+  while(!client_list_empty(&todo)) {
+    client_list_t *n = todo.next;
+    client_list_del(n);
+    client_dispatch(t, CLIENT_CONTAINER(n, client_req_t, link));
+  }
+  if(stopping)
+    stop_loop(t);
+}
+
+static void *loop_main(void *arg)
+{
+  beacon_tunnel_t *t = arg;
+  uv_run(&t->loop, UV_RUN_DEFAULT);
+  return NULL;
+}
+
+/* ---- the caller's socket pair ---------------------------------------- */
+
+static int listener_open(beacon_tunnel_t *t)
+{
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if(fd < 0)
+    return -errno;
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof(a);
+  if(bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
+     listen(fd, SOMAXCONN) ||
+     getsockname(fd, (struct sockaddr *)&t->listen_addr, &alen)) {
+    int e = -errno;
+    close(fd);
+    return e;
+  }
+  t->listen_fd = fd;
+  return 0;
+}
+
+static uint16_t port_of(int fd, int peer)
+{
+  struct sockaddr_in a;
+  socklen_t alen = sizeof(a);
+  int rc = peer ? getpeername(fd, (struct sockaddr *)&a, &alen)
+                : getsockname(fd, (struct sockaddr *)&a, &alen);
+  if(rc || a.sin_family != AF_INET)
+    return 0;
+  return ntohs(a.sin_port);
+}
+
+/* Connects a fresh socket to the tunnel's listener and accepts it. Any
+ * other connection found on the listener is a stranger and is closed:
+ * the accepted socket must be the peer of ours (matched by port). */
+static int make_pair(beacon_tunnel_t *t, int *cfd_out, int *lfd_out)
+{
+  int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if(cfd < 0)
+    return -errno;
+  int one = 1;
+  setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  pthread_mutex_lock(&t->pair_lock);
+  int rc = 0;
+  int lfd = -1;
+  if(connect(cfd, (struct sockaddr *)&t->listen_addr,
+             sizeof(t->listen_addr))) {
+    rc = -errno;
+    goto out;
+  }
+  uint16_t want = port_of(cfd, 0);
+  for(int tries = 0; tries < 64 && lfd < 0;) {
+    int fd = accept4(t->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if(fd < 0) {
+      if(errno == EINTR)
+        continue;
+      if(errno != EAGAIN && errno != EWOULDBLOCK) {
+        rc = -errno;
+        goto out;
+      }
+      struct pollfd p = {.fd = t->listen_fd, .events = POLLIN};
+      if(poll(&p, 1, 1000) <= 0) {
+        rc = -ETIMEDOUT;
+        goto out;
+      }
+      tries++;
+      continue;
+    }
+    if(want && port_of(fd, 1) == want)
+      lfd = fd;
+    else
+      close(fd);
+  }
+  if(lfd < 0)
+    rc = -ETIMEDOUT;
+out:
+  pthread_mutex_unlock(&t->pair_lock);
+  if(rc) {
+    close(cfd);
+    return rc;
+  }
+  setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  *cfd_out = cfd;
+  *lfd_out = lfd;
+  return 0;
+}
+
+/* ---- public API ------------------------------------------------------ */
+
+static int copy_config(beacon_config_t *dst, const beacon_config_t *src)
+{
+  *dst = *src;
+  dst->cert = strdup(src->cert);
+  dst->key = strdup(src->key);
+  dst->ca = strdup(src->ca);
+  if(!dst->cert || !dst->key || !dst->ca)
+    return BEACON_ENOMEM;
+  return 0;
+}
+
+static void tunnel_destroy(beacon_tunnel_t *t)
+{
+  if(t->listen_fd >= 0)
+    close(t->listen_fd);
+  tls_ctx_unref(t->ctx);
+  free(t->cfg.cert);
+  free(t->cfg.key);
+  free(t->cfg.ca);
+  pthread_mutex_destroy(&t->lock);
+  pthread_mutex_destroy(&t->pair_lock);
+  free(t);
+}
+
+int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
+                      beacon_error_t *err)
+{
+  *out = NULL;
+  if(!cfg || !cfg->nrelays) {
+    err_out(err, BEACON_ECONFIG, -1, "no relay configured");
+    return BEACON_ECONFIG;
+  }
+  if(!cfg->cert || !cfg->key || !cfg->ca) {
+    err_out(err, BEACON_ECONFIG, -1,
+            "no controller certificate, key and CA configured");
+    return BEACON_ECONFIG;
+  }
+  beacon_tunnel_t *t = calloc(1, sizeof(*t));
+  if(!t) {
+    err_out(err, BEACON_ENOMEM, -1, "out of memory");
+    return BEACON_ENOMEM;
+  }
+  t->listen_fd = -1;
+  pthread_mutex_init(&t->lock, NULL);
+  pthread_mutex_init(&t->pair_lock, NULL);
+  client_list_init(&t->submitted);
+  client_list_init(&t->sessions);
+  int rc = copy_config(&t->cfg, cfg);
+  if(rc) {
+    err_out(err, rc, -1, "out of memory");
+    tunnel_destroy(t);
+    return rc;
+  }
+  char msg[256];
+  rc = tls_ctx_new(&t->ctx, TLS_CLIENT, cfg->cert, cfg->key, cfg->ca, NULL,
+                   msg, sizeof(msg));
+  if(rc) {
+    err_out(err, rc, -1, msg);
+    tunnel_destroy(t);
+    return rc;
+  }
+  rc = listener_open(t);
+  if(rc) {
+    if(err)
+      client_error_set(err, BEACON_EIO, -1, "loopback listener: %s",
+                       strerror(-rc));
+    tunnel_destroy(t);
+    return BEACON_EIO;
+  }
+  if(uv_loop_init(&t->loop)) {
+    err_out(err, BEACON_EIO, -1, "cannot create the event loop");
+    tunnel_destroy(t);
+    return BEACON_EIO;
+  }
+  uv_async_init(&t->loop, &t->async, on_async);
+  uv_check_init(&t->loop, &t->check);
+  uv_idle_init(&t->loop, &t->idle);
+  t->async.data = t;
+  t->check.data = t;
+  t->idle.data = t;
+  uv_check_start(&t->check, on_check);
+  uv_unref((uv_handle_t *)&t->check);
+
+  /* The loop thread takes no signals: SIGPIPE from a write to a caller
+   * socket that was closed must not kill the process, and SIGINT/SIGTERM
+   * belong to the application's threads. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  rc = pthread_create(&t->thread, NULL, loop_main, t);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if(rc) {
+    err_out(err, BEACON_EIO, -1, "cannot start the loop thread");
+    uv_close((uv_handle_t *)&t->async, NULL);
+    uv_close((uv_handle_t *)&t->check, NULL);
+    uv_close((uv_handle_t *)&t->idle, NULL);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&t->loop);
+    tunnel_destroy(t);
+    return BEACON_EIO;
+  }
+  *out = t;
+  return 0;
+}
+
+void beacon_tunnel_free(beacon_tunnel_t *t)
+{
+  if(!t)
+    return;
+  pthread_mutex_lock(&t->lock);
+  t->stopping = 1;
+  pthread_mutex_unlock(&t->lock);
+  uv_async_send(&t->async);
+  pthread_join(t->thread, NULL);
+  uv_loop_close(&t->loop);
+  tunnel_destroy(t);
+}
+
+static void deadline_after(struct timespec *ts, long ms)
+{
+  clock_gettime(CLOCK_MONOTONIC, ts);
+  ts->tv_sec += ms / 1000;
+  ts->tv_nsec += (ms % 1000) * 1000000L;
+  if(ts->tv_nsec >= 1000000000L) {
+    ts->tv_sec++;
+    ts->tv_nsec -= 1000000000L;
+  }
+}
+
+int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
+                beacon_error_t *err)
+{
+  target_t tg;
+  if(!t || !target) {
+    err_out(err, BEACON_EINVAL, -1, "invalid argument");
+    return BEACON_EINVAL;
+  }
+  int rc = target_from_string(target, strlen(target), &tg);
+  if(rc) {
+    if(err)
+      client_error_set(err, rc, -1, "invalid target '%.200s': %s", target,
+                       rc == BEACON_ETOOLONG ? "too long"
+                                             : "expected host:port");
+    return rc;
+  }
+  client_req_t *req = calloc(1, sizeof(*req));
+  if(!req) {
+    err_out(err, BEACON_ENOMEM, -1, "out of memory");
+    return BEACON_ENOMEM;
+  }
+  rc = target_format(&tg, req->line, sizeof(req->line));
+  if(rc < 0) {
+    free(req);
+    err_out(err, rc, -1, "target too long");
+    return rc;
+  }
+  req->line_len = (size_t)rc;
+  req->open_ms = timeout_ms > 0 ? timeout_ms : t->cfg.open_ms;
+  int cfd = -1;
+  rc = make_pair(t, &cfd, &req->lfd);
+  if(rc) {
+    free(req);
+    if(err)
+      client_error_set(err, BEACON_EIO, -1, "local socket pair: %s",
+                       strerror(-rc));
+    return BEACON_EIO;
+  }
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&req->cond, &ca);
+  pthread_condattr_destroy(&ca);
+  req->refs = 2;
+  client_list_init(&req->link);
+
+  /* A safety net only: the loop's own timers (connect, handshake per
+   * hop, stream open) end every request well before this. */
+  const beacon_config_t *c = &t->cfg;
+  long wait_ms = 2L * (c->dial_ms + (long)c->nrelays * c->handshake_ms +
+                       req->open_ms) + 2000;
+  struct timespec ts;
+  deadline_after(&ts, wait_ms);
+
+  pthread_mutex_lock(&t->lock);
+  if(t->stopping) {
+    pthread_mutex_unlock(&t->lock);
+    close(cfd);
+    close(req->lfd);
+    pthread_cond_destroy(&req->cond);
+    free(req);
+    err_out(err, BEACON_ECLOSED, -1, "tunnel is closing");
+    return BEACON_ECLOSED;
+  }
+  client_list_add(&t->submitted, &req->link);
+  uv_async_send(&t->async);
+  while(!req->done) {
+    if(pthread_cond_timedwait(&req->cond, &t->lock, &ts) == ETIMEDOUT &&
+       !req->done) {
+      req->abandoned = 1;
+      break;
+    }
+  }
+  int done = req->done;
+  rc = req->result;
+  if(err) {
+    if(done)
+      *err = req->err;
+    else
+      client_error_set(err, BEACON_ETIMEDOUT, -1,
+                       "dial of %.200s timed out", target);
+  }
+  pthread_mutex_unlock(&t->lock);
+  client_req_unref(t, req);
+  if(!done) {
+    close(cfd);
+    return BEACON_ETIMEDOUT;
+  }
+  if(rc < 0) {
+    close(cfd);
+    return rc;
+  }
+  return cfd;
+}
