@@ -9,8 +9,11 @@ Environment: BEACON_GO_PEERS_DIR (go-relay, go-controller), BEACON_BIN,
 BEACON_BUILD_DIR, BEACON_SRC_DIR.
 """
 
+import ctypes
 import hashlib
 import json
+import re
+import selectors
 import os
 import shutil
 import signal
@@ -24,6 +27,22 @@ import traceback
 
 SKIP = 77
 LOOPBACK = "127.0.0.1"
+# Sanitizer builds run an order of magnitude slower: heavy cases shrink.
+SANITIZED = os.environ.get("BEACON_SANITIZED") == "1"
+
+
+def _label(name):
+    """A marker read by tests/interop/CMakeLists.txt when it sets CTest
+    labels (like tests/integration's @harness.slow); at run time it only
+    records the label on the function."""
+    def deco(fn):
+        fn.beacon_labels = getattr(fn, "beacon_labels", ()) + (name,)
+        return fn
+    return deco
+
+
+slow = _label("slow")    # long by design (keep-alive, idle timers)
+heavy = _label("heavy")  # moves GiBs: run alone (RUN_SERIAL)
 
 
 class Skip(Exception):
@@ -114,6 +133,12 @@ keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
 subjectAltName = DNS:node.example, IP:127.0.0.1
 authorityKeyIdentifier = keyid
+[wrongname]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth, clientAuth
+subjectAltName = DNS:wrong.example
+authorityKeyIdentifier = keyid
 """
 
 
@@ -169,6 +194,74 @@ def make_pki(d):
                 out.write(f.read())
     os.rename(os.path.join(d, "relay-leaf.key"), os.path.join(d, "relay.key"))
     return d
+
+
+_CA_CNF = """
+[ca]
+default_ca = tca
+[tca]
+database = index.txt
+new_certs_dir = newcerts
+serial = ca.serial
+default_md = sha256
+policy = pol
+unique_subject = no
+copy_extensions = none
+[pol]
+commonName = supplied
+"""
+
+# Extra leaves made on demand (each costs a few openssl runs):
+# name -> (ext section, validity as (start, end) offsets in days or None).
+_EXTRA = {
+    "expired-controller": ("controller", (-10, -1)),
+    "future-controller": ("controller", (1, 10)),
+    "wrongname-relay": ("wrongname", None),
+}
+
+def _asn1_time(days):
+    t = time.gmtime(time.time() + days * 86400)
+    return time.strftime("%Y%m%d%H%M%SZ", t)
+
+
+def issue_extra(d, name):
+    """Issue one of _EXTRA from d's Fleet CA into d (NAME.crt, NAME.key),
+    once. Dated certificates go through `openssl ca`, whose -startdate and
+    -enddate can put both ends in the past or the future (OpenSSL 3.0's
+    `x509 -req` cannot)."""
+    crt = os.path.join(d, name + ".crt")
+    if os.path.exists(crt):
+        return crt
+    ext, dates = _EXTRA[name]
+    _openssl("genpkey", "-algorithm", "EC", "-pkeyopt",
+             "ec_paramgen_curve:P-256", "-out", name + ".key", cwd=d)
+    _openssl("req", "-new", "-key", name + ".key", "-subj", "/CN=" + name,
+             "-config", "ext.cnf", "-out", name + ".csr", cwd=d)
+    if dates is None:
+        _openssl("x509", "-req", "-in", name + ".csr", "-CA", "fleet-ca.crt",
+                 "-CAkey", "fleet-ca.key", "-CAcreateserial", "-days", "2",
+                 "-extfile", "ext.cnf", "-extensions", ext,
+                 "-out", name + ".leaf", cwd=d)
+    else:
+        cadb = os.path.join(d, "cadb")
+        if not os.path.isdir(cadb):
+            os.makedirs(os.path.join(cadb, "newcerts"))
+            open(os.path.join(cadb, "index.txt"), "w").close()
+            with open(os.path.join(cadb, "ca.serial"), "w") as f:
+                f.write("%032x\n" % int.from_bytes(os.urandom(15), "big"))
+            with open(os.path.join(cadb, "ca.cnf"), "w") as f:
+                f.write(_CA_CNF)
+        _openssl("ca", "-batch", "-notext", "-config", "ca.cnf",
+                 "-cert", "../fleet-ca.crt", "-keyfile", "../fleet-ca.key",
+                 "-in", "../" + name + ".csr", "-out", "../" + name + ".leaf",
+                 "-startdate", _asn1_time(dates[0]),
+                 "-enddate", _asn1_time(dates[1]),
+                 "-extfile", "../ext.cnf", "-extensions", ext, cwd=cadb)
+    with open(crt, "w") as out:
+        for part in (name + ".leaf", "fleet-ca.crt"):
+            with open(os.path.join(d, part)) as f:
+                out.write(f.read())
+    return crt
 
 
 # ---- plain TCP backends (threads) -----------------------------------------
@@ -295,6 +388,173 @@ def refused_addr():
     return s, "%s:%d" % (LOOPBACK, s.getsockname()[1])
 
 
+def echo_many(addr, nconns, nbytes, seed0=100, timeout=120):
+    """Open nconns TCP connections to addr at once (one thread,
+    non-blocking), send nbytes of pattern seed0+i on each, half-close,
+    and check that exactly the same bytes come back before EOF. Returns
+    the number of connections checked; raises Fail on the first error."""
+    host, port = addr.rsplit(":", 1)
+    sel = selectors.DefaultSelector()
+    want = {}
+    conns = []
+    for i in range(nconns):
+        c = socket.socket()
+        c.setblocking(False)
+        c.connect_ex((host, int(port)))
+        st = {"i": i, "out": b"".join(pattern_chunks(seed0 + i, nbytes)),
+              "off": 0, "got": hashlib.sha256(), "n": 0, "eof": False,
+              "shut": False}
+        want[i] = hashlib.sha256(st["out"]).hexdigest()
+        conns.append((c, st))
+        sel.register(c, selectors.EVENT_READ | selectors.EVENT_WRITE, st)
+    left = nconns
+    end = time.time() + timeout
+    try:
+        while left:
+            if time.time() > end:
+                stuck = [st["i"] for c, st in conns if not st["eof"]]
+                raise Fail("echo_many: %d of %d connections unfinished "
+                           "after %ss (e.g. %s)" % (left, nconns, timeout,
+                                                    stuck[:5]))
+            for key, ev in sel.select(1.0):
+                c, st = key.fileobj, key.data
+                if ev & selectors.EVENT_WRITE and not st["shut"]:
+                    try:
+                        k = c.send(st["out"][st["off"]:st["off"] + 65536])
+                        st["off"] += k
+                    except (BlockingIOError, InterruptedError):
+                        pass
+                    except OSError as e:
+                        raise Fail("conn %d: send: %r" % (st["i"], e))
+                    if st["off"] == len(st["out"]):
+                        c.shutdown(socket.SHUT_WR)
+                        st["shut"] = True
+                        sel.modify(c, selectors.EVENT_READ, st)
+                if ev & selectors.EVENT_READ:
+                    try:
+                        b = c.recv(65536)
+                    except (BlockingIOError, InterruptedError):
+                        continue
+                    except OSError as e:
+                        raise Fail("conn %d: recv after %d bytes: %r" % (
+                            st["i"], st["n"], e))
+                    if b:
+                        st["got"].update(b)
+                        st["n"] += len(b)
+                        continue
+                    check(st["n"] == nbytes and
+                          st["got"].hexdigest() == want[st["i"]],
+                          "conn %d: EOF after %d of %d bytes (sha ok: %s)"
+                          % (st["i"], st["n"], nbytes,
+                             st["got"].hexdigest() == want[st["i"]]))
+                    st["eof"] = True
+                    sel.unregister(c)
+                    left -= 1
+    finally:
+        for c, _ in conns:
+            c.close()
+        sel.close()
+    return nconns
+
+
+def recv_all(c, limit=None):
+    """Read a blocking socket to EOF; return (count, sha256hex, head)."""
+    h = hashlib.sha256()
+    n = 0
+    head = b""
+    while True:
+        b = c.recv(256 * 1024)
+        if not b:
+            return n, h.hexdigest(), head
+        if len(head) < 4096:
+            head += b[:4096 - len(head)]
+        h.update(b)
+        n += len(b)
+        if limit is not None and n > limit:
+            raise Fail("more than %d bytes received" % limit)
+
+
+# ---- libbeacon through ctypes (the C library itself, DESIGN 3.2) -----------
+
+class BeaconError(Exception):
+    def __init__(self, code, hop, message):
+        Exception.__init__(self, "%d (hop %d): %s" % (code, hop, message))
+        self.code = code
+        self.message = message
+
+
+class _Err(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_int), ("hop", ctypes.c_int),
+                ("message", ctypes.c_char * 256)]
+
+
+class LibBeacon:
+    """The controller API of libbeacon.so: tunnel(...) -> handle,
+    dial(handle, target) -> a connected socket.socket."""
+
+    EGOAWAY = -514
+
+    def __init__(self):
+        bd = os.environ.get("BEACON_BUILD_DIR", "")
+        path = os.path.join(bd, "libbeacon.so") if bd else ""
+        if not path or not os.path.exists(path):
+            raise Skip("libbeacon.so not found in BEACON_BUILD_DIR=%r" % bd)
+        lib = ctypes.CDLL(path)
+        vp = ctypes.c_void_p
+        lib.beacon_config_new.restype = vp
+        lib.beacon_config_free.argtypes = [vp]
+        lib.beacon_config_add_relay.argtypes = [vp, ctypes.c_char_p]
+        lib.beacon_config_set_identity.argtypes = [vp] + \
+            [ctypes.c_char_p] * 3
+        lib.beacon_config_set_timeouts.argtypes = [vp] + [ctypes.c_int] * 3
+        lib.beacon_config_set_keepalive.argtypes = [vp] + [ctypes.c_int] * 2
+        lib.beacon_tunnel_new.argtypes = [ctypes.POINTER(vp), vp,
+                                          ctypes.POINTER(_Err)]
+        lib.beacon_dial.argtypes = [vp, ctypes.c_char_p, ctypes.c_int,
+                                    ctypes.POINTER(_Err)]
+        lib.beacon_tunnel_free.argtypes = [vp]
+        self.lib = lib
+        self.tunnels = []
+
+    def tunnel(self, relay, pki, cert="controller", keepalive=None):
+        lib = self.lib
+        cfg = lib.beacon_config_new()
+        check(cfg, "beacon_config_new failed")
+        try:
+            check(lib.beacon_config_add_relay(cfg, relay.encode()) == 0,
+                  "beacon_config_add_relay(%r) failed" % relay)
+            check(lib.beacon_config_set_identity(
+                cfg, os.path.join(pki, cert + ".crt").encode(),
+                os.path.join(pki, cert + ".key").encode(),
+                os.path.join(pki, "fleet-ca.crt").encode()) == 0,
+                "beacon_config_set_identity failed")
+            lib.beacon_config_set_timeouts(cfg, 10000, 10000, 10000)
+            if keepalive:
+                lib.beacon_config_set_keepalive(cfg, *keepalive)
+            t = ctypes.c_void_p()
+            e = _Err()
+            rc = lib.beacon_tunnel_new(ctypes.byref(t), cfg, ctypes.byref(e))
+            if rc:
+                raise BeaconError(rc, e.hop, e.message.decode())
+        finally:
+            lib.beacon_config_free(cfg)
+        self.tunnels.append(t)
+        return t
+
+    def dial(self, t, target, timeout_ms=10000):
+        e = _Err()
+        fd = self.lib.beacon_dial(t, target.encode(), timeout_ms,
+                                  ctypes.byref(e))
+        if fd < 0:
+            raise BeaconError(fd, e.hop, e.message.decode())
+        return socket.socket(fileno=fd)
+
+    def close(self):
+        for t in self.tunnels:
+            self.lib.beacon_tunnel_free(t)
+        self.tunnels = []
+
+
 # ---- processes ------------------------------------------
 
 class Env:
@@ -306,6 +566,7 @@ class Env:
         self.dir = tempfile.mkdtemp(prefix="beacon-interop-")
         self.procs = []
         self.backends = []
+        self.cleanups = []
         self._pki = None
         peers = os.environ.get("BEACON_GO_PEERS_DIR")
         if not peers:
@@ -370,6 +631,14 @@ class Env:
         raise Fail("%s did not start listening within %ss" % (pr.name,
                                                              timeout))
 
+    def log_text(self, pr):
+        """pr's whole log (log() keeps only the tail, for messages)."""
+        try:
+            with open(pr.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
     def log(self, pr):
         try:
             with open(pr.log_path, "rb") as f:
@@ -428,11 +697,94 @@ class Env:
         print("go-controller %s: %s" % (mode, json.dumps(res)))
         return r.returncode, res, err
 
+    # ---- beacon ------------------------------------------------------
+
+    def need_beacon(self):
+        if not self.beacon_bin or not os.access(self.beacon_bin, os.X_OK):
+            raise Skip("beacon binary not built (BEACON_BIN=%r)" %
+                       self.beacon_bin)
+
+    def beacon(self, *args, timeout=60, input=None):
+        """Run a short beacon command; return the CompletedProcess."""
+        self.need_beacon()
+        return subprocess.run([self.beacon_bin] + list(args),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=timeout, input=input)
+
+    def wait_log_re(self, pr, regex, timeout=10):
+        """Wait for regex in pr's whole log; return the match."""
+        rx = re.compile(regex, re.M)
+        end = time.time() + timeout
+        while True:
+            exited = pr.poll() is not None
+            try:
+                with open(pr.log_path, "rb") as f:
+                    text = f.read().decode(errors="replace")
+            except OSError:
+                text = ""
+            m = rx.search(text)
+            if m:
+                return m
+            if exited:
+                raise Fail("%s exited (%s) before logging /%s/:\n%s" % (
+                    pr.name, pr.returncode, regex, text[-4000:]))
+            if time.time() > end:
+                raise Fail("%s never logged /%s/ within %ss:\n%s" % (
+                    pr.name, regex, timeout, text[-4000:]))
+            time.sleep(0.05)
+
+    def start_beacon_relay(self, *extra, config_dir=None, name="beacon"):
+        """`beacon egress` on 127.0.0.1:<free>, one worker, loopback
+        targets allowed (the default policy refuses them). config_dir
+        holds relay.crt, relay.key, fleet-ca.crt (default: the PKI)."""
+        self.need_beacon()
+        pr = self.spawn([self.beacon_bin, "egress", "--config-dir",
+                         config_dir or self.pki, "--tunnel-addr",
+                         LOOPBACK + ":0", "--workers", "1",
+                         "--allow", "127.0.0.0/8"] + list(extra), name)
+        m = self.wait_log_re(pr, r"\blistening address=(\S+)")
+        pr.addr = m.group(1)
+        return pr
+
+    def start_beacon_forward(self, relay, *fronts, config_dir=None,
+                             name="forward"):
+        """`beacon forward` with -L specs etc. in fronts; returns the proc
+        with .addrs: the listening addresses in the order logged."""
+        self.need_beacon()
+        pr = self.spawn([self.beacon_bin, "forward", "--relay", relay,
+                         "--config-dir", config_dir or self.pki] +
+                        list(fronts), name)
+        nfront = sum(1 for a in fronts if a in ("-L", "--socks",
+                                                  "--http-connect"))
+        end = time.time() + 10
+        while True:
+            addrs = re.findall(r"\blistening .*?address=(\S+)",
+                               self.log(pr))
+            if len(addrs) >= nfront:
+                pr.addrs = addrs
+                return pr
+            if pr.poll() is not None or time.time() > end:
+                raise Fail("beacon forward did not start:\n" + self.log(pr))
+            time.sleep(0.05)
+
+    def go_backend(self, kind, nbytes=0, seed=1):
+        """A Go TCP backend (go-controller serve): echo, sink or source.
+        Faster than the Python ones and with a deep listen backlog."""
+        self.need_go()
+        pr = self.spawn([self.go_controller_bin, "serve", "-listen",
+                         LOOPBACK + ":0", "-kind", kind, "-bytes",
+                         str(nbytes), "-seed", str(seed)],
+                        "go-" + kind)
+        pr.addr = self.wait_listening(pr)
+        return pr
+
     def stop(self, pr, sig=signal.SIGTERM, timeout=10):
         """Stop one process by PID; return its exit code."""
         if pr.poll() is None:
             try:
                 os.kill(pr.pid, sig)
+                # A test may have frozen it (SIGSTOP): let it see sig.
+                os.kill(pr.pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
             try:
@@ -442,7 +794,17 @@ class Env:
                 pr.wait(5)
         return pr.returncode
 
+    def libbeacon(self):
+        lb = LibBeacon()
+        self.cleanups.append(lb.close)
+        return lb
+
     def close(self, ok):
+        for fn in reversed(self.cleanups):
+            try:
+                fn()
+            except Exception:
+                traceback.print_exc()
         for pr in self.procs:
             self.stop(pr, timeout=5)
             if pr.stdout:

@@ -84,7 +84,11 @@ func (r Reader) Read(b []byte) (int, error) {
 			return n, err
 		}
 		if state(r.S) != stateLocalClose || r.S.Session().IsClosed() {
-			return 0, io.EOF
+			// Data and then FIN may have arrived between that Read
+			// and the state check (yamux buffers a frame's data
+			// before it applies a later FIN): read once more, so
+			// EOF comes only after every buffered byte.
+			return r.S.Read(b)
 		}
 		select {
 		case <-r.Stop:
