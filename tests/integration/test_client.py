@@ -1,0 +1,173 @@
+"""libbeacon and `beacon connect` against real `beacon egress` relays.
+
+The library cases run examples/client_stress (a small C program on the
+public API, built by examples/CMakeLists.txt). Every relay is the beacon
+relay (`beacon egress`).
+"""
+
+import os
+import re
+import signal
+import subprocess
+import time
+
+import harness
+from backends import Echo
+
+
+def start_relay(env, **kw):
+    # only IPv4 loopback: every backend here is on 127.0.0.1
+    return env.start_relay(extra_args=["--allow", "127.0.0.0/8"],
+                           allow_loopback=False, **kw)
+
+
+def stress_bin(env):
+    p = os.path.join(env.build_dir, "examples", "client_stress")
+    if not os.path.exists(p):
+        harness.skip("client_stress not built (examples/)")
+    return p
+
+
+def stress(env, mode, relays, target, *nm, timeout=60):
+    chain = ",".join(r if isinstance(r, str) else r.addr for r in relays)
+    r = env.run([stress_bin(env), mode, chain, env.pki(), target] +
+                [str(x) for x in nm], timeout=timeout)
+    return r.returncode, r.stdout.decode()
+
+
+def connect(env, relays, target, data=b"", timeout=30):
+    argv = [env.need_bin(), "connect", "--config-dir", env.pki(),
+            "--timeout", "3"]
+    for r in relays:
+        argv += ["--relay", r if isinstance(r, str) else r.addr]
+    return env.run(argv + [target], input=data, timeout=timeout)
+
+
+def test_many_threads(env):
+    relay = start_relay(env, workers=2)
+    echo = env.use(Echo())
+    rc, out = stress(env, "echo", [relay], echo.addr, 32, 25)
+    harness.check(rc == 0 and out.startswith("ok 800"), out)
+    # all 800 streams went through one tunnel
+    harness.check_eq(len(re.findall(r"tunnel_up", relay.log_text())), 1,
+                     "tunnels")
+
+
+def test_relay_restart_between_dials(env):
+    relay = start_relay(env)
+    echo = env.use(Echo())
+    p = env.start([stress_bin(env), "loop", relay.addr, env.pki(),
+                   echo.addr, "40", "100"], name="loop")
+    harness.eventually(lambda: "dial 5 ok" in p.out_text(), timeout=20)
+    relay.kill()
+    time.sleep(0.5)
+    start_relay(env, port=relay.port, name="relay2")
+    harness.check_eq(p.wait(timeout=60), 0, "loop exit")
+    lines = p.out_text().splitlines()
+    harness.check_eq(len(lines), 40, p.out_text())
+    last = [l for l in lines[-10:] if " ok " not in l]
+    harness.check(not last, "dials after the restart failed: %r" % last)
+    slow = [l for l in lines if int(l.split()[-1]) > 7000]
+    harness.check(not slow, "a dial took too long: %r" % slow)
+
+
+def test_reset_is_econnreset(env):
+    relay = start_relay(env)
+    port = env.free_port()  # nothing listens: the relay resets the stream
+    rc, out = stress(env, "reset", [relay], "127.0.0.1:%d" % port)
+    harness.check(rc == 0 and out.strip() == "reset", out)
+
+
+@harness.slow
+@harness.timeout(120)
+def test_keepalive_detects_stopped_relay(env):
+    relay = start_relay(env)
+    echo = env.use(Echo())
+    p = env.start([stress_bin(env), "hold", relay.addr, env.pki(),
+                   echo.addr], name="hold")
+    harness.eventually(lambda: "held" in p.out_text(), timeout=20)
+    relay.send_signal(signal.SIGSTOP)
+    env.add_cleanup(lambda: relay.send_signal(signal.SIGCONT))
+    harness.check_eq(p.wait(timeout=60), 0, "hold exit")
+    m = re.search(r"broken (\S+) ([\d.]+)", p.out_text())
+    harness.check(m, p.out_text())
+    harness.check_eq(m.group(1), "ECONNRESET", p.out_text())
+    harness.check(float(m.group(2)) <= 32.0, p.out_text())
+
+
+def chain_case(env, n):
+    relays = [start_relay(env, name="relay%d" % i) for i in range(n)]
+    echo = env.use(Echo())
+    payload = harness.random_bytes(3 * 1024 * 1024, seed=n)
+    r = connect(env, relays, echo.addr, payload, timeout=60)
+    harness.check_eq(r.returncode, 0, r.stderr)
+    harness.check(r.stdout == payload, "payload mismatch (%d bytes back)"
+                  % len(r.stdout))
+    # each relay's log names only its neighbours: the next hop (or the
+    # target for the last one), never a hop further away
+    for i, rel in enumerate(relays):
+        log = rel.log_text()
+        want = relays[i + 1].addr if i + 1 < n else echo.addr
+        harness.check("target=%s" % want in log, "relay%d log" % i)
+        others = [x.addr for j, x in enumerate(relays) if j > i + 1]
+        if i + 1 < n:
+            others.append(echo.addr)
+        for o in others:
+            harness.check("target=%s" % o not in log,
+                          "relay%d saw %s" % (i, o))
+
+
+def test_chain_two_hops(env):
+    chain_case(env, 2)
+
+
+def test_chain_three_hops(env):
+    chain_case(env, 3)
+
+
+def test_chain_wrong_name_names_the_hop(env):
+    pki = env.pki()
+    crt, key = env.issue("badrelay", cn="badrelay", usage="server",
+                         san="DNS:wrong.example")
+    bad_dir = env.config_dir("baddir", {
+        "relay.crt": crt, "relay.key": key,
+        "fleet-ca.crt": os.path.join(pki, "fleet-ca.crt")})
+    good = start_relay(env, name="good")
+    bad = start_relay(env, name="bad", config_dir=bad_dir)
+    echo = env.use(Echo())
+    r = connect(env, [good, bad], echo.addr, b"x")
+    harness.check(r.returncode != 0, "connect succeeded")
+    err = r.stderr.decode()
+    harness.check(len(err.strip().splitlines()) == 1, err)
+    harness.check("hop 2/2" in err and bad.addr in err, err)
+    harness.check("verif" in err.lower() or "certificate" in err.lower(),
+                  err)
+    rc, out = stress(env, "dialerr", [good, bad], echo.addr)
+    harness.check(rc == 0 and "hop 1 code EVERIFY" in out, out)
+
+
+def test_connect_errors_one_line(env):
+    relay = start_relay(env)
+    dead = "127.0.0.1:%d" % env.free_port()
+    r = connect(env, [dead], "127.0.0.1:22")
+    err = r.stderr.decode().strip()
+    harness.check(r.returncode == 1 and len(err.splitlines()) == 1, err)
+    harness.check("hop 1/1" in err and "refused" in err, err)
+    r = connect(env, [relay], "bad target")
+    harness.check_eq(r.returncode, 2, r.stderr)
+    r = connect(env, [relay], "127.0.0.1:%d" % env.free_port())
+    err = r.stderr.decode().strip()
+    harness.check(r.returncode == 1 and "reset" in err, err)
+
+
+def test_connect_half_close(env):
+    relay = start_relay(env)
+    echo = env.use(Echo())
+    data = harness.random_bytes(5 * 1024 * 1024, seed=3)
+    r = connect(env, [relay], echo.addr, data)
+    harness.check_eq(r.returncode, 0, r.stderr)
+    harness.check(r.stdout == data, "echo mismatch")
+
+
+if __name__ == "__main__":
+    harness.main()
