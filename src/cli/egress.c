@@ -12,6 +12,7 @@
 #include "beacon/beacon.h"
 #include "cli/cli.h"
 #include "log/log.h"
+#include "metrics/http.h"
 #include "policy/policy.h"
 #include "relay/relay.h"
 
@@ -50,6 +51,9 @@ static void usage(FILE *f)
       "30)\n"
       "  --max-streams N           streams per tunnel (default 4096)\n"
       "  --max-tunnels N           tunnels per relay (default 1024)\n"
+      "  --metrics-addr ADDR       Prometheus /metrics and /healthz on\n"
+      "                            HOST:PORT, [IPV6]:PORT or :PORT\n"
+      "                            (= 127.0.0.1:PORT); default off\n"
       "  --log-level LEVEL         debug, info, warn, error (default info)\n"
       "  --log-format FORMAT       text or json (default text)\n"
       "  --help                    this text\n"
@@ -74,6 +78,7 @@ enum {
   OPT_DRAIN_TIMEOUT,
   OPT_MAX_STREAMS,
   OPT_MAX_TUNNELS,
+  OPT_METRICS_ADDR,
   OPT_LOG_LEVEL,
   OPT_LOG_FORMAT,
   OPT_HELP
@@ -95,6 +100,7 @@ static const struct option options[] = {
     {"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
     {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
     {"max-tunnels", required_argument, NULL, OPT_MAX_TUNNELS},
+    {"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
     {"help", no_argument, NULL, OPT_HELP},
@@ -218,6 +224,14 @@ int cli_egress_main(int argc, char **argv)
     case OPT_MAX_TUNNELS:
       r = count("max-tunnels", optarg, 1u << 20, &cfg.max_tunnels);
       break;
+    case OPT_METRICS_ADDR: {
+      struct sockaddr_storage ss;
+      char merr[256];
+      cfg.metrics_addr = optarg;
+      if(metrics_parse_addr(optarg, &ss, merr, sizeof(merr)))
+        r = bad("--metrics-addr: %s%s", merr, "");
+      break;
+    }
     case OPT_LOG_LEVEL:
       level = log_level_parse(optarg);
       if(level < 0)

@@ -44,6 +44,9 @@ typedef struct relay_config {
    * the Fleet CA vouches for. Borrowed. */
   const char *const *allow_clients;
   size_t n_allow_clients;
+  /* --metrics-addr: Prometheus /metrics and /healthz on the control
+   * loop ("HOST:PORT", ":PORT" = loopback); NULL = off. Borrowed. */
+  const char *metrics_addr;
 } relay_config_t;
 
 /* Counters, updated atomically from every worker (a metrics endpoint

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "metrics/http.h"
+#include "metrics/metrics.h"
 #include "mux/mux.h"
 #include "relay/relay.h"
 #include "target/target.h"
@@ -37,6 +39,18 @@ typedef struct relay_link {
   struct relay_link *prev, *next;
 } relay_link_t;
 
+/* The exported metric families (prom.c, docs/OPERATIONS.md "Metrics"):
+ * bound to relay_metrics_t, so scrapes cost the workers nothing. */
+typedef struct relay_prom {
+  metrics_registry_t reg;
+  metric_t tunnels_open, tunnels_total, streams_open, streams_total;
+  metric_t bytes, dial_failures, policy_refusals, hs_failures;
+  metric_t keepalive_timeouts, cert_expiry, start_time;
+} relay_prom_t;
+
+/* Warn when the relay certificate expires within 30 days. */
+#define RELAY_CERT_WARN_SECONDS (30 * 86400)
+
 struct relay {
   relay_config_t cfg;
   char *config_dir;
@@ -49,6 +63,10 @@ struct relay {
 
   uv_mutex_t ctx_lock; /* guards ctx */
   struct tls_ctx *ctx;
+
+  relay_prom_t prom;
+  metrics_http_t *metrics_http; /* on the control loop; NULL = off */
+  uv_timer_t expiry_timer;      /* daily certificate expiry check */
 
   uv_loop_t loop; /* control loop: signals */
   uv_signal_t sig_term, sig_int, sig_hup;
@@ -238,5 +256,11 @@ relay_dial_t *relay_dial_start(uv_loop_t *loop, const target_t *tgt,
 void relay_dial_cancel(relay_dial_t *d);
 /* Closes a connection; c->on_closed runs from the close callback. */
 void relay_conn_close(relay_conn_t *c);
+
+/* prom.c */
+void relay_prom_init(relay_prom_t *p, relay_metrics_t *m);
+/* Sets beacon_relay_cert_expiry_timestamp_seconds from ctx and logs a
+ * warning when it is within RELAY_CERT_WARN_SECONDS. */
+void relay_cert_check(relay_t *r, const struct tls_ctx *ctx);
 
 #endif

@@ -431,6 +431,7 @@ static void reload(relay_t *r)
   r->ctx = ctx;
   uv_mutex_unlock(&r->ctx_lock);
   tls_ctx_unref(old); /* live tunnels hold their own references */
+  relay_cert_check(r, ctx);
   if(log_begin(&l, LOG_INFO, "reload")) {
     log_str(&l, "config_dir", r->config_dir);
     log_i64(&l, "cert_not_after", (int64_t)tls_ctx_cert_not_after(ctx));
@@ -463,6 +464,18 @@ static void on_worker_done(uv_async_t *h)
   uv_close((uv_handle_t *)&r->sig_hup, noop_closed);
   uv_close((uv_handle_t *)&r->stop_async, noop_closed);
   uv_close((uv_handle_t *)&r->done_async, noop_closed);
+  uv_close((uv_handle_t *)&r->expiry_timer, noop_closed);
+  metrics_http_stop(r->metrics_http);
+  r->metrics_http = NULL;
+}
+
+/* Daily: the warning repeats while the certificate stays unrenewed. */
+static void on_expiry_timer(uv_timer_t *t)
+{
+  relay_t *r = t->data;
+  uv_mutex_lock(&r->ctx_lock);
+  relay_cert_check(r, r->ctx);
+  uv_mutex_unlock(&r->ctx_lock);
 }
 
 /* ---- public ---- */
@@ -502,6 +515,8 @@ int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
   rc = relay_load_tls(r->config_dir, &r->ctx, err, errlen);
   if(rc)
     goto fail;
+  relay_prom_init(&r->prom, &r->metrics);
+  relay_cert_check(r, r->ctx);
   rc = bind_all(r, err, errlen);
   if(rc)
     goto fail;
@@ -539,9 +554,23 @@ int relay_run(relay_t *r)
   uv_signal_start(&r->sig_int, on_signal, SIGINT);
   uv_signal_start(&r->sig_hup, on_signal, SIGHUP);
 
+  uv_timer_init(&r->loop, &r->expiry_timer);
+  r->expiry_timer.data = r;
+  uv_timer_start(&r->expiry_timer, on_expiry_timer, 86400000, 86400000);
+
   unsigned started = 0;
   int rc = 0;
-  for(unsigned i = 0; i < r->nworkers; i++) {
+  if(r->cfg.metrics_addr) {
+    char merr[256];
+    r->metrics_http = metrics_http_start(&r->loop, r->cfg.metrics_addr,
+                                         metrics_registry_render, &r->prom.reg,
+                                         merr, sizeof(merr));
+    if(!r->metrics_http) {
+      log_msg(LOG_ERROR, "metrics_failed", "%s", merr);
+      rc = BEACON_EIO;
+    }
+  }
+  for(unsigned i = 0; !rc && i < r->nworkers; i++) {
     relay_worker_t *w = &r->workers[i];
     err = worker_init(w);
     if(!err)
@@ -570,6 +599,8 @@ int relay_run(relay_t *r)
     /* Workers that never started count as done. */
     atomic_fetch_add(&r->workers_done, (int)(r->nworkers - started));
     begin_stop(r, "startup failure");
+    /* No worker may be left to report done: check from the loop. */
+    uv_async_send(&r->done_async);
   }
   uv_run(&r->loop, UV_RUN_DEFAULT);
   for(unsigned i = 0; i < started; i++) {

@@ -1,0 +1,207 @@
+/*
+ * registry.c - metric families and the Prometheus text format
+ * (https://prometheus.io/docs/instrumenting/exposition_formats/, 0.0.4).
+ */
+#include "metrics/metrics.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "beacon/beacon.h"
+
+/* [a-zA-Z_:][a-zA-Z0-9_:]* for metric names; labels take no ':' and may
+ * not start with "__" (reserved). */
+static int valid_name(const char *s, int label)
+{
+  if(!s || !*s)
+    return 0;
+  if(label && s[0] == '_' && s[1] == '_')
+    return 0;
+  for(size_t i = 0; s[i]; i++) {
+    unsigned char c = (unsigned char)s[i];
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+             (!label && c == ':') || (i > 0 && c >= '0' && c <= '9');
+    if(!ok)
+      return 0;
+  }
+  return 1;
+}
+
+int metric_init(metric_t *m, metric_type_t type, const char *name,
+                const char *help, const char *label, const char *const *values,
+                size_t nvalues)
+{
+  if(!m || !valid_name(name, 0) ||
+     (type != METRIC_COUNTER && type != METRIC_GAUGE))
+    return BEACON_EINVAL;
+  if(label) {
+    if(!valid_name(label, 1) || !values || !nvalues)
+      return BEACON_EINVAL;
+    if(nvalues > METRICS_MAX_VALUES)
+      return BEACON_ELIMIT;
+    for(size_t i = 0; i < nvalues; i++)
+      if(!values[i])
+        return BEACON_EINVAL;
+  } else {
+    values = NULL;
+    nvalues = 1;
+  }
+  m->name = name;
+  m->help = help ? help : "";
+  m->label = label;
+  m->values = values;
+  m->nvalues = nvalues;
+  m->type = type;
+  for(size_t i = 0; i < METRICS_MAX_VALUES; i++) {
+    atomic_init(&m->cell[i], 0);
+    m->bound[i] = NULL;
+  }
+  return 0;
+}
+
+int metric_bind(metric_t *m, size_t idx, const atomic_uint_fast64_t *src)
+{
+  if(!m || !src || idx >= m->nvalues)
+    return BEACON_EINVAL;
+  m->bound[idx] = src;
+  return 0;
+}
+
+void metric_add(metric_t *m, size_t idx, uint64_t n)
+{
+  if(idx < m->nvalues)
+    atomic_fetch_add_explicit(&m->cell[idx], n, memory_order_relaxed);
+}
+
+void metric_inc(metric_t *m, size_t idx)
+{
+  metric_add(m, idx, 1);
+}
+
+void metric_dec(metric_t *m, size_t idx)
+{
+  metric_add(m, idx, UINT64_MAX);
+}
+
+void metric_set(metric_t *m, size_t idx, int64_t v)
+{
+  if(idx < m->nvalues)
+    atomic_store_explicit(&m->cell[idx], (uint64_t)v, memory_order_relaxed);
+}
+
+uint64_t metric_get(const metric_t *m, size_t idx)
+{
+  if(idx >= m->nvalues)
+    return 0;
+  /* C11 atomic loads take a non-const pointer. */
+  if(m->bound[idx])
+    return atomic_load_explicit((atomic_uint_fast64_t *)m->bound[idx],
+                                memory_order_relaxed);
+  return atomic_load_explicit((atomic_uint_least64_t *)&m->cell[idx],
+                              memory_order_relaxed);
+}
+
+void metrics_registry_init(metrics_registry_t *r)
+{
+  memset(r, 0, sizeof(*r));
+}
+
+int metrics_register(metrics_registry_t *r, metric_t *m)
+{
+  if(!r || !m || !m->name)
+    return BEACON_EINVAL;
+  for(size_t i = 0; i < r->n; i++)
+    if(!strcmp(r->fam[i]->name, m->name))
+      return BEACON_EINVAL;
+  if(r->n == METRICS_MAX_FAMILIES)
+    return BEACON_ELIMIT;
+  r->fam[r->n++] = m;
+  return 0;
+}
+
+/* An output cursor that keeps counting past the end, like snprintf. */
+typedef struct out {
+  char *buf;
+  size_t cap;
+  size_t len;
+} out_t;
+
+static void put(out_t *o, const char *s, size_t n)
+{
+  if(o->len < o->cap) {
+    size_t room = o->cap - o->len;
+    memcpy(o->buf + o->len, s, n < room ? n : room);
+  }
+  o->len += n;
+}
+
+static void puts_(out_t *o, const char *s)
+{
+  put(o, s, strlen(s));
+}
+
+/* HELP text escapes '\' and newline; label values also escape '"'. */
+static void put_escaped(out_t *o, const char *s, int quote)
+{
+  for(; *s; s++) {
+    if(*s == '\\')
+      put(o, "\\\\", 2);
+    else if(*s == '\n')
+      put(o, "\\n", 2);
+    else if(quote && *s == '"')
+      put(o, "\\\"", 2);
+    else
+      put(o, s, 1);
+  }
+}
+
+static void render_family(out_t *o, const metric_t *m)
+{
+  char num[32];
+
+  puts_(o, "# HELP ");
+  puts_(o, m->name);
+  put(o, " ", 1);
+  put_escaped(o, m->help, 0);
+  puts_(o, "\n# TYPE ");
+  puts_(o, m->name);
+  puts_(o, m->type == METRIC_COUNTER ? " counter\n" : " gauge\n");
+  for(size_t i = 0; i < m->nvalues; i++) {
+    uint64_t v = metric_get(m, i);
+    puts_(o, m->name);
+    if(m->label) {
+      put(o, "{", 1);
+      puts_(o, m->label);
+      put(o, "=\"", 2);
+      put_escaped(o, m->values[i], 1);
+      put(o, "\"}", 2);
+    }
+    if(m->type == METRIC_COUNTER)
+      snprintf(num, sizeof(num), " %" PRIu64 "\n", v);
+    else
+      snprintf(num, sizeof(num), " %" PRId64 "\n", (int64_t)v);
+    puts_(o, num);
+  }
+}
+
+size_t metrics_render(const metrics_registry_t *r, char *buf, size_t cap)
+{
+  out_t o = {buf, cap ? cap - 1 : 0, 0};
+
+  for(size_t i = 0; i < r->n; i++)
+    render_family(&o, r->fam[i]);
+  if(cap)
+    buf[o.len < o.cap ? o.len : o.cap] = '\0';
+  return o.len;
+}
+
+int64_t metrics_now_unix(void)
+{
+  struct timespec ts;
+  if(clock_gettime(CLOCK_REALTIME, &ts))
+    return 0;
+  return (int64_t)ts.tv_sec;
+}

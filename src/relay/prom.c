@@ -1,0 +1,96 @@
+/*
+ * prom.c - the relay's Prometheus metric families, bound to the counters
+ * the workers already keep in relay_metrics_t (no work on the data path),
+ * and the certificate expiry check.
+ */
+#include <stdint.h>
+
+#include "log/log.h"
+#include "relay/relay_int.h"
+
+static const char *const directions[] = {"up", "down"};
+static const char *const dial_reasons[] = {"resolve", "refused", "timeout",
+                                           "unreachable", "other"};
+static const char *const hs_reasons[] = {"timeout", "verify", "tls",
+                                         "not_allowed"};
+
+/* Names and sizes are constants: a failure here is a programming error
+ * that the unit tests catch, not a runtime condition. */
+static void family(metrics_registry_t *reg, metric_t *f, metric_type_t type,
+                   const char *name, const char *help, const char *label,
+                   const char *const *values, size_t n)
+{
+  metric_init(f, type, name, help, label, values, n);
+  metrics_register(reg, f);
+}
+
+void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
+{
+  metrics_registry_t *reg = &p->reg;
+
+  metrics_registry_init(reg);
+  family(reg, &p->tunnels_open, METRIC_GAUGE, "beacon_tunnels_open",
+         "Controller tunnels currently open.", NULL, NULL, 0);
+  metric_bind(&p->tunnels_open, 0, &m->tunnels_open);
+  family(reg, &p->tunnels_total, METRIC_COUNTER, "beacon_tunnels_total",
+         "Controller tunnels established.", NULL, NULL, 0);
+  metric_bind(&p->tunnels_total, 0, &m->tunnels_total);
+  family(reg, &p->streams_open, METRIC_GAUGE, "beacon_streams_open",
+         "Streams currently open.", NULL, NULL, 0);
+  metric_bind(&p->streams_open, 0, &m->streams_open);
+  family(reg, &p->streams_total, METRIC_COUNTER, "beacon_streams_total",
+         "Streams opened by controllers.", NULL, NULL, 0);
+  metric_bind(&p->streams_total, 0, &m->streams_total);
+  family(reg, &p->bytes, METRIC_COUNTER, "beacon_bytes_total",
+         "Payload bytes relayed (up: controller to target).", "direction",
+         directions, 2);
+  metric_bind(&p->bytes, 0, &m->bytes_up);
+  metric_bind(&p->bytes, 1, &m->bytes_down);
+  family(reg, &p->dial_failures, METRIC_COUNTER, "beacon_dial_failures_total",
+         "Targets that could not be dialled.", "reason", dial_reasons, 5);
+  metric_bind(&p->dial_failures, 0, &m->dial_fail_resolve);
+  metric_bind(&p->dial_failures, 1, &m->dial_fail_refused);
+  metric_bind(&p->dial_failures, 2, &m->dial_fail_timeout);
+  metric_bind(&p->dial_failures, 3, &m->dial_fail_unreachable);
+  metric_bind(&p->dial_failures, 4, &m->dial_fail_other);
+  family(reg, &p->policy_refusals, METRIC_COUNTER,
+         "beacon_policy_refusals_total",
+         "Streams refused by the destination policy.", NULL, NULL, 0);
+  metric_bind(&p->policy_refusals, 0, &m->policy_refusals);
+  family(reg, &p->hs_failures, METRIC_COUNTER,
+         "beacon_handshake_failures_total", "Tunnel handshakes that failed.",
+         "reason", hs_reasons, 4);
+  metric_bind(&p->hs_failures, 0, &m->hs_fail_timeout);
+  metric_bind(&p->hs_failures, 1, &m->hs_fail_verify);
+  metric_bind(&p->hs_failures, 2, &m->hs_fail_tls);
+  metric_bind(&p->hs_failures, 3, &m->hs_fail_not_allowed);
+  family(reg, &p->keepalive_timeouts, METRIC_COUNTER,
+         "beacon_keepalive_timeouts_total",
+         "Tunnels closed for an unanswered ping.", NULL, NULL, 0);
+  metric_bind(&p->keepalive_timeouts, 0, &m->keepalive_timeouts);
+  family(reg, &p->cert_expiry, METRIC_GAUGE,
+         "beacon_relay_cert_expiry_timestamp_seconds",
+         "notAfter of the relay certificate in use, Unix time.", NULL, NULL,
+         0);
+  family(reg, &p->start_time, METRIC_GAUGE, "process_start_time_seconds",
+         "Start time of the process since unix epoch in seconds.", NULL, NULL,
+         0);
+  metric_set(&p->start_time, 0, metrics_now_unix());
+}
+
+void relay_cert_check(relay_t *r, const struct tls_ctx *ctx)
+{
+  int64_t not_after = (int64_t)tls_ctx_cert_not_after(ctx);
+  int64_t left = not_after - metrics_now_unix();
+  log_line_t l;
+
+  metric_set(&r->prom.cert_expiry, 0, not_after);
+  if(left >= RELAY_CERT_WARN_SECONDS)
+    return;
+  if(log_begin(&l, LOG_WARN, "cert_expiring")) {
+    log_str(&l, "file", "relay.crt");
+    log_i64(&l, "not_after", not_after);
+    log_i64(&l, "days_left", left / 86400);
+    log_end(&l);
+  }
+}
