@@ -69,7 +69,7 @@ coverage: deps
 
 bench: build
 	@sh scripts/install-deps bench
-	cd $(BUILD) && ctest --output-on-failure -L bench -V
+	python3 bench/run.py --build $(BUILD) $(BENCH_ARGS)
 
 soak: build
 	cd $(BUILD) && ctest --output-on-failure -L soak

@@ -1,0 +1,645 @@
+// bench-go: the load generator and TCP backends of `make bench`.
+//
+// Unlike go-controller (tests/interop), which checks every byte against a
+// SHA-256 pattern, this program moves zeros and only counts them, so on a
+// 2-core machine it leaves as much CPU as possible to the relay under test.
+//
+//	bench-go serve   -kind sink|source|echo|hello
+//	bench-go upload  -streams S -bytes N      (per stream)
+//	bench-go download -streams S -bytes N     (per stream)
+//	bench-go rr      -count K -size 64        (ping-pong on one stream)
+//	bench-go connect -count K -par P          (open, line, dial, 1st byte)
+//	bench-go idle    -tunnels T -streams S    (hold S streams per tunnel)
+//
+// Client modes reach the target through -via:
+//
+//	tunnel  TLS 1.3 + yamux to -relay (a beacon relay or go-relay)
+//	direct  plain TCP to the target (the no-relay baseline)
+//	cmd     run -cmd once per stream with "{target}" replaced, and talk
+//	        over its stdin/stdout (ssh -W, beacon connect)
+//
+// Each client mode prints one JSON line on stdout; errors go to stderr
+// with a non-zero exit.
+package main
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/yamux"
+)
+
+var (
+	fs       *flag.FlagSet
+	via      *string
+	relay    *string
+	certFile *string
+	keyFile  *string
+	caFile   *string
+	cmdLine  *string
+	target   *string
+	nbytes   *int64
+	timeout  *float64
+	mode     string
+)
+
+func die(format string, a ...interface{}) {
+	fmt.Fprintf(os.Stderr, "bench-go %s: %s\n", mode, fmt.Sprintf(format, a...))
+	os.Exit(1)
+}
+
+func emit(r map[string]interface{}) {
+	r["mode"] = mode
+	r["via"] = *via
+	b, _ := json.Marshal(r)
+	fmt.Println(string(b))
+}
+
+func commonFlags() {
+	via = fs.String("via", "tunnel", "tunnel, direct or cmd")
+	relay = fs.String("relay", "127.0.0.1:8456", "relay tunnel address")
+	certFile = fs.String("cert", "controller.crt", "client certificate")
+	keyFile = fs.String("key", "controller.key", "client key")
+	caFile = fs.String("ca", "fleet-ca.crt", "Fleet CA")
+	cmdLine = fs.String("cmd", "", "command per stream for -via cmd "+
+		"(space separated, {target} replaced)")
+	target = fs.String("target", "", "host:port of the backend")
+	nbytes = fs.Int64("bytes", 1<<30, "payload bytes")
+	timeout = fs.Float64("timeout", 300, "give up after this many seconds")
+}
+
+// ---- transports --------------------------------------------------------
+
+type dialer interface {
+	open(tgt string) (io.ReadWriteCloser, error)
+	close()
+}
+
+type tunnelDialer struct{ sess *yamux.Session }
+
+func tlsConfig() *tls.Config {
+	cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+	if err != nil {
+		die("%v", err)
+	}
+	pem, err := os.ReadFile(*caFile)
+	if err != nil {
+		die("%v", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		die("%s: no certificate", *caFile)
+	}
+	h, _, err := net.SplitHostPort(*relay)
+	if err != nil {
+		die("-relay %q: %v", *relay, err)
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: pool,
+		Certificates: []tls.Certificate{cert}, ServerName: h}
+}
+
+func newTunnel(conf *tls.Config) *tunnelDialer {
+	c, err := net.DialTimeout("tcp", *relay, 10*time.Second)
+	if err != nil {
+		die("dial relay: %v", err)
+	}
+	tc := tls.Client(c, conf)
+	if err := tc.Handshake(); err != nil {
+		die("handshake: %v", err)
+	}
+	mc := yamux.DefaultConfig()
+	mc.KeepAliveInterval = 20 * time.Second
+	mc.ConnectionWriteTimeout = 30 * time.Second
+	mc.LogOutput = io.Discard
+	sess, err := yamux.Client(tc, mc)
+	if err != nil {
+		die("yamux: %v", err)
+	}
+	if _, err := sess.Ping(); err != nil {
+		die("tunnel refused: %v", err)
+	}
+	return &tunnelDialer{sess: sess}
+}
+
+func (t *tunnelDialer) open(tgt string) (io.ReadWriteCloser, error) {
+	st, err := t.sess.OpenStream()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.Write([]byte(tgt + "\n")); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func (t *tunnelDialer) close() { t.sess.Close() }
+
+type directDialer struct{}
+
+func (directDialer) open(tgt string) (io.ReadWriteCloser, error) {
+	return net.DialTimeout("tcp", tgt, 10*time.Second)
+}
+
+func (directDialer) close() {}
+
+// cmdConn talks to a child's stdin/stdout; Close ends stdin (a FIN for
+// ssh -W) and reaps the child.
+type cmdConn struct {
+	cmd *exec.Cmd
+	in  io.WriteCloser
+	out io.ReadCloser
+}
+
+func (c *cmdConn) Read(b []byte) (int, error)  { return c.out.Read(b) }
+func (c *cmdConn) Write(b []byte) (int, error) { return c.in.Write(b) }
+func (c *cmdConn) Close() error {
+	c.in.Close()
+	go func() {
+		io.Copy(io.Discard, c.out)
+		c.cmd.Wait()
+	}()
+	return nil
+}
+
+type cmdDialer struct{ argv []string }
+
+func (d cmdDialer) open(tgt string) (io.ReadWriteCloser, error) {
+	argv := make([]string, len(d.argv))
+	for i, a := range d.argv {
+		argv[i] = strings.ReplaceAll(a, "{target}", tgt)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &cmdConn{cmd: cmd, in: in, out: out}, nil
+}
+
+func (cmdDialer) close() {}
+
+func newDialer() dialer {
+	switch *via {
+	case "tunnel":
+		return newTunnel(tlsConfig())
+	case "direct":
+		return directDialer{}
+	case "cmd":
+		argv := strings.Fields(*cmdLine)
+		if len(argv) == 0 {
+			die("-via cmd needs -cmd")
+		}
+		return cmdDialer{argv: argv}
+	}
+	die("-via %q: want tunnel, direct or cmd", *via)
+	return nil
+}
+
+func needTarget() {
+	if *target == "" {
+		die("-target is required")
+	}
+	d := time.Duration(*timeout * float64(time.Second))
+	time.AfterFunc(d, func() { die("timed out after %v", d) })
+}
+
+// ---- bulk ----------------------------------------------------------------
+
+const chunk = 64 * 1024
+
+// upload announces "<n>\n" and writes n zero bytes; the sink backend
+// answers "<count>\n" after exactly n bytes, so no half-close is needed
+// (go-relay closes both ways at the first EOF only with
+// -close-both-on-eof). download announces "<n>\n" to the source, which
+// sends n bytes and then EOF.
+func upload(c io.ReadWriteCloser, n int64) error {
+	buf := make([]byte, chunk)
+	if _, err := fmt.Fprintf(c, "%d\n", n); err != nil {
+		return err
+	}
+	for off := int64(0); off < n; {
+		k := int64(len(buf))
+		if n-off < k {
+			k = n - off
+		}
+		if _, err := c.Write(buf[:k]); err != nil {
+			return fmt.Errorf("write at %d: %w", off, err)
+		}
+		off += k
+	}
+	line, err := bufio.NewReaderSize(c, 64).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("answer %q: %w", line, err)
+	}
+	got, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
+	if err != nil || got != n {
+		return fmt.Errorf("sink saw %q bytes, sent %d", line, n)
+	}
+	return nil
+}
+
+func download(c io.ReadWriteCloser, n int64) error {
+	buf := make([]byte, 256*1024)
+	if _, err := fmt.Fprintf(c, "%d\n", n); err != nil {
+		return err
+	}
+	var got int64
+	for {
+		k, err := c.Read(buf)
+		got += int64(k)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("read after %d: %w", got, err)
+		}
+	}
+	if got != n {
+		return fmt.Errorf("got %d bytes, want %d", got, n)
+	}
+	return nil
+}
+
+func modeBulk(up bool) {
+	streams := fs.Int("streams", 1, "concurrent streams")
+	fs.Parse(os.Args[2:])
+	needTarget()
+	d := newDialer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, *streams)
+	for i := 0; i < *streams; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c, err := d.open(*target)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			if up {
+				errs[i] = upload(c, *nbytes)
+			} else {
+				errs[i] = download(c, *nbytes)
+			}
+			c.Close()
+		}(i)
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	for i, err := range errs {
+		if err != nil {
+			die("stream %d: %v", i, err)
+		}
+	}
+	d.close()
+	total := *nbytes * int64(*streams)
+	emit(map[string]interface{}{"bytes": total, "seconds": el,
+		"mbps": float64(total) / el / 1e6, "streams": *streams})
+}
+
+// ---- latency ---------------------------------------------------------------
+
+func pct(v []float64, p float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	sort.Float64s(v)
+	i := int(p / 100 * float64(len(v)))
+	if i >= len(v) {
+		i = len(v) - 1
+	}
+	return v[i]
+}
+
+func modeRR() {
+	count := fs.Int("count", 10000, "round trips measured")
+	warm := fs.Int("warmup", 200, "round trips not measured")
+	size := fs.Int("size", 64, "message bytes")
+	fs.Parse(os.Args[2:])
+	needTarget()
+	d := newDialer()
+	c, err := d.open(*target)
+	if err != nil {
+		die("open: %v", err)
+	}
+	msg := make([]byte, *size)
+	back := make([]byte, *size)
+	lat := make([]float64, 0, *count)
+	for i := 0; i < *warm+*count; i++ {
+		t0 := time.Now()
+		if _, err := c.Write(msg); err != nil {
+			die("write: %v", err)
+		}
+		if _, err := io.ReadFull(c, back); err != nil {
+			die("read: %v", err)
+		}
+		if i >= *warm {
+			lat = append(lat, float64(time.Since(t0).Nanoseconds())/1e3)
+		}
+	}
+	c.Close()
+	d.close()
+	emit(map[string]interface{}{"count": *count, "size": *size,
+		"p50_us": pct(lat, 50), "p99_us": pct(lat, 99)})
+}
+
+// connectOnce: open a stream, send the target line, wait for the hello
+// backend's first byte (which proves the relay dialled), close.
+func connectOnce(d dialer) (float64, error) {
+	t0 := time.Now()
+	c, err := d.open(*target)
+	if err != nil {
+		return 0, err
+	}
+	var b [1]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		c.Close()
+		return 0, fmt.Errorf("first byte: %w", err)
+	}
+	us := float64(time.Since(t0).Nanoseconds()) / 1e3
+	c.Close()
+	return us, nil
+}
+
+func modeConnect() {
+	count := fs.Int("count", 2000, "connects in all")
+	par := fs.Int("par", 1, "concurrent callers")
+	fs.Parse(os.Args[2:])
+	needTarget()
+	d := newDialer()
+	for i := 0; i < 20; i++ {
+		if _, err := connectOnce(d); err != nil {
+			die("warm-up connect: %v", err)
+		}
+	}
+	var next int64 = -1
+	lats := make([][]float64, *par)
+	errs := make([]error, *par)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < *par; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for atomic.AddInt64(&next, 1) < int64(*count) {
+				us, err := connectOnce(d)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				lats[w] = append(lats[w], us)
+			}
+		}(w)
+	}
+	wg.Wait()
+	el := time.Since(start).Seconds()
+	var all []float64
+	for w := range lats {
+		if errs[w] != nil {
+			die("connect: %v", errs[w])
+		}
+		all = append(all, lats[w]...)
+	}
+	d.close()
+	emit(map[string]interface{}{"count": *count, "par": *par,
+		"per_s": float64(*count) / el, "p50_us": pct(all, 50),
+		"p99_us": pct(all, 99)})
+}
+
+// modeIdle opens S established streams on each of T tunnels, prints
+// "ready <n>" and holds them until stdin closes or a signal arrives.
+func modeIdle() {
+	tunnels := fs.Int("tunnels", 1, "tunnels")
+	streams := fs.Int("streams", 100, "streams per tunnel")
+	par := fs.Int("par", 32, "concurrent openers")
+	fs.Parse(os.Args[2:])
+	if *target == "" {
+		die("-target is required")
+	}
+	conf := tlsConfig()
+	ts := make([]*tunnelDialer, *tunnels)
+	held := make([]io.ReadWriteCloser, *tunnels**streams)
+	var next int64 = -1
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var ferr error
+	for w := 0; w < *par; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := atomic.AddInt64(&next, 1)
+				if i >= int64(*tunnels) {
+					return
+				}
+				ts[i] = newTunnel(conf)
+			}
+		}()
+	}
+	wg.Wait()
+	next = -1
+	for w := 0; w < *par; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b [1]byte
+			for {
+				i := atomic.AddInt64(&next, 1)
+				if i >= int64(len(held)) {
+					return
+				}
+				c, err := ts[int(i)%*tunnels].open(*target)
+				if err == nil {
+					_, err = io.ReadFull(c, b[:])
+				}
+				if err != nil {
+					mu.Lock()
+					ferr = fmt.Errorf("stream %d: %w", i, err)
+					mu.Unlock()
+					return
+				}
+				held[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	if ferr != nil {
+		die("%v", ferr)
+	}
+	fmt.Printf("ready %d\n", len(held))
+	os.Stdout.Sync()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		io.Copy(io.Discard, os.Stdin)
+		sig <- syscall.SIGTERM
+	}()
+	<-sig
+	for _, t := range ts {
+		t.close()
+	}
+}
+
+// ---- backends ----------------------------------------------------------
+
+// readCount reads the client's "<n>\n" one byte at a time, so that no
+// payload byte is consumed with it.
+func readCount(c *net.TCPConn) (int64, error) {
+	var line []byte
+	var b [1]byte
+	for len(line) < 24 {
+		if _, err := io.ReadFull(c, b[:]); err != nil {
+			return 0, err
+		}
+		if b[0] == '\n' {
+			return strconv.ParseInt(string(line), 10, 64)
+		}
+		line = append(line, b[0])
+	}
+	return 0, errors.New("count line too long")
+}
+
+func serveConn(c *net.TCPConn, kind string) {
+	defer c.Close()
+	var n int64
+	if kind == "sink" || kind == "source" {
+		var err error
+		if n, err = readCount(c); err != nil {
+			return
+		}
+	}
+	switch kind {
+	case "sink":
+		// Answer after exactly n bytes (or at EOF, whichever first).
+		buf := make([]byte, 256*1024)
+		var got int64
+		for got < n {
+			k := int64(len(buf))
+			if n-got < k {
+				k = n - got
+			}
+			r, err := c.Read(buf[:k])
+			got += int64(r)
+			if err != nil {
+				break
+			}
+		}
+		fmt.Fprintf(c, "%d\n", got)
+		io.Copy(io.Discard, c)
+	case "source":
+		buf := make([]byte, 256*1024)
+		for off := int64(0); off < n; {
+			k := int64(len(buf))
+			if n-off < k {
+				k = n - off
+			}
+			if _, err := c.Write(buf[:k]); err != nil {
+				return
+			}
+			off += k
+		}
+		c.CloseWrite()
+		io.Copy(io.Discard, c)
+	case "echo":
+		buf := make([]byte, 64*1024)
+		io.CopyBuffer(c, struct{ io.Reader }{c}, buf)
+		c.CloseWrite()
+	case "hello":
+		c.Write([]byte("h"))
+		var b [64]byte
+		for {
+			if _, err := c.Read(b[:]); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func modeServe() {
+	listen := fs.String("listen", "127.0.0.1:0", "address to accept on")
+	kind := fs.String("kind", "echo", "sink, source, echo or hello")
+	fs.Parse(os.Args[2:])
+	switch *kind {
+	case "sink", "source", "echo", "hello":
+	default:
+		die("-kind %q", *kind)
+	}
+	lc := net.ListenConfig{}
+	ln, err := lc.Listen(nil, "tcp", *listen)
+	if err != nil {
+		die("listen: %v", err)
+	}
+	fmt.Printf("listening %s\n", ln.Addr())
+	os.Stdout.Sync()
+	go func() {
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+		<-sig
+		ln.Close()
+	}()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		go serveConn(c.(*net.TCPConn), *kind)
+	}
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintf(os.Stderr, "usage: bench-go serve|upload|download|"+
+			"rr|connect|idle [flags]\n")
+		os.Exit(2)
+	}
+	mode = os.Args[1]
+	fs = flag.NewFlagSet(mode, flag.ExitOnError)
+	commonFlags()
+	switch mode {
+	case "serve":
+		modeServe()
+	case "upload":
+		modeBulk(true)
+	case "download":
+		modeBulk(false)
+	case "rr":
+		modeRR()
+	case "connect":
+		modeConnect()
+	case "idle":
+		modeIdle()
+	default:
+		die("unknown mode")
+	}
+}

@@ -1,0 +1,603 @@
+#!/usr/bin/env python3
+"""beacon end-to-end benchmark: `make bench` (never part of `make test`).
+
+On loopback, runs the same workloads through (a) beacon's relay
+(`beacon egress`) and (b) the Go reference relay (tests/interop/go/relay),
+with the same load generator, relays alternating from round to round, and
+prints medians and the beacon/Go ratio:
+
+  bulk throughput, one stream and 8 streams, upload and download
+  relay CPU (user+sys from /proc/PID/stat) per GiB relayed
+  64-byte request/response latency on an open stream (p50, p99)
+  connect latency (open + target line + dial + first byte), connects/s
+  relay RSS per idle open stream (1 tunnel x N, 1000 tunnels x 10)
+
+Load generators: bench-go (bench/go/loadgen: Go crypto/tls + hashicorp
+yamux, the same stack as the Go controller) and beacon_loadgen
+(libbeacon, beacon's own controller). Backends are Go (bench-go serve).
+Baselines: direct TCP, `ssh -W` through a private sshd, `openssl speed`.
+
+  bench/run.py --build BUILD [--quick] [--rounds N] [--out DIR]
+
+Standard library only. Every process started here is stopped by PID.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+LOOPBACK = "127.0.0.1"
+GIB = 1 << 30
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    sys.stderr.write("[bench] %s\n" % msg)
+    sys.stderr.flush()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind((LOOPBACK, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(addr, proc, timeout=10):
+    host, port = addr.rsplit(":", 1)
+    end = time.time() + timeout
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise BenchError("%s exited with %s" % (proc.name,
+                                                    proc.returncode))
+        try:
+            socket.create_connection((host, int(port)), 0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise BenchError("%s never listened on %s" % (proc.name, addr))
+
+
+def cpu_seconds(pid):
+    """utime + stime of the whole process (all threads), in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        rest = f.read().rsplit(")", 1)[1].split()
+    # Fields 14 and 15 of stat(5); rest[0] is field 3 (state).
+    return (int(rest[11]) + int(rest[12])) / CLK_TCK
+
+
+def rss_bytes(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise BenchError("no VmRSS for %d" % pid)
+
+
+class Procs:
+    """Processes started by the benchmark, stopped by PID at the end."""
+
+    def __init__(self, logdir):
+        self.logdir = logdir
+        self.procs = []
+
+    def spawn(self, argv, name, stdin=subprocess.DEVNULL):
+        err = open(os.path.join(self.logdir, name + ".log"), "ab")
+        p = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
+                             stderr=err)
+        err.close()
+        p.name = name
+        self.procs.append(p)
+        return p
+
+    def stop(self, p, timeout=10):
+        if p.poll() is None:
+            try:
+                os.kill(p.pid, signal.SIGTERM)
+                p.wait(timeout)
+            except ProcessLookupError:
+                pass
+            except subprocess.TimeoutExpired:
+                os.kill(p.pid, signal.SIGKILL)
+                p.wait(5)
+        if p.stdout:
+            p.stdout.close()
+        if p.stdin:
+            p.stdin.close()
+        if p in self.procs:
+            self.procs.remove(p)
+
+    def stop_all(self):
+        for p in list(reversed(self.procs)):
+            self.stop(p)
+
+
+class Bench:
+    def __init__(self, ns):
+        self.ns = ns
+        self.build = os.path.abspath(ns.build)
+        self.beacon = os.path.join(self.build, "beacon")
+        self.libgen = os.path.join(self.build, "bench", "beacon_loadgen")
+        for f in (self.beacon, self.libgen):
+            if not os.access(f, os.X_OK):
+                raise BenchError("%s is missing: build first" % f)
+        if ns.out:
+            self.dir = os.path.abspath(ns.out)
+            shutil.rmtree(self.dir, ignore_errors=True)
+            os.makedirs(self.dir)
+        else:
+            self.dir = tempfile.mkdtemp(prefix="beacon-bench-")
+        self.logdir = os.path.join(self.dir, "logs")
+        os.makedirs(self.logdir)
+        self.procs = Procs(self.logdir)
+        self.results = {}   # (section, metric, who) -> [values]
+        self.notes = []
+        self.quick = ns.quick
+        self.rounds = ns.rounds or (1 if ns.quick else 3)
+        self.bulk = (64 << 20) if ns.quick else GIB
+        self.rr_count = 2000 if ns.quick else 10000
+        self.conn_count = 300 if ns.quick else 2000
+        self.conn_par_count = 600 if ns.quick else 4000
+        self.ssh_conn_count = 5 if ns.quick else 20
+
+    # ---- setup ---------------------------------------------------------
+    def setup(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        self.fd_hard = hard if hard != resource.RLIM_INFINITY else 1 << 20
+        gobin = os.path.join(self.dir, "go")
+        log("building the Go load generator and peers")
+        r = subprocess.run(["sh", os.path.join(HERE, "go", "build.sh"),
+                            gobin], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT)
+        if r.returncode:
+            raise BenchError("Go build failed:\n" + r.stdout.decode())
+        self.gogen = os.path.join(gobin, "bench-go")
+        self.gorelay_bin = os.path.join(gobin, "go-relay")
+        self.pki = os.path.join(self.dir, "pki")
+        r = subprocess.run([self.beacon, "pki", "init", self.pki],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if r.returncode:
+            raise BenchError("beacon pki init: " + r.stdout.decode())
+        self.backends = {}
+        for kind in ("sink", "source", "echo", "hello"):
+            p = self.procs.spawn([self.gogen, "serve", "-kind", kind],
+                                 "backend-" + kind)
+            line = p.stdout.readline().decode()
+            m = re.match(r"listening (\S+)", line)
+            if not m:
+                raise BenchError("backend %s: %r" % (kind, line))
+            self.backends[kind] = m.group(1)
+        self.relays = {"beacon": self.start_relay("beacon"),
+                       "go": self.start_relay("go")}
+        self.sshd = self.start_sshd()
+
+    def start_relay(self, which, tag=""):
+        port = free_port()
+        addr = "%s:%d" % (LOOPBACK, port)
+        if which == "beacon":
+            # Per-stream log lines off on both relays (go-relay -quiet):
+            # the benchmark measures relaying, not logging.
+            argv = [self.beacon, "egress", "--config-dir", self.pki,
+                    "--tunnel-addr", addr, "--allow", "127.0.0.0/8",
+                    "--log-level", "warn", "--max-streams", "20000",
+                    "--max-tunnels", "4096"]
+        else:
+            argv = [self.gorelay_bin, "-listen", addr, "-quiet",
+                    "-cert", os.path.join(self.pki, "relay.crt"),
+                    "-key", os.path.join(self.pki, "relay.key"),
+                    "-ca", os.path.join(self.pki, "fleet-ca.crt")]
+        p = self.procs.spawn(argv, "relay-%s%s" % (which, tag))
+        wait_port(addr, p)
+        p.addr = addr
+        return p
+
+    def start_sshd(self):
+        sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+        if not os.access(sshd, os.X_OK) or not shutil.which("ssh"):
+            self.notes.append("ssh -W skipped: no sshd/ssh")
+            return None
+        d = os.path.join(self.dir, "ssh")
+        os.makedirs(d)
+        for name in ("host", "client"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "",
+                            "-f", os.path.join(d, name)], check=True)
+        shutil.copy(os.path.join(d, "client.pub"),
+                    os.path.join(d, "authorized_keys"))
+        port = free_port()
+        cfg = os.path.join(d, "sshd_config")
+        with open(cfg, "w") as f:
+            f.write("Port %d\nListenAddress %s\nHostKey %s\n"
+                    "PidFile %s\nAuthorizedKeysFile %s\n"
+                    "PasswordAuthentication no\n"
+                    "KbdInteractiveAuthentication no\nUsePAM no\n"
+                    "StrictModes no\nAllowTcpForwarding yes\n"
+                    "PermitRootLogin prohibit-password\n" % (
+                        port, LOOPBACK, os.path.join(d, "host"),
+                        os.path.join(d, "sshd.pid"),
+                        os.path.join(d, "authorized_keys")))
+        if os.geteuid() == 0 and not os.path.isdir("/run/sshd"):
+            os.makedirs("/run/sshd", 0o755, exist_ok=True)
+        p = self.procs.spawn([sshd, "-D", "-e", "-f", cfg], "sshd")
+        try:
+            wait_port("%s:%d" % (LOOPBACK, port), p)
+        except BenchError as e:
+            self.notes.append("ssh -W skipped: %s" % e)
+            self.procs.stop(p)
+            return None
+        p.cmd = ("ssh -q -i %s -p %d -o BatchMode=yes "
+                 "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+                 " -o LogLevel=ERROR -W {target} %s" % (
+                     os.path.join(d, "client"), port, LOOPBACK))
+        # One round trip proves the key is accepted.
+        try:
+            r = self.gen("go", ["rr", "-via", "cmd", "-cmd", p.cmd,
+                                "-count", "10", "-warmup", "1"],
+                         self.backends["echo"], timeout=30)
+            log("sshd up (rr p50 %.0f us)" % r["p50_us"])
+        except BenchError as e:
+            self.notes.append("ssh -W skipped: %s" % e)
+            self.procs.stop(p)
+            return None
+        return p
+
+    # ---- running one workload -----------------------------------------
+    def gen(self, kind, args, target, relay=None, timeout=600):
+        """Runs one load generator; returns its JSON result."""
+        if kind == "go":
+            argv = [self.gogen] + args + ["-target", target]
+            if relay:
+                argv += ["-relay", relay,
+                         "-cert", os.path.join(self.pki, "controller.crt"),
+                         "-key", os.path.join(self.pki, "controller.key"),
+                         "-ca", os.path.join(self.pki, "fleet-ca.crt")]
+        else:
+            argv = [self.libgen, args[0]] + [
+                a if not a.startswith("-") else "-" + a for a in args[1:]]
+            argv += ["--relay", relay, "--config-dir", self.pki,
+                     "--target", target]
+        try:
+            r = subprocess.run(argv, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise BenchError("%s timed out" % " ".join(argv))
+        if r.returncode:
+            raise BenchError("%s failed (%d): %s" % (
+                " ".join(argv), r.returncode, r.stderr.decode()[-2000:]))
+        return json.loads(r.stdout.decode().strip().splitlines()[-1])
+
+    def record(self, section, metric, who, value):
+        self.results.setdefault((section, metric, who), []).append(value)
+
+    def workloads(self, section, who, kind, relay=None, via=None,
+                  relay_proc=None):
+        """The standard set of workloads for one (generator, path)."""
+        extra = []
+        if via:
+            extra = ["-via", via] + (["-cmd", self.sshd.cmd]
+                                     if via == "cmd" else [])
+        addr = relay_proc.addr if relay_proc else relay
+        n8 = self.bulk // 8
+        for name, mode, streams, nbytes in (
+                ("upload 1 stream", "upload", 1, self.bulk),
+                ("download 1 stream", "download", 1, self.bulk),
+                ("upload 8 streams", "upload", 8, n8),
+                ("download 8 streams", "download", 8, n8)):
+            if via == "cmd" and streams > 1:
+                continue
+            tgt = self.backends["sink" if mode == "upload" else "source"]
+            c0 = cpu_seconds(relay_proc.pid) if relay_proc else None
+            r = self.gen(kind, [mode, "-streams", str(streams), "-bytes",
+                                str(nbytes)] + extra, tgt, addr)
+            self.record(section, name + " MB/s", who, r["mbps"])
+            if relay_proc:
+                cpu = cpu_seconds(relay_proc.pid) - c0
+                self.record(section, "relay CPU s/GiB, " + name, who,
+                            cpu / (r["bytes"] / GIB))
+        r = self.gen(kind, ["rr", "-count", str(self.rr_count)] + extra,
+                     self.backends["echo"], addr)
+        self.record(section, "rr 64 B p50 us", who, r["p50_us"])
+        self.record(section, "rr 64 B p99 us", who, r["p99_us"])
+        n = self.ssh_conn_count if via == "cmd" else self.conn_count
+        r = self.gen(kind, ["connect", "-count", str(n)] + extra,
+                     self.backends["hello"], addr)
+        self.record(section, "connect p50 us", who, r["p50_us"])
+        self.record(section, "connect p99 us", who, r["p99_us"])
+        self.record(section, "connects/s, 1 caller", who, r["per_s"])
+        if via != "cmd":
+            r = self.gen(kind, ["connect", "-count", str(self.conn_par_count),
+                                "-par", "32"] + extra,
+                         self.backends["hello"], addr)
+            self.record(section, "connects/s, 32 callers", who, r["per_s"])
+
+    # ---- memory ----------------------------------------------------------
+    def idle_memory(self, which, tunnels, streams):
+        relay = self.start_relay(which, "-idle")
+        try:
+            time.sleep(0.5)
+            base = rss_bytes(relay.pid)
+            argv = [self.gogen, "idle", "-tunnels", str(tunnels),
+                    "-streams", str(streams), "-target",
+                    self.backends["hello"], "-relay", relay.addr,
+                    "-cert", os.path.join(self.pki, "controller.crt"),
+                    "-key", os.path.join(self.pki, "controller.key"),
+                    "-ca", os.path.join(self.pki, "fleet-ca.crt")]
+            gen = self.procs.spawn(argv, "idle-%s" % which,
+                                   stdin=subprocess.PIPE)
+            try:
+                line = gen.stdout.readline().decode()
+                if not line.startswith("ready"):
+                    raise BenchError("idle generator against %s relay: %r "
+                                     "(see %s)" % (which, line, self.logdir))
+                time.sleep(2)
+                rss = rss_bytes(relay.pid)
+            finally:
+                self.procs.stop(gen)
+            return base, rss
+        finally:
+            self.procs.stop(relay)
+
+    def memory(self):
+        # Every relayed stream holds one target socket in the relay (and
+        # one in the hello backend): stay under the per-process limit.
+        n = 15000 if self.fd_hard >= 16000 else 10000
+        if self.quick:
+            n = 1000
+        tun, per = (100, 10) if self.quick else (1000, 10)
+        for label, t, s in (("1 tunnel x %d streams" % n, 1, n),
+                            ("%d tunnels x %d streams" % (tun, per), tun,
+                             per)):
+            for which in ("beacon", "go"):
+                log("memory: %s relay, %s" % (which, label))
+                base, rss = self.idle_memory(which, t, s)
+                self.record("memory", "RSS MiB, " + label, which,
+                            rss / (1 << 20))
+                self.record("memory", "bytes per idle stream, " + label,
+                            which, (rss - base) / (t * s))
+
+    # ---- baselines -------------------------------------------------------
+    def openssl_speed(self):
+        out = {}
+        for alg in ("aes-128-gcm", "chacha20-poly1305"):
+            r = subprocess.run(["openssl", "speed", "-evp", alg, "-seconds",
+                                "1" if self.quick else "3", "-bytes",
+                                "16384"], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL)
+            m = re.search(r"([\d.]+)k\s*$", r.stdout.decode().strip())
+            out[alg] = float(m.group(1)) / 1000 if m else None
+        return out
+
+    # ---- the run ---------------------------------------------------------
+    def run(self):
+        t0 = time.time()
+        self.setup()
+        for rnd in range(self.rounds):
+            order = ("beacon", "go") if rnd % 2 == 0 else ("go", "beacon")
+            for which in order:
+                for gk, gname in (("go", "bench-go"), ("lib", "libbeacon")):
+                    log("round %d/%d: %s relay, %s generator" % (
+                        rnd + 1, self.rounds, which, gname))
+                    self.workloads("gen=" + gname, which, gk,
+                                   relay_proc=self.relays[which])
+            log("round %d/%d: direct TCP and ssh -W" % (rnd + 1, self.rounds))
+            self.workloads("baseline", "direct", "go", via="direct",
+                           relay="-")
+            if self.sshd:
+                self.workloads("baseline", "ssh -W", "go", via="cmd",
+                               relay="-")
+        self.memory()
+        self.speed = self.openssl_speed()
+        self.elapsed = time.time() - t0
+
+    # ---- report ----------------------------------------------------------
+    def med(self, section, metric, who):
+        v = self.results.get((section, metric, who))
+        return statistics.median(v) if v else None
+
+    def table(self):
+        lines = []
+        w = lines.append
+
+        def fmt(x):
+            if x is None:
+                return "-"
+            if abs(x) >= 100:
+                return "%.0f" % x
+            if abs(x) >= 10:
+                return "%.1f" % x
+            return "%.2f" % x
+
+        def row(metric, a, b, target=None, ok=None, name_w=44):
+            ratio = (a / b) if a is not None and b else None
+            verdict = ""
+            if target:
+                verdict = "%-7s %s" % (target, "-" if ok is None else
+                                       ("ok" if ok else "MISS"))
+            w("| %-*s | %10s | %10s | %6s | %s |" % (
+                name_w, metric, fmt(a), fmt(b),
+                "-" if ratio is None else "%.2fx" % ratio, verdict))
+            return ratio
+
+        def header(title, a, b):
+            w("")
+            w("### " + title)
+            w("")
+            w("| %-44s | %10s | %10s | %6s | %s |" % (
+                "metric (median of %d)" % self.rounds, a, b, "ratio",
+                "target"))
+            w("|%s|%s|%s|%s|%s|" % ("-" * 46, "-" * 12, "-" * 12, "-" * 8,
+                                    "-" * 14))
+
+        def cmp(r, op, lim):
+            if r is None:
+                return None
+            return r <= lim if op == "<=" else r >= lim
+
+        targets = {
+            "upload 1 stream MB/s": (">=", 1.5),
+            "download 1 stream MB/s": (">=", 1.5),
+            "relay CPU s/GiB, upload 1 stream": ("<=", 0.4),
+            "relay CPU s/GiB, download 1 stream": ("<=", 0.4),
+            "relay CPU s/GiB, upload 8 streams": ("<=", 0.4),
+            "relay CPU s/GiB, download 8 streams": ("<=", 0.4),
+            "rr 64 B p50 us": ("<=", 0.7),
+            "connect p50 us": ("<=", 0.5),
+            "connects/s, 1 caller": (">=", 2.0),
+            "connects/s, 32 callers": (">=", 2.0),
+        }
+        metrics = []
+        for (sec, metric, who) in self.results:
+            if sec.startswith("gen=") and metric not in metrics:
+                metrics.append(metric)
+        order = ["upload 1 stream MB/s", "download 1 stream MB/s",
+                 "upload 8 streams MB/s", "download 8 streams MB/s"]
+        metrics = order + [m for m in metrics if m not in order]
+        self.misses = []
+        for gen in ("bench-go", "libbeacon"):
+            sec = "gen=" + gen
+            header("Relay under test, load generator %s "
+                   "(beacon relay / Go relay)" % gen, "beacon", "go")
+            for m in metrics:
+                a, b = self.med(sec, m, "beacon"), self.med(sec, m, "go")
+                t = targets.get(m) if gen == "bench-go" else None
+                ratio = (a / b) if a is not None and b else None
+                ok = cmp(ratio, *t) if t else None
+                row(m, a, b, "%s%.1fx" % t if t else None, ok)
+                if t and ok is False:
+                    self.misses.append("%s: %.2fx (target %s%.1fx)" % (
+                        m, ratio, t[0], t[1]))
+        # End to end: each controller with its own relay.
+        e2e = [("upload 1 stream MB/s", ">="), ("download 1 stream MB/s",
+                                                  ">="),
+               ("rr 64 B p50 us", "<="), ("connect p50 us", "<="),
+               ("connects/s, 1 caller", ">=")]
+        header("End to end: libbeacon + beacon relay / bench-go "
+               "(Go controller stack) + Go relay", "beacon", "go")
+        for m, op in e2e:
+            a = self.med("gen=libbeacon", m, "beacon")
+            b = self.med("gen=bench-go", m, "go")
+            t = (op, 2.0 if op == ">=" else 0.5) if "MB/s" in m else None
+            ratio = (a / b) if a is not None and b else None
+            ok = cmp(ratio, *t) if t else None
+            row(m, a, b, "%s%.1fx" % t if t else None, ok)
+            if t and ok is False:
+                self.misses.append("end to end vs Go/Go, %s: %.2fx" % (
+                    m, ratio))
+        if self.sshd:
+            header("End to end: libbeacon + beacon relay / ssh -W",
+                   "beacon", "ssh -W")
+            for m, op in e2e:
+                a = self.med("gen=libbeacon", m, "beacon")
+                b = self.med("baseline", m, "ssh -W")
+                t = (op, 2.0) if "MB/s" in m else None
+                ratio = (a / b) if a is not None and b else None
+                ok = cmp(ratio, *t) if t else None
+                row(m, a, b, "%s%.1fx" % t if t else None, ok)
+                if t and ok is False:
+                    self.misses.append("end to end vs ssh -W, %s: %.2fx" % (
+                        m, ratio))
+        header("Idle streams: relay memory", "beacon", "go")
+        for (sec, m, who) in sorted(self.results):
+            if sec != "memory" or who != "beacon":
+                continue
+            a, b = self.med(sec, m, "beacon"), self.med(sec, m, "go")
+            if m.startswith("bytes per"):
+                ok = a is not None and a <= 2048
+                row(m, a, b, "<=2048 B", ok)
+                if not ok:
+                    self.misses.append("%s: %.0f B (target <= 2048)" % (m, a))
+            else:
+                row(m, a, b)
+        w("")
+        w("### Baselines (no relay)")
+        w("")
+        w("| %-44s | %10s | %10s |" % ("metric (median)", "direct TCP",
+                                        "ssh -W"))
+        w("|%s|%s|%s|" % ("-" * 46, "-" * 12, "-" * 12))
+        for m in metrics:
+            if m.startswith("relay CPU"):
+                continue
+            a = self.med("baseline", m, "direct")
+            b = self.med("baseline", m, "ssh -W")
+            w("| %-44s | %10s | %10s |" % (m, fmt(a), fmt(b)))
+        w("")
+        for alg, v in self.speed.items():
+            w("openssl speed -evp %s (16 KiB blocks, 1 core): %s MB/s" % (
+                alg, fmt(v)))
+        w("")
+        if self.misses:
+            w("Targets missed: " + "; ".join(self.misses))
+        else:
+            w("All targets met.")
+        for n in self.notes:
+            w("Note: " + n)
+        return "\n".join(lines)
+
+    def machine(self):
+        model = ""
+        try:
+            with open("/proc/cpuinfo") as f:
+                for line in f:
+                    if line.startswith("model name"):
+                        model = line.split(":", 1)[1].strip()
+                        break
+        except OSError:
+            pass
+        return "%d CPUs, %s, Linux %s, %s" % (
+            os.cpu_count(), model, platform.release(),
+            time.strftime("%Y-%m-%d %H:%M %Z"))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default="build", help="CMake build directory")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: small sizes, one round")
+    ap.add_argument("--rounds", type=int, default=0,
+                    help="interleaved rounds (default 3, quick 1)")
+    ap.add_argument("--out", help="work directory (default: a new temp dir)")
+    ap.add_argument("--json", help="also write raw results here")
+    ns = ap.parse_args()
+    b = None
+    try:
+        b = Bench(ns)
+        b.run()
+        print("## beacon benchmark (%s)" % ("quick" if ns.quick else
+                                            "%d rounds" % b.rounds))
+        print()
+        print("Machine: " + b.machine())
+        print("Run time: %.0f s; logs in %s" % (b.elapsed, b.logdir))
+        print(b.table())
+        if ns.json:
+            with open(ns.json, "w") as f:
+                json.dump({"|".join(k): v for k, v in b.results.items()},
+                          f, indent=1)
+        return 0
+    except BenchError as e:
+        sys.stderr.write("bench: FAIL: %s\n" % e)
+        return 1
+    finally:
+        if b:
+            b.procs.stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
