@@ -23,6 +23,7 @@ typedef struct cli_client_opts {
   const char *http_addr;
   long grace_ms;
   long max_conns;
+  long drain_ms; /* SIGTERM/SIGINT: how long live connections may finish */
 } cli_client_opts_t;
 
 /* Parses argv (getopt_long; optind is left at the first operand). Returns

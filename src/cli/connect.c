@@ -35,7 +35,8 @@ static const char usage_text[] =
     "                      (default /etc/beacon)\n"
     "  --cert/--key/--ca F override one file of the config dir\n"
     "  --timeout SECONDS   connect, handshake and stream-open timeout\n"
-    "                      (default 10)\n";
+    "                      (default 10)\n"
+    "  -h, --help          this text\n";
 
 typedef struct dir_buf {
   uint8_t data[BUF_SIZE];
@@ -119,8 +120,7 @@ static int pump(int sock, const char *target)
       /* stdin/stdout trouble: the local side went away */
       if(rc == -EPIPE)
         return CLI_EXIT_OK;
-      fprintf(stderr, "beacon connect: stdin/stdout: %s\n",
-              strerror(-rc));
+      fprintf(stderr, "beacon connect: stdin/stdout: %s\n", strerror(-rc));
       return CLI_EXIT_FAILURE;
     }
     if(is >= 0 && p[is].revents) {
@@ -137,8 +137,7 @@ static int pump(int sock, const char *target)
                   "it)\n",
                   target);
         else
-          fprintf(stderr, "beacon connect: %s: %s\n", target,
-                  strerror(-rc));
+          fprintf(stderr, "beacon connect: %s: %s\n", target, strerror(-rc));
         return CLI_EXIT_FAILURE;
       }
     }
@@ -204,24 +203,26 @@ enum {
   OPT_LOG_FORMAT,
   OPT_GRACE,
   OPT_MAX_CONNS,
+  OPT_DRAIN,
   OPT_HELP
 };
 
 static const struct option long_opts[] = {
-  {"relay", required_argument, NULL, OPT_RELAY},
-  {"config-dir", required_argument, NULL, OPT_CONFIG_DIR},
-  {"cert", required_argument, NULL, OPT_CERT},
-  {"key", required_argument, NULL, OPT_KEY},
-  {"ca", required_argument, NULL, OPT_CA},
-  {"timeout", required_argument, NULL, OPT_TIMEOUT},
-  {"socks", required_argument, NULL, OPT_SOCKS},
-  {"http-connect", required_argument, NULL, OPT_HTTP},
-  {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-  {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-  {"connect-grace", required_argument, NULL, OPT_GRACE},
-  {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
-  {"help", no_argument, NULL, OPT_HELP},
-  {NULL, 0, NULL, 0},
+    {"relay", required_argument, NULL, OPT_RELAY},
+    {"config-dir", required_argument, NULL, OPT_CONFIG_DIR},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"ca", required_argument, NULL, OPT_CA},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"socks", required_argument, NULL, OPT_SOCKS},
+    {"http-connect", required_argument, NULL, OPT_HTTP},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"connect-grace", required_argument, NULL, OPT_GRACE},
+    {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
+    {"drain-timeout", required_argument, NULL, OPT_DRAIN},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
 };
 
 void cli_client_opts_free(cli_client_opts_t *o)
@@ -247,17 +248,17 @@ int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
   o->timeout_ms = 10000;
   o->grace_ms = 250;
   o->max_conns = 1024;
+  o->drain_ms = 30000;
   optind = 1;
   opterr = 0;
   for(;;) {
-    int c = getopt_long(argc, argv, forward ? "+L:h" : "+h", long_opts,
-                        NULL);
+    int c = getopt_long(argc, argv, forward ? "+L:h" : "+h", long_opts, NULL);
     if(c == -1)
       break;
     const char *a = optarg;
     int fwd_only = c == 'L' || c == OPT_SOCKS || c == OPT_HTTP ||
                    c == OPT_LOG_LEVEL || c == OPT_LOG_FORMAT ||
-                   c == OPT_GRACE || c == OPT_MAX_CONNS;
+                   c == OPT_GRACE || c == OPT_MAX_CONNS || c == OPT_DRAIN;
     if(fwd_only && !forward)
       c = '?';
     switch(c) {
@@ -313,6 +314,11 @@ int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
       o->max_conns = strtol(a, NULL, 10);
       if(o->max_conns <= 0 || o->max_conns > 100000)
         return bad(cmd, usage, "--max-conns: bad count '%s'", a);
+      break;
+    case OPT_DRAIN:
+      o->drain_ms = cli_parse_seconds(a);
+      if(o->drain_ms < 0)
+        return bad(cmd, usage, "--drain-timeout: bad seconds '%s'", a);
       break;
     case 'h':
     case OPT_HELP:

@@ -9,6 +9,10 @@
  * shared) and then copies both ways with half-close. Connections are
  * capped by --max-conns.
  *
+ * SIGTERM/SIGINT stop accepting and let live connections finish for up
+ * to --drain-timeout (default 30 s, like the relay, DESIGN §4); a second
+ * signal ends the wait. Either way the exit code is 0.
+ *
  * Success replies: the protocol has no answer from the relay, a refused
  * destination shows as a reset (beacon relay) or an immediate EOF (Go
  * relay) of the fresh stream. The front ends therefore wait up to
@@ -20,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -50,12 +55,18 @@ static const char usage_text[] =
     "                      [-L [BIND:]PORT:HOST:PORT]... [--socks ADDR]\n"
     "                      [--http-connect ADDR] [--timeout SECONDS]\n"
     "                      [--connect-grace SECONDS] [--max-conns N]\n"
+    "                      [--drain-timeout SECONDS]\n"
     "                      [--log-level LEVEL] [--log-format FORMAT]\n"
     "\n"
     "Long-running: every front end shares one tunnel (or chain) to the\n"
     "relay, re-dialled lazily when it dies. Addresses are PORT,\n"
     "HOST:PORT or [IPV6]:PORT; a bare PORT binds to 127.0.0.1.\n"
     "\n"
+    "  --relay HOST:PORT         relay tunnel address (repeat for a\n"
+    "                            chain, first hop first)\n"
+    "  --config-dir DIR          controller.crt, controller.key,\n"
+    "                            fleet-ca.crt (default /etc/beacon)\n"
+    "  --cert/--key/--ca F       override one file of the config dir\n"
     "  -L [BIND:]PORT:HOST:PORT  forward a local port to HOST:PORT\n"
     "  --socks ADDR              SOCKS5 (no auth, CONNECT; names are\n"
     "                            resolved by the relay)\n"
@@ -64,8 +75,14 @@ static const char usage_text[] =
     "                            answering success (default 0.25)\n"
     "  --max-conns N             concurrent connections (default 1024)\n"
     "  --timeout SECONDS         connect/handshake/open timeouts (10)\n"
+    "  --drain-timeout SECONDS   on SIGTERM/SIGINT, let live connections\n"
+    "                            finish for this long (default 30)\n"
     "  --log-level LEVEL         debug, info, warn, error (default info)\n"
-    "  --log-format FORMAT       text or json (default text)\n";
+    "  --log-format FORMAT       text or json (default text)\n"
+    "  -h, --help                this text\n"
+    "\n"
+    "Signals: SIGTERM/SIGINT stop accepting, drain and exit 0; a second\n"
+    "signal ends the drain at once.\n";
 
 enum front { FRONT_LOCAL = 0, FRONT_SOCKS, FRONT_HTTP };
 static const char *front_names[] = {"forward", "socks", "http-connect"};
@@ -77,11 +94,12 @@ typedef struct listener {
   char addr[320];
 } listener_t;
 
-
 static beacon_tunnel_t *tunnel;
 static long grace_ms;
 static atomic_long live_conns;
 static int sig_pipe[2] = {-1, -1};
+/* A byte per finished connection, so the drain waits without polling. */
+static int done_pipe[2] = {-1, -1};
 
 static uint64_t mono_ms(void)
 {
@@ -146,8 +164,7 @@ static int split_forward(const char *spec, char *bind, size_t bcap,
     if(*q != '[' || q == spec)
       return -1;
     q--;
-  }
-  else {
+  } else {
     while(q > spec && *q != ':')
       q--;
   }
@@ -281,6 +298,30 @@ static int send_all(int fd, const void *p, size_t n)
   return 0;
 }
 
+/* After an error answer: half-close and read what the client still
+ * sends (up to a second, 64 KiB), so that closing with unread bytes does
+ * not turn into a reset that destroys the answer in flight (nginx's
+ * lingering close). */
+static void linger_close(int fd)
+{
+  char b[4096];
+  uint64_t deadline = mono_ms() + 1000;
+  size_t total = 0;
+  shutdown(fd, SHUT_WR);
+  while(total < 64 * 1024) {
+    uint64_t now = mono_ms();
+    if(now >= deadline)
+      break;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    if(poll(&p, 1, (int)(deadline - now)) <= 0)
+      break;
+    ssize_t n = recv(fd, b, sizeof(b), MSG_DONTWAIT);
+    if(n <= 0)
+      break;
+    total += (size_t)n;
+  }
+}
+
 /* Waits up to the grace period for the fresh stream to show a refusal
  * (reset, or EOF before any byte). 0 = looks open. */
 static int refused_early(int fd)
@@ -340,8 +381,7 @@ static void log_conn(const conn_t *c, const char *target, uint64_t up,
                      const char *detail)
 {
   log_line_t l;
-  if(!log_begin(&l, strcmp(outcome, "ok") ? LOG_WARN : LOG_INFO,
-                "conn_done"))
+  if(!log_begin(&l, strcmp(outcome, "ok") ? LOG_WARN : LOG_INFO, "conn_done"))
     return;
   log_str(&l, "front", front_names[c->kind]);
   log_str(&l, "client", c->peer);
@@ -372,21 +412,21 @@ static void *conn_main(void *arg)
 
   if(c->kind == FRONT_LOCAL) {
     target = c->l->target;
-  }
-  else {
+  } else {
     client_socks_init(sk);
     client_http_init(ht);
-    int rc = read_handshake(c, c->kind == FRONT_SOCKS ? sk : NULL, ht,
-                            rest, &rest_len);
+    int rc = read_handshake(c, c->kind == FRONT_SOCKS ? sk : NULL, ht, rest,
+                            &rest_len);
     if(rc) {
       outcome = rc < 0 ? "handshake_timeout_or_eof" : "bad_request";
       if(rc > 0 && c->kind == FRONT_HTTP) {
         char resp[512];
-        size_t n = client_http_response(resp, sizeof(resp), ht->status,
-                                        ht->status == 405
-                                            ? "only CONNECT is supported"
-                                            : "malformed CONNECT request");
-        send_all(c->fd, resp, n);
+        const char *why = ht->status == 405   ? "only CONNECT is supported"
+                          : ht->status == 431 ? "request header too large"
+                                              : "malformed CONNECT request";
+        size_t n = client_http_response(resp, sizeof(resp), ht->status, why);
+        if(!send_all(c->fd, resp, n))
+          linger_close(c->fd);
       }
       goto out;
     }
@@ -402,8 +442,7 @@ static void *conn_main(void *arg)
     if(c->kind == FRONT_SOCKS) {
       uint8_t r[SOCKS_REPLY_SIZE];
       send_all(c->fd, r, client_socks_reply(r, client_socks_code(code)));
-    }
-    else if(c->kind == FRONT_HTTP) {
+    } else if(c->kind == FRONT_HTTP) {
       char resp[512];
       size_t n = client_http_response(resp, sizeof(resp),
                                       client_http_status(code), detail);
@@ -414,11 +453,9 @@ static void *conn_main(void *arg)
   if(c->kind == FRONT_SOCKS) {
     uint8_t r[SOCKS_REPLY_SIZE];
     send_all(c->fd, r, client_socks_reply(r, SOCKS_OK));
-  }
-  else if(c->kind == FRONT_HTTP) {
+  } else if(c->kind == FRONT_HTTP) {
     char resp[128];
-    send_all(c->fd, resp, client_http_response(resp, sizeof(resp), 200,
-                                               NULL));
+    send_all(c->fd, resp, client_http_response(resp, sizeof(resp), 200, NULL));
   }
   if(rest_len && send_all(fd, rest, rest_len)) {
     outcome = "error";
@@ -434,6 +471,9 @@ out:
   close(c->fd);
   free(c);
   atomic_fetch_sub(&live_conns, 1);
+  if(write(done_pipe[1], "", 1) < 0) {
+    /* full: the drain already has a wake-up pending */
+  }
   return NULL;
 }
 
@@ -446,8 +486,7 @@ static void accept_one(const listener_t *l, long max_conns)
     return;
   conn_t *c = calloc(1, sizeof(*c));
   if(!c || atomic_load(&live_conns) >= max_conns) {
-    log_msg(LOG_WARN, "conn_refused", "%s: connection limit reached",
-            l->addr);
+    log_msg(LOG_WARN, "conn_refused", "%s: connection limit reached", l->addr);
     free(c);
     close(fd);
     return;
@@ -485,6 +524,51 @@ static void on_signal(int sig)
   errno = saved;
 }
 
+static void empty_pipe(int fd)
+{
+  char b[64];
+  while(read(fd, b, sizeof(b)) > 0) {
+  }
+}
+
+/* After the listeners are closed: waits until every live connection
+ * ended, the drain timeout passed, or another signal came. Returns the
+ * number of connections still open. */
+static long drain_conns(long drain_ms)
+{
+  uint64_t deadline = mono_ms() + (uint64_t)drain_ms;
+  long n = atomic_load(&live_conns);
+  log_line_t l;
+
+  if(log_begin(&l, LOG_INFO, "draining")) {
+    log_u64(&l, "connections", (uint64_t)n);
+    log_ms(&l, "timeout", (uint64_t)drain_ms);
+    log_end(&l);
+  }
+  while((n = atomic_load(&live_conns)) > 0) {
+    uint64_t now = mono_ms();
+    if(now >= deadline) {
+      log_msg(LOG_WARN, "drain_timeout", "%ld connection(s) cut", n);
+      return n;
+    }
+    uint64_t left = deadline - now;
+    struct pollfd p[2] = {{.fd = done_pipe[0], .events = POLLIN},
+                          {.fd = sig_pipe[0], .events = POLLIN}};
+    if(poll(p, 2, left > INT_MAX ? INT_MAX : (int)left) < 0 && errno != EINTR)
+      return n;
+    if(p[1].revents) {
+      log_msg(LOG_WARN, "drain_cut",
+              "second signal: %ld connection(s) "
+              "cut",
+              n);
+      return n;
+    }
+    if(p[0].revents)
+      empty_pipe(done_pipe[0]);
+  }
+  return 0;
+}
+
 static int add_listener(listener_t *ls, int *n, const char *spec,
                         enum front kind, const char *flag)
 {
@@ -496,21 +580,25 @@ static int add_listener(listener_t *ls, int *n, const char *spec,
   if(kind == FRONT_LOCAL) {
     if(split_forward(spec, bind_spec, sizeof(bind_spec), l->target,
                      sizeof(l->target))) {
-      fprintf(stderr, "beacon forward: -L '%s': expected "
-                      "[BIND:]PORT:HOST:PORT\n", spec);
+      fprintf(stderr,
+              "beacon forward: -L '%s': expected "
+              "[BIND:]PORT:HOST:PORT\n",
+              spec);
       return CLI_EXIT_USAGE;
     }
     where = bind_spec;
   }
   l->fd = listen_on(where, l->addr, sizeof(l->addr));
   if(l->fd == -1) {
-    fprintf(stderr, "beacon forward: %s '%s': expected PORT, HOST:PORT "
-                    "or [IPV6]:PORT\n", flag, spec);
+    fprintf(stderr,
+            "beacon forward: %s '%s': expected PORT, HOST:PORT "
+            "or [IPV6]:PORT\n",
+            flag, spec);
     return CLI_EXIT_USAGE;
   }
   if(l->fd < 0) {
-    fprintf(stderr, "beacon forward: %s '%s': cannot listen: %s\n", flag,
-            spec, strerror(errno));
+    fprintf(stderr, "beacon forward: %s '%s': cannot listen: %s\n", flag, spec,
+            strerror(errno));
     return CLI_EXIT_FAILURE;
   }
   log_line_t ll;
@@ -539,14 +627,17 @@ int cli_forward_main(int argc, char **argv)
     return CLI_EXIT_USAGE;
   }
   if(!o.nforwards && !o.socks_addr && !o.http_addr) {
-    fprintf(stderr, "beacon forward: nothing to do: give -L, --socks or "
-                    "--http-connect\n%s", usage_text);
+    fprintf(stderr,
+            "beacon forward: nothing to do: give -L, --socks or "
+            "--http-connect\n%s",
+            usage_text);
     return CLI_EXIT_USAGE;
   }
   grace_ms = o.grace_ms;
   rc = 0;
   signal(SIGPIPE, SIG_IGN);
-  if(pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK)) {
+  if(pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) ||
+     pipe2(done_pipe, O_CLOEXEC | O_NONBLOCK)) {
     fprintf(stderr, "beacon forward: pipe: %s\n", strerror(errno));
     return CLI_EXIT_FAILURE;
   }
@@ -585,11 +676,19 @@ int cli_forward_main(int argc, char **argv)
       if(p[i].revents & POLLIN)
         accept_one(&ls[i], o.max_conns);
   }
-  /* Stop accepting; live connections end with the process (their
-   * tunnel goes away with it, which resets their streams). */
+  /* Stop accepting: new connections are refused from here on. */
   for(int i = 0; i < nl; i++)
     close(ls[i].fd);
-  log_msg(LOG_INFO, "shutdown", "signal received, %ld connection(s) open",
-          (long)atomic_load(&live_conns));
+  empty_pipe(sig_pipe[0]);
+  if(drain_conns(o.drain_ms)) {
+    /* Connection threads still use the tunnel, so it cannot be freed,
+     * and exit() would run library destructors under them: leave now,
+     * which resets their streams and sockets. */
+    fflush(NULL);
+    _exit(CLI_EXIT_OK);
+  }
+  beacon_tunnel_free(tunnel);
+  tunnel = NULL;
+  log_msg(LOG_INFO, "stopped", "drained");
   return CLI_EXIT_OK;
 }

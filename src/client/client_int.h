@@ -45,7 +45,7 @@ void client_list_add(client_list_t *head, client_list_t *n);
 void client_list_del(client_list_t *n);
 int client_list_empty(const client_list_t *l);
 
-#define CLIENT_CONTAINER(p, type, field) \
+#define CLIENT_CONTAINER(p, type, field)                                      \
   ((type *)(void *)((char *)(p)-offsetof(type, field)))
 
 struct beacon_config {
@@ -131,7 +131,7 @@ struct client_session {
   int going_away; /* Go Away seen on any hop */
   int torn_down;
   int resolving; /* getaddrinfo in flight */
-  int refs; /* base + handles + requests in flight */
+  int refs;      /* base + handles + requests in flight */
   uv_tcp_t tcp;
   int tcp_init;
   uv_timer_t timer;

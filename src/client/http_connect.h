@@ -17,8 +17,9 @@
 
 typedef struct client_http {
   int done;
-  int status; /* the error status to answer with: 400 or 405 */
-  size_t len;
+  int status;   /* the error status to answer with: 400, 405 or 431 */
+  size_t len;   /* bytes buffered, leading empty lines included */
+  size_t start; /* where the request line starts in buf */
   char buf[HTTP_CONNECT_MAX_HEADER];
   char target[TARGET_MAX_LINE + 1];
 } client_http_t;
@@ -31,7 +32,7 @@ void client_http_init(client_http_t *h);
  * h->status set (answer it with client_http_response(), then close). */
 int client_http_feed(client_http_t *h, const uint8_t *in, size_t *inlen);
 
-/* Formats the response for status (200, 400, 405, 502, 504) with a
+/* Formats the response for status (200, 400, 405, 431, 502, 504) with a
  * short text body for errors; returns its length (out is NUL-terminated
  * and cap must be >= 256). */
 size_t client_http_response(char *out, size_t cap, int status,

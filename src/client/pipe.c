@@ -125,8 +125,8 @@ client_pipe_t *client_pipe_open(client_session_t *s, client_req_t *req)
   client_list_add(&s->pipes, &p->link);
   /* The target line goes first (DESIGN §1.3); the initial window always
    * takes it whole. */
-  if(mux_stream_write(m, p->sid, (const uint8_t *)req->line,
-                      req->line_len) != (int64_t)req->line_len) {
+  if(mux_stream_write(m, p->sid, (const uint8_t *)req->line, req->line_len) !=
+     (int64_t)req->line_len) {
     p->req = NULL;
     pipe_reset(p);
     return NULL;
@@ -172,8 +172,8 @@ static int push_stash(client_pipe_t *p)
     pipe_reset(p);
     return 0;
   }
-  int64_t w = mux_stream_write(m, p->sid, p->rbuf + p->stash_off,
-                               p->stash_len);
+  int64_t w =
+      mux_stream_write(m, p->sid, p->rbuf + p->stash_off, p->stash_len);
   if(w < 0) {
     pipe_reset(p);
     return 0;

@@ -55,8 +55,7 @@ void client_session_fail(client_session_t *s, int hop, int code,
     char name[300];
     client_error_set(&s->err, code, hop, "%s: %s",
                      hop_name(s, hop, name, sizeof(name)), what);
-  }
-  else {
+  } else {
     client_error_set(&s->err, code, hop, "%s", what);
   }
   s->state = CS_FAILED;
@@ -115,8 +114,7 @@ static void carrier_lost(client_hop_t *child, const char *how)
                         pname, how);
   else
     client_session_fail(s, child->index, BEACON_ERESET,
-                        "connection lost (stream through %s %s)", pname,
-                        how);
+                        "connection lost (stream through %s %s)", pname, how);
 }
 
 static void cb_fin(mux_t *m, uint32_t id, void *sud, void *ud)
@@ -173,14 +171,14 @@ static void cb_go_away(mux_t *m, uint32_t code, void *ud)
 }
 
 static const mux_callbacks_t mux_cbs = {
-  .on_stream_open = cb_stream_open,
-  .on_stream_ack = cb_stream_ack,
-  .on_data = cb_data,
-  .on_fin = cb_fin,
-  .on_reset = cb_reset,
-  .on_writable = cb_writable,
-  .on_stream_closed = cb_closed,
-  .on_go_away = cb_go_away,
+    .on_stream_open = cb_stream_open,
+    .on_stream_ack = cb_stream_ack,
+    .on_data = cb_data,
+    .on_fin = cb_fin,
+    .on_reset = cb_reset,
+    .on_writable = cb_writable,
+    .on_stream_closed = cb_closed,
+    .on_go_away = cb_go_away,
 };
 
 /* ---- hops ------------------------------------------------------------- */
@@ -207,8 +205,7 @@ static int hop_start_tls(client_hop_t *h)
   h->hs_deadline = now_ms(s) + (uint64_t)s->t->cfg.handshake_ms;
   int rc = tls_conn_handshake(h->tls);
   if(rc && rc != BEACON_EAGAIN) {
-    client_session_fail(s, h->index, rc, "TLS: %s",
-                        tls_conn_error(h->tls));
+    client_session_fail(s, h->index, rc, "TLS: %s", tls_conn_error(h->tls));
     return rc;
   }
   client_dirty(s->t);
@@ -298,8 +295,7 @@ static void hop_input(client_hop_t *h, const uint8_t *in, size_t len)
       s->proven = 1;
     int rc = mux_recv(h->mux, buf, (size_t)n);
     if(rc < 0) {
-      client_session_fail(s, h->index, rc, "yamux: %s",
-                          beacon_strerror(rc));
+      client_session_fail(s, h->index, rc, "yamux: %s", beacon_strerror(rc));
       break;
     }
   }
@@ -346,8 +342,7 @@ static void on_tcp_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
       client_session_fail(s, 0, BEACON_ECLOSED,
                           "the relay closed the connection");
     else
-      client_session_fail(s, 0, BEACON_EIO, "read: %s",
-                          uv_strerror((int)n));
+      client_session_fail(s, 0, BEACON_EIO, "read: %s", uv_strerror((int)n));
     return;
   }
   hop_input(&s->hops[0], (const uint8_t *)buf->base, (size_t)n);
@@ -517,8 +512,7 @@ void client_session_submit(client_session_t *s, client_req_t *req)
       if(s->t->cur == s)
         s->t->cur = NULL;
       client_dispatch(s->t, req);
-    }
-    else {
+    } else {
       client_req_finish(s->t, req, BEACON_ELIMIT, &e);
     }
   }
@@ -547,8 +541,7 @@ static void session_teardown(client_session_t *s)
   if(s->err.code == 0)
     client_error_set(&s->err, BEACON_ECLOSED, -1, "tunnel closed");
   while(!client_list_empty(&s->pipes)) {
-    client_pipe_t *p =
-        CLIENT_CONTAINER(s->pipes.next, client_pipe_t, link);
+    client_pipe_t *p = CLIENT_CONTAINER(s->pipes.next, client_pipe_t, link);
     client_req_t *req = client_pipe_take_req(p);
     if(req)
       req_lost(s, req);
@@ -688,8 +681,7 @@ static void on_timer(uv_timer_t *tm)
   if((s->state == CS_RESOLVING || s->state == CS_CONNECTING) &&
      now >= s->dial_deadline) {
     client_session_fail(s, 0, BEACON_ETIMEDOUT,
-                        "connect timed out after %d ms",
-                        s->t->cfg.dial_ms);
+                        "connect timed out after %d ms", s->t->cfg.dial_ms);
     return;
   }
   for(int i = 0; i < s->nhops; i++) {
@@ -760,8 +752,8 @@ void client_session_service(client_session_t *s)
   if(s->state != CS_FAILED)
     session_flush(s);
   /* A session that got Go Away ends once its streams are done. */
-  if(s->state != CS_FAILED && s->going_away &&
-     client_list_empty(&s->pipes) && client_list_empty(&s->waiting))
+  if(s->state != CS_FAILED && s->going_away && client_list_empty(&s->pipes) &&
+     client_list_empty(&s->waiting))
     client_session_fail(s, -1, BEACON_EGOAWAY, "the relay is going away");
   if(s->state == CS_FAILED) {
     session_teardown(s);

@@ -1,6 +1,7 @@
 /* socks.c - the SOCKS5 handshake as a state machine (socks.h). */
 #include "client/socks.h"
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,27 +49,32 @@ int client_socks_code(int err)
  * buffered; 0 while that is not known yet. */
 static size_t need(const client_socks_t *s)
 {
+  /* A wrong version byte is judged at once: it is not SOCKS5, and
+   * waiting for a length it does not have would stall the client. */
+  if(s->len >= 1 && s->buf[0] != 5)
+    return s->len;
   if(s->state == ST_GREETING)
     return s->len < 2 ? 2 : 2 + (size_t)s->buf[1];
-  if(s->len < 5)
-    return 5;
+  if(s->len < 4)
+    return 4;
   switch(s->buf[3]) {
   case 1:
     return 4 + 4 + 2;
   case 4:
     return 4 + 16 + 2;
   case 3:
-    return 4 + 1 + (size_t)s->buf[4] + 2;
+    return s->len < 5 ? 5 : 4 + 1 + (size_t)s->buf[4] + 2;
   default:
-    return 5; /* unknown ATYP: judged at 5 bytes */
+    return 4; /* unknown ATYP: judged at once */
   }
 }
 
-static int fail(client_socks_t *s, int code)
+static int reject(client_socks_t *s, int code)
 {
   s->state = ST_DONE;
+  /* Appended: the method selection may still be unsent. */
   if(code >= 0)
-    s->reply_len = client_socks_reply(s->reply, code);
+    s->reply_len += client_socks_reply(s->reply + s->reply_len, code);
   return BEACON_EINVAL;
 }
 
@@ -100,9 +106,9 @@ static int request(client_socks_t *s)
   char host[256];
   size_t hl;
   if(b[0] != 5 || b[2] != 0)
-    return fail(s, SOCKS_GENERAL_FAILURE);
+    return reject(s, SOCKS_GENERAL_FAILURE);
   if(b[1] != 1)
-    return fail(s, SOCKS_CMD_UNSUPPORTED);
+    return reject(s, SOCKS_CMD_UNSUPPORTED);
   const uint8_t *port;
   switch(b[3]) {
   case 1:
@@ -110,30 +116,30 @@ static int request(client_socks_t *s)
     port = b + 8;
     break;
   case 4:
-    hl = 0;
-    host[hl++] = '[';
-    for(int i = 0; i < 8; i++)
-      hl += (size_t)snprintf(host + hl, sizeof(host) - hl, "%s%x",
-                             i ? ":" : "", b[4 + 2 * i] << 8 | b[5 + 2 * i]);
-    snprintf(host + hl, sizeof(host) - hl, "]");
+    /* RFC 5952 text, as a user would write it: [2001:db8::1] */
+    host[0] = '[';
+    if(!inet_ntop(AF_INET6, b + 4, host + 1, INET6_ADDRSTRLEN))
+      return reject(s, SOCKS_GENERAL_FAILURE);
+    hl = strlen(host);
+    memcpy(host + hl, "]", 2);
     port = b + 20;
     break;
   case 3:
     hl = b[4];
     if(!hl || memchr(b + 5, 0, hl))
-      return fail(s, SOCKS_HOST_UNREACHABLE);
+      return reject(s, SOCKS_HOST_UNREACHABLE);
     memcpy(host, b + 5, hl);
     host[hl] = 0;
     port = b + 5 + hl;
     break;
   default:
-    return fail(s, SOCKS_ATYP_UNSUPPORTED);
+    return reject(s, SOCKS_ATYP_UNSUPPORTED);
   }
   unsigned p = (unsigned)port[0] << 8 | port[1];
   int n = snprintf(s->target, sizeof(s->target), "%s:%u", host, p);
   if(n < 0 || (size_t)n >= sizeof(s->target) ||
      target_from_string(s->target, (size_t)n, NULL))
-    return fail(s, SOCKS_HOST_UNREACHABLE);
+    return reject(s, SOCKS_HOST_UNREACHABLE);
   s->state = ST_DONE;
   return 0;
 }

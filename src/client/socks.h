@@ -32,7 +32,9 @@ typedef struct client_socks {
   int state;
   size_t len;       /* bytes of the current message buffered */
   uint8_t buf[262]; /* the longest message: a domain request */
-  uint8_t reply[SOCKS_REPLY_SIZE]; /* bytes to send to the client */
+  /* Bytes to send to the client: the method selection, a request
+   * reply, or both when greeting and request came in one read. */
+  uint8_t reply[2 + SOCKS_REPLY_SIZE];
   size_t reply_len;
   char target[TARGET_MAX_LINE + 1]; /* "host:port", IPv6 in brackets */
 } client_socks_t;

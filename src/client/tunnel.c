@@ -223,8 +223,7 @@ static int listener_open(beacon_tunnel_t *t)
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t alen = sizeof(a);
-  if(bind(fd, (struct sockaddr *)&a, sizeof(a)) ||
-     listen(fd, SOMAXCONN) ||
+  if(bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, SOMAXCONN) ||
      getsockname(fd, (struct sockaddr *)&t->listen_addr, &alen)) {
     int e = -errno;
     close(fd);
@@ -480,8 +479,9 @@ int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
   /* A safety net only: the loop's own timers (connect, handshake per
    * hop, stream open) end every request well before this. */
   const beacon_config_t *c = &t->cfg;
-  long wait_ms = 2L * (c->dial_ms + (long)c->nrelays * c->handshake_ms +
-                       req->open_ms) + 2000;
+  long wait_ms =
+      2L * (c->dial_ms + (long)c->nrelays * c->handshake_ms + req->open_ms) +
+      2000;
   struct timespec ts;
   deadline_after(&ts, wait_ms);
 
@@ -510,8 +510,8 @@ int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
     if(done)
       *err = req->err;
     else
-      client_error_set(err, BEACON_ETIMEDOUT, -1,
-                       "dial of %.200s timed out", target);
+      client_error_set(err, BEACON_ETIMEDOUT, -1, "dial of %.200s timed out",
+                       target);
   }
   pthread_mutex_unlock(&t->lock);
   client_req_unref(t, req);

@@ -78,8 +78,9 @@ static void *stress_thread(void *arg)
   for(int i = 0; i < per_thread; i++) {
     beacon_error_t err;
     int fd = beacon_dial(tun, target, 0, &err);
-    int rc = fd < 0 ? fd : echo_once(fd, 1000 + (seed * 7919u + i) % 70000,
-                                     seed + (unsigned)i);
+    int rc = fd < 0 ? fd
+                    : echo_once(fd, 1000 + (seed * 7919u + i) % 70000,
+                                seed + (unsigned)i);
     if(fd >= 0) {
       shutdown(fd, SHUT_WR);
       char c;
@@ -141,8 +142,7 @@ int main(int argc, char **argv)
     else
       printf("ok %d\n", n * m);
     rc = failures != 0;
-  }
-  else if(!strcmp(mode, "loop")) {
+  } else if(!strcmp(mode, "loop")) {
     for(int i = 0; i < n; i++) {
       double t0 = now_s();
       int fd = beacon_dial(tun, target, 0, &err);
@@ -150,18 +150,18 @@ int main(int argc, char **argv)
       if(fd >= 0)
         close(fd);
       printf("dial %d %s %d\n", i,
-             e == 0 ? "ok" : fd < 0 ? beacon_err_name(fd) : "echo_failed",
+             e == 0   ? "ok"
+             : fd < 0 ? beacon_err_name(fd)
+                      : "echo_failed",
              (int)((now_s() - t0) * 1000));
       usleep((useconds_t)m * 1000);
     }
-  }
-  else if(!strcmp(mode, "reset")) {
+  } else if(!strcmp(mode, "reset")) {
     int fd = beacon_dial(tun, target, 0, &err);
     if(fd < 0) {
       printf("dial failed %s: %s\n", beacon_err_name(fd), err.message);
       rc = 1;
-    }
-    else {
+    } else {
       char buf[16];
       ssize_t r = read(fd, buf, sizeof(buf));
       if(r < 0 && errno == ECONNRESET)
@@ -172,38 +172,34 @@ int main(int argc, char **argv)
       }
       close(fd);
     }
-  }
-  else if(!strcmp(mode, "hold")) {
+  } else if(!strcmp(mode, "hold")) {
     int fd = beacon_dial(tun, target, 0, &err);
     if(fd < 0 || echo_once(fd, 100, 1)) {
       printf("dial failed %s\n", fd < 0 ? err.message : "echo");
       rc = 1;
-    }
-    else {
+    } else {
       printf("held\n");
       double t0 = now_s();
       char buf[16];
       ssize_t r = read(fd, buf, sizeof(buf));
       printf("broken %s %.1f\n",
-             r == 0 ? "EOF" : errno == ECONNRESET ? "ECONNRESET"
-                                                  : strerror(errno),
+             r == 0                ? "EOF"
+             : errno == ECONNRESET ? "ECONNRESET"
+                                   : strerror(errno),
              now_s() - t0);
       close(fd);
     }
-  }
-  else if(!strcmp(mode, "dialerr")) {
+  } else if(!strcmp(mode, "dialerr")) {
     int fd = beacon_dial(tun, target, 0, &err);
     if(fd >= 0) {
       printf("dial succeeded\n");
       rc = 1;
       close(fd);
-    }
-    else {
+    } else {
       printf("hop %d code %s: %s\n", err.hop, beacon_err_name(err.code),
              err.message);
     }
-  }
-  else {
+  } else {
     fprintf(stderr, "unknown mode %s\n", mode);
     rc = 2;
   }

@@ -8,6 +8,7 @@ relay (`beacon egress`).
 import os
 import re
 import signal
+import socket
 import subprocess
 import time
 
@@ -167,6 +168,194 @@ def test_connect_half_close(env):
     r = connect(env, [relay], echo.addr, data)
     harness.check_eq(r.returncode, 0, r.stderr)
     harness.check(r.stdout == data, "echo mismatch")
+
+
+# ---- beacon forward: SIGTERM drains live connections -----------------------
+
+def start_forward(env, relay, target, drain=None):
+    port = env.free_port()
+    argv = [env.need_bin(), "forward", "--relay", relay.addr,
+            "--config-dir", env.pki(), "-L", "%d:%s" % (port, target)]
+    if drain is not None:
+        argv += ["--drain-timeout", str(drain)]
+    fwd = env.start(argv, name="forward")
+    env.wait_listening(fwd, port)
+    return fwd, port
+
+
+def echo_conn(port, data):
+    """A connection through the forward that already echoed data once."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(data)
+    harness.check_eq(recv_exact(s, len(data)), data, "first echo")
+    return s
+
+
+def recv_exact(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            break
+        b += c
+    return b
+
+
+def refused(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_forward_drain_lets_connections_finish(env):
+    relay = start_relay(env)
+    echo = env.use(Echo())
+    fwd, port = start_forward(env, relay, echo.addr, drain=20)
+    a = echo_conn(port, b"one")
+    b = echo_conn(port, b"two")
+    t0 = time.monotonic()
+    fwd.send_signal(signal.SIGTERM)
+    fwd.wait_log(r"draining.*connections=2")
+    # no new connections, the live ones still carry data both ways
+    harness.check(refused(port), "forward still accepts while draining")
+    payload = harness.random_bytes(256 * 1024, seed=11)
+    a.sendall(payload)
+    harness.check(recv_exact(a, len(payload)) == payload, "echo in drain")
+    a.shutdown(socket.SHUT_WR)
+    harness.check_eq(a.recv(1), b"", "EOF after half-close")
+    a.close()
+    time.sleep(0.3)
+    harness.check(fwd.alive(), "forward exited with a connection open")
+    b.sendall(b"last")
+    harness.check_eq(recv_exact(b, 4), b"last", "second connection")
+    b.close()
+    harness.check_eq(fwd.wait(timeout=10), 0, "forward exit code")
+    harness.check(time.monotonic() - t0 < 10, "drain waited too long")
+    log = fwd.log_text()
+    harness.check("drained" in log and "drain_timeout" not in log, log)
+    # both connections were logged as finished normally
+    harness.check_eq(len(re.findall(r"conn_done.*outcome=ok", log)), 2, log)
+
+
+def test_forward_drain_timeout_cuts(env):
+    relay = start_relay(env)
+    echo = env.use(Echo())
+    fwd, port = start_forward(env, relay, echo.addr, drain=1)
+    s = echo_conn(port, b"idle")
+    t0 = time.monotonic()
+    fwd.send_signal(signal.SIGTERM)
+    harness.check_eq(fwd.wait(timeout=10), 0, "forward exit code")
+    took = time.monotonic() - t0
+    harness.check(0.9 <= took < 5, "drain took %.2fs" % took)
+    harness.check("drain_timeout" in fwd.log_text(), fwd.log_text())
+    # the cut connection ends (EOF or reset), it does not hang
+    s.settimeout(5)
+    try:
+        harness.check_eq(s.recv(1), b"", "data after the cut")
+    except ConnectionResetError:
+        pass
+    s.close()
+
+
+def test_forward_second_signal_ends_drain(env):
+    relay = start_relay(env)
+    echo = env.use(Echo())
+    fwd, port = start_forward(env, relay, echo.addr)  # default 30 s
+    s = echo_conn(port, b"x")
+    fwd.send_signal(signal.SIGTERM)
+    fwd.wait_log(r"draining.*timeout=30")
+    t0 = time.monotonic()
+    fwd.send_signal(signal.SIGINT)
+    harness.check_eq(fwd.wait(timeout=10), 0, "forward exit code")
+    harness.check(time.monotonic() - t0 < 3, "second signal was ignored")
+    harness.check("drain_cut" in fwd.log_text(), fwd.log_text())
+    s.close()
+
+
+def test_forward_idle_exits_at_once(env):
+    relay = start_relay(env)
+    fwd, port = start_forward(env, relay, "127.0.0.1:9")
+    t0 = time.monotonic()
+    fwd.send_signal(signal.SIGTERM)
+    harness.check_eq(fwd.wait(timeout=10), 0, "forward exit code")
+    harness.check(time.monotonic() - t0 < 3, "idle forward lingered")
+    harness.check("drained" in fwd.log_text(), fwd.log_text())
+
+
+def recv_all(s):
+    b = b""
+    while True:
+        c = s.recv(65536)
+        if not c:
+            return b
+        b += c
+
+
+def test_forward_front_end_refusals(env):
+    """What the real front ends answer to requests they refuse."""
+    relay = start_relay(env)
+    sp, hp = env.free_port(), env.free_port()
+    fwd = env.start([env.need_bin(), "forward", "--relay", relay.addr,
+                     "--config-dir", env.pki(), "--socks", str(sp),
+                     "--http-connect", str(hp)], name="forward")
+    env.wait_listening(fwd, sp)
+    env.wait_listening(fwd, hp)
+    # HTTP: another method -> 405 with Allow, then close
+    s = socket.create_connection(("127.0.0.1", hp), timeout=10)
+    s.sendall(b"GET http://a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n")
+    r = recv_all(s)
+    s.close()
+    harness.check(r.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n"), r)
+    harness.check(b"\r\nAllow: CONNECT\r\n" in r, r)
+    # a header over 8 KiB -> 431
+    s = socket.create_connection(("127.0.0.1", hp), timeout=10)
+    s.sendall(b"CONNECT a.example:443 HTTP/1.1\r\nX: " + b"x" * 9000)
+    r = recv_all(s)
+    s.close()
+    harness.check(r.startswith(
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), r)
+    # SOCKS: greeting and BIND in one write -> both replies, exact bytes
+    s = socket.create_connection(("127.0.0.1", sp), timeout=10)
+    s.sendall(b"\x05\x01\x00\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x16")
+    r = recv_all(s)
+    s.close()
+    harness.check_eq(r, b"\x05\x00\x05\x07\x00\x01" + b"\x00" * 6,
+                     "SOCKS BIND reply")
+    # no relay stream was opened for any of them
+    harness.check("stream_open" not in relay.log_text() and
+                  "target=" not in relay.log_text(), relay.log_text())
+    harness.check(fwd.alive(), "forward died")
+
+
+def test_help_lists_every_flag(env):
+    # every long option the parser knows (src/cli/connect.c long_opts)
+    # appears in the --help of the commands that accept it
+    src = os.path.join(env.src_dir, "src", "cli", "connect.c")
+    with open(src) as f:
+        text = f.read()
+    longs = re.findall(r'\{"([a-z-]+)", (?:required|no)_argument', text)
+    harness.check(len(longs) >= 10, longs)
+    fwd_only = {"socks", "http-connect", "log-level", "log-format",
+                "connect-grace", "max-conns", "drain-timeout"}
+    for cmd in ("connect", "forward"):
+        r = env.beacon(cmd, "--help", check=True)
+        out = r.stdout.decode()
+        for opt in longs:
+            if cmd == "connect" and opt in fwd_only:
+                continue
+            if opt in ("cert", "key", "ca"):
+                harness.check("--cert/--key/--ca" in out, out)
+                continue
+            harness.check("--" + opt in out, "%s --help lacks --%s"
+                          % (cmd, opt))
+    r = env.beacon("forward", "--help", check=True)
+    harness.check("-L [BIND:]PORT:HOST:PORT" in r.stdout.decode(), "-L")
+    # and connect refuses the forward-only flags
+    r = env.beacon("connect", "--relay", "127.0.0.1:1", "--socks", "1080",
+                   "a:1")
+    harness.check_eq(r.returncode, 2, r.stderr)
 
 
 if __name__ == "__main__":
