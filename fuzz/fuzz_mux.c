@@ -124,9 +124,13 @@ static void on_go_away(mux_t *m, uint32_t code, void *ud)
     (void)mux_stream_close(m, a->ids[0]);
 }
 
-static const mux_callbacks_t cbs = {on_open,   on_ack, on_data,
-                                    on_fin,    NULL,   on_writable,
-                                    on_closed, NULL,   on_go_away};
+static const mux_callbacks_t cbs = {.on_stream_open = on_open,
+                                    .on_stream_ack = on_ack,
+                                    .on_data = on_data,
+                                    .on_fin = on_fin,
+                                    .on_writable = on_writable,
+                                    .on_stream_closed = on_closed,
+                                    .on_go_away = on_go_away};
 
 static void action(app_t *a, int what, uint8_t arg)
 {

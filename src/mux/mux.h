@@ -80,6 +80,18 @@ typedef struct mux_allocator {
 
 typedef struct mux mux_t;
 
+/* Why the session reset a stream the peer opened (on_stream_refused). */
+enum mux_refusal {
+  MUX_REFUSED_NONE = 0,
+  MUX_REFUSED_GOING_AWAY = 1,  /* after Go Away, either way */
+  MUX_REFUSED_MAX_STREAMS = 2, /* max_streams live streams */
+  MUX_REFUSED_BACKLOG = 3,     /* accept_backlog unacknowledged streams */
+  MUX_REFUSED_OUTPUT_FULL = 4  /* the peer is not reading our output */
+};
+
+/* Static name of a refusal reason ("max_streams"). */
+const char *mux_refusal_name(int why);
+
 typedef struct mux_callbacks {
   /* The peer opened stream `id` (SYN). Return 0 to accept: the session
    * answers with ACK at once (the relay acknowledges before it reads the
@@ -116,6 +128,11 @@ typedef struct mux_callbacks {
    * The session stays usable whatever the code (Go ends its session on
    * codes 1 and 2): the caller decides whether to shut it down. */
   void (*on_go_away)(mux_t *m, uint32_t code, void *ud);
+  /* The session is resetting stream `id` that the peer opened, without
+   * on_stream_open, for reason `why` (enum mux_refusal). Optional (last
+   * member, so positional initialisers may leave it out); it
+   * must not end the session. */
+  void (*on_stream_refused)(mux_t *m, uint32_t id, int why, void *ud);
 } mux_callbacks_t;
 
 typedef struct mux_config {

@@ -126,10 +126,22 @@ static int incoming(mux_t *m, uint32_t id)
     return proto_err(m);
   /* A backed-up output queue also refuses: a peer that opens streams
    * without reading our ACKs cannot grow it without bound. */
-  if(m->go_away_sent || m->go_away_recv || m->nstreams >= m->cfg.max_streams ||
-     mux_pending_total(m) > m->cfg.max_outbuf + MUX_CTRL_SLACK ||
-     m->backlog >= m->cfg.accept_backlog || !m->cb.on_stream_open)
+  enum mux_refusal why = MUX_REFUSED_NONE;
+  if(m->go_away_sent || m->go_away_recv || !m->cb.on_stream_open)
+    why = MUX_REFUSED_GOING_AWAY;
+  else if(m->nstreams >= m->cfg.max_streams)
+    why = MUX_REFUSED_MAX_STREAMS;
+  else if(m->backlog >= m->cfg.accept_backlog)
+    why = MUX_REFUSED_BACKLOG;
+  else if(mux_pending_total(m) > m->cfg.max_outbuf + MUX_CTRL_SLACK)
+    why = MUX_REFUSED_OUTPUT_FULL;
+  if(why != MUX_REFUSED_NONE) {
+    /* Tell the caller before the RST goes out, so a flood is visible in
+     * its logs and counters; the callback must not end the session. */
+    if(m->cb.on_stream_refused)
+      m->cb.on_stream_refused(m, id, why, m->ud);
     return mux_q_reply(m, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_RST, id, 0);
+  }
   s = mux_stream_new(m, id, MUX_S_NEED_ACK, NULL);
   if(!s)
     return nomem(m);
@@ -399,6 +411,22 @@ uint64_t mux_next_deadline(const mux_t *m)
   if(m->cfg.keepalive_ms)
     return m->next_ping;
   return UINT64_MAX;
+}
+
+const char *mux_refusal_name(int why)
+{
+  switch(why) {
+  case MUX_REFUSED_GOING_AWAY:
+    return "going_away";
+  case MUX_REFUSED_MAX_STREAMS:
+    return "max_streams";
+  case MUX_REFUSED_BACKLOG:
+    return "accept_backlog";
+  case MUX_REFUSED_OUTPUT_FULL:
+    return "output_full";
+  default:
+    return "none";
+  }
 }
 
 int mux_go_away(mux_t *m, uint32_t code)

@@ -44,6 +44,9 @@ typedef struct fx {
   int reset_on;      /* this event type resets the stream */
   int shutdown_on;   /* this event type shuts the session down */
   int consume_in_data;
+  int nrefused; /* on_stream_refused calls */
+  int last_refused_why;
+  uint32_t last_refused_id;
 } fx_t;
 
 static void add(fx_t *f, int type, uint32_t id, uint64_t val, void *sud)
@@ -120,9 +123,17 @@ static void cb_go_away(mux_t *m, uint32_t code, void *ud)
   add(ud, EV_GO_AWAY, 0, code, NULL);
 }
 
-static const mux_callbacks_t cbs = {cb_open,   cb_ack,      cb_data,
-                                    cb_fin,    cb_reset,    cb_writable,
-                                    cb_closed, cb_ping_ack, cb_go_away};
+static void cb_refused(mux_t *m, uint32_t id, int why, void *ud)
+{
+  fx_t *f = ud;
+  f->nrefused++;
+  f->last_refused_id = id;
+  f->last_refused_why = why;
+}
+
+static const mux_callbacks_t cbs = {
+    cb_open,     cb_ack,    cb_data,     cb_fin,     cb_reset,
+    cb_writable, cb_closed, cb_ping_ack, cb_go_away, cb_refused};
 
 static fx_t *fx_new_cfg(const mux_config_t *cfg)
 {
@@ -760,6 +771,10 @@ static void test_backlog(void **state)
   out_none(f);
   feed_ok(f, MUX_TYPE_DATA, MUX_FLAG_SYN, 5, 3, "abc", 3);
   assert_int_equal(f->nev, 2); /* no on_stream_open for 5 */
+  assert_int_equal(f->nrefused, 1);
+  assert_int_equal(f->last_refused_id, 5);
+  assert_int_equal(f->last_refused_why, MUX_REFUSED_BACKLOG);
+  assert_string_equal(mux_refusal_name(f->last_refused_why), "accept_backlog");
   out_frame(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_RST, 5, 0);
   out_none(f);
   /* Acknowledging one frees a backlog slot. */
@@ -794,6 +809,14 @@ static void test_max_streams(void **state)
   out_frame(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_RST, 3, 0);
   out_none(f);
   assert_int_equal(f->nev, 1);
+  assert_int_equal(f->nrefused, 1);
+  assert_int_equal(f->last_refused_why, MUX_REFUSED_MAX_STREAMS);
+  assert_string_equal(mux_refusal_name(MUX_REFUSED_MAX_STREAMS),
+                      "max_streams");
+  assert_string_equal(mux_refusal_name(MUX_REFUSED_GOING_AWAY), "going_away");
+  assert_string_equal(mux_refusal_name(MUX_REFUSED_OUTPUT_FULL),
+                      "output_full");
+  assert_string_equal(mux_refusal_name(0), "none");
   /* Peer resets its stream: room for one more. */
   feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_RST, 1, 0, NULL, 0);
   feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 5, 0, NULL, 0);

@@ -178,9 +178,13 @@ static void on_closed(mux_t *m, uint32_t id, void *sud, void *ud)
   }
 }
 
-static const mux_callbacks_t cbs = {on_open,   on_ack,   on_data,
-                                    on_fin,    on_reset, on_writable,
-                                    on_closed, NULL,     NULL};
+static const mux_callbacks_t cbs = {.on_stream_open = on_open,
+                                    .on_stream_ack = on_ack,
+                                    .on_data = on_data,
+                                    .on_fin = on_fin,
+                                    .on_reset = on_reset,
+                                    .on_writable = on_writable,
+                                    .on_stream_closed = on_closed};
 
 static void pipe_put(pipe_buf_t *p, const uint8_t *d, size_t n)
 {

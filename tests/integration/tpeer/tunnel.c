@@ -447,9 +447,15 @@ static int handshake(tp_t *tp, int timeout_ms)
 
 int tp_connect(tp_t *tp, const tp_opts_t *o)
 {
-  static const mux_callbacks_t cbs = {cb_open,   cb_ack,      cb_data,
-                                      cb_fin,    cb_reset,    cb_writable,
-                                      cb_closed, cb_ping_ack, cb_go_away};
+  static const mux_callbacks_t cbs = {.on_stream_open = cb_open,
+                                      .on_stream_ack = cb_ack,
+                                      .on_data = cb_data,
+                                      .on_fin = cb_fin,
+                                      .on_reset = cb_reset,
+                                      .on_writable = cb_writable,
+                                      .on_stream_closed = cb_closed,
+                                      .on_ping_ack = cb_ping_ack,
+                                      .on_go_away = cb_go_away};
   char host[256], err[512];
   char *port;
   mux_config_t cfg;
