@@ -5,6 +5,7 @@
 #   make demo       the quickstart: dev PKI, relay, round trips through it
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60)
 #   make coverage   line coverage of the protocol cores (gcovr)
+#   make tsan       ThreadSanitizer over the library and relay tests
 #   make bench      benchmarks (not part of make test)
 #   make soak       long-running reliability runs (not part of make test)
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -13,14 +14,15 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 COV_BUILD ?= build-cov
+TSAN_BUILD ?= build-tsan
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_JOBS ?= 2
 FUZZ_SECONDS ?= 60
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-fast test-asan demo fuzz coverage bench \
-	soak install clean format check-format
+.PHONY: all deps build test test-fast test-asan tsan demo fuzz coverage \
+	bench soak install clean format check-format
 
 all: build
 
@@ -46,6 +48,17 @@ test-asan: deps
 		--label-exclude 'soak|bench|nosan'
 
 test: test-fast test-asan
+
+# ThreadSanitizer over the threaded parts: libbeacon's dial threads and
+# the relay's workers (not part of make test: clang build, slower).
+tsan: deps
+	@CC=clang cmake -S . -B $(TSAN_BUILD) -DBEACON_TSAN=ON \
+		-DCMAKE_BUILD_TYPE=Debug $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(TSAN_BUILD) -j$(JOBS)
+	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		BEACON_SANITIZED=1 ctest --output-on-failure -j$(CTEST_JOBS) \
+		-R 'integration\.client\.|integration\.relay\.|unit\.' \
+		--label-exclude 'soak|bench|nosan'
 
 demo: build
 	@python3 scripts/demo.py --build $(BUILD)
@@ -84,4 +97,4 @@ check-format:
 	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(COV_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(COV_BUILD) $(TSAN_BUILD)
