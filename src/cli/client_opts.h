@@ -24,6 +24,7 @@ typedef struct cli_client_opts {
   long grace_ms;
   long max_conns;
   long drain_ms; /* SIGTERM/SIGINT: how long live connections may finish */
+  const char *metrics_addr; /* NULL: no /metrics endpoint */
 } cli_client_opts_t;
 
 /* Parses argv (getopt_long; optind is left at the first operand). Returns

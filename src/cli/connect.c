@@ -204,6 +204,7 @@ enum {
   OPT_GRACE,
   OPT_MAX_CONNS,
   OPT_DRAIN,
+  OPT_METRICS,
   OPT_HELP
 };
 
@@ -221,6 +222,7 @@ static const struct option long_opts[] = {
     {"connect-grace", required_argument, NULL, OPT_GRACE},
     {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
     {"drain-timeout", required_argument, NULL, OPT_DRAIN},
+    {"metrics-addr", required_argument, NULL, OPT_METRICS},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -258,7 +260,8 @@ int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
     const char *a = optarg;
     int fwd_only = c == 'L' || c == OPT_SOCKS || c == OPT_HTTP ||
                    c == OPT_LOG_LEVEL || c == OPT_LOG_FORMAT ||
-                   c == OPT_GRACE || c == OPT_MAX_CONNS || c == OPT_DRAIN;
+                   c == OPT_GRACE || c == OPT_MAX_CONNS || c == OPT_DRAIN ||
+                   c == OPT_METRICS;
     if(fwd_only && !forward)
       c = '?';
     switch(c) {
@@ -319,6 +322,9 @@ int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
       o->drain_ms = cli_parse_seconds(a);
       if(o->drain_ms < 0)
         return bad(cmd, usage, "--drain-timeout: bad seconds '%s'", a);
+      break;
+    case OPT_METRICS:
+      o->metrics_addr = a;
       break;
     case 'h':
     case OPT_HELP:

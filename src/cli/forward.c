@@ -20,6 +20,11 @@
  * EOF before any byte becomes "connection refused" (SOCKS 0x05, HTTP
  * 502); data or silence until the grace ends means success. Protocols
  * where the server speaks first skip most of the wait.
+ *
+ * --metrics-addr serves /metrics and /healthz from a libuv loop in a
+ * thread of its own (the metrics layer is libuv based); the connection
+ * threads only bump relaxed atomic counters. It stops after the drain,
+ * so a scrape can watch the drain happen.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +50,8 @@
 #include "client/http_connect.h"
 #include "client/socks.h"
 #include "log/log.h"
+#include "metrics/http.h"
+#include "metrics/metrics.h"
 
 #define HEADER_TIMEOUT_MS 10000
 #define COPY_BUF (64 * 1024)
@@ -55,7 +62,7 @@ static const char usage_text[] =
     "                      [-L [BIND:]PORT:HOST:PORT]... [--socks ADDR]\n"
     "                      [--http-connect ADDR] [--timeout SECONDS]\n"
     "                      [--connect-grace SECONDS] [--max-conns N]\n"
-    "                      [--drain-timeout SECONDS]\n"
+    "                      [--drain-timeout SECONDS] [--metrics-addr ADDR]\n"
     "                      [--log-level LEVEL] [--log-format FORMAT]\n"
     "\n"
     "Long-running: every front end shares one tunnel (or chain) to the\n"
@@ -77,6 +84,9 @@ static const char usage_text[] =
     "  --timeout SECONDS         connect/handshake/open timeouts (10)\n"
     "  --drain-timeout SECONDS   on SIGTERM/SIGINT, let live connections\n"
     "                            finish for this long (default 30)\n"
+    "  --metrics-addr ADDR       Prometheus /metrics and /healthz (off by\n"
+    "                            default; a bare PORT or :PORT binds to\n"
+    "                            127.0.0.1)\n"
     "  --log-level LEVEL         debug, info, warn, error (default info)\n"
     "  --log-format FORMAT       text or json (default text)\n"
     "  -h, --help                this text\n"
@@ -100,6 +110,129 @@ static atomic_long live_conns;
 static int sig_pipe[2] = {-1, -1};
 /* A byte per finished connection, so the drain waits without polling. */
 static int done_pipe[2] = {-1, -1};
+
+/* ---- metrics (docs/OPERATIONS.md §6) ------------------------------- */
+
+enum { DIR_UP = 0, DIR_DOWN };
+enum { DIAL_REFUSED = 0, DIAL_TIMEOUT, DIAL_TLS, DIAL_OTHER };
+static const char *const directions[] = {"up", "down"};
+static const char *const dial_reasons[] = {"refused", "timeout", "tls",
+                                           "other"};
+
+static struct {
+  metrics_registry_t reg;
+  metric_t start_time, conns_open, streams_open, streams_total, bytes,
+      dial_failures;
+  uv_loop_t loop;
+  uv_async_t stop;
+  uv_thread_t thread;
+  metrics_http_t *http;
+} fm;
+
+/* Names and sizes are constants: a failure is a programming error. */
+static void family(metric_t *f, metric_type_t type, const char *name,
+                   const char *help, const char *label,
+                   const char *const *values, size_t n)
+{
+  metric_init(f, type, name, help, label, values, n);
+  metrics_register(&fm.reg, f);
+}
+
+static void metrics_setup(void)
+{
+  metrics_registry_init(&fm.reg);
+  family(&fm.conns_open, METRIC_GAUGE, "beacon_forward_connections_open",
+         "Client connections open now, on every front end.", NULL, NULL, 0);
+  family(&fm.streams_open, METRIC_GAUGE, "beacon_streams_open",
+         "Relay streams open now.", NULL, NULL, 0);
+  family(&fm.streams_total, METRIC_COUNTER, "beacon_streams_total",
+         "Relay streams opened.", NULL, NULL, 0);
+  family(&fm.bytes, METRIC_COUNTER, "beacon_bytes_total",
+         "Payload bytes forwarded (up: client to target).", "direction",
+         directions, 2);
+  family(&fm.dial_failures, METRIC_COUNTER, "beacon_dial_failures_total",
+         "Streams that could not be opened through the relay.", "reason",
+         dial_reasons, 4);
+  family(&fm.start_time, METRIC_GAUGE, "process_start_time_seconds",
+         "Start time of the process since unix epoch in seconds.", NULL, NULL,
+         0);
+  metric_set(&fm.start_time, 0, metrics_now_unix());
+}
+
+/* A failed beacon_dial() (or a refusal seen in the grace period). */
+static size_t dial_reason(int err)
+{
+  switch(err) {
+  case BEACON_EREFUSED:
+  case BEACON_ERESET:
+  case BEACON_EPOLICY:
+    return DIAL_REFUSED;
+  case BEACON_ETIMEDOUT:
+    return DIAL_TIMEOUT;
+  case BEACON_ETLS:
+  case BEACON_EVERIFY:
+    return DIAL_TLS;
+  default:
+    return DIAL_OTHER;
+  }
+}
+
+static void metrics_thread(void *arg)
+{
+  (void)arg;
+  uv_run(&fm.loop, UV_RUN_DEFAULT);
+}
+
+static void on_metrics_stop(uv_async_t *a)
+{
+  metrics_http_stop(fm.http);
+  fm.http = NULL;
+  uv_close((uv_handle_t *)a, NULL);
+}
+
+/* Binds the endpoint on the calling thread, then hands the loop to its
+ * own thread (thread creation orders the two). 0, or an exit code after
+ * one line on stderr. */
+static int metrics_start(const char *addr)
+{
+  char err[256];
+  int rc = uv_loop_init(&fm.loop);
+  if(rc) {
+    fprintf(stderr, "beacon forward: metrics loop: %s\n", uv_strerror(rc));
+    return CLI_EXIT_FAILURE;
+  }
+  fm.http = metrics_http_start(&fm.loop, addr, metrics_registry_render,
+                               &fm.reg, err, sizeof(err));
+  if(!fm.http) {
+    fprintf(stderr, "beacon forward: --metrics-addr: %s\n", err);
+    uv_run(&fm.loop, UV_RUN_DEFAULT); /* the listener's close callback */
+    uv_loop_close(&fm.loop);
+    return CLI_EXIT_FAILURE;
+  }
+  rc = uv_async_init(&fm.loop, &fm.stop, on_metrics_stop);
+  if(!rc) {
+    rc = uv_thread_create(&fm.thread, metrics_thread, NULL);
+    if(rc)
+      uv_close((uv_handle_t *)&fm.stop, NULL);
+  }
+  if(rc) {
+    fprintf(stderr, "beacon forward: metrics thread: %s\n", uv_strerror(rc));
+    metrics_http_stop(fm.http);
+    fm.http = NULL;
+    uv_run(&fm.loop, UV_RUN_DEFAULT);
+    uv_loop_close(&fm.loop);
+    return CLI_EXIT_FAILURE;
+  }
+  return 0;
+}
+
+/* Wakes the loop thread, which closes everything so uv_run returns. */
+static void metrics_stop(void)
+{
+  uv_async_send(&fm.stop);
+  uv_thread_join(&fm.thread);
+  uv_loop_close(&fm.loop);
+}
 
 static uint64_t mono_ms(void)
 {
@@ -145,8 +278,19 @@ static int listen_on(const char *spec, char *shown, size_t cap)
     return -2;
   }
   freeaddrinfo(ai);
-  snprintf(shown, cap, "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
-           strchr(host, ':') ? "]" : "", port);
+  /* The address actually bound, so that port 0 shows the port picked. */
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  char h[INET6_ADDRSTRLEN], s[8];
+  if(!getsockname(fd, (struct sockaddr *)&ss, &sl) &&
+     !getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), s, sizeof(s),
+                  NI_NUMERICHOST | NI_NUMERICSERV)) {
+    int v6 = ss.ss_family == AF_INET6;
+    snprintf(shown, cap, "%s%s%s:%s", v6 ? "[" : "", h, v6 ? "]" : "", s);
+  } else {
+    snprintf(shown, cap, "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
+             strchr(host, ':') ? "]" : "", port);
+  }
   return fd;
 }
 
@@ -185,6 +329,7 @@ typedef struct half {
   uint8_t buf[COPY_BUF];
   size_t off, len;
   int eof, done;
+  size_t dir; /* DIR_UP or DIR_DOWN, for beacon_bytes_total */
   uint64_t bytes;
 } half_t;
 
@@ -228,6 +373,7 @@ static int step(int src, int dst, half_t *h, int *who)
     h->off += (size_t)n;
     h->len -= (size_t)n;
     h->bytes += (uint64_t)n;
+    metric_add(&fm.bytes, h->dir, (uint64_t)n);
   }
   if(h->eof && !h->len && !h->done) {
     shutdown(dst, SHUT_WR);
@@ -410,6 +556,8 @@ static void *conn_main(void *arg)
   beacon_error_t err = {0};
   int fd = -1;
 
+  up->dir = DIR_UP;
+  down->dir = DIR_DOWN;
   if(c->kind == FRONT_LOCAL) {
     target = c->l->target;
   } else {
@@ -434,9 +582,14 @@ static void *conn_main(void *arg)
   }
 
   fd = beacon_dial(tunnel, target, 0, &err);
+  if(fd >= 0) {
+    metric_inc(&fm.streams_total, 0);
+    metric_inc(&fm.streams_open, 0);
+  }
   int refused = fd >= 0 && refused_early(fd);
   if(fd < 0 || refused) {
     int code = fd < 0 ? fd : BEACON_EREFUSED;
+    metric_inc(&fm.dial_failures, dial_reason(code));
     outcome = fd < 0 ? beacon_err_name(fd) : "refused";
     detail = fd < 0 ? err.message : "reset or closed by the relay";
     if(c->kind == FRONT_SOCKS) {
@@ -462,14 +615,18 @@ static void *conn_main(void *arg)
     goto out;
   }
   up->bytes = rest_len;
+  metric_add(&fm.bytes, DIR_UP, rest_len);
   outcome = copy_both(c->fd, fd, up, down);
 
 out:
   log_conn(c, target, up->bytes, down->bytes, start, outcome, detail);
-  if(fd >= 0)
+  if(fd >= 0) {
     close(fd);
+    metric_dec(&fm.streams_open, 0);
+  }
   close(c->fd);
   free(c);
+  metric_dec(&fm.conns_open, 0);
   atomic_fetch_sub(&live_conns, 1);
   if(write(done_pipe[1], "", 1) < 0) {
     /* full: the drain already has a wake-up pending */
@@ -506,7 +663,9 @@ static void accept_one(const listener_t *l, long max_conns)
   pthread_attr_setstacksize(&at, 256 * 1024);
   pthread_t th;
   atomic_fetch_add(&live_conns, 1);
+  metric_inc(&fm.conns_open, 0);
   if(pthread_create(&th, &at, conn_main, c)) {
+    metric_dec(&fm.conns_open, 0);
     atomic_fetch_sub(&live_conns, 1);
     close(fd);
     free(c);
@@ -633,7 +792,17 @@ int cli_forward_main(int argc, char **argv)
             usage_text);
     return CLI_EXIT_USAGE;
   }
+  if(o.metrics_addr) {
+    struct sockaddr_storage ss;
+    char merr[256];
+    if(metrics_parse_addr(o.metrics_addr, &ss, merr, sizeof(merr))) {
+      fprintf(stderr, "beacon forward: --metrics-addr: %s\n%s", merr,
+              usage_text);
+      return CLI_EXIT_USAGE;
+    }
+  }
   grace_ms = o.grace_ms;
+  metrics_setup();
   rc = 0;
   signal(SIGPIPE, SIG_IGN);
   if(pipe2(sig_pipe, O_CLOEXEC | O_NONBLOCK) ||
@@ -649,6 +818,13 @@ int cli_forward_main(int argc, char **argv)
     rc = add_listener(ls, &nl, o.http_addr, FRONT_HTTP, "--http-connect");
   if(!rc)
     rc = cli_client_tunnel(&o, &tunnel, "forward");
+  if(!rc && o.metrics_addr) {
+    rc = metrics_start(o.metrics_addr);
+    if(rc) {
+      beacon_tunnel_free(tunnel);
+      tunnel = NULL;
+    }
+  }
   if(rc) {
     for(int i = 0; i < nl; i++)
       close(ls[i].fd);
@@ -687,6 +863,8 @@ int cli_forward_main(int argc, char **argv)
     fflush(NULL);
     _exit(CLI_EXIT_OK);
   }
+  if(o.metrics_addr)
+    metrics_stop();
   beacon_tunnel_free(tunnel);
   tunnel = NULL;
   log_msg(LOG_INFO, "stopped", "drained");

@@ -338,7 +338,8 @@ def test_help_lists_every_flag(env):
     longs = re.findall(r'\{"([a-z-]+)", (?:required|no)_argument', text)
     harness.check(len(longs) >= 10, longs)
     fwd_only = {"socks", "http-connect", "log-level", "log-format",
-                "connect-grace", "max-conns", "drain-timeout"}
+                "connect-grace", "max-conns", "drain-timeout",
+                "metrics-addr"}
     for cmd in ("connect", "forward"):
         r = env.beacon(cmd, "--help", check=True)
         out = r.stdout.decode()
