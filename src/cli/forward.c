@@ -810,6 +810,13 @@ int cli_forward_main(int argc, char **argv)
     fprintf(stderr, "beacon forward: pipe: %s\n", strerror(errno));
     return CLI_EXIT_FAILURE;
   }
+  /* Catch SIGTERM before the first "listening" line: a supervisor that
+   * stops us as soon as we report ready must get a clean exit. */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_signal;
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
   for(int i = 0; i < o.nforwards && !rc; i++)
     rc = add_listener(ls, &nl, o.forwards[i], FRONT_LOCAL, "-L");
   if(!rc && o.socks_addr)
@@ -830,12 +837,6 @@ int cli_forward_main(int argc, char **argv)
       close(ls[i].fd);
     return rc;
   }
-  struct sigaction sa;
-  memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-
   struct pollfd p[CLI_MAX_FORWARDS + 3];
   for(;;) {
     for(int i = 0; i < nl; i++)
