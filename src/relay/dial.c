@@ -1,12 +1,14 @@
 /*
- * dial.c - resolve a target without blocking the loop (uv_getaddrinfo)
- * and connect with Happy Eyeballs (RFC 8305 style, DESIGN §1.4): the
- * resolved addresses that the policy allows are interleaved by family,
+ * dial.c - resolve a target without blocking the loop (uv_getaddrinfo;
+ * IP literals are parsed inline, no thread pool round trip) and connect
+ * with Happy Eyeballs (RFC 8305 style, DESIGN §1.4): the resolved
+ * addresses that the policy allows are interleaved by family,
  * a new attempt starts every 250 ms or as soon as the previous one fails,
  * the first connection wins and the others are cancelled, all within the
  * dial timeout. The policy is checked on every address actually dialled
  * (DESIGN §4): a name resolving to 127.0.0.1 is refused unless allowed.
  */
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +41,7 @@ struct relay_dial {
   relay_conn_t *att[DIAL_MAX_ADDRS];
   int natt;
   int last_err; /* uv error of the last failed attempt */
+  int lit_rc;   /* IP literal: collect()'s verdict, acted on next turn */
   char why[96];
 };
 
@@ -348,6 +351,47 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
   start_next(d);
 }
 
+/* The deferred start of an IP-literal dial: the callback never runs
+ * from inside relay_dial_start(). */
+static void on_literal(uv_timer_t *h)
+{
+  relay_dial_t *d = h->data;
+  if(d->lit_rc) {
+    dial_finish(d, d->lit_rc, NULL);
+    return;
+  }
+  start_next(d);
+  if(!d->finished && !live_attempts(d)) {
+    int code = d->last_err ? map_uv_err(d, d->last_err) : BEACON_EIO;
+    dial_finish(d, code, NULL);
+  }
+}
+
+/* Parses an IPv4 or IPv6 literal without the resolver's thread pool;
+ * 0 when it is not one inet_pton takes (a zone id, say). */
+static int literal_addr(const target_t *tgt, struct sockaddr_storage *ss,
+                        socklen_t *len)
+{
+  memset(ss, 0, sizeof(*ss));
+  if(tgt->kind == TARGET_IPV4) {
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    if(inet_pton(AF_INET, tgt->host, &sin->sin_addr) != 1)
+      return 0;
+    sin->sin_family = AF_INET;
+    *len = sizeof(*sin);
+    return 1;
+  }
+  if(tgt->kind == TARGET_IPV6) {
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    if(inet_pton(AF_INET6, tgt->host, &sin6->sin6_addr) != 1)
+      return 0;
+    sin6->sin6_family = AF_INET6;
+    *len = sizeof(*sin6);
+    return 1;
+  }
+  return 0;
+}
+
 relay_dial_t *relay_dial_start(uv_loop_t *loop, const target_t *tgt,
                                const policy_t *policy, uint64_t timeout_ms,
                                relay_metrics_t *m, relay_dial_cb cb, void *ud)
@@ -361,25 +405,43 @@ relay_dial_t *relay_dial_start(uv_loop_t *loop, const target_t *tgt,
   d->policy = policy;
   d->m = m;
   d->port = tgt->port;
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_protocol = IPPROTO_TCP;
-  if(tgt->kind != TARGET_DNS)
-    hints.ai_flags = AI_NUMERICHOST;
-  d->gai.data = d;
-  if(uv_getaddrinfo(loop, &d->gai, on_resolved, tgt->host, NULL, &hints)) {
-    free(d);
-    return NULL;
+  struct sockaddr_storage lit;
+  socklen_t lit_len = 0;
+  int literal = literal_addr(tgt, &lit, &lit_len);
+  if(literal) {
+    struct addrinfo ai;
+    memset(&ai, 0, sizeof(ai));
+    ai.ai_family = lit.ss_family;
+    ai.ai_socktype = SOCK_STREAM;
+    ai.ai_protocol = IPPROTO_TCP;
+    ai.ai_addr = (struct sockaddr *)&lit;
+    ai.ai_addrlen = lit_len;
+    d->lit_rc = collect(d, &ai);
+    d->refs = 2; /* two timers */
+  } else {
+    struct addrinfo hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_protocol = IPPROTO_TCP;
+    if(tgt->kind != TARGET_DNS)
+      hints.ai_flags = AI_NUMERICHOST;
+    d->gai.data = d;
+    if(uv_getaddrinfo(loop, &d->gai, on_resolved, tgt->host, NULL,
+                      &hints)) {
+      free(d);
+      return NULL;
+    }
+    d->gai_active = 1;
+    d->refs = 3; /* two timers + the request */
   }
-  d->gai_active = 1;
-  d->refs = 3; /* two timers + the request */
   uv_timer_init(loop, &d->deadline);
   uv_timer_init(loop, &d->stagger);
   d->deadline.data = d;
   d->stagger.data = d;
   uv_timer_start(&d->deadline, on_deadline, timeout_ms, 0);
+  if(literal)
+    uv_timer_start(&d->stagger, on_literal, 0, 0);
   return d;
 }
 

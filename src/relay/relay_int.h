@@ -28,6 +28,9 @@
  * is encrypted: the mux queue then fills and streams stop reading their
  * targets (DESIGN §1.4, bounded memory). */
 #define RELAY_TUNNEL_HIGH_WATER (1024 * 1024)
+/* Payload pieces of one stream gathered during one mux_recv() and
+ * written to the target with one writev (they point into w->plain). */
+#define RELAY_GATHER_MAX 16
 
 typedef struct relay_worker relay_worker_t;
 typedef struct relay_tunnel relay_tunnel_t;
@@ -97,6 +100,8 @@ struct relay_worker {
   relay_link_t tunnels; /* all tunnels of this loop */
   relay_link_t dirty;   /* tunnels with output to flush */
   uint64_t ntunnels;
+  struct relay_wbuf *wfree; /* tunnel write buffers for reuse */
+  unsigned nwfree;
   uint8_t rbuf[RELAY_READ_BUF];  /* target reads (one loop thread) */
   uint8_t plain[RELAY_READ_BUF]; /* decrypted tunnel bytes */
 };
@@ -127,6 +132,8 @@ struct relay_tunnel {
   uint64_t streams_total;
   uint64_t bytes_up, bytes_down;
   relay_link_t streams;
+  relay_link_t gather; /* streams with gathered pieces (mux_recv) */
+  int in_recv;         /* inside mux_recv: gather instead of writing */
 };
 
 enum stream_state {
@@ -176,6 +183,9 @@ struct relay_stream {
   relay_chunk_t *pend_head, *pend_tail; /* not yet handed to uv_write */
   size_t pend_bytes;
   size_t inflight; /* bytes in uv_write */
+  relay_link_t gather_link;           /* in t->gather when ngather */
+  uv_buf_t gather[RELAY_GATHER_MAX]; /* valid during mux_recv only */
+  unsigned ngather;
   int peer_fin;
   int shut_sent;
   int shut_done;
@@ -235,6 +245,8 @@ void relay_tunnel_dirty(relay_tunnel_t *t);
 void relay_tunnel_flush(relay_tunnel_t *t);
 void relay_tunnel_drain(relay_tunnel_t *t);
 void relay_tunnel_release(relay_tunnel_t *t);
+/* Frees the worker's cached write buffers (after its loop ended). */
+void relay_tunnel_free_cache(relay_worker_t *w);
 /* The mux callbacks route stream events here (stream.c). */
 int relay_stream_open(relay_tunnel_t *t, uint32_t id, void **ud);
 void relay_stream_on_data(relay_stream_t *s, const uint8_t *p, size_t n);
@@ -242,6 +254,8 @@ void relay_stream_on_fin(relay_stream_t *s);
 void relay_stream_on_reset(relay_stream_t *s);
 void relay_stream_on_writable(relay_stream_t *s);
 void relay_stream_on_closed(relay_stream_t *s);
+/* Writes what relay_stream_on_data gathered during one mux_recv(). */
+void relay_stream_flush_gather(relay_tunnel_t *t);
 
 /* ---- dial.c ---- */
 /* status 0: conn is connected and now owned by the callee. Otherwise a

@@ -363,6 +363,7 @@ static void worker_main(void *arg)
 {
   relay_worker_t *w = arg;
   uv_run(&w->loop, UV_RUN_DEFAULT);
+  relay_tunnel_free_cache(w);
   atomic_fetch_add(&w->r->workers_done, 1);
   uv_async_send(&w->r->done_async);
 }

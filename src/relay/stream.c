@@ -63,6 +63,8 @@ static void stream_release(relay_stream_t *s)
     return;
   relay_tunnel_t *t = s->t;
   log_done(s);
+  if(s->ngather)
+    relay_list_del(&s->gather_link);
   while(s->pend_head) {
     relay_chunk_t *c = s->pend_head;
     s->pend_head = c->next;
@@ -217,12 +219,16 @@ static relay_chunk_t *chunk_new(relay_stream_t *s, const uint8_t *p, size_t n)
   return c;
 }
 
-/* Payload from the controller (after the target line). */
-static void upstream(relay_stream_t *s, const uint8_t *p, size_t n)
+/* Writes bufs to the target: what the socket takes now, the rest in one
+ * queued write. */
+static void write_bufs(relay_stream_t *s, const uv_buf_t *b, unsigned nb)
 {
-  if(s->state == ST_OPEN && !s->inflight) {
-    int w = uv_try_write((uv_stream_t *)&s->conn->tcp,
-                         &(uv_buf_t){.base = (char *)p, .len = n}, 1);
+  size_t total = 0;
+  for(unsigned i = 0; i < nb; i++)
+    total += b[i].len;
+  size_t done = 0;
+  if(!s->inflight) {
+    int w = uv_try_write((uv_stream_t *)&s->conn->tcp, b, nb);
     if(w < 0 && w != UV_EAGAIN) {
       char why[64];
       snprintf(why, sizeof(why), "target write: %s", uv_err_name(w));
@@ -230,20 +236,82 @@ static void upstream(relay_stream_t *s, const uint8_t *p, size_t n)
       return;
     }
     if(w > 0) {
-      account_up(s, (size_t)w);
-      p += w;
-      n -= (size_t)w;
+      done = (size_t)w;
+      account_up(s, done);
     }
   }
-  if(!n)
+  if(done == total)
     return;
-  relay_chunk_t *c = chunk_new(s, p, n);
+  relay_chunk_t *c = malloc(sizeof(*c) + total - done);
   if(!c) {
     stream_abort(s, "reset", "out of memory");
     return;
   }
+  c->s = s;
+  c->next = NULL;
+  c->len = 0;
+  size_t skip = done;
+  for(unsigned i = 0; i < nb; i++) {
+    size_t l = b[i].len;
+    if(skip >= l) {
+      skip -= l;
+      continue;
+    }
+    memcpy(c->data + c->len, b[i].base + skip, l - skip);
+    c->len += l - skip;
+    skip = 0;
+  }
+  submit(s, c);
+}
+
+static void gather_flush(relay_stream_t *s)
+{
+  unsigned nb = s->ngather;
+  if(!nb)
+    return;
+  s->ngather = 0;
+  relay_list_del(&s->gather_link);
+  /* An aborted stream drops them: they were never consumed. */
+  if(s->state == ST_OPEN)
+    write_bufs(s, s->gather, nb);
+}
+
+void relay_stream_flush_gather(relay_tunnel_t *t)
+{
+  while(!relay_list_empty(&t->gather)) {
+    relay_stream_t *s =
+        RELAY_CONTAINER(t->gather.next, relay_stream_t, gather_link);
+    gather_flush(s);
+  }
+}
+
+/* Payload from the controller (after the target line). */
+static void upstream(relay_stream_t *s, const uint8_t *p, size_t n)
+{
   if(s->state == ST_OPEN) {
-    submit(s, c);
+    /* Inside mux_recv the frame payload stays valid until it returns:
+     * gather the pieces and write them with one writev afterwards
+     * (relay_stream_flush_gather). */
+    if(s->t->in_recv && !s->inflight) {
+      if(s->ngather == RELAY_GATHER_MAX)
+        gather_flush(s);
+      if(s->state == ST_OPEN && !s->inflight) {
+        if(!s->ngather)
+          relay_list_add(&s->t->gather, &s->gather_link);
+        s->gather[s->ngather++] = uv_buf_init((char *)p, (unsigned)n);
+        return;
+      }
+      if(s->state != ST_OPEN)
+        return;
+    }
+    gather_flush(s);
+    if(s->state == ST_OPEN)
+      write_bufs(s, &(uv_buf_t){.base = (char *)p, .len = n}, 1);
+    return;
+  }
+  relay_chunk_t *c = chunk_new(s, p, n);
+  if(!c) {
+    stream_abort(s, "reset", "out of memory");
     return;
   }
   /* Dialling: hold it (unconsumed, so the window bounds it). */
@@ -493,6 +561,8 @@ void relay_stream_on_fin(relay_stream_t *s)
     bad_target(s, "FIN before the target line");
     return;
   }
+  /* The gathered payload goes before the FIN. */
+  gather_flush(s);
   if(s->state == ST_OPEN && !s->pend_head)
     do_shutdown(s);
 }
@@ -531,6 +601,7 @@ int relay_stream_open(relay_tunnel_t *t, uint32_t id, void **ud)
   s->mux_live = 1;
   s->start_ms = uv_now(&t->w->loop);
   target_parser_init(&s->tp);
+  relay_list_init(&s->gather_link);
   uv_timer_init(&t->w->loop, &s->timer);
   s->timer.data = s;
   s->refs = 1; /* the timer; the connection adds one */

@@ -20,11 +20,17 @@
 #include "relay/relay_int.h"
 
 #define FLUSH_SLICE (64 * 1024)
+/* Write buffers are recycled per worker instead of malloc/free per
+ * flush: at most WBUF_KEEP of them, none larger than WBUF_KEEP_MAX. */
+#define WBUF_MIN (32 * 1024)
+#define WBUF_KEEP 8
+#define WBUF_KEEP_MAX (256 * 1024)
 
-typedef struct wchunk {
+typedef struct relay_wbuf {
   uv_write_t req;
   relay_tunnel_t *t;
-  size_t len;
+  struct relay_wbuf *next; /* in w->wfree */
+  size_t len, cap;
   uint8_t data[];
 } wchunk_t;
 
@@ -78,13 +84,51 @@ void relay_tunnel_release(relay_tunnel_t *t)
   relay_worker_tunnel_gone(w);
 }
 
+static wchunk_t *wbuf_get(relay_worker_t *w, size_t need)
+{
+  for(wchunk_t **pp = &w->wfree; *pp; pp = &(*pp)->next) {
+    wchunk_t *c = *pp;
+    if(c->cap >= need) {
+      *pp = c->next;
+      w->nwfree--;
+      return c;
+    }
+  }
+  size_t cap = need < WBUF_MIN ? WBUF_MIN : need;
+  wchunk_t *c = malloc(sizeof(*c) + cap);
+  if(c)
+    c->cap = cap;
+  return c;
+}
+
+static void wbuf_put(relay_worker_t *w, wchunk_t *c)
+{
+  if(w->nwfree >= WBUF_KEEP || c->cap > WBUF_KEEP_MAX) {
+    free(c);
+    return;
+  }
+  c->next = w->wfree;
+  w->wfree = c;
+  w->nwfree++;
+}
+
+void relay_tunnel_free_cache(relay_worker_t *w)
+{
+  while(w->wfree) {
+    wchunk_t *c = w->wfree;
+    w->wfree = c->next;
+    free(c);
+  }
+  w->nwfree = 0;
+}
+
 static void on_write(uv_write_t *req, int status)
 {
   wchunk_t *c = req->data;
   relay_tunnel_t *t = c->t;
   t->wq_bytes -= c->len;
   t->last_progress = uv_now(&t->w->loop);
-  free(c);
+  wbuf_put(t->w, c);
   if(status < 0) {
     if(t->state != TUN_CLOSING)
       relay_tunnel_close(t, "write_error");
@@ -102,7 +146,7 @@ static int write_ciphertext(relay_tunnel_t *t)
   size_t out = tls_conn_out_pending(t->tls);
   if(!out || uv_is_closing((uv_handle_t *)&t->tcp))
     return 0;
-  wchunk_t *c = malloc(sizeof(*c) + out);
+  wchunk_t *c = wbuf_get(t->w, out);
   if(!c)
     return BEACON_ENOMEM;
   c->t = t;
@@ -111,7 +155,7 @@ static int write_ciphertext(relay_tunnel_t *t)
   uv_buf_t b = uv_buf_init((char *)c->data, (unsigned)c->len);
   int err = uv_write(&c->req, (uv_stream_t *)&t->tcp, &b, 1, on_write);
   if(err) {
-    free(c);
+    wbuf_put(t->w, c);
     return BEACON_EIO;
   }
   if(!t->wq_bytes)
@@ -412,12 +456,42 @@ static void on_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
   buf->len = sizeof(t->w->rbuf);
 }
 
-/* Decrypts and feeds the mux everything that is buffered. */
+/* Decrypts and feeds the mux everything that is buffered, several TLS
+ * records per mux_recv() so a stream's frames reach its target in one
+ * writev. */
 static void pump_plaintext(relay_tunnel_t *t)
 {
   relay_worker_t *w = t->w;
   for(;;) {
-    int n = tls_conn_read(t->tls, w->plain, sizeof(w->plain));
+    size_t have = 0;
+    int n;
+    do {
+      n = tls_conn_read(t->tls, w->plain + have, sizeof(w->plain) - have);
+      if(n > 0)
+        have += (size_t)n;
+    } while(n > 0 && have < sizeof(w->plain));
+    if(have) {
+      t->in_recv = 1;
+      int rc = mux_recv(t->mux, w->plain, have);
+      t->in_recv = 0;
+      relay_stream_flush_gather(t);
+      if(rc < 0) {
+        if(rc == BEACON_EPROTO)
+          atomic_fetch_add(&metrics_of(t)->protocol_errors, 1);
+        log_line_t l;
+        if(log_begin(&l, LOG_WARN, "protocol_error")) {
+          log_u64(&l, "tunnel", t->id);
+          log_str(&l, "peer", t->peer);
+          log_str(&l, "error", beacon_strerror(rc));
+          log_end(&l);
+        }
+        relay_tunnel_close(t, rc == BEACON_EPROTO ? "protocol_error"
+                                                  : "internal_error");
+        return;
+      }
+      if(t->state != TUN_UP)
+        return;
+    }
     if(n == BEACON_EAGAIN)
       break;
     if(n == 0) {
@@ -428,23 +502,6 @@ static void pump_plaintext(relay_tunnel_t *t)
       relay_tunnel_close(t, "tls_error");
       return;
     }
-    int rc = mux_recv(t->mux, w->plain, (size_t)n);
-    if(rc < 0) {
-      if(rc == BEACON_EPROTO)
-        atomic_fetch_add(&metrics_of(t)->protocol_errors, 1);
-      log_line_t l;
-      if(log_begin(&l, LOG_WARN, "protocol_error")) {
-        log_u64(&l, "tunnel", t->id);
-        log_str(&l, "peer", t->peer);
-        log_str(&l, "error", beacon_strerror(rc));
-        log_end(&l);
-      }
-      relay_tunnel_close(t, rc == BEACON_EPROTO ? "protocol_error"
-                                                : "internal_error");
-      return;
-    }
-    if(t->state != TUN_UP)
-      return;
   }
   relay_tunnel_dirty(t);
 }
@@ -513,6 +570,7 @@ void relay_tunnel_accept(relay_worker_t *w)
     return;
   t->w = w;
   relay_list_init(&t->streams);
+  relay_list_init(&t->gather);
   relay_list_init(&t->link);
   relay_list_init(&t->dirty_link);
   uv_tcp_init(&w->loop, &t->tcp);
