@@ -13,6 +13,10 @@ static const char *const dial_reasons[] = {"resolve", "refused", "timeout",
                                            "unreachable", "other"};
 static const char *const hs_reasons[] = {"timeout", "verify", "tls",
                                          "not_allowed"};
+/* enum mux_refusal order, from MUX_REFUSED_GOING_AWAY */
+static const char *const refusal_reasons[] = {"going_away", "max_streams",
+                                              "accept_backlog",
+                                              "output_full"};
 
 /* Names and sizes are constants: a failure here is a programming error
  * that the unit tests catch, not a runtime condition. */
@@ -68,6 +72,12 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
          "beacon_keepalive_timeouts_total",
          "Tunnels closed for an unanswered ping.", NULL, NULL, 0);
   metric_bind(&p->keepalive_timeouts, 0, &m->keepalive_timeouts);
+  family(reg, &p->streams_refused, METRIC_COUNTER,
+         "beacon_streams_refused_total",
+         "Streams reset on arrival (stream cap, backlog, go away).",
+         "reason", refusal_reasons, 4);
+  for(size_t i = 0; i < 4; i++)
+    metric_bind(&p->streams_refused, i, &m->streams_refused[i + 1]);
   family(reg, &p->cert_expiry, METRIC_GAUGE,
          "beacon_relay_cert_expiry_timestamp_seconds",
          "notAfter of the relay certificate in use, Unix time.", NULL, NULL,

@@ -73,6 +73,9 @@ typedef struct relay_metrics {
   atomic_uint_fast64_t hs_fail_tls;
   atomic_uint_fast64_t hs_fail_not_allowed;
   atomic_uint_fast64_t keepalive_timeouts;
+  /* streams the session reset before they reached us, by enum
+   * mux_refusal (index 0 unused) */
+  atomic_uint_fast64_t streams_refused[5];
   atomic_uint_fast64_t protocol_errors;
   atomic_uint_fast64_t write_timeouts;
 } relay_metrics_t;

@@ -48,7 +48,7 @@ typedef struct relay_prom {
   metrics_registry_t reg;
   metric_t tunnels_open, tunnels_total, streams_open, streams_total;
   metric_t bytes, dial_failures, policy_refusals, hs_failures;
-  metric_t keepalive_timeouts, cert_expiry, start_time;
+  metric_t keepalive_timeouts, streams_refused, cert_expiry, start_time;
 } relay_prom_t;
 
 /* Warn when the relay certificate expires within 30 days. */
@@ -130,6 +130,9 @@ struct relay_tunnel {
   size_t wq_bytes;        /* ciphertext queued in uv_write */
   uint64_t last_progress; /* last write completion or queue start */
   uint64_t streams_total;
+  uint64_t streams_refused;   /* reset by the session (caps, go away) */
+  uint64_t refused_logged;    /* streams_refused at the last warning */
+  uint64_t refused_log_ms;    /* when that warning was logged */
   uint64_t bytes_up, bytes_down;
   relay_link_t streams;
   relay_link_t gather; /* streams with gathered pieces (mux_recv) */

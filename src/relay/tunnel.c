@@ -68,6 +68,8 @@ void relay_tunnel_release(relay_tunnel_t *t)
       log_str(&l, "subject", t->subject);
       log_ms(&l, "duration", now - t->start_ms);
       log_u64(&l, "streams", t->streams_total);
+      if(t->streams_refused)
+        log_u64(&l, "refused", t->streams_refused);
       log_u64(&l, "bytes_in", t->bytes_up);
       log_u64(&l, "bytes_out", t->bytes_down);
       log_str(&l, "reason", t->reason ? t->reason : "closed");
@@ -369,6 +371,30 @@ static void cb_go_away(mux_t *m, uint32_t code, void *tud)
   }
 }
 
+/* The session reset a stream the controller opened (over --max-streams,
+ * say). A flood must not flood the log: at most one line a second per
+ * tunnel, carrying the count so far; tunnel_down has the total. */
+static void cb_refused(mux_t *m, uint32_t id, int why, void *tud)
+{
+  relay_tunnel_t *t = tud;
+  uint64_t now = uv_now(&t->w->loop);
+  t->streams_refused++;
+  if(why > 0 && why <= MUX_REFUSED_OUTPUT_FULL)
+    atomic_fetch_add(&metrics_of(t)->streams_refused[why], 1);
+  if(t->refused_logged && now - t->refused_log_ms < 1000)
+    return;
+  log_line_t l;
+  if(log_begin(&l, LOG_WARN, "stream_refused")) {
+    log_u64(&l, "tunnel", t->id);
+    log_u64(&l, "stream", id);
+    log_str(&l, "reason", mux_refusal_name(why));
+    log_u64(&l, "count", t->streams_refused);
+    log_end(&l);
+  }
+  t->refused_logged = t->streams_refused;
+  t->refused_log_ms = now;
+}
+
 static const mux_callbacks_t mux_cbs = {
     .on_stream_open = cb_open,
     .on_data = cb_data,
@@ -377,6 +403,7 @@ static const mux_callbacks_t mux_cbs = {
     .on_writable = cb_writable,
     .on_stream_closed = cb_closed,
     .on_go_away = cb_go_away,
+    .on_stream_refused = cb_refused,
 };
 
 /* ---- handshake and reading ---- */

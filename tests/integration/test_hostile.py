@@ -1,0 +1,537 @@
+"""Hostile input against `beacon egress`: handshake floods and slowloris,
+old TLS versions and bad certificates (other CA, wrong usage, expired,
+not yet valid, revoked by crl.pem), and, inside a valid tunnel, stream
+floods, yamux violations, ping floods, target-line dribbles, oversized
+target lines and targets pointing back at the relay or at link-local /
+metadata addresses.
+
+Every case checks the same three things: the offender (stream, tunnel
+or connection) is cut, the relay and another tunnel carry on, and the
+log says what happened. docs/SECURITY.md lists the cases.
+"""
+
+import os
+import re
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import harness
+from backends import Echo, Silent
+from test_faults import close_session, session, settled_fds
+from test_relay_peer import client_context
+
+SAN = harness.SANITIZED
+
+
+def still_serving(env, relay, echo, seed=0):
+    """A fresh tunnel through the relay carries verified bytes."""
+    r = env.tpeer("echo", "--target", echo.addr, "--streams", "2",
+                  "--bytes", "50000", "--seed", str(seed), relay=relay)
+    harness.check(r.get("ok"), r)
+
+
+def fd_sampler(env, proc):
+    """Samples proc's fd count every 20 ms; returns a dict whose "max"
+    grows, and a stop function."""
+    box = {"max": proc.fd_count(), "stop": False}
+
+    def run():
+        while not box["stop"] and proc.alive():
+            try:
+                box["max"] = max(box["max"], proc.fd_count())
+            except (OSError, ValueError, TypeError):
+                pass
+            time.sleep(0.02)
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+
+    def stop():
+        box["stop"] = True
+        t.join(5)
+        return box["max"]
+    env.add_cleanup(stop)
+    return box, stop
+
+
+# ---- handshake floods and slowloris ----
+
+# A TLS record header announcing a 512-byte handshake message that never
+# comes: the relay must wait for the rest, and give up at the deadline.
+PARTIAL_HELLO = bytes([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc])
+
+
+@harness.timeout(180)
+def test_handshake_flood_and_slowloris(env):
+    """Hundreds of connections that send nothing, half a ClientHello, or
+    one byte every 0.5 s: the handshake deadline (2 s here) is absolute,
+    so every one is closed by ~2 s even while it keeps sending, the fds
+    come back, and a real tunnel works during the flood."""
+    echo = env.use(Echo())
+    relay = env.start_relay(["--handshake-timeout", "2"])
+    base_fd = settled_fds(relay)
+    n = 60 if SAN else 300
+    socks = []
+    for i in range(n):
+        s = socket.create_connection(("127.0.0.1", relay.port), timeout=10)
+        if i % 3 == 1:
+            s.sendall(PARTIAL_HELLO)
+        socks.append(s)
+    t0 = time.monotonic()
+    dribblers = [s for i, s in enumerate(socks) if i % 3 == 2]
+    stop = threading.Event()
+
+    def dribble():
+        k = 0
+        while not stop.wait(0.5):
+            for s in dribblers:
+                try:
+                    s.send(PARTIAL_HELLO[k % len(PARTIAL_HELLO):][:1])
+                except OSError:
+                    pass
+            k += 1
+    th = threading.Thread(target=dribble, daemon=True)
+    th.start()
+    env.add_cleanup(stop.set)
+    still_serving(env, relay, echo)
+    closed_at = []
+    for s in socks:
+        s.settimeout(max(0.1, 10 - (time.monotonic() - t0)))
+        try:
+            while s.recv(4096):
+                pass  # an alert at most
+        except socket.timeout:
+            raise harness.Failure("a flood connection is still open after "
+                                  "%.1fs" % (time.monotonic() - t0))
+        except OSError:
+            pass
+        closed_at.append(time.monotonic() - t0)
+        s.close()
+    stop.set()
+    th.join(5)
+    worst = max(closed_at)
+    print("%d flood connections all closed by %.1fs" % (n, worst))
+    harness.check(worst < (6 if SAN else 4), "slowest closed after %.1fs"
+                  % worst)
+    harness.eventually(lambda: relay.fd_count() <= base_fd + 1, timeout=10,
+                       msg="relay fds did not come back to %d" % base_fd)
+    harness.eventually(
+        lambda: relay.log_text().count("handshake_failed") >= n,
+        timeout=10, msg="not every flood connection was logged")
+    still_serving(env, relay, echo, seed=1)
+
+
+@harness.timeout(180)
+def test_full_handshake_flood(env):
+    """Complete TLS handshakes from a foreign CA, 8 at a time: each is
+    refused and logged, none leaks, a legitimate tunnel is unaffected."""
+    echo = env.use(Echo())
+    relay = env.start_relay(["--handshake-timeout", "5"])
+    base_fd = settled_fds(relay)
+    ca_crt, _ = env.issue("evil-ca", cn="evil-ca", self_signed_ca=True)
+    evil_dir = env.path("certs")
+    crt, key = env.issue("evil-ctl", cn="controller", usage="client",
+                         ca_dir=evil_dir, ca_name="evil-ca")
+    ctx = client_context(crt, key, os.path.join(env.pki(), "fleet-ca.crt"))
+    total = 60 if SAN else 400
+    refused = []
+    lock = threading.Lock()
+
+    def worker(k):
+        for _ in range(total // 8):
+            ok = tls_refused(relay.port, ctx)
+            with lock:
+                refused.append(ok)
+    ths = [threading.Thread(target=worker, args=(k,), daemon=True)
+           for k in range(8)]
+    for t in ths:
+        t.start()
+    still_serving(env, relay, echo)
+    for t in ths:
+        t.join(120)
+    harness.check(all(refused) and len(refused) == total // 8 * 8,
+                  "%d of %d foreign handshakes got through" %
+                  (refused.count(False), len(refused)))
+    harness.eventually(lambda: relay.fd_count() <= base_fd + 1, timeout=10,
+                       msg="relay fds did not come back")
+    still_serving(env, relay, echo, seed=1)
+    harness.eventually(
+        lambda: relay.log_text().count("handshake_failed") >= len(refused),
+        timeout=10, msg="refusals not all logged")
+
+
+def tls_refused(port, ctx, host="127.0.0.1"):
+    """True when the relay refuses the handshake (TLS 1.3: a refused
+    client certificate shows on the first read after it)."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        t = ctx.wrap_socket(raw, server_hostname=host)
+        t.settimeout(10)
+        # a Window Update SYN for stream 1: a valid peer would ACK it
+        t.sendall(bytes([0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0]))
+        return t.recv(100) == b""
+    except (ssl.SSLError, OSError):
+        return True
+    finally:
+        raw.close()
+
+
+def openssl_old_version(port, flag):
+    """Offers only an old protocol version with `openssl s_client` (the
+    Python ssl module refuses to speak below TLS 1.2); True when no
+    session was established."""
+    r = subprocess.run(["openssl", "s_client", "-connect",
+                        "127.0.0.1:%d" % port, flag, "-cipher",
+                        "DEFAULT:@SECLEVEL=0"], input=b"",
+                       capture_output=True, timeout=20)
+    out = r.stdout.decode(errors="replace")
+    return "Cipher is (NONE)" in out or r.returncode != 0
+
+
+def make_crl(env, revoke_crt):
+    """A CRL signed by the Fleet CA revoking revoke_crt (`openssl ca`
+    with a throw-away database)."""
+    d = env.path("cadb")
+    os.makedirs(d, exist_ok=True)
+    open(os.path.join(d, "index.txt"), "w").close()
+    with open(os.path.join(d, "crlnumber"), "w") as f:
+        f.write("1000\n")
+    cnf = os.path.join(d, "ca.cnf")
+    with open(cnf, "w") as f:
+        f.write("[ca]\ndefault_ca=d\n[d]\ndatabase=%s/index.txt\n"
+                "crlnumber=%s/crlnumber\ndefault_md=sha256\n"
+                "default_crl_days=30\n" % (d, d))
+    pki = env.pki()
+    common = ["-config", cnf, "-cert", os.path.join(pki, "fleet-ca.crt"),
+              "-keyfile", os.path.join(pki, "fleet-ca.key")]
+    for args in (["-revoke", revoke_crt], ["-gencrl", "-out",
+                                            os.path.join(d, "crl.pem")]):
+        r = subprocess.run(["openssl", "ca", "-batch"] + common + args,
+                           capture_output=True, timeout=30)
+        if r.returncode:
+            raise harness.Failure("openssl ca %s: %s" %
+                                  (args[0], r.stderr.decode()))
+    return os.path.join(d, "crl.pem")
+
+
+@harness.timeout(200)
+def test_tls_versions_and_bad_certificates(env):
+    """TLS 1.2, 1.1 and 1.0 are refused; so are client certificates from
+    another CA, for server use only, expired, not yet valid, and revoked
+    by a crl.pem in the config dir; an unrevoked one still works. Each
+    refusal is logged and the relay carries on."""
+    echo = env.use(Echo())
+    pki = env.pki()
+    ca = os.path.join(pki, "fleet-ca.crt")
+    bad = {}
+    bad["server usage"] = env.issue("srv", cn="node-1", usage="server")
+    bad["expired"] = env.issue("old", cn="old", usage="client",
+                               not_before_days=-60, days=-1)
+    bad["not yet valid"] = env.issue("future", cn="future", usage="client",
+                                     not_before_days=2, days=30)
+    env.issue("other-ca", cn="other-ca", self_signed_ca=True)
+    bad["other CA"] = env.issue("stranger", cn="controller",
+                                usage="client", ca_dir=env.path("certs"),
+                                ca_name="other-ca")
+    revoked = env.issue("revoked", cn="revoked", usage="client")
+    good = env.issue("good", cn="good", usage="client")
+    bad["revoked"] = revoked
+    crl = make_crl(env, revoked[0])
+    cfg = env.config_dir("relay-crl", {
+        "relay.crt": os.path.join(pki, "relay.crt"),
+        "relay.key": os.path.join(pki, "relay.key"),
+        "fleet-ca.crt": ca, "crl.pem": crl})
+    relay = env.start_relay(config_dir=cfg)
+    for flag in ("-tls1_2", "-tls1_1", "-tls1"):
+        harness.check(openssl_old_version(relay.port, flag),
+                      "%s got a session" % flag)
+        still_serving(env, relay, echo)
+    tls12 = client_context(*good, ca, min_version=ssl.TLSVersion.TLSv1_2,
+                           max_version=ssl.TLSVersion.TLSv1_2)
+    harness.check(tls_refused(relay.port, tls12), "TLS 1.2 accepted")
+    for name, (crt, key) in sorted(bad.items()):
+        harness.check(tls_refused(relay.port, client_context(crt, key, ca)),
+                      "%s certificate accepted" % name)
+        still_serving(env, relay, echo)
+    r = env.tpeer("echo", "--target", echo.addr, "--bytes", "1000",
+                  relay=relay, cert=good[0], key=good[1], ca=ca)
+    harness.check(r.get("ok"), "unrevoked certificate refused: %r" % r)
+    log = relay.log_text()
+    n = log.count("handshake_failed")
+    harness.check(n >= 4 + len(bad), "only %d refusals logged:\n%s" %
+                  (n, log[-3000:]))
+    for word in ("revoked", "expired", "not yet valid"):
+        harness.check(word in log.lower(), "log does not say %r:\n%s" %
+                      (word, log[-3000:]))
+
+
+@harness.timeout(120)
+def test_controller_refuses_foreign_relay(env):
+    """The other direction: a relay whose certificate comes from another
+    CA, or names another host, is refused by `beacon connect` with an
+    error naming the hop; nothing reaches the target."""
+    echo = env.use(Echo())
+    env.issue("rogue-ca", cn="rogue-ca", self_signed_ca=True)
+    crt, key = env.issue("rogue", cn="relay", usage="server",
+                         san="127.0.0.1", ca_dir=env.path("certs"),
+                         ca_name="rogue-ca")
+    cfg = env.config_dir("rogue-cfg", {
+        "relay.crt": crt, "relay.key": key,
+        "fleet-ca.crt": os.path.join(env.pki(), "fleet-ca.crt")})
+    crt2, key2 = env.issue("misnamed", cn="relay", usage="server",
+                           san="relay.example")
+    cfg2 = env.config_dir("misnamed-cfg", {
+        "relay.crt": crt2, "relay.key": key2,
+        "fleet-ca.crt": os.path.join(env.pki(), "fleet-ca.crt")})
+    for c in (cfg, cfg2):
+        relay = env.start_relay(config_dir=c, name="rogue")
+        r = env.run([env.need_bin(), "connect", "--config-dir", env.pki(),
+                     "--relay", relay.addr, "--timeout", "5", echo.addr],
+                    input=b"secret", timeout=30)
+        err = r.stderr.decode(errors="replace")
+        harness.check(r.returncode != 0 and relay.addr in err, err)
+        harness.check(b"secret" not in r.stdout, "data went through")
+        harness.check_eq(echo.connections, 0, "target reached")
+        relay.stop()
+
+
+# ---- inside a valid tunnel ----
+
+@harness.heavy
+@harness.timeout(300)
+def test_stream_flood_syns(env):
+    """100 000 stream SYNs on one tunnel (10 000 under sanitizers): the
+    stream cap resets the excess, the relay never opens a socket for a
+    stream without a target line, its fds stay far below the 20 000
+    limit, and another tunnel keeps working throughout."""
+    echo = env.use(Echo())
+    relay = env.start_relay()
+    box, stop = fd_sampler(env, relay)
+    other = session(env, relay.port)
+    st = other.open(echo.addr, b"before")
+    harness.check_eq(st.read(timeout=10), b"before", "other tunnel")
+    n = 10000 if SAN else 100000
+    r = env.tpeer("violation", "syn-flood", str(n), "--wait-ms", "8000",
+                  relay=relay, timeout=240, expect_rc=None)
+    peak = stop()
+    print("syn-flood %d: %r; relay fd peak %d" % (n, {
+        k: v for k, v in r.items() if k != "stderr"}, peak))
+    harness.check(relay.alive(), "relay died")
+    harness.check(peak < 200, "relay fd peak %d for streams with no "
+                  "target" % peak)
+    harness.check(r.get("rst", 0) > 0 or r.get("go_away") is not None,
+                  "the flood was neither reset nor refused: %r" % r)
+    st.write(b" after")
+    st.close_write()
+    harness.check_eq(st.read_all(20), b" after",
+                     "other tunnel after the flood")
+    still_serving(env, relay, echo)
+    # KNOWN BUG (reported, not fixed here): the mux RSTs streams over the
+    # cap inside incoming() (src/mux/session.c) without telling the
+    # relay, so ~96 000 refusals leave no log line and no counter.
+    log = relay.log_text()
+    harness.check(re.search(r"max_streams|stream_refused", log),
+                  "BUG: %d streams refused at the cap, none logged" %
+                  r.get("rst", 0))
+
+
+@harness.heavy
+@harness.timeout(300)
+def test_stream_flood_with_targets_fd_bound(env):
+    """Streams that do name a reachable target each cost the relay a
+    socket: more than --max-streams of them (to a target that never
+    answers) are reset past the cap and the relay's fds stay bounded by
+    it, well under the 20 000 limit."""
+    silent = env.use(Silent())
+    echo = env.use(Echo())
+    cap, n = (500, 800) if SAN else (4096, 6000)
+    relay = env.start_relay(["--max-streams", str(cap)])
+    box, stop = fd_sampler(env, relay)
+    p = env.start_tpeer("hold", "--target", silent.addr, "--streams",
+                        str(n), relay=relay)
+    line = p.readline(timeout=200)
+    harness.check(line and line.startswith("ready"), "hold: %r" % line)
+    _, acked, reset = line.split()
+    peak = max(stop(), relay.fd_count())
+    print("hold %d streams (cap %d): %s acked, %s reset; relay fd peak %d"
+          % (n, cap, acked, reset, peak))
+    harness.check(int(reset) >= n - cap, "only %s of %d reset" % (reset, n))
+    harness.check(peak < cap + 100, "relay fd peak %d over cap %d" %
+                  (peak, cap))
+    still_serving(env, relay, echo)
+    p.stdin.close()
+    p.readline(timeout=60)
+    harness.eventually(lambda: relay.fd_count() < 50, timeout=30,
+                       msg="relay kept the held streams' sockets")
+
+
+VIOLATIONS = [
+    # (kind, count, expectation): goaway:1 = protocol error, tunnel cut
+    ("bad-version", None, "goaway:1"),
+    ("bad-type", None, "goaway:1"),
+    ("even-id", None, "goaway:1"),
+    ("dup-syn", None, "goaway:1"),
+    ("window-overflow", None, "goaway:1"),
+    ("huge-length", None, "goaway:1"),
+    # a second FIN on a half-closed stream: hashicorp/yamux answers it
+    # with ErrUnexpectedFlag and a protocol-error Go Away too
+    ("double-fin", "--target", "goaway:1"),
+]
+
+
+@harness.timeout(240)
+def test_mux_violations_cut_only_that_tunnel(env):
+    """Each yamux violation (bad version, bad type, even stream id,
+    duplicate SYN, a Data frame past the window, a 4 GiB length, a
+    second FIN) draws a
+    Go Away (protocol error) and the end of that tunnel only; frames
+    for unknown streams are ignored and the tunnel stays up; an
+    established tunnel and its stream live through all of it."""
+    echo = env.use(Echo())
+    relay = env.start_relay()
+    other = session(env, relay.port)
+    st = other.open(echo.addr, b"0")
+    harness.check_eq(st.read(timeout=10), b"0", "other tunnel")
+    for i, (kind, n, expect) in enumerate(VIOLATIONS):
+        args = ["violation", kind]
+        if n == "--target":
+            args += ["--target", echo.addr]
+        elif n:
+            args.append(str(n))
+        r = env.tpeer(*args, "--expect", expect, "--wait-ms", "5000",
+                      relay=relay)
+        harness.check(r.get("closed"), "%s: tunnel not closed: %r" %
+                      (kind, r))
+        st.write(b"%d" % (i + 1))
+        harness.check_eq(st.read(timeout=10), b"%d" % (i + 1),
+                         "other tunnel after %s" % kind)
+    r = env.tpeer("violation", "unknown-stream-data", "--expect", "up",
+                  "--then-echo", echo.addr, relay=relay)
+    harness.check(r.get("then_echo"), r)
+    log = relay.log_text()
+    harness.check(log.count("protocol_error") >= len(VIOLATIONS),
+                  "violations not all logged:\n" + log[-3000:])
+    st.close_write()
+    harness.check_eq(st.read_all(10), b"", "other stream FIN")
+    close_session(other)
+
+
+@harness.timeout(180)
+def test_ping_flood(env):
+    """100 000 pings in one burst (20 000 under sanitizers): answered or
+    the tunnel is cut, but the relay's memory stays bounded and the same
+    tunnel, if kept, and other tunnels still relay data."""
+    echo = env.use(Echo())
+    relay = env.start_relay()
+    base = relay.rss_kib()
+    n = 20000 if SAN else 100000
+    r = env.tpeer("violation", "ping-flood", str(n), "--wait-ms", "5000",
+                  "--then-echo", echo.addr, relay=relay, expect_rc=None)
+    grown = relay.rss_kib() - base
+    print("ping-flood %d: acks %s closed %s go_away %s; RSS +%d KiB" %
+          (n, r.get("ping_acks"), r.get("closed"), r.get("go_away"), grown))
+    harness.check(relay.alive(), "relay died")
+    harness.check(r.get("closed") or r.get("then_echo"),
+                  "tunnel neither cut nor serving: %r" % r)
+    if not r.get("closed"):
+        harness.check(r.get("ping_acks", 0) > 0, "no ping answered")
+    harness.check(grown < 32 * 1024, "relay RSS +%d KiB" % grown)
+    still_serving(env, relay, echo)
+
+
+@harness.timeout(120)
+def test_target_line_dribble_and_oversize(env):
+    """A target line sent one byte every 0.3 s is cut at the target-line
+    deadline (absolute, not idle); 64 KiB without a newline is cut at
+    once (the line is at most 255 bytes); both are logged, and another
+    stream on the same tunnel is unaffected."""
+    echo = env.use(Echo())
+    relay = env.start_relay(["--target-timeout", "1.5"])
+    s = session(env, relay.port)
+    good = s.open(echo.addr, b"a")
+    harness.check_eq(good.read(timeout=10), b"a", "good stream")
+    drib = s.open()
+    t0 = time.monotonic()
+    line = ("%s\n" % echo.addr).encode()
+    reset_at = None
+    for ch in line[:-1] * 4:
+        try:
+            drib.write(bytes([ch]), timeout=2)
+        except Exception:  # noqa: BLE001 - reset: what we wait for
+            pass
+        if drib.reset:
+            reset_at = time.monotonic() - t0
+            break
+        time.sleep(0.3)
+    if reset_at is None and drib.wait_reset(5):
+        reset_at = time.monotonic() - t0
+    harness.check(reset_at is not None, "dribbled target line never cut")
+    harness.check(reset_at < 4, "dribble cut after %.1fs" % reset_at)
+    relay.wait_log(r"outcome=timeout")
+    big = s.open()
+    t0 = time.monotonic()
+    try:
+        big.write(b"a" * 65536, timeout=5)
+    except Exception:  # noqa: BLE001
+        pass
+    harness.check(big.wait_reset(5), "oversized line not reset")
+    harness.check(time.monotonic() - t0 < 1.4, "oversized line waited "
+                  "for the deadline")
+    relay.wait_log(r"outcome=bad_target")
+    good.write(b"b")
+    harness.check_eq(good.read(timeout=10), b"b", "good stream after")
+    close_session(s)
+
+
+def self_targets(relay_port):
+    p = relay_port
+    return [
+        # the relay's own listener, by every spelling that reaches it
+        "127.0.0.1:%d" % p, "localhost:%d" % p, "[::1]:%d" % p,
+        "127.1:%d" % p, "2130706433:%d" % p, "0x7f000001:%d" % p,
+        "0.0.0.0:%d" % p, "[::]:%d" % p, "[::ffff:127.0.0.1]:%d" % p,
+        "127.0.0.1.:%d" % p,
+        # link-local, cloud metadata, multicast, broadcast
+        "169.254.169.254:80", "[fe80::1]:80", "[fe80::a9fe:a9fe]:80",
+        "224.0.0.1:80", "[ff02::1]:80", "255.255.255.255:80",
+    ]
+
+
+@harness.timeout(120)
+def test_targets_at_relay_and_metadata_refused(env):
+    """With the default policy (no --allow), a target naming the relay
+    itself (in any spelling: names, short and integer IPv4 forms,
+    unspecified, IPv4-mapped) or a link-local / metadata / multicast
+    address is reset and logged as a policy refusal, without a dial.
+    The IPv6 metadata address fd00:ec2::254 is a ULA: the default policy
+    does not cover it (docs/SECURITY.md says to --deny it)."""
+    relay = env.start_relay(allow_loopback=False)
+    s = session(env, relay.port)
+    before = relay.log_text().count("tunnel_accepted")
+    for t in self_targets(relay.port):
+        st = s.open(t, b"GET / HTTP/1.0\r\n\r\n")
+        harness.check(st.wait_reset(15), "%s was not reset" % t)
+    # nothing dialled the relay back: no second tunnel showed up
+    time.sleep(0.3)
+    log = relay.log_text()
+    harness.check_eq(log.count("tunnel_accepted"), before,
+                     "the relay connected to itself")
+    refused = log.count("outcome=refused") + log.count("outcome=bad_target")
+    harness.check(refused >= len(self_targets(relay.port)),
+                  "only %d refusals logged:\n%s" % (refused, log[-4000:]))
+    harness.check("outcome=ok" not in log, "a self target succeeded")
+    close_session(s)
+    # an explicit --deny closes the IPv6 metadata address too
+    r2 = env.start_relay(["--deny", "fd00:ec2::254/128"],
+                         allow_loopback=False, name="relay-deny")
+    s2 = session(env, r2.port)
+    st = s2.open("[fd00:ec2::254]:80")
+    harness.check(st.wait_reset(20), "fd00:ec2::254 not reset")
+    r2.wait_log(r"outcome=refused.*policy")
+    close_session(s2)
+
+
+if __name__ == "__main__":
+    harness.main()
