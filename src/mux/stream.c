@@ -230,8 +230,8 @@ void mux_wake_writers(mux_t *m)
 {
   int fired = 1;
   int passes = 0;
+  uint32_t i;
   while(fired && passes++ < 4 && !m->dead && mux_q_room(m)) {
-    uint32_t i;
     fired = 0;
     for(i = 0; i < m->nslots && !m->dead && mux_q_room(m); i++) {
       mux_stream_t *s = m->slots[i];
@@ -241,6 +241,19 @@ void mux_wake_writers(mux_t *m)
       fired = 1;
       if(m->cb.on_writable)
         m->cb.on_writable(m, s->id, s->ud, m->ud);
+    }
+  }
+  /* A woken writer can fill the queue exactly: its write was not short,
+   * so nothing marked the queue blocked, yet the streams after it were
+   * never told. Mark it, or they would wait for a wake-up that never
+   * comes (seen as a stalled relay with 500 echo streams). */
+  if(m->dead || m->out_blocked || mux_q_room(m))
+    return;
+  for(i = 0; i < m->nslots; i++) {
+    mux_stream_t *s = m->slots[i];
+    if(s && (s->flags & MUX_S_WANT_WRITE) && s->send_window) {
+      m->out_blocked = 1;
+      return;
     }
   }
 }

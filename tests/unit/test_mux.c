@@ -44,6 +44,7 @@ typedef struct fx {
   int reset_on;      /* this event type resets the stream */
   int shutdown_on;   /* this event type shuts the session down */
   int consume_in_data;
+  size_t write_in_writable; /* on_writable writes this many bytes */
   int nrefused; /* on_stream_refused calls */
   int last_refused_why;
   uint32_t last_refused_id;
@@ -105,7 +106,11 @@ static void cb_reset(mux_t *m, uint32_t id, void *sud, void *ud)
 
 static void cb_writable(mux_t *m, uint32_t id, void *sud, void *ud)
 {
-  add(ud, EV_WRITABLE, id, 0, sud);
+  fx_t *f = ud;
+  static const uint8_t fill[4096];
+  add(f, EV_WRITABLE, id, 0, sud);
+  if(f->write_in_writable)
+    assert_true(mux_stream_write(m, id, fill, f->write_in_writable) >= 0);
 }
 
 static void cb_closed(mux_t *m, uint32_t id, void *sud, void *ud)
@@ -867,6 +872,42 @@ static void test_writable_outbuf(void **state)
   fx_free(f);
 }
 
+/* A woken writer that fills the queue exactly (its write is not short)
+ * must not strand the other waiting streams: each is told in turn as
+ * the queue drains. */
+static void test_writable_exact_refill(void **state)
+{
+  mux_config_t cfg;
+  fx_t *f;
+  uint8_t buf[1000];
+  int woken[6] = {0};
+  int i;
+  mux_config_default(&cfg);
+  cfg.max_outbuf = 100;
+  f = fx_new_cfg(&cfg);
+  feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 1, 0, NULL, 0);
+  feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 3, 0, NULL, 0);
+  feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 5, 0, NULL, 0);
+  while(mux_send(f->m, buf, sizeof(buf)))
+    ;
+  f->nev = 0;
+  memset(buf, 'e', sizeof(buf));
+  assert_int_equal(mux_stream_write(f->m, 1, buf, 1000), 88);
+  assert_int_equal(mux_stream_write(f->m, 3, buf, 1000), 0);
+  assert_int_equal(mux_stream_write(f->m, 5, buf, 1000), 0);
+  /* Each wake-up refills the queue to the byte: 12 + 88 = 100. */
+  f->write_in_writable = 88;
+  for(i = 0; i < 3; i++)
+    assert_int_equal(mux_send(f->m, buf, 100), 100);
+  for(i = 0; i < f->nev; i++)
+    if(f->ev[i].type == EV_WRITABLE)
+      woken[f->ev[i].id]++;
+  assert_int_equal(woken[1], 1);
+  assert_int_equal(woken[3], 1);
+  assert_int_equal(woken[5], 1);
+  fx_free(f);
+}
+
 static void test_shutdown(void **state)
 {
   fx_t *f = fx_new(1);
@@ -1114,6 +1155,7 @@ int main(void)
       cmocka_unit_test(test_max_streams),
       cmocka_unit_test(test_writable_window),
       cmocka_unit_test(test_writable_outbuf),
+      cmocka_unit_test(test_writable_exact_refill),
       cmocka_unit_test(test_shutdown),
       cmocka_unit_test(test_table_churn),
       cmocka_unit_test(test_table_random),
