@@ -342,14 +342,14 @@ def test_skip_fail_and_bound(env):
 
 
 def need_relay(env, tpeer=False):
-    if not env.bin or not os.path.exists(env.bin):
-        harness.skip("beacon binary not built (BEACON_BIN unset)")
-    if tpeer and (not env.tpeer_bin or not os.path.exists(env.tpeer_bin)):
-        harness.skip("tpeer not built (BEACON_TPEER unset)")
+    check(env.bin and os.path.exists(env.bin),
+          "beacon binary not built (BEACON_BIN unset)")
+    if tpeer:
+        check(env.tpeer_bin and os.path.exists(env.tpeer_bin),
+              "tpeer not built (BEACON_TPEER unset)")
     r = env.beacon("pki", "init", env.path("probe"))
-    if r.returncode != 0:
-        harness.skip("`beacon pki init` not available yet: %s" %
-                     r.stderr.decode(errors="replace").strip())
+    check_eq(r.returncode, 0, "beacon pki init: %s" %
+             r.stderr.decode(errors="replace").strip())
     return env.start_relay()
 
 

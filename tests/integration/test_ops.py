@@ -108,10 +108,6 @@ def man_sections(path):
     return sections
 
 
-def has_metrics(env, cmd):
-    return "--metrics-addr" in help_text(env, cmd)
-
-
 def scrape(env, port, path="/metrics"):
     """GET http://127.0.0.1:port/path with curl; returns (status, body)."""
     curl = need_tool("curl")
@@ -528,16 +524,9 @@ def test_enrolment_flow(env):
 
 # ---- readiness notification -------------------------------------------------
 
-def binary_mentions(env, needle):
-    with open(env.need_bin(), "rb") as f:
-        return needle in f.read()
-
-
 def test_sd_notify_lifecycle(env):
     """Under a Type=notify unit the relay reports READY=1 once it listens,
     RELOADING=1 then READY=1 around SIGHUP and STOPPING=1 on SIGTERM."""
-    if not binary_mentions(env, b"NOTIFY_SOCKET"):
-        harness.skip("beacon egress does not call beacon_sd_notify() yet")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     path = env.path("notify.sock")
     sock.bind(path)
@@ -580,8 +569,6 @@ def start_metrics_relay(env, **kw):
 def test_metrics_scrape_egress(env):
     """Scrapes the relay's /metrics while traffic flows and checks that
     each figure moves as it should."""
-    if not has_metrics(env, "egress"):
-        harness.skip("beacon egress --help has no --metrics-addr yet")
     relay, mport = start_metrics_relay(env)
     code, body = scrape(env, mport, "/healthz")
     harness.check_eq((code, body), (200, "ok\n"), "/healthz")
@@ -665,8 +652,6 @@ def test_metrics_scrape_egress(env):
 def test_metrics_policy_refusal(env):
     """A destination refused by policy counts in
     beacon_policy_refusals_total, not as a dial failure."""
-    if not has_metrics(env, "egress"):
-        harness.skip("beacon egress --help has no --metrics-addr yet")
     mport = env.free_port()
     relay = env.start_relay(extra_args=("--metrics-addr", ":%d" % mport),
                             allow_loopback=False)
@@ -684,8 +669,6 @@ def test_metrics_policy_refusal(env):
 def test_metrics_addr_errors(env):
     """A malformed --metrics-addr is a usage error (exit 2); a busy one
     stops the relay at once with exit 1 and a message naming it."""
-    if not has_metrics(env, "egress"):
-        harness.skip("beacon egress --help has no --metrics-addr yet")
     base = ["egress", "--config-dir", env.pki(), "--tunnel-addr",
             "127.0.0.1:%d" % env.free_port(), "--workers", "1"]
     for bad in ("nonsense:1", "::1:9456", ":70000", "localhost:9456"):
@@ -705,8 +688,6 @@ def test_metrics_addr_errors(env):
 
 def test_metrics_scrape_forward(env):
     """beacon forward's own /metrics: its tunnel and streams move."""
-    if not has_metrics(env, "forward"):
-        harness.skip("beacon forward --help has no --metrics-addr yet")
     relay = env.start_relay()
     mport = env.free_port()
     lport = env.free_port()
@@ -743,28 +724,22 @@ def test_cert_expiry_warning(env):
     """A relay certificate within 30 days of expiry is logged as a warning
     at start and on every SIGHUP reload, and its notAfter is exported;
     a fresh one is not warned about."""
-    if not binary_mentions(env, b"cert_expiring"):
-        harness.skip("the relay has no certificate expiry warning yet")
     ca = env.pki()
     crt, key = env.issue("relay-near", cn="relay", usage="both",
                          san="localhost,127.0.0.1", days=10)
     etc = env.config_dir("near", {
         "relay.crt": crt, "relay.key": key,
         "fleet-ca.crt": os.path.join(ca, "fleet-ca.crt")})
-    args = ()
-    mport = None
-    if has_metrics(env, "egress"):
-        mport = env.free_port()
-        args = ("--metrics-addr", ":%d" % mport)
-    relay = env.start_relay(config_dir=etc, extra_args=args)
+    mport = env.free_port()
+    relay = env.start_relay(config_dir=etc,
+                            extra_args=("--metrics-addr", ":%d" % mport))
     m = relay.wait_log(r"cert_expiring.*days_left=(\d+)", timeout=10)
     harness.check(int(m.group(1)) in (9, 10), m.group(0))
-    if mport:
-        harness.wait_port("127.0.0.1", mport)
-        got = parse_metrics(scrape(env, mport)[1])
-        harness.check_eq(
-            int(got["beacon_relay_cert_expiry_timestamp_seconds"]),
-            cert_not_after(env, crt), "expiry metric")
+    harness.wait_port("127.0.0.1", mport)
+    got = parse_metrics(scrape(env, mport)[1])
+    harness.check_eq(
+        int(got["beacon_relay_cert_expiry_timestamp_seconds"]),
+        cert_not_after(env, crt), "expiry metric")
     # Renewed in place and reloaded: no warning for the new certificate,
     # and the metric follows.
     crt2, key2 = env.issue("relay-renewed", cn="relay", usage="both",
@@ -774,12 +749,11 @@ def test_cert_expiry_warning(env):
     n = relay.log_text().count("cert_expiring")
     relay.send_signal(signal.SIGHUP)
     relay.wait_log(r"\breload\b", timeout=10)
-    if mport:
-        harness.eventually(
-            lambda: int(parse_metrics(scrape(env, mport)[1])[
-                "beacon_relay_cert_expiry_timestamp_seconds"]) ==
-            cert_not_after(env, crt2), timeout=10,
-            msg="expiry metric did not follow the reload")
+    harness.eventually(
+        lambda: int(parse_metrics(scrape(env, mport)[1])[
+            "beacon_relay_cert_expiry_timestamp_seconds"]) ==
+        cert_not_after(env, crt2), timeout=10,
+        msg="expiry metric did not follow the reload")
     harness.check_eq(relay.log_text().count("cert_expiring"), n,
                      "warned about the renewed certificate")
 
