@@ -28,9 +28,10 @@
  * is encrypted: the mux queue then fills and streams stop reading their
  * targets (DESIGN §1.4, bounded memory). */
 #define RELAY_TUNNEL_HIGH_WATER (1024 * 1024)
-/* Payload pieces of one stream gathered during one mux_recv() and
- * written to the target with one writev (they point into w->plain). */
-#define RELAY_GATHER_MAX 16
+/* Payload pieces gathered during one mux_recv() (they point into
+ * w->plain), written afterwards with one writev per stream. The table
+ * is the worker's, not each stream's: idle streams stay small. */
+#define RELAY_GATHER_MAX 64
 
 typedef struct relay_worker relay_worker_t;
 typedef struct relay_tunnel relay_tunnel_t;
@@ -102,6 +103,11 @@ struct relay_worker {
   uint64_t ntunnels;
   struct relay_wbuf *wfree; /* tunnel write buffers for reuse */
   unsigned nwfree;
+  struct relay_piece {
+    relay_stream_t *s; /* NULL once written or dropped */
+    uv_buf_t b;
+  } gather[RELAY_GATHER_MAX];
+  unsigned ngather;
   uint8_t rbuf[RELAY_READ_BUF];  /* target reads (one loop thread) */
   uint8_t plain[RELAY_READ_BUF]; /* decrypted tunnel bytes */
 };
@@ -135,8 +141,7 @@ struct relay_tunnel {
   uint64_t refused_log_ms;    /* when that warning was logged */
   uint64_t bytes_up, bytes_down;
   relay_link_t streams;
-  relay_link_t gather; /* streams with gathered pieces (mux_recv) */
-  int in_recv;         /* inside mux_recv: gather instead of writing */
+  int in_recv; /* inside mux_recv: gather payload instead of writing */
 };
 
 enum stream_state {
@@ -186,9 +191,7 @@ struct relay_stream {
   relay_chunk_t *pend_head, *pend_tail; /* not yet handed to uv_write */
   size_t pend_bytes;
   size_t inflight; /* bytes in uv_write */
-  relay_link_t gather_link;           /* in t->gather when ngather */
-  uv_buf_t gather[RELAY_GATHER_MAX]; /* valid during mux_recv only */
-  unsigned ngather;
+  unsigned ngather; /* pieces of ours in w->gather */
   int peer_fin;
   int shut_sent;
   int shut_done;
@@ -258,7 +261,7 @@ void relay_stream_on_reset(relay_stream_t *s);
 void relay_stream_on_writable(relay_stream_t *s);
 void relay_stream_on_closed(relay_stream_t *s);
 /* Writes what relay_stream_on_data gathered during one mux_recv(). */
-void relay_stream_flush_gather(relay_tunnel_t *t);
+void relay_stream_flush_gather(relay_worker_t *w);
 
 /* ---- dial.c ---- */
 /* status 0: conn is connected and now owned by the callee. Otherwise a

@@ -57,6 +57,16 @@ static void log_done(relay_stream_t *s)
   log_end(&l);
 }
 
+/* Forgets s's gathered pieces (it is going away mid mux_recv). */
+static void gather_drop(relay_stream_t *s)
+{
+  relay_worker_t *w = s->t->w;
+  for(unsigned i = 0; i < w->ngather; i++)
+    if(w->gather[i].s == s)
+      w->gather[i].s = NULL;
+  s->ngather = 0;
+}
+
 static void stream_release(relay_stream_t *s)
 {
   if(--s->refs > 0)
@@ -64,7 +74,7 @@ static void stream_release(relay_stream_t *s)
   relay_tunnel_t *t = s->t;
   log_done(s);
   if(s->ngather)
-    relay_list_del(&s->gather_link);
+    gather_drop(s);
   while(s->pend_head) {
     relay_chunk_t *c = s->pend_head;
     s->pend_head = c->next;
@@ -264,25 +274,33 @@ static void write_bufs(relay_stream_t *s, const uv_buf_t *b, unsigned nb)
   submit(s, c);
 }
 
+/* Writes s's gathered pieces, in order, with one writev. */
 static void gather_flush(relay_stream_t *s)
 {
-  unsigned nb = s->ngather;
-  if(!nb)
+  relay_worker_t *w = s->t->w;
+  uv_buf_t b[RELAY_GATHER_MAX];
+  unsigned nb = 0;
+  if(!s->ngather)
     return;
+  for(unsigned i = 0; i < w->ngather && nb < s->ngather; i++)
+    if(w->gather[i].s == s) {
+      b[nb++] = w->gather[i].b;
+      w->gather[i].s = NULL;
+    }
   s->ngather = 0;
-  relay_list_del(&s->gather_link);
   /* An aborted stream drops them: they were never consumed. */
   if(s->state == ST_OPEN)
-    write_bufs(s, s->gather, nb);
+    write_bufs(s, b, nb);
 }
 
-void relay_stream_flush_gather(relay_tunnel_t *t)
+void relay_stream_flush_gather(relay_worker_t *w)
 {
-  while(!relay_list_empty(&t->gather)) {
-    relay_stream_t *s =
-        RELAY_CONTAINER(t->gather.next, relay_stream_t, gather_link);
-    gather_flush(s);
-  }
+  /* write_bufs may abort (and free) a stream: entries of streams already
+   * written or dropped are NULL, so each step rereads the table. */
+  for(unsigned i = 0; i < w->ngather; i++)
+    if(w->gather[i].s)
+      gather_flush(w->gather[i].s);
+  w->ngather = 0;
 }
 
 /* Payload from the controller (after the target line). */
@@ -290,19 +308,20 @@ static void upstream(relay_stream_t *s, const uint8_t *p, size_t n)
 {
   if(s->state == ST_OPEN) {
     /* Inside mux_recv the frame payload stays valid until it returns:
-     * gather the pieces and write them with one writev afterwards
-     * (relay_stream_flush_gather). */
+     * gather the pieces and write each stream's with one writev
+     * afterwards (relay_stream_flush_gather). */
+    relay_worker_t *w = s->t->w;
     if(s->t->in_recv && !s->inflight) {
-      if(s->ngather == RELAY_GATHER_MAX)
-        gather_flush(s);
-      if(s->state == ST_OPEN && !s->inflight) {
-        if(!s->ngather)
-          relay_list_add(&s->t->gather, &s->gather_link);
-        s->gather[s->ngather++] = uv_buf_init((char *)p, (unsigned)n);
-        return;
-      }
+      if(w->ngather == RELAY_GATHER_MAX)
+        relay_stream_flush_gather(w);
       if(s->state != ST_OPEN)
         return;
+      if(!s->inflight) {
+        w->gather[w->ngather++] = (struct relay_piece){
+            .s = s, .b = uv_buf_init((char *)p, (unsigned)n)};
+        s->ngather++;
+        return;
+      }
     }
     gather_flush(s);
     if(s->state == ST_OPEN)
@@ -601,7 +620,6 @@ int relay_stream_open(relay_tunnel_t *t, uint32_t id, void **ud)
   s->mux_live = 1;
   s->start_ms = uv_now(&t->w->loop);
   target_parser_init(&s->tp);
-  relay_list_init(&s->gather_link);
   uv_timer_init(&t->w->loop, &s->timer);
   s->timer.data = s;
   s->refs = 1; /* the timer; the connection adds one */

@@ -501,7 +501,7 @@ static void pump_plaintext(relay_tunnel_t *t)
       t->in_recv = 1;
       int rc = mux_recv(t->mux, w->plain, have);
       t->in_recv = 0;
-      relay_stream_flush_gather(t);
+      relay_stream_flush_gather(w);
       if(rc < 0) {
         if(rc == BEACON_EPROTO)
           atomic_fetch_add(&metrics_of(t)->protocol_errors, 1);
@@ -597,7 +597,6 @@ void relay_tunnel_accept(relay_worker_t *w)
     return;
   t->w = w;
   relay_list_init(&t->streams);
-  relay_list_init(&t->gather);
   relay_list_init(&t->link);
   relay_list_init(&t->dirty_link);
   uv_tcp_init(&w->loop, &t->tcp);
