@@ -268,6 +268,63 @@ def test_tls_versions_and_bad_certificates(env):
 
 
 @harness.timeout(120)
+def test_tls_key_update_flood(env):
+    """Post-handshake tricks: TLS 1.3 has no renegotiation (and TLS 1.2,
+    where it lived, is refused above); what a client can still send after
+    the handshake is KeyUpdate. 150 KeyUpdate requests (`openssl
+    s_client`'s K command, each asking the relay to update its keys too)
+    must not cost the tunnel: the relay answers at most one KeyUpdate per
+    request, and a yamux SYN sent afterwards, under the new keys, is
+    ACKed. Another tunnel works throughout."""
+    echo = env.use(Echo())
+    pki = env.pki()
+    relay = env.start_relay()
+    p = subprocess.Popen(
+        ["openssl", "s_client", "-connect", relay.addr, "-tls1_3",
+         "-cert", os.path.join(pki, "controller.crt"),
+         "-key", os.path.join(pki, "controller.key"),
+         "-CAfile", os.path.join(pki, "fleet-ca.crt"), "-msg"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    env.add_cleanup(lambda: p.poll() is None and p.kill())
+    out = bytearray()
+
+    def reader():
+        for chunk in iter(lambda: p.stdout.read1(65536), b""):
+            out.extend(chunk)
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    relay.wait_log(r"tunnel_up tunnel=1\b", timeout=10)
+    for _ in range(150):
+        # One command per read: paced so s_client sees each line alone.
+        p.stdin.write(b"K\n")
+        p.stdin.flush()
+        time.sleep(0.005)
+    # Window Update + SYN for stream 1: the relay ACKs a live session.
+    p.stdin.write(bytes([0, 1, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0]))
+    p.stdin.flush()
+    still_serving(env, relay, echo)
+    ack = bytes([0, 1, 0, 2, 0, 0, 0, 1])
+    deadline = time.monotonic() + 10
+    while ack not in out and p.poll() is None and \
+            time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.stdin.close()
+    p.wait(timeout=10)
+    t.join(5)
+    out = bytes(out)
+    sent = out.count(b">>> TLS 1.3, Handshake [length 0005], KeyUpdate")
+    got = out.count(b"<<< TLS 1.3, Handshake [length 0005], KeyUpdate")
+    harness.check(sent >= 50, "s_client sent only %d KeyUpdates" % sent)
+    harness.check(got <= sent, "relay answered %d KeyUpdates to %d" %
+                  (got, sent))
+    harness.check(ack in out, "no ACK for the SYN after %d KeyUpdates; "
+                  "relay log:\n%s" % (sent, relay.log_text()[-2000:]))
+    harness.check(relay.alive(), "relay died")
+    still_serving(env, relay, echo, seed=1)
+
+
+@harness.timeout(120)
 def test_controller_refuses_foreign_relay(env):
     """The other direction: a relay whose certificate comes from another
     CA, or names another host, is refused by `beacon connect` with an
