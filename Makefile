@@ -1,7 +1,8 @@
 # Thin wrapper over CMake. Every target installs missing Debian packages
 # first (scripts/install-deps), so a fresh machine needs no manual step.
 #   make            build into build/ (build/beacon, build/libbeacon.*)
-#   make test       the whole suite via CTest, then again under ASan+UBSan
+#   make test       the whole suite via CTest, then again under ASan+UBSan,
+#                   then every fuzz target for FUZZ_CI_SECONDS (default 10)
 #   make demo       the quickstart: dev PKI, relay, round trips through it
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60)
 #   make coverage   line coverage of the protocol cores (gcovr)
@@ -19,9 +20,10 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_JOBS ?= 2
 FUZZ_SECONDS ?= 60
+FUZZ_CI_SECONDS ?= 10
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-fast test-asan tsan demo fuzz coverage \
+.PHONY: all deps build test test-fast test-asan test-fuzz tsan demo fuzz coverage \
 	bench soak install clean format check-format
 
 all: build
@@ -47,7 +49,18 @@ test-asan: deps
 		BEACON_SANITIZED=1 ctest --output-on-failure -j$(CTEST_JOBS) \
 		--label-exclude 'soak|bench|nosan'
 
-test: test-fast test-asan
+# Every libFuzzer target for a few seconds (clang, ASan+UBSan): the
+# corpus replay in the two builds above checks known inputs, this looks
+# for new ones. Long runs are `make fuzz`.
+test-fuzz: deps
+	@sh scripts/install-deps fuzz
+	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DBEACON_FUZZ=ON \
+		-DBEACON_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DBEACON_FUZZ_SECONDS=$(FUZZ_CI_SECONDS) >/dev/null
+	@cmake --build $(FUZZ_BUILD) -j$(JOBS)
+	cd $(FUZZ_BUILD) && ctest --output-on-failure -j$(CTEST_JOBS) -L fuzz
+
+test: test-fast test-asan test-fuzz
 
 # ThreadSanitizer over the threaded parts: libbeacon's dial threads and
 # the relay's workers (not part of make test: clang build, slower).
