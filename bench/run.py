@@ -151,6 +151,7 @@ class Bench:
         self.notes = []
         self.quick = ns.quick
         self.rounds = ns.rounds or (1 if ns.quick else 3)
+        self.memory_only = ns.memory_only
         self.bulk = (64 << 20) if ns.quick else GIB
         self.rr_count = 2000 if ns.quick else 10000
         self.conn_count = 300 if ns.quick else 2000
@@ -389,7 +390,7 @@ class Bench:
     def run(self):
         t0 = time.time()
         self.setup()
-        for rnd in range(self.rounds):
+        for rnd in range(0 if self.memory_only else self.rounds):
             order = ("beacon", "go") if rnd % 2 == 0 else ("go", "beacon")
             for which in order:
                 for gk, gname in (("go", "bench-go"), ("lib", "libbeacon")):
@@ -575,6 +576,8 @@ def main():
                     help="interleaved rounds (default 3, quick 1)")
     ap.add_argument("--out", help="work directory (default: a new temp dir)")
     ap.add_argument("--json", help="also write raw results here")
+    ap.add_argument("--memory-only", action="store_true",
+                    help="only the idle-stream memory workloads")
     ns = ap.parse_args()
     b = None
     try:

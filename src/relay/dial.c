@@ -39,6 +39,11 @@ struct relay_dial {
   int naddrs;
   int next;
   relay_conn_t *att[DIAL_MAX_ADDRS];
+  /* att[i] connects to addrs[att_addr[i]] with reqs[i]: an attempt's
+   * request lives here, as the dial outlives every attempt but the
+   * winner, whose request has completed. */
+  uv_connect_t reqs[DIAL_MAX_ADDRS];
+  int att_addr[DIAL_MAX_ADDRS];
   int natt;
   int last_err; /* uv error of the last failed attempt */
   int lit_rc;   /* IP literal: collect()'s verdict, acted on next turn */
@@ -107,9 +112,12 @@ static void dial_finish(relay_dial_t *d, int status, relay_conn_t *win)
   d->finished = 1;
   uv_timer_stop(&d->deadline);
   uv_timer_stop(&d->stagger);
+  const struct sockaddr *peer = NULL;
   for(int i = 0; i < d->natt; i++) {
     relay_conn_t *c = d->att[i];
-    if(c && c != win)
+    if(c && c == win)
+      peer = (const struct sockaddr *)&d->addrs[d->att_addr[i]];
+    else if(c)
       relay_conn_close(c);
     d->att[i] = NULL;
   }
@@ -124,7 +132,7 @@ static void dial_finish(relay_dial_t *d, int status, relay_conn_t *win)
   if(status)
     count_failure(d, status);
   if(!d->cancelled)
-    d->cb(d->ud, status, win, status ? d->why : "");
+    d->cb(d->ud, status, win, peer, status ? d->why : "");
 }
 
 static int map_uv_err(relay_dial_t *d, int err)
@@ -164,7 +172,6 @@ static void on_connect(uv_connect_t *req, int status)
   relay_dial_t *d = c->owner;
   if(status == UV_ECANCELED || uv_is_closing((uv_handle_t *)&c->tcp))
     return;
-  c->done = 1;
   if(!d || d->finished)
     return;
   if(status == 0) {
@@ -199,8 +206,8 @@ static void on_deadline(uv_timer_t *h)
 static void start_next(relay_dial_t *d)
 {
   while(!d->finished && d->next < d->naddrs) {
-    struct sockaddr *sa = (struct sockaddr *)&d->addrs[d->next];
-    d->next++;
+    int ai = d->next++;
+    struct sockaddr *sa = (struct sockaddr *)&d->addrs[ai];
     relay_conn_t *c = calloc(1, sizeof(*c));
     if(!c) {
       snprintf(d->why, sizeof(d->why), "out of memory");
@@ -214,14 +221,14 @@ static void start_next(relay_dial_t *d)
       continue;
     }
     c->tcp.data = c;
-    c->connect_req.data = c;
     c->owner = d;
     c->on_closed = attempt_closed;
-    c->family = sa->sa_family;
-    memcpy(&c->addr, sa, sizeof(c->addr));
     d->refs++;
+    uv_connect_t *req = &d->reqs[d->natt];
+    req->data = c;
+    d->att_addr[d->natt] = ai;
     d->att[d->natt++] = c;
-    err = uv_tcp_connect(&c->connect_req, &c->tcp, sa, on_connect);
+    err = uv_tcp_connect(req, &c->tcp, sa, on_connect);
     if(err) {
       map_uv_err(d, err);
       d->att[d->natt - 1] = NULL;

@@ -161,15 +161,13 @@ typedef struct relay_chunk {
 } relay_chunk_t;
 
 /* A connected (or connecting) target socket; heap-allocated so Happy
- * Eyeballs can hand the winner to the stream. */
+ * Eyeballs can hand the winner to the stream. It lives as long as the
+ * stream pumps, so what only a connection attempt needs (the connect
+ * request, the address) stays in the dial. */
 typedef struct relay_conn {
   uv_tcp_t tcp;
-  uv_connect_t connect_req;
   void *owner;
   void (*on_closed)(struct relay_conn *c);
-  struct sockaddr_storage addr;
-  int family;
-  int done;
 } relay_conn_t;
 
 struct relay_stream {
@@ -181,9 +179,10 @@ struct relay_stream {
   int mux_live;     /* id still live in the mux */
   int aborted;      /* reset either way or tunnel gone */
   uv_timer_t timer; /* target line deadline */
-  target_parser_t tp;
-  target_t target;
-  char target_text[TARGET_MAX_LINE + 8];
+  /* Only until the target line is parsed: most of a stream's life is
+   * spent pumping, so the 500-odd bytes of parser state are not kept. */
+  struct relay_stream_setup *setup;
+  char *target_text; /* "host:port" once parsed, for the logs */
   char resolved[64];
   relay_dial_t *dial;
   relay_conn_t *conn;
@@ -264,11 +263,11 @@ void relay_stream_on_closed(relay_stream_t *s);
 void relay_stream_flush_gather(relay_worker_t *w);
 
 /* ---- dial.c ---- */
-/* status 0: conn is connected and now owned by the callee. Otherwise a
- * BEACON_E* code with a short reason ("refused", "timeout", "policy:
- * loopback", "resolve: ..."). */
+/* status 0: conn is connected to peer (valid during the call) and now
+ * owned by the callee. Otherwise a BEACON_E* code with a short reason
+ * ("refused", "timeout", "policy: loopback", "resolve: ..."). */
 typedef void (*relay_dial_cb)(void *ud, int status, relay_conn_t *conn,
-                              const char *why);
+                              const struct sockaddr *peer, const char *why);
 relay_dial_t *relay_dial_start(uv_loop_t *loop, const target_t *tgt,
                                const policy_t *policy, uint64_t timeout_ms,
                                relay_metrics_t *m, relay_dial_cb cb, void *ud);

@@ -25,6 +25,11 @@
 
 static void stream_maybe_finish(relay_stream_t *s);
 
+struct relay_stream_setup {
+  target_parser_t tp;
+  target_t target;
+};
+
 static relay_metrics_t *metrics_of(relay_stream_t *s)
 {
   return &s->t->w->r->metrics;
@@ -46,7 +51,7 @@ static void log_done(relay_stream_t *s)
   log_u64(&l, "tunnel", s->t->id);
   log_u64(&l, "stream", s->id);
   log_str(&l, "subject", s->t->subject);
-  log_str(&l, "target", s->target_text[0] ? s->target_text : "-");
+  log_str(&l, "target", s->target_text ? s->target_text : "-");
   log_str(&l, "resolved", s->resolved[0] ? s->resolved : "-");
   log_u64(&l, "bytes_in", s->bytes_up);
   log_u64(&l, "bytes_out", s->bytes_down);
@@ -81,6 +86,8 @@ static void stream_release(relay_stream_t *s)
     free(c);
   }
   free(s->left);
+  free(s->setup);
+  free(s->target_text);
   atomic_fetch_sub(&metrics_of(s)->streams_open, 1);
   relay_list_del(&s->link);
   free(s);
@@ -472,7 +479,7 @@ void relay_stream_on_writable(relay_stream_t *s)
 /* ---- dial ---- */
 
 static void on_dialled(void *ud, int status, relay_conn_t *conn,
-                       const char *why)
+                       const struct sockaddr *peer, const char *why)
 {
   relay_stream_t *s = ud;
   s->dial = NULL;
@@ -485,15 +492,14 @@ static void on_dialled(void *ud, int status, relay_conn_t *conn,
   conn->on_closed = conn_closed;
   conn->tcp.data = conn;
   s->refs++;
-  relay_addr_format((struct sockaddr *)&conn->addr, s->resolved,
-                    sizeof(s->resolved));
+  relay_addr_format(peer, s->resolved, sizeof(s->resolved));
   uv_tcp_nodelay(&conn->tcp, 1);
   s->state = ST_OPEN;
   log_line_t l;
   if(log_begin(&l, LOG_DEBUG, "stream_open")) {
     log_u64(&l, "tunnel", s->t->id);
     log_u64(&l, "stream", s->id);
-    log_str(&l, "target", s->target_text);
+    log_str(&l, "target", s->target_text ? s->target_text : "-");
     log_str(&l, "resolved", s->resolved);
     log_end(&l);
   }
@@ -532,13 +538,20 @@ static void bad_target(relay_stream_t *s, const char *why)
 static void got_target(relay_stream_t *s)
 {
   relay_t *r = s->t->w->r;
-  if(target_format(&s->target, s->target_text, sizeof(s->target_text)) > 0)
-    s->target_text[strlen(s->target_text) - 1] = 0; /* the newline */
+  char text[TARGET_MAX_LINE + 8];
+  int n = target_format(&s->setup->target, text, sizeof(text));
+  if(n > 0) {
+    text[n - 1] = 0; /* the newline */
+    s->target_text = strdup(text); /* NULL only logs as "-" */
+  }
   uv_timer_stop(&s->timer);
   s->state = ST_DIAL;
-  s->dial =
-      relay_dial_start(&s->t->w->loop, &s->target, policy_of(s),
-                       r->cfg.dial_timeout_ms, &r->metrics, on_dialled, s);
+  /* The dial copies what it needs from the target. */
+  s->dial = relay_dial_start(&s->t->w->loop, &s->setup->target,
+                             policy_of(s), r->cfg.dial_timeout_ms,
+                             &r->metrics, on_dialled, s);
+  free(s->setup);
+  s->setup = NULL;
   if(!s->dial) {
     atomic_fetch_add(&r->metrics.dial_fail_other, 1);
     stream_abort(s, "dial_error", "resolver start failed");
@@ -553,7 +566,7 @@ void relay_stream_on_data(relay_stream_t *s, const uint8_t *p, size_t n)
     return;
   if(s->state == ST_TARGET) {
     size_t used = n;
-    int rc = target_parse(&s->tp, p, &used, &s->target);
+    int rc = target_parse(&s->setup->tp, p, &used, &s->setup->target);
     mux_stream_consumed(s->t->mux, s->id, used);
     relay_tunnel_dirty(s->t);
     if(rc == BEACON_EAGAIN)
@@ -612,14 +625,19 @@ void relay_stream_on_closed(relay_stream_t *s)
 int relay_stream_open(relay_tunnel_t *t, uint32_t id, void **ud)
 {
   relay_stream_t *s = calloc(1, sizeof(*s));
-  if(!s)
+  struct relay_stream_setup *setup = malloc(sizeof(*setup));
+  if(!s || !setup) {
+    free(s);
+    free(setup);
     return BEACON_ENOMEM;
+  }
+  s->setup = setup;
   s->t = t;
   s->id = id;
   s->state = ST_TARGET;
   s->mux_live = 1;
   s->start_ms = uv_now(&t->w->loop);
-  target_parser_init(&s->tp);
+  target_parser_init(&setup->tp);
   uv_timer_init(&t->w->loop, &s->timer);
   s->timer.data = s;
   s->refs = 1; /* the timer; the connection adds one */
