@@ -698,6 +698,8 @@ static void on_timer(uv_timer_t *tm)
                           s->t->cfg.keepalive_timeout_ms);
       return;
     }
+    if(h->tls && h->up)
+      tls_conn_trim(h->tls);
   }
   client_list_t *n = s->pipes.next;
   while(n != &s->pipes) {

@@ -293,6 +293,9 @@ static void on_timer(uv_timer_t *h)
       relay_tunnel_close(t, "keepalive_timeout");
       return;
     }
+    /* A keep-alive tick: a tunnel that once moved bulk data gives its
+     * ciphertext buffers back (mux_tick did the same for its queue). */
+    tls_conn_trim(t->tls);
     relay_tunnel_dirty(t);
   }
   tunnel_arm(t);

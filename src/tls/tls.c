@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 #include <openssl/bio.h>
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -533,6 +534,43 @@ size_t tls_conn_take_output(tls_conn_t *c, uint8_t *out, size_t cap)
     n = 0;
   ERR_clear_error();
   return n;
+}
+
+/* A memory BIO's buffer is kept when smaller than this. */
+#define TLS_BIO_KEEP (8 * 1024)
+
+/* A fresh empty memory BIO to replace b, or NULL when b holds data or
+ * little memory; *freed gets b's capacity. */
+static BIO *bio_replacement(BIO *b, size_t *freed)
+{
+  BUF_MEM *bm = NULL;
+  if(BIO_ctrl_pending(b) || BIO_get_mem_ptr(b, &bm) != 1 || !bm ||
+     bm->max <= TLS_BIO_KEEP)
+    return NULL;
+  BIO *n = BIO_new(BIO_s_mem());
+  if(!n) {
+    ERR_clear_error();
+    return NULL;
+  }
+  BIO_set_mem_eof_return(n, -1);
+  *freed += bm->max;
+  return n;
+}
+
+size_t tls_conn_trim(tls_conn_t *c)
+{
+  size_t freed = 0;
+  BIO *n = bio_replacement(c->rbio, &freed);
+  if(n) {
+    SSL_set0_rbio(c->ssl, n); /* frees the old one */
+    c->rbio = n;
+  }
+  n = bio_replacement(c->wbio, &freed);
+  if(n) {
+    SSL_set0_wbio(c->ssl, n);
+    c->wbio = n;
+  }
+  return freed;
 }
 
 int tls_conn_shutdown(tls_conn_t *c)

@@ -65,6 +65,14 @@ size_t tls_conn_out_pending(const tls_conn_t *c);
 /* Copies up to cap bytes of it out; returns the count. */
 size_t tls_conn_take_output(tls_conn_t *c, uint8_t *out, size_t cap);
 
+/* Gives back the buffer memory of an idle connection: the ciphertext
+ * queues keep the largest size they ever held, so a tunnel that once
+ * moved bulk data would hold hundreds of KiB for the rest of its life.
+ * Only empty queues larger than a few KiB are replaced; nothing pending
+ * is touched. Returns the bytes of capacity released. Call it now and
+ * then (on a keep-alive tick), not per record. */
+size_t tls_conn_trim(tls_conn_t *c);
+
 /* Queues close_notify. */
 int tls_conn_shutdown(tls_conn_t *c);
 
