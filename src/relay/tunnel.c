@@ -464,6 +464,7 @@ static int tunnel_up(relay_tunnel_t *t)
   }
   t->state = TUN_UP;
   t->start_ms = uv_now(&t->w->loop);
+  tls_conn_trim(t->tls); /* the certificate chains' buffers */
   atomic_fetch_add(&r->metrics.tunnels_total, 1);
   log_line_t l;
   if(log_begin(&l, LOG_INFO, "tunnel_up")) {

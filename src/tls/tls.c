@@ -537,7 +537,7 @@ size_t tls_conn_take_output(tls_conn_t *c, uint8_t *out, size_t cap)
 }
 
 /* A memory BIO's buffer is kept when smaller than this. */
-#define TLS_BIO_KEEP (8 * 1024)
+#define TLS_BIO_KEEP 1024
 
 /* A fresh empty memory BIO to replace b, or NULL when b holds data or
  * little memory; *freed gets b's capacity. */
