@@ -23,7 +23,15 @@
 #include "target/target.h"
 #include "tls/tls.h"
 
-#define RELAY_READ_BUF (64 * 1024)
+/* Reads from a target: what the mux cannot take at once is copied
+ * aside, so a read stays about one frame. */
+#define RELAY_TARGET_READ (64 * 1024)
+/* Reads from a tunnel and the plaintext fed to one mux_recv(): larger
+ * than the 64 KiB frames controllers send, so a bulk upload is not cut
+ * into a frame's worth per syscall and a frame's tail is not written to
+ * its target on its own (one writev per stream per 256 KiB instead of a
+ * writev and a 12-byte write per frame). */
+#define RELAY_TUNNEL_READ (256 * 1024)
 /* Ciphertext queued on a tunnel socket above which no more mux output
  * is encrypted: the mux queue then fills and streams stop reading their
  * targets (DESIGN §1.4, bounded memory). */
@@ -108,8 +116,9 @@ struct relay_worker {
     uv_buf_t b;
   } gather[RELAY_GATHER_MAX];
   unsigned ngather;
-  uint8_t rbuf[RELAY_READ_BUF];  /* target reads (one loop thread) */
-  uint8_t plain[RELAY_READ_BUF]; /* decrypted tunnel bytes */
+  uint8_t tbuf[RELAY_TARGET_READ]; /* target reads (one loop thread) */
+  uint8_t rbuf[RELAY_TUNNEL_READ]; /* tunnel reads */
+  uint8_t plain[RELAY_TUNNEL_READ]; /* decrypted tunnel bytes */
 };
 
 enum tunnel_state { TUN_HANDSHAKE, TUN_UP, TUN_CLOSING };

@@ -400,13 +400,13 @@ static void on_target_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
 {
   relay_conn_t *c = h->data;
   relay_stream_t *s = c->owner;
-  size_t cap = sizeof(s->t->w->rbuf);
+  size_t cap = sizeof(s->t->w->tbuf);
   int64_t win = s->mux_live ? mux_stream_send_window(s->t->mux, s->id) : 0;
   /* Read no more than the window allows when it is open, so bytes are
    * rarely left over. */
   if(win > 0 && (uint64_t)win < cap)
     cap = (size_t)win;
-  buf->base = (char *)s->t->w->rbuf;
+  buf->base = (char *)s->t->w->tbuf;
   buf->len = cap;
 }
 
