@@ -23,9 +23,10 @@
 #include "target/target.h"
 #include "tls/tls.h"
 
-/* Reads from a target: what the mux cannot take at once is copied
- * aside, so a read stays about one frame. */
-#define RELAY_TARGET_READ (64 * 1024)
+/* Reads from a target, capped by the stream's send window (what the
+ * mux still cannot take is copied aside, at most a window's worth):
+ * one read fills several frames instead of one per syscall. */
+#define RELAY_TARGET_READ (256 * 1024)
 /* Reads from a tunnel and the plaintext fed to one mux_recv(): larger
  * than the 64 KiB frames controllers send, so a bulk upload is not cut
  * into a frame's worth per syscall and a frame's tail is not written to
