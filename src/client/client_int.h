@@ -35,6 +35,11 @@
 #define CLIENT_HIGH_WATER (1024 * 1024)
 /* Slice moved at once: local reads, TLS input, inner-hop ciphertext. */
 #define CLIENT_CHUNK (64 * 1024)
+/* Reads from the relay, and the plaintext one mux_recv() gets: larger
+ * than the relay's 64 KiB frames, so a frame reaches its pipe as one
+ * piece (one write to the caller) instead of one per TLS record. */
+#define CLIENT_SOCKET_READ (256 * 1024)
+#define CLIENT_PLAIN (256 * 1024)
 
 typedef struct client_list {
   struct client_list *prev, *next;
@@ -112,6 +117,9 @@ typedef struct client_hop {
   uint64_t hs_deadline;
   uint8_t *pend; /* ciphertext taken from TLS, not yet in the carrier */
   size_t pend_off, pend_len;
+  uint8_t *plain; /* CLIENT_PLAIN bytes, this hop's decrypted input (each
+                   * hop its own: an inner hop's input arrives while the
+                   * outer hop's mux_recv() still reads its buffer) */
 } client_hop_t;
 
 enum client_session_state {
@@ -145,7 +153,7 @@ struct client_session {
   client_list_t waiting; /* requests waiting for the session */
   client_list_t pipes;
   beacon_error_t err;
-  uint8_t rbuf[CLIENT_CHUNK];
+  uint8_t rbuf[CLIENT_SOCKET_READ];
 };
 
 struct beacon_tunnel {

@@ -6,9 +6,10 @@
  *   local -> stream: read up to a slice; what the mux does not take (the
  *     peer's window is shut) is kept and reading stops until on_writable.
  *     Local EOF becomes FIN once every byte before it was taken.
- *   stream -> local: each on_data piece is one uv_write; the window is
- *     granted back (mux_stream_consumed) only when the write completed,
- *     so at most one window per stream is buffered here. FIN becomes
+ *   stream -> local: each on_data piece goes to the socket at once when
+ *     it takes it (uv_try_write, no copy), the rest as one uv_write; the
+ *     window is granted back (mux_stream_consumed) only for bytes
+ *     written, so at most one window per stream is buffered here. FIN becomes
  *     shutdown(SHUT_WR) after the queued writes.
  *   RST (or the tunnel dying) closes the local end with SO_LINGER {1, 0}:
  *     the kernel sends RST and the caller reads ECONNRESET.
@@ -271,6 +272,26 @@ void client_pipe_on_data(client_pipe_t *p, const uint8_t *d, size_t n)
     client_pipe_on_ack(p); /* data implies the stream was taken */
   if(p->closing || !p->local_open || p->shut_sent)
     return;
+  /* Straight to the caller's socket when it takes it, without a copy;
+   * the rest is queued (uv_try_write refuses while writes are queued,
+   * so the order holds) and its window granted when written. */
+  uv_buf_t direct = uv_buf_init((char *)d, (unsigned)n);
+  int took = uv_try_write((uv_stream_t *)&p->local, &direct, 1);
+  if(took < 0 && took != UV_EAGAIN) {
+    pipe_reset(p); /* the caller is gone: tell the relay */
+    return;
+  }
+  if(took > 0) {
+    mux_t *m = pipe_mux(p);
+    if(m) {
+      mux_stream_consumed(m, p->sid, (size_t)took);
+      client_dirty(p->t);
+    }
+    d += took;
+    n -= (size_t)took;
+    if(!n)
+      return;
+  }
   pwrite_t *w = malloc(sizeof(*w) + n);
   if(!w) {
     pipe_reset(p);

@@ -255,7 +255,6 @@ static void hop_up(client_hop_t *h)
 static void hop_input(client_hop_t *h, const uint8_t *in, size_t len)
 {
   client_session_t *s = h->s;
-  uint8_t buf[16384 + 256];
   if(s->state == CS_FAILED || !h->tls)
     return;
   if(tls_conn_feed(h->tls, in, len)) {
@@ -275,8 +274,32 @@ static void hop_input(client_hop_t *h, const uint8_t *in, size_t len)
     }
     hop_up(h);
   }
+  if(h->mux && !h->plain && !(h->plain = malloc(CLIENT_PLAIN))) {
+    client_session_fail(s, h->index, BEACON_ENOMEM, "out of memory");
+    return;
+  }
   while(s->state != CS_FAILED && h->mux) {
-    int n = tls_conn_read(h->tls, buf, sizeof(buf));
+    /* Several records per mux_recv(): what arrived is decrypted first,
+     * then parsed in one go, every byte before an error or close. */
+    size_t have = 0;
+    int n;
+    do {
+      n = tls_conn_read(h->tls, h->plain + have, CLIENT_PLAIN - have);
+      if(n > 0)
+        have += (size_t)n;
+    } while(n > 0 && have < CLIENT_PLAIN);
+    if(have) {
+      if(h->index == s->nhops - 1)
+        s->proven = 1;
+      int rc = mux_recv(h->mux, h->plain, have);
+      if(rc < 0) {
+        client_session_fail(s, h->index, rc, "yamux: %s",
+                            beacon_strerror(rc));
+        break;
+      }
+      if(s->state == CS_FAILED || !h->mux)
+        break;
+    }
     if(n == BEACON_EAGAIN)
       break;
     if(n == 0) {
@@ -289,13 +312,6 @@ static void hop_input(client_hop_t *h, const uint8_t *in, size_t len)
        * the handshake is done: its refusal arrives here as an alert. */
       client_session_fail(s, h->index, BEACON_ETLS, "TLS: %s",
                           tls_conn_error(h->tls));
-      break;
-    }
-    if(h->index == s->nhops - 1)
-      s->proven = 1;
-    int rc = mux_recv(h->mux, buf, (size_t)n);
-    if(rc < 0) {
-      client_session_fail(s, h->index, rc, "yamux: %s", beacon_strerror(rc));
       break;
     }
   }
@@ -561,6 +577,8 @@ static void session_teardown(client_session_t *s)
     h->tls = NULL;
     free(h->pend);
     h->pend = NULL;
+    free(h->plain);
+    h->plain = NULL;
   }
   if(s->resolving)
     uv_cancel((uv_req_t *)&s->gai);
