@@ -9,8 +9,8 @@
  *   stream -> local: each on_data piece goes to the socket at once when
  *     it takes it (uv_try_write, no copy), the rest as one uv_write; the
  *     window is granted back (mux_stream_consumed) only for bytes
- *     written, so at most one window per stream is buffered here. FIN becomes
- *     shutdown(SHUT_WR) after the queued writes.
+ *     written, so at most one window per stream is buffered here. FIN
+ *     becomes shutdown(SHUT_WR) after the queued writes.
  *   RST (or the tunnel dying) closes the local end with SO_LINGER {1, 0}:
  *     the kernel sends RST and the caller reads ECONNRESET.
  */

@@ -293,8 +293,7 @@ static void hop_input(client_hop_t *h, const uint8_t *in, size_t len)
         s->proven = 1;
       int rc = mux_recv(h->mux, h->plain, have);
       if(rc < 0) {
-        client_session_fail(s, h->index, rc, "yamux: %s",
-                            beacon_strerror(rc));
+        client_session_fail(s, h->index, rc, "yamux: %s", beacon_strerror(rc));
         break;
       }
       if(s->state == CS_FAILED || !h->mux)

@@ -434,8 +434,7 @@ relay_dial_t *relay_dial_start(uv_loop_t *loop, const target_t *tgt,
     if(tgt->kind != TARGET_DNS)
       hints.ai_flags = AI_NUMERICHOST;
     d->gai.data = d;
-    if(uv_getaddrinfo(loop, &d->gai, on_resolved, tgt->host, NULL,
-                      &hints)) {
+    if(uv_getaddrinfo(loop, &d->gai, on_resolved, tgt->host, NULL, &hints)) {
       free(d);
       return NULL;
     }

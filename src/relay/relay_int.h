@@ -117,8 +117,8 @@ struct relay_worker {
     uv_buf_t b;
   } gather[RELAY_GATHER_MAX];
   unsigned ngather;
-  uint8_t tbuf[RELAY_TARGET_READ]; /* target reads (one loop thread) */
-  uint8_t rbuf[RELAY_TUNNEL_READ]; /* tunnel reads */
+  uint8_t tbuf[RELAY_TARGET_READ];  /* target reads (one loop thread) */
+  uint8_t rbuf[RELAY_TUNNEL_READ];  /* tunnel reads */
   uint8_t plain[RELAY_TUNNEL_READ]; /* decrypted tunnel bytes */
 };
 
@@ -146,9 +146,9 @@ struct relay_tunnel {
   size_t wq_bytes;        /* ciphertext queued in uv_write */
   uint64_t last_progress; /* last write completion or queue start */
   uint64_t streams_total;
-  uint64_t streams_refused;   /* reset by the session (caps, go away) */
-  uint64_t refused_logged;    /* streams_refused at the last warning */
-  uint64_t refused_log_ms;    /* when that warning was logged */
+  uint64_t streams_refused; /* reset by the session (caps, go away) */
+  uint64_t refused_logged;  /* streams_refused at the last warning */
+  uint64_t refused_log_ms;  /* when that warning was logged */
   uint64_t bytes_up, bytes_down;
   relay_link_t streams;
   int in_recv; /* inside mux_recv: gather payload instead of writing */
@@ -199,7 +199,7 @@ struct relay_stream {
   /* upstream */
   relay_chunk_t *pend_head, *pend_tail; /* not yet handed to uv_write */
   size_t pend_bytes;
-  size_t inflight; /* bytes in uv_write */
+  size_t inflight;  /* bytes in uv_write */
   unsigned ngather; /* pieces of ours in w->gather */
   int peer_fin;
   int shut_sent;

@@ -541,15 +541,15 @@ static void got_target(relay_stream_t *s)
   char text[TARGET_MAX_LINE + 8];
   int n = target_format(&s->setup->target, text, sizeof(text));
   if(n > 0) {
-    text[n - 1] = 0; /* the newline */
+    text[n - 1] = 0;               /* the newline */
     s->target_text = strdup(text); /* NULL only logs as "-" */
   }
   uv_timer_stop(&s->timer);
   s->state = ST_DIAL;
   /* The dial copies what it needs from the target. */
-  s->dial = relay_dial_start(&s->t->w->loop, &s->setup->target,
-                             policy_of(s), r->cfg.dial_timeout_ms,
-                             &r->metrics, on_dialled, s);
+  s->dial =
+      relay_dial_start(&s->t->w->loop, &s->setup->target, policy_of(s),
+                       r->cfg.dial_timeout_ms, &r->metrics, on_dialled, s);
   free(s->setup);
   s->setup = NULL;
   if(!s->dial) {

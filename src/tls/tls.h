@@ -30,8 +30,8 @@ enum tls_role { TLS_CLIENT = 0, TLS_SERVER = 1 };
  * reload can replace it while live connections keep the old one.
  */
 int tls_ctx_new(tls_ctx_t **out, enum tls_role role, const char *cert,
-                const char *key, const char *ca, const char *crl,
-                char *err, size_t errlen);
+                const char *key, const char *ca, const char *crl, char *err,
+                size_t errlen);
 void tls_ctx_ref(tls_ctx_t *ctx);
 void tls_ctx_unref(tls_ctx_t *ctx); /* NULL allowed */
 /* notAfter of our own leaf certificate. */
