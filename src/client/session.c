@@ -222,7 +222,8 @@ static void hop_up(client_hop_t *h)
   mc.keepalive_ms = (uint64_t)c->keepalive_ms;
   mc.keepalive_timeout_ms = (uint64_t)c->keepalive_timeout_ms;
   h->mux = mux_new(&mc, &mux_cbs, h, now_ms(s));
-  if(!h->mux) {
+  h->plain = malloc(CLIENT_PLAIN);
+  if(!h->mux || !h->plain) {
     client_session_fail(s, h->index, BEACON_ENOMEM, "out of memory");
     return;
   }
@@ -274,20 +275,11 @@ static void hop_input(client_hop_t *h, const uint8_t *in, size_t len)
     }
     hop_up(h);
   }
-  if(h->mux && !h->plain && !(h->plain = malloc(CLIENT_PLAIN))) {
-    client_session_fail(s, h->index, BEACON_ENOMEM, "out of memory");
-    return;
-  }
   while(s->state != CS_FAILED && h->mux) {
-    /* Several records per mux_recv(): what arrived is decrypted first,
-     * then parsed in one go, every byte before an error or close. */
-    size_t have = 0;
-    int n;
-    do {
-      n = tls_conn_read(h->tls, h->plain + have, CLIENT_PLAIN - have);
-      if(n > 0)
-        have += (size_t)n;
-    } while(n > 0 && have < CLIENT_PLAIN);
+    /* Several records per mux_recv(), every byte before an error or
+     * close parsed. */
+    size_t have;
+    int n = tls_conn_read_batch(h->tls, h->plain, CLIENT_PLAIN, &have);
     if(have) {
       if(h->index == s->nhops - 1)
         s->proven = 1;

@@ -494,13 +494,8 @@ static void pump_plaintext(relay_tunnel_t *t)
 {
   relay_worker_t *w = t->w;
   for(;;) {
-    size_t have = 0;
-    int n;
-    do {
-      n = tls_conn_read(t->tls, w->plain + have, sizeof(w->plain) - have);
-      if(n > 0)
-        have += (size_t)n;
-    } while(n > 0 && have < sizeof(w->plain));
+    size_t have;
+    int n = tls_conn_read_batch(t->tls, w->plain, sizeof(w->plain), &have);
     if(have) {
       t->in_recv = 1;
       int rc = mux_recv(t->mux, w->plain, have);

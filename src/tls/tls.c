@@ -354,19 +354,25 @@ static int set_peer_host(SSL *ssl, const char *host)
   return 0;
 }
 
+/* An empty ciphertext queue: empty means "retry later", not EOF. */
+static BIO *queue_bio(void)
+{
+  BIO *b = BIO_new(BIO_s_mem());
+  if(b)
+    BIO_set_mem_eof_return(b, -1);
+  return b;
+}
+
 tls_conn_t *tls_conn_new(tls_ctx_t *ctx, const char *expected_host)
 {
   tls_conn_t *c = calloc(1, sizeof(*c));
   if(!c)
     return NULL;
   c->ssl = SSL_new(ctx->ssl);
-  c->rbio = BIO_new(BIO_s_mem());
-  c->wbio = BIO_new(BIO_s_mem());
+  c->rbio = queue_bio();
+  c->wbio = queue_bio();
   if(!c->ssl || !c->rbio || !c->wbio)
     goto fail;
-  /* an empty BIO means "retry later", not EOF */
-  BIO_set_mem_eof_return(c->rbio, -1);
-  BIO_set_mem_eof_return(c->wbio, -1);
   SSL_set_bio(c->ssl, c->rbio, c->wbio);
   SSL_set_app_data(c->ssl, c);
   if(ctx->role == TLS_CLIENT) {
@@ -497,6 +503,18 @@ int tls_conn_read(tls_conn_t *c, uint8_t *buf, size_t cap)
   return conn_fail(c, 0, "read");
 }
 
+int tls_conn_read_batch(tls_conn_t *c, uint8_t *buf, size_t cap, size_t *got)
+{
+  int n;
+  *got = 0;
+  do {
+    n = tls_conn_read(c, buf + *got, cap - *got);
+    if(n > 0)
+      *got += (size_t)n;
+  } while(n > 0 && *got < cap);
+  return n;
+}
+
 int tls_conn_write(tls_conn_t *c, const uint8_t *data, size_t len)
 {
   if(len > INT_MAX)
@@ -547,12 +565,11 @@ static BIO *bio_replacement(BIO *b, size_t *freed)
   if(BIO_ctrl_pending(b) || BIO_get_mem_ptr(b, &bm) != 1 || !bm ||
      bm->max <= TLS_BIO_KEEP)
     return NULL;
-  BIO *n = BIO_new(BIO_s_mem());
+  BIO *n = queue_bio();
   if(!n) {
     ERR_clear_error();
     return NULL;
   }
-  BIO_set_mem_eof_return(n, -1);
   *freed += bm->max;
   return n;
 }

@@ -56,6 +56,10 @@ int tls_conn_handshake_done(const tls_conn_t *c);
 /* Plaintext out: >0 bytes, BEACON_EAGAIN when no complete record is
  * buffered, 0 when the peer sent close_notify, BEACON_ETLS on error. */
 int tls_conn_read(tls_conn_t *c, uint8_t *buf, size_t cap);
+/* As many records as fit in cap (so one parse sees several): *got bytes
+ * were read; returns what the last tls_conn_read() did, > 0 when buf is
+ * full and more may be buffered. */
+int tls_conn_read_batch(tls_conn_t *c, uint8_t *buf, size_t cap, size_t *got);
 /* Plaintext in: encrypts all len bytes into the pending output. Returns
  * len or BEACON_ETLS / BEACON_ENOMEM. */
 int tls_conn_write(tls_conn_t *c, const uint8_t *data, size_t len);
