@@ -245,6 +245,16 @@ void client_pipe_on_ack(client_pipe_t *p)
   start_reading(p);
 }
 
+/* len bytes reached the caller: the relay may send that many more. */
+static void window_back(client_pipe_t *p, size_t len)
+{
+  mux_t *m = pipe_mux(p);
+  if(m) {
+    mux_stream_consumed(m, p->sid, len);
+    client_dirty(p->t);
+  }
+}
+
 static void on_local_write(uv_write_t *wr, int status)
 {
   pwrite_t *w = wr->data;
@@ -258,11 +268,7 @@ static void on_local_write(uv_write_t *wr, int status)
     pipe_reset(p); /* the caller is gone: tell the relay */
     return;
   }
-  mux_t *m = pipe_mux(p);
-  if(m) {
-    mux_stream_consumed(m, p->sid, len);
-    client_dirty(p->t);
-  }
+  window_back(p, len);
   maybe_close(p);
 }
 
@@ -282,11 +288,7 @@ void client_pipe_on_data(client_pipe_t *p, const uint8_t *d, size_t n)
     return;
   }
   if(took > 0) {
-    mux_t *m = pipe_mux(p);
-    if(m) {
-      mux_stream_consumed(m, p->sid, (size_t)took);
-      client_dirty(p->t);
-    }
+    window_back(p, (size_t)took);
     d += took;
     n -= (size_t)took;
     if(!n)
