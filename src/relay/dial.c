@@ -38,13 +38,14 @@ struct relay_dial {
   struct sockaddr_storage addrs[DIAL_MAX_ADDRS];
   int naddrs;
   int next;
-  relay_conn_t *att[DIAL_MAX_ADDRS];
-  /* att[i] connects to addrs[att_addr[i]] with reqs[i]: an attempt's
-   * request lives here, as the dial outlives every attempt but the
-   * winner, whose request has completed. */
-  uv_connect_t reqs[DIAL_MAX_ADDRS];
-  int att_addr[DIAL_MAX_ADDRS];
-  int natt;
+  /* att[i] is the attempt on addrs[i] (i < next); conn is NULL once it
+   * failed, was closed or handed over. The request lives here, not in
+   * the connection: the dial outlives every attempt but the winner,
+   * whose request has completed. */
+  struct dial_attempt {
+    relay_conn_t *conn;
+    uv_connect_t req;
+  } att[DIAL_MAX_ADDRS];
   int last_err; /* uv error of the last failed attempt */
   int lit_rc;   /* IP literal: collect()'s verdict, acted on next turn */
   char why[96];
@@ -113,13 +114,13 @@ static void dial_finish(relay_dial_t *d, int status, relay_conn_t *win)
   uv_timer_stop(&d->deadline);
   uv_timer_stop(&d->stagger);
   const struct sockaddr *peer = NULL;
-  for(int i = 0; i < d->natt; i++) {
-    relay_conn_t *c = d->att[i];
+  for(int i = 0; i < d->next; i++) {
+    relay_conn_t *c = d->att[i].conn;
     if(c && c == win)
-      peer = (const struct sockaddr *)&d->addrs[d->att_addr[i]];
+      peer = (const struct sockaddr *)&d->addrs[i];
     else if(c)
       relay_conn_close(c);
-    d->att[i] = NULL;
+    d->att[i].conn = NULL;
   }
   if(win) {
     /* The winner now belongs to the caller. */
@@ -158,8 +159,8 @@ static int map_uv_err(relay_dial_t *d, int err)
 static int live_attempts(const relay_dial_t *d)
 {
   int n = 0;
-  for(int i = 0; i < d->natt; i++)
-    if(d->att[i])
+  for(int i = 0; i < d->next; i++)
+    if(d->att[i].conn)
       n++;
   return n;
 }
@@ -179,9 +180,9 @@ static void on_connect(uv_connect_t *req, int status)
     return;
   }
   int code = map_uv_err(d, status);
-  for(int i = 0; i < d->natt; i++)
-    if(d->att[i] == c)
-      d->att[i] = NULL;
+  for(int i = 0; i < d->next; i++)
+    if(d->att[i].conn == c)
+      d->att[i].conn = NULL;
   relay_conn_close(c);
   /* A failure starts the next attempt at once (RFC 8305 §5). */
   uv_timer_stop(&d->stagger);
@@ -224,14 +225,12 @@ static void start_next(relay_dial_t *d)
     c->owner = d;
     c->on_closed = attempt_closed;
     d->refs++;
-    uv_connect_t *req = &d->reqs[d->natt];
-    req->data = c;
-    d->att_addr[d->natt] = ai;
-    d->att[d->natt++] = c;
-    err = uv_tcp_connect(req, &c->tcp, sa, on_connect);
+    d->att[ai].conn = c;
+    d->att[ai].req.data = c;
+    err = uv_tcp_connect(&d->att[ai].req, &c->tcp, sa, on_connect);
     if(err) {
       map_uv_err(d, err);
-      d->att[d->natt - 1] = NULL;
+      d->att[ai].conn = NULL;
       relay_conn_close(c);
       continue;
     }
