@@ -23,7 +23,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_CI_SECONDS ?= 10
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build test test-fast test-asan test-fuzz tsan demo fuzz coverage \
+.PHONY: all deps build test test-fast test-asan test-fuzz fuzz-build tsan demo fuzz coverage \
 	bench soak install clean format check-format
 
 all: build
@@ -52,12 +52,7 @@ test-asan: deps
 # Every libFuzzer target for a few seconds (clang, ASan+UBSan): the
 # corpus replay in the two builds above checks known inputs, this looks
 # for new ones. Long runs are `make fuzz`.
-test-fuzz: deps
-	@sh scripts/install-deps fuzz
-	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DBEACON_FUZZ=ON \
-		-DBEACON_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-		-DBEACON_FUZZ_SECONDS=$(FUZZ_CI_SECONDS) >/dev/null
-	@cmake --build $(FUZZ_BUILD) -j$(JOBS)
+test-fuzz: fuzz-build
 	cd $(FUZZ_BUILD) && ctest --output-on-failure -j$(CTEST_JOBS) -L fuzz
 
 test: test-fast test-asan test-fuzz
@@ -76,11 +71,15 @@ tsan: deps
 demo: build
 	@python3 scripts/demo.py --build $(BUILD)
 
-fuzz: deps
+# The clang/libFuzzer tree both fuzz targets use.
+fuzz-build: deps
 	@sh scripts/install-deps fuzz
 	@CC=clang cmake -S . -B $(FUZZ_BUILD) -DBEACON_FUZZ=ON \
-		-DBEACON_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+		-DBEACON_TESTS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DBEACON_FUZZ_SECONDS=$(FUZZ_CI_SECONDS) >/dev/null
 	@cmake --build $(FUZZ_BUILD) -j$(JOBS)
+
+fuzz: fuzz-build
 	@sh scripts/run-fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 coverage: deps
