@@ -115,8 +115,6 @@ typedef struct client_hop {
   int up;
   uint32_t carrier_sid; /* in hop index-1's mux; hop 0 uses the socket */
   uint64_t hs_deadline;
-  uint8_t *pend; /* ciphertext taken from TLS, not yet in the carrier */
-  size_t pend_off, pend_len;
   uint8_t *plain; /* CLIENT_PLAIN bytes, this hop's decrypted input (each
                    * hop its own: an inner hop's input arrives while the
                    * outer hop's mux_recv() still reads its buffer) */

@@ -566,8 +566,6 @@ static void session_teardown(client_session_t *s)
     h->mux = NULL;
     tls_conn_free(h->tls);
     h->tls = NULL;
-    free(h->pend);
-    h->pend = NULL;
     free(h->plain);
     h->plain = NULL;
   }
@@ -582,11 +580,26 @@ static void session_teardown(client_session_t *s)
 
 /* ---- output ----------------------------------------------------------- */
 
+/* Pending ciphertext of hop 0 to the socket: straight from the TLS queue
+ * while libuv queues nothing (no copy), the rest in one queued write. */
 static int write_socket(client_session_t *s, client_hop_t *h)
 {
-  size_t out = tls_conn_out_pending(h->tls);
+  const uint8_t *p;
+  size_t out = tls_conn_out_peek(h->tls, &p);
   if(!out || !s->tcp_init || s->state < CS_HANDSHAKE)
     return 0;
+  if(!s->wq_bytes) {
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)out);
+    int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
+    if(n < 0 && n != UV_EAGAIN)
+      return BEACON_EIO;
+    if(n > 0) {
+      tls_conn_out_consume(h->tls, (size_t)n);
+      out -= (size_t)n;
+      if(!out)
+        return 0;
+    }
+  }
   wchunk_t *c = malloc(sizeof(*c) + out);
   if(!c)
     return BEACON_ENOMEM;
@@ -623,46 +636,50 @@ static int encrypt_slice(client_session_t *s, client_hop_t *h)
 
 static void flush_outer(client_session_t *s, client_hop_t *h)
 {
-  while(s->state != CS_FAILED &&
-        s->wq_bytes + tls_conn_out_pending(h->tls) < CLIENT_HIGH_WATER) {
-    if(!encrypt_slice(s, h))
-      break;
-  }
-  if(s->state != CS_FAILED && write_socket(s, h))
-    client_session_fail(s, 0, BEACON_EIO, "cannot write to the relay");
+  size_t before;
+  do {
+    before = h->mux ? mux_pending_total(h->mux) : 0;
+    while(s->state != CS_FAILED &&
+          s->wq_bytes + tls_conn_out_pending(h->tls) < CLIENT_HIGH_WATER) {
+      if(!encrypt_slice(s, h))
+        break;
+    }
+    if(s->state == CS_FAILED)
+      return;
+    if(write_socket(s, h)) {
+      client_session_fail(s, 0, BEACON_EIO, "cannot write to the relay");
+      return;
+    }
+    /* all taken at once: no write completion will call us again */
+  } while(h->mux && !s->wq_bytes && !tls_conn_out_pending(h->tls) &&
+          mux_pending_total(h->mux) && mux_pending_total(h->mux) < before);
 }
 
-/* Hop k > 0: ciphertext goes into the carrier stream of hop k-1, as much
- * as its window takes; the rest waits in h->pend. */
+/* Hop k > 0: ciphertext goes from the TLS queue into the carrier stream
+ * of hop k-1, as much as its window takes; the rest stays queued. */
 static void flush_inner(client_session_t *s, client_hop_t *h)
 {
   client_hop_t *parent = &s->hops[h->index - 1];
   if(!parent->mux || !h->carrier_sid)
     return;
-  if(!h->pend) {
-    h->pend = malloc(CLIENT_CHUNK);
-    if(!h->pend) {
-      client_session_fail(s, h->index, BEACON_ENOMEM, "out of memory");
-      return;
-    }
-  }
   while(s->state != CS_FAILED) {
-    if(h->pend_len) {
-      int64_t w = mux_stream_write(parent->mux, h->carrier_sid,
-                                   h->pend + h->pend_off, h->pend_len);
-      if(w < 0) {
-        carrier_lost(h, "closed");
+    const uint8_t *p;
+    size_t n = tls_conn_out_peek(h->tls, &p);
+    if(!n) {
+      if(!encrypt_slice(s, h))
         return;
-      }
-      h->pend_off += (size_t)w;
-      h->pend_len -= (size_t)w;
-      if(h->pend_len)
-        return; /* on_writable of the carrier brings us back */
+      continue;
     }
-    if(!tls_conn_out_pending(h->tls) && !encrypt_slice(s, h))
+    if(n > CLIENT_CHUNK)
+      n = CLIENT_CHUNK;
+    int64_t w = mux_stream_write(parent->mux, h->carrier_sid, p, n);
+    if(w < 0) {
+      carrier_lost(h, "closed");
       return;
-    h->pend_off = 0;
-    h->pend_len = tls_conn_take_output(h->tls, h->pend, CLIENT_CHUNK);
+    }
+    tls_conn_out_consume(h->tls, (size_t)w);
+    if((size_t)w < n)
+      return; /* on_writable of the carrier brings us back */
   }
 }
 

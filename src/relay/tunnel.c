@@ -142,12 +142,28 @@ static void on_write(uv_write_t *req, int status)
     relay_tunnel_dirty(t);
 }
 
-/* Hands the TLS layer's pending ciphertext to the socket in one write. */
+/* Hands the TLS layer's pending ciphertext to the socket: straight from
+ * the TLS queue while nothing waits in libuv's (the common case, no
+ * copy), the rest in one queued write. */
 static int write_ciphertext(relay_tunnel_t *t)
 {
-  size_t out = tls_conn_out_pending(t->tls);
+  const uint8_t *p;
+  size_t out = tls_conn_out_peek(t->tls, &p);
   if(!out || uv_is_closing((uv_handle_t *)&t->tcp))
     return 0;
+  if(!t->wq_bytes) {
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)out);
+    int n = uv_try_write((uv_stream_t *)&t->tcp, &b, 1);
+    if(n < 0 && n != UV_EAGAIN)
+      return BEACON_EIO;
+    if(n > 0) {
+      tls_conn_out_consume(t->tls, (size_t)n);
+      t->last_progress = uv_now(&t->w->loop);
+      out -= (size_t)n;
+      if(!out)
+        return 0;
+    }
+  }
   wchunk_t *c = wbuf_get(t->w, out);
   if(!c)
     return BEACON_ENOMEM;
@@ -195,14 +211,22 @@ void relay_tunnel_flush(relay_tunnel_t *t)
   }
   if(t->state == TUN_CLOSING)
     return;
-  if(t->mux && encrypt_mux(t, 1)) {
-    relay_tunnel_close(t, "tls_error");
-    return;
-  }
-  if(write_ciphertext(t)) {
-    relay_tunnel_close(t, "write_error");
-    return;
-  }
+  size_t before;
+  do {
+    before = t->mux ? mux_pending_total(t->mux) : 0;
+    if(t->mux && encrypt_mux(t, 1)) {
+      relay_tunnel_close(t, "tls_error");
+      return;
+    }
+    if(write_ciphertext(t)) {
+      relay_tunnel_close(t, "write_error");
+      return;
+    }
+    /* The socket took everything at once, so no write completion will
+     * bring us back: go on while the mux has more (bounded by its
+     * queue; reads are not served in between). */
+  } while(t->mux && !t->wq_bytes && !tls_conn_out_pending(t->tls) &&
+          mux_pending_total(t->mux) && mux_pending_total(t->mux) < before);
   tunnel_arm(t);
 }
 

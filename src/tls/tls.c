@@ -1,7 +1,8 @@
 /*
- * tls.c - TLS 1.3 mutual authentication over OpenSSL memory BIOs
- * (DESIGN §1.1). Sans-I/O: the caller feeds ciphertext in with
- * tls_conn_feed() and takes ciphertext out with tls_conn_take_output();
+ * tls.c - TLS 1.3 mutual authentication over byte-queue BIOs (DESIGN
+ * §1.1). Sans-I/O: the caller feeds ciphertext in with tls_conn_feed()
+ * and takes ciphertext out with tls_conn_out_peek()/_consume() (straight
+ * from the queue) or tls_conn_take_output() (a copy);
  * no socket and no clock here (OpenSSL reads the clock itself for
  * certificate validity, which is the one exception we accept).
  *
@@ -28,7 +29,6 @@
 #include <sys/stat.h>
 
 #include <openssl/bio.h>
-#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -37,6 +37,7 @@
 #include <openssl/x509v3.h>
 
 #include "beacon/beacon.h"
+#include "tls/bio_queue.h"
 
 #define TLS_CIPHERSUITES                                                      \
   "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"                            \
@@ -258,7 +259,7 @@ int tls_ctx_new(tls_ctx_t **out, enum tls_role role, const char *cert,
   SSL_CTX_set_options(s, SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
   SSL_CTX_set_num_tickets(s, 0);
   SSL_CTX_set_session_cache_mode(s, SSL_SESS_CACHE_OFF);
-  /* pull several records out of the memory BIO per call */
+  /* pull several records out of the input queue per call */
   SSL_CTX_set_read_ahead(s, 1);
 
   rc = check_file("certificate", cert, err, errlen);
@@ -354,23 +355,14 @@ static int set_peer_host(SSL *ssl, const char *host)
   return 0;
 }
 
-/* An empty ciphertext queue: empty means "retry later", not EOF. */
-static BIO *queue_bio(void)
-{
-  BIO *b = BIO_new(BIO_s_mem());
-  if(b)
-    BIO_set_mem_eof_return(b, -1);
-  return b;
-}
-
 tls_conn_t *tls_conn_new(tls_ctx_t *ctx, const char *expected_host)
 {
   tls_conn_t *c = calloc(1, sizeof(*c));
   if(!c)
     return NULL;
   c->ssl = SSL_new(ctx->ssl);
-  c->rbio = queue_bio();
-  c->wbio = queue_bio();
+  c->rbio = bio_queue_new();
+  c->wbio = bio_queue_new();
   if(!c->ssl || !c->rbio || !c->wbio)
     goto fail;
   SSL_set_bio(c->ssl, c->rbio, c->wbio);
@@ -527,7 +519,7 @@ int tls_conn_write(tls_conn_t *c, const uint8_t *data, size_t len)
   size_t off = 0;
   while(off < len) {
     size_t w = 0;
-    /* without SSL_MODE_ENABLE_PARTIAL_WRITE and with a memory BIO that
+    /* without SSL_MODE_ENABLE_PARTIAL_WRITE and with a queue BIO that
      * grows, this encrypts everything in one call; loop anyway */
     if(SSL_write_ex(c->ssl, data + off, len - off, &w) != 1) {
       int rc = conn_fail(c, 0, "write");
@@ -540,54 +532,39 @@ int tls_conn_write(tls_conn_t *c, const uint8_t *data, size_t len)
 
 size_t tls_conn_out_pending(const tls_conn_t *c)
 {
-  return BIO_ctrl_pending(c->wbio);
+  return bio_queue_pending(c->wbio);
+}
+
+size_t tls_conn_out_peek(const tls_conn_t *c, const uint8_t **p)
+{
+  return bio_queue_peek(c->wbio, p);
+}
+
+void tls_conn_out_consume(tls_conn_t *c, size_t n)
+{
+  bio_queue_consume(c->wbio, n);
 }
 
 size_t tls_conn_take_output(tls_conn_t *c, uint8_t *out, size_t cap)
 {
-  if(!cap)
-    return 0;
-  size_t n = 0;
-  if(BIO_read_ex(c->wbio, out, cap, &n) != 1)
-    n = 0;
-  ERR_clear_error();
-  return n;
-}
-
-/* A memory BIO's buffer is kept when smaller than this. */
-#define TLS_BIO_KEEP 1024
-
-/* A fresh empty memory BIO to replace b, or NULL when b holds data or
- * little memory; *freed gets b's capacity. */
-static BIO *bio_replacement(BIO *b, size_t *freed)
-{
-  BUF_MEM *bm = NULL;
-  if(BIO_ctrl_pending(b) || BIO_get_mem_ptr(b, &bm) != 1 || !bm ||
-     bm->max <= TLS_BIO_KEEP)
-    return NULL;
-  BIO *n = queue_bio();
-  if(!n) {
-    ERR_clear_error();
-    return NULL;
+  const uint8_t *p;
+  size_t n = bio_queue_peek(c->wbio, &p);
+  if(n > cap)
+    n = cap;
+  if(n) {
+    memcpy(out, p, n);
+    bio_queue_consume(c->wbio, n);
   }
-  *freed += bm->max;
   return n;
 }
+
+/* A ciphertext queue's buffer is kept when no larger than this. */
+#define TLS_BIO_KEEP 1024
 
 size_t tls_conn_trim(tls_conn_t *c)
 {
-  size_t freed = 0;
-  BIO *n = bio_replacement(c->rbio, &freed);
-  if(n) {
-    SSL_set0_rbio(c->ssl, n); /* frees the old one */
-    c->rbio = n;
-  }
-  n = bio_replacement(c->wbio, &freed);
-  if(n) {
-    SSL_set0_wbio(c->ssl, n);
-    c->wbio = n;
-  }
-  return freed;
+  return bio_queue_trim(c->rbio, TLS_BIO_KEEP) +
+         bio_queue_trim(c->wbio, TLS_BIO_KEEP);
 }
 
 int tls_conn_shutdown(tls_conn_t *c)

@@ -1,6 +1,6 @@
 /*
  * tls.h - TLS 1.3 mutual authentication for tunnels (DESIGN §1.1), as a
- * sans-I/O layer over OpenSSL memory BIOs: ciphertext in, plaintext out
+ * sans-I/O layer over byte-queue BIOs: ciphertext in, plaintext out
  * and back; no sockets. This header does not include OpenSSL.
  *
  * Trust: the CA file (fleet-ca.crt, an intermediate) is the only anchor;
@@ -66,7 +66,13 @@ int tls_conn_write(tls_conn_t *c, const uint8_t *data, size_t len);
 
 /* Ciphertext waiting to be sent. */
 size_t tls_conn_out_pending(const tls_conn_t *c);
-/* Copies up to cap bytes of it out; returns the count. */
+/* All of it as one span, for writing without a copy; *p stays valid until
+ * the next call that writes into c (tls_conn_write, _handshake, _read,
+ * _shutdown) or consumes. */
+size_t tls_conn_out_peek(const tls_conn_t *c, const uint8_t **p);
+/* Drops the first n (<= pending) bytes: the transport took them. */
+void tls_conn_out_consume(tls_conn_t *c, size_t n);
+/* Copies up to cap bytes of it out and consumes them; returns the count. */
 size_t tls_conn_take_output(tls_conn_t *c, uint8_t *out, size_t cap);
 
 /* Gives back the buffer memory of an idle connection: the ciphertext

@@ -360,6 +360,57 @@ static void test_handshake_and_data(void **state)
   tls_conn_free(sv);
 }
 
+/* Output taken straight from the queue in uneven pieces, while more is
+ * encrypted behind them (the queue compacts and grows under a peeked
+ * span's successors), arrives whole and in order. */
+static void test_out_peek_consume(void **state)
+{
+  (void)state;
+  tls_ctx_t *sctx = server_ctx(NULL);
+  tls_ctx_t *cctx = client_ctx("pki/controller", NULL);
+  tls_conn_t *cl, *sv;
+  int crc, src;
+  pair(sctx, cctx, "localhost", &cl, &sv);
+  tls_ctx_unref(sctx);
+  tls_ctx_unref(cctx);
+  handshake(cl, sv, &crc, &src);
+  assert_int_equal(crc, 0);
+  assert_int_equal(src, 0);
+
+  static uint8_t data[300000], got[300001];
+  for(size_t i = 0; i < sizeof(data); i++)
+    data[i] = (uint8_t)(i * 13 + (i >> 11));
+  const uint8_t *p;
+  assert_int_equal(tls_conn_out_peek(cl, &p), 0);
+  size_t wrote = 0, nread = 0, step = 1;
+  while(nread < sizeof(data)) {
+    if(wrote < sizeof(data)) {
+      size_t n = sizeof(data) - wrote < 40000 ? sizeof(data) - wrote : 40000;
+      assert_int_equal(tls_conn_write(cl, data + wrote, n), (int)n);
+      wrote += n;
+    }
+    size_t avail = tls_conn_out_peek(cl, &p);
+    assert_int_equal(avail, tls_conn_out_pending(cl));
+    /* hand over an uneven part: 1, 8, 27, ... bytes, then the rest */
+    size_t n = wrote == sizeof(data) ? avail : step * step * step % avail;
+    step++;
+    assert_int_equal(tls_conn_feed(sv, p, n), 0);
+    tls_conn_out_consume(cl, n);
+    assert_int_equal(tls_conn_out_pending(cl), avail - n);
+    int r;
+    while((r = tls_conn_read(sv, got + nread, sizeof(got) - nread)) > 0)
+      nread += (size_t)r;
+    assert_int_equal(r, BEACON_EAGAIN);
+    if(wrote == sizeof(data) && !tls_conn_out_pending(cl))
+      break;
+  }
+  assert_int_equal(nread, sizeof(data));
+  assert_memory_equal(got, data, sizeof(data));
+  assert_int_equal(tls_conn_out_peek(cl, &p), 0);
+  tls_conn_free(cl);
+  tls_conn_free(sv);
+}
+
 static void test_not_after(void **state)
 {
   (void)state;
@@ -651,6 +702,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_handshake_and_data),
+      cmocka_unit_test(test_out_peek_consume),
       cmocka_unit_test(test_not_after),
       cmocka_unit_test(test_ip_sans),
       cmocka_unit_test(test_wrong_ca),
