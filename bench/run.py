@@ -47,6 +47,8 @@ class BenchError(Exception):
     pass
 
 
+RR_WARMUP = 200  # unmeasured round trips first (both generators' default)
+
 def log(msg):
     sys.stderr.write("[bench] %s\n" % msg)
     sys.stderr.flush()
@@ -179,6 +181,7 @@ class Bench:
         if r.returncode:
             raise BenchError("beacon pki init: " + r.stdout.decode())
         self.backends = {}
+        self.backend_procs = {}
         for kind in ("sink", "source", "echo", "hello"):
             p = self.procs.spawn([self.gogen, "serve", "-kind", kind],
                                  "backend-" + kind)
@@ -187,6 +190,7 @@ class Bench:
             if not m:
                 raise BenchError("backend %s: %r" % (kind, line))
             self.backends[kind] = m.group(1)
+            self.backend_procs[kind] = p
         self.relays = {"beacon": self.start_relay("beacon"),
                        "go": self.start_relay("go")}
         self.sshd = self.start_sshd()
@@ -275,6 +279,7 @@ class Bench:
                 a if not a.startswith("-") else "-" + a for a in args[1:]]
             argv += ["--relay", relay, "--config-dir", self.pki,
                      "--target", target]
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         try:
             r = subprocess.run(argv, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, timeout=timeout)
@@ -283,7 +288,11 @@ class Bench:
         if r.returncode:
             raise BenchError("%s failed (%d): %s" % (
                 " ".join(argv), r.returncode, r.stderr.decode()[-2000:]))
-        return json.loads(r.stdout.decode().strip().splitlines()[-1])
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        res = json.loads(r.stdout.decode().strip().splitlines()[-1])
+        res["gen_cpu"] = (ru1.ru_utime - ru0.ru_utime +
+                          ru1.ru_stime - ru0.ru_stime)
+        return res
 
     def record(self, section, metric, who, value):
         self.results.setdefault((section, metric, who), []).append(value)
@@ -304,25 +313,47 @@ class Bench:
                 ("download 8 streams", "download", 8, n8)):
             if via == "cmd" and streams > 1:
                 continue
-            tgt = self.backends["sink" if mode == "upload" else "source"]
+            be = "sink" if mode == "upload" else "source"
+            tgt = self.backends[be]
+            bpid = self.backend_procs[be].pid
             c0 = cpu_seconds(relay_proc.pid) if relay_proc else None
+            b0 = cpu_seconds(bpid)
             r = self.gen(kind, [mode, "-streams", str(streams), "-bytes",
                                 str(nbytes)] + extra, tgt, addr)
+            gib = r["bytes"] / GIB
             self.record(section, name + " MB/s", who, r["mbps"])
+            # The rest of the path shares the two cores with the relay:
+            # its CPU bounds what any relay can reach (RESULTS.md).
+            self.record(section, "generator CPU s/GiB, " + name, who,
+                        r["gen_cpu"] / gib)
+            self.record(section, "backend CPU s/GiB, " + name, who,
+                        (cpu_seconds(bpid) - b0) / gib)
             if relay_proc:
                 cpu = cpu_seconds(relay_proc.pid) - c0
                 self.record(section, "relay CPU s/GiB, " + name, who,
-                            cpu / (r["bytes"] / GIB))
+                            cpu / gib)
+        c0 = cpu_seconds(relay_proc.pid) if relay_proc else None
         r = self.gen(kind, ["rr", "-count", str(self.rr_count)] + extra,
                      self.backends["echo"], addr)
         self.record(section, "rr 64 B p50 us", who, r["p50_us"])
         self.record(section, "rr 64 B p99 us", who, r["p99_us"])
+        # The relay's own CPU per round trip and per connect: the part of
+        # the latency a relay controls (wake-ups and the other processes
+        # are the rest).
+        if relay_proc:
+            self.record(section, "relay CPU us per round trip", who,
+                        (cpu_seconds(relay_proc.pid) - c0) * 1e6 /
+                        (self.rr_count + RR_WARMUP))
         n = self.ssh_conn_count if via == "cmd" else self.conn_count
+        c0 = cpu_seconds(relay_proc.pid) if relay_proc else None
         r = self.gen(kind, ["connect", "-count", str(n)] + extra,
                      self.backends["hello"], addr)
         self.record(section, "connect p50 us", who, r["p50_us"])
         self.record(section, "connect p99 us", who, r["p99_us"])
         self.record(section, "connects/s, 1 caller", who, r["per_s"])
+        if relay_proc:
+            self.record(section, "relay CPU us per connect", who,
+                        (cpu_seconds(relay_proc.pid) - c0) * 1e6 / n)
         if via != "cmd":
             r = self.gen(kind, ["connect", "-count", str(self.conn_par_count),
                                 "-par", "32"] + extra,
@@ -479,7 +510,12 @@ class Bench:
                 metrics.append(metric)
         order = ["upload 1 stream MB/s", "download 1 stream MB/s",
                  "upload 8 streams MB/s", "download 8 streams MB/s"]
-        metrics = order + [m for m in metrics if m not in order]
+        rest = [m for m in metrics if m not in order]
+        # CPU rows grouped: the relay's first, then the rest of the path's.
+        group = ("relay CPU", "generator CPU", "backend CPU")
+        rest.sort(key=lambda m: next((i for i, g in enumerate(group)
+                                      if m.startswith(g)), len(group)))
+        metrics = order + rest
         self.misses = []
         for gen in ("bench-go", "libbeacon"):
             sec = "gen=" + gen
@@ -545,7 +581,8 @@ class Bench:
                                         "ssh -W"))
         w("|%s|%s|%s|" % ("-" * 46, "-" * 12, "-" * 12))
         for m in metrics:
-            if m.startswith("relay CPU"):
+            if m.startswith("relay CPU") or (" CPU s/GiB, " in m and
+                                              " 8 streams" in m):
                 continue
             a = self.med("baseline", m, "direct")
             b = self.med("baseline", m, "ssh -W")
