@@ -18,7 +18,7 @@ struct queue {
   size_t head, tail, cap;
 };
 
-#define QUEUE_MIN 4096
+#define QUEUE_MIN 256 /* small frames of idle tunnels stay small */
 
 static BIO_METHOD *queue_method;
 static pthread_once_t queue_once = PTHREAD_ONCE_INIT;
