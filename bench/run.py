@@ -85,6 +85,15 @@ def cpu_seconds(pid):
     return (int(rest[11]) + int(rest[12])) / CLK_TCK
 
 
+def slab_bytes():
+    """Kernel slab memory of the whole machine (Slab in /proc/meminfo)."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("Slab:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def rss_bytes(pid):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -366,6 +375,7 @@ class Bench:
         try:
             time.sleep(0.5)
             base = rss_bytes(relay.pid)
+            slab0 = slab_bytes()
             argv = [self.gogen, "idle", "-tunnels", str(tunnels),
                     "-streams", str(streams), "-target",
                     self.backends["hello"], "-relay", relay.addr,
@@ -381,9 +391,10 @@ class Bench:
                                      "(see %s)" % (which, line, self.logdir))
                 time.sleep(2)
                 rss = rss_bytes(relay.pid)
+                slab = slab_bytes() - slab0
             finally:
                 self.procs.stop(gen)
-            return base, rss
+            return base, rss, slab
         finally:
             self.procs.stop(relay)
 
@@ -400,7 +411,7 @@ class Bench:
                              per)):
             for which in ("beacon", "go"):
                 log("memory: %s relay, %s" % (which, label))
-                base, rss = self.idle_memory(which, t, s)
+                base, rss, slab = self.idle_memory(which, t, s)
                 self.record("memory", "RSS MiB, " + label, which,
                             rss / (1 << 20))
                 self.record("memory", "bytes per idle stream, " + label,
@@ -409,6 +420,11 @@ class Bench:
                 # mux, buffers), from the one-tunnel figure per stream.
                 if t == 1:
                     per_stream[which] = (rss - base) / s
+                    # What the kernel holds besides, machine-wide: both
+                    # ends of each target connection (relay and backend)
+                    # and their epoll entries.
+                    self.record("memory", "kernel slab bytes per idle "
+                                "stream, " + label, which, slab / s)
                 else:
                     self.record("memory", "bytes per idle tunnel, beyond "
                                 "its streams", which,
