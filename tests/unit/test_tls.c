@@ -218,6 +218,21 @@ static void pair(tls_ctx_t *sctx, tls_ctx_t *cctx, const char *host,
   assert_non_null(*cl);
 }
 
+/* A client and a server with the development PKI, handshake done; the
+ * connections hold the only references to their contexts. */
+static void established(const char *host, tls_conn_t **cl, tls_conn_t **sv)
+{
+  tls_ctx_t *sctx = server_ctx(NULL);
+  tls_ctx_t *cctx = client_ctx("pki/controller", NULL);
+  int crc, src;
+  pair(sctx, cctx, host, cl, sv);
+  tls_ctx_unref(sctx);
+  tls_ctx_unref(cctx);
+  handshake(*cl, *sv, &crc, &src);
+  assert_int_equal(crc, 0);
+  assert_int_equal(src, 0);
+}
+
 static void assert_contains(const char *hay, const char *needle)
 {
   if(!strstr(hay, needle))
@@ -366,16 +381,8 @@ static void test_handshake_and_data(void **state)
 static void test_out_peek_consume(void **state)
 {
   (void)state;
-  tls_ctx_t *sctx = server_ctx(NULL);
-  tls_ctx_t *cctx = client_ctx("pki/controller", NULL);
   tls_conn_t *cl, *sv;
-  int crc, src;
-  pair(sctx, cctx, "localhost", &cl, &sv);
-  tls_ctx_unref(sctx);
-  tls_ctx_unref(cctx);
-  handshake(cl, sv, &crc, &src);
-  assert_int_equal(crc, 0);
-  assert_int_equal(src, 0);
+  established("localhost", &cl, &sv);
 
   static uint8_t data[300000], got[300001];
   for(size_t i = 0; i < sizeof(data); i++)
@@ -633,14 +640,8 @@ static void test_tls12_client_refused(void **state)
 static void test_corrupted_record(void **state)
 {
   (void)state;
-  tls_ctx_t *sctx = server_ctx(NULL);
-  tls_ctx_t *cctx = client_ctx("pki/controller", NULL);
   tls_conn_t *cl, *sv;
-  int crc, src;
-  pair(sctx, cctx, "127.0.0.1", &cl, &sv);
-  handshake(cl, sv, &crc, &src);
-  assert_int_equal(crc, 0);
-  assert_int_equal(src, 0);
+  established("127.0.0.1", &cl, &sv);
   assert_int_equal(tls_conn_write(cl, (const uint8_t *)"secret", 6), 6);
   uint8_t rec[256];
   size_t n = tls_conn_take_output(cl, rec, sizeof(rec));
@@ -654,8 +655,6 @@ static void test_corrupted_record(void **state)
   assert_true(tls_conn_out_pending(sv) > 0);
   tls_conn_free(cl);
   tls_conn_free(sv);
-  tls_ctx_unref(sctx);
-  tls_ctx_unref(cctx);
 }
 
 /* ---- configuration errors ---------------------------------------------- */
