@@ -88,6 +88,14 @@ void beacon_config_set_timeouts(beacon_config_t *cfg, int dial_ms,
 void beacon_config_set_keepalive(beacon_config_t *cfg, int interval_ms,
                                  int timeout_ms);
 
+/* Receive-window auto-tuning: how far the streams of one tunnel (each
+ * hop) may together grow their receive windows beyond the protocol's
+ * 256 KiB each, so that one stream can fill a long, fast path (default
+ * 64 MiB; one stream grows to 32 MiB at most). 0 keeps every window at
+ * 256 KiB, as the Go implementation does. Returns 0, or BEACON_EINVAL
+ * when cfg is NULL. */
+int beacon_config_set_window_budget(beacon_config_t *cfg, size_t bytes);
+
 /* ---- tunnels ---------------------------------------------------------- */
 
 typedef struct beacon_tunnel beacon_tunnel_t;

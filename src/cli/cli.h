@@ -25,4 +25,8 @@ enum {
  * error. */
 long cli_parse_seconds(const char *s);
 
+/* Parses a byte count with an optional K, M or G suffix (powers of
+ * 1024: "64M"); -1 on error or above 1 TiB. */
+long long cli_parse_size(const char *s);
+
 #endif

@@ -16,6 +16,7 @@ typedef struct cli_client_opts {
   const char *config_dir;
   const char *cert, *key, *ca;
   long timeout_ms;
+  long long window_budget; /* -1: the library's default */
   /* forward only */
   const char *forwards[CLI_MAX_FORWARDS]; /* -L specs */
   int nforwards;

@@ -24,7 +24,8 @@
 static const char usage_text[] =
     "Usage: beacon connect --relay HOST:PORT [--relay HOST:PORT]...\n"
     "                      [--config-dir DIR] [--cert F --key F --ca F]\n"
-    "                      [--timeout SECONDS] TARGET\n"
+    "                      [--timeout SECONDS] [--window-budget SIZE]\n"
+    "                      TARGET\n"
     "\n"
     "Pipes stdin/stdout to TARGET (host:port) through the relay; several\n"
     "--relay flags form a chain, first hop first. Usable as an OpenSSH\n"
@@ -36,6 +37,9 @@ static const char usage_text[] =
     "  --cert/--key/--ca F override one file of the config dir\n"
     "  --timeout SECONDS   connect, handshake and stream-open timeout\n"
     "                      (default 10)\n"
+    "  --window-budget SIZE receive window the tunnel's streams may grow\n"
+    "                      into beyond 256 KiB each, together (K, M, G;\n"
+    "                      default 64M; 0 = fixed 256 KiB windows)\n"
     "  -h, --help          this text\n";
 
 typedef struct dir_buf {
@@ -205,6 +209,7 @@ enum {
   OPT_MAX_CONNS,
   OPT_DRAIN,
   OPT_METRICS,
+  OPT_WINDOW_BUDGET,
   OPT_HELP
 };
 
@@ -223,6 +228,7 @@ static const struct option long_opts[] = {
     {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
     {"drain-timeout", required_argument, NULL, OPT_DRAIN},
     {"metrics-addr", required_argument, NULL, OPT_METRICS},
+    {"window-budget", required_argument, NULL, OPT_WINDOW_BUDGET},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -248,6 +254,7 @@ int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
   memset(o, 0, sizeof(*o));
   o->config_dir = "/etc/beacon";
   o->timeout_ms = 10000;
+  o->window_budget = -1;
   o->grace_ms = 250;
   o->max_conns = 1024;
   o->drain_ms = 30000;
@@ -286,6 +293,11 @@ int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
       o->timeout_ms = cli_parse_seconds(a);
       if(o->timeout_ms <= 0)
         return bad(cmd, usage, "--timeout: bad number of seconds '%s'", a);
+      break;
+    case OPT_WINDOW_BUDGET:
+      o->window_budget = cli_parse_size(a);
+      if(o->window_budget < 0)
+        return bad(cmd, usage, "--window-budget: bad size '%s'", a);
       break;
     case 'L':
       if(o->nforwards == CLI_MAX_FORWARDS)
@@ -368,6 +380,8 @@ int cli_client_tunnel(const cli_client_opts_t *o, beacon_tunnel_t **out,
                              o->ca ? o->ca : path[2]);
   beacon_config_set_timeouts(cfg, (int)o->timeout_ms, (int)o->timeout_ms,
                              (int)o->timeout_ms);
+  if(o->window_budget >= 0)
+    beacon_config_set_window_budget(cfg, (size_t)o->window_budget);
   rc = beacon_tunnel_new(out, cfg, &err);
   beacon_config_free(cfg);
   if(rc) {

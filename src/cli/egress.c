@@ -51,6 +51,10 @@ static void usage(FILE *f)
       "30)\n"
       "  --max-streams N           streams per tunnel (default 4096)\n"
       "  --max-tunnels N           tunnels per relay (default 1024)\n"
+      "  --window-budget SIZE      receive window a tunnel's streams may\n"
+      "                            grow into beyond 256 KiB each, together\n"
+      "                            (K, M, G; default 64M; 0 = fixed 256 KiB\n"
+      "                            windows as the Go relay)\n"
       "  --metrics-addr ADDR       Prometheus /metrics and /healthz on\n"
       "                            HOST:PORT, [IPV6]:PORT or :PORT\n"
       "                            (= 127.0.0.1:PORT); default off\n"
@@ -78,6 +82,7 @@ enum {
   OPT_DRAIN_TIMEOUT,
   OPT_MAX_STREAMS,
   OPT_MAX_TUNNELS,
+  OPT_WINDOW_BUDGET,
   OPT_METRICS_ADDR,
   OPT_LOG_LEVEL,
   OPT_LOG_FORMAT,
@@ -100,6 +105,7 @@ static const struct option options[] = {
     {"drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT},
     {"max-streams", required_argument, NULL, OPT_MAX_STREAMS},
     {"max-tunnels", required_argument, NULL, OPT_MAX_TUNNELS},
+    {"window-budget", required_argument, NULL, OPT_WINDOW_BUDGET},
     {"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
@@ -224,6 +230,15 @@ int cli_egress_main(int argc, char **argv)
     case OPT_MAX_TUNNELS:
       r = count("max-tunnels", optarg, 1u << 20, &cfg.max_tunnels);
       break;
+    case OPT_WINDOW_BUDGET: {
+      long long v = cli_parse_size(optarg);
+      if(v < 0)
+        r = bad("--window-budget '%s': expected a size such as 64M%s", optarg,
+                "");
+      else
+        cfg.window_budget = (size_t)v;
+      break;
+    }
     case OPT_METRICS_ADDR: {
       struct sockaddr_storage ss;
       char merr[256];

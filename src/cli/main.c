@@ -13,14 +13,14 @@ static const struct {
   int (*fn)(int argc, char **argv);
   const char *description;
 } subcommands[] = {
-  {"egress", cli_egress_main, "run the relay: serve controller tunnels"},
-  {"connect", cli_connect_main,
-   "pipe stdin/stdout to a target through the relay (ProxyCommand)"},
-  {"forward", cli_forward_main,
-   "local forwards, SOCKS5 and HTTP CONNECT through the relay"},
-  {"pki", cli_pki_main, "development PKI: init, sign, issue"},
-  {"gen-csr", cli_gen_csr_main, "create relay.key and print a CSR"},
-  {"version", cli_version_main, "print the version"},
+    {"egress", cli_egress_main, "run the relay: serve controller tunnels"},
+    {"connect", cli_connect_main,
+     "pipe stdin/stdout to a target through the relay (ProxyCommand)"},
+    {"forward", cli_forward_main,
+     "local forwards, SOCKS5 and HTTP CONNECT through the relay"},
+    {"pki", cli_pki_main, "development PKI: init, sign, issue"},
+    {"gen-csr", cli_gen_csr_main, "create relay.key and print a CSR"},
+    {"version", cli_version_main, "print the version"},
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -29,8 +29,7 @@ static void usage(FILE *f)
 {
   fprintf(f, "Usage: beacon <command> [options]\n\nCommands:\n");
   for(size_t i = 0; i < NSUB; i++)
-    fprintf(f, "  %-9s %s\n", subcommands[i].name,
-            subcommands[i].description);
+    fprintf(f, "  %-9s %s\n", subcommands[i].name, subcommands[i].description);
   fprintf(f, "\nRun 'beacon <command> --help' for a command's options.\n");
 }
 
@@ -42,6 +41,30 @@ long cli_parse_seconds(const char *s)
   if(errno || end == s || *end || v < 0 || v > 86400.0 * 365)
     return -1;
   return (long)(v * 1000.0 + 0.5);
+}
+
+long long cli_parse_size(const char *s)
+{
+  char *end;
+  unsigned long long v;
+  int shift = 0;
+  if(*s < '0' || *s > '9')
+    return -1;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if(errno)
+    return -1;
+  if(*end == 'K' || *end == 'k')
+    shift = 10;
+  else if(*end == 'M' || *end == 'm')
+    shift = 20;
+  else if(*end == 'G' || *end == 'g')
+    shift = 30;
+  if(shift)
+    end++;
+  if(*end || v > (1ull << 40) >> shift)
+    return -1;
+  return (long long)(v << shift);
 }
 
 int cli_version_main(int argc, char **argv)

@@ -59,6 +59,7 @@ struct beacon_config {
   char *cert, *key, *ca;
   int dial_ms, handshake_ms, open_ms;
   int keepalive_ms, keepalive_timeout_ms;
+  size_t window_budget; /* mux_config_t.window_budget of every hop */
 };
 
 typedef struct client_session client_session_t;

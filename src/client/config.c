@@ -15,6 +15,7 @@ beacon_config_t *beacon_config_new(void)
   c->open_ms = 10000;
   c->keepalive_ms = 20000;
   c->keepalive_timeout_ms = 10000;
+  c->window_budget = MUX_DEFAULT_WINDOW_BUDGET;
   return c;
 }
 
@@ -86,6 +87,14 @@ void beacon_config_set_timeouts(beacon_config_t *cfg, int dial_ms,
     cfg->handshake_ms = handshake_ms;
   if(open_ms > 0)
     cfg->open_ms = open_ms;
+}
+
+int beacon_config_set_window_budget(beacon_config_t *cfg, size_t bytes)
+{
+  if(!cfg)
+    return BEACON_EINVAL;
+  cfg->window_budget = bytes;
+  return 0;
 }
 
 void beacon_config_set_keepalive(beacon_config_t *cfg, int interval_ms,

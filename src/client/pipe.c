@@ -250,6 +250,7 @@ static void window_back(client_pipe_t *p, size_t len)
 {
   mux_t *m = pipe_mux(p);
   if(m) {
+    mux_now(m, uv_now(&p->t->loop));
     mux_stream_consumed(m, p->sid, len);
     client_dirty(p->t);
   }

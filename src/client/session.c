@@ -221,6 +221,8 @@ static void hop_up(client_hop_t *h)
   mc.is_client = 1;
   mc.keepalive_ms = (uint64_t)c->keepalive_ms;
   mc.keepalive_timeout_ms = (uint64_t)c->keepalive_timeout_ms;
+  mc.window_budget = c->window_budget;
+  mc.max_window = 0; /* the default cap, or 256 KiB fixed */
   h->mux = mux_new(&mc, &mux_cbs, h, now_ms(s));
   h->plain = malloc(CLIENT_PLAIN);
   if(!h->mux || !h->plain) {
@@ -283,6 +285,7 @@ static void hop_input(client_hop_t *h, const uint8_t *in, size_t len)
     if(have) {
       if(h->index == s->nhops - 1)
         s->proven = 1;
+      mux_now(h->mux, now_ms(s));
       int rc = mux_recv(h->mux, h->plain, have);
       if(rc < 0) {
         client_session_fail(s, h->index, rc, "yamux: %s", beacon_strerror(rc));

@@ -34,6 +34,9 @@
 #define MUX_PROTO_VERSION 0
 #define MUX_HEADER_SIZE 12
 #define MUX_INITIAL_WINDOW (256u * 1024u)
+/* Receive-window auto-tuning defaults (mux_config_t). */
+#define MUX_DEFAULT_MAX_WINDOW (32u * 1024u * 1024u)
+#define MUX_DEFAULT_WINDOW_BUDGET ((size_t)64 * 1024 * 1024)
 
 enum mux_type {
   MUX_TYPE_DATA = 0,
@@ -108,8 +111,9 @@ typedef struct mux_callbacks {
   /* Payload bytes for a stream. The pointer points into the buffer given
    * to mux_recv(), never into session memory: it stays valid until that
    * buffer is reused, so a caller may gather the pieces of one
-   * mux_recv() and write them together afterwards. The data counts against the stream's receive window until the
-   * caller reports it with mux_stream_consumed(). */
+   * mux_recv() and write them together afterwards. The data counts against the
+   * stream's receive window until the caller reports it with
+   * mux_stream_consumed(). */
   void (*on_data)(mux_t *m, uint32_t id, void *stream_ud, const uint8_t *data,
                   size_t len, void *ud);
   /* The peer half-closed its direction (FIN): no more on_data (Data
@@ -142,8 +146,14 @@ typedef struct mux_config {
   uint32_t max_streams;          /* live streams cap; default 4096 */
   uint32_t accept_backlog;       /* peer-opened streams not yet accepted;
                                     default 256 (Go's AcceptBacklog) */
-  uint32_t max_window;           /* our per-stream receive window; default
-                                    and minimum 256 KiB */
+  uint32_t max_window;           /* largest receive window one stream may
+                                    reach; minimum and Go's fixed value
+                                    256 KiB; default 32 MiB */
+  size_t window_budget;          /* receive window beyond 256 KiB that all
+                                    streams of the session may hold
+                                    together (auto-tuning, see
+                                    mux_stream_consumed); default 64 MiB;
+                                    0 = fixed windows of max_window */
   size_t max_outbuf;             /* data bytes queued for sending before
                                     writes are refused; default 1 MiB */
   uint64_t keepalive_ms;         /* ping interval; 0 = off. Go: 20000 */
@@ -181,6 +191,19 @@ size_t mux_pending_total(const mux_t *m);
 /* Marks n bytes returned by mux_pending() as sent. */
 void mux_advance(mux_t *m, size_t n);
 
+/* Tells the session the time (the caller's clock, ms). Call it before
+ * mux_recv() and mux_stream_consumed() when time has passed: window
+ * auto-tuning measures how fast each stream's window is consumed
+ * against the session's round-trip time. */
+void mux_now(mux_t *m, uint64_t now);
+/* Smoothed round-trip time from ping answers (ms); 0 before the first. */
+uint64_t mux_rtt(const mux_t *m);
+/* Bytes of receive window granted beyond the initial 256 KiB per stream,
+ * over all live streams (at most window_budget). */
+size_t mux_window_extra(const mux_t *m);
+/* A stream's current receive window (what auto-tuning grew it to). */
+int64_t mux_stream_recv_window(const mux_t *m, uint32_t id);
+
 /* Keep-alive and timers. Returns 0, or BEACON_ETIMEDOUT when a ping went
  * unanswered past keepalive_timeout_ms (the session is then dead). */
 int mux_tick(mux_t *m, uint64_t now);
@@ -207,7 +230,13 @@ int mux_stream_ack(mux_t *m, uint32_t id);
 int64_t mux_stream_write(mux_t *m, uint32_t id, const uint8_t *data,
                          size_t len);
 /* The application consumed n received bytes: the window is granted back
- * (a Window Update once half the window is consumed, as Go does). */
+ * (a Window Update once half the window is consumed, as Go does).
+ * Auto-tuning: when that half was consumed in less than about two round
+ * trips, the window, not the application, limits the stream, so the
+ * grant also doubles the window, up to max_window and within the
+ * session's window_budget. A slow consumer never grows its window: its
+ * bytes are reported late, so its epochs are long. Without a round-trip
+ * estimate yet, the first such grant sends a ping to get one. */
 int mux_stream_consumed(mux_t *m, uint32_t id, size_t n);
 /* Half-close: queues FIN after everything written before it. */
 int mux_stream_close(mux_t *m, uint32_t id);

@@ -24,6 +24,10 @@
  * not read cannot make us buffer without bound. */
 #define MUX_CTRL_SLACK (256u * 1024u)
 
+/* A round-trip estimate older than this is refreshed by a ping at the
+ * next grant (paths change; keep-alive pings refresh it anyway). */
+#define MUX_RTT_MAX_AGE_MS 30000u
+
 /* Stream flags. */
 enum {
   MUX_S_LOCAL = 0x01,     /* we opened it */
@@ -39,6 +43,9 @@ typedef struct mux_stream {
   uint32_t send_window; /* bytes we may still send */
   uint32_t recv_window; /* bytes the peer may still send */
   uint32_t held;        /* delivered, not yet consumed */
+  uint32_t window;      /* our receive window (auto-tuned) */
+  uint32_t epoch_bytes; /* consumed since the last grant */
+  uint64_t epoch_start; /* when the last grant went out (ms) */
   void *ud;
   uint8_t flags;
 } mux_stream_t;
@@ -95,6 +102,11 @@ struct mux {
   int go_away_sent;
   int go_away_recv;
 
+  /* receive-window auto-tuning */
+  size_t window_extra; /* sum over streams of window - initial window */
+  uint64_t srtt;       /* smoothed ping round trip, ms; 0 = none yet */
+  uint64_t rtt_at;     /* when srtt was last updated */
+
   /* keep-alive */
   uint64_t now;
   uint64_t next_ping;
@@ -136,5 +148,8 @@ void mux_wake_writers(mux_t *m);
 
 /* session.c */
 void mux_fail(mux_t *m, int err, uint32_t go_away_code);
+/* A ping for a round-trip estimate (no keep-alive deadline unless
+ * keep-alive is on). No-op while a ping is out. */
+void mux_probe_rtt(mux_t *m);
 
 #endif

@@ -33,7 +33,8 @@ void mux_config_default(mux_config_t *cfg)
   memset(cfg, 0, sizeof(*cfg));
   cfg->max_streams = 4096;
   cfg->accept_backlog = 256;
-  cfg->max_window = MUX_INITIAL_WINDOW;
+  cfg->max_window = MUX_DEFAULT_MAX_WINDOW;
+  cfg->window_budget = MUX_DEFAULT_WINDOW_BUDGET;
   cfg->max_outbuf = 1024 * 1024;
 }
 
@@ -48,7 +49,8 @@ mux_t *mux_new(const mux_config_t *cfg, const mux_callbacks_t *cb, void *ud,
   if(!c.accept_backlog)
     c.accept_backlog = 256;
   if(!c.max_window)
-    c.max_window = MUX_INITIAL_WINDOW;
+    c.max_window =
+        c.window_budget ? MUX_DEFAULT_MAX_WINDOW : MUX_INITIAL_WINDOW;
   if(!c.max_outbuf)
     c.max_outbuf = 1024 * 1024;
   if(c.max_window < MUX_INITIAL_WINDOW || c.max_outbuf < 64)
@@ -272,11 +274,17 @@ static int ping_frame(mux_t *m, const mux_header_t *h)
   if(h->flags & MUX_FLAG_SYN)
     return mux_q_reply(m, MUX_TYPE_PING, MUX_FLAG_ACK, 0, h->length);
   if(m->ping_out && h->length == m->ping_opaque) {
+    uint64_t rtt = m->now > m->ping_sent ? m->now - m->ping_sent : 0;
     m->ping_out = 0;
+    /* Smoothed as TCP does (RFC 6298, alpha 1/8), so one answer stuck
+     * behind a burst does not swing the windows. A millisecond clock
+     * reads 0 on loopback: counted as 1, where tuning hardly matters. */
+    if(!rtt)
+      rtt = 1;
+    m->srtt = m->srtt ? (7 * m->srtt + rtt + 4) / 8 : rtt;
+    m->rtt_at = m->now;
     if(m->cb.on_ping_ack)
-      m->cb.on_ping_ack(m, h->length,
-                        m->now > m->ping_sent ? m->now - m->ping_sent : 0,
-                        m->ud);
+      m->cb.on_ping_ack(m, h->length, rtt, m->ud);
   }
   return 0;
 }
@@ -359,7 +367,8 @@ int mux_recv(mux_t *m, const uint8_t *in, size_t len)
   return (int)len;
 }
 
-int mux_ping(mux_t *m, uint64_t now, uint32_t *opaque)
+static int ping_send(mux_t *m, uint64_t now, uint32_t *opaque,
+                     uint64_t timeout_ms)
 {
   uint32_t v;
   int rc;
@@ -372,15 +381,43 @@ int mux_ping(mux_t *m, uint64_t now, uint32_t *opaque)
     return rc;
   if(!m->ping_out) {
     m->ping_out = 1;
-    m->ping_deadline = m->cfg.keepalive_timeout_ms
-                           ? now + m->cfg.keepalive_timeout_ms
-                           : UINT64_MAX;
+    m->ping_deadline = timeout_ms ? now + timeout_ms : UINT64_MAX;
   }
   m->ping_opaque = v;
   m->ping_sent = now;
   if(opaque)
     *opaque = v;
   return 0;
+}
+
+int mux_ping(mux_t *m, uint64_t now, uint32_t *opaque)
+{
+  return ping_send(m, now, opaque, m->cfg.keepalive_timeout_ms);
+}
+
+void mux_probe_rtt(mux_t *m)
+{
+  /* Only keep-alive makes an unanswered ping fatal: a probe on a
+   * session without it must not end the session. */
+  if(!m->ping_out)
+    (void)ping_send(m, m->now, NULL,
+                    m->cfg.keepalive_ms ? m->cfg.keepalive_timeout_ms : 0);
+}
+
+void mux_now(mux_t *m, uint64_t now)
+{
+  if(now > m->now)
+    m->now = now;
+}
+
+uint64_t mux_rtt(const mux_t *m)
+{
+  return m->srtt;
+}
+
+size_t mux_window_extra(const mux_t *m)
+{
+  return m->window_extra;
 }
 
 int mux_tick(mux_t *m, uint64_t now)

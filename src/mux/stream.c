@@ -26,6 +26,10 @@ mux_stream_t *mux_stream_new(mux_t *m, uint32_t id, uint8_t flags, void *ud)
   s->flags = flags;
   s->send_window = MUX_INITIAL_WINDOW;
   s->recv_window = MUX_INITIAL_WINDOW;
+  /* Tuned windows start at the protocol's 256 KiB; fixed ones are
+   * max_window from the first grant on, as Go's. */
+  s->window = m->cfg.window_budget ? MUX_INITIAL_WINDOW : m->cfg.max_window;
+  s->epoch_start = m->now;
   s->ud = ud;
   if(mux_table_put(m, s)) {
     mux_dealloc(m, s);
@@ -42,6 +46,8 @@ void mux_stream_drop(mux_t *m, mux_stream_t *s, int call)
   void *ud = s->ud;
   if(s->flags & MUX_S_NEED_ACK)
     m->backlog--;
+  if(m->cfg.window_budget)
+    m->window_extra -= s->window - MUX_INITIAL_WINDOW;
   mux_table_del(m, id);
   mux_dealloc(m, s);
   if(call && m->cb.on_stream_closed)
@@ -141,9 +147,39 @@ int64_t mux_stream_write(mux_t *m, uint32_t id, const uint8_t *data,
   return (int64_t)took;
 }
 
+/* Auto-tuning at a grant (the scheme of quic-go and libp2p's yamux):
+ * the epoch since the last grant consumed epoch_bytes of a window in
+ * `elapsed`. At the full rate the window allows, a whole window takes
+ * one round trip; when this epoch went faster than 4 round trips per
+ * window, the window is what holds the stream back, so it doubles. */
+static void grow_window(mux_t *m, mux_stream_t *s)
+{
+  uint64_t elapsed = m->now - s->epoch_start;
+  uint64_t want;
+  size_t room;
+  if(!m->cfg.window_budget)
+    return; /* fixed windows */
+  if(!m->srtt || m->now - m->rtt_at > MUX_RTT_MAX_AGE_MS)
+    mux_probe_rtt(m);
+  if(!m->srtt || s->window >= m->cfg.max_window)
+    return;
+  if(elapsed > UINT32_MAX ||
+     elapsed * s->window >= 4 * m->srtt * (uint64_t)s->epoch_bytes)
+    return;
+  want = (uint64_t)s->window * 2;
+  if(want > m->cfg.max_window)
+    want = m->cfg.max_window;
+  room = m->cfg.window_budget - m->window_extra;
+  if(want - s->window > room)
+    want = s->window + room;
+  m->window_extra += (size_t)(want - s->window);
+  s->window = (uint32_t)want;
+}
+
 int mux_stream_consumed(mux_t *m, uint32_t id, size_t n)
 {
   mux_stream_t *s = live(m, id);
+  uint32_t window;
   uint64_t delta;
   uint16_t flags;
   if(!s)
@@ -153,19 +189,28 @@ int mux_stream_consumed(mux_t *m, uint32_t id, size_t n)
   s->held -= (uint32_t)n;
   if(s->flags & MUX_S_RFIN)
     return 0; /* the peer sends nothing more: no grant needed */
-  /* Go's sendWindowUpdate: bring the peer's view back to max_window
+  s->epoch_bytes += (uint32_t)n;
+  /* Go's sendWindowUpdate: bring the peer's view back to the window
    * minus what is still held, once that is at least half the window. */
-  delta = (uint64_t)m->cfg.max_window - s->held - s->recv_window;
-  if(s->held + (uint64_t)s->recv_window > m->cfg.max_window ||
-     delta < m->cfg.max_window / 2)
+  if(s->held + (uint64_t)s->recv_window > s->window ||
+     s->window - s->held - s->recv_window < s->window / 2)
     return 0;
+  window = s->window;
+  grow_window(m, s);
+  delta = (uint64_t)s->window - s->held - s->recv_window;
   flags = mux_stream_take_ack(m, s);
   if(mux_q_frame(m, MUX_TYPE_WINDOW_UPDATE, flags, id, (uint32_t)delta)) {
     give_back_ack(m, s, flags);
+    if(m->cfg.window_budget)
+      m->window_extra -= s->window - window;
+    s->window = window;
     s->held += (uint32_t)n;
+    s->epoch_bytes -= (uint32_t)n;
     return BEACON_ENOMEM;
   }
   s->recv_window += (uint32_t)delta;
+  s->epoch_bytes = 0;
+  s->epoch_start = m->now;
   return 0;
 }
 
@@ -211,6 +256,14 @@ int mux_stream_set_user(mux_t *m, uint32_t id, void *stream_ud)
     return BEACON_ECLOSED;
   s->ud = stream_ud;
   return 0;
+}
+
+int64_t mux_stream_recv_window(const mux_t *m, uint32_t id)
+{
+  mux_stream_t *s = live(m, id);
+  if(!s)
+    return BEACON_ECLOSED;
+  return s->window;
 }
 
 int64_t mux_stream_send_window(const mux_t *m, uint32_t id)

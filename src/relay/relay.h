@@ -38,7 +38,10 @@ typedef struct relay_config {
   uint64_t drain_timeout_ms;     /* 30 s: SIGTERM grace for streams */
   uint32_t max_streams;          /* 4096 per tunnel */
   uint32_t max_tunnels;          /* 1024 per relay, all workers */
-  const policy_t *policy;        /* borrowed; NULL = default policy */
+  size_t window_budget;   /* 64 MiB: receive window a tunnel's streams may
+                             grow beyond 256 KiB each, together; 0 = Go's
+                             fixed 256 KiB windows */
+  const policy_t *policy; /* borrowed; NULL = default policy */
   /* Accepted client identities: exact subject lines as printed by
    * tls_conn_peer_subject() or 64-hex SPKI SHA-256. None = any client
    * the Fleet CA vouches for. Borrowed. */

@@ -39,6 +39,7 @@ void relay_config_default(relay_config_t *cfg)
   cfg->drain_timeout_ms = 30000;
   cfg->max_streams = 4096;
   cfg->max_tunnels = 1024;
+  cfg->window_budget = MUX_DEFAULT_WINDOW_BUDGET;
 }
 
 void relay_addr_format(const struct sockaddr *sa, char *buf, size_t cap)

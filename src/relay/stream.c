@@ -184,8 +184,10 @@ static void account_up(relay_stream_t *s, size_t n)
   s->bytes_up += n;
   s->t->bytes_up += n;
   atomic_fetch_add(&metrics_of(s)->bytes_up, n);
-  if(s->mux_live)
+  if(s->mux_live) {
+    mux_now(s->t->mux, uv_now(&s->t->w->loop));
     mux_stream_consumed(s->t->mux, s->id, n);
+  }
   relay_tunnel_dirty(s->t);
 }
 

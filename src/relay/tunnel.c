@@ -481,6 +481,8 @@ static int tunnel_up(relay_tunnel_t *t)
   mc.max_streams = r->cfg.max_streams;
   mc.keepalive_ms = r->cfg.keepalive_ms;
   mc.keepalive_timeout_ms = r->cfg.keepalive_timeout_ms;
+  mc.window_budget = r->cfg.window_budget;
+  mc.max_window = 0; /* the default cap, or 256 KiB fixed */
   t->mux = mux_new(&mc, &mux_cbs, t, uv_now(&t->w->loop));
   if(!t->mux) {
     handshake_failed(t, "out of memory", NULL);
@@ -522,6 +524,7 @@ static void pump_plaintext(relay_tunnel_t *t)
     int n = tls_conn_read_batch(t->tls, w->plain, sizeof(w->plain), &have);
     if(have) {
       t->in_recv = 1;
+      mux_now(t->mux, uv_now(&w->loop));
       int rc = mux_recv(t->mux, w->plain, have);
       t->in_recv = 0;
       relay_stream_flush_gather(w);

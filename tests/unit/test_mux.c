@@ -45,7 +45,7 @@ typedef struct fx {
   int shutdown_on;   /* this event type shuts the session down */
   int consume_in_data;
   size_t write_in_writable; /* on_writable writes this many bytes */
-  int nrefused; /* on_stream_refused calls */
+  int nrefused;             /* on_stream_refused calls */
   int last_refused_why;
   uint32_t last_refused_id;
 } fx_t;
@@ -225,15 +225,32 @@ static void assert_proto_err(fx_t *f, int rc)
 }
 
 /* Server with client stream 1 accepted and its ACK flushed. */
-static fx_t *server_with_stream(void)
+static fx_t *server_with_stream_cfg(const mux_config_t *cfg)
 {
   static const uint8_t ack1[] = {0, 1, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0};
-  fx_t *f = fx_new(0);
+  fx_t *f = fx_new_cfg(cfg);
   feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 1, 0, NULL, 0);
   out_bytes(f, ack1);
   out_none(f);
   f->nev = 0;
   return f;
+}
+
+static fx_t *server_with_stream(void)
+{
+  mux_config_t cfg;
+  mux_config_default(&cfg);
+  return server_with_stream_cfg(&cfg);
+}
+
+/* Go's fixed 256 KiB windows (no auto-tuning): the grants are exact. */
+static fx_t *server_with_fixed_stream(void)
+{
+  mux_config_t cfg;
+  mux_config_default(&cfg);
+  cfg.max_window = 0;
+  cfg.window_budget = 0;
+  return server_with_stream_cfg(&cfg);
 }
 
 static void test_header_codec(void **state)
@@ -260,7 +277,8 @@ static void test_config(void **state)
   mux_config_default(&cfg);
   assert_int_equal(cfg.max_streams, 4096);
   assert_int_equal(cfg.accept_backlog, 256);
-  assert_int_equal(cfg.max_window, 256 * 1024);
+  assert_int_equal(cfg.max_window, 32 * 1024 * 1024);
+  assert_int_equal(cfg.window_budget, 64 * 1024 * 1024);
   assert_int_equal(cfg.max_outbuf, 1024 * 1024);
   assert_int_equal(cfg.keepalive_ms, 0);
   cfg.max_window = 1000;
@@ -355,7 +373,7 @@ static void test_refused_by_app(void **state)
 
 static void test_window_grant(void **state)
 {
-  fx_t *f = server_with_stream();
+  fx_t *f = server_with_fixed_stream();
   static uint8_t buf[4096];
   uint32_t i;
   /* 128 KiB arrive; consuming less than half the window sends nothing. */
@@ -381,6 +399,7 @@ static void test_window_grant_large(void **state)
   fx_t *f;
   mux_config_default(&cfg);
   cfg.max_window = 1024 * 1024;
+  cfg.window_budget = 0; /* a fixed window of 1 MiB */
   f = fx_new_cfg(&cfg);
   feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 1, 0, NULL, 0);
   out_frame(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_ACK, 1, 0);
@@ -389,6 +408,124 @@ static void test_window_grant_large(void **state)
   assert_int_equal(mux_stream_consumed(f->m, 1, 100), 0);
   out_frame(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 1024 * 1024 - 256 * 1024 + 100);
   out_none(f);
+  fx_free(f);
+}
+
+/* Feeds n bytes of Data on stream 1 in 4 KiB frames. */
+static void feed_data(fx_t *f, uint32_t n)
+{
+  static uint8_t buf[4096];
+  while(n) {
+    uint32_t k = n < sizeof(buf) ? n : (uint32_t)sizeof(buf);
+    feed_ok(f, MUX_TYPE_DATA, 0, 1, k, buf, k);
+    n -= k;
+  }
+}
+
+/* Auto-tuned server stream with a 50 ms round trip measured at t=1050:
+ * the first grant (t=1000) sent the probe ping with it. */
+static fx_t *tuned_stream(const mux_config_t *cfg)
+{
+  fx_t *f = server_with_stream_cfg(cfg);
+  mux_now(f->m, 1000);
+  feed_data(f, 128 * 1024);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 128 * 1024), 0);
+  /* No estimate yet: no growth, and a ping (ahead of queued frames). */
+  out_frame(f, MUX_TYPE_PING, MUX_FLAG_SYN, 0, 1);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 128 * 1024);
+  out_none(f);
+  mux_now(f->m, 1050);
+  feed_ok(f, MUX_TYPE_PING, MUX_FLAG_ACK, 0, 1, NULL, 0);
+  assert_int_equal(mux_rtt(f->m), 50);
+  assert_int_equal(mux_stream_recv_window(f->m, 1), 256 * 1024);
+  return f;
+}
+
+static void test_autotune_grows(void **state)
+{
+  mux_config_t cfg;
+  fx_t *f;
+  mux_config_default(&cfg);
+  f = tuned_stream(&cfg);
+  /* Half the window consumed 10 ms after the last grant, with a 50 ms
+   * round trip: the window held the stream back, so it doubles. */
+  mux_now(f->m, 1060);
+  feed_data(f, 128 * 1024);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 128 * 1024), 0);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 384 * 1024);
+  out_none(f);
+  assert_int_equal(mux_stream_recv_window(f->m, 1), 512 * 1024);
+  assert_int_equal(mux_window_extra(f->m), 256 * 1024);
+  /* The peer may now send the whole new window (128 KiB it had left plus
+   * the 384 KiB grant): all of it is taken, one byte more is a protocol
+   * error. */
+  feed_data(f, 512 * 1024);
+  assert_false(mux_is_dead(f->m));
+  {
+    static uint8_t one[1];
+    assert_proto_err(f, feed(f, MUX_TYPE_DATA, 0, 1, 1, one, 1));
+  }
+  fx_free(f);
+}
+
+static void test_autotune_slow_consumer(void **state)
+{
+  mux_config_t cfg;
+  fx_t *f;
+  mux_config_default(&cfg);
+  f = tuned_stream(&cfg);
+  /* The bytes arrived at once but the application took 400 ms for them:
+   * the consumer, not the window, is the limit. */
+  feed_data(f, 128 * 1024);
+  mux_now(f->m, 1400);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 128 * 1024), 0);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 128 * 1024);
+  out_none(f);
+  assert_int_equal(mux_stream_recv_window(f->m, 1), 256 * 1024);
+  assert_int_equal(mux_window_extra(f->m), 0);
+  fx_free(f);
+}
+
+static void test_autotune_limits(void **state)
+{
+  mux_config_t cfg;
+  fx_t *f;
+  uint32_t t = 1060;
+  mux_config_default(&cfg);
+  cfg.max_window = 1024 * 1024;
+  cfg.window_budget = 512 * 1024;
+  f = tuned_stream(&cfg);
+  /* Fast epochs double the window up to the budget (256 KiB + 512 KiB),
+   * never to max_window beyond it. */
+  for(int i = 0; i < 4; i++, t += 5) {
+    int64_t w = mux_stream_recv_window(f->m, 1);
+    mux_now(f->m, t);
+    feed_data(f, (uint32_t)(w / 2));
+    assert_int_equal(mux_stream_consumed(f->m, 1, (size_t)(w / 2)), 0);
+    while(mux_pending_total(f->m))
+      (void)mux_send(f->m, f->data, 12);
+  }
+  assert_int_equal(mux_stream_recv_window(f->m, 1), 768 * 1024);
+  assert_int_equal(mux_window_extra(f->m), 512 * 1024);
+  /* Closing the stream gives its growth back to the session. */
+  assert_int_equal(mux_stream_reset(f->m, 1), 0);
+  assert_int_equal(mux_window_extra(f->m), 0);
+  fx_free(f);
+}
+
+static void test_autotune_probe_not_fatal(void **state)
+{
+  mux_config_t cfg;
+  fx_t *f;
+  mux_config_default(&cfg); /* keep-alive off */
+  f = server_with_stream_cfg(&cfg);
+  mux_now(f->m, 1000);
+  feed_data(f, 128 * 1024);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 128 * 1024), 0);
+  /* A probe the peer never answers has no deadline without keep-alive. */
+  assert_int_equal(mux_next_deadline(f->m), UINT64_MAX);
+  assert_int_equal(mux_tick(f->m, 1000000), 0);
+  assert_false(mux_is_dead(f->m));
   fx_free(f);
 }
 
@@ -1132,6 +1269,10 @@ int main(void)
       cmocka_unit_test(test_refused_by_app),
       cmocka_unit_test(test_window_grant),
       cmocka_unit_test(test_window_grant_large),
+      cmocka_unit_test(test_autotune_grows),
+      cmocka_unit_test(test_autotune_slow_consumer),
+      cmocka_unit_test(test_autotune_limits),
+      cmocka_unit_test(test_autotune_probe_not_fatal),
       cmocka_unit_test(test_large_window_update),
       cmocka_unit_test(test_fin),
       cmocka_unit_test(test_peer_fin_first),
