@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "client/client_int.h"
+#include "common/tunnel_socket.h"
 
 static void session_flush(client_session_t *s);
 
@@ -383,7 +384,9 @@ static void on_connect(uv_connect_t *req, int status)
     return;
   }
   s->state = CS_HANDSHAKE;
-  uv_tcp_nodelay(&s->tcp, 1);
+  uv_os_fd_t fd;
+  if(uv_fileno((uv_handle_t *)&s->tcp, &fd) == 0)
+    (void)tunnel_socket_tune(fd);
   uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_tcp_read);
   hop_start_tls(&s->hops[0]);
 }

@@ -34,6 +34,11 @@
 #define MUX_PROTO_VERSION 0
 #define MUX_HEADER_SIZE 12
 #define MUX_INITIAL_WINDOW (256u * 1024u)
+/* Unsent Data bytes (headers included) one stream may have in the
+ * queue: two full frames. The queue is first in, first out, so this is
+ * what a new stream's first frame waits behind per busy stream: a bulk
+ * transfer cannot put a megabyte ahead of a 64-byte request. */
+#define MUX_STREAM_QUEUED_MAX (2u * (65536u + 12u))
 /* Receive-window auto-tuning defaults (mux_config_t). */
 #define MUX_DEFAULT_MAX_WINDOW (32u * 1024u * 1024u)
 #define MUX_DEFAULT_WINDOW_BUDGET ((size_t)64 * 1024 * 1024)

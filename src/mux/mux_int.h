@@ -44,6 +44,7 @@ typedef struct mux_stream {
   uint32_t recv_window; /* bytes the peer may still send */
   uint32_t held;        /* delivered, not yet consumed */
   uint32_t window;      /* our receive window (auto-tuned) */
+  uint32_t queued;      /* unsent Data bytes of ours in the queue */
   uint32_t epoch_bytes; /* consumed since the last grant */
   uint64_t epoch_start; /* when the last grant went out (ms) */
   void *ud;
@@ -54,6 +55,7 @@ typedef struct mux_chunk {
   struct mux_chunk *next;
   uint32_t head; /* first unsent byte */
   uint32_t tail; /* first free byte */
+  uint32_t sent; /* frames before this offset were fully sent */
   uint8_t buf[MUX_CHUNK_CAP];
 } mux_chunk_t;
 
@@ -93,8 +95,9 @@ struct mux {
   uint8_t prio[MUX_PRIO_FRAMES * MUX_HEADER_SIZE];
   uint32_t prio_head;
   uint32_t prio_tail;
-  int out_blocked; /* a write was cut short by max_outbuf */
-  int pend_prio;   /* mux_pending() last returned the prio frames */
+  int out_blocked;  /* a write was cut short by max_outbuf */
+  int wake_streams; /* a capped stream's queued bytes went out */
+  int pend_prio;    /* mux_pending() last returned the prio frames */
 
   /* session state */
   int dead;
@@ -134,8 +137,8 @@ int mux_q_prio(mux_t *m, uint8_t type, uint16_t flags, uint32_t id,
                uint32_t len);
 int mux_q_reply(mux_t *m, uint8_t type, uint16_t flags, uint32_t id,
                 uint32_t len);
-size_t mux_q_data(mux_t *m, uint16_t flags, uint32_t id, const uint8_t *data,
-                  size_t len, int *err);
+size_t mux_q_data(mux_t *m, uint16_t flags, mux_stream_t *s,
+                  const uint8_t *data, size_t len, int *err);
 size_t mux_q_room(const mux_t *m);
 void mux_q_free(mux_t *m);
 void mux_q_trim(mux_t *m);

@@ -22,6 +22,7 @@ static mux_chunk_t *chunk_new(mux_t *m)
   c->next = NULL;
   c->head = 0;
   c->tail = 0;
+  c->sent = 0;
   if(m->qtail)
     m->qtail->next = c;
   else
@@ -91,9 +92,10 @@ size_t mux_q_room(const mux_t *m)
   return m->cfg.max_outbuf - m->qbytes - MUX_HEADER_SIZE;
 }
 
-size_t mux_q_data(mux_t *m, uint16_t flags, uint32_t id, const uint8_t *data,
-                  size_t len, int *err)
+size_t mux_q_data(mux_t *m, uint16_t flags, mux_stream_t *s,
+                  const uint8_t *data, size_t len, int *err)
 {
+  uint32_t id = s->id;
   size_t done = 0;
   *err = 0;
   while(done < len) {
@@ -122,6 +124,7 @@ size_t mux_q_data(mux_t *m, uint16_t flags, uint32_t id, const uint8_t *data,
     memcpy(c->buf + c->tail + MUX_HEADER_SIZE, data + done, n);
     c->tail += (uint32_t)(MUX_HEADER_SIZE + n);
     m->qbytes += MUX_HEADER_SIZE + n;
+    s->queued += (uint32_t)(MUX_HEADER_SIZE + n);
     done += n;
     flags = 0;
   }
@@ -156,6 +159,28 @@ size_t mux_pending_total(const mux_t *m)
   return m->qbytes + (m->prio_tail - m->prio_head);
 }
 
+/* Frames of c that left completely give their stream its queue share
+ * back (mux_stream_write caps it at MUX_STREAM_QUEUED_MAX). */
+static void credit_sent(mux_t *m, mux_chunk_t *c)
+{
+  while(c->sent + MUX_HEADER_SIZE <= c->head) {
+    mux_header_t h;
+    mux_stream_t *s;
+    uint32_t size = MUX_HEADER_SIZE;
+    mux_header_decode(&h, c->buf + c->sent);
+    if(h.type == MUX_TYPE_DATA)
+      size += h.length;
+    if(c->sent + size > c->head)
+      return;
+    c->sent += size;
+    if(h.type != MUX_TYPE_DATA || !(s = mux_table_get(m, h.stream_id)))
+      continue;
+    s->queued -= size < s->queued ? size : s->queued;
+    if((s->flags & MUX_S_WANT_WRITE) && s->queued <= MUX_STREAM_QUEUED_MAX / 2)
+      m->wake_streams = 1;
+  }
+}
+
 static void advance(mux_t *m, size_t n)
 {
   if(m->pend_prio) {
@@ -178,6 +203,7 @@ static void advance(mux_t *m, size_t n)
     c->head += (uint32_t)k;
     m->qbytes -= k;
     n -= k;
+    credit_sent(m, c);
     if(c->head < c->tail)
       break;
     m->qhead = c->next;
@@ -195,8 +221,12 @@ static void advance(mux_t *m, size_t n)
 
 static void after_advance(mux_t *m)
 {
-  if(m->out_blocked && m->qbytes <= m->cfg.max_outbuf / 2 && !m->dead) {
+  if(m->dead)
+    return;
+  if((m->out_blocked && m->qbytes <= m->cfg.max_outbuf / 2) ||
+     m->wake_streams) {
     m->out_blocked = 0;
+    m->wake_streams = 0;
     mux_wake_writers(m);
   }
 }

@@ -131,8 +131,13 @@ int64_t mux_stream_write(mux_t *m, uint32_t id, const uint8_t *data,
   if(!len)
     return 0;
   n = len < s->send_window ? len : s->send_window;
+  /* The stream's share of the queue (MUX_STREAM_QUEUED_MAX). */
+  if(s->queued >= MUX_STREAM_QUEUED_MAX)
+    n = 0;
+  else if(n > MUX_STREAM_QUEUED_MAX - s->queued)
+    n = MUX_STREAM_QUEUED_MAX - s->queued;
   flags = mux_stream_take_ack(m, s);
-  took = n ? mux_q_data(m, flags, id, data, n, &err) : 0;
+  took = n ? mux_q_data(m, flags, s, data, n, &err) : 0;
   if(!took) {
     give_back_ack(m, s, flags);
     if(n && err)
@@ -288,7 +293,8 @@ void mux_wake_writers(mux_t *m)
     fired = 0;
     for(i = 0; i < m->nslots && !m->dead && mux_q_room(m); i++) {
       mux_stream_t *s = m->slots[i];
-      if(!s || !(s->flags & MUX_S_WANT_WRITE) || !s->send_window)
+      if(!s || !(s->flags & MUX_S_WANT_WRITE) || !s->send_window ||
+         s->queued >= MUX_STREAM_QUEUED_MAX)
         continue;
       s->flags &= (uint8_t)~MUX_S_WANT_WRITE;
       fired = 1;
@@ -304,7 +310,8 @@ void mux_wake_writers(mux_t *m)
     return;
   for(i = 0; i < m->nslots; i++) {
     mux_stream_t *s = m->slots[i];
-    if(s && (s->flags & MUX_S_WANT_WRITE) && s->send_window) {
+    if(s && (s->flags & MUX_S_WANT_WRITE) && s->send_window &&
+       s->queued < MUX_STREAM_QUEUED_MAX) {
       m->out_blocked = 1;
       return;
     }

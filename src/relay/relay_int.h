@@ -35,8 +35,10 @@
 #define RELAY_TUNNEL_READ (256 * 1024)
 /* Ciphertext queued on a tunnel socket above which no more mux output
  * is encrypted: the mux queue then fills and streams stop reading their
- * targets (DESIGN §1.4, bounded memory). */
-#define RELAY_TUNNEL_HIGH_WATER (1024 * 1024)
+ * targets (DESIGN §1.4, bounded memory). Small, like the kernel's share
+ * (TUNNEL_NOTSENT_LOWAT): what waits here is already in frame order, so
+ * it delays every stream's next frame. */
+#define RELAY_TUNNEL_HIGH_WATER (256 * 1024)
 /* Payload pieces gathered during one mux_recv() (they point into
  * w->plain), written afterwards with one writev per stream. The table
  * is the worker's, not each stream's: idle streams stay small. */

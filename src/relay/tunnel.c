@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "beacon/beacon.h"
+#include "common/tunnel_socket.h"
 #include "log/log.h"
 #include "relay/relay_int.h"
 
@@ -668,7 +669,9 @@ void relay_tunnel_accept(relay_worker_t *w)
     close_handles(t);
     return;
   }
-  uv_tcp_nodelay(&t->tcp, 1);
+  uv_os_fd_t fd;
+  if(uv_fileno((uv_handle_t *)&t->tcp, &fd) == 0)
+    (void)tunnel_socket_tune(fd);
   t->deadline_hs = t->start_ms + r->cfg.handshake_timeout_ms;
   if(uv_read_start((uv_stream_t *)&t->tcp, on_alloc, on_read)) {
     t->state = TUN_CLOSING;

@@ -253,6 +253,25 @@ static fx_t *server_with_fixed_stream(void)
   return server_with_stream_cfg(&cfg);
 }
 
+/* Writes len bytes on stream id, sending queued output whenever the
+ * stream's share of the queue is full; returns what was taken (less
+ * than len only when the send window is shut). */
+static int64_t write_all(fx_t *f, uint32_t id, const uint8_t *data, size_t len)
+{
+  static uint8_t sink[65536];
+  size_t done = 0;
+  while(done < len) {
+    int64_t n = mux_stream_write(f->m, id, data + done, len - done);
+    assert_true(n >= 0);
+    done += (size_t)n;
+    if(!n && !mux_send(f->m, sink, sizeof(sink)))
+      break;
+  }
+  while(mux_send(f->m, sink, sizeof(sink)))
+    ;
+  return (int64_t)done;
+}
+
 static void test_header_codec(void **state)
 {
   static const uint8_t want[] = {0,    2,    0x80, 0x05, 0xde, 0xad,
@@ -541,7 +560,7 @@ static void test_large_window_update(void **state)
   feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 1, 0, NULL, 0);
   feed_ok(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 1024 * 1024, NULL, 0);
   assert_int_equal(mux_stream_send_window(f->m, 1), 1280 * 1024);
-  n = mux_stream_write(f->m, 1, big, 1280 * 1024 + 1);
+  n = write_all(f, 1, big, 1280 * 1024 + 1);
   assert_int_equal(n, 1280 * 1024);
   assert_int_equal(mux_stream_send_window(f->m, 1), 0);
   /* Overflowing 2^32-1 is a protocol error. */
@@ -750,7 +769,8 @@ static void test_ping_answer_priority(void **state)
   static uint8_t big[200000];
   const uint8_t *p;
   size_t n;
-  assert_int_equal(mux_stream_write(f->m, 1, big, sizeof(big)), sizeof(big));
+  /* Two frames' worth: the stream's share of the queue. */
+  assert_true(mux_stream_write(f->m, 1, big, sizeof(big)) > 128 * 1024);
   feed_ok(f, MUX_TYPE_PING, MUX_FLAG_SYN, 0, 7, NULL, 0);
   out_frame(f, MUX_TYPE_PING, MUX_FLAG_ACK, 0, 7);
   /* Mid-chunk the answer waits for the chunk's end, never longer. */
@@ -970,13 +990,52 @@ static void test_writable_window(void **state)
 {
   fx_t *f = server_with_stream();
   static uint8_t big[256 * 1024 + 10];
-  assert_int_equal(mux_stream_write(f->m, 1, big, sizeof(big)), 256 * 1024);
+  assert_int_equal(write_all(f, 1, big, sizeof(big)), 256 * 1024);
+  f->nev = 0;
   assert_int_equal(mux_stream_write(f->m, 1, big, 10), 0);
   assert_int_equal(f->nev, 0);
   feed_ok(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 5, NULL, 0);
   assert_int_equal(f->nev, 1);
   assert_int_equal(f->ev[0].type, EV_WRITABLE);
   assert_int_equal(mux_stream_write(f->m, 1, big, 10), 5);
+  fx_free(f);
+}
+
+/* A bulk stream holds at most two frames in the queue, so a small write
+ * on another stream waits behind those, not behind a megabyte; the bulk
+ * stream is told to go on once its frames went out. */
+static void test_stream_queue_share(void **state)
+{
+  fx_t *f = server_with_stream();
+  static uint8_t big[1024 * 1024];
+  uint8_t sink[65536];
+  int64_t n;
+  size_t ahead, sent;
+  feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 3, 0, NULL, 0);
+  feed_ok(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 4 * 1024 * 1024, NULL, 0);
+  f->nev = 0;
+  n = mux_stream_write(f->m, 1, big, sizeof(big));
+  assert_true(n >= 128 * 1024 && n <= (int64_t)MUX_STREAM_QUEUED_MAX);
+  assert_int_equal(mux_stream_write(f->m, 1, big, 10), 0);
+  ahead = mux_pending_total(f->m);
+  assert_true(ahead <= MUX_STREAM_QUEUED_MAX + 4 * MUX_HEADER_SIZE);
+  assert_int_equal(mux_stream_write(f->m, 3, big, 64), 64);
+  assert_int_equal(f->nev, 0);
+  /* Once its first frame is out, stream 1 is down to half its share
+   * and is told. */
+  sent = 0;
+  while(!f->nev && sent < ahead) {
+    assert_int_equal(mux_send(f->m, sink, 4096), 4096);
+    sent += 4096;
+  }
+  assert_true(sent >= 65536 && sent <= 65536 + 4096 + 2 * MUX_HEADER_SIZE);
+  assert_int_equal(f->nev, 1);
+  assert_int_equal(f->ev[0].type, EV_WRITABLE);
+  assert_int_equal(f->ev[0].id, 1);
+  /* The 64 bytes and stream 3's ACK still come before anything stream 1
+   * writes now. */
+  n = mux_stream_write(f->m, 1, big, sizeof(big));
+  assert_true(n > 0 && n <= (int64_t)MUX_STREAM_QUEUED_MAX / 2 + 64);
   fx_free(f);
 }
 
@@ -1168,10 +1227,7 @@ static void test_trim_spares(void **state)
 {
   fx_t *f = server_with_stream();
   static uint8_t big[200000];
-  uint8_t sink[4096];
-  assert_int_equal(mux_stream_write(f->m, 1, big, sizeof(big)), sizeof(big));
-  while(mux_send(f->m, sink, sizeof(sink)))
-    ;
+  assert_int_equal(write_all(f, 1, big, sizeof(big)), sizeof(big));
   assert_int_equal(mux_tick(f->m, 1), 0);
   assert_int_equal(mux_stream_write(f->m, 1, big, 10), 10);
   fx_free(f);
@@ -1295,6 +1351,7 @@ int main(void)
       cmocka_unit_test(test_backlog),
       cmocka_unit_test(test_max_streams),
       cmocka_unit_test(test_writable_window),
+      cmocka_unit_test(test_stream_queue_share),
       cmocka_unit_test(test_writable_outbuf),
       cmocka_unit_test(test_writable_exact_refill),
       cmocka_unit_test(test_shutdown),

@@ -1,0 +1,21 @@
+/* tunnel_socket.c - socket options of a tunnel (tunnel_socket.h). */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include "beacon/beacon.h"
+#include "common/tunnel_socket.h"
+
+int tunnel_socket_tune(int fd)
+{
+  int one = 1;
+  int lowat = TUNNEL_NOTSENT_LOWAT;
+  if(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+    return BEACON_EIO;
+#ifdef TCP_NOTSENT_LOWAT
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof(lowat));
+#else
+  (void)lowat;
+#endif
+  return 0;
+}

@@ -1,0 +1,19 @@
+/*
+ * tunnel_socket.h - socket options of a tunnel's TCP connection (relay
+ * and controller side alike).
+ */
+#ifndef BEACON_TUNNEL_SOCKET_H
+#define BEACON_TUNNEL_SOCKET_H
+
+/* Unsent bytes the kernel may hold for a tunnel socket. Bytes wait in
+ * the mux instead, where frames of different streams interleave: a
+ * request queued beside a bulk transfer waits behind this much, not
+ * behind a socket buffer of several megabytes (docs/PROTOCOL.md "Flow
+ * control"). */
+#define TUNNEL_NOTSENT_LOWAT (128 * 1024)
+
+/* TCP_NODELAY and TCP_NOTSENT_LOWAT on fd. Best effort: a kernel without
+ * TCP_NOTSENT_LOWAT only buffers more. Returns 0 or BEACON_EIO. */
+int tunnel_socket_tune(int fd);
+
+#endif
