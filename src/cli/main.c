@@ -13,14 +13,14 @@ static const struct {
   int (*fn)(int argc, char **argv);
   const char *description;
 } subcommands[] = {
-  {"egress", cli_egress_main, "run the relay: serve controller tunnels"},
-  {"connect", cli_connect_main,
-   "pipe stdin/stdout to a target through the relay (ProxyCommand)"},
-  {"forward", cli_forward_main,
-   "local forwards, SOCKS5 and HTTP CONNECT through the relay"},
-  {"pki", cli_pki_main, "development PKI: init, sign, issue"},
-  {"gen-csr", cli_gen_csr_main, "create relay.key and print a CSR"},
-  {"version", cli_version_main, "print the version"},
+    {"egress", cli_egress_main, "run the relay: serve controller tunnels"},
+    {"connect", cli_connect_main,
+     "pipe stdin/stdout to a target through the relay (ProxyCommand)"},
+    {"forward", cli_forward_main,
+     "local forwards, SOCKS5 and HTTP CONNECT through the relay"},
+    {"pki", cli_pki_main, "development PKI: init, sign, issue"},
+    {"gen-csr", cli_gen_csr_main, "create relay.key and print a CSR"},
+    {"version", cli_version_main, "print the version"},
 };
 
 #define NSUB (sizeof(subcommands) / sizeof(subcommands[0]))
@@ -29,8 +29,7 @@ static void usage(FILE *f)
 {
   fprintf(f, "Usage: beacon <command> [options]\n\nCommands:\n");
   for(size_t i = 0; i < NSUB; i++)
-    fprintf(f, "  %-9s %s\n", subcommands[i].name,
-            subcommands[i].description);
+    fprintf(f, "  %-9s %s\n", subcommands[i].name, subcommands[i].description);
   fprintf(f, "\nRun 'beacon <command> --help' for a command's options.\n");
 }
 

@@ -108,8 +108,9 @@ typedef struct mux_callbacks {
   /* Payload bytes for a stream. The pointer points into the buffer given
    * to mux_recv(), never into session memory: it stays valid until that
    * buffer is reused, so a caller may gather the pieces of one
-   * mux_recv() and write them together afterwards. The data counts against the stream's receive window until the
-   * caller reports it with mux_stream_consumed(). */
+   * mux_recv() and write them together afterwards. The data counts against the
+   * stream's receive window until the caller reports it with
+   * mux_stream_consumed(). */
   void (*on_data)(mux_t *m, uint32_t id, void *stream_ud, const uint8_t *data,
                   size_t len, void *ud);
   /* The peer half-closed its direction (FIN): no more on_data (Data

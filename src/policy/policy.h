@@ -34,8 +34,8 @@ int policy_add(policy_t *p, int allow, const char *rule, char *err,
 /* 1 if the destination may be dialled, 0 if not. *why (may be NULL) is
  * set to a static or rule-owned string naming the deciding rule or default
  * class ("loopback", "link-local", "deny 10.0.0.0/8", ...). */
-int policy_check(const policy_t *p, const policy_addr_t *addr,
-                 uint16_t port, const char **why);
+int policy_check(const policy_t *p, const policy_addr_t *addr, uint16_t port,
+                 const char **why);
 
 /* Parses "a.b.c.d" or an IPv6 literal (no brackets) into *out. 0 or
  * BEACON_EINVAL. */

@@ -15,8 +15,7 @@ static const char *const hs_reasons[] = {"timeout", "verify", "tls",
                                          "not_allowed"};
 /* enum mux_refusal order, from MUX_REFUSED_GOING_AWAY */
 static const char *const refusal_reasons[] = {"going_away", "max_streams",
-                                              "accept_backlog",
-                                              "output_full"};
+                                              "accept_backlog", "output_full"};
 
 /* Names and sizes are constants: a failure here is a programming error
  * that the unit tests catch, not a runtime condition. */
@@ -74,8 +73,8 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
   metric_bind(&p->keepalive_timeouts, 0, &m->keepalive_timeouts);
   family(reg, &p->streams_refused, METRIC_COUNTER,
          "beacon_streams_refused_total",
-         "Streams reset on arrival (stream cap, backlog, go away).",
-         "reason", refusal_reasons, 4);
+         "Streams reset on arrival (stream cap, backlog, go away).", "reason",
+         refusal_reasons, 4);
   for(size_t i = 0; i < 4; i++)
     metric_bind(&p->streams_refused, i, &m->streams_refused[i + 1]);
   family(reg, &p->cert_expiry, METRIC_GAUGE,

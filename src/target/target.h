@@ -26,8 +26,8 @@ typedef struct target {
 } target_t;
 
 typedef struct target_parser {
-  size_t len;                    /* bytes buffered so far */
-  int done;                      /* 1 after a line or an error */
+  size_t len; /* bytes buffered so far */
+  int done;   /* 1 after a line or an error */
   char line[TARGET_MAX_LINE + 1];
 } target_parser_t;
 

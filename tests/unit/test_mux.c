@@ -45,7 +45,7 @@ typedef struct fx {
   int shutdown_on;   /* this event type shuts the session down */
   int consume_in_data;
   size_t write_in_writable; /* on_writable writes this many bytes */
-  int nrefused; /* on_stream_refused calls */
+  int nrefused;             /* on_stream_refused calls */
   int last_refused_why;
   uint32_t last_refused_id;
 } fx_t;
