@@ -1,8 +1,8 @@
 /*
  * beacon_loadgen.c - the load generator of `make bench` built on libbeacon
- * (the controller library, DESIGN §3.2): same workloads and backend
- * protocol as bench/go/loadgen (bench-go), so the two controllers can be
- * compared against either relay.
+ * (the controller library, docs/ARCHITECTURE.md "libbeacon"): same workloads
+ * and backend protocol as bench/go/loadgen (bench-go), so the two controllers
+ * can be compared against either relay.
  *
  *   beacon_loadgen MODE --relay HOST:PORT --config-dir DIR --target T [..]
  *     upload   --bytes N --streams S   "<N>\n" then N zero bytes per

@@ -1,9 +1,9 @@
 /*
- * policy.h - which destinations the relay may dial (DESIGN §4): ordered
- * allow/deny rules `CIDR[:PORT[-PORT]]`, first match wins, then the
- * default (refuse loopback, unspecified, link-local incl. 169.254.169.254,
- * multicast; allow the rest). Checked on the resolved address actually
- * dialled. Sans-I/O: addresses are raw bytes, no socket headers.
+ * policy.h - which destinations the relay may dial (docs/ARCHITECTURE.md "Deny
+ * by default"): ordered allow/deny rules `CIDR[:PORT[-PORT]]`, first match
+ * wins, then the default (refuse loopback, unspecified, link-local incl.
+ * 169.254.169.254, multicast; allow the rest). Checked on the resolved address
+ * actually dialled. Sans-I/O: addresses are raw bytes, no socket headers.
  *
  * Rule syntax: 10.0.0.0/8, 10.0.0.0/8:22, 10.0.0.0/8:8000-8999,
  * 192.0.2.7 (a /32), 2001:db8::/32 (no port), [2001:db8::/32]:443,

@@ -1,6 +1,7 @@
 /*
- * rule.c - parsing of --allow/--deny rules (DESIGN §4, syntax in
- * policy.h): CIDR[:PORT[-PORT]], IPv6 in brackets when a port follows.
+ * rule.c - parsing of --allow/--deny rules (docs/ARCHITECTURE.md "Deny by
+ * default", syntax in policy.h): CIDR[:PORT[-PORT]], IPv6 in brackets when a
+ * port follows.
  *
  * Decisions:
  *  - A bare address is a host route (/32 or /128).
