@@ -1,8 +1,9 @@
 # Thin wrapper over CMake. Every target installs missing Debian packages
 # first (scripts/install-deps), so a fresh machine needs no manual step.
 #   make            build into build/ (build/beacon, build/libbeacon.*)
-#   make test       the whole suite via CTest, then again under ASan+UBSan,
-#                   then every fuzz target for FUZZ_CI_SECONDS (default 10)
+#   make test       the format check, the whole suite via CTest, then again
+#                   under ASan+UBSan, then every fuzz target for
+#                   FUZZ_CI_SECONDS (default 10)
 #   make demo       the quickstart: dev PKI, relay, round trips through it
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60)
 #   make coverage   line coverage of the protocol cores (gcovr)
@@ -36,7 +37,9 @@ build: deps
 		$(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
-test-fast: build
+# The format check runs first, so `make test` (and CI) fails on a file
+# clang-format would change.
+test-fast: build check-format
 	cd $(BUILD) && ctest --output-on-failure -j$(CTEST_JOBS) \
 		--label-exclude 'soak|bench'
 
@@ -102,11 +105,14 @@ soak: build
 install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 
-format:
+# Every tracked C source and header (src, include, tests, fuzz, bench,
+# examples), with the repository's .clang-format.
+format: deps
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
-check-format:
-	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+check-format: deps
+	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h') \
+		|| { echo "check-format: run 'make format'" >&2; exit 1; }
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(COV_BUILD) $(TSAN_BUILD)

@@ -1,8 +1,8 @@
 /*
  * beacon_loadgen.c - the load generator of `make bench` built on libbeacon
- * (the controller library, DESIGN §3.2): same workloads and backend
- * protocol as bench/go/loadgen (bench-go), so the two controllers can be
- * compared against either relay.
+ * (the controller library, docs/ARCHITECTURE.md "libbeacon"): same workloads
+ * and backend protocol as bench/go/loadgen (bench-go), so the two controllers
+ * can be compared against either relay.
  *
  *   beacon_loadgen MODE --relay HOST:PORT --config-dir DIR --target T [..]
  *     upload   --bytes N --streams S   "<N>\n" then N zero bytes per
@@ -42,8 +42,7 @@ typedef struct opts {
   int size;
 } opts_t;
 
-static opts_t o = {NULL, NULL, NULL, NULL, (int64_t)1 << 30, 1, 2000, 1,
-                   64};
+static opts_t o = {NULL, NULL, NULL, NULL, (int64_t)1 << 30, 1, 2000, 1, 64};
 static beacon_tunnel_t *tun;
 
 static void die(const char *fmt, const char *a, const char *b)
@@ -153,8 +152,7 @@ static int bulk_one(job_t *j)
       snprintf(j->err, sizeof(j->err), "sink answered '%s'", line);
       goto out;
     }
-  }
-  else {
+  } else {
     static __thread char buf[256 * 1024];
     int64_t got = 0;
     for(;;) {
@@ -269,8 +267,7 @@ static int connect_once(double *us, char *why, size_t whylen)
   if(fd < 0)
     return -1;
   if(read_full(fd, &b, 1)) {
-    snprintf(why, whylen, "first byte: %s",
-             errno ? strerror(errno) : "EOF");
+    snprintf(why, whylen, "first byte: %s", errno ? strerror(errno) : "EOF");
     close(fd);
     return -1;
   }
@@ -356,15 +353,15 @@ static int num(const char *flag, const char *v, int64_t max, int64_t *out)
 int main(int argc, char **argv)
 {
   static const struct option lo[] = {
-    {"relay", required_argument, NULL, 'r'},
-    {"config-dir", required_argument, NULL, 'd'},
-    {"target", required_argument, NULL, 't'},
-    {"bytes", required_argument, NULL, 'b'},
-    {"streams", required_argument, NULL, 's'},
-    {"count", required_argument, NULL, 'c'},
-    {"par", required_argument, NULL, 'p'},
-    {"size", required_argument, NULL, 'z'},
-    {NULL, 0, NULL, 0}};
+      {"relay", required_argument, NULL, 'r'},
+      {"config-dir", required_argument, NULL, 'd'},
+      {"target", required_argument, NULL, 't'},
+      {"bytes", required_argument, NULL, 'b'},
+      {"streams", required_argument, NULL, 's'},
+      {"count", required_argument, NULL, 'c'},
+      {"par", required_argument, NULL, 'p'},
+      {"size", required_argument, NULL, 'z'},
+      {NULL, 0, NULL, 0}};
   beacon_config_t *cfg;
   beacon_error_t err;
   int64_t v;
@@ -378,15 +375,36 @@ int main(int argc, char **argv)
   optind = 2;
   while((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch(c) {
-    case 'r': o.relay = optarg; break;
-    case 'd': o.dir = optarg; break;
-    case 't': o.target = optarg; break;
-    case 'b': num("bytes", optarg, INT64_MAX / 1024, &o.bytes); break;
-    case 's': num("streams", optarg, 4096, &v); o.streams = (int)v; break;
-    case 'c': num("count", optarg, 100000000, &v); o.count = (int)v; break;
-    case 'p': num("par", optarg, 4096, &v); o.par = (int)v; break;
-    case 'z': num("size", optarg, 1 << 24, &v); o.size = (int)v; break;
-    default: return 2;
+    case 'r':
+      o.relay = optarg;
+      break;
+    case 'd':
+      o.dir = optarg;
+      break;
+    case 't':
+      o.target = optarg;
+      break;
+    case 'b':
+      num("bytes", optarg, INT64_MAX / 1024, &o.bytes);
+      break;
+    case 's':
+      num("streams", optarg, 4096, &v);
+      o.streams = (int)v;
+      break;
+    case 'c':
+      num("count", optarg, 100000000, &v);
+      o.count = (int)v;
+      break;
+    case 'p':
+      num("par", optarg, 4096, &v);
+      o.par = (int)v;
+      break;
+    case 'z':
+      num("size", optarg, 1 << 24, &v);
+      o.size = (int)v;
+      break;
+    default:
+      return 2;
     }
   }
   if(!o.relay || !o.dir || !o.target)

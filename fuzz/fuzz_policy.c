@@ -1,14 +1,12 @@
 /*
- * fuzz_policy.c - destination policy rules and checks (DESIGN §4) on
- * arbitrary input. Each input line is a command:
- *   +RULE / -RULE   policy_add(allow / deny)
- *   ?ADDR PORT      policy_addr_parse + policy_check
- *   anything else   policy_addr_parse, and policy_add both ways
- * and the first 18 bytes are also checked as a raw IPv6 address + port.
- * Aborts when an invariant breaks: a refused rule leaves a message; a
- * mapped address is judged exactly as the IPv4 address it maps to; the
- * verdict and reason of a check are stable; the default refuses the
- * classes it names.
+ * fuzz_policy.c - destination policy rules and checks (docs/ARCHITECTURE.md
+ * "Deny by default") on arbitrary input. Each input line is a command: +RULE /
+ * -RULE   policy_add(allow / deny) ?ADDR PORT      policy_addr_parse +
+ * policy_check anything else   policy_addr_parse, and policy_add both ways and
+ * the first 18 bytes are also checked as a raw IPv6 address + port. Aborts
+ * when an invariant breaks: a refused rule leaves a message; a mapped address
+ * is judged exactly as the IPv4 address it maps to; the verdict and reason of
+ * a check are stable; the default refuses the classes it names.
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -7,8 +7,10 @@
  * The relay itself (src/relay) is built on libuv sockets and timers, so
  * it cannot run without them. This harness instead wires the three
  * protocol cores together exactly as src/relay/tunnel.c and stream.c use
- * them (DESIGN §1.2-1.4, §4): the server-side mux accepts every stream,
- * each stream's first bytes go through target_parse(), IP literals and
+ * them (docs/PROTOCOL.md "Multiplexing: yamux, protocol version 0",
+ * docs/PROTOCOL.md "The target line", docs/PROTOCOL.md "Relaying",
+ * docs/ARCHITECTURE.md "Deny by default"): the server-side mux accepts every
+ * stream, each stream's first bytes go through target_parse(), IP literals and
  * "resolved" names are checked by policy_check() before any dial, bytes
  * after the newline are held for the target and the window is granted
  * back only as the target "writes" them, target data goes back through
@@ -103,7 +105,8 @@ static void check_roundtrip(const target_t *t)
 }
 
 /* Addresses a name may "resolve" to: the policy must judge the address
- * actually dialled (DESIGN §4), loopback and metadata included. */
+ * actually dialled (docs/ARCHITECTURE.md "Deny by default"), loopback and
+ * metadata included. */
 static const char *const resolved[] = {
     "127.0.0.1",   "169.254.169.254",  "192.0.2.10", "::1",
     "fe80::1",     "::ffff:127.0.0.1", "0.0.0.0",    "224.0.0.1",

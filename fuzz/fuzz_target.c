@@ -1,9 +1,9 @@
 /*
- * fuzz_target.c - the target-line parser (DESIGN §1.3) on arbitrary bytes.
- * Aborts when an invariant breaks: consumed <= len and exactly through
- * the first newline; the same result whole, byte at a time, and in
- * uneven chunks; agreement with target_from_string(); and every accepted
- * target formats to a line that parses back to the same target.
+ * fuzz_target.c - the target-line parser (docs/PROTOCOL.md "The target line")
+ * on arbitrary bytes. Aborts when an invariant breaks: consumed <= len and
+ * exactly through the first newline; the same result whole, byte at a time,
+ * and in uneven chunks; agreement with target_from_string(); and every
+ * accepted target formats to a line that parses back to the same target.
  */
 #include <stdint.h>
 #include <stdlib.h>

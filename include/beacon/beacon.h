@@ -1,6 +1,7 @@
 /*
  * beacon.h - the public API of libbeacon: the controller side of a beacon
- * egress tunnel (DESIGN §3.2), and the error codes shared by every layer.
+ * egress tunnel (docs/ARCHITECTURE.md "libbeacon"), and the error codes shared
+ * by every layer.
  *
  * Thread safety: a beacon_config_t belongs to one thread until it is
  * passed to beacon_tunnel_new(), which copies it. A beacon_tunnel_t may be

@@ -1,7 +1,8 @@
 /*
  * connect.c - `beacon connect`: stdin/stdout to TARGET through the relay
- * (chain), half-close aware, usable as an OpenSSH ProxyCommand (DESIGN
- * §3.1). One clear line on stderr when it fails.
+ * (chain), half-close aware, usable as an OpenSSH ProxyCommand
+ * (docs/OPERATIONS.md "The controller side"). One clear line on stderr when it
+ * fails.
  */
 #include <errno.h>
 #include <fcntl.h>

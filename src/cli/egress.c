@@ -1,7 +1,8 @@
 /*
- * egress.c - `beacon egress`: run the relay (DESIGN §3.1). Every flag is
- * checked before anything starts: exit 2 for bad usage, 3 for missing or
- * invalid files, 1 when the relay cannot start (a busy address).
+ * egress.c - `beacon egress`: run the relay (docs/OPERATIONS.md "Running the
+ * relay"). Every flag is checked before anything starts: exit 2 for bad usage,
+ * 3 for missing or invalid files, 1 when the relay cannot start (a busy
+ * address).
  */
 #include <errno.h>
 #include <getopt.h>

@@ -1,7 +1,7 @@
 /*
  * forward.c - `beacon forward`: fixed local forwards (-L), a SOCKS5 and
  * an HTTP CONNECT front end, all through one tunnel (or chain) with lazy
- * reconnect (DESIGN §3.1).
+ * reconnect (docs/OPERATIONS.md "The controller side").
  *
  * The main thread polls the listeners and a signal pipe; each accepted
  * connection gets a thread that runs its front-end handshake (bounded by
@@ -10,8 +10,9 @@
  * capped by --max-conns.
  *
  * SIGTERM/SIGINT stop accepting and let live connections finish for up
- * to --drain-timeout (default 30 s, like the relay, DESIGN §4); a second
- * signal ends the wait. Either way the exit code is 0.
+ * to --drain-timeout (default 30 s, like the relay, docs/ARCHITECTURE.md
+ * "Shutdown and reload keep live streams"); a second signal ends the wait.
+ * Either way the exit code is 0.
  *
  * Success replies: the protocol has no answer from the relay, a refused
  * destination shows as a reset (beacon relay) or an immediate EOF (Go
@@ -115,7 +116,7 @@ static int sig_pipe[2] = {-1, -1};
 /* A byte per finished connection, so the drain waits without polling. */
 static int done_pipe[2] = {-1, -1};
 
-/* ---- metrics (docs/OPERATIONS.md §6) ------------------------------- */
+/* ---- metrics (docs/OPERATIONS.md "Metrics") ------------------------- */
 
 enum { DIR_UP = 0, DIR_DOWN };
 enum { DIAL_REFUSED = 0, DIAL_TIMEOUT, DIAL_TLS, DIAL_OTHER };

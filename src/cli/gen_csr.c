@@ -1,7 +1,8 @@
 /*
  * gen_csr.c - `beacon gen-csr`: create the relay's key (reused when
- * present) and print a PKCS#10 request for it on stdout (DESIGN §3.1).
- * Nothing but the PEM request goes to stdout, so it can be piped.
+ * present) and print a PKCS#10 request for it on stdout (docs/OPERATIONS.md
+ * "Certificates (enrolment)"). Nothing but the PEM request goes to stdout, so
+ * it can be piped.
  */
 #include "cli/cli.h"
 

@@ -1,6 +1,7 @@
 /*
- * pki.c - `beacon pki init|sign|issue`: the development PKI (DESIGN §3.1).
- * The certificate work lives in src/tls/pki.c; this file parses flags.
+ * pki.c - `beacon pki init|sign|issue`: the development PKI
+ * (docs/OPERATIONS.md "Certificates (enrolment)"). The certificate work lives
+ * in src/tls/pki.c; this file parses flags.
  */
 #include "cli/cli.h"
 

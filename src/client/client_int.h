@@ -1,7 +1,8 @@
 /*
- * client_int.h - internals of libbeacon's controller side (DESIGN §2,
- * §3.2). Everything here runs on the tunnel's loop thread except the
- * request hand-off (client_req_t's shared fields, under tunnel->lock).
+ * client_int.h - internals of libbeacon's controller side
+ * (docs/ARCHITECTURE.md "libbeacon", docs/ARCHITECTURE.md "Threads").
+ * Everything here runs on the tunnel's loop thread except the request hand-off
+ * (client_req_t's shared fields, under tunnel->lock).
  *
  * Objects:
  *   beacon_tunnel_t   one loop thread, a loopback listener used to make

@@ -1,7 +1,7 @@
 /*
  * pipe.c - one dialled stream, pumped between the innermost hop's mux and
- * the library end of the caller's loopback TCP pair (DESIGN §1.3, §1.4
- * seen from the controller).
+ * the library end of the caller's loopback TCP pair (docs/PROTOCOL.md "The
+ * target line" and docs/PROTOCOL.md "Relaying", seen from the controller).
  *
  *   local -> stream: read up to a slice; what the mux does not take (the
  *     peer's window is shut) is kept and reading stops until on_writable.
@@ -124,8 +124,8 @@ client_pipe_t *client_pipe_open(client_session_t *s, client_req_t *req)
   p->req = req;
   p->open_deadline = uv_now(&s->t->loop) + (uint64_t)req->open_ms;
   client_list_add(&s->pipes, &p->link);
-  /* The target line goes first (DESIGN §1.3); the initial window always
-   * takes it whole. */
+  /* The target line goes first (docs/PROTOCOL.md "The target line"); the
+   * initial window always takes it whole. */
   if(mux_stream_write(m, p->sid, (const uint8_t *)req->line, req->line_len) !=
      (int64_t)req->line_len) {
     p->req = NULL;

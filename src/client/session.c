@@ -1,5 +1,6 @@
 /*
- * session.c - one connection through the relay chain (DESIGN §1, §2).
+ * session.c - one connection through the relay chain (docs/PROTOCOL.md "Chains
+ * of relays", docs/ARCHITECTURE.md "Layers").
  *
  * Hop 0 is TLS over a uv_tcp_t. Hop k+1 is TLS whose ciphertext is the
  * payload of a stream of hop k's mux, opened with hop k+1's address as
@@ -11,7 +12,8 @@
  * (session_flush): mux output -> TLS -> carrier stream of the previous
  * hop (or the socket for hop 0). Each step stops when the next one is
  * full, so a slow relay link fills the mux queues and the pipes stop
- * reading their local sockets (§1.4 on the controller side).
+ * reading their local sockets (docs/PROTOCOL.md "Relaying", on the controller
+ * side).
  *
  * Failures only mark the session (client_session_fail); the tunnel's
  * check handle then calls client_session_service(), which tears it down
@@ -235,7 +237,8 @@ static void hop_up(client_hop_t *h)
     session_ready(s);
     return;
   }
-  /* The next hop rides a stream of this one (DESIGN §2). */
+  /* The next hop rides a stream of this one (docs/PROTOCOL.md "Chains of
+   * relays"). */
   client_hop_t *next = &s->hops[h->index + 1];
   char line[TARGET_MAX_LINE + 4];
   int len = target_format(&c->relays[next->index], line, sizeof(line));

@@ -1,9 +1,9 @@
 /*
  * socks.h - a sans-I/O SOCKS5 server handshake (RFC 1928) for `beacon
  * forward`: no-auth only, CONNECT only, ATYP IPv4 / IPv6 / domain name
- * (names are passed on unresolved, DESIGN §3.1). Fed bytes as they
- * arrive, in any split; it consumes exactly the handshake and not one
- * byte of payload after it. No I/O, no allocation.
+ * (names are passed on unresolved, docs/OPERATIONS.md "The controller side").
+ * Fed bytes as they arrive, in any split; it consumes exactly the handshake
+ * and not one byte of payload after it. No I/O, no allocation.
  */
 #ifndef BEACON_CLIENT_SOCKS_H
 #define BEACON_CLIENT_SOCKS_H

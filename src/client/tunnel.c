@@ -1,6 +1,7 @@
 /*
  * tunnel.c - beacon_tunnel_t: the loop thread, the hand-off of
- * beacon_dial() calls to it, and the caller's socket pairs (DESIGN §3.2).
+ * beacon_dial() calls to it, and the caller's socket pairs
+ * (docs/ARCHITECTURE.md "libbeacon", docs/ARCHITECTURE.md "Threads").
  *
  * A dial runs in the caller's thread until the request is queued: it
  * validates the target, makes a loopback TCP pair (caller end, library

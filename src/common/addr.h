@@ -1,8 +1,9 @@
 /*
  * addr.h - hand-written IP literal parsing shared by the target line
- * (DESIGN §1.3) and the destination policy (DESIGN §4). The protocol cores
- * include no socket headers, so there is no inet_pton here; these parsers
- * are also stricter than inet_pton/inet_aton where that matters.
+ * (docs/PROTOCOL.md "The target line") and the destination policy
+ * (docs/ARCHITECTURE.md "Deny by default"). The protocol cores include no
+ * socket headers, so there is no inet_pton here; these parsers are also
+ * stricter than inet_pton/inet_aton where that matters.
  */
 #ifndef BEACON_ADDR_H
 #define BEACON_ADDR_H

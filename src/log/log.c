@@ -143,8 +143,8 @@ void log_u64(log_line_t *l, const char *key, uint64_t val)
 {
   char num[24];
   put_key(l, key);
-  put(l, num, (size_t)snprintf(num, sizeof(num), "%llu",
-                               (unsigned long long)val));
+  put(l, num,
+      (size_t)snprintf(num, sizeof(num), "%llu", (unsigned long long)val));
 }
 
 void log_i64(log_line_t *l, const char *key, int64_t val)

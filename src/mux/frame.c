@@ -1,4 +1,5 @@
-/* frame.c - the 12-byte yamux frame header, big-endian (DESIGN §1.2). */
+/* frame.c - the 12-byte yamux frame header, big-endian (docs/PROTOCOL.md
+ * "Multiplexing: yamux, protocol version 0"). */
 #include "mux/mux.h"
 
 static void put16(uint8_t *p, uint16_t v)

@@ -1,6 +1,7 @@
 /*
- * mux.h - a sans-I/O hashicorp/yamux session (protocol version 0,
- * DESIGN §1.2), usable as client (opens odd ids) or server (even ids).
+ * mux.h - a sans-I/O hashicorp/yamux session (docs/PROTOCOL.md "Multiplexing:
+ * yamux, protocol version 0"), usable as client (opens odd ids) or server
+ * (even ids).
  *
  * The caller does all I/O and owns the clock:
  *   - bytes received from the peer go into mux_recv(); events come back
@@ -103,9 +104,9 @@ const char *mux_refusal_name(int why);
 typedef struct mux_callbacks {
   /* The peer opened stream `id` (SYN). Return 0 to accept: the session
    * answers with ACK at once (the relay acknowledges before it reads the
-   * target line, DESIGN §1.2) and *stream_ud may be set. Return a negative
-   * code to refuse: the stream is reset. Streams over max_streams or the
-   * accept backlog are reset without calling this. */
+   * target line, docs/PROTOCOL.md "Opening a stream") and *stream_ud may be
+   * set. Return a negative code to refuse: the stream is reset. Streams over
+   * max_streams or the accept backlog are reset without calling this. */
   int (*on_stream_open)(mux_t *m, uint32_t id, void **stream_ud, void *ud);
   /* (Returning MUX_ACCEPT_DEFER instead accepts without ACK: the ACK goes
    * out with mux_stream_ack() or the stream's first frame, and until

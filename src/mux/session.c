@@ -1,7 +1,7 @@
 /*
  * session.c - the yamux session: configuration, frame dispatch, pings,
- * Go Away and keep-alive (DESIGN §1.2; hashicorp/yamux session.go where
- * DESIGN is silent).
+ * Go Away and keep-alive (docs/PROTOCOL.md "Multiplexing: yamux, protocol
+ * version 0"; hashicorp/yamux session.go where docs/PROTOCOL.md is silent).
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -117,7 +117,8 @@ static int nomem(mux_t *m)
 }
 
 /* A SYN from the peer (Go's incomingStream, plus the parity check of
- * DESIGN §1.2). Refused streams get RST and are never live. */
+ * docs/PROTOCOL.md "Roles and stream ids"). Refused streams get RST and are
+ * never live. */
 static int incoming(mux_t *m, uint32_t id)
 {
   uint32_t peer_parity = m->cfg.is_client ? 0 : 1;
@@ -221,7 +222,7 @@ static int stream_frame(mux_t *m, const mux_header_t *h)
   s = mux_table_get(m, id);
   if(!s) {
     /* Not live: in flight when we reset or finished it. Drain and
-     * ignore, exactly as Go does (DESIGN §1.2). */
+     * ignore, exactly as Go does (docs/PROTOCOL.md "Closing"). */
     if(h->type == MUX_TYPE_DATA && h->length) {
       m->rx_state = MUX_RX_PAYLOAD;
       m->rx_id = id;

@@ -1,6 +1,7 @@
 /*
  * stream.c - stream lifecycle, send side and receive-window grants
- * (DESIGN §1.2; hashicorp/yamux stream.go where DESIGN is silent).
+ * (docs/PROTOCOL.md "Multiplexing: yamux, protocol version 0"; hashicorp/yamux
+ * stream.go where docs/PROTOCOL.md is silent).
  */
 #include <string.h>
 

@@ -1,7 +1,7 @@
 /*
- * check.c - the destination policy (DESIGN §4): ordered rules, first
- * match wins, then the built-in default that refuses loopback,
- * unspecified, link-local (incl. 169.254.169.254), multicast and the
+ * check.c - the destination policy (docs/ARCHITECTURE.md "Deny by default"):
+ * ordered rules, first match wins, then the built-in default that refuses
+ * loopback, unspecified, link-local (incl. 169.254.169.254), multicast and the
  * IPv4 broadcast address. An IPv4-mapped IPv6 destination is judged as
  * the IPv4 address it maps to, by the rules and by the default, so
  * ::ffff:127.0.0.1 cannot slip past a refusal of 127.0.0.0/8.

@@ -1,9 +1,9 @@
 /*
- * policy.h - which destinations the relay may dial (DESIGN §4): ordered
- * allow/deny rules `CIDR[:PORT[-PORT]]`, first match wins, then the
- * default (refuse loopback, unspecified, link-local incl. 169.254.169.254,
- * multicast; allow the rest). Checked on the resolved address actually
- * dialled. Sans-I/O: addresses are raw bytes, no socket headers.
+ * policy.h - which destinations the relay may dial (docs/ARCHITECTURE.md "Deny
+ * by default"): ordered allow/deny rules `CIDR[:PORT[-PORT]]`, first match
+ * wins, then the default (refuse loopback, unspecified, link-local incl.
+ * 169.254.169.254, multicast; allow the rest). Checked on the resolved address
+ * actually dialled. Sans-I/O: addresses are raw bytes, no socket headers.
  *
  * Rule syntax: 10.0.0.0/8, 10.0.0.0/8:22, 10.0.0.0/8:8000-8999,
  * 192.0.2.7 (a /32), 2001:db8::/32 (no port), [2001:db8::/32]:443,
@@ -34,8 +34,8 @@ int policy_add(policy_t *p, int allow, const char *rule, char *err,
 /* 1 if the destination may be dialled, 0 if not. *why (may be NULL) is
  * set to a static or rule-owned string naming the deciding rule or default
  * class ("loopback", "link-local", "deny 10.0.0.0/8", ...). */
-int policy_check(const policy_t *p, const policy_addr_t *addr,
-                 uint16_t port, const char **why);
+int policy_check(const policy_t *p, const policy_addr_t *addr, uint16_t port,
+                 const char **why);
 
 /* Parses "a.b.c.d" or an IPv6 literal (no brackets) into *out. 0 or
  * BEACON_EINVAL. */

@@ -1,6 +1,7 @@
 /*
- * rule.c - parsing of --allow/--deny rules (DESIGN §4, syntax in
- * policy.h): CIDR[:PORT[-PORT]], IPv6 in brackets when a port follows.
+ * rule.c - parsing of --allow/--deny rules (docs/ARCHITECTURE.md "Deny by
+ * default", syntax in policy.h): CIDR[:PORT[-PORT]], IPv6 in brackets when a
+ * port follows.
  *
  * Decisions:
  *  - A bare address is a host route (/32 or /128).
@@ -156,8 +157,8 @@ int policy_rule_parse(policy_rule_t *r, int allow, const char *text, char *err,
     if(rb && rb[1] == '/') {
       size_t head = (size_t)(rb - text);
       size_t plen = 1 + strspn(rb + 2, "0123456789");
-      snprintf(norm, sizeof(norm), "%.*s%.*s]%s", (int)head, text,
-               (int)plen, rb + 1, rb + 1 + plen);
+      snprintf(norm, sizeof(norm), "%.*s%.*s]%s", (int)head, text, (int)plen,
+               rb + 1, rb + 1 + plen);
       text = norm;
     }
   }

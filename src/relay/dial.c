@@ -1,12 +1,13 @@
 /*
  * dial.c - resolve a target without blocking the loop (uv_getaddrinfo;
  * IP literals are parsed inline, no thread pool round trip) and connect
- * with Happy Eyeballs (RFC 8305 style, DESIGN §1.4): the resolved
- * addresses that the policy allows are interleaved by family,
- * a new attempt starts every 250 ms or as soon as the previous one fails,
- * the first connection wins and the others are cancelled, all within the
- * dial timeout. The policy is checked on every address actually dialled
- * (DESIGN §4): a name resolving to 127.0.0.1 is refused unless allowed.
+ * with Happy Eyeballs (RFC 8305 style, docs/PROTOCOL.md "Relaying"): the
+ * resolved addresses that the policy allows are interleaved by family, a new
+ * attempt starts every 250 ms or as soon as the previous one fails, the first
+ * connection wins and the others are cancelled, all within the dial timeout.
+ * The policy is checked on every address actually dialled
+ * (docs/ARCHITECTURE.md "Deny by default"): a name resolving to 127.0.0.1 is
+ * refused unless allowed.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,7 +1,8 @@
 /*
- * relay.h - the relay (`beacon egress`, DESIGN §1, §3.1, §4): libuv glue
- * from accepted tunnels through TLS and the yamux session to one plain
- * TCP connection per stream.
+ * relay.h - the relay (`beacon egress`, docs/PROTOCOL.md "The beacon wire
+ * protocol", docs/OPERATIONS.md "Running the relay", docs/ARCHITECTURE.md
+ * "Requirements"): libuv glue from accepted tunnels through TLS and the yamux
+ * session to one plain TCP connection per stream.
  *
  * A relay_t owns N worker threads, each with its own libuv loop and its
  * own listening socket bound to the same address with SO_REUSEPORT; a

@@ -5,9 +5,10 @@
  * Happy Eyeballs). Everything here runs on one worker's loop thread
  * except what relay_t marks as shared.
  *
- * Memory rule (STYLE): a struct holding a uv handle is freed only after
- * that handle's close callback ran. Tunnels and streams count their open
- * handles and children in `refs` and free themselves when it drops to 0.
+ * Memory rule (docs/ARCHITECTURE.md "Handles and memory"): a struct holding a
+ * uv handle is freed only after that handle's close callback ran. Tunnels and
+ * streams count their open handles and children in `refs` and free themselves
+ * when it drops to 0.
  */
 #ifndef BEACON_RELAY_INT_H
 #define BEACON_RELAY_INT_H
@@ -35,9 +36,9 @@
 #define RELAY_TUNNEL_READ (256 * 1024)
 /* Ciphertext queued on a tunnel socket above which no more mux output
  * is encrypted: the mux queue then fills and streams stop reading their
- * targets (DESIGN §1.4, bounded memory). Small, like the kernel's share
- * (TUNNEL_NOTSENT_LOWAT): what waits here is already in frame order, so
- * it delays every stream's next frame. */
+ * targets (docs/PROTOCOL.md "Relaying", bounded memory). Small, like
+ * the kernel's share (TUNNEL_NOTSENT_LOWAT): what waits here is already
+ * in frame order, so it delays every stream's next frame. */
 #define RELAY_TUNNEL_HIGH_WATER (256 * 1024)
 /* Payload pieces gathered during one mux_recv() (they point into
  * w->plain), written afterwards with one writev per stream. The table

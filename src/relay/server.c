@@ -1,5 +1,6 @@
 /*
- * server.c - the relay process (DESIGN §2 "Threads", §4): the listening
+ * server.c - the relay process (docs/ARCHITECTURE.md "Threads",
+ * docs/ARCHITECTURE.md "Shutdown and reload keep live streams"): the listening
  * sockets (one per worker, same address, SO_REUSEPORT), the worker
  * threads with one libuv loop each, the control loop with the signals
  * (SIGTERM/SIGINT drain and stop, SIGHUP reloads the TLS material), and

@@ -1,7 +1,8 @@
 /*
- * stream.c - one yamux stream of a tunnel: the target line (DESIGN §1.3),
- * the dial (dial.c, which applies the policy), then the pump both ways
- * with half-close and backpressure (§1.4).
+ * stream.c - one yamux stream of a tunnel: the target line (docs/PROTOCOL.md
+ * "The target line"), the dial (dial.c, which applies the policy), then the
+ * pump both ways with half-close and backpressure (docs/PROTOCOL.md
+ * "Relaying").
  *
  * Upstream (controller to target): bytes go to the socket with
  * uv_try_write, the rest in queued writes; the receive window is given

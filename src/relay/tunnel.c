@@ -1,13 +1,16 @@
 /*
  * tunnel.c - one controller tunnel: the accepted TCP socket, its TLS 1.3
- * session (DESIGN §1.1) and the yamux server session on top (§1.2).
+ * session (docs/PROTOCOL.md "Transport: TLS 1.3 with mutual authentication")
+ * and the yamux server session on top (docs/PROTOCOL.md "Multiplexing: yamux,
+ * protocol version 0").
  *
  * Output is coalesced: callbacks only mark the tunnel dirty, and the
  * worker's check handle moves mux output through TLS into one uv_write
  * per tunnel per loop turn. No more mux output is encrypted while
  * RELAY_TUNNEL_HIGH_WATER bytes of ciphertext wait on the socket, so a
  * slow controller fills the mux queue and the streams stop reading their
- * targets (§1.4). A tunnel whose queued writes make no progress for
+ * targets (docs/PROTOCOL.md "Relaying"). A tunnel whose queued writes make no
+ * progress for
  * --write-timeout is closed.
  */
 #include <stdio.h>

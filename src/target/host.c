@@ -1,5 +1,6 @@
 /*
- * host.c - validation of a "host:port" target (DESIGN §1.3).
+ * host.c - validation of a "host:port" target (docs/PROTOCOL.md "The target
+ * line").
  *
  * Accepted hosts:
  *  - an IPv4 literal: four decimal octets, no leading zeros;

@@ -1,6 +1,6 @@
 /*
  * parse.c - the incremental target-line parser and formatter
- * (DESIGN §1.3, contract in target.h).
+ * (docs/PROTOCOL.md "The target line", contract in target.h).
  *
  * Bytes are buffered into the parser until the newline; the line is then
  * validated by target_from_string(). A byte that can never appear in a

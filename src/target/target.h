@@ -1,7 +1,8 @@
 /*
- * target.h - the target line `host:port\n` (DESIGN §1.3): an incremental,
- * allocation-free parser fed bytes as they arrive, plus validation and
- * formatting of a target string. Sans-I/O: no sockets, no allocation.
+ * target.h - the target line `host:port\n` (docs/PROTOCOL.md "The target
+ * line"): an incremental, allocation-free parser fed bytes as they arrive,
+ * plus validation and formatting of a target string. Sans-I/O: no sockets, no
+ * allocation.
  */
 #ifndef BEACON_TARGET_H
 #define BEACON_TARGET_H
@@ -26,8 +27,8 @@ typedef struct target {
 } target_t;
 
 typedef struct target_parser {
-  size_t len;                    /* bytes buffered so far */
-  int done;                      /* 1 after a line or an error */
+  size_t len; /* bytes buffered so far */
+  int done;   /* 1 after a line or an error */
   char line[TARGET_MAX_LINE + 1];
 } target_parser_t;
 

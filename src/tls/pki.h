@@ -23,17 +23,17 @@
 int pki_init(const char *dir, int force, char *err, size_t errlen);
 
 typedef struct pki_issue_opts {
-  const char *name;      /* output base name: DIR/NAME.crt, DIR/NAME.key */
-  const char *cn;        /* subject CN; default = name */
-  int server_auth;       /* EKU serverAuth */
-  int client_auth;       /* EKU clientAuth */
-  const char *sans;      /* comma-separated DNS names / IPs, may be NULL */
-  long not_before_days;  /* offset from now, may be negative; 0 = -1 h */
-  long not_after_days;   /* offset from now, may be negative (expired);
-                            0 = 825 days */
-  const char *ca_dir;    /* signing CA: ca_dir/fleet-ca.{crt,key} */
-  const char *ca_name;   /* default "fleet-ca" */
-  int self_signed_ca;    /* make NAME a new self-signed CA instead */
+  const char *name;     /* output base name: DIR/NAME.crt, DIR/NAME.key */
+  const char *cn;       /* subject CN; default = name */
+  int server_auth;      /* EKU serverAuth */
+  int client_auth;      /* EKU clientAuth */
+  const char *sans;     /* comma-separated DNS names / IPs, may be NULL */
+  long not_before_days; /* offset from now, may be negative; 0 = -1 h */
+  long not_after_days;  /* offset from now, may be negative (expired);
+                           0 = 825 days */
+  const char *ca_dir;   /* signing CA: ca_dir/fleet-ca.{crt,key} */
+  const char *ca_name;  /* default "fleet-ca" */
+  int self_signed_ca;   /* make NAME a new self-signed CA instead */
 } pki_issue_opts_t;
 
 /* Issues a key + certificate (with the CA chain appended) into dir,

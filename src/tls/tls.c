@@ -1,10 +1,11 @@
 /*
- * tls.c - TLS 1.3 mutual authentication over byte-queue BIOs (DESIGN
- * §1.1). Sans-I/O: the caller feeds ciphertext in with tls_conn_feed()
- * and takes ciphertext out with tls_conn_out_peek()/_consume() (straight
- * from the queue) or tls_conn_take_output() (a copy);
- * no socket and no clock here (OpenSSL reads the clock itself for
- * certificate validity, which is the one exception we accept).
+ * tls.c - TLS 1.3 mutual authentication over byte-queue BIOs (docs/PROTOCOL.md
+ * "Transport: TLS 1.3 with mutual authentication"). Sans-I/O: the caller feeds
+ * ciphertext in with tls_conn_feed() and takes ciphertext out with
+ * tls_conn_out_peek()/_consume() (straight from the queue) or
+ * tls_conn_take_output() (a copy); no socket and no clock here (OpenSSL reads
+ * the clock itself for certificate validity, which is the one exception we
+ * accept).
  *
  * Choices:
  * - TLS 1.3 only (min = max), AES-128-GCM first as Go orders it on AES-NI

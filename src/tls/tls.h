@@ -1,7 +1,8 @@
 /*
- * tls.h - TLS 1.3 mutual authentication for tunnels (DESIGN §1.1), as a
- * sans-I/O layer over byte-queue BIOs: ciphertext in, plaintext out
- * and back; no sockets. This header does not include OpenSSL.
+ * tls.h - TLS 1.3 mutual authentication for tunnels (docs/PROTOCOL.md
+ * "Transport: TLS 1.3 with mutual authentication"), as a sans-I/O layer over
+ * byte-queue BIOs: ciphertext in, plaintext out and back; no sockets. This
+ * header does not include OpenSSL.
  *
  * Trust: the CA file (fleet-ca.crt, an intermediate) is the only anchor;
  * verification succeeds with it alone (X509_V_FLAG_PARTIAL_CHAIN). A

@@ -1,6 +1,7 @@
 """A minimal controller-side peer for the relay tests: TLS 1.3 with a
-client certificate, a yamux client session (DESIGN 1.2) and streams with
-windows, half-close and reset. Standard library only.
+client certificate, a yamux client session (docs/PROTOCOL.md
+"Multiplexing: yamux, protocol version 0") and streams with windows,
+half-close and reset. Standard library only.
 
 One I/O thread owns the TLS socket (OpenSSL objects must not be used from
 two threads at once); callers queue frames and wait on conditions.

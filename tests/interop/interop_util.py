@@ -154,7 +154,8 @@ def _openssl(*args, cwd):
 def make_pki(d):
     """Offline root -> Fleet CA (intermediate) -> relay / controller / node
     leaves, plus a second, unrelated Fleet CA's controller ("rogue"). Files
-    follow DESIGN 1.1: relay.crt is the leaf followed by fleet-ca.crt."""
+    follow docs/PROTOCOL.md "Transport: TLS 1.3 with mutual
+    authentication": relay.crt is the leaf followed by fleet-ca.crt."""
     if not shutil.which("openssl"):
         raise Skip("openssl command not found")
     os.makedirs(d, exist_ok=True)
@@ -474,7 +475,8 @@ def recv_all(c, limit=None):
             raise Fail("more than %d bytes received" % limit)
 
 
-# ---- libbeacon through ctypes (the C library itself, DESIGN 3.2) -----------
+# ---- libbeacon through ctypes --------------------------------------------
+# The C library itself (docs/ARCHITECTURE.md "libbeacon").
 
 class BeaconError(Exception):
     def __init__(self, code, hop, message):

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """beacon controller (`beacon connect`, `beacon forward`, and libbeacon
-itself through ctypes) -> Go relay (crypto/tls + hashicorp/yamux): DESIGN
-section 1 proven against the reference implementation. Run one case:
+itself through ctypes) -> Go relay (crypto/tls + hashicorp/yamux):
+docs/PROTOCOL.md "The beacon wire protocol" proven against the reference
+implementation. Run one case:
 python3 test_interop_beacon_controller.py CASE."""
 
 import hashlib

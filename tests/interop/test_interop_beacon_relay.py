@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Go controller (crypto/tls + hashicorp/yamux) -> beacon relay (`beacon
-egress`): DESIGN section 1 proven against the reference implementation.
-The same PEM files serve both implementations throughout. Run one case:
-python3 test_interop_beacon_relay.py CASE."""
+egress`): docs/PROTOCOL.md "The beacon wire protocol" proven against the
+reference implementation. The same PEM files serve both implementations
+throughout. Run one case: python3 test_interop_beacon_relay.py CASE."""
 
 import os
 import re
@@ -49,7 +49,8 @@ def test_echo(env):
 
 def test_echo_500_streams(env):
     # 500 concurrent streams: more than Go's 256 unacknowledged opens, so
-    # this also proves the relay ACKs before the target line (DESIGN 1.2).
+    # this also proves the relay ACKs before the target line
+    # (docs/PROTOCOL.md "Opening a stream").
     echo = env.go_backend("echo")
     relay = env.start_beacon_relay()
     _, res, _ = env.go_controller("echo", relay.addr, "-target", echo.addr,
@@ -286,7 +287,8 @@ def _no_cert_refused(env, addr):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.load_verify_locations(env.p("fleet-ca.crt"))
-    # The Fleet CA is an intermediate: trust it alone (DESIGN 1.1).
+    # The Fleet CA is an intermediate: trust it alone (docs/PROTOCOL.md
+    # "Transport: TLS 1.3 with mutual authentication").
     ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     with socket.create_connection((host, int(port)), timeout=10) as raw:
         try:

@@ -1,6 +1,7 @@
 /*
  * test_mux.c - the yamux session core frame by frame: exact bytes on the
- * wire for every operation and every protocol error (DESIGN §1.2).
+ * wire for every operation and every protocol error (docs/PROTOCOL.md
+ * "Multiplexing: yamux, protocol version 0").
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,8 @@
 /*
- * test_policy.c - the destination policy (DESIGN §4): rule syntax and its
- * error messages, first-match-wins evaluation, port ranges, the default
- * refusals, and IPv4-mapped IPv6 addresses judged as IPv4.
+ * test_policy.c - the destination policy (docs/ARCHITECTURE.md "Deny by
+ * default"): rule syntax and its error messages, first-match-wins evaluation,
+ * port ranges, the default refusals, and IPv4-mapped IPv6 addresses judged as
+ * IPv4.
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,8 @@
 /*
- * test_target.c - the target line (DESIGN §1.3): what is accepted and
- * rejected, exact consumed counts, the 256th-byte rule, equivalence of
- * every way of splitting the input, and target_format round trips.
+ * test_target.c - the target line (docs/PROTOCOL.md "The target line"): what
+ * is accepted and rejected, exact consumed counts, the 256th-byte rule,
+ * equivalence of every way of splitting the input, and target_format round
+ * trips.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -356,7 +357,8 @@ static void test_need_more(void **state)
 
 static void test_bad_bytes_fail_at_once(void **state)
 {
-  /* CRLF is rejected (LF only, DESIGN §1.3), on the '\r' itself. */
+  /* CRLF is rejected (LF only, docs/PROTOCOL.md "The target line"), on the
+   * '\r' itself. */
   check_splits("host.example:443\r\n", 18, BEACON_EINVAL, 17);
   /* NUL, and bytes that cannot appear in any target, fail on arrival
    * even before a newline. */

@@ -8,8 +8,8 @@
  * Streams opened through the mux are "managed" (tp_stream_t). Frames
  * injected with tp_send_raw() use ids from TP_RAW_BASE up, which the mux
  * never allocates; the observer tracks the relay's answers on those ids
- * (the mux drains them as frames for streams that are not live, DESIGN
- * §1.2).
+ * (the mux drains them as frames for streams that are not live,
+ * docs/PROTOCOL.md "Closing").
  */
 #ifndef BEACON_TPEER_H
 #define BEACON_TPEER_H

@@ -183,7 +183,8 @@ static void obs_feed(tp_t *tp, const uint8_t *p, size_t n)
 
 static int cb_open(mux_t *m, uint32_t id, void **sud, void *ud)
 {
-  /* The relay never opens streams in the egress tunnel (DESIGN §1.2). */
+  /* The relay never opens streams in the egress tunnel (docs/PROTOCOL.md
+   * "Roles and stream ids"). */
   tp_err("relay opened stream %u: refused", id);
   return BEACON_EPROTO;
 }

@@ -1,9 +1,9 @@
 /*
  * violation.c - tpeer's raw and violation scenarios: frames that break
- * the yamux rules (DESIGN §1.2) are sent below the mux after the
- * handshake, then the relay's reaction is observed: Go Away and its
- * code, RSTs, or the tunnel staying up. `--then-echo T` checks that a
- * tunnel that stayed up still carries a stream.
+ * the yamux rules (docs/PROTOCOL.md "Multiplexing: yamux, protocol version 0")
+ * are sent below the mux after the handshake, then the relay's reaction is
+ * observed: Go Away and its code, RSTs, or the tunnel staying up. `--then-echo
+ * T` checks that a tunnel that stayed up still carries a stream.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 // go-controller: the reference egress controller for beacon's interop tests
 // and benchmarks, built from crypto/tls and the Debian packaged
-// hashicorp/yamux (DESIGN.md section 1).
+// hashicorp/yamux (docs/PROTOCOL.md "The beacon wire protocol").
 //
 //	go-controller MODE [flags]
 //
@@ -213,7 +213,9 @@ func tlsConfig() *tls.Config {
 		name = h
 	}
 	// crypto/tls verifies an IP literal against the IP SANs and sends
-	// SNI only for DNS names, as DESIGN 1.1 expects of a controller.
+	// SNI only for DNS names, as docs/PROTOCOL.md
+	// "Transport: TLS 1.3 with mutual authentication" expects of a
+	// controller.
 	return &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{cert},

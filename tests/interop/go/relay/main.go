@@ -1,14 +1,14 @@
 // go-relay: the reference egress relay for beacon's interoperability tests.
 //
 // It is built only from crypto/tls and the Debian packaged hashicorp/yamux
-// (the Go implementation beacon must stay wire-compatible with, DESIGN.md
-// section 1) and serves both as an interop peer and as the performance
-// baseline.
+// (the Go implementation beacon must stay wire-compatible with,
+// docs/PROTOCOL.md "The beacon wire protocol") and serves both as an
+// interop peer and as the performance baseline.
 //
 // Per stream: read the target line exactly through '\n' (at most 255 bytes
 // before it), validate host:port, dial TCP with a timeout, then pump both
-// ways with half-close (DESIGN 1.4). This yamux version has no public way
-// to send RST on a stream, so every failure ends the stream with Close()
+// ways with half-close (docs/PROTOCOL.md "Relaying"). This yamux version
+// has no public way to send RST on a stream, so every failure ends the stream with Close()
 // (a FIN): the controller sees EOF without data instead of a reset.
 package main
 
@@ -80,8 +80,9 @@ func loadTLS() (*tls.Config, error) {
 	}, nil
 }
 
-// validTarget applies DESIGN 1.3: non-empty host, decimal port 1-65535,
-// IPv6 literals in brackets (net.SplitHostPort enforces that).
+// validTarget applies docs/PROTOCOL.md "The target line": non-empty
+// host, decimal port 1-65535, IPv6 literals in brackets
+// (net.SplitHostPort enforces that).
 func validTarget(line string) bool {
 	host, port, err := net.SplitHostPort(line)
 	if err != nil || host == "" {
