@@ -737,6 +737,70 @@ def test_stalled_backend_bounded_memory(c):
     assert grown < 32 * 1024, grown
 
 
+def upload_through(c, r, n_streams, mib):
+    """n_streams parallel uploads of `mib` MiB each to a sink through
+    relay r; returns the session (its windows recorded)."""
+    sink = c.backend("sink")
+    s = c.session(r)
+    sts = [s.open("127.0.0.1:%d" % sink.port) for _ in range(n_streams)]
+    blk = b"\x5a" * (1 << 20)
+    errors = []
+
+    def pump(st):
+        try:
+            for _ in range(mib):
+                st.write(blk, timeout=20)
+        except PeerError as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=pump, args=(st,)) for st in sts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert not s.dead, s.why
+    return s, sts
+
+
+@case
+def test_window_autotune_grows(c):
+    """A stream whose target drains faster than the 256 KiB window allows
+    gets a larger window from the relay, within --window-budget."""
+    r = c.relay(*ALLOW, "--window-budget", "1M")
+    s, sts = upload_through(c, r, 1, 64)
+    assert s.pings >= 1  # the relay measured the round trip
+    assert sts[0].max_send_window > 256 * 1024, sts[0].max_send_window
+    assert sts[0].max_send_window <= (256 + 1024) * 1024
+
+
+@case
+def test_window_budget_bounds_all_streams(c):
+    """Four busy streams of one tunnel never hold more window together
+    than 4 x 256 KiB plus the budget."""
+    r = c.relay(*ALLOW, "--window-budget", "512K")
+    s, sts = upload_through(c, r, 4, 24)
+    assert s.max_total_window <= 4 * 256 * 1024 + 512 * 1024, \
+        s.max_total_window
+    assert max(st.max_send_window for st in sts) > 256 * 1024
+
+
+@case
+def test_window_budget_zero_is_fixed(c):
+    """--window-budget 0: Go's fixed 256 KiB windows."""
+    r = c.relay(*ALLOW, "--window-budget", "0")
+    s, sts = upload_through(c, r, 1, 16)
+    assert sts[0].max_send_window == 256 * 1024, sts[0].max_send_window
+
+
+@case
+def test_window_bad_flag(c):
+    out = subprocess.run([beacon_bin(c.env), "egress", "--window-budget",
+                          "lots"], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 2, out
+    assert "--window-budget" in out.stderr, out.stderr
+
+
 @case
 def test_sigterm_drain(c):
     b = c.backend("echo")

@@ -50,6 +50,7 @@ class Stream:
         self.recv_window = WINDOW
         self.consumed = 0
         self.send_window = WINDOW
+        self.max_send_window = WINDOW  # the largest window the relay allowed
         self.fin_in = False
         self.fin_out = False
         self.reset = False
@@ -151,6 +152,7 @@ class Session:
         self.why = ""
         self.go_away = None
         self.pings = 0
+        self.max_total_window = 0  # largest sum of open streams' windows
         self.answer_pings = True
         self.paused = False  # True: stop reading the socket (stall test)
         self.rpipe, self.wpipe = os.pipe()
@@ -286,6 +288,10 @@ class Session:
             st.acked = True
         if typ == WINDOW_UPDATE:
             st.send_window += length
+            st.max_send_window = max(st.max_send_window, st.send_window)
+            total = sum(s.send_window for s in self.streams.values()
+                        if not s.reset and not s.fin_in)
+            self.max_total_window = max(self.max_total_window, total)
         elif payload:
             st.rbuf += payload
         if flags & FIN:
