@@ -181,6 +181,7 @@ static void action(app_t *a, int what, uint8_t arg)
     break;
   case 2: /* time passes */
     a->now += (uint64_t)arg * 97;
+    mux_now(m, a->now);
     (void)mux_tick(m, a->now);
     if(arg == 0xff)
       (void)mux_ping(m, a->now, NULL);
@@ -208,6 +209,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   cfg.max_streams = 32;
   cfg.accept_backlog = 8;
   cfg.max_window = c0 & 2 ? 1024 * 1024 : 256 * 1024;
+  /* Auto-tuned windows with a small budget, or fixed ones. */
+  cfg.window_budget = c0 & 16 ? 0 : 384 * 1024;
   cfg.max_outbuf = c0 & 4 ? 2048 : 256 * 1024;
   cfg.keepalive_ms = c0 & 8 ? 1000 : 0;
   cfg.keepalive_timeout_ms = 500;
@@ -232,6 +235,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* The queue stays bounded whatever the peer sends. */
     if(mux_pending_total(a.m) >
        cfg.max_outbuf + 256 * 1024 + 70000 + (size_t)cfg.max_streams * 64)
+      abort();
+    /* Grown windows stay within the budget. */
+    if(mux_window_extra(a.m) > cfg.window_budget)
       abort();
     if(mux_is_dead(a.m))
       break;
