@@ -18,6 +18,7 @@
 #include "beacon/beacon.h"
 #include "cli/cli.h"
 #include "cli/client_opts.h"
+#include "client/client_stream.h"
 #include "log/log.h"
 
 #define BUF_SIZE (64 * 1024)
@@ -160,6 +161,48 @@ static int pump(int sock, const char *target)
   return CLI_EXIT_OK;
 }
 
+static int dial_failed(const char *target, int code, const beacon_error_t *err)
+{
+  fprintf(stderr, "beacon connect: %s: %s\n", target, err->message);
+  return code == BEACON_EINVAL || code == BEACON_ETOOLONG ? CLI_EXIT_USAGE
+                                                          : CLI_EXIT_FAILURE;
+}
+
+/* stdin and stdout are sockets or pipes (an OpenSSH ProxyCommand, a
+ * shell pipeline): the tunnel's loop pumps them itself, with no
+ * loopback pair and no copy through this thread. */
+static int pump_in_loop(beacon_tunnel_t *t, const char *target)
+{
+  beacon_error_t err;
+  client_stream_end_t end;
+  int code;
+  client_stream_t *s = client_dial_fds(t, target, 0, 1, 0, &code, &err);
+  if(!s)
+    return dial_failed(target, code, &err);
+  /* The loop holds its own copies: closing ours lets its close of
+   * stdout be the reader's EOF. */
+  close(0);
+  close(1);
+  client_stream_wait(t, s, -1, &end);
+  switch(end.code) {
+  case 0:
+    return CLI_EXIT_OK;
+  case BEACON_ERESET:
+    fprintf(stderr,
+            "beacon connect: %s: connection reset (the relay could not "
+            "reach the target, or the target reset it)\n",
+            target);
+    return CLI_EXIT_FAILURE;
+  case BEACON_ECLOSED:
+    fprintf(stderr, "beacon connect: %s: the tunnel to the relay was lost\n",
+            target);
+    return CLI_EXIT_FAILURE;
+  default:
+    /* stdin/stdout went away (the reader exited): as with EPIPE. */
+    return CLI_EXIT_OK;
+  }
+}
+
 int cli_connect_main(int argc, char **argv)
 {
   cli_client_opts_t o;
@@ -180,6 +223,11 @@ int cli_connect_main(int argc, char **argv)
   if(rc)
     return rc;
   beacon_error_t err;
+  if(client_stream_fd_ok(0) && client_stream_fd_ok(1)) {
+    rc = pump_in_loop(t, target);
+    beacon_tunnel_free(t);
+    return rc;
+  }
   int fd = beacon_dial(t, target, 0, &err);
   if(fd < 0) {
     fprintf(stderr, "beacon connect: %s: %s\n", target, err.message);

@@ -83,9 +83,27 @@ typedef struct client_req {
   char line[TARGET_MAX_LINE + 4]; /* "host:port\n" */
   size_t line_len;
   int lfd; /* the library end of the pair until a pipe takes it */
+  /* client_dial_fds(): the loop's own copies of the caller's
+   * descriptors (-1 otherwise); in_fd == out_fd for one socket. */
+  int in_fd, out_fd;
   int open_ms;
   int retried;
+  /* client_dial_fds(): how the stream ended, under tunnel->lock */
+  int want_end;
+  int ended;
+  int end_code; /* 0, or BEACON_E* */
+  const char *end_outcome;
+  uint64_t bytes_up, bytes_down;
 } client_req_t;
+
+/* A local end the loop reads or writes: a socket, a pipe or a terminal. */
+typedef union client_local {
+  uv_handle_t handle;
+  uv_stream_t stream;
+  uv_tcp_t tcp;
+  uv_pipe_t pipe;
+  uv_tty_t tty;
+} client_local_t;
 
 struct client_pipe {
   int kind; /* CLIENT_SUD_PIPE */
@@ -94,9 +112,15 @@ struct client_pipe {
   uint32_t sid;        /* 0 once the stream is gone */
   client_req_t *req;   /* until the relay acknowledges */
   uint64_t open_deadline;
-  client_list_t link; /* s->pipes */
-  uv_tcp_t local;
+  client_list_t link;  /* s->pipes */
+  client_req_t *owner; /* client_dial_fds(): told when the stream ends */
+  client_local_t in_h, out_h;
+  uv_stream_t *in, *out; /* out == in for one socket */
+  int nopen;             /* local handles not yet closed */
   int local_open;
+  const char *outcome; /* how the stream ended: "ok", "reset_by_target",
+                          "reset_by_client", "tunnel_lost", "error" */
+  uint64_t bytes_up, bytes_down;
   int closing;
   int reading;
   int local_eof;
@@ -184,7 +208,11 @@ void client_dispatch(beacon_tunnel_t *t, client_req_t *req);
  * now owns the result), 0 when it gave up (the loop must undo). */
 int client_req_finish(beacon_tunnel_t *t, client_req_t *req, int code,
                       const beacon_error_t *err);
+void client_req_ref(beacon_tunnel_t *t, client_req_t *req);
 void client_req_unref(beacon_tunnel_t *t, client_req_t *req);
+/* client_dial_fds(): the stream ended; wakes client_stream_wait(). */
+void client_req_end(beacon_tunnel_t *t, client_req_t *req, int code,
+                    const char *outcome, uint64_t up, uint64_t down);
 void client_error_set(beacon_error_t *e, int code, int hop, const char *fmt,
                       ...) __attribute__((format(printf, 4, 5)));
 

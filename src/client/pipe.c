@@ -1,7 +1,10 @@
 /*
  * pipe.c - one dialled stream, pumped between the innermost hop's mux and
- * the library end of the caller's loopback TCP pair (docs/PROTOCOL.md "The
- * target line" and docs/PROTOCOL.md "Relaying", seen from the controller).
+ * the caller's local end (docs/PROTOCOL.md "The target line" and
+ * docs/PROTOCOL.md "Relaying", seen from the controller): the library
+ * end of a loopback TCP pair (beacon_dial), or the caller's own socket,
+ * or a pipe to read and a pipe to write (client_dial_fds, no loopback
+ * hop).
  *
  *   local -> stream: read up to a slice; what the mux does not take (the
  *     peer's window is shut) is kept and reading stops until on_writable.
@@ -44,33 +47,64 @@ static void detach(client_pipe_t *p)
   p->sid = 0;
 }
 
-static void on_local_closed(uv_handle_t *h)
+/* The last local handle is closed: report the end, free the pipe. */
+static void pipe_free(client_pipe_t *p)
 {
-  client_pipe_t *p = h->data;
+  if(p->owner) {
+    const char *how = p->outcome ? p->outcome : "ok";
+    int code = !strcmp(how, "ok")                ? 0
+               : !strcmp(how, "reset_by_target") ? BEACON_ERESET
+               : !strcmp(how, "tunnel_lost")     ? BEACON_ECLOSED
+                                                 : BEACON_EIO;
+    client_req_end(p->t, p->owner, code, how, p->bytes_up, p->bytes_down);
+    p->owner = NULL;
+  }
   free(p->rbuf);
   free(p);
 }
 
-/* Closes the local end; hard = RST to the caller. */
+static void on_local_closed(uv_handle_t *h)
+{
+  client_pipe_t *p = h->data;
+  if(--p->nopen == 0 && p->closing)
+    pipe_free(p);
+}
+
+static void close_handle(client_local_t *h)
+{
+  /* data is set once the handle is initialised */
+  if(h->handle.data && !uv_is_closing(&h->handle))
+    uv_close(&h->handle, on_local_closed);
+}
+
+/* Closes the local end; hard = RST to the caller (a socket). */
 static void local_close(client_pipe_t *p, int hard)
 {
   if(p->closing)
     return;
   p->closing = 1;
-  if(!p->local_open) {
-    free(p->rbuf);
-    free(p);
+  if(!p->nopen) {
+    pipe_free(p);
     return;
   }
-  uv_read_stop((uv_stream_t *)&p->local);
-  if(hard) {
+  if(p->in)
+    uv_read_stop(p->in);
+  if(hard && p->in) {
     uv_os_fd_t fd;
-    if(!uv_fileno((uv_handle_t *)&p->local, &fd)) {
+    if(!uv_fileno((uv_handle_t *)p->in, &fd)) {
       struct linger lg = {.l_onoff = 1, .l_linger = 0};
-      setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+      (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     }
   }
-  uv_close((uv_handle_t *)&p->local, on_local_closed);
+  close_handle(&p->in_h);
+  if(p->out != p->in)
+    close_handle(&p->out_h);
+}
+
+static void set_outcome(client_pipe_t *p, const char *how)
+{
+  if(!p->outcome)
+    p->outcome = how;
 }
 
 /* Forgets the stream (resetting it when send_rst and still live) without
@@ -93,6 +127,14 @@ static void pipe_drop(client_pipe_t *p, int send_rst)
 
 static void pipe_reset(client_pipe_t *p)
 {
+  set_outcome(p, "error");
+  pipe_drop(p, 1);
+}
+
+/* The caller's end failed or went away: the relay is told with RST. */
+static void pipe_local_gone(client_pipe_t *p)
+{
+  set_outcome(p, "reset_by_client");
   pipe_drop(p, 1);
 }
 
@@ -200,9 +242,10 @@ static void on_local_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
   }
   if(n < 0) {
     /* The caller closed with unread data, or a local error: abort. */
-    pipe_reset(p);
+    pipe_local_gone(p);
     return;
   }
+  p->bytes_up += (uint64_t)n;
   p->stash_off = 0;
   p->stash_len = (size_t)n;
   if(!push_stash(p) && !p->closing) {
@@ -215,8 +258,54 @@ static void start_reading(client_pipe_t *p)
 {
   if(p->reading || p->closing || p->local_eof || !p->local_open)
     return;
-  if(!uv_read_start((uv_stream_t *)&p->local, on_alloc, on_local_read))
+  if(!uv_read_start(p->in, on_alloc, on_local_read))
     p->reading = 1;
+}
+
+/* Wraps fd (a socket or a pipe) in h. On failure the handle, if it was
+ * initialised, is closed again and fd stays the caller's. */
+static int adopt(client_pipe_t *p, client_local_t *h, int fd)
+{
+  uv_loop_t *loop = &p->t->loop;
+  uv_handle_type type = uv_guess_handle(fd);
+  int rc;
+  if(type == UV_TCP)
+    rc = uv_tcp_init(loop, &h->tcp);
+  else if(type == UV_NAMED_PIPE)
+    rc = uv_pipe_init(loop, &h->pipe, 0);
+  else
+    return BEACON_EINVAL;
+  if(rc)
+    return BEACON_EIO;
+  h->handle.data = p;
+  p->nopen++;
+  rc = type == UV_TCP ? uv_tcp_open(&h->tcp, fd) : uv_pipe_open(&h->pipe, fd);
+  if(rc) {
+    close_handle(h);
+    return BEACON_EIO;
+  }
+  return 0;
+}
+
+/* Takes the caller's local end(s) into the loop: one socket both ways,
+ * or a descriptor to read and another to write. */
+static int adopt_local(client_pipe_t *p, client_req_t *req)
+{
+  int *in = req->in_fd >= 0 ? &req->in_fd : &req->lfd;
+  int rc = adopt(p, &p->in_h, *in);
+  if(rc)
+    return rc;
+  if(req->out_fd == *in)
+    req->out_fd = -1;
+  *in = -1;
+  p->in = p->out = &p->in_h.stream;
+  if(req->out_fd < 0)
+    return 0;
+  if((rc = adopt(p, &p->out_h, req->out_fd)))
+    return rc;
+  req->out_fd = -1;
+  p->out = &p->out_h.stream;
+  return 0;
 }
 
 void client_pipe_on_ack(client_pipe_t *p)
@@ -225,19 +314,20 @@ void client_pipe_on_ack(client_pipe_t *p)
   if(!req)
     return;
   p->req = NULL;
-  int fd = req->lfd;
-  uv_tcp_init(&p->t->loop, &p->local);
-  p->local.data = p;
   p->local_open = 1;
-  if(uv_tcp_open(&p->local, fd)) {
-    /* The handle never owned fd: the request closes it when freed. */
+  if(adopt_local(p, req)) {
+    /* What no handle owns yet, the request closes when freed. */
     beacon_error_t e;
-    client_error_set(&e, BEACON_EIO, -1, "cannot adopt the local socket");
+    client_error_set(&e, BEACON_EIO, -1, "cannot adopt the local end");
     client_req_finish(p->t, req, BEACON_EIO, &e);
     pipe_reset(p);
     return;
   }
-  req->lfd = -1;
+  if(req->want_end) {
+    /* client_dial_fds: the caller learns how the stream ends. */
+    client_req_ref(p->t, req);
+    p->owner = req;
+  }
   if(!client_req_finish(p->t, req, 0, NULL)) {
     pipe_reset(p); /* the caller gave up meanwhile */
     return;
@@ -249,6 +339,7 @@ void client_pipe_on_ack(client_pipe_t *p)
 static void window_back(client_pipe_t *p, size_t len)
 {
   mux_t *m = pipe_mux(p);
+  p->bytes_down += len;
   if(m) {
     mux_now(m, uv_now(&p->t->loop));
     mux_stream_consumed(m, p->sid, len);
@@ -266,7 +357,7 @@ static void on_local_write(uv_write_t *wr, int status)
   if(p->closing)
     return;
   if(status < 0) {
-    pipe_reset(p); /* the caller is gone: tell the relay */
+    pipe_local_gone(p); /* the caller is gone: tell the relay */
     return;
   }
   window_back(p, len);
@@ -283,9 +374,9 @@ void client_pipe_on_data(client_pipe_t *p, const uint8_t *d, size_t n)
    * the rest is queued (uv_try_write refuses while writes are queued,
    * so the order holds) and its window granted when written. */
   uv_buf_t direct = uv_buf_init((char *)d, (unsigned)n);
-  int took = uv_try_write((uv_stream_t *)&p->local, &direct, 1);
+  int took = uv_try_write(p->out, &direct, 1);
   if(took < 0 && took != UV_EAGAIN) {
-    pipe_reset(p); /* the caller is gone: tell the relay */
+    pipe_local_gone(p); /* the caller is gone: tell the relay */
     return;
   }
   if(took > 0) {
@@ -305,7 +396,7 @@ void client_pipe_on_data(client_pipe_t *p, const uint8_t *d, size_t n)
   memcpy(w->data, d, n);
   w->req.data = w;
   uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
-  if(uv_write(&w->req, (uv_stream_t *)&p->local, &b, 1, on_local_write)) {
+  if(uv_write(&w->req, p->out, &b, 1, on_local_write)) {
     free(w);
     pipe_reset(p);
     return;
@@ -316,8 +407,11 @@ void client_pipe_on_data(client_pipe_t *p, const uint8_t *d, size_t n)
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
   client_pipe_t *p = req->data;
+  (void)status; /* a pipe cannot shutdown(2): closing it is its EOF */
   free(req);
   p->shut_done = 1;
+  if(p->out != p->in)
+    close_handle(&p->out_h);
   maybe_close(p);
 }
 
@@ -336,7 +430,7 @@ void client_pipe_on_fin(client_pipe_t *p)
   p->shut_sent = 1;
   /* Queued behind the pending writes: everything before FIN arrives
    * before the caller's EOF. */
-  if(uv_shutdown(req, (uv_stream_t *)&p->local, on_shutdown)) {
+  if(uv_shutdown(req, p->out, on_shutdown)) {
     free(req);
     p->shut_done = 1;
   }
@@ -354,6 +448,7 @@ void client_pipe_on_reset(client_pipe_t *p)
                      "the relay reset the stream");
     client_req_finish(p->t, req, BEACON_ERESET, &e);
   }
+  set_outcome(p, "reset_by_target");
   pipe_drop(p, 0); /* the mux drops the stream after this callback */
 }
 
@@ -385,6 +480,7 @@ void client_pipe_on_closed(client_pipe_t *p)
 
 void client_pipe_abort(client_pipe_t *p)
 {
+  set_outcome(p, "tunnel_lost");
   detach(p);
   local_close(p, 1);
 }

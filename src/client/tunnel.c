@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "client/client_int.h"
+#include "client/client_stream.h"
 
 /* ---- lists ------------------------------------------------------------ */
 
@@ -105,6 +106,13 @@ static void on_check(uv_check_t *h)
   }
 }
 
+void client_req_ref(beacon_tunnel_t *t, client_req_t *req)
+{
+  pthread_mutex_lock(&t->lock);
+  req->refs++;
+  pthread_mutex_unlock(&t->lock);
+}
+
 void client_req_unref(beacon_tunnel_t *t, client_req_t *req)
 {
   pthread_mutex_lock(&t->lock);
@@ -114,8 +122,26 @@ void client_req_unref(beacon_tunnel_t *t, client_req_t *req)
     return;
   if(req->lfd >= 0)
     close(req->lfd);
+  if(req->in_fd >= 0)
+    close(req->in_fd);
+  if(req->out_fd >= 0 && req->out_fd != req->in_fd)
+    close(req->out_fd);
   pthread_cond_destroy(&req->cond);
   free(req);
+}
+
+void client_req_end(beacon_tunnel_t *t, client_req_t *req, int code,
+                    const char *outcome, uint64_t up, uint64_t down)
+{
+  pthread_mutex_lock(&t->lock);
+  req->ended = 1;
+  req->end_code = code;
+  req->end_outcome = outcome;
+  req->bytes_up = up;
+  req->bytes_down = down;
+  pthread_cond_broadcast(&req->cond);
+  pthread_mutex_unlock(&t->lock);
+  client_req_unref(t, req);
 }
 
 int client_req_finish(beacon_tunnel_t *t, client_req_t *req, int code,
@@ -431,44 +457,41 @@ static void deadline_after(struct timespec *ts, long ms)
   }
 }
 
-int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
-                beacon_error_t *err)
+/* Validates the target and makes a request for it: one reference for
+ * the caller, one for the loop. NULL with *rc and err set on error. */
+static client_req_t *req_new(beacon_tunnel_t *t, const char *target,
+                             int timeout_ms, int *rc, beacon_error_t *err)
 {
   target_t tg;
   if(!t || !target) {
     err_out(err, BEACON_EINVAL, -1, "invalid argument");
-    return BEACON_EINVAL;
+    *rc = BEACON_EINVAL;
+    return NULL;
   }
-  int rc = target_from_string(target, strlen(target), &tg);
-  if(rc) {
+  *rc = target_from_string(target, strlen(target), &tg);
+  if(*rc) {
     if(err)
-      client_error_set(err, rc, -1, "invalid target '%.200s': %s", target,
-                       rc == BEACON_ETOOLONG ? "too long"
-                                             : "expected host:port");
-    return rc;
+      client_error_set(err, *rc, -1, "invalid target '%.200s': %s", target,
+                       *rc == BEACON_ETOOLONG ? "too long"
+                                              : "expected host:port");
+    return NULL;
   }
   client_req_t *req = calloc(1, sizeof(*req));
   if(!req) {
     err_out(err, BEACON_ENOMEM, -1, "out of memory");
-    return BEACON_ENOMEM;
+    *rc = BEACON_ENOMEM;
+    return NULL;
   }
-  rc = target_format(&tg, req->line, sizeof(req->line));
-  if(rc < 0) {
+  req->lfd = req->in_fd = req->out_fd = -1;
+  int n = target_format(&tg, req->line, sizeof(req->line));
+  if(n < 0) {
     free(req);
-    err_out(err, rc, -1, "target too long");
-    return rc;
+    err_out(err, n, -1, "target too long");
+    *rc = n;
+    return NULL;
   }
-  req->line_len = (size_t)rc;
+  req->line_len = (size_t)n;
   req->open_ms = timeout_ms > 0 ? timeout_ms : t->cfg.open_ms;
-  int cfd = -1;
-  rc = make_pair(t, &cfd, &req->lfd);
-  if(rc) {
-    free(req);
-    if(err)
-      client_error_set(err, BEACON_EIO, -1, "local socket pair: %s",
-                       strerror(-rc));
-    return BEACON_EIO;
-  }
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -476,7 +499,15 @@ int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
   pthread_condattr_destroy(&ca);
   req->refs = 2;
   client_list_init(&req->link);
+  return req;
+}
 
+/* Hands req to the loop and waits until the relay acknowledged the
+ * stream or the dial failed. Returns 0 or a negative code (err filled);
+ * the caller's reference stays the caller's. */
+static int req_run(beacon_tunnel_t *t, client_req_t *req, const char *target,
+                   beacon_error_t *err)
+{
   /* A safety net only: the loop's own timers (connect, handshake per
    * hop, stream open) end every request well before this. */
   const beacon_config_t *c = &t->cfg;
@@ -488,11 +519,8 @@ int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
 
   pthread_mutex_lock(&t->lock);
   if(t->stopping) {
+    req->refs--; /* the loop never sees it */
     pthread_mutex_unlock(&t->lock);
-    close(cfd);
-    close(req->lfd);
-    pthread_cond_destroy(&req->cond);
-    free(req);
     err_out(err, BEACON_ECLOSED, -1, "tunnel is closing");
     return BEACON_ECLOSED;
   }
@@ -506,7 +534,7 @@ int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
     }
   }
   int done = req->done;
-  rc = req->result;
+  int rc = done ? req->result : BEACON_ETIMEDOUT;
   if(err) {
     if(done)
       *err = req->err;
@@ -515,14 +543,91 @@ int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
                        target);
   }
   pthread_mutex_unlock(&t->lock);
-  client_req_unref(t, req);
-  if(!done) {
-    close(cfd);
-    return BEACON_ETIMEDOUT;
+  return rc;
+}
+
+int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
+                beacon_error_t *err)
+{
+  int rc;
+  client_req_t *req = req_new(t, target, timeout_ms, &rc, err);
+  if(!req)
+    return rc;
+  int cfd = -1;
+  rc = make_pair(t, &cfd, &req->lfd);
+  if(rc) {
+    req->refs = 1;
+    client_req_unref(t, req);
+    if(err)
+      client_error_set(err, BEACON_EIO, -1, "local socket pair: %s",
+                       strerror(-rc));
+    return BEACON_EIO;
   }
+  rc = req_run(t, req, target, err);
+  client_req_unref(t, req);
   if(rc < 0) {
     close(cfd);
     return rc;
   }
   return cfd;
+}
+
+int client_stream_fd_ok(int fd)
+{
+  uv_handle_type type = uv_guess_handle(fd);
+  return type == UV_TCP || type == UV_NAMED_PIPE;
+}
+
+client_req_t *client_dial_fds(beacon_tunnel_t *t, const char *target,
+                              int in_fd, int out_fd, int timeout_ms, int *code,
+                              beacon_error_t *err)
+{
+  client_req_t *req = req_new(t, target, timeout_ms, code, err);
+  if(!req)
+    return NULL;
+  /* The loop closes its own copies; the caller closes its originals. */
+  req->in_fd = fcntl(in_fd, F_DUPFD_CLOEXEC, 3);
+  req->out_fd =
+      out_fd == in_fd ? req->in_fd : fcntl(out_fd, F_DUPFD_CLOEXEC, 3);
+  req->want_end = 1;
+  if(req->in_fd < 0 || req->out_fd < 0) {
+    int e = errno;
+    req->refs = 1;
+    client_req_unref(t, req);
+    if(err)
+      client_error_set(err, BEACON_EIO, -1, "dup: %s", strerror(e));
+    *code = BEACON_EIO;
+    return NULL;
+  }
+  *code = req_run(t, req, target, err);
+  if(*code < 0) {
+    client_req_unref(t, req);
+    return NULL;
+  }
+  return req;
+}
+
+int client_stream_wait(beacon_tunnel_t *t, client_req_t *req, int timeout_ms,
+                       client_stream_end_t *end)
+{
+  struct timespec ts;
+  deadline_after(&ts, timeout_ms < 0 ? 86400L * 1000 * 365 : timeout_ms);
+  pthread_mutex_lock(&t->lock);
+  while(!req->ended) {
+    if(pthread_cond_timedwait(&req->cond, &t->lock, &ts) == ETIMEDOUT &&
+       !req->ended)
+      break;
+  }
+  int ended = req->ended;
+  if(ended && end) {
+    end->code = req->end_code;
+    end->outcome = req->end_outcome;
+    end->bytes_up = req->bytes_up;
+    end->bytes_down = req->bytes_down;
+  }
+  pthread_mutex_unlock(&t->lock);
+  if(!ended)
+    return BEACON_ETIMEDOUT;
+  client_req_unref(t, req);
+  return 0;
 }

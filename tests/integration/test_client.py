@@ -170,6 +170,50 @@ def test_connect_half_close(env):
     harness.check(r.stdout == data, "echo mismatch")
 
 
+def test_connect_stdio_files_and_sockets(env):
+    """stdin/stdout that the loop pumps itself (pipes, a socket both ways)
+    and that it cannot (regular files, through the loopback pair) carry
+    the same bytes."""
+    relay = start_relay(env)
+    echo = env.use(Echo())
+    data = harness.random_bytes(3 * 1024 * 1024, seed=5)
+    argv = [env.need_bin(), "connect", "--config-dir", env.pki(),
+            "--timeout", "3", "--relay", relay.addr, echo.addr]
+    src = os.path.join(env.tmp, "in.bin")
+    dst = os.path.join(env.tmp, "out.bin")
+    with open(src, "wb") as f:
+        f.write(data)
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        r = subprocess.run(argv, stdin=fin, stdout=fout,
+                           stderr=subprocess.PIPE, timeout=60)
+    harness.check_eq(r.returncode, 0, r.stderr)
+    with open(dst, "rb") as f:
+        harness.check(f.read() == data, "file stdio: echo mismatch")
+    # one socket as stdin and stdout, as a parent holding a socketpair
+    mine, theirs = socket.socketpair()
+    p = subprocess.Popen(argv, stdin=theirs, stdout=theirs,
+                         stderr=subprocess.PIPE)
+    theirs.close()
+    try:
+        mine.sendall(data)
+        mine.shutdown(socket.SHUT_WR)
+        mine.settimeout(30)
+        got = bytearray()
+        while True:
+            b = mine.recv(1 << 16)
+            if not b:
+                break
+            got += b
+        harness.check(bytes(got) == data, "socket stdio: echo mismatch")
+        harness.check_eq(p.wait(30), 0, p.stderr.read())
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+        p.stderr.close()
+        mine.close()
+
+
 # ---- beacon forward: SIGTERM drains live connections -----------------------
 
 def start_forward(env, relay, target, drain=None):
