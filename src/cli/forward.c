@@ -4,17 +4,20 @@
  * reconnect (docs/OPERATIONS.md "The controller side").
  *
  * The main thread polls the listeners and a signal pipe; each accepted
- * connection gets a thread that runs its front-end handshake (bounded by
- * HEADER_TIMEOUT_MS), calls beacon_dial() (thread-safe, the tunnel is
- * shared) and then copies both ways with half-close. Connections are
- * capped by --max-conns.
+ * connection gets a thread. An -L connection is handed to the tunnel's
+ * loop (client_dial_fds), which pumps the socket itself; the thread only
+ * waits for the end to log it. A SOCKS or HTTP CONNECT connection runs
+ * its front-end handshake (bounded by HEADER_TIMEOUT_MS), calls
+ * beacon_dial() (thread-safe, the tunnel is shared) and then copies both
+ * ways with half-close. Connections are capped by --max-conns.
  *
  * SIGTERM/SIGINT stop accepting and let live connections finish for up
  * to --drain-timeout (default 30 s, like the relay, docs/ARCHITECTURE.md
  * "Shutdown and reload keep live streams"); a second signal ends the wait.
  * Either way the exit code is 0.
  *
- * Success replies: the protocol has no answer from the relay, a refused
+ * Success replies (SOCKS and HTTP CONNECT; -L has none to give, so it
+ * never waits): the protocol has no answer from the relay, a refused
  * destination shows as a reset (beacon relay) or an immediate EOF (Go
  * relay) of the fresh stream. The front ends therefore wait up to
  * --connect-grace (default 0.25 s) after the stream opened: a reset or
@@ -48,6 +51,7 @@
 #include "beacon/beacon.h"
 #include "cli/cli.h"
 #include "cli/client_opts.h"
+#include "client/client_stream.h"
 #include "client/http_connect.h"
 #include "client/socks.h"
 #include "log/log.h"
@@ -546,6 +550,35 @@ static void log_conn(const conn_t *c, const char *target, uint64_t up,
   log_end(&l);
 }
 
+/* -L: the tunnel's loop pumps the accepted socket itself (no loopback
+ * pair, no copy in this thread). A refusal reaches the client as a reset,
+ * as it would from the target, so there is no grace to wait for. Returns
+ * the outcome; the connection's byte counts are filled in. */
+static const char *pump_in_loop(conn_t *c, const char *target,
+                                const char **detail, beacon_error_t *err)
+{
+  client_stream_end_t end;
+  int code;
+  client_stream_t *s =
+      client_dial_fds(tunnel, target, c->fd, c->fd, 0, &code, err);
+  if(!s) {
+    metric_inc(&fm.dial_failures, dial_reason(code));
+    *detail = err->message;
+    return beacon_err_name(code);
+  }
+  metric_inc(&fm.streams_total, 0);
+  metric_inc(&fm.streams_open, 0);
+  close(c->fd); /* the loop has its own copy */
+  c->fd = -1;
+  client_stream_wait(tunnel, s, -1, &end);
+  metric_dec(&fm.streams_open, 0);
+  c->up.bytes = end.bytes_up;
+  c->down.bytes = end.bytes_down;
+  metric_add(&fm.bytes, DIR_UP, end.bytes_up);
+  metric_add(&fm.bytes, DIR_DOWN, end.bytes_down);
+  return end.outcome;
+}
+
 static void *conn_main(void *arg)
 {
   conn_t *c = arg;
@@ -565,6 +598,10 @@ static void *conn_main(void *arg)
   down->dir = DIR_DOWN;
   if(c->kind == FRONT_LOCAL) {
     target = c->l->target;
+    if(client_stream_fd_ok(c->fd)) {
+      outcome = pump_in_loop(c, target, &detail, &err);
+      goto out;
+    }
   } else {
     client_socks_init(sk);
     client_http_init(ht);
@@ -629,7 +666,8 @@ out:
     close(fd);
     metric_dec(&fm.streams_open, 0);
   }
-  close(c->fd);
+  if(c->fd >= 0)
+    close(c->fd);
   free(c);
   metric_dec(&fm.conns_open, 0);
   atomic_fetch_sub(&live_conns, 1);
