@@ -20,6 +20,15 @@ extern "C" {
 
 #define BEACON_VERSION "0.1.0"
 
+/* Marks the functions libbeacon exports; everything else in the library is
+ * built with hidden visibility, so internal names never reach (or collide
+ * with) an application. */
+#if defined(__GNUC__) || defined(__clang__)
+#define BEACON_API __attribute__((visibility("default")))
+#else
+#define BEACON_API
+#endif
+
 /*
  * Errors. 0 is success, a positive return is a count (bytes, an fd), and
  * errors are negative, in the reserved range [-599, -500].
@@ -46,11 +55,11 @@ enum {
 };
 
 /* Static text for an error code; never NULL. */
-const char *beacon_strerror(int err);
+BEACON_API const char *beacon_strerror(int err);
 /* Short symbolic name ("EPROTO"); never NULL. */
-const char *beacon_err_name(int err);
+BEACON_API const char *beacon_err_name(int err);
 /* 1 when the error ends a whole session rather than one stream. */
-int beacon_is_fatal(int err);
+BEACON_API int beacon_is_fatal(int err);
 
 /* The error of a failed call: a code, the hop it concerns (0-based relay
  * index in a chain, -1 when not hop-specific) and a human message. */
@@ -66,27 +75,30 @@ typedef struct beacon_config beacon_config_t;
 
 /* A new configuration with the defaults: timeouts of 10 s, keep-alive
  * ping every 20 s with a 10 s answer deadline, no relays. NULL on OOM. */
-beacon_config_t *beacon_config_new(void);
-void beacon_config_free(beacon_config_t *cfg); /* NULL is allowed */
+BEACON_API beacon_config_t *beacon_config_new(void);
+BEACON_API void beacon_config_free(beacon_config_t *cfg); /* NULL is allowed */
 
 /* Appends a relay hop "host:port" (first call = first hop). The host is
  * also the name its certificate must carry. BEACON_EINVAL if malformed. */
-int beacon_config_add_relay(beacon_config_t *cfg, const char *host_port);
+BEACON_API int beacon_config_add_relay(beacon_config_t *cfg,
+                                       const char *host_port);
 
 /* Controller certificate (leaf + chain, PEM), its key, and the Fleet CA
  * used as the only trust anchor for every hop. Paths are copied. */
-int beacon_config_set_identity(beacon_config_t *cfg, const char *cert_path,
-                               const char *key_path, const char *ca_path);
+BEACON_API int beacon_config_set_identity(beacon_config_t *cfg,
+                                          const char *cert_path,
+                                          const char *key_path,
+                                          const char *ca_path);
 
 /* Same, from DIR/controller.crt, DIR/controller.key, DIR/fleet-ca.crt. */
-int beacon_config_set_dir(beacon_config_t *cfg, const char *dir);
+BEACON_API int beacon_config_set_dir(beacon_config_t *cfg, const char *dir);
 
 /* Milliseconds; 0 keeps the current value. */
-void beacon_config_set_timeouts(beacon_config_t *cfg, int dial_ms,
-                                int handshake_ms, int open_ms);
+BEACON_API void beacon_config_set_timeouts(beacon_config_t *cfg, int dial_ms,
+                                           int handshake_ms, int open_ms);
 /* interval_ms = 0 disables keep-alive. */
-void beacon_config_set_keepalive(beacon_config_t *cfg, int interval_ms,
-                                 int timeout_ms);
+BEACON_API void beacon_config_set_keepalive(beacon_config_t *cfg,
+                                            int interval_ms, int timeout_ms);
 
 /* ---- tunnels ---------------------------------------------------------- */
 
@@ -96,8 +108,9 @@ typedef struct beacon_tunnel beacon_tunnel_t;
  * connect: the first beacon_dial() does (lazy). The certificate files are
  * loaded and checked here, so a bad file fails now. Returns 0 and sets
  * *out, or a negative code with *err filled (err may be NULL). */
-int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
-                      beacon_error_t *err);
+BEACON_API int beacon_tunnel_new(beacon_tunnel_t **out,
+                                 const beacon_config_t *cfg,
+                                 beacon_error_t *err);
 
 /* Opens a stream to TARGET ("host:port") through the relay (chain) and
  * returns a connected socket descriptor that behaves like a TCP socket to
@@ -115,12 +128,12 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
  * loopback TCP pair; writing to it after the far side reset raises
  * SIGPIPE like any socket (use MSG_NOSIGNAL or ignore SIGPIPE). The
  * library's loop thread blocks every signal. */
-int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
-                beacon_error_t *err);
+BEACON_API int beacon_dial(beacon_tunnel_t *t, const char *target,
+                           int timeout_ms, beacon_error_t *err);
 
 /* Closes every stream and the tunnel, joins the loop thread, frees t.
  * NULL is allowed. */
-void beacon_tunnel_free(beacon_tunnel_t *t);
+BEACON_API void beacon_tunnel_free(beacon_tunnel_t *t);
 
 #ifdef __cplusplus
 }
