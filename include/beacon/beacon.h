@@ -18,7 +18,26 @@
 extern "C" {
 #endif
 
-#define BEACON_VERSION "0.1.0"
+/*
+ * Version: the single source of truth (CMake's project version, the .pc
+ * file and `beacon version` are read from these lines). The soname is
+ * libbeacon.so.MAJOR; docs/LIBRARY.md says what each part promises.
+ * BEACON_VERSION_NUMBER is 0xMMmmpp, so versions compare as integers.
+ */
+#define BEACON_VERSION_MAJOR 0
+#define BEACON_VERSION_MINOR 1
+#define BEACON_VERSION_PATCH 0
+#define BEACON_VERSION_NUMBER                                                 \
+  ((BEACON_VERSION_MAJOR << 16) | (BEACON_VERSION_MINOR << 8) |               \
+   BEACON_VERSION_PATCH)
+#define BEACON_VERSION_STR_(x) #x
+#define BEACON_VERSION_STR(x) BEACON_VERSION_STR_(x)
+/* clang-format off */
+#define BEACON_VERSION                         \
+  BEACON_VERSION_STR(BEACON_VERSION_MAJOR) "." \
+  BEACON_VERSION_STR(BEACON_VERSION_MINOR) "." \
+  BEACON_VERSION_STR(BEACON_VERSION_PATCH)
+/* clang-format on */
 
 /* Marks the functions libbeacon exports; everything else in the library is
  * built with hidden visibility, so internal names never reach (or collide
@@ -28,6 +47,13 @@ extern "C" {
 #else
 #define BEACON_API
 #endif
+
+/* The version of the library actually loaded ("0.1.0", never NULL) and
+ * its BEACON_VERSION_NUMBER: an application built against MAJOR can check
+ * at run time that (beacon_version_number() >> 16) == BEACON_VERSION_MAJOR
+ * and that the loaded library is not older than the header it used. */
+BEACON_API const char *beacon_version(void);
+BEACON_API unsigned beacon_version_number(void);
 
 /*
  * Errors. 0 is success, a positive return is a count (bytes, an fd), and
