@@ -1,6 +1,6 @@
 /*
  * pki.c - `beacon pki init|sign|issue`: the development PKI (DESIGN §3.1).
- * The certificate work lives in src/tls/pki.c; this file parses flags.
+ * The certificate work lives in src/cli_support/pki.c; this file parses flags.
  */
 #include "cli/cli.h"
 
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "beacon/beacon.h"
-#include "tls/pki.h"
+#include "cli_support/pki.h"
 
 static const char usage_text[] =
     "Usage: beacon pki init DIR [--force]\n"

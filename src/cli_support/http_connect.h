@@ -5,8 +5,8 @@
  * that ends the header and not one byte further. The header is bounded
  * (HTTP_CONNECT_MAX_HEADER). No I/O, no allocation.
  */
-#ifndef BEACON_CLIENT_HTTP_CONNECT_H
-#define BEACON_CLIENT_HTTP_CONNECT_H
+#ifndef BEACON_CLI_SUPPORT_HTTP_CONNECT_H
+#define BEACON_CLI_SUPPORT_HTTP_CONNECT_H
 
 #include <stddef.h>
 #include <stdint.h>

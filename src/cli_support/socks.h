@@ -5,8 +5,8 @@
  * arrive, in any split; it consumes exactly the handshake and not one
  * byte of payload after it. No I/O, no allocation.
  */
-#ifndef BEACON_CLIENT_SOCKS_H
-#define BEACON_CLIENT_SOCKS_H
+#ifndef BEACON_CLI_SUPPORT_SOCKS_H
+#define BEACON_CLI_SUPPORT_SOCKS_H
 
 #include <stddef.h>
 #include <stdint.h>
