@@ -57,7 +57,9 @@ BEACON_API unsigned beacon_version_number(void);
 
 /*
  * Errors. 0 is success, a positive return is a count (bytes, an fd), and
- * errors are negative, in the reserved range [-599, -500].
+ * errors are negative, in the reserved range [-599, -500]. Each function
+ * below lists the codes it returns; later minor versions may add codes,
+ * so treat an unknown one as a generic failure (docs/LIBRARY.md).
  */
 enum {
   BEACON_OK = 0,
@@ -66,7 +68,7 @@ enum {
   BEACON_ENOMEM = -503,    /* allocation failed */
   BEACON_ETOOLONG = -504,  /* a line or value exceeds its limit */
   BEACON_EPROTO = -505,    /* the peer violated the protocol (fatal) */
-  BEACON_ECLOSED = -506,   /* stream or session already closed */
+  BEACON_ECLOSED = -506,   /* stream, connection or tunnel closed */
   BEACON_ERESET = -507,    /* the stream was reset by the peer */
   BEACON_ETIMEDOUT = -508, /* a deadline passed */
   BEACON_ELIMIT = -509,    /* a configured limit was reached */
@@ -74,17 +76,22 @@ enum {
   BEACON_EVERIFY = -511,   /* peer certificate verification failed */
   BEACON_EREFUSED = -512,  /* connection refused */
   BEACON_EIO = -513,       /* operating-system I/O error */
-  BEACON_EGOAWAY = -514,   /* the session is going away: no new streams */
+  BEACON_EGOAWAY = -514,   /* the peer is going away: no new streams */
   BEACON_ECONFIG = -515,   /* bad configuration (file, flag, value) */
   BEACON_ENOTFOUND = -516, /* name resolution failed */
   BEACON_EPOLICY = -517,   /* destination refused by policy */
 };
 
-/* Static text for an error code; never NULL. */
+/* Static text for an error code ("unknown error" for others); never
+ * NULL. */
 BEACON_API const char *beacon_strerror(int err);
-/* Short symbolic name ("EPROTO"); never NULL. */
+/* Short symbolic name ("EPROTO", "EUNKNOWN" for others); never NULL. */
 BEACON_API const char *beacon_err_name(int err);
-/* 1 when the error ends a whole session rather than one stream. */
+/* 1 for the codes that, when beacon_dial() reports them, ended the
+ * tunnel's connection to the relay (chain) rather than just this dial:
+ * BEACON_EPROTO, BEACON_ETLS, BEACON_EVERIFY, BEACON_ETIMEDOUT and
+ * BEACON_ENOMEM. The next beacon_dial() connects afresh. 0 for every other
+ * value, 0 included. */
 BEACON_API int beacon_is_fatal(int err);
 
 /* The error of a failed call: a code, the hop it concerns (0-based relay
@@ -100,29 +107,42 @@ typedef struct beacon_error {
 typedef struct beacon_config beacon_config_t;
 
 /* A new configuration with the defaults: timeouts of 10 s, keep-alive
- * ping every 20 s with a 10 s answer deadline, no relays. NULL on OOM. */
+ * ping every 20 s with a 10 s answer deadline, no relays. NULL when out of
+ * memory. */
 BEACON_API beacon_config_t *beacon_config_new(void);
 BEACON_API void beacon_config_free(beacon_config_t *cfg); /* NULL is allowed */
 
-/* Appends a relay hop "host:port" (first call = first hop). The host is
- * also the name its certificate must carry. BEACON_EINVAL if malformed. */
+/* Appends a relay hop "host:port" (first call = first hop; IPv6 in
+ * brackets). The host is also the name its certificate must carry.
+ * Returns 0, or:
+ *   BEACON_EINVAL    cfg or host_port is NULL, or host_port is malformed
+ *   BEACON_ETOOLONG  host_port is longer than 255 bytes
+ *   BEACON_ELIMIT    the configuration already has 8 hops */
 BEACON_API int beacon_config_add_relay(beacon_config_t *cfg,
                                        const char *host_port);
 
 /* Controller certificate (leaf + chain, PEM), its key, and the Fleet CA
- * used as the only trust anchor for every hop. Paths are copied. */
+ * used as the only trust anchor for every hop. Paths are copied; the files
+ * are read by beacon_tunnel_new(). Returns 0, or:
+ *   BEACON_EINVAL    an argument is NULL
+ *   BEACON_ENOMEM    out of memory (the configuration is unchanged) */
 BEACON_API int beacon_config_set_identity(beacon_config_t *cfg,
                                           const char *cert_path,
                                           const char *key_path,
                                           const char *ca_path);
 
-/* Same, from DIR/controller.crt, DIR/controller.key, DIR/fleet-ca.crt. */
+/* Same, from DIR/controller.crt, DIR/controller.key, DIR/fleet-ca.crt.
+ * Returns 0, or:
+ *   BEACON_EINVAL    cfg or dir is NULL
+ *   BEACON_ETOOLONG  a resulting path is longer than 4095 bytes
+ *   BEACON_ENOMEM    out of memory */
 BEACON_API int beacon_config_set_dir(beacon_config_t *cfg, const char *dir);
 
-/* Milliseconds; 0 keeps the current value. */
+/* Milliseconds; 0 (or less) keeps the current value. cfg NULL: no-op. */
 BEACON_API void beacon_config_set_timeouts(beacon_config_t *cfg, int dial_ms,
                                            int handshake_ms, int open_ms);
-/* interval_ms = 0 disables keep-alive. */
+/* interval_ms <= 0 disables keep-alive; timeout_ms <= 0 keeps the current
+ * answer deadline. cfg NULL: no-op. */
 BEACON_API void beacon_config_set_keepalive(beacon_config_t *cfg,
                                             int interval_ms, int timeout_ms);
 
@@ -133,7 +153,14 @@ typedef struct beacon_tunnel beacon_tunnel_t;
 /* Creates a tunnel handle and its background loop thread. Does not
  * connect: the first beacon_dial() does (lazy). The certificate files are
  * loaded and checked here, so a bad file fails now. Returns 0 and sets
- * *out, or a negative code with *err filled (err may be NULL). */
+ * *out, or one of these with *out NULL and *err filled (err may be NULL):
+ *   BEACON_EINVAL    out is NULL
+ *   BEACON_ECONFIG   cfg is NULL or has no relay or no identity, or a
+ *                    certificate, key or CA file is unreadable, invalid
+ *                    or does not match
+ *   BEACON_ENOMEM    out of memory
+ *   BEACON_EIO       the loopback listener, event loop or loop thread
+ *                    could not be created */
 BEACON_API int beacon_tunnel_new(beacon_tunnel_t **out,
                                  const beacon_config_t *cfg,
                                  beacon_error_t *err);
@@ -144,8 +171,8 @@ BEACON_API int beacon_tunnel_new(beacon_tunnel_t **out,
  * side finishes, ECONNRESET when the relay resets the stream. The caller
  * owns the descriptor and closes it. A malformed target never reaches the
  * wire (BEACON_EINVAL). timeout_ms <= 0 uses the configured open timeout.
- * A dead tunnel is re-dialled; a failure on a session that just died is
- * retried once on a fresh one. Thread-safe.
+ * A dead tunnel is re-dialled; a failure on a connection that just died
+ * is retried once on a fresh one. Thread-safe.
  *
  * The call returns once the relay acknowledged the stream; the protocol
  * has no reply to the target line, so a destination the relay refuses or
@@ -153,7 +180,29 @@ BEACON_API int beacon_tunnel_new(beacon_tunnel_t **out,
  * relay shows it as EOF before any byte). The descriptor is one end of a
  * loopback TCP pair; writing to it after the far side reset raises
  * SIGPIPE like any socket (use MSG_NOSIGNAL or ignore SIGPIPE). The
- * library's loop thread blocks every signal. */
+ * library's loop thread blocks every signal.
+ *
+ * Returns the descriptor (>= 0), or one of these with *err filled (err
+ * may be NULL; err->hop names the relay hop when the failure has one):
+ *   BEACON_EINVAL     t or target is NULL, or target is not host:port
+ *   BEACON_ETOOLONG   target is longer than 255 bytes
+ *   BEACON_ENOMEM     out of memory
+ *   BEACON_EIO        local socket pair, or a socket error to a relay
+ *   BEACON_ECLOSED    the tunnel is being freed, a relay closed the
+ *                     connection, or the stream closed at once
+ *   BEACON_ETIMEDOUT  connect, TLS handshake, stream open or keep-alive
+ *                     deadline passed
+ *   BEACON_ENOTFOUND  a relay's name did not resolve
+ *   BEACON_EREFUSED   a relay refused the connection, or an inner hop was
+ *                     unreachable through the one before it
+ *   BEACON_ERESET     the connection to a relay was lost, or the relay
+ *                     reset the stream before acknowledging it
+ *   BEACON_ETLS       TLS handshake or record failure
+ *   BEACON_EVERIFY    a relay's certificate failed verification
+ *   BEACON_EPROTO     a relay violated the yamux protocol
+ *   BEACON_ELIMIT     no relay connection would open another stream
+ *   BEACON_EGOAWAY    the relay is going away and opened no stream
+ * beacon_is_fatal() tells which of these ended the tunnel's connection. */
 BEACON_API int beacon_dial(beacon_tunnel_t *t, const char *target,
                            int timeout_ms, beacon_error_t *err);
 
