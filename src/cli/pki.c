@@ -53,7 +53,7 @@ static int parse_long(const char *flag, const char *s, long *out)
   long v = strtol(s, &end, 10);
   if(errno || end == s || *end || v < -36500 || v > 36500) {
     fprintf(stderr, "beacon pki: %s: '%s' is not a number of days\n", flag, s);
-    return -1;
+    return BEACON_EINVAL;
   }
   *out = v;
   return 0;
