@@ -56,6 +56,7 @@ typedef struct relay_metrics {
   atomic_uint_fast64_t tunnels_open;
   atomic_uint_fast64_t tunnels_total;
   atomic_uint_fast64_t tunnels_refused; /* over --max-tunnels */
+  atomic_uint_fast64_t tunnels_refused_nomem; /* closed: out of memory */
   atomic_uint_fast64_t streams_open;
   atomic_uint_fast64_t streams_total;
   atomic_uint_fast64_t bytes_up;

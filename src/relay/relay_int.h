@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/fault.h"
 #include "metrics/http.h"
 #include "metrics/metrics.h"
 #include "mux/mux.h"
@@ -105,6 +106,9 @@ struct relay_worker {
   uv_timer_t drain_timer;
   uv_check_t check; /* flushes dirty tunnels once per turn */
   uv_idle_t idle;   /* keeps poll from blocking while dirty */
+  uv_tcp_t refuse;  /* takes a connection there is no memory to serve */
+  int refuse_busy;  /* refuse is still closing the last one */
+  int refuse_waiting; /* a connection waits for refuse (listener paused) */
   int draining;
   int stopping;
   relay_link_t tunnels; /* all tunnels of this loop */
@@ -249,6 +253,9 @@ struct tls_ctx *relay_ctx_get(relay_t *r);
 void relay_worker_tunnel_gone(relay_worker_t *w);
 /* Some tunnel has output: flush it before the loop blocks again. */
 void relay_worker_dirty(relay_worker_t *w);
+/* Accepts the pending connection and closes it at once: a connection
+ * left unaccepted would pause this worker's listener for good. */
+void relay_worker_refuse(relay_worker_t *w);
 /* Formats a socket address as "1.2.3.4:5" or "[::1]:5". */
 void relay_addr_format(const struct sockaddr *sa, char *buf, size_t cap);
 
