@@ -20,6 +20,6 @@
  * (libuv's codes are -errno on Unix, plus UV_EOF and UV_EAI_*): 0 stays
  * 0, a code already in the BEACON_E* range is returned as is, anything
  * without a closer match is BEACON_EIO. */
-int error_from_os(int err);
+BEACON_MUST_USE int error_from_os(int err);
 
 #endif

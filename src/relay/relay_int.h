@@ -23,6 +23,7 @@
 #include "relay/relay.h"
 #include "target/target.h"
 #include "tls/tls.h"
+#include "common/error.h"
 
 /* Reads from a target, capped by the stream's send window (what the
  * mux still cannot take is copied aside, at most a window's worth):
@@ -270,7 +271,8 @@ void relay_tunnel_release(relay_tunnel_t *t);
 /* Frees the worker's cached write buffers (after its loop ended). */
 void relay_tunnel_free_cache(relay_worker_t *w);
 /* The mux callbacks route stream events here (stream.c). */
-int relay_stream_open(relay_tunnel_t *t, uint32_t id, void **ud);
+BEACON_MUST_USE int relay_stream_open(relay_tunnel_t *t, uint32_t id,
+                                      void **ud);
 void relay_stream_on_data(relay_stream_t *s, const uint8_t *p, size_t n);
 void relay_stream_on_fin(relay_stream_t *s);
 void relay_stream_on_reset(relay_stream_t *s);
