@@ -1,6 +1,6 @@
 /*
  * fuzz_http_connect.c - the HTTP CONNECT request parser
- * (src/client/http_connect.h) on arbitrary bytes. Aborts when an
+ * (src/cli_support/http_connect.h) on arbitrary bytes. Aborts when an
  * invariant breaks: consumed <= len; on success exactly through the blank
  * line that ends the header; the same outcome, consumed count, status and
  * target whole, byte at a time, and in uneven chunks; errors carry a
@@ -17,7 +17,7 @@
 #include <string.h>
 
 #include "beacon/beacon.h"
-#include "client/http_connect.c"
+#include "cli_support/http_connect.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /*
- * fuzz_socks.c - the SOCKS5 handshake parser (src/client/socks.h) on
+ * fuzz_socks.c - the SOCKS5 handshake parser (src/cli_support/socks.h) on
  * arbitrary bytes. Aborts when an invariant breaks: consumed <= len and
  * nothing consumed after the end; the same outcome, consumed count,
  * reply bytes and target whole, byte at a time, and in uneven chunks;
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "beacon/beacon.h"
-#include "client/socks.c"
+#include "cli_support/socks.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

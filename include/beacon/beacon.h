@@ -19,11 +19,48 @@
 extern "C" {
 #endif
 
-#define BEACON_VERSION "0.1.0"
+/*
+ * Version: the single source of truth (CMake's project version, the .pc
+ * file and `beacon version` are read from these lines). The soname is
+ * libbeacon.so.MAJOR; docs/LIBRARY.md says what each part promises.
+ * BEACON_VERSION_NUMBER is 0xMMmmpp, so versions compare as integers.
+ */
+#define BEACON_VERSION_MAJOR 0
+#define BEACON_VERSION_MINOR 1
+#define BEACON_VERSION_PATCH 0
+#define BEACON_VERSION_NUMBER                                                 \
+  ((BEACON_VERSION_MAJOR << 16) | (BEACON_VERSION_MINOR << 8) |               \
+   BEACON_VERSION_PATCH)
+#define BEACON_VERSION_STR_(x) #x
+#define BEACON_VERSION_STR(x) BEACON_VERSION_STR_(x)
+/* clang-format off */
+#define BEACON_VERSION                         \
+  BEACON_VERSION_STR(BEACON_VERSION_MAJOR) "." \
+  BEACON_VERSION_STR(BEACON_VERSION_MINOR) "." \
+  BEACON_VERSION_STR(BEACON_VERSION_PATCH)
+/* clang-format on */
+
+/* Marks the functions libbeacon exports; everything else in the library is
+ * built with hidden visibility, so internal names never reach (or collide
+ * with) an application. */
+#if defined(__GNUC__) || defined(__clang__)
+#define BEACON_API __attribute__((visibility("default")))
+#else
+#define BEACON_API
+#endif
+
+/* The version of the library actually loaded ("0.1.0", never NULL) and
+ * its BEACON_VERSION_NUMBER: an application built against MAJOR can check
+ * at run time that (beacon_version_number() >> 16) == BEACON_VERSION_MAJOR
+ * and that the loaded library is not older than the header it used. */
+BEACON_API const char *beacon_version(void);
+BEACON_API unsigned beacon_version_number(void);
 
 /*
  * Errors. 0 is success, a positive return is a count (bytes, an fd), and
- * errors are negative, in the reserved range [-599, -500].
+ * errors are negative, in the reserved range [-599, -500]. Each function
+ * below lists the codes it returns; later minor versions may add codes,
+ * so treat an unknown one as a generic failure (docs/LIBRARY.md).
  */
 enum {
   BEACON_OK = 0,
@@ -32,7 +69,7 @@ enum {
   BEACON_ENOMEM = -503,    /* allocation failed */
   BEACON_ETOOLONG = -504,  /* a line or value exceeds its limit */
   BEACON_EPROTO = -505,    /* the peer violated the protocol (fatal) */
-  BEACON_ECLOSED = -506,   /* stream or session already closed */
+  BEACON_ECLOSED = -506,   /* stream, connection or tunnel closed */
   BEACON_ERESET = -507,    /* the stream was reset by the peer */
   BEACON_ETIMEDOUT = -508, /* a deadline passed */
   BEACON_ELIMIT = -509,    /* a configured limit was reached */
@@ -40,18 +77,23 @@ enum {
   BEACON_EVERIFY = -511,   /* peer certificate verification failed */
   BEACON_EREFUSED = -512,  /* connection refused */
   BEACON_EIO = -513,       /* operating-system I/O error */
-  BEACON_EGOAWAY = -514,   /* the session is going away: no new streams */
+  BEACON_EGOAWAY = -514,   /* the peer is going away: no new streams */
   BEACON_ECONFIG = -515,   /* bad configuration (file, flag, value) */
   BEACON_ENOTFOUND = -516, /* name resolution failed */
   BEACON_EPOLICY = -517,   /* destination refused by policy */
 };
 
-/* Static text for an error code; never NULL. */
-const char *beacon_strerror(int err);
-/* Short symbolic name ("EPROTO"); never NULL. */
-const char *beacon_err_name(int err);
-/* 1 when the error ends a whole session rather than one stream. */
-int beacon_is_fatal(int err);
+/* Static text for an error code ("unknown error" for others); never
+ * NULL. */
+BEACON_API const char *beacon_strerror(int err);
+/* Short symbolic name ("EPROTO", "EUNKNOWN" for others); never NULL. */
+BEACON_API const char *beacon_err_name(int err);
+/* 1 for the codes that, when beacon_dial() reports them, ended the
+ * tunnel's connection to the relay (chain) rather than just this dial:
+ * BEACON_EPROTO, BEACON_ETLS, BEACON_EVERIFY, BEACON_ETIMEDOUT and
+ * BEACON_ENOMEM. The next beacon_dial() connects afresh. 0 for every other
+ * value, 0 included. */
+BEACON_API int beacon_is_fatal(int err);
 
 /* The error of a failed call: a code, the hop it concerns (0-based relay
  * index in a chain, -1 when not hop-specific) and a human message. */
@@ -66,28 +108,44 @@ typedef struct beacon_error {
 typedef struct beacon_config beacon_config_t;
 
 /* A new configuration with the defaults: timeouts of 10 s, keep-alive
- * ping every 20 s with a 10 s answer deadline, no relays. NULL on OOM. */
-beacon_config_t *beacon_config_new(void);
-void beacon_config_free(beacon_config_t *cfg); /* NULL is allowed */
+ * ping every 20 s with a 10 s answer deadline, no relays. NULL when out of
+ * memory. */
+BEACON_API beacon_config_t *beacon_config_new(void);
+BEACON_API void beacon_config_free(beacon_config_t *cfg); /* NULL is allowed */
 
-/* Appends a relay hop "host:port" (first call = first hop). The host is
- * also the name its certificate must carry. BEACON_EINVAL if malformed. */
-int beacon_config_add_relay(beacon_config_t *cfg, const char *host_port);
+/* Appends a relay hop "host:port" (first call = first hop; IPv6 in
+ * brackets). The host is also the name its certificate must carry.
+ * Returns 0, or:
+ *   BEACON_EINVAL    cfg or host_port is NULL, or host_port is malformed
+ *   BEACON_ETOOLONG  host_port is longer than 255 bytes
+ *   BEACON_ELIMIT    the configuration already has 8 hops */
+BEACON_API int beacon_config_add_relay(beacon_config_t *cfg,
+                                       const char *host_port);
 
 /* Controller certificate (leaf + chain, PEM), its key, and the Fleet CA
- * used as the only trust anchor for every hop. Paths are copied. */
-int beacon_config_set_identity(beacon_config_t *cfg, const char *cert_path,
-                               const char *key_path, const char *ca_path);
+ * used as the only trust anchor for every hop. Paths are copied; the files
+ * are read by beacon_tunnel_new(). Returns 0, or:
+ *   BEACON_EINVAL    an argument is NULL
+ *   BEACON_ENOMEM    out of memory (the configuration is unchanged) */
+BEACON_API int beacon_config_set_identity(beacon_config_t *cfg,
+                                          const char *cert_path,
+                                          const char *key_path,
+                                          const char *ca_path);
 
-/* Same, from DIR/controller.crt, DIR/controller.key, DIR/fleet-ca.crt. */
-int beacon_config_set_dir(beacon_config_t *cfg, const char *dir);
+/* Same, from DIR/controller.crt, DIR/controller.key, DIR/fleet-ca.crt.
+ * Returns 0, or:
+ *   BEACON_EINVAL    cfg or dir is NULL
+ *   BEACON_ETOOLONG  a resulting path is longer than 4095 bytes
+ *   BEACON_ENOMEM    out of memory */
+BEACON_API int beacon_config_set_dir(beacon_config_t *cfg, const char *dir);
 
-/* Milliseconds; 0 keeps the current value. */
-void beacon_config_set_timeouts(beacon_config_t *cfg, int dial_ms,
-                                int handshake_ms, int open_ms);
-/* interval_ms = 0 disables keep-alive. */
-void beacon_config_set_keepalive(beacon_config_t *cfg, int interval_ms,
-                                 int timeout_ms);
+/* Milliseconds; 0 (or less) keeps the current value. cfg NULL: no-op. */
+BEACON_API void beacon_config_set_timeouts(beacon_config_t *cfg, int dial_ms,
+                                           int handshake_ms, int open_ms);
+/* interval_ms <= 0 disables keep-alive; timeout_ms <= 0 keeps the current
+ * answer deadline. cfg NULL: no-op. */
+BEACON_API void beacon_config_set_keepalive(beacon_config_t *cfg,
+                                            int interval_ms, int timeout_ms);
 
 /* Receive-window auto-tuning: how far the streams of one tunnel (each
  * hop) may together grow their receive windows beyond the protocol's
@@ -95,7 +153,8 @@ void beacon_config_set_keepalive(beacon_config_t *cfg, int interval_ms,
  * 64 MiB; one stream grows to 32 MiB at most). 0 keeps every window at
  * 256 KiB, as the Go implementation does. Returns 0, or BEACON_EINVAL
  * when cfg is NULL. */
-int beacon_config_set_window_budget(beacon_config_t *cfg, size_t bytes);
+BEACON_API int beacon_config_set_window_budget(beacon_config_t *cfg,
+                                               size_t bytes);
 
 /* ---- tunnels ---------------------------------------------------------- */
 
@@ -104,9 +163,17 @@ typedef struct beacon_tunnel beacon_tunnel_t;
 /* Creates a tunnel handle and its background loop thread. Does not
  * connect: the first beacon_dial() does (lazy). The certificate files are
  * loaded and checked here, so a bad file fails now. Returns 0 and sets
- * *out, or a negative code with *err filled (err may be NULL). */
-int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
-                      beacon_error_t *err);
+ * *out, or one of these with *out NULL and *err filled (err may be NULL):
+ *   BEACON_EINVAL    out is NULL
+ *   BEACON_ECONFIG   cfg is NULL or has no relay or no identity, or a
+ *                    certificate, key or CA file is unreadable, invalid
+ *                    or does not match
+ *   BEACON_ENOMEM    out of memory
+ *   BEACON_EIO       the loopback listener, event loop or loop thread
+ *                    could not be created */
+BEACON_API int beacon_tunnel_new(beacon_tunnel_t **out,
+                                 const beacon_config_t *cfg,
+                                 beacon_error_t *err);
 
 /* Opens a stream to TARGET ("host:port") through the relay (chain) and
  * returns a connected socket descriptor that behaves like a TCP socket to
@@ -114,8 +181,8 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
  * side finishes, ECONNRESET when the relay resets the stream. The caller
  * owns the descriptor and closes it. A malformed target never reaches the
  * wire (BEACON_EINVAL). timeout_ms <= 0 uses the configured open timeout.
- * A dead tunnel is re-dialled; a failure on a session that just died is
- * retried once on a fresh one. Thread-safe.
+ * A dead tunnel is re-dialled; a failure on a connection that just died
+ * is retried once on a fresh one. Thread-safe.
  *
  * The call returns once the relay acknowledged the stream; the protocol
  * has no reply to the target line, so a destination the relay refuses or
@@ -123,13 +190,35 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
  * relay shows it as EOF before any byte). The descriptor is one end of a
  * loopback TCP pair; writing to it after the far side reset raises
  * SIGPIPE like any socket (use MSG_NOSIGNAL or ignore SIGPIPE). The
- * library's loop thread blocks every signal. */
-int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
-                beacon_error_t *err);
+ * library's loop thread blocks every signal.
+ *
+ * Returns the descriptor (>= 0), or one of these with *err filled (err
+ * may be NULL; err->hop names the relay hop when the failure has one):
+ *   BEACON_EINVAL     t or target is NULL, or target is not host:port
+ *   BEACON_ETOOLONG   target is longer than 255 bytes
+ *   BEACON_ENOMEM     out of memory
+ *   BEACON_EIO        local socket pair, or a socket error to a relay
+ *   BEACON_ECLOSED    the tunnel is being freed, a relay closed the
+ *                     connection, or the stream closed at once
+ *   BEACON_ETIMEDOUT  connect, TLS handshake, stream open or keep-alive
+ *                     deadline passed
+ *   BEACON_ENOTFOUND  a relay's name did not resolve
+ *   BEACON_EREFUSED   a relay refused the connection, or an inner hop was
+ *                     unreachable through the one before it
+ *   BEACON_ERESET     the connection to a relay was lost, or the relay
+ *                     reset the stream before acknowledging it
+ *   BEACON_ETLS       TLS handshake or record failure
+ *   BEACON_EVERIFY    a relay's certificate failed verification
+ *   BEACON_EPROTO     a relay violated the yamux protocol
+ *   BEACON_ELIMIT     no relay connection would open another stream
+ *   BEACON_EGOAWAY    the relay is going away and opened no stream
+ * beacon_is_fatal() tells which of these ended the tunnel's connection. */
+BEACON_API int beacon_dial(beacon_tunnel_t *t, const char *target,
+                           int timeout_ms, beacon_error_t *err);
 
 /* Closes every stream and the tunnel, joins the loop thread, frees t.
  * NULL is allowed. */
-void beacon_tunnel_free(beacon_tunnel_t *t);
+BEACON_API void beacon_tunnel_free(beacon_tunnel_t *t);
 
 #ifdef __cplusplus
 }

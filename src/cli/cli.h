@@ -18,11 +18,12 @@ enum {
   CLI_EXIT_OK = 0,
   CLI_EXIT_FAILURE = 1, /* the operation failed (network, TLS, peer) */
   CLI_EXIT_USAGE = 2,   /* bad flags or arguments */
-  CLI_EXIT_CONFIG = 3   /* unreadable or invalid files */
+  CLI_EXIT_CONFIG = 3,  /* unreadable or invalid files */
+  CLI_GO_ON = -1        /* not an exit code: parsing done, carry on */
 };
 
-/* Parses a non-negative number of seconds ("15", "0.5") into ms; -1 on
- * error. */
+/* Parses a non-negative number of seconds ("15", "0.5") into ms;
+ * BEACON_EINVAL when it is not one. */
 long cli_parse_seconds(const char *s);
 
 /* Parses a byte count with an optional K, M or G suffix (powers of

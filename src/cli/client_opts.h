@@ -29,7 +29,7 @@ typedef struct cli_client_opts {
 } cli_client_opts_t;
 
 /* Parses argv (getopt_long; optind is left at the first operand). Returns
- * -1 to go on, or an exit code (--help printed, or a usage error).
+ * CLI_GO_ON to go on, or an exit code (--help printed, or a usage error).
  * forward = 1 accepts the forward-only flags. */
 int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
                           const char *cmd, const char *usage, int forward);

@@ -207,7 +207,7 @@ int cli_connect_main(int argc, char **argv)
 {
   cli_client_opts_t o;
   int rc = cli_client_opts_parse(&o, argc, argv, "connect", usage_text, 0);
-  if(rc >= 0)
+  if(rc != CLI_GO_ON)
     return rc;
   if(optind != argc - 1) {
     fprintf(stderr, "beacon connect: expected one TARGET (host:port)\n%s",
@@ -399,7 +399,7 @@ int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
   if(!o->nrelays)
     return bad(cmd, usage, "%s", "at least one --relay HOST:PORT is needed");
   log_setup((log_level_t)level, json);
-  return -1;
+  return CLI_GO_ON;
 }
 
 int cli_client_tunnel(const cli_client_opts_t *o, beacon_tunnel_t **out,

@@ -51,9 +51,9 @@
 #include "beacon/beacon.h"
 #include "cli/cli.h"
 #include "cli/client_opts.h"
+#include "cli_support/http_connect.h"
+#include "cli_support/socks.h"
 #include "client/client_stream.h"
-#include "client/http_connect.h"
-#include "client/socks.h"
 #include "log/log.h"
 #include "metrics/http.h"
 #include "metrics/metrics.h"
@@ -252,7 +252,9 @@ static uint64_t mono_ms(void)
 
 /* ---- addresses ------------------------------------------------------ */
 
-/* "PORT", "HOST:PORT" or "[V6]:PORT" -> bound, listening socket. */
+/* "PORT", "HOST:PORT" or "[V6]:PORT" -> bound, listening socket, or
+ * BEACON_EINVAL (not such a spec, or not a local address) or BEACON_EIO
+ * (socket, bind or listen failed; errno says why). */
 static int listen_on(const char *spec, char *shown, size_t cap)
 {
   char host[256] = "127.0.0.1";
@@ -266,7 +268,7 @@ static int listen_on(const char *spec, char *shown, size_t cap)
       hl -= 2;
     }
     if(!hl || hl >= sizeof(host))
-      return -1;
+      return BEACON_EINVAL;
     memcpy(host, h, hl);
     host[hl] = 0;
     port = colon + 1;
@@ -275,16 +277,18 @@ static int listen_on(const char *spec, char *shown, size_t cap)
                            .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
   struct addrinfo *ai;
   if(!*port || getaddrinfo(host, port, &hints, &ai))
-    return -1;
+    return BEACON_EINVAL;
   int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   if(fd >= 0)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if(fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 128)) {
+    int e = errno;
     if(fd >= 0)
       close(fd);
     freeaddrinfo(ai);
-    return -2;
+    errno = e;
+    return BEACON_EIO;
   }
   freeaddrinfo(ai);
   /* The address actually bound, so that port 0 shows the port picked. */
@@ -303,33 +307,34 @@ static int listen_on(const char *spec, char *shown, size_t cap)
   return fd;
 }
 
-/* "[BIND:]PORT:HOST:PORT": splits off the target (the last host:port). */
+/* "[BIND:]PORT:HOST:PORT": splits off the target (the last host:port).
+ * 0, or BEACON_EINVAL. */
 static int split_forward(const char *spec, char *bind, size_t bcap,
                          char *target, size_t tcap)
 {
   const char *p = strrchr(spec, ':'); /* before the target port */
   if(!p || p == spec)
-    return -1;
+    return BEACON_EINVAL;
   const char *q = p - 1;
   if(*q == ']') {
     while(q > spec && *q != '[')
       q--;
     if(*q != '[' || q == spec)
-      return -1;
+      return BEACON_EINVAL;
     q--;
   } else {
     while(q > spec && *q != ':')
       q--;
   }
   if(*q != ':' || q == spec)
-    return -1;
+    return BEACON_EINVAL;
   size_t bl = (size_t)(q - spec), tl = strlen(q + 1);
   if(bl >= bcap || tl >= tcap)
-    return -1;
+    return BEACON_EINVAL;
   memcpy(bind, spec, bl);
   bind[bl] = 0;
   memcpy(target, q + 1, tl + 1);
-  return target_from_string(target, tl, NULL) ? -1 : 0;
+  return target_from_string(target, tl, NULL) ? BEACON_EINVAL : 0;
 }
 
 /* ---- byte copying ----------------------------------------------------- */
@@ -437,6 +442,7 @@ typedef struct conn {
   client_http_t ht;
 } conn_t;
 
+/* 0, or BEACON_EIO when the peer is gone. */
 static int send_all(int fd, const void *p, size_t n)
 {
   const uint8_t *b = p;
@@ -445,7 +451,7 @@ static int send_all(int fd, const void *p, size_t n)
     if(w < 0) {
       if(errno == EINTR)
         continue;
-      return -1;
+      return BEACON_EIO;
     }
     b += w;
     n -= (size_t)w;
@@ -497,7 +503,9 @@ static int refused_early(int fd)
 
 /* Reads the front-end handshake within HEADER_TIMEOUT_MS. Leftover
  * payload bytes after it are copied to rest. Returns 0 when complete,
- * 1 when the parser failed (answer and close), -1 on timeout/EOF. */
+ * BEACON_EPROTO when the parser failed (answer and close), or
+ * BEACON_ETIMEDOUT, BEACON_ECLOSED (EOF or error) or BEACON_EIO (a SOCKS
+ * reply could not be sent). */
 static int read_handshake(conn_t *c, client_socks_t *sk, client_http_t *ht,
                           uint8_t *rest, size_t *rest_len)
 {
@@ -506,25 +514,25 @@ static int read_handshake(conn_t *c, client_socks_t *sk, client_http_t *ht,
   for(;;) {
     uint64_t now = mono_ms();
     if(now >= deadline)
-      return -1;
+      return BEACON_ETIMEDOUT;
     struct pollfd p = {.fd = c->fd, .events = POLLIN};
     if(poll(&p, 1, (int)(deadline - now)) <= 0)
       continue;
     ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
     if(n <= 0)
-      return -1;
+      return BEACON_ECLOSED;
     size_t used = (size_t)n;
     int rc = sk ? client_socks_feed(sk, buf, &used)
                 : client_http_feed(ht, buf, &used);
     if(sk && sk->reply_len) {
       if(send_all(c->fd, sk->reply, sk->reply_len))
-        return -1;
+        return BEACON_EIO;
       sk->reply_len = 0;
     }
     if(rc == BEACON_EAGAIN)
       continue;
     if(rc)
-      return 1;
+      return BEACON_EPROTO;
     *rest_len = (size_t)n - used;
     memcpy(rest, buf + used, *rest_len);
     return 0;
@@ -608,8 +616,9 @@ static void *conn_main(void *arg)
     int rc = read_handshake(c, c->kind == FRONT_SOCKS ? sk : NULL, ht, rest,
                             &rest_len);
     if(rc) {
-      outcome = rc < 0 ? "handshake_timeout_or_eof" : "bad_request";
-      if(rc > 0 && c->kind == FRONT_HTTP) {
+      int bad = rc == BEACON_EPROTO;
+      outcome = bad ? "bad_request" : "handshake_timeout_or_eof";
+      if(bad && c->kind == FRONT_HTTP) {
         char resp[512];
         const char *why = ht->status == 405   ? "only CONNECT is supported"
                           : ht->status == 431 ? "request header too large"
@@ -684,10 +693,14 @@ static void accept_one(const listener_t *l, long max_conns)
   int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
   if(fd < 0)
     return;
-  conn_t *c = calloc(1, sizeof(*c));
-  if(!c || atomic_load(&live_conns) >= max_conns) {
+  if(atomic_load(&live_conns) >= max_conns) {
     log_msg(LOG_WARN, "conn_refused", "%s: connection limit reached", l->addr);
-    free(c);
+    close(fd);
+    return;
+  }
+  conn_t *c = calloc(1, sizeof(*c));
+  if(!c) {
+    log_msg(LOG_WARN, "conn_refused", "%s: out of memory", l->addr);
     close(fd);
     return;
   }
@@ -791,7 +804,7 @@ static int add_listener(listener_t *ls, int *n, const char *spec,
     where = bind_spec;
   }
   l->fd = listen_on(where, l->addr, sizeof(l->addr));
-  if(l->fd == -1) {
+  if(l->fd == BEACON_EINVAL) {
     fprintf(stderr,
             "beacon forward: %s '%s': expected PORT, HOST:PORT "
             "or [IPV6]:PORT\n",
@@ -821,7 +834,7 @@ int cli_forward_main(int argc, char **argv)
   static listener_t ls[CLI_MAX_FORWARDS + 2];
   int nl = 0;
   int rc = cli_client_opts_parse(&o, argc, argv, "forward", usage_text, 1);
-  if(rc >= 0)
+  if(rc != CLI_GO_ON)
     return rc;
   if(optind != argc) {
     fprintf(stderr, "beacon forward: unexpected argument '%s'\n%s",

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "beacon/beacon.h"
-#include "tls/pki.h"
+#include "cli_support/pki.h"
 
 static const char usage_text[] =
     "Usage: beacon gen-csr [--config-dir DIR] [--cn NAME] [--san LIST]\n"

@@ -39,7 +39,7 @@ long cli_parse_seconds(const char *s)
   errno = 0;
   double v = strtod(s, &end);
   if(errno || end == s || *end || v < 0 || v > 86400.0 * 365)
-    return -1;
+    return BEACON_EINVAL;
   return (long)(v * 1000.0 + 0.5);
 }
 

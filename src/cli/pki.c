@@ -1,7 +1,7 @@
 /*
  * pki.c - `beacon pki init|sign|issue`: the development PKI
  * (docs/OPERATIONS.md "Certificates (enrolment)"). The certificate work lives
- * in src/tls/pki.c; this file parses flags.
+ * in src/cli_support/pki.c; this file parses flags.
  */
 #include "cli/cli.h"
 
@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "beacon/beacon.h"
-#include "tls/pki.h"
+#include "cli_support/pki.h"
 
 static const char usage_text[] =
     "Usage: beacon pki init DIR [--force]\n"
@@ -54,7 +54,7 @@ static int parse_long(const char *flag, const char *s, long *out)
   long v = strtol(s, &end, 10);
   if(errno || end == s || *end || v < -36500 || v > 36500) {
     fprintf(stderr, "beacon pki: %s: '%s' is not a number of days\n", flag, s);
-    return -1;
+    return BEACON_EINVAL;
   }
   *out = v;
   return 0;

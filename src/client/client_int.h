@@ -26,6 +26,7 @@
 #include <uv.h>
 
 #include "beacon/beacon.h"
+#include "common/error.h"
 #include "mux/mux.h"
 #include "target/target.h"
 #include "tls/tls.h"

@@ -43,24 +43,26 @@ int beacon_config_add_relay(beacon_config_t *cfg, const char *host_port)
   return 0;
 }
 
-static int set_str(char **dst, const char *src)
-{
-  char *c = strdup(src);
-  if(!c)
-    return BEACON_ENOMEM;
-  free(*dst);
-  *dst = c;
-  return 0;
-}
-
 int beacon_config_set_identity(beacon_config_t *cfg, const char *cert_path,
                                const char *key_path, const char *ca_path)
 {
   if(!cfg || !cert_path || !key_path || !ca_path)
     return BEACON_EINVAL;
-  if(set_str(&cfg->cert, cert_path) || set_str(&cfg->key, key_path) ||
-     set_str(&cfg->ca, ca_path))
+  /* All three or none: a failure leaves the earlier identity whole. */
+  char *cert = strdup(cert_path), *key = strdup(key_path),
+       *ca = strdup(ca_path);
+  if(!cert || !key || !ca) {
+    free(cert);
+    free(key);
+    free(ca);
     return BEACON_ENOMEM;
+  }
+  free(cfg->cert);
+  free(cfg->key);
+  free(cfg->ca);
+  cfg->cert = cert;
+  cfg->key = key;
+  cfg->ca = ca;
   return 0;
 }
 

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "client/client_int.h"
+#include "common/error.h"
 
 typedef struct pwrite {
   uv_write_t req;
@@ -276,13 +277,13 @@ static int adopt(client_pipe_t *p, client_local_t *h, int fd)
   else
     return BEACON_EINVAL;
   if(rc)
-    return BEACON_EIO;
+    return error_from_os(rc);
   h->handle.data = p;
   p->nopen++;
   rc = type == UV_TCP ? uv_tcp_open(&h->tcp, fd) : uv_pipe_open(&h->pipe, fd);
   if(rc) {
     close_handle(h);
-    return BEACON_EIO;
+    return error_from_os(rc);
   }
   return 0;
 }

@@ -379,11 +379,8 @@ static void on_connect(uv_connect_t *req, int status)
       connect_next(s);
       return;
     }
-    client_session_fail(s, 0,
-                        status == UV_ECONNREFUSED ? BEACON_EREFUSED
-                        : status == UV_ETIMEDOUT  ? BEACON_ETIMEDOUT
-                                                  : BEACON_EIO,
-                        "connect: %s", uv_strerror(status));
+    client_session_fail(s, 0, error_from_os(status), "connect: %s",
+                        uv_strerror(status));
     return;
   }
   s->state = CS_HANDSHAKE;
@@ -424,7 +421,8 @@ static void connect_next(client_session_t *s)
       connect_next(s);
       return;
     }
-    client_session_fail(s, 0, BEACON_EIO, "connect: %s", uv_strerror(rc));
+    client_session_fail(s, 0, error_from_os(rc), "connect: %s",
+                        uv_strerror(rc));
   }
 }
 
@@ -439,8 +437,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
     return;
   }
   if(status < 0 || !res) {
-    client_session_fail(s, 0, BEACON_ENOTFOUND, "cannot resolve: %s",
-                        uv_strerror(status));
+    client_session_fail(s, 0,
+                        status ? error_from_os(status) : BEACON_ENOTFOUND,
+                        "cannot resolve: %s", uv_strerror(status));
     client_session_release(s);
     return;
   }
@@ -492,7 +491,7 @@ client_session_t *client_session_new(beacon_tunnel_t *t)
   if(rc) {
     s->refs--;
     s->resolving = 0;
-    client_session_fail(s, 0, BEACON_ENOTFOUND, "cannot resolve: %s",
+    client_session_fail(s, 0, error_from_os(rc), "cannot resolve: %s",
                         uv_strerror(rc));
   }
   client_dirty(t);

@@ -355,6 +355,10 @@ static void tunnel_destroy(beacon_tunnel_t *t)
 int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
                       beacon_error_t *err)
 {
+  if(!out) {
+    err_out(err, BEACON_EINVAL, -1, "invalid argument");
+    return BEACON_EINVAL;
+  }
   *out = NULL;
   if(!cfg || !cfg->nrelays) {
     err_out(err, BEACON_ECONFIG, -1, "no relay configured");

@@ -1,5 +1,9 @@
-/* error.c - text for the BEACON_E* codes (include/beacon/beacon.h). */
-#include "beacon/beacon.h"
+/* error.c - text for the BEACON_E* codes (include/beacon/beacon.h), and
+ * the one mapping from errno and libuv errors to them. */
+#include "common/error.h"
+
+#include <errno.h>
+#include <uv.h>
 
 static const struct {
   int code;
@@ -55,5 +59,42 @@ int beacon_is_fatal(int err)
     return 1;
   default:
     return 0;
+  }
+}
+
+int error_from_os(int err)
+{
+  if(err >= 0 || (err >= -599 && err <= -500))
+    return err;
+  switch(err) {
+  case UV_ECONNREFUSED:
+    return BEACON_EREFUSED;
+  case UV_ETIMEDOUT:
+    return BEACON_ETIMEDOUT;
+  case UV_ENOMEM:
+  case UV_ENOBUFS:
+  case UV_EAI_MEMORY:
+    return BEACON_ENOMEM;
+  case UV_ECONNRESET:
+  case UV_ECONNABORTED:
+  case UV_EPIPE:
+    return BEACON_ERESET;
+  case UV_EOF:
+  case UV_ECANCELED:
+    return BEACON_ECLOSED;
+  case UV_ENAMETOOLONG:
+    return BEACON_ETOOLONG;
+  case UV_EINVAL:
+    return BEACON_EINVAL;
+  case UV_EAI_ADDRFAMILY:
+  case UV_EAI_AGAIN:
+  case UV_EAI_FAIL:
+  case UV_EAI_NODATA:
+  case UV_EAI_NONAME:
+  case UV_EAI_SERVICE:
+  case UV_EAI_FAMILY:
+    return BEACON_ENOTFOUND;
+  default:
+    return BEACON_EIO;
   }
 }

@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "metrics/metrics.h"
+#include "common/error.h"
 
 #define METRICS_HTTP_TIMEOUT_MS 5000
 #define METRICS_HTTP_MAX_CONNS 32
@@ -33,8 +34,9 @@ typedef struct metrics_http metrics_http_t;
  * ":PORT" or "PORT" (both loopback 127.0.0.1: an endpoint is exposed
  * beyond the host only when asked for by address). PORT 0 picks a free
  * port. 0, or BEACON_EINVAL with a message in err. */
-int metrics_parse_addr(const char *s, struct sockaddr_storage *out, char *err,
-                       size_t errlen);
+BEACON_MUST_USE int metrics_parse_addr(const char *s,
+                                       struct sockaddr_storage *out, char *err,
+                                       size_t errlen);
 
 /* Binds and listens on addr, logs "metrics_listening addr=IP:PORT" and
  * serves on loop. Returns the server, or NULL with a message in err

@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/error.h"
+
 #define HTTP_REQ_MAX 8192 /* request line + headers + blank line */
 #define HTTP_REQ_MAX_PATH 256
 #define HTTP_REQ_MAX_HEADERS 64
@@ -45,6 +47,7 @@ typedef struct http_req {
 } http_req_t;
 
 void http_req_init(http_req_t *r);
-int http_req_parse(http_req_t *r, const uint8_t *in, size_t *inlen);
+BEACON_MUST_USE int http_req_parse(http_req_t *r, const uint8_t *in,
+                                   size_t *inlen);
 
 #endif

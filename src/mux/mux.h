@@ -32,6 +32,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/error.h"
+
 #define MUX_PROTO_VERSION 0
 #define MUX_HEADER_SIZE 12
 #define MUX_INITIAL_WINDOW (256u * 1024u)
@@ -183,7 +185,7 @@ void mux_free(mux_t *m);
  * code 1 has been queued: flush mux_send() output, then close), or
  * BEACON_ENOMEM. After an error the session is dead (mux_is_dead()).
  */
-int mux_recv(mux_t *m, const uint8_t *in, size_t len);
+BEACON_MUST_USE int mux_recv(mux_t *m, const uint8_t *in, size_t len);
 
 /* Copies up to cap bytes of pending output into out; returns the count. */
 size_t mux_send(mux_t *m, uint8_t *out, size_t cap);

@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/error.h"
+
 typedef struct policy policy_t;
 
 typedef struct policy_addr {
@@ -28,17 +30,17 @@ void policy_free(policy_t *p); /* NULL allowed */
 
 /* Appends a rule. allow = 1 for --allow, 0 for --deny. On a bad rule
  * returns BEACON_EINVAL and writes why into err (may be NULL). */
-int policy_add(policy_t *p, int allow, const char *rule, char *err,
-               size_t errlen);
+BEACON_MUST_USE int policy_add(policy_t *p, int allow, const char *rule,
+                               char *err, size_t errlen);
 
 /* 1 if the destination may be dialled, 0 if not. *why (may be NULL) is
  * set to a static or rule-owned string naming the deciding rule or default
  * class ("loopback", "link-local", "deny 10.0.0.0/8", ...). */
-int policy_check(const policy_t *p, const policy_addr_t *addr, uint16_t port,
-                 const char **why);
+BEACON_MUST_USE int policy_check(const policy_t *p, const policy_addr_t *addr,
+                                 uint16_t port, const char **why);
 
 /* Parses "a.b.c.d" or an IPv6 literal (no brackets) into *out. 0 or
  * BEACON_EINVAL. */
-int policy_addr_parse(const char *s, policy_addr_t *out);
+BEACON_MUST_USE int policy_addr_parse(const char *s, policy_addr_t *out);
 
 #endif

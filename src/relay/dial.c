@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "beacon/beacon.h"
+#include "common/error.h"
 #include "relay/relay_int.h"
 
 #define HE_DELAY_MS 250 /* RFC 8305 "Connection Attempt Delay" */
@@ -143,18 +144,18 @@ static int map_uv_err(relay_dial_t *d, int err)
   switch(err) {
   case UV_ECONNREFUSED:
     snprintf(d->why, sizeof(d->why), "refused");
-    return BEACON_EREFUSED;
+    break;
   case UV_ETIMEDOUT:
     snprintf(d->why, sizeof(d->why), "timeout");
-    return BEACON_ETIMEDOUT;
+    break;
   case UV_EHOSTUNREACH:
   case UV_ENETUNREACH:
     snprintf(d->why, sizeof(d->why), "unreachable (%s)", uv_err_name(err));
-    return BEACON_EIO;
+    break;
   default:
     snprintf(d->why, sizeof(d->why), "%s", uv_err_name(err));
-    return BEACON_EIO;
   }
+  return error_from_os(err);
 }
 
 static int live_attempts(const relay_dial_t *d)
@@ -346,7 +347,7 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
   d->refs--; /* the request is over; the timers still hold the dial */
   if(status) {
     snprintf(d->why, sizeof(d->why), "resolve: %s", uv_strerror(status));
-    dial_finish(d, BEACON_ENOTFOUND, NULL);
+    dial_finish(d, error_from_os(status), NULL);
     return;
   }
   int rc = collect(d, res);

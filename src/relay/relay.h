@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "policy/policy.h"
+#include "common/error.h"
 
 typedef struct relay_config {
   const char *config_dir;   /* relay.crt, relay.key, fleet-ca.crt, crl.pem */
@@ -59,7 +60,8 @@ typedef struct relay_config {
 typedef struct relay_metrics {
   atomic_uint_fast64_t tunnels_open;
   atomic_uint_fast64_t tunnels_total;
-  atomic_uint_fast64_t tunnels_refused; /* over --max-tunnels */
+  atomic_uint_fast64_t tunnels_refused;       /* over --max-tunnels */
+  atomic_uint_fast64_t tunnels_refused_nomem; /* closed: out of memory */
   atomic_uint_fast64_t streams_open;
   atomic_uint_fast64_t streams_total;
   atomic_uint_fast64_t bytes_up;
@@ -98,11 +100,11 @@ void relay_config_default(relay_config_t *cfg);
  * BEACON_EIO (the address cannot be bound: err names it). The config is
  * copied; policy and allow_clients must outlive the relay.
  */
-int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
-              size_t errlen);
+BEACON_MUST_USE int relay_new(relay_t **out, const relay_config_t *cfg,
+                              char *err, size_t errlen);
 
 /* Runs until SIGTERM/SIGINT and the drain are over. 0 on a clean stop. */
-int relay_run(relay_t *r);
+BEACON_MUST_USE int relay_run(relay_t *r);
 
 /* Asks a running relay to drain and stop, as SIGTERM does. Thread-safe. */
 void relay_stop(relay_t *r);
@@ -118,7 +120,7 @@ void relay_free(relay_t *r); /* NULL allowed; only after relay_run() */
 /* Loads DIR/relay.crt, relay.key, fleet-ca.crt and DIR/crl.pem when it
  * exists into a server context. BEACON_ECONFIG with err naming the file. */
 struct tls_ctx;
-int relay_load_tls(const char *dir, struct tls_ctx **out, char *err,
-                   size_t errlen);
+BEACON_MUST_USE int relay_load_tls(const char *dir, struct tls_ctx **out,
+                                   char *err, size_t errlen);
 
 #endif

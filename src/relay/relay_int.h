@@ -17,12 +17,14 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "common/fault.h"
 #include "metrics/http.h"
 #include "metrics/metrics.h"
 #include "mux/mux.h"
 #include "relay/relay.h"
 #include "target/target.h"
 #include "tls/tls.h"
+#include "common/error.h"
 
 /* Reads from a target, capped by the stream's send window (what the
  * mux still cannot take is copied aside, at most a window's worth):
@@ -106,8 +108,11 @@ struct relay_worker {
   uv_tcp_t listener;
   uv_async_t wake; /* drain requests from the control loop */
   uv_timer_t drain_timer;
-  uv_check_t check; /* flushes dirty tunnels once per turn */
-  uv_idle_t idle;   /* keeps poll from blocking while dirty */
+  uv_check_t check;   /* flushes dirty tunnels once per turn */
+  uv_idle_t idle;     /* keeps poll from blocking while dirty */
+  uv_tcp_t refuse;    /* takes a connection there is no memory to serve */
+  int refuse_busy;    /* refuse is still closing the last one */
+  int refuse_waiting; /* a connection waits for refuse (listener paused) */
   int draining;
   int stopping;
   relay_link_t tunnels; /* all tunnels of this loop */
@@ -252,6 +257,9 @@ struct tls_ctx *relay_ctx_get(relay_t *r);
 void relay_worker_tunnel_gone(relay_worker_t *w);
 /* Some tunnel has output: flush it before the loop blocks again. */
 void relay_worker_dirty(relay_worker_t *w);
+/* Accepts the pending connection and closes it at once: a connection
+ * left unaccepted would pause this worker's listener for good. */
+void relay_worker_refuse(relay_worker_t *w);
 /* Formats a socket address as "1.2.3.4:5" or "[::1]:5". */
 void relay_addr_format(const struct sockaddr *sa, char *buf, size_t cap);
 
@@ -266,7 +274,8 @@ void relay_tunnel_release(relay_tunnel_t *t);
 /* Frees the worker's cached write buffers (after its loop ended). */
 void relay_tunnel_free_cache(relay_worker_t *w);
 /* The mux callbacks route stream events here (stream.c). */
-int relay_stream_open(relay_tunnel_t *t, uint32_t id, void **ud);
+BEACON_MUST_USE int relay_stream_open(relay_tunnel_t *t, uint32_t id,
+                                      void **ud);
 void relay_stream_on_data(relay_stream_t *s, const uint8_t *p, size_t n);
 void relay_stream_on_fin(relay_stream_t *s);
 void relay_stream_on_reset(relay_stream_t *s);

@@ -309,6 +309,48 @@ static void noop_closed(uv_handle_t *h)
 {
 }
 
+static void refuse_closed(uv_handle_t *h)
+{
+  relay_worker_t *w = h->data;
+  w->refuse_busy = 0;
+  /* The connection refused meanwhile is still pending in libuv, which
+   * paused the listener until it is accepted. */
+  if(w->refuse_waiting && !w->draining) {
+    w->refuse_waiting = 0;
+    relay_worker_refuse(w);
+  }
+}
+
+void relay_worker_refuse(relay_worker_t *w)
+{
+  if(w->refuse_busy) {
+    w->refuse_waiting = 1;
+    return;
+  }
+  w->refuse_busy = 1;
+  w->refuse.data = w;
+  char peer[64] = "?";
+  int rc = uv_tcp_init(&w->loop, &w->refuse);
+  if(!rc)
+    rc = uv_accept((uv_stream_t *)&w->listener, (uv_stream_t *)&w->refuse);
+  if(!rc) {
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    if(!uv_tcp_getpeername(&w->refuse, (struct sockaddr *)&ss, &sl))
+      relay_addr_format((struct sockaddr *)&ss, peer, sizeof(peer));
+  }
+  atomic_fetch_add(&w->r->metrics.tunnels_refused_nomem, 1);
+  log_line_t l;
+  if(log_begin(&l, LOG_WARN, "tunnel_refused")) {
+    log_str(&l, "peer", peer);
+    log_str(&l, "reason", "out_of_memory");
+    if(rc)
+      log_str(&l, "error", uv_strerror(rc));
+    log_end(&l);
+  }
+  uv_close((uv_handle_t *)&w->refuse, refuse_closed);
+}
+
 static void worker_check_stop(relay_worker_t *w)
 {
   if(!w->draining || w->ntunnels || w->stopping)

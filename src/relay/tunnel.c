@@ -622,9 +622,11 @@ void relay_tunnel_drain(relay_tunnel_t *t)
 void relay_tunnel_accept(relay_worker_t *w)
 {
   relay_t *r = w->r;
-  relay_tunnel_t *t = calloc(1, sizeof(*t));
-  if(!t)
+  relay_tunnel_t *t = fault_calloc("relay_tunnel", 1, sizeof(*t));
+  if(!t) {
+    relay_worker_refuse(w);
     return;
+  }
   t->w = w;
   relay_list_init(&t->streams);
   relay_list_init(&t->link);

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/error.h"
+
 /* The whole line without its newline is at most this many bytes; byte 256
  * without a newline is rejected at once. */
 #define TARGET_MAX_LINE 255
@@ -43,16 +45,17 @@ void target_parser_init(target_parser_t *p);
  * BEACON_EINVAL for a malformed line. After 0 or an error the parser is
  * done; feeding it again returns BEACON_EINVAL.
  */
-int target_parse(target_parser_t *p, const uint8_t *in, size_t *inlen,
-                 target_t *out);
+BEACON_MUST_USE int target_parse(target_parser_t *p, const uint8_t *in,
+                                 size_t *inlen, target_t *out);
 
 /* Validates "host:port" (no newline) of len bytes. 0 or BEACON_EINVAL /
  * BEACON_ETOOLONG. out may be NULL to only validate. */
-int target_from_string(const char *s, size_t len, target_t *out);
+BEACON_MUST_USE int target_from_string(const char *s, size_t len,
+                                       target_t *out);
 
 /* Writes "host:port\n" (brackets for IPv6) NUL-terminated into buf.
  * Returns the line length including the newline, or BEACON_ETOOLONG when
  * cap is too small. */
-int target_format(const target_t *t, char *buf, size_t cap);
+BEACON_MUST_USE int target_format(const target_t *t, char *buf, size_t cap);
 
 #endif

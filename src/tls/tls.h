@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "common/error.h"
+
 typedef struct tls_ctx tls_ctx_t;
 typedef struct tls_conn tls_conn_t;
 
@@ -30,9 +32,10 @@ enum tls_role { TLS_CLIENT = 0, TLS_SERVER = 1 };
  * The context is reference counted: connections hold a reference, so a
  * reload can replace it while live connections keep the old one.
  */
-int tls_ctx_new(tls_ctx_t **out, enum tls_role role, const char *cert,
-                const char *key, const char *ca, const char *crl, char *err,
-                size_t errlen);
+BEACON_MUST_USE int tls_ctx_new(tls_ctx_t **out, enum tls_role role,
+                                const char *cert, const char *key,
+                                const char *ca, const char *crl, char *err,
+                                size_t errlen);
 void tls_ctx_ref(tls_ctx_t *ctx);
 void tls_ctx_unref(tls_ctx_t *ctx); /* NULL allowed */
 /* notAfter of our own leaf certificate. */
@@ -45,25 +48,28 @@ tls_conn_t *tls_conn_new(tls_ctx_t *ctx, const char *expected_host);
 void tls_conn_free(tls_conn_t *c); /* NULL allowed */
 
 /* Ciphertext received from the transport. Returns 0 or BEACON_ENOMEM. */
-int tls_conn_feed(tls_conn_t *c, const uint8_t *in, size_t len);
+BEACON_MUST_USE int tls_conn_feed(tls_conn_t *c, const uint8_t *in,
+                                  size_t len);
 
 /* Drives the handshake: 0 when complete, BEACON_EAGAIN when it needs more
  * input (send the pending output first), BEACON_EVERIFY when the peer's
  * certificate was refused, BEACON_ETLS for any other failure. On error
  * the pending output holds the alert to send; tls_conn_error() says why. */
-int tls_conn_handshake(tls_conn_t *c);
+BEACON_MUST_USE int tls_conn_handshake(tls_conn_t *c);
 int tls_conn_handshake_done(const tls_conn_t *c);
 
 /* Plaintext out: >0 bytes, BEACON_EAGAIN when no complete record is
  * buffered, 0 when the peer sent close_notify, BEACON_ETLS on error. */
-int tls_conn_read(tls_conn_t *c, uint8_t *buf, size_t cap);
+BEACON_MUST_USE int tls_conn_read(tls_conn_t *c, uint8_t *buf, size_t cap);
 /* As many records as fit in cap (so one parse sees several): *got bytes
  * were read; returns what the last tls_conn_read() did, > 0 when buf is
  * full and more may be buffered. */
-int tls_conn_read_batch(tls_conn_t *c, uint8_t *buf, size_t cap, size_t *got);
+BEACON_MUST_USE int tls_conn_read_batch(tls_conn_t *c, uint8_t *buf,
+                                        size_t cap, size_t *got);
 /* Plaintext in: encrypts all len bytes into the pending output. Returns
  * len or BEACON_ETLS / BEACON_ENOMEM. */
-int tls_conn_write(tls_conn_t *c, const uint8_t *data, size_t len);
+BEACON_MUST_USE int tls_conn_write(tls_conn_t *c, const uint8_t *data,
+                                   size_t len);
 
 /* Ciphertext waiting to be sent. */
 size_t tls_conn_out_pending(const tls_conn_t *c);

@@ -138,13 +138,15 @@ class Pki:
 
 
 class Relay:
-    def __init__(self, env, pki, *args, workers=2):
+    def __init__(self, env, pki, *args, workers=2, proc_env=None):
         self.log = []
         self.lock = threading.Lock()
         cmd = [beacon_bin(env), "egress", "--config-dir", pki.relay_dir,
                "--tunnel-addr", "127.0.0.1:0", "--workers", str(workers)]
         cmd += list(args)
-        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+        penv = dict(os.environ, **proc_env) if proc_env else None
+        self.proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True,
+                                     env=penv)
         self.port = None
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -598,6 +600,33 @@ def test_max_tunnels(c):
     while "tunnel_down" not in r.text() and time.monotonic() < deadline:
         time.sleep(0.05)
     echo_once(c.session(r), b.port)
+
+
+@case
+def test_accept_survives_out_of_memory(c):
+    """A tunnel whose allocation fails is accepted and closed at once
+    (logged, counted), and the worker goes on accepting: with one worker,
+    the connection after three failed ones is served. Before, the
+    unaccepted connection paused that worker's listener for good."""
+    b = c.backend("echo")
+    r = c.relay(*ALLOW, workers=1,
+                proc_env={"BEACON_FAIL_ALLOC": "relay_tunnel:3"})
+    # All three at once, so that some arrive while the spare handle that
+    # refuses them is still closing the previous one.
+    socks = [socket.create_connection(("127.0.0.1", r.port), timeout=5)
+             for _ in range(3)]
+    try:
+        for sock in socks:
+            # closed at once (EOF or reset), not left to a timeout
+            try:
+                assert sock.recv(10) == b""
+            except ConnectionResetError:
+                pass
+    finally:
+        for sock in socks:
+            sock.close()
+    echo_once(c.session(r), b.port)
+    assert r.text().count("reason=out_of_memory") == 3, r.text()
 
 
 @case

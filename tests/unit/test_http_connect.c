@@ -1,6 +1,6 @@
 /*
  * test_http_connect.c - the HTTP CONNECT request parser
- * (src/client/http_connect.h): accepted and refused requests with their
+ * (src/cli_support/http_connect.h): accepted and refused requests with their
  * status, exact consumed counts (what follows the blank line is payload),
  * the header bound, every split of the input, and the exact response
  * bytes.
@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "beacon/beacon.h"
-#include "client/http_connect.c"
+#include "cli_support/http_connect.c"
 
 typedef struct run {
   int rc;

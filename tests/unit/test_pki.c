@@ -1,6 +1,6 @@
 /*
  * test_pki.c - the development PKI, test certificates, CSRs and CSR
- * signing (src/tls/pki.c), checked with OpenSSL's own verifier in a
+ * signing (src/cli_support/pki.c), checked with OpenSSL's own verifier in a
  * temporary directory.
  */
 #include <setjmp.h>
@@ -24,7 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "beacon/beacon.h"
-#include "tls/pki.h"
+#include "cli_support/pki.h"
 
 static char tmp[256];
 static char err[512];

@@ -1,5 +1,5 @@
 /*
- * test_socks.c - the SOCKS5 handshake parser (src/client/socks.h): every
+ * test_socks.c - the SOCKS5 handshake parser (src/cli_support/socks.h): every
  * greeting and request path with the exact reply bytes, exact consumed
  * counts (payload after the request is left alone), and equivalence of
  * every way of splitting the input.
@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "beacon/beacon.h"
-#include "client/socks.c"
+#include "cli_support/socks.c"
 
 #define GREETING "\x05\x01\x00"
 #define SELECTED "\x05\x00"

@@ -25,7 +25,7 @@
 #include <openssl/x509.h>
 
 #include "beacon/beacon.h"
-#include "tls/pki.h"
+#include "cli_support/pki.h"
 #include "tls/tls.h"
 
 static char tmp[256];

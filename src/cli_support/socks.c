@@ -1,5 +1,5 @@
 /* socks.c - the SOCKS5 handshake as a state machine (socks.h). */
-#include "client/socks.h"
+#include "cli_support/socks.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>

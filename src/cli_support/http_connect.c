@@ -1,5 +1,5 @@
 /* http_connect.c - the CONNECT request parser (http_connect.h). */
-#include "client/http_connect.h"
+#include "cli_support/http_connect.h"
 
 #include <stdio.h>
 #include <string.h>

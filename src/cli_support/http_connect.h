@@ -5,13 +5,14 @@
  * that ends the header and not one byte further. The header is bounded
  * (HTTP_CONNECT_MAX_HEADER). No I/O, no allocation.
  */
-#ifndef BEACON_CLIENT_HTTP_CONNECT_H
-#define BEACON_CLIENT_HTTP_CONNECT_H
+#ifndef BEACON_CLI_SUPPORT_HTTP_CONNECT_H
+#define BEACON_CLI_SUPPORT_HTTP_CONNECT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "target/target.h"
+#include "common/error.h"
 
 #define HTTP_CONNECT_MAX_HEADER 8192
 
@@ -30,7 +31,8 @@ void client_http_init(client_http_t *h);
  * BEACON_EAGAIN (all consumed, more needed), 0 with h->target set (a
  * valid CONNECT host:port), or BEACON_EINVAL / BEACON_ETOOLONG with
  * h->status set (answer it with client_http_response(), then close). */
-int client_http_feed(client_http_t *h, const uint8_t *in, size_t *inlen);
+BEACON_MUST_USE int client_http_feed(client_http_t *h, const uint8_t *in,
+                                     size_t *inlen);
 
 /* Formats the response for status (200, 400, 405, 431, 502, 504) with a
  * short text body for errors; returns its length (out is NUL-terminated

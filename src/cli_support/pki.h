@@ -16,11 +16,14 @@
 
 #include <stddef.h>
 
+#include "common/error.h"
+
 /* Creates the development PKI in dir (created if missing, mode 0700).
  * Existing files are not overwritten unless force: a complete PKI is left
  * as is, missing leaves are issued by the existing Fleet CA, and half a
  * pair or leaves without their CA are refused (BEACON_ECONFIG). */
-int pki_init(const char *dir, int force, char *err, size_t errlen);
+BEACON_MUST_USE int pki_init(const char *dir, int force, char *err,
+                             size_t errlen);
 
 typedef struct pki_issue_opts {
   const char *name;     /* output base name: DIR/NAME.crt, DIR/NAME.key */
@@ -40,19 +43,21 @@ typedef struct pki_issue_opts {
  * replacing an earlier NAME.{crt,key} there (test material). With
  * self_signed_ca, NAME is a CA:TRUE certificate of its own that later
  * calls can sign with (ca_dir = dir, ca_name = name). */
-int pki_issue(const char *dir, const pki_issue_opts_t *o, char *err,
-              size_t errlen);
+BEACON_MUST_USE int pki_issue(const char *dir, const pki_issue_opts_t *o,
+                              char *err, size_t errlen);
 
 /* Signs the PEM CSR at csr_path with ca_dir's Fleet CA; writes the leaf
  * followed by the chain to out_path ("-" = stdout). The CSR's SANs are
  * copied; usage = serverAuth+clientAuth for a relay. */
-int pki_sign_csr(const char *ca_dir, const char *csr_path,
-                 const char *out_path, long days, char *err, size_t errlen);
+BEACON_MUST_USE int pki_sign_csr(const char *ca_dir, const char *csr_path,
+                                 const char *out_path, long days, char *err,
+                                 size_t errlen);
 
 /* Creates dir/relay.key (0600) unless present, then writes a PKCS#10 CSR
  * for it (CN = cn, SANs = sans, comma-separated) as PEM to out_path
  * ("-" = stdout). */
-int pki_gen_csr(const char *dir, const char *cn, const char *sans,
-                const char *out_path, char *err, size_t errlen);
+BEACON_MUST_USE int pki_gen_csr(const char *dir, const char *cn,
+                                const char *sans, const char *out_path,
+                                char *err, size_t errlen);
 
 #endif

@@ -7,7 +7,7 @@
  * by default. Private keys are written with open(O_CREAT|O_EXCL, 0600), so
  * there is never a moment where a key file is readable by others.
  */
-#include "tls/pki.h"
+#include "cli_support/pki.h"
 
 #include <errno.h>
 #include <fcntl.h>

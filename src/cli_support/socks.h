@@ -5,13 +5,14 @@
  * Fed bytes as they arrive, in any split; it consumes exactly the handshake
  * and not one byte of payload after it. No I/O, no allocation.
  */
-#ifndef BEACON_CLIENT_SOCKS_H
-#define BEACON_CLIENT_SOCKS_H
+#ifndef BEACON_CLI_SUPPORT_SOCKS_H
+#define BEACON_CLI_SUPPORT_SOCKS_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "target/target.h"
+#include "common/error.h"
 
 /* Reply codes (RFC 1928 §6). */
 enum {
@@ -55,7 +56,8 @@ void client_socks_init(client_socks_t *s);
  *                  after sending the reply.
  * Once it returned 0 or an error, further calls return BEACON_EINVAL.
  */
-int client_socks_feed(client_socks_t *s, const uint8_t *in, size_t *inlen);
+BEACON_MUST_USE int client_socks_feed(client_socks_t *s, const uint8_t *in,
+                                      size_t *inlen);
 
 /* Writes a request reply with `code` (and an unspecified bound
  * address) into out; returns SOCKS_REPLY_SIZE. */
