@@ -81,6 +81,7 @@ enum {
   BEACON_ECONFIG = -515,   /* bad configuration (file, flag, value) */
   BEACON_ENOTFOUND = -516, /* name resolution failed */
   BEACON_EPOLICY = -517,   /* destination refused by policy */
+  BEACON_EUNREACH = -518,  /* the relay could not reach the target */
 };
 
 /* Static text for an error code ("unknown error" for others); never
@@ -184,10 +185,13 @@ BEACON_API int beacon_tunnel_new(beacon_tunnel_t **out,
  * A dead tunnel is re-dialled; a failure on a connection that just died
  * is retried once on a fresh one. Thread-safe.
  *
- * The call returns once the relay acknowledged the stream; the protocol
- * has no reply to the target line, so a destination the relay refuses or
- * cannot reach shows afterwards as ECONNRESET on the descriptor (a Go
- * relay shows it as EOF before any byte). The descriptor is one end of a
+ * The call returns once the relay acknowledged the stream. A beacon
+ * relay (ALPN beacon/1, docs/PROTOCOL.md "Connect results (ALPN
+ * beacon/1)") acknowledges only once the target is connected, so the
+ * target's refusal fails this call with the codes marked (target) below.
+ * The base protocol has no reply to the target line: behind a Go relay a
+ * destination the relay refuses or cannot reach shows afterwards as EOF
+ * before any byte on the descriptor. The descriptor is one end of a
  * loopback TCP pair; writing to it after the far side reset raises
  * SIGPIPE like any socket (use MSG_NOSIGNAL or ignore SIGPIPE). The
  * library's loop thread blocks every signal.
@@ -210,8 +214,14 @@ BEACON_API int beacon_tunnel_new(beacon_tunnel_t **out,
  *   BEACON_ETLS       TLS handshake or record failure
  *   BEACON_EVERIFY    a relay's certificate failed verification
  *   BEACON_EPROTO     a relay violated the yamux protocol
- *   BEACON_ELIMIT     no relay connection would open another stream
+ *   BEACON_ELIMIT     no relay connection would open another stream, or
+ *                     (target) the relay ran out of a resource
  *   BEACON_EGOAWAY    the relay is going away and opened no stream
+ *   (target) BEACON_EREFUSED, BEACON_ENOTFOUND, BEACON_ETIMEDOUT,
+ *   BEACON_EUNREACH, BEACON_EPOLICY or BEACON_EINVAL: the relay's dial
+ *   of the target was refused, did not resolve, timed out, found no
+ *   route, was refused by its policy, or the target line was bad; the
+ *   message names the target and err->hop the last relay
  * beacon_is_fatal() tells which of these ended the tunnel's connection. */
 BEACON_API int beacon_dial(beacon_tunnel_t *t, const char *target,
                            int timeout_ms, beacon_error_t *err);

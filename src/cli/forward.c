@@ -632,12 +632,14 @@ static void *conn_main(void *arg)
     target = c->kind == FRONT_SOCKS ? sk->target : ht->target;
   }
 
-  fd = beacon_dial(tunnel, target, 0, &err);
+  int confirmed = 0;
+  fd = client_dial(tunnel, target, 0, &confirmed, &err);
   if(fd >= 0) {
     metric_inc(&fm.streams_total, 0);
     metric_inc(&fm.streams_open, 0);
   }
-  int refused = fd >= 0 && refused_early(fd);
+  /* A relay that confirms connects already said how the dial went. */
+  int refused = fd >= 0 && !confirmed && refused_early(fd);
   if(fd < 0 || refused) {
     int code = fd < 0 ? fd : BEACON_EREFUSED;
     metric_inc(&fm.dial_failures, dial_reason(code));

@@ -17,6 +17,8 @@ void client_http_init(client_http_t *h)
 
 int client_http_status(int err)
 {
+  if(err == BEACON_EPOLICY)
+    return 403;
   return err == BEACON_ETIMEDOUT ? 504 : 502;
 }
 
@@ -27,6 +29,8 @@ static const char *reason(int status)
     return "Connection established";
   case 400:
     return "Bad Request";
+  case 403:
+    return "Forbidden";
   case 405:
     return "Method Not Allowed";
   case 431:

@@ -33,6 +33,9 @@ int client_socks_code(int err)
   case BEACON_ECLOSED:
     return SOCKS_REFUSED;
   case BEACON_ETIMEDOUT:
+    return SOCKS_TTL_EXPIRED; /* RFC 1928's code for a timeout */
+  case BEACON_EUNREACH:
+    return SOCKS_NET_UNREACHABLE;
   case BEACON_ENOTFOUND:
     return SOCKS_HOST_UNREACHABLE;
   case BEACON_EPOLICY:

@@ -91,6 +91,7 @@ typedef struct client_req {
   int retried;
   /* client_dial_fds(): how the stream ended, under tunnel->lock */
   int want_end;
+  int confirmed; /* the ACK meant: the target is connected */
   int ended;
   int end_code; /* 0, or BEACON_E* */
   const char *end_outcome;
@@ -227,6 +228,10 @@ void client_session_fail(client_session_t *s, int hop, int code,
 void client_session_service(client_session_t *s);
 void client_session_release(client_session_t *s);
 mux_t *client_session_mux(client_session_t *s); /* innermost */
+/* 1 when the innermost relay acknowledges a stream only once its target
+ * is connected (ALPN beacon/1, docs/PROTOCOL.md "Connect results (ALPN
+ * beacon/1)"). */
+int client_session_confirms(client_session_t *s);
 
 /* pipe.c */
 client_pipe_t *client_pipe_open(client_session_t *s, client_req_t *req);

@@ -23,6 +23,13 @@ typedef struct client_stream_end {
   uint64_t bytes_up, bytes_down;
 } client_stream_end_t;
 
+/* beacon_dial(), and *confirmed (may be NULL) tells whether the relay
+ * acknowledged the stream only once the target was connected (ALPN
+ * beacon/1): then a failure is already reported and a success is final;
+ * otherwise (a Go relay) a refusal shows later as a reset. */
+int client_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
+                int *confirmed, beacon_error_t *err);
+
 /* 1 when the loop can pump fd (a socket or a pipe); regular files,
  * character devices and terminals are not (use beacon_dial then). */
 int client_stream_fd_ok(int fd);

@@ -24,6 +24,7 @@
 
 #include "client/client_int.h"
 #include "common/error.h"
+#include "target/result.h"
 
 typedef struct pwrite {
   uv_write_t req;
@@ -316,6 +317,7 @@ void client_pipe_on_ack(client_pipe_t *p)
     return;
   p->req = NULL;
   p->local_open = 1;
+  req->confirmed = p->s && client_session_confirms(p->s);
   if(adopt_local(p, req)) {
     /* What no handle owns yet, the request closes when freed. */
     beacon_error_t e;
@@ -440,14 +442,23 @@ void client_pipe_on_fin(client_pipe_t *p)
 void client_pipe_on_reset(client_pipe_t *p)
 {
   if(p->req) {
-    /* Reset before the relay took the stream (a Go relay out of
-     * backlog, for instance): the dial fails. */
+    /* Reset before the relay took the stream: the dial fails. A relay
+     * that confirms connects says why (connect results); otherwise (a
+     * Go relay out of backlog, for instance) it is just a reset. */
     client_req_t *req = p->req;
+    mux_t *m = pipe_mux(p);
+    uint32_t why = m ? mux_reset_code(m) : 0;
+    int code = target_result_to_error(why);
+    int hop = p->s ? p->s->nhops - 1 : -1;
     p->req = NULL;
     beacon_error_t e;
-    client_error_set(&e, BEACON_ERESET, p->s ? p->s->nhops - 1 : -1,
-                     "the relay reset the stream");
-    client_req_finish(p->t, req, BEACON_ERESET, &e);
+    if(why)
+      client_error_set(
+          &e, code, hop, "the relay could not connect to %.*s: %s",
+          (int)req->line_len - 1, req->line, beacon_strerror(code));
+    else
+      client_error_set(&e, BEACON_ERESET, hop, "the relay reset the stream");
+    client_req_finish(p->t, req, code, &e);
   }
   set_outcome(p, "reset_by_target");
   pipe_drop(p, 0); /* the mux drops the stream after this callback */

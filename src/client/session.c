@@ -72,6 +72,12 @@ mux_t *client_session_mux(client_session_t *s)
   return s->hops[s->nhops - 1].mux;
 }
 
+int client_session_confirms(client_session_t *s)
+{
+  const client_hop_t *h = &s->hops[s->nhops - 1];
+  return h->tls && tls_conn_beacon_alpn(h->tls);
+}
+
 /* ---- mux callbacks ---------------------------------------------------- */
 
 static void hop_input(client_hop_t *h, const uint8_t *in, size_t len);

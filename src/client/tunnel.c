@@ -388,6 +388,10 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
   char msg[256];
   rc = tls_ctx_new(&t->ctx, TLS_CLIENT, cfg->cert, cfg->key, cfg->ca, NULL,
                    msg, sizeof(msg));
+  if(!rc && tls_ctx_offer_beacon_alpn(t->ctx)) {
+    rc = BEACON_ENOMEM;
+    snprintf(msg, sizeof(msg), "out of memory");
+  }
   if(rc) {
     err_out(err, rc, -1, msg);
     tunnel_destroy(t);
@@ -553,6 +557,12 @@ static int req_run(beacon_tunnel_t *t, client_req_t *req, const char *target,
 int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
                 beacon_error_t *err)
 {
+  return client_dial(t, target, timeout_ms, NULL, err);
+}
+
+int client_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
+                int *confirmed, beacon_error_t *err)
+{
   int rc;
   client_req_t *req = req_new(t, target, timeout_ms, &rc, err);
   if(!req)
@@ -568,6 +578,8 @@ int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
     return BEACON_EIO;
   }
   rc = req_run(t, req, target, err);
+  if(confirmed)
+    *confirmed = rc == 0 && req->confirmed;
   client_req_unref(t, req);
   if(rc < 0) {
     close(cfd);

@@ -28,6 +28,7 @@ static const struct {
     {BEACON_ECONFIG, "ECONFIG", "bad configuration"},
     {BEACON_ENOTFOUND, "ENOTFOUND", "name not found"},
     {BEACON_EPOLICY, "EPOLICY", "refused by destination policy"},
+    {BEACON_EUNREACH, "EUNREACH", "target unreachable"},
 };
 
 #define NERRORS (sizeof(errors) / sizeof(errors[0]))

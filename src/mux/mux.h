@@ -251,6 +251,13 @@ int mux_stream_close(mux_t *m, uint32_t id);
 /* Abort both ways: queues RST and frees the stream (on_stream_closed is
  * called before this returns). */
 int mux_stream_reset(mux_t *m, uint32_t id);
+/* The same, with `code` in the RST frame's length field (a Window Update
+ * delta, which hashicorp/yamux ignores on a reset stream): the reason a
+ * relay refused a stream, for peers that negotiated it (docs/PROTOCOL.md
+ * "Connect results (ALPN beacon/1)"). */
+int mux_stream_reset_code(mux_t *m, uint32_t id, uint32_t code);
+/* Inside on_reset: the code the peer's RST carried (0 when none). */
+uint32_t mux_reset_code(const mux_t *m);
 /* Replace the stream's user pointer. */
 int mux_stream_set_user(mux_t *m, uint32_t id, void *stream_ud);
 /* Bytes the peer's window still allows on this stream, or an error. */

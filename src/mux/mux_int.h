@@ -83,7 +83,8 @@ struct mux {
   uint16_t rx_flags; /* flags of the Data frame being received */
   uint32_t rx_id;
   uint32_t rx_left;
-  int rx_deliver; /* payload goes to on_data (else drained) */
+  int rx_deliver;         /* payload goes to on_data (else drained) */
+  uint32_t rx_reset_code; /* length of the RST Window Update at hand */
   int in_recv;
 
   /* send: chunk list, plus the priority frames */

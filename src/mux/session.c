@@ -237,6 +237,14 @@ static int stream_frame(mux_t *m, const mux_header_t *h)
     return proto_err(m);
   if(h->type == MUX_TYPE_WINDOW_UPDATE) {
     uint32_t delta = h->length;
+    if(fl & MUX_FLAG_RST) {
+      /* The stream ends here: its length is a reason code, not a
+       * window (docs/PROTOCOL.md "Connect results (ALPN beacon/1)"). */
+      m->rx_reset_code = delta;
+      (void)stream_flags(m, s, fl);
+      m->rx_reset_code = 0;
+      return 0;
+    }
     if((uint64_t)s->send_window + delta > UINT32_MAX)
       return proto_err(m);
     s = stream_flags(m, s, fl);
@@ -479,6 +487,11 @@ int mux_go_away(mux_t *m, uint32_t code)
     return rc;
   m->go_away_sent = 1;
   return 0;
+}
+
+uint32_t mux_reset_code(const mux_t *m)
+{
+  return m->rx_reset_code;
 }
 
 int mux_is_dead(const mux_t *m)

@@ -240,7 +240,7 @@ int mux_stream_close(mux_t *m, uint32_t id)
   return 0;
 }
 
-int mux_stream_reset(mux_t *m, uint32_t id)
+int mux_stream_reset_code(mux_t *m, uint32_t id, uint32_t code)
 {
   mux_stream_t *s = live(m, id);
   int rc;
@@ -248,11 +248,16 @@ int mux_stream_reset(mux_t *m, uint32_t id)
     return BEACON_ECLOSED;
   /* RST after the stream's queued data; if no chunk can be had, the
    * fixed priority slots still carry it (the peer drops late data). */
-  rc = mux_q_frame(m, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_RST, id, 0);
+  rc = mux_q_frame(m, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_RST, id, code);
   if(rc && m->prio_tail + MUX_HEADER_SIZE <= sizeof(m->prio))
-    rc = mux_q_prio(m, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_RST, id, 0);
+    rc = mux_q_prio(m, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_RST, id, code);
   mux_stream_drop(m, s, 1);
   return rc;
+}
+
+int mux_stream_reset(mux_t *m, uint32_t id)
+{
+  return mux_stream_reset_code(m, id, 0);
 }
 
 int mux_stream_set_user(mux_t *m, uint32_t id, void *stream_ud)

@@ -160,6 +160,10 @@ struct relay_tunnel {
   uint64_t bytes_up, bytes_down;
   relay_link_t streams;
   int in_recv; /* inside mux_recv: gather payload instead of writing */
+  /* ALPN beacon/1: streams are acknowledged once their target is
+   * connected, and refused with a reason (docs/PROTOCOL.md "Connect
+   * results (ALPN beacon/1)"). */
+  int confirm_connect;
 };
 
 enum stream_state {
@@ -196,6 +200,8 @@ struct relay_stream {
   int refs;         /* timer, conn, dial, mux */
   int mux_live;     /* id still live in the mux */
   int aborted;      /* reset either way or tunnel gone */
+  int unacked;      /* confirm_connect: no ACK sent yet */
+  uint32_t refusal; /* enum target_result for an RST before the ACK */
   uv_timer_t timer; /* target line deadline */
   /* Only until the target line is parsed: most of a stream's life is
    * spent pumping, so the 500-odd bytes of parser state are not kept. */

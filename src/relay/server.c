@@ -68,8 +68,15 @@ int relay_load_tls(const char *dir, struct tls_ctx **out, char *err,
   snprintf(ca, sizeof(ca), "%s/fleet-ca.crt", dir);
   snprintf(crl, sizeof(crl), "%s/crl.pem", dir);
   int have_crl = access(crl, F_OK) == 0;
-  return tls_ctx_new(out, TLS_SERVER, cert, key, ca, have_crl ? crl : NULL,
-                     err, errlen);
+  int rc = tls_ctx_new(out, TLS_SERVER, cert, key, ca, have_crl ? crl : NULL,
+                       err, errlen);
+  if(!rc && tls_ctx_offer_beacon_alpn(*out)) {
+    tls_ctx_unref(*out);
+    *out = NULL;
+    snprintf(err, errlen, "out of memory");
+    return BEACON_ENOMEM;
+  }
+  return rc;
 }
 
 struct tls_ctx *relay_ctx_get(relay_t *r)

@@ -23,6 +23,7 @@
 #include "beacon/beacon.h"
 #include "log/log.h"
 #include "relay/relay_int.h"
+#include "target/result.h"
 
 static void stream_maybe_finish(relay_stream_t *s);
 
@@ -133,8 +134,9 @@ static void stream_abort(relay_stream_t *s, const char *outcome,
   }
   s->aborted = 1;
   if(s->mux_live && s->t->mux) {
-    /* on_stream_closed runs before this returns */
-    mux_stream_reset(s->t->mux, s->id);
+    /* on_stream_closed runs before this returns. Before its ACK, a
+     * stream of a confirm_connect tunnel is refused with a reason. */
+    mux_stream_reset_code(s->t->mux, s->id, s->unacked ? s->refusal : 0);
     relay_tunnel_dirty(s->t);
   }
   s->mux_live = 0;
@@ -487,6 +489,7 @@ static void on_dialled(void *ud, int status, relay_conn_t *conn,
   relay_stream_t *s = ud;
   s->dial = NULL;
   if(status) {
+    s->refusal = target_result_from_error(status);
     stream_abort(s, status == BEACON_EPOLICY ? "refused" : "dial_error", why);
     return;
   }
@@ -498,6 +501,16 @@ static void on_dialled(void *ud, int status, relay_conn_t *conn,
   relay_addr_format(peer, s->resolved, sizeof(s->resolved));
   uv_tcp_nodelay(&conn->tcp, 1);
   s->state = ST_OPEN;
+  if(s->unacked) {
+    /* The target is connected: only now is the stream acknowledged. */
+    if(mux_stream_ack(s->t->mux, s->id)) {
+      s->refusal = TARGET_RESULT_RELAY_LIMIT;
+      stream_abort(s, "reset", "out of memory");
+      return;
+    }
+    s->unacked = 0;
+    relay_tunnel_dirty(s->t);
+  }
   log_line_t l;
   if(log_begin(&l, LOG_DEBUG, "stream_open")) {
     log_u64(&l, "tunnel", s->t->id);
@@ -529,12 +542,14 @@ static void on_target_timeout(uv_timer_t *h)
   if(s->state != ST_TARGET)
     return;
   atomic_fetch_add(&metrics_of(s)->target_timeouts, 1);
+  s->refusal = TARGET_RESULT_BAD_TARGET;
   stream_abort(s, "timeout", "no target line");
 }
 
 static void bad_target(relay_stream_t *s, const char *why)
 {
   atomic_fetch_add(&metrics_of(s)->bad_targets, 1);
+  s->refusal = TARGET_RESULT_BAD_TARGET;
   stream_abort(s, "bad_target", why);
 }
 
@@ -557,6 +572,7 @@ static void got_target(relay_stream_t *s)
   s->setup = NULL;
   if(!s->dial) {
     atomic_fetch_add(&r->metrics.dial_fail_other, 1);
+    s->refusal = TARGET_RESULT_RELAY_LIMIT;
     stream_abort(s, "dial_error", "resolver start failed");
   }
 }
@@ -639,6 +655,7 @@ int relay_stream_open(relay_tunnel_t *t, uint32_t id, void **ud)
   s->id = id;
   s->state = ST_TARGET;
   s->mux_live = 1;
+  s->unacked = t->confirm_connect;
   s->start_ms = uv_now(&t->w->loop);
   target_parser_init(&setup->tp);
   uv_timer_init(&t->w->loop, &s->timer);
@@ -652,5 +669,5 @@ int relay_stream_open(relay_tunnel_t *t, uint32_t id, void **ud)
   atomic_fetch_add(&t->w->r->metrics.streams_open, 1);
   atomic_fetch_add(&t->w->r->metrics.streams_total, 1);
   *ud = s;
-  return 0;
+  return s->unacked ? MUX_ACCEPT_DEFER : 0;
 }

@@ -469,6 +469,7 @@ static int client_allowed(relay_tunnel_t *t)
 
 static int tunnel_up(relay_tunnel_t *t)
 {
+  t->confirm_connect = tls_conn_beacon_alpn(t->tls);
   relay_t *r = t->w->r;
   if(tls_conn_peer_subject(t->tls, t->subject, sizeof(t->subject)))
     snprintf(t->subject, sizeof(t->subject), "?");
@@ -483,6 +484,9 @@ static int tunnel_up(relay_tunnel_t *t)
   mux_config_default(&mc);
   mc.is_client = 0;
   mc.max_streams = r->cfg.max_streams;
+  /* Streams of a confirm_connect tunnel wait unacknowledged while their
+   * target is dialled: as many may as may be open. */
+  mc.accept_backlog = r->cfg.max_streams;
   mc.keepalive_ms = r->cfg.keepalive_ms;
   mc.keepalive_timeout_ms = r->cfg.keepalive_timeout_ms;
   mc.window_budget = r->cfg.window_budget;
@@ -503,6 +507,7 @@ static int tunnel_up(relay_tunnel_t *t)
     log_str(&l, "subject", t->subject);
     log_str(&l, "spki", t->spki);
     log_str(&l, "tls", tls_conn_version(t->tls));
+    log_str(&l, "alpn", t->confirm_connect ? TLS_ALPN_BEACON : "-");
     log_end(&l);
   }
   if(t->w->draining)

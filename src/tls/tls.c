@@ -320,6 +320,45 @@ time_t tls_ctx_cert_not_after(const tls_ctx_t *ctx)
   return ctx->not_after;
 }
 
+/* Server side: select TLS_ALPN_BEACON when the client offers it, else
+ * no protocol at all (a Go controller offers none and sees none). */
+static int alpn_select(SSL *ssl, const unsigned char **out,
+                       unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *arg)
+{
+  static const unsigned char ours[] = "\x08" TLS_ALPN_BEACON;
+  unsigned char *sel;
+  (void)ssl;
+  (void)arg;
+  if(SSL_select_next_proto(&sel, outlen, ours, sizeof(ours) - 1, in, inlen) !=
+     OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = sel;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+int tls_ctx_offer_beacon_alpn(tls_ctx_t *ctx)
+{
+  static const unsigned char ours[] = "\x08" TLS_ALPN_BEACON;
+  if(ctx->role == TLS_SERVER) {
+    SSL_CTX_set_alpn_select_cb(ctx->ssl, alpn_select, NULL);
+    return 0;
+  }
+  /* OpenSSL returns 0 on success here. */
+  return SSL_CTX_set_alpn_protos(ctx->ssl, ours, sizeof(ours) - 1)
+             ? BEACON_ENOMEM
+             : 0;
+}
+
+int tls_conn_beacon_alpn(const tls_conn_t *c)
+{
+  const unsigned char *p;
+  unsigned int n;
+  SSL_get0_alpn_selected(c->ssl, &p, &n);
+  return n == sizeof(TLS_ALPN_BEACON) - 1 &&
+         !memcmp(p, TLS_ALPN_BEACON, sizeof(TLS_ALPN_BEACON) - 1);
+}
+
 /* ---- connections ---------------------------------------------------- */
 
 /* "[::1]" -> "::1"; returns 0, or -1 when it does not fit. */

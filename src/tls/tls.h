@@ -38,6 +38,16 @@ BEACON_MUST_USE int tls_ctx_new(tls_ctx_t **out, enum tls_role role,
                                 size_t errlen);
 void tls_ctx_ref(tls_ctx_t *ctx);
 void tls_ctx_unref(tls_ctx_t *ctx); /* NULL allowed */
+/* The ALPN name of beacon's extensions to the wire protocol
+ * (docs/PROTOCOL.md "Connect results (ALPN beacon/1)"). */
+#define TLS_ALPN_BEACON "beacon/1"
+/* Offers (client) or accepts (server) TLS_ALPN_BEACON on connections
+ * made from ctx from now on. Peers that do not know it, such as the Go
+ * implementation, negotiate no protocol and see no difference. Returns 0
+ * or BEACON_ENOMEM. */
+BEACON_MUST_USE int tls_ctx_offer_beacon_alpn(tls_ctx_t *ctx);
+/* 1 when the handshake negotiated TLS_ALPN_BEACON. */
+int tls_conn_beacon_alpn(const tls_conn_t *c);
 /* notAfter of our own leaf certificate. */
 time_t tls_ctx_cert_not_after(const tls_ctx_t *ctx);
 

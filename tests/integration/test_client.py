@@ -13,7 +13,7 @@ import subprocess
 import time
 
 import harness
-from backends import Echo
+from backends import Echo, ResetAfter
 
 
 def start_relay(env, **kw):
@@ -74,9 +74,22 @@ def test_relay_restart_between_dials(env):
 
 def test_reset_is_econnreset(env):
     relay = start_relay(env)
-    port = env.free_port()  # nothing listens: the relay resets the stream
-    rc, out = stress(env, "reset", [relay], "127.0.0.1:%d" % port)
+    # the target accepts, then resets: the relay resets the stream
+    rst = env.use(ResetAfter(0))
+    rc, out = stress(env, "reset", [relay], rst.addr)
     harness.check(rc == 0 and out.strip() == "reset", out)
+
+
+def test_refused_target_fails_the_dial(env):
+    """A beacon relay acknowledges a stream only once its target is
+    connected (connect results), so a refused target fails beacon_dial
+    itself with EREFUSED instead of handing out a descriptor that resets
+    later."""
+    relay = start_relay(env)
+    port = env.free_port()  # nothing listens
+    rc, out = stress(env, "dialerr", [relay], "127.0.0.1:%d" % port)
+    harness.check(rc == 0 and "EREFUSED" in out and "could not connect" in out,
+                  out)
 
 
 @harness.slow
@@ -158,7 +171,8 @@ def test_connect_errors_one_line(env):
     harness.check_eq(r.returncode, 2, r.stderr)
     r = connect(env, [relay], "127.0.0.1:%d" % env.free_port())
     err = r.stderr.decode().strip()
-    harness.check(r.returncode == 1 and "reset" in err, err)
+    harness.check(r.returncode == 1 and len(err.splitlines()) == 1, err)
+    harness.check("could not connect" in err and "refused" in err, err)
 
 
 def test_connect_half_close(env):
@@ -370,6 +384,63 @@ def test_forward_front_end_refusals(env):
     # no relay stream was opened for any of them
     harness.check("stream_open" not in relay.log_text() and
                   "target=" not in relay.log_text(), relay.log_text())
+    harness.check(fwd.alive(), "forward died")
+
+
+def socks_connect(port, host, dport):
+    """SOCKS5 greeting + CONNECT to an IPv4 literal; returns (reply code,
+    seconds it took, the socket)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    t0 = time.monotonic()
+    s.sendall(b"\x05\x01\x00\x05\x01\x00\x01" + socket.inet_aton(host) +
+              dport.to_bytes(2, "big"))
+    r = b""
+    while len(r) < 12:
+        c = s.recv(12 - len(r))
+        if not c:
+            break
+        r += c
+    harness.check(len(r) == 12 and r[:2] == b"\x05\x00", r)
+    return r[3], time.monotonic() - t0, s
+
+
+def test_forward_connect_results(env):
+    """Against a beacon relay (ALPN beacon/1) the front ends answer with
+    what really happened to the target, at once: no connect grace."""
+    relay = env.start_relay(extra_args=["--allow", "127.0.0.1/32", "--deny",
+                                        "0.0.0.0/0", "--deny", "::/0"],
+                            allow_loopback=False)
+    echo = env.use(Echo())
+    closed = env.free_port()
+    sp, hp = env.free_port(), env.free_port()
+    # a grace this long would show in every answer below if it applied
+    fwd = env.start([env.need_bin(), "forward", "--relay", relay.addr,
+                     "--config-dir", env.pki(), "--socks", str(sp),
+                     "--http-connect", str(hp), "--connect-grace", "5"],
+                    name="forward")
+    env.wait_listening(fwd, sp)
+    env.wait_listening(fwd, hp)
+    code, took, s = socks_connect(sp, "127.0.0.1", closed)
+    s.close()
+    harness.check(code == 5 and took < 2.5, (code, took))  # refused
+    code, took, s = socks_connect(sp, "127.0.0.2", 80)
+    s.close()
+    harness.check(code == 2 and took < 2.5, (code, took))  # policy
+    code, took, s = socks_connect(sp, "127.0.0.1", echo.port)
+    harness.check(code == 0 and took < 2.5, (code, took))
+    s.sendall(b"ping")
+    harness.check_eq(recv_exact(s, 4), b"ping", "echo through SOCKS")
+    s.close()
+    for target, want in (("127.0.0.1:%d" % closed, b" 502 "),
+                         ("127.0.0.2:80", b" 403 ")):
+        s = socket.create_connection(("127.0.0.1", hp), timeout=10)
+        t0 = time.monotonic()
+        s.sendall(b"CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" %
+                  (target.encode(), target.encode()))
+        r = recv_all(s)
+        s.close()
+        harness.check(want in r.split(b"\r\n")[0], r)
+        harness.check(time.monotonic() - t0 < 2.5, "HTTP answer waited")
     harness.check(fwd.alive(), "forward died")
 
 

@@ -254,6 +254,8 @@ static void responses(void **state)
   assert_int_equal(client_http_status(BEACON_ETIMEDOUT), 504);
   assert_int_equal(client_http_status(BEACON_ERESET), 502);
   assert_int_equal(client_http_status(BEACON_EREFUSED), 502);
+  assert_int_equal(client_http_status(BEACON_EPOLICY), 403);
+  assert_int_equal(client_http_status(BEACON_EUNREACH), 502);
 }
 
 int main(void)

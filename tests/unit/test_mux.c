@@ -102,7 +102,7 @@ static void cb_fin(mux_t *m, uint32_t id, void *sud, void *ud)
 
 static void cb_reset(mux_t *m, uint32_t id, void *sud, void *ud)
 {
-  add(ud, EV_RESET, id, 0, sud);
+  add(ud, EV_RESET, id, mux_reset_code(m), sud);
 }
 
 static void cb_writable(mux_t *m, uint32_t id, void *sud, void *ud)
@@ -1040,6 +1040,27 @@ static void test_stream_queue_share(void **state)
   fx_free(f);
 }
 
+/* A reset may carry a reason code in its length (connect results): it
+ * goes out as given and comes in through mux_reset_code(); a reset with
+ * a huge "delta" is no window overflow. */
+static void test_reset_code(void **state)
+{
+  fx_t *f = server_with_stream();
+  assert_int_equal(mux_stream_reset_code(f->m, 1, 5), 0);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_RST, 1, 5);
+  out_none(f);
+  fx_free(f);
+  f = fx_new(1);
+  assert_int_equal(mux_open(f->m, NULL), 1);
+  feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_RST, 1, 0xfffffff0u, NULL, 0);
+  assert_false(mux_is_dead(f->m));
+  assert_int_equal(f->ev[0].type, EV_RESET);
+  assert_int_equal(f->ev[0].val, 0xfffffff0u);
+  assert_int_equal(mux_reset_code(f->m), 0); /* only inside on_reset */
+  assert_int_equal(mux_stream_count(f->m), 0);
+  fx_free(f);
+}
+
 static void test_writable_outbuf(void **state)
 {
   mux_config_t cfg;
@@ -1353,6 +1374,7 @@ int main(void)
       cmocka_unit_test(test_max_streams),
       cmocka_unit_test(test_writable_window),
       cmocka_unit_test(test_stream_queue_share),
+      cmocka_unit_test(test_reset_code),
       cmocka_unit_test(test_writable_outbuf),
       cmocka_unit_test(test_writable_exact_refill),
       cmocka_unit_test(test_shutdown),

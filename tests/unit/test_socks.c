@@ -306,8 +306,8 @@ static void replies_and_codes(void **state)
   assert_int_equal(client_socks_code(BEACON_ERESET), SOCKS_REFUSED);
   assert_int_equal(client_socks_code(BEACON_EREFUSED), SOCKS_REFUSED);
   assert_int_equal(client_socks_code(BEACON_ECLOSED), SOCKS_REFUSED);
-  assert_int_equal(client_socks_code(BEACON_ETIMEDOUT),
-                   SOCKS_HOST_UNREACHABLE);
+  assert_int_equal(client_socks_code(BEACON_EUNREACH), SOCKS_NET_UNREACHABLE);
+  assert_int_equal(client_socks_code(BEACON_ETIMEDOUT), SOCKS_TTL_EXPIRED);
   assert_int_equal(client_socks_code(BEACON_ENOTFOUND),
                    SOCKS_HOST_UNREACHABLE);
   assert_int_equal(client_socks_code(BEACON_EPOLICY), SOCKS_NOT_ALLOWED);
