@@ -9,7 +9,7 @@
  *
  * The relay's streams (src/relay/stream.c) are built on libuv sockets
  * and timers, so they cannot run here. Their protocol side is modelled
- * exactly as stream.c uses the cores (docs/ARCHITECTURE.md): every
+ * exactly as stream.c uses the cores: every
  * stream is accepted, its first bytes go through target_parse(), IP
  * literals and "resolved" names are checked by policy_check() before any
  * dial, bytes after the newline are held for the target and the window

@@ -47,6 +47,7 @@ static const char *const reason_names[CONN_CLOSE_REASON_COUNT] = {
     [CONN_CLOSE_OUT_OF_MEMORY] = "out_of_memory",
     [CONN_CLOSE_DRAIN] = "drain",
     [CONN_CLOSE_DRAIN_TIMEOUT] = "drain_timeout",
+    [CONN_CLOSE_ABORT] = "abort",
 };
 
 const char *conn_close_reason_name(enum conn_close_reason why)
@@ -59,7 +60,7 @@ const char *conn_close_reason_name(enum conn_close_reason why)
 int conn_close_reason_is_hard(enum conn_close_reason why)
 {
   return why == CONN_CLOSE_WRITE_TIMEOUT || why == CONN_CLOSE_WRITE_ERROR ||
-         why == CONN_CLOSE_READ_ERROR;
+         why == CONN_CLOSE_READ_ERROR || why == CONN_CLOSE_ABORT;
 }
 
 void conn_config_default(conn_config_t *cfg)
@@ -236,7 +237,8 @@ void conn_close(conn_t *c, enum conn_close_reason why, uint64_t now)
       encrypt_mux(c, 0);
       tls_conn_shutdown(c->tls);
     }
-    mux_shutdown(c->mux);
+    if(!c->cfg.keep_mux_on_close)
+      mux_shutdown(c->mux);
   }
   /* The linger (sending what is left) is bounded by write_timeout_ms. */
   c->last_progress = now;

@@ -21,9 +21,9 @@
  * adapter's table unchanged, with the adapter's user pointer. Connection
  * events come through conn_callbacks_t. A connection ends once, with a
  * reason (enum conn_close_reason): the mux is shut down (every stream
- * gets on_stream_closed), a soft close still queues the pending mux
- * output and close_notify, and on_close tells the adapter to send what
- * is pending and then drop the transport, or at the latest when
+ * gets on_stream_closed; unless keep_mux_on_close), a soft close still queues
+ * the pending mux output and close_notify, and on_close tells the adapter to
+ * send what is pending and then drop the transport, or at the latest when
  * conn_tick() returns CONN_TICK_DROP (no write progress for
  * write_timeout_ms).
  */
@@ -62,13 +62,14 @@ enum conn_close_reason {
   CONN_CLOSE_OUT_OF_MEMORY,
   CONN_CLOSE_DRAIN,         /* shutting down, no streams left */
   CONN_CLOSE_DRAIN_TIMEOUT, /* shutting down, grace period over */
+  CONN_CLOSE_ABORT,         /* the adapter gave up for its own reason */
   CONN_CLOSE_REASON_COUNT
 };
 
 /* Static name of a reason; "closed" for CONN_CLOSE_NONE. */
 const char *conn_close_reason_name(enum conn_close_reason why);
 /* 1 when the transport is broken or stuck, so nothing more is sent:
- * write_timeout, write_error, read_error. */
+ * write_timeout, write_error, read_error, abort. */
 int conn_close_reason_is_hard(enum conn_close_reason why);
 
 typedef struct conn_callbacks {
@@ -111,6 +112,10 @@ typedef struct conn_config {
    * thread; NULL = the connection allocates plain_cap bytes. */
   uint8_t *plain;
   size_t plain_cap; /* 0 = 64 KiB */
+  /* 1: conn_close() leaves the mux running, for an adapter that ends
+   * its streams later, outside every callback (conn_free() frees the
+   * mux without callbacks); 0: the close shuts it down at once. */
+  int keep_mux_on_close;
   mux_config_t mux; /* copied; used when the handshake completes */
 } conn_config_t;
 

@@ -288,7 +288,7 @@ static void test_reason_names(void **state)
   for(int r = 0; r < CONN_CLOSE_REASON_COUNT; r++) {
     assert_non_null(conn_close_reason_name(r));
     int hard = r == CONN_CLOSE_WRITE_TIMEOUT || r == CONN_CLOSE_WRITE_ERROR ||
-               r == CONN_CLOSE_READ_ERROR;
+               r == CONN_CLOSE_READ_ERROR || r == CONN_CLOSE_ABORT;
     assert_int_equal(conn_close_reason_is_hard(r), hard);
   }
 }
@@ -526,6 +526,30 @@ static void test_handshake_garbage(void **state)
   conn_free(sv.c);
 }
 
+/* keep_mux_on_close: the streams outlive the close until the adapter
+ * frees the connection (no callbacks then); abort is hard. */
+static void test_keep_mux_on_close(void **state)
+{
+  (void)state;
+  side_t cl, sv;
+  conn_config_t ccfg;
+  conn_config_default(&ccfg);
+  ccfg.keep_mux_on_close = 1;
+  up_pair(&cl, &sv, &ccfg, NULL);
+  int64_t id = mux_open(conn_mux(cl.c), NULL);
+  assert_true(id > 0);
+  exchange(&cl, &sv);
+  conn_close(cl.c, CONN_CLOSE_ABORT, now);
+  assert_int_equal(cl.why, CONN_CLOSE_ABORT);
+  assert_string_equal(conn_close_reason_name(cl.why), "abort");
+  assert_int_equal(cl.closed_streams, 0);
+  assert_int_equal(mux_stream_count(conn_mux(cl.c)), 1);
+  const uint8_t *p;
+  assert_int_equal(conn_pending(cl.c, &p), 0);
+  down_pair(&cl, &sv);
+  assert_int_equal(cl.closed_streams, 0);
+}
+
 /* The adapter's own deadline is merged and fires once. */
 static void test_user_deadline(void **state)
 {
@@ -556,6 +580,7 @@ int main(void)
       cmocka_unit_test(test_protocol_error),
       cmocka_unit_test(test_handshake_timeout_and_refusal),
       cmocka_unit_test(test_handshake_garbage),
+      cmocka_unit_test(test_keep_mux_on_close),
       cmocka_unit_test(test_user_deadline),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
