@@ -1,45 +1,63 @@
 /*
- * fuzz_relay_session.c - a whole relay tunnel after TLS, driven from the
- * fuzz input: the controller's bytes go into the yamux session, and the
- * rest of the relay (target sockets, dial results, time, the tunnel's
- * write readiness) is played by the input too.
+ * fuzz_relay_session.c - a whole relay tunnel, driven from the fuzz
+ * input: the controller's bytes are encrypted by a real TLS client and
+ * fed as ciphertext to the relay's connection core (src/conn, as
+ * src/relay/tunnel.c configures it: TLS 1.3 server, yamux server,
+ * high-water mark, keep-alive and write-stall deadlines), and the rest
+ * of the relay (target sockets, dial results, time, the tunnel's write
+ * readiness) is played by the input too.
  *
- * The relay itself (src/relay) is built on libuv sockets and timers, so
- * it cannot run without them. This harness instead wires the three
- * protocol cores together exactly as src/relay/tunnel.c and stream.c use
- * them (docs/PROTOCOL.md "Multiplexing: yamux, protocol version 0",
- * docs/PROTOCOL.md "The target line", docs/PROTOCOL.md "Relaying",
- * docs/ARCHITECTURE.md "Deny by default"): the server-side mux accepts every
- * stream, each stream's first bytes go through target_parse(), IP literals and
- * "resolved" names are checked by policy_check() before any dial, bytes
- * after the newline are held for the target and the window is granted
- * back only as the target "writes" them, target data goes back through
- * mux_stream_write() within the send window, FIN and RST map both ways,
- * and the target-line deadline and keep-alive run off a fake clock.
+ * The relay's streams (src/relay/stream.c) are built on libuv sockets
+ * and timers, so they cannot run here. Their protocol side is modelled
+ * exactly as stream.c uses the cores (docs/PROTOCOL.md "The target
+ * line", docs/PROTOCOL.md "Relaying", docs/ARCHITECTURE.md "Deny by
+ * default"): every
+ * stream is accepted, its first bytes go through target_parse(), IP
+ * literals and "resolved" names are checked by policy_check() before any
+ * dial, bytes after the newline are held for the target and the window
+ * is granted back only as the target "writes" them, target data goes
+ * back through mux_stream_write() within the send window, FIN and RST
+ * map both ways, and the target-line deadline and the core's deadlines
+ * run off a fake clock.
  *
  * Invariants checked (abort on violation): no stream ever holds more
- * than its window of bytes for the target; the tunnel's output queue
- * stays bounded; a target that passed the parser formats back into a
- * line that parses to the same target; no payload byte is consumed as
- * part of the target line; after the session dies no stream is left.
+ * than its window of bytes for the target; the tunnel's output stays
+ * bounded (mux queue, and ciphertext by the high-water mark); a target
+ * that passed the parser formats back into a line that parses to the
+ * same target; no payload byte is consumed as part of the target line;
+ * after the connection ends no stream is left.
  *
  * Input: byte 0 picks the configuration; then records of a control byte
- * (low 5 bits + 1 = bytes fed to mux_recv() from the input; top 3 bits =
- * the relay-side event run after the feed) each followed by its bytes.
+ * (low 5 bits + 1 = bytes of the controller's plaintext from the input,
+ * one TLS record; top 3 bits = the relay-side event run after the feed)
+ * each followed by its bytes. The certificates are made once per process
+ * in a temporary directory; each input gets its own TLS handshake.
  */
+#include <ftw.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "beacon/beacon.h"
+#include "conn/conn.h"
 #include "mux/mux.h"
 #include "policy/policy.h"
 #include "target/target.h"
+#include "cli_support/pki.h"
+#include "tls/tls.h"
 
 #define SLOTS 64
 #define LINE_DEADLINE_MS 10000
 #define OUT_BOUND (4u << 20)
+#define WRITE_TIMEOUT_MS 10000
+#define HIGH_WATER (1u << 20)
+#define SMALL_HIGH_WATER (16u * 1024u)
+#define FLUSH_SLICE (64u * 1024u)
+/* TLS record overhead on top of the plaintext a flush may overshoot. */
+#define CIPHER_SLACK (8u * 1024u)
 
 enum st_state { ST_FREE = 0, ST_LINE, ST_DIAL, ST_UP };
 
@@ -57,7 +75,9 @@ typedef struct slot {
 } slot_t;
 
 typedef struct relay {
-  mux_t *m;
+  conn_t *c; /* the relay side of the tunnel */
+  mux_t *m;  /* conn_mux(c) once up */
+  int closed;
   policy_t *pol;
   slot_t s[SLOTS];
   uint64_t now;
@@ -269,7 +289,9 @@ static void event(relay_t *r, unsigned ev)
   switch(ev) {
   case 1: /* time passes: keep-alive and target-line deadlines */
     r->now += 1000u * (1u + take(r) % 16u);
-    (void)mux_tick(r->m, r->now);
+    (void)conn_tick(r->c, r->now);
+    if(r->closed)
+      break;
     for(i = 0; i < SLOTS; i++) {
       s = &r->s[i];
       if(s->state == ST_LINE && r->now - s->opened >= LINE_DEADLINE_MS)
@@ -325,18 +347,130 @@ static void event(relay_t *r, unsigned ev)
     break;
   case 7: { /* the tunnel socket takes some output */
     const uint8_t *p;
-    size_t room = (size_t)take(r) * 512u;
-    while(room && (n = mux_pending(r->m, &p)) > 0) {
+    uint8_t how = take(r);
+    size_t room = (size_t)(how & 0x7f) * 1024u;
+    if(conn_queued(r->c) && (how & 0x80)) /* an earlier write completes */
+      conn_write_done(r->c, conn_queued(r->c), r->now);
+    while(room && !r->closed && (n = conn_pending(r->c, &p)) > 0) {
       if(n > room)
         n = room;
-      mux_advance(r->m, n);
+      if(how & 0x80) /* copied into a write still in flight */
+        conn_advance_queued(r->c, n);
+      else
+        conn_advance(r->c, n);
       room -= n;
+      if(conn_flush(r->c, r->now))
+        break;
     }
     break;
   }
   default:
     break;
   }
+}
+
+/* ---- the tunnel: certificates, TLS client, connection core ---- */
+
+static char pki_dir[256];
+static tls_ctx_t *server_ctx, *client_ctx;
+
+static int rm_entry(const char *p, const struct stat *st, int flag,
+                    struct FTW *f)
+{
+  (void)st;
+  (void)flag;
+  (void)f;
+  return remove(p);
+}
+
+static void pki_cleanup(void)
+{
+  tls_ctx_unref(server_ctx);
+  tls_ctx_unref(client_ctx);
+  if(pki_dir[0])
+    nftw(pki_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const char *pki_file(const char *name)
+{
+  static char buf[4][320];
+  static int i;
+  i = (i + 1) % 4;
+  snprintf(buf[i], sizeof(buf[i]), "%s/%s", pki_dir, name);
+  return buf[i];
+}
+
+/* A development PKI, made once per process. */
+static void pki_once(void)
+{
+  char err[512];
+  const char *tmp = getenv("TMPDIR");
+  if(server_ctx)
+    return;
+  snprintf(pki_dir, sizeof(pki_dir), "%s/beacon-fuzz-XXXXXX",
+           tmp ? tmp : "/tmp");
+  if(!mkdtemp(pki_dir) || pki_init(pki_file("pki"), 0, err, sizeof(err)) ||
+     tls_ctx_new(&server_ctx, TLS_SERVER, pki_file("pki/relay.crt"),
+                 pki_file("pki/relay.key"), pki_file("pki/fleet-ca.crt"), NULL,
+                 err, sizeof(err)) ||
+     tls_ctx_new(&client_ctx, TLS_CLIENT, pki_file("pki/controller.crt"),
+                 pki_file("pki/controller.key"), pki_file("pki/fleet-ca.crt"),
+                 NULL, err, sizeof(err))) {
+    fprintf(stderr, "fuzz_relay_session: PKI setup failed: %s\n", err);
+    abort();
+  }
+  atexit(pki_cleanup);
+}
+
+static void on_close(conn_t *c, enum conn_close_reason why, void *ud)
+{
+  relay_t *r = ud;
+  (void)c;
+  if(!conn_close_reason_name(why))
+    abort();
+  r->closed = 1;
+}
+
+/* Moves the client's ciphertext to the relay. */
+static int to_relay(relay_t *r, tls_conn_t *cl)
+{
+  const uint8_t *p;
+  size_t n;
+  int rc = 0;
+  while(!rc && !r->closed && (n = tls_conn_out_peek(cl, &p)) > 0) {
+    static uint8_t buf[1 << 16];
+    if(n > sizeof(buf))
+      n = sizeof(buf);
+    memcpy(buf, p, n);
+    tls_conn_out_consume(cl, n);
+    rc = conn_feed(r->c, buf, n, r->now);
+    if(rc < 0 && !r->closed)
+      abort(); /* a failure must close the connection */
+  }
+  return rc;
+}
+
+/* Both handshakes through memory; 0 when the relay is up. */
+static int handshake(relay_t *r, tls_conn_t *cl)
+{
+  for(int i = 0; i < 10; i++) {
+    int crc = tls_conn_handshake(cl);
+    if(crc < 0 && crc != BEACON_EAGAIN)
+      return -1;
+    to_relay(r, cl);
+    if(r->closed)
+      return -1;
+    const uint8_t *p;
+    size_t n;
+    while((n = conn_pending(r->c, &p)) > 0) {
+      if(tls_conn_feed(cl, p, n))
+        return -1;
+      conn_advance(r->c, n);
+    }
+    if(conn_state(r->c) == CONN_UP && crc == 0)
+      return 0;
+  }
+  return -1;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -350,63 +484,85 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                      .on_writable = on_writable,
                                      .on_stream_closed = on_closed,
                                      .on_go_away = on_go_away};
+  static const conn_callbacks_t ccb = {.on_close = on_close};
   relay_t r;
-  mux_config_t cfg;
+  conn_config_t cfg;
+  tls_conn_t *cl = NULL;
   uint8_t cfgb;
   size_t off = 1;
   int i;
 
   if(size < 1)
     return 0;
+  pki_once();
   memset(&r, 0, sizeof(r));
   r.in = data;
   r.in_len = size;
   cfgb = data[0];
-  mux_config_default(&cfg);
-  cfg.is_client = 0;
-  cfg.max_streams = (cfgb & 1) ? 8 : SLOTS;
-  cfg.accept_backlog = (cfgb & 2) ? 4 : 256;
-  cfg.max_outbuf = (cfgb & 4) ? 4096 : (1u << 20);
+  conn_config_default(&cfg);
+  cfg.handshake_timeout_ms = 10000;
+  cfg.write_timeout_ms = WRITE_TIMEOUT_MS;
+  cfg.high_water = (cfgb & 32) ? SMALL_HIGH_WATER : HIGH_WATER;
+  cfg.flush_slice = FLUSH_SLICE;
+  cfg.mux.is_client = 0;
+  cfg.mux.max_streams = (cfgb & 1) ? 8 : SLOTS;
+  cfg.mux.accept_backlog = (cfgb & 2) ? 4 : 256;
+  cfg.mux.max_outbuf = (cfgb & 4) ? 4096 : (1u << 20);
   if(cfgb & 8) {
-    cfg.keepalive_ms = 20000;
-    cfg.keepalive_timeout_ms = 10000;
+    cfg.mux.keepalive_ms = 20000;
+    cfg.mux.keepalive_timeout_ms = 10000;
   }
   r.now = 1000;
-  r.m = mux_new(&cfg, &cb, &r, r.now);
+  r.c = conn_new(&cfg, server_ctx, NULL, &ccb, &cb, &r, r.now);
+  cl = tls_conn_new(client_ctx, "localhost");
   r.pol = policy_new();
-  if(!r.m || !r.pol)
+  if(!r.c || !cl || !r.pol)
     goto out;
+  if(handshake(&r, cl))
+    abort(); /* the development PKI must always get through */
+  r.m = conn_mux(r.c);
   /* the relay's rule set: the harness's --allow plus a --deny */
   if(cfgb & 16) {
     if(policy_add(r.pol, 1, "127.0.0.0/8:1-1024", NULL, 0) ||
        policy_add(r.pol, 0, "192.0.2.0/24", NULL, 0))
       abort();
   }
-  while(off < size && !mux_is_dead(r.m)) {
+  while(off < size && !r.closed) {
     uint8_t c = data[off++];
     size_t n = (size_t)(c & 0x1f) + 1;
     if(n > size - off)
       n = size - off;
     r.in_off = off + n; /* callbacks draw decisions after the feed */
-    if(mux_recv(r.m, data + off, n) < 0 && !mux_is_dead(r.m))
+    if(tls_conn_write(cl, data + off, n) != (int)n)
       abort();
+    to_relay(&r, cl);
     off = r.in_off > off + n ? r.in_off : off + n;
-    if(mux_is_dead(r.m))
+    if(r.closed)
       break;
     r.in_off = off;
     event(&r, c >> 5);
     off = r.in_off;
-    if(mux_pending_total(r.m) > OUT_BOUND)
+    if(r.closed)
+      break;
+    /* the worker's check handle: output moves through TLS each turn */
+    if(conn_flush(r.c, r.now))
+      break;
+    if(conn_unencrypted(r.c) > OUT_BOUND)
+      abort();
+    if(conn_waiting(r.c) > cfg.high_water + FLUSH_SLICE + CIPHER_SLACK)
       abort();
   }
   /* the transport goes away: every stream must be handed back */
-  mux_shutdown(r.m);
+  conn_close(r.c, CONN_CLOSE_EOF, r.now);
+  if(mux_stream_count(r.m))
+    abort();
   for(i = 0; i < SLOTS; i++) {
     if(r.s[i].state != ST_FREE)
       abort();
   }
 out:
-  mux_free(r.m);
+  conn_free(r.c);
+  tls_conn_free(cl);
   policy_free(r.pol);
   return 0;
 }

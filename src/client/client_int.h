@@ -27,6 +27,7 @@
 
 #include "beacon/beacon.h"
 #include "common/error.h"
+#include "conn/conn.h"
 #include "mux/mux.h"
 #include "target/target.h"
 #include "tls/tls.h"
@@ -134,18 +135,16 @@ struct client_pipe {
   size_t wpending;             /* bytes queued on the local socket */
 };
 
+/* One hop: TLS and mux in a connection core (conn/conn.h), with its own
+ * CLIENT_PLAIN buffer for decrypted input (an inner hop's input arrives
+ * while the outer hop's mux_recv() still reads its buffer). */
 typedef struct client_hop {
   int kind; /* CLIENT_SUD_HOP: stream user data of its carrier */
   client_session_t *s;
   int index;
-  tls_conn_t *tls;
-  mux_t *mux;
+  conn_t *conn; /* NULL until its TLS starts */
   int up;
   uint32_t carrier_sid; /* in hop index-1's mux; hop 0 uses the socket */
-  uint64_t hs_deadline;
-  uint8_t *plain; /* CLIENT_PLAIN bytes, this hop's decrypted input (each
-                   * hop its own: an inner hop's input arrives while the
-                   * outer hop's mux_recv() still reads its buffer) */
 } client_hop_t;
 
 enum client_session_state {
@@ -173,7 +172,8 @@ struct client_session {
   uv_connect_t conn;
   struct addrinfo *ai, *ai_next;
   uint64_t dial_deadline;
-  size_t wq_bytes;
+  struct client_wbuf *wfree; /* hop 0 write buffers for reuse */
+  unsigned nwfree;
   int nhops;
   client_hop_t hops[CLIENT_MAX_HOPS];
   client_list_t waiting; /* requests waiting for the session */

@@ -8,12 +8,14 @@
  * that relay's own host as the expected name. Pipes (the caller's
  * streams) live on the innermost hop's mux.
  *
- * Output moves from the innermost hop outwards once per loop turn
- * (session_flush): mux output -> TLS -> carrier stream of the previous
- * hop (or the socket for hop 0). Each step stops when the next one is
- * full, so a slow relay link fills the mux queues and the pipes stop
- * reading their local sockets (docs/PROTOCOL.md "Relaying", on the controller
- * side).
+ * Each hop's TLS and mux run in a connection core (conn/conn.h), the
+ * same as the relay's tunnels. Output moves from the innermost hop
+ * outwards once per loop turn (session_flush): mux output -> TLS ->
+ * carrier stream of the previous hop (or the socket for hop 0). Each
+ * step stops when the next one is full, so a slow relay link fills the
+ * mux queues and the pipes stop reading their local sockets (docs/PROTOCOL.md
+ * "Relaying", on the controller side); ciphertext that makes no progress for
+ * the keep-alive timeout ends the session.
  *
  * Failures only mark the session (client_session_fail); the tunnel's
  * check handle then calls client_session_service(), which tears it down
@@ -26,6 +28,12 @@
 
 #include "client/client_int.h"
 #include "common/tunnel_socket.h"
+
+/* Hop 0 write buffers kept per session for reuse instead of a malloc
+ * per write: at most WBUF_KEEP, none larger than WBUF_KEEP_MAX. */
+#define WBUF_MIN (32 * 1024)
+#define WBUF_KEEP 4
+#define WBUF_KEEP_MAX (256 * 1024)
 
 static void session_flush(client_session_t *s);
 
@@ -64,23 +72,33 @@ void client_session_fail(client_session_t *s, int hop, int code,
   s->state = CS_FAILED;
   if(s->t->cur == s)
     s->t->cur = NULL;
+  /* No hop reads or sends any more; the streams end at teardown. */
+  for(int i = 0; i < s->nhops; i++)
+    if(s->hops[i].conn)
+      conn_close(s->hops[i].conn, CONN_CLOSE_ABORT, now_ms(s));
   client_dirty(s->t);
+}
+
+static mux_t *hop_mux(const client_hop_t *h)
+{
+  return h->conn ? conn_mux(h->conn) : NULL;
 }
 
 mux_t *client_session_mux(client_session_t *s)
 {
-  return s->hops[s->nhops - 1].mux;
+  return hop_mux(&s->hops[s->nhops - 1]);
 }
 
 int client_session_confirms(client_session_t *s)
 {
   const client_hop_t *h = &s->hops[s->nhops - 1];
-  return h->tls && tls_conn_beacon_alpn(h->tls);
+  return h->conn && tls_conn_beacon_alpn(conn_tls(h->conn));
 }
 
 /* ---- mux callbacks ---------------------------------------------------- */
 
 static void hop_input(client_hop_t *h, const uint8_t *in, size_t len);
+static int hop_start_tls(client_hop_t *h);
 
 static int cb_stream_open(mux_t *m, uint32_t id, void **sud, void *ud)
 {
@@ -203,41 +221,29 @@ static void session_ready(client_session_t *s)
   }
 }
 
-static int hop_start_tls(client_hop_t *h)
+/* ---- hop connection callbacks ---------------------------------------- */
+
+static void cb_handshake_failed(conn_t *c, int rc, const char *detail,
+                                void *ud)
 {
+  client_hop_t *h = ud;
   client_session_t *s = h->s;
-  h->tls = tls_conn_new(s->t->ctx, s->t->cfg.relays[h->index].host);
-  if(!h->tls) {
+  if(rc == BEACON_ETIMEDOUT)
+    client_session_fail(s, h->index, BEACON_ETIMEDOUT,
+                        "TLS handshake timed out after %d ms",
+                        s->t->cfg.handshake_ms);
+  else if(rc == BEACON_ENOMEM)
     client_session_fail(s, h->index, BEACON_ENOMEM, "out of memory");
-    return BEACON_ENOMEM;
-  }
-  h->hs_deadline = now_ms(s) + (uint64_t)s->t->cfg.handshake_ms;
-  int rc = tls_conn_handshake(h->tls);
-  if(rc && rc != BEACON_EAGAIN) {
-    client_session_fail(s, h->index, rc, "TLS: %s", tls_conn_error(h->tls));
-    return rc;
-  }
-  client_dirty(s->t);
-  return 0;
+  else
+    client_session_fail(s, h->index, rc, "TLS handshake failed: %s",
+                        detail ? detail : "");
 }
 
-static void hop_up(client_hop_t *h)
+static void cb_up(conn_t *c, void *ud)
 {
+  client_hop_t *h = ud;
   client_session_t *s = h->s;
-  const beacon_config_t *c = &s->t->cfg;
-  mux_config_t mc;
-  mux_config_default(&mc);
-  mc.is_client = 1;
-  mc.keepalive_ms = (uint64_t)c->keepalive_ms;
-  mc.keepalive_timeout_ms = (uint64_t)c->keepalive_timeout_ms;
-  mc.window_budget = c->window_budget;
-  mc.max_window = 0; /* the default cap, or 256 KiB fixed */
-  h->mux = mux_new(&mc, &mux_cbs, h, now_ms(s));
-  h->plain = malloc(CLIENT_PLAIN);
-  if(!h->mux || !h->plain) {
-    client_session_fail(s, h->index, BEACON_ENOMEM, "out of memory");
-    return;
-  }
+  const beacon_config_t *cfg = &s->t->cfg;
   h->up = 1;
   if(h->index == s->nhops - 1) {
     session_ready(s);
@@ -246,16 +252,17 @@ static void hop_up(client_hop_t *h)
   /* The next hop rides a stream of this one (docs/PROTOCOL.md "Chains of
    * relays"). */
   client_hop_t *next = &s->hops[h->index + 1];
+  mux_t *m = conn_mux(c);
   char line[TARGET_MAX_LINE + 4];
-  int len = target_format(&c->relays[next->index], line, sizeof(line));
-  int64_t id = mux_open(h->mux, next);
+  int len = target_format(&cfg->relays[next->index], line, sizeof(line));
+  int64_t id = mux_open(m, next);
   if(len < 0 || id <= 0) {
     client_session_fail(s, h->index, id < 0 ? (int)id : BEACON_EINVAL,
                         "cannot open a stream to the next relay");
     return;
   }
   next->carrier_sid = (uint32_t)id;
-  if(mux_stream_write(h->mux, next->carrier_sid, (const uint8_t *)line,
+  if(mux_stream_write(m, next->carrier_sid, (const uint8_t *)line,
                       (size_t)len) != len) {
     client_session_fail(s, h->index, BEACON_EIO,
                         "cannot write the next relay's target line");
@@ -264,79 +271,150 @@ static void hop_up(client_hop_t *h)
   hop_start_tls(next);
 }
 
+static void cb_recv_done(conn_t *c, void *ud)
+{
+  client_hop_t *h = ud;
+  if(h->index == h->s->nhops - 1)
+    h->s->proven = 1; /* plaintext came all the way through */
+}
+
+static void cb_mux_error(conn_t *c, int rc, void *ud)
+{
+  client_hop_t *h = ud;
+  client_session_fail(h->s, h->index, rc, "yamux: %s", beacon_strerror(rc));
+}
+
+/* The core ended the hop (failures it reported first are kept). */
+static void cb_close(conn_t *c, enum conn_close_reason why, void *ud)
+{
+  client_hop_t *h = ud;
+  client_session_t *s = h->s;
+  switch(why) {
+  case CONN_CLOSE_NOTIFY:
+    client_session_fail(s, h->index, BEACON_ECLOSED,
+                        "the relay closed the tunnel");
+    break;
+  case CONN_CLOSE_TLS_ERROR:
+    /* In TLS 1.3 the relay checks our certificate after our side of
+     * the handshake is done: its refusal arrives here as an alert. */
+    client_session_fail(s, h->index, BEACON_ETLS, "TLS: %s",
+                        tls_conn_error(conn_tls(c)));
+    break;
+  case CONN_CLOSE_KEEPALIVE_TIMEOUT:
+    client_session_fail(s, h->index, BEACON_ETIMEDOUT,
+                        "keep-alive: no answer to a ping within %d ms",
+                        s->t->cfg.keepalive_timeout_ms);
+    break;
+  case CONN_CLOSE_WRITE_TIMEOUT:
+    client_session_fail(s, h->index, BEACON_ETIMEDOUT,
+                        "write: no progress within %d ms",
+                        s->t->cfg.keepalive_timeout_ms);
+    break;
+  case CONN_CLOSE_OUT_OF_MEMORY:
+    client_session_fail(s, h->index, BEACON_ENOMEM, "out of memory");
+    break;
+  default:
+    client_session_fail(s, h->index, BEACON_EIO, "%s",
+                        conn_close_reason_name(why));
+    break;
+  }
+}
+
+static const conn_callbacks_t conn_cbs = {
+    .on_handshake_failed = cb_handshake_failed,
+    .on_up = cb_up,
+    .on_recv_done = cb_recv_done,
+    .on_mux_error = cb_mux_error,
+    .on_close = cb_close,
+};
+
+static int hop_start_tls(client_hop_t *h)
+{
+  client_session_t *s = h->s;
+  const beacon_config_t *c = &s->t->cfg;
+  conn_config_t cc;
+  conn_config_default(&cc);
+  cc.handshake_timeout_ms = (uint64_t)c->handshake_ms;
+  /* A write stuck that long is as dead as an unanswered ping. */
+  cc.write_timeout_ms =
+      c->keepalive_ms ? (uint64_t)c->keepalive_timeout_ms : 0;
+  /* Hop 0 queues on its socket; an inner hop encrypts one slice at a
+   * time into its carrier stream. */
+  cc.high_water = h->index ? CLIENT_CHUNK : CLIENT_HIGH_WATER;
+  cc.flush_slice = CLIENT_CHUNK;
+  cc.plain_cap = CLIENT_PLAIN;
+  cc.keep_mux_on_close = 1; /* teardown ends the streams */
+  cc.mux.is_client = 1;
+  cc.mux.keepalive_ms = (uint64_t)c->keepalive_ms;
+  cc.mux.keepalive_timeout_ms = (uint64_t)c->keepalive_timeout_ms;
+  cc.mux.window_budget = c->window_budget;
+  cc.mux.max_window = 0; /* the default cap, or 256 KiB fixed */
+  h->conn = conn_new(&cc, s->t->ctx, c->relays[h->index].host, &conn_cbs,
+                     &mux_cbs, h, now_ms(s));
+  if(!h->conn) {
+    client_session_fail(s, h->index, BEACON_ENOMEM,
+                        "out of memory (or TLS could not start)");
+    return BEACON_ENOMEM;
+  }
+  client_dirty(s->t);
+  return 0;
+}
+
 /* Ciphertext arrived for hop h (from the socket or its carrier). */
 static void hop_input(client_hop_t *h, const uint8_t *in, size_t len)
 {
   client_session_t *s = h->s;
-  if(s->state == CS_FAILED || !h->tls)
+  if(s->state == CS_FAILED || !h->conn)
     return;
-  if(tls_conn_feed(h->tls, in, len)) {
-    client_session_fail(s, h->index, BEACON_ENOMEM, "out of memory");
-    return;
-  }
-  if(!h->up) {
-    int rc = tls_conn_handshake(h->tls);
-    if(rc == BEACON_EAGAIN) {
-      client_dirty(s->t);
-      return;
-    }
-    if(rc) {
-      client_session_fail(s, h->index, rc, "TLS handshake failed: %s",
-                          tls_conn_error(h->tls));
-      return;
-    }
-    hop_up(h);
-  }
-  while(s->state != CS_FAILED && h->mux) {
-    /* Several records per mux_recv(), every byte before an error or
-     * close parsed. */
-    size_t have;
-    int n = tls_conn_read_batch(h->tls, h->plain, CLIENT_PLAIN, &have);
-    if(have) {
-      if(h->index == s->nhops - 1)
-        s->proven = 1;
-      mux_now(h->mux, now_ms(s));
-      int rc = mux_recv(h->mux, h->plain, have);
-      if(rc < 0) {
-        client_session_fail(s, h->index, rc, "yamux: %s", beacon_strerror(rc));
-        break;
-      }
-      if(s->state == CS_FAILED || !h->mux)
-        break;
-    }
-    if(n == BEACON_EAGAIN)
-      break;
-    if(n == 0) {
-      client_session_fail(s, h->index, BEACON_ECLOSED,
-                          "the relay closed the tunnel");
-      break;
-    }
-    if(n < 0) {
-      /* In TLS 1.3 the relay checks our certificate after our side of
-       * the handshake is done: its refusal arrives here as an alert. */
-      client_session_fail(s, h->index, BEACON_ETLS, "TLS: %s",
-                          tls_conn_error(h->tls));
-      break;
-    }
-  }
+  conn_feed(h->conn, in, len, now_ms(s));
   client_dirty(s->t);
 }
 
 /* ---- hop 0 transport -------------------------------------------------- */
 
-typedef struct wchunk {
+typedef struct client_wbuf {
   uv_write_t req;
   client_session_t *s;
-  size_t len;
+  struct client_wbuf *next; /* in s->wfree */
+  size_t len, cap;
   uint8_t data[];
 } wchunk_t;
+
+static wchunk_t *wbuf_get(client_session_t *s, size_t need)
+{
+  for(wchunk_t **pp = &s->wfree; *pp; pp = &(*pp)->next) {
+    wchunk_t *c = *pp;
+    if(c->cap >= need) {
+      *pp = c->next;
+      s->nwfree--;
+      return c;
+    }
+  }
+  size_t cap = need < WBUF_MIN ? WBUF_MIN : need;
+  wchunk_t *c = malloc(sizeof(*c) + cap);
+  if(c)
+    c->cap = cap;
+  return c;
+}
+
+static void wbuf_put(client_session_t *s, wchunk_t *c)
+{
+  if(s->nwfree >= WBUF_KEEP || c->cap > WBUF_KEEP_MAX) {
+    free(c);
+    return;
+  }
+  c->next = s->wfree;
+  s->wfree = c;
+  s->nwfree++;
+}
 
 static void on_tcp_write(uv_write_t *req, int status)
 {
   wchunk_t *c = req->data;
   client_session_t *s = c->s;
-  s->wq_bytes -= c->len;
-  free(c);
+  if(s->hops[0].conn) /* NULL after teardown: the write was cancelled */
+    conn_write_done(s->hops[0].conn, c->len, now_ms(s));
+  wbuf_put(s, c);
   if(status < 0 && status != UV_ECANCELED)
     client_session_fail(s, 0, BEACON_EIO, "write: %s", uv_strerror(status));
   client_dirty(s->t);
@@ -510,6 +588,11 @@ void client_session_release(client_session_t *s)
     return;
   if(s->ai)
     uv_freeaddrinfo(s->ai);
+  while(s->wfree) {
+    wchunk_t *c = s->wfree;
+    s->wfree = c->next;
+    free(c);
+  }
   free(s);
 }
 
@@ -576,12 +659,8 @@ static void session_teardown(client_session_t *s)
   }
   for(int i = s->nhops - 1; i >= 0; i--) {
     client_hop_t *h = &s->hops[i];
-    mux_free(h->mux);
-    h->mux = NULL;
-    tls_conn_free(h->tls);
-    h->tls = NULL;
-    free(h->plain);
-    h->plain = NULL;
+    conn_free(h->conn); /* the mux without callbacks */
+    h->conn = NULL;
   }
   if(s->resolving)
     uv_cancel((uv_req_t *)&s->gai);
@@ -599,99 +678,78 @@ static void session_teardown(client_session_t *s)
 static int write_socket(client_session_t *s, client_hop_t *h)
 {
   const uint8_t *p;
-  size_t out = tls_conn_out_peek(h->tls, &p);
+  size_t out = conn_pending(h->conn, &p);
   if(!out || !s->tcp_init || s->state < CS_HANDSHAKE)
     return 0;
-  if(!s->wq_bytes) {
+  if(!conn_queued(h->conn)) {
     uv_buf_t b = uv_buf_init((char *)p, (unsigned)out);
     int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
     if(n < 0 && n != UV_EAGAIN)
       return BEACON_EIO;
     if(n > 0) {
-      tls_conn_out_consume(h->tls, (size_t)n);
-      out -= (size_t)n;
+      conn_advance(h->conn, (size_t)n);
+      out = conn_pending(h->conn, &p);
       if(!out)
         return 0;
     }
   }
-  wchunk_t *c = malloc(sizeof(*c) + out);
+  wchunk_t *c = wbuf_get(s, out);
   if(!c)
     return BEACON_ENOMEM;
   c->s = s;
-  c->len = tls_conn_take_output(h->tls, c->data, out);
+  c->len = out;
+  memcpy(c->data, p, out);
   c->req.data = c;
   uv_buf_t b = uv_buf_init((char *)c->data, (unsigned)c->len);
   int rc = uv_write(&c->req, (uv_stream_t *)&s->tcp, &b, 1, on_tcp_write);
   if(rc) {
-    free(c);
+    wbuf_put(s, c);
     return BEACON_EIO;
   }
-  s->wq_bytes += c->len;
+  conn_advance_queued(h->conn, out);
   return 0;
-}
-
-/* Encrypts up to one slice of mux output. 1 when something was moved. */
-static int encrypt_slice(client_session_t *s, client_hop_t *h)
-{
-  const uint8_t *p;
-  size_t n = h->mux ? mux_pending(h->mux, &p) : 0;
-  if(!n)
-    return 0;
-  if(n > CLIENT_CHUNK)
-    n = CLIENT_CHUNK;
-  if(tls_conn_write(h->tls, p, n) < 0) {
-    client_session_fail(s, h->index, BEACON_ETLS, "TLS: %s",
-                        tls_conn_error(h->tls));
-    return 0;
-  }
-  mux_advance(h->mux, n);
-  return 1;
 }
 
 static void flush_outer(client_session_t *s, client_hop_t *h)
 {
   size_t before;
   do {
-    before = h->mux ? mux_pending_total(h->mux) : 0;
-    while(s->state != CS_FAILED &&
-          s->wq_bytes + tls_conn_out_pending(h->tls) < CLIENT_HIGH_WATER) {
-      if(!encrypt_slice(s, h))
-        break;
-    }
-    if(s->state == CS_FAILED)
+    before = conn_unencrypted(h->conn);
+    if(conn_flush(h->conn, now_ms(s)) || s->state == CS_FAILED)
       return;
     if(write_socket(s, h)) {
       client_session_fail(s, 0, BEACON_EIO, "cannot write to the relay");
       return;
     }
     /* all taken at once: no write completion will call us again */
-  } while(h->mux && !s->wq_bytes && !tls_conn_out_pending(h->tls) &&
-          mux_pending_total(h->mux) && mux_pending_total(h->mux) < before);
+  } while(!conn_waiting(h->conn) && conn_unencrypted(h->conn) &&
+          conn_unencrypted(h->conn) < before);
 }
 
 /* Hop k > 0: ciphertext goes from the TLS queue into the carrier stream
  * of hop k-1, as much as its window takes; the rest stays queued. */
 static void flush_inner(client_session_t *s, client_hop_t *h)
 {
-  client_hop_t *parent = &s->hops[h->index - 1];
-  if(!parent->mux || !h->carrier_sid)
+  mux_t *pm = hop_mux(&s->hops[h->index - 1]);
+  if(!pm || !h->carrier_sid)
     return;
   while(s->state != CS_FAILED) {
     const uint8_t *p;
-    size_t n = tls_conn_out_peek(h->tls, &p);
+    size_t n = conn_pending(h->conn, &p);
     if(!n) {
-      if(!encrypt_slice(s, h))
+      /* one slice: high_water is CLIENT_CHUNK for inner hops */
+      if(conn_flush(h->conn, now_ms(s)) || !conn_pending(h->conn, &p))
         return;
       continue;
     }
     if(n > CLIENT_CHUNK)
       n = CLIENT_CHUNK;
-    int64_t w = mux_stream_write(parent->mux, h->carrier_sid, p, n);
+    int64_t w = mux_stream_write(pm, h->carrier_sid, p, n);
     if(w < 0) {
       carrier_lost(h, "closed");
       return;
     }
-    tls_conn_out_consume(h->tls, (size_t)w);
+    conn_advance(h->conn, (size_t)w);
     if((size_t)w < n)
       return; /* on_writable of the carrier brings us back */
   }
@@ -701,7 +759,7 @@ static void session_flush(client_session_t *s)
 {
   for(int i = s->nhops - 1; i >= 0 && s->state != CS_FAILED; i--) {
     client_hop_t *h = &s->hops[i];
-    if(!h->tls)
+    if(!h->conn)
       continue;
     if(i == 0)
       flush_outer(s, h);
@@ -724,22 +782,14 @@ static void on_timer(uv_timer_t *tm)
                         "connect timed out after %d ms", s->t->cfg.dial_ms);
     return;
   }
+  /* Handshake, keep-alive and write-stall deadlines: a hop that fails
+   * them fails the session through cb_handshake_failed or cb_close. */
   for(int i = 0; i < s->nhops; i++) {
     client_hop_t *h = &s->hops[i];
-    if(h->tls && !h->up && now >= h->hs_deadline) {
-      client_session_fail(s, i, BEACON_ETIMEDOUT,
-                          "TLS handshake timed out after %d ms",
-                          s->t->cfg.handshake_ms);
+    if(h->conn)
+      conn_tick(h->conn, now);
+    if(s->state == CS_FAILED)
       return;
-    }
-    if(h->mux && mux_tick(h->mux, now) == BEACON_ETIMEDOUT) {
-      client_session_fail(s, i, BEACON_ETIMEDOUT,
-                          "keep-alive: no answer to a ping within %d ms",
-                          s->t->cfg.keepalive_timeout_ms);
-      return;
-    }
-    if(h->tls && h->up)
-      tls_conn_trim(h->tls);
   }
   client_list_t *n = s->pipes.next;
   while(n != &s->pipes) {
@@ -766,10 +816,8 @@ static void session_arm(client_session_t *s)
     next = s->dial_deadline;
   for(int i = 0; i < s->nhops; i++) {
     client_hop_t *h = &s->hops[i];
-    if(h->tls && !h->up && h->hs_deadline < next)
-      next = h->hs_deadline;
-    if(h->mux) {
-      uint64_t d = mux_next_deadline(h->mux);
+    if(h->conn) {
+      uint64_t d = conn_next_deadline(h->conn);
       if(d < next)
         next = d;
     }

@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "common/fault.h"
+#include "conn/conn.h"
 #include "metrics/http.h"
 #include "metrics/metrics.h"
 #include "mux/mux.h"
@@ -130,41 +131,54 @@ struct relay_worker {
   uint8_t plain[RELAY_TUNNEL_READ]; /* decrypted tunnel bytes */
 };
 
-enum tunnel_state { TUN_HANDSHAKE, TUN_UP, TUN_CLOSING };
-
+/* A tunnel is a libuv adapter around a connection core (conn/conn.h):
+ * socket reads go to conn_feed(), conn_pending() to the socket, one
+ * timer follows conn_next_deadline(). */
 struct relay_tunnel {
   relay_worker_t *w;
   relay_link_t link;       /* in w->tunnels */
   relay_link_t dirty_link; /* in w->dirty when dirty */
   int dirty;
   uint64_t id;
-  enum tunnel_state state;
-  int refs; /* handles + streams */
+  int closing; /* handles closing, or the conn ended */
+  int refs;    /* handles + streams */
   uv_tcp_t tcp;
-  uv_timer_t timer; /* handshake, mux deadline, write stall */
+  uv_timer_t timer; /* conn_next_deadline() */
   uv_shutdown_t shutdown_req;
-  tls_conn_t *tls;
-  mux_t *mux;
+  conn_t *conn; /* NULL until the TLS session exists */
   char peer[64];
   char subject[256];
   char spki[65];
-  const char *reason; /* why it ends (static string) */
   uint64_t start_ms;
-  uint64_t deadline_hs;   /* handshake deadline, 0 = none */
-  size_t wq_bytes;        /* ciphertext queued in uv_write */
-  uint64_t last_progress; /* last write completion or queue start */
   uint64_t streams_total;
   uint64_t streams_refused; /* reset by the session (caps, go away) */
   uint64_t refused_logged;  /* streams_refused at the last warning */
   uint64_t refused_log_ms;  /* when that warning was logged */
   uint64_t bytes_up, bytes_down;
   relay_link_t streams;
-  int in_recv; /* inside mux_recv: gather payload instead of writing */
   /* ALPN beacon/1: streams are acknowledged once their target is
    * connected, and refused with a reason (docs/PROTOCOL.md "Connect
    * results (ALPN beacon/1)"). */
   int confirm_connect;
 };
+
+/* 1 once the tunnel ends: its streams are being aborted. */
+static inline int relay_tunnel_closing(const relay_tunnel_t *t)
+{
+  return t->closing || (t->conn && conn_state(t->conn) == CONN_CLOSING);
+}
+
+/* 1 while the mux runs and the tunnel is not ending. */
+static inline int relay_tunnel_up(const relay_tunnel_t *t)
+{
+  return !t->closing && t->conn && conn_state(t->conn) == CONN_UP;
+}
+
+/* The tunnel's mux (NULL before the handshake completed). */
+static inline mux_t *relay_tunnel_mux(const relay_tunnel_t *t)
+{
+  return t->conn ? conn_mux(t->conn) : NULL;
+}
 
 enum stream_state {
   ST_TARGET, /* waiting for the target line */
@@ -271,7 +285,7 @@ void relay_addr_format(const struct sockaddr *sa, char *buf, size_t cap);
 
 /* ---- tunnel.c ---- */
 void relay_tunnel_accept(relay_worker_t *w);
-void relay_tunnel_close(relay_tunnel_t *t, const char *reason);
+void relay_tunnel_close(relay_tunnel_t *t, enum conn_close_reason why);
 /* Marks t as having output; the worker's check handle flushes it. */
 void relay_tunnel_dirty(relay_tunnel_t *t);
 void relay_tunnel_flush(relay_tunnel_t *t);

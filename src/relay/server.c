@@ -382,7 +382,7 @@ static void on_drain_timeout(uv_timer_t *h)
   while(l != &w->tunnels) {
     relay_tunnel_t *t = RELAY_CONTAINER(l, relay_tunnel_t, link);
     l = l->next; /* closing never unlinks synchronously */
-    relay_tunnel_close(t, "drain_timeout");
+    relay_tunnel_close(t, CONN_CLOSE_DRAIN_TIMEOUT);
   }
 }
 

@@ -93,7 +93,7 @@ static void stream_release(relay_stream_t *s)
   atomic_fetch_sub(&metrics_of(s)->streams_open, 1);
   relay_list_del(&s->link);
   free(s);
-  if(t->w->draining && t->state == TUN_UP && relay_list_empty(&t->streams))
+  if(t->w->draining && relay_tunnel_up(t) && relay_list_empty(&t->streams))
     relay_tunnel_drain(t);
   relay_tunnel_release(t);
 }
@@ -133,10 +133,11 @@ static void stream_abort(relay_stream_t *s, const char *outcome,
       snprintf(s->reason, sizeof(s->reason), "%s", reason);
   }
   s->aborted = 1;
-  if(s->mux_live && s->t->mux) {
+  if(s->mux_live && relay_tunnel_mux(s->t)) {
     /* on_stream_closed runs before this returns. Before its ACK, a
      * stream of a confirm_connect tunnel is refused with a reason. */
-    mux_stream_reset_code(s->t->mux, s->id, s->unacked ? s->refusal : 0);
+    mux_stream_reset_code(relay_tunnel_mux(s->t), s->id,
+                          s->unacked ? s->refusal : 0);
     relay_tunnel_dirty(s->t);
   }
   s->mux_live = 0;
@@ -188,8 +189,9 @@ static void account_up(relay_stream_t *s, size_t n)
   s->t->bytes_up += n;
   atomic_fetch_add(&metrics_of(s)->bytes_up, n);
   if(s->mux_live) {
-    mux_now(s->t->mux, uv_now(&s->t->w->loop));
-    mux_stream_consumed(s->t->mux, s->id, n);
+    mux_t *m = relay_tunnel_mux(s->t);
+    mux_now(m, uv_now(&s->t->w->loop));
+    mux_stream_consumed(m, s->id, n);
   }
   relay_tunnel_dirty(s->t);
 }
@@ -323,7 +325,7 @@ static void upstream(relay_stream_t *s, const uint8_t *p, size_t n)
      * gather the pieces and write each stream's with one writev
      * afterwards (relay_stream_flush_gather). */
     relay_worker_t *w = s->t->w;
-    if(s->t->in_recv && !s->inflight) {
+    if(conn_in_recv(s->t->conn) && !s->inflight) {
       if(w->ngather == RELAY_GATHER_MAX)
         relay_stream_flush_gather(w);
       if(s->state != ST_OPEN)
@@ -370,14 +372,14 @@ static void send_fin(relay_stream_t *s)
     return;
   s->fin_sent = 1;
   /* May close the stream in the mux (both FINs): on_stream_closed. */
-  mux_stream_close(s->t->mux, s->id);
+  mux_stream_close(relay_tunnel_mux(s->t), s->id);
   relay_tunnel_dirty(s->t);
 }
 
 /* Offers target bytes to the mux; keeps what it does not take. */
 static int downstream(relay_stream_t *s, const uint8_t *p, size_t n)
 {
-  int64_t w = mux_stream_write(s->t->mux, s->id, p, n);
+  int64_t w = mux_stream_write(relay_tunnel_mux(s->t), s->id, p, n);
   if(w < 0) {
     stream_abort(s, "reset", NULL);
     return -1;
@@ -406,7 +408,8 @@ static void on_target_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
   relay_conn_t *c = h->data;
   relay_stream_t *s = c->owner;
   size_t cap = sizeof(s->t->w->tbuf);
-  int64_t win = s->mux_live ? mux_stream_send_window(s->t->mux, s->id) : 0;
+  int64_t win =
+      s->mux_live ? mux_stream_send_window(relay_tunnel_mux(s->t), s->id) : 0;
   /* Read no more than the window allows when it is open, so bytes are
    * rarely left over. */
   if(win > 0 && (uint64_t)win < cap)
@@ -458,7 +461,8 @@ void relay_stream_on_writable(relay_stream_t *s)
     return;
   if(s->left) {
     size_t n = s->left_len - s->left_off;
-    int64_t w = mux_stream_write(s->t->mux, s->id, s->left + s->left_off, n);
+    int64_t w = mux_stream_write(relay_tunnel_mux(s->t), s->id,
+                                 s->left + s->left_off, n);
     if(w < 0) {
       stream_abort(s, "reset", NULL);
       return;
@@ -503,7 +507,7 @@ static void on_dialled(void *ud, int status, relay_conn_t *conn,
   s->state = ST_OPEN;
   if(s->unacked) {
     /* The target is connected: only now is the stream acknowledged. */
-    if(mux_stream_ack(s->t->mux, s->id)) {
+    if(mux_stream_ack(relay_tunnel_mux(s->t), s->id)) {
       s->refusal = TARGET_RESULT_RELAY_LIMIT;
       stream_abort(s, "reset", "out of memory");
       return;
@@ -586,7 +590,7 @@ void relay_stream_on_data(relay_stream_t *s, const uint8_t *p, size_t n)
   if(s->state == ST_TARGET) {
     size_t used = n;
     int rc = target_parse(&s->setup->tp, p, &used, &s->setup->target);
-    mux_stream_consumed(s->t->mux, s->id, used);
+    mux_stream_consumed(relay_tunnel_mux(s->t), s->id, used);
     relay_tunnel_dirty(s->t);
     if(rc == BEACON_EAGAIN)
       return;
@@ -631,9 +635,9 @@ void relay_stream_on_closed(relay_stream_t *s)
 {
   s->mux_live = 0;
   /* Anything but a graceful close (both FINs) aborts the target side. */
-  if(!(s->fin_sent && s->peer_fin) || s->t->state == TUN_CLOSING) {
+  if(!(s->fin_sent && s->peer_fin) || relay_tunnel_closing(s->t)) {
     s->aborted = 1;
-    if(!s->outcome && s->t->state == TUN_CLOSING) {
+    if(!s->outcome && relay_tunnel_closing(s->t)) {
       s->outcome = "reset";
       snprintf(s->reason, sizeof(s->reason), "tunnel closed");
     }

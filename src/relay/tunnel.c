@@ -1,12 +1,13 @@
 /*
- * tunnel.c - one controller tunnel: the accepted TCP socket, its TLS 1.3
- * session (docs/PROTOCOL.md "Transport: TLS 1.3 with mutual authentication")
- * and the yamux server session on top (docs/PROTOCOL.md "Multiplexing: yamux,
- * protocol version 0").
+ * tunnel.c - one controller tunnel: the accepted TCP socket and the
+ * libuv adapter around its connection core (conn/conn.h), which holds
+ * the TLS 1.3 session (docs/PROTOCOL.md "Transport: TLS 1.3 with mutual
+ * authentication") and the yamux server session (docs/PROTOCOL.md
+ * "Multiplexing: yamux, protocol version 0").
  *
  * Output is coalesced: callbacks only mark the tunnel dirty, and the
  * worker's check handle moves mux output through TLS into one uv_write
- * per tunnel per loop turn. No more mux output is encrypted while
+ * per tunnel per loop turn. The core encrypts no more mux output while
  * RELAY_TUNNEL_HIGH_WATER bytes of ciphertext wait on the socket, so a
  * slow controller fills the mux queue and the streams stop reading their
  * targets (docs/PROTOCOL.md "Relaying"). A tunnel whose queued writes make no
@@ -45,6 +46,11 @@ static relay_metrics_t *metrics_of(relay_tunnel_t *t)
   return &t->w->r->metrics;
 }
 
+static uint64_t now_of(relay_tunnel_t *t)
+{
+  return uv_now(&t->w->loop);
+}
+
 static void handle_closed(uv_handle_t *h)
 {
   relay_tunnel_release(h->data);
@@ -52,6 +58,7 @@ static void handle_closed(uv_handle_t *h)
 
 static void close_handles(relay_tunnel_t *t)
 {
+  t->closing = 1;
   if(uv_is_closing((uv_handle_t *)&t->tcp))
     return;
   uv_close((uv_handle_t *)&t->tcp, handle_closed);
@@ -63,7 +70,7 @@ void relay_tunnel_release(relay_tunnel_t *t)
   if(--t->refs > 0)
     return;
   relay_worker_t *w = t->w;
-  if(t->mux) {
+  if(relay_tunnel_mux(t)) {
     log_line_t l;
     uint64_t now = uv_now(&w->loop);
     if(log_begin(&l, LOG_INFO, "tunnel_down")) {
@@ -76,15 +83,15 @@ void relay_tunnel_release(relay_tunnel_t *t)
         log_u64(&l, "refused", t->streams_refused);
       log_u64(&l, "bytes_in", t->bytes_up);
       log_u64(&l, "bytes_out", t->bytes_down);
-      log_str(&l, "reason", t->reason ? t->reason : "closed");
+      log_str(&l, "reason",
+              conn_close_reason_name(conn_close_reason(t->conn)));
       log_end(&l);
     }
   }
   if(t->dirty)
     relay_list_del(&t->dirty_link);
   relay_list_del(&t->link);
-  mux_free(t->mux);
-  tls_conn_free(t->tls);
+  conn_free(t->conn);
   atomic_fetch_sub(&w->r->metrics.tunnels_open, 1);
   free(t);
   relay_worker_tunnel_gone(w);
@@ -132,38 +139,36 @@ static void on_write(uv_write_t *req, int status)
 {
   wchunk_t *c = req->data;
   relay_tunnel_t *t = c->t;
-  t->wq_bytes -= c->len;
-  t->last_progress = uv_now(&t->w->loop);
+  conn_write_done(t->conn, c->len, now_of(t));
   wbuf_put(t->w, c);
   if(status < 0) {
-    if(t->state != TUN_CLOSING)
-      relay_tunnel_close(t, "write_error");
+    if(!relay_tunnel_closing(t))
+      relay_tunnel_close(t, CONN_CLOSE_WRITE_ERROR);
     else
       close_handles(t);
     return;
   }
-  if(t->state == TUN_UP)
+  if(relay_tunnel_up(t))
     relay_tunnel_dirty(t);
 }
 
-/* Hands the TLS layer's pending ciphertext to the socket: straight from
- * the TLS queue while nothing waits in libuv's (the common case, no
- * copy), the rest in one queued write. */
+/* Hands the core's pending ciphertext to the socket: straight from the
+ * TLS queue while nothing waits in libuv's (the common case, no copy),
+ * the rest in one queued write. */
 static int write_ciphertext(relay_tunnel_t *t)
 {
   const uint8_t *p;
-  size_t out = tls_conn_out_peek(t->tls, &p);
+  size_t out = conn_pending(t->conn, &p);
   if(!out || uv_is_closing((uv_handle_t *)&t->tcp))
     return 0;
-  if(!t->wq_bytes) {
+  if(!conn_queued(t->conn)) {
     uv_buf_t b = uv_buf_init((char *)p, (unsigned)out);
     int n = uv_try_write((uv_stream_t *)&t->tcp, &b, 1);
     if(n < 0 && n != UV_EAGAIN)
       return BEACON_EIO;
     if(n > 0) {
-      tls_conn_out_consume(t->tls, (size_t)n);
-      t->last_progress = uv_now(&t->w->loop);
-      out -= (size_t)n;
+      conn_advance(t->conn, (size_t)n);
+      out = conn_pending(t->conn, &p);
       if(!out)
         return 0;
     }
@@ -172,7 +177,8 @@ static int write_ciphertext(relay_tunnel_t *t)
   if(!c)
     return BEACON_ENOMEM;
   c->t = t;
-  c->len = tls_conn_take_output(t->tls, c->data, out);
+  c->len = out;
+  memcpy(c->data, p, out);
   c->req.data = c;
   uv_buf_t b = uv_buf_init((char *)c->data, (unsigned)c->len);
   int err = uv_write(&c->req, (uv_stream_t *)&t->tcp, &b, 1, on_write);
@@ -180,30 +186,7 @@ static int write_ciphertext(relay_tunnel_t *t)
     wbuf_put(t->w, c);
     return BEACON_EIO;
   }
-  if(!t->wq_bytes)
-    t->last_progress = uv_now(&t->w->loop);
-  t->wq_bytes += c->len;
-  return 0;
-}
-
-/* Encrypts mux output while the socket queue is below the high water
- * mark. bound = 0 ignores the mark (final flush of a Go Away). */
-static int encrypt_mux(relay_tunnel_t *t, int bound)
-{
-  while(!bound ||
-        t->wq_bytes + tls_conn_out_pending(t->tls) < RELAY_TUNNEL_HIGH_WATER) {
-    const uint8_t *p;
-    size_t n = mux_pending(t->mux, &p);
-    if(!n)
-      break;
-    if(n > FLUSH_SLICE)
-      n = FLUSH_SLICE;
-    if(tls_conn_write(t->tls, p, n) < 0)
-      return BEACON_ETLS;
-    /* May run on_writable: streams queue more output; p is then stale,
-     * but it is no longer used. */
-    mux_advance(t->mux, n);
-  }
+  conn_advance_queued(t->conn, out);
   return 0;
 }
 
@@ -213,30 +196,29 @@ void relay_tunnel_flush(relay_tunnel_t *t)
     relay_list_del(&t->dirty_link);
     t->dirty = 0;
   }
-  if(t->state == TUN_CLOSING)
+  if(relay_tunnel_closing(t))
     return;
+  uint64_t now = now_of(t);
   size_t before;
   do {
-    before = t->mux ? mux_pending_total(t->mux) : 0;
-    if(t->mux && encrypt_mux(t, 1)) {
-      relay_tunnel_close(t, "tls_error");
-      return;
-    }
+    before = conn_unencrypted(t->conn);
+    if(conn_flush(t->conn, now))
+      return; /* closed: tls_error */
     if(write_ciphertext(t)) {
-      relay_tunnel_close(t, "write_error");
+      relay_tunnel_close(t, CONN_CLOSE_WRITE_ERROR);
       return;
     }
     /* The socket took everything at once, so no write completion will
      * bring us back: go on while the mux has more (bounded by its
      * queue; reads are not served in between). */
-  } while(t->mux && !t->wq_bytes && !tls_conn_out_pending(t->tls) &&
-          mux_pending_total(t->mux) && mux_pending_total(t->mux) < before);
+  } while(!conn_waiting(t->conn) && conn_unencrypted(t->conn) &&
+          conn_unencrypted(t->conn) < before);
   tunnel_arm(t);
 }
 
 void relay_tunnel_dirty(relay_tunnel_t *t)
 {
-  if(t->dirty || t->state == TUN_CLOSING)
+  if(t->dirty || relay_tunnel_closing(t))
     return;
   t->dirty = 1;
   relay_list_add(&t->w->dirty, &t->dirty_link);
@@ -249,34 +231,33 @@ static void on_shutdown(uv_shutdown_t *req, int status)
   close_handles(t);
 }
 
-/* Ends the tunnel. The streams are aborted at once; what is already
- * queued for the controller (a Go Away, an alert) is still sent, then
- * the socket is shut down and closed, bounded by --write-timeout. */
-void relay_tunnel_close(relay_tunnel_t *t, const char *reason)
+/* Ends the tunnel through its core, which aborts the streams at once
+ * and then calls cb_close. */
+void relay_tunnel_close(relay_tunnel_t *t, enum conn_close_reason why)
 {
-  if(t->state == TUN_CLOSING)
+  if(relay_tunnel_closing(t))
     return;
-  int hard = !strcmp(reason, "write_timeout") ||
-             !strcmp(reason, "write_error") || !strcmp(reason, "read_error");
-  t->state = TUN_CLOSING;
-  t->reason = reason;
+  conn_close(t->conn, why, now_of(t));
+}
+
+/* The core ended: what is already queued for the controller (a Go Away,
+ * an alert) is still sent, then the socket is shut down and closed,
+ * bounded by --write-timeout (the core's closing deadline). */
+static void cb_close(conn_t *c, enum conn_close_reason why, void *ud)
+{
+  relay_tunnel_t *t = ud;
+  if(why == CONN_CLOSE_WRITE_TIMEOUT)
+    atomic_fetch_add(&metrics_of(t)->write_timeouts, 1);
+  else if(why == CONN_CLOSE_KEEPALIVE_TIMEOUT)
+    atomic_fetch_add(&metrics_of(t)->keepalive_timeouts, 1);
   if(t->dirty) {
     relay_list_del(&t->dirty_link);
     t->dirty = 0;
   }
   uv_read_stop((uv_stream_t *)&t->tcp);
-  if(t->mux) {
-    if(!hard) {
-      encrypt_mux(t, 0);
-      tls_conn_shutdown(t->tls);
-    }
-    mux_shutdown(t->mux);
-  }
-  if(!hard && t->tls && !write_ciphertext(t)) {
+  if(!conn_close_reason_is_hard(why) && !write_ciphertext(t)) {
     t->shutdown_req.data = t;
     if(!uv_shutdown(&t->shutdown_req, (uv_stream_t *)&t->tcp, on_shutdown)) {
-      /* Bounded: the timer closes the socket if the peer never reads. */
-      t->last_progress = uv_now(&t->w->loop);
       tunnel_arm(t);
       return;
     }
@@ -289,60 +270,22 @@ void relay_tunnel_close(relay_tunnel_t *t, const char *reason)
 static void on_timer(uv_timer_t *h)
 {
   relay_tunnel_t *t = h->data;
-  relay_config_t *cfg = &t->w->r->cfg;
-  uint64_t now = uv_now(&t->w->loop);
-  if(t->state == TUN_CLOSING) {
-    if(now >= t->last_progress + cfg->write_timeout_ms)
-      close_handles(t);
-    else
-      tunnel_arm(t);
+  if(conn_tick(t->conn, now_of(t)) == CONN_TICK_DROP) {
+    close_handles(t);
     return;
   }
-  if(t->wq_bytes && now >= t->last_progress + cfg->write_timeout_ms) {
-    atomic_fetch_add(&metrics_of(t)->write_timeouts, 1);
-    relay_tunnel_close(t, "write_timeout");
+  if(uv_is_closing((uv_handle_t *)&t->timer))
     return;
-  }
-  if(t->state == TUN_HANDSHAKE) {
-    if(now >= t->deadline_hs) {
-      log_line_t l;
-      atomic_fetch_add(&metrics_of(t)->hs_fail_timeout, 1);
-      if(log_begin(&l, LOG_WARN, "handshake_failed")) {
-        log_str(&l, "peer", t->peer);
-        log_str(&l, "reason", "timeout");
-        log_end(&l);
-      }
-      relay_tunnel_close(t, "handshake_timeout");
-      return;
-    }
-  } else if(t->mux) {
-    if(mux_tick(t->mux, now) == BEACON_ETIMEDOUT) {
-      atomic_fetch_add(&metrics_of(t)->keepalive_timeouts, 1);
-      relay_tunnel_close(t, "keepalive_timeout");
-      return;
-    }
-    /* A keep-alive tick: a tunnel that once moved bulk data gives its
-     * ciphertext buffers back (mux_tick did the same for its queue). */
-    tls_conn_trim(t->tls);
+  /* After a keep-alive tick the mux may have a ping to send. */
+  if(relay_tunnel_up(t))
     relay_tunnel_dirty(t);
-  }
   tunnel_arm(t);
 }
 
 static void tunnel_arm(relay_tunnel_t *t)
 {
-  relay_config_t *cfg = &t->w->r->cfg;
-  uint64_t now = uv_now(&t->w->loop);
-  uint64_t dl = UINT64_MAX;
-  if(t->wq_bytes || t->state == TUN_CLOSING)
-    dl = t->last_progress + cfg->write_timeout_ms;
-  if(t->state == TUN_HANDSHAKE && t->deadline_hs < dl)
-    dl = t->deadline_hs;
-  if(t->state == TUN_UP && t->mux) {
-    uint64_t md = mux_next_deadline(t->mux);
-    if(md < dl)
-      dl = md;
-  }
+  uint64_t now = now_of(t);
+  uint64_t dl = conn_next_deadline(t->conn);
   if(dl == UINT64_MAX) {
     uv_timer_stop(&t->timer);
     return;
@@ -355,7 +298,7 @@ static void tunnel_arm(relay_tunnel_t *t)
 static int cb_open(mux_t *m, uint32_t id, void **ud, void *tud)
 {
   relay_tunnel_t *t = tud;
-  if(t->state != TUN_UP || t->w->draining)
+  if(!relay_tunnel_up(t) || t->w->draining)
     return BEACON_EGOAWAY;
   return relay_stream_open(t, id, ud);
 }
@@ -437,7 +380,7 @@ static const mux_callbacks_t mux_cbs = {
     .on_stream_refused = cb_refused,
 };
 
-/* ---- handshake and reading ---- */
+/* ---- connection callbacks ---- */
 
 static void handshake_failed(relay_tunnel_t *t, const char *reason,
                              const char *detail)
@@ -454,6 +397,30 @@ static void handshake_failed(relay_tunnel_t *t, const char *reason,
   }
 }
 
+static void cb_handshake_failed(conn_t *c, int rc, const char *detail,
+                                void *ud)
+{
+  relay_tunnel_t *t = ud;
+  relay_metrics_t *m = metrics_of(t);
+  switch(rc) {
+  case BEACON_ETIMEDOUT:
+    atomic_fetch_add(&m->hs_fail_timeout, 1);
+    handshake_failed(t, "timeout", NULL);
+    break;
+  case BEACON_ENOMEM:
+    handshake_failed(t, "out of memory", NULL);
+    break;
+  case BEACON_EVERIFY:
+    atomic_fetch_add(&m->hs_fail_verify, 1);
+    handshake_failed(t, "verify", detail);
+    break;
+  default:
+    atomic_fetch_add(&m->hs_fail_tls, 1);
+    handshake_failed(t, "tls", detail);
+    break;
+  }
+}
+
 static int client_allowed(relay_tunnel_t *t)
 {
   const relay_config_t *cfg = &t->w->r->cfg;
@@ -467,38 +434,29 @@ static int client_allowed(relay_tunnel_t *t)
   return 0;
 }
 
-static int tunnel_up(relay_tunnel_t *t)
+/* The handshake completed: is this controller let in? */
+static int cb_handshake(conn_t *c, void *ud)
 {
-  t->confirm_connect = tls_conn_beacon_alpn(t->tls);
-  relay_t *r = t->w->r;
-  if(tls_conn_peer_subject(t->tls, t->subject, sizeof(t->subject)))
+  relay_tunnel_t *t = ud;
+  tls_conn_t *tls = conn_tls(c);
+  t->confirm_connect = tls_conn_beacon_alpn(tls);
+  if(tls_conn_peer_subject(tls, t->subject, sizeof(t->subject)))
     snprintf(t->subject, sizeof(t->subject), "?");
-  if(tls_conn_peer_spki_sha256(t->tls, t->spki))
+  if(tls_conn_peer_spki_sha256(tls, t->spki))
     t->spki[0] = 0;
   if(!client_allowed(t)) {
-    atomic_fetch_add(&r->metrics.hs_fail_not_allowed, 1);
+    atomic_fetch_add(&metrics_of(t)->hs_fail_not_allowed, 1);
     handshake_failed(t, "client not allowed", t->spki);
     return -1;
   }
-  mux_config_t mc;
-  mux_config_default(&mc);
-  mc.is_client = 0;
-  mc.max_streams = r->cfg.max_streams;
-  /* Streams of a confirm_connect tunnel wait unacknowledged while their
-   * target is dialled: as many may as may be open. */
-  mc.accept_backlog = r->cfg.max_streams;
-  mc.keepalive_ms = r->cfg.keepalive_ms;
-  mc.keepalive_timeout_ms = r->cfg.keepalive_timeout_ms;
-  mc.window_budget = r->cfg.window_budget;
-  mc.max_window = 0; /* the default cap, or 256 KiB fixed */
-  t->mux = mux_new(&mc, &mux_cbs, t, uv_now(&t->w->loop));
-  if(!t->mux) {
-    handshake_failed(t, "out of memory", NULL);
-    return -1;
-  }
-  t->state = TUN_UP;
+  return 0;
+}
+
+static void cb_up(conn_t *c, void *ud)
+{
+  relay_tunnel_t *t = ud;
+  relay_t *r = t->w->r;
   t->start_ms = uv_now(&t->w->loop);
-  tls_conn_trim(t->tls); /* the certificate chains' buffers */
   atomic_fetch_add(&r->metrics.tunnels_total, 1);
   log_line_t l;
   if(log_begin(&l, LOG_INFO, "tunnel_up")) {
@@ -506,14 +464,45 @@ static int tunnel_up(relay_tunnel_t *t)
     log_str(&l, "peer", t->peer);
     log_str(&l, "subject", t->subject);
     log_str(&l, "spki", t->spki);
-    log_str(&l, "tls", tls_conn_version(t->tls));
+    log_str(&l, "tls", tls_conn_version(conn_tls(c)));
     log_str(&l, "alpn", t->confirm_connect ? TLS_ALPN_BEACON : "-");
     log_end(&l);
   }
   if(t->w->draining)
     relay_tunnel_drain(t);
-  return 0;
 }
+
+/* The pieces of one mux_recv() are written together. */
+static void cb_recv_done(conn_t *c, void *ud)
+{
+  relay_tunnel_t *t = ud;
+  relay_stream_flush_gather(t->w);
+}
+
+static void cb_mux_error(conn_t *c, int rc, void *ud)
+{
+  relay_tunnel_t *t = ud;
+  if(rc == BEACON_EPROTO)
+    atomic_fetch_add(&metrics_of(t)->protocol_errors, 1);
+  log_line_t l;
+  if(log_begin(&l, LOG_WARN, "protocol_error")) {
+    log_u64(&l, "tunnel", t->id);
+    log_str(&l, "peer", t->peer);
+    log_str(&l, "error", beacon_strerror(rc));
+    log_end(&l);
+  }
+}
+
+static const conn_callbacks_t conn_cbs = {
+    .on_handshake = cb_handshake,
+    .on_handshake_failed = cb_handshake_failed,
+    .on_up = cb_up,
+    .on_recv_done = cb_recv_done,
+    .on_mux_error = cb_mux_error,
+    .on_close = cb_close,
+};
+
+/* ---- reading ---- */
 
 static void on_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
 {
@@ -522,104 +511,37 @@ static void on_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
   buf->len = sizeof(t->w->rbuf);
 }
 
-/* Decrypts and feeds the mux everything that is buffered, several TLS
- * records per mux_recv() so a stream's frames reach its target in one
- * writev. */
-static void pump_plaintext(relay_tunnel_t *t)
-{
-  relay_worker_t *w = t->w;
-  for(;;) {
-    size_t have;
-    int n = tls_conn_read_batch(t->tls, w->plain, sizeof(w->plain), &have);
-    if(have) {
-      t->in_recv = 1;
-      mux_now(t->mux, uv_now(&w->loop));
-      int rc = mux_recv(t->mux, w->plain, have);
-      t->in_recv = 0;
-      relay_stream_flush_gather(w);
-      if(rc < 0) {
-        if(rc == BEACON_EPROTO)
-          atomic_fetch_add(&metrics_of(t)->protocol_errors, 1);
-        log_line_t l;
-        if(log_begin(&l, LOG_WARN, "protocol_error")) {
-          log_u64(&l, "tunnel", t->id);
-          log_str(&l, "peer", t->peer);
-          log_str(&l, "error", beacon_strerror(rc));
-          log_end(&l);
-        }
-        relay_tunnel_close(t, rc == BEACON_EPROTO ? "protocol_error"
-                                                  : "internal_error");
-        return;
-      }
-      if(t->state != TUN_UP)
-        return;
-    }
-    if(n == BEACON_EAGAIN)
-      break;
-    if(n == 0) {
-      relay_tunnel_close(t, "close_notify");
-      return;
-    }
-    if(n < 0) {
-      relay_tunnel_close(t, "tls_error");
-      return;
-    }
-  }
-  relay_tunnel_dirty(t);
-}
-
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
   relay_tunnel_t *t = s->data;
-  if(nread == 0 || t->state == TUN_CLOSING)
+  if(nread == 0 || relay_tunnel_closing(t))
     return;
   if(nread < 0) {
-    if(t->state == TUN_HANDSHAKE) {
+    if(conn_state(t->conn) == CONN_HANDSHAKE) {
       atomic_fetch_add(&metrics_of(t)->hs_fail_tls, 1);
       handshake_failed(t, nread == UV_EOF ? "eof" : uv_err_name(nread), NULL);
     }
-    relay_tunnel_close(t, nread == UV_EOF ? "eof" : "read_error");
+    relay_tunnel_close(t, nread == UV_EOF ? CONN_CLOSE_EOF
+                                          : CONN_CLOSE_READ_ERROR);
     return;
   }
-  if(tls_conn_feed(t->tls, (const uint8_t *)buf->base, (size_t)nread)) {
-    relay_tunnel_close(t, "out_of_memory");
-    return;
-  }
-  if(t->state == TUN_HANDSHAKE) {
-    int rc = tls_conn_handshake(t->tls);
-    if(rc == BEACON_EAGAIN) {
-      relay_tunnel_dirty(t);
-      return;
-    }
-    if(rc < 0) {
-      atomic_fetch_add(rc == BEACON_EVERIFY ? &metrics_of(t)->hs_fail_verify
-                                            : &metrics_of(t)->hs_fail_tls,
-                       1);
-      handshake_failed(t, rc == BEACON_EVERIFY ? "verify" : "tls",
-                       tls_conn_error(t->tls));
-      relay_tunnel_close(t, "handshake_failed");
-      return;
-    }
-    if(tunnel_up(t)) {
-      relay_tunnel_close(t, "handshake_failed");
-      return;
-    }
-  }
-  pump_plaintext(t);
+  conn_feed(t->conn, (const uint8_t *)buf->base, (size_t)nread, now_of(t));
+  relay_tunnel_dirty(t); /* no-op once closing */
 }
 
 void relay_tunnel_drain(relay_tunnel_t *t)
 {
-  if(t->state == TUN_HANDSHAKE) {
-    relay_tunnel_close(t, "drain");
+  if(relay_tunnel_closing(t))
+    return;
+  if(conn_state(t->conn) == CONN_HANDSHAKE) {
+    relay_tunnel_close(t, CONN_CLOSE_DRAIN);
     return;
   }
-  if(t->state != TUN_UP)
-    return;
-  if(!mux_is_going_away(t->mux))
-    mux_go_away(t->mux, MUX_GO_AWAY_NORMAL);
+  mux_t *m = conn_mux(t->conn);
+  if(!mux_is_going_away(m))
+    mux_go_away(m, MUX_GO_AWAY_NORMAL);
   if(relay_list_empty(&t->streams))
-    relay_tunnel_close(t, "drain");
+    relay_tunnel_close(t, CONN_CLOSE_DRAIN);
   else
     relay_tunnel_dirty(t);
 }
@@ -641,7 +563,6 @@ void relay_tunnel_accept(relay_worker_t *w)
   t->tcp.data = t;
   t->timer.data = t;
   t->refs = 2;
-  t->state = TUN_HANDSHAKE;
   t->id = atomic_fetch_add(&r->next_tunnel_id, 1) + 1;
   t->start_ms = uv_now(&w->loop);
   relay_list_add(&w->tunnels, &t->link);
@@ -649,7 +570,6 @@ void relay_tunnel_accept(relay_worker_t *w)
   uint64_t open = atomic_fetch_add(&r->metrics.tunnels_open, 1) + 1;
   snprintf(t->peer, sizeof(t->peer), "?");
   if(uv_accept((uv_stream_t *)&w->listener, (uv_stream_t *)&t->tcp)) {
-    t->state = TUN_CLOSING;
     close_handles(t);
     return;
   }
@@ -667,24 +587,37 @@ void relay_tunnel_accept(relay_worker_t *w)
       log_u64(&l, "max_tunnels", r->cfg.max_tunnels);
       log_end(&l);
     }
-    t->state = TUN_CLOSING;
     close_handles(t);
     return;
   }
+  conn_config_t cc;
+  conn_config_default(&cc);
+  cc.handshake_timeout_ms = r->cfg.handshake_timeout_ms;
+  cc.write_timeout_ms = r->cfg.write_timeout_ms;
+  cc.high_water = RELAY_TUNNEL_HIGH_WATER;
+  cc.flush_slice = FLUSH_SLICE;
+  cc.plain = w->plain;
+  cc.plain_cap = sizeof(w->plain);
+  cc.mux.is_client = 0;
+  cc.mux.max_streams = r->cfg.max_streams;
+  /* Streams of a confirm_connect tunnel wait unacknowledged while their
+   * target is dialled: as many may as may be open. */
+  cc.mux.accept_backlog = r->cfg.max_streams;
+  cc.mux.window_budget = r->cfg.window_budget;
+  cc.mux.max_window = 0; /* the default cap, or 256 KiB fixed */
+  cc.mux.keepalive_ms = r->cfg.keepalive_ms;
+  cc.mux.keepalive_timeout_ms = r->cfg.keepalive_timeout_ms;
   struct tls_ctx *ctx = relay_ctx_get(r);
-  t->tls = tls_conn_new(ctx, NULL);
+  t->conn = conn_new(&cc, ctx, NULL, &conn_cbs, &mux_cbs, t, t->start_ms);
   tls_ctx_unref(ctx);
-  if(!t->tls) {
-    t->state = TUN_CLOSING;
+  if(!t->conn) {
     close_handles(t);
     return;
   }
   uv_os_fd_t fd;
   if(uv_fileno((uv_handle_t *)&t->tcp, &fd) == 0)
     (void)tunnel_socket_tune(fd);
-  t->deadline_hs = t->start_ms + r->cfg.handshake_timeout_ms;
   if(uv_read_start((uv_stream_t *)&t->tcp, on_alloc, on_read)) {
-    t->state = TUN_CLOSING;
     close_handles(t);
     return;
   }
