@@ -16,6 +16,7 @@
 #include "metrics/http.h"
 #include "policy/policy.h"
 #include "relay/relay.h"
+#include "tls/identity.h"
 
 #define MAX_ALLOW_CLIENTS 256
 
@@ -40,8 +41,13 @@ static void usage(FILE *f)
       "                            then the default refuses loopback,\n"
       "                            link-local, unspecified and multicast\n"
       "  --allow-client ID         accept only these controllers: a subject\n"
-      "                            (\"CN=ctl-1,O=fleet\") or a 64-hex SPKI\n"
-      "                            SHA-256 (repeatable; default: any)\n"
+      "                            (\"CN=ctl-1,O=fleet\", "
+      "\"/O=fleet/CN=ctl-1\"\n"
+      "                            or as `openssl x509 -subject` prints it;\n"
+      "                            types case-insensitive, values exact, RDN\n"
+      "                            order free) or a 64-hex SPKI SHA-256 from\n"
+      "                            `beacon pki fingerprint` (repeatable;\n"
+      "                            default: any Fleet CA controller)\n"
       "  --dial-timeout S          connecting to a target (default 15)\n"
       "  --handshake-timeout S     TLS handshake (default 10)\n"
       "  --target-timeout S        target line of a new stream (default 10)\n"
@@ -148,17 +154,14 @@ static int count(const char *flag, const char *v, unsigned long max,
   return 0;
 }
 
-static int valid_client_id(const char *s)
-{
-  return s[0] != 0 && strlen(s) < 256;
-}
-
 int cli_egress_main(int argc, char **argv)
 {
   relay_config_t cfg;
   relay_config_default(&cfg);
   policy_t *policy = policy_new();
+  /* canonical forms (tls/identity.h), compared with each peer's */
   const char *clients[MAX_ALLOW_CLIENTS];
+  char *client_ids[MAX_ALLOW_CLIENTS];
   size_t nclients = 0;
   int level = LOG_INFO, json = 0;
   int rc = CLI_EXIT_USAGE;
@@ -194,16 +197,22 @@ int cli_egress_main(int argc, char **argv)
         r = CLI_EXIT_USAGE;
       }
       break;
-    case OPT_ALLOW_CLIENT:
-      if(!valid_client_id(optarg))
-        r = bad("--allow-client '%s': expected a subject or an SPKI "
-                "SHA-256%s",
-                optarg, "");
-      else if(nclients == MAX_ALLOW_CLIENTS)
+    case OPT_ALLOW_CLIENT: {
+      char canon[TLS_IDENTITY_MAX];
+      if(nclients == MAX_ALLOW_CLIENTS)
         r = bad("--allow-client: at most %s entries%s", "256", "");
-      else
-        clients[nclients++] = optarg;
+      else if(tls_identity_parse(optarg, canon, sizeof(canon), err,
+                                 sizeof(err)))
+        r = bad("--allow-client '%s': %s", optarg, err);
+      else if(!(client_ids[nclients] = strdup(canon))) {
+        fprintf(stderr, "beacon egress: out of memory\n");
+        r = CLI_EXIT_FAILURE;
+      } else {
+        clients[nclients] = client_ids[nclients];
+        nclients++;
+      }
       break;
+    }
     case OPT_DIAL_TIMEOUT:
       r = seconds("dial-timeout", optarg, 0, &cfg.dial_timeout_ms);
       break;
@@ -295,6 +304,8 @@ int cli_egress_main(int argc, char **argv)
   rc = relay_run(relay) ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
   relay_free(relay);
 out:
+  for(size_t i = 0; i < nclients; i++)
+    free(client_ids[i]);
   policy_free(policy);
   return rc;
 }

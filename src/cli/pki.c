@@ -22,6 +22,7 @@ static const char usage_text[] =
     "                        [--cn CN] [--usage client|server|both|none]\n"
     "                        [--san LIST] [--not-before-days N] [--days N]\n"
     "                        [--ca-name NAME] [--self-signed-ca]\n"
+    "       beacon pki fingerprint FILE\n"
     "\n"
     "  init    create a development PKI in DIR (created 0700 if missing):\n"
     "          root-ca, fleet-ca (the trust anchor), relay (SANs localhost,\n"
@@ -39,7 +40,10 @@ static const char usage_text[] =
     "          --san is a comma-separated list of DNS names and IPs.\n"
     "          --not-before-days / --days are offsets from now in days and\n"
     "          may be negative (an expired or not-yet-valid certificate);\n"
-    "          defaults -1 hour and 825 days.\n";
+    "          defaults -1 hour and 825 days.\n"
+    "  fingerprint  print the SHA-256 of the public key (SPKI) in FILE, a\n"
+    "          PEM certificate, CSR or key, as the 64 hex digits\n"
+    "          `beacon egress --allow-client` pins.\n";
 
 static int usage(int code)
 {
@@ -96,6 +100,24 @@ static int pki_init_main(int argc, char **argv)
     fprintf(stderr, "beacon pki init: %s\n", err);
     return exit_code(rc);
   }
+  return CLI_EXIT_OK;
+}
+
+static int pki_fingerprint_main(int argc, char **argv)
+{
+  if(argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+    return usage(CLI_EXIT_OK);
+  if(argc != 2 || argv[1][0] == '-') {
+    fprintf(stderr, "beacon pki fingerprint: exactly one FILE is needed\n");
+    return usage(CLI_EXIT_USAGE);
+  }
+  char hex[65], err[512];
+  int rc = pki_fingerprint(argv[1], hex, err, sizeof(err));
+  if(rc) {
+    fprintf(stderr, "beacon pki fingerprint: %s\n", err);
+    return exit_code(rc);
+  }
+  printf("%s\n", hex);
   return CLI_EXIT_OK;
 }
 
@@ -243,7 +265,8 @@ static int pki_issue_main(int argc, char **argv)
 int cli_pki_main(int argc, char **argv)
 {
   if(argc < 2) {
-    fprintf(stderr, "beacon pki: a command is needed (init, sign, issue)\n");
+    fprintf(stderr, "beacon pki: a command is needed (init, sign, issue, "
+                    "fingerprint)\n");
     return usage(CLI_EXIT_USAGE);
   }
   const char *sub = argv[1];
@@ -257,6 +280,8 @@ int cli_pki_main(int argc, char **argv)
     return pki_sign_main(argc - 1, argv + 1);
   if(!strcmp(sub, "issue"))
     return pki_issue_main(argc - 1, argv + 1);
+  if(!strcmp(sub, "fingerprint"))
+    return pki_fingerprint_main(argc - 1, argv + 1);
   fprintf(stderr, "beacon pki: unknown command '%s'\n", sub);
   return usage(CLI_EXIT_USAGE);
 }

@@ -43,9 +43,9 @@ typedef struct relay_config {
                              grow beyond 256 KiB each, together; 0 = Go's
                              fixed 256 KiB windows */
   const policy_t *policy; /* borrowed; NULL = default policy */
-  /* Accepted client identities: exact subject lines as printed by
-   * tls_conn_peer_subject() or 64-hex SPKI SHA-256. None = any client
-   * the Fleet CA vouches for. Borrowed. */
+  /* Accepted client identities in the canonical form of
+   * tls_identity_parse() (tls/identity.h: "dn:..." or "spki:..."). None
+   * = any client the Fleet CA vouches for. Borrowed. */
   const char *const *allow_clients;
   size_t n_allow_clients;
   /* --metrics-addr: Prometheus /metrics and /healthz on the control

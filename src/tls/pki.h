@@ -55,4 +55,9 @@ int pki_sign_csr(const char *ca_dir, const char *csr_path,
 int pki_gen_csr(const char *dir, const char *cn, const char *sans,
                 const char *out_path, char *err, size_t errlen);
 
+/* SHA-256 of the SubjectPublicKeyInfo in the PEM file at path (a
+ * certificate, its first one; a CSR; a public or private key) as 64
+ * lowercase hex digits: what --allow-client pins. */
+int pki_fingerprint(const char *path, char hex[65], char *err, size_t errlen);
+
 #endif

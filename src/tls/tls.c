@@ -39,6 +39,7 @@
 
 #include "beacon/beacon.h"
 #include "tls/bio_queue.h"
+#include "tls/identity.h"
 
 #define TLS_CIPHERSUITES                                                      \
   "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"                            \
@@ -635,6 +636,14 @@ int tls_conn_peer_spki_sha256(const tls_conn_t *c, char hex[65])
   }
   hex[64] = '\0';
   return 0;
+}
+
+int tls_conn_peer_identity(const tls_conn_t *c, char *canon, size_t cap)
+{
+  X509 *peer = SSL_get0_peer_certificate(c->ssl);
+  if(!peer)
+    return BEACON_EINVAL;
+  return tls_identity_of_name(X509_get_subject_name(peer), canon, cap);
 }
 
 const char *tls_conn_version(const tls_conn_t *c)

@@ -522,6 +522,68 @@ def test_enrolment_flow(env):
         harness.check(r.get("ok"), r)
 
 
+# ---- identity: --allow-client and pki fingerprint ---------------------------
+
+def test_allow_client_spellings(env):
+    """--allow-client takes the subject as RFC 4514, the slash form and
+    `openssl x509 -subject` print it, or the SPKI hash `beacon pki
+    fingerprint` prints; a subset of the subject does not match; a value
+    that is neither a DN nor a hash stops the relay with exit 2."""
+    openssl = need_tool("openssl")
+    ca = env.pki()
+    crt = os.path.join(ca, "controller.crt")
+    printed = env.run([openssl, "x509", "-noout", "-subject", "-in", crt],
+                      check=True).stdout.decode().strip()
+    harness.check(printed.startswith("subject="), printed)
+    printed = printed[len("subject="):].strip()
+    fp = env.beacon("pki", "fingerprint", crt, check=True).stdout.decode()
+    harness.check(re.fullmatch(r"[0-9a-f]{64}\n", fp), repr(fp))
+    # The same hash from the key, and from openssl's own DER of the key.
+    fp_key = env.beacon("pki", "fingerprint",
+                        os.path.join(ca, "controller.key"),
+                        check=True).stdout.decode()
+    harness.check_eq(fp_key, fp, "fingerprint of the key vs certificate")
+    der = env.run([openssl, "pkey", "-pubin", "-outform", "DER"],
+                  input=env.run([openssl, "x509", "-noout", "-pubkey", "-in",
+                                 crt], check=True).stdout,
+                  check=True).stdout
+    harness.check_eq(fp.strip(), harness.sha256_hex(der), "SPKI SHA-256")
+
+    with Echo() as e:
+        for ident in (printed, "CN=controller,O=beacon",
+                      "/O=beacon/CN=controller", "cn=controller; o=beacon",
+                      fp.strip().upper()):
+            relay = env.start_relay(extra_args=("--allow-client", "CN=nobody",
+                                                "--allow-client", ident),
+                                    name="relay-allow")
+            r = env.tpeer("echo", "--target", e.addr, "--bytes", "1000",
+                          relay=relay)
+            harness.check(r.get("ok"), "--allow-client %r: %s" % (ident, r))
+            relay.stop()
+        for ident in ("CN=controller", "CN=Controller,O=beacon"):
+            relay = env.start_relay(extra_args=("--allow-client", ident),
+                                    name="relay-deny")
+            r = env.tpeer("echo", "--target", e.addr, "--bytes", "1000",
+                          relay=relay, expect_rc=None)
+            harness.check(not r.get("ok"), "%r let the controller in" % ident)
+            relay.wait_log("client not allowed", timeout=10)
+            relay.stop()
+
+    base = ["egress", "--config-dir", ca, "--tunnel-addr",
+            "127.0.0.1:%d" % env.free_port(), "--workers", "1"]
+    for bad, why in (("bogus", b"TYPE=VALUE"),
+                     ("FOO=bar", b"unknown attribute type"),
+                     ("CN=", b"empty value"),
+                     ("abc123", b"64-hex SPKI")):
+        r = env.beacon(*(base + ["--allow-client", bad]), timeout=20)
+        harness.check_eq(r.returncode, 2, "--allow-client %s" % bad)
+        harness.check(bad.encode() in r.stderr and why in r.stderr,
+                      r.stderr)
+    r = env.beacon("pki", "fingerprint", env.path("nope.crt"), timeout=20)
+    harness.check_eq(r.returncode, 3, "fingerprint of a missing file")
+    harness.check(b"missing" in r.stderr, r.stderr)
+
+
 # ---- readiness notification -------------------------------------------------
 
 def test_sd_notify_lifecycle(env):
