@@ -67,6 +67,10 @@ static void usage(FILE *f)
       "                            (= 127.0.0.1:PORT); default off\n"
       "  --log-level LEVEL         debug, info, warn, error (default info)\n"
       "  --log-format FORMAT       text or json (default text)\n"
+      "  --allow-group-readable-key  accept relay.key with mode 0640 when\n"
+      "                            its group is the relay's (root:beacon);\n"
+      "                            by default a key readable by anyone but\n"
+      "                            its owner is refused (exit 3)\n"
       "  --help                    this text\n"
       "\n"
       "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads the\n"
@@ -93,6 +97,7 @@ enum {
   OPT_METRICS_ADDR,
   OPT_LOG_LEVEL,
   OPT_LOG_FORMAT,
+  OPT_GROUP_KEY,
   OPT_HELP
 };
 
@@ -116,6 +121,7 @@ static const struct option options[] = {
     {"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"allow-group-readable-key", no_argument, NULL, OPT_GROUP_KEY},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -267,6 +273,9 @@ int cli_egress_main(int argc, char **argv)
       json = log_format_parse(optarg);
       if(json < 0)
         r = bad("--log-format '%s': expected text or json%s", optarg, "");
+      break;
+    case OPT_GROUP_KEY:
+      cfg.allow_group_readable_key = 1;
       break;
     case OPT_HELP:
     case 'h':

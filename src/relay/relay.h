@@ -51,6 +51,9 @@ typedef struct relay_config {
   /* --metrics-addr: Prometheus /metrics and /healthz on the control
    * loop ("HOST:PORT", ":PORT" = loopback); NULL = off. Borrowed. */
   const char *metrics_addr;
+  /* --allow-group-readable-key: relay.key may be 0640 when its group is
+   * one of the relay's (root:beacon under the systemd unit). */
+  int allow_group_readable_key;
 } relay_config_t;
 
 /* Counters, updated atomically from every worker (a metrics endpoint
@@ -115,10 +118,13 @@ int relay_port(const relay_t *r);
 
 void relay_free(relay_t *r); /* NULL allowed; only after relay_run() */
 
-/* Loads DIR/relay.crt, relay.key, fleet-ca.crt and DIR/crl.pem when it
- * exists into a server context. BEACON_ECONFIG with err naming the file. */
+/* Loads cfg->config_dir's relay.crt, relay.key, fleet-ca.crt and crl.pem
+ * when it exists into a server context. Refuses a key readable by others
+ * (or by its group, unless allow_group_readable_key and the group is
+ * ours) and a certificate outside its validity period. BEACON_ECONFIG
+ * with err naming the file. */
 struct tls_ctx;
-int relay_load_tls(const char *dir, struct tls_ctx **out, char *err,
+int relay_load_tls(const relay_config_t *cfg, struct tls_ctx **out, char *err,
                    size_t errlen);
 
 #endif

@@ -22,12 +22,15 @@
  */
 #include "tls/tls.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -107,15 +110,31 @@ static int check_file(const char *what, const char *path, char *err,
       snprintf(err, errlen, "%s file: no path given", what);
     return BEACON_ECONFIG;
   }
+  /* EACCES on stat is a directory we may not search, on open a file we
+   * may not read: "unreadable", not "missing", so the fix is obvious. */
   if(stat(path, &st)) {
+    int e = errno;
     ERR_clear_error();
-    return ctx_fail(BEACON_ECONFIG, err, errlen, what, path, "missing");
+    return ctx_fail(BEACON_ECONFIG, err, errlen, what, path,
+                    e == ENOENT || e == ENOTDIR ? "missing"
+                    : e == EACCES ? "unreadable (permission denied on "
+                                    "its directory)"
+                                  : strerror(e));
   }
   if(!S_ISREG(st.st_mode))
     return ctx_fail(BEACON_ECONFIG, err, errlen, what, path,
                     "not a regular file");
   if(st.st_size == 0)
     return ctx_fail(BEACON_ECONFIG, err, errlen, what, path, "empty");
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if(fd < 0) {
+    int e = errno;
+    ERR_clear_error();
+    return ctx_fail(BEACON_ECONFIG, err, errlen, what, path,
+                    e == EACCES ? "unreadable (permission denied)"
+                                : strerror(e));
+  }
+  close(fd);
   return 0;
 }
 
