@@ -20,7 +20,8 @@ static const struct {
      "local forwards, SOCKS5 and HTTP CONNECT through the relay"},
     {"pki", cli_pki_main,
      "development PKI: init, sign, issue; key fingerprints"},
-    {"gen-csr", cli_gen_csr_main, "create relay.key and print a CSR"},
+    {"gen-csr", cli_gen_csr_main,
+     "create a relay or controller key and print a CSR"},
     {"version", cli_version_main, "print the version"},
 };
 

@@ -584,6 +584,195 @@ def test_allow_client_spellings(env):
     harness.check(b"missing" in r.stderr, r.stderr)
 
 
+# ---- files: key modes, validity, unreadable against missing -----------------
+
+def relay_argv(env, etc, *extra):
+    return ["egress", "--config-dir", etc, "--tunnel-addr",
+            "127.0.0.1:%d" % env.free_port(), "--workers", "1"] + list(extra)
+
+
+def relay_files(env, name, crt=None, key=None):
+    ca = env.pki()
+    return env.config_dir(name, {
+        "relay.crt": crt or os.path.join(ca, "relay.crt"),
+        "relay.key": key or os.path.join(ca, "relay.key"),
+        "fleet-ca.crt": os.path.join(ca, "fleet-ca.crt")})
+
+
+def test_relay_refuses_open_key(env):
+    """relay.key readable by others is refused (exit 3, naming the file and
+    the fix); readable by its group only with --allow-group-readable-key
+    and only when that group is the relay's; a controller's open key is a
+    warning, not an error."""
+    etc = relay_files(env, "etc")
+    key = os.path.join(etc, "relay.key")
+    for mode, flags in ((0o644, ()), (0o604, ("--allow-group-readable-key",)),
+                        (0o640, ()), (0o660, ("--allow-group-readable-key",))):
+        os.chmod(key, mode)
+        r = env.beacon(*relay_argv(env, etc, *flags), timeout=20)
+        harness.check_eq(r.returncode, 3, "relay.key %o %s" % (mode, flags))
+        harness.check(b"relay.key" in r.stderr and b"chmod 600" in r.stderr,
+                      r.stderr)
+    # 0640 with our own group and the flag: the relay serves.
+    os.chmod(key, 0o640)
+    os.chown(key, -1, os.getegid())
+    relay = env.start_relay(config_dir=etc,
+                            extra_args=("--allow-group-readable-key",))
+    with Echo() as e:
+        r = env.tpeer("echo", "--target", e.addr, "--bytes", "1000",
+                      relay=relay)
+        harness.check(r.get("ok"), r)
+    relay.stop()
+    # ... but not when the group is one the relay is not in.
+    other = 65534 if os.getegid() != 65534 else 65533
+    if other not in os.getgroups():
+        os.chown(key, -1, other)
+        r = env.beacon(*relay_argv(env, etc, "--allow-group-readable-key"),
+                       timeout=20)
+        harness.check_eq(r.returncode, 3, "group %d key" % other)
+        harness.check(b"not this process's group" in r.stderr, r.stderr)
+
+    # The controller side warns and goes on.
+    ca = env.pki()
+    ctl = env.config_dir("ctl", {
+        "controller.crt": os.path.join(ca, "controller.crt"),
+        "controller.key": os.path.join(ca, "controller.key"),
+        "fleet-ca.crt": os.path.join(ca, "fleet-ca.crt")})
+    os.chmod(os.path.join(ctl, "controller.key"), 0o644)
+    relay = env.start_relay()
+    with Echo() as e:
+        r = env.beacon("connect", "--relay", relay.addr, "--config-dir", ctl,
+                       e.addr, input=b"hello", timeout=30)
+        harness.check_eq(r.returncode, 0, "connect with a 0644 key: %s" %
+                         r.stderr)
+        harness.check_eq(r.stdout, b"hello", "echoed")
+        harness.check(b"warning" in r.stderr and b"controller.key" in
+                      r.stderr and b"chmod 600" in r.stderr, r.stderr)
+
+
+def test_relay_refuses_invalid_certificate(env):
+    """A relay certificate that has expired or is not valid yet stops the
+    relay at start (exit 3, saying which and when); on SIGHUP it is
+    refused and the old one kept."""
+    for name, nb, na, want in (("expired", -30, -1, b"expired on"),
+                               ("future", 2, 30, b"not valid before")):
+        crt, key = env.issue("relay-" + name, cn="relay", usage="both",
+                             san="localhost,127.0.0.1", not_before_days=nb,
+                             days=na)
+        etc = relay_files(env, "etc-" + name, crt, key)
+        r = env.beacon(*relay_argv(env, etc), timeout=20)
+        harness.check_eq(r.returncode, 3, "%s certificate" % name)
+        harness.check(want in r.stderr and b"relay.crt" in r.stderr,
+                      r.stderr)
+    etc = relay_files(env, "etc-reload")
+    relay = env.start_relay(config_dir=etc)
+    crt, key = env.issue("relay-old", cn="relay", usage="both",
+                         san="localhost,127.0.0.1", not_before_days=-30,
+                         days=-1)
+    shutil.copyfile(crt, os.path.join(etc, "relay.crt"))
+    shutil.copyfile(key, os.path.join(etc, "relay.key"))
+    relay.send_signal(signal.SIGHUP)
+    relay.wait_log(r"reload_failed.*expired on", timeout=10)
+    with Echo() as e:
+        r = env.tpeer("echo", "--target", e.addr, "--bytes", "1000",
+                      relay=relay, expect_host="localhost")
+        harness.check(r.get("ok"), "old certificate not kept: %s" % r)
+
+
+def test_unreadable_is_not_missing(env):
+    """A config directory the process may not enter, and a file it may not
+    read, are reported as unreadable; an absent one as missing. Exit 3
+    for each, as for gen-csr into a missing directory."""
+    r = env.beacon(*relay_argv(env, env.path("nowhere")), timeout=20)
+    harness.check_eq(r.returncode, 3, "missing config dir")
+    harness.check(b": missing" in r.stderr, r.stderr)
+    r = env.beacon("gen-csr", "--config-dir", env.path("nowhere"), "--cn",
+                   "r1", timeout=20)
+    harness.check_eq(r.returncode, 3, "gen-csr into a missing directory")
+    harness.check(b"no such directory" in r.stderr and r.stdout == b"",
+                  r.stderr)
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or not setpriv:
+        harness.skip("unreadable files need root to drop to another user")
+    as_nobody = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    os.chmod(env.tmp, 0o711)
+    etc = relay_files(env, "etc")
+    for f in os.listdir(etc):
+        os.chmod(os.path.join(etc, f), 0o644)
+    os.chmod(os.path.join(etc, "relay.key"), 0o600)
+    os.chmod(etc, 0o755)
+    r = env.run(as_nobody + [env.need_bin()] + relay_argv(env, etc),
+                timeout=20)
+    harness.check_eq(r.returncode, 3, "unreadable key")
+    harness.check(b"relay.key" in r.stderr and b"unreadable" in r.stderr,
+                  r.stderr)
+    os.chmod(etc, 0o700)
+    r = env.run(as_nobody + [env.need_bin()] + relay_argv(env, etc),
+                timeout=20)
+    harness.check_eq(r.returncode, 3, "unreadable config dir")
+    harness.check(b": unreadable" in r.stderr and b": missing" not in
+                  r.stderr, r.stderr)
+
+
+# ---- enrolment of a controller, and pki init --force ------------------------
+
+def test_controller_enrolment(env):
+    """gen-csr --controller in a user's own directory, signed with pki
+    sign, gives a clientAuth certificate a relay accepts, also when pinned
+    by its fingerprint."""
+    openssl = need_tool("openssl")
+    ca = env.pki()
+    mine = env.path("home", ".config", "beacon")
+    os.makedirs(mine, mode=0o700)
+    r = env.beacon("gen-csr", "--controller", "--config-dir", mine, "--cn",
+                   "alice@ops-1", check=True)
+    harness.check(r.stdout.startswith(b"-----BEGIN CERTIFICATE REQUEST"),
+                  r.stdout)
+    harness.check_eq(os.stat(os.path.join(mine, "controller.key")).st_mode
+                     & 0o777, 0o600, "controller.key mode")
+    harness.check(not os.path.exists(os.path.join(mine, "relay.key")),
+                  "gen-csr --controller wrote relay.key")
+    with open(env.path("alice.csr"), "wb") as f:
+        f.write(r.stdout)
+    crt = os.path.join(mine, "controller.crt")
+    env.beacon("pki", "sign", "--ca-dir", ca, "--csr", env.path("alice.csr"),
+               "--out", crt, check=True)
+    shutil.copy(os.path.join(ca, "fleet-ca.crt"), mine)
+    text = env.run([openssl, "x509", "-noout", "-text", "-in", crt],
+                   check=True).stdout.decode()
+    harness.check("TLS Web Client Authentication" in text and
+                  "TLS Web Server Authentication" not in text, text)
+    fp = env.beacon("pki", "fingerprint", crt, check=True).stdout.decode()
+    relay = env.start_relay(extra_args=("--allow-client", fp.strip()))
+    with Echo() as e:
+        r = env.beacon("connect", "--relay", relay.addr, "--config-dir", mine,
+                       e.addr, input=b"from alice", timeout=30)
+        harness.check_eq((r.returncode, r.stdout), (0, b"from alice"),
+                         r.stderr)
+        harness.check(b"warning" not in r.stderr, r.stderr)
+    relay.wait_log(r"tunnel_up.*alice@ops-1", timeout=10)
+
+
+def test_pki_init_force_keeps_ca(env):
+    """pki init --force refuses to replace an existing CA and says what
+    that would break; --force --replace-ca does it."""
+    ca = env.pki()
+
+    def read(name):
+        with open(os.path.join(ca, name)) as f:
+            return f.read()
+    before = read("fleet-ca.crt")
+    r = env.beacon("pki", "init", ca, "--force", timeout=60)
+    harness.check_eq(r.returncode, 2, "--force alone")
+    harness.check(b"--replace-ca" in r.stderr and b"unknown CA" in r.stderr,
+                  r.stderr)
+    harness.check_eq(read("fleet-ca.crt"), before, "fleet-ca.crt changed")
+    r = env.beacon("pki", "init", ca, "--replace-ca", timeout=60)
+    harness.check_eq(r.returncode, 2, "--replace-ca without --force")
+    env.beacon("pki", "init", ca, "--force", "--replace-ca", check=True)
+    harness.check(read("fleet-ca.crt") != before, "CA not replaced")
+
+
 # ---- readiness notification -------------------------------------------------
 
 def test_sd_notify_lifecycle(env):
