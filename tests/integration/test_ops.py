@@ -10,6 +10,7 @@ NOTIFY_SOCKET handling linked into the binary.
 """
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -771,6 +772,103 @@ def test_pki_init_force_keeps_ca(env):
     harness.check_eq(r.returncode, 2, "--replace-ca without --force")
     env.beacon("pki", "init", ca, "--force", "--replace-ca", check=True)
     harness.check(read("fleet-ca.crt") != before, "CA not replaced")
+
+
+# ---- docs that must work when followed --------------------------------------
+
+def sh_blocks(path, heading):
+    """The ```sh blocks of the section under `heading` (up to the next
+    heading of the same or a higher level)."""
+    with open(path) as f:
+        text = f.read()
+    m = re.search(r"^(#+) %s\n" % re.escape(heading), text, re.M)
+    harness.check(m, "%s: no heading %r" % (path, heading))
+    end = re.search(r"^#{1,%d} " % len(m.group(1)), text[m.end():], re.M)
+    body = text[m.end():m.end() + end.start()] if end else text[m.end():]
+    return re.findall(r"^```sh\n(.*?)^```", body, re.M | re.S)
+
+
+# Brings up the loopback interface of a new network namespace (SIOCSIFFLAGS
+# with IFF_UP | IFF_RUNNING), so fixed ports in the docs clash with no one.
+LO_UP = ("import fcntl, socket, struct; "
+         "fcntl.ioctl(socket.socket(), 0x8914, "
+         "struct.pack('16sH14x', b'lo', 0x41))")
+
+
+@harness.timeout(120)
+def test_readme_quick_tour(env):
+    """The README's quick tour, run as written in an empty directory with
+    the build's beacon on the PATH: the request reaches the web server it
+    starts and the answer comes back through the relay. It runs in a
+    network namespace of its own (fixed ports 8456 and 8000)."""
+    blocks = sh_blocks(os.path.join(env.src_dir, "README.md"), "Quick tour")
+    harness.check(blocks, "no sh block in the quick tour")
+    script = blocks[0]
+    harness.check("127.0.0.1:7" not in script, "the tour targets port 7")
+    work = env.path("tour")
+    os.makedirs(work)
+    with open(env.path("tour.sh"), "w") as f:
+        f.write(script)
+    unshare = shutil.which("unshare")
+    if not unshare:
+        harness.skip("unshare is not installed (needed for fixed ports)")
+    probe = env.run([unshare, "-rn", "true"], timeout=20)
+    if probe.returncode != 0:
+        harness.skip("cannot make a network namespace: %s" %
+                     probe.stderr.decode(errors="replace").strip())
+    path = os.path.dirname(env.need_bin()) + os.pathsep + \
+        os.environ.get("PATH", "")
+    inner = "%s -c %s && exec sh -e %s" % (
+        shlex.quote(sys.executable), shlex.quote(LO_UP),
+        shlex.quote(env.path("tour.sh")))
+    import subprocess
+    p = subprocess.Popen([unshare, "-rn", "sh", "-c", inner], cwd=work,
+                         env=dict(os.environ, PATH=path),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    # The tour starts two background processes; whatever it leaves behind
+    # on a failure goes with its process group.
+    env.add_cleanup(lambda: _killpg(p.pid))
+    try:
+        out, err = p.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        _killpg(p.pid)
+        out, err = p.communicate()
+        raise harness.Failure("the tour did not finish in 90 s:\n%s" %
+                              err.decode(errors="replace"))
+    text = out.decode(errors="replace")
+    harness.check_eq(p.returncode, 0, "tour exit code; stderr:\n%s" %
+                     err.decode(errors="replace"))
+    # (http.server also says "Serving HTTP on ..." on the same stdout)
+    harness.check("\nHTTP/1.0 200 OK\r\n" in "\n" + text,
+                  "no HTTP answer through the relay:\n%s\n%s" %
+                  (text, err.decode(errors="replace")))
+    harness.check(os.path.exists(os.path.join(work, "pki", "fleet-ca.crt")),
+                  "pki init did not run in the tour's directory")
+
+
+def _killpg(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def test_operations_order(env):
+    """docs/OPERATIONS.md creates the beacon user before anything uses its
+    group, in every block that does both and across the guide."""
+    path = os.path.join(env.src_dir, "docs", "OPERATIONS.md")
+    with open(path) as f:
+        lines = f.read().splitlines()
+    first_user = next((i for i, ln in enumerate(lines)
+                       if "useradd" in ln and "beacon" in ln), None)
+    first_group = next((i for i, ln in enumerate(lines)
+                        if re.search(r"(-g beacon|chgrp beacon|:beacon )",
+                                     ln) and "```" not in ln), None)
+    harness.check(first_user is not None, "no useradd in OPERATIONS.md")
+    harness.check(first_group is None or first_user < first_group,
+                  "line %d uses group beacon before line %d creates it" %
+                  ((first_group or 0) + 1, first_user + 1))
 
 
 # ---- readiness notification -------------------------------------------------
