@@ -871,6 +871,34 @@ def test_operations_order(env):
                   ((first_group or 0) + 1, first_user + 1))
 
 
+# ---- policy: embedded IPv4 and --deny private --------------------------------
+
+def test_policy_embedded_and_private(env):
+    """Through a real relay: the default refuses the metadata address
+    behind NAT64 and 6to4 as it refuses 169.254.169.254, and --deny
+    private refuses RFC 1918 and 100.64/10 (also behind NAT64) while the
+    rules before it still let a chosen net through. Nothing is dialled:
+    each refusal is the policy's, logged with its reason."""
+    relay = env.start_relay(extra_args=("--deny", "private"))
+    for target, why in (("[64:ff9b::a9fe:a9fe]:80",
+                         "link-local (embedded IPv4)"),
+                        ("[2002:a9fe:a9fe::1]:80",
+                         "link-local (embedded IPv4)"),
+                        ("169.254.169.254:80", "link-local"),
+                        ("10.1.2.3:22", "deny private (10.0.0.0/8)"),
+                        ("100.64.0.1:22", "deny private (100.64.0.0/10)"),
+                        ("[64:ff9b::c0a8:101]:443",
+                         "deny private (192.168.0.0/16)"),
+                        ("[fd00::1]:22", "deny private (fc00::/7)")):
+        start = len(relay.log_text())
+        r = env.tpeer("expect-reset", "--target", target, relay=relay)
+        harness.check(r.get("ok"), "%s: %s" % (target, r))
+        relay.wait_log(re.escape(why), timeout=10, start=start)
+    r = env.beacon("egress", "--config-dir", env.pki(), "--deny", "privat",
+                   timeout=20)
+    harness.check_eq(r.returncode, 2, "--deny privat")
+
+
 # ---- readiness notification -------------------------------------------------
 
 def test_sd_notify_lifecycle(env):
