@@ -1097,6 +1097,68 @@ def test_metrics_scrape_forward(env):
         fwd.stop()
 
 
+def check_process_metrics(env, proc, mport):
+    """process_* and beacon_build_info on proc's /metrics agree with what
+    the kernel says about proc."""
+    version = env.beacon("version", check=True).stdout.decode().split()[1]
+    m = parse_metrics(scrape(env, mport)[1])
+    name = proc.name
+    harness.check_eq(m.get('beacon_build_info{version="%s"}' % version), 1,
+                     "%s build info" % name)
+    cpu = proc.cpu_seconds()
+    harness.check(0 <= m["process_cpu_seconds_total"] <= cpu + 1,
+                  "%s cpu %r, /proc says %r" %
+                  (name, m["process_cpu_seconds_total"], cpu))
+    rss = proc.rss_kib() * 1024
+    harness.check(rss / 2 < m["process_resident_memory_bytes"] < rss * 2,
+                  "%s rss %r, /proc says %r" %
+                  (name, m["process_resident_memory_bytes"], rss))
+    fds = proc.fd_count()
+    harness.check(abs(m["process_open_fds"] - fds) <= 3,
+                  "%s open fds %r, /proc says %r" %
+                  (name, m["process_open_fds"], fds))
+    harness.check(m["process_max_fds"] >= m["process_open_fds"], m)
+    with open("/proc/stat") as f:
+        btime = int(next(ln for ln in f if ln.startswith("btime")).split()[1])
+    with open("/proc/%d/stat" % proc.pid) as f:
+        st = f.read()
+    start = btime + int(st[st.rindex(")") + 2:].split()[19]) // \
+        os.sysconf("SC_CLK_TCK")
+    harness.check(abs(m["process_start_time_seconds"] - start) <= 1,
+                  "%s start %r, /proc says %r" %
+                  (name, m["process_start_time_seconds"], start))
+    return m
+
+
+def test_metrics_process(env):
+    """The relay's and forward's /metrics carry process_cpu_seconds_total,
+    process_resident_memory_bytes, process_open_fds, process_max_fds,
+    process_start_time_seconds and beacon_build_info, and open
+    descriptors follow the tunnels that come and go."""
+    relay, mport = start_metrics_relay(env)
+    m0 = check_process_metrics(env, relay, mport)
+    with Echo() as e:
+        holder = env.start_tpeer("hold", "--target", e.addr, "--streams",
+                                 "20", relay=relay, name="holder")
+        line = holder.readline(timeout=20) or ""
+        harness.check(line.startswith("ready 20 0"), "holder: %r" % line)
+        m1 = check_process_metrics(env, relay, mport)
+        harness.check(m1["process_open_fds"] >= m0["process_open_fds"] + 20,
+                      "fds %r -> %r with 20 streams" %
+                      (m0["process_open_fds"], m1["process_open_fds"]))
+        holder.stdin.close()
+        harness.check_eq(holder.wait(20), 0, "holder exit code")
+
+        fport = env.free_port()
+        fwd = env.start([env.need_bin(), "forward", "--relay", relay.addr,
+                         "--config-dir", env.pki(), "-L",
+                         "%d:%s" % (env.free_port(), e.addr),
+                         "--metrics-addr", ":%d" % fport], name="forward")
+        harness.wait_port("127.0.0.1", fport)
+        check_process_metrics(env, fwd, fport)
+        fwd.stop()
+
+
 def test_cert_expiry_warning(env):
     """A relay certificate within 30 days of expiry is logged as a warning
     at start and on every SIGHUP reload, and its notAfter is exported;
