@@ -831,7 +831,7 @@ int pki_gen_csr(const char *dir, const char *cn, const char *sans,
   X509_NAME *name = NULL;
   GENERAL_NAMES *gens = NULL;
   STACK_OF(X509_EXTENSION) *exts = NULL;
-  int rc;
+  int rc = 0;
 
   if(!cn || !*cn)
     return fail(BEACON_EINVAL, err, errlen, "--cn: a common name is needed");
