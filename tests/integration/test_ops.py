@@ -14,6 +14,7 @@ import shlex
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -821,7 +822,6 @@ def test_readme_quick_tour(env):
     inner = "%s -c %s && exec sh -e %s" % (
         shlex.quote(sys.executable), shlex.quote(LO_UP),
         shlex.quote(env.path("tour.sh")))
-    import subprocess
     p = subprocess.Popen([unshare, "-rn", "sh", "-c", inner], cwd=work,
                          env=dict(os.environ, PATH=path),
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
