@@ -5,8 +5,9 @@
  * policy_check anything else   policy_addr_parse, and policy_add both ways and
  * the first 18 bytes are also checked as a raw IPv6 address + port. Aborts
  * when an invariant breaks: a refused rule leaves a message; a mapped address
- * is judged exactly as the IPv4 address it maps to; the verdict and reason of
- * a check are stable; the default refuses the classes it names.
+ * is judged exactly as the IPv4 address it maps to; the default judges a
+ * NAT64 or 6to4 address as the IPv4 address it embeds; the verdict and
+ * reason of a check are stable; the default refuses the classes it names.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -49,6 +50,20 @@ static void check_addr(const policy_t *p, const policy_addr_t *a,
       CHECK(!policy_check(NULL, a, port, &why));
       CHECK(!strcmp(why, "loopback"));
     }
+    /* The default judges the address alike behind NAT64 and 6to4. */
+    int dv = policy_check(NULL, a, port, NULL);
+    static const uint8_t nat64[4] = {0, 0x64, 0xff, 0x9b};
+    memset(&m, 0, sizeof(m));
+    m.family = 6;
+    memcpy(m.bytes, nat64, 4);
+    memcpy(m.bytes + 12, a->bytes, 4);
+    CHECK(policy_check(NULL, &m, port, NULL) == dv);
+    memset(&m, 0, sizeof(m));
+    m.family = 6;
+    m.bytes[0] = 0x20;
+    m.bytes[1] = 0x02;
+    memcpy(m.bytes + 2, a->bytes, 4);
+    CHECK(policy_check(NULL, &m, port, NULL) == dv);
   }
 }
 

@@ -20,6 +20,7 @@
 #include "cli/client_opts.h"
 #include "client/client_stream.h"
 #include "log/log.h"
+#include "tls/file_checks.h"
 
 #define BUF_SIZE (64 * 1024)
 
@@ -427,6 +428,9 @@ int cli_client_tunnel(const cli_client_opts_t *o, beacon_tunnel_t **out,
   beacon_config_set_identity(cfg, o->cert ? o->cert : path[0],
                              o->key ? o->key : path[1],
                              o->ca ? o->ca : path[2]);
+  char warn[512]; /* as OpenSSH would, but a warning: the key is ours */
+  if(tls_key_file_check(o->key ? o->key : path[1], 0, warn, sizeof(warn)))
+    fprintf(stderr, "beacon %s: warning: %s\n", cmd, warn);
   beacon_config_set_timeouts(cfg, (int)o->timeout_ms, (int)o->timeout_ms,
                              (int)o->timeout_ms);
   if(o->window_budget >= 0)

@@ -16,6 +16,7 @@
 #include "metrics/http.h"
 #include "policy/policy.h"
 #include "relay/relay.h"
+#include "tls/identity.h"
 
 #define MAX_ALLOW_CLIENTS 256
 
@@ -38,10 +39,24 @@ static void usage(FILE *f)
       "  --deny RULE               deny CIDR[:PORT[-PORT]] (repeatable);\n"
       "                            rules apply in order, first match wins,\n"
       "                            then the default refuses loopback,\n"
-      "                            link-local, unspecified and multicast\n"
+      "                            link-local, unspecified and multicast.\n"
+      "                            RULE 'private' is the ranges that are\n"
+      "                            not globally reachable: 10/8,\n"
+      "                            172.16/12, 192.168/16, 100.64/10,\n"
+      "                            192.0.0/24, 198.18/15, the documentation\n"
+      "                            nets, 240/4, fc00::/7, fec0::/10,\n"
+      "                            100::/64, 2001:db8::/32, 2001:2::/48.\n"
+      "                            NAT64 (64:ff9b::/96, 64:ff9b:1::/48),\n"
+      "                            6to4 (2002::/16) and ::a.b.c.d are also\n"
+      "                            judged as the IPv4 address they embed\n"
       "  --allow-client ID         accept only these controllers: a subject\n"
-      "                            (\"CN=ctl-1,O=fleet\") or a 64-hex SPKI\n"
-      "                            SHA-256 (repeatable; default: any)\n"
+      "                            (\"CN=ctl-1,O=fleet\", "
+      "\"/O=fleet/CN=ctl-1\"\n"
+      "                            or as `openssl x509 -subject` prints it;\n"
+      "                            types case-insensitive, values exact, RDN\n"
+      "                            order free) or a 64-hex SPKI SHA-256 from\n"
+      "                            `beacon pki fingerprint` (repeatable;\n"
+      "                            default: any Fleet CA controller)\n"
       "  --dial-timeout S          connecting to a target (default 15)\n"
       "  --handshake-timeout S     TLS handshake (default 10)\n"
       "  --target-timeout S        target line of a new stream (default 10)\n"
@@ -61,6 +76,10 @@ static void usage(FILE *f)
       "                            (= 127.0.0.1:PORT); default off\n"
       "  --log-level LEVEL         debug, info, warn, error (default info)\n"
       "  --log-format FORMAT       text or json (default text)\n"
+      "  --allow-group-readable-key  accept relay.key with mode 0640 when\n"
+      "                            its group is the relay's (root:beacon);\n"
+      "                            by default a key readable by anyone but\n"
+      "                            its owner is refused (exit 3)\n"
       "  --help                    this text\n"
       "\n"
       "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads the\n"
@@ -87,6 +106,7 @@ enum {
   OPT_METRICS_ADDR,
   OPT_LOG_LEVEL,
   OPT_LOG_FORMAT,
+  OPT_GROUP_KEY,
   OPT_HELP
 };
 
@@ -110,6 +130,7 @@ static const struct option options[] = {
     {"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"allow-group-readable-key", no_argument, NULL, OPT_GROUP_KEY},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0}};
 
@@ -148,17 +169,14 @@ static int count(const char *flag, const char *v, unsigned long max,
   return 0;
 }
 
-static int valid_client_id(const char *s)
-{
-  return s[0] != 0 && strlen(s) < 256;
-}
-
 int cli_egress_main(int argc, char **argv)
 {
   relay_config_t cfg;
   relay_config_default(&cfg);
   policy_t *policy = policy_new();
+  /* canonical forms (tls/identity.h), compared with each peer's */
   const char *clients[MAX_ALLOW_CLIENTS];
+  char *client_ids[MAX_ALLOW_CLIENTS];
   size_t nclients = 0;
   int level = LOG_INFO, json = 0;
   int rc = CLI_EXIT_USAGE;
@@ -194,16 +212,22 @@ int cli_egress_main(int argc, char **argv)
         r = CLI_EXIT_USAGE;
       }
       break;
-    case OPT_ALLOW_CLIENT:
-      if(!valid_client_id(optarg))
-        r = bad("--allow-client '%s': expected a subject or an SPKI "
-                "SHA-256%s",
-                optarg, "");
-      else if(nclients == MAX_ALLOW_CLIENTS)
+    case OPT_ALLOW_CLIENT: {
+      char canon[TLS_IDENTITY_MAX];
+      if(nclients == MAX_ALLOW_CLIENTS)
         r = bad("--allow-client: at most %s entries%s", "256", "");
-      else
-        clients[nclients++] = optarg;
+      else if(tls_identity_parse(optarg, canon, sizeof(canon), err,
+                                 sizeof(err)))
+        r = bad("--allow-client '%s': %s", optarg, err);
+      else if(!(client_ids[nclients] = strdup(canon))) {
+        fprintf(stderr, "beacon egress: out of memory\n");
+        r = CLI_EXIT_FAILURE;
+      } else {
+        clients[nclients] = client_ids[nclients];
+        nclients++;
+      }
       break;
+    }
     case OPT_DIAL_TIMEOUT:
       r = seconds("dial-timeout", optarg, 0, &cfg.dial_timeout_ms);
       break;
@@ -259,6 +283,9 @@ int cli_egress_main(int argc, char **argv)
       if(json < 0)
         r = bad("--log-format '%s': expected text or json%s", optarg, "");
       break;
+    case OPT_GROUP_KEY:
+      cfg.allow_group_readable_key = 1;
+      break;
     case OPT_HELP:
     case 'h':
       usage(stdout);
@@ -295,6 +322,8 @@ int cli_egress_main(int argc, char **argv)
   rc = relay_run(relay) ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
   relay_free(relay);
 out:
+  for(size_t i = 0; i < nclients; i++)
+    free(client_ids[i]);
   policy_free(policy);
   return rc;
 }

@@ -57,6 +57,7 @@
 #include "log/log.h"
 #include "metrics/http.h"
 #include "metrics/metrics.h"
+#include "metrics/process.h"
 
 #define HEADER_TIMEOUT_MS 10000
 #define COPY_BUF (64 * 1024)
@@ -130,8 +131,7 @@ static const char *const dial_reasons[] = {"refused", "timeout", "tls",
 
 static struct {
   metrics_registry_t reg;
-  metric_t start_time, conns_open, streams_open, streams_total, bytes,
-      dial_failures;
+  metric_t conns_open, streams_open, streams_total, bytes, dial_failures;
   uv_loop_t loop;
   uv_async_t stop;
   uv_thread_t thread;
@@ -162,10 +162,7 @@ static void metrics_setup(void)
   family(&fm.dial_failures, METRIC_COUNTER, "beacon_dial_failures_total",
          "Streams that could not be opened through the relay.", "reason",
          dial_reasons, 4);
-  family(&fm.start_time, METRIC_GAUGE, "process_start_time_seconds",
-         "Start time of the process since unix epoch in seconds.", NULL, NULL,
-         0);
-  metric_set(&fm.start_time, 0, metrics_now_unix());
+  metrics_process_register(&fm.reg); /* process_*, beacon_build_info */
 }
 
 /* A failed beacon_dial() (or a refusal seen in the grace period). */

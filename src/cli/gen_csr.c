@@ -1,6 +1,7 @@
 /*
- * gen_csr.c - `beacon gen-csr`: create the relay's key (reused when
- * present) and print a PKCS#10 request for it on stdout (docs/OPERATIONS.md
+ * gen_csr.c - `beacon gen-csr`: create the relay's (or with --controller
+ * a controller's) key, reused when present, and print a PKCS#10 request
+ * for it on stdout (docs/OPERATIONS.md
  * "Certificates (enrolment)"). Nothing but the PEM request goes to stdout, so
  * it can be piped.
  */
@@ -15,17 +16,23 @@
 #include "cli_support/pki.h"
 
 static const char usage_text[] =
-    "Usage: beacon gen-csr [--config-dir DIR] [--cn NAME] [--san LIST]\n"
+    "Usage: beacon gen-csr [--controller] [--config-dir DIR] [--cn NAME]\n"
+    "                      [--san LIST]\n"
     "\n"
     "Creates DIR/relay.key (ECDSA P-256, mode 0600) unless it exists, then\n"
     "prints a certificate request for it on stdout. Sign it with\n"
     "`beacon pki sign --ca-dir CA --csr FILE` and install the result as\n"
-    "DIR/relay.crt.\n"
+    "DIR/relay.crt. DIR must exist.\n"
     "\n"
-    "  --config-dir DIR  where relay.key lives (default /etc/beacon)\n"
+    "  --controller      a controller's key and request instead:\n"
+    "                    DIR/controller.key, EKU clientAuth, no SAN needed;\n"
+    "                    install the result as DIR/controller.crt\n"
+    "  --config-dir DIR  where the key lives (default /etc/beacon; for a\n"
+    "                    user's own controller key e.g. ~/.config/beacon)\n"
     "  --cn NAME         subject common name (default: this host's name)\n"
     "  --san LIST        comma-separated DNS names / IP addresses the relay\n"
-    "                    is reached by (default: the common name)\n";
+    "                    is reached by (default: the common name; none for\n"
+    "                    --controller)\n";
 
 int cli_gen_csr_main(int argc, char **argv)
 {
@@ -33,11 +40,12 @@ int cli_gen_csr_main(int argc, char **argv)
       {"config-dir", required_argument, 0, 'c'},
       {"cn", required_argument, 0, 'n'},
       {"san", required_argument, 0, 's'},
+      {"controller", no_argument, 0, 'C'},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   const char *dir = "/etc/beacon", *cn = NULL, *sans = NULL;
   char host[256];
-  int c;
+  int c, controller = 0;
   optind = 1;
   while((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch(c) {
@@ -49,6 +57,9 @@ int cli_gen_csr_main(int argc, char **argv)
       break;
     case 's':
       sans = optarg;
+      break;
+    case 'C':
+      controller = 1;
       break;
     case 'h':
       fputs(usage_text, stdout);
@@ -73,10 +84,10 @@ int cli_gen_csr_main(int argc, char **argv)
     host[sizeof(host) - 1] = '\0';
     cn = host;
   }
-  if(!sans)
+  if(!sans && !controller)
     sans = cn;
   char err[512];
-  int rc = pki_gen_csr(dir, cn, sans, "-", err, sizeof(err));
+  int rc = pki_gen_csr(dir, cn, sans, controller, "-", err, sizeof(err));
   if(rc) {
     fprintf(stderr, "beacon gen-csr: %s\n", err);
     return rc == BEACON_EINVAL    ? CLI_EXIT_USAGE

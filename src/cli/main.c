@@ -18,8 +18,10 @@ static const struct {
      "pipe stdin/stdout to a target through the relay (ProxyCommand)"},
     {"forward", cli_forward_main,
      "local forwards, SOCKS5 and HTTP CONNECT through the relay"},
-    {"pki", cli_pki_main, "development PKI: init, sign, issue"},
-    {"gen-csr", cli_gen_csr_main, "create relay.key and print a CSR"},
+    {"pki", cli_pki_main,
+     "development PKI: init, sign, issue; key fingerprints"},
+    {"gen-csr", cli_gen_csr_main,
+     "create a relay or controller key and print a CSR"},
     {"version", cli_version_main, "print the version"},
 };
 

@@ -16,22 +16,28 @@
 #include "cli_support/pki.h"
 
 static const char usage_text[] =
-    "Usage: beacon pki init DIR [--force]\n"
+    "Usage: beacon pki init DIR [--force [--replace-ca]]\n"
     "       beacon pki sign --ca-dir DIR --csr FILE [--out FILE] [--days N]\n"
+    "                       [--controller]\n"
     "       beacon pki issue --ca-dir DIR --out-dir DIR --name NAME\n"
     "                        [--cn CN] [--usage client|server|both|none]\n"
     "                        [--san LIST] [--not-before-days N] [--days N]\n"
     "                        [--ca-name NAME] [--self-signed-ca]\n"
+    "       beacon pki fingerprint FILE\n"
     "\n"
     "  init    create a development PKI in DIR (created 0700 if missing):\n"
     "          root-ca, fleet-ca (the trust anchor), relay (SANs localhost,\n"
     "          127.0.0.1, ::1) and controller, as NAME.crt + NAME.key "
     "(0600).\n"
-    "          Existing files are kept unless --force.\n"
-    "  sign    sign a relay's CSR (from `beacon gen-csr`) with DIR's Fleet\n"
-    "          CA; writes leaf + chain to --out (default: stdout). The CSR's\n"
-    "          SANs are copied; usage serverAuth+clientAuth; --days default\n"
-    "          825.\n"
+    "          Existing files are kept unless --force, which replaces\n"
+    "          the relay and controller leaves but refuses to replace an\n"
+    "          existing CA (that breaks every certificate it signed)\n"
+    "          unless --replace-ca is given too.\n"
+    "  sign    sign a CSR from `beacon gen-csr` with DIR's Fleet CA;\n"
+    "          writes leaf + chain to --out (default: stdout). The CSR's\n"
+    "          SANs are copied. A relay's gets serverAuth+clientAuth; a\n"
+    "          controller's (from gen-csr --controller, or --controller)\n"
+    "          gets clientAuth and needs no SAN. --days default 825.\n"
     "  issue   make a test certificate NAME.crt (leaf + chain) and NAME.key\n"
     "          in --out-dir, signed by --ca-dir's CA (--ca-name, default\n"
     "          fleet-ca), or a new self-signed CA with --self-signed-ca.\n"
@@ -39,7 +45,10 @@ static const char usage_text[] =
     "          --san is a comma-separated list of DNS names and IPs.\n"
     "          --not-before-days / --days are offsets from now in days and\n"
     "          may be negative (an expired or not-yet-valid certificate);\n"
-    "          defaults -1 hour and 825 days.\n";
+    "          defaults -1 hour and 825 days.\n"
+    "  fingerprint  print the SHA-256 of the public key (SPKI) in FILE, a\n"
+    "          PEM certificate, CSR or key, as the 64 hex digits\n"
+    "          `beacon egress --allow-client` pins.\n";
 
 static int usage(int code)
 {
@@ -75,12 +84,15 @@ static int exit_code(int rc)
 static int pki_init_main(int argc, char **argv)
 {
   static const struct option opts[] = {{"force", no_argument, 0, 'f'},
+                                       {"replace-ca", no_argument, 0, 'R'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
-  int force = 0, c;
+  int flags = 0, c;
   while((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
     if(c == 'f')
-      force = 1;
+      flags |= PKI_INIT_FORCE;
+    else if(c == 'R')
+      flags |= PKI_INIT_REPLACE_CA;
     else if(c == 'h')
       return usage(CLI_EXIT_OK);
     else
@@ -91,11 +103,29 @@ static int pki_init_main(int argc, char **argv)
     return usage(CLI_EXIT_USAGE);
   }
   char err[512];
-  int rc = pki_init(argv[optind], force, err, sizeof(err));
+  int rc = pki_init(argv[optind], flags, err, sizeof(err));
   if(rc) {
     fprintf(stderr, "beacon pki init: %s\n", err);
     return exit_code(rc);
   }
+  return CLI_EXIT_OK;
+}
+
+static int pki_fingerprint_main(int argc, char **argv)
+{
+  if(argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")))
+    return usage(CLI_EXIT_OK);
+  if(argc != 2 || argv[1][0] == '-') {
+    fprintf(stderr, "beacon pki fingerprint: exactly one FILE is needed\n");
+    return usage(CLI_EXIT_USAGE);
+  }
+  char hex[65], err[512];
+  int rc = pki_fingerprint(argv[1], hex, err, sizeof(err));
+  if(rc) {
+    fprintf(stderr, "beacon pki fingerprint: %s\n", err);
+    return exit_code(rc);
+  }
+  printf("%s\n", hex);
   return CLI_EXIT_OK;
 }
 
@@ -105,11 +135,12 @@ static int pki_sign_main(int argc, char **argv)
                                        {"csr", required_argument, 0, 'r'},
                                        {"out", required_argument, 0, 'o'},
                                        {"days", required_argument, 0, 'd'},
+                                       {"controller", no_argument, 0, 'C'},
                                        {"help", no_argument, 0, 'h'},
                                        {0, 0, 0, 0}};
   const char *ca_dir = NULL, *csr = NULL, *out = "-";
   long days = 0;
-  int c;
+  int c, controller = 0;
   while((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
     switch(c) {
     case 'c':
@@ -129,6 +160,9 @@ static int pki_sign_main(int argc, char **argv)
         return CLI_EXIT_USAGE;
       }
       break;
+    case 'C':
+      controller = 1;
+      break;
     case 'h':
       return usage(CLI_EXIT_OK);
     default:
@@ -143,7 +177,7 @@ static int pki_sign_main(int argc, char **argv)
     return usage(CLI_EXIT_USAGE);
   }
   char err[512];
-  int rc = pki_sign_csr(ca_dir, csr, out, days, err, sizeof(err));
+  int rc = pki_sign_csr(ca_dir, csr, out, days, controller, err, sizeof(err));
   if(rc) {
     fprintf(stderr, "beacon pki sign: %s\n", err);
     return exit_code(rc);
@@ -243,7 +277,8 @@ static int pki_issue_main(int argc, char **argv)
 int cli_pki_main(int argc, char **argv)
 {
   if(argc < 2) {
-    fprintf(stderr, "beacon pki: a command is needed (init, sign, issue)\n");
+    fprintf(stderr, "beacon pki: a command is needed (init, sign, issue, "
+                    "fingerprint)\n");
     return usage(CLI_EXIT_USAGE);
   }
   const char *sub = argv[1];
@@ -257,6 +292,8 @@ int cli_pki_main(int argc, char **argv)
     return pki_sign_main(argc - 1, argv + 1);
   if(!strcmp(sub, "issue"))
     return pki_issue_main(argc - 1, argv + 1);
+  if(!strcmp(sub, "fingerprint"))
+    return pki_fingerprint_main(argc - 1, argv + 1);
   fprintf(stderr, "beacon pki: unknown command '%s'\n", sub);
   return usage(CLI_EXIT_USAGE);
 }

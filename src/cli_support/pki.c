@@ -28,6 +28,7 @@
 #include <openssl/x509v3.h>
 
 #include "beacon/beacon.h"
+#include "tls/identity.h"
 
 #define DAY_SECS 86400L
 #define LEAF_DAYS 825L      /* the CA/Browser maximum, as Go tools use */
@@ -491,15 +492,40 @@ static int ensure_dir(const char *dir, char *err, size_t errlen)
   if(mkdir(dir, 0700) == 0)
     return 0;
   if(errno != EEXIST)
-    return fail(BEACON_EIO, err, errlen, "%s: cannot create: %s", dir,
+    return fail(BEACON_ECONFIG, err, errlen, "%s: cannot create: %s", dir,
                 strerror(errno));
   if(stat(dir, &st) || !S_ISDIR(st.st_mode))
     return fail(BEACON_ECONFIG, err, errlen, "%s: not a directory", dir);
   return 0;
 }
 
-int pki_init(const char *dir, int force, char *err, size_t errlen)
+/* A CA that --force alone would replace: its name, or NULL. */
+static const char *existing_ca(const char *dir)
 {
+  static const char *const cas[] = {"fleet-ca", "root-ca"};
+  char c[4096], k[4096];
+  for(int i = 0; i < 2; i++)
+    if(!path_join(c, sizeof(c), dir, cas[i], ".crt") &&
+       !path_join(k, sizeof(k), dir, cas[i], ".key") &&
+       (file_exists(c) || file_exists(k)))
+      return cas[i];
+  return NULL;
+}
+
+int pki_init(const char *dir, int flags, char *err, size_t errlen)
+{
+  int force = flags & PKI_INIT_FORCE;
+  const char *ca =
+      force && !(flags & PKI_INIT_REPLACE_CA) ? existing_ca(dir) : NULL;
+  if(ca)
+    return fail(BEACON_EINVAL, err, errlen,
+                "%s holds a CA (%s): --force would replace it, and every "
+                "relay and controller certificate it signed would then fail "
+                "to verify (unknown CA) until reissued and fleet-ca.crt is "
+                "replaced everywhere; to do that, give --force --replace-ca",
+                dir, ca);
+  if((flags & PKI_INIT_REPLACE_CA) && !force)
+    return fail(BEACON_EINVAL, err, errlen, "--replace-ca needs --force");
   static const char *const names[] = {"root-ca", "fleet-ca", "relay",
                                       "controller"};
   int st[4];
@@ -690,8 +716,26 @@ out:
 
 /* ---- pki sign ----------------------------------------------------------- */
 
+/* 1 when the request asks for clientAuth and not serverAuth: a
+ * controller's (`gen-csr --controller`). */
+static int requests_client_only(STACK_OF(X509_EXTENSION) * exts)
+{
+  EXTENDED_KEY_USAGE *eku =
+      X509V3_get_d2i(exts, NID_ext_key_usage, NULL, NULL);
+  int client = 0, server = 0;
+  for(int i = 0; eku && i < sk_ASN1_OBJECT_num(eku); i++) {
+    int nid = OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, i));
+    client |= nid == NID_client_auth;
+    server |= nid == NID_server_auth;
+  }
+  EXTENDED_KEY_USAGE_free(eku);
+  ERR_clear_error();
+  return client && !server;
+}
+
 int pki_sign_csr(const char *ca_dir, const char *csr_path,
-                 const char *out_path, long days, char *err, size_t errlen)
+                 const char *out_path, long days, int controller, char *err,
+                 size_t errlen)
 {
   X509 *ca = NULL, *x = NULL;
   STACK_OF(X509) *chain = NULL;
@@ -727,6 +771,10 @@ int pki_sign_csr(const char *ca_dir, const char *csr_path,
     goto out;
   exts = X509_REQ_get_extensions(req);
   gens = X509V3_get_d2i(exts, NID_subject_alt_name, NULL, NULL);
+  ERR_clear_error();
+  controller = controller || requests_client_only(exts);
+  if(!gens && controller)
+    gens = sk_GENERAL_NAME_new_null(); /* a controller needs no name */
   if(!gens) {
     rc = fail(BEACON_ECONFIG, err, errlen,
               "%s: the request has no subjectAltName (a relay needs its "
@@ -740,7 +788,7 @@ int pki_sign_csr(const char *ca_dir, const char *csr_path,
                    .issuer = ca,
                    .issuer_key = ca_key,
                    .pathlen = -1,
-                   .eku = EKU_SERVER | EKU_CLIENT,
+                   .eku = controller ? EKU_CLIENT : EKU_SERVER | EKU_CLIENT,
                    .gens = gens,
                    .nb_secs = -BACKDATE_SECS,
                    .na_secs = (days ? days : LEAF_DAYS) * DAY_SECS};
@@ -775,7 +823,7 @@ out:
 /* ---- gen-csr ------------------------------------------------------------ */
 
 int pki_gen_csr(const char *dir, const char *cn, const char *sans,
-                const char *out_path, char *err, size_t errlen)
+                int controller, const char *out_path, char *err, size_t errlen)
 {
   char k[4096];
   EVP_PKEY *key = NULL;
@@ -783,11 +831,11 @@ int pki_gen_csr(const char *dir, const char *cn, const char *sans,
   X509_NAME *name = NULL;
   GENERAL_NAMES *gens = NULL;
   STACK_OF(X509_EXTENSION) *exts = NULL;
-  int rc;
+  int rc = 0;
 
   if(!cn || !*cn)
     return fail(BEACON_EINVAL, err, errlen, "--cn: a common name is needed");
-  if(path_join(k, sizeof(k), dir, "relay", ".key"))
+  if(path_join(k, sizeof(k), dir, controller ? "controller" : "relay", ".key"))
     return fail(BEACON_EINVAL, err, errlen, "%s: path too long", dir);
   /* validate everything before touching the disk */
   if(sans) {
@@ -795,9 +843,23 @@ int pki_gen_csr(const char *dir, const char *cn, const char *sans,
     if(!gens)
       return BEACON_EINVAL;
   }
-  rc = ensure_dir(dir, err, errlen);
-  if(rc)
+  /* The directory is the operator's to create, with the owner and mode
+   * the relay's user needs (docs/OPERATIONS.md "Enrol a relay"). */
+  struct stat st;
+  int e = stat(dir, &st) ? errno : 0;
+  if(e || !S_ISDIR(st.st_mode)) {
+    rc = fail(BEACON_ECONFIG, err, errlen, "%s: %s", dir,
+              e == ENOENT   ? "no such directory (create it first)"
+              : e == EACCES ? "unreadable (permission denied)"
+              : e           ? strerror(e)
+                            : "not a directory");
     goto out;
+  }
+  if(!file_exists(k) && access(dir, W_OK | X_OK)) {
+    rc = fail(BEACON_ECONFIG, err, errlen, "%s: cannot create %s there: %s",
+              dir, k, strerror(errno));
+    goto out;
+  }
   if(file_exists(k)) {
     key = load_key(k, err, errlen);
     if(!key) {
@@ -822,12 +884,22 @@ int pki_gen_csr(const char *dir, const char *cn, const char *sans,
      !X509_REQ_set_version(req, X509_REQ_VERSION_1) ||
      !X509_REQ_set_subject_name(req, name) || !X509_REQ_set_pubkey(req, key))
     goto ossl_fail;
-  if(gens && sk_GENERAL_NAME_num(gens) > 0) {
-    if(!X509V3_add1_i2d(&exts, NID_subject_alt_name, gens, 0,
-                        X509V3_ADD_DEFAULT) ||
-       !X509_REQ_add_extensions(req, exts))
+  if(gens && sk_GENERAL_NAME_num(gens) > 0 &&
+     !X509V3_add1_i2d(&exts, NID_subject_alt_name, gens, 0,
+                      X509V3_ADD_DEFAULT))
+    goto ossl_fail;
+  if(controller) {
+    /* asks `pki sign` (or a real CA) for a clientAuth-only leaf */
+    X509_EXTENSION *eku =
+        X509V3_EXT_conf_nid(NULL, NULL, NID_ext_key_usage, "clientAuth");
+    int ok = eku && sk_X509_EXTENSION_push(exts, eku);
+    if(!ok) {
+      X509_EXTENSION_free(eku);
       goto ossl_fail;
+    }
   }
+  if(sk_X509_EXTENSION_num(exts) > 0 && !X509_REQ_add_extensions(req, exts))
+    goto ossl_fail;
   if(!X509_REQ_sign(req, key, EVP_sha256()))
     goto ossl_fail;
 
@@ -853,5 +925,58 @@ out:
   X509_NAME_free(name);
   GENERAL_NAMES_free(gens);
   sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+  return rc;
+}
+
+/* ---- fingerprint -------------------------------------------------------- */
+
+int pki_fingerprint(const char *path, char hex[65], char *err, size_t errlen)
+{
+  BIO *b = BIO_new_file(path, "r");
+  if(!b) {
+    int e = errno;
+    ERR_clear_error();
+    return fail(BEACON_ECONFIG, err, errlen, "%s: %s", path,
+                e == ENOENT   ? "missing"
+                : e == EACCES ? "unreadable (permission denied)"
+                              : strerror(e));
+  }
+  /* The first PEM object decides: a certificate, a request, or a public
+   * or private key all carry the SubjectPublicKeyInfo that is pinned. */
+  X509_PUBKEY *spki = NULL;
+  X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+  X509_REQ *req = NULL;
+  EVP_PKEY *pk = NULL;
+  if(x)
+    spki = X509_get_X509_PUBKEY(x);
+  else {
+    BIO_reset(b);
+    req = PEM_read_bio_X509_REQ(b, NULL, NULL, NULL);
+    if(!req) {
+      BIO_reset(b);
+      pk = PEM_read_bio_PUBKEY(b, NULL, NULL, NULL);
+    }
+    if(!req && !pk) {
+      BIO_reset(b);
+      pk = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+    }
+    if(req)
+      pk = X509_REQ_get_pubkey(req);
+    if(pk && !X509_PUBKEY_set(&spki, pk))
+      spki = NULL;
+  }
+  int rc = 0;
+  if(!spki)
+    rc = fail(BEACON_ECONFIG, err, errlen,
+              "%s: no PEM certificate, request or key in it", path);
+  else if(tls_identity_spki_hex(spki, hex))
+    rc = fail(BEACON_ECONFIG, err, errlen, "%s: cannot hash its key", path);
+  if(!x)
+    X509_PUBKEY_free(spki);
+  X509_free(x);
+  X509_REQ_free(req);
+  EVP_PKEY_free(pk);
+  BIO_free(b);
+  ERR_clear_error();
   return rc;
 }

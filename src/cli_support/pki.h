@@ -18,11 +18,19 @@
 
 #include "common/error.h"
 
+enum {
+  PKI_INIT_FORCE = 1,     /* overwrite existing files */
+  PKI_INIT_REPLACE_CA = 2 /* with FORCE: also an existing CA */
+};
+
 /* Creates the development PKI in dir (created if missing, mode 0700).
- * Existing files are not overwritten unless force: a complete PKI is left
- * as is, missing leaves are issued by the existing Fleet CA, and half a
- * pair or leaves without their CA are refused (BEACON_ECONFIG). */
-BEACON_MUST_USE int pki_init(const char *dir, int force, char *err,
+ * Existing files are not overwritten unless PKI_INIT_FORCE: a complete
+ * PKI is left as is, missing leaves are issued by the existing Fleet CA,
+ * and half a pair or leaves without their CA are refused
+ * (BEACON_ECONFIG). FORCE without REPLACE_CA refuses to replace a CA
+ * present in dir (BEACON_EINVAL: it would break every certificate the CA
+ * signed). */
+BEACON_MUST_USE int pki_init(const char *dir, int flags, char *err,
                              size_t errlen);
 
 typedef struct pki_issue_opts {
@@ -48,16 +56,26 @@ BEACON_MUST_USE int pki_issue(const char *dir, const pki_issue_opts_t *o,
 
 /* Signs the PEM CSR at csr_path with ca_dir's Fleet CA; writes the leaf
  * followed by the chain to out_path ("-" = stdout). The CSR's SANs are
- * copied; usage = serverAuth+clientAuth for a relay. */
+ * copied. A relay's leaf (SANs required) gets serverAuth+clientAuth; a
+ * controller's (controller set, or the CSR asks for clientAuth alone as
+ * `gen-csr --controller` does) gets clientAuth, SANs optional. */
 BEACON_MUST_USE int pki_sign_csr(const char *ca_dir, const char *csr_path,
-                                 const char *out_path, long days, char *err,
-                                 size_t errlen);
+                                 const char *out_path, long days,
+                                 int controller, char *err, size_t errlen);
 
-/* Creates dir/relay.key (0600) unless present, then writes a PKCS#10 CSR
- * for it (CN = cn, SANs = sans, comma-separated) as PEM to out_path
- * ("-" = stdout). */
+/* Creates dir/relay.key, or dir/controller.key with controller (0600),
+ * unless present, then writes a PKCS#10 CSR for it (CN = cn, SANs = sans,
+ * comma-separated, may be NULL; a controller's asks for EKU clientAuth)
+ * as PEM to out_path ("-" = stdout). dir must exist (BEACON_ECONFIG). */
 BEACON_MUST_USE int pki_gen_csr(const char *dir, const char *cn,
-                                const char *sans, const char *out_path,
-                                char *err, size_t errlen);
+                                const char *sans, int controller,
+                                const char *out_path, char *err,
+                                size_t errlen);
+
+/* SHA-256 of the SubjectPublicKeyInfo in the PEM file at path (a
+ * certificate, its first one; a CSR; a public or private key) as 64
+ * lowercase hex digits: what --allow-client pins. */
+BEACON_MUST_USE int pki_fingerprint(const char *path, char hex[65], char *err,
+                                    size_t errlen);
 
 #endif

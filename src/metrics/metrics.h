@@ -34,7 +34,9 @@ typedef enum metric_type {
   METRIC_GAUGE = 1    /* up, down or set; rendered signed */
 } metric_type_t;
 
-typedef struct metric {
+typedef struct metric metric_t;
+
+struct metric {
   const char *name;
   const char *help;
   const char *label;         /* NULL: one unlabelled cell */
@@ -46,7 +48,13 @@ typedef struct metric {
   atomic_uint_least64_t cell[METRICS_MAX_VALUES];
   /* metric_bind(): the cell is read from here instead. */
   const atomic_uint_fast64_t *bound[METRICS_MAX_VALUES];
-} metric_t;
+  /* Set after metric_init() (0 / NULL there): cells hold the value times
+   * 10^decimals and render with a decimal point (seconds of CPU in
+   * microseconds: 6); collect, when set, refreshes the cells just before
+   * each render, on the rendering thread (values read from the OS). */
+  unsigned decimals;
+  void (*collect)(struct metric *m);
+};
 
 typedef struct metrics_registry {
   size_t n;

@@ -59,6 +59,8 @@ int metric_init(metric_t *m, metric_type_t type, const char *name,
     atomic_init(&m->cell[i], 0);
     m->bound[i] = NULL;
   }
+  m->decimals = 0;
+  m->collect = NULL;
   return 0;
 }
 
@@ -158,9 +160,28 @@ static void put_escaped(out_t *o, const char *s, int quote)
   }
 }
 
+/* " 12.345678\n" for v = 12345678 with 6 decimals. */
+static void put_value(out_t *o, const metric_t *m, uint64_t v)
+{
+  char num[48];
+  int neg = m->type == METRIC_GAUGE && (int64_t)v < 0;
+  uint64_t mag = neg ? 0 - v : v;
+  if(!m->decimals) {
+    snprintf(num, sizeof(num), " %s%" PRIu64 "\n", neg ? "-" : "", mag);
+  } else {
+    uint64_t unit = 1;
+    for(unsigned i = 0; i < m->decimals && i < 18; i++)
+      unit *= 10;
+    snprintf(num, sizeof(num), " %s%" PRIu64 ".%0*" PRIu64 "\n",
+             neg ? "-" : "", mag / unit, (int)m->decimals, mag % unit);
+  }
+  puts_(o, num);
+}
+
 static void render_family(out_t *o, const metric_t *m)
 {
-  char num[32];
+  if(m->collect)
+    m->collect((metric_t *)m);
 
   puts_(o, "# HELP ");
   puts_(o, m->name);
@@ -179,11 +200,7 @@ static void render_family(out_t *o, const metric_t *m)
       put_escaped(o, m->values[i], 1);
       put(o, "\"}", 2);
     }
-    if(m->type == METRIC_COUNTER)
-      snprintf(num, sizeof(num), " %" PRIu64 "\n", v);
-    else
-      snprintf(num, sizeof(num), " %" PRId64 "\n", (int64_t)v);
-    puts_(o, num);
+    put_value(o, m, v);
   }
 }
 

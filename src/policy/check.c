@@ -5,6 +5,12 @@
  * IPv4 broadcast address. An IPv4-mapped IPv6 destination is judged as
  * the IPv4 address it maps to, by the rules and by the default, so
  * ::ffff:127.0.0.1 cannot slip past a refusal of 127.0.0.0/8.
+ *
+ * IPv6 addresses that carry an IPv4 address a gateway forwards to (NAT64,
+ * 6to4, IPv4-compatible) are judged as both: IPv6 rules see the IPv6
+ * address, IPv4 rules and the default see the IPv4 address it embeds, so
+ * 64:ff9b::a9fe:a9fe (169.254.169.254 behind a NAT64 gateway) is refused
+ * like the metadata address itself.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,15 +33,16 @@ void policy_free(policy_t *p)
   free(p);
 }
 
-int policy_add(policy_t *p, int allow, const char *rule, char *err,
-               size_t errlen)
+static int add_one(policy_t *p, int allow, const char *rule,
+                   const char *preset, char *err, size_t errlen)
 {
   policy_rule_t r;
 
-  if(!p)
-    return BEACON_EINVAL;
   if(policy_rule_parse(&r, allow, rule, err, errlen))
     return BEACON_EINVAL;
+  if(preset) /* the log names the word the operator wrote */
+    snprintf(r.why, sizeof(r.why), "%s %s (%s)", allow ? "allow" : "deny",
+             preset, rule);
   if(p->n == POLICY_MAX_RULES) {
     if(err && errlen)
       snprintf(err, errlen, "too many rules (at most %d)", POLICY_MAX_RULES);
@@ -53,6 +60,24 @@ int policy_add(policy_t *p, int allow, const char *rule, char *err,
   return 0;
 }
 
+int policy_add(policy_t *p, int allow, const char *rule, char *err,
+               size_t errlen)
+{
+  const char *const *set;
+  size_t n;
+
+  if(!p)
+    return BEACON_EINVAL;
+  if(!rule || !policy_preset(rule, &set, &n))
+    return add_one(p, allow, rule, NULL, err, errlen);
+  for(size_t i = 0; i < n; i++) {
+    int rc = add_one(p, allow, set[i], rule, err, errlen);
+    if(rc)
+      return rc;
+  }
+  return 0;
+}
+
 int policy_prefix_match(const uint8_t *a, const uint8_t *net, unsigned prefix)
 {
   unsigned whole = prefix / 8, rest = prefix % 8;
@@ -64,6 +89,27 @@ int policy_prefix_match(const uint8_t *a, const uint8_t *net, unsigned prefix)
       return 0;
   }
   return 1;
+}
+
+/* The IPv4 address an IPv6 destination embeds, NULL if none:
+ *  - NAT64, the well-known 64:ff9b::/96 (RFC 6052) and the local-use
+ *    64:ff9b:1::/48 (RFC 8215) in its /96 layout, the one NAT64 gateways
+ *    use by default: the last 32 bits;
+ *  - 6to4, 2002::/16 (RFC 3056): bits 16..47;
+ *  - IPv4-compatible ::a.b.c.d (RFC 4291, deprecated), except :: and ::1.
+ * Mapped addresses (::ffff:0:0/96) are handled apart: they are IPv4. */
+static const uint8_t *embedded_v4(const uint8_t *a)
+{
+  static const uint8_t zero[12];
+  static const uint8_t nat64[12] = {0, 0x64, 0xff, 0x9b};
+  static const uint8_t nat64_local[6] = {0, 0x64, 0xff, 0x9b, 0, 1};
+  if(!memcmp(a, nat64, 12) || !memcmp(a, nat64_local, 6))
+    return a + 12;
+  if(a[0] == 0x20 && a[1] == 0x02)
+    return a + 2;
+  if(!memcmp(a, zero, 12) && (a[12] | a[13] | a[14] || a[15] > 1))
+    return a + 12;
+  return NULL;
 }
 
 /* The default's refusal class for an address, NULL if it is allowed. */
@@ -94,6 +140,26 @@ static const char *default_refusal(int family, const uint8_t *a)
   return NULL;
 }
 
+/* The default's class for the IPv4 address inside an IPv6 one, worded
+ * so the log says how the address got there. */
+static const char *embedded_refusal(const uint8_t *v4)
+{
+  static const struct {
+    const char *plain, *embedded;
+  } names[] = {
+      {"unspecified", "unspecified (embedded IPv4)"},
+      {"loopback", "loopback (embedded IPv4)"},
+      {"link-local", "link-local (embedded IPv4)"},
+      {"multicast", "multicast (embedded IPv4)"},
+      {"broadcast", "broadcast (embedded IPv4)"},
+  };
+  const char *r = default_refusal(4, v4);
+  for(size_t i = 0; r && i < sizeof(names) / sizeof(names[0]); i++)
+    if(!strcmp(r, names[i].plain))
+      return names[i].embedded;
+  return r;
+}
+
 int policy_check(const policy_t *p, const policy_addr_t *addr, uint16_t port,
                  const char **why)
 {
@@ -114,15 +180,20 @@ int policy_check(const policy_t *p, const policy_addr_t *addr, uint16_t port,
     family = 4;
     a += 12;
   }
+  const uint8_t *v4 = family == 6 ? embedded_v4(a) : NULL;
   for(size_t i = 0; p && i < p->n; i++) {
     const policy_rule_t *r = &p->rules[i];
-    if(r->family == family && port >= r->port_lo && port <= r->port_hi &&
-       policy_prefix_match(a, r->net, r->prefix)) {
+    if(port < r->port_lo || port > r->port_hi)
+      continue;
+    if((r->family == family && policy_prefix_match(a, r->net, r->prefix)) ||
+       (v4 && r->family == 4 && policy_prefix_match(v4, r->net, r->prefix))) {
       *why = r->why;
       return r->allow;
     }
   }
   refusal = default_refusal(family, a);
+  if(!refusal && v4)
+    refusal = embedded_refusal(v4);
   *why = refusal ? refusal : "default allow";
   return !refusal;
 }

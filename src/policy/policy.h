@@ -7,8 +7,14 @@
  *
  * Rule syntax: 10.0.0.0/8, 10.0.0.0/8:22, 10.0.0.0/8:8000-8999,
  * 192.0.2.7 (a /32), 2001:db8::/32 (no port), [2001:db8::/32]:443,
- * [::1]:22-23. A v4 rule never matches a v6 address, except that an
- * IPv4-mapped IPv6 address (::ffff:a.b.c.d) is checked as IPv4.
+ * [::1]:22-23. The word "private" stands for the not globally reachable
+ * ranges (RFC 1918, 100.64.0.0/10, fc00::/7, ...; list in preset.c).
+ *
+ * A v4 rule never matches a v6 address, except that an IPv4-mapped IPv6
+ * address (::ffff:a.b.c.d) is checked as IPv4 only, and one that embeds
+ * an IPv4 address (NAT64 64:ff9b::/96 and 64:ff9b:1::/48, 6to4 2002::/16,
+ * IPv4-compatible ::a.b.c.d) is checked by v6 rules as itself and by v4
+ * rules and the default as the IPv4 address it embeds.
  */
 #ifndef BEACON_POLICY_H
 #define BEACON_POLICY_H

@@ -28,6 +28,10 @@ struct policy {
 int policy_rule_parse(policy_rule_t *r, int allow, const char *text, char *err,
                       size_t errlen);
 
+/* 1 and the preset's rules (CIDRs) when name is a preset ("private"),
+ * 0 otherwise. */
+int policy_preset(const char *name, const char *const **rules, size_t *n);
+
 /* 1 if the first `prefix` bits of a and net are equal. */
 int policy_prefix_match(const uint8_t *a, const uint8_t *net, unsigned prefix);
 

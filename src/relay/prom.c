@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "log/log.h"
+#include "metrics/process.h"
 #include "relay/relay_int.h"
 
 static const char *const directions[] = {"up", "down"};
@@ -81,10 +82,7 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
          "beacon_relay_cert_expiry_timestamp_seconds",
          "notAfter of the relay certificate in use, Unix time.", NULL, NULL,
          0);
-  family(reg, &p->start_time, METRIC_GAUGE, "process_start_time_seconds",
-         "Start time of the process since unix epoch in seconds.", NULL, NULL,
-         0);
-  metric_set(&p->start_time, 0, metrics_now_unix());
+  metrics_process_register(reg); /* process_*, beacon_build_info */
 }
 
 void relay_cert_check(relay_t *r, const struct tls_ctx *ctx)

@@ -44,14 +44,17 @@ typedef struct relay_config {
                              grow beyond 256 KiB each, together; 0 = Go's
                              fixed 256 KiB windows */
   const policy_t *policy; /* borrowed; NULL = default policy */
-  /* Accepted client identities: exact subject lines as printed by
-   * tls_conn_peer_subject() or 64-hex SPKI SHA-256. None = any client
-   * the Fleet CA vouches for. Borrowed. */
+  /* Accepted client identities in the canonical form of
+   * tls_identity_parse() (tls/identity.h: "dn:..." or "spki:..."). None
+   * = any client the Fleet CA vouches for. Borrowed. */
   const char *const *allow_clients;
   size_t n_allow_clients;
   /* --metrics-addr: Prometheus /metrics and /healthz on the control
    * loop ("HOST:PORT", ":PORT" = loopback); NULL = off. Borrowed. */
   const char *metrics_addr;
+  /* --allow-group-readable-key: relay.key may be 0640 when its group is
+   * one of the relay's (root:beacon under the systemd unit). */
+  int allow_group_readable_key;
 } relay_config_t;
 
 /* Counters, updated atomically from every worker (a metrics endpoint
@@ -117,10 +120,14 @@ int relay_port(const relay_t *r);
 
 void relay_free(relay_t *r); /* NULL allowed; only after relay_run() */
 
-/* Loads DIR/relay.crt, relay.key, fleet-ca.crt and DIR/crl.pem when it
- * exists into a server context. BEACON_ECONFIG with err naming the file. */
+/* Loads cfg->config_dir's relay.crt, relay.key, fleet-ca.crt and crl.pem
+ * when it exists into a server context. Refuses a key readable by others
+ * (or by its group, unless allow_group_readable_key and the group is
+ * ours) and a certificate outside its validity period. BEACON_ECONFIG
+ * with err naming the file. */
 struct tls_ctx;
-BEACON_MUST_USE int relay_load_tls(const char *dir, struct tls_ctx **out,
-                                   char *err, size_t errlen);
+BEACON_MUST_USE int relay_load_tls(const relay_config_t *cfg,
+                                   struct tls_ctx **out, char *err,
+                                   size_t errlen);
 
 #endif

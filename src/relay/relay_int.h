@@ -64,7 +64,7 @@ typedef struct relay_prom {
   metrics_registry_t reg;
   metric_t tunnels_open, tunnels_total, streams_open, streams_total;
   metric_t bytes, dial_failures, policy_refusals, hs_failures;
-  metric_t keepalive_timeouts, streams_refused, cert_expiry, start_time;
+  metric_t keepalive_timeouts, streams_refused, cert_expiry;
 } relay_prom_t;
 
 /* Warn when the relay certificate expires within 30 days. */

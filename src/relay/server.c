@@ -23,6 +23,7 @@
 #include "common/sd_notify.h"
 #include "log/log.h"
 #include "relay/relay_int.h"
+#include "tls/file_checks.h"
 
 #define LISTEN_BACKLOG 511
 
@@ -59,22 +60,31 @@ void relay_addr_format(const struct sockaddr *sa, char *buf, size_t cap)
   }
 }
 
-int relay_load_tls(const char *dir, struct tls_ctx **out, char *err,
+int relay_load_tls(const relay_config_t *cfg, struct tls_ctx **out, char *err,
                    size_t errlen)
 {
+  const char *dir = cfg->config_dir;
   char cert[4096], key[4096], ca[4096], crl[4096];
   snprintf(cert, sizeof(cert), "%s/relay.crt", dir);
   snprintf(key, sizeof(key), "%s/relay.key", dir);
   snprintf(ca, sizeof(ca), "%s/fleet-ca.crt", dir);
   snprintf(crl, sizeof(crl), "%s/crl.pem", dir);
   int have_crl = access(crl, F_OK) == 0;
-  int rc = tls_ctx_new(out, TLS_SERVER, cert, key, ca, have_crl ? crl : NULL,
-                       err, errlen);
+  /* Refuse what would only fail later, at every controller's handshake,
+   * or leak: an open key, a certificate out of its validity period. */
+  int rc = tls_key_file_check(key, cfg->allow_group_readable_key, err, errlen);
+  if(!rc)
+    rc = tls_ctx_new(out, TLS_SERVER, cert, key, ca, have_crl ? crl : NULL,
+                     err, errlen);
+  if(!rc && (rc = tls_cert_file_validity(cert, time(NULL), err, errlen))) {
+    tls_ctx_unref(*out);
+    *out = NULL;
+  }
   if(!rc && tls_ctx_offer_beacon_alpn(*out)) {
     tls_ctx_unref(*out);
     *out = NULL;
     snprintf(err, errlen, "out of memory");
-    return BEACON_ENOMEM;
+    rc = BEACON_ENOMEM;
   }
   return rc;
 }
@@ -468,7 +478,7 @@ static void reload(relay_t *r)
   struct tls_ctx *ctx = NULL;
   log_line_t l;
   beacon_sd_notify("RELOADING=1");
-  int rc = relay_load_tls(r->config_dir, &ctx, err, sizeof(err));
+  int rc = relay_load_tls(&r->cfg, &ctx, err, sizeof(err));
   beacon_sd_notify("READY=1");
   if(rc) {
     if(log_begin(&l, LOG_ERROR, "reload_failed")) {
@@ -564,7 +574,7 @@ int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
     r->workers[i].r = r;
     r->workers[i].index = i;
   }
-  rc = relay_load_tls(r->config_dir, &r->ctx, err, errlen);
+  rc = relay_load_tls(&r->cfg, &r->ctx, err, errlen);
   if(rc)
     goto fail;
   relay_prom_init(&r->prom, &r->metrics);

@@ -23,6 +23,7 @@
 #include "common/tunnel_socket.h"
 #include "log/log.h"
 #include "relay/relay_int.h"
+#include "tls/identity.h"
 
 #define FLUSH_SLICE (64 * 1024)
 /* Write buffers are recycled per worker instead of malloc/free per
@@ -426,9 +427,14 @@ static int client_allowed(relay_tunnel_t *t)
   const relay_config_t *cfg = &t->w->r->cfg;
   if(!cfg->n_allow_clients)
     return 1;
+  char dn[TLS_IDENTITY_MAX], spki[80];
+  if(tls_conn_peer_identity(conn_tls(t->conn), dn, sizeof(dn)))
+    dn[0] = 0;
+  if(tls_identity_of_spki(t->spki, spki, sizeof(spki)))
+    spki[0] = 0;
   for(size_t i = 0; i < cfg->n_allow_clients; i++) {
-    const char *a = cfg->allow_clients[i];
-    if(!strcmp(a, t->subject) || (strlen(a) == 64 && !strcasecmp(a, t->spki)))
+    const char *a = cfg->allow_clients[i]; /* canonical: egress.c */
+    if(!strcmp(a, dn) || !strcmp(a, spki))
       return 1;
   }
   return 0;

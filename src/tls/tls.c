@@ -22,12 +22,15 @@
  */
 #include "tls/tls.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -39,6 +42,7 @@
 
 #include "beacon/beacon.h"
 #include "tls/bio_queue.h"
+#include "tls/identity.h"
 
 #define TLS_CIPHERSUITES                                                      \
   "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"                            \
@@ -106,15 +110,31 @@ static int check_file(const char *what, const char *path, char *err,
       snprintf(err, errlen, "%s file: no path given", what);
     return BEACON_ECONFIG;
   }
+  /* EACCES on stat is a directory we may not search, on open a file we
+   * may not read: "unreadable", not "missing", so the fix is obvious. */
   if(stat(path, &st)) {
+    int e = errno;
     ERR_clear_error();
-    return ctx_fail(BEACON_ECONFIG, err, errlen, what, path, "missing");
+    return ctx_fail(BEACON_ECONFIG, err, errlen, what, path,
+                    e == ENOENT || e == ENOTDIR ? "missing"
+                    : e == EACCES ? "unreadable (permission denied on "
+                                    "its directory)"
+                                  : strerror(e));
   }
   if(!S_ISREG(st.st_mode))
     return ctx_fail(BEACON_ECONFIG, err, errlen, what, path,
                     "not a regular file");
   if(st.st_size == 0)
     return ctx_fail(BEACON_ECONFIG, err, errlen, what, path, "empty");
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if(fd < 0) {
+    int e = errno;
+    ERR_clear_error();
+    return ctx_fail(BEACON_ECONFIG, err, errlen, what, path,
+                    e == EACCES ? "unreadable (permission denied)"
+                                : strerror(e));
+  }
+  close(fd);
   return 0;
 }
 
@@ -674,6 +694,14 @@ int tls_conn_peer_spki_sha256(const tls_conn_t *c, char hex[65])
   }
   hex[64] = '\0';
   return 0;
+}
+
+int tls_conn_peer_identity(const tls_conn_t *c, char *canon, size_t cap)
+{
+  X509 *peer = SSL_get0_peer_certificate(c->ssl);
+  if(!peer)
+    return BEACON_EINVAL;
+  return tls_identity_of_name(X509_get_subject_name(peer), canon, cap);
 }
 
 const char *tls_conn_version(const tls_conn_t *c)

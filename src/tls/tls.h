@@ -110,6 +110,9 @@ const char *tls_conn_error(const tls_conn_t *c);
 int tls_conn_peer_subject(const tls_conn_t *c, char *buf, size_t cap);
 /* Peer SPKI SHA-256 as 64 lowercase hex digits + NUL. */
 int tls_conn_peer_spki_sha256(const tls_conn_t *c, char hex[65]);
+/* Peer leaf subject in the canonical form of tls/identity.h ("dn:..."),
+ * to compare with tls_identity_parse() output. 0 or error. */
+int tls_conn_peer_identity(const tls_conn_t *c, char *canon, size_t cap);
 /* "TLSv1.3 TLS_AES_128_GCM_SHA256" after the handshake. */
 const char *tls_conn_version(const tls_conn_t *c);
 const char *tls_conn_cipher(const tls_conn_t *c);

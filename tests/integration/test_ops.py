@@ -10,9 +10,11 @@ NOTIFY_SOCKET handling linked into the binary.
 """
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import time
 
@@ -522,6 +524,381 @@ def test_enrolment_flow(env):
         harness.check(r.get("ok"), r)
 
 
+# ---- identity: --allow-client and pki fingerprint ---------------------------
+
+def test_allow_client_spellings(env):
+    """--allow-client takes the subject as RFC 4514, the slash form and
+    `openssl x509 -subject` print it, or the SPKI hash `beacon pki
+    fingerprint` prints; a subset of the subject does not match; a value
+    that is neither a DN nor a hash stops the relay with exit 2."""
+    openssl = need_tool("openssl")
+    ca = env.pki()
+    crt = os.path.join(ca, "controller.crt")
+    printed = env.run([openssl, "x509", "-noout", "-subject", "-in", crt],
+                      check=True).stdout.decode().strip()
+    harness.check(printed.startswith("subject="), printed)
+    printed = printed[len("subject="):].strip()
+    fp = env.beacon("pki", "fingerprint", crt, check=True).stdout.decode()
+    harness.check(re.fullmatch(r"[0-9a-f]{64}\n", fp), repr(fp))
+    # The same hash from the key, and from openssl's own DER of the key.
+    fp_key = env.beacon("pki", "fingerprint",
+                        os.path.join(ca, "controller.key"),
+                        check=True).stdout.decode()
+    harness.check_eq(fp_key, fp, "fingerprint of the key vs certificate")
+    der = env.run([openssl, "pkey", "-pubin", "-outform", "DER"],
+                  input=env.run([openssl, "x509", "-noout", "-pubkey", "-in",
+                                 crt], check=True).stdout,
+                  check=True).stdout
+    harness.check_eq(fp.strip(), harness.sha256_hex(der), "SPKI SHA-256")
+
+    with Echo() as e:
+        for ident in (printed, "CN=controller,O=beacon",
+                      "/O=beacon/CN=controller", "cn=controller; o=beacon",
+                      fp.strip().upper()):
+            relay = env.start_relay(extra_args=("--allow-client", "CN=nobody",
+                                                "--allow-client", ident),
+                                    name="relay-allow")
+            r = env.tpeer("echo", "--target", e.addr, "--bytes", "1000",
+                          relay=relay)
+            harness.check(r.get("ok"), "--allow-client %r: %s" % (ident, r))
+            relay.stop()
+        for ident in ("CN=controller", "CN=Controller,O=beacon"):
+            relay = env.start_relay(extra_args=("--allow-client", ident),
+                                    name="relay-deny")
+            r = env.tpeer("echo", "--target", e.addr, "--bytes", "1000",
+                          relay=relay, expect_rc=None)
+            harness.check(not r.get("ok"), "%r let the controller in" % ident)
+            relay.wait_log("client not allowed", timeout=10)
+            relay.stop()
+
+    base = ["egress", "--config-dir", ca, "--tunnel-addr",
+            "127.0.0.1:%d" % env.free_port(), "--workers", "1"]
+    for bad, why in (("bogus", b"TYPE=VALUE"),
+                     ("FOO=bar", b"unknown attribute type"),
+                     ("CN=", b"empty value"),
+                     ("abc123", b"64-hex SPKI")):
+        r = env.beacon(*(base + ["--allow-client", bad]), timeout=20)
+        harness.check_eq(r.returncode, 2, "--allow-client %s" % bad)
+        harness.check(bad.encode() in r.stderr and why in r.stderr,
+                      r.stderr)
+    r = env.beacon("pki", "fingerprint", env.path("nope.crt"), timeout=20)
+    harness.check_eq(r.returncode, 3, "fingerprint of a missing file")
+    harness.check(b"missing" in r.stderr, r.stderr)
+
+
+# ---- files: key modes, validity, unreadable against missing -----------------
+
+def relay_argv(env, etc, *extra):
+    return ["egress", "--config-dir", etc, "--tunnel-addr",
+            "127.0.0.1:%d" % env.free_port(), "--workers", "1"] + list(extra)
+
+
+def relay_files(env, name, crt=None, key=None):
+    ca = env.pki()
+    return env.config_dir(name, {
+        "relay.crt": crt or os.path.join(ca, "relay.crt"),
+        "relay.key": key or os.path.join(ca, "relay.key"),
+        "fleet-ca.crt": os.path.join(ca, "fleet-ca.crt")})
+
+
+def test_relay_refuses_open_key(env):
+    """relay.key readable by others is refused (exit 3, naming the file and
+    the fix); readable by its group only with --allow-group-readable-key
+    and only when that group is the relay's; a controller's open key is a
+    warning, not an error."""
+    etc = relay_files(env, "etc")
+    key = os.path.join(etc, "relay.key")
+    for mode, flags in ((0o644, ()), (0o604, ("--allow-group-readable-key",)),
+                        (0o640, ()), (0o660, ("--allow-group-readable-key",))):
+        os.chmod(key, mode)
+        r = env.beacon(*relay_argv(env, etc, *flags), timeout=20)
+        harness.check_eq(r.returncode, 3, "relay.key %o %s" % (mode, flags))
+        harness.check(b"relay.key" in r.stderr and b"chmod 600" in r.stderr,
+                      r.stderr)
+    # 0640 with our own group and the flag: the relay serves.
+    os.chmod(key, 0o640)
+    os.chown(key, -1, os.getegid())
+    relay = env.start_relay(config_dir=etc,
+                            extra_args=("--allow-group-readable-key",))
+    with Echo() as e:
+        r = env.tpeer("echo", "--target", e.addr, "--bytes", "1000",
+                      relay=relay)
+        harness.check(r.get("ok"), r)
+    relay.stop()
+    # ... but not when the group is one the relay is not in.
+    other = 65534 if os.getegid() != 65534 else 65533
+    if other not in os.getgroups():
+        os.chown(key, -1, other)
+        r = env.beacon(*relay_argv(env, etc, "--allow-group-readable-key"),
+                       timeout=20)
+        harness.check_eq(r.returncode, 3, "group %d key" % other)
+        harness.check(b"not this process's group" in r.stderr, r.stderr)
+
+    # The controller side warns and goes on.
+    ca = env.pki()
+    ctl = env.config_dir("ctl", {
+        "controller.crt": os.path.join(ca, "controller.crt"),
+        "controller.key": os.path.join(ca, "controller.key"),
+        "fleet-ca.crt": os.path.join(ca, "fleet-ca.crt")})
+    os.chmod(os.path.join(ctl, "controller.key"), 0o644)
+    relay = env.start_relay()
+    with Echo() as e:
+        r = env.beacon("connect", "--relay", relay.addr, "--config-dir", ctl,
+                       e.addr, input=b"hello", timeout=30)
+        harness.check_eq(r.returncode, 0, "connect with a 0644 key: %s" %
+                         r.stderr)
+        harness.check_eq(r.stdout, b"hello", "echoed")
+        harness.check(b"warning" in r.stderr and b"controller.key" in
+                      r.stderr and b"chmod 600" in r.stderr, r.stderr)
+
+
+def test_relay_refuses_invalid_certificate(env):
+    """A relay certificate that has expired or is not valid yet stops the
+    relay at start (exit 3, saying which and when); on SIGHUP it is
+    refused and the old one kept."""
+    for name, nb, na, want in (("expired", -30, -1, b"expired on"),
+                               ("future", 2, 30, b"not valid before")):
+        crt, key = env.issue("relay-" + name, cn="relay", usage="both",
+                             san="localhost,127.0.0.1", not_before_days=nb,
+                             days=na)
+        etc = relay_files(env, "etc-" + name, crt, key)
+        r = env.beacon(*relay_argv(env, etc), timeout=20)
+        harness.check_eq(r.returncode, 3, "%s certificate" % name)
+        harness.check(want in r.stderr and b"relay.crt" in r.stderr,
+                      r.stderr)
+    etc = relay_files(env, "etc-reload")
+    relay = env.start_relay(config_dir=etc)
+    crt, key = env.issue("relay-old", cn="relay", usage="both",
+                         san="localhost,127.0.0.1", not_before_days=-30,
+                         days=-1)
+    shutil.copyfile(crt, os.path.join(etc, "relay.crt"))
+    shutil.copyfile(key, os.path.join(etc, "relay.key"))
+    relay.send_signal(signal.SIGHUP)
+    relay.wait_log(r"reload_failed.*expired on", timeout=10)
+    with Echo() as e:
+        r = env.tpeer("echo", "--target", e.addr, "--bytes", "1000",
+                      relay=relay, expect_host="localhost")
+        harness.check(r.get("ok"), "old certificate not kept: %s" % r)
+
+
+def test_unreadable_is_not_missing(env):
+    """A config directory the process may not enter, and a file it may not
+    read, are reported as unreadable; an absent one as missing. Exit 3
+    for each, as for gen-csr into a missing directory."""
+    r = env.beacon(*relay_argv(env, env.path("nowhere")), timeout=20)
+    harness.check_eq(r.returncode, 3, "missing config dir")
+    harness.check(b": missing" in r.stderr, r.stderr)
+    r = env.beacon("gen-csr", "--config-dir", env.path("nowhere"), "--cn",
+                   "r1", timeout=20)
+    harness.check_eq(r.returncode, 3, "gen-csr into a missing directory")
+    harness.check(b"no such directory" in r.stderr and r.stdout == b"",
+                  r.stderr)
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or not setpriv:
+        harness.skip("unreadable files need root to drop to another user")
+    as_nobody = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    os.chmod(env.tmp, 0o711)
+    etc = relay_files(env, "etc")
+    for f in os.listdir(etc):
+        os.chmod(os.path.join(etc, f), 0o644)
+    os.chmod(os.path.join(etc, "relay.key"), 0o600)
+    os.chmod(etc, 0o755)
+    r = env.run(as_nobody + [env.need_bin()] + relay_argv(env, etc),
+                timeout=20)
+    harness.check_eq(r.returncode, 3, "unreadable key")
+    harness.check(b"relay.key" in r.stderr and b"unreadable" in r.stderr,
+                  r.stderr)
+    os.chmod(etc, 0o700)
+    r = env.run(as_nobody + [env.need_bin()] + relay_argv(env, etc),
+                timeout=20)
+    harness.check_eq(r.returncode, 3, "unreadable config dir")
+    harness.check(b": unreadable" in r.stderr and b": missing" not in
+                  r.stderr, r.stderr)
+
+
+# ---- enrolment of a controller, and pki init --force ------------------------
+
+def test_controller_enrolment(env):
+    """gen-csr --controller in a user's own directory, signed with pki
+    sign, gives a clientAuth certificate a relay accepts, also when pinned
+    by its fingerprint."""
+    openssl = need_tool("openssl")
+    ca = env.pki()
+    mine = env.path("home", ".config", "beacon")
+    os.makedirs(mine, mode=0o700)
+    r = env.beacon("gen-csr", "--controller", "--config-dir", mine, "--cn",
+                   "alice@ops-1", check=True)
+    harness.check(r.stdout.startswith(b"-----BEGIN CERTIFICATE REQUEST"),
+                  r.stdout)
+    harness.check_eq(os.stat(os.path.join(mine, "controller.key")).st_mode
+                     & 0o777, 0o600, "controller.key mode")
+    harness.check(not os.path.exists(os.path.join(mine, "relay.key")),
+                  "gen-csr --controller wrote relay.key")
+    with open(env.path("alice.csr"), "wb") as f:
+        f.write(r.stdout)
+    crt = os.path.join(mine, "controller.crt")
+    env.beacon("pki", "sign", "--ca-dir", ca, "--csr", env.path("alice.csr"),
+               "--out", crt, check=True)
+    shutil.copy(os.path.join(ca, "fleet-ca.crt"), mine)
+    text = env.run([openssl, "x509", "-noout", "-text", "-in", crt],
+                   check=True).stdout.decode()
+    harness.check("TLS Web Client Authentication" in text and
+                  "TLS Web Server Authentication" not in text, text)
+    fp = env.beacon("pki", "fingerprint", crt, check=True).stdout.decode()
+    relay = env.start_relay(extra_args=("--allow-client", fp.strip()))
+    with Echo() as e:
+        r = env.beacon("connect", "--relay", relay.addr, "--config-dir", mine,
+                       e.addr, input=b"from alice", timeout=30)
+        harness.check_eq((r.returncode, r.stdout), (0, b"from alice"),
+                         r.stderr)
+        harness.check(b"warning" not in r.stderr, r.stderr)
+    relay.wait_log(r"tunnel_up.*alice@ops-1", timeout=10)
+
+
+def test_pki_init_force_keeps_ca(env):
+    """pki init --force refuses to replace an existing CA and says what
+    that would break; --force --replace-ca does it."""
+    ca = env.pki()
+
+    def read(name):
+        with open(os.path.join(ca, name)) as f:
+            return f.read()
+    before = read("fleet-ca.crt")
+    r = env.beacon("pki", "init", ca, "--force", timeout=60)
+    harness.check_eq(r.returncode, 2, "--force alone")
+    harness.check(b"--replace-ca" in r.stderr and b"unknown CA" in r.stderr,
+                  r.stderr)
+    harness.check_eq(read("fleet-ca.crt"), before, "fleet-ca.crt changed")
+    r = env.beacon("pki", "init", ca, "--replace-ca", timeout=60)
+    harness.check_eq(r.returncode, 2, "--replace-ca without --force")
+    env.beacon("pki", "init", ca, "--force", "--replace-ca", check=True)
+    harness.check(read("fleet-ca.crt") != before, "CA not replaced")
+
+
+# ---- docs that must work when followed --------------------------------------
+
+def sh_blocks(path, heading):
+    """The ```sh blocks of the section under `heading` (up to the next
+    heading of the same or a higher level)."""
+    with open(path) as f:
+        text = f.read()
+    m = re.search(r"^(#+) %s\n" % re.escape(heading), text, re.M)
+    harness.check(m, "%s: no heading %r" % (path, heading))
+    end = re.search(r"^#{1,%d} " % len(m.group(1)), text[m.end():], re.M)
+    body = text[m.end():m.end() + end.start()] if end else text[m.end():]
+    return re.findall(r"^```sh\n(.*?)^```", body, re.M | re.S)
+
+
+# Brings up the loopback interface of a new network namespace (SIOCSIFFLAGS
+# with IFF_UP | IFF_RUNNING), so fixed ports in the docs clash with no one.
+LO_UP = ("import fcntl, socket, struct; "
+         "fcntl.ioctl(socket.socket(), 0x8914, "
+         "struct.pack('16sH14x', b'lo', 0x41))")
+
+
+@harness.timeout(120)
+def test_readme_quick_tour(env):
+    """The README's quick tour, run as written in an empty directory with
+    the build's beacon on the PATH: the request reaches the web server it
+    starts and the answer comes back through the relay. It runs in a
+    network namespace of its own (fixed ports 8456 and 8000)."""
+    blocks = sh_blocks(os.path.join(env.src_dir, "README.md"), "Quick tour")
+    harness.check(blocks, "no sh block in the quick tour")
+    script = blocks[0]
+    harness.check("127.0.0.1:7" not in script, "the tour targets port 7")
+    work = env.path("tour")
+    os.makedirs(work)
+    with open(env.path("tour.sh"), "w") as f:
+        f.write(script)
+    unshare = shutil.which("unshare")
+    if not unshare:
+        harness.skip("unshare is not installed (needed for fixed ports)")
+    probe = env.run([unshare, "-rn", "true"], timeout=20)
+    if probe.returncode != 0:
+        harness.skip("cannot make a network namespace: %s" %
+                     probe.stderr.decode(errors="replace").strip())
+    path = os.path.dirname(env.need_bin()) + os.pathsep + \
+        os.environ.get("PATH", "")
+    inner = "%s -c %s && exec sh -e %s" % (
+        shlex.quote(sys.executable), shlex.quote(LO_UP),
+        shlex.quote(env.path("tour.sh")))
+    p = subprocess.Popen([unshare, "-rn", "sh", "-c", inner], cwd=work,
+                         env=dict(os.environ, PATH=path),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    # The tour starts two background processes; whatever it leaves behind
+    # on a failure goes with its process group.
+    env.add_cleanup(lambda: _killpg(p.pid))
+    try:
+        out, err = p.communicate(timeout=90)
+    except subprocess.TimeoutExpired:
+        _killpg(p.pid)
+        out, err = p.communicate()
+        raise harness.Failure("the tour did not finish in 90 s:\n%s" %
+                              err.decode(errors="replace"))
+    text = out.decode(errors="replace")
+    harness.check_eq(p.returncode, 0, "tour exit code; stderr:\n%s" %
+                     err.decode(errors="replace"))
+    # (http.server also says "Serving HTTP on ..." on the same stdout)
+    harness.check("\nHTTP/1.0 200 OK\r\n" in "\n" + text,
+                  "no HTTP answer through the relay:\n%s\n%s" %
+                  (text, err.decode(errors="replace")))
+    harness.check(os.path.exists(os.path.join(work, "pki", "fleet-ca.crt")),
+                  "pki init did not run in the tour's directory")
+
+
+def _killpg(pgid):
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def test_operations_order(env):
+    """docs/OPERATIONS.md creates the beacon user before anything uses its
+    group, in every block that does both and across the guide."""
+    path = os.path.join(env.src_dir, "docs", "OPERATIONS.md")
+    with open(path) as f:
+        lines = f.read().splitlines()
+    first_user = next((i for i, ln in enumerate(lines)
+                       if "useradd" in ln and "beacon" in ln), None)
+    first_group = next((i for i, ln in enumerate(lines)
+                        if re.search(r"(-g beacon|chgrp beacon|:beacon )",
+                                     ln) and "```" not in ln), None)
+    harness.check(first_user is not None, "no useradd in OPERATIONS.md")
+    harness.check(first_group is None or first_user < first_group,
+                  "line %d uses group beacon before line %d creates it" %
+                  ((first_group or 0) + 1, first_user + 1))
+
+
+# ---- policy: embedded IPv4 and --deny private --------------------------------
+
+def test_policy_embedded_and_private(env):
+    """Through a real relay: the default refuses the metadata address
+    behind NAT64 and 6to4 as it refuses 169.254.169.254, and --deny
+    private refuses RFC 1918 and 100.64/10 (also behind NAT64) while the
+    rules before it still let a chosen net through. Nothing is dialled:
+    each refusal is the policy's, logged with its reason."""
+    relay = env.start_relay(extra_args=("--deny", "private"))
+    for target, why in (("[64:ff9b::a9fe:a9fe]:80",
+                         "link-local (embedded IPv4)"),
+                        ("[2002:a9fe:a9fe::1]:80",
+                         "link-local (embedded IPv4)"),
+                        ("169.254.169.254:80", "link-local"),
+                        ("10.1.2.3:22", "deny private (10.0.0.0/8)"),
+                        ("100.64.0.1:22", "deny private (100.64.0.0/10)"),
+                        ("[64:ff9b::c0a8:101]:443",
+                         "deny private (192.168.0.0/16)"),
+                        ("[fd00::1]:22", "deny private (fc00::/7)")):
+        start = len(relay.log_text())
+        r = env.tpeer("expect-reset", "--target", target, relay=relay)
+        harness.check(r.get("ok"), "%s: %s" % (target, r))
+        relay.wait_log(re.escape(why), timeout=10, start=start)
+    r = env.beacon("egress", "--config-dir", env.pki(), "--deny", "privat",
+                   timeout=20)
+    harness.check_eq(r.returncode, 2, "--deny privat")
+
+
 # ---- readiness notification -------------------------------------------------
 
 def test_sd_notify_lifecycle(env):
@@ -717,6 +1094,68 @@ def test_metrics_scrape_forward(env):
                       "streams_total did not move: %s" % m1)
         harness.check(family_sum(m1, "beacon_bytes_total") >=
                       family_sum(m0, "beacon_bytes_total") + 20000, m1)
+        fwd.stop()
+
+
+def check_process_metrics(env, proc, mport):
+    """process_* and beacon_build_info on proc's /metrics agree with what
+    the kernel says about proc."""
+    version = env.beacon("version", check=True).stdout.decode().split()[1]
+    m = parse_metrics(scrape(env, mport)[1])
+    name = proc.name
+    harness.check_eq(m.get('beacon_build_info{version="%s"}' % version), 1,
+                     "%s build info" % name)
+    cpu = proc.cpu_seconds()
+    harness.check(0 <= m["process_cpu_seconds_total"] <= cpu + 1,
+                  "%s cpu %r, /proc says %r" %
+                  (name, m["process_cpu_seconds_total"], cpu))
+    rss = proc.rss_kib() * 1024
+    harness.check(rss / 2 < m["process_resident_memory_bytes"] < rss * 2,
+                  "%s rss %r, /proc says %r" %
+                  (name, m["process_resident_memory_bytes"], rss))
+    fds = proc.fd_count()
+    harness.check(abs(m["process_open_fds"] - fds) <= 3,
+                  "%s open fds %r, /proc says %r" %
+                  (name, m["process_open_fds"], fds))
+    harness.check(m["process_max_fds"] >= m["process_open_fds"], m)
+    with open("/proc/stat") as f:
+        btime = int(next(ln for ln in f if ln.startswith("btime")).split()[1])
+    with open("/proc/%d/stat" % proc.pid) as f:
+        st = f.read()
+    start = btime + int(st[st.rindex(")") + 2:].split()[19]) // \
+        os.sysconf("SC_CLK_TCK")
+    harness.check(abs(m["process_start_time_seconds"] - start) <= 1,
+                  "%s start %r, /proc says %r" %
+                  (name, m["process_start_time_seconds"], start))
+    return m
+
+
+def test_metrics_process(env):
+    """The relay's and forward's /metrics carry process_cpu_seconds_total,
+    process_resident_memory_bytes, process_open_fds, process_max_fds,
+    process_start_time_seconds and beacon_build_info, and open
+    descriptors follow the tunnels that come and go."""
+    relay, mport = start_metrics_relay(env)
+    m0 = check_process_metrics(env, relay, mport)
+    with Echo() as e:
+        holder = env.start_tpeer("hold", "--target", e.addr, "--streams",
+                                 "20", relay=relay, name="holder")
+        line = holder.readline(timeout=20) or ""
+        harness.check(line.startswith("ready 20 0"), "holder: %r" % line)
+        m1 = check_process_metrics(env, relay, mport)
+        harness.check(m1["process_open_fds"] >= m0["process_open_fds"] + 20,
+                      "fds %r -> %r with 20 streams" %
+                      (m0["process_open_fds"], m1["process_open_fds"]))
+        holder.stdin.close()
+        harness.check_eq(holder.wait(20), 0, "holder exit code")
+
+        fport = env.free_port()
+        fwd = env.start([env.need_bin(), "forward", "--relay", relay.addr,
+                         "--config-dir", env.pki(), "-L",
+                         "%d:%s" % (env.free_port(), e.addr),
+                         "--metrics-addr", ":%d" % fport], name="forward")
+        harness.wait_port("127.0.0.1", fport)
+        check_process_metrics(env, fwd, fport)
         fwd.stop()
 
 

@@ -19,6 +19,7 @@
 #include "metrics/http.h"
 #include "metrics/http_request.h"
 #include "metrics/metrics.h"
+#include "metrics/process.h"
 
 static const char *const dirs[] = {"up", "down"};
 static const char *const odd[] = {"a\"b\\c\nd"};
@@ -81,6 +82,70 @@ static void test_render_exact(void **state)
   assert_int_equal(strlen(small), sizeof(small) - 1);
   assert_memory_equal(small, want, sizeof(small) - 1);
   assert_int_equal(metrics_render(&reg, NULL, 0), n);
+}
+
+/* The value of the unlabelled sample name in rendered text. */
+static double sample(const char *text, const char *name)
+{
+  char key[128];
+  snprintf(key, sizeof(key), "\n%s ", name);
+  const char *l = strstr(text, key);
+  if(!l)
+    fail_msg("no %s", name);
+  return strtod(l + strlen(key), NULL);
+}
+
+static void set_to_42(metric_t *m)
+{
+  metric_set(m, 0, 42123456);
+}
+
+/* Decimal cells, a collect hook run at each render, and the process
+ * families with values that make sense for this very process. */
+static void test_decimals_collect_process(void **state)
+{
+  (void)state;
+  metrics_registry_t reg;
+  metric_t cpu, gauge;
+  char buf[4096];
+  metrics_registry_init(&reg);
+  assert_int_equal(
+      metric_init(&cpu, METRIC_COUNTER, "t_seconds_total", "h", NULL, NULL, 0),
+      0);
+  cpu.decimals = 6;
+  cpu.collect = set_to_42;
+  assert_int_equal(
+      metric_init(&gauge, METRIC_GAUGE, "t_delta", "h", NULL, NULL, 0), 0);
+  gauge.decimals = 3;
+  metric_set(&gauge, 0, -1500);
+  metrics_register(&reg, &cpu);
+  metrics_register(&reg, &gauge);
+  metrics_render(&reg, buf, sizeof(buf));
+  assert_non_null(strstr(buf, "\nt_seconds_total 42.123456\n"));
+  assert_non_null(strstr(buf, "\nt_delta -1.500\n"));
+
+  metrics_registry_init(&reg);
+  assert_int_equal(metrics_process_register(&reg), 0);
+  /* shared families: a second registry gets the same ones */
+  metrics_registry_t reg2;
+  metrics_registry_init(&reg2);
+  assert_int_equal(metrics_process_register(&reg2), 0);
+  for(volatile int i = 0; i < 20000000; i++) /* some CPU time to show */
+    ;
+  metrics_render(&reg, buf, sizeof(buf));
+  print_message("%s", buf);
+  double cpu_s = sample(buf, "process_cpu_seconds_total");
+  double rss = sample(buf, "process_resident_memory_bytes");
+  double fds = sample(buf, "process_open_fds");
+  double start = sample(buf, "process_start_time_seconds");
+  assert_non_null(strstr(buf, "\nprocess_max_fds "));
+  assert_non_null(
+      strstr(buf, "\nbeacon_build_info{version=\"" BEACON_VERSION "\"} 1\n"));
+  assert_true(cpu_s > 0 && cpu_s < 3600);
+  assert_true(rss > 100000 && rss < 1e10);
+  assert_true(fds >= 3 && fds < 10000);
+  double now = (double)metrics_now_unix();
+  assert_true(start <= now + 1 && start > now - 3600);
 }
 
 static void test_init_rejects(void **state)
@@ -519,6 +584,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_render_exact),
       cmocka_unit_test(test_init_rejects),
+      cmocka_unit_test(test_decimals_collect_process),
       cmocka_unit_test(test_bind),
       cmocka_unit_test(test_concurrent),
       cmocka_unit_test(test_http_parse_split),

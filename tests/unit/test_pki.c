@@ -209,8 +209,18 @@ static void test_init_keeps_files(void **state)
                    BEACON_ECONFIG);
   assert_non_null(strstr(err, "relay"));
 
-  /* --force replaces everything */
-  assert_int_equal(pki_init(path("keep"), 1, err, sizeof(err)), 0);
+  /* --force alone will not replace the CA: that breaks what it signed */
+  assert_int_equal(pki_init(path("keep"), PKI_INIT_FORCE, err, sizeof(err)),
+                   BEACON_EINVAL);
+  assert_non_null(strstr(err, "--replace-ca"));
+  assert_string_equal(key, slurp(path("keep/fleet-ca.key")));
+  assert_int_equal(
+      pki_init(path("keep"), PKI_INIT_REPLACE_CA, err, sizeof(err)),
+      BEACON_EINVAL);
+  /* --force --replace-ca replaces everything */
+  assert_int_equal(pki_init(path("keep"), PKI_INIT_FORCE | PKI_INIT_REPLACE_CA,
+                            err, sizeof(err)),
+                   0);
   assert_string_not_equal(key, slurp(path("keep/fleet-ca.key")));
   assert_int_equal(mode_of(path("keep/fleet-ca.key")), 0600);
   assert_int_equal(
@@ -299,8 +309,14 @@ static void test_gen_csr_and_sign(void **state)
 {
   (void)state;
   assert_int_equal(pki_init(path("ca"), 0, err, sizeof(err)), 0);
+  /* the directory is the operator's to create */
+  assert_int_equal(pki_gen_csr(path("relay"), "relay.example", NULL, 0,
+                               path("relay.csr"), err, sizeof(err)),
+                   BEACON_ECONFIG);
+  assert_non_null(strstr(err, "no such directory"));
+  assert_int_equal(mkdir(path("relay"), 0700), 0);
   assert_int_equal(pki_gen_csr(path("relay"), "relay.example",
-                               "relay.example,203.0.113.9,::1",
+                               "relay.example,203.0.113.9,::1", 0,
                                path("relay.csr"), err, sizeof(err)),
                    0);
   assert_int_equal(mode_of(path("relay/relay.key")), 0600);
@@ -308,13 +324,14 @@ static void test_gen_csr_and_sign(void **state)
   snprintf(key, sizeof(key), "%s", slurp(path("relay/relay.key")));
   /* idempotent: the key is reused, the request names the same key */
   assert_int_equal(pki_gen_csr(path("relay"), "relay.example",
-                               "relay.example,203.0.113.9,::1",
+                               "relay.example,203.0.113.9,::1", 0,
                                path("relay2.csr"), err, sizeof(err)),
                    0);
   assert_string_equal(key, slurp(path("relay/relay.key")));
 
   assert_int_equal(pki_sign_csr(path("ca"), path("relay2.csr"),
-                                path("relay/relay.crt"), 30, err, sizeof(err)),
+                                path("relay/relay.crt"), 30, 0, err,
+                                sizeof(err)),
                    0);
   STACK_OF(X509) *sk = read_certs(path("relay/relay.crt"));
   assert_int_equal(sk_X509_num(sk), 2);
@@ -341,10 +358,51 @@ static void test_gen_csr_and_sign(void **state)
       X509_V_OK);
 
   /* a bad SAN is refused before any key is written */
-  assert_int_equal(pki_gen_csr(path("nokey"), "x", "bad name", path("x.csr"),
-                               err, sizeof(err)),
+  assert_int_equal(pki_gen_csr(path("nokey"), "x", "bad name", 0,
+                               path("x.csr"), err, sizeof(err)),
                    BEACON_EINVAL);
   assert_int_not_equal(access(path("nokey/relay.key"), F_OK), 0);
+}
+
+static void test_controller_csr(void **state)
+{
+  (void)state;
+  assert_int_equal(pki_init(path("ca"), 0, err, sizeof(err)), 0);
+  assert_int_equal(mkdir(path("ctl"), 0700), 0);
+  assert_int_equal(pki_gen_csr(path("ctl"), "alice@ops-1", NULL, 1,
+                               path("ctl.csr"), err, sizeof(err)),
+                   0);
+  assert_int_equal(mode_of(path("ctl/controller.key")), 0600);
+  assert_int_not_equal(access(path("ctl/relay.key"), F_OK), 0);
+  /* no SAN, and the request's clientAuth makes a controller's leaf */
+  assert_int_equal(pki_sign_csr(path("ca"), path("ctl.csr"),
+                                path("ctl/controller.crt"), 0, 0, err,
+                                sizeof(err)),
+                   0);
+  STACK_OF(X509) *sk = read_certs(path("ctl/controller.crt"));
+  X509 *leaf = sk_X509_value(sk, 0);
+  EVP_PKEY *k = read_key(path("ctl/controller.key"));
+  assert_int_equal(X509_check_private_key(leaf, k), 1);
+  EVP_PKEY_free(k);
+  assert_int_equal(X509_check_purpose(leaf, X509_PURPOSE_SSL_CLIENT, 0), 1);
+  assert_int_equal(X509_check_purpose(leaf, X509_PURPOSE_SSL_SERVER, 0), 0);
+  sk_X509_pop_free(sk, X509_free);
+  assert_int_equal(
+      verify_with(path("ca/fleet-ca.crt"), path("ctl/controller.crt"), 0),
+      X509_V_OK);
+  /* a relay request without SANs still needs them */
+  assert_int_equal(mkdir(path("r2"), 0700), 0);
+  assert_int_equal(
+      pki_gen_csr(path("r2"), "r2", "", 0, path("r2.csr"), err, sizeof(err)),
+      0);
+  assert_int_equal(pki_sign_csr(path("ca"), path("r2.csr"), path("r2.crt"), 0,
+                                0, err, sizeof(err)),
+                   BEACON_ECONFIG);
+  assert_non_null(strstr(err, "subjectAltName"));
+  /* ... unless signed as a controller's */
+  assert_int_equal(pki_sign_csr(path("ca"), path("r2.csr"), path("r2.crt"), 0,
+                                1, err, sizeof(err)),
+                   0);
 }
 
 static void test_sign_rejects_bad_csr(void **state)
@@ -356,7 +414,7 @@ static void test_sign_rejects_bad_csr(void **state)
   fputs("hello\n", f);
   fclose(f);
   assert_int_equal(pki_sign_csr(path("ca"), path("junk.csr"), path("junk.crt"),
-                                0, err, sizeof(err)),
+                                0, 0, err, sizeof(err)),
                    BEACON_ECONFIG);
   assert_non_null(strstr(err, "junk.csr"));
 
@@ -377,7 +435,7 @@ static void test_sign_rejects_bad_csr(void **state)
   EVP_PKEY_free(a);
   EVP_PKEY_free(b);
   assert_int_equal(pki_sign_csr(path("ca"), path("evil.csr"), path("evil.crt"),
-                                0, err, sizeof(err)),
+                                0, 0, err, sizeof(err)),
                    BEACON_ECONFIG);
   assert_non_null(strstr(err, "signature"));
   assert_int_not_equal(access(path("evil.crt"), F_OK), 0);
@@ -388,6 +446,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_init_layout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_init_keeps_files, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_controller_csr, setup, teardown),
       cmocka_unit_test_setup_teardown(test_issue, setup, teardown),
       cmocka_unit_test_setup_teardown(test_gen_csr_and_sign, setup, teardown),
       cmocka_unit_test_setup_teardown(test_sign_rejects_bad_csr, setup,

@@ -231,7 +231,7 @@ static void test_defaults(void **state)
       {"10.0.0.1", 1, "default allow"},
       {"::1", 0, "loopback"},
       {"::", 0, "unspecified"},
-      {"::2", 1, "default allow"},
+      {"::2", 0, "unspecified (embedded IPv4)"}, /* IPv4-compatible */
       {"1::1", 1, "default allow"},
       {"fe80::1", 0, "link-local"},
       {"febf:ffff::1", 0, "link-local"},
@@ -376,13 +376,120 @@ static void test_mapped(void **state)
   expect(p, "2001:db8::1", 81, 1, "default allow");
   policy_free(p);
 
-  /* A v4 rule never matches a non-mapped v6 address (e.g. the
-   * IPv4-compatible ::10.0.0.1). */
+  /* A v4 rule never matches a v6 address that embeds no IPv4 one. */
   p = policy_new();
   assert_int_equal(policy_add(p, 0, "10.0.0.0/8", NULL, 0), 0);
   assert_int_equal(policy_add(p, 0, "0.0.0.0/0", NULL, 0), 0);
-  expect(p, "::10.0.0.1", 1, 1, "default allow");
-  expect(p, "64:ff9b::a00:1", 1, 1, "default allow");
+  expect(p, "2001:db8::a00:1", 1, 1, "default allow");
+  expect(p, "64:ff9c::a00:1", 1, 1, "default allow");
+  policy_free(p);
+}
+
+static void test_embedded_ipv4(void **state)
+{
+  static const struct {
+    const char *addr;
+    int allow;
+    const char *why;
+  } cases[] = {
+      /* NAT64, well-known prefix: the metadata service behind a gateway */
+      {"64:ff9b::a9fe:a9fe", 0, "link-local (embedded IPv4)"},
+      {"64:ff9b::169.254.169.254", 0, "link-local (embedded IPv4)"},
+      {"64:ff9b::7f00:1", 0, "loopback (embedded IPv4)"},
+      {"64:ff9b::", 0, "unspecified (embedded IPv4)"},
+      {"64:ff9b::e000:1", 0, "multicast (embedded IPv4)"},
+      {"64:ff9b::ffff:ffff", 0, "broadcast (embedded IPv4)"},
+      {"64:ff9b::808:808", 1, "default allow"},
+      {"64:ff9b:0:0:1::7f00:1", 1, "default allow"}, /* outside the /96 */
+      /* NAT64, local-use /48 (its /96 layout) */
+      {"64:ff9b:1::a9fe:a9fe", 0, "link-local (embedded IPv4)"},
+      {"64:ff9b:1:ffff::7f00:1", 0, "loopback (embedded IPv4)"},
+      {"64:ff9b:1::808:808", 1, "default allow"},
+      {"64:ff9b:2::7f00:1", 1, "default allow"},
+      /* 6to4: the IPv4 address follows 2002: */
+      {"2002:a9fe:a9fe::1", 0, "link-local (embedded IPv4)"},
+      {"2002:7f00:1::", 0, "loopback (embedded IPv4)"},
+      {"2002:808:808::1", 1, "default allow"},
+      /* IPv4-compatible (deprecated) */
+      {"::169.254.169.254", 0, "link-local (embedded IPv4)"},
+      {"::127.0.0.1", 0, "loopback (embedded IPv4)"},
+      {"::8.8.8.8", 1, "default allow"},
+      {"::1", 0, "loopback"},
+      {"::", 0, "unspecified"},
+  };
+  for(size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    expect(NULL, cases[i].addr, 80, cases[i].allow, cases[i].why);
+
+  /* IPv4 rules see the embedded address ... */
+  policy_t *p = policy_new();
+  assert_int_equal(policy_add(p, 0, "10.0.0.0/8", NULL, 0), 0);
+  assert_int_equal(policy_add(p, 1, "127.0.0.0/8:22", NULL, 0), 0);
+  expect(p, "64:ff9b::a00:1", 443, 0, "deny 10.0.0.0/8");
+  expect(p, "2002:a01:203::", 443, 0, "deny 10.0.0.0/8");
+  expect(p, "::10.0.0.1", 443, 0, "deny 10.0.0.0/8");
+  expect(p, "64:ff9b::7f00:1", 22, 1, "allow 127.0.0.0/8:22");
+  expect(p, "64:ff9b::7f00:1", 23, 0, "loopback (embedded IPv4)");
+  policy_free(p);
+  /* ... and IPv6 rules the address itself, first match first. */
+  p = policy_new();
+  assert_int_equal(policy_add(p, 0, "64:ff9b::/96", NULL, 0), 0);
+  assert_int_equal(policy_add(p, 1, "0.0.0.0/0", NULL, 0), 0);
+  expect(p, "64:ff9b::808:808", 443, 0, "deny 64:ff9b::/96");
+  expect(p, "2002:808:808::1", 443, 1, "allow 0.0.0.0/0");
+  policy_free(p);
+}
+
+static void test_private_preset(void **state)
+{
+  static const struct {
+    const char *addr;
+    int allow;
+    const char *why;
+  } cases[] = {
+      {"10.1.2.3", 0, "deny private (10.0.0.0/8)"},
+      {"172.16.0.1", 0, "deny private (172.16.0.0/12)"},
+      {"172.31.255.255", 0, "deny private (172.16.0.0/12)"},
+      {"172.32.0.1", 1, "default allow"},
+      {"192.168.1.1", 0, "deny private (192.168.0.0/16)"},
+      {"100.64.0.1", 0, "deny private (100.64.0.0/10)"},
+      {"100.127.255.255", 0, "deny private (100.64.0.0/10)"},
+      {"100.128.0.1", 1, "default allow"},
+      {"192.0.0.9", 0, "deny private (192.0.0.0/24)"},
+      {"198.18.0.1", 0, "deny private (198.18.0.0/15)"},
+      {"203.0.113.5", 0, "deny private (203.0.113.0/24)"},
+      {"240.0.0.1", 0, "deny private (240.0.0.0/4)"},
+      {"fd00::1", 0, "deny private (fc00::/7)"},
+      {"fc00::1", 0, "deny private (fc00::/7)"},
+      {"fec0::1", 0, "deny private (fec0::/10)"},
+      {"2001:db8::1", 0, "deny private (2001:db8::/32)"},
+      {"::ffff:10.0.0.1", 0, "deny private (10.0.0.0/8)"},
+      {"64:ff9b::a00:1", 0, "deny private (10.0.0.0/8)"},
+      {"2002:c0a8:101::1", 0, "deny private (192.168.0.0/16)"},
+      {"8.8.8.8", 1, "default allow"},
+      {"2606:4700::1111", 1, "default allow"},
+      /* the default's own classes keep their names */
+      {"127.0.0.1", 0, "loopback"},
+      {"169.254.169.254", 0, "link-local"},
+  };
+  policy_t *p = policy_new();
+  char err[128];
+  assert_int_equal(policy_add(p, 0, "private", err, sizeof(err)), 0);
+  for(size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    expect(p, cases[i].addr, 443, cases[i].allow, cases[i].why);
+  policy_free(p);
+  /* an allow before it wins, as for any rule */
+  p = policy_new();
+  assert_int_equal(policy_add(p, 1, "10.9.0.0/16:22", NULL, 0), 0);
+  assert_int_equal(policy_add(p, 0, "private", NULL, 0), 0);
+  expect(p, "10.9.1.1", 22, 1, "allow 10.9.0.0/16:22");
+  expect(p, "10.9.1.1", 23, 0, "deny private (10.0.0.0/8)");
+  policy_free(p);
+  /* presets are whole words only */
+  p = policy_new();
+  assert_int_equal(policy_add(p, 0, "private:22", err, sizeof(err)),
+                   BEACON_EINVAL);
+  assert_int_equal(policy_add(p, 0, "Private", err, sizeof(err)),
+                   BEACON_EINVAL);
   policy_free(p);
 }
 
@@ -431,6 +538,8 @@ int main(void)
       cmocka_unit_test(test_first_match_wins),
       cmocka_unit_test(test_prefixes_and_ports),
       cmocka_unit_test(test_mapped),
+      cmocka_unit_test(test_embedded_ipv4),
+      cmocka_unit_test(test_private_preset),
       cmocka_unit_test(test_bad_addresses),
       cmocka_unit_test(test_many_rules),
   };
