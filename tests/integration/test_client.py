@@ -184,6 +184,22 @@ def test_connect_half_close(env):
     harness.check(r.stdout == data, "echo mismatch")
 
 
+def test_dial_example_reports_refusal(env):
+    """examples/dial.c: an echo comes back, and a refused target is an
+    error (exit 1, one line) rather than an empty answer."""
+    p = os.path.join(env.build_dir, "examples", "beacon_dial_example")
+    if not os.path.exists(p):
+        harness.skip("examples not built")
+    relay = start_relay(env)
+    echo = env.use(Echo())
+    r = env.run([p, relay.addr, env.pki(), echo.addr, "hi there"])
+    harness.check_eq(r.returncode, 0, r.stderr)
+    harness.check_eq(r.stdout, b"hi there\n", "echo")
+    r = env.run([p, relay.addr, env.pki(), "127.0.0.1:%d" % env.free_port()])
+    err = r.stderr.decode()
+    harness.check(r.returncode == 1 and "refused" in err, err)
+
+
 def test_connect_stdio_files_and_sockets(env):
     """stdin/stdout that the loop pumps itself (pipes, a socket both ways)
     and that it cannot (regular files, through the loopback pair) carry
