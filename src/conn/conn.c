@@ -277,6 +277,10 @@ static int pump_plaintext(conn_t *c)
     size_t have;
     int n = tls_conn_read_batch(c->tls, c->cfg.plain, c->cfg.plain_cap, &have);
     if(have) {
+      if(c->cb.on_plaintext)
+        c->cb.on_plaintext(c, c->cfg.plain, have, c->ud);
+      if(c->state != CONN_UP)
+        return BEACON_ECLOSED;
       c->in_recv = 1;
       int rc = mux_recv(c->mux, c->cfg.plain, have);
       c->in_recv = 0;

@@ -85,6 +85,9 @@ typedef struct conn_callbacks {
   void (*on_handshake_failed)(conn_t *c, int rc, const char *detail, void *ud);
   /* The mux is running (conn_mux() is set). Optional. */
   void (*on_up)(conn_t *c, void *ud);
+  /* Decrypted bytes about to go to mux_recv(), for a trace or a frame
+   * observer. Optional. */
+  void (*on_plaintext)(conn_t *c, const uint8_t *p, size_t n, void *ud);
   /* One mux_recv() finished (its on_data pointers are still valid, in
    * the plaintext buffer, until the next one). Optional. */
   void (*on_recv_done)(conn_t *c, void *ud);
