@@ -84,7 +84,8 @@ int beacon_config_set_dir(beacon_config_t *cfg, const char *dir);
 /* Milliseconds; 0 keeps the current value. */
 void beacon_config_set_timeouts(beacon_config_t *cfg, int dial_ms,
                                 int handshake_ms, int open_ms);
-/* interval_ms = 0 disables keep-alive. */
+/* interval_ms = 0 disables keep-alive. With keep-alive on, a tunnel
+ * whose writes to a relay make no progress for timeout_ms fails too. */
 void beacon_config_set_keepalive(beacon_config_t *cfg, int interval_ms,
                                  int timeout_ms);
 
