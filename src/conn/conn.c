@@ -92,8 +92,7 @@ conn_t *conn_new(const conn_config_t *cfg, tls_ctx_t *ctx,
     c->cfg.plain = c->own_plain;
   }
   c->cb = *cb;
-  if(mux_cb)
-    c->mux_cb = *mux_cb;
+  c->mux_cb = *mux_cb;
   c->ud = ud;
   c->now = now;
   c->user_deadline = UINT64_MAX;
