@@ -144,7 +144,8 @@ BEACON_API int beacon_config_set_dir(beacon_config_t *cfg, const char *dir);
 BEACON_API void beacon_config_set_timeouts(beacon_config_t *cfg, int dial_ms,
                                            int handshake_ms, int open_ms);
 /* interval_ms <= 0 disables keep-alive; timeout_ms <= 0 keeps the current
- * answer deadline. cfg NULL: no-op. */
+ * answer deadline. With keep-alive on, a tunnel whose writes to a relay
+ * make no progress for timeout_ms fails too. cfg NULL: no-op. */
 BEACON_API void beacon_config_set_keepalive(beacon_config_t *cfg,
                                             int interval_ms, int timeout_ms);
 

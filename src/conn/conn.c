@@ -92,8 +92,7 @@ conn_t *conn_new(const conn_config_t *cfg, tls_ctx_t *ctx,
     c->cfg.plain = c->own_plain;
   }
   c->cb = *cb;
-  if(mux_cb)
-    c->mux_cb = *mux_cb;
+  c->mux_cb = *mux_cb;
   c->ud = ud;
   c->now = now;
   c->user_deadline = UINT64_MAX;
@@ -277,6 +276,10 @@ static int pump_plaintext(conn_t *c)
     size_t have;
     int n = tls_conn_read_batch(c->tls, c->cfg.plain, c->cfg.plain_cap, &have);
     if(have) {
+      if(c->cb.on_plaintext)
+        c->cb.on_plaintext(c, c->cfg.plain, have, c->ud);
+      if(c->state != CONN_UP)
+        return BEACON_ECLOSED;
       c->in_recv = 1;
       mux_now(c->mux, c->now); /* window auto-tuning times its grants */
       int rc = mux_recv(c->mux, c->cfg.plain, have);

@@ -85,14 +85,18 @@ typedef struct conn_callbacks {
   void (*on_handshake_failed)(conn_t *c, int rc, const char *detail, void *ud);
   /* The mux is running (conn_mux() is set). Optional. */
   void (*on_up)(conn_t *c, void *ud);
+  /* Decrypted bytes about to go to mux_recv(), for a trace or a frame
+   * observer. Optional. */
+  void (*on_plaintext)(conn_t *c, const uint8_t *p, size_t n, void *ud);
   /* One mux_recv() finished (its on_data pointers are still valid, in
    * the plaintext buffer, until the next one). Optional. */
   void (*on_recv_done)(conn_t *c, void *ud);
   /* mux_recv() failed with rc (BEACON_EPROTO: the peer broke the
    * protocol). The close follows. Optional. */
   void (*on_mux_error)(conn_t *c, int rc, void *ud);
-  /* The connection ended for why: the mux is shut down and what is
-   * left to send is in conn_pending() (nothing for a hard reason).
+  /* The connection ended for why: the mux is shut down (unless
+   * keep_mux_on_close) and what is left to send is in conn_pending()
+   * (nothing new for a hard reason).
    * Required: the adapter sends it and drops the transport. */
   void (*on_close)(conn_t *c, enum conn_close_reason why, void *ud);
   /* The deadline set with conn_set_user_deadline() passed (it is
@@ -125,9 +129,10 @@ void conn_config_default(conn_config_t *cfg);
 /*
  * A new connection on a new TLS session of ctx (a reference is taken by
  * TLS). expected_host: for a client, the name the server's certificate
- * must carry; NULL for a server. cb is copied; mux_cb (may be NULL) is
- * handed to mux_new() with ud. A client starts its handshake at once
- * (conn_pending() has the ClientHello). NULL on OOM.
+ * must carry; NULL for a server. cb and mux_cb are copied; mux_cb goes
+ * to mux_new() with ud, so mux and connection callbacks share ud. A client
+ * starts its handshake at once (conn_pending() has the ClientHello). NULL on
+ * OOM.
  */
 conn_t *conn_new(const conn_config_t *cfg, tls_ctx_t *ctx,
                  const char *expected_host, const conn_callbacks_t *cb,

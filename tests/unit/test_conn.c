@@ -74,6 +74,7 @@ typedef struct side {
   int closes;
   enum conn_close_reason why;
   int recv_done;
+  size_t plaintext; /* bytes seen by on_plaintext */
   int user_deadlines;
   uint32_t opened, closed_streams, go_away_code;
   int go_aways;
@@ -102,6 +103,12 @@ static void on_up(conn_t *c, void *ud)
   side_t *s = ud;
   assert_non_null(conn_mux(c));
   s->up = 1;
+}
+
+static void on_plaintext(conn_t *c, const uint8_t *p, size_t n, void *ud)
+{
+  assert_false(conn_in_recv(c));
+  ((side_t *)ud)->plaintext += n;
 }
 
 static void on_recv_done(conn_t *c, void *ud)
@@ -133,6 +140,7 @@ static const conn_callbacks_t cbs = {
     .on_handshake = on_handshake,
     .on_handshake_failed = on_handshake_failed,
     .on_up = on_up,
+    .on_plaintext = on_plaintext,
     .on_recv_done = on_recv_done,
     .on_mux_error = on_mux_error,
     .on_close = on_close,
@@ -317,6 +325,8 @@ static void test_handshake_and_stream(void **state)
   assert_memory_equal(cl.got, data, sizeof(data));
   assert_true(cl.fin);
   assert_true(sv.recv_done > 0);
+  /* the tap saw every frame: headers plus the payload */
+  assert_true(sv.plaintext > sizeof(data));
   assert_int_equal(cl.closed_streams, 1);
   assert_int_equal(sv.closed_streams, 1);
   assert_int_equal(conn_waiting(cl.c), 0);

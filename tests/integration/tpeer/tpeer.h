@@ -1,9 +1,10 @@
 /*
  * tpeer.h - a controller-side test peer built on beacon's own cores: one
- * TCP socket (blocking connect, then non-blocking with poll()), a
- * tls_conn over it, a yamux client session (mux core) on top, and a
- * passive frame observer that records what the relay sent (Go Away
- * codes, RSTs, pings) independently of the mux's own interpretation.
+ * TCP socket (blocking connect, then non-blocking with poll()), the
+ * connection core over it (conn/conn.h: TLS with a yamux client session
+ * on top), and a passive frame observer that records what the relay sent
+ * (Go Away codes, RSTs, pings) independently of the mux's own
+ * interpretation.
  *
  * Streams opened through the mux are "managed" (tp_stream_t). Frames
  * injected with tp_send_raw() use ids from TP_RAW_BASE up, which the mux
@@ -17,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conn/conn.h"
 #include "mux/mux.h"
 #include "tls/tls.h"
 
@@ -79,14 +81,16 @@ typedef struct tp_obs {
 struct tp {
   int fd;
   tls_ctx_t *ctx;
-  tls_conn_t *tls;
-  mux_t *mux;
+  conn_t *conn;    /* TLS + mux */
+  tls_conn_t *tls; /* conn_tls(conn) */
+  mux_t *mux;      /* conn_mux(conn) once the handshake is done */
   tp_obs_t obs;
-  uint8_t *out; /* ciphertext waiting for the socket */
+  uint8_t *out; /* ciphertext waiting for the socket (the core counts it
+                  as queued: conn_advance_queued, conn_write_done) */
   size_t out_len, out_cap;
   int eof;        /* TCP EOF or error: the tunnel is gone */
   int tls_closed; /* close_notify received */
-  int mux_error;  /* our mux refused the relay's bytes */
+  int mux_error;  /* our mux refused the relay's bytes (tunnel ends) */
   int wr_err;     /* errno of a failed send; reads go on */
   char why[256];  /* why the tunnel ended */
   uint64_t t_closed;

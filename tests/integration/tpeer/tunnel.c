@@ -1,6 +1,7 @@
 /*
- * tunnel.c - tpeer's transport: TCP socket + tls_conn + mux client
- * session, one poll() loop, and the frame observer (see tpeer.h).
+ * tunnel.c - tpeer's transport: TCP socket + connection core (TLS and a
+ * mux client session), one poll() loop, and the frame observer (see
+ * tpeer.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,7 +64,6 @@ void tp_pattern(uint64_t seed, uint64_t off, uint8_t *out, size_t n)
 
 static void tunnel_gone(tp_t *tp, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-static void drain_tls(tp_t *tp);
 
 static void tunnel_gone(tp_t *tp, const char *fmt, ...)
 {
@@ -75,9 +75,10 @@ static void tunnel_gone(tp_t *tp, const char *fmt, ...)
   va_start(ap, fmt);
   vsnprintf(tp->why, sizeof(tp->why), fmt, ap);
   va_end(ap);
-  /* Every managed stream ends with the transport. */
-  if(tp->mux && !mux_is_dead(tp->mux))
-    mux_shutdown(tp->mux);
+  /* Every managed stream ends with the transport (the core's close
+   * shuts the mux down; nothing more is sent). */
+  if(tp->conn)
+    conn_close(tp->conn, CONN_CLOSE_ABORT, tp_now());
 }
 
 /* ---- the observer ------------------------------------------------------ */
@@ -276,6 +277,63 @@ static void cb_go_away(mux_t *m, uint32_t code, void *ud)
   /* Recorded by the observer; the scenario decides what it means. */
 }
 
+/* ---- connection callbacks ------------------------------------------------
+ */
+
+static void cb_handshake_failed(conn_t *c, int rc, const char *detail,
+                                void *ud)
+{
+  tp_err("TLS handshake with the relay failed (%s): %s", beacon_strerror(rc),
+         detail ? detail : "");
+}
+
+static void cb_up(conn_t *c, void *ud)
+{
+  tp_t *tp = ud;
+  tp->mux = conn_mux(c);
+}
+
+/* Every decrypted byte goes to the observer before the mux. */
+static void cb_plaintext(conn_t *c, const uint8_t *p, size_t n, void *ud)
+{
+  obs_feed(ud, p, n);
+}
+
+static void cb_mux_error(conn_t *c, int rc, void *ud)
+{
+  tp_t *tp = ud;
+  tp->mux_error = rc;
+  tp_err("our mux refused the relay's frames: %s", beacon_strerror(rc));
+}
+
+static void cb_close(conn_t *c, enum conn_close_reason why, void *ud)
+{
+  tp_t *tp = ud;
+  switch(why) {
+  case CONN_CLOSE_NOTIFY:
+    tp->tls_closed = 1;
+    tunnel_gone(tp, "relay sent close_notify");
+    break;
+  case CONN_CLOSE_TLS_ERROR:
+    tunnel_gone(tp, "TLS: %s", tls_conn_error(conn_tls(c)));
+    break;
+  case CONN_CLOSE_KEEPALIVE_TIMEOUT:
+    tunnel_gone(tp, "keep-alive: the relay did not answer a ping");
+    break;
+  case CONN_CLOSE_PROTOCOL_ERROR:
+  case CONN_CLOSE_INTERNAL_ERROR:
+    tunnel_gone(tp, "our mux refused the relay's frames: %s",
+                beacon_strerror(tp->mux_error));
+    break;
+  case CONN_CLOSE_OUT_OF_MEMORY:
+    tunnel_gone(tp, "out of memory");
+    break;
+  default:
+    tunnel_gone(tp, "%s", conn_close_reason_name(why));
+    break;
+  }
+}
+
 /* ---- connect and handshake ---------------------------------------------- */
 
 static int split_hostport(const char *s, char *host, size_t cap, char **port)
@@ -353,10 +411,11 @@ static int tcp_connect(const char *host, const char *port, int timeout_ms)
   return fd;
 }
 
-/* TLS output to the out buffer. */
+/* The core's ciphertext to the out buffer. */
 static int take_tls_output(tp_t *tp)
 {
-  size_t n = tls_conn_out_pending(tp->tls);
+  const uint8_t *src;
+  size_t n = conn_pending(tp->conn, &src);
   if(!n)
     return 0;
   if(tp->out_len + n > tp->out_cap) {
@@ -372,14 +431,18 @@ static int take_tls_output(tp_t *tp)
     tp->out = p;
     tp->out_cap = cap;
   }
-  tp->out_len += tls_conn_take_output(tp->tls, tp->out + tp->out_len, n);
+  memcpy(tp->out + tp->out_len, src, n);
+  tp->out_len += n;
+  conn_advance_queued(tp->conn, n);
   return 0;
 }
 
 static void write_out(tp_t *tp)
 {
-  if(tp->wr_err)
+  if(tp->wr_err && tp->out_len) {
+    conn_write_done(tp->conn, tp->out_len, tp_now());
     tp->out_len = 0;
+  }
   while(tp->out_len && !tp->eof) {
     ssize_t n = send(tp->fd, tp->out, tp->out_len, MSG_NOSIGNAL);
     if(n < 0) {
@@ -389,19 +452,22 @@ static void write_out(tp_t *tp)
        * queue; EOF or the read error ends the tunnel. */
       if(!tp->wr_err)
         tp->wr_err = errno;
+      conn_write_done(tp->conn, tp->out_len, tp_now());
       tp->out_len = 0;
       return;
     }
     memmove(tp->out, tp->out + n, tp->out_len - (size_t)n);
     tp->out_len -= (size_t)n;
+    conn_write_done(tp->conn, (size_t)n, tp_now());
   }
 }
 
+/* Runs the core's handshake over the socket; the core creates the mux
+ * when it completes and feeds it what arrived with the handshake's end. */
 static int handshake(tp_t *tp, int timeout_ms)
 {
   uint64_t deadline = tp_now() + (uint64_t)timeout_ms;
   for(;;) {
-    int r = tls_conn_handshake(tp->tls);
     struct pollfd p;
     uint8_t buf[16384];
     ssize_t n;
@@ -414,15 +480,12 @@ static int handshake(tp_t *tp, int timeout_ms)
         poll(&p, 1, 100);
       }
     }
-    if(r == 0)
+    if(conn_state(tp->conn) == CONN_UP && !tp->eof)
       return 0;
-    if(r != BEACON_EAGAIN) {
-      tp_err("TLS handshake with the relay failed (%s): %s",
-             beacon_strerror(r), tls_conn_error(tp->tls));
-      return -1;
-    }
     if(tp->eof) {
-      tp_err("TLS handshake: %s", tp->why);
+      /* A failed handshake was reported by cb_handshake_failed. */
+      if(conn_close_reason(tp->conn) != CONN_CLOSE_HANDSHAKE_FAILED)
+        tp_err("TLS handshake: %s", tp->why);
       return -1;
     }
     p.fd = tp->fd;
@@ -439,10 +502,8 @@ static int handshake(tp_t *tp, int timeout_ms)
              n == 0 ? "EOF" : strerror(errno));
       return -1;
     }
-    if(n > 0 && tls_conn_feed(tp->tls, buf, (size_t)n)) {
-      tp_err("TLS handshake: out of memory");
-      return -1;
-    }
+    if(n > 0)
+      conn_feed(tp->conn, buf, (size_t)n, tp_now());
   }
 }
 
@@ -457,9 +518,15 @@ int tp_connect(tp_t *tp, const tp_opts_t *o)
                                       .on_stream_closed = cb_closed,
                                       .on_ping_ack = cb_ping_ack,
                                       .on_go_away = cb_go_away};
+  static const conn_callbacks_t conn_cbs = {.on_handshake_failed =
+                                                cb_handshake_failed,
+                                            .on_up = cb_up,
+                                            .on_plaintext = cb_plaintext,
+                                            .on_mux_error = cb_mux_error,
+                                            .on_close = cb_close};
   char host[256], err[512];
   char *port;
-  mux_config_t cfg;
+  conn_config_t cfg;
   int r;
 
   memset(tp, 0, sizeof(*tp));
@@ -476,40 +543,38 @@ int tp_connect(tp_t *tp, const tp_opts_t *o)
     tp_err("%s", err);
     return TP_EXIT_USAGE;
   }
-  tp->tls = tls_conn_new(tp->ctx, o->expect_host ? o->expect_host : host);
-  if(!tp->tls) {
+  /* No write-stall deadline: scenarios stall the relay on purpose and
+   * watch what it does. The handshake deadline is handshake()'s. */
+  conn_config_default(&cfg);
+  cfg.high_water = OUT_HIGH;
+  cfg.mux.is_client = 1;
+  cfg.mux.keepalive_ms = o->keepalive_ms;
+  cfg.mux.keepalive_timeout_ms = 10000;
+  if(o->max_streams)
+    cfg.mux.max_streams = o->max_streams;
+  tp->conn = conn_new(&cfg, tp->ctx, o->expect_host ? o->expect_host : host,
+                      &conn_cbs, &cbs, tp, tp_now());
+  if(!tp->conn) {
     tp_err("out of memory");
     return TP_EXIT_CONN;
   }
+  tp->tls = conn_tls(tp->conn);
   tp->fd = tcp_connect(host, port, o->connect_timeout_ms);
   if(tp->fd < 0)
     return TP_EXIT_CONN;
   if(handshake(tp, o->connect_timeout_ms))
     return TP_EXIT_CONN;
-  mux_config_default(&cfg);
-  cfg.is_client = 1;
-  cfg.keepalive_ms = o->keepalive_ms;
-  cfg.keepalive_timeout_ms = 10000;
-  if(o->max_streams)
-    cfg.max_streams = o->max_streams;
-  tp->mux = mux_new(&cfg, &cbs, tp, tp_now());
-  if(!tp->mux) {
-    tp_err("mux_new failed");
-    return TP_EXIT_CONN;
-  }
-  /* Records that arrived with the end of the handshake. */
-  drain_tls(tp);
   return 0;
 }
 
 void tp_close(tp_t *tp)
 {
-  mux_free(tp->mux);
-  tls_conn_free(tp->tls);
+  conn_free(tp->conn);
   tls_ctx_unref(tp->ctx);
   if(tp->fd >= 0)
     close(tp->fd);
   free(tp->out);
+  tp->conn = NULL;
   tp->mux = NULL;
   tp->tls = NULL;
   tp->ctx = NULL;
@@ -519,25 +584,19 @@ void tp_close(tp_t *tp)
 
 /* ---- the loop ----------------------------------------------------------- */
 
+/* Mux output through TLS (the core stops at OUT_HIGH bytes waiting) to
+ * the out buffer. */
 static void move_output(tp_t *tp)
 {
-  const uint8_t *p;
-  size_t n;
   if(tp->eof)
     return;
-  while(tp->out_len < OUT_HIGH && (n = mux_pending(tp->mux, &p)) > 0) {
-    int r = tls_conn_write(tp->tls, p, n);
-    if(r < 0) {
-      tunnel_gone(tp, "TLS write: %s", tls_conn_error(tp->tls));
-      return;
-    }
-    mux_advance(tp->mux, n);
-    if(take_tls_output(tp))
-      return;
-  }
+  if(conn_flush(tp->conn, tp_now()))
+    return; /* closed: cb_close said why */
   take_tls_output(tp);
 }
 
+/* Input to the core, which hands every decrypted byte to the observer
+ * (cb_plaintext) and then to the mux. */
 static void read_in(tp_t *tp)
 {
   uint8_t buf[65536];
@@ -553,40 +612,7 @@ static void read_in(tp_t *tp)
     tunnel_gone(tp, "relay closed the TCP connection");
     return;
   }
-  if(tls_conn_feed(tp->tls, buf, (size_t)n)) {
-    tunnel_gone(tp, "out of memory");
-    return;
-  }
-  drain_tls(tp);
-}
-
-/* Decrypts every complete record buffered in the TLS layer and hands the
- * plaintext to the observer and the mux. */
-static void drain_tls(tp_t *tp)
-{
-  uint8_t plain[65536];
-  for(;;) {
-    int r = tls_conn_read(tp->tls, plain, sizeof(plain));
-    if(r == BEACON_EAGAIN)
-      break;
-    if(r == 0) {
-      tp->tls_closed = 1;
-      tunnel_gone(tp, "relay sent close_notify");
-      return;
-    }
-    if(r < 0) {
-      tunnel_gone(tp, "TLS: %s", tls_conn_error(tp->tls));
-      return;
-    }
-    obs_feed(tp, plain, (size_t)r);
-    if(!tp->mux_error && !mux_is_dead(tp->mux)) {
-      int m = mux_recv(tp->mux, plain, (size_t)r);
-      if(m < 0) {
-        tp->mux_error = m;
-        tp_err("our mux refused the relay's frames: %s", beacon_strerror(m));
-      }
-    }
-  }
+  conn_feed(tp->conn, buf, (size_t)n, tp_now());
 }
 
 int tp_step(tp_t *tp, int timeout_ms)
@@ -599,7 +625,7 @@ int tp_step(tp_t *tp, int timeout_ms)
   move_output(tp);
   write_out(tp);
   now = tp_now();
-  dl = mux_next_deadline(tp->mux);
+  dl = conn_next_deadline(tp->conn);
   if(dl != UINT64_MAX) {
     if(dl <= now)
       timeout_ms = 0;
@@ -625,8 +651,7 @@ int tp_step(tp_t *tp, int timeout_ms)
     read_in(tp);
   if(tp->eof)
     return -1;
-  if(mux_tick(tp->mux, tp_now()) == BEACON_ETIMEDOUT)
-    tunnel_gone(tp, "keep-alive: the relay did not answer a ping");
+  conn_tick(tp->conn, tp_now()); /* keep-alive: cb_close on a timeout */
   move_output(tp);
   write_out(tp);
   return tp->eof ? -1 : 0;
@@ -634,7 +659,7 @@ int tp_step(tp_t *tp, int timeout_ms)
 
 int tp_flush(tp_t *tp, uint64_t deadline)
 {
-  while(!tp->eof && (tp->out_len || mux_pending_total(tp->mux) ||
+  while(!tp->eof && (tp->out_len || conn_unencrypted(tp->conn) ||
                      tls_conn_out_pending(tp->tls))) {
     if(tp_now() >= deadline)
       return -1;
