@@ -244,50 +244,103 @@ const chunk = 64 * 1024
 // (go-relay closes both ways at the first EOF only with
 // -close-both-on-eof). download announces "<n>\n" to the source, which
 // sends n bytes and then EOF.
-// closeWrite ends the sending half only, so the answer can still arrive.
-func closeWrite(c io.ReadWriteCloser) error {
-	switch v := c.(type) {
-	case *net.TCPConn:
-		return v.CloseWrite()
-	case *cmdConn:
-		return v.in.Close()
-	}
-	return c.Close() // a yamux stream: Close is a half-close (FIN)
-}
-
 // upload returns the bytes the sink counted; with a deadline (non-zero)
-// it stops writing then and half-closes, and the sink answers its count.
-func upload(c io.ReadWriteCloser, n int64, deadline time.Time) (int64, error) {
+// it asks the sink for progress reports, stops writing at the deadline
+// and returns once a report counts every byte written, with the time of
+// that report (the bytes still in flight at the deadline count, and the
+// time they took).
+func upload(c io.ReadWriteCloser, n int64, deadline time.Time) (int64, time.Time, error) {
+	if !deadline.IsZero() {
+		return uploadUntil(c, n, deadline)
+	}
 	buf := make([]byte, chunk)
 	if _, err := fmt.Fprintf(c, "%d\n", n); err != nil {
-		return 0, err
+		return 0, time.Time{}, err
 	}
 	off := int64(0)
 	for off < n {
-		if !deadline.IsZero() && time.Now().After(deadline) {
-			if err := closeWrite(c); err != nil {
-				return 0, err
-			}
-			break
-		}
 		k := int64(len(buf))
 		if n-off < k {
 			k = n - off
 		}
 		if _, err := c.Write(buf[:k]); err != nil {
-			return 0, fmt.Errorf("write at %d: %w", off, err)
+			return 0, time.Time{}, fmt.Errorf("write at %d: %w", off, err)
 		}
 		off += k
 	}
 	line, err := bufio.NewReaderSize(c, 64).ReadString('\n')
 	if err != nil {
-		return 0, fmt.Errorf("answer %q: %w", line, err)
+		return 0, time.Time{}, fmt.Errorf("answer %q: %w", line, err)
 	}
 	got, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
 	if err != nil || got != off {
-		return 0, fmt.Errorf("sink saw %q bytes, sent %d", line, off)
+		return 0, time.Time{}, fmt.Errorf("sink saw %q bytes, sent %d",
+			line, off)
 	}
-	return got, nil
+	return got, time.Now(), nil
+}
+
+func uploadUntil(c io.ReadWriteCloser, n int64, deadline time.Time) (int64, time.Time, error) {
+	if _, err := fmt.Fprintf(c, "%d progress\n", n); err != nil {
+		return 0, time.Time{}, err
+	}
+	// The reader keeps the latest report; notify wakes the waiter.
+	var mu sync.Mutex
+	var last int64 = -1
+	var lastAt time.Time
+	notify := make(chan struct{}, 1)
+	readErr := make(chan error, 1)
+	go func() {
+		r := bufio.NewReaderSize(c, 4096)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				readErr <- fmt.Errorf("progress %q: %w", line, err)
+				return
+			}
+			g, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
+			if err != nil {
+				readErr <- fmt.Errorf("progress %q: %w", line, err)
+				return
+			}
+			mu.Lock()
+			last, lastAt = g, time.Now()
+			mu.Unlock()
+			select {
+			case notify <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	buf := make([]byte, chunk)
+	off := int64(0)
+	for off < n && time.Now().Before(deadline) {
+		k := int64(len(buf))
+		if n-off < k {
+			k = n - off
+		}
+		if _, err := c.Write(buf[:k]); err != nil {
+			return 0, time.Time{}, fmt.Errorf("write at %d: %w", off, err)
+		}
+		off += k
+	}
+	wait := time.After(60 * time.Second)
+	for {
+		mu.Lock()
+		g, at := last, lastAt
+		mu.Unlock()
+		if g == off {
+			return off, at, nil
+		}
+		select {
+		case <-notify:
+		case err := <-readErr:
+			return 0, time.Time{}, err
+		case <-wait:
+			return 0, time.Time{}, fmt.Errorf("sink counted %d of %d "+
+				"bytes", g, off)
+		}
+	}
 }
 
 // download returns the bytes received: n, or fewer when the deadline
@@ -332,6 +385,7 @@ func modeBulk(up bool) {
 	var wg sync.WaitGroup
 	errs := make([]error, *streams)
 	moved := make([]int64, *streams)
+	ends := make([]time.Time, *streams)
 	for i := 0; i < *streams; i++ {
 		wg.Add(1)
 		go func(i int) {
@@ -342,22 +396,27 @@ func modeBulk(up bool) {
 				return
 			}
 			if up {
-				moved[i], errs[i] = upload(c, *nbytes, deadline)
+				moved[i], ends[i], errs[i] = upload(c, *nbytes, deadline)
 			} else {
 				moved[i], errs[i] = download(c, *nbytes, deadline)
+				ends[i] = time.Now()
 			}
 			c.Close()
 		}(i)
 	}
 	wg.Wait()
-	el := time.Since(start).Seconds()
 	total := int64(0)
+	end := start
 	for i, err := range errs {
 		if err != nil {
 			die("stream %d: %v", i, err)
 		}
 		total += moved[i]
+		if ends[i].After(end) {
+			end = ends[i]
+		}
 	}
+	el := end.Sub(start).Seconds()
 	d.close()
 	emit(map[string]interface{}{"bytes": total, "seconds": el,
 		"mbps": float64(total) / el / 1e6, "streams": *streams})
@@ -630,29 +689,56 @@ func modeIdle() {
 
 // ---- backends ----------------------------------------------------------
 
-// readCount reads the client's "<n>\n" one byte at a time, so that no
+// readCount reads the client's "<n>\n" (or "<n> progress\n": a sink
+// then also reports its count as it grows) one byte at a time, so that no
 // payload byte is consumed with it.
-func readCount(c *net.TCPConn) (int64, error) {
+func readCount(c *net.TCPConn) (int64, bool, error) {
 	var line []byte
 	var b [1]byte
-	for len(line) < 24 {
+	for len(line) < 40 {
 		if _, err := io.ReadFull(c, b[:]); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		if b[0] == '\n' {
-			return strconv.ParseInt(string(line), 10, 64)
+			num, flag, _ := strings.Cut(string(line), " ")
+			n, err := strconv.ParseInt(num, 10, 64)
+			return n, flag == "progress", err
 		}
 		line = append(line, b[0])
 	}
-	return 0, errors.New("count line too long")
+	return 0, false, errors.New("count line too long")
+}
+
+// reportProgress writes the sink's count every 20 ms while it grows, until
+// done is closed. A time-capped upload cannot end with a half-close (a
+// hashicorp/yamux stream reads EOF once closed locally), so it stops
+// writing and waits for the report that counts its last byte.
+func reportProgress(c *net.TCPConn, got *int64, done chan struct{}) {
+	last := int64(-1)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if g := atomic.LoadInt64(got); g != last {
+			last = g
+			if _, err := fmt.Fprintf(c, "%d\n", g); err != nil {
+				return
+			}
+		}
+	}
 }
 
 func serveConn(c *net.TCPConn, kind string) {
 	defer c.Close()
 	var n int64
+	var progress bool
 	if kind == "sink" || kind == "source" {
 		var err error
-		if n, err = readCount(c); err != nil {
+		if n, progress, err = readCount(c); err != nil {
 			return
 		}
 	}
@@ -661,17 +747,29 @@ func serveConn(c *net.TCPConn, kind string) {
 		// Answer after exactly n bytes (or at EOF, whichever first).
 		buf := make([]byte, 256*1024)
 		var got int64
-		for got < n {
+		done := make(chan struct{})
+		reported := make(chan struct{})
+		if progress {
+			go func() {
+				reportProgress(c, &got, done)
+				close(reported)
+			}()
+		} else {
+			close(reported)
+		}
+		for atomic.LoadInt64(&got) < n {
 			k := int64(len(buf))
-			if n-got < k {
-				k = n - got
+			if left := n - atomic.LoadInt64(&got); left < k {
+				k = left
 			}
 			r, err := c.Read(buf[:k])
-			got += int64(r)
+			atomic.AddInt64(&got, int64(r))
 			if err != nil {
 				break
 			}
 		}
+		close(done)
+		<-reported
 		fmt.Fprintf(c, "%d\n", got)
 		io.Copy(io.Discard, c)
 	case "source":
