@@ -524,7 +524,8 @@ int main(int argc, char **argv)
   int len = sizeof bound, err, i;
   char host[64];
 
-  for(i = 1; i < argc; i++) {
+  /* Every flag takes a value: step over both. */
+  for(i = 1; i < argc; i += 2) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if(!strcmp(a, "--listen"))
       listen_s = v;
@@ -540,7 +541,6 @@ int main(int argc, char **argv)
       sockbuf = parse_num(a, v);
     else
       usage();
-    i++;
   }
   if(!listen_s || !connect_s || rate_mbit < 0 || rtt_ms < 0)
     usage();
