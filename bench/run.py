@@ -12,12 +12,24 @@ prints medians and the beacon/Go ratio:
   connect latency (open + target line + dial + first byte), connects/s
   relay RSS per idle open stream (1 tunnel x N, 1000 tunnels x 10)
 
+WAN rows (a separate table; `--wan-only` runs just those): the tunnel
+(controller -> relay) crosses an emulated path, wanproxy (rate, one-way
+delay of rtt/2, a bounded bottleneck buffer; built with the tests), at
+1 Gbit/s with 10, 50 and 150 ms round trips and 100 Mbit/s at 50 ms; the
+relay -> backend hop stays on loopback. One stream up and down for plain
+TCP over the same path (the link), `ssh -W`, Go controller stack + Go
+relay, Go controller stack + beacon relay, and `beacon connect` + beacon
+relay; 64-byte round trips beside a download on the same tunnel; relay
+RSS with 100 streams downloading. Transfers stop after a time cap (the
+bytes then are those that got across).
+
 Load generators: bench-go (bench/go/loadgen: Go crypto/tls + hashicorp
 yamux, the same stack as the Go controller) and beacon_loadgen
 (libbeacon, beacon's own controller). Backends are Go (bench-go serve).
 Baselines: direct TCP, `ssh -W` through a private sshd, `openssl speed`.
 
   bench/run.py --build BUILD [--quick] [--rounds N] [--out DIR]
+               [--wan-only | --no-wan]
 
 Standard library only. Every process started here is stopped by PID.
 """
@@ -168,6 +180,10 @@ class Bench:
         self.conn_count = 300 if ns.quick else 2000
         self.conn_par_count = 600 if ns.quick else 4000
         self.ssh_conn_count = 5 if ns.quick else 20
+        self.wan_only = ns.wan_only
+        self.no_wan = ns.no_wan
+        self.wanproxy = os.path.join(self.build, "wanproxy")
+        self.skipped = []   # rows not run, and why
 
     # ---- setup ---------------------------------------------------------
     def setup(self):
@@ -257,10 +273,13 @@ class Bench:
             self.notes.append("ssh -W skipped: %s" % e)
             self.procs.stop(p)
             return None
-        p.cmd = ("ssh -q -i %s -p %d -o BatchMode=yes "
-                 "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
-                 " -o LogLevel=ERROR -W {target} %s" % (
-                     os.path.join(d, "client"), port, LOOPBACK))
+        p.cmd_for = lambda port_: (
+            "ssh -q -i %s -p %d -o BatchMode=yes "
+            "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+            " -o LogLevel=ERROR -W {target} %s" % (
+                os.path.join(d, "client"), port_, LOOPBACK))
+        p.cmd = p.cmd_for(port)
+        p.addr = "%s:%d" % (LOOPBACK, port)
         # One round trip proves the key is accepted.
         try:
             r = self.gen("go", ["rr", "-via", "cmd", "-cmd", p.cmd,
@@ -430,6 +449,192 @@ class Bench:
                                 "its streams", which,
                                 (rss - base - t * s * per_stream[which]) / t)
 
+    # ---- WAN: the tunnel across an emulated path -----------------------
+    WAN_PATHS = ((1000, 10), (1000, 50), (1000, 150), (100, 50))
+    WAN_WHO = ("link", "ssh -W", "Go/Go", "Go/beacon", "beacon")
+
+    @staticmethod
+    def path_name(rate, rtt):
+        return "%s %d ms" % ("1 Gbit/s" if rate == 1000 else
+                             "%d Mbit/s" % rate, rtt)
+
+    def start_wanproxy(self, target, rate, rtt, tag):
+        p = self.procs.spawn([self.wanproxy, "--listen", LOOPBACK + ":0",
+                              "--connect", target, "--rate-mbit", str(rate),
+                              "--rtt-ms", str(rtt)], "wanproxy-" + tag)
+        line = p.stdout.readline().decode()
+        m = re.match(r"listening (\S+)", line)
+        if not m:
+            raise BenchError("wanproxy %s: %r" % (tag, line))
+        p.addr = m.group(1)
+        return p
+
+    def wan_gen(self, who, args, target, px):
+        """One bench-go run for `who`, its tunnel (or TCP) through the
+        path's proxies px."""
+        if who == "link":
+            return self.gen("go", args + ["-via", "direct"],
+                            target, timeout=self.wan_timeout)
+        if who == "ssh -W":
+            return self.gen("go", args + ["-via", "cmd", "-cmd",
+                                          self.sshd.cmd_for(
+                                              int(px["ssh"].addr.rsplit(
+                                                  ":", 1)[1]))],
+                            target, timeout=self.wan_timeout)
+        if who == "beacon":
+            cmd = "%s connect --relay %s --config-dir %s {target}" % (
+                self.beacon, px["beacon"].addr, self.pki)
+            return self.gen("go", args + ["-via", "cmd", "-cmd", cmd],
+                            target, timeout=self.wan_timeout)
+        relay = px["go" if who == "Go/Go" else "beacon"].addr
+        return self.gen("go", args, target, relay, timeout=self.wan_timeout)
+
+    def wan(self):
+        if not os.access(self.wanproxy, os.X_OK):
+            self.skipped.append("WAN rows: %s is missing (build the "
+                                "wanproxy target)" % self.wanproxy)
+            return
+        paths = self.WAN_PATHS
+        if self.quick:
+            paths = ((1000, 50),)
+            self.skipped.append("WAN paths other than 1 Gbit/s 50 ms: "
+                                "--quick")
+        who = list(self.WAN_WHO)
+        if not self.sshd:
+            who.remove("ssh -W")
+            self.skipped.append("WAN ssh -W rows: no sshd")
+        # A stream limited by a fixed window over 150 ms would take minutes
+        # for 128 MiB: each transfer stops after cap seconds instead.
+        cap = 4 if self.quick else 12
+        self.wan_timeout = cap + 120
+        for rate, rtt in paths:
+            name = self.path_name(rate, rtt)
+            nbytes = (128 << 20) if rate >= 1000 else (32 << 20)
+            if self.quick:
+                nbytes = 16 << 20
+            px = {}
+            try:
+                for tag, tgt in (("sink", self.backends["sink"]),
+                                 ("source", self.backends["source"]),
+                                 ("go", self.relays["go"].addr),
+                                 ("beacon", self.relays["beacon"].addr)):
+                    px[tag] = self.start_wanproxy(tgt, rate, rtt, tag)
+                if self.sshd:
+                    px["ssh"] = self.start_wanproxy(self.sshd.addr, rate,
+                                                    rtt, "ssh")
+                for rnd in range(self.rounds):
+                    order = who[rnd % len(who):] + who[:rnd % len(who)]
+                    log("WAN %s, round %d/%d" % (name, rnd + 1,
+                                                 self.rounds))
+                    for w in order:
+                        for mode in ("upload", "download"):
+                            tgt = (px["sink"] if mode == "upload" else
+                                   px["source"]).addr if w == "link" else \
+                                self.backends["sink" if mode == "upload"
+                                              else "source"]
+                            try:
+                                r = self.wan_gen(w, [mode, "-streams", "1",
+                                                     "-bytes", str(nbytes),
+                                                     "-seconds", str(cap)],
+                                                 tgt, px)
+                            except BenchError as e:
+                                self.notes.append("WAN %s %s %s: %s" % (
+                                    name, w, mode, str(e)[:300]))
+                                continue
+                            self.record("wan", "%s, %s MB/s" % (name, mode),
+                                        w, r["mbps"])
+                if (rate, rtt) == (1000, 50):
+                    self.wan_rr_beside_bulk(name, px)
+                    self.wan_rss(name, px)
+            finally:
+                for p in px.values():
+                    self.procs.stop(p)
+
+    def wan_rr_beside_bulk(self, name, px):
+        count = "20" if self.quick else "100"
+        args = ["rrbulk", "-count", count, "-bytes", str(1 << 40)]
+        for rnd in range(self.rounds):
+            for w in ("Go/Go", "Go/beacon", "beacon"):
+                log("WAN %s: round trips beside a download, %s" % (name, w))
+                try:
+                    if w == "beacon":
+                        r = self.rr_via_forward(args, px)
+                    else:
+                        relay = px["go" if w == "Go/Go" else "beacon"].addr
+                        r = self.gen("go", args + ["-bulk-target",
+                                                   self.backends["source"]],
+                                     self.backends["echo"], relay,
+                                     timeout=120)
+                except BenchError as e:
+                    self.notes.append("WAN rr beside a download, %s: %s" %
+                                      (w, str(e)[:300]))
+                    continue
+                self.record("wan", "rr 64 B beside a download, p50 ms", w,
+                            r["p50_us"] / 1000)
+                self.record("wan", "rr 64 B beside a download, p99 ms", w,
+                            r["p99_us"] / 1000)
+                self.record("wan", "the download meanwhile, MB/s", w,
+                            r["bulk_mbps"])
+
+    def rr_via_forward(self, args, px):
+        """Two connections through one `beacon forward` (one tunnel): -L
+        to the source for the download, -L to the echo for the rr."""
+        pb, pe = free_port(), free_port()
+        fwd = self.procs.spawn(
+            [self.beacon, "forward", "--relay", px["beacon"].addr,
+             "--config-dir", self.pki,
+             "-L", "%s:%d:%s" % (LOOPBACK, pb, self.backends["source"]),
+             "-L", "%s:%d:%s" % (LOOPBACK, pe, self.backends["echo"])],
+            "forward-wan")
+        try:
+            wait_port("%s:%d" % (LOOPBACK, pe), fwd)
+            return self.gen("go", args + ["-via", "direct", "-bulk-target",
+                                          "%s:%d" % (LOOPBACK, pb)],
+                            "%s:%d" % (LOOPBACK, pe), timeout=120)
+        finally:
+            self.procs.stop(fwd)
+
+    def wan_rss(self, name, px):
+        """Peak relay RSS while 100 streams of one tunnel download across
+        the path (the relay's buffers under a real bandwidth-delay)."""
+        streams = 20 if self.quick else 100
+        secs = 4 if self.quick else 10
+        for which in ("go", "beacon"):
+            w = "Go/Go" if which == "go" else "Go/beacon"
+            log("WAN %s: relay RSS, %d streams downloading, %s relay" % (
+                name, streams, which))
+            relay = self.start_relay(which, "-wan-rss")
+            rpx = self.start_wanproxy(relay.addr, 1000, 50, "rss")
+            try:
+                base = rss_bytes(relay.pid)
+                argv = [self.gogen, "download", "-streams", str(streams),
+                        "-bytes", str(1 << 40), "-seconds", str(secs),
+                        "-target", self.backends["source"], "-relay",
+                        rpx.addr,
+                        "-cert", os.path.join(self.pki, "controller.crt"),
+                        "-key", os.path.join(self.pki, "controller.key"),
+                        "-ca", os.path.join(self.pki, "fleet-ca.crt")]
+                gen = self.procs.spawn(argv, "wan-rss-" + which)
+                peak = base
+                while gen.poll() is None:
+                    peak = max(peak, rss_bytes(relay.pid))
+                    time.sleep(0.1)
+                out = gen.stdout.read().decode().strip().splitlines()
+                self.procs.stop(gen)
+                if gen.returncode or not out:
+                    self.notes.append("WAN RSS, %s relay: generator rc %s "
+                                      "(see %s)" % (which, gen.returncode,
+                                                    self.logdir))
+                    continue
+                r = json.loads(out[-1])
+                self.record("wan", "relay RSS MiB, %d streams downloading"
+                            % streams, w, peak / (1 << 20))
+                self.record("wan", "%d streams downloading, MB/s in all"
+                            % streams, w, r["mbps"])
+            finally:
+                self.procs.stop(rpx)
+                self.procs.stop(relay)
+
     # ---- baselines -------------------------------------------------------
     def openssl_speed(self):
         out = {}
@@ -446,7 +651,8 @@ class Bench:
     def run(self):
         t0 = time.time()
         self.setup()
-        for rnd in range(0 if self.memory_only else self.rounds):
+        loopback = not (self.memory_only or self.wan_only)
+        for rnd in range(self.rounds if loopback else 0):
             order = ("beacon", "go") if rnd % 2 == 0 else ("go", "beacon")
             for which in order:
                 for gk, gname in (("go", "bench-go"), ("lib", "libbeacon")):
@@ -460,7 +666,17 @@ class Bench:
             if self.sshd:
                 self.workloads("baseline", "ssh -W", "go", via="cmd",
                                relay="-")
-        self.memory()
+        if not self.wan_only:
+            self.memory()
+        else:
+            self.skipped.append("loopback tables and idle memory: "
+                                "--wan-only")
+        if self.memory_only:
+            self.skipped.append("WAN rows: --memory-only")
+        elif self.no_wan:
+            self.skipped.append("WAN rows: --no-wan")
+        else:
+            self.wan()
         self.speed = self.openssl_speed()
         self.elapsed = time.time() - t0
 
@@ -481,6 +697,16 @@ class Bench:
             if abs(x) >= 10:
                 return "%.1f" % x
             return "%.2f" % x
+
+        if self.wan_only:
+            self.misses = []
+            self.wan_table(w, fmt)
+            w("")
+            for n in self.notes:
+                w("Note: " + n)
+            for n in self.skipped:
+                w("Skipped: " + n)
+            return "\n".join(lines)
 
         def row(metric, a, b, target=None, ok=None, name_w=44):
             ratio = (a / b) if a is not None and b else None
@@ -603,6 +829,7 @@ class Bench:
             a = self.med("baseline", m, "direct")
             b = self.med("baseline", m, "ssh -W")
             w("| %-44s | %10s | %10s |" % (m, fmt(a), fmt(b)))
+        self.wan_table(w, fmt)
         w("")
         for alg, v in self.speed.items():
             w("openssl speed -evp %s (16 KiB blocks, 1 core): %s MB/s" % (
@@ -614,7 +841,47 @@ class Bench:
             w("All targets met.")
         for n in self.notes:
             w("Note: " + n)
+        for n in self.skipped:
+            w("Skipped: " + n)
         return "\n".join(lines)
+
+    def wan_table(self, w, fmt):
+        metrics = []
+        for (sec, m, who) in self.results:
+            if sec == "wan" and m not in metrics:
+                metrics.append(m)
+        if not metrics:
+            return
+        who = self.WAN_WHO
+        w("")
+        w("### WAN: the tunnel across wanproxy (medians of %d)" %
+          self.rounds)
+        w("")
+        w("link: plain TCP over the path; ssh -W: through sshd over the "
+          "path; Go/Go: Go controller stack + Go relay; Go/beacon: Go "
+          "controller stack + beacon relay; beacon: `beacon connect` + "
+          "beacon relay (beside a download: two -L of one `beacon "
+          "forward`). Transfers stop after a time cap.")
+        w("")
+        w("Ratios: beacon / Go/Go (end to end), Go/beacon / Go/Go (the "
+          "relay alone), beacon / ssh -W, beacon / link.")
+        w("")
+        w("| %-44s | %s | %8s | %8s | %8s | %8s |" % (
+            "metric", " | ".join("%9s" % x for x in who), "b/GoGo",
+            "relay", "b/ssh", "b/link"))
+        w("|%s|%s|%s|" % ("-" * 46, "|".join("-" * 11 for _ in who),
+                          "|".join("-" * 10 for _ in range(4))))
+        for m in metrics:
+            v = {x: self.med("wan", m, x) for x in who}
+
+            def ratio(a, b):
+                return ("%.2fx" % (a / b)) if a is not None and b else "-"
+            w("| %-44s | %s | %8s | %8s | %8s | %8s |" % (
+                m, " | ".join("%9s" % fmt(v[x]) for x in who),
+                ratio(v["beacon"], v["Go/Go"]),
+                ratio(v["Go/beacon"], v["Go/Go"]),
+                ratio(v["beacon"], v["ssh -W"]),
+                ratio(v["beacon"], v["link"])))
 
     def machine(self):
         model = ""
@@ -642,6 +909,10 @@ def main():
     ap.add_argument("--json", help="also write raw results here")
     ap.add_argument("--memory-only", action="store_true",
                     help="only the idle-stream memory workloads")
+    ap.add_argument("--wan-only", action="store_true",
+                    help="only the WAN rows (tunnel across wanproxy)")
+    ap.add_argument("--no-wan", action="store_true",
+                    help="skip the WAN rows")
     ns = ap.parse_args()
     b = None
     try:

@@ -10,6 +10,12 @@
 //	bench-go rr      -count K -size 64        (ping-pong on one stream)
 //	bench-go connect -count K -par P          (open, line, dial, 1st byte)
 //	bench-go idle    -tunnels T -streams S    (hold S streams per tunnel)
+//	bench-go rrbulk  -count K -bulk-target A  (rr on one stream while
+//	                                          another downloads from A)
+//
+// upload and download take -seconds S: stop after S seconds if the bytes
+// are not through by then (a slow path must not hold a benchmark for
+// minutes); the result then holds what got across in that time.
 //
 // Client modes reach the target through -via:
 //
@@ -238,62 +244,148 @@ const chunk = 64 * 1024
 // (go-relay closes both ways at the first EOF only with
 // -close-both-on-eof). download announces "<n>\n" to the source, which
 // sends n bytes and then EOF.
-func upload(c io.ReadWriteCloser, n int64) error {
+// upload returns the bytes the sink counted; with a deadline (non-zero)
+// it asks the sink for progress reports, stops writing at the deadline
+// and returns once a report counts every byte written, with the time of
+// that report (the bytes still in flight at the deadline count, and the
+// time they took).
+func upload(c io.ReadWriteCloser, n int64, deadline time.Time) (int64, time.Time, error) {
+	if !deadline.IsZero() {
+		return uploadUntil(c, n, deadline)
+	}
 	buf := make([]byte, chunk)
 	if _, err := fmt.Fprintf(c, "%d\n", n); err != nil {
-		return err
+		return 0, time.Time{}, err
 	}
-	for off := int64(0); off < n; {
+	off := int64(0)
+	for off < n {
 		k := int64(len(buf))
 		if n-off < k {
 			k = n - off
 		}
 		if _, err := c.Write(buf[:k]); err != nil {
-			return fmt.Errorf("write at %d: %w", off, err)
+			return 0, time.Time{}, fmt.Errorf("write at %d: %w", off, err)
 		}
 		off += k
 	}
 	line, err := bufio.NewReaderSize(c, 64).ReadString('\n')
 	if err != nil {
-		return fmt.Errorf("answer %q: %w", line, err)
+		return 0, time.Time{}, fmt.Errorf("answer %q: %w", line, err)
 	}
 	got, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
-	if err != nil || got != n {
-		return fmt.Errorf("sink saw %q bytes, sent %d", line, n)
+	if err != nil || got != off {
+		return 0, time.Time{}, fmt.Errorf("sink saw %q bytes, sent %d",
+			line, off)
 	}
-	return nil
+	return got, time.Now(), nil
 }
 
-func download(c io.ReadWriteCloser, n int64) error {
+func uploadUntil(c io.ReadWriteCloser, n int64, deadline time.Time) (int64, time.Time, error) {
+	if _, err := fmt.Fprintf(c, "%d progress\n", n); err != nil {
+		return 0, time.Time{}, err
+	}
+	// The reader keeps the latest report; notify wakes the waiter.
+	var mu sync.Mutex
+	var last int64 = -1
+	var lastAt time.Time
+	notify := make(chan struct{}, 1)
+	readErr := make(chan error, 1)
+	go func() {
+		r := bufio.NewReaderSize(c, 4096)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				readErr <- fmt.Errorf("progress %q: %w", line, err)
+				return
+			}
+			g, err := strconv.ParseInt(strings.TrimSpace(line), 10, 64)
+			if err != nil {
+				readErr <- fmt.Errorf("progress %q: %w", line, err)
+				return
+			}
+			mu.Lock()
+			last, lastAt = g, time.Now()
+			mu.Unlock()
+			select {
+			case notify <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	buf := make([]byte, chunk)
+	off := int64(0)
+	for off < n && time.Now().Before(deadline) {
+		k := int64(len(buf))
+		if n-off < k {
+			k = n - off
+		}
+		if _, err := c.Write(buf[:k]); err != nil {
+			return 0, time.Time{}, fmt.Errorf("write at %d: %w", off, err)
+		}
+		off += k
+	}
+	wait := time.After(60 * time.Second)
+	for {
+		mu.Lock()
+		g, at := last, lastAt
+		mu.Unlock()
+		if g == off {
+			return off, at, nil
+		}
+		select {
+		case <-notify:
+		case err := <-readErr:
+			return 0, time.Time{}, err
+		case <-wait:
+			return 0, time.Time{}, fmt.Errorf("sink counted %d of %d "+
+				"bytes", g, off)
+		}
+	}
+}
+
+// download returns the bytes received: n, or fewer when the deadline
+// (non-zero) passed first.
+func download(c io.ReadWriteCloser, n int64, deadline time.Time) (int64, error) {
 	buf := make([]byte, 256*1024)
 	if _, err := fmt.Fprintf(c, "%d\n", n); err != nil {
-		return err
+		return 0, err
 	}
 	var got int64
 	for {
+		if !deadline.IsZero() && time.Now().After(deadline) {
+			return got, nil
+		}
 		k, err := c.Read(buf)
 		got += int64(k)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("read after %d: %w", got, err)
+			return got, fmt.Errorf("read after %d: %w", got, err)
 		}
 	}
 	if got != n {
-		return fmt.Errorf("got %d bytes, want %d", got, n)
+		return got, fmt.Errorf("got %d bytes, want %d", got, n)
 	}
-	return nil
+	return got, nil
 }
 
 func modeBulk(up bool) {
 	streams := fs.Int("streams", 1, "concurrent streams")
+	seconds := fs.Float64("seconds", 0, "stop after this many seconds "+
+		"(0: when the bytes are through)")
 	fs.Parse(os.Args[2:])
 	needTarget()
 	d := newDialer()
 	start := time.Now()
+	var deadline time.Time
+	if *seconds > 0 {
+		deadline = start.Add(time.Duration(*seconds * float64(time.Second)))
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, *streams)
+	moved := make([]int64, *streams)
+	ends := make([]time.Time, *streams)
 	for i := 0; i < *streams; i++ {
 		wg.Add(1)
 		go func(i int) {
@@ -304,22 +396,28 @@ func modeBulk(up bool) {
 				return
 			}
 			if up {
-				errs[i] = upload(c, *nbytes)
+				moved[i], ends[i], errs[i] = upload(c, *nbytes, deadline)
 			} else {
-				errs[i] = download(c, *nbytes)
+				moved[i], errs[i] = download(c, *nbytes, deadline)
+				ends[i] = time.Now()
 			}
 			c.Close()
 		}(i)
 	}
 	wg.Wait()
-	el := time.Since(start).Seconds()
+	total := int64(0)
+	end := start
 	for i, err := range errs {
 		if err != nil {
 			die("stream %d: %v", i, err)
 		}
+		total += moved[i]
+		if ends[i].After(end) {
+			end = ends[i]
+		}
 	}
+	el := end.Sub(start).Seconds()
 	d.close()
-	total := *nbytes * int64(*streams)
 	emit(map[string]interface{}{"bytes": total, "seconds": el,
 		"mbps": float64(total) / el / 1e6, "streams": *streams})
 }
@@ -368,6 +466,88 @@ func modeRR() {
 	d.close()
 	emit(map[string]interface{}{"count": *count, "size": *size,
 		"p50_us": pct(lat, 50), "p99_us": pct(lat, 99)})
+}
+
+// modeRRBulk measures round trips on one stream while a second stream of
+// the same tunnel (or, -via direct, a second connection: two -L ports of
+// one beacon forward) downloads from -bulk-target as fast as it can: how
+// much the bulk transfer's queues delay an interactive stream.
+func modeRRBulk() {
+	count := fs.Int("count", 100, "round trips measured")
+	warm := fs.Int("warmup", 5, "round trips not measured")
+	size := fs.Int("size", 64, "message bytes")
+	bulkTarget := fs.String("bulk-target", "", "host:port of a source")
+	settle := fs.Float64("settle", 2, "seconds of download before the "+
+		"round trips start")
+	fs.Parse(os.Args[2:])
+	needTarget()
+	if *bulkTarget == "" {
+		die("-bulk-target is required")
+	}
+	d := newDialer()
+	bc, err := d.open(*bulkTarget)
+	if err != nil {
+		die("open bulk: %v", err)
+	}
+	if _, err := fmt.Fprintf(bc, "%d\n", *nbytes); err != nil {
+		die("bulk: %v", err)
+	}
+	var bulkBytes int64
+	var stop int32
+	bulkDone := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 256*1024)
+		for atomic.LoadInt32(&stop) == 0 {
+			k, err := bc.Read(buf)
+			atomic.AddInt64(&bulkBytes, int64(k))
+			if err != nil {
+				bulkDone <- err
+				return
+			}
+		}
+		bulkDone <- nil
+	}()
+	time.Sleep(time.Duration(*settle * float64(time.Second)))
+	c, err := d.open(*target)
+	if err != nil {
+		die("open: %v", err)
+	}
+	msg := make([]byte, *size)
+	back := make([]byte, *size)
+	lat := make([]float64, 0, *count)
+	var b0 int64
+	var t0 time.Time
+	for i := 0; i < *warm+*count; i++ {
+		if i == *warm {
+			b0 = atomic.LoadInt64(&bulkBytes)
+			t0 = time.Now()
+		}
+		ts := time.Now()
+		if _, err := c.Write(msg); err != nil {
+			die("write: %v", err)
+		}
+		if _, err := io.ReadFull(c, back); err != nil {
+			die("read: %v", err)
+		}
+		if i >= *warm {
+			lat = append(lat, float64(time.Since(ts).Nanoseconds())/1e3)
+		}
+	}
+	el := time.Since(t0).Seconds()
+	moved := atomic.LoadInt64(&bulkBytes) - b0
+	select {
+	case err := <-bulkDone:
+		// The download ended during the round trips: not beside a bulk.
+		die("bulk stream ended early (%d bytes): %v", moved, err)
+	default:
+	}
+	atomic.StoreInt32(&stop, 1)
+	c.Close()
+	bc.Close()
+	d.close()
+	emit(map[string]interface{}{"count": *count, "size": *size,
+		"p50_us": pct(lat, 50), "p99_us": pct(lat, 99),
+		"bulk_mbps": float64(moved) / el / 1e6})
 }
 
 // connectOnce: open a stream, send the target line, wait for the hello
@@ -509,29 +689,56 @@ func modeIdle() {
 
 // ---- backends ----------------------------------------------------------
 
-// readCount reads the client's "<n>\n" one byte at a time, so that no
+// readCount reads the client's "<n>\n" (or "<n> progress\n": a sink
+// then also reports its count as it grows) one byte at a time, so that no
 // payload byte is consumed with it.
-func readCount(c *net.TCPConn) (int64, error) {
+func readCount(c *net.TCPConn) (int64, bool, error) {
 	var line []byte
 	var b [1]byte
-	for len(line) < 24 {
+	for len(line) < 40 {
 		if _, err := io.ReadFull(c, b[:]); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		if b[0] == '\n' {
-			return strconv.ParseInt(string(line), 10, 64)
+			num, flag, _ := strings.Cut(string(line), " ")
+			n, err := strconv.ParseInt(num, 10, 64)
+			return n, flag == "progress", err
 		}
 		line = append(line, b[0])
 	}
-	return 0, errors.New("count line too long")
+	return 0, false, errors.New("count line too long")
+}
+
+// reportProgress writes the sink's count every 20 ms while it grows, until
+// done is closed. A time-capped upload cannot end with a half-close (a
+// hashicorp/yamux stream reads EOF once closed locally), so it stops
+// writing and waits for the report that counts its last byte.
+func reportProgress(c *net.TCPConn, got *int64, done chan struct{}) {
+	last := int64(-1)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+		if g := atomic.LoadInt64(got); g != last {
+			last = g
+			if _, err := fmt.Fprintf(c, "%d\n", g); err != nil {
+				return
+			}
+		}
+	}
 }
 
 func serveConn(c *net.TCPConn, kind string) {
 	defer c.Close()
 	var n int64
+	var progress bool
 	if kind == "sink" || kind == "source" {
 		var err error
-		if n, err = readCount(c); err != nil {
+		if n, progress, err = readCount(c); err != nil {
 			return
 		}
 	}
@@ -540,17 +747,29 @@ func serveConn(c *net.TCPConn, kind string) {
 		// Answer after exactly n bytes (or at EOF, whichever first).
 		buf := make([]byte, 256*1024)
 		var got int64
-		for got < n {
+		done := make(chan struct{})
+		reported := make(chan struct{})
+		if progress {
+			go func() {
+				reportProgress(c, &got, done)
+				close(reported)
+			}()
+		} else {
+			close(reported)
+		}
+		for atomic.LoadInt64(&got) < n {
 			k := int64(len(buf))
-			if n-got < k {
-				k = n - got
+			if left := n - atomic.LoadInt64(&got); left < k {
+				k = left
 			}
 			r, err := c.Read(buf[:k])
-			got += int64(r)
+			atomic.AddInt64(&got, int64(r))
 			if err != nil {
 				break
 			}
 		}
+		close(done)
+		<-reported
 		fmt.Fprintf(c, "%d\n", got)
 		io.Copy(io.Discard, c)
 	case "source":
@@ -620,7 +839,7 @@ func modeServe() {
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintf(os.Stderr, "usage: bench-go serve|upload|download|"+
-			"rr|connect|idle [flags]\n")
+			"rr|rrbulk|connect|idle [flags]\n")
 		os.Exit(2)
 	}
 	mode = os.Args[1]
@@ -637,6 +856,8 @@ func main() {
 		modeRR()
 	case "connect":
 		modeConnect()
+	case "rrbulk":
+		modeRRBulk()
 	case "idle":
 		modeIdle()
 	default:
