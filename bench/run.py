@@ -326,11 +326,12 @@ class Bench:
         self.results.setdefault((section, metric, who), []).append(value)
 
     def workloads(self, section, who, kind, relay=None, via=None,
-                  relay_proc=None):
-        """The standard set of workloads for one (generator, path)."""
+                  relay_proc=None, cmd=None):
+        """The standard set of workloads for one (generator, path); via
+        cmd runs `cmd` (default: ssh -W) per stream."""
         extra = []
         if via:
-            extra = ["-via", via] + (["-cmd", self.sshd.cmd]
+            extra = ["-via", via] + (["-cmd", cmd or self.sshd.cmd]
                                      if via == "cmd" else [])
         addr = relay_proc.addr if relay_proc else relay
         n8 = self.bulk // 8
@@ -469,6 +470,10 @@ class Bench:
         p.addr = m.group(1)
         return p
 
+    def connect_cmd(self, relay_addr):
+        return "%s connect --relay %s --config-dir %s {target}" % (
+            self.beacon, relay_addr, self.pki)
+
     def wan_gen(self, who, args, target, px):
         """One bench-go run for `who`, its tunnel (or TCP) through the
         path's proxies px."""
@@ -482,8 +487,7 @@ class Bench:
                                                   ":", 1)[1]))],
                             target, timeout=self.wan_timeout)
         if who == "beacon":
-            cmd = "%s connect --relay %s --config-dir %s {target}" % (
-                self.beacon, px["beacon"].addr, self.pki)
+            cmd = self.connect_cmd(px["beacon"].addr)
             return self.gen("go", args + ["-via", "cmd", "-cmd", cmd],
                             target, timeout=self.wan_timeout)
         relay = px["go" if who == "Go/Go" else "beacon"].addr
@@ -666,6 +670,12 @@ class Bench:
             if self.sshd:
                 self.workloads("baseline", "ssh -W", "go", via="cmd",
                                relay="-")
+            # What a user runs: `beacon connect` (stdin/stdout pumped by
+            # libbeacon's loop) through the beacon relay, per stream.
+            log("round %d/%d: beacon connect" % (rnd + 1, self.rounds))
+            self.workloads("baseline", "beacon connect", "go", via="cmd",
+                           relay="-", cmd=self.connect_cmd(
+                               self.relays["beacon"].addr))
         if not self.wan_only:
             self.memory()
         else:
@@ -788,6 +798,20 @@ class Bench:
             row(m, a, b, "%s%.1fx" % t if t else None, ok)
             if t and ok is False:
                 self.misses.append("end to end vs Go/Go, %s: %.2fx" % (
+                    m, ratio))
+        header("End to end: `beacon connect` + beacon relay / bench-go "
+               "(Go controller stack) + Go relay", "beacon", "go")
+        for m, op in e2e:
+            if "connects/s" in m:
+                continue
+            a = self.med("baseline", m, "beacon connect")
+            b = self.med("gen=bench-go", m, "go")
+            t = (op, 2.0) if "MB/s" in m else None
+            ratio = (a / b) if a is not None and b else None
+            ok = cmp(ratio, *t) if t else None
+            row(m, a, b, "%s%.1fx" % t if t else None, ok)
+            if t and ok is False:
+                self.misses.append("beacon connect vs Go/Go, %s: %.2fx" % (
                     m, ratio))
         if self.sshd:
             header("End to end: libbeacon + beacon relay / ssh -W",
