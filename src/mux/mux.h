@@ -262,6 +262,11 @@ uint32_t mux_reset_code(const mux_t *m);
 int mux_stream_set_user(mux_t *m, uint32_t id, void *stream_ud);
 /* Bytes the peer's window still allows on this stream, or an error. */
 int64_t mux_stream_send_window(const mux_t *m, uint32_t id);
+/* Payload bytes mux_stream_write() would take now: the peer's window,
+ * the stream's share of the output queue and the queue's room, the
+ * least of them (frame headers aside). 0 when the stream must wait for
+ * on_writable; an error for a stream that is not live. */
+int64_t mux_stream_write_room(const mux_t *m, uint32_t id);
 
 /* Live streams. */
 uint32_t mux_stream_count(const mux_t *m);

@@ -277,6 +277,22 @@ int64_t mux_stream_recv_window(const mux_t *m, uint32_t id)
   return s->window;
 }
 
+int64_t mux_stream_write_room(const mux_t *m, uint32_t id)
+{
+  mux_stream_t *s = live(m, id);
+  size_t room;
+  if(!s || (s->flags & MUX_S_LFIN))
+    return BEACON_ECLOSED;
+  room = s->send_window;
+  if(s->queued >= MUX_STREAM_QUEUED_MAX)
+    return 0;
+  if(room > MUX_STREAM_QUEUED_MAX - s->queued)
+    room = MUX_STREAM_QUEUED_MAX - s->queued;
+  if(room > mux_q_room(m))
+    room = mux_q_room(m);
+  return (int64_t)room;
+}
+
 int64_t mux_stream_send_window(const mux_t *m, uint32_t id)
 {
   mux_stream_t *s = live(m, id);

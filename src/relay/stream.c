@@ -408,12 +408,16 @@ static void on_target_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
   relay_conn_t *c = h->data;
   relay_stream_t *s = c->owner;
   size_t cap = sizeof(s->t->w->tbuf);
-  int64_t win =
-      s->mux_live ? mux_stream_send_window(relay_tunnel_mux(s->t), s->id) : 0;
-  /* Read no more than the window allows when it is open, so bytes are
-   * rarely left over. */
-  if(win > 0 && (uint64_t)win < cap)
-    cap = (size_t)win;
+  int64_t room =
+      s->mux_live ? mux_stream_write_room(relay_tunnel_mux(s->t), s->id) : 0;
+  /* Read about what the mux takes now (the window, the stream's share of
+   * the queue), so little is left over to copy and keep per stream: 100
+   * downloading streams otherwise hold a 256 KiB read each. A closed
+   * window still reads a little, which is kept, and reading stops. */
+  if(room < RELAY_TARGET_READ_MIN)
+    room = RELAY_TARGET_READ_MIN;
+  if((uint64_t)room < cap)
+    cap = (size_t)room;
   buf->base = (char *)s->t->w->tbuf;
   buf->len = cap;
 }

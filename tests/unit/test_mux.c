@@ -1015,8 +1015,10 @@ static void test_stream_queue_share(void **state)
   feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 3, 0, NULL, 0);
   feed_ok(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 4 * 1024 * 1024, NULL, 0);
   f->nev = 0;
+  assert_int_equal(mux_stream_write_room(f->m, 1), MUX_STREAM_QUEUED_MAX);
   n = mux_stream_write(f->m, 1, big, sizeof(big));
   assert_true(n >= 128 * 1024 && n <= (int64_t)MUX_STREAM_QUEUED_MAX);
+  assert_int_equal(mux_stream_write_room(f->m, 1), 0);
   assert_int_equal(mux_stream_write(f->m, 1, big, 10), 0);
   ahead = mux_pending_total(f->m);
   assert_true(ahead <= MUX_STREAM_QUEUED_MAX + 4 * MUX_HEADER_SIZE);
