@@ -51,8 +51,8 @@
 #include "beacon/beacon.h"
 #include "cli/cli.h"
 #include "cli/client_opts.h"
-#include "cli_support/http_connect.h"
-#include "cli_support/socks.h"
+#include "proxy/http_connect.h"
+#include "proxy/socks.h"
 #include "client/client_stream.h"
 #include "log/log.h"
 #include "metrics/http.h"
@@ -435,8 +435,8 @@ typedef struct conn {
   const listener_t *l;
   char peer[NI_MAXHOST + NI_MAXSERV + 2];
   half_t up, down;
-  client_socks_t sk;
-  client_http_t ht;
+  proxy_socks_t sk;
+  proxy_http_t ht;
 } conn_t;
 
 /* 0, or BEACON_EIO when the peer is gone. */
@@ -503,7 +503,7 @@ static int refused_early(int fd)
  * BEACON_EPROTO when the parser failed (answer and close), or
  * BEACON_ETIMEDOUT, BEACON_ECLOSED (EOF or error) or BEACON_EIO (a SOCKS
  * reply could not be sent). */
-static int read_handshake(conn_t *c, client_socks_t *sk, client_http_t *ht,
+static int read_handshake(conn_t *c, proxy_socks_t *sk, proxy_http_t *ht,
                           uint8_t *rest, size_t *rest_len)
 {
   uint64_t deadline = mono_ms() + HEADER_TIMEOUT_MS;
@@ -519,8 +519,8 @@ static int read_handshake(conn_t *c, client_socks_t *sk, client_http_t *ht,
     if(n <= 0)
       return BEACON_ECLOSED;
     size_t used = (size_t)n;
-    int rc = sk ? client_socks_feed(sk, buf, &used)
-                : client_http_feed(ht, buf, &used);
+    int rc = sk ? proxy_socks_feed(sk, buf, &used)
+                : proxy_http_feed(ht, buf, &used);
     if(sk && sk->reply_len) {
       if(send_all(c->fd, sk->reply, sk->reply_len))
         return BEACON_EIO;
@@ -588,8 +588,8 @@ static void *conn_main(void *arg)
 {
   conn_t *c = arg;
   half_t *up = &c->up, *down = &c->down;
-  client_socks_t *sk = &c->sk;
-  client_http_t *ht = &c->ht;
+  proxy_socks_t *sk = &c->sk;
+  proxy_http_t *ht = &c->ht;
   uint8_t rest[4096];
   size_t rest_len = 0;
   uint64_t start = mono_ms();
@@ -608,8 +608,8 @@ static void *conn_main(void *arg)
       goto out;
     }
   } else {
-    client_socks_init(sk);
-    client_http_init(ht);
+    proxy_socks_init(sk);
+    proxy_http_init(ht);
     int rc = read_handshake(c, c->kind == FRONT_SOCKS ? sk : NULL, ht, rest,
                             &rest_len);
     if(rc) {
@@ -620,7 +620,7 @@ static void *conn_main(void *arg)
         const char *why = ht->status == 405   ? "only CONNECT is supported"
                           : ht->status == 431 ? "request header too large"
                                               : "malformed CONNECT request";
-        size_t n = client_http_response(resp, sizeof(resp), ht->status, why);
+        size_t n = proxy_http_response(resp, sizeof(resp), ht->status, why);
         if(!send_all(c->fd, resp, n))
           linger_close(c->fd);
       }
@@ -644,21 +644,21 @@ static void *conn_main(void *arg)
     detail = fd < 0 ? err.message : "reset or closed by the relay";
     if(c->kind == FRONT_SOCKS) {
       uint8_t r[SOCKS_REPLY_SIZE];
-      send_all(c->fd, r, client_socks_reply(r, client_socks_code(code)));
+      send_all(c->fd, r, proxy_socks_reply(r, proxy_socks_code(code)));
     } else if(c->kind == FRONT_HTTP) {
       char resp[512];
-      size_t n = client_http_response(resp, sizeof(resp),
-                                      client_http_status(code), detail);
+      size_t n = proxy_http_response(resp, sizeof(resp),
+                                     proxy_http_status(code), detail);
       send_all(c->fd, resp, n);
     }
     goto out;
   }
   if(c->kind == FRONT_SOCKS) {
     uint8_t r[SOCKS_REPLY_SIZE];
-    send_all(c->fd, r, client_socks_reply(r, SOCKS_OK));
+    send_all(c->fd, r, proxy_socks_reply(r, SOCKS_OK));
   } else if(c->kind == FRONT_HTTP) {
     char resp[128];
-    send_all(c->fd, resp, client_http_response(resp, sizeof(resp), 200, NULL));
+    send_all(c->fd, resp, proxy_http_response(resp, sizeof(resp), 200, NULL));
   }
   if(rest_len && send_all(fd, rest, rest_len)) {
     outcome = "error";
