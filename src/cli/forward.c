@@ -32,7 +32,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -51,6 +50,7 @@
 #include "beacon/beacon.h"
 #include "cli/cli.h"
 #include "cli/client_opts.h"
+#include "cli/options.h"
 #include "proxy/http_connect.h"
 #include "proxy/socks.h"
 #include "client/client_stream.h"
@@ -62,47 +62,26 @@
 #define HEADER_TIMEOUT_MS 10000
 #define COPY_BUF (64 * 1024)
 
-static const char usage_text[] =
-    "Usage: beacon forward --relay HOST:PORT [--relay HOST:PORT]...\n"
-    "                      [--config-dir DIR] [--cert F --key F --ca F]\n"
-    "                      [-L [BIND:]PORT:HOST:PORT]... [--socks ADDR]\n"
-    "                      [--http-connect ADDR] [--timeout SECONDS]\n"
-    "                      [--connect-grace SECONDS] [--max-conns N]\n"
-    "                      [--window-budget SIZE]\n"
-    "                      [--drain-timeout SECONDS] [--metrics-addr ADDR]\n"
-    "                      [--log-level LEVEL] [--log-format FORMAT]\n"
-    "\n"
-    "Long-running: every front end shares one tunnel (or chain) to the\n"
-    "relay, re-dialled lazily when it dies. Addresses are PORT,\n"
-    "HOST:PORT or [IPV6]:PORT; a bare PORT binds to 127.0.0.1.\n"
-    "\n"
-    "  --relay HOST:PORT         relay tunnel address (repeat for a\n"
-    "                            chain, first hop first)\n"
-    "  --config-dir DIR          controller.crt, controller.key,\n"
-    "                            fleet-ca.crt (default /etc/beacon)\n"
-    "  --cert/--key/--ca F       override one file of the config dir\n"
-    "  -L [BIND:]PORT:HOST:PORT  forward a local port to HOST:PORT\n"
-    "  --socks ADDR              SOCKS5 (no auth, CONNECT; names are\n"
-    "                            resolved by the relay)\n"
-    "  --http-connect ADDR       HTTP/1.1 CONNECT proxy\n"
-    "  --connect-grace SECONDS   wait this long for a refusal before\n"
-    "                            answering success (default 0.25)\n"
-    "  --max-conns N             concurrent connections (default 1024)\n"
-    "  --timeout SECONDS         connect/handshake/open timeouts (10)\n"
-    "  --window-budget SIZE      receive window the tunnel's streams may\n"
-    "                            grow into beyond 256 KiB each, together\n"
-    "                            (K, M, G; default 64M; 0 = fixed)\n"
-    "  --drain-timeout SECONDS   on SIGTERM/SIGINT, let live connections\n"
-    "                            finish for this long (default 30)\n"
-    "  --metrics-addr ADDR       Prometheus /metrics and /healthz (off by\n"
-    "                            default; a bare PORT or :PORT binds to\n"
-    "                            127.0.0.1)\n"
-    "  --log-level LEVEL         debug, info, warn, error (default info)\n"
-    "  --log-format FORMAT       text or json (default text)\n"
-    "  -h, --help                this text\n"
-    "\n"
-    "Signals: SIGTERM/SIGINT stop accepting, drain and exit 0; a second\n"
-    "signal ends the drain at once.\n";
+static const cli_client_help_t forward_help = {
+    .usage =
+        "Usage: beacon forward --relay HOST:PORT [--relay HOST:PORT]...\n"
+        "                      [--config-dir DIR] [--cert F --key F --ca F]\n"
+        "                      [-L [BIND:]PORT:HOST:PORT]... [--socks ADDR]\n"
+        "                      [--http-connect ADDR] [--timeout SECONDS]\n"
+        "                      [--connect-grace SECONDS] [--max-conns N]\n"
+        "                      [--window-budget SIZE]\n"
+        "                      [--drain-timeout SECONDS] [--metrics-addr "
+        "ADDR]\n"
+        "                      [--log-level LEVEL] [--log-format FORMAT]\n"
+        "\n"
+        "Long-running: every front end shares one tunnel (or chain) to the\n"
+        "relay, re-dialled lazily when it dies. Addresses are PORT,\n"
+        "HOST:PORT or [IPV6]:PORT; a bare PORT binds to 127.0.0.1.\n"
+        "\n",
+    .footer =
+        "\n"
+        "Signals: SIGTERM/SIGINT stop accepting, drain and exit 0; a second\n"
+        "signal ends the drain at once.\n"};
 
 enum front { FRONT_LOCAL = 0, FRONT_SOCKS, FRONT_HTTP };
 static const char *front_names[] = {"forward", "socks", "http-connect"};
@@ -115,7 +94,7 @@ typedef struct listener {
 } listener_t;
 
 static beacon_tunnel_t *tunnel;
-static long grace_ms;
+static uint64_t grace_ms;
 static atomic_long live_conns;
 static int sig_pipe[2] = {-1, -1};
 /* A byte per finished connection, so the drain waits without polling. */
@@ -685,7 +664,7 @@ out:
   return NULL;
 }
 
-static void accept_one(const listener_t *l, long max_conns)
+static void accept_one(const listener_t *l, uint32_t max_conns)
 {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof(ss);
@@ -748,7 +727,7 @@ static void empty_pipe(int fd)
 /* After the listeners are closed: waits until every live connection
  * ended, the drain timeout passed, or another signal came. Returns the
  * number of connections still open. */
-static long drain_conns(long drain_ms)
+static long drain_conns(uint64_t drain_ms)
 {
   uint64_t deadline = mono_ms() + (uint64_t)drain_ms;
   long n = atomic_load(&live_conns);
@@ -832,30 +811,16 @@ int cli_forward_main(int argc, char **argv)
   cli_client_opts_t o;
   static listener_t ls[CLI_MAX_FORWARDS + 2];
   int nl = 0;
-  int rc = cli_client_opts_parse(&o, argc, argv, "forward", usage_text, 1);
+  int first;
+  int rc = cli_client_opts_parse(&o, argc, argv, "forward", &forward_help, 1,
+                                 &first);
   if(rc != CLI_GO_ON)
     return rc;
-  if(optind != argc) {
-    fprintf(stderr, "beacon forward: unexpected argument '%s'\n%s",
-            argv[optind], usage_text);
-    return CLI_EXIT_USAGE;
-  }
-  if(!o.nforwards && !o.socks_addr && !o.http_addr) {
-    fprintf(stderr,
-            "beacon forward: nothing to do: give -L, --socks or "
-            "--http-connect\n%s",
-            usage_text);
-    return CLI_EXIT_USAGE;
-  }
-  if(o.metrics_addr) {
-    struct sockaddr_storage ss;
-    char merr[256];
-    if(metrics_parse_addr(o.metrics_addr, &ss, merr, sizeof(merr))) {
-      fprintf(stderr, "beacon forward: --metrics-addr: %s\n%s", merr,
-              usage_text);
-      return CLI_EXIT_USAGE;
-    }
-  }
+  if(first != argc)
+    return cli_usage_error("forward", "unexpected argument '%s'", argv[first]);
+  if(!o.nforwards && !o.socks_addr && !o.http_addr)
+    return cli_usage_error("forward", "nothing to do: give -L, --socks or "
+                                      "--http-connect");
   grace_ms = o.grace_ms;
   metrics_setup();
   rc = 0;
