@@ -72,9 +72,8 @@ static size_t shared_opts(cli_client_opts_t *o, cli_opt_t *t)
   return n;
 }
 
-/* The flags only forward takes; returns how many it wrote. */
-static size_t forward_opts(cli_client_opts_t *o, int *level, int *json,
-                           cli_opt_t *t)
+/* forward's front ends and their limits; returns how many it wrote. */
+static size_t front_opts(cli_client_opts_t *o, cli_opt_t *t)
 {
   size_t n = 0;
   t[n++] = (cli_opt_t){.short_name = 'L',
@@ -109,6 +108,15 @@ static size_t forward_opts(cli_client_opts_t *o, int *level, int *json,
                        .min = 1,
                        .max = 100000,
                        .help = "concurrent connections (default 1024)"};
+  return n;
+}
+
+/* forward's drain, metrics and logging flags; returns how many it
+ * wrote. */
+static size_t service_opts(cli_client_opts_t *o, int *level, int *json,
+                           cli_opt_t *t)
+{
+  size_t n = 0;
   t[n++] = (cli_opt_t){
       .name = "drain-timeout",
       .kind = CLI_OPT_SECONDS,
@@ -147,8 +155,10 @@ int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
   int level = LOG_INFO, json = 0;
   defaults(o);
   size_t n = shared_opts(o, t);
-  if(forward)
-    n += forward_opts(o, &level, &json, t + n);
+  if(forward) {
+    n += front_opts(o, t + n);
+    n += service_opts(o, &level, &json, t + n);
+  }
   cli_command_t c = {.name = cmd,
                      .usage = help->usage,
                      .footer = help->footer,

@@ -75,6 +75,73 @@ static int fill(int fd, dir_buf_t *b)
   return 0;
 }
 
+/* Which of stdin, stdout and the socket to poll (idx[i] = -1: not
+ * polled); fills p and returns how many. */
+static nfds_t poll_set(int sock, const dir_buf_t *up, const dir_buf_t *down,
+                       struct pollfd p[3], int idx[3])
+{
+  nfds_t np = 0;
+  short sev = 0;
+  idx[0] = idx[1] = idx[2] = -1;
+  if(!up->done && !up->eof && !up->len) {
+    p[np] = (struct pollfd){.fd = 0, .events = POLLIN};
+    idx[0] = (int)np++;
+  }
+  if(!down->done && down->len) {
+    p[np] = (struct pollfd){.fd = 1, .events = POLLOUT};
+    idx[1] = (int)np++;
+  }
+  if(!up->done && up->len)
+    sev |= POLLOUT;
+  if(!down->done && !down->eof && !down->len)
+    sev |= POLLIN;
+  if(sev) {
+    p[np] = (struct pollfd){.fd = sock, .events = sev};
+    idx[2] = (int)np++;
+  }
+  return np;
+}
+
+/* stdin and stdout: CLI_GO_ON, or the exit code when they failed. */
+static int pump_local(const struct pollfd *p, const int idx[3], dir_buf_t *up,
+                      dir_buf_t *down)
+{
+  int rc = 0;
+  if(idx[0] >= 0 && p[idx[0]].revents)
+    rc = fill(0, up);
+  if(!rc && idx[1] >= 0 && p[idx[1]].revents)
+    rc = drain(1, down);
+  if(!rc)
+    return CLI_GO_ON;
+  /* stdin/stdout trouble: the local side went away */
+  if(rc == -EPIPE)
+    return CLI_EXIT_OK;
+  fprintf(stderr, "beacon connect: stdin/stdout: %s\n", strerror(-rc));
+  return CLI_EXIT_FAILURE;
+}
+
+/* The socket: CLI_GO_ON, or the exit code when it failed. */
+static int pump_socket(int sock, short revents, dir_buf_t *up, dir_buf_t *down,
+                       const char *target)
+{
+  int rc = 0;
+  if(up->len)
+    rc = drain(sock, up);
+  if(!rc && !down->eof && !down->len &&
+     (revents & (POLLIN | POLLERR | POLLHUP)))
+    rc = fill(sock, down);
+  if(!rc)
+    return CLI_GO_ON;
+  if(rc == -ECONNRESET)
+    fprintf(stderr,
+            "beacon connect: %s: connection reset (the relay could not "
+            "reach the target, or the target reset it)\n",
+            target);
+  else
+    fprintf(stderr, "beacon connect: %s: %s\n", target, strerror(-rc));
+  return CLI_EXIT_FAILURE;
+}
+
 /* up: stdin -> sock, down: sock -> stdout. Returns an exit code. */
 static int pump(int sock, const char *target)
 {
@@ -83,60 +150,19 @@ static int pump(int sock, const char *target)
   fcntl(sock, F_SETFL, fl | O_NONBLOCK);
   while(!up.done || !down.done) {
     struct pollfd p[3];
-    int np = 0, ii = -1, io = -1, is = -1;
-    short sev = 0;
-    if(!up.done && !up.eof && !up.len) {
-      p[np] = (struct pollfd){.fd = 0, .events = POLLIN};
-      ii = np++;
-    }
-    if(!down.done && down.len) {
-      p[np] = (struct pollfd){.fd = 1, .events = POLLOUT};
-      io = np++;
-    }
-    if(!up.done && up.len)
-      sev |= POLLOUT;
-    if(!down.done && !down.eof && !down.len)
-      sev |= POLLIN;
-    if(sev) {
-      p[np] = (struct pollfd){.fd = sock, .events = sev};
-      is = np++;
-    }
-    if(poll(p, (nfds_t)np, -1) < 0) {
+    int idx[3];
+    nfds_t np = poll_set(sock, &up, &down, p, idx);
+    if(poll(p, np, -1) < 0) {
       if(errno == EINTR)
         continue;
       fprintf(stderr, "beacon connect: poll: %s\n", strerror(errno));
       return CLI_EXIT_FAILURE;
     }
-    int rc = 0;
-    if(ii >= 0 && p[ii].revents)
-      rc = fill(0, &up);
-    if(!rc && io >= 0 && p[io].revents)
-      rc = drain(1, &down);
-    if(rc) {
-      /* stdin/stdout trouble: the local side went away */
-      if(rc == -EPIPE)
-        return CLI_EXIT_OK;
-      fprintf(stderr, "beacon connect: stdin/stdout: %s\n", strerror(-rc));
-      return CLI_EXIT_FAILURE;
-    }
-    if(is >= 0 && p[is].revents) {
-      if(up.len)
-        rc = drain(sock, &up);
-      if(!rc && !down.eof && !down.len &&
-         (p[is].revents & (POLLIN | POLLERR | POLLHUP)))
-        rc = fill(sock, &down);
-      if(rc) {
-        if(rc == -ECONNRESET)
-          fprintf(stderr,
-                  "beacon connect: %s: connection reset (the relay "
-                  "could not reach the target, or the target reset "
-                  "it)\n",
-                  target);
-        else
-          fprintf(stderr, "beacon connect: %s: %s\n", target, strerror(-rc));
-        return CLI_EXIT_FAILURE;
-      }
-    }
+    int rc = pump_local(p, idx, &up, &down);
+    if(rc == CLI_GO_ON && idx[2] >= 0 && p[idx[2]].revents)
+      rc = pump_socket(sock, p[idx[2]].revents, &up, &down, target);
+    if(rc != CLI_GO_ON)
+      return rc;
     if(up.eof && !up.len && !up.done) {
       shutdown(sock, SHUT_WR);
       up.done = 1;

@@ -45,14 +45,52 @@ static int parse_integer(const char *s, long long min, long long max,
   return 0;
 }
 
-/* Stores one value; 0, or an exit code after the error line. */
-static int store(const cli_command_t *cmd, const cli_opt_t *o, const char *v)
+/* Writes what was expected into why; returns -1. */
+static int expected(char *why, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int expected(char *why, size_t cap, const char *fmt, ...)
 {
-  char why[256] = "", shortname[4];
-  const char *name = flag_name(o, shortname);
-  const char *dashes = o->name ? "--" : "-";
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(why, cap, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+/* SECONDS, SIZE, COUNT and INTEGER values: 0, or -1 with why set. */
+static int parse_number(const cli_opt_t *o, const char *v, char *why,
+                        size_t cap)
+{
   long long n;
-  int rc = 0;
+  if(o->kind == CLI_OPT_SECONDS) {
+    long ms = cli_parse_seconds(v);
+    if(ms < 0 || ms < o->min)
+      return expected(why, cap, "expected a number of seconds%s",
+                      o->min > 0 ? " > 0" : "");
+    *o->ms = (uint64_t)ms;
+  } else if(o->kind == CLI_OPT_SIZE) {
+    n = cli_parse_size(v);
+    if(n < 0)
+      return expected(why, cap, "expected a size such as 64M");
+    *o->size = (size_t)n;
+  } else if((o->kind == CLI_OPT_COUNT && v[0] == '-') ||
+            parse_integer(v, o->min, o->max, &n)) {
+    return expected(why, cap, "expected %s %lld..%lld",
+                    o->kind == CLI_OPT_COUNT ? "a count" : "a whole number",
+                    o->min, o->max);
+  } else if(o->kind == CLI_OPT_COUNT) {
+    *o->count = (uint32_t)n;
+  } else {
+    *o->integer = (long)n;
+  }
+  return 0;
+}
+
+/* Any value: 0, -1 with why set, or CLI_EXIT_FAILURE from a custom
+ * parser. */
+static int parse_value(const cli_opt_t *o, const char *v, char *why,
+                       size_t cap)
+{
   switch(o->kind) {
   case CLI_OPT_FLAG:
     *o->flag = 1;
@@ -60,56 +98,31 @@ static int store(const cli_command_t *cmd, const cli_opt_t *o, const char *v)
   case CLI_OPT_STRING:
     *o->str = v;
     return 0;
-  case CLI_OPT_SECONDS: {
-    long ms = cli_parse_seconds(v);
-    if(ms < 0 || ms < o->min)
-      return cli_usage_error(cmd->name,
-                             "%s%s '%s': expected a number of seconds%s",
-                             dashes, name, v, o->min > 0 ? " > 0" : "");
-    *o->ms = (uint64_t)ms;
-    return 0;
-  }
-  case CLI_OPT_SIZE: {
-    long long size = cli_parse_size(v);
-    if(size < 0)
-      return cli_usage_error(cmd->name,
-                             "%s%s '%s': expected a size such as 64M", dashes,
-                             name, v);
-    *o->size = (size_t)size;
-    return 0;
-  }
-  case CLI_OPT_COUNT:
-  case CLI_OPT_INTEGER:
-    if(v[0] == '-' && o->kind == CLI_OPT_COUNT)
-      n = o->min - 1;
-    else if(parse_integer(v, o->min, o->max, &n))
-      n = o->min - 1;
-    if(n < o->min)
-      return cli_usage_error(
-          cmd->name, "%s%s '%s': expected %s %lld..%lld", dashes, name, v,
-          o->kind == CLI_OPT_COUNT ? "a count" : "a whole number", o->min,
-          o->max);
-    if(o->kind == CLI_OPT_COUNT)
-      *o->count = (uint32_t)n;
-    else
-      *o->integer = (long)n;
-    return 0;
   case CLI_OPT_REPEATED:
     if(*o->n >= o->max)
-      return cli_usage_error(cmd->name, "%s%s '%s': at most %lld of them",
-                             dashes, name, v, o->max);
+      return expected(why, cap, "at most %lld of them", o->max);
     o->list[(*o->n)++] = v;
     return 0;
   case CLI_OPT_CUSTOM:
-    rc = o->parse(o->ctx, v, why, sizeof(why));
-    if(rc == CLI_EXIT_FAILURE) {
-      fprintf(stderr, "beacon %s: %s%s: %s\n", cmd->name, dashes, name, why);
-      return rc;
-    }
-    if(rc)
-      return cli_usage_error(cmd->name, "%s%s '%s': %s", dashes, name, v, why);
-    return 0;
+    return o->parse(o->ctx, v, why, cap);
+  default:
+    return parse_number(o, v, why, cap);
   }
+}
+
+/* Stores one value; 0, or an exit code after the error line. */
+static int store(const cli_command_t *cmd, const cli_opt_t *o, const char *v)
+{
+  char why[256] = "", shortname[4];
+  const char *name = flag_name(o, shortname);
+  const char *dashes = o->name ? "--" : "-";
+  int rc = parse_value(o, v, why, sizeof(why));
+  if(rc == CLI_EXIT_FAILURE) {
+    fprintf(stderr, "beacon %s: %s%s: %s\n", cmd->name, dashes, name, why);
+    return rc;
+  }
+  if(rc)
+    return cli_usage_error(cmd->name, "%s%s '%s': %s", dashes, name, v, why);
   return 0;
 }
 

@@ -237,7 +237,7 @@ static int parse_end_days(void *days, const char *v, char *why, size_t cap)
   return 0;
 }
 
-/* issue's table into t; returns its size. */
+/* issue's output and subject flags into t; returns how many. */
 static size_t issue_opts(pki_issue_opts_t *o, const char **out_dir,
                          cli_opt_t *t)
 {
@@ -276,6 +276,13 @@ static size_t issue_opts(pki_issue_opts_t *o, const char **out_dir,
                        .str = &o->sans,
                        .help = "DNS names and IPs, "
                                "comma-separated"};
+  return n;
+}
+
+/* issue's validity and CA choice into t; returns how many. */
+static size_t issue_ca_opts(pki_issue_opts_t *o, cli_opt_t *t)
+{
+  size_t n = 0;
   t[n++] = (cli_opt_t){.name = "not-before-days",
                        .kind = CLI_OPT_INTEGER,
                        .metavar = "N",
@@ -308,7 +315,9 @@ static int issue_main(const pki_sub_t *sub, int argc, char **argv)
   const char *out_dir = NULL;
   cli_opt_t t[12];
   int first;
-  int rc = parse_sub(sub, t, issue_opts(&o, &out_dir, t), argc, argv, &first);
+  size_t n = issue_opts(&o, &out_dir, t);
+  n += issue_ca_opts(&o, t + n);
+  int rc = parse_sub(sub, t, n, argc, argv, &first);
   if(rc != CLI_GO_ON)
     return rc;
   if(first != argc)
