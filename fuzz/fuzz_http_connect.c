@@ -1,6 +1,6 @@
 /*
  * fuzz_http_connect.c - the HTTP CONNECT request parser
- * (src/cli_support/http_connect.h) on arbitrary bytes. Aborts when an
+ * (src/proxy/http_connect.h) on arbitrary bytes. Aborts when an
  * invariant breaks: consumed <= len; on success exactly through the blank
  * line that ends the header; the same outcome, consumed count, status and
  * target whole, byte at a time, and in uneven chunks; errors carry a
@@ -8,8 +8,9 @@
  * string; every response formats within its buffer with a Content-Length
  * that matches its body.
  *
- * The parser is compiled into the harness (it depends only on the target
- * layer), so the fuzz build needs no client layer and no libuv.
+ * The parser is linked from the proxy layer (beacon_proxy), which depends
+ * only on the target layer: the fuzz build needs no client layer and no
+ * libuv.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -17,7 +18,7 @@
 #include <string.h>
 
 #include "beacon/beacon.h"
-#include "cli_support/http_connect.c"
+#include "proxy/http_connect.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -37,10 +38,10 @@ typedef struct result {
 static void feed(const uint8_t *data, size_t size, size_t (*step)(size_t),
                  result_t *res)
 {
-  static client_http_t h;
+  static proxy_http_t h;
   size_t off = 0;
 
-  client_http_init(&h);
+  proxy_http_init(&h);
   memset(res, 0, sizeof(*res));
   res->rc = BEACON_EAGAIN;
   while(off < size) {
@@ -48,13 +49,12 @@ static void feed(const uint8_t *data, size_t size, size_t (*step)(size_t),
     if(n > size - off)
       n = size - off;
     size_t used = n;
-    res->rc = client_http_feed(&h, data + off, &used);
+    res->rc = proxy_http_feed(&h, data + off, &used);
     CHECK(used <= n);
     off += used;
     if(res->rc != BEACON_EAGAIN) {
       size_t zero = 1;
-      CHECK(client_http_feed(&h, (const uint8_t *)"x", &zero) ==
-            BEACON_EINVAL);
+      CHECK(proxy_http_feed(&h, (const uint8_t *)"x", &zero) == BEACON_EINVAL);
       CHECK(zero == 0);
       break;
     }
@@ -108,7 +108,7 @@ static int same(const result_t *a, const result_t *b)
 static void check_response(int status, const char *detail)
 {
   char out[512];
-  size_t n = client_http_response(out, sizeof(out), status, detail);
+  size_t n = proxy_http_response(out, sizeof(out), status, detail);
   CHECK(n > 0 && n < sizeof(out) && strlen(out) == n);
   if(status == 200)
     return;

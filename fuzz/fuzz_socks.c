@@ -1,20 +1,21 @@
 /*
- * fuzz_socks.c - the SOCKS5 handshake parser (src/cli_support/socks.h) on
+ * fuzz_socks.c - the SOCKS5 handshake parser (src/proxy/socks.h) on
  * arbitrary bytes. Aborts when an invariant breaks: consumed <= len and
  * nothing consumed after the end; the same outcome, consumed count,
  * reply bytes and target whole, byte at a time, and in uneven chunks;
  * every reply is a method selection (05 00 / 05 FF) or a 10-byte
  * request reply; every accepted target is a valid target string.
  *
- * The parser is compiled into the harness (it depends only on the target
- * layer), so the fuzz build needs no client layer and no libuv.
+ * The parser is linked from the proxy layer (beacon_proxy), which depends
+ * only on the target layer: the fuzz build needs no client layer and no
+ * libuv.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "beacon/beacon.h"
-#include "cli_support/socks.c"
+#include "proxy/socks.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -48,10 +49,10 @@ static void check_reply(const uint8_t *r, size_t n)
 static void feed(const uint8_t *data, size_t size, size_t (*step)(size_t),
                  result_t *res)
 {
-  client_socks_t s;
+  proxy_socks_t s;
   size_t off = 0;
 
-  client_socks_init(&s);
+  proxy_socks_init(&s);
   memset(res, 0, sizeof(*res));
   res->rc = BEACON_EAGAIN;
   while(off < size) {
@@ -59,7 +60,7 @@ static void feed(const uint8_t *data, size_t size, size_t (*step)(size_t),
     if(n > size - off)
       n = size - off;
     size_t used = n;
-    res->rc = client_socks_feed(&s, data + off, &used);
+    res->rc = proxy_socks_feed(&s, data + off, &used);
     CHECK(used <= n);
     off += used;
     if(s.reply_len) {
@@ -79,7 +80,7 @@ static void feed(const uint8_t *data, size_t size, size_t (*step)(size_t),
       size_t zero = 1;
       CHECK(res->rc == 0 || res->rc == BEACON_EINVAL);
       /* A finished parser refuses more input and consumes nothing. */
-      CHECK(client_socks_feed(&s, (const uint8_t *)"x", &zero) ==
+      CHECK(proxy_socks_feed(&s, (const uint8_t *)"x", &zero) ==
             BEACON_EINVAL);
       CHECK(zero == 0 && !s.reply_len);
       break;

@@ -1,9 +1,14 @@
 /*
  * client_opts.h - the flags `beacon connect` and `beacon forward` share
- * (relays, identity files, timeouts, logging), parsed once in connect.c.
+ * (relays, identity files, timeouts) and those only forward takes (front
+ * ends, limits, drain, metrics, logging), as one option table
+ * (cli/options.h), and the tunnel they describe.
  */
 #ifndef BEACON_CLI_CLIENT_OPTS_H
 #define BEACON_CLI_CLIENT_OPTS_H
+
+#include <stddef.h>
+#include <stdint.h>
 
 #include "beacon/beacon.h"
 
@@ -15,25 +20,31 @@ typedef struct cli_client_opts {
   int nrelays;
   const char *config_dir;
   const char *cert, *key, *ca;
-  long timeout_ms;
-  long long window_budget; /* -1: the library's default */
+  uint64_t timeout_ms;
+  size_t window_budget; /* SIZE_MAX: the library's default */
   /* forward only */
   const char *forwards[CLI_MAX_FORWARDS]; /* -L specs */
   int nforwards;
   const char *socks_addr;
   const char *http_addr;
-  long grace_ms;
-  long max_conns;
-  long drain_ms; /* SIGTERM/SIGINT: how long live connections may finish */
+  uint64_t grace_ms;
+  uint32_t max_conns;
+  uint64_t drain_ms; /* SIGTERM/SIGINT: how long live connections may finish */
   const char *metrics_addr; /* NULL: no /metrics endpoint */
 } cli_client_opts_t;
 
-/* Parses argv (getopt_long; optind is left at the first operand). Returns
- * CLI_GO_ON to go on, or an exit code (--help printed, or a usage error).
- * forward = 1 accepts the forward-only flags. */
+/* What --help shows around the options of one command. */
+typedef struct cli_client_help {
+  const char *usage;  /* "Usage: ..." and a description */
+  const char *footer; /* after the options, or NULL */
+} cli_client_help_t;
+
+/* Parses argv for `beacon CMD` (forward = 1 accepts the forward-only
+ * flags) and sets up logging. Returns CLI_GO_ON with *first_operand set,
+ * or an exit code (--help printed, or a usage error). */
 int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
-                          const char *cmd, const char *usage, int forward);
-void cli_client_opts_free(cli_client_opts_t *o);
+                          const char *cmd, const cli_client_help_t *help,
+                          int forward, int *first_operand);
 /* Builds the tunnel; prints one line and returns an exit code on error. */
 int cli_client_tunnel(const cli_client_opts_t *o, beacon_tunnel_t **out,
                       const char *cmd);

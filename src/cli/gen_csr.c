@@ -7,12 +7,12 @@
  */
 #include "cli/cli.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "beacon/beacon.h"
+#include "cli/options.h"
 #include "cli_support/pki.h"
 
 static const char usage_text[] =
@@ -23,71 +23,74 @@ static const char usage_text[] =
     "prints a certificate request for it on stdout. Sign it with\n"
     "`beacon pki sign --ca-dir CA --csr FILE` and install the result as\n"
     "DIR/relay.crt. DIR must exist.\n"
-    "\n"
-    "  --controller      a controller's key and request instead:\n"
-    "                    DIR/controller.key, EKU clientAuth, no SAN needed;\n"
-    "                    install the result as DIR/controller.crt\n"
-    "  --config-dir DIR  where the key lives (default /etc/beacon; for a\n"
-    "                    user's own controller key e.g. ~/.config/beacon)\n"
-    "  --cn NAME         subject common name (default: this host's name)\n"
-    "  --san LIST        comma-separated DNS names / IP addresses the relay\n"
-    "                    is reached by (default: the common name; none for\n"
-    "                    --controller)\n";
+    "\n";
+
+typedef struct gen_csr_flags {
+  const char *dir, *cn, *sans;
+  int controller;
+} gen_csr_flags_t;
+
+/* CLI_GO_ON with f filled, or an exit code. */
+static int parse_flags(int argc, char **argv, gen_csr_flags_t *f)
+{
+  const cli_opt_t t[] = {
+      {.name = "controller",
+       .kind = CLI_OPT_FLAG,
+       .flag = &f->controller,
+       .help = "a controller's key and request instead:\nDIR/controller.key, "
+               "EKU clientAuth, no SAN needed;\ninstall the result as "
+               "DIR/controller.crt"},
+      {.name = "config-dir",
+       .kind = CLI_OPT_STRING,
+       .metavar = "DIR",
+       .str = &f->dir,
+       .help = "where the key lives (default /etc/beacon; for a\nuser's own "
+               "controller key e.g. ~/.config/beacon)"},
+      {.name = "cn",
+       .kind = CLI_OPT_STRING,
+       .metavar = "NAME",
+       .str = &f->cn,
+       .help = "subject common name (default: this host's name)"},
+      {.name = "san",
+       .kind = CLI_OPT_STRING,
+       .metavar = "LIST",
+       .str = &f->sans,
+       .help = "comma-separated DNS names / IP addresses the relay\nis "
+               "reached by (default: the common name; none for\n"
+               "--controller)"},
+  };
+  cli_command_t cmd = {.name = "gen-csr",
+                       .usage = usage_text,
+                       .opts = t,
+                       .nopts = sizeof(t) / sizeof(t[0]),
+                       .help_column = 20};
+  int first;
+  int rc = cli_options_parse(&cmd, argc, argv, &first);
+  if(rc == CLI_GO_ON && first != argc)
+    return cli_usage_error("gen-csr", "unexpected argument '%s'", argv[first]);
+  return rc;
+}
 
 int cli_gen_csr_main(int argc, char **argv)
 {
-  static const struct option opts[] = {
-      {"config-dir", required_argument, 0, 'c'},
-      {"cn", required_argument, 0, 'n'},
-      {"san", required_argument, 0, 's'},
-      {"controller", no_argument, 0, 'C'},
-      {"help", no_argument, 0, 'h'},
-      {0, 0, 0, 0}};
-  const char *dir = "/etc/beacon", *cn = NULL, *sans = NULL;
+  gen_csr_flags_t f = {.dir = "/etc/beacon"};
   char host[256];
-  int c, controller = 0;
-  optind = 1;
-  while((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-    switch(c) {
-    case 'c':
-      dir = optarg;
-      break;
-    case 'n':
-      cn = optarg;
-      break;
-    case 's':
-      sans = optarg;
-      break;
-    case 'C':
-      controller = 1;
-      break;
-    case 'h':
-      fputs(usage_text, stdout);
-      return CLI_EXIT_OK;
-    default:
-      fputs(usage_text, stderr);
-      return CLI_EXIT_USAGE;
-    }
-  }
-  if(optind != argc) {
-    fprintf(stderr, "beacon gen-csr: unexpected argument '%s'\n",
-            argv[optind]);
-    fputs(usage_text, stderr);
-    return CLI_EXIT_USAGE;
-  }
-  if(!cn) {
+  int rc = parse_flags(argc, argv, &f);
+  if(rc != CLI_GO_ON)
+    return rc;
+  if(!f.cn) {
     if(gethostname(host, sizeof(host))) {
       fprintf(stderr, "beacon gen-csr: cannot read the host name; use "
                       "--cn\n");
       return CLI_EXIT_USAGE;
     }
     host[sizeof(host) - 1] = '\0';
-    cn = host;
+    f.cn = host;
   }
-  if(!sans && !controller)
-    sans = cn;
+  if(!f.sans && !f.controller)
+    f.sans = f.cn;
   char err[512];
-  int rc = pki_gen_csr(dir, cn, sans, controller, "-", err, sizeof(err));
+  rc = pki_gen_csr(f.dir, f.cn, f.sans, f.controller, "-", err, sizeof(err));
   if(rc) {
     fprintf(stderr, "beacon gen-csr: %s\n", err);
     return rc == BEACON_EINVAL    ? CLI_EXIT_USAGE

@@ -1,9 +1,7 @@
 /* main.c - the `beacon` command: a table of subcommands (wg-style). */
 #include "cli/cli.h"
 
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "beacon/beacon.h"
@@ -33,40 +31,6 @@ static void usage(FILE *f)
   for(size_t i = 0; i < NSUB; i++)
     fprintf(f, "  %-9s %s\n", subcommands[i].name, subcommands[i].description);
   fprintf(f, "\nRun 'beacon <command> --help' for a command's options.\n");
-}
-
-long cli_parse_seconds(const char *s)
-{
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if(errno || end == s || *end || v < 0 || v > 86400.0 * 365)
-    return BEACON_EINVAL;
-  return (long)(v * 1000.0 + 0.5);
-}
-
-long long cli_parse_size(const char *s)
-{
-  char *end;
-  unsigned long long v;
-  int shift = 0;
-  if(*s < '0' || *s > '9')
-    return -1;
-  errno = 0;
-  v = strtoull(s, &end, 10);
-  if(errno)
-    return -1;
-  if(*end == 'K' || *end == 'k')
-    shift = 10;
-  else if(*end == 'M' || *end == 'm')
-    shift = 20;
-  else if(*end == 'G' || *end == 'g')
-    shift = 30;
-  if(shift)
-    end++;
-  if(*end || v > (1ull << 40) >> shift)
-    return -1;
-  return (long long)(v << shift);
 }
 
 int cli_version_main(int argc, char **argv)

@@ -1,12 +1,12 @@
 /*
  * test_http_connect.c - the HTTP CONNECT request parser
- * (src/cli_support/http_connect.h): accepted and refused requests with their
+ * (src/proxy/http_connect.h): accepted and refused requests with their
  * status, exact consumed counts (what follows the blank line is payload),
  * the header bound, every split of the input, and the exact response
  * bytes.
  *
- * The parser depends only on the target layer, so it is compiled into
- * this test (unit tests link the core layers, not the client layer).
+ * The parser is linked from the proxy layer (beacon_proxy), as the fuzzer
+ * and `beacon forward` use it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -19,7 +19,7 @@
 #include <cmocka.h>
 
 #include "beacon/beacon.h"
-#include "cli_support/http_connect.c"
+#include "proxy/http_connect.h"
 
 typedef struct run {
   int rc;
@@ -28,22 +28,22 @@ typedef struct run {
   char target[TARGET_MAX_LINE + 1];
 } run_t;
 
-static client_http_t parser; /* 8 KiB: off the stack */
+static proxy_http_t parser; /* 8 KiB: off the stack */
 
 /* Feeds in[0, split) then the rest (split == len: all at once). */
 static void feed_split(const char *in, size_t len, size_t split, run_t *r)
 {
   size_t used;
 
-  client_http_init(&parser);
+  proxy_http_init(&parser);
   memset(r, 0, sizeof(*r));
   used = split;
-  r->rc = client_http_feed(&parser, (const uint8_t *)in, &used);
+  r->rc = proxy_http_feed(&parser, (const uint8_t *)in, &used);
   r->consumed = used;
   if(r->rc == BEACON_EAGAIN) {
     assert_int_equal(used, split);
     used = len - split;
-    r->rc = client_http_feed(&parser, (const uint8_t *)in + split, &used);
+    r->rc = proxy_http_feed(&parser, (const uint8_t *)in + split, &used);
     r->consumed += used;
   }
   r->status = parser.status;
@@ -99,8 +99,8 @@ static void payload_left_unconsumed(void **state)
       "CONNECT node.example:22 HTTP/1.1\r\n\r\nSSH-2.0-OpenSSH_9.2\r\n";
   size_t used = sizeof(in) - 1;
 
-  client_http_init(&parser);
-  assert_int_equal(client_http_feed(&parser, (const uint8_t *)in, &used), 0);
+  proxy_http_init(&parser);
+  assert_int_equal(proxy_http_feed(&parser, (const uint8_t *)in, &used), 0);
   assert_int_equal(used, 36);
   assert_string_equal(in + used, "SSH-2.0-OpenSSH_9.2\r\n");
   assert_string_equal(parser.target, "node.example:22");
@@ -161,13 +161,13 @@ static void header_too_big(void **state)
   memset(in + sizeof(line) - 1, 'x', sizeof(in) - (sizeof(line) - 1));
   /* exactly the bound is still read; one byte more without the end of
    * the header is refused with 431 (RFC 6585 §5) */
-  client_http_init(&parser);
+  proxy_http_init(&parser);
   used = HTTP_CONNECT_MAX_HEADER;
-  assert_int_equal(client_http_feed(&parser, (const uint8_t *)in, &used),
+  assert_int_equal(proxy_http_feed(&parser, (const uint8_t *)in, &used),
                    BEACON_EAGAIN);
   assert_int_equal(used, HTTP_CONNECT_MAX_HEADER);
   used = 1;
-  assert_int_equal(client_http_feed(&parser, (const uint8_t *)in, &used),
+  assert_int_equal(proxy_http_feed(&parser, (const uint8_t *)in, &used),
                    BEACON_ETOOLONG);
   assert_int_equal(used, 0);
   assert_int_equal(parser.status, 431);
@@ -190,16 +190,16 @@ static void done_refuses_more(void **state)
 {
   size_t used;
 
-  client_http_init(&parser);
+  proxy_http_init(&parser);
   used = 0;
-  assert_int_equal(client_http_feed(&parser, (const uint8_t *)"", &used),
+  assert_int_equal(proxy_http_feed(&parser, (const uint8_t *)"", &used),
                    BEACON_EAGAIN);
   used = 18;
   assert_int_equal(
-      client_http_feed(&parser, (const uint8_t *)"CONNECT a:1 H\n\n", &used),
+      proxy_http_feed(&parser, (const uint8_t *)"CONNECT a:1 H\n\n", &used),
       BEACON_EINVAL);
   used = 2;
-  assert_int_equal(client_http_feed(&parser, (const uint8_t *)"\n\n", &used),
+  assert_int_equal(proxy_http_feed(&parser, (const uint8_t *)"\n\n", &used),
                    BEACON_EINVAL);
   assert_int_equal(used, 0);
 }
@@ -229,33 +229,33 @@ static void responses(void **state)
                              "\r\n"
                              "timeout\n";
 
-  n = client_http_response(out, sizeof(out), 200, NULL);
+  n = proxy_http_response(out, sizeof(out), 200, NULL);
   assert_int_equal(n, sizeof(r200) - 1);
   assert_string_equal(out, r200);
-  n = client_http_response(out, sizeof(out), 405, "only CONNECT is supported");
+  n = proxy_http_response(out, sizeof(out), 405, "only CONNECT is supported");
   assert_int_equal(n, sizeof(r405) - 1);
   assert_string_equal(out, r405);
-  n = client_http_response(out, sizeof(out), 431, NULL);
+  n = proxy_http_response(out, sizeof(out), 431, NULL);
   assert_string_equal(out, r431);
-  n = client_http_response(out, sizeof(out), 504, "timeout");
+  n = proxy_http_response(out, sizeof(out), 504, "timeout");
   assert_string_equal(out, r504);
 
   /* a long detail is cut at 120 bytes and Content-Length says so */
   char detail[300];
   memset(detail, 'd', sizeof(detail) - 1);
   detail[sizeof(detail) - 1] = 0;
-  n = client_http_response(out, sizeof(out), 502, detail);
+  n = proxy_http_response(out, sizeof(out), 502, detail);
   assert_non_null(strstr(out, "HTTP/1.1 502 Bad Gateway\r\n"));
   assert_non_null(strstr(out, "Content-Length: 121\r\n"));
   const char *body = strstr(out, "\r\n\r\n");
   assert_non_null(body);
   assert_int_equal(n - (size_t)(body + 4 - out), 121);
 
-  assert_int_equal(client_http_status(BEACON_ETIMEDOUT), 504);
-  assert_int_equal(client_http_status(BEACON_ERESET), 502);
-  assert_int_equal(client_http_status(BEACON_EREFUSED), 502);
-  assert_int_equal(client_http_status(BEACON_EPOLICY), 403);
-  assert_int_equal(client_http_status(BEACON_EUNREACH), 502);
+  assert_int_equal(proxy_http_status(BEACON_ETIMEDOUT), 504);
+  assert_int_equal(proxy_http_status(BEACON_ERESET), 502);
+  assert_int_equal(proxy_http_status(BEACON_EREFUSED), 502);
+  assert_int_equal(proxy_http_status(BEACON_EPOLICY), 403);
+  assert_int_equal(proxy_http_status(BEACON_EUNREACH), 502);
 }
 
 int main(void)

@@ -1,6 +1,6 @@
 /*
  * test_pki.c - the development PKI, test certificates, CSRs and CSR
- * signing (src/cli_support/pki.c), checked with OpenSSL's own verifier in a
+ * signing (src/cli_support/pki_*.c), checked with OpenSSL's own verifier in a
  * temporary directory.
  */
 #include <setjmp.h>

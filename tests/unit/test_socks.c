@@ -1,11 +1,11 @@
 /*
- * test_socks.c - the SOCKS5 handshake parser (src/cli_support/socks.h): every
+ * test_socks.c - the SOCKS5 handshake parser (src/proxy/socks.h): every
  * greeting and request path with the exact reply bytes, exact consumed
  * counts (payload after the request is left alone), and equivalence of
  * every way of splitting the input.
  *
- * The parser depends only on the target layer, so it is compiled into
- * this test (unit tests link the core layers, not the client layer).
+ * The parser is linked from the proxy layer (beacon_proxy), as the fuzzer
+ * and `beacon forward` use it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,7 +18,7 @@
 #include <cmocka.h>
 
 #include "beacon/beacon.h"
-#include "cli_support/socks.c"
+#include "proxy/socks.h"
 
 #define GREETING "\x05\x01\x00"
 #define SELECTED "\x05\x00"
@@ -37,10 +37,10 @@ typedef struct run {
 static void feed_chunks(const void *data, size_t len, size_t chunk, run_t *r)
 {
   const uint8_t *in = data;
-  client_socks_t s;
+  proxy_socks_t s;
   size_t off = 0;
 
-  client_socks_init(&s);
+  proxy_socks_init(&s);
   memset(r, 0, sizeof(*r));
   r->rc = BEACON_EAGAIN;
   while(off < len) {
@@ -48,7 +48,7 @@ static void feed_chunks(const void *data, size_t len, size_t chunk, run_t *r)
     if(n > len - off)
       n = len - off;
     size_t used = n;
-    r->rc = client_socks_feed(&s, in + off, &used);
+    r->rc = proxy_socks_feed(&s, in + off, &used);
     assert_true(used <= n);
     off += used;
     assert_true(r->out_len + s.reply_len <= sizeof(r->out));
@@ -248,11 +248,11 @@ static void payload_left_over(void **state)
   static const char in[] = GREETING "\x05\x01\x00\x03\x0b"
                                     "example.com\x01\xbb"
                                     "\x16\x03\x01\x00\x05hello";
-  client_socks_t s;
+  proxy_socks_t s;
   size_t used = sizeof(in) - 1;
 
-  client_socks_init(&s);
-  assert_int_equal(client_socks_feed(&s, (const uint8_t *)in, &used), 0);
+  proxy_socks_init(&s);
+  assert_int_equal(proxy_socks_feed(&s, (const uint8_t *)in, &used), 0);
   assert_int_equal(used, 3 + 18);
   assert_memory_equal(in + used, "\x16\x03\x01\x00\x05hello", 10);
   assert_int_equal(s.reply_len, 2);
@@ -265,31 +265,31 @@ static void payload_left_over(void **state)
 
 static void done_refuses_more(void **state)
 {
-  client_socks_t s;
+  proxy_socks_t s;
   static const char in[] =
       GREETING REQ_V4("\x7f", "\x00", "\x00", "\x01", "\x00", "\x16");
   size_t used = sizeof(in) - 1;
 
-  client_socks_init(&s);
-  assert_int_equal(client_socks_feed(&s, (const uint8_t *)in, &used), 0);
+  proxy_socks_init(&s);
+  assert_int_equal(proxy_socks_feed(&s, (const uint8_t *)in, &used), 0);
   s.reply_len = 0;
   used = 3;
-  assert_int_equal(client_socks_feed(&s, (const uint8_t *)GREETING, &used),
+  assert_int_equal(proxy_socks_feed(&s, (const uint8_t *)GREETING, &used),
                    BEACON_EINVAL);
   assert_int_equal(used, 0);
   assert_int_equal(s.reply_len, 0);
   assert_string_equal(s.target, "127.0.0.1:22");
 
   /* after an error too, and an empty feed needs more */
-  client_socks_init(&s);
+  proxy_socks_init(&s);
   used = 0;
-  assert_int_equal(client_socks_feed(&s, (const uint8_t *)"", &used),
+  assert_int_equal(proxy_socks_feed(&s, (const uint8_t *)"", &used),
                    BEACON_EAGAIN);
   used = 1;
-  assert_int_equal(client_socks_feed(&s, (const uint8_t *)"\x04", &used),
+  assert_int_equal(proxy_socks_feed(&s, (const uint8_t *)"\x04", &used),
                    BEACON_EINVAL);
   used = 1;
-  assert_int_equal(client_socks_feed(&s, (const uint8_t *)"\x05", &used),
+  assert_int_equal(proxy_socks_feed(&s, (const uint8_t *)"\x05", &used),
                    BEACON_EINVAL);
   assert_int_equal(used, 0);
 }
@@ -298,21 +298,20 @@ static void replies_and_codes(void **state)
 {
   uint8_t r[SOCKS_REPLY_SIZE];
 
-  assert_int_equal(client_socks_reply(r, SOCKS_OK), 10);
+  assert_int_equal(proxy_socks_reply(r, SOCKS_OK), 10);
   assert_memory_equal(r, "\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00", 10);
-  client_socks_reply(r, SOCKS_REFUSED);
+  proxy_socks_reply(r, SOCKS_REFUSED);
   assert_memory_equal(r, "\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00", 10);
 
-  assert_int_equal(client_socks_code(BEACON_ERESET), SOCKS_REFUSED);
-  assert_int_equal(client_socks_code(BEACON_EREFUSED), SOCKS_REFUSED);
-  assert_int_equal(client_socks_code(BEACON_ECLOSED), SOCKS_REFUSED);
-  assert_int_equal(client_socks_code(BEACON_EUNREACH), SOCKS_NET_UNREACHABLE);
-  assert_int_equal(client_socks_code(BEACON_ETIMEDOUT), SOCKS_TTL_EXPIRED);
-  assert_int_equal(client_socks_code(BEACON_ENOTFOUND),
-                   SOCKS_HOST_UNREACHABLE);
-  assert_int_equal(client_socks_code(BEACON_EPOLICY), SOCKS_NOT_ALLOWED);
-  assert_int_equal(client_socks_code(BEACON_ETLS), SOCKS_GENERAL_FAILURE);
-  assert_int_equal(client_socks_code(BEACON_EVERIFY), SOCKS_GENERAL_FAILURE);
+  assert_int_equal(proxy_socks_code(BEACON_ERESET), SOCKS_REFUSED);
+  assert_int_equal(proxy_socks_code(BEACON_EREFUSED), SOCKS_REFUSED);
+  assert_int_equal(proxy_socks_code(BEACON_ECLOSED), SOCKS_REFUSED);
+  assert_int_equal(proxy_socks_code(BEACON_EUNREACH), SOCKS_NET_UNREACHABLE);
+  assert_int_equal(proxy_socks_code(BEACON_ETIMEDOUT), SOCKS_TTL_EXPIRED);
+  assert_int_equal(proxy_socks_code(BEACON_ENOTFOUND), SOCKS_HOST_UNREACHABLE);
+  assert_int_equal(proxy_socks_code(BEACON_EPOLICY), SOCKS_NOT_ALLOWED);
+  assert_int_equal(proxy_socks_code(BEACON_ETLS), SOCKS_GENERAL_FAILURE);
+  assert_int_equal(proxy_socks_code(BEACON_EVERIFY), SOCKS_GENERAL_FAILURE);
 }
 
 int main(void)

@@ -1,5 +1,5 @@
 /* socks.c - the SOCKS5 handshake as a state machine (socks.h). */
-#include "cli_support/socks.h"
+#include "proxy/socks.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -9,13 +9,13 @@
 
 enum { ST_GREETING = 0, ST_REQUEST, ST_DONE };
 
-void client_socks_init(client_socks_t *s)
+void proxy_socks_init(proxy_socks_t *s)
 {
   memset(s, 0, sizeof(*s));
   s->state = ST_GREETING;
 }
 
-size_t client_socks_reply(uint8_t out[SOCKS_REPLY_SIZE], int code)
+size_t proxy_socks_reply(uint8_t out[SOCKS_REPLY_SIZE], int code)
 {
   static const uint8_t tail[7] = {0, 1, 0, 0, 0, 0, 0};
   out[0] = 5;
@@ -25,7 +25,7 @@ size_t client_socks_reply(uint8_t out[SOCKS_REPLY_SIZE], int code)
   return SOCKS_REPLY_SIZE;
 }
 
-int client_socks_code(int err)
+int proxy_socks_code(int err)
 {
   switch(err) {
   case BEACON_EREFUSED:
@@ -50,7 +50,7 @@ int client_socks_code(int err)
 
 /* Bytes the current message needs in total, judging by what is
  * buffered; 0 while that is not known yet. */
-static size_t need(const client_socks_t *s)
+static size_t need(const proxy_socks_t *s)
 {
   /* A wrong version byte is judged at once: it is not SOCKS5, and
    * waiting for a length it does not have would stall the client. */
@@ -72,16 +72,16 @@ static size_t need(const client_socks_t *s)
   }
 }
 
-static int reject(client_socks_t *s, int code)
+static int reject(proxy_socks_t *s, int code)
 {
   s->state = ST_DONE;
   /* Appended: the method selection may still be unsent. */
   if(code >= 0)
-    s->reply_len += client_socks_reply(s->reply + s->reply_len, code);
+    s->reply_len += proxy_socks_reply(s->reply + s->reply_len, code);
   return BEACON_EINVAL;
 }
 
-static int greeting(client_socks_t *s)
+static int greeting(proxy_socks_t *s)
 {
   if(s->buf[0] != 5) {
     s->state = ST_DONE;
@@ -103,7 +103,7 @@ static int greeting(client_socks_t *s)
   return BEACON_EAGAIN;
 }
 
-static int request(client_socks_t *s)
+static int request(proxy_socks_t *s)
 {
   const uint8_t *b = s->buf;
   char host[256];
@@ -147,7 +147,7 @@ static int request(client_socks_t *s)
   return 0;
 }
 
-int client_socks_feed(client_socks_t *s, const uint8_t *in, size_t *inlen)
+int proxy_socks_feed(proxy_socks_t *s, const uint8_t *in, size_t *inlen)
 {
   size_t avail = *inlen, used = 0;
   if(s->state == ST_DONE) {

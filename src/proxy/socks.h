@@ -5,8 +5,8 @@
  * Fed bytes as they arrive, in any split; it consumes exactly the handshake
  * and not one byte of payload after it. No I/O, no allocation.
  */
-#ifndef BEACON_CLI_SUPPORT_SOCKS_H
-#define BEACON_CLI_SUPPORT_SOCKS_H
+#ifndef BEACON_PROXY_SOCKS_H
+#define BEACON_PROXY_SOCKS_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -29,7 +29,7 @@ enum {
 
 #define SOCKS_REPLY_SIZE 10 /* VER REP RSV ATYP=1 0.0.0.0 port 0 */
 
-typedef struct client_socks {
+typedef struct proxy_socks {
   int state;
   size_t len;       /* bytes of the current message buffered */
   uint8_t buf[262]; /* the longest message: a domain request */
@@ -38,9 +38,9 @@ typedef struct client_socks {
   uint8_t reply[2 + SOCKS_REPLY_SIZE];
   size_t reply_len;
   char target[TARGET_MAX_LINE + 1]; /* "host:port", IPv6 in brackets */
-} client_socks_t;
+} proxy_socks_t;
 
-void client_socks_init(client_socks_t *s);
+void proxy_socks_init(proxy_socks_t *s);
 
 /*
  * Feeds *inlen bytes; on return *inlen holds how many were consumed.
@@ -49,21 +49,21 @@ void client_socks_init(client_socks_t *s);
  *   BEACON_EAGAIN  more bytes needed (all consumed);
  *   0              a CONNECT request is complete: s->target is set, the
  *                  bytes after *inlen are payload; answer with
- *                  client_socks_reply() once the outcome is known;
+ *                  proxy_socks_reply() once the outcome is known;
  *   BEACON_EINVAL  not SOCKS5, or no acceptable method, unsupported
  *                  command or address type (reply holds the answer, when
  *                  the protocol has one), or a malformed target: close
  *                  after sending the reply.
  * Once it returned 0 or an error, further calls return BEACON_EINVAL.
  */
-BEACON_MUST_USE int client_socks_feed(client_socks_t *s, const uint8_t *in,
-                                      size_t *inlen);
+BEACON_MUST_USE int proxy_socks_feed(proxy_socks_t *s, const uint8_t *in,
+                                     size_t *inlen);
 
 /* Writes a request reply with `code` (and an unspecified bound
  * address) into out; returns SOCKS_REPLY_SIZE. */
-size_t client_socks_reply(uint8_t out[SOCKS_REPLY_SIZE], int code);
+size_t proxy_socks_reply(uint8_t out[SOCKS_REPLY_SIZE], int code);
 
 /* The reply code for a failed beacon_dial() or BEACON_E* error. */
-int client_socks_code(int beacon_err);
+int proxy_socks_code(int beacon_err);
 
 #endif

@@ -5,8 +5,8 @@
  * that ends the header and not one byte further. The header is bounded
  * (HTTP_CONNECT_MAX_HEADER). No I/O, no allocation.
  */
-#ifndef BEACON_CLI_SUPPORT_HTTP_CONNECT_H
-#define BEACON_CLI_SUPPORT_HTTP_CONNECT_H
+#ifndef BEACON_PROXY_HTTP_CONNECT_H
+#define BEACON_PROXY_HTTP_CONNECT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -16,31 +16,31 @@
 
 #define HTTP_CONNECT_MAX_HEADER 8192
 
-typedef struct client_http {
+typedef struct proxy_http {
   int done;
   int status;   /* the error status to answer with: 400, 405 or 431 */
   size_t len;   /* bytes buffered, leading empty lines included */
   size_t start; /* where the request line starts in buf */
   char buf[HTTP_CONNECT_MAX_HEADER];
   char target[TARGET_MAX_LINE + 1];
-} client_http_t;
+} proxy_http_t;
 
-void client_http_init(client_http_t *h);
+void proxy_http_init(proxy_http_t *h);
 
 /* Feeds *inlen bytes; *inlen returns the count consumed. Returns
  * BEACON_EAGAIN (all consumed, more needed), 0 with h->target set (a
  * valid CONNECT host:port), or BEACON_EINVAL / BEACON_ETOOLONG with
- * h->status set (answer it with client_http_response(), then close). */
-BEACON_MUST_USE int client_http_feed(client_http_t *h, const uint8_t *in,
-                                     size_t *inlen);
+ * h->status set (answer it with proxy_http_response(), then close). */
+BEACON_MUST_USE int proxy_http_feed(proxy_http_t *h, const uint8_t *in,
+                                    size_t *inlen);
 
 /* Formats the response for status (200, 400, 405, 431, 502, 504) with a
  * short text body for errors; returns its length (out is NUL-terminated
  * and cap must be >= 256). */
-size_t client_http_response(char *out, size_t cap, int status,
-                            const char *detail);
+size_t proxy_http_response(char *out, size_t cap, int status,
+                           const char *detail);
 
 /* The status for a failed beacon_dial() / BEACON_E* error. */
-int client_http_status(int beacon_err);
+int proxy_http_status(int beacon_err);
 
 #endif

@@ -1,12 +1,12 @@
 /* http_connect.c - the CONNECT request parser (http_connect.h). */
-#include "cli_support/http_connect.h"
+#include "proxy/http_connect.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "beacon/beacon.h"
 
-void client_http_init(client_http_t *h)
+void proxy_http_init(proxy_http_t *h)
 {
   h->done = 0;
   h->status = 0;
@@ -15,7 +15,7 @@ void client_http_init(client_http_t *h)
   h->target[0] = 0;
 }
 
-int client_http_status(int err)
+int proxy_http_status(int err)
 {
   if(err == BEACON_EPOLICY)
     return 403;
@@ -42,8 +42,8 @@ static const char *reason(int status)
   }
 }
 
-size_t client_http_response(char *out, size_t cap, int status,
-                            const char *detail)
+size_t proxy_http_response(char *out, size_t cap, int status,
+                           const char *detail)
 {
   /* The body is the detail (at most 120 bytes) and a newline; the
    * Content-Length must count what is actually sent. */
@@ -64,7 +64,7 @@ size_t client_http_response(char *out, size_t cap, int status,
   return (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
-static int reject(client_http_t *h, int status, int rc)
+static int reject(proxy_http_t *h, int status, int rc)
 {
   h->done = 1;
   h->status = status;
@@ -72,7 +72,7 @@ static int reject(client_http_t *h, int status, int rc)
 }
 
 /* "CONNECT host:port HTTP/1.1" (the line without its CR LF). */
-static int request_line(client_http_t *h, const char *l, size_t len)
+static int request_line(proxy_http_t *h, const char *l, size_t len)
 {
   const char *sp1 = memchr(l, ' ', len);
   if(!sp1)
@@ -97,7 +97,7 @@ static int request_line(client_http_t *h, const char *l, size_t len)
   return 0;
 }
 
-int client_http_feed(client_http_t *h, const uint8_t *in, size_t *inlen)
+int proxy_http_feed(proxy_http_t *h, const uint8_t *in, size_t *inlen)
 {
   size_t used = 0;
   if(h->done) {

@@ -1,0 +1,243 @@
+/*
+ * forward_conn.c - one connection accepted by `beacon forward`, on a
+ * detached thread of its own (cli/forward.h forward_conn_start).
+ *
+ * An -L connection is handed to the tunnel's loop (client_dial_fds),
+ * which pumps the socket itself; the thread only waits for the end to
+ * log it. A SOCKS or HTTP CONNECT connection runs its front-end
+ * handshake (cli/forward_front.h), calls client_dial() (thread-safe, the
+ * tunnel is shared) and then copies both ways with half-close
+ * (cli/forward_copy.h).
+ *
+ * Success replies (SOCKS and HTTP CONNECT; -L has none to give, so it
+ * never waits): a relay that does not confirm connects gives no answer,
+ * a refused destination shows as a reset (beacon relay) or an immediate
+ * EOF (Go relay) of the fresh stream. The front ends therefore wait up
+ * to --connect-grace after the stream opened: a reset or EOF before any
+ * byte becomes "connection refused" (SOCKS 0x05, HTTP 502); data or
+ * silence until the grace ends means success. Protocols where the server
+ * speaks first skip most of the wait.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli/forward.h"
+#include "cli/forward_copy.h"
+#include "cli/forward_front.h"
+#include "cli/forward_metrics.h"
+#include "client/client_stream.h"
+#include "log/log.h"
+
+/* One accepted connection; heap-allocated, owned by its thread. */
+typedef struct conn {
+  forward_service_t *svc;
+  const listener_t *l;
+  int fd;        /* the client's socket; -1 once handed to the loop */
+  int stream_fd; /* the stream from client_dial(), or -1 */
+  char peer[NI_MAXHOST + NI_MAXSERV + 2];
+  half_t up, down;
+  front_t front;
+  /* for the conn_done line */
+  uint64_t start;
+  const char *target, *outcome, *detail;
+  beacon_error_t err;
+} conn_t;
+
+/* Waits up to the grace period for the fresh stream to show a refusal
+ * (reset, or EOF before any byte). 0 = looks open. */
+static int refused_early(int fd, uint64_t grace_ms)
+{
+  if(!grace_ms)
+    return 0;
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  int n;
+  do
+    n = poll(&p, 1, (int)grace_ms);
+  while(n < 0 && errno == EINTR);
+  if(n <= 0)
+    return 0;
+  char c;
+  ssize_t r = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return r <= 0 && !(r < 0 && errno == EAGAIN);
+}
+
+static void log_conn(const conn_t *c)
+{
+  log_line_t l;
+  if(!log_begin(&l, strcmp(c->outcome, "ok") ? LOG_WARN : LOG_INFO,
+                "conn_done"))
+    return;
+  log_str(&l, "front", forward_front_names[c->l->kind]);
+  log_str(&l, "client", c->peer);
+  log_str(&l, "target", c->target && *c->target ? c->target : "-");
+  log_u64(&l, "bytes_up", c->up.bytes);
+  log_u64(&l, "bytes_down", c->down.bytes);
+  log_ms(&l, "duration", forward_mono_ms() - c->start);
+  log_str(&l, "outcome", c->outcome);
+  if(c->detail)
+    log_str(&l, "detail", c->detail);
+  log_end(&l);
+}
+
+/* -L: the tunnel's loop pumps the accepted socket itself (no loopback
+ * pair, no copy in this thread). A refusal reaches the client as a reset,
+ * as it would from the target, so there is no grace to wait for. Returns
+ * the outcome; the connection's byte counts are filled in. */
+static const char *pump_in_loop(conn_t *c)
+{
+  beacon_tunnel_t *tunnel = c->svc->tunnel;
+  client_stream_end_t end;
+  int code;
+  client_stream_t *s =
+      client_dial_fds(tunnel, c->target, c->fd, c->fd, 0, &code, &c->err);
+  if(!s) {
+    metric_inc(&forward_metrics.dial_failures, forward_dial_reason(code));
+    c->detail = c->err.message;
+    return beacon_err_name(code);
+  }
+  metric_inc(&forward_metrics.streams_total, 0);
+  metric_inc(&forward_metrics.streams_open, 0);
+  close(c->fd); /* the loop has its own copy */
+  c->fd = -1;
+  client_stream_wait(tunnel, s, -1, &end);
+  metric_dec(&forward_metrics.streams_open, 0);
+  c->up.bytes = end.bytes_up;
+  c->down.bytes = end.bytes_down;
+  metric_add(&forward_metrics.bytes, DIR_UP, end.bytes_up);
+  metric_add(&forward_metrics.bytes, DIR_DOWN, end.bytes_down);
+  return end.outcome;
+}
+
+/* The stream could not be opened (code), or was refused in the grace
+ * period: count it and tell a SOCKS or HTTP client. */
+static void dial_failed(conn_t *c, int code)
+{
+  metric_inc(&forward_metrics.dial_failures, forward_dial_reason(code));
+  c->outcome = c->stream_fd < 0 ? beacon_err_name(code) : "refused";
+  c->detail =
+      c->stream_fd < 0 ? c->err.message : "reset or closed by the relay";
+  if(c->l->kind != FRONT_LOCAL)
+    front_answer_failure(&c->front, c->fd, code, c->detail);
+}
+
+/* Opens a stream to c->target and copies both ways until both ended. */
+static void dial_and_copy(conn_t *c)
+{
+  int confirmed = 0;
+  int fd = client_dial(c->svc->tunnel, c->target, 0, &confirmed, &c->err);
+  if(fd >= 0) {
+    c->stream_fd = fd;
+    metric_inc(&forward_metrics.streams_total, 0);
+    metric_inc(&forward_metrics.streams_open, 0);
+  }
+  /* A relay that confirms connects already said how the dial went. */
+  if(fd < 0 || (!confirmed && refused_early(fd, c->svc->grace_ms))) {
+    dial_failed(c, fd < 0 ? fd : BEACON_EREFUSED);
+    return;
+  }
+  size_t rest = 0;
+  if(c->l->kind != FRONT_LOCAL) {
+    front_answer_success(&c->front, c->fd);
+    rest = c->front.rest_len;
+  }
+  if(rest && front_send_all(fd, c->front.rest, rest)) {
+    c->outcome = "error";
+    return;
+  }
+  c->up.bytes = rest;
+  metric_add(&forward_metrics.bytes, DIR_UP, rest);
+  c->outcome = forward_copy_both(c->fd, fd, &c->up, &c->down);
+}
+
+/* SOCKS or HTTP CONNECT: the handshake names the target. */
+static void run_front(conn_t *c)
+{
+  c->front.kind = c->l->kind;
+  int rc = front_read_handshake(&c->front, c->fd);
+  if(rc == BEACON_EPROTO) {
+    c->outcome = "bad_request";
+    front_refuse_request(&c->front, c->fd);
+  } else if(rc) {
+    c->outcome = "handshake_timeout_or_eof";
+  } else {
+    c->target = front_target(&c->front);
+    dial_and_copy(c);
+  }
+}
+
+/* Logs the connection, closes it and counts it out. */
+static void conn_end(conn_t *c)
+{
+  forward_service_t *svc = c->svc;
+  log_conn(c);
+  if(c->stream_fd >= 0) {
+    close(c->stream_fd);
+    metric_dec(&forward_metrics.streams_open, 0);
+  }
+  if(c->fd >= 0)
+    close(c->fd);
+  free(c);
+  metric_dec(&forward_metrics.conns_open, 0);
+  atomic_fetch_sub(&svc->live_conns, 1);
+  if(write(svc->done_pipe[1], "", 1) < 0) {
+    /* full: the drain already has a wake-up pending */
+  }
+}
+
+static void *conn_main(void *arg)
+{
+  conn_t *c = arg;
+  c->start = forward_mono_ms();
+  c->outcome = "ok";
+  c->up.counter = c->down.counter = &forward_metrics.bytes;
+  c->up.dir = DIR_UP;
+  c->down.dir = DIR_DOWN;
+  if(c->l->kind != FRONT_LOCAL) {
+    run_front(c);
+  } else {
+    c->target = c->l->target;
+    if(client_stream_fd_ok(c->fd))
+      c->outcome = pump_in_loop(c);
+    else
+      dial_and_copy(c);
+  }
+  conn_end(c);
+  return NULL;
+}
+
+void forward_conn_start(forward_service_t *svc, const listener_t *l, int fd,
+                        const char *peer)
+{
+  conn_t *c = calloc(1, sizeof(*c));
+  if(!c) {
+    log_msg(LOG_WARN, "conn_refused", "%s: out of memory", l->addr);
+    close(fd);
+    return;
+  }
+  snprintf(c->peer, sizeof(c->peer), "%s", peer);
+  c->svc = svc;
+  c->l = l;
+  c->fd = fd;
+  c->stream_fd = -1;
+  pthread_attr_t at;
+  pthread_attr_init(&at);
+  pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&at, 256 * 1024);
+  pthread_t th;
+  atomic_fetch_add(&svc->live_conns, 1);
+  metric_inc(&forward_metrics.conns_open, 0);
+  if(pthread_create(&th, &at, conn_main, c)) {
+    metric_dec(&forward_metrics.conns_open, 0);
+    atomic_fetch_sub(&svc->live_conns, 1);
+    close(fd);
+    free(c);
+  }
+  pthread_attr_destroy(&at);
+}

@@ -1,0 +1,142 @@
+/* forward_listen.c - `beacon forward`'s listening sockets: -L specs,
+ * --socks and --http-connect addresses (cli/forward.h forward_listen). */
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/forward.h"
+#include "log/log.h"
+
+/* "PORT", "HOST:PORT" or "[V6]:PORT" -> bound, listening socket, or
+ * BEACON_EINVAL (not such a spec, or not a local address) or BEACON_EIO
+ * (socket, bind or listen failed; errno says why). */
+static int listen_on(const char *spec, char *shown, size_t cap)
+{
+  char host[256] = "127.0.0.1";
+  const char *port = spec;
+  const char *colon = strrchr(spec, ':');
+  if(colon) {
+    size_t hl = (size_t)(colon - spec);
+    const char *h = spec;
+    if(hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+      h++;
+      hl -= 2;
+    }
+    if(!hl || hl >= sizeof(host))
+      return BEACON_EINVAL;
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    port = colon + 1;
+  }
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  struct addrinfo *ai;
+  if(!*port || getaddrinfo(host, port, &hints, &ai))
+    return BEACON_EINVAL;
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if(fd >= 0)
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if(fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 128)) {
+    int e = errno;
+    if(fd >= 0)
+      close(fd);
+    freeaddrinfo(ai);
+    errno = e;
+    return BEACON_EIO;
+  }
+  freeaddrinfo(ai);
+  /* The address actually bound, so that port 0 shows the port picked. */
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  char h[INET6_ADDRSTRLEN], s[8];
+  if(!getsockname(fd, (struct sockaddr *)&ss, &sl) &&
+     !getnameinfo((struct sockaddr *)&ss, sl, h, sizeof(h), s, sizeof(s),
+                  NI_NUMERICHOST | NI_NUMERICSERV)) {
+    int v6 = ss.ss_family == AF_INET6;
+    snprintf(shown, cap, "%s%s%s:%s", v6 ? "[" : "", h, v6 ? "]" : "", s);
+  } else {
+    snprintf(shown, cap, "%s%s%s:%s", strchr(host, ':') ? "[" : "", host,
+             strchr(host, ':') ? "]" : "", port);
+  }
+  return fd;
+}
+
+/* "[BIND:]PORT:HOST:PORT": splits off the target (the last host:port).
+ * 0, or BEACON_EINVAL. */
+static int split_forward(const char *spec, char *bind, size_t bcap,
+                         char *target, size_t tcap)
+{
+  const char *p = strrchr(spec, ':'); /* before the target port */
+  if(!p || p == spec)
+    return BEACON_EINVAL;
+  const char *q = p - 1;
+  if(*q == ']') {
+    while(q > spec && *q != '[')
+      q--;
+    if(*q != '[' || q == spec)
+      return BEACON_EINVAL;
+    q--;
+  } else {
+    while(q > spec && *q != ':')
+      q--;
+  }
+  if(*q != ':' || q == spec)
+    return BEACON_EINVAL;
+  size_t bl = (size_t)(q - spec), tl = strlen(q + 1);
+  if(bl >= bcap || tl >= tcap)
+    return BEACON_EINVAL;
+  memcpy(bind, spec, bl);
+  bind[bl] = 0;
+  memcpy(target, q + 1, tl + 1);
+  return target_from_string(target, tl, NULL) ? BEACON_EINVAL : 0;
+}
+
+int forward_listen(listener_t *ls, int *n, const char *spec, enum front kind,
+                   const char *flag)
+{
+  listener_t *l = &ls[*n];
+  memset(l, 0, sizeof(*l));
+  l->kind = kind;
+  char bind_spec[300];
+  const char *where = spec;
+  if(kind == FRONT_LOCAL) {
+    if(split_forward(spec, bind_spec, sizeof(bind_spec), l->target,
+                     sizeof(l->target))) {
+      fprintf(stderr,
+              "beacon forward: -L '%s': expected "
+              "[BIND:]PORT:HOST:PORT\n",
+              spec);
+      return CLI_EXIT_USAGE;
+    }
+    where = bind_spec;
+  }
+  l->fd = listen_on(where, l->addr, sizeof(l->addr));
+  if(l->fd == BEACON_EINVAL) {
+    fprintf(stderr,
+            "beacon forward: %s '%s': expected PORT, HOST:PORT "
+            "or [IPV6]:PORT\n",
+            flag, spec);
+    return CLI_EXIT_USAGE;
+  }
+  if(l->fd < 0) {
+    fprintf(stderr, "beacon forward: %s '%s': cannot listen: %s\n", flag, spec,
+            strerror(errno));
+    return CLI_EXIT_FAILURE;
+  }
+  log_line_t ll;
+  if(log_begin(&ll, LOG_INFO, "listening")) {
+    log_str(&ll, "front", forward_front_names[kind]);
+    log_str(&ll, "address", l->addr);
+    if(kind == FRONT_LOCAL)
+      log_str(&ll, "target", l->target);
+    log_end(&ll);
+  }
+  (*n)++;
+  return 0;
+}

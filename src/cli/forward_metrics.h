@@ -1,0 +1,39 @@
+/*
+ * forward_metrics.h - the counters of `beacon forward` and its optional
+ * /metrics and /healthz endpoint (docs/OPERATIONS.md "Metrics"). The
+ * endpoint runs a libuv loop in a thread of its own (the metrics layer is
+ * libuv based); connection threads only bump relaxed atomic counters.
+ */
+#ifndef BEACON_CLI_FORWARD_METRICS_H
+#define BEACON_CLI_FORWARD_METRICS_H
+
+#include <stddef.h>
+
+#include "metrics/metrics.h"
+
+/* Labels of beacon_bytes_total and beacon_dial_failures_total. */
+enum { DIR_UP = 0, DIR_DOWN };
+enum { DIAL_REFUSED = 0, DIAL_TIMEOUT, DIAL_TLS, DIAL_OTHER };
+
+typedef struct forward_metrics {
+  metric_t conns_open, streams_open, streams_total, bytes, dial_failures;
+} forward_metrics_t;
+
+/* The process's counters; usable once forward_metrics_setup() ran. */
+extern forward_metrics_t forward_metrics;
+
+/* Registers every family (no I/O). */
+void forward_metrics_setup(void);
+
+/* The dial_failures label for a failed beacon_dial() (or a refusal seen
+ * in the grace period). */
+size_t forward_dial_reason(int err);
+
+/* Binds the endpoint on the calling thread, then serves it from a
+ * thread of its own. 0, or an exit code after one line on stderr. */
+int forward_metrics_start(const char *addr);
+
+/* Stops the endpoint's thread and closes its loop. */
+void forward_metrics_stop(void);
+
+#endif

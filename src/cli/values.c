@@ -1,0 +1,81 @@
+/*
+ * values.c - value parsers the subcommands share: seconds and sizes
+ * (cli/cli.h), and the option-table parsers for the log level, the log
+ * format and a metrics address (cli/values.h).
+ */
+#include "cli/values.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+
+#include "beacon/beacon.h"
+#include "cli/cli.h"
+#include "log/log.h"
+#include "metrics/http.h"
+
+long cli_parse_seconds(const char *s)
+{
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if(errno || end == s || *end || v < 0 || v > 86400.0 * 365)
+    return BEACON_EINVAL;
+  return (long)(v * 1000.0 + 0.5);
+}
+
+long long cli_parse_size(const char *s)
+{
+  char *end;
+  unsigned long long v;
+  int shift = 0;
+  if(*s < '0' || *s > '9')
+    return -1;
+  errno = 0;
+  v = strtoull(s, &end, 10);
+  if(errno)
+    return -1;
+  if(*end == 'K' || *end == 'k')
+    shift = 10;
+  else if(*end == 'M' || *end == 'm')
+    shift = 20;
+  else if(*end == 'G' || *end == 'g')
+    shift = 30;
+  if(shift)
+    end++;
+  if(*end || v > (1ull << 40) >> shift)
+    return -1;
+  return (long long)(v << shift);
+}
+
+int cli_value_log_level(void *level, const char *v, char *why, size_t cap)
+{
+  int l = log_level_parse(v);
+  if(l < 0) {
+    snprintf(why, cap, "expected debug, info, warn or error");
+    return -1;
+  }
+  *(int *)level = l;
+  return 0;
+}
+
+int cli_value_log_format(void *json, const char *v, char *why, size_t cap)
+{
+  int j = log_format_parse(v);
+  if(j < 0) {
+    snprintf(why, cap, "expected text or json");
+    return -1;
+  }
+  *(int *)json = j;
+  return 0;
+}
+
+int cli_value_metrics_addr(void *addr, const char *v, char *why, size_t cap)
+{
+  struct sockaddr_storage ss;
+  if(metrics_parse_addr(v, &ss, why, cap))
+    return -1;
+  *(const char **)addr = v;
+  return 0;
+}

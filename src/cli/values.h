@@ -1,0 +1,18 @@
+/*
+ * values.h - option-table parsers (cli/options.h cli_opt_parse_fn) for
+ * values more than one subcommand takes. Each stores into what its first
+ * argument points to.
+ */
+#ifndef BEACON_CLI_VALUES_H
+#define BEACON_CLI_VALUES_H
+
+#include <stddef.h>
+
+/* int *level: debug, info, warn, error (log/log.h log_level_t). */
+int cli_value_log_level(void *level, const char *v, char *why, size_t cap);
+/* int *json: text (0) or json (1). */
+int cli_value_log_format(void *json, const char *v, char *why, size_t cap);
+/* const char **addr: an address metrics_parse_addr() accepts. */
+int cli_value_metrics_addr(void *addr, const char *v, char *why, size_t cap);
+
+#endif

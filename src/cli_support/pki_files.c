@@ -1,0 +1,225 @@
+/* pki_files.c - key and certificate files of the development PKI
+ * (cli_support/pki_internal.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+
+#include "beacon/beacon.h"
+#include "cli_support/pki_internal.h"
+
+int pki_fail(int code, char *err, size_t errlen, const char *fmt, ...)
+{
+  if(err && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    unsigned long e = ERR_peek_error();
+    if(e && n >= 0 && (size_t)n + 3 < errlen) {
+      char buf[256];
+      ERR_error_string_n(e, buf, sizeof(buf));
+      snprintf(err + n, errlen - (size_t)n, " (%s)", buf);
+    }
+  }
+  ERR_clear_error();
+  return code;
+}
+
+EVP_PKEY *pki_gen_key(void)
+{
+  return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+}
+
+int pki_path_join(char *out, size_t cap, const char *dir, const char *name,
+                  const char *ext)
+{
+  int n = snprintf(out, cap, "%s/%s%s", dir, name, ext);
+  return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+int pki_file_exists(const char *path)
+{
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+/* Creates path exclusively with mode (after unlinking it when replace) and
+ * returns a FILE for writing, or NULL with errno set. */
+static FILE *create_file(const char *path, mode_t mode, int replace)
+{
+  if(replace && unlink(path) && errno != ENOENT)
+    return NULL;
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if(fd < 0)
+    return NULL;
+  FILE *f = fdopen(fd, "w");
+  if(!f) {
+    int e = errno;
+    close(fd);
+    unlink(path);
+    errno = e;
+  }
+  return f;
+}
+
+static int finish_file(FILE *f, const char *path, int ok, char *err,
+                       size_t errlen)
+{
+  int e = 0;
+  if(fflush(f) || ferror(f))
+    e = errno ? errno : EIO;
+  if(fclose(f) && !e)
+    e = errno;
+  if(!ok || e) {
+    unlink(path);
+    if(!ok)
+      return pki_fail(BEACON_EIO, err, errlen, "%s: cannot encode", path);
+    return pki_fail(BEACON_EIO, err, errlen, "%s: %s", path, strerror(e));
+  }
+  return 0;
+}
+
+int pki_write_key(const char *path, EVP_PKEY *key, int replace, char *err,
+                  size_t errlen)
+{
+  FILE *f = create_file(path, 0600, replace);
+  if(!f)
+    return pki_fail(BEACON_EIO, err, errlen, "%s: %s", path, strerror(errno));
+  int ok = PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1;
+  return finish_file(f, path, ok, err, errlen);
+}
+
+int pki_write_certs(const char *path, X509 *const *certs, int n, int replace,
+                    char *err, size_t errlen)
+{
+  int to_stdout = !strcmp(path, "-");
+  FILE *f = to_stdout ? stdout : create_file(path, 0644, replace);
+  if(!f)
+    return pki_fail(BEACON_EIO, err, errlen, "%s: %s", path, strerror(errno));
+  int ok = 1;
+  for(int i = 0; i < n && ok; i++)
+    ok = PEM_write_X509(f, certs[i]) == 1;
+  if(to_stdout) {
+    if(!ok || fflush(stdout))
+      return pki_fail(BEACON_EIO, err, errlen, "stdout: write failed");
+    return 0;
+  }
+  return finish_file(f, path, ok, err, errlen);
+}
+
+EVP_PKEY *pki_load_key(const char *path, char *err, size_t errlen)
+{
+  BIO *b = BIO_new_file(path, "r");
+  if(!b) {
+    ERR_clear_error(); /* errno says it better */
+    pki_fail(0, err, errlen, "%s: %s", path,
+             errno ? strerror(errno) : "cannot open");
+    return NULL;
+  }
+  EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+  BIO_free(b);
+  if(!k)
+    pki_fail(0, err, errlen, "%s: not a PEM private key", path);
+  return k;
+}
+
+/* Loads every certificate of a PEM file; at least one. */
+static STACK_OF(X509) * load_certs(const char *path, char *err, size_t errlen)
+{
+  BIO *b = BIO_new_file(path, "r");
+  if(!b) {
+    ERR_clear_error(); /* errno says it better */
+    pki_fail(0, err, errlen, "%s: %s", path,
+             errno ? strerror(errno) : "cannot open");
+    return NULL;
+  }
+  STACK_OF(X509) *sk = sk_X509_new_null();
+  X509 *x;
+  while(sk && (x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {
+    if(!sk_X509_push(sk, x)) {
+      X509_free(x);
+      break;
+    }
+  }
+  BIO_free(b);
+  /* the loop ends on "no start line" at EOF: expected, not an error */
+  ERR_clear_error();
+  if(!sk || sk_X509_num(sk) == 0) {
+    sk_X509_pop_free(sk, X509_free);
+    pki_fail(0, err, errlen, "%s: no PEM certificate in it", path);
+    return NULL;
+  }
+  return sk;
+}
+
+int pki_load_pair(const char *dir, const char *name, X509 **cert,
+                  STACK_OF(X509) * *chain, EVP_PKEY **key, char *err,
+                  size_t errlen)
+{
+  char c[PKI_PATH_MAX], k[PKI_PATH_MAX];
+  if(pki_path_join(c, sizeof(c), dir, name, ".crt") ||
+     pki_path_join(k, sizeof(k), dir, name, ".key"))
+    return pki_fail(BEACON_ECONFIG, err, errlen, "%s: path too long", dir);
+  STACK_OF(X509) *sk = load_certs(c, err, errlen);
+  if(!sk)
+    return BEACON_ECONFIG;
+  EVP_PKEY *pk = pki_load_key(k, err, errlen);
+  if(!pk) {
+    sk_X509_pop_free(sk, X509_free);
+    return BEACON_ECONFIG;
+  }
+  if(X509_check_private_key(sk_X509_value(sk, 0), pk) != 1) {
+    sk_X509_pop_free(sk, X509_free);
+    EVP_PKEY_free(pk);
+    return pki_fail(BEACON_ECONFIG, err, errlen,
+                    "%s does not match the certificate in %s", k, c);
+  }
+  *cert = X509_dup(sk_X509_value(sk, 0));
+  if(chain)
+    *chain = sk;
+  else
+    sk_X509_pop_free(sk, X509_free);
+  *key = pk;
+  if(!*cert) {
+    if(chain)
+      sk_X509_pop_free(*chain, X509_free);
+    EVP_PKEY_free(pk);
+    return pki_fail(BEACON_ENOMEM, err, errlen, "out of memory");
+  }
+  return 0;
+}
+
+int pki_ensure_dir(const char *dir, char *err, size_t errlen)
+{
+  struct stat st;
+  if(mkdir(dir, 0700) == 0)
+    return 0;
+  if(errno != EEXIST)
+    return pki_fail(BEACON_ECONFIG, err, errlen, "%s: cannot create: %s", dir,
+                    strerror(errno));
+  if(stat(dir, &st) || !S_ISDIR(st.st_mode))
+    return pki_fail(BEACON_ECONFIG, err, errlen, "%s: not a directory", dir);
+  return 0;
+}
+
+int pki_write_chain(const char *path, X509 *leaf, STACK_OF(X509) * chain,
+                    int replace, char *err, size_t errlen)
+{
+  int n = sk_X509_num(chain);
+  X509 **all = calloc((size_t)n + 1, sizeof(*all));
+  if(!all)
+    return pki_fail(BEACON_ENOMEM, err, errlen, "out of memory");
+  all[0] = leaf;
+  for(int i = 0; i < n; i++)
+    all[i + 1] = sk_X509_value(chain, i);
+  int rc = pki_write_certs(path, all, n + 1, replace, err, errlen);
+  free(all);
+  return rc;
+}
