@@ -27,6 +27,7 @@
 
 #include "beacon/beacon.h"
 #include "common/error.h"
+#include "common/list.h"
 #include "conn/conn.h"
 #include "mux/mux.h"
 #include "target/target.h"
@@ -43,18 +44,6 @@
  * piece (one write to the caller) instead of one per TLS record. */
 #define CLIENT_SOCKET_READ (256 * 1024)
 #define CLIENT_PLAIN (256 * 1024)
-
-typedef struct client_list {
-  struct client_list *prev, *next;
-} client_list_t;
-
-void client_list_init(client_list_t *l);
-void client_list_add(client_list_t *head, client_list_t *n);
-void client_list_del(client_list_t *n);
-int client_list_empty(const client_list_t *l);
-
-#define CLIENT_CONTAINER(p, type, field)                                      \
-  ((type *)(void *)((char *)(p)-offsetof(type, field)))
 
 struct beacon_config {
   int nrelays;
@@ -81,7 +70,7 @@ typedef struct client_req {
   beacon_error_t err;
   pthread_cond_t cond;
   /* loop side */
-  client_list_t link;
+  list_link_t link;
   char line[TARGET_MAX_LINE + 4]; /* "host:port\n" */
   size_t line_len;
   int lfd; /* the library end of the pair until a pipe takes it */
@@ -115,7 +104,7 @@ struct client_pipe {
   uint32_t sid;        /* 0 once the stream is gone */
   client_req_t *req;   /* until the relay acknowledges */
   uint64_t open_deadline;
-  client_list_t link;  /* s->pipes */
+  list_link_t link;    /* s->pipes */
   client_req_t *owner; /* client_dial_fds(): told when the stream ends */
   client_local_t in_h, out_h;
   uv_stream_t *in, *out; /* out == in for one socket */
@@ -158,7 +147,7 @@ enum client_session_state {
 struct client_session {
   beacon_tunnel_t *t;
   uint64_t id;
-  client_list_t link; /* t->sessions */
+  list_link_t link; /* t->sessions */
   int state;
   int proven;     /* plaintext arrived on the innermost hop */
   int going_away; /* Go Away seen on any hop */
@@ -176,8 +165,8 @@ struct client_session {
   unsigned nwfree;
   int nhops;
   client_hop_t hops[CLIENT_MAX_HOPS];
-  client_list_t waiting; /* requests waiting for the session */
-  client_list_t pipes;
+  list_link_t waiting; /* requests waiting for the session */
+  list_link_t pipes;
   beacon_error_t err;
   uint8_t rbuf[CLIENT_SOCKET_READ];
 };
@@ -193,13 +182,13 @@ struct beacon_tunnel {
   int dirty;
   int stopped; /* loop side: no new work */
   pthread_mutex_t lock;
-  client_list_t submitted;
+  list_link_t submitted;
   int stopping;
   pthread_mutex_t pair_lock;
   int listen_fd;
   struct sockaddr_in listen_addr;
   client_session_t *cur;
-  client_list_t sessions;
+  list_link_t sessions;
   uint64_t next_session;
 };
 

@@ -43,7 +43,7 @@ static mux_t *pipe_mux(client_pipe_t *p)
 static void detach(client_pipe_t *p)
 {
   if(p->s) {
-    client_list_del(&p->link);
+    list_del(&p->link);
     p->s = NULL;
   }
   p->sid = 0;
@@ -167,7 +167,7 @@ client_pipe_t *client_pipe_open(client_session_t *s, client_req_t *req)
   p->sid = (uint32_t)id;
   p->req = req;
   p->open_deadline = uv_now(&s->t->loop) + (uint64_t)req->open_ms;
-  client_list_add(&s->pipes, &p->link);
+  list_add(&s->pipes, &p->link);
   /* The target line goes first (docs/PROTOCOL.md "The target line"); the
    * initial window always takes it whole. */
   if(mux_stream_write(m, p->sid, (const uint8_t *)req->line, req->line_len) !=

@@ -213,10 +213,10 @@ static const mux_callbacks_t mux_cbs = {
 static void session_ready(client_session_t *s)
 {
   s->state = CS_UP;
-  while(!client_list_empty(&s->waiting)) {
-    client_list_t *n = s->waiting.next;
-    client_list_del(n);
-    client_req_t *req = CLIENT_CONTAINER(n, client_req_t, link);
+  while(!list_empty(&s->waiting)) {
+    list_link_t *n = s->waiting.next;
+    list_del(n);
+    client_req_t *req = LIST_CONTAINER(n, client_req_t, link);
     client_session_submit(s, req);
   }
 }
@@ -546,8 +546,8 @@ client_session_t *client_session_new(beacon_tunnel_t *t)
   s->id = ++t->next_session;
   s->nhops = t->cfg.nrelays;
   s->refs = 1;
-  client_list_init(&s->waiting);
-  client_list_init(&s->pipes);
+  list_init(&s->waiting);
+  list_init(&s->pipes);
   for(int i = 0; i < s->nhops; i++) {
     s->hops[i].kind = CLIENT_SUD_HOP;
     s->hops[i].s = s;
@@ -556,7 +556,7 @@ client_session_t *client_session_new(beacon_tunnel_t *t)
   uv_timer_init(&t->loop, &s->timer);
   s->timer.data = s;
   s->refs++;
-  client_list_add(&t->sessions, &s->link);
+  list_add(&t->sessions, &s->link);
 
   char port[8];
   snprintf(port, sizeof(port), "%u", t->cfg.relays[0].port);
@@ -599,7 +599,7 @@ void client_session_release(client_session_t *s)
 void client_session_submit(client_session_t *s, client_req_t *req)
 {
   if(s->state != CS_UP) {
-    client_list_add(&s->waiting, &req->link);
+    list_add(&s->waiting, &req->link);
     client_dirty(s->t);
     return;
   }
@@ -644,18 +644,18 @@ static void session_teardown(client_session_t *s)
     t->cur = NULL;
   if(s->err.code == 0)
     client_error_set(&s->err, BEACON_ECLOSED, -1, "tunnel closed");
-  while(!client_list_empty(&s->pipes)) {
-    client_pipe_t *p = CLIENT_CONTAINER(s->pipes.next, client_pipe_t, link);
+  while(!list_empty(&s->pipes)) {
+    client_pipe_t *p = LIST_CONTAINER(s->pipes.next, client_pipe_t, link);
     client_req_t *req = client_pipe_take_req(p);
     if(req)
       req_lost(s, req);
     else
       client_pipe_abort(p);
   }
-  while(!client_list_empty(&s->waiting)) {
-    client_list_t *n = s->waiting.next;
-    client_list_del(n);
-    req_lost(s, CLIENT_CONTAINER(n, client_req_t, link));
+  while(!list_empty(&s->waiting)) {
+    list_link_t *n = s->waiting.next;
+    list_del(n);
+    req_lost(s, LIST_CONTAINER(n, client_req_t, link));
   }
   for(int i = s->nhops - 1; i >= 0; i--) {
     client_hop_t *h = &s->hops[i];
@@ -664,7 +664,7 @@ static void session_teardown(client_session_t *s)
   }
   if(s->resolving)
     uv_cancel((uv_req_t *)&s->gai);
-  client_list_del(&s->link);
+  list_del(&s->link);
   if(s->tcp_init)
     uv_close((uv_handle_t *)&s->tcp, handle_closed);
   uv_close((uv_handle_t *)&s->timer, handle_closed);
@@ -791,10 +791,10 @@ static void on_timer(uv_timer_t *tm)
     if(s->state == CS_FAILED)
       return;
   }
-  client_list_t *n = s->pipes.next;
+  list_link_t *n = s->pipes.next;
   while(n != &s->pipes) {
-    client_list_t *next = n->next;
-    client_pipe_t *p = CLIENT_CONTAINER(n, client_pipe_t, link);
+    list_link_t *next = n->next;
+    client_pipe_t *p = LIST_CONTAINER(n, client_pipe_t, link);
     if(p->req && now >= p->open_deadline) {
       client_req_t *req = client_pipe_take_req(p);
       beacon_error_t e;
@@ -822,8 +822,8 @@ static void session_arm(client_session_t *s)
         next = d;
     }
   }
-  for(client_list_t *n = s->pipes.next; n != &s->pipes; n = n->next) {
-    client_pipe_t *p = CLIENT_CONTAINER(n, client_pipe_t, link);
+  for(list_link_t *n = s->pipes.next; n != &s->pipes; n = n->next) {
+    client_pipe_t *p = LIST_CONTAINER(n, client_pipe_t, link);
     if(p->req && p->open_deadline < next)
       next = p->open_deadline;
   }
@@ -842,8 +842,8 @@ void client_session_service(client_session_t *s)
   if(s->state != CS_FAILED)
     session_flush(s);
   /* A session that got Go Away ends once its streams are done. */
-  if(s->state != CS_FAILED && s->going_away && client_list_empty(&s->pipes) &&
-     client_list_empty(&s->waiting))
+  if(s->state != CS_FAILED && s->going_away && list_empty(&s->pipes) &&
+     list_empty(&s->waiting))
     client_session_fail(s, -1, BEACON_EGOAWAY, "the relay is going away");
   if(s->state == CS_FAILED) {
     session_teardown(s);

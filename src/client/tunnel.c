@@ -28,35 +28,6 @@
 #include "client/client_int.h"
 #include "client/client_stream.h"
 
-/* ---- lists ------------------------------------------------------------ */
-
-void client_list_init(client_list_t *l)
-{
-  l->prev = l;
-  l->next = l;
-}
-
-void client_list_add(client_list_t *head, client_list_t *n)
-{
-  n->prev = head->prev;
-  n->next = head;
-  head->prev->next = n;
-  head->prev = n;
-}
-
-void client_list_del(client_list_t *n)
-{
-  n->prev->next = n->next;
-  n->next->prev = n->prev;
-  n->prev = n;
-  n->next = n;
-}
-
-int client_list_empty(const client_list_t *l)
-{
-  return l->next == l;
-}
-
 void client_error_set(beacon_error_t *e, int code, int hop, const char *fmt,
                       ...)
 {
@@ -98,10 +69,10 @@ static void on_check(uv_check_t *h)
     return;
   t->dirty = 0;
   uv_idle_stop(&t->idle);
-  client_list_t *n = t->sessions.next;
+  list_link_t *n = t->sessions.next;
   while(n != &t->sessions) {
-    client_list_t *next = n->next;
-    client_session_service(CLIENT_CONTAINER(n, client_session_t, link));
+    list_link_t *next = n->next;
+    client_session_service(LIST_CONTAINER(n, client_session_t, link));
     n = next;
   }
 }
@@ -192,10 +163,10 @@ static void stop_loop(beacon_tunnel_t *t)
 {
   t->stopped = 1;
   t->cur = NULL;
-  client_list_t *n = t->sessions.next;
+  list_link_t *n = t->sessions.next;
   while(n != &t->sessions) {
-    client_list_t *next = n->next;
-    client_session_t *s = CLIENT_CONTAINER(n, client_session_t, link);
+    list_link_t *next = n->next;
+    client_session_t *s = LIST_CONTAINER(n, client_session_t, link);
     client_session_fail(s, -1, BEACON_ECLOSED, "tunnel closed");
     client_session_service(s);
     n = next;
@@ -208,24 +179,24 @@ static void stop_loop(beacon_tunnel_t *t)
 static void on_async(uv_async_t *h)
 {
   beacon_tunnel_t *t = h->data;
-  client_list_t todo;
-  client_list_init(&todo);
+  list_link_t todo;
+  list_init(&todo);
   pthread_mutex_lock(&t->lock);
   int stopping = t->stopping;
-  while(!client_list_empty(&t->submitted)) {
-    client_list_t *n = t->submitted.next;
-    client_list_del(n);
-    client_list_add(&todo, n);
+  while(!list_empty(&t->submitted)) {
+    list_link_t *n = t->submitted.next;
+    list_del(n);
+    list_add(&todo, n);
   }
   pthread_mutex_unlock(&t->lock);
   if(t->stopped)
     return;
   if(stopping)
     t->stopped = 1;
-  while(!client_list_empty(&todo)) {
-    client_list_t *n = todo.next;
-    client_list_del(n);
-    client_dispatch(t, CLIENT_CONTAINER(n, client_req_t, link));
+  while(!list_empty(&todo)) {
+    list_link_t *n = todo.next;
+    list_del(n);
+    client_dispatch(t, LIST_CONTAINER(n, client_req_t, link));
   }
   if(stopping)
     stop_loop(t);
@@ -377,8 +348,8 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
   t->listen_fd = -1;
   pthread_mutex_init(&t->lock, NULL);
   pthread_mutex_init(&t->pair_lock, NULL);
-  client_list_init(&t->submitted);
-  client_list_init(&t->sessions);
+  list_init(&t->submitted);
+  list_init(&t->sessions);
   int rc = copy_config(&t->cfg, cfg);
   if(rc) {
     err_out(err, rc, -1, "out of memory");
@@ -506,7 +477,7 @@ static client_req_t *req_new(beacon_tunnel_t *t, const char *target,
   pthread_cond_init(&req->cond, &ca);
   pthread_condattr_destroy(&ca);
   req->refs = 2;
-  client_list_init(&req->link);
+  list_init(&req->link);
   return req;
 }
 
@@ -532,7 +503,7 @@ static int req_run(beacon_tunnel_t *t, client_req_t *req, const char *target,
     err_out(err, BEACON_ECLOSED, -1, "tunnel is closing");
     return BEACON_ECLOSED;
   }
-  client_list_add(&t->submitted, &req->link);
+  list_add(&t->submitted, &req->link);
   uv_async_send(&t->async);
   while(!req->done) {
     if(pthread_cond_timedwait(&req->cond, &t->lock, &ts) == ETIMEDOUT &&

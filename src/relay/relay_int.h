@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "common/fault.h"
+#include "common/list.h"
 #include "conn/conn.h"
 #include "metrics/http.h"
 #include "metrics/metrics.h"
@@ -52,11 +53,6 @@ typedef struct relay_worker relay_worker_t;
 typedef struct relay_tunnel relay_tunnel_t;
 typedef struct relay_stream relay_stream_t;
 typedef struct relay_dial relay_dial_t;
-
-/* Doubly linked list link (intrusive). */
-typedef struct relay_link {
-  struct relay_link *prev, *next;
-} relay_link_t;
 
 /* The exported metric families (prom.c, docs/OPERATIONS.md "Metrics"):
  * bound to relay_metrics_t, so scrapes cost the workers nothing. */
@@ -116,8 +112,8 @@ struct relay_worker {
   int refuse_waiting; /* a connection waits for refuse (listener paused) */
   int draining;
   int stopping;
-  relay_link_t tunnels; /* all tunnels of this loop */
-  relay_link_t dirty;   /* tunnels with output to flush */
+  list_link_t tunnels; /* all tunnels of this loop */
+  list_link_t dirty;   /* tunnels with output to flush */
   uint64_t ntunnels;
   struct relay_wbuf *wfree; /* tunnel write buffers for reuse */
   unsigned nwfree;
@@ -136,8 +132,8 @@ struct relay_worker {
  * timer follows conn_next_deadline(). */
 struct relay_tunnel {
   relay_worker_t *w;
-  relay_link_t link;       /* in w->tunnels */
-  relay_link_t dirty_link; /* in w->dirty when dirty */
+  list_link_t link;       /* in w->tunnels */
+  list_link_t dirty_link; /* in w->dirty when dirty */
   int dirty;
   uint64_t id;
   int closing; /* handles closing, or the conn ended */
@@ -155,7 +151,7 @@ struct relay_tunnel {
   uint64_t refused_logged;  /* streams_refused at the last warning */
   uint64_t refused_log_ms;  /* when that warning was logged */
   uint64_t bytes_up, bytes_down;
-  relay_link_t streams;
+  list_link_t streams;
   /* ALPN beacon/1: streams are acknowledged once their target is
    * connected, and refused with a reason (docs/PROTOCOL.md "Connect
    * results (ALPN beacon/1)"). */
@@ -208,7 +204,7 @@ typedef struct relay_conn {
 
 struct relay_stream {
   relay_tunnel_t *t;
-  relay_link_t link; /* in t->streams */
+  list_link_t link; /* in t->streams */
   uint32_t id;
   enum stream_state state;
   int refs;         /* timer, conn, dial, mux */
@@ -245,31 +241,6 @@ struct relay_stream {
   uint64_t start_ms;
   uint64_t bytes_up, bytes_down;
 };
-
-/* ---- list helpers ---- */
-static inline void relay_list_init(relay_link_t *l)
-{
-  l->prev = l->next = l;
-}
-static inline int relay_list_empty(const relay_link_t *l)
-{
-  return l->next == l;
-}
-static inline void relay_list_add(relay_link_t *l, relay_link_t *n)
-{
-  n->prev = l->prev;
-  n->next = l;
-  l->prev->next = n;
-  l->prev = n;
-}
-static inline void relay_list_del(relay_link_t *n)
-{
-  n->prev->next = n->next;
-  n->next->prev = n->prev;
-  n->prev = n->next = n;
-}
-#define RELAY_CONTAINER(p, type, field)                                       \
-  ((type *)(void *)((char *)(p)-offsetof(type, field)))
 
 /* ---- server.c ---- */
 /* A new reference to the current TLS context (reload-safe). */

@@ -280,21 +280,20 @@ static void on_dirty_check(uv_check_t *h)
   relay_worker_t *w = h->data;
   /* Tunnels dirtied while flushing wait for the next turn (the idle
    * handle keeps that turn from blocking). */
-  relay_link_t batch;
-  relay_list_init(&batch);
-  if(!relay_list_empty(&w->dirty)) {
+  list_link_t batch;
+  list_init(&batch);
+  if(!list_empty(&w->dirty)) {
     batch.next = w->dirty.next;
     batch.prev = w->dirty.prev;
     batch.next->prev = &batch;
     batch.prev->next = &batch;
-    relay_list_init(&w->dirty);
+    list_init(&w->dirty);
   }
-  while(!relay_list_empty(&batch)) {
-    relay_tunnel_t *t =
-        RELAY_CONTAINER(batch.next, relay_tunnel_t, dirty_link);
+  while(!list_empty(&batch)) {
+    relay_tunnel_t *t = LIST_CONTAINER(batch.next, relay_tunnel_t, dirty_link);
     relay_tunnel_flush(t); /* unlinks t */
   }
-  if(relay_list_empty(&w->dirty))
+  if(list_empty(&w->dirty))
     uv_idle_stop(&w->idle);
 }
 
@@ -388,9 +387,9 @@ void relay_worker_tunnel_gone(relay_worker_t *w)
 static void on_drain_timeout(uv_timer_t *h)
 {
   relay_worker_t *w = h->data;
-  relay_link_t *l = w->tunnels.next;
+  list_link_t *l = w->tunnels.next;
   while(l != &w->tunnels) {
-    relay_tunnel_t *t = RELAY_CONTAINER(l, relay_tunnel_t, link);
+    relay_tunnel_t *t = LIST_CONTAINER(l, relay_tunnel_t, link);
     l = l->next; /* closing never unlinks synchronously */
     relay_tunnel_close(t, CONN_CLOSE_DRAIN_TIMEOUT);
   }
@@ -402,9 +401,9 @@ static void worker_drain(relay_worker_t *w)
     return;
   w->draining = 1;
   uv_close((uv_handle_t *)&w->listener, noop_closed);
-  relay_link_t *l = w->tunnels.next;
+  list_link_t *l = w->tunnels.next;
   while(l != &w->tunnels) {
-    relay_tunnel_t *t = RELAY_CONTAINER(l, relay_tunnel_t, link);
+    relay_tunnel_t *t = LIST_CONTAINER(l, relay_tunnel_t, link);
     l = l->next;
     relay_tunnel_drain(t);
   }
@@ -434,8 +433,8 @@ static int worker_init(relay_worker_t *w)
   int err = uv_loop_init(&w->loop);
   if(err)
     return err;
-  relay_list_init(&w->tunnels);
-  relay_list_init(&w->dirty);
+  list_init(&w->tunnels);
+  list_init(&w->dirty);
   uv_tcp_init(&w->loop, &w->listener);
   w->listener.data = w;
   err = uv_tcp_open(&w->listener, w->fd);

@@ -91,9 +91,9 @@ static void stream_release(relay_stream_t *s)
   free(s->setup);
   free(s->target_text);
   atomic_fetch_sub(&metrics_of(s)->streams_open, 1);
-  relay_list_del(&s->link);
+  list_del(&s->link);
   free(s);
-  if(t->w->draining && relay_tunnel_up(t) && relay_list_empty(&t->streams))
+  if(t->w->draining && relay_tunnel_up(t) && list_empty(&t->streams))
     relay_tunnel_drain(t);
   relay_tunnel_release(t);
 }
@@ -667,7 +667,7 @@ int relay_stream_open(relay_tunnel_t *t, uint32_t id, void **ud)
   s->refs = 1; /* the timer; the connection adds one */
   uv_timer_start(&s->timer, on_target_timeout, t->w->r->cfg.target_timeout_ms,
                  0);
-  relay_list_add(&t->streams, &s->link);
+  list_add(&t->streams, &s->link);
   t->refs++;
   t->streams_total++;
   atomic_fetch_add(&t->w->r->metrics.streams_open, 1);

@@ -90,8 +90,8 @@ void relay_tunnel_release(relay_tunnel_t *t)
     }
   }
   if(t->dirty)
-    relay_list_del(&t->dirty_link);
-  relay_list_del(&t->link);
+    list_del(&t->dirty_link);
+  list_del(&t->link);
   conn_free(t->conn);
   atomic_fetch_sub(&w->r->metrics.tunnels_open, 1);
   free(t);
@@ -194,7 +194,7 @@ static int write_ciphertext(relay_tunnel_t *t)
 void relay_tunnel_flush(relay_tunnel_t *t)
 {
   if(t->dirty) {
-    relay_list_del(&t->dirty_link);
+    list_del(&t->dirty_link);
     t->dirty = 0;
   }
   if(relay_tunnel_closing(t))
@@ -222,7 +222,7 @@ void relay_tunnel_dirty(relay_tunnel_t *t)
   if(t->dirty || relay_tunnel_closing(t))
     return;
   t->dirty = 1;
-  relay_list_add(&t->w->dirty, &t->dirty_link);
+  list_add(&t->w->dirty, &t->dirty_link);
   relay_worker_dirty(t->w);
 }
 
@@ -252,7 +252,7 @@ static void cb_close(conn_t *c, enum conn_close_reason why, void *ud)
   else if(why == CONN_CLOSE_KEEPALIVE_TIMEOUT)
     atomic_fetch_add(&metrics_of(t)->keepalive_timeouts, 1);
   if(t->dirty) {
-    relay_list_del(&t->dirty_link);
+    list_del(&t->dirty_link);
     t->dirty = 0;
   }
   uv_read_stop((uv_stream_t *)&t->tcp);
@@ -546,7 +546,7 @@ void relay_tunnel_drain(relay_tunnel_t *t)
   mux_t *m = conn_mux(t->conn);
   if(!mux_is_going_away(m))
     mux_go_away(m, MUX_GO_AWAY_NORMAL);
-  if(relay_list_empty(&t->streams))
+  if(list_empty(&t->streams))
     relay_tunnel_close(t, CONN_CLOSE_DRAIN);
   else
     relay_tunnel_dirty(t);
@@ -561,9 +561,9 @@ void relay_tunnel_accept(relay_worker_t *w)
     return;
   }
   t->w = w;
-  relay_list_init(&t->streams);
-  relay_list_init(&t->link);
-  relay_list_init(&t->dirty_link);
+  list_init(&t->streams);
+  list_init(&t->link);
+  list_init(&t->dirty_link);
   uv_tcp_init(&w->loop, &t->tcp);
   uv_timer_init(&w->loop, &t->timer);
   t->tcp.data = t;
@@ -571,7 +571,7 @@ void relay_tunnel_accept(relay_worker_t *w)
   t->refs = 2;
   t->id = atomic_fetch_add(&r->next_tunnel_id, 1) + 1;
   t->start_ms = uv_now(&w->loop);
-  relay_list_add(&w->tunnels, &t->link);
+  list_add(&w->tunnels, &t->link);
   w->ntunnels++;
   uint64_t open = atomic_fetch_add(&r->metrics.tunnels_open, 1) + 1;
   snprintf(t->peer, sizeof(t->peer), "?");
