@@ -29,6 +29,7 @@
 #include "common/error.h"
 #include "common/list.h"
 #include "conn/conn.h"
+#include "conn/conn_uv.h"
 #include "mux/mux.h"
 #include "target/target.h"
 #include "tls/tls.h"
@@ -161,8 +162,7 @@ struct client_session {
   uv_connect_t conn;
   struct addrinfo *ai, *ai_next;
   uint64_t dial_deadline;
-  struct client_wbuf *wfree; /* hop 0 write buffers for reuse */
-  unsigned nwfree;
+  conn_wpool_t wpool; /* hop 0 write buffers for reuse */
   int nhops;
   client_hop_t hops[CLIENT_MAX_HOPS];
   list_link_t waiting; /* requests waiting for the session */

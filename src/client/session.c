@@ -27,13 +27,11 @@
 #include <string.h>
 
 #include "client/client_int.h"
+#include "conn/conn_uv.h"
 #include "common/tunnel_socket.h"
 
-/* Hop 0 write buffers kept per session for reuse instead of a malloc
- * per write: at most WBUF_KEEP, none larger than WBUF_KEEP_MAX. */
-#define WBUF_MIN (32 * 1024)
+/* Hop 0 write buffers kept per session for reuse (conn/conn_uv.h). */
 #define WBUF_KEEP 4
-#define WBUF_KEEP_MAX (256 * 1024)
 
 static void session_flush(client_session_t *s);
 
@@ -372,49 +370,11 @@ static void hop_input(client_hop_t *h, const uint8_t *in, size_t len)
 
 /* ---- hop 0 transport -------------------------------------------------- */
 
-typedef struct client_wbuf {
-  uv_write_t req;
-  client_session_t *s;
-  struct client_wbuf *next; /* in s->wfree */
-  size_t len, cap;
-  uint8_t data[];
-} wchunk_t;
-
-static wchunk_t *wbuf_get(client_session_t *s, size_t need)
+static void on_tcp_write(void *owner, size_t len, int status)
 {
-  for(wchunk_t **pp = &s->wfree; *pp; pp = &(*pp)->next) {
-    wchunk_t *c = *pp;
-    if(c->cap >= need) {
-      *pp = c->next;
-      s->nwfree--;
-      return c;
-    }
-  }
-  size_t cap = need < WBUF_MIN ? WBUF_MIN : need;
-  wchunk_t *c = malloc(sizeof(*c) + cap);
-  if(c)
-    c->cap = cap;
-  return c;
-}
-
-static void wbuf_put(client_session_t *s, wchunk_t *c)
-{
-  if(s->nwfree >= WBUF_KEEP || c->cap > WBUF_KEEP_MAX) {
-    free(c);
-    return;
-  }
-  c->next = s->wfree;
-  s->wfree = c;
-  s->nwfree++;
-}
-
-static void on_tcp_write(uv_write_t *req, int status)
-{
-  wchunk_t *c = req->data;
-  client_session_t *s = c->s;
+  client_session_t *s = owner;
   if(s->hops[0].conn) /* NULL after teardown: the write was cancelled */
-    conn_write_done(s->hops[0].conn, c->len, now_ms(s));
-  wbuf_put(s, c);
+    conn_write_done(s->hops[0].conn, len, now_ms(s));
   if(status < 0 && status != UV_ECANCELED)
     client_session_fail(s, 0, BEACON_EIO, "write: %s", uv_strerror(status));
   client_dirty(s->t);
@@ -547,6 +507,7 @@ client_session_t *client_session_new(beacon_tunnel_t *t)
   s->nhops = t->cfg.nrelays;
   s->refs = 1;
   list_init(&s->waiting);
+  conn_wpool_init(&s->wpool, WBUF_KEEP);
   list_init(&s->pipes);
   for(int i = 0; i < s->nhops; i++) {
     s->hops[i].kind = CLIENT_SUD_HOP;
@@ -588,11 +549,7 @@ void client_session_release(client_session_t *s)
     return;
   if(s->ai)
     uv_freeaddrinfo(s->ai);
-  while(s->wfree) {
-    wchunk_t *c = s->wfree;
-    s->wfree = c->next;
-    free(c);
-  }
+  conn_wpool_clear(&s->wpool);
   free(s);
 }
 
@@ -675,39 +632,13 @@ static void session_teardown(client_session_t *s)
 
 /* Pending ciphertext of hop 0 to the socket: straight from the TLS queue
  * while libuv queues nothing (no copy), the rest in one queued write. */
+/* Hands hop 0's pending ciphertext to the socket (conn/conn_uv.h). */
 static int write_socket(client_session_t *s, client_hop_t *h)
 {
-  const uint8_t *p;
-  size_t out = conn_pending(h->conn, &p);
-  if(!out || !s->tcp_init || s->state < CS_HANDSHAKE)
+  if(!s->tcp_init || s->state < CS_HANDSHAKE)
     return 0;
-  if(!conn_queued(h->conn)) {
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)out);
-    int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
-    if(n < 0 && n != UV_EAGAIN)
-      return BEACON_EIO;
-    if(n > 0) {
-      conn_advance(h->conn, (size_t)n);
-      out = conn_pending(h->conn, &p);
-      if(!out)
-        return 0;
-    }
-  }
-  wchunk_t *c = wbuf_get(s, out);
-  if(!c)
-    return BEACON_ENOMEM;
-  c->s = s;
-  c->len = out;
-  memcpy(c->data, p, out);
-  c->req.data = c;
-  uv_buf_t b = uv_buf_init((char *)c->data, (unsigned)c->len);
-  int rc = uv_write(&c->req, (uv_stream_t *)&s->tcp, &b, 1, on_tcp_write);
-  if(rc) {
-    wbuf_put(s, c);
-    return BEACON_EIO;
-  }
-  conn_advance_queued(h->conn, out);
-  return 0;
+  return conn_uv_write(h->conn, (uv_stream_t *)&s->tcp, &s->wpool,
+                       on_tcp_write, s);
 }
 
 static void flush_outer(client_session_t *s, client_hop_t *h)

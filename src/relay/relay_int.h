@@ -20,6 +20,7 @@
 #include "common/fault.h"
 #include "common/list.h"
 #include "conn/conn.h"
+#include "conn/conn_uv.h"
 #include "metrics/http.h"
 #include "metrics/metrics.h"
 #include "mux/mux.h"
@@ -115,8 +116,7 @@ struct relay_worker {
   list_link_t tunnels; /* all tunnels of this loop */
   list_link_t dirty;   /* tunnels with output to flush */
   uint64_t ntunnels;
-  struct relay_wbuf *wfree; /* tunnel write buffers for reuse */
-  unsigned nwfree;
+  conn_wpool_t wpool; /* tunnel write buffers for reuse */
   struct relay_piece {
     relay_stream_t *s; /* NULL once written or dropped */
     uv_buf_t b;
@@ -262,7 +262,9 @@ void relay_tunnel_dirty(relay_tunnel_t *t);
 void relay_tunnel_flush(relay_tunnel_t *t);
 void relay_tunnel_drain(relay_tunnel_t *t);
 void relay_tunnel_release(relay_tunnel_t *t);
-/* Frees the worker's cached write buffers (after its loop ended). */
+/* The worker's cached write buffers: set up before its loop runs,
+ * freed after it ended. */
+void relay_tunnel_init_cache(relay_worker_t *w);
 void relay_tunnel_free_cache(relay_worker_t *w);
 /* The mux callbacks route stream events here (stream.c). */
 BEACON_MUST_USE int relay_stream_open(relay_tunnel_t *t, uint32_t id,

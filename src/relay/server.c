@@ -434,6 +434,7 @@ static int worker_init(relay_worker_t *w)
   if(err)
     return err;
   list_init(&w->tunnels);
+  relay_tunnel_init_cache(w);
   list_init(&w->dirty);
   uv_tcp_init(&w->loop, &w->listener);
   w->listener.data = w;

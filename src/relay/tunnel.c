@@ -22,23 +22,13 @@
 #include "beacon/beacon.h"
 #include "common/tunnel_socket.h"
 #include "log/log.h"
+#include "conn/conn_uv.h"
 #include "relay/relay_int.h"
 #include "tls/identity.h"
 
 #define FLUSH_SLICE (64 * 1024)
-/* Write buffers are recycled per worker instead of malloc/free per
- * flush: at most WBUF_KEEP of them, none larger than WBUF_KEEP_MAX. */
-#define WBUF_MIN (32 * 1024)
+/* Write buffers a worker keeps for reuse (conn/conn_uv.h). */
 #define WBUF_KEEP 8
-#define WBUF_KEEP_MAX (256 * 1024)
-
-typedef struct relay_wbuf {
-  uv_write_t req;
-  relay_tunnel_t *t;
-  struct relay_wbuf *next; /* in w->wfree */
-  size_t len, cap;
-  uint8_t data[];
-} wchunk_t;
 
 static void tunnel_arm(relay_tunnel_t *t);
 
@@ -98,50 +88,20 @@ void relay_tunnel_release(relay_tunnel_t *t)
   relay_worker_tunnel_gone(w);
 }
 
-static wchunk_t *wbuf_get(relay_worker_t *w, size_t need)
+void relay_tunnel_init_cache(relay_worker_t *w)
 {
-  for(wchunk_t **pp = &w->wfree; *pp; pp = &(*pp)->next) {
-    wchunk_t *c = *pp;
-    if(c->cap >= need) {
-      *pp = c->next;
-      w->nwfree--;
-      return c;
-    }
-  }
-  size_t cap = need < WBUF_MIN ? WBUF_MIN : need;
-  wchunk_t *c = malloc(sizeof(*c) + cap);
-  if(c)
-    c->cap = cap;
-  return c;
-}
-
-static void wbuf_put(relay_worker_t *w, wchunk_t *c)
-{
-  if(w->nwfree >= WBUF_KEEP || c->cap > WBUF_KEEP_MAX) {
-    free(c);
-    return;
-  }
-  c->next = w->wfree;
-  w->wfree = c;
-  w->nwfree++;
+  conn_wpool_init(&w->wpool, WBUF_KEEP);
 }
 
 void relay_tunnel_free_cache(relay_worker_t *w)
 {
-  while(w->wfree) {
-    wchunk_t *c = w->wfree;
-    w->wfree = c->next;
-    free(c);
-  }
-  w->nwfree = 0;
+  conn_wpool_clear(&w->wpool);
 }
 
-static void on_write(uv_write_t *req, int status)
+static void on_write(void *owner, size_t len, int status)
 {
-  wchunk_t *c = req->data;
-  relay_tunnel_t *t = c->t;
-  conn_write_done(t->conn, c->len, now_of(t));
-  wbuf_put(t->w, c);
+  relay_tunnel_t *t = owner;
+  conn_write_done(t->conn, len, now_of(t));
   if(status < 0) {
     if(!relay_tunnel_closing(t))
       relay_tunnel_close(t, CONN_CLOSE_WRITE_ERROR);
@@ -153,42 +113,13 @@ static void on_write(uv_write_t *req, int status)
     relay_tunnel_dirty(t);
 }
 
-/* Hands the core's pending ciphertext to the socket: straight from the
- * TLS queue while nothing waits in libuv's (the common case, no copy),
- * the rest in one queued write. */
+/* Hands the core's pending ciphertext to the socket (conn/conn_uv.h). */
 static int write_ciphertext(relay_tunnel_t *t)
 {
-  const uint8_t *p;
-  size_t out = conn_pending(t->conn, &p);
-  if(!out || uv_is_closing((uv_handle_t *)&t->tcp))
+  if(uv_is_closing((uv_handle_t *)&t->tcp))
     return 0;
-  if(!conn_queued(t->conn)) {
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)out);
-    int n = uv_try_write((uv_stream_t *)&t->tcp, &b, 1);
-    if(n < 0 && n != UV_EAGAIN)
-      return BEACON_EIO;
-    if(n > 0) {
-      conn_advance(t->conn, (size_t)n);
-      out = conn_pending(t->conn, &p);
-      if(!out)
-        return 0;
-    }
-  }
-  wchunk_t *c = wbuf_get(t->w, out);
-  if(!c)
-    return BEACON_ENOMEM;
-  c->t = t;
-  c->len = out;
-  memcpy(c->data, p, out);
-  c->req.data = c;
-  uv_buf_t b = uv_buf_init((char *)c->data, (unsigned)c->len);
-  int err = uv_write(&c->req, (uv_stream_t *)&t->tcp, &b, 1, on_write);
-  if(err) {
-    wbuf_put(t->w, c);
-    return BEACON_EIO;
-  }
-  conn_advance_queued(t->conn, out);
-  return 0;
+  return conn_uv_write(t->conn, (uv_stream_t *)&t->tcp, &t->w->wpool, on_write,
+                       t);
 }
 
 void relay_tunnel_flush(relay_tunnel_t *t)
