@@ -183,6 +183,21 @@ static size_t dial_reason(int err)
   }
 }
 
+/* The conn_done outcome of a failed dial, in the relay's words
+ * (docs/ARCHITECTURE.md "Log fields"): the code itself goes in `reason`. */
+static const char *dial_outcome(int err)
+{
+  switch(err) {
+  case BEACON_EPOLICY:
+  case BEACON_ERESET:
+    return "refused";
+  case BEACON_ECLOSED:
+    return "tunnel_lost";
+  default:
+    return "dial_error";
+  }
+}
+
 static void metrics_thread(void *arg)
 {
   (void)arg;
@@ -538,7 +553,7 @@ static int read_handshake(conn_t *c, client_socks_t *sk, client_http_t *ht,
 
 static void log_conn(const conn_t *c, const char *target, uint64_t up,
                      uint64_t down, uint64_t start, const char *outcome,
-                     const char *detail)
+                     const char *reason, const char *detail)
 {
   log_line_t l;
   if(!log_begin(&l, strcmp(outcome, "ok") ? LOG_WARN : LOG_INFO, "conn_done"))
@@ -550,6 +565,8 @@ static void log_conn(const conn_t *c, const char *target, uint64_t up,
   log_u64(&l, "bytes_down", down);
   log_ms(&l, "duration", mono_ms() - start);
   log_str(&l, "outcome", outcome);
+  if(reason)
+    log_str(&l, "reason", reason);
   if(detail)
     log_str(&l, "detail", detail);
   log_end(&l);
@@ -560,7 +577,8 @@ static void log_conn(const conn_t *c, const char *target, uint64_t up,
  * as it would from the target, so there is no grace to wait for. Returns
  * the outcome; the connection's byte counts are filled in. */
 static const char *pump_in_loop(conn_t *c, const char *target,
-                                const char **detail, beacon_error_t *err)
+                                const char **reason, const char **detail,
+                                beacon_error_t *err)
 {
   client_stream_end_t end;
   int code;
@@ -568,8 +586,9 @@ static const char *pump_in_loop(conn_t *c, const char *target,
       client_dial_fds(tunnel, target, c->fd, c->fd, 0, &code, err);
   if(!s) {
     metric_inc(&fm.dial_failures, dial_reason(code));
+    *reason = beacon_err_name(code);
     *detail = err->message;
-    return beacon_err_name(code);
+    return dial_outcome(code);
   }
   metric_inc(&fm.streams_total, 0);
   metric_inc(&fm.streams_open, 0);
@@ -595,6 +614,7 @@ static void *conn_main(void *arg)
   uint64_t start = mono_ms();
   const char *target = NULL;
   const char *outcome = "ok";
+  const char *reason = NULL; /* the error code of a failed dial */
   const char *detail = NULL;
   beacon_error_t err = {0};
   int fd = -1;
@@ -604,7 +624,7 @@ static void *conn_main(void *arg)
   if(c->kind == FRONT_LOCAL) {
     target = c->l->target;
     if(client_stream_fd_ok(c->fd)) {
-      outcome = pump_in_loop(c, target, &detail, &err);
+      outcome = pump_in_loop(c, target, &reason, &detail, &err);
       goto out;
     }
   } else {
@@ -640,7 +660,8 @@ static void *conn_main(void *arg)
   if(fd < 0 || refused) {
     int code = fd < 0 ? fd : BEACON_EREFUSED;
     metric_inc(&fm.dial_failures, dial_reason(code));
-    outcome = fd < 0 ? beacon_err_name(fd) : "refused";
+    outcome = fd < 0 ? dial_outcome(fd) : "refused";
+    reason = fd < 0 ? beacon_err_name(fd) : NULL;
     detail = fd < 0 ? err.message : "reset or closed by the relay";
     if(c->kind == FRONT_SOCKS) {
       uint8_t r[SOCKS_REPLY_SIZE];
@@ -669,7 +690,7 @@ static void *conn_main(void *arg)
   outcome = copy_both(c->fd, fd, up, down);
 
 out:
-  log_conn(c, target, up->bytes, down->bytes, start, outcome, detail);
+  log_conn(c, target, up->bytes, down->bytes, start, outcome, reason, detail);
   if(fd >= 0) {
     close(fd);
     metric_dec(&fm.streams_open, 0);

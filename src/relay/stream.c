@@ -55,8 +55,8 @@ static void log_done(relay_stream_t *s)
   log_str(&l, "subject", s->t->subject);
   log_str(&l, "target", s->target_text ? s->target_text : "-");
   log_str(&l, "resolved", s->resolved[0] ? s->resolved : "-");
-  log_u64(&l, "bytes_in", s->bytes_up);
-  log_u64(&l, "bytes_out", s->bytes_down);
+  log_u64(&l, "bytes_up", s->bytes_up);
+  log_u64(&l, "bytes_down", s->bytes_down);
   log_ms(&l, "duration", uv_now(&s->t->w->loop) - s->start_ms);
   log_str(&l, "outcome", outcome);
   if(s->reason[0])

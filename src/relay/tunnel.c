@@ -72,8 +72,8 @@ void relay_tunnel_release(relay_tunnel_t *t)
       log_u64(&l, "streams", t->streams_total);
       if(t->streams_refused)
         log_u64(&l, "refused", t->streams_refused);
-      log_u64(&l, "bytes_in", t->bytes_up);
-      log_u64(&l, "bytes_out", t->bytes_down);
+      log_u64(&l, "bytes_up", t->bytes_up);
+      log_u64(&l, "bytes_down", t->bytes_down);
       log_str(&l, "reason",
               conn_close_reason_name(conn_close_reason(t->conn)));
       log_end(&l);
