@@ -582,7 +582,7 @@ static const char *pump_in_loop(conn_t *c, const char *target,
 {
   client_stream_end_t end;
   int code;
-  client_stream_t *s =
+  client_fd_stream_t *s =
       client_dial_fds(tunnel, target, c->fd, c->fd, 0, &code, err);
   if(!s) {
     metric_inc(&fm.dial_failures, dial_reason(code));

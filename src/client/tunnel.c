@@ -69,10 +69,10 @@ static void on_check(uv_check_t *h)
     return;
   t->dirty = 0;
   uv_idle_stop(&t->idle);
-  list_link_t *n = t->sessions.next;
-  while(n != &t->sessions) {
+  list_link_t *n = t->chains.next;
+  while(n != &t->chains) {
     list_link_t *next = n->next;
-    client_session_service(LIST_CONTAINER(n, client_session_t, link));
+    client_chain_service(LIST_CONTAINER(n, client_chain_t, link));
     n = next;
   }
 }
@@ -140,9 +140,9 @@ void client_dispatch(beacon_tunnel_t *t, client_req_t *req)
     client_req_finish(t, req, BEACON_ECLOSED, &e);
     return;
   }
-  client_session_t *s = t->cur;
-  if(!s || s->state == CS_FAILED || s->going_away) {
-    s = client_session_new(t);
+  client_chain_t *s = t->cur;
+  if(!s || s->state == CHAIN_FAILED || s->going_away) {
+    s = client_chain_new(t);
     if(!s) {
       beacon_error_t e;
       client_error_set(&e, BEACON_ENOMEM, -1, "out of memory");
@@ -151,7 +151,7 @@ void client_dispatch(beacon_tunnel_t *t, client_req_t *req)
     }
     t->cur = s;
   }
-  client_session_submit(s, req);
+  client_chain_submit(s, req);
 }
 
 static void close_noop(uv_handle_t *h)
@@ -163,12 +163,12 @@ static void stop_loop(beacon_tunnel_t *t)
 {
   t->stopped = 1;
   t->cur = NULL;
-  list_link_t *n = t->sessions.next;
-  while(n != &t->sessions) {
+  list_link_t *n = t->chains.next;
+  while(n != &t->chains) {
     list_link_t *next = n->next;
-    client_session_t *s = LIST_CONTAINER(n, client_session_t, link);
-    client_session_fail(s, -1, BEACON_ECLOSED, "tunnel closed");
-    client_session_service(s);
+    client_chain_t *s = LIST_CONTAINER(n, client_chain_t, link);
+    client_chain_fail(s, -1, BEACON_ECLOSED, "tunnel closed");
+    client_chain_service(s);
     n = next;
   }
   uv_close((uv_handle_t *)&t->async, close_noop);
@@ -349,7 +349,7 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
   pthread_mutex_init(&t->lock, NULL);
   pthread_mutex_init(&t->pair_lock, NULL);
   list_init(&t->submitted);
-  list_init(&t->sessions);
+  list_init(&t->chains);
   int rc = copy_config(&t->cfg, cfg);
   if(rc) {
     err_out(err, rc, -1, "out of memory");
