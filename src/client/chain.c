@@ -26,7 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/client_int.h"
+#include "client/chain.h"
+#include "client/req.h"
+#include "client/stream.h"
 #include "conn/conn_uv.h"
 #include "common/tunnel_socket.h"
 
@@ -79,17 +81,6 @@ void client_chain_fail(client_chain_t *s, int hop, int code, const char *fmt,
 static mux_t *hop_mux(const client_hop_t *h)
 {
   return h->conn ? conn_mux(h->conn) : NULL;
-}
-
-mux_t *client_chain_mux(client_chain_t *s)
-{
-  return hop_mux(&s->hops[s->nhops - 1]);
-}
-
-int client_chain_confirms(client_chain_t *s)
-{
-  const client_hop_t *h = &s->hops[s->nhops - 1];
-  return h->conn && tls_conn_beacon_alpn(conn_tls(h->conn));
 }
 
 /* ---- mux callbacks ---------------------------------------------------- */
@@ -569,7 +560,7 @@ void client_chain_submit(client_chain_t *s, client_req_t *req)
       s->going_away = 1;
       if(s->t->cur == s)
         s->t->cur = NULL;
-      client_dispatch(s->t, req);
+      s->t->host->dispatch(s->t, req);
     } else {
       client_req_finish(s->t, req, BEACON_ELIMIT, &e);
     }
@@ -584,7 +575,7 @@ static void req_lost(client_chain_t *s, client_req_t *req)
 {
   if(s->proven && !req->retried && !s->t->stopped) {
     req->retried = 1;
-    client_dispatch(s->t, req);
+    s->t->host->dispatch(s->t, req);
     return;
   }
   client_req_finish(s->t, req, s->err.code, &s->err);

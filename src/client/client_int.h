@@ -17,6 +17,12 @@
  *
  * Teardown never happens inside a mux callback: failures only mark the
  * chain, and the tunnel's check handle tears it down.
+ *
+ * This header holds types and inline views only; each file's functions
+ * are in its own header, and the files depend one way (docs/ARCHITECTURE.md
+ * "Dependencies"): tunnel.c -> chain.c -> stream.c, all three -> req.c.
+ * Chains and streams reach the tunnel handle only through
+ * client_tunnel_host_t.
  */
 #ifndef BEACON_CLIENT_INT_H
 #define BEACON_CLIENT_INT_H
@@ -58,6 +64,7 @@ struct beacon_config {
 
 typedef struct client_chain client_chain_t;
 typedef struct client_stream client_stream_t;
+typedef struct client_tunnel_host client_tunnel_host_t;
 
 /* Stream user data in a mux is tagged: a carrier for the next hop, or a
  * caller's stream. */
@@ -173,6 +180,7 @@ struct client_chain {
 };
 
 struct beacon_tunnel {
+  const client_tunnel_host_t *host;
   beacon_config_t cfg;
   tls_ctx_t *ctx;
   uv_loop_t loop;
@@ -193,47 +201,35 @@ struct beacon_tunnel {
   uint64_t next_chain;
 };
 
-/* tunnel.c */
-void client_dirty(beacon_tunnel_t *t);
-void client_dispatch(beacon_tunnel_t *t, client_req_t *req);
-/* Completes a request; returns 1 when the caller still waits for it (it
- * now owns the result), 0 when it gave up (the loop must undo). */
-int client_req_finish(beacon_tunnel_t *t, client_req_t *req, int code,
-                      const beacon_error_t *err);
-void client_req_ref(beacon_tunnel_t *t, client_req_t *req);
-void client_req_unref(beacon_tunnel_t *t, client_req_t *req);
-/* client_dial_fds(): the stream ended; wakes client_stream_wait(). */
-void client_req_end(beacon_tunnel_t *t, client_req_t *req, int code,
-                    const char *outcome, uint64_t up, uint64_t down);
-void client_error_set(beacon_error_t *e, int code, int hop, const char *fmt,
-                      ...) __attribute__((format(printf, 4, 5)));
+/* What chains report to their tunnel handle; tunnel.c fills it in, so
+ * that chain.c and stream.c call no function of tunnel.c. */
+struct client_tunnel_host {
+  /* Some chain has work: the loop's check handle services every chain
+   * at the end of this turn. */
+  void (*dirty)(beacon_tunnel_t *t);
+  /* Runs a request (again, after its chain failed) on a usable chain. */
+  void (*dispatch)(beacon_tunnel_t *t, client_req_t *req);
+};
 
-/* chain.c */
-client_chain_t *client_chain_new(beacon_tunnel_t *t);
-void client_chain_submit(client_chain_t *s, client_req_t *req);
-void client_chain_fail(client_chain_t *s, int hop, int code, const char *fmt,
-                       ...) __attribute__((format(printf, 4, 5)));
-/* Flushes output, tears down a failed chain, re-arms its timer. */
-void client_chain_service(client_chain_t *s);
-void client_chain_release(client_chain_t *s);
-mux_t *client_chain_mux(client_chain_t *s); /* innermost */
+static inline void client_dirty(beacon_tunnel_t *t)
+{
+  t->host->dirty(t);
+}
+
+/* The innermost hop's mux (NULL before its handshake completed). */
+static inline mux_t *client_chain_mux(const client_chain_t *s)
+{
+  const client_hop_t *h = &s->hops[s->nhops - 1];
+  return h->conn ? conn_mux(h->conn) : NULL;
+}
+
 /* 1 when the innermost relay acknowledges a stream only once its target
  * is connected (ALPN beacon/1, docs/PROTOCOL.md "Connect results (ALPN
  * beacon/1)"). */
-int client_chain_confirms(client_chain_t *s);
-
-/* stream.c */
-client_stream_t *client_stream_open(client_chain_t *s, client_req_t *req);
-void client_stream_on_ack(client_stream_t *p);
-void client_stream_on_data(client_stream_t *p, const uint8_t *d, size_t n);
-void client_stream_on_fin(client_stream_t *p);
-void client_stream_on_reset(client_stream_t *p);
-void client_stream_on_writable(client_stream_t *p);
-void client_stream_on_closed(client_stream_t *p);
-/* The chain is gone: detach and reset the caller's socket. */
-void client_stream_abort(client_stream_t *p);
-/* A stream not yet acknowledged failed: the request gets `err` (or is
- * retried by the caller of this); frees the stream. */
-client_req_t *client_stream_take_req(client_stream_t *p);
+static inline int client_chain_confirms(const client_chain_t *s)
+{
+  const client_hop_t *h = &s->hops[s->nhops - 1];
+  return h->conn && tls_conn_beacon_alpn(conn_tls(h->conn));
+}
 
 #endif

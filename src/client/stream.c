@@ -22,7 +22,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "client/client_int.h"
+#include "client/req.h"
+#include "client/stream.h"
 #include "common/error.h"
 #include "target/result.h"
 

@@ -25,19 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client/client_int.h"
+#include "client/chain.h"
 #include "client/client_stream.h"
-
-void client_error_set(beacon_error_t *e, int code, int hop, const char *fmt,
-                      ...)
-{
-  va_list ap;
-  e->code = code;
-  e->hop = hop;
-  va_start(ap, fmt);
-  vsnprintf(e->message, sizeof(e->message), fmt, ap);
-  va_end(ap);
-}
+#include "client/req.h"
 
 static void err_out(beacon_error_t *out, int code, int hop, const char *msg)
 {
@@ -52,7 +42,7 @@ static void idle_noop(uv_idle_t *h)
   (void)h;
 }
 
-void client_dirty(beacon_tunnel_t *t)
+static void tunnel_dirty(beacon_tunnel_t *t)
 {
   if(t->dirty)
     return;
@@ -77,62 +67,7 @@ static void on_check(uv_check_t *h)
   }
 }
 
-void client_req_ref(beacon_tunnel_t *t, client_req_t *req)
-{
-  pthread_mutex_lock(&t->lock);
-  req->refs++;
-  pthread_mutex_unlock(&t->lock);
-}
-
-void client_req_unref(beacon_tunnel_t *t, client_req_t *req)
-{
-  pthread_mutex_lock(&t->lock);
-  int last = --req->refs == 0;
-  pthread_mutex_unlock(&t->lock);
-  if(!last)
-    return;
-  if(req->lfd >= 0)
-    close(req->lfd);
-  if(req->in_fd >= 0)
-    close(req->in_fd);
-  if(req->out_fd >= 0 && req->out_fd != req->in_fd)
-    close(req->out_fd);
-  pthread_cond_destroy(&req->cond);
-  free(req);
-}
-
-void client_req_end(beacon_tunnel_t *t, client_req_t *req, int code,
-                    const char *outcome, uint64_t up, uint64_t down)
-{
-  pthread_mutex_lock(&t->lock);
-  req->ended = 1;
-  req->end_code = code;
-  req->end_outcome = outcome;
-  req->bytes_up = up;
-  req->bytes_down = down;
-  pthread_cond_broadcast(&req->cond);
-  pthread_mutex_unlock(&t->lock);
-  client_req_unref(t, req);
-}
-
-int client_req_finish(beacon_tunnel_t *t, client_req_t *req, int code,
-                      const beacon_error_t *err)
-{
-  pthread_mutex_lock(&t->lock);
-  int waiting = !req->abandoned;
-  req->done = 1;
-  req->result = code;
-  if(err)
-    req->err = *err;
-  else
-    client_error_set(&req->err, code, -1, "%s", beacon_strerror(code));
-  pthread_cond_signal(&req->cond);
-  pthread_mutex_unlock(&t->lock);
-  client_req_unref(t, req);
-  return waiting;
-}
-
-void client_dispatch(beacon_tunnel_t *t, client_req_t *req)
+static void tunnel_dispatch(beacon_tunnel_t *t, client_req_t *req)
 {
   if(t->stopped) {
     beacon_error_t e;
@@ -153,6 +88,13 @@ void client_dispatch(beacon_tunnel_t *t, client_req_t *req)
   }
   client_chain_submit(s, req);
 }
+
+/* What chains report to this tunnel handle (chain.c and stream.c call
+ * no function of this file). */
+static const client_tunnel_host_t tunnel_host = {
+    .dirty = tunnel_dirty,
+    .dispatch = tunnel_dispatch,
+};
 
 static void close_noop(uv_handle_t *h)
 {
@@ -196,7 +138,7 @@ static void on_async(uv_async_t *h)
   while(!list_empty(&todo)) {
     list_link_t *n = todo.next;
     list_del(n);
-    client_dispatch(t, LIST_CONTAINER(n, client_req_t, link));
+    tunnel_dispatch(t, LIST_CONTAINER(n, client_req_t, link));
   }
   if(stopping)
     stop_loop(t);
@@ -345,6 +287,7 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
     err_out(err, BEACON_ENOMEM, -1, "out of memory");
     return BEACON_ENOMEM;
   }
+  t->host = &tunnel_host;
   t->listen_fd = -1;
   pthread_mutex_init(&t->lock, NULL);
   pthread_mutex_init(&t->pair_lock, NULL);

@@ -1,9 +1,15 @@
 /*
- * relay_int.h - the relay's internal objects, shared by its files:
- * server.c (relay, workers, listeners, signals), tunnel.c (TCP + TLS +
- * mux), stream.c (target line, policy, pump) and dial.c (resolve and
- * Happy Eyeballs). Everything here runs on one worker's loop thread
- * except what relay_t marks as shared.
+ * relay_int.h - the relay's internal objects and the small inline views
+ * of them every file of the relay shares. It declares no function of any
+ * file: each file's functions are in its own header, and the files
+ * depend on each other one way (docs/ARCHITECTURE.md "Dependencies"):
+ *
+ *   server.c -> listener.c, worker.c, reload.c, prom.c
+ *   worker.c -> tunnel.c -> stream.c -> dial.c
+ *
+ * A lower file reports upwards only through the host tables below,
+ * which the upper file fills in. Everything here runs on one worker's
+ * loop thread except what relay_t marks as shared.
  *
  * Memory rule (docs/ARCHITECTURE.md "Handles and memory"): a struct holding a
  * uv handle is freed only after that handle's close callback ran. Tunnels and
@@ -55,6 +61,27 @@ typedef struct relay_tunnel relay_tunnel_t;
 typedef struct relay_stream relay_stream_t;
 typedef struct relay_dial relay_dial_t;
 
+/* What a tunnel reports to its worker; worker.c fills it in, so that
+ * tunnel.c calls no function of worker.c. */
+typedef struct relay_tunnel_host {
+  /* Some tunnel has output: flush it before the loop blocks again. */
+  void (*output)(relay_worker_t *w);
+  /* A tunnel was freed. */
+  void (*tunnel_gone)(relay_worker_t *w);
+  /* Accepts the pending connection and closes it at once: a connection
+   * left unaccepted would pause this worker's listener for good. */
+  void (*refuse)(relay_worker_t *w);
+} relay_tunnel_host_t;
+
+/* What a stream reports to its tunnel; tunnel.c fills it in, so that
+ * stream.c calls no function of tunnel.c. */
+typedef struct relay_stream_host {
+  /* The tunnel's mux has output: the worker flushes it this turn. */
+  void (*output)(relay_tunnel_t *t);
+  /* A stream was freed and dropped its reference on the tunnel. */
+  void (*stream_gone)(relay_tunnel_t *t);
+} relay_stream_host_t;
+
 /* The exported metric families (prom.c, docs/OPERATIONS.md "Metrics"):
  * bound to relay_metrics_t, so scrapes cost the workers nothing. */
 typedef struct relay_prom {
@@ -99,6 +126,7 @@ struct relay {
 
 struct relay_worker {
   relay_t *r;
+  const relay_tunnel_host_t *host;
   unsigned index;
   uv_thread_t thread;
   uv_loop_t loop;
@@ -132,6 +160,7 @@ struct relay_worker {
  * timer follows conn_next_deadline(). */
 struct relay_tunnel {
   relay_worker_t *w;
+  const relay_stream_host_t *host;
   list_link_t link;       /* in w->tunnels */
   list_link_t dirty_link; /* in w->dirty when dirty */
   int dirty;
@@ -202,6 +231,12 @@ typedef struct relay_conn {
   void (*on_closed)(struct relay_conn *c);
 } relay_conn_t;
 
+/* status 0: conn is connected to peer (valid during the call) and now
+ * owned by the callee. Otherwise a BEACON_E* code with a short reason
+ * ("refused", "timeout", "policy: loopback", "resolve: ..."). */
+typedef void (*relay_dial_cb)(void *ud, int status, relay_conn_t *conn,
+                              const struct sockaddr *peer, const char *why);
+
 struct relay_stream {
   relay_tunnel_t *t;
   list_link_t link; /* in t->streams */
@@ -241,60 +276,5 @@ struct relay_stream {
   uint64_t start_ms;
   uint64_t bytes_up, bytes_down;
 };
-
-/* ---- server.c ---- */
-/* A new reference to the current TLS context (reload-safe). */
-struct tls_ctx *relay_ctx_get(relay_t *r);
-void relay_worker_tunnel_gone(relay_worker_t *w);
-/* Some tunnel has output: flush it before the loop blocks again. */
-void relay_worker_dirty(relay_worker_t *w);
-/* Accepts the pending connection and closes it at once: a connection
- * left unaccepted would pause this worker's listener for good. */
-void relay_worker_refuse(relay_worker_t *w);
-/* Formats a socket address as "1.2.3.4:5" or "[::1]:5". */
-void relay_addr_format(const struct sockaddr *sa, char *buf, size_t cap);
-
-/* ---- tunnel.c ---- */
-void relay_tunnel_accept(relay_worker_t *w);
-void relay_tunnel_close(relay_tunnel_t *t, enum conn_close_reason why);
-/* Marks t as having output; the worker's check handle flushes it. */
-void relay_tunnel_dirty(relay_tunnel_t *t);
-void relay_tunnel_flush(relay_tunnel_t *t);
-void relay_tunnel_drain(relay_tunnel_t *t);
-void relay_tunnel_release(relay_tunnel_t *t);
-/* The worker's cached write buffers: set up before its loop runs,
- * freed after it ended. */
-void relay_tunnel_init_cache(relay_worker_t *w);
-void relay_tunnel_free_cache(relay_worker_t *w);
-/* The mux callbacks route stream events here (stream.c). */
-BEACON_MUST_USE int relay_stream_open(relay_tunnel_t *t, uint32_t id,
-                                      void **ud);
-void relay_stream_on_data(relay_stream_t *s, const uint8_t *p, size_t n);
-void relay_stream_on_fin(relay_stream_t *s);
-void relay_stream_on_reset(relay_stream_t *s);
-void relay_stream_on_writable(relay_stream_t *s);
-void relay_stream_on_closed(relay_stream_t *s);
-/* Writes what relay_stream_on_data gathered during one mux_recv(). */
-void relay_stream_flush_gather(relay_worker_t *w);
-
-/* ---- dial.c ---- */
-/* status 0: conn is connected to peer (valid during the call) and now
- * owned by the callee. Otherwise a BEACON_E* code with a short reason
- * ("refused", "timeout", "policy: loopback", "resolve: ..."). */
-typedef void (*relay_dial_cb)(void *ud, int status, relay_conn_t *conn,
-                              const struct sockaddr *peer, const char *why);
-relay_dial_t *relay_dial_start(uv_loop_t *loop, const target_t *tgt,
-                               const policy_t *policy, uint64_t timeout_ms,
-                               relay_metrics_t *m, relay_dial_cb cb, void *ud);
-/* The callback is not called after this; resources go asynchronously. */
-void relay_dial_cancel(relay_dial_t *d);
-/* Closes a connection; c->on_closed runs from the close callback. */
-void relay_conn_close(relay_conn_t *c);
-
-/* prom.c */
-void relay_prom_init(relay_prom_t *p, relay_metrics_t *m);
-/* Sets beacon_relay_cert_expiry_timestamp_seconds from ctx and logs a
- * warning when it is within RELAY_CERT_WARN_SECONDS. */
-void relay_cert_check(relay_t *r, const struct tls_ctx *ctx);
 
 #endif

@@ -23,7 +23,10 @@
 #include "common/tunnel_socket.h"
 #include "log/log.h"
 #include "conn/conn_uv.h"
-#include "relay/relay_int.h"
+#include "relay/addr_text.h"
+#include "relay/reload.h"
+#include "relay/stream.h"
+#include "relay/tunnel.h"
 #include "tls/identity.h"
 
 #define FLUSH_SLICE (64 * 1024)
@@ -31,6 +34,16 @@
 #define WBUF_KEEP 8
 
 static void tunnel_arm(relay_tunnel_t *t);
+static void tunnel_dirty(relay_tunnel_t *t);
+static void tunnel_release(relay_tunnel_t *t);
+static void tunnel_stream_gone(relay_tunnel_t *t);
+
+/* What this tunnel's streams report to it (stream.c calls no function
+ * of this file). */
+static const relay_stream_host_t stream_host = {
+    .output = tunnel_dirty,
+    .stream_gone = tunnel_stream_gone,
+};
 
 static relay_metrics_t *metrics_of(relay_tunnel_t *t)
 {
@@ -44,7 +57,7 @@ static uint64_t now_of(relay_tunnel_t *t)
 
 static void handle_closed(uv_handle_t *h)
 {
-  relay_tunnel_release(h->data);
+  tunnel_release(h->data);
 }
 
 static void close_handles(relay_tunnel_t *t)
@@ -56,7 +69,7 @@ static void close_handles(relay_tunnel_t *t)
   uv_close((uv_handle_t *)&t->timer, handle_closed);
 }
 
-void relay_tunnel_release(relay_tunnel_t *t)
+static void tunnel_release(relay_tunnel_t *t)
 {
   if(--t->refs > 0)
     return;
@@ -85,7 +98,7 @@ void relay_tunnel_release(relay_tunnel_t *t)
   conn_free(t->conn);
   atomic_fetch_sub(&w->r->metrics.tunnels_open, 1);
   free(t);
-  relay_worker_tunnel_gone(w);
+  w->host->tunnel_gone(w);
 }
 
 void relay_tunnel_init_cache(relay_worker_t *w)
@@ -110,7 +123,7 @@ static void on_write(void *owner, size_t len, int status)
     return;
   }
   if(relay_tunnel_up(t))
-    relay_tunnel_dirty(t);
+    tunnel_dirty(t);
 }
 
 /* Hands the core's pending ciphertext to the socket (conn/conn_uv.h). */
@@ -148,13 +161,13 @@ void relay_tunnel_flush(relay_tunnel_t *t)
   tunnel_arm(t);
 }
 
-void relay_tunnel_dirty(relay_tunnel_t *t)
+static void tunnel_dirty(relay_tunnel_t *t)
 {
   if(t->dirty || relay_tunnel_closing(t))
     return;
   t->dirty = 1;
   list_add(&t->w->dirty, &t->dirty_link);
-  relay_worker_dirty(t->w);
+  t->w->host->output(t->w);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -210,7 +223,7 @@ static void on_timer(uv_timer_t *h)
     return;
   /* After a keep-alive tick the mux may have a ping to send. */
   if(relay_tunnel_up(t))
-    relay_tunnel_dirty(t);
+    tunnel_dirty(t);
   tunnel_arm(t);
 }
 
@@ -463,7 +476,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     return;
   }
   conn_feed(t->conn, (const uint8_t *)buf->base, (size_t)nread, now_of(t));
-  relay_tunnel_dirty(t); /* no-op once closing */
+  tunnel_dirty(t); /* no-op once closing */
 }
 
 void relay_tunnel_drain(relay_tunnel_t *t)
@@ -480,7 +493,15 @@ void relay_tunnel_drain(relay_tunnel_t *t)
   if(list_empty(&t->streams))
     relay_tunnel_close(t, CONN_CLOSE_DRAIN);
   else
-    relay_tunnel_dirty(t);
+    tunnel_dirty(t);
+}
+
+/* A stream was freed: a draining tunnel closes after its last one. */
+static void tunnel_stream_gone(relay_tunnel_t *t)
+{
+  if(t->w->draining && relay_tunnel_up(t) && list_empty(&t->streams))
+    relay_tunnel_drain(t);
+  tunnel_release(t);
 }
 
 void relay_tunnel_accept(relay_worker_t *w)
@@ -488,10 +509,11 @@ void relay_tunnel_accept(relay_worker_t *w)
   relay_t *r = w->r;
   relay_tunnel_t *t = fault_calloc("relay_tunnel", 1, sizeof(*t));
   if(!t) {
-    relay_worker_refuse(w);
+    w->host->refuse(w);
     return;
   }
   t->w = w;
+  t->host = &stream_host;
   list_init(&t->streams);
   list_init(&t->link);
   list_init(&t->dirty_link);
