@@ -47,6 +47,7 @@ typedef struct conn {
   /* for the conn_done line */
   uint64_t start;
   const char *target, *outcome, *detail;
+  const char *reason; /* the error code of a failed dial */
   beacon_error_t err;
 } conn_t;
 
@@ -68,6 +69,22 @@ static int refused_early(int fd, uint64_t grace_ms)
   return r <= 0 && !(r < 0 && errno == EAGAIN);
 }
 
+/* The conn_done outcome of a failed dial, in the relay's words
+ * (docs/ARCHITECTURE.md "Log fields"): the code itself goes in `reason`. */
+static const char *dial_outcome(int err)
+{
+  switch(err) {
+  case BEACON_EPOLICY:
+  case BEACON_ERESET:
+  case BEACON_EREFUSED:
+    return "refused";
+  case BEACON_ECLOSED:
+    return "tunnel_lost";
+  default:
+    return "dial_error";
+  }
+}
+
 static void log_conn(const conn_t *c)
 {
   log_line_t l;
@@ -81,6 +98,8 @@ static void log_conn(const conn_t *c)
   log_u64(&l, "bytes_down", c->down.bytes);
   log_ms(&l, "duration", forward_mono_ms() - c->start);
   log_str(&l, "outcome", c->outcome);
+  if(c->reason)
+    log_str(&l, "reason", c->reason);
   if(c->detail)
     log_str(&l, "detail", c->detail);
   log_end(&l);
@@ -95,12 +114,13 @@ static const char *pump_in_loop(conn_t *c)
   beacon_tunnel_t *tunnel = c->svc->tunnel;
   client_stream_end_t end;
   int code;
-  client_stream_t *s =
+  client_fd_stream_t *s =
       client_dial_fds(tunnel, c->target, c->fd, c->fd, 0, &code, &c->err);
   if(!s) {
     metric_inc(&forward_metrics.dial_failures, forward_dial_reason(code));
+    c->reason = beacon_err_name(code);
     c->detail = c->err.message;
-    return beacon_err_name(code);
+    return dial_outcome(code);
   }
   metric_inc(&forward_metrics.streams_total, 0);
   metric_inc(&forward_metrics.streams_open, 0);
@@ -120,7 +140,8 @@ static const char *pump_in_loop(conn_t *c)
 static void dial_failed(conn_t *c, int code)
 {
   metric_inc(&forward_metrics.dial_failures, forward_dial_reason(code));
-  c->outcome = c->stream_fd < 0 ? beacon_err_name(code) : "refused";
+  c->outcome = c->stream_fd < 0 ? dial_outcome(code) : "refused";
+  c->reason = c->stream_fd < 0 ? beacon_err_name(code) : NULL;
   c->detail =
       c->stream_fd < 0 ? c->err.message : "reset or closed by the relay";
   if(c->l->kind != FRONT_LOCAL)

@@ -6,16 +6,23 @@
  *
  * Objects:
  *   beacon_tunnel_t   one loop thread, a loopback listener used to make
- *                     the caller's socket pairs, a list of sessions;
- *   client_session_t  one connection to the relay chain: hop 0 rides a
- *                     uv_tcp_t, hop k+1 rides a stream of hop k's mux
- *                     (its TLS records are that stream's payload);
- *   client_pipe_t     one dialled stream of the innermost hop, pumped to
+ *                     the caller's socket pairs, a list of chains;
+ *   client_chain_t    one connection through every hop of the chain:
+ *                     hop 0 rides a uv_tcp_t, hop k+1 rides a stream of
+ *                     hop k's mux (its TLS records are that stream's
+ *                     payload);
+ *   client_stream_t   one dialled stream of the innermost hop, pumped to
  *                     the library end of the caller's socket pair;
  *   client_req_t      a beacon_dial() call in flight.
  *
  * Teardown never happens inside a mux callback: failures only mark the
- * session, and the tunnel's check handle tears it down.
+ * chain, and the tunnel's check handle tears it down.
+ *
+ * This header holds types and inline views only; each file's functions
+ * are in its own header, and the files depend one way (docs/ARCHITECTURE.md
+ * "Dependencies"): tunnel.c -> chain.c -> stream.c, all three -> req.c.
+ * Chains and streams reach the tunnel handle only through
+ * client_tunnel_host_t.
  */
 #ifndef BEACON_CLIENT_INT_H
 #define BEACON_CLIENT_INT_H
@@ -27,7 +34,9 @@
 
 #include "beacon/beacon.h"
 #include "common/error.h"
+#include "common/list.h"
 #include "conn/conn.h"
+#include "conn/conn_uv.h"
 #include "mux/mux.h"
 #include "target/target.h"
 #include "tls/tls.h"
@@ -39,22 +48,10 @@
 /* Slice moved at once: local reads, TLS input, inner-hop ciphertext. */
 #define CLIENT_CHUNK (64 * 1024)
 /* Reads from the relay, and the plaintext one mux_recv() gets: larger
- * than the relay's 64 KiB frames, so a frame reaches its pipe as one
+ * than the relay's 64 KiB frames, so a frame reaches its stream as one
  * piece (one write to the caller) instead of one per TLS record. */
 #define CLIENT_SOCKET_READ (256 * 1024)
 #define CLIENT_PLAIN (256 * 1024)
-
-typedef struct client_list {
-  struct client_list *prev, *next;
-} client_list_t;
-
-void client_list_init(client_list_t *l);
-void client_list_add(client_list_t *head, client_list_t *n);
-void client_list_del(client_list_t *n);
-int client_list_empty(const client_list_t *l);
-
-#define CLIENT_CONTAINER(p, type, field)                                      \
-  ((type *)(void *)((char *)(p)-offsetof(type, field)))
 
 struct beacon_config {
   int nrelays;
@@ -65,12 +62,13 @@ struct beacon_config {
   size_t window_budget; /* mux_config_t.window_budget of every hop */
 };
 
-typedef struct client_session client_session_t;
-typedef struct client_pipe client_pipe_t;
+typedef struct client_chain client_chain_t;
+typedef struct client_stream client_stream_t;
+typedef struct client_tunnel_host client_tunnel_host_t;
 
 /* Stream user data in a mux is tagged: a carrier for the next hop, or a
- * caller's pipe. */
-enum client_sud_kind { CLIENT_SUD_HOP = 1, CLIENT_SUD_PIPE = 2 };
+ * caller's stream. */
+enum client_sud_kind { CLIENT_SUD_HOP = 1, CLIENT_SUD_STREAM = 2 };
 
 typedef struct client_req {
   /* shared with the caller, under tunnel->lock */
@@ -81,10 +79,10 @@ typedef struct client_req {
   beacon_error_t err;
   pthread_cond_t cond;
   /* loop side */
-  client_list_t link;
+  list_link_t link;
   char line[TARGET_MAX_LINE + 4]; /* "host:port\n" */
   size_t line_len;
-  int lfd; /* the library end of the pair until a pipe takes it */
+  int lfd; /* the library end of the pair until a stream takes it */
   /* client_dial_fds(): the loop's own copies of the caller's
    * descriptors (-1 otherwise); in_fd == out_fd for one socket. */
   int in_fd, out_fd;
@@ -108,14 +106,14 @@ typedef union client_local {
   uv_tty_t tty;
 } client_local_t;
 
-struct client_pipe {
-  int kind; /* CLIENT_SUD_PIPE */
+struct client_stream {
+  int kind; /* CLIENT_SUD_STREAM */
   beacon_tunnel_t *t;
-  client_session_t *s; /* NULL once detached */
-  uint32_t sid;        /* 0 once the stream is gone */
-  client_req_t *req;   /* until the relay acknowledges */
+  client_chain_t *s; /* NULL once detached */
+  uint32_t sid;      /* 0 once the stream is gone */
+  client_req_t *req; /* until the relay acknowledges */
   uint64_t open_deadline;
-  client_list_t link;  /* s->pipes */
+  list_link_t link;    /* s->streams */
   client_req_t *owner; /* client_dial_fds(): told when the stream ends */
   client_local_t in_h, out_h;
   uv_stream_t *in, *out; /* out == in for one socket */
@@ -140,25 +138,25 @@ struct client_pipe {
  * while the outer hop's mux_recv() still reads its buffer). */
 typedef struct client_hop {
   int kind; /* CLIENT_SUD_HOP: stream user data of its carrier */
-  client_session_t *s;
+  client_chain_t *s;
   int index;
   conn_t *conn; /* NULL until its TLS starts */
   int up;
   uint32_t carrier_sid; /* in hop index-1's mux; hop 0 uses the socket */
 } client_hop_t;
 
-enum client_session_state {
-  CS_RESOLVING = 0,
-  CS_CONNECTING,
-  CS_HANDSHAKE,
-  CS_UP,
-  CS_FAILED
+enum client_chain_state {
+  CHAIN_RESOLVING = 0,
+  CHAIN_CONNECTING,
+  CHAIN_HANDSHAKE,
+  CHAIN_UP,
+  CHAIN_FAILED
 };
 
-struct client_session {
+struct client_chain {
   beacon_tunnel_t *t;
   uint64_t id;
-  client_list_t link; /* t->sessions */
+  list_link_t link; /* t->chains */
   int state;
   int proven;     /* plaintext arrived on the innermost hop */
   int going_away; /* Go Away seen on any hop */
@@ -172,17 +170,17 @@ struct client_session {
   uv_connect_t conn;
   struct addrinfo *ai, *ai_next;
   uint64_t dial_deadline;
-  struct client_wbuf *wfree; /* hop 0 write buffers for reuse */
-  unsigned nwfree;
+  conn_wpool_t wpool; /* hop 0 write buffers for reuse */
   int nhops;
   client_hop_t hops[CLIENT_MAX_HOPS];
-  client_list_t waiting; /* requests waiting for the session */
-  client_list_t pipes;
+  list_link_t waiting; /* requests waiting for the chain */
+  list_link_t streams;
   beacon_error_t err;
   uint8_t rbuf[CLIENT_SOCKET_READ];
 };
 
 struct beacon_tunnel {
+  const client_tunnel_host_t *host;
   beacon_config_t cfg;
   tls_ctx_t *ctx;
   uv_loop_t loop;
@@ -193,58 +191,45 @@ struct beacon_tunnel {
   int dirty;
   int stopped; /* loop side: no new work */
   pthread_mutex_t lock;
-  client_list_t submitted;
+  list_link_t submitted;
   int stopping;
   pthread_mutex_t pair_lock;
   int listen_fd;
   struct sockaddr_in listen_addr;
-  client_session_t *cur;
-  client_list_t sessions;
-  uint64_t next_session;
+  client_chain_t *cur;
+  list_link_t chains;
+  uint64_t next_chain;
 };
 
-/* tunnel.c */
-void client_dirty(beacon_tunnel_t *t);
-void client_dispatch(beacon_tunnel_t *t, client_req_t *req);
-/* Completes a request; returns 1 when the caller still waits for it (it
- * now owns the result), 0 when it gave up (the loop must undo). */
-int client_req_finish(beacon_tunnel_t *t, client_req_t *req, int code,
-                      const beacon_error_t *err);
-void client_req_ref(beacon_tunnel_t *t, client_req_t *req);
-void client_req_unref(beacon_tunnel_t *t, client_req_t *req);
-/* client_dial_fds(): the stream ended; wakes client_stream_wait(). */
-void client_req_end(beacon_tunnel_t *t, client_req_t *req, int code,
-                    const char *outcome, uint64_t up, uint64_t down);
-void client_error_set(beacon_error_t *e, int code, int hop, const char *fmt,
-                      ...) __attribute__((format(printf, 4, 5)));
+/* What chains report to their tunnel handle; tunnel.c fills it in, so
+ * that chain.c and stream.c call no function of tunnel.c. */
+struct client_tunnel_host {
+  /* Some chain has work: the loop's check handle services every chain
+   * at the end of this turn. */
+  void (*dirty)(beacon_tunnel_t *t);
+  /* Runs a request (again, after its chain failed) on a usable chain. */
+  void (*dispatch)(beacon_tunnel_t *t, client_req_t *req);
+};
 
-/* session.c */
-client_session_t *client_session_new(beacon_tunnel_t *t);
-void client_session_submit(client_session_t *s, client_req_t *req);
-void client_session_fail(client_session_t *s, int hop, int code,
-                         const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* Flushes output, tears down a failed session, re-arms its timer. */
-void client_session_service(client_session_t *s);
-void client_session_release(client_session_t *s);
-mux_t *client_session_mux(client_session_t *s); /* innermost */
+static inline void client_dirty(beacon_tunnel_t *t)
+{
+  t->host->dirty(t);
+}
+
+/* The innermost hop's mux (NULL before its handshake completed). */
+static inline mux_t *client_chain_mux(const client_chain_t *s)
+{
+  const client_hop_t *h = &s->hops[s->nhops - 1];
+  return h->conn ? conn_mux(h->conn) : NULL;
+}
+
 /* 1 when the innermost relay acknowledges a stream only once its target
  * is connected (ALPN beacon/1, docs/PROTOCOL.md "Connect results (ALPN
  * beacon/1)"). */
-int client_session_confirms(client_session_t *s);
-
-/* pipe.c */
-client_pipe_t *client_pipe_open(client_session_t *s, client_req_t *req);
-void client_pipe_on_ack(client_pipe_t *p);
-void client_pipe_on_data(client_pipe_t *p, const uint8_t *d, size_t n);
-void client_pipe_on_fin(client_pipe_t *p);
-void client_pipe_on_reset(client_pipe_t *p);
-void client_pipe_on_writable(client_pipe_t *p);
-void client_pipe_on_closed(client_pipe_t *p);
-/* The session is gone: detach and reset the caller's socket. */
-void client_pipe_abort(client_pipe_t *p);
-/* A stream not yet acknowledged failed: the request gets `err` (or is
- * retried by the caller of this); frees the pipe. */
-client_req_t *client_pipe_take_req(client_pipe_t *p);
+static inline int client_chain_confirms(const client_chain_t *s)
+{
+  const client_hop_t *h = &s->hops[s->nhops - 1];
+  return h->conn && tls_conn_beacon_alpn(conn_tls(h->conn));
+}
 
 #endif

@@ -12,7 +12,7 @@
 
 #include "beacon/beacon.h"
 
-typedef struct client_req client_stream_t;
+typedef struct client_req client_fd_stream_t;
 
 typedef struct client_stream_end {
   int code;            /* 0, BEACON_ERESET (the relay reset the stream),
@@ -39,13 +39,13 @@ int client_stream_fd_ok(int fd);
  * a socket) through its own duplicates: the caller should close its
  * originals, so that the loop's close is the reader's EOF. Returns the
  * stream, or NULL with *code and err set (the descriptors untouched). */
-client_stream_t *client_dial_fds(beacon_tunnel_t *t, const char *target,
-                                 int in_fd, int out_fd, int timeout_ms,
-                                 int *code, beacon_error_t *err);
+client_fd_stream_t *client_dial_fds(beacon_tunnel_t *t, const char *target,
+                                    int in_fd, int out_fd, int timeout_ms,
+                                    int *code, beacon_error_t *err);
 
 /* Waits up to timeout_ms (< 0: no limit) for the stream to end; 0 and
  * *end filled (the stream is then released), or BEACON_ETIMEDOUT. */
-int client_stream_wait(beacon_tunnel_t *t, client_stream_t *s, int timeout_ms,
-                       client_stream_end_t *end);
+int client_stream_wait(beacon_tunnel_t *t, client_fd_stream_t *s,
+                       int timeout_ms, client_stream_end_t *end);
 
 #endif

@@ -25,48 +25,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "client/client_int.h"
+#include "client/chain.h"
 #include "client/client_stream.h"
-
-/* ---- lists ------------------------------------------------------------ */
-
-void client_list_init(client_list_t *l)
-{
-  l->prev = l;
-  l->next = l;
-}
-
-void client_list_add(client_list_t *head, client_list_t *n)
-{
-  n->prev = head->prev;
-  n->next = head;
-  head->prev->next = n;
-  head->prev = n;
-}
-
-void client_list_del(client_list_t *n)
-{
-  n->prev->next = n->next;
-  n->next->prev = n->prev;
-  n->prev = n;
-  n->next = n;
-}
-
-int client_list_empty(const client_list_t *l)
-{
-  return l->next == l;
-}
-
-void client_error_set(beacon_error_t *e, int code, int hop, const char *fmt,
-                      ...)
-{
-  va_list ap;
-  e->code = code;
-  e->hop = hop;
-  va_start(ap, fmt);
-  vsnprintf(e->message, sizeof(e->message), fmt, ap);
-  va_end(ap);
-}
+#include "client/req.h"
 
 static void err_out(beacon_error_t *out, int code, int hop, const char *msg)
 {
@@ -81,7 +42,7 @@ static void idle_noop(uv_idle_t *h)
   (void)h;
 }
 
-void client_dirty(beacon_tunnel_t *t)
+static void tunnel_dirty(beacon_tunnel_t *t)
 {
   if(t->dirty)
     return;
@@ -98,70 +59,15 @@ static void on_check(uv_check_t *h)
     return;
   t->dirty = 0;
   uv_idle_stop(&t->idle);
-  client_list_t *n = t->sessions.next;
-  while(n != &t->sessions) {
-    client_list_t *next = n->next;
-    client_session_service(CLIENT_CONTAINER(n, client_session_t, link));
+  list_link_t *n = t->chains.next;
+  while(n != &t->chains) {
+    list_link_t *next = n->next;
+    client_chain_service(LIST_CONTAINER(n, client_chain_t, link));
     n = next;
   }
 }
 
-void client_req_ref(beacon_tunnel_t *t, client_req_t *req)
-{
-  pthread_mutex_lock(&t->lock);
-  req->refs++;
-  pthread_mutex_unlock(&t->lock);
-}
-
-void client_req_unref(beacon_tunnel_t *t, client_req_t *req)
-{
-  pthread_mutex_lock(&t->lock);
-  int last = --req->refs == 0;
-  pthread_mutex_unlock(&t->lock);
-  if(!last)
-    return;
-  if(req->lfd >= 0)
-    close(req->lfd);
-  if(req->in_fd >= 0)
-    close(req->in_fd);
-  if(req->out_fd >= 0 && req->out_fd != req->in_fd)
-    close(req->out_fd);
-  pthread_cond_destroy(&req->cond);
-  free(req);
-}
-
-void client_req_end(beacon_tunnel_t *t, client_req_t *req, int code,
-                    const char *outcome, uint64_t up, uint64_t down)
-{
-  pthread_mutex_lock(&t->lock);
-  req->ended = 1;
-  req->end_code = code;
-  req->end_outcome = outcome;
-  req->bytes_up = up;
-  req->bytes_down = down;
-  pthread_cond_broadcast(&req->cond);
-  pthread_mutex_unlock(&t->lock);
-  client_req_unref(t, req);
-}
-
-int client_req_finish(beacon_tunnel_t *t, client_req_t *req, int code,
-                      const beacon_error_t *err)
-{
-  pthread_mutex_lock(&t->lock);
-  int waiting = !req->abandoned;
-  req->done = 1;
-  req->result = code;
-  if(err)
-    req->err = *err;
-  else
-    client_error_set(&req->err, code, -1, "%s", beacon_strerror(code));
-  pthread_cond_signal(&req->cond);
-  pthread_mutex_unlock(&t->lock);
-  client_req_unref(t, req);
-  return waiting;
-}
-
-void client_dispatch(beacon_tunnel_t *t, client_req_t *req)
+static void tunnel_dispatch(beacon_tunnel_t *t, client_req_t *req)
 {
   if(t->stopped) {
     beacon_error_t e;
@@ -169,9 +75,9 @@ void client_dispatch(beacon_tunnel_t *t, client_req_t *req)
     client_req_finish(t, req, BEACON_ECLOSED, &e);
     return;
   }
-  client_session_t *s = t->cur;
-  if(!s || s->state == CS_FAILED || s->going_away) {
-    s = client_session_new(t);
+  client_chain_t *s = t->cur;
+  if(!s || s->state == CHAIN_FAILED || s->going_away) {
+    s = client_chain_new(t);
     if(!s) {
       beacon_error_t e;
       client_error_set(&e, BEACON_ENOMEM, -1, "out of memory");
@@ -180,8 +86,15 @@ void client_dispatch(beacon_tunnel_t *t, client_req_t *req)
     }
     t->cur = s;
   }
-  client_session_submit(s, req);
+  client_chain_submit(s, req);
 }
+
+/* What chains report to this tunnel handle (chain.c and stream.c call
+ * no function of this file). */
+static const client_tunnel_host_t tunnel_host = {
+    .dirty = tunnel_dirty,
+    .dispatch = tunnel_dispatch,
+};
 
 static void close_noop(uv_handle_t *h)
 {
@@ -192,12 +105,12 @@ static void stop_loop(beacon_tunnel_t *t)
 {
   t->stopped = 1;
   t->cur = NULL;
-  client_list_t *n = t->sessions.next;
-  while(n != &t->sessions) {
-    client_list_t *next = n->next;
-    client_session_t *s = CLIENT_CONTAINER(n, client_session_t, link);
-    client_session_fail(s, -1, BEACON_ECLOSED, "tunnel closed");
-    client_session_service(s);
+  list_link_t *n = t->chains.next;
+  while(n != &t->chains) {
+    list_link_t *next = n->next;
+    client_chain_t *s = LIST_CONTAINER(n, client_chain_t, link);
+    client_chain_fail(s, -1, BEACON_ECLOSED, "tunnel closed");
+    client_chain_service(s);
     n = next;
   }
   uv_close((uv_handle_t *)&t->async, close_noop);
@@ -208,24 +121,24 @@ static void stop_loop(beacon_tunnel_t *t)
 static void on_async(uv_async_t *h)
 {
   beacon_tunnel_t *t = h->data;
-  client_list_t todo;
-  client_list_init(&todo);
+  list_link_t todo;
+  list_init(&todo);
   pthread_mutex_lock(&t->lock);
   int stopping = t->stopping;
-  while(!client_list_empty(&t->submitted)) {
-    client_list_t *n = t->submitted.next;
-    client_list_del(n);
-    client_list_add(&todo, n);
+  while(!list_empty(&t->submitted)) {
+    list_link_t *n = t->submitted.next;
+    list_del(n);
+    list_add(&todo, n);
   }
   pthread_mutex_unlock(&t->lock);
   if(t->stopped)
     return;
   if(stopping)
     t->stopped = 1;
-  while(!client_list_empty(&todo)) {
-    client_list_t *n = todo.next;
-    client_list_del(n);
-    client_dispatch(t, CLIENT_CONTAINER(n, client_req_t, link));
+  while(!list_empty(&todo)) {
+    list_link_t *n = todo.next;
+    list_del(n);
+    tunnel_dispatch(t, LIST_CONTAINER(n, client_req_t, link));
   }
   if(stopping)
     stop_loop(t);
@@ -374,11 +287,12 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
     err_out(err, BEACON_ENOMEM, -1, "out of memory");
     return BEACON_ENOMEM;
   }
+  t->host = &tunnel_host;
   t->listen_fd = -1;
   pthread_mutex_init(&t->lock, NULL);
   pthread_mutex_init(&t->pair_lock, NULL);
-  client_list_init(&t->submitted);
-  client_list_init(&t->sessions);
+  list_init(&t->submitted);
+  list_init(&t->chains);
   int rc = copy_config(&t->cfg, cfg);
   if(rc) {
     err_out(err, rc, -1, "out of memory");
@@ -506,7 +420,7 @@ static client_req_t *req_new(beacon_tunnel_t *t, const char *target,
   pthread_cond_init(&req->cond, &ca);
   pthread_condattr_destroy(&ca);
   req->refs = 2;
-  client_list_init(&req->link);
+  list_init(&req->link);
   return req;
 }
 
@@ -532,7 +446,7 @@ static int req_run(beacon_tunnel_t *t, client_req_t *req, const char *target,
     err_out(err, BEACON_ECLOSED, -1, "tunnel is closing");
     return BEACON_ECLOSED;
   }
-  client_list_add(&t->submitted, &req->link);
+  list_add(&t->submitted, &req->link);
   uv_async_send(&t->async);
   while(!req->done) {
     if(pthread_cond_timedwait(&req->cond, &t->lock, &ts) == ETIMEDOUT &&

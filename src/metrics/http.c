@@ -379,7 +379,7 @@ metrics_http_t *metrics_http_start(uv_loop_t *loop, const char *addr,
   }
   log_line_t l;
   if(log_begin(&l, LOG_INFO, "metrics_listening")) {
-    log_str(&l, "addr", ip);
+    log_str(&l, "address", ip);
     log_end(&l);
   }
   return s;

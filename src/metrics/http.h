@@ -38,7 +38,7 @@ BEACON_MUST_USE int metrics_parse_addr(const char *s,
                                        struct sockaddr_storage *out, char *err,
                                        size_t errlen);
 
-/* Binds and listens on addr, logs "metrics_listening addr=IP:PORT" and
+/* Binds and listens on addr, logs "metrics_listening address=IP:PORT" and
  * serves on loop. Returns the server, or NULL with a message in err
  * (bad address, address in use, out of memory). Must be called, like
  * metrics_http_stop(), on the loop's thread. */

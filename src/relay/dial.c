@@ -18,7 +18,7 @@
 
 #include "beacon/beacon.h"
 #include "common/error.h"
-#include "relay/relay_int.h"
+#include "relay/dial.h"
 
 #define HE_DELAY_MS 250 /* RFC 8305 "Connection Attempt Delay" */
 #define DIAL_MAX_ADDRS 16

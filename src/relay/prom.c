@@ -7,7 +7,7 @@
 
 #include "log/log.h"
 #include "metrics/process.h"
-#include "relay/relay_int.h"
+#include "relay/prom.h"
 
 static const char *const directions[] = {"up", "down"};
 static const char *const dial_reasons[] = {"resolve", "refused", "timeout",

@@ -1,9 +1,15 @@
 /*
- * relay_int.h - the relay's internal objects, shared by its files:
- * server.c (relay, workers, listeners, signals), tunnel.c (TCP + TLS +
- * mux), stream.c (target line, policy, pump) and dial.c (resolve and
- * Happy Eyeballs). Everything here runs on one worker's loop thread
- * except what relay_t marks as shared.
+ * relay_int.h - the relay's internal objects and the small inline views
+ * of them every file of the relay shares. It declares no function of any
+ * file: each file's functions are in its own header, and the files
+ * depend on each other one way (docs/ARCHITECTURE.md "Dependencies"):
+ *
+ *   server.c -> listener.c, worker.c, reload.c, prom.c
+ *   worker.c -> tunnel.c -> stream.c -> dial.c
+ *
+ * A lower file reports upwards only through the host tables below,
+ * which the upper file fills in. Everything here runs on one worker's
+ * loop thread except what relay_t marks as shared.
  *
  * Memory rule (docs/ARCHITECTURE.md "Handles and memory"): a struct holding a
  * uv handle is freed only after that handle's close callback ran. Tunnels and
@@ -18,7 +24,9 @@
 #include <uv.h>
 
 #include "common/fault.h"
+#include "common/list.h"
 #include "conn/conn.h"
+#include "conn/conn_uv.h"
 #include "metrics/http.h"
 #include "metrics/metrics.h"
 #include "mux/mux.h"
@@ -55,10 +63,26 @@ typedef struct relay_tunnel relay_tunnel_t;
 typedef struct relay_stream relay_stream_t;
 typedef struct relay_dial relay_dial_t;
 
-/* Doubly linked list link (intrusive). */
-typedef struct relay_link {
-  struct relay_link *prev, *next;
-} relay_link_t;
+/* What a tunnel reports to its worker; worker.c fills it in, so that
+ * tunnel.c calls no function of worker.c. */
+typedef struct relay_tunnel_host {
+  /* Some tunnel has output: flush it before the loop blocks again. */
+  void (*output)(relay_worker_t *w);
+  /* A tunnel was freed. */
+  void (*tunnel_gone)(relay_worker_t *w);
+  /* Accepts the pending connection and closes it at once: a connection
+   * left unaccepted would pause this worker's listener for good. */
+  void (*refuse)(relay_worker_t *w);
+} relay_tunnel_host_t;
+
+/* What a stream reports to its tunnel; tunnel.c fills it in, so that
+ * stream.c calls no function of tunnel.c. */
+typedef struct relay_stream_host {
+  /* The tunnel's mux has output: the worker flushes it this turn. */
+  void (*output)(relay_tunnel_t *t);
+  /* A stream was freed and dropped its reference on the tunnel. */
+  void (*stream_gone)(relay_tunnel_t *t);
+} relay_stream_host_t;
 
 /* The exported metric families (prom.c, docs/OPERATIONS.md "Metrics"):
  * bound to relay_metrics_t, so scrapes cost the workers nothing. */
@@ -104,6 +128,7 @@ struct relay {
 
 struct relay_worker {
   relay_t *r;
+  const relay_tunnel_host_t *host;
   unsigned index;
   uv_thread_t thread;
   uv_loop_t loop;
@@ -118,11 +143,10 @@ struct relay_worker {
   int refuse_waiting; /* a connection waits for refuse (listener paused) */
   int draining;
   int stopping;
-  relay_link_t tunnels; /* all tunnels of this loop */
-  relay_link_t dirty;   /* tunnels with output to flush */
+  list_link_t tunnels; /* all tunnels of this loop */
+  list_link_t dirty;   /* tunnels with output to flush */
   uint64_t ntunnels;
-  struct relay_wbuf *wfree; /* tunnel write buffers for reuse */
-  unsigned nwfree;
+  conn_wpool_t wpool; /* tunnel write buffers for reuse */
   struct relay_piece {
     relay_stream_t *s; /* NULL once written or dropped */
     uv_buf_t b;
@@ -138,8 +162,9 @@ struct relay_worker {
  * timer follows conn_next_deadline(). */
 struct relay_tunnel {
   relay_worker_t *w;
-  relay_link_t link;       /* in w->tunnels */
-  relay_link_t dirty_link; /* in w->dirty when dirty */
+  const relay_stream_host_t *host;
+  list_link_t link;       /* in w->tunnels */
+  list_link_t dirty_link; /* in w->dirty when dirty */
   int dirty;
   uint64_t id;
   int closing; /* handles closing, or the conn ended */
@@ -157,7 +182,7 @@ struct relay_tunnel {
   uint64_t refused_logged;  /* streams_refused at the last warning */
   uint64_t refused_log_ms;  /* when that warning was logged */
   uint64_t bytes_up, bytes_down;
-  relay_link_t streams;
+  list_link_t streams;
   /* ALPN beacon/1: streams are acknowledged once their target is
    * connected, and refused with a reason (docs/PROTOCOL.md "Connect
    * results (ALPN beacon/1)"). */
@@ -208,9 +233,15 @@ typedef struct relay_conn {
   void (*on_closed)(struct relay_conn *c);
 } relay_conn_t;
 
+/* status 0: conn is connected to peer (valid during the call) and now
+ * owned by the callee. Otherwise a BEACON_E* code with a short reason
+ * ("refused", "timeout", "policy: loopback", "resolve: ..."). */
+typedef void (*relay_dial_cb)(void *ud, int status, relay_conn_t *conn,
+                              const struct sockaddr *peer, const char *why);
+
 struct relay_stream {
   relay_tunnel_t *t;
-  relay_link_t link; /* in t->streams */
+  list_link_t link; /* in t->streams */
   uint32_t id;
   enum stream_state state;
   int refs;         /* timer, conn, dial, mux */
@@ -247,83 +278,5 @@ struct relay_stream {
   uint64_t start_ms;
   uint64_t bytes_up, bytes_down;
 };
-
-/* ---- list helpers ---- */
-static inline void relay_list_init(relay_link_t *l)
-{
-  l->prev = l->next = l;
-}
-static inline int relay_list_empty(const relay_link_t *l)
-{
-  return l->next == l;
-}
-static inline void relay_list_add(relay_link_t *l, relay_link_t *n)
-{
-  n->prev = l->prev;
-  n->next = l;
-  l->prev->next = n;
-  l->prev = n;
-}
-static inline void relay_list_del(relay_link_t *n)
-{
-  n->prev->next = n->next;
-  n->next->prev = n->prev;
-  n->prev = n->next = n;
-}
-#define RELAY_CONTAINER(p, type, field)                                       \
-  ((type *)(void *)((char *)(p)-offsetof(type, field)))
-
-/* ---- server.c ---- */
-/* A new reference to the current TLS context (reload-safe). */
-struct tls_ctx *relay_ctx_get(relay_t *r);
-void relay_worker_tunnel_gone(relay_worker_t *w);
-/* Some tunnel has output: flush it before the loop blocks again. */
-void relay_worker_dirty(relay_worker_t *w);
-/* Accepts the pending connection and closes it at once: a connection
- * left unaccepted would pause this worker's listener for good. */
-void relay_worker_refuse(relay_worker_t *w);
-/* Formats a socket address as "1.2.3.4:5" or "[::1]:5". */
-void relay_addr_format(const struct sockaddr *sa, char *buf, size_t cap);
-
-/* ---- tunnel.c ---- */
-void relay_tunnel_accept(relay_worker_t *w);
-void relay_tunnel_close(relay_tunnel_t *t, enum conn_close_reason why);
-/* Marks t as having output; the worker's check handle flushes it. */
-void relay_tunnel_dirty(relay_tunnel_t *t);
-void relay_tunnel_flush(relay_tunnel_t *t);
-void relay_tunnel_drain(relay_tunnel_t *t);
-void relay_tunnel_release(relay_tunnel_t *t);
-/* Frees the worker's cached write buffers (after its loop ended). */
-void relay_tunnel_free_cache(relay_worker_t *w);
-/* The mux callbacks route stream events here (stream.c). */
-BEACON_MUST_USE int relay_stream_open(relay_tunnel_t *t, uint32_t id,
-                                      void **ud);
-void relay_stream_on_data(relay_stream_t *s, const uint8_t *p, size_t n);
-void relay_stream_on_fin(relay_stream_t *s);
-void relay_stream_on_reset(relay_stream_t *s);
-void relay_stream_on_writable(relay_stream_t *s);
-void relay_stream_on_closed(relay_stream_t *s);
-/* Writes what relay_stream_on_data gathered during one mux_recv(). */
-void relay_stream_flush_gather(relay_worker_t *w);
-
-/* ---- dial.c ---- */
-/* status 0: conn is connected to peer (valid during the call) and now
- * owned by the callee. Otherwise a BEACON_E* code with a short reason
- * ("refused", "timeout", "policy: loopback", "resolve: ..."). */
-typedef void (*relay_dial_cb)(void *ud, int status, relay_conn_t *conn,
-                              const struct sockaddr *peer, const char *why);
-relay_dial_t *relay_dial_start(uv_loop_t *loop, const target_t *tgt,
-                               const policy_t *policy, uint64_t timeout_ms,
-                               relay_metrics_t *m, relay_dial_cb cb, void *ud);
-/* The callback is not called after this; resources go asynchronously. */
-void relay_dial_cancel(relay_dial_t *d);
-/* Closes a connection; c->on_closed runs from the close callback. */
-void relay_conn_close(relay_conn_t *c);
-
-/* prom.c */
-void relay_prom_init(relay_prom_t *p, relay_metrics_t *m);
-/* Sets beacon_relay_cert_expiry_timestamp_seconds from ctx and logs a
- * warning when it is within RELAY_CERT_WARN_SECONDS. */
-void relay_cert_check(relay_t *r, const struct tls_ctx *ctx);
 
 #endif

@@ -1,31 +1,25 @@
 /*
  * server.c - the relay process (docs/ARCHITECTURE.md "Threads",
- * docs/ARCHITECTURE.md "Shutdown and reload keep live streams"): the listening
- * sockets (one per worker, same address, SO_REUSEPORT), the worker
- * threads with one libuv loop each, the control loop with the signals
- * (SIGTERM/SIGINT drain and stop, SIGHUP reloads the TLS material), and
- * the shared, reference-counted TLS context.
+ * docs/ARCHITECTURE.md "Shutdown and reload keep live streams"): its
+ * defaults, the control loop with the signals (SIGTERM/SIGINT drain and
+ * stop, SIGHUP reloads the TLS material), the daily expiry check, the
+ * metrics endpoint, and starting and joining the workers. Binding is
+ * listener.c, the workers worker.c, the TLS context reload.c.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "beacon/beacon.h"
 #include "common/sd_notify.h"
 #include "log/log.h"
-#include "relay/relay_int.h"
-#include "tls/file_checks.h"
-
-#define LISTEN_BACKLOG 511
+#include "relay/listener.h"
+#include "relay/prom.h"
+#include "relay/reload.h"
+#include "relay/worker.h"
 
 void relay_config_default(relay_config_t *cfg)
 {
@@ -44,417 +38,11 @@ void relay_config_default(relay_config_t *cfg)
   cfg->window_budget = MUX_DEFAULT_WINDOW_BUDGET;
 }
 
-void relay_addr_format(const struct sockaddr *sa, char *buf, size_t cap)
-{
-  char ip[INET6_ADDRSTRLEN] = "?";
-  if(sa->sa_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-    inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip));
-    snprintf(buf, cap, "%s:%u", ip, ntohs(in->sin_port));
-  } else if(sa->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-    inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip));
-    snprintf(buf, cap, "[%s]:%u", ip, ntohs(in6->sin6_port));
-  } else {
-    snprintf(buf, cap, "?");
-  }
-}
-
-int relay_load_tls(const relay_config_t *cfg, struct tls_ctx **out, char *err,
-                   size_t errlen)
-{
-  const char *dir = cfg->config_dir;
-  char cert[4096], key[4096], ca[4096], crl[4096];
-  snprintf(cert, sizeof(cert), "%s/relay.crt", dir);
-  snprintf(key, sizeof(key), "%s/relay.key", dir);
-  snprintf(ca, sizeof(ca), "%s/fleet-ca.crt", dir);
-  snprintf(crl, sizeof(crl), "%s/crl.pem", dir);
-  int have_crl = access(crl, F_OK) == 0;
-  /* Refuse what would only fail later, at every controller's handshake,
-   * or leak: an open key, a certificate out of its validity period. */
-  int rc = tls_key_file_check(key, cfg->allow_group_readable_key, err, errlen);
-  if(!rc)
-    rc = tls_ctx_new(out, TLS_SERVER, cert, key, ca, have_crl ? crl : NULL,
-                     err, errlen);
-  if(!rc && (rc = tls_cert_file_validity(cert, time(NULL), err, errlen))) {
-    tls_ctx_unref(*out);
-    *out = NULL;
-  }
-  if(!rc && tls_ctx_offer_beacon_alpn(*out)) {
-    tls_ctx_unref(*out);
-    *out = NULL;
-    snprintf(err, errlen, "out of memory");
-    rc = BEACON_ENOMEM;
-  }
-  return rc;
-}
-
-struct tls_ctx *relay_ctx_get(relay_t *r)
-{
-  uv_mutex_lock(&r->ctx_lock);
-  struct tls_ctx *c = r->ctx;
-  tls_ctx_ref(c);
-  uv_mutex_unlock(&r->ctx_lock);
-  return c;
-}
-
-/* ---- addresses and sockets ---- */
-
-/* Splits ":PORT", "HOST:PORT" or "[V6]:PORT" into a socket address;
- * *any = 1 for an empty host (all addresses, dual stack). */
-static int parse_addr(const char *s, struct sockaddr_storage *ss, int *any,
-                      char *err, size_t errlen)
-{
-  char host[256];
-  const char *colon;
-  const char *hs = s;
-  size_t hl;
-  if(s[0] == '[') {
-    const char *rb = strchr(s, ']');
-    if(!rb || rb[1] != ':')
-      goto bad;
-    hs = s + 1;
-    hl = (size_t)(rb - hs);
-    colon = rb + 1;
-  } else {
-    colon = strrchr(s, ':');
-    if(!colon)
-      goto bad;
-    hl = (size_t)(colon - s);
-    if(memchr(s, ':', hl))
-      goto bad; /* an IPv6 literal needs brackets */
-  }
-  if(hl >= sizeof(host))
-    goto bad;
-  memcpy(host, hs, hl);
-  host[hl] = 0;
-  char *end;
-  errno = 0;
-  unsigned long port = strtoul(colon + 1, &end, 10);
-  if(errno || end == colon + 1 || *end || port > 65535)
-    goto bad;
-  memset(ss, 0, sizeof(*ss));
-  *any = !hl;
-  if(!hl) {
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-    in6->sin6_family = AF_INET6;
-    in6->sin6_addr = in6addr_any;
-    in6->sin6_port = htons((uint16_t)port);
-    return 0;
-  }
-  struct addrinfo hints, *res = NULL;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE;
-  int rc = getaddrinfo(host, NULL, &hints, &res);
-  if(rc || !res) {
-    snprintf(err, errlen, "--tunnel-addr %s: cannot resolve '%s': %s", s, host,
-             gai_strerror(rc));
-    return BEACON_EINVAL;
-  }
-  memcpy(ss, res->ai_addr, res->ai_addrlen);
-  freeaddrinfo(res);
-  if(ss->ss_family == AF_INET)
-    ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-  else
-    ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-  return 0;
-bad:
-  snprintf(err, errlen,
-           "--tunnel-addr '%s': expected :PORT, HOST:PORT or "
-           "[IPV6]:PORT with a port 0-65535",
-           s);
-  return BEACON_EINVAL;
-}
-
-static void set_port(struct sockaddr_storage *ss, int port)
-{
-  if(ss->ss_family == AF_INET)
-    ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-  else
-    ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-}
-
-/* A bound, listening, non-blocking socket with SO_REUSEPORT so every
- * worker can have its own on the same address. -errno on failure. */
-static int bind_one(const struct sockaddr_storage *ss, int dual)
-{
-  int fd =
-      socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if(fd < 0)
-    return -errno;
-  int one = 1, zero = 0;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if(setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
-    goto fail;
-  if(dual && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)))
-    goto fail;
-  socklen_t len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
-                                           : sizeof(struct sockaddr_in6);
-  if(bind(fd, (const struct sockaddr *)ss, len))
-    goto fail;
-  if(listen(fd, LISTEN_BACKLOG))
-    goto fail;
-  return fd;
-fail:;
-  int e = errno;
-  close(fd);
-  return -e;
-}
-
-/* SO_REUSEPORT would let us share a port another relay of the same user
- * already serves: probe with a plain bind first. -errno or 0. */
-static int probe_free(const struct sockaddr_storage *ss, int dual)
-{
-  int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if(fd < 0)
-    return -errno;
-  int one = 1, zero = 0, rc = 0;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if(dual)
-    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-  socklen_t len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
-                                           : sizeof(struct sockaddr_in6);
-  if(bind(fd, (const struct sockaddr *)ss, len))
-    rc = -errno;
-  close(fd);
-  return rc;
-}
-
-static int bind_all(relay_t *r, char *err, size_t errlen)
-{
-  struct sockaddr_storage ss;
-  int any;
-  int rc = parse_addr(r->tunnel_addr, &ss, &any, err, errlen);
-  if(rc)
-    return rc;
-  int busy = probe_free(&ss, any);
-  if(busy == -EADDRINUSE) {
-    snprintf(err, errlen, "cannot listen on %s: %s", r->tunnel_addr,
-             strerror(-busy));
-    return BEACON_EIO;
-  }
-  for(unsigned i = 0; i < r->nworkers; i++) {
-    int fd = bind_one(&ss, any);
-    if(fd < 0 && any && i == 0 &&
-       (fd == -EAFNOSUPPORT || fd == -EADDRNOTAVAIL)) {
-      /* No IPv6 here: all IPv4 addresses instead. */
-      struct sockaddr_in *in = (struct sockaddr_in *)&ss;
-      int port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-      memset(&ss, 0, sizeof(ss));
-      in->sin_family = AF_INET;
-      in->sin_addr.s_addr = htonl(INADDR_ANY);
-      in->sin_port = htons((uint16_t)port);
-      any = 0;
-      fd = bind_one(&ss, 0);
-    }
-    if(fd < 0) {
-      snprintf(err, errlen, "cannot listen on %s: %s", r->tunnel_addr,
-               strerror(-fd));
-      return BEACON_EIO;
-    }
-    r->workers[i].fd = fd;
-    if(i == 0) {
-      /* Port 0: every worker binds the port the first one got. */
-      struct sockaddr_storage got;
-      socklen_t gl = sizeof(got);
-      getsockname(fd, (struct sockaddr *)&got, &gl);
-      r->port = ntohs(got.ss_family == AF_INET
-                          ? ((struct sockaddr_in *)&got)->sin_port
-                          : ((struct sockaddr_in6 *)&got)->sin6_port);
-      set_port(&ss, r->port);
-      relay_addr_format((struct sockaddr *)&got, r->addr_text,
-                        sizeof(r->addr_text));
-    }
-  }
-  return 0;
-}
-
-/* ---- workers ---- */
-
-static void worker_check_stop(relay_worker_t *w);
-
-static void on_dirty_check(uv_check_t *h)
-{
-  relay_worker_t *w = h->data;
-  /* Tunnels dirtied while flushing wait for the next turn (the idle
-   * handle keeps that turn from blocking). */
-  relay_link_t batch;
-  relay_list_init(&batch);
-  if(!relay_list_empty(&w->dirty)) {
-    batch.next = w->dirty.next;
-    batch.prev = w->dirty.prev;
-    batch.next->prev = &batch;
-    batch.prev->next = &batch;
-    relay_list_init(&w->dirty);
-  }
-  while(!relay_list_empty(&batch)) {
-    relay_tunnel_t *t =
-        RELAY_CONTAINER(batch.next, relay_tunnel_t, dirty_link);
-    relay_tunnel_flush(t); /* unlinks t */
-  }
-  if(relay_list_empty(&w->dirty))
-    uv_idle_stop(&w->idle);
-}
-
-static void on_idle(uv_idle_t *h)
-{
-}
-
-void relay_worker_dirty(relay_worker_t *w)
-{
-  if(!uv_is_active((uv_handle_t *)&w->idle) && !w->stopping)
-    uv_idle_start(&w->idle, on_idle);
-}
-
-static void on_connection(uv_stream_t *server, int status)
-{
-  relay_worker_t *w = server->data;
-  if(status < 0) {
-    log_line_t l;
-    if(log_begin(&l, LOG_WARN, "accept_failed")) {
-      log_str(&l, "error", uv_strerror(status));
-      log_end(&l);
-    }
-    return;
-  }
-  relay_tunnel_accept(w);
-}
+/* ---- control loop: signals ---- */
 
 static void noop_closed(uv_handle_t *h)
 {
 }
-
-static void refuse_closed(uv_handle_t *h)
-{
-  relay_worker_t *w = h->data;
-  w->refuse_busy = 0;
-  /* The connection refused meanwhile is still pending in libuv, which
-   * paused the listener until it is accepted. */
-  if(w->refuse_waiting && !w->draining) {
-    w->refuse_waiting = 0;
-    relay_worker_refuse(w);
-  }
-}
-
-void relay_worker_refuse(relay_worker_t *w)
-{
-  if(w->refuse_busy) {
-    w->refuse_waiting = 1;
-    return;
-  }
-  w->refuse_busy = 1;
-  w->refuse.data = w;
-  char peer[64] = "?";
-  int rc = uv_tcp_init(&w->loop, &w->refuse);
-  if(!rc)
-    rc = uv_accept((uv_stream_t *)&w->listener, (uv_stream_t *)&w->refuse);
-  if(!rc) {
-    struct sockaddr_storage ss;
-    int sl = sizeof(ss);
-    if(!uv_tcp_getpeername(&w->refuse, (struct sockaddr *)&ss, &sl))
-      relay_addr_format((struct sockaddr *)&ss, peer, sizeof(peer));
-  }
-  atomic_fetch_add(&w->r->metrics.tunnels_refused_nomem, 1);
-  log_line_t l;
-  if(log_begin(&l, LOG_WARN, "tunnel_refused")) {
-    log_str(&l, "peer", peer);
-    log_str(&l, "reason", "out_of_memory");
-    if(rc)
-      log_str(&l, "error", uv_strerror(rc));
-    log_end(&l);
-  }
-  uv_close((uv_handle_t *)&w->refuse, refuse_closed);
-}
-
-static void worker_check_stop(relay_worker_t *w)
-{
-  if(!w->draining || w->ntunnels || w->stopping)
-    return;
-  w->stopping = 1;
-  uv_close((uv_handle_t *)&w->wake, noop_closed);
-  uv_close((uv_handle_t *)&w->drain_timer, noop_closed);
-  uv_close((uv_handle_t *)&w->check, noop_closed);
-  uv_close((uv_handle_t *)&w->idle, noop_closed);
-}
-
-void relay_worker_tunnel_gone(relay_worker_t *w)
-{
-  w->ntunnels--;
-  worker_check_stop(w);
-}
-
-static void on_drain_timeout(uv_timer_t *h)
-{
-  relay_worker_t *w = h->data;
-  relay_link_t *l = w->tunnels.next;
-  while(l != &w->tunnels) {
-    relay_tunnel_t *t = RELAY_CONTAINER(l, relay_tunnel_t, link);
-    l = l->next; /* closing never unlinks synchronously */
-    relay_tunnel_close(t, CONN_CLOSE_DRAIN_TIMEOUT);
-  }
-}
-
-static void worker_drain(relay_worker_t *w)
-{
-  if(w->draining)
-    return;
-  w->draining = 1;
-  uv_close((uv_handle_t *)&w->listener, noop_closed);
-  relay_link_t *l = w->tunnels.next;
-  while(l != &w->tunnels) {
-    relay_tunnel_t *t = RELAY_CONTAINER(l, relay_tunnel_t, link);
-    l = l->next;
-    relay_tunnel_drain(t);
-  }
-  uv_timer_start(&w->drain_timer, on_drain_timeout, w->r->cfg.drain_timeout_ms,
-                 0);
-  worker_check_stop(w);
-}
-
-static void on_wake(uv_async_t *h)
-{
-  relay_worker_t *w = h->data;
-  if(atomic_load(&w->r->draining))
-    worker_drain(w);
-}
-
-static void worker_main(void *arg)
-{
-  relay_worker_t *w = arg;
-  uv_run(&w->loop, UV_RUN_DEFAULT);
-  relay_tunnel_free_cache(w);
-  atomic_fetch_add(&w->r->workers_done, 1);
-  uv_async_send(&w->r->done_async);
-}
-
-static int worker_init(relay_worker_t *w)
-{
-  int err = uv_loop_init(&w->loop);
-  if(err)
-    return err;
-  relay_list_init(&w->tunnels);
-  relay_list_init(&w->dirty);
-  uv_tcp_init(&w->loop, &w->listener);
-  w->listener.data = w;
-  err = uv_tcp_open(&w->listener, w->fd);
-  if(!err)
-    err =
-        uv_listen((uv_stream_t *)&w->listener, LISTEN_BACKLOG, on_connection);
-  if(err)
-    return err;
-  w->fd = -1; /* owned by the handle now */
-  uv_async_init(&w->loop, &w->wake, on_wake);
-  uv_timer_init(&w->loop, &w->drain_timer);
-  uv_check_init(&w->loop, &w->check);
-  uv_idle_init(&w->loop, &w->idle);
-  w->wake.data = w->drain_timer.data = w->check.data = w->idle.data = w;
-  uv_check_start(&w->check, on_dirty_check);
-  return 0;
-}
-
-/* ---- control loop: signals ---- */
 
 static void begin_stop(relay_t *r, const char *why)
 {
@@ -472,40 +60,11 @@ static void begin_stop(relay_t *r, const char *why)
     uv_async_send(&r->workers[i].wake);
 }
 
-static void reload(relay_t *r)
-{
-  char err[512];
-  struct tls_ctx *ctx = NULL;
-  log_line_t l;
-  beacon_sd_notify("RELOADING=1");
-  int rc = relay_load_tls(&r->cfg, &ctx, err, sizeof(err));
-  beacon_sd_notify("READY=1");
-  if(rc) {
-    if(log_begin(&l, LOG_ERROR, "reload_failed")) {
-      log_str(&l, "error", err);
-      log_str(&l, "action", "keeping the previous certificates");
-      log_end(&l);
-    }
-    return;
-  }
-  uv_mutex_lock(&r->ctx_lock);
-  struct tls_ctx *old = r->ctx;
-  r->ctx = ctx;
-  uv_mutex_unlock(&r->ctx_lock);
-  tls_ctx_unref(old); /* live tunnels hold their own references */
-  relay_cert_check(r, ctx);
-  if(log_begin(&l, LOG_INFO, "reload")) {
-    log_str(&l, "config_dir", r->config_dir);
-    log_i64(&l, "cert_not_after", (int64_t)tls_ctx_cert_not_after(ctx));
-    log_end(&l);
-  }
-}
-
 static void on_signal(uv_signal_t *h, int signum)
 {
   relay_t *r = h->data;
   if(signum == SIGHUP)
-    reload(r);
+    relay_reload(r);
   else
     begin_stop(r, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
@@ -534,10 +93,7 @@ static void on_worker_done(uv_async_t *h)
 /* Daily: the warning repeats while the certificate stays unrenewed. */
 static void on_expiry_timer(uv_timer_t *t)
 {
-  relay_t *r = t->data;
-  uv_mutex_lock(&r->ctx_lock);
-  relay_cert_check(r, r->ctx);
-  uv_mutex_unlock(&r->ctx_lock);
+  relay_check_expiry(t->data);
 }
 
 /* ---- public ---- */
@@ -579,7 +135,7 @@ int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
     goto fail;
   relay_prom_init(&r->prom, &r->metrics);
   relay_cert_check(r, r->ctx);
-  rc = bind_all(r, err, errlen);
+  rc = relay_bind_all(r, err, errlen);
   if(rc)
     goto fail;
   *out = r;
@@ -634,9 +190,7 @@ int relay_run(relay_t *r)
   }
   for(unsigned i = 0; !rc && i < r->nworkers; i++) {
     relay_worker_t *w = &r->workers[i];
-    err = worker_init(w);
-    if(!err)
-      err = uv_thread_create(&w->thread, worker_main, w);
+    err = relay_worker_start(w);
     if(err) {
       log_msg(LOG_ERROR, "worker_failed", "worker %u: %s", i,
               uv_strerror(err));

@@ -22,7 +22,9 @@
 
 #include "beacon/beacon.h"
 #include "log/log.h"
-#include "relay/relay_int.h"
+#include "relay/addr_text.h"
+#include "relay/dial.h"
+#include "relay/stream.h"
 #include "target/result.h"
 
 static void stream_maybe_finish(relay_stream_t *s);
@@ -55,8 +57,8 @@ static void log_done(relay_stream_t *s)
   log_str(&l, "subject", s->t->subject);
   log_str(&l, "target", s->target_text ? s->target_text : "-");
   log_str(&l, "resolved", s->resolved[0] ? s->resolved : "-");
-  log_u64(&l, "bytes_in", s->bytes_up);
-  log_u64(&l, "bytes_out", s->bytes_down);
+  log_u64(&l, "bytes_up", s->bytes_up);
+  log_u64(&l, "bytes_down", s->bytes_down);
   log_ms(&l, "duration", uv_now(&s->t->w->loop) - s->start_ms);
   log_str(&l, "outcome", outcome);
   if(s->reason[0])
@@ -91,11 +93,9 @@ static void stream_release(relay_stream_t *s)
   free(s->setup);
   free(s->target_text);
   atomic_fetch_sub(&metrics_of(s)->streams_open, 1);
-  relay_list_del(&s->link);
+  list_del(&s->link);
   free(s);
-  if(t->w->draining && relay_tunnel_up(t) && relay_list_empty(&t->streams))
-    relay_tunnel_drain(t);
-  relay_tunnel_release(t);
+  t->host->stream_gone(t);
 }
 
 static void timer_closed(uv_handle_t *h)
@@ -138,7 +138,7 @@ static void stream_abort(relay_stream_t *s, const char *outcome,
      * stream of a confirm_connect tunnel is refused with a reason. */
     mux_stream_reset_code(relay_tunnel_mux(s->t), s->id,
                           s->unacked ? s->refusal : 0);
-    relay_tunnel_dirty(s->t);
+    s->t->host->output(s->t);
   }
   s->mux_live = 0;
   stream_maybe_finish(s);
@@ -193,7 +193,7 @@ static void account_up(relay_stream_t *s, size_t n)
     mux_now(m, uv_now(&s->t->w->loop));
     mux_stream_consumed(m, s->id, n);
   }
-  relay_tunnel_dirty(s->t);
+  s->t->host->output(s->t);
 }
 
 static void on_up_write(uv_write_t *req, int status)
@@ -373,7 +373,7 @@ static void send_fin(relay_stream_t *s)
   s->fin_sent = 1;
   /* May close the stream in the mux (both FINs): on_stream_closed. */
   mux_stream_close(relay_tunnel_mux(s->t), s->id);
-  relay_tunnel_dirty(s->t);
+  s->t->host->output(s->t);
 }
 
 /* Offers target bytes to the mux; keeps what it does not take. */
@@ -387,7 +387,7 @@ static int downstream(relay_stream_t *s, const uint8_t *p, size_t n)
   s->bytes_down += (uint64_t)w;
   s->t->bytes_down += (uint64_t)w;
   atomic_fetch_add(&metrics_of(s)->bytes_down, (uint64_t)w);
-  relay_tunnel_dirty(s->t);
+  s->t->host->output(s->t);
   if((size_t)w == n)
     return 0;
   size_t rest = n - (size_t)w;
@@ -475,7 +475,7 @@ void relay_stream_on_writable(relay_stream_t *s)
     s->t->bytes_down += (uint64_t)w;
     atomic_fetch_add(&metrics_of(s)->bytes_down, (uint64_t)w);
     s->left_off += (size_t)w;
-    relay_tunnel_dirty(s->t);
+    s->t->host->output(s->t);
     if(s->left_off < s->left_len)
       return;
     free(s->left);
@@ -517,7 +517,7 @@ static void on_dialled(void *ud, int status, relay_conn_t *conn,
       return;
     }
     s->unacked = 0;
-    relay_tunnel_dirty(s->t);
+    s->t->host->output(s->t);
   }
   log_line_t l;
   if(log_begin(&l, LOG_DEBUG, "stream_open")) {
@@ -595,7 +595,7 @@ void relay_stream_on_data(relay_stream_t *s, const uint8_t *p, size_t n)
     size_t used = n;
     int rc = target_parse(&s->setup->tp, p, &used, &s->setup->target);
     mux_stream_consumed(relay_tunnel_mux(s->t), s->id, used);
-    relay_tunnel_dirty(s->t);
+    s->t->host->output(s->t);
     if(rc == BEACON_EAGAIN)
       return;
     if(rc < 0) {
@@ -671,7 +671,7 @@ int relay_stream_open(relay_tunnel_t *t, uint32_t id, void **ud)
   s->refs = 1; /* the timer; the connection adds one */
   uv_timer_start(&s->timer, on_target_timeout, t->w->r->cfg.target_timeout_ms,
                  0);
-  relay_list_add(&t->streams, &s->link);
+  list_add(&t->streams, &s->link);
   t->refs++;
   t->streams_total++;
   atomic_fetch_add(&t->w->r->metrics.streams_open, 1);

@@ -22,25 +22,28 @@
 #include "beacon/beacon.h"
 #include "common/tunnel_socket.h"
 #include "log/log.h"
-#include "relay/relay_int.h"
+#include "conn/conn_uv.h"
+#include "relay/addr_text.h"
+#include "relay/reload.h"
+#include "relay/stream.h"
+#include "relay/tunnel.h"
 #include "tls/identity.h"
 
 #define FLUSH_SLICE (64 * 1024)
-/* Write buffers are recycled per worker instead of malloc/free per
- * flush: at most WBUF_KEEP of them, none larger than WBUF_KEEP_MAX. */
-#define WBUF_MIN (32 * 1024)
+/* Write buffers a worker keeps for reuse (conn/conn_uv.h). */
 #define WBUF_KEEP 8
-#define WBUF_KEEP_MAX (256 * 1024)
-
-typedef struct relay_wbuf {
-  uv_write_t req;
-  relay_tunnel_t *t;
-  struct relay_wbuf *next; /* in w->wfree */
-  size_t len, cap;
-  uint8_t data[];
-} wchunk_t;
 
 static void tunnel_arm(relay_tunnel_t *t);
+static void tunnel_dirty(relay_tunnel_t *t);
+static void tunnel_release(relay_tunnel_t *t);
+static void tunnel_stream_gone(relay_tunnel_t *t);
+
+/* What this tunnel's streams report to it (stream.c calls no function
+ * of this file). */
+static const relay_stream_host_t stream_host = {
+    .output = tunnel_dirty,
+    .stream_gone = tunnel_stream_gone,
+};
 
 static relay_metrics_t *metrics_of(relay_tunnel_t *t)
 {
@@ -54,7 +57,7 @@ static uint64_t now_of(relay_tunnel_t *t)
 
 static void handle_closed(uv_handle_t *h)
 {
-  relay_tunnel_release(h->data);
+  tunnel_release(h->data);
 }
 
 static void close_handles(relay_tunnel_t *t)
@@ -66,7 +69,7 @@ static void close_handles(relay_tunnel_t *t)
   uv_close((uv_handle_t *)&t->timer, handle_closed);
 }
 
-void relay_tunnel_release(relay_tunnel_t *t)
+static void tunnel_release(relay_tunnel_t *t)
 {
   if(--t->refs > 0)
     return;
@@ -82,66 +85,36 @@ void relay_tunnel_release(relay_tunnel_t *t)
       log_u64(&l, "streams", t->streams_total);
       if(t->streams_refused)
         log_u64(&l, "refused", t->streams_refused);
-      log_u64(&l, "bytes_in", t->bytes_up);
-      log_u64(&l, "bytes_out", t->bytes_down);
+      log_u64(&l, "bytes_up", t->bytes_up);
+      log_u64(&l, "bytes_down", t->bytes_down);
       log_str(&l, "reason",
               conn_close_reason_name(conn_close_reason(t->conn)));
       log_end(&l);
     }
   }
   if(t->dirty)
-    relay_list_del(&t->dirty_link);
-  relay_list_del(&t->link);
+    list_del(&t->dirty_link);
+  list_del(&t->link);
   conn_free(t->conn);
   atomic_fetch_sub(&w->r->metrics.tunnels_open, 1);
   free(t);
-  relay_worker_tunnel_gone(w);
+  w->host->tunnel_gone(w);
 }
 
-static wchunk_t *wbuf_get(relay_worker_t *w, size_t need)
+void relay_tunnel_init_cache(relay_worker_t *w)
 {
-  for(wchunk_t **pp = &w->wfree; *pp; pp = &(*pp)->next) {
-    wchunk_t *c = *pp;
-    if(c->cap >= need) {
-      *pp = c->next;
-      w->nwfree--;
-      return c;
-    }
-  }
-  size_t cap = need < WBUF_MIN ? WBUF_MIN : need;
-  wchunk_t *c = malloc(sizeof(*c) + cap);
-  if(c)
-    c->cap = cap;
-  return c;
-}
-
-static void wbuf_put(relay_worker_t *w, wchunk_t *c)
-{
-  if(w->nwfree >= WBUF_KEEP || c->cap > WBUF_KEEP_MAX) {
-    free(c);
-    return;
-  }
-  c->next = w->wfree;
-  w->wfree = c;
-  w->nwfree++;
+  conn_wpool_init(&w->wpool, WBUF_KEEP);
 }
 
 void relay_tunnel_free_cache(relay_worker_t *w)
 {
-  while(w->wfree) {
-    wchunk_t *c = w->wfree;
-    w->wfree = c->next;
-    free(c);
-  }
-  w->nwfree = 0;
+  conn_wpool_clear(&w->wpool);
 }
 
-static void on_write(uv_write_t *req, int status)
+static void on_write(void *owner, size_t len, int status)
 {
-  wchunk_t *c = req->data;
-  relay_tunnel_t *t = c->t;
-  conn_write_done(t->conn, c->len, now_of(t));
-  wbuf_put(t->w, c);
+  relay_tunnel_t *t = owner;
+  conn_write_done(t->conn, len, now_of(t));
   if(status < 0) {
     if(!relay_tunnel_closing(t))
       relay_tunnel_close(t, CONN_CLOSE_WRITE_ERROR);
@@ -150,51 +123,22 @@ static void on_write(uv_write_t *req, int status)
     return;
   }
   if(relay_tunnel_up(t))
-    relay_tunnel_dirty(t);
+    tunnel_dirty(t);
 }
 
-/* Hands the core's pending ciphertext to the socket: straight from the
- * TLS queue while nothing waits in libuv's (the common case, no copy),
- * the rest in one queued write. */
+/* Hands the core's pending ciphertext to the socket (conn/conn_uv.h). */
 static int write_ciphertext(relay_tunnel_t *t)
 {
-  const uint8_t *p;
-  size_t out = conn_pending(t->conn, &p);
-  if(!out || uv_is_closing((uv_handle_t *)&t->tcp))
+  if(uv_is_closing((uv_handle_t *)&t->tcp))
     return 0;
-  if(!conn_queued(t->conn)) {
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)out);
-    int n = uv_try_write((uv_stream_t *)&t->tcp, &b, 1);
-    if(n < 0 && n != UV_EAGAIN)
-      return BEACON_EIO;
-    if(n > 0) {
-      conn_advance(t->conn, (size_t)n);
-      out = conn_pending(t->conn, &p);
-      if(!out)
-        return 0;
-    }
-  }
-  wchunk_t *c = wbuf_get(t->w, out);
-  if(!c)
-    return BEACON_ENOMEM;
-  c->t = t;
-  c->len = out;
-  memcpy(c->data, p, out);
-  c->req.data = c;
-  uv_buf_t b = uv_buf_init((char *)c->data, (unsigned)c->len);
-  int err = uv_write(&c->req, (uv_stream_t *)&t->tcp, &b, 1, on_write);
-  if(err) {
-    wbuf_put(t->w, c);
-    return BEACON_EIO;
-  }
-  conn_advance_queued(t->conn, out);
-  return 0;
+  return conn_uv_write(t->conn, (uv_stream_t *)&t->tcp, &t->w->wpool, on_write,
+                       t);
 }
 
 void relay_tunnel_flush(relay_tunnel_t *t)
 {
   if(t->dirty) {
-    relay_list_del(&t->dirty_link);
+    list_del(&t->dirty_link);
     t->dirty = 0;
   }
   if(relay_tunnel_closing(t))
@@ -217,13 +161,13 @@ void relay_tunnel_flush(relay_tunnel_t *t)
   tunnel_arm(t);
 }
 
-void relay_tunnel_dirty(relay_tunnel_t *t)
+static void tunnel_dirty(relay_tunnel_t *t)
 {
   if(t->dirty || relay_tunnel_closing(t))
     return;
   t->dirty = 1;
-  relay_list_add(&t->w->dirty, &t->dirty_link);
-  relay_worker_dirty(t->w);
+  list_add(&t->w->dirty, &t->dirty_link);
+  t->w->host->output(t->w);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -252,7 +196,7 @@ static void cb_close(conn_t *c, enum conn_close_reason why, void *ud)
   else if(why == CONN_CLOSE_KEEPALIVE_TIMEOUT)
     atomic_fetch_add(&metrics_of(t)->keepalive_timeouts, 1);
   if(t->dirty) {
-    relay_list_del(&t->dirty_link);
+    list_del(&t->dirty_link);
     t->dirty = 0;
   }
   uv_read_stop((uv_stream_t *)&t->tcp);
@@ -279,7 +223,7 @@ static void on_timer(uv_timer_t *h)
     return;
   /* After a keep-alive tick the mux may have a ping to send. */
   if(relay_tunnel_up(t))
-    relay_tunnel_dirty(t);
+    tunnel_dirty(t);
   tunnel_arm(t);
 }
 
@@ -532,7 +476,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     return;
   }
   conn_feed(t->conn, (const uint8_t *)buf->base, (size_t)nread, now_of(t));
-  relay_tunnel_dirty(t); /* no-op once closing */
+  tunnel_dirty(t); /* no-op once closing */
 }
 
 void relay_tunnel_drain(relay_tunnel_t *t)
@@ -546,10 +490,18 @@ void relay_tunnel_drain(relay_tunnel_t *t)
   mux_t *m = conn_mux(t->conn);
   if(!mux_is_going_away(m))
     mux_go_away(m, MUX_GO_AWAY_NORMAL);
-  if(relay_list_empty(&t->streams))
+  if(list_empty(&t->streams))
     relay_tunnel_close(t, CONN_CLOSE_DRAIN);
   else
-    relay_tunnel_dirty(t);
+    tunnel_dirty(t);
+}
+
+/* A stream was freed: a draining tunnel closes after its last one. */
+static void tunnel_stream_gone(relay_tunnel_t *t)
+{
+  if(t->w->draining && relay_tunnel_up(t) && list_empty(&t->streams))
+    relay_tunnel_drain(t);
+  tunnel_release(t);
 }
 
 void relay_tunnel_accept(relay_worker_t *w)
@@ -557,13 +509,14 @@ void relay_tunnel_accept(relay_worker_t *w)
   relay_t *r = w->r;
   relay_tunnel_t *t = fault_calloc("relay_tunnel", 1, sizeof(*t));
   if(!t) {
-    relay_worker_refuse(w);
+    w->host->refuse(w);
     return;
   }
   t->w = w;
-  relay_list_init(&t->streams);
-  relay_list_init(&t->link);
-  relay_list_init(&t->dirty_link);
+  t->host = &stream_host;
+  list_init(&t->streams);
+  list_init(&t->link);
+  list_init(&t->dirty_link);
   uv_tcp_init(&w->loop, &t->tcp);
   uv_timer_init(&w->loop, &t->timer);
   t->tcp.data = t;
@@ -571,7 +524,7 @@ void relay_tunnel_accept(relay_worker_t *w)
   t->refs = 2;
   t->id = atomic_fetch_add(&r->next_tunnel_id, 1) + 1;
   t->start_ms = uv_now(&w->loop);
-  relay_list_add(&w->tunnels, &t->link);
+  list_add(&w->tunnels, &t->link);
   w->ntunnels++;
   uint64_t open = atomic_fetch_add(&r->metrics.tunnels_open, 1) + 1;
   snprintf(t->peer, sizeof(t->peer), "?");

@@ -272,6 +272,18 @@ class ResetAfter(Backend):
         rst_close(conn)
 
 
+class ResetLater(Backend):
+    """Accepts, waits `delay` seconds, then resets: the relay's dial has
+    completed by then, so the reset is the stream's, not the dial's."""
+    def __init__(self, delay, *a, **kw):
+        self.delay = delay
+        super().__init__(*a, **kw)
+
+    def handle(self, conn):
+        time.sleep(self.delay)
+        rst_close(conn)
+
+
 class SlowAccept(Backend):
     backlog = 1
 

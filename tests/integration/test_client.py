@@ -13,7 +13,7 @@ import subprocess
 import time
 
 import harness
-from backends import Echo, ResetAfter
+from backends import Echo, ResetLater
 
 
 def start_relay(env, **kw):
@@ -75,7 +75,7 @@ def test_relay_restart_between_dials(env):
 def test_reset_is_econnreset(env):
     relay = start_relay(env)
     # the target accepts, then resets: the relay resets the stream
-    rst = env.use(ResetAfter(0))
+    rst = env.use(ResetLater(0.3))
     rc, out = stress(env, "reset", [relay], rst.addr)
     harness.check(rc == 0 and out.strip() == "reset", out)
 

@@ -440,7 +440,7 @@ def test_half_close_both_ways(c):
     assert data == b"\xa5" * 300000
     st.write(b"still open after the target's FIN")
     st.close_write()
-    assert r.wait_log("bytes_in=33 bytes_out=300000"), r.text()
+    assert r.wait_log("bytes_up=33 bytes_down=300000"), r.text()
 
 
 @case

@@ -43,8 +43,8 @@ def test_echo(env):
                                   "-bytes", str(16 * MiB))
     check(res["bytes"] == 16 * MiB and res["sha_ok"], "echo %r" % res)
     st = relay_stat(env, relay, "stream_done")
-    check(st["outcome"] == "ok" and st["bytes_in"] == str(16 * MiB) and
-          st["bytes_out"] == str(16 * MiB), "relay log %r" % st)
+    check(st["outcome"] == "ok" and st["bytes_up"] == str(16 * MiB) and
+          st["bytes_down"] == str(16 * MiB), "relay log %r" % st)
 
 
 def test_echo_500_streams(env):
@@ -66,7 +66,7 @@ def test_echo_500_streams(env):
     done = [ln for ln in env.log_text(relay).splitlines()
             if " stream_done " in ln]
     bad = [ln for ln in done if " outcome=ok" not in ln or
-           " bytes_out=65536 " not in ln]
+           " bytes_down=65536 " not in ln]
     check(not bad, "streams not ok:\n" + "\n".join(bad[:5]))
 
 

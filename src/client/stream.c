@@ -1,5 +1,5 @@
 /*
- * pipe.c - one dialled stream, pumped between the innermost hop's mux and
+ * stream.c - one dialled stream, pumped between the innermost hop's mux and
  * the caller's local end (docs/PROTOCOL.md "The target line" and
  * docs/PROTOCOL.md "Relaying", seen from the controller): the library
  * end of a loopback TCP pair (beacon_dial), or the caller's own socket,
@@ -22,35 +22,36 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "client/client_int.h"
+#include "client/req.h"
+#include "client/stream.h"
 #include "common/error.h"
 #include "target/result.h"
 
 typedef struct pwrite {
   uv_write_t req;
-  client_pipe_t *p;
+  client_stream_t *p;
   size_t len;
   uint8_t data[];
 } pwrite_t;
 
-static mux_t *pipe_mux(client_pipe_t *p)
+static mux_t *stream_mux(client_stream_t *p)
 {
   if(!p->s || p->s->torn_down || !p->sid)
     return NULL;
-  return client_session_mux(p->s);
+  return client_chain_mux(p->s);
 }
 
-static void detach(client_pipe_t *p)
+static void detach(client_stream_t *p)
 {
   if(p->s) {
-    client_list_del(&p->link);
+    list_del(&p->link);
     p->s = NULL;
   }
   p->sid = 0;
 }
 
-/* The last local handle is closed: report the end, free the pipe. */
-static void pipe_free(client_pipe_t *p)
+/* The last local handle is closed: report the end, free the stream. */
+static void stream_free(client_stream_t *p)
 {
   if(p->owner) {
     const char *how = p->outcome ? p->outcome : "ok";
@@ -67,9 +68,9 @@ static void pipe_free(client_pipe_t *p)
 
 static void on_local_closed(uv_handle_t *h)
 {
-  client_pipe_t *p = h->data;
+  client_stream_t *p = h->data;
   if(--p->nopen == 0 && p->closing)
-    pipe_free(p);
+    stream_free(p);
 }
 
 static void close_handle(client_local_t *h)
@@ -80,13 +81,13 @@ static void close_handle(client_local_t *h)
 }
 
 /* Closes the local end; hard = RST to the caller (a socket). */
-static void local_close(client_pipe_t *p, int hard)
+static void local_close(client_stream_t *p, int hard)
 {
   if(p->closing)
     return;
   p->closing = 1;
   if(!p->nopen) {
-    pipe_free(p);
+    stream_free(p);
     return;
   }
   if(p->in)
@@ -103,18 +104,18 @@ static void local_close(client_pipe_t *p, int hard)
     close_handle(&p->out_h);
 }
 
-static void set_outcome(client_pipe_t *p, const char *how)
+static void set_outcome(client_stream_t *p, const char *how)
 {
   if(!p->outcome)
     p->outcome = how;
 }
 
 /* Forgets the stream (resetting it when send_rst and still live) without
- * a callback into this pipe, then closes the local end hard. The pipe
+ * a callback into this stream, then closes the local end hard. The stream
  * may be freed on return. */
-static void pipe_drop(client_pipe_t *p, int send_rst)
+static void stream_drop(client_stream_t *p, int send_rst)
 {
-  mux_t *m = pipe_mux(p);
+  mux_t *m = stream_mux(p);
   uint32_t id = p->sid;
   beacon_tunnel_t *t = p->t;
   detach(p);
@@ -127,21 +128,21 @@ static void pipe_drop(client_pipe_t *p, int send_rst)
   client_dirty(t);
 }
 
-static void pipe_reset(client_pipe_t *p)
+static void stream_reset(client_stream_t *p)
 {
   set_outcome(p, "error");
-  pipe_drop(p, 1);
+  stream_drop(p, 1);
 }
 
 /* The caller's end failed or went away: the relay is told with RST. */
-static void pipe_local_gone(client_pipe_t *p)
+static void stream_local_gone(client_stream_t *p)
 {
   set_outcome(p, "reset_by_client");
-  pipe_drop(p, 1);
+  stream_drop(p, 1);
 }
 
 /* Both directions done and everything written: a normal close. */
-static void maybe_close(client_pipe_t *p)
+static void maybe_close(client_stream_t *p)
 {
   if(p->closing || p->sid || p->wpending || p->req)
     return;
@@ -150,13 +151,13 @@ static void maybe_close(client_pipe_t *p)
   local_close(p, 0);
 }
 
-client_pipe_t *client_pipe_open(client_session_t *s, client_req_t *req)
+client_stream_t *client_stream_open(client_chain_t *s, client_req_t *req)
 {
-  mux_t *m = client_session_mux(s);
-  client_pipe_t *p = calloc(1, sizeof(*p));
+  mux_t *m = client_chain_mux(s);
+  client_stream_t *p = calloc(1, sizeof(*p));
   if(!p)
     return NULL;
-  p->kind = CLIENT_SUD_PIPE;
+  p->kind = CLIENT_SUD_STREAM;
   p->t = s->t;
   int64_t id = mux_open(m, p);
   if(id <= 0) {
@@ -167,38 +168,38 @@ client_pipe_t *client_pipe_open(client_session_t *s, client_req_t *req)
   p->sid = (uint32_t)id;
   p->req = req;
   p->open_deadline = uv_now(&s->t->loop) + (uint64_t)req->open_ms;
-  client_list_add(&s->pipes, &p->link);
+  list_add(&s->streams, &p->link);
   /* The target line goes first (docs/PROTOCOL.md "The target line"); the
    * initial window always takes it whole. */
   if(mux_stream_write(m, p->sid, (const uint8_t *)req->line, req->line_len) !=
      (int64_t)req->line_len) {
     p->req = NULL;
-    pipe_reset(p);
+    stream_reset(p);
     return NULL;
   }
   return p;
 }
 
-client_req_t *client_pipe_take_req(client_pipe_t *p)
+client_req_t *client_stream_take_req(client_stream_t *p)
 {
   client_req_t *req = p->req;
   p->req = NULL;
   if(req)
-    pipe_reset(p); /* not open locally: frees the pipe at once */
+    stream_reset(p); /* not open locally: frees the stream at once */
   return req;
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-  client_pipe_t *p = h->data;
+  client_stream_t *p = h->data;
   if(!p->rbuf)
     p->rbuf = malloc(CLIENT_CHUNK);
   *buf = uv_buf_init((char *)p->rbuf, p->rbuf ? CLIENT_CHUNK : 0);
 }
 
-static void send_fin(client_pipe_t *p)
+static void send_fin(client_stream_t *p)
 {
-  mux_t *m = pipe_mux(p);
+  mux_t *m = stream_mux(p);
   if(p->fin_sent)
     return;
   p->fin_sent = 1;
@@ -208,19 +209,19 @@ static void send_fin(client_pipe_t *p)
 }
 
 /* Offers the kept bytes to the mux. 1 when all were taken. */
-static int push_stash(client_pipe_t *p)
+static int push_stash(client_stream_t *p)
 {
-  mux_t *m = pipe_mux(p);
+  mux_t *m = stream_mux(p);
   if(!p->stash_len)
     return 1;
   if(!m) {
-    pipe_reset(p);
+    stream_reset(p);
     return 0;
   }
   int64_t w =
       mux_stream_write(m, p->sid, p->rbuf + p->stash_off, p->stash_len);
   if(w < 0) {
-    pipe_reset(p);
+    stream_reset(p);
     return 0;
   }
   p->stash_off += (size_t)w;
@@ -231,7 +232,7 @@ static int push_stash(client_pipe_t *p)
 
 static void on_local_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
-  client_pipe_t *p = st->data;
+  client_stream_t *p = st->data;
   if(n == 0 || p->closing)
     return;
   if(n == UV_EOF) {
@@ -244,7 +245,7 @@ static void on_local_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
   }
   if(n < 0) {
     /* The caller closed with unread data, or a local error: abort. */
-    pipe_local_gone(p);
+    stream_local_gone(p);
     return;
   }
   p->bytes_up += (uint64_t)n;
@@ -256,7 +257,7 @@ static void on_local_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
   }
 }
 
-static void start_reading(client_pipe_t *p)
+static void start_reading(client_stream_t *p)
 {
   if(p->reading || p->closing || p->local_eof || !p->local_open)
     return;
@@ -266,7 +267,7 @@ static void start_reading(client_pipe_t *p)
 
 /* Wraps fd (a socket or a pipe) in h. On failure the handle, if it was
  * initialised, is closed again and fd stays the caller's. */
-static int adopt(client_pipe_t *p, client_local_t *h, int fd)
+static int adopt(client_stream_t *p, client_local_t *h, int fd)
 {
   uv_loop_t *loop = &p->t->loop;
   uv_handle_type type = uv_guess_handle(fd);
@@ -291,7 +292,7 @@ static int adopt(client_pipe_t *p, client_local_t *h, int fd)
 
 /* Takes the caller's local end(s) into the loop: one socket both ways,
  * or a descriptor to read and another to write. */
-static int adopt_local(client_pipe_t *p, client_req_t *req)
+static int adopt_local(client_stream_t *p, client_req_t *req)
 {
   int *in = req->in_fd >= 0 ? &req->in_fd : &req->lfd;
   int rc = adopt(p, &p->in_h, *in);
@@ -310,20 +311,20 @@ static int adopt_local(client_pipe_t *p, client_req_t *req)
   return 0;
 }
 
-void client_pipe_on_ack(client_pipe_t *p)
+void client_stream_on_ack(client_stream_t *p)
 {
   client_req_t *req = p->req;
   if(!req)
     return;
   p->req = NULL;
   p->local_open = 1;
-  req->confirmed = p->s && client_session_confirms(p->s);
+  req->confirmed = p->s && client_chain_confirms(p->s);
   if(adopt_local(p, req)) {
     /* What no handle owns yet, the request closes when freed. */
     beacon_error_t e;
     client_error_set(&e, BEACON_EIO, -1, "cannot adopt the local end");
     client_req_finish(p->t, req, BEACON_EIO, &e);
-    pipe_reset(p);
+    stream_reset(p);
     return;
   }
   if(req->want_end) {
@@ -332,16 +333,16 @@ void client_pipe_on_ack(client_pipe_t *p)
     p->owner = req;
   }
   if(!client_req_finish(p->t, req, 0, NULL)) {
-    pipe_reset(p); /* the caller gave up meanwhile */
+    stream_reset(p); /* the caller gave up meanwhile */
     return;
   }
   start_reading(p);
 }
 
 /* len bytes reached the caller: the relay may send that many more. */
-static void window_back(client_pipe_t *p, size_t len)
+static void window_back(client_stream_t *p, size_t len)
 {
-  mux_t *m = pipe_mux(p);
+  mux_t *m = stream_mux(p);
   p->bytes_down += len;
   if(m) {
     mux_now(m, uv_now(&p->t->loop));
@@ -353,24 +354,24 @@ static void window_back(client_pipe_t *p, size_t len)
 static void on_local_write(uv_write_t *wr, int status)
 {
   pwrite_t *w = wr->data;
-  client_pipe_t *p = w->p;
+  client_stream_t *p = w->p;
   p->wpending -= w->len;
   size_t len = w->len;
   free(w);
   if(p->closing)
     return;
   if(status < 0) {
-    pipe_local_gone(p); /* the caller is gone: tell the relay */
+    stream_local_gone(p); /* the caller is gone: tell the relay */
     return;
   }
   window_back(p, len);
   maybe_close(p);
 }
 
-void client_pipe_on_data(client_pipe_t *p, const uint8_t *d, size_t n)
+void client_stream_on_data(client_stream_t *p, const uint8_t *d, size_t n)
 {
   if(p->req)
-    client_pipe_on_ack(p); /* data implies the stream was taken */
+    client_stream_on_ack(p); /* data implies the stream was taken */
   if(p->closing || !p->local_open || p->shut_sent)
     return;
   /* Straight to the caller's socket when it takes it, without a copy;
@@ -379,7 +380,7 @@ void client_pipe_on_data(client_pipe_t *p, const uint8_t *d, size_t n)
   uv_buf_t direct = uv_buf_init((char *)d, (unsigned)n);
   int took = uv_try_write(p->out, &direct, 1);
   if(took < 0 && took != UV_EAGAIN) {
-    pipe_local_gone(p); /* the caller is gone: tell the relay */
+    stream_local_gone(p); /* the caller is gone: tell the relay */
     return;
   }
   if(took > 0) {
@@ -391,7 +392,7 @@ void client_pipe_on_data(client_pipe_t *p, const uint8_t *d, size_t n)
   }
   pwrite_t *w = malloc(sizeof(*w) + n);
   if(!w) {
-    pipe_reset(p);
+    stream_reset(p);
     return;
   }
   w->p = p;
@@ -401,7 +402,7 @@ void client_pipe_on_data(client_pipe_t *p, const uint8_t *d, size_t n)
   uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
   if(uv_write(&w->req, p->out, &b, 1, on_local_write)) {
     free(w);
-    pipe_reset(p);
+    stream_reset(p);
     return;
   }
   p->wpending += n;
@@ -409,7 +410,7 @@ void client_pipe_on_data(client_pipe_t *p, const uint8_t *d, size_t n)
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
-  client_pipe_t *p = req->data;
+  client_stream_t *p = req->data;
   (void)status; /* a pipe cannot shutdown(2): closing it is its EOF */
   free(req);
   p->shut_done = 1;
@@ -418,15 +419,15 @@ static void on_shutdown(uv_shutdown_t *req, int status)
   maybe_close(p);
 }
 
-void client_pipe_on_fin(client_pipe_t *p)
+void client_stream_on_fin(client_stream_t *p)
 {
   if(p->req)
-    client_pipe_on_ack(p);
+    client_stream_on_ack(p);
   if(p->closing || !p->local_open || p->shut_sent)
     return;
   uv_shutdown_t *req = malloc(sizeof(*req));
   if(!req) {
-    pipe_reset(p);
+    stream_reset(p);
     return;
   }
   req->data = p;
@@ -439,14 +440,14 @@ void client_pipe_on_fin(client_pipe_t *p)
   }
 }
 
-void client_pipe_on_reset(client_pipe_t *p)
+void client_stream_on_reset(client_stream_t *p)
 {
   if(p->req) {
     /* Reset before the relay took the stream: the dial fails. A relay
      * that confirms connects says why (connect results); otherwise (a
      * Go relay out of backlog, for instance) it is just a reset. */
     client_req_t *req = p->req;
-    mux_t *m = pipe_mux(p);
+    mux_t *m = stream_mux(p);
     uint32_t why = m ? mux_reset_code(m) : 0;
     int code = target_result_to_error(why);
     int hop = p->s ? p->s->nhops - 1 : -1;
@@ -461,10 +462,10 @@ void client_pipe_on_reset(client_pipe_t *p)
     client_req_finish(p->t, req, code, &e);
   }
   set_outcome(p, "reset_by_target");
-  pipe_drop(p, 0); /* the mux drops the stream after this callback */
+  stream_drop(p, 0); /* the mux drops the stream after this callback */
 }
 
-void client_pipe_on_writable(client_pipe_t *p)
+void client_stream_on_writable(client_stream_t *p)
 {
   if(p->closing || !p->stash_len)
     return;
@@ -476,7 +477,7 @@ void client_pipe_on_writable(client_pipe_t *p)
     start_reading(p);
 }
 
-void client_pipe_on_closed(client_pipe_t *p)
+void client_stream_on_closed(client_stream_t *p)
 {
   /* Both FINs went through (an RST goes through on_reset first). */
   if(p->req) {
@@ -490,7 +491,7 @@ void client_pipe_on_closed(client_pipe_t *p)
   maybe_close(p);
 }
 
-void client_pipe_abort(client_pipe_t *p)
+void client_stream_abort(client_stream_t *p)
 {
   set_outcome(p, "tunnel_lost");
   detach(p);

@@ -1,24 +1,24 @@
 /*
- * session.c - one connection through the relay chain (docs/PROTOCOL.md "Chains
- * of relays", docs/ARCHITECTURE.md "Layers").
+ * chain.c - one chain: a connection through every hop of the relay chain
+ * (docs/PROTOCOL.md "Chains of relays", docs/ARCHITECTURE.md "Chain").
  *
  * Hop 0 is TLS over a uv_tcp_t. Hop k+1 is TLS whose ciphertext is the
  * payload of a stream of hop k's mux, opened with hop k+1's address as
  * its target line; each hop verifies its relay against fleet-ca.crt with
- * that relay's own host as the expected name. Pipes (the caller's
- * streams) live on the innermost hop's mux.
+ * that relay's own host as the expected name. The caller's streams
+ * (stream.c) live on the innermost hop's mux.
  *
  * Each hop's TLS and mux run in a connection core (conn/conn.h), the
  * same as the relay's tunnels. Output moves from the innermost hop
- * outwards once per loop turn (session_flush): mux output -> TLS ->
+ * outwards once per loop turn (chain_flush): mux output -> TLS ->
  * carrier stream of the previous hop (or the socket for hop 0). Each
  * step stops when the next one is full, so a slow relay link fills the
- * mux queues and the pipes stop reading their local sockets (docs/PROTOCOL.md
- * "Relaying", on the controller side); ciphertext that makes no progress for
- * the keep-alive timeout ends the session.
+ * mux queues and the streams stop reading their local sockets
+ * (docs/PROTOCOL.md "Relaying", on the controller side); ciphertext that makes
+ * no progress for the keep-alive timeout ends the chain.
  *
- * Failures only mark the session (client_session_fail); the tunnel's
- * check handle then calls client_session_service(), which tears it down
+ * Failures only mark the chain (client_chain_fail); the tunnel's
+ * check handle then calls client_chain_service(), which tears it down
  * outside every mux callback.
  */
 #include <stdarg.h>
@@ -26,24 +26,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/client_int.h"
+#include "client/chain.h"
+#include "client/req.h"
+#include "client/stream.h"
+#include "conn/conn_uv.h"
 #include "common/tunnel_socket.h"
 
-/* Hop 0 write buffers kept per session for reuse instead of a malloc
- * per write: at most WBUF_KEEP, none larger than WBUF_KEEP_MAX. */
-#define WBUF_MIN (32 * 1024)
+/* Hop 0 write buffers kept per chain for reuse (conn/conn_uv.h). */
 #define WBUF_KEEP 4
-#define WBUF_KEEP_MAX (256 * 1024)
 
-static void session_flush(client_session_t *s);
+static void chain_flush(client_chain_t *s);
 
-static uint64_t now_ms(client_session_t *s)
+static uint64_t now_ms(client_chain_t *s)
 {
   return uv_now(&s->t->loop);
 }
 
-static const char *hop_name(client_session_t *s, int hop, char *buf,
-                            size_t cap)
+static const char *hop_name(client_chain_t *s, int hop, char *buf, size_t cap)
 {
   const target_t *r = &s->t->cfg.relays[hop];
   int v6 = r->kind == TARGET_IPV6;
@@ -52,10 +51,10 @@ static const char *hop_name(client_session_t *s, int hop, char *buf,
   return buf;
 }
 
-void client_session_fail(client_session_t *s, int hop, int code,
-                         const char *fmt, ...)
+void client_chain_fail(client_chain_t *s, int hop, int code, const char *fmt,
+                       ...)
 {
-  if(s->state == CS_FAILED)
+  if(s->state == CHAIN_FAILED)
     return;
   char what[200];
   va_list ap;
@@ -69,7 +68,7 @@ void client_session_fail(client_session_t *s, int hop, int code,
   } else {
     client_error_set(&s->err, code, hop, "%s", what);
   }
-  s->state = CS_FAILED;
+  s->state = CHAIN_FAILED;
   if(s->t->cur == s)
     s->t->cur = NULL;
   /* No hop reads or sends any more; the streams end at teardown. */
@@ -84,17 +83,6 @@ static mux_t *hop_mux(const client_hop_t *h)
   return h->conn ? conn_mux(h->conn) : NULL;
 }
 
-mux_t *client_session_mux(client_session_t *s)
-{
-  return hop_mux(&s->hops[s->nhops - 1]);
-}
-
-int client_session_confirms(client_session_t *s)
-{
-  const client_hop_t *h = &s->hops[s->nhops - 1];
-  return h->conn && tls_conn_beacon_alpn(conn_tls(h->conn));
-}
-
 /* ---- mux callbacks ---------------------------------------------------- */
 
 static void hop_input(client_hop_t *h, const uint8_t *in, size_t len);
@@ -107,8 +95,8 @@ static int cb_stream_open(mux_t *m, uint32_t id, void **sud, void *ud)
 
 static void cb_stream_ack(mux_t *m, uint32_t id, void *sud, void *ud)
 {
-  if(sud && *(int *)sud == CLIENT_SUD_PIPE)
-    client_pipe_on_ack(sud);
+  if(sud && *(int *)sud == CLIENT_SUD_STREAM)
+    client_stream_on_ack(sud);
 }
 
 static void cb_data(mux_t *m, uint32_t id, void *sud, const uint8_t *d,
@@ -116,8 +104,8 @@ static void cb_data(mux_t *m, uint32_t id, void *sud, const uint8_t *d,
 {
   if(!sud)
     return;
-  if(*(int *)sud == CLIENT_SUD_PIPE) {
-    client_pipe_on_data(sud, d, n);
+  if(*(int *)sud == CLIENT_SUD_STREAM) {
+    client_stream_on_data(sud, d, n);
     return;
   }
   /* A carrier: the next hop's ciphertext, consumed at once (the next
@@ -128,28 +116,28 @@ static void cb_data(mux_t *m, uint32_t id, void *sud, const uint8_t *d,
 
 static void carrier_lost(client_hop_t *child, const char *how)
 {
-  client_session_t *s = child->s;
-  if(s->state == CS_FAILED)
+  client_chain_t *s = child->s;
+  if(s->state == CHAIN_FAILED)
     return;
   int prev = child->index - 1;
   char pname[300];
   hop_name(s, prev, pname, sizeof(pname));
   if(!child->up)
-    client_session_fail(s, child->index, BEACON_EREFUSED,
-                        "unreachable through %s (stream %s: refused, "
-                        "unreachable or denied by its policy)",
-                        pname, how);
+    client_chain_fail(s, child->index, BEACON_EREFUSED,
+                      "unreachable through %s (stream %s: refused, "
+                      "unreachable or denied by its policy)",
+                      pname, how);
   else
-    client_session_fail(s, child->index, BEACON_ERESET,
-                        "connection lost (stream through %s %s)", pname, how);
+    client_chain_fail(s, child->index, BEACON_ERESET,
+                      "connection lost (stream through %s %s)", pname, how);
 }
 
 static void cb_fin(mux_t *m, uint32_t id, void *sud, void *ud)
 {
   if(!sud)
     return;
-  if(*(int *)sud == CLIENT_SUD_PIPE)
-    client_pipe_on_fin(sud);
+  if(*(int *)sud == CLIENT_SUD_STREAM)
+    client_stream_on_fin(sud);
   else
     carrier_lost(sud, "closed");
 }
@@ -158,8 +146,8 @@ static void cb_reset(mux_t *m, uint32_t id, void *sud, void *ud)
 {
   if(!sud)
     return;
-  if(*(int *)sud == CLIENT_SUD_PIPE)
-    client_pipe_on_reset(sud);
+  if(*(int *)sud == CLIENT_SUD_STREAM)
+    client_stream_on_reset(sud);
   else
     carrier_lost(sud, "reset");
 }
@@ -167,8 +155,8 @@ static void cb_reset(mux_t *m, uint32_t id, void *sud, void *ud)
 static void cb_writable(mux_t *m, uint32_t id, void *sud, void *ud)
 {
   client_hop_t *h = ud;
-  if(sud && *(int *)sud == CLIENT_SUD_PIPE)
-    client_pipe_on_writable(sud);
+  if(sud && *(int *)sud == CLIENT_SUD_STREAM)
+    client_stream_on_writable(sud);
   client_dirty(h->s->t);
 }
 
@@ -176,8 +164,8 @@ static void cb_closed(mux_t *m, uint32_t id, void *sud, void *ud)
 {
   if(!sud)
     return;
-  if(*(int *)sud == CLIENT_SUD_PIPE) {
-    client_pipe_on_closed(sud);
+  if(*(int *)sud == CLIENT_SUD_STREAM) {
+    client_stream_on_closed(sud);
     return;
   }
   client_hop_t *child = sud;
@@ -188,9 +176,9 @@ static void cb_closed(mux_t *m, uint32_t id, void *sud, void *ud)
 static void cb_go_away(mux_t *m, uint32_t code, void *ud)
 {
   client_hop_t *h = ud;
-  client_session_t *s = h->s;
-  /* No new streams on this session; live ones finish. The next dial
-   * starts a fresh session. */
+  client_chain_t *s = h->s;
+  /* No new streams on this chain; live ones finish. The next dial
+   * starts a fresh chain. */
   s->going_away = 1;
   if(s->t->cur == s)
     s->t->cur = NULL;
@@ -210,14 +198,14 @@ static const mux_callbacks_t mux_cbs = {
 
 /* ---- hops ------------------------------------------------------------- */
 
-static void session_ready(client_session_t *s)
+static void chain_ready(client_chain_t *s)
 {
-  s->state = CS_UP;
-  while(!client_list_empty(&s->waiting)) {
-    client_list_t *n = s->waiting.next;
-    client_list_del(n);
-    client_req_t *req = CLIENT_CONTAINER(n, client_req_t, link);
-    client_session_submit(s, req);
+  s->state = CHAIN_UP;
+  while(!list_empty(&s->waiting)) {
+    list_link_t *n = s->waiting.next;
+    list_del(n);
+    client_req_t *req = LIST_CONTAINER(n, client_req_t, link);
+    client_chain_submit(s, req);
   }
 }
 
@@ -227,26 +215,26 @@ static void cb_handshake_failed(conn_t *c, int rc, const char *detail,
                                 void *ud)
 {
   client_hop_t *h = ud;
-  client_session_t *s = h->s;
+  client_chain_t *s = h->s;
   if(rc == BEACON_ETIMEDOUT)
-    client_session_fail(s, h->index, BEACON_ETIMEDOUT,
-                        "TLS handshake timed out after %d ms",
-                        s->t->cfg.handshake_ms);
+    client_chain_fail(s, h->index, BEACON_ETIMEDOUT,
+                      "TLS handshake timed out after %d ms",
+                      s->t->cfg.handshake_ms);
   else if(rc == BEACON_ENOMEM)
-    client_session_fail(s, h->index, BEACON_ENOMEM, "out of memory");
+    client_chain_fail(s, h->index, BEACON_ENOMEM, "out of memory");
   else
-    client_session_fail(s, h->index, rc, "TLS handshake failed: %s",
-                        detail ? detail : "");
+    client_chain_fail(s, h->index, rc, "TLS handshake failed: %s",
+                      detail ? detail : "");
 }
 
 static void cb_up(conn_t *c, void *ud)
 {
   client_hop_t *h = ud;
-  client_session_t *s = h->s;
+  client_chain_t *s = h->s;
   const beacon_config_t *cfg = &s->t->cfg;
   h->up = 1;
   if(h->index == s->nhops - 1) {
-    session_ready(s);
+    chain_ready(s);
     return;
   }
   /* The next hop rides a stream of this one (docs/PROTOCOL.md "Chains of
@@ -257,15 +245,15 @@ static void cb_up(conn_t *c, void *ud)
   int len = target_format(&cfg->relays[next->index], line, sizeof(line));
   int64_t id = mux_open(m, next);
   if(len < 0 || id <= 0) {
-    client_session_fail(s, h->index, id < 0 ? (int)id : BEACON_EINVAL,
-                        "cannot open a stream to the next relay");
+    client_chain_fail(s, h->index, id < 0 ? (int)id : BEACON_EINVAL,
+                      "cannot open a stream to the next relay");
     return;
   }
   next->carrier_sid = (uint32_t)id;
   if(mux_stream_write(m, next->carrier_sid, (const uint8_t *)line,
                       (size_t)len) != len) {
-    client_session_fail(s, h->index, BEACON_EIO,
-                        "cannot write the next relay's target line");
+    client_chain_fail(s, h->index, BEACON_EIO,
+                      "cannot write the next relay's target line");
     return;
   }
   hop_start_tls(next);
@@ -281,41 +269,41 @@ static void cb_recv_done(conn_t *c, void *ud)
 static void cb_mux_error(conn_t *c, int rc, void *ud)
 {
   client_hop_t *h = ud;
-  client_session_fail(h->s, h->index, rc, "yamux: %s", beacon_strerror(rc));
+  client_chain_fail(h->s, h->index, rc, "yamux: %s", beacon_strerror(rc));
 }
 
 /* The core ended the hop (failures it reported first are kept). */
 static void cb_close(conn_t *c, enum conn_close_reason why, void *ud)
 {
   client_hop_t *h = ud;
-  client_session_t *s = h->s;
+  client_chain_t *s = h->s;
   switch(why) {
   case CONN_CLOSE_NOTIFY:
-    client_session_fail(s, h->index, BEACON_ECLOSED,
-                        "the relay closed the tunnel");
+    client_chain_fail(s, h->index, BEACON_ECLOSED,
+                      "the relay closed the tunnel");
     break;
   case CONN_CLOSE_TLS_ERROR:
     /* In TLS 1.3 the relay checks our certificate after our side of
      * the handshake is done: its refusal arrives here as an alert. */
-    client_session_fail(s, h->index, BEACON_ETLS, "TLS: %s",
-                        tls_conn_error(conn_tls(c)));
+    client_chain_fail(s, h->index, BEACON_ETLS, "TLS: %s",
+                      tls_conn_error(conn_tls(c)));
     break;
   case CONN_CLOSE_KEEPALIVE_TIMEOUT:
-    client_session_fail(s, h->index, BEACON_ETIMEDOUT,
-                        "keep-alive: no answer to a ping within %d ms",
-                        s->t->cfg.keepalive_timeout_ms);
+    client_chain_fail(s, h->index, BEACON_ETIMEDOUT,
+                      "keep-alive: no answer to a ping within %d ms",
+                      s->t->cfg.keepalive_timeout_ms);
     break;
   case CONN_CLOSE_WRITE_TIMEOUT:
-    client_session_fail(s, h->index, BEACON_ETIMEDOUT,
-                        "write: no progress within %d ms",
-                        s->t->cfg.keepalive_timeout_ms);
+    client_chain_fail(s, h->index, BEACON_ETIMEDOUT,
+                      "write: no progress within %d ms",
+                      s->t->cfg.keepalive_timeout_ms);
     break;
   case CONN_CLOSE_OUT_OF_MEMORY:
-    client_session_fail(s, h->index, BEACON_ENOMEM, "out of memory");
+    client_chain_fail(s, h->index, BEACON_ENOMEM, "out of memory");
     break;
   default:
-    client_session_fail(s, h->index, BEACON_EIO, "%s",
-                        conn_close_reason_name(why));
+    client_chain_fail(s, h->index, BEACON_EIO, "%s",
+                      conn_close_reason_name(why));
     break;
   }
 }
@@ -330,7 +318,7 @@ static const conn_callbacks_t conn_cbs = {
 
 static int hop_start_tls(client_hop_t *h)
 {
-  client_session_t *s = h->s;
+  client_chain_t *s = h->s;
   const beacon_config_t *c = &s->t->cfg;
   conn_config_t cc;
   conn_config_default(&cc);
@@ -352,8 +340,8 @@ static int hop_start_tls(client_hop_t *h)
   h->conn = conn_new(&cc, s->t->ctx, c->relays[h->index].host, &conn_cbs,
                      &mux_cbs, h, now_ms(s));
   if(!h->conn) {
-    client_session_fail(s, h->index, BEACON_ENOMEM,
-                        "out of memory (or TLS could not start)");
+    client_chain_fail(s, h->index, BEACON_ENOMEM,
+                      "out of memory (or TLS could not start)");
     return BEACON_ENOMEM;
   }
   client_dirty(s->t);
@@ -363,8 +351,8 @@ static int hop_start_tls(client_hop_t *h)
 /* Ciphertext arrived for hop h (from the socket or its carrier). */
 static void hop_input(client_hop_t *h, const uint8_t *in, size_t len)
 {
-  client_session_t *s = h->s;
-  if(s->state == CS_FAILED || !h->conn)
+  client_chain_t *s = h->s;
+  if(s->state == CHAIN_FAILED || !h->conn)
     return;
   conn_feed(h->conn, in, len, now_ms(s));
   client_dirty(s->t);
@@ -372,75 +360,37 @@ static void hop_input(client_hop_t *h, const uint8_t *in, size_t len)
 
 /* ---- hop 0 transport -------------------------------------------------- */
 
-typedef struct client_wbuf {
-  uv_write_t req;
-  client_session_t *s;
-  struct client_wbuf *next; /* in s->wfree */
-  size_t len, cap;
-  uint8_t data[];
-} wchunk_t;
-
-static wchunk_t *wbuf_get(client_session_t *s, size_t need)
+static void on_tcp_write(void *owner, size_t len, int status)
 {
-  for(wchunk_t **pp = &s->wfree; *pp; pp = &(*pp)->next) {
-    wchunk_t *c = *pp;
-    if(c->cap >= need) {
-      *pp = c->next;
-      s->nwfree--;
-      return c;
-    }
-  }
-  size_t cap = need < WBUF_MIN ? WBUF_MIN : need;
-  wchunk_t *c = malloc(sizeof(*c) + cap);
-  if(c)
-    c->cap = cap;
-  return c;
-}
-
-static void wbuf_put(client_session_t *s, wchunk_t *c)
-{
-  if(s->nwfree >= WBUF_KEEP || c->cap > WBUF_KEEP_MAX) {
-    free(c);
-    return;
-  }
-  c->next = s->wfree;
-  s->wfree = c;
-  s->nwfree++;
-}
-
-static void on_tcp_write(uv_write_t *req, int status)
-{
-  wchunk_t *c = req->data;
-  client_session_t *s = c->s;
+  client_chain_t *s = owner;
   if(s->hops[0].conn) /* NULL after teardown: the write was cancelled */
-    conn_write_done(s->hops[0].conn, c->len, now_ms(s));
-  wbuf_put(s, c);
+    conn_write_done(s->hops[0].conn, len, now_ms(s));
   if(status < 0 && status != UV_ECANCELED)
-    client_session_fail(s, 0, BEACON_EIO, "write: %s", uv_strerror(status));
+    client_chain_fail(s, 0, BEACON_EIO, "write: %s", uv_strerror(status));
   client_dirty(s->t);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-  client_session_t *s = h->data;
+  client_chain_t *s = h->data;
   *buf = uv_buf_init((char *)s->rbuf, sizeof(s->rbuf));
 }
 
 static void on_tcp_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
-  client_session_t *s = st->data;
-  if(n == 0 || s->state == CS_FAILED)
+  client_chain_t *s = st->data;
+  if(n == 0 || s->state == CHAIN_FAILED)
     return;
   if(n < 0) {
     if(n == UV_EOF && !s->hops[0].up)
-      client_session_fail(s, 0, BEACON_ETLS,
-                          "the relay closed the connection during the "
-                          "TLS handshake");
+      client_chain_fail(s, 0, BEACON_ETLS,
+                        "the relay closed the connection during the "
+                        "TLS handshake");
     else if(n == UV_EOF)
-      client_session_fail(s, 0, BEACON_ECLOSED,
-                          "the relay closed the connection");
+      client_chain_fail(s, 0, BEACON_ECLOSED,
+                        "the relay closed the connection");
     else
-      client_session_fail(s, 0, BEACON_EIO, "read: %s", uv_strerror((int)n));
+      client_chain_fail(s, 0, BEACON_EIO, "read: %s", uv_strerror((int)n));
     return;
   }
   hop_input(&s->hops[0], (const uint8_t *)buf->base, (size_t)n);
@@ -448,26 +398,26 @@ static void on_tcp_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 
 static void handle_closed(uv_handle_t *h)
 {
-  client_session_release(h->data);
+  client_chain_release(h->data);
 }
 
-static void connect_next(client_session_t *s);
+static void connect_next(client_chain_t *s);
 
 static void on_connect(uv_connect_t *req, int status)
 {
-  client_session_t *s = req->data;
-  if(status == UV_ECANCELED || s->state == CS_FAILED)
+  client_chain_t *s = req->data;
+  if(status == UV_ECANCELED || s->state == CHAIN_FAILED)
     return;
   if(status < 0) {
     if(s->ai_next) {
       connect_next(s);
       return;
     }
-    client_session_fail(s, 0, error_from_os(status), "connect: %s",
-                        uv_strerror(status));
+    client_chain_fail(s, 0, error_from_os(status), "connect: %s",
+                      uv_strerror(status));
     return;
   }
-  s->state = CS_HANDSHAKE;
+  s->state = CHAIN_HANDSHAKE;
   uv_os_fd_t fd;
   if(uv_fileno((uv_handle_t *)&s->tcp, &fd) == 0)
     (void)tunnel_socket_tune(fd);
@@ -477,16 +427,16 @@ static void on_connect(uv_connect_t *req, int status)
 
 static void on_tcp_closed_retry(uv_handle_t *h)
 {
-  client_session_t *s = h->data;
+  client_chain_t *s = h->data;
   s->tcp_init = 0;
-  client_session_release(s);
-  if(s->state != CS_FAILED)
+  client_chain_release(s);
+  if(s->state != CHAIN_FAILED)
     connect_next(s);
 }
 
 /* Tries the next resolved address. A failed socket is closed first; its
  * close callback comes back here. */
-static void connect_next(client_session_t *s)
+static void connect_next(client_chain_t *s)
 {
   if(s->tcp_init) {
     uv_close((uv_handle_t *)&s->tcp, on_tcp_closed_retry);
@@ -505,49 +455,48 @@ static void connect_next(client_session_t *s)
       connect_next(s);
       return;
     }
-    client_session_fail(s, 0, error_from_os(rc), "connect: %s",
-                        uv_strerror(rc));
+    client_chain_fail(s, 0, error_from_os(rc), "connect: %s", uv_strerror(rc));
   }
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status,
                         struct addrinfo *res)
 {
-  client_session_t *s = req->data;
+  client_chain_t *s = req->data;
   s->ai = res;
   s->resolving = 0;
-  if(s->state == CS_FAILED || status == UV_ECANCELED) {
-    client_session_release(s);
+  if(s->state == CHAIN_FAILED || status == UV_ECANCELED) {
+    client_chain_release(s);
     return;
   }
   if(status < 0 || !res) {
-    client_session_fail(s, 0,
-                        status ? error_from_os(status) : BEACON_ENOTFOUND,
-                        "cannot resolve: %s", uv_strerror(status));
-    client_session_release(s);
+    client_chain_fail(s, 0, status ? error_from_os(status) : BEACON_ENOTFOUND,
+                      "cannot resolve: %s", uv_strerror(status));
+    client_chain_release(s);
     return;
   }
-  s->state = CS_CONNECTING;
+  s->state = CHAIN_CONNECTING;
   s->ai_next = res;
   s->dial_deadline = now_ms(s) + (uint64_t)s->t->cfg.dial_ms;
   connect_next(s);
-  client_session_release(s);
+  client_chain_release(s);
   client_dirty(s->t);
 }
 
 /* ---- lifecycle -------------------------------------------------------- */
 
-client_session_t *client_session_new(beacon_tunnel_t *t)
+client_chain_t *client_chain_new(beacon_tunnel_t *t)
 {
-  client_session_t *s = calloc(1, sizeof(*s));
+  client_chain_t *s = calloc(1, sizeof(*s));
   if(!s)
     return NULL;
   s->t = t;
-  s->id = ++t->next_session;
+  s->id = ++t->next_chain;
   s->nhops = t->cfg.nrelays;
   s->refs = 1;
-  client_list_init(&s->waiting);
-  client_list_init(&s->pipes);
+  list_init(&s->waiting);
+  conn_wpool_init(&s->wpool, WBUF_KEEP);
+  list_init(&s->streams);
   for(int i = 0; i < s->nhops; i++) {
     s->hops[i].kind = CLIENT_SUD_HOP;
     s->hops[i].s = s;
@@ -556,7 +505,7 @@ client_session_t *client_session_new(beacon_tunnel_t *t)
   uv_timer_init(&t->loop, &s->timer);
   s->timer.data = s;
   s->refs++;
-  client_list_add(&t->sessions, &s->link);
+  list_add(&t->chains, &s->link);
 
   char port[8];
   snprintf(port, sizeof(port), "%u", t->cfg.relays[0].port);
@@ -567,7 +516,7 @@ client_session_t *client_session_new(beacon_tunnel_t *t)
   hints.ai_flags = AI_NUMERICSERV;
   s->gai.data = s;
   s->refs++;
-  s->state = CS_RESOLVING;
+  s->state = CHAIN_RESOLVING;
   s->resolving = 1;
   s->dial_deadline = now_ms(s) + (uint64_t)t->cfg.dial_ms;
   int rc = uv_getaddrinfo(&t->loop, &s->gai, on_resolved,
@@ -575,37 +524,33 @@ client_session_t *client_session_new(beacon_tunnel_t *t)
   if(rc) {
     s->refs--;
     s->resolving = 0;
-    client_session_fail(s, 0, error_from_os(rc), "cannot resolve: %s",
-                        uv_strerror(rc));
+    client_chain_fail(s, 0, error_from_os(rc), "cannot resolve: %s",
+                      uv_strerror(rc));
   }
   client_dirty(t);
   return s;
 }
 
-void client_session_release(client_session_t *s)
+void client_chain_release(client_chain_t *s)
 {
   if(--s->refs > 0)
     return;
   if(s->ai)
     uv_freeaddrinfo(s->ai);
-  while(s->wfree) {
-    wchunk_t *c = s->wfree;
-    s->wfree = c->next;
-    free(c);
-  }
+  conn_wpool_clear(&s->wpool);
   free(s);
 }
 
-void client_session_submit(client_session_t *s, client_req_t *req)
+void client_chain_submit(client_chain_t *s, client_req_t *req)
 {
-  if(s->state != CS_UP) {
-    client_list_add(&s->waiting, &req->link);
+  if(s->state != CHAIN_UP) {
+    list_add(&s->waiting, &req->link);
     client_dirty(s->t);
     return;
   }
-  client_pipe_t *p = client_pipe_open(s, req);
+  client_stream_t *p = client_stream_open(s, req);
   if(!p) {
-    /* mux_open refused (Go Away, stream cap): this session cannot take
+    /* mux_open refused (Go Away, stream cap): this chain cannot take
      * it, a fresh one may. */
     beacon_error_t e;
     client_error_set(&e, BEACON_ELIMIT, s->nhops - 1,
@@ -615,7 +560,7 @@ void client_session_submit(client_session_t *s, client_req_t *req)
       s->going_away = 1;
       if(s->t->cur == s)
         s->t->cur = NULL;
-      client_dispatch(s->t, req);
+      s->t->host->dispatch(s->t, req);
     } else {
       client_req_finish(s->t, req, BEACON_ELIMIT, &e);
     }
@@ -623,20 +568,20 @@ void client_session_submit(client_session_t *s, client_req_t *req)
   client_dirty(s->t);
 }
 
-/* A request whose session died: once on a fresh session if this one had
+/* A request whose chain died: once on a fresh chain if this one had
  * worked (a relay restart shows only when we use the old connection),
- * else the session's error. */
-static void req_lost(client_session_t *s, client_req_t *req)
+ * else the chain's error. */
+static void req_lost(client_chain_t *s, client_req_t *req)
 {
   if(s->proven && !req->retried && !s->t->stopped) {
     req->retried = 1;
-    client_dispatch(s->t, req);
+    s->t->host->dispatch(s->t, req);
     return;
   }
   client_req_finish(s->t, req, s->err.code, &s->err);
 }
 
-static void session_teardown(client_session_t *s)
+static void chain_teardown(client_chain_t *s)
 {
   beacon_tunnel_t *t = s->t;
   s->torn_down = 1;
@@ -644,18 +589,19 @@ static void session_teardown(client_session_t *s)
     t->cur = NULL;
   if(s->err.code == 0)
     client_error_set(&s->err, BEACON_ECLOSED, -1, "tunnel closed");
-  while(!client_list_empty(&s->pipes)) {
-    client_pipe_t *p = CLIENT_CONTAINER(s->pipes.next, client_pipe_t, link);
-    client_req_t *req = client_pipe_take_req(p);
+  while(!list_empty(&s->streams)) {
+    client_stream_t *p =
+        LIST_CONTAINER(s->streams.next, client_stream_t, link);
+    client_req_t *req = client_stream_take_req(p);
     if(req)
       req_lost(s, req);
     else
-      client_pipe_abort(p);
+      client_stream_abort(p);
   }
-  while(!client_list_empty(&s->waiting)) {
-    client_list_t *n = s->waiting.next;
-    client_list_del(n);
-    req_lost(s, CLIENT_CONTAINER(n, client_req_t, link));
+  while(!list_empty(&s->waiting)) {
+    list_link_t *n = s->waiting.next;
+    list_del(n);
+    req_lost(s, LIST_CONTAINER(n, client_req_t, link));
   }
   for(int i = s->nhops - 1; i >= 0; i--) {
     client_hop_t *h = &s->hops[i];
@@ -664,61 +610,35 @@ static void session_teardown(client_session_t *s)
   }
   if(s->resolving)
     uv_cancel((uv_req_t *)&s->gai);
-  client_list_del(&s->link);
+  list_del(&s->link);
   if(s->tcp_init)
     uv_close((uv_handle_t *)&s->tcp, handle_closed);
   uv_close((uv_handle_t *)&s->timer, handle_closed);
-  client_session_release(s);
+  client_chain_release(s);
 }
 
 /* ---- output ----------------------------------------------------------- */
 
 /* Pending ciphertext of hop 0 to the socket: straight from the TLS queue
  * while libuv queues nothing (no copy), the rest in one queued write. */
-static int write_socket(client_session_t *s, client_hop_t *h)
+/* Hands hop 0's pending ciphertext to the socket (conn/conn_uv.h). */
+static int write_socket(client_chain_t *s, client_hop_t *h)
 {
-  const uint8_t *p;
-  size_t out = conn_pending(h->conn, &p);
-  if(!out || !s->tcp_init || s->state < CS_HANDSHAKE)
+  if(!s->tcp_init || s->state < CHAIN_HANDSHAKE)
     return 0;
-  if(!conn_queued(h->conn)) {
-    uv_buf_t b = uv_buf_init((char *)p, (unsigned)out);
-    int n = uv_try_write((uv_stream_t *)&s->tcp, &b, 1);
-    if(n < 0 && n != UV_EAGAIN)
-      return BEACON_EIO;
-    if(n > 0) {
-      conn_advance(h->conn, (size_t)n);
-      out = conn_pending(h->conn, &p);
-      if(!out)
-        return 0;
-    }
-  }
-  wchunk_t *c = wbuf_get(s, out);
-  if(!c)
-    return BEACON_ENOMEM;
-  c->s = s;
-  c->len = out;
-  memcpy(c->data, p, out);
-  c->req.data = c;
-  uv_buf_t b = uv_buf_init((char *)c->data, (unsigned)c->len);
-  int rc = uv_write(&c->req, (uv_stream_t *)&s->tcp, &b, 1, on_tcp_write);
-  if(rc) {
-    wbuf_put(s, c);
-    return BEACON_EIO;
-  }
-  conn_advance_queued(h->conn, out);
-  return 0;
+  return conn_uv_write(h->conn, (uv_stream_t *)&s->tcp, &s->wpool,
+                       on_tcp_write, s);
 }
 
-static void flush_outer(client_session_t *s, client_hop_t *h)
+static void flush_outer(client_chain_t *s, client_hop_t *h)
 {
   size_t before;
   do {
     before = conn_unencrypted(h->conn);
-    if(conn_flush(h->conn, now_ms(s)) || s->state == CS_FAILED)
+    if(conn_flush(h->conn, now_ms(s)) || s->state == CHAIN_FAILED)
       return;
     if(write_socket(s, h)) {
-      client_session_fail(s, 0, BEACON_EIO, "cannot write to the relay");
+      client_chain_fail(s, 0, BEACON_EIO, "cannot write to the relay");
       return;
     }
     /* all taken at once: no write completion will call us again */
@@ -728,12 +648,12 @@ static void flush_outer(client_session_t *s, client_hop_t *h)
 
 /* Hop k > 0: ciphertext goes from the TLS queue into the carrier stream
  * of hop k-1, as much as its window takes; the rest stays queued. */
-static void flush_inner(client_session_t *s, client_hop_t *h)
+static void flush_inner(client_chain_t *s, client_hop_t *h)
 {
   mux_t *pm = hop_mux(&s->hops[h->index - 1]);
   if(!pm || !h->carrier_sid)
     return;
-  while(s->state != CS_FAILED) {
+  while(s->state != CHAIN_FAILED) {
     const uint8_t *p;
     size_t n = conn_pending(h->conn, &p);
     if(!n) {
@@ -755,9 +675,9 @@ static void flush_inner(client_session_t *s, client_hop_t *h)
   }
 }
 
-static void session_flush(client_session_t *s)
+static void chain_flush(client_chain_t *s)
 {
-  for(int i = s->nhops - 1; i >= 0 && s->state != CS_FAILED; i--) {
+  for(int i = s->nhops - 1; i >= 0 && s->state != CHAIN_FAILED; i--) {
     client_hop_t *h = &s->hops[i];
     if(!h->conn)
       continue;
@@ -772,31 +692,31 @@ static void session_flush(client_session_t *s)
 
 static void on_timer(uv_timer_t *tm)
 {
-  client_session_t *s = tm->data;
+  client_chain_t *s = tm->data;
   uint64_t now = now_ms(s);
-  if(s->state == CS_FAILED)
+  if(s->state == CHAIN_FAILED)
     return;
-  if((s->state == CS_RESOLVING || s->state == CS_CONNECTING) &&
+  if((s->state == CHAIN_RESOLVING || s->state == CHAIN_CONNECTING) &&
      now >= s->dial_deadline) {
-    client_session_fail(s, 0, BEACON_ETIMEDOUT,
-                        "connect timed out after %d ms", s->t->cfg.dial_ms);
+    client_chain_fail(s, 0, BEACON_ETIMEDOUT, "connect timed out after %d ms",
+                      s->t->cfg.dial_ms);
     return;
   }
   /* Handshake, keep-alive and write-stall deadlines: a hop that fails
-   * them fails the session through cb_handshake_failed or cb_close. */
+   * them fails the chain through cb_handshake_failed or cb_close. */
   for(int i = 0; i < s->nhops; i++) {
     client_hop_t *h = &s->hops[i];
     if(h->conn)
       conn_tick(h->conn, now);
-    if(s->state == CS_FAILED)
+    if(s->state == CHAIN_FAILED)
       return;
   }
-  client_list_t *n = s->pipes.next;
-  while(n != &s->pipes) {
-    client_list_t *next = n->next;
-    client_pipe_t *p = CLIENT_CONTAINER(n, client_pipe_t, link);
+  list_link_t *n = s->streams.next;
+  while(n != &s->streams) {
+    list_link_t *next = n->next;
+    client_stream_t *p = LIST_CONTAINER(n, client_stream_t, link);
     if(p->req && now >= p->open_deadline) {
-      client_req_t *req = client_pipe_take_req(p);
+      client_req_t *req = client_stream_take_req(p);
       beacon_error_t e;
       client_error_set(&e, BEACON_ETIMEDOUT, s->nhops - 1,
                        "stream open timed out after %d ms (no answer "
@@ -809,10 +729,10 @@ static void on_timer(uv_timer_t *tm)
   client_dirty(s->t);
 }
 
-static void session_arm(client_session_t *s)
+static void chain_arm(client_chain_t *s)
 {
   uint64_t next = UINT64_MAX;
-  if(s->state == CS_RESOLVING || s->state == CS_CONNECTING)
+  if(s->state == CHAIN_RESOLVING || s->state == CHAIN_CONNECTING)
     next = s->dial_deadline;
   for(int i = 0; i < s->nhops; i++) {
     client_hop_t *h = &s->hops[i];
@@ -822,8 +742,8 @@ static void session_arm(client_session_t *s)
         next = d;
     }
   }
-  for(client_list_t *n = s->pipes.next; n != &s->pipes; n = n->next) {
-    client_pipe_t *p = CLIENT_CONTAINER(n, client_pipe_t, link);
+  for(list_link_t *n = s->streams.next; n != &s->streams; n = n->next) {
+    client_stream_t *p = LIST_CONTAINER(n, client_stream_t, link);
     if(p->req && p->open_deadline < next)
       next = p->open_deadline;
   }
@@ -835,19 +755,19 @@ static void session_arm(client_session_t *s)
   uv_timer_start(&s->timer, on_timer, next > now ? next - now : 0, 0);
 }
 
-void client_session_service(client_session_t *s)
+void client_chain_service(client_chain_t *s)
 {
   if(s->torn_down)
     return;
-  if(s->state != CS_FAILED)
-    session_flush(s);
-  /* A session that got Go Away ends once its streams are done. */
-  if(s->state != CS_FAILED && s->going_away && client_list_empty(&s->pipes) &&
-     client_list_empty(&s->waiting))
-    client_session_fail(s, -1, BEACON_EGOAWAY, "the relay is going away");
-  if(s->state == CS_FAILED) {
-    session_teardown(s);
+  if(s->state != CHAIN_FAILED)
+    chain_flush(s);
+  /* A chain that got Go Away ends once its streams are done. */
+  if(s->state != CHAIN_FAILED && s->going_away && list_empty(&s->streams) &&
+     list_empty(&s->waiting))
+    client_chain_fail(s, -1, BEACON_EGOAWAY, "the relay is going away");
+  if(s->state == CHAIN_FAILED) {
+    chain_teardown(s);
     return;
   }
-  session_arm(s);
+  chain_arm(s);
 }

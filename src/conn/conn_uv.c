@@ -1,0 +1,115 @@
+/*
+ * conn_uv.c - a connection core's ciphertext to a libuv stream, with
+ * recycled write buffers (conn_uv.h).
+ */
+#include "conn/conn_uv.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+
+/* Smallest buffer allocated: small writes still get one worth keeping. */
+#define CONN_WCHUNK_MIN (32 * 1024)
+
+struct conn_wchunk {
+  uv_write_t req;
+  conn_wpool_t *pool;
+  conn_uv_written_cb cb;
+  void *owner;
+  conn_wchunk_t *next; /* in pool->free */
+  size_t len, cap;
+  uint8_t data[];
+};
+
+void conn_wpool_init(conn_wpool_t *pool, unsigned keep)
+{
+  pool->free = NULL;
+  pool->nfree = 0;
+  pool->keep = keep;
+}
+
+void conn_wpool_clear(conn_wpool_t *pool)
+{
+  while(pool->free) {
+    conn_wchunk_t *c = pool->free;
+    pool->free = c->next;
+    free(c);
+  }
+  pool->nfree = 0;
+}
+
+static conn_wchunk_t *wchunk_get(conn_wpool_t *pool, size_t need)
+{
+  for(conn_wchunk_t **pp = &pool->free; *pp; pp = &(*pp)->next) {
+    conn_wchunk_t *c = *pp;
+    if(c->cap >= need) {
+      *pp = c->next;
+      pool->nfree--;
+      return c;
+    }
+  }
+  size_t cap = need < CONN_WCHUNK_MIN ? CONN_WCHUNK_MIN : need;
+  conn_wchunk_t *c = malloc(sizeof(*c) + cap);
+  if(c)
+    c->cap = cap;
+  return c;
+}
+
+static void wchunk_put(conn_wpool_t *pool, conn_wchunk_t *c)
+{
+  if(pool->nfree >= pool->keep || c->cap > CONN_WPOOL_KEEP_MAX) {
+    free(c);
+    return;
+  }
+  c->next = pool->free;
+  pool->free = c;
+  pool->nfree++;
+}
+
+static void on_written(uv_write_t *req, int status)
+{
+  conn_wchunk_t *c = req->data;
+  conn_uv_written_cb cb = c->cb;
+  void *owner = c->owner;
+  size_t len = c->len;
+  wchunk_put(c->pool, c);
+  cb(owner, len, status);
+}
+
+int conn_uv_write(conn_t *conn, uv_stream_t *sock, conn_wpool_t *pool,
+                  conn_uv_written_cb cb, void *owner)
+{
+  const uint8_t *p;
+  size_t out = conn_pending(conn, &p);
+  if(!out)
+    return 0;
+  if(!conn_queued(conn)) {
+    uv_buf_t b = uv_buf_init((char *)p, (unsigned)out);
+    int n = uv_try_write(sock, &b, 1);
+    if(n < 0 && n != UV_EAGAIN)
+      return BEACON_EIO;
+    if(n > 0) {
+      conn_advance(conn, (size_t)n);
+      out = conn_pending(conn, &p);
+      if(!out)
+        return 0;
+    }
+  }
+  conn_wchunk_t *c = wchunk_get(pool, out);
+  if(!c)
+    return BEACON_ENOMEM;
+  c->pool = pool;
+  c->cb = cb;
+  c->owner = owner;
+  c->len = out;
+  memcpy(c->data, p, out);
+  c->req.data = c;
+  uv_buf_t b = uv_buf_init((char *)c->data, (unsigned)c->len);
+  if(uv_write(&c->req, sock, &b, 1, on_written)) {
+    wchunk_put(pool, c);
+    return BEACON_EIO;
+  }
+  conn_advance_queued(conn, out);
+  return 0;
+}

@@ -1,0 +1,20 @@
+/*
+ * listener.h - the relay's listening sockets: one per worker on the same
+ * address (SO_REUSEPORT), bound before any worker starts.
+ */
+#ifndef BEACON_RELAY_LISTENER_H
+#define BEACON_RELAY_LISTENER_H
+
+#include <stddef.h>
+
+#include "relay/relay_int.h"
+
+/* Pending connections per listening socket (the worker listens on it
+ * again with libuv). */
+#define RELAY_LISTEN_BACKLOG 511
+
+/* Binds r->tunnel_addr once per worker (w->fd); sets r->port and
+ * r->addr_text. 0, or BEACON_EINVAL / BEACON_EIO with a message. */
+int relay_bind_all(relay_t *r, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,15 @@
+/*
+ * prom.h - the relay's exported metric families and the certificate
+ * expiry gauge (prom.c, docs/OPERATIONS.md "Metrics").
+ */
+#ifndef BEACON_RELAY_PROM_H
+#define BEACON_RELAY_PROM_H
+
+#include "relay/relay_int.h"
+
+void relay_prom_init(relay_prom_t *p, relay_metrics_t *m);
+/* Sets beacon_relay_cert_expiry_timestamp_seconds from ctx and logs a
+ * warning when it is within RELAY_CERT_WARN_SECONDS. */
+void relay_cert_check(relay_t *r, const struct tls_ctx *ctx);
+
+#endif

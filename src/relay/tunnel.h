@@ -1,0 +1,22 @@
+/*
+ * tunnel.h - one tunnel: a TCP connection and its connection core
+ * (tunnel.c), as its worker drives it.
+ */
+#ifndef BEACON_RELAY_TUNNEL_H
+#define BEACON_RELAY_TUNNEL_H
+
+#include "relay/relay_int.h"
+
+/* Accepts the pending connection of w's listener as a new tunnel. */
+void relay_tunnel_accept(relay_worker_t *w);
+void relay_tunnel_close(relay_tunnel_t *t, enum conn_close_reason why);
+/* Sends t's pending output (the worker's check handle, once a turn). */
+void relay_tunnel_flush(relay_tunnel_t *t);
+/* Go Away; closes once the last stream ended. */
+void relay_tunnel_drain(relay_tunnel_t *t);
+/* The worker's cached write buffers: set up before its loop runs,
+ * freed after it ended. */
+void relay_tunnel_init_cache(relay_worker_t *w);
+void relay_tunnel_free_cache(relay_worker_t *w);
+
+#endif

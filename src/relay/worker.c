@@ -1,0 +1,213 @@
+/*
+ * worker.c - one worker thread (docs/ARCHITECTURE.md "Threads"): its
+ * libuv loop, its listening socket, the flush of dirty tunnels once per
+ * loop turn, refusing a connection there is no memory for, and the
+ * drain (worker.h).
+ */
+#include "relay/worker.h"
+
+#include <stdlib.h>
+
+#include "log/log.h"
+#include "relay/addr_text.h"
+#include "relay/listener.h"
+#include "relay/tunnel.h"
+
+static void worker_check_stop(relay_worker_t *w);
+static void worker_refuse(relay_worker_t *w);
+
+static void on_dirty_check(uv_check_t *h)
+{
+  relay_worker_t *w = h->data;
+  /* Tunnels dirtied while flushing wait for the next turn (the idle
+   * handle keeps that turn from blocking). */
+  list_link_t batch;
+  list_init(&batch);
+  if(!list_empty(&w->dirty)) {
+    batch.next = w->dirty.next;
+    batch.prev = w->dirty.prev;
+    batch.next->prev = &batch;
+    batch.prev->next = &batch;
+    list_init(&w->dirty);
+  }
+  while(!list_empty(&batch)) {
+    relay_tunnel_t *t = LIST_CONTAINER(batch.next, relay_tunnel_t, dirty_link);
+    relay_tunnel_flush(t); /* unlinks t */
+  }
+  if(list_empty(&w->dirty))
+    uv_idle_stop(&w->idle);
+}
+
+static void on_idle(uv_idle_t *h)
+{
+}
+
+static void worker_output(relay_worker_t *w)
+{
+  if(!uv_is_active((uv_handle_t *)&w->idle) && !w->stopping)
+    uv_idle_start(&w->idle, on_idle);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+  relay_worker_t *w = server->data;
+  if(status < 0) {
+    log_line_t l;
+    if(log_begin(&l, LOG_WARN, "accept_failed")) {
+      log_str(&l, "error", uv_strerror(status));
+      log_end(&l);
+    }
+    return;
+  }
+  relay_tunnel_accept(w);
+}
+
+static void noop_closed(uv_handle_t *h)
+{
+}
+
+static void refuse_closed(uv_handle_t *h)
+{
+  relay_worker_t *w = h->data;
+  w->refuse_busy = 0;
+  /* The connection refused meanwhile is still pending in libuv, which
+   * paused the listener until it is accepted. */
+  if(w->refuse_waiting && !w->draining) {
+    w->refuse_waiting = 0;
+    worker_refuse(w);
+  }
+}
+
+static void worker_refuse(relay_worker_t *w)
+{
+  if(w->refuse_busy) {
+    w->refuse_waiting = 1;
+    return;
+  }
+  w->refuse_busy = 1;
+  w->refuse.data = w;
+  char peer[64] = "?";
+  int rc = uv_tcp_init(&w->loop, &w->refuse);
+  if(!rc)
+    rc = uv_accept((uv_stream_t *)&w->listener, (uv_stream_t *)&w->refuse);
+  if(!rc) {
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    if(!uv_tcp_getpeername(&w->refuse, (struct sockaddr *)&ss, &sl))
+      relay_addr_format((struct sockaddr *)&ss, peer, sizeof(peer));
+  }
+  atomic_fetch_add(&w->r->metrics.tunnels_refused_nomem, 1);
+  log_line_t l;
+  if(log_begin(&l, LOG_WARN, "tunnel_refused")) {
+    log_str(&l, "peer", peer);
+    log_str(&l, "reason", "out_of_memory");
+    if(rc)
+      log_str(&l, "error", uv_strerror(rc));
+    log_end(&l);
+  }
+  uv_close((uv_handle_t *)&w->refuse, refuse_closed);
+}
+
+static void worker_check_stop(relay_worker_t *w)
+{
+  if(!w->draining || w->ntunnels || w->stopping)
+    return;
+  w->stopping = 1;
+  uv_close((uv_handle_t *)&w->wake, noop_closed);
+  uv_close((uv_handle_t *)&w->drain_timer, noop_closed);
+  uv_close((uv_handle_t *)&w->check, noop_closed);
+  uv_close((uv_handle_t *)&w->idle, noop_closed);
+}
+
+static void worker_tunnel_gone(relay_worker_t *w)
+{
+  w->ntunnels--;
+  worker_check_stop(w);
+}
+
+static void on_drain_timeout(uv_timer_t *h)
+{
+  relay_worker_t *w = h->data;
+  list_link_t *l = w->tunnels.next;
+  while(l != &w->tunnels) {
+    relay_tunnel_t *t = LIST_CONTAINER(l, relay_tunnel_t, link);
+    l = l->next; /* closing never unlinks synchronously */
+    relay_tunnel_close(t, CONN_CLOSE_DRAIN_TIMEOUT);
+  }
+}
+
+static void worker_drain(relay_worker_t *w)
+{
+  if(w->draining)
+    return;
+  w->draining = 1;
+  uv_close((uv_handle_t *)&w->listener, noop_closed);
+  list_link_t *l = w->tunnels.next;
+  while(l != &w->tunnels) {
+    relay_tunnel_t *t = LIST_CONTAINER(l, relay_tunnel_t, link);
+    l = l->next;
+    relay_tunnel_drain(t);
+  }
+  uv_timer_start(&w->drain_timer, on_drain_timeout, w->r->cfg.drain_timeout_ms,
+                 0);
+  worker_check_stop(w);
+}
+
+static void on_wake(uv_async_t *h)
+{
+  relay_worker_t *w = h->data;
+  if(atomic_load(&w->r->draining))
+    worker_drain(w);
+}
+
+static void worker_main(void *arg)
+{
+  relay_worker_t *w = arg;
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+  relay_tunnel_free_cache(w);
+  atomic_fetch_add(&w->r->workers_done, 1);
+  uv_async_send(&w->r->done_async);
+}
+
+/* What this worker's tunnels report to it (tunnel.c calls no function
+ * of this file). */
+static const relay_tunnel_host_t tunnel_host = {
+    .output = worker_output,
+    .tunnel_gone = worker_tunnel_gone,
+    .refuse = worker_refuse,
+};
+
+static int worker_init(relay_worker_t *w)
+{
+  int err = uv_loop_init(&w->loop);
+  if(err)
+    return err;
+  w->host = &tunnel_host;
+  list_init(&w->tunnels);
+  relay_tunnel_init_cache(w);
+  list_init(&w->dirty);
+  uv_tcp_init(&w->loop, &w->listener);
+  w->listener.data = w;
+  err = uv_tcp_open(&w->listener, w->fd);
+  if(!err)
+    err = uv_listen((uv_stream_t *)&w->listener, RELAY_LISTEN_BACKLOG,
+                    on_connection);
+  if(err)
+    return err;
+  w->fd = -1; /* owned by the handle now */
+  uv_async_init(&w->loop, &w->wake, on_wake);
+  uv_timer_init(&w->loop, &w->drain_timer);
+  uv_check_init(&w->loop, &w->check);
+  uv_idle_init(&w->loop, &w->idle);
+  w->wake.data = w->drain_timer.data = w->check.data = w->idle.data = w;
+  uv_check_start(&w->check, on_dirty_check);
+  return 0;
+}
+
+int relay_worker_start(relay_worker_t *w)
+{
+  int err = worker_init(w);
+  if(!err)
+    err = uv_thread_create(&w->thread, worker_main, w);
+  return err;
+}
