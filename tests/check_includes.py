@@ -19,7 +19,7 @@ import sys
 
 # Higher numbers are higher layers; an include may go sideways or down.
 LAYERS = {
-    "cli": 4, "cli_support": 3,
+    "cli": 4, "cli_support": 3, "proxy": 3,
     "relay": 3, "client": 3,
     "conn": 2,
     "mux": 1, "tls": 1, "target": 1, "policy": 1,
