@@ -261,6 +261,9 @@ static int come_up(conn_t *c)
     return BEACON_ECLOSED;
   }
   c->state = CONN_UP;
+  /* Window auto-tuning wants the round trip before the first grant. */
+  if(c->cfg.mux.window_budget)
+    mux_measure_rtt(c->mux);
   /* The certificate chains went through the queues. */
   tls_conn_trim(c->tls);
   if(c->cb.on_up)

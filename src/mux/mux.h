@@ -204,6 +204,10 @@ void mux_advance(mux_t *m, size_t n);
  * auto-tuning measures how fast each stream's window is consumed
  * against the session's round-trip time. */
 void mux_now(mux_t *m, uint64_t now);
+/* Sends a ping for a round-trip estimate unless one is out (window
+ * auto-tuning needs one; a new session's first streams grow sooner when
+ * it is taken at once). No deadline unless keep-alive is on. */
+void mux_measure_rtt(mux_t *m);
 /* Smoothed round-trip time from ping answers (ms); 0 before the first. */
 uint64_t mux_rtt(const mux_t *m);
 /* Bytes of receive window granted beyond the initial 256 KiB per stream,

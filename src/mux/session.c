@@ -413,6 +413,12 @@ void mux_probe_rtt(mux_t *m)
                     m->cfg.keepalive_ms ? m->cfg.keepalive_timeout_ms : 0);
 }
 
+void mux_measure_rtt(mux_t *m)
+{
+  if(!m->dead)
+    mux_probe_rtt(m);
+}
+
 void mux_now(mux_t *m, uint64_t now)
 {
   if(now > m->now)

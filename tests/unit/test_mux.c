@@ -467,9 +467,10 @@ static void test_autotune_grows(void **state)
   fx_t *f;
   mux_config_default(&cfg);
   f = tuned_stream(&cfg);
-  /* Half the window consumed 10 ms after the last grant, with a 50 ms
-   * round trip: the window held the stream back, so it doubles. */
-  mux_now(f->m, 1060);
+  /* Half the window consumed 90 ms after the last grant, with a 50 ms
+   * round trip (under two round trips, over one and a half): the window
+   * held the stream back, so it doubles. */
+  mux_now(f->m, 1090);
   feed_data(f, 128 * 1024);
   assert_int_equal(mux_stream_consumed(f->m, 1, 128 * 1024), 0);
   out_frame(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 384 * 1024);
@@ -485,6 +486,33 @@ static void test_autotune_grows(void **state)
     static uint8_t one[1];
     assert_proto_err(f, feed(f, MUX_TYPE_DATA, 0, 1, 1, one, 1));
   }
+  fx_free(f);
+}
+
+/* Faster than one and a half round trips per half window: fourfold; a
+ * burst at the link's pace: straight to twice its bandwidth-delay
+ * product. */
+static void test_autotune_ramps(void **state)
+{
+  mux_config_t cfg;
+  fx_t *f;
+  mux_config_default(&cfg);
+  f = tuned_stream(&cfg);
+  mux_now(f->m, 1060);
+  feed_data(f, 128 * 1024);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 128 * 1024), 0);
+  assert_int_equal(mux_stream_recv_window(f->m, 1), 1024 * 1024);
+  /* Half of that (512 KiB) in 2 ms at a 50 ms round trip: 2 x 512 KiB x
+   * 50 / 2 = 25 MiB, more than fourfold. */
+  mux_now(f->m, 1062);
+  feed_data(f, 512 * 1024);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 512 * 1024), 0);
+  assert_int_equal(mux_stream_recv_window(f->m, 1), 25 * 1024 * 1024);
+  /* Then the cap: max_window (32 MiB). */
+  mux_now(f->m, 1063);
+  feed_data(f, 12800 * 1024);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 12800 * 1024), 0);
+  assert_int_equal(mux_stream_recv_window(f->m, 1), 32 * 1024 * 1024);
   fx_free(f);
 }
 
@@ -1350,6 +1378,7 @@ int main(void)
       cmocka_unit_test(test_window_grant),
       cmocka_unit_test(test_window_grant_large),
       cmocka_unit_test(test_autotune_grows),
+      cmocka_unit_test(test_autotune_ramps),
       cmocka_unit_test(test_autotune_slow_consumer),
       cmocka_unit_test(test_autotune_limits),
       cmocka_unit_test(test_autotune_probe_not_fatal),
