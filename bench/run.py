@@ -508,12 +508,15 @@ class Bench:
             who.remove("ssh -W")
             self.skipped.append("WAN ssh -W rows: no sshd")
         # A stream limited by a fixed window over 150 ms would take minutes
-        # for 128 MiB: each transfer stops after cap seconds instead.
+        # for 512 MiB: each transfer stops after cap seconds instead.
         cap = 4 if self.quick else 12
         self.wan_timeout = cap + 120
         for rate, rtt in paths:
             name = self.path_name(rate, rtt)
-            nbytes = (128 << 20) if rate >= 1000 else (32 << 20)
+            # Long enough that connection set-up (TCP, TLS, stream open:
+            # two or three round trips) and the window ramp are a small
+            # part of the figure, as for any sustained transfer.
+            nbytes = (512 << 20) if rate >= 1000 else (64 << 20)
             if self.quick:
                 nbytes = 16 << 20
             px = {}
