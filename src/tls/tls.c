@@ -672,28 +672,10 @@ int tls_conn_peer_subject(const tls_conn_t *c, char *buf, size_t cap)
 
 int tls_conn_peer_spki_sha256(const tls_conn_t *c, char hex[65])
 {
-  static const char digits[] = "0123456789abcdef";
   X509 *peer = SSL_get0_peer_certificate(c->ssl);
   if(!peer)
     return BEACON_EINVAL;
-  unsigned char *der = NULL;
-  int n = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(peer), &der);
-  if(n <= 0)
-    return BEACON_ENOMEM;
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  int ok = EVP_Digest(der, (size_t)n, md, &mdlen, EVP_sha256(), NULL);
-  OPENSSL_free(der);
-  if(!ok || mdlen != 32) {
-    ERR_clear_error();
-    return BEACON_ENOMEM;
-  }
-  for(unsigned i = 0; i < 32; i++) {
-    hex[2 * i] = digits[md[i] >> 4];
-    hex[2 * i + 1] = digits[md[i] & 15];
-  }
-  hex[64] = '\0';
-  return 0;
+  return tls_identity_spki_hex(X509_get_X509_PUBKEY(peer), hex);
 }
 
 int tls_conn_peer_identity(const tls_conn_t *c, char *canon, size_t cap)
