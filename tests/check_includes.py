@@ -21,7 +21,7 @@ import sys
 LAYERS = {
     "cli": 4, "cli_support": 3, "proxy": 3,
     "relay": 3, "client": 3,
-    "conn": 2,
+    "conn": 2, "dial": 2,
     "mux": 1, "tls": 1, "target": 1, "policy": 1,
     "common": 0, "log": 0, "metrics": 0, "beacon": 0,
 }

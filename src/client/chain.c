@@ -370,15 +370,17 @@ static void on_tcp_write(void *owner, size_t len, int status)
   client_dirty(s->t);
 }
 
+/* Hop 0's socket is a dial_conn_t: its handle's data is the connection,
+ * whose owner is the chain. */
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-  client_chain_t *s = h->data;
+  client_chain_t *s = ((dial_conn_t *)h->data)->owner;
   *buf = uv_buf_init((char *)s->rbuf, sizeof(s->rbuf));
 }
 
 static void on_tcp_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
-  client_chain_t *s = st->data;
+  client_chain_t *s = ((dial_conn_t *)st->data)->owner;
   if(n == 0 || s->state == CHAIN_FAILED)
     return;
   if(n < 0) {
@@ -401,85 +403,41 @@ static void handle_closed(uv_handle_t *h)
   client_chain_release(h->data);
 }
 
-static void connect_next(client_chain_t *s);
-
-static void on_connect(uv_connect_t *req, int status)
+static void sock_closed(dial_conn_t *c)
 {
-  client_chain_t *s = req->data;
-  if(status == UV_ECANCELED || s->state == CHAIN_FAILED)
+  client_chain_release(c->owner);
+}
+
+/* Hop 0's relay answered on one of its addresses (Happy Eyeballs over
+ * all of them, dial/dial.h), or none did. */
+static void on_dialled(void *ud, int status, int os_err, dial_conn_t *c,
+                       const struct sockaddr *peer, const char *why)
+{
+  client_chain_t *s = ud;
+  (void)os_err;
+  (void)peer;
+  s->dial = NULL;
+  if(status) {
+    if(s->state != CHAIN_FAILED)
+      client_chain_fail(
+          s, 0, status, "%s: %s",
+          status == BEACON_ENOTFOUND ? "cannot resolve" : "connect", why);
+    client_chain_release(s);
     return;
-  if(status < 0) {
-    if(s->ai_next) {
-      connect_next(s);
-      return;
-    }
-    client_chain_fail(s, 0, error_from_os(status), "connect: %s",
-                      uv_strerror(status));
+  }
+  c->owner = s;
+  c->on_closed = sock_closed;
+  s->sock = c; /* the dial's reference is now the socket's */
+  if(s->state == CHAIN_FAILED) {
+    dial_conn_close(c);
     return;
   }
   s->state = CHAIN_HANDSHAKE;
   uv_os_fd_t fd;
-  if(uv_fileno((uv_handle_t *)&s->tcp, &fd) == 0)
+  if(uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
     (void)tunnel_socket_tune(fd);
-  uv_read_start((uv_stream_t *)&s->tcp, on_alloc, on_tcp_read);
+  uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_tcp_read);
   hop_start_tls(&s->hops[0]);
-}
-
-static void on_tcp_closed_retry(uv_handle_t *h)
-{
-  client_chain_t *s = h->data;
-  s->tcp_init = 0;
-  client_chain_release(s);
-  if(s->state != CHAIN_FAILED)
-    connect_next(s);
-}
-
-/* Tries the next resolved address. A failed socket is closed first; its
- * close callback comes back here. */
-static void connect_next(client_chain_t *s)
-{
-  if(s->tcp_init) {
-    uv_close((uv_handle_t *)&s->tcp, on_tcp_closed_retry);
-    return;
-  }
-  struct addrinfo *ai = s->ai_next;
-  s->ai_next = ai->ai_next;
-  uv_tcp_init(&s->t->loop, &s->tcp);
-  s->tcp.data = s;
-  s->tcp_init = 1;
-  s->refs++;
-  s->conn.data = s;
-  int rc = uv_tcp_connect(&s->conn, &s->tcp, ai->ai_addr, on_connect);
-  if(rc) {
-    if(s->ai_next) {
-      connect_next(s);
-      return;
-    }
-    client_chain_fail(s, 0, error_from_os(rc), "connect: %s", uv_strerror(rc));
-  }
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status,
-                        struct addrinfo *res)
-{
-  client_chain_t *s = req->data;
-  s->ai = res;
-  s->resolving = 0;
-  if(s->state == CHAIN_FAILED || status == UV_ECANCELED) {
-    client_chain_release(s);
-    return;
-  }
-  if(status < 0 || !res) {
-    client_chain_fail(s, 0, status ? error_from_os(status) : BEACON_ENOTFOUND,
-                      "cannot resolve: %s", uv_strerror(status));
-    client_chain_release(s);
-    return;
-  }
-  s->state = CHAIN_CONNECTING;
-  s->ai_next = res;
-  s->dial_deadline = now_ms(s) + (uint64_t)s->t->cfg.dial_ms;
-  connect_next(s);
-  client_chain_release(s);
   client_dirty(s->t);
 }
 
@@ -507,26 +465,18 @@ client_chain_t *client_chain_new(beacon_tunnel_t *t)
   s->refs++;
   list_add(&t->chains, &s->link);
 
-  char port[8];
-  snprintf(port, sizeof(port), "%u", t->cfg.relays[0].port);
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  s->gai.data = s;
-  s->refs++;
-  s->state = CHAIN_RESOLVING;
-  s->resolving = 1;
+  s->state = CHAIN_CONNECTING;
   s->dial_deadline = now_ms(s) + (uint64_t)t->cfg.dial_ms;
-  int rc = uv_getaddrinfo(&t->loop, &s->gai, on_resolved,
-                          t->cfg.relays[0].host, port, &hints);
-  if(rc) {
-    s->refs--;
-    s->resolving = 0;
-    client_chain_fail(s, 0, error_from_os(rc), "cannot resolve: %s",
-                      uv_strerror(rc));
-  }
+  /* The chain's own timer ends the dial with its message; the dial's
+   * timeout is a safety net behind it. */
+  s->dial =
+      dial_start(&t->loop, &t->cfg.relays[0], (uint64_t)t->cfg.dial_ms + 1000,
+                 NULL, NULL, on_dialled, s);
+  if(s->dial)
+    s->refs++;
+  else
+    client_chain_fail(s, 0, BEACON_ENOMEM,
+                      "cannot resolve: out of memory or no resolver");
   client_dirty(t);
   return s;
 }
@@ -535,8 +485,6 @@ void client_chain_release(client_chain_t *s)
 {
   if(--s->refs > 0)
     return;
-  if(s->ai)
-    uv_freeaddrinfo(s->ai);
   conn_wpool_clear(&s->wpool);
   free(s);
 }
@@ -608,11 +556,14 @@ static void chain_teardown(client_chain_t *s)
     conn_free(h->conn); /* the mux without callbacks */
     h->conn = NULL;
   }
-  if(s->resolving)
-    uv_cancel((uv_req_t *)&s->gai);
+  if(s->dial) {
+    dial_cancel(s->dial); /* no callback after this: its reference goes */
+    s->dial = NULL;
+    client_chain_release(s);
+  }
   list_del(&s->link);
-  if(s->tcp_init)
-    uv_close((uv_handle_t *)&s->tcp, handle_closed);
+  if(s->sock)
+    dial_conn_close(s->sock);
   uv_close((uv_handle_t *)&s->timer, handle_closed);
   client_chain_release(s);
 }
@@ -624,9 +575,9 @@ static void chain_teardown(client_chain_t *s)
 /* Hands hop 0's pending ciphertext to the socket (conn/conn_uv.h). */
 static int write_socket(client_chain_t *s, client_hop_t *h)
 {
-  if(!s->tcp_init || s->state < CHAIN_HANDSHAKE)
+  if(!s->sock || s->state < CHAIN_HANDSHAKE)
     return 0;
-  return conn_uv_write(h->conn, (uv_stream_t *)&s->tcp, &s->wpool,
+  return conn_uv_write(h->conn, (uv_stream_t *)&s->sock->tcp, &s->wpool,
                        on_tcp_write, s);
 }
 
@@ -696,8 +647,7 @@ static void on_timer(uv_timer_t *tm)
   uint64_t now = now_ms(s);
   if(s->state == CHAIN_FAILED)
     return;
-  if((s->state == CHAIN_RESOLVING || s->state == CHAIN_CONNECTING) &&
-     now >= s->dial_deadline) {
+  if(s->state == CHAIN_CONNECTING && now >= s->dial_deadline) {
     client_chain_fail(s, 0, BEACON_ETIMEDOUT, "connect timed out after %d ms",
                       s->t->cfg.dial_ms);
     return;
@@ -732,7 +682,7 @@ static void on_timer(uv_timer_t *tm)
 static void chain_arm(client_chain_t *s)
 {
   uint64_t next = UINT64_MAX;
-  if(s->state == CHAIN_RESOLVING || s->state == CHAIN_CONNECTING)
+  if(s->state == CHAIN_CONNECTING)
     next = s->dial_deadline;
   for(int i = 0; i < s->nhops; i++) {
     client_hop_t *h = &s->hops[i];

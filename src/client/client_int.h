@@ -36,6 +36,7 @@
 #include "common/error.h"
 #include "common/list.h"
 #include "conn/conn.h"
+#include "dial/dial.h"
 #include "conn/conn_uv.h"
 #include "mux/mux.h"
 #include "target/target.h"
@@ -146,8 +147,7 @@ typedef struct client_hop {
 } client_hop_t;
 
 enum client_chain_state {
-  CHAIN_RESOLVING = 0,
-  CHAIN_CONNECTING,
+  CHAIN_CONNECTING = 0, /* resolving and dialling hop 0 */
   CHAIN_HANDSHAKE,
   CHAIN_UP,
   CHAIN_FAILED
@@ -161,14 +161,10 @@ struct client_chain {
   int proven;     /* plaintext arrived on the innermost hop */
   int going_away; /* Go Away seen on any hop */
   int torn_down;
-  int resolving; /* getaddrinfo in flight */
-  int refs;      /* base + handles + requests in flight */
-  uv_tcp_t tcp;
-  int tcp_init;
+  int refs;          /* base + handles + the dial in flight */
+  dial_t *dial;      /* resolving and connecting to hop 0 (Happy Eyeballs) */
+  dial_conn_t *sock; /* hop 0's socket once connected */
   uv_timer_t timer;
-  uv_getaddrinfo_t gai;
-  uv_connect_t conn;
-  struct addrinfo *ai, *ai_next;
   uint64_t dial_deadline;
   conn_wpool_t wpool; /* hop 0 write buffers for reuse */
   int nhops;

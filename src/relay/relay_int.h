@@ -26,6 +26,7 @@
 #include "common/fault.h"
 #include "common/list.h"
 #include "conn/conn.h"
+#include "dial/dial.h"
 #include "conn/conn_uv.h"
 #include "metrics/http.h"
 #include "metrics/metrics.h"
@@ -61,7 +62,6 @@
 typedef struct relay_worker relay_worker_t;
 typedef struct relay_tunnel relay_tunnel_t;
 typedef struct relay_stream relay_stream_t;
-typedef struct relay_dial relay_dial_t;
 
 /* What a tunnel reports to its worker; worker.c fills it in, so that
  * tunnel.c calls no function of worker.c. */
@@ -223,22 +223,6 @@ typedef struct relay_chunk {
   uint8_t data[];
 } relay_chunk_t;
 
-/* A connected (or connecting) target socket; heap-allocated so Happy
- * Eyeballs can hand the winner to the stream. It lives as long as the
- * stream pumps, so what only a connection attempt needs (the connect
- * request, the address) stays in the dial. */
-typedef struct relay_conn {
-  uv_tcp_t tcp;
-  void *owner;
-  void (*on_closed)(struct relay_conn *c);
-} relay_conn_t;
-
-/* status 0: conn is connected to peer (valid during the call) and now
- * owned by the callee. Otherwise a BEACON_E* code with a short reason
- * ("refused", "timeout", "policy: loopback", "resolve: ..."). */
-typedef void (*relay_dial_cb)(void *ud, int status, relay_conn_t *conn,
-                              const struct sockaddr *peer, const char *why);
-
 struct relay_stream {
   relay_tunnel_t *t;
   list_link_t link; /* in t->streams */
@@ -255,8 +239,8 @@ struct relay_stream {
   struct relay_stream_setup *setup;
   char *target_text; /* "host:port" once parsed, for the logs */
   char resolved[64];
-  relay_dial_t *dial;
-  relay_conn_t *conn;
+  dial_t *dial;      /* resolving and connecting (dial/dial.h) */
+  dial_conn_t *conn; /* the target connection */
   /* upstream */
   relay_chunk_t *pend_head, *pend_tail; /* not yet handed to uv_write */
   size_t pend_bytes;

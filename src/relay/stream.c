@@ -16,6 +16,7 @@
  * reading stops until on_writable. Target EOF becomes FIN once all of it
  * was queued; a target error or reset becomes RST.
  */
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,6 @@
 #include "beacon/beacon.h"
 #include "log/log.h"
 #include "relay/addr_text.h"
-#include "relay/dial.h"
 #include "relay/stream.h"
 #include "target/result.h"
 
@@ -103,7 +103,7 @@ static void timer_closed(uv_handle_t *h)
   stream_release(h->data);
 }
 
-static void conn_closed(relay_conn_t *c)
+static void conn_closed(dial_conn_t *c)
 {
   stream_release(c->owner);
 }
@@ -115,12 +115,12 @@ static void stream_finish(relay_stream_t *s)
     return;
   s->state = ST_DONE;
   if(s->dial) {
-    relay_dial_cancel(s->dial);
+    dial_cancel(s->dial);
     s->dial = NULL;
   }
   uv_close((uv_handle_t *)&s->timer, timer_closed);
   if(s->conn)
-    relay_conn_close(s->conn);
+    dial_conn_close(s->conn);
 }
 
 /* Ends the stream with RST (unless already gone) and this outcome. */
@@ -405,7 +405,7 @@ static int downstream(relay_stream_t *s, const uint8_t *p, size_t n)
 
 static void on_target_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
 {
-  relay_conn_t *c = h->data;
+  dial_conn_t *c = h->data;
   relay_stream_t *s = c->owner;
   size_t cap = sizeof(s->t->w->tbuf);
   int64_t room =
@@ -424,7 +424,7 @@ static void on_target_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
 
 static void on_target_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 {
-  relay_conn_t *c = h->data;
+  dial_conn_t *c = h->data;
   relay_stream_t *s = c->owner;
   if(s->state == ST_DONE || nread == 0)
     return;
@@ -491,12 +491,57 @@ void relay_stream_on_writable(relay_stream_t *s)
 
 /* ---- dial ---- */
 
-static void on_dialled(void *ud, int status, relay_conn_t *conn,
+/* The destination policy judges every address the dial would connect
+ * to, after resolution (docs/ARCHITECTURE.md "Deny by default"). */
+static int policy_allows(void *ud, const struct sockaddr *sa, uint16_t port,
+                         const char **why)
+{
+  policy_addr_t pa;
+  memset(&pa, 0, sizeof(pa));
+  if(sa->sa_family == AF_INET) {
+    pa.family = 4;
+    memcpy(pa.bytes, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+  } else if(sa->sa_family == AF_INET6) {
+    pa.family = 6;
+    memcpy(pa.bytes, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+  } else {
+    *why = "address family";
+    return 0;
+  }
+  return policy_check((const policy_t *)ud, &pa, port, why);
+}
+
+static void count_dial_failure(relay_stream_t *s, int status, int os_err)
+{
+  relay_metrics_t *m = metrics_of(s);
+  switch(status) {
+  case BEACON_ENOTFOUND:
+    atomic_fetch_add(&m->dial_fail_resolve, 1);
+    break;
+  case BEACON_EPOLICY:
+    atomic_fetch_add(&m->policy_refusals, 1);
+    break;
+  case BEACON_EREFUSED:
+    atomic_fetch_add(&m->dial_fail_refused, 1);
+    break;
+  case BEACON_ETIMEDOUT:
+    atomic_fetch_add(&m->dial_fail_timeout, 1);
+    break;
+  default:
+    if(os_err == UV_EHOSTUNREACH || os_err == UV_ENETUNREACH)
+      atomic_fetch_add(&m->dial_fail_unreachable, 1);
+    else
+      atomic_fetch_add(&m->dial_fail_other, 1);
+  }
+}
+
+static void on_dialled(void *ud, int status, int os_err, dial_conn_t *conn,
                        const struct sockaddr *peer, const char *why)
 {
   relay_stream_t *s = ud;
   s->dial = NULL;
   if(status) {
+    count_dial_failure(s, status, os_err);
     s->refusal = target_result_from_error(status);
     stream_abort(s, status == BEACON_EPOLICY ? "refused" : "dial_error", why);
     return;
@@ -574,8 +619,8 @@ static void got_target(relay_stream_t *s)
   s->state = ST_DIAL;
   /* The dial copies what it needs from the target. */
   s->dial =
-      relay_dial_start(&s->t->w->loop, &s->setup->target, policy_of(s),
-                       r->cfg.dial_timeout_ms, &r->metrics, on_dialled, s);
+      dial_start(&s->t->w->loop, &s->setup->target, r->cfg.dial_timeout_ms,
+                 policy_allows, (void *)policy_of(s), on_dialled, s);
   free(s->setup);
   s->setup = NULL;
   if(!s->dial) {

@@ -184,6 +184,68 @@ def test_connect_half_close(env):
     harness.check(r.stdout == data, "echo mismatch")
 
 
+def test_relay_name_happy_eyeballs(env):
+    """A relay name with two addresses, the first of which never answers
+    (its listen queue is full, so SYNs are dropped): libbeacon tries the
+    second 250 ms later (Happy Eyeballs) instead of waiting out the
+    connect timeout. The name comes from an /etc/hosts of the test's own,
+    bound in a private mount namespace."""
+    import shutil
+    unshare = shutil.which("unshare")
+    if not unshare or os.geteuid() != 0:
+        harness.skip("needs unshare and root for a private /etc/hosts")
+    probe = env.run([unshare, "-m", "true"], timeout=20)
+    if probe.returncode:
+        harness.skip("cannot make a mount namespace: %s" %
+                     probe.stderr.decode().strip())
+    # the same port on both addresses: a black hole on ::1, the relay on
+    # 127.0.0.1
+    for _ in range(20):
+        port = env.free_port()
+        hole = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        try:
+            hole.bind(("::1", port))
+            break
+        except OSError:
+            hole.close()
+    else:
+        harness.skip("no port free on both ::1 and 127.0.0.1")
+    hole.listen(0)
+    fillers = []
+    try:
+        for _ in range(4):  # fill the accept queue; later SYNs are dropped
+            f = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            f.setblocking(False)
+            try:
+                f.connect(("::1", port))
+            except BlockingIOError:
+                pass
+            fillers.append(f)
+        time.sleep(0.2)
+        relay = env.start_relay(port=port, extra_args=[
+            "--allow", "127.0.0.0/8"], allow_loopback=False)
+        echo = env.use(Echo())
+        hosts = env.path("hosts")
+        with open(hosts, "w") as f:
+            f.write("::1 localhost\n127.0.0.1 localhost\n")
+        inner = ("mount --bind %s /etc/hosts && exec %s connect --relay "
+                 "localhost:%d --config-dir %s --timeout 5 %s" %
+                 (hosts, env.need_bin(), port, env.pki(), echo.addr))
+        t0 = time.monotonic()
+        r = env.run([unshare, "-m", "--propagation", "private", "sh", "-c",
+                     inner], input=b"ping", timeout=30)
+        took = time.monotonic() - t0
+        harness.check_eq(r.returncode, 0, r.stderr)
+        harness.check_eq(r.stdout, b"ping", "echo through the second address")
+        harness.check(took < 4, "took %.1f s: no fallback before the "
+                      "5 s timeout" % took)
+        harness.check(relay.alive(), "relay died")
+    finally:
+        for f in fillers:
+            f.close()
+        hole.close()
+
+
 def test_dial_example_reports_refusal(env):
     """examples/dial.c: an echo comes back, and a refused target is an
     error (exit 1, one line) rather than an empty answer."""

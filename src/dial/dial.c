@@ -1,13 +1,13 @@
 /*
- * dial.c - resolve a target without blocking the loop (uv_getaddrinfo;
+ * dial.c - resolve a host without blocking the loop (uv_getaddrinfo;
  * IP literals are parsed inline, no thread pool round trip) and connect
  * with Happy Eyeballs (RFC 8305 style, docs/PROTOCOL.md "Relaying"): the
- * resolved addresses that the policy allows are interleaved by family, a new
- * attempt starts every 250 ms or as soon as the previous one fails, the first
- * connection wins and the others are cancelled, all within the dial timeout.
- * The policy is checked on every address actually dialled
- * (docs/ARCHITECTURE.md "Deny by default"): a name resolving to 127.0.0.1 is
- * refused unless allowed.
+ * resolved addresses the caller allows are interleaved by family, a new
+ * attempt starts every 250 ms or as soon as the previous one fails, the
+ * first connection wins and the others are cancelled, all within the
+ * dial timeout. The relay judges every address actually dialled by its
+ * policy (docs/ARCHITECTURE.md "Deny by default"): a name resolving to
+ * 127.0.0.1 is refused unless allowed.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -18,12 +18,12 @@
 
 #include "beacon/beacon.h"
 #include "common/error.h"
-#include "relay/dial.h"
+#include "dial/dial.h"
 
 #define HE_DELAY_MS 250 /* RFC 8305 "Connection Attempt Delay" */
 #define DIAL_MAX_ADDRS 16
 
-struct relay_dial {
+struct dial {
   uv_loop_t *loop;
   uv_getaddrinfo_t gai;
   int gai_active;
@@ -32,10 +32,10 @@ struct relay_dial {
   int refs; /* timers, getaddrinfo, attempts */
   int finished;
   int cancelled;
-  relay_dial_cb cb;
+  dial_cb cb;
   void *ud;
-  const policy_t *policy;
-  relay_metrics_t *m;
+  dial_allow_fn allow;
+  void *allow_ud;
   uint16_t port;
   struct sockaddr_storage addrs[DIAL_MAX_ADDRS];
   int naddrs;
@@ -45,7 +45,7 @@ struct relay_dial {
    * the connection: the dial outlives every attempt but the winner,
    * whose request has completed. */
   struct dial_attempt {
-    relay_conn_t *conn;
+    dial_conn_t *conn;
     uv_connect_t req;
   } att[DIAL_MAX_ADDRS];
   int last_err; /* uv error of the last failed attempt */
@@ -53,7 +53,7 @@ struct relay_dial {
   char why[96];
 };
 
-static void dial_unref(relay_dial_t *d)
+static void dial_unref(dial_t *d)
 {
   if(--d->refs == 0)
     free(d);
@@ -66,49 +66,26 @@ static void timer_closed(uv_handle_t *h)
 
 static void conn_closed(uv_handle_t *h)
 {
-  relay_conn_t *c = h->data;
+  dial_conn_t *c = h->data;
   if(c->on_closed)
     c->on_closed(c);
   free(c);
 }
 
-void relay_conn_close(relay_conn_t *c)
+void dial_conn_close(dial_conn_t *c)
 {
   if(!uv_is_closing((uv_handle_t *)&c->tcp))
     uv_close((uv_handle_t *)&c->tcp, conn_closed);
 }
 
-static void attempt_closed(relay_conn_t *c)
+static void attempt_closed(dial_conn_t *c)
 {
   dial_unref(c->owner);
 }
 
-static void count_failure(relay_dial_t *d, int status)
-{
-  switch(status) {
-  case BEACON_ENOTFOUND:
-    atomic_fetch_add(&d->m->dial_fail_resolve, 1);
-    break;
-  case BEACON_EPOLICY:
-    atomic_fetch_add(&d->m->policy_refusals, 1);
-    break;
-  case BEACON_EREFUSED:
-    atomic_fetch_add(&d->m->dial_fail_refused, 1);
-    break;
-  case BEACON_ETIMEDOUT:
-    atomic_fetch_add(&d->m->dial_fail_timeout, 1);
-    break;
-  default:
-    if(d->last_err == UV_EHOSTUNREACH || d->last_err == UV_ENETUNREACH)
-      atomic_fetch_add(&d->m->dial_fail_unreachable, 1);
-    else
-      atomic_fetch_add(&d->m->dial_fail_other, 1);
-  }
-}
-
 /* Ends the dial: every attempt but the winner is closed, the callback
  * runs once (unless cancelled), the struct goes when its handles do. */
-static void dial_finish(relay_dial_t *d, int status, relay_conn_t *win)
+static void dial_finish(dial_t *d, int status, dial_conn_t *win)
 {
   if(d->finished)
     return;
@@ -117,11 +94,11 @@ static void dial_finish(relay_dial_t *d, int status, relay_conn_t *win)
   uv_timer_stop(&d->stagger);
   const struct sockaddr *peer = NULL;
   for(int i = 0; i < d->next; i++) {
-    relay_conn_t *c = d->att[i].conn;
+    dial_conn_t *c = d->att[i].conn;
     if(c && c == win)
       peer = (const struct sockaddr *)&d->addrs[i];
     else if(c)
-      relay_conn_close(c);
+      dial_conn_close(c);
     d->att[i].conn = NULL;
   }
   if(win) {
@@ -132,13 +109,12 @@ static void dial_finish(relay_dial_t *d, int status, relay_conn_t *win)
   }
   uv_close((uv_handle_t *)&d->deadline, timer_closed);
   uv_close((uv_handle_t *)&d->stagger, timer_closed);
-  if(status)
-    count_failure(d, status);
   if(!d->cancelled)
-    d->cb(d->ud, status, win, peer, status ? d->why : "");
+    d->cb(d->ud, status, status ? d->last_err : 0, win, peer,
+          status ? d->why : "");
 }
 
-static int map_uv_err(relay_dial_t *d, int err)
+static int map_uv_err(dial_t *d, int err)
 {
   d->last_err = err;
   switch(err) {
@@ -158,7 +134,7 @@ static int map_uv_err(relay_dial_t *d, int err)
   return error_from_os(err);
 }
 
-static int live_attempts(const relay_dial_t *d)
+static int live_attempts(const dial_t *d)
 {
   int n = 0;
   for(int i = 0; i < d->next; i++)
@@ -167,12 +143,12 @@ static int live_attempts(const relay_dial_t *d)
   return n;
 }
 
-static void start_next(relay_dial_t *d);
+static void start_next(dial_t *d);
 
 static void on_connect(uv_connect_t *req, int status)
 {
-  relay_conn_t *c = req->data;
-  relay_dial_t *d = c->owner;
+  dial_conn_t *c = req->data;
+  dial_t *d = c->owner;
   if(status == UV_ECANCELED || uv_is_closing((uv_handle_t *)&c->tcp))
     return;
   if(!d || d->finished)
@@ -185,7 +161,7 @@ static void on_connect(uv_connect_t *req, int status)
   for(int i = 0; i < d->next; i++)
     if(d->att[i].conn == c)
       d->att[i].conn = NULL;
-  relay_conn_close(c);
+  dial_conn_close(c);
   /* A failure starts the next attempt at once (RFC 8305 §5). */
   uv_timer_stop(&d->stagger);
   start_next(d);
@@ -200,18 +176,18 @@ static void on_stagger(uv_timer_t *h)
 
 static void on_deadline(uv_timer_t *h)
 {
-  relay_dial_t *d = h->data;
+  dial_t *d = h->data;
   snprintf(d->why, sizeof(d->why), "timeout");
   dial_finish(d, BEACON_ETIMEDOUT, NULL);
 }
 
 /* Starts the next address's attempt, skipping ones that fail at once. */
-static void start_next(relay_dial_t *d)
+static void start_next(dial_t *d)
 {
   while(!d->finished && d->next < d->naddrs) {
     int ai = d->next++;
     struct sockaddr *sa = (struct sockaddr *)&d->addrs[ai];
-    relay_conn_t *c = calloc(1, sizeof(*c));
+    dial_conn_t *c = calloc(1, sizeof(*c));
     if(!c) {
       snprintf(d->why, sizeof(d->why), "out of memory");
       dial_finish(d, BEACON_ENOMEM, NULL);
@@ -233,7 +209,7 @@ static void start_next(relay_dial_t *d)
     if(err) {
       map_uv_err(d, err);
       d->att[ai].conn = NULL;
-      relay_conn_close(c);
+      dial_conn_close(c);
       continue;
     }
     if(d->next < d->naddrs)
@@ -244,22 +220,6 @@ static void start_next(relay_dial_t *d)
     int code = d->last_err ? map_uv_err(d, d->last_err) : BEACON_EIO;
     dial_finish(d, code, NULL);
   }
-}
-
-static int to_policy_addr(const struct sockaddr *sa, policy_addr_t *pa)
-{
-  memset(pa, 0, sizeof(*pa));
-  if(sa->sa_family == AF_INET) {
-    pa->family = 4;
-    memcpy(pa->bytes, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-    return 0;
-  }
-  if(sa->sa_family == AF_INET6) {
-    pa->family = 6;
-    memcpy(pa->bytes, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-    return 0;
-  }
-  return -1;
 }
 
 static int same_addr(const struct sockaddr_storage *a,
@@ -276,7 +236,7 @@ static int same_addr(const struct sockaddr_storage *a,
 
 /* Keeps the allowed addresses, deduplicated, interleaved by family
  * starting with the family of the first answer (RFC 8305 §4). */
-static int collect(relay_dial_t *d, const struct addrinfo *res)
+static int collect(dial_t *d, const struct addrinfo *res)
 {
   struct sockaddr_storage fam[2][DIAL_MAX_ADDRS];
   int n[2] = {0, 0};
@@ -290,11 +250,8 @@ static int collect(relay_dial_t *d, const struct addrinfo *res)
       f = 1;
     else
       continue;
-    policy_addr_t pa;
-    if(to_policy_addr(ai->ai_addr, &pa))
-      continue;
     const char *why = NULL;
-    if(!policy_check(d->policy, &pa, d->port, &why)) {
+    if(d->allow && !d->allow(d->allow_ud, ai->ai_addr, d->port, &why)) {
       if(!refused)
         refused = why ? why : "refused";
       continue;
@@ -336,7 +293,7 @@ static int collect(relay_dial_t *d, const struct addrinfo *res)
 static void on_resolved(uv_getaddrinfo_t *req, int status,
                         struct addrinfo *res)
 {
-  relay_dial_t *d = req->data;
+  dial_t *d = req->data;
   d->gai_active = 0;
   if(d->finished) {
     if(res)
@@ -360,10 +317,10 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
 }
 
 /* The deferred start of an IP-literal dial: the callback never runs
- * from inside relay_dial_start(). */
+ * from inside dial_start(). */
 static void on_literal(uv_timer_t *h)
 {
-  relay_dial_t *d = h->data;
+  dial_t *d = h->data;
   if(d->lit_rc) {
     dial_finish(d, d->lit_rc, NULL);
     return;
@@ -400,18 +357,17 @@ static int literal_addr(const target_t *tgt, struct sockaddr_storage *ss,
   return 0;
 }
 
-relay_dial_t *relay_dial_start(uv_loop_t *loop, const target_t *tgt,
-                               const policy_t *policy, uint64_t timeout_ms,
-                               relay_metrics_t *m, relay_dial_cb cb, void *ud)
+dial_t *dial_start(uv_loop_t *loop, const target_t *tgt, uint64_t timeout_ms,
+                   dial_allow_fn allow, void *allow_ud, dial_cb cb, void *ud)
 {
-  relay_dial_t *d = calloc(1, sizeof(*d));
+  dial_t *d = calloc(1, sizeof(*d));
   if(!d)
     return NULL;
   d->loop = loop;
   d->cb = cb;
   d->ud = ud;
-  d->policy = policy;
-  d->m = m;
+  d->allow = allow;
+  d->allow_ud = allow_ud;
   d->port = tgt->port;
   struct sockaddr_storage lit;
   socklen_t lit_len = 0;
@@ -452,7 +408,7 @@ relay_dial_t *relay_dial_start(uv_loop_t *loop, const target_t *tgt,
   return d;
 }
 
-void relay_dial_cancel(relay_dial_t *d)
+void dial_cancel(dial_t *d)
 {
   if(!d || d->finished)
     return;
