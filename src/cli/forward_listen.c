@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "common/hostport.h"
 #include "cli/forward.h"
 #include "log/log.h"
 
@@ -17,26 +18,20 @@
  * (socket, bind or listen failed; errno says why). */
 static int listen_on(const char *spec, char *shown, size_t cap)
 {
-  char host[256] = "127.0.0.1";
-  const char *port = spec;
-  const char *colon = strrchr(spec, ':');
-  if(colon) {
-    size_t hl = (size_t)(colon - spec);
-    const char *h = spec;
-    if(hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-      h++;
-      hl -= 2;
-    }
-    if(!hl || hl >= sizeof(host))
-      return BEACON_EINVAL;
-    memcpy(host, h, hl);
-    host[hl] = 0;
-    port = colon + 1;
+  char host[256], port[8];
+  uint16_t pn;
+  if(hostport_split(spec, HOSTPORT_BARE_PORT, host, sizeof(host), &pn))
+    return BEACON_EINVAL;
+  if(!host[0]) {
+    if(strchr(spec, ':'))
+      return BEACON_EINVAL; /* ":PORT": say which address */
+    strcpy(host, "127.0.0.1");
   }
+  snprintf(port, sizeof(port), "%u", pn);
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
                            .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
   struct addrinfo *ai;
-  if(!*port || getaddrinfo(host, port, &hints, &ai))
+  if(getaddrinfo(host, port, &hints, &ai))
     return BEACON_EINVAL;
   int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "beacon/beacon.h"
+#include "common/hostport.h"
 #include "log/log.h"
 #include "metrics/http_request.h"
 
@@ -67,42 +68,17 @@ int metrics_parse_addr(const char *s, struct sockaddr_storage *out, char *err,
                        size_t errlen)
 {
   char host[64];
-  const char *port;
-  const char *colon;
-  char *end;
-  int v6 = 0;
+  uint16_t p;
+  int v6 = s && s[0] == '[';
 
   if(!s || !*s) {
     fail(err, errlen, "empty metrics address");
     return BEACON_EINVAL;
   }
-  if(s[0] == '[') {
-    const char *rb = strchr(s, ']');
-    if(!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host))
-      goto bad;
-    memcpy(host, s + 1, (size_t)(rb - s - 1));
-    host[rb - s - 1] = '\0';
-    port = rb + 2;
-    v6 = 1;
-  } else if((colon = strrchr(s, ':'))) {
-    if(memchr(s, ':', (size_t)(colon - s)) ||
-       (size_t)(colon - s) >= sizeof(host))
-      goto bad; /* an IPv6 literal needs brackets */
-    memcpy(host, s, (size_t)(colon - s));
-    host[colon - s] = '\0';
-    port = colon + 1;
-  } else {
-    host[0] = '\0';
-    port = s;
-  }
-  if(!host[0] && !v6)
+  if(hostport_split(s, HOSTPORT_BARE_PORT, host, sizeof(host), &p))
+    goto bad;
+  if(!host[0])
     strcpy(host, "127.0.0.1");
-  if(*port < '0' || *port > '9')
-    goto bad;
-  errno = 0;
-  unsigned long p = strtoul(port, &end, 10);
-  if(errno || *end || p > 65535)
-    goto bad;
   memset(out, 0, sizeof(*out));
   if(v6) {
     if(uv_ip6_addr(host, (int)p, (struct sockaddr_in6 *)out) ||

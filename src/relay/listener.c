@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/hostport.h"
 #include "relay/addr_text.h"
 
 /* Splits ":PORT", "HOST:PORT" or "[V6]:PORT" into a socket address;
@@ -23,33 +24,10 @@ static int parse_addr(const char *s, struct sockaddr_storage *ss, int *any,
                       char *err, size_t errlen)
 {
   char host[256];
-  const char *colon;
-  const char *hs = s;
-  size_t hl;
-  if(s[0] == '[') {
-    const char *rb = strchr(s, ']');
-    if(!rb || rb[1] != ':')
-      goto bad;
-    hs = s + 1;
-    hl = (size_t)(rb - hs);
-    colon = rb + 1;
-  } else {
-    colon = strrchr(s, ':');
-    if(!colon)
-      goto bad;
-    hl = (size_t)(colon - s);
-    if(memchr(s, ':', hl))
-      goto bad; /* an IPv6 literal needs brackets */
-  }
-  if(hl >= sizeof(host))
+  uint16_t port;
+  if(hostport_split(s, 0, host, sizeof(host), &port))
     goto bad;
-  memcpy(host, hs, hl);
-  host[hl] = 0;
-  char *end;
-  errno = 0;
-  unsigned long port = strtoul(colon + 1, &end, 10);
-  if(errno || end == colon + 1 || *end || port > 65535)
-    goto bad;
+  size_t hl = strlen(host);
   memset(ss, 0, sizeof(*ss));
   *any = !hl;
   if(!hl) {
