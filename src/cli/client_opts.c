@@ -99,8 +99,8 @@ static size_t front_opts(cli_client_opts_t *o, cli_opt_t *t)
       .kind = CLI_OPT_SECONDS,
       .metavar = "SECONDS",
       .ms = &o->grace_ms,
-      .help = "wait this long for a refusal before\nanswering success "
-              "(default 0.25)"};
+      .help = "behind a Go relay, wait this long for\na refusal before "
+              "answering success\n(default 0.25; a beacon relay says)"};
   t[n++] = (cli_opt_t){.name = "max-conns",
                        .kind = CLI_OPT_COUNT,
                        .metavar = "N",
