@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -19,6 +21,7 @@
 #include "cli/client_opts.h"
 #include "cli/options.h"
 #include "client/client_stream.h"
+#include "target/target.h"
 
 #define BUF_SIZE (64 * 1024)
 
@@ -27,11 +30,13 @@ static const cli_client_help_t connect_help = {
         "Usage: beacon connect --relay HOST:PORT [--relay HOST:PORT]...\n"
         "                      [--config-dir DIR] [--cert F --key F --ca F]\n"
         "                      [--timeout SECONDS] [--window-budget SIZE]\n"
-        "                      TARGET\n"
+        "                      TARGET | HOST PORT\n"
         "\n"
-        "Pipes stdin/stdout to TARGET (host:port) through the relay; several\n"
-        "--relay flags form a chain, first hop first. Usable as an OpenSSH\n"
-        "ProxyCommand: ssh -o ProxyCommand='beacon connect --relay R %h:%p'\n"
+        "Pipes stdin/stdout to TARGET (host:port, [ipv6]:port) or to HOST\n"
+        "PORT through the relay; several --relay flags form a chain, first\n"
+        "hop first. As an OpenSSH ProxyCommand, for names and IPv6 literals\n"
+        "alike: ssh -o ProxyCommand='beacon connect --relay R %h %p'\n"
+        "SIGHUP, SIGTERM and SIGINT end the stream cleanly (exit 0).\n"
         "\n"};
 
 typedef struct dir_buf {
@@ -184,6 +189,34 @@ static int dial_failed(const char *target, int code, const beacon_error_t *err)
                                                           : CLI_EXIT_FAILURE;
 }
 
+/* Waits for the stream to end. OpenSSH sends its ProxyCommand SIGHUP
+ * when the session is over; that, SIGTERM and SIGINT end the stream
+ * cleanly (FIN, what still comes is dropped) rather than killing the
+ * tunnel under it, so the relay sees a normal end. Returns 1 after such
+ * a signal (exit 0 however the stream then ended). */
+static int wait_or_hang_up(beacon_tunnel_t *t, client_fd_stream_t *s,
+                           client_stream_end_t *end)
+{
+  sigset_t set;
+  const struct timespec now = {0, 0};
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  for(;;) {
+    if(!client_stream_wait(t, s, 50, end))
+      return 0;
+    if(sigtimedwait(&set, NULL, &now) > 0)
+      break;
+  }
+  client_stream_finish(t, s);
+  /* The target usually closes at once; do not outwait a stuck one. */
+  if(client_stream_wait(t, s, 2000, end))
+    fprintf(stderr, "beacon connect: ended by signal before the target "
+                    "closed\n");
+  return 1;
+}
+
 /* stdin and stdout are sockets or pipes (an OpenSSH ProxyCommand, a
  * shell pipeline): the tunnel's loop pumps them itself, with no
  * loopback pair and no copy through this thread. */
@@ -199,7 +232,8 @@ static int pump_in_loop(beacon_tunnel_t *t, const char *target)
    * stdout be the reader's EOF. */
   close(0);
   close(1);
-  client_stream_wait(t, s, -1, &end);
+  if(wait_or_hang_up(t, s, &end))
+    return CLI_EXIT_OK;
   switch(end.code) {
   case 0:
     return CLI_EXIT_OK;
@@ -227,10 +261,31 @@ int cli_connect_main(int argc, char **argv)
                                  &first);
   if(rc != CLI_GO_ON)
     return rc;
-  if(first != argc - 1)
-    return cli_usage_error("connect", "expected one TARGET (host:port)");
-  const char *target = argv[first];
+  char joined[TARGET_MAX_LINE + 8];
+  const char *target;
+  if(first == argc - 1) {
+    target = argv[first];
+  } else if(first == argc - 2) {
+    /* HOST PORT, as nc %h %p: brackets for an IPv6 literal */
+    const char *h = argv[first];
+    int v6 = strchr(h, ':') && h[0] != '[';
+    if(snprintf(joined, sizeof(joined), "%s%s%s:%s", v6 ? "[" : "", h,
+                v6 ? "]" : "", argv[first + 1]) >= (int)sizeof(joined))
+      return cli_usage_error("connect", "HOST PORT is too long");
+    target = joined;
+  } else {
+    return cli_usage_error("connect",
+                           "expected TARGET (host:port) or HOST PORT");
+  }
   signal(SIGPIPE, SIG_IGN);
+  /* Taken by sigtimedwait() while the loop pumps (wait_or_hang_up);
+   * the tunnel's thread inherits the mask and never sees them. */
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  sigaddset(&hup, SIGTERM);
+  sigaddset(&hup, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &hup, NULL);
   beacon_tunnel_t *t;
   rc = cli_client_tunnel(&o, &t, "connect");
   if(rc)
@@ -241,6 +296,9 @@ int cli_connect_main(int argc, char **argv)
     beacon_tunnel_free(t);
     return rc;
   }
+  /* stdin or stdout is a file or a terminal: this thread copies, and
+   * the signals kill as usual. */
+  pthread_sigmask(SIG_UNBLOCK, &hup, NULL);
   int fd = beacon_dial(t, target, 0, &err);
   if(fd < 0) {
     fprintf(stderr, "beacon connect: %s: %s\n", target, err.message);

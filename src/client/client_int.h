@@ -96,6 +96,11 @@ typedef struct client_req {
   int end_code; /* 0, or BEACON_E* */
   const char *end_outcome;
   uint64_t bytes_up, bytes_down;
+  /* client_stream_finish(): queued on tunnel->finishing (under the
+   * lock); stream is the loop's, set while the stream lives */
+  int finish_queued;
+  list_link_t finish_link;
+  struct client_stream *stream;
 } client_req_t;
 
 /* A local end the loop reads or writes: a socket, a pipe or a terminal. */
@@ -116,6 +121,7 @@ struct client_stream {
   uint64_t open_deadline;
   list_link_t link;    /* s->streams */
   client_req_t *owner; /* client_dial_fds(): told when the stream ends */
+  int discard;         /* the caller stopped reading: drop what comes */
   client_local_t in_h, out_h;
   uv_stream_t *in, *out; /* out == in for one socket */
   int nopen;             /* local handles not yet closed */
@@ -188,6 +194,7 @@ struct beacon_tunnel {
   int stopped; /* loop side: no new work */
   pthread_mutex_t lock;
   list_link_t submitted;
+  list_link_t finishing; /* client_stream_finish() requests */
   int stopping;
   pthread_mutex_t pair_lock;
   int listen_fd;

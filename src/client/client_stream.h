@@ -5,8 +5,8 @@
  * loopback TCP pair in between (beacon_dial keeps that contract for C
  * programs that want one descriptor).
  */
-#ifndef BEACON_CLIENT_STREAM_H
-#define BEACON_CLIENT_STREAM_H
+#ifndef BEACON_CLIENT_FD_STREAM_H
+#define BEACON_CLIENT_FD_STREAM_H
 
 #include <stdint.h>
 
@@ -42,6 +42,12 @@ int client_stream_fd_ok(int fd);
 client_fd_stream_t *client_dial_fds(beacon_tunnel_t *t, const char *target,
                                     int in_fd, int out_fd, int timeout_ms,
                                     int *code, beacon_error_t *err);
+
+/* Ends the caller's side of the stream cleanly from any thread, as if
+ * its input ended and it stopped reading (a ProxyCommand whose ssh
+ * hung up): FIN goes to the relay and what still arrives is dropped, so
+ * the stream can end normally; client_stream_wait() tells when. */
+void client_stream_finish(beacon_tunnel_t *t, client_fd_stream_t *s);
 
 /* Waits up to timeout_ms (< 0: no limit) for the stream to end; 0 and
  * *end filled (the stream is then released), or BEACON_ETIMEDOUT. */

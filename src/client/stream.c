@@ -55,6 +55,7 @@ static void stream_free(client_stream_t *p)
 {
   if(p->owner) {
     const char *how = p->outcome ? p->outcome : "ok";
+    p->owner->stream = NULL;
     int code = !strcmp(how, "ok")                ? 0
                : !strcmp(how, "reset_by_target") ? BEACON_ERESET
                : !strcmp(how, "tunnel_lost")     ? BEACON_ECLOSED
@@ -331,6 +332,7 @@ void client_stream_on_ack(client_stream_t *p)
     /* client_dial_fds: the caller learns how the stream ends. */
     client_req_ref(p->t, req);
     p->owner = req;
+    req->stream = p;
   }
   if(!client_req_finish(p->t, req, 0, NULL)) {
     stream_reset(p); /* the caller gave up meanwhile */
@@ -360,7 +362,7 @@ static void on_local_write(uv_write_t *wr, int status)
   free(w);
   if(p->closing)
     return;
-  if(status < 0) {
+  if(status < 0 && !p->discard) {
     stream_local_gone(p); /* the caller is gone: tell the relay */
     return;
   }
@@ -374,6 +376,10 @@ void client_stream_on_data(client_stream_t *p, const uint8_t *d, size_t n)
     client_stream_on_ack(p); /* data implies the stream was taken */
   if(p->closing || !p->local_open || p->shut_sent)
     return;
+  if(p->discard) {
+    window_back(p, n); /* the caller is gone: consumed, not written */
+    return;
+  }
   /* Straight to the caller's socket when it takes it, without a copy;
    * the rest is queued (uv_try_write refuses while writes are queued,
    * so the order holds) and its window granted when written. */
@@ -488,6 +494,25 @@ void client_stream_on_closed(client_stream_t *p)
     client_req_finish(p->t, req, BEACON_ECLOSED, &e);
   }
   detach(p);
+  maybe_close(p);
+}
+
+void client_stream_finish_local(client_stream_t *p)
+{
+  if(p->closing || !p->local_open)
+    return;
+  /* As if the caller's input ended and it stopped reading: FIN once the
+   * kept bytes are taken (on_writable sends it then), and what the
+   * relay still sends is granted back unwritten, so the target's side
+   * can finish normally too. */
+  p->discard = 1;
+  if(p->reading) {
+    uv_read_stop(p->in);
+    p->reading = 0;
+  }
+  p->local_eof = 1;
+  if(!p->stash_len)
+    send_fin(p);
   maybe_close(p);
 }
 

@@ -17,6 +17,9 @@ void client_stream_on_writable(client_stream_t *p);
 void client_stream_on_closed(client_stream_t *p);
 /* The chain is gone: detach and reset the caller's socket. */
 void client_stream_abort(client_stream_t *p);
+/* client_stream_finish(): end the caller's side cleanly (FIN, and stop
+ * writing to it). */
+void client_stream_finish_local(client_stream_t *p);
 /* A stream not yet acknowledged failed: the request gets `err` (or is
  * retried by the caller of this); frees the stream. */
 client_req_t *client_stream_take_req(client_stream_t *p);

@@ -28,6 +28,7 @@
 #include "client/chain.h"
 #include "client/client_stream.h"
 #include "client/req.h"
+#include "client/stream.h"
 
 static void err_out(beacon_error_t *out, int code, int hop, const char *msg)
 {
@@ -130,7 +131,22 @@ static void on_async(uv_async_t *h)
     list_del(n);
     list_add(&todo, n);
   }
+  list_link_t fin;
+  list_init(&fin);
+  while(!list_empty(&t->finishing)) {
+    list_link_t *n = t->finishing.next;
+    list_del(n);
+    list_add(&fin, n);
+  }
   pthread_mutex_unlock(&t->lock);
+  while(!list_empty(&fin)) {
+    list_link_t *n = fin.next;
+    list_del(n);
+    client_req_t *req = LIST_CONTAINER(n, client_req_t, finish_link);
+    if(req->stream)
+      client_stream_finish_local(req->stream);
+    client_req_unref(t, req);
+  }
   if(t->stopped)
     return;
   if(stopping)
@@ -292,6 +308,7 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
   pthread_mutex_init(&t->lock, NULL);
   pthread_mutex_init(&t->pair_lock, NULL);
   list_init(&t->submitted);
+  list_init(&t->finishing);
   list_init(&t->chains);
   int rc = copy_config(&t->cfg, cfg);
   if(rc) {
@@ -535,6 +552,18 @@ client_req_t *client_dial_fds(beacon_tunnel_t *t, const char *target,
     return NULL;
   }
   return req;
+}
+
+void client_stream_finish(beacon_tunnel_t *t, client_req_t *req)
+{
+  pthread_mutex_lock(&t->lock);
+  if(!req->ended && !req->finish_queued) {
+    req->finish_queued = 1;
+    req->refs++; /* the loop's, until it handled the request */
+    list_add(&t->finishing, &req->finish_link);
+  }
+  pthread_mutex_unlock(&t->lock);
+  uv_async_send(&t->async);
 }
 
 int client_stream_wait(beacon_tunnel_t *t, client_req_t *req, int timeout_ms,

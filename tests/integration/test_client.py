@@ -246,6 +246,52 @@ def test_relay_name_happy_eyeballs(env):
         hole.close()
 
 
+def test_connect_host_port_form(env):
+    """`beacon connect HOST PORT` (as `nc %h %p`): one ProxyCommand line
+    for names, IPv4 and IPv6 literals."""
+    relay = env.start_relay(extra_args=["--allow", "127.0.0.0/8", "--allow",
+                                        "::1/128"], allow_loopback=False)
+    for host in ("127.0.0.1", "::1"):
+        echo = env.use(Echo(host=host))
+        argv = [env.need_bin(), "connect", "--config-dir", env.pki(),
+                "--timeout", "3", "--relay", relay.addr, host,
+                str(echo.port)]
+        r = env.run(argv, input=b"hello " + host.encode())
+        harness.check_eq(r.returncode, 0, r.stderr)
+        harness.check_eq(r.stdout, b"hello " + host.encode(), "echo")
+    r = env.run([env.need_bin(), "connect", "--relay", relay.addr, "a", "b",
+                 "c"])
+    harness.check_eq(r.returncode, 2, r.stderr)
+
+
+def test_connect_sighup_ends_cleanly(env):
+    """OpenSSH sends its ProxyCommand SIGHUP at the end of a session:
+    beacon connect ends the stream with FIN and exits 0, and the relay
+    logs a normal end, not a reset."""
+    relay = start_relay(env)
+    echo = env.use(Echo())
+    p = subprocess.Popen([env.need_bin(), "connect", "--config-dir",
+                          env.pki(), "--relay", relay.addr, echo.addr],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        p.stdin.write(b"hello\n")
+        p.stdin.flush()
+        harness.check_eq(p.stdout.read(6), b"hello\n", "echo")
+        p.send_signal(signal.SIGHUP)
+        rc = p.wait(10)
+        harness.check_eq(rc, 0, p.stderr.read())
+        harness.check(relay.wait_log("outcome=ok", 10), relay.log_text())
+        harness.check("outcome=reset" not in relay.log_text(),
+                      relay.log_text())
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+        for f in (p.stdin, p.stdout, p.stderr):
+            f.close()
+
+
 def test_dial_example_reports_refusal(env):
     """examples/dial.c: an echo comes back, and a refused target is an
     error (exit 1, one line) rather than an empty answer."""
