@@ -227,6 +227,15 @@ BEACON_API int beacon_tunnel_new(beacon_tunnel_t **out,
 BEACON_API int beacon_dial(beacon_tunnel_t *t, const char *target,
                            int timeout_ms, beacon_error_t *err);
 
+/* Rereads the certificate, key and CA files named by the configuration
+ * for the connections to relays made from now on; live ones keep what
+ * they have (certificate rotation without dropping streams). Safe from
+ * any thread. Returns 0, or on a bad file the old identity stays and:
+ *   BEACON_EINVAL    t is NULL
+ *   BEACON_ECONFIG   a file is missing, unreadable or does not match
+ *   BEACON_ENOMEM    out of memory */
+BEACON_API int beacon_tunnel_reload(beacon_tunnel_t *t, beacon_error_t *err);
+
 /* Closes every stream and the tunnel, joins the loop thread, frees t.
  * NULL is allowed. */
 BEACON_API void beacon_tunnel_free(beacon_tunnel_t *t);

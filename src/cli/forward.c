@@ -11,6 +11,8 @@
  * SIGTERM/SIGINT stop accepting and let live connections finish for up
  * to --drain-timeout (default 30 s, like the relay, docs/ARCHITECTURE.md
  * "Shutdown and reload keep live streams"); a second signal ends the wait.
+ * SIGHUP rereads the identity files for new tunnels
+ * (beacon_tunnel_reload()).
  * Either way the exit code is 0. The metrics endpoint stops after the
  * drain, so a scrape can watch the drain happen.
  */
@@ -56,7 +58,8 @@ static const cli_client_help_t forward_help = {
     .footer =
         "\n"
         "Signals: SIGTERM/SIGINT stop accepting, drain and exit 0; a second\n"
-        "signal ends the drain at once.\n"};
+        "one ends the drain at once. SIGHUP rereads the certificate, key and\n"
+        "CA for new tunnels; live ones go on.\n"};
 
 const char *const forward_front_names[] = {"forward", "socks", "http-connect"};
 
@@ -107,6 +110,8 @@ static void empty_pipe(int fd)
 /* After the listeners are closed: waits until every live connection
  * ended, the drain timeout passed, or another signal came. Returns the
  * number of connections still open. */
+static int reload_on_hangup(void);
+
 static long drain_conns(uint64_t drain_ms)
 {
   uint64_t deadline = forward_mono_ms() + drain_ms;
@@ -129,7 +134,7 @@ static long drain_conns(uint64_t drain_ms)
                           {.fd = sig_pipe[0], .events = POLLIN}};
     if(poll(p, 2, left > INT_MAX ? INT_MAX : (int)left) < 0 && errno != EINTR)
       return n;
-    if(p[1].revents) {
+    if(p[1].revents && !reload_on_hangup()) {
       log_msg(LOG_WARN, "drain_cut", "second signal: %ld connection(s) cut",
               n);
       return n;
@@ -154,6 +159,7 @@ static int catch_signals(void)
   sa.sa_handler = on_signal;
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
   return 0;
 }
 
@@ -186,7 +192,33 @@ static int start(const cli_client_opts_t *o)
   return rc;
 }
 
-/* Accepts until SIGTERM or SIGINT. */
+/* Reads the signals that arrived: SIGHUP rereads the certificate, key
+ * and CA for new tunnels (live ones go on); 0 once SIGTERM or SIGINT
+ * is among them. */
+static int reload_on_hangup(void)
+{
+  uint8_t b[16];
+  ssize_t n;
+  int go_on = 1;
+  while((n = read(sig_pipe[0], b, sizeof(b))) > 0) {
+    for(ssize_t i = 0; i < n; i++) {
+      if(b[i] != SIGHUP) {
+        go_on = 0;
+        continue;
+      }
+      beacon_error_t err;
+      if(beacon_tunnel_reload(svc.tunnel, &err))
+        log_msg(LOG_WARN, "reload_failed", "%s (the old identity stays)",
+                err.message);
+      else
+        log_msg(LOG_INFO, "reloaded",
+                "certificate, key and CA for new tunnels");
+    }
+  }
+  return go_on;
+}
+
+/* Accepts until SIGTERM or SIGINT; SIGHUP reloads. */
 static void serve(uint32_t max_conns)
 {
   struct pollfd p[MAX_LISTENERS + 1];
@@ -200,7 +232,7 @@ static void serve(uint32_t max_conns)
         continue;
       return;
     }
-    if(p[nl].revents)
+    if(p[nl].revents && !reload_on_hangup())
       return;
     for(int i = 0; i < nl; i++)
       if(p[i].revents & POLLIN)

@@ -337,8 +337,10 @@ static int hop_start_tls(client_hop_t *h)
   cc.mux.keepalive_timeout_ms = (uint64_t)c->keepalive_timeout_ms;
   cc.mux.window_budget = c->window_budget;
   cc.mux.max_window = 0; /* the default cap, or 256 KiB fixed */
-  h->conn = conn_new(&cc, s->t->ctx, c->relays[h->index].host, &conn_cbs,
-                     &mux_cbs, h, now_ms(s));
+  tls_ctx_t *ctx = s->t->host->ctx_get(s->t);
+  h->conn = conn_new(&cc, ctx, c->relays[h->index].host, &conn_cbs, &mux_cbs,
+                     h, now_ms(s));
+  tls_ctx_unref(ctx); /* the connection holds its own */
   if(!h->conn) {
     client_chain_fail(s, h->index, BEACON_ENOMEM,
                       "out of memory (or TLS could not start)");

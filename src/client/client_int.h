@@ -212,6 +212,9 @@ struct client_tunnel_host {
   void (*dirty)(beacon_tunnel_t *t);
   /* Runs a request (again, after its chain failed) on a usable chain. */
   void (*dispatch)(beacon_tunnel_t *t, client_req_t *req);
+  /* The TLS context for a new hop, with a reference for the caller:
+   * beacon_tunnel_reload() may swap it from another thread. */
+  tls_ctx_t *(*ctx_get)(beacon_tunnel_t *t);
 };
 
 static inline void client_dirty(beacon_tunnel_t *t)

@@ -92,9 +92,19 @@ static void tunnel_dispatch(beacon_tunnel_t *t, client_req_t *req)
 
 /* What chains report to this tunnel handle (chain.c and stream.c call
  * no function of this file). */
+static tls_ctx_t *tunnel_ctx_get(beacon_tunnel_t *t)
+{
+  pthread_mutex_lock(&t->lock);
+  tls_ctx_t *ctx = t->ctx;
+  tls_ctx_ref(ctx);
+  pthread_mutex_unlock(&t->lock);
+  return ctx;
+}
+
 static const client_tunnel_host_t tunnel_host = {
     .dirty = tunnel_dirty,
     .dispatch = tunnel_dispatch,
+    .ctx_get = tunnel_ctx_get,
 };
 
 static void close_noop(uv_handle_t *h)
@@ -281,6 +291,42 @@ static void tunnel_destroy(beacon_tunnel_t *t)
   free(t);
 }
 
+/* The identity files as a TLS client context offering ALPN beacon/1. */
+static int load_ctx(const beacon_config_t *cfg, tls_ctx_t **out, char *msg,
+                    size_t cap)
+{
+  int rc = tls_ctx_new(out, TLS_CLIENT, cfg->cert, cfg->key, cfg->ca, NULL,
+                       msg, cap);
+  if(!rc && tls_ctx_offer_beacon_alpn(*out)) {
+    tls_ctx_unref(*out);
+    *out = NULL;
+    snprintf(msg, cap, "out of memory");
+    rc = BEACON_ENOMEM;
+  }
+  return rc;
+}
+
+int beacon_tunnel_reload(beacon_tunnel_t *t, beacon_error_t *err)
+{
+  tls_ctx_t *ctx, *old;
+  char msg[256];
+  if(!t) {
+    err_out(err, BEACON_EINVAL, -1, "invalid argument");
+    return BEACON_EINVAL;
+  }
+  int rc = load_ctx(&t->cfg, &ctx, msg, sizeof(msg));
+  if(rc) {
+    err_out(err, rc, -1, msg);
+    return rc;
+  }
+  pthread_mutex_lock(&t->lock);
+  old = t->ctx;
+  t->ctx = ctx;
+  pthread_mutex_unlock(&t->lock);
+  tls_ctx_unref(old); /* live connections hold their own references */
+  return 0;
+}
+
 int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
                       beacon_error_t *err)
 {
@@ -317,12 +363,7 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
     return rc;
   }
   char msg[256];
-  rc = tls_ctx_new(&t->ctx, TLS_CLIENT, cfg->cert, cfg->key, cfg->ca, NULL,
-                   msg, sizeof(msg));
-  if(!rc && tls_ctx_offer_beacon_alpn(t->ctx)) {
-    rc = BEACON_ENOMEM;
-    snprintf(msg, sizeof(msg), "out of memory");
-  }
+  rc = load_ctx(&t->cfg, &t->ctx, msg, sizeof(msg));
   if(rc) {
     err_out(err, rc, -1, msg);
     tunnel_destroy(t);

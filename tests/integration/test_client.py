@@ -292,6 +292,57 @@ def test_connect_sighup_ends_cleanly(env):
             f.close()
 
 
+def test_forward_sighup_rotates_identity(env):
+    """beacon forward rereads its certificate, key and CA on SIGHUP: after
+    a rotation to a new CA (a new relay too), new tunnels work without a
+    restart; before the SIGHUP they fail verification."""
+    import shutil
+    old_pki, new_pki = env.pki(), env.path("pki-new")
+    harness.check_eq(env.run([env.need_bin(), "pki", "init",
+                              new_pki]).returncode, 0, "pki init")
+    mine = env.path("forward-identity")
+    os.makedirs(mine)
+
+    def use(pki):
+        for f in ("controller.crt", "controller.key", "fleet-ca.crt"):
+            shutil.copy(os.path.join(pki, f), os.path.join(mine, f + ".tmp"))
+            os.replace(os.path.join(mine, f + ".tmp"), os.path.join(mine, f))
+            os.chmod(os.path.join(mine, f), 0o600)
+
+    use(old_pki)
+    echo = env.use(Echo())
+    relay = start_relay(env)
+    lp = env.free_port()
+    fwd = env.start([env.need_bin(), "forward", "--relay", relay.addr,
+                     "--config-dir", mine, "--timeout", "3",
+                     "-L", "%d:%s" % (lp, echo.addr)], name="forward")
+    env.wait_listening(fwd, lp)
+
+    def works():
+        try:
+            s = socket.create_connection(("127.0.0.1", lp), timeout=5)
+            s.sendall(b"x")
+            ok = recv_exact(s, 1) == b"x"
+            s.close()
+            return ok
+        except OSError:
+            return False
+
+    harness.check(works(), "echo with the first identity")
+    # the fleet moves to a new CA: a new relay on the same port
+    port = relay.port
+    relay.stop()
+    use(new_pki)
+    relay = env.start_relay(port=port, config_dir=new_pki,
+                            extra_args=["--allow", "127.0.0.0/8"],
+                            allow_loopback=False)
+    harness.check(not works(), "the old identity should fail")
+    fwd.popen.send_signal(signal.SIGHUP)
+    harness.check(fwd.wait_log("reloaded", 10), fwd.log_text())
+    harness.check(works(), "echo after SIGHUP")
+    harness.check(fwd.alive(), "forward exited on SIGHUP")
+
+
 def test_dial_example_reports_refusal(env):
     """examples/dial.c: an echo comes back, and a refused target is an
     error (exit 1, one line) rather than an empty answer."""
