@@ -22,6 +22,7 @@
  * outside every mux callback.
  */
 #include <stdarg.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -445,6 +446,27 @@ static void on_dialled(void *ud, int status, int os_err, dial_conn_t *c,
 
 /* ---- lifecycle -------------------------------------------------------- */
 
+/* 1 (and the chain failed with ECONFIG) when the controller's own
+ * certificate is expired or not valid yet. */
+static int own_certificate_invalid(client_chain_t *s)
+{
+  tls_ctx_t *ctx = s->t->host->ctx_get(s->t);
+  time_t nb = tls_ctx_cert_not_before(ctx), na = tls_ctx_cert_not_after(ctx);
+  time_t now = time(NULL);
+  tls_ctx_unref(ctx);
+  time_t when = (nb && now < nb) ? nb : (na && now > na) ? na : 0;
+  if(!when)
+    return 0;
+  char date[32];
+  struct tm tm;
+  gmtime_r(&when, &tm);
+  strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S UTC", &tm);
+  client_chain_fail(s, -1, BEACON_ECONFIG,
+                    "our own certificate (%s) %s %s: renew it", s->t->cfg.cert,
+                    when == nb ? "is not valid before" : "expired on", date);
+  return 1;
+}
+
 client_chain_t *client_chain_new(beacon_tunnel_t *t)
 {
   client_chain_t *s = calloc(1, sizeof(*s));
@@ -469,6 +491,12 @@ client_chain_t *client_chain_new(beacon_tunnel_t *t)
 
   s->state = CHAIN_CONNECTING;
   s->dial_deadline = now_ms(s) + (uint64_t)t->cfg.dial_ms;
+  /* A relay would refuse our own certificate out of its validity with
+   * an alert that does not say whose: say it here, before dialling. */
+  if(own_certificate_invalid(s)) {
+    client_dirty(t);
+    return s;
+  }
   /* The chain's own timer ends the dial with its message; the dial's
    * timeout is a safety net behind it. */
   s->dial =

@@ -54,6 +54,7 @@ struct tls_ctx {
   enum tls_role role;
   atomic_int refs;
   time_t not_after;
+  time_t not_before;
 };
 
 struct tls_conn {
@@ -240,13 +241,17 @@ static int load_ca(SSL_CTX *ssl, const char *ca, const char *crl, char *err,
   return 0;
 }
 
-static time_t cert_not_after(X509 *x)
+static time_t asn1_time(const ASN1_TIME *t)
 {
   struct tm tm;
-  const ASN1_TIME *t = x ? X509_get0_notAfter(x) : NULL;
   if(!t || ASN1_TIME_to_tm(t, &tm) != 1)
     return 0;
   return timegm(&tm);
+}
+
+static time_t cert_not_after(X509 *x)
+{
+  return x ? asn1_time(X509_get0_notAfter(x)) : 0;
 }
 
 int tls_ctx_new(tls_ctx_t **out, enum tls_role role, const char *cert,
@@ -311,6 +316,10 @@ int tls_ctx_new(tls_ctx_t **out, enum tls_role role, const char *cert,
   }
   SSL_CTX_set_verify_depth(s, TLS_VERIFY_DEPTH);
   c->not_after = cert_not_after(SSL_CTX_get0_certificate(s));
+  {
+    X509 *x = SSL_CTX_get0_certificate(s);
+    c->not_before = x ? asn1_time(X509_get0_notBefore(x)) : 0;
+  }
   *out = c;
   return 0;
 fail:
@@ -338,6 +347,11 @@ void tls_ctx_unref(tls_ctx_t *ctx)
 time_t tls_ctx_cert_not_after(const tls_ctx_t *ctx)
 {
   return ctx->not_after;
+}
+
+time_t tls_ctx_cert_not_before(const tls_ctx_t *ctx)
+{
+  return ctx->not_before;
 }
 
 /* Server side: select TLS_ALPN_BEACON when the client offers it, else

@@ -48,6 +48,8 @@ void tls_ctx_unref(tls_ctx_t *ctx); /* NULL allowed */
 BEACON_MUST_USE int tls_ctx_offer_beacon_alpn(tls_ctx_t *ctx);
 /* 1 when the handshake negotiated TLS_ALPN_BEACON. */
 int tls_conn_beacon_alpn(const tls_conn_t *c);
+/* notBefore of our own leaf certificate (0 when unknown). */
+time_t tls_ctx_cert_not_before(const tls_ctx_t *ctx);
 /* notAfter of our own leaf certificate. */
 time_t tls_ctx_cert_not_after(const tls_ctx_t *ctx);
 

@@ -343,6 +343,30 @@ def test_forward_sighup_rotates_identity(env):
     harness.check(fwd.alive(), "forward exited on SIGHUP")
 
 
+def test_own_certificate_out_of_date(env):
+    """A controller whose own certificate has expired or is not valid yet
+    says so, naming the file, instead of relaying a TLS alert that does
+    not say whose certificate it was."""
+    relay = start_relay(env)
+    for name, nb, days, want in (("expired", -30, -1, "expired on"),
+                                 ("future", 2, 30, "not valid before")):
+        crt, key = env.issue("ctl-" + name, cn="ctl", usage="client",
+                             not_before_days=nb, days=days)
+        d = env.config_dir("ctl-" + name, {
+            "controller.crt": crt, "controller.key": key,
+            "fleet-ca.crt": os.path.join(env.pki(), "fleet-ca.crt")})
+        r = env.run([env.need_bin(), "connect", "--relay", relay.addr,
+                     "--config-dir", d, "--timeout", "3", "127.0.0.1:9"],
+                    input=b"")
+        err = r.stderr.decode()
+        harness.check(r.returncode == 1 and want in err and
+                      "controller.crt" in err and
+                      "own certificate" in err, err)
+    # no tunnel reached the relay's handshake
+    harness.check("handshake_failed" not in relay.log_text(),
+                  relay.log_text())
+
+
 def test_dial_example_reports_refusal(env):
     """examples/dial.c: an echo comes back, and a refused target is an
     error (exit 1, one line) rather than an empty answer."""
