@@ -218,6 +218,8 @@ BEACON_API int beacon_tunnel_new(beacon_tunnel_t **out,
  *   BEACON_ELIMIT     no relay connection would open another stream, or
  *                     (target) the relay ran out of a resource
  *   BEACON_EGOAWAY    the relay is going away and opened no stream
+ *   BEACON_ECONFIG    our own certificate is expired or not valid yet
+ *                     (checked before dialling; the message names it)
  *   (target) BEACON_EREFUSED, BEACON_ENOTFOUND, BEACON_ETIMEDOUT,
  *   BEACON_EUNREACH, BEACON_EPOLICY or BEACON_EINVAL: the relay's dial
  *   of the target was refused, did not resolve, timed out, found no
