@@ -792,43 +792,32 @@ class Bench:
                ("connects/s, 1 caller", ">=")]
         header("End to end: libbeacon + beacon relay / bench-go "
                "(Go controller stack) + Go relay", "beacon", "go")
-        for m, op in e2e:
-            a = self.med("gen=libbeacon", m, "beacon")
-            b = self.med("gen=bench-go", m, "go")
-            t = (op, 2.0 if op == ">=" else 0.5) if "MB/s" in m else None
-            ratio = (a / b) if a is not None and b else None
-            ok = cmp(ratio, *t) if t else None
-            row(m, a, b, "%s%.1fx" % t if t else None, ok)
-            if t and ok is False:
-                self.misses.append("end to end vs Go/Go, %s: %.2fx" % (
-                    m, ratio))
-        header("End to end: `beacon connect` + beacon relay / bench-go "
-               "(Go controller stack) + Go relay", "beacon", "go")
-        for m, op in e2e:
-            if "connects/s" in m:
-                continue
-            a = self.med("baseline", m, "beacon connect")
-            b = self.med("gen=bench-go", m, "go")
-            t = (op, 2.0) if "MB/s" in m else None
-            ratio = (a / b) if a is not None and b else None
-            ok = cmp(ratio, *t) if t else None
-            row(m, a, b, "%s%.1fx" % t if t else None, ok)
-            if t and ok is False:
-                self.misses.append("beacon connect vs Go/Go, %s: %.2fx" % (
-                    m, ratio))
-        if self.sshd:
-            header("End to end: libbeacon + beacon relay / ssh -W",
-                   "beacon", "ssh -W")
+        def e2e_rows(mine, theirs, miss, skip=""):
+            """One end-to-end table: mine and theirs are (section, who);
+            the MB/s rows carry the 2x target."""
             for m, op in e2e:
-                a = self.med("gen=libbeacon", m, "beacon")
-                b = self.med("baseline", m, "ssh -W")
+                if skip and skip in m:
+                    continue
+                a = self.med(mine[0], m, mine[1])
+                b = self.med(theirs[0], m, theirs[1])
                 t = (op, 2.0) if "MB/s" in m else None
                 ratio = (a / b) if a is not None and b else None
                 ok = cmp(ratio, *t) if t else None
                 row(m, a, b, "%s%.1fx" % t if t else None, ok)
                 if t and ok is False:
-                    self.misses.append("end to end vs ssh -W, %s: %.2fx" % (
-                        m, ratio))
+                    self.misses.append("%s, %s: %.2fx" % (miss, m, ratio))
+
+        e2e_rows(("gen=libbeacon", "beacon"), ("gen=bench-go", "go"),
+                 "end to end vs Go/Go")
+        header("End to end: `beacon connect` + beacon relay / bench-go "
+               "(Go controller stack) + Go relay", "beacon", "go")
+        e2e_rows(("baseline", "beacon connect"), ("gen=bench-go", "go"),
+                 "beacon connect vs Go/Go", skip="connects/s")
+        if self.sshd:
+            header("End to end: libbeacon + beacon relay / ssh -W",
+                   "beacon", "ssh -W")
+            e2e_rows(("gen=libbeacon", "beacon"), ("baseline", "ssh -W"),
+                     "end to end vs ssh -W")
         header("Idle streams: relay memory", "beacon", "go")
         for (sec, m, who) in sorted(self.results):
             if sec != "memory" or who != "beacon":
