@@ -744,9 +744,14 @@ def test_write_timeout_stalled_controller(c):
 @harness.heavy
 @case
 def test_stalled_backend_bounded_memory(c):
+    """A target that never reads: the relay holds at most the stream's
+    window. Windows grow by default (up to 32 MiB, paid from the tunnel's
+    budget), so the budget is pinned to 2 MiB here to make the bound
+    tight: what is sent is the kernel's socket buffers (loopback: about
+    10 MiB) plus at most 2.25 MiB in the relay."""
     stall = c.backend("stall")
     e = c.backend("echo")
-    r = c.relay(*ALLOW)
+    r = c.relay(*ALLOW, "--window-budget", "2M")
     s = c.session(r)
     st = s.open("127.0.0.1:%d" % stall.port)
     base = r.rss_kib()
