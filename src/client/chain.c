@@ -37,6 +37,7 @@
 #define WBUF_KEEP 4
 
 static void chain_flush(client_chain_t *s);
+static int write_socket(client_chain_t *s, client_hop_t *h);
 
 static uint64_t now_ms(client_chain_t *s)
 {
@@ -217,6 +218,10 @@ static void cb_handshake_failed(conn_t *c, int rc, const char *detail,
 {
   client_hop_t *h = ud;
   client_chain_t *s = h->s;
+  /* Our refusal of the relay's certificate leaves as an alert before the
+   * socket closes, so the relay's log says why rather than "closed". */
+  if(h->index == 0 && rc != BEACON_ETIMEDOUT)
+    (void)write_socket(s, h);
   if(rc == BEACON_ETIMEDOUT)
     client_chain_fail(s, h->index, BEACON_ETIMEDOUT,
                       "TLS handshake timed out after %d ms",
@@ -391,6 +396,13 @@ static void on_tcp_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
       client_chain_fail(s, 0, BEACON_ETLS,
                         "the relay closed the connection during the "
                         "TLS handshake");
+    else if(n == UV_EOF && !s->proven)
+      /* A relay that refuses a verified controller (--allow-client)
+       * closes right after the handshake, before saying anything. */
+      client_chain_fail(s, 0, BEACON_ECLOSED,
+                        "the relay closed the connection right after the "
+                        "TLS handshake (is this controller allowed by "
+                        "its --allow-client?)");
     else if(n == UV_EOF)
       client_chain_fail(s, 0, BEACON_ECLOSED,
                         "the relay closed the connection");

@@ -586,6 +586,70 @@ def test_allow_client_spellings(env):
     harness.check(b"missing" in r.stderr, r.stderr)
 
 
+def test_handshake_failure_reasons(env):
+    """Either side of a refused handshake says whose certificate was refused
+    and why: the relay logs the alert a controller sent it ("client rejected
+    our certificate: unknown CA") and its own verdicts (expired, not signed
+    by the fleet CA, not allowed by --allow-client); the controller names
+    the relay's certificate, or says that the relay refused its own."""
+    ca = env.pki()
+    other = env.path("other-pki")
+    env.beacon("pki", "init", other, check=True)
+    relay = env.start_relay()
+
+    def connect(cfg):
+        r = env.beacon("connect", "--relay", relay.addr, "--config-dir", cfg,
+                       "--timeout", "5", "127.0.0.1:9", input=b"",
+                       timeout=30)
+        harness.check_eq(r.returncode, 1, "connect exit code: %s" % r.stderr)
+        return r.stderr.decode(errors="replace")
+
+    def ctl_dir(name, crt, key, fleet_ca):
+        return env.config_dir(name, {"controller.crt": crt,
+                                     "controller.key": key,
+                                     "fleet-ca.crt": fleet_ca})
+
+    # The controller trusts another CA: it refuses the relay and says so;
+    # its alert tells the relay why.
+    d = ctl_dir("ctl-other-anchor", os.path.join(ca, "controller.crt"),
+                os.path.join(ca, "controller.key"),
+                os.path.join(other, "fleet-ca.crt"))
+    err = connect(d)
+    harness.check("relay certificate not signed by the fleet CA" in err, err)
+    relay.wait_log(r'handshake_failed .*reason="client rejected our '
+                   r'certificate: unknown CA', timeout=10)
+
+    # A controller certificate of another CA: the relay's verdict, and
+    # the controller hears that its own certificate was rejected.
+    d = ctl_dir("ctl-other-ca", os.path.join(other, "controller.crt"),
+                os.path.join(other, "controller.key"),
+                os.path.join(ca, "fleet-ca.crt"))
+    err = connect(d)
+    harness.check("relay rejected our certificate: unknown CA" in err, err)
+    relay.wait_log(r'handshake_failed .*reason="client certificate not '
+                   r'signed by the fleet CA" detail="certificate verify '
+                   r'failed: ', timeout=10)
+
+    # An expired controller certificate (tpeer does not check its own).
+    crt, key = env.issue("ctl-expired", cn="ctl", usage="client",
+                         not_before_days=-30, days=-1)
+    r = env.tpeer("echo", "--target", "127.0.0.1:9", relay=relay, cert=crt,
+                  key=key, expect_rc=None)
+    harness.check(not r.get("ok"), r)
+    relay.wait_log(r'handshake_failed .*reason="client certificate '
+                   r'expired"', timeout=10)
+    relay.stop()
+
+    # Verified but not on the list.
+    relay = env.start_relay(extra_args=("--allow-client", "CN=nobody"),
+                            name="relay-allow")
+    err = connect(ca)
+    harness.check("--allow-client" in err, err)
+    relay.wait_log(r'handshake_failed .*reason="client not allowed by '
+                   r'--allow-client" detail=[0-9a-f]{64}', timeout=10)
+    harness.check("reason=eof" not in relay.log_text(), relay.log_text())
+
+
 # ---- files: key modes, validity, unreadable against missing -----------------
 
 def relay_argv(env, etc, *extra):
