@@ -6,11 +6,13 @@
 #include <stdint.h>
 
 #include "log/log.h"
+#include "metrics/outcome.h"
 #include "metrics/process.h"
 #include "relay/prom.h"
 
 static const char *const directions[] = {"up", "down"};
-static const char *const dial_reasons[] = {"resolve", "refused", "timeout",
+/* The words of metrics/outcome.h; "resolve" before 0.2 */
+static const char *const dial_reasons[] = {"not_found", "refused", "timeout",
                                            "unreachable", "other"};
 static const char *const hs_reasons[] = {"timeout", "verify", "tls",
                                          "not_allowed"};
@@ -82,7 +84,24 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
          "beacon_relay_cert_expiry_timestamp_seconds",
          "notAfter of the relay certificate in use, Unix time.", NULL, NULL,
          0);
+  metric_histogram_init(
+      &p->target_connect, "beacon_target_connect_seconds",
+      "Time to connect to a target, from the target line to the connect "
+      "result, by outcome.",
+      "outcome", connect_outcome_names, OUTCOME_TUNNEL,
+      connect_seconds_bounds_us, connect_seconds_nbounds, 6);
+  metrics_register(reg, &p->target_connect.base);
   metrics_process_register(reg); /* process_*, beacon_build_info */
+}
+
+void relay_prom_target_connect(relay_t *r, int status, int os_err, uint64_t ns)
+{
+  size_t o = connect_outcome_of(status);
+  if(status && (os_err == UV_EHOSTUNREACH || os_err == UV_ENETUNREACH))
+    o = OUTCOME_UNREACHABLE;
+  else if(o == OUTCOME_TUNNEL) /* a relay has no tunnel to dial through */
+    o = OUTCOME_OTHER;
+  metric_observe(&r->prom.target_connect, o, ns / 1000);
 }
 
 void relay_cert_check(relay_t *r, const struct tls_ctx *ctx)

@@ -91,6 +91,7 @@ typedef struct relay_prom {
   metric_t tunnels_open, tunnels_total, streams_open, streams_total;
   metric_t bytes, dial_failures, policy_refusals, hs_failures;
   metric_t keepalive_timeouts, streams_refused, cert_expiry;
+  metric_histogram_t target_connect; /* by connect outcome */
 } relay_prom_t;
 
 /* Warn when the relay certificate expires within 30 days. */
@@ -260,6 +261,7 @@ struct relay_stream {
   const char *outcome; /* NULL until decided */
   char reason[96];
   uint64_t start_ms;
+  uint64_t dial_start_ns; /* uv_hrtime() when the target dial began */
   uint64_t bytes_up, bytes_down;
 };
 

@@ -124,20 +124,41 @@ def scrape(env, port, path="/metrics"):
 
 def parse_metrics(text):
     """Prometheus text -> {'name{labels}': float}; checks that every sample
-    belongs to a family announced by # TYPE."""
+    belongs to a family announced by # TYPE (a histogram's _bucket, _sum
+    and _count to its histogram)."""
     out = {}
-    typed = set()
+    typed = {}
     for line in text.splitlines():
         if line.startswith("# TYPE "):
-            typed.add(line.split()[2])
+            typed[line.split()[2]] = line.split()[3]
             continue
         if not line or line.startswith("#"):
             continue
         m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$", line)
         harness.check(m, "bad exposition line %r" % line)
-        harness.check(m.group(1) in typed, "%s has no # TYPE" % m.group(1))
-        out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+        name = m.group(1)
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        harness.check(name in typed or typed.get(base) == "histogram",
+                      "%s has no # TYPE" % name)
+        out[name + (m.group(2) or "")] = float(m.group(3))
     return out
+
+
+def histogram(samples, name, outcome):
+    """(count, sum, [(le, cumulative)]) of one outcome of histogram name,
+    after checking that its buckets add up."""
+    pre = '%s_bucket{outcome="%s",le="' % (name, outcome)
+    buckets = sorted(((float(k[len(pre):-2]), v) for k, v in samples.items()
+                      if k.startswith(pre)), key=lambda b: b[0])
+    harness.check(buckets and buckets[-1][0] == float("inf"),
+                  "%s{%s}: no +Inf bucket" % (name, outcome))
+    for (_, a), (_, b) in zip(buckets, buckets[1:]):
+        harness.check(a <= b, "%s buckets not cumulative: %s" %
+                      (name, buckets))
+    count = samples['%s_count{outcome="%s"}' % (name, outcome)]
+    total = samples['%s_sum{outcome="%s"}' % (name, outcome)]
+    harness.check_eq(buckets[-1][1], count, "%s +Inf vs _count" % name)
+    return count, total, buckets
 
 
 def family_sum(samples, name):
@@ -1158,6 +1179,64 @@ def test_metrics_scrape_forward(env):
                       "streams_total did not move: %s" % m1)
         harness.check(family_sum(m1, "beacon_bytes_total") >=
                       family_sum(m0, "beacon_bytes_total") + 20000, m1)
+        fwd.stop()
+
+
+def test_metrics_connect_latency(env):
+    """beacon_target_connect_seconds on the relay and
+    beacon_forward_stream_open_seconds on forward count each connect under
+    its outcome (one naming on both sides), with sane latencies; forward's
+    dial failures use the same words."""
+    relay, mport = start_metrics_relay(env)
+    dead = "127.0.0.1:%d" % env.free_port()  # nothing listens there
+    with Echo() as e:
+        r = env.tpeer("echo", "--target", e.addr, "--streams", "3",
+                      "--bytes", "1000", relay=relay)
+        harness.check(r.get("ok"), r)
+        r = env.tpeer("expect-reset", "--target", dead, relay=relay)
+        harness.check(r.get("ok"), r)
+        name = "beacon_target_connect_seconds"
+        m = harness.eventually(
+            lambda: (lambda x: x if histogram(x, name, "refused")[0] >= 1
+                     else None)(parse_metrics(scrape(env, mport)[1])),
+            timeout=10, msg="refused connect not counted")
+        count, total, buckets = histogram(m, name, "ok")
+        harness.check_eq(count, 3, "ok connects")
+        harness.check(0 < total < 3.0, "sum of 3 loopback connects %r" % total)
+        harness.check(buckets[0][0] <= 0.001, buckets)
+        harness.check_eq(histogram(m, name, "timeout")[0], 0, "timeouts")
+        harness.check('%s_count{outcome="tunnel"}' % name not in m,
+                      "the relay has no tunnel outcome")
+
+        fport, lok, lbad = env.free_port(), env.free_port(), env.free_port()
+        fwd = env.start([env.need_bin(), "forward", "--relay", relay.addr,
+                         "--config-dir", env.pki(),
+                         "-L", "%d:%s" % (lok, e.addr),
+                         "-L", "%d:%s" % (lbad, dead),
+                         "--metrics-addr", ":%d" % fport], name="forward")
+        harness.wait_port("127.0.0.1", fport)
+        for port in (lok, lok, lbad):
+            harness.wait_port("127.0.0.1", port)
+            with socket.create_connection(("127.0.0.1", port), 10) as s:
+                s.settimeout(10)
+                s.sendall(b"x")
+                try:
+                    s.recv(10)
+                except OSError:
+                    pass  # the refused one is reset
+        name = "beacon_forward_stream_open_seconds"
+        m = harness.eventually(
+            lambda: (lambda x: x if histogram(x, name, "refused")[0] >= 1
+                     and histogram(x, name, "ok")[0] >= 2 else None)(
+                parse_metrics(scrape(env, fport)[1])),
+            timeout=15, msg="forward stream opens not counted")
+        count, total, _ = histogram(m, name, "ok")
+        harness.check(0 < total < count * 2.0, "forward open sum %r" % total)
+        # wait_port's probe of lbad was refused too: compare, not count
+        harness.check_eq(m['beacon_dial_failures_total{reason="refused"}'],
+                         histogram(m, name, "refused")[0],
+                         "forward dial failures against refused opens")
+        harness.check_eq(histogram(m, name, "tunnel")[0], 0, "tunnel")
         fwd.stop()
 
 
