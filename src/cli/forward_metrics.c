@@ -11,6 +11,7 @@
 #include "metrics/http.h"
 #include "metrics/outcome.h"
 #include "metrics/process.h"
+#include "tls/file_checks.h"
 
 forward_metrics_t forward_metrics;
 
@@ -28,6 +29,7 @@ static struct {
 
 /* Names and sizes are constants: a failure is a programming error. */
 static void register_stream_open(void);
+static void register_cert_expiry(void);
 
 static void family(metric_t *f, metric_type_t type, const char *name,
                    const char *help, const char *label,
@@ -56,6 +58,7 @@ void forward_metrics_setup(void)
          "Streams that could not be opened through the relay.", "reason",
          connect_outcome_names + 1, OUTCOME_COUNT - 1);
   register_stream_open();
+  register_cert_expiry();
   metrics_process_register(&fm.reg); /* process_*, beacon_build_info */
 }
 
@@ -63,6 +66,27 @@ size_t forward_dial_reason(int err)
 {
   size_t o = connect_outcome_of(err);
   return o == OUTCOME_OK ? OUTCOME_OTHER - 1 : o - 1;
+}
+
+/* ---- the controller certificate's expiry ---- */
+
+static metric_t cert_expiry;
+static char cert_path[4096];
+
+static void register_cert_expiry(void)
+{
+  family(&cert_expiry, METRIC_GAUGE,
+         "beacon_forward_cert_expiry_timestamp_seconds",
+         "notAfter of the controller certificate for new tunnels, Unix "
+         "time.",
+         NULL, NULL, 0);
+}
+
+void forward_metrics_cert_expiry(const char *path)
+{
+  if(path)
+    snprintf(cert_path, sizeof(cert_path), "%s", path);
+  metric_set(&cert_expiry, 0, tls_cert_file_not_after(cert_path));
 }
 
 /* ---- stream open latency ---- */

@@ -29,6 +29,10 @@ void forward_metrics_setup(void);
  * in the grace period): its metrics/outcome.h name. */
 size_t forward_dial_reason(int err);
 
+/* Sets beacon_forward_cert_expiry_timestamp_seconds from the certificate
+ * at path (NULL: the same path again, after a reload). */
+void forward_metrics_cert_expiry(const char *path);
+
 /* A monotonic clock in microseconds, to time stream opens. */
 uint64_t forward_metrics_now_us(void);
 /* Counts one stream open that began at started_us and ended with code

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "client/chain.h"
+#include "client/own_files.h"
 #include "client/req.h"
 #include "client/stream.h"
 #include "conn/conn_uv.h"
@@ -479,6 +480,20 @@ static int own_certificate_invalid(client_chain_t *s)
   return 1;
 }
 
+/* A long-lived tunnel repeats cert_expiring at most once a day, when it
+ * connects again. */
+static void own_certificate_expiring(beacon_tunnel_t *t)
+{
+  time_t now = time(NULL);
+  int64_t last = atomic_load(&t->expiry_warned);
+  if(now - last < 86400 ||
+     !atomic_compare_exchange_strong(&t->expiry_warned, &last, (int64_t)now))
+    return;
+  tls_ctx_t *ctx = t->host->ctx_get(t);
+  client_own_cert_expiring(&t->cfg, ctx, now);
+  tls_ctx_unref(ctx);
+}
+
 client_chain_t *client_chain_new(beacon_tunnel_t *t)
 {
   client_chain_t *s = calloc(1, sizeof(*s));
@@ -509,6 +524,7 @@ client_chain_t *client_chain_new(beacon_tunnel_t *t)
     client_dirty(t);
     return s;
   }
+  own_certificate_expiring(t);
   /* The chain's own timer ends the dial with its message; the dial's
    * timeout is a safety net behind it. */
   s->dial =

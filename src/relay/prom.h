@@ -16,5 +16,11 @@ void relay_prom_target_connect(relay_t *r, int status, int os_err,
 /* Sets beacon_relay_cert_expiry_timestamp_seconds from ctx and logs a
  * warning when it is within RELAY_CERT_WARN_SECONDS. */
 void relay_cert_check(relay_t *r, const struct tls_ctx *ctx);
+/* A controller came up with a certificate valid until not_after: within
+ * RELAY_CLIENT_CERT_WARN_SECONDS it counts in
+ * beacon_client_cert_expiring_total and is logged (client_cert_expiring),
+ * once a day per controller. Any worker thread. */
+void relay_client_cert_check(relay_t *r, int64_t not_after, const char *peer,
+                             const char *subject, const char *spki);
 
 #endif

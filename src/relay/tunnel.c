@@ -24,6 +24,7 @@
 #include "log/log.h"
 #include "conn/conn_uv.h"
 #include "relay/addr_text.h"
+#include "relay/prom.h"
 #include "relay/reload.h"
 #include "relay/stream.h"
 #include "relay/tunnel.h"
@@ -438,6 +439,8 @@ static void cb_up(conn_t *c, void *ud)
     log_str(&l, "alpn", t->confirm_connect ? TLS_ALPN_BEACON : "-");
     log_end(&l);
   }
+  relay_client_cert_check(r, (int64_t)tls_conn_peer_not_after(conn_tls(c)),
+                          t->peer, t->subject, t->spki);
   if(t->w->draining)
     relay_tunnel_drain(t);
 }

@@ -768,6 +768,11 @@ int tls_conn_peer_subject(const tls_conn_t *c, char *buf, size_t cap)
   return rc;
 }
 
+time_t tls_conn_peer_not_after(const tls_conn_t *c)
+{
+  return cert_not_after(SSL_get0_peer_certificate(c->ssl));
+}
+
 int tls_conn_peer_spki_sha256(const tls_conn_t *c, char hex[65])
 {
   X509 *peer = SSL_get0_peer_certificate(c->ssl);

@@ -8,6 +8,7 @@ curl) skip loudly. The metrics and sd_notify cases skip until the relay
 (and forward) offer them: `--metrics-addr` in their --help, and
 NOTIFY_SOCKET handling linked into the binary.
 """
+import json
 import os
 import re
 import shlex
@@ -1338,6 +1339,115 @@ def test_cert_expiry_warning(env):
         msg="expiry metric did not follow the reload")
     harness.check_eq(relay.log_text().count("cert_expiring"), n,
                      "warned about the renewed certificate")
+
+
+def test_controller_cert_expiry_warnings(env):
+    """A controller certificate 10 days from expiry: the relay warns once
+    (per controller per day) and counts every such tunnel; beacon forward
+    and beacon connect warn about their own, through libbeacon, and
+    forward exports its notAfter and follows a reload. Text logs show
+    not_after as an ISO 8601 UTC date, JSON logs as a number."""
+    ca = env.pki()
+    crt, key = env.issue("ctl-near", cn="ctl-near", usage="client", days=10)
+    near = env.config_dir("ctl-near", {
+        "controller.crt": crt, "controller.key": key,
+        "fleet-ca.crt": os.path.join(ca, "fleet-ca.crt")})
+    relay, mport = start_metrics_relay(env)
+    with Echo() as e:
+        for _ in range(2):
+            r = env.tpeer("echo", "--target", e.addr, "--bytes", "100",
+                          relay=relay, cert=crt, key=key)
+            harness.check(r.get("ok"), r)
+        m = relay.wait_log(r"client_cert_expiring .*subject=\S*ctl-near.* "
+                           r"not_after=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) "
+                           r"days_left=(\d+)", timeout=10)
+        harness.check(int(m.group(2)) in (9, 10), m.group(0))
+        want = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                             time.gmtime(cert_not_after(env, crt)))
+        harness.check_eq(m.group(1), want, "not_after in the text log")
+        got = parse_metrics(scrape(env, mport)[1])
+        harness.check_eq(got["beacon_client_cert_expiring_total"], 2,
+                         "tunnels with an expiring controller certificate")
+        harness.check_eq(relay.log_text().count("client_cert_expiring"), 1,
+                         "warnings for one controller on one day")
+        # A fresh certificate is not warned about.
+        r = env.tpeer("echo", "--target", e.addr, "--bytes", "100",
+                      relay=relay)
+        harness.check(r.get("ok"), r)
+        harness.check_eq(parse_metrics(scrape(env, mport)[1])[
+            "beacon_client_cert_expiring_total"], 2, "fresh certificate")
+
+        # JSON logs keep a number.
+        jrelay = env.start_relay(extra_args=("--log-format", "json"),
+                                 name="relay-json")
+        r = env.tpeer("echo", "--target", e.addr, "--bytes", "100",
+                      relay=jrelay, cert=crt, key=key)
+        harness.check(r.get("ok"), r)
+        line = jrelay.wait_log(r'\{[^\n]*"client_cert_expiring"[^\n]*\}',
+                               timeout=10).group(0)
+        harness.check_eq(json.loads(line)["not_after"],
+                         cert_not_after(env, crt), "not_after in JSON")
+        jrelay.stop()
+
+        # beacon connect warns about its own certificate.
+        r = env.beacon("connect", "--relay", relay.addr, "--config-dir", near,
+                       e.addr, input=b"hi", timeout=30)
+        harness.check_eq(r.returncode, 0, r.stderr)
+        err = r.stderr.decode()
+        harness.check("warning: our own certificate" in err and
+                      "controller.crt expires on " in err and
+                      "days left" in err, err)
+
+        # beacon forward: a log line, the gauge, and a reload that follows.
+        fport = env.free_port()
+        fwd = env.start([env.need_bin(), "forward", "--relay", relay.addr,
+                         "--config-dir", near, "-L",
+                         "%d:%s" % (env.free_port(), e.addr),
+                         "--metrics-addr", ":%d" % fport], name="forward")
+        harness.wait_port("127.0.0.1", fport)
+        fwd.wait_log(r"warn cert_expiring msg=\"our own certificate .*"
+                     r"controller\.crt expires on \d{4}-\d\d-\d\dT", timeout=10)
+        name = "beacon_forward_cert_expiry_timestamp_seconds"
+        harness.check_eq(int(parse_metrics(scrape(env, fport)[1])[name]),
+                         cert_not_after(env, crt), name)
+        crt2, key2 = env.issue("ctl-renewed", cn="ctl-near", usage="client",
+                               days=90)
+        shutil.copyfile(crt2, os.path.join(near, "controller.crt"))
+        shutil.copyfile(key2, os.path.join(near, "controller.key"))
+        fwd.send_signal(signal.SIGHUP)
+        fwd.wait_log(r"\breloaded\b", timeout=10)
+        harness.check_eq(int(parse_metrics(scrape(env, fport)[1])[name]),
+                         cert_not_after(env, crt2), name + " after SIGHUP")
+        harness.check_eq(fwd.log_text().count("cert_expiring"), 1,
+                         "warned about the renewed certificate")
+        fwd.stop()
+
+
+def test_library_warns_about_open_key(env):
+    """libbeacon itself warns about a controller key others may read: an
+    application that set no log hook (examples/dial.c) gets the warning
+    on stderr, and still works."""
+    p = os.path.join(env.build_dir, "examples", "beacon_dial_example")
+    if not os.path.exists(p):
+        harness.skip("examples not built")
+    ca = env.pki()
+    ctl = env.config_dir("ctl-open", {
+        "controller.crt": os.path.join(ca, "controller.crt"),
+        "controller.key": os.path.join(ca, "controller.key"),
+        "fleet-ca.crt": os.path.join(ca, "fleet-ca.crt")})
+    relay = env.start_relay()
+    with Echo() as e:
+        r = env.run([p, relay.addr, ctl, e.addr, "hi"], timeout=30)
+        harness.check_eq(r.returncode, 0, r.stderr)
+        harness.check(b"libbeacon: warning:" not in r.stderr, r.stderr)
+        os.chmod(os.path.join(ctl, "controller.key"), 0o640)
+        r = env.run([p, relay.addr, ctl, e.addr, "hi"], timeout=30)
+        harness.check_eq(r.returncode, 0, r.stderr)
+        harness.check_eq(r.stdout, b"hi\n", "echo")
+        err = r.stderr.decode()
+        harness.check("libbeacon: warning: key " in err and
+                      "controller.key is readable by its group" in err and
+                      "chmod 600" in err, err)
 
 
 # ---- packaging: the self-contained binary -----------------------------------
