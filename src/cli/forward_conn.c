@@ -73,10 +73,12 @@ static int refused_early(int fd, uint64_t grace_ms)
  * (docs/ARCHITECTURE.md "Log fields"): the code itself goes in `reason`. */
 static const char *dial_outcome(int err)
 {
+  /* As the relay's stream_done: "refused" is the policy's word (or a Go
+   * relay's reset, which may be it); a target that refused is a
+   * dial_error with reason EREFUSED (docs/ARCHITECTURE.md "Outcomes"). */
   switch(err) {
   case BEACON_EPOLICY:
   case BEACON_ERESET:
-  case BEACON_EREFUSED:
     return "refused";
   case BEACON_ECLOSED:
     return "tunnel_lost";

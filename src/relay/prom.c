@@ -13,7 +13,7 @@
 #include "relay/prom.h"
 
 static const char *const directions[] = {"up", "down"};
-/* The words of metrics/outcome.h; "resolve" before 0.2 */
+/* The words of metrics/outcome.h (not_found was "resolve") */
 static const char *const dial_reasons[] = {"not_found", "refused", "timeout",
                                            "unreachable", "other"};
 static const char *const hs_reasons[] = {"timeout", "verify", "tls",

@@ -1238,6 +1238,11 @@ def test_metrics_connect_latency(env):
                          histogram(m, name, "refused")[0],
                          "forward dial failures against refused opens")
         harness.check_eq(histogram(m, name, "tunnel")[0], 0, "tunnel")
+        # The logs use one word for a target that refused, on both sides.
+        fwd.wait_log(r"conn_done .*target=%s .*outcome=dial_error "
+                     r"reason=EREFUSED" % re.escape(dead), timeout=10)
+        relay.wait_log(r"stream_done .*target=%s .*outcome=dial_error" %
+                       re.escape(dead), timeout=10)
         fwd.stop()
 
 
