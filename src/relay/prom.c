@@ -1,7 +1,8 @@
 /*
  * prom.c - the relay's Prometheus metric families, bound to the counters
  * the workers already keep in relay_metrics_t (no work on the data path),
- * and the certificate expiry check.
+ * the target connect histogram, and the expiry checks of the relay's own
+ * certificate and of controllers'.
  */
 #include <stdint.h>
 #include <stdlib.h>
