@@ -12,6 +12,14 @@ prints medians and the beacon/Go ratio:
   connect latency (open + target line + dial + first byte), connects/s
   relay RSS per idle open stream (1 tunnel x N, 1000 tunnels x 10)
 
+beacon forward rows (a separate table; `--forward-only` runs just
+those): per new connection through `beacon forward` against a beacon
+relay, from the client's connect to the first byte back (-L with the
+client speaking first, and SOCKS5 with its reply), against one round
+trip on an open stream through the same forward, all measured in the
+same run by the same client; the Go relay row shows the fixed grace a
+relay without connect results costs.
+
 WAN rows (a separate table; `--wan-only` runs just those): the tunnel
 (controller -> relay) crosses an emulated path, wanproxy (rate, one-way
 delay of rtt/2, a bounded bottleneck buffer; built with the tests), at
@@ -29,7 +37,7 @@ yamux, the same stack as the Go controller) and beacon_loadgen
 Baselines: direct TCP, `ssh -W` through a private sshd, `openssl speed`.
 
   bench/run.py --build BUILD [--quick] [--rounds N] [--out DIR]
-               [--wan-only | --no-wan]
+               [--wan-only | --no-wan | --forward-only]
 
 Standard library only. Every process started here is stopped by PID.
 """
@@ -87,6 +95,26 @@ def wait_port(addr, proc, timeout=10):
         except OSError:
             time.sleep(0.05)
     raise BenchError("%s never listened on %s" % (proc.name, addr))
+
+
+def recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise BenchError("connection closed after %d of %d bytes" %
+                             (len(buf), n))
+        buf += chunk
+    return buf
+
+
+def pct(sorted_values, p):
+    """The p-th percentile (nearest rank) of an ascending list."""
+    if not sorted_values:
+        return None
+    k = max(0, min(len(sorted_values) - 1,
+                   int(round(p / 100.0 * len(sorted_values))) - 1))
+    return sorted_values[k]
 
 
 def cpu_seconds(pid):
@@ -181,6 +209,9 @@ class Bench:
         self.conn_par_count = 600 if ns.quick else 4000
         self.ssh_conn_count = 5 if ns.quick else 20
         self.wan_only = ns.wan_only
+        self.forward_only = ns.forward_only
+        self.fwd_count = 200 if ns.quick else 1000
+        self.fwd_rr = 1000 if ns.quick else 5000
         self.no_wan = ns.no_wan
         self.wanproxy = os.path.join(self.build, "wanproxy")
         self.skipped = []   # rows not run, and why
@@ -493,6 +524,138 @@ class Bench:
         relay = px["go" if who == "Go/Go" else "beacon"].addr
         return self.gen("go", args, target, relay, timeout=self.wan_timeout)
 
+    # ---- beacon forward: what a new connection costs -------------------
+    FWD_ROWS = ("-L: connect + first byte",
+                "SOCKS5: connect + reply + first byte",
+                "round trip on an open stream",
+                "no forward: direct TCP, connect + first byte")
+
+    def start_forward(self, relay_addr, tag):
+        lport, sport = free_port(), free_port()
+        argv = [self.beacon, "forward", "--relay", relay_addr,
+                "--config-dir", self.pki, "--log-level", "warn",
+                "-L", "%d:%s" % (lport, self.backends["echo"]),
+                "--socks", "%s:%d" % (LOOPBACK, sport)]
+        p = self.procs.spawn(argv, "forward-" + tag)
+        p.laddr = "%s:%d" % (LOOPBACK, lport)
+        p.saddr = "%s:%d" % (LOOPBACK, sport)
+        wait_port(p.laddr, p)
+        wait_port(p.saddr, p)
+        return p
+
+    @staticmethod
+    def _addr(a):
+        host, port = a.rsplit(":", 1)
+        return host, int(port)
+
+    def fwd_first_byte(self, addr, socks_target=None):
+        """Microseconds from connect() to the echo of the client's first
+        byte, through SOCKS5 (greeting, CONNECT, reply) when given."""
+        t0 = time.perf_counter()
+        with socket.create_connection(self._addr(addr), 10) as c:
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if socks_target:
+                host, port = self._addr(socks_target)
+                c.sendall(b"\x05\x01\x00")
+                if recv_exact(c, 2) != b"\x05\x00":
+                    raise BenchError("SOCKS5: no method accepted")
+                c.sendall(b"\x05\x01\x00\x01" + socket.inet_aton(host) +
+                          port.to_bytes(2, "big"))
+                reply = recv_exact(c, 10)
+                if reply[1] != 0:
+                    raise BenchError("SOCKS5 reply %d" % reply[1])
+            c.sendall(b"x")
+            if recv_exact(c, 1) != b"x":
+                raise BenchError("no echo through %s" % addr)
+        return (time.perf_counter() - t0) * 1e6
+
+    def fwd_round_trips(self, addr, n):
+        with socket.create_connection(self._addr(addr), 10) as c:
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            lat = []
+            for i in range(n + 50):
+                t0 = time.perf_counter()
+                c.sendall(b"x")
+                recv_exact(c, 1)
+                if i >= 50:  # warm-up first
+                    lat.append((time.perf_counter() - t0) * 1e6)
+        return lat
+
+    def fwd_record(self, who, row, lat):
+        lat.sort()
+        self.record("forward", row + " p50 us", who, pct(lat, 50))
+        self.record("forward", row + " p99 us", who, pct(lat, 99))
+
+    def forward_rows(self, rnd):
+        echo = self.backends["echo"]
+        fwd = self.start_forward(self.relays["beacon"].addr, "beacon")
+        try:
+            for _ in range(20):  # the tunnel is up, the paths are warm
+                self.fwd_first_byte(fwd.laddr)
+            n = self.fwd_count
+            L, S, rr, d = self.FWD_ROWS
+            self.fwd_record("beacon", L, [self.fwd_first_byte(fwd.laddr)
+                                          for _ in range(n)])
+            self.fwd_record("beacon", S,
+                            [self.fwd_first_byte(fwd.saddr, echo)
+                             for _ in range(n)])
+            self.fwd_record("beacon", rr,
+                            self.fwd_round_trips(fwd.laddr, self.fwd_rr))
+            self.fwd_record("beacon", d, [self.fwd_first_byte(echo)
+                                          for _ in range(n)])
+        finally:
+            self.procs.stop(fwd)
+        # Behind a Go relay there are no connect results: a SOCKS client
+        # waits out --connect-grace (250 ms). A few, to show it.
+        fwd = self.start_forward(self.relays["go"].addr, "go")
+        try:
+            self.fwd_first_byte(fwd.laddr)
+            self.fwd_record("go", S, [self.fwd_first_byte(fwd.saddr, echo)
+                                      for _ in range(10)])
+            self.fwd_record("go", rr, self.fwd_round_trips(fwd.laddr, 500))
+        finally:
+            self.procs.stop(fwd)
+
+    def forward_table(self, w, fmt):
+        if not any(k[0] == "forward" for k in self.results):
+            return
+        L, S, rr, d = self.FWD_ROWS
+        w("")
+        w("### beacon forward: what a new connection costs (medians of "
+          "%d rounds)" % self.rounds)
+        w("")
+        w("One Python client, TCP_NODELAY, the client speaking first "
+          "(1-byte echo, Go echo backend); %d connects per row and round, "
+          "%d round trips. \"over rr\": the p50 minus that of one round "
+          "trip on an open stream through the same forward and relay "
+          "(and their ratio); \"over TCP\": minus a direct TCP connect + "
+          "first byte to the backend." % (self.fwd_count, self.fwd_rr))
+        w("")
+        w("| %-48s | %9s | %9s | %9s | %6s | %9s |" % (
+            "path", "p50 us", "p99 us", "over rr", "ratio",
+            "over TCP"))
+        w("|%s|%s|%s|%s|%s|%s|" % ("-" * 50, "-" * 11, "-" * 11, "-" * 11,
+                                   "-" * 8, "-" * 11))
+        direct = self.med("forward", d + " p50 us", "beacon")
+        for who in ("beacon", "go"):
+            base = self.med("forward", rr + " p50 us", who)
+            for row in self.FWD_ROWS:
+                a = self.med("forward", row + " p50 us", who)
+                if a is None:
+                    continue
+                b = self.med("forward", row + " p99 us", who)
+                over = ratio = over_tcp = "-"
+                if row in (L, S) and base:
+                    over = fmt(a - base)
+                    ratio = "%.2fx" % (a / base)
+                if row in (L, S) and direct:
+                    over_tcp = fmt(a - direct)
+                label = row if row == d else "%s relay: %s" % (
+                    "beacon" if who == "beacon" else "Go", row)
+                w("| %-48s | %9s | %9s | %9s | %6s | %9s |" % (
+                    label,
+                    fmt(a), fmt(b), over, ratio, over_tcp))
+
     def wan(self):
         if not os.access(self.wanproxy, os.X_OK):
             self.skipped.append("WAN rows: %s is missing (build the "
@@ -658,6 +821,13 @@ class Bench:
     def run(self):
         t0 = time.time()
         self.setup()
+        if self.forward_only:
+            for rnd in range(self.rounds):
+                log("round %d/%d: beacon forward" % (rnd + 1, self.rounds))
+                self.forward_rows(rnd)
+            self.skipped.append("every other table: --forward-only")
+            self.elapsed = time.time() - t0
+            return
         loopback = not (self.memory_only or self.wan_only)
         for rnd in range(self.rounds if loopback else 0):
             order = ("beacon", "go") if rnd % 2 == 0 else ("go", "beacon")
@@ -679,6 +849,8 @@ class Bench:
             self.workloads("baseline", "beacon connect", "go", via="cmd",
                            relay="-", cmd=self.connect_cmd(
                                self.relays["beacon"].addr))
+            log("round %d/%d: beacon forward" % (rnd + 1, self.rounds))
+            self.forward_rows(rnd)
         if not self.wan_only:
             self.memory()
         else:
@@ -711,6 +883,14 @@ class Bench:
                 return "%.1f" % x
             return "%.2f" % x
 
+        if self.forward_only:
+            self.forward_table(w, fmt)
+            w("")
+            for n in self.notes:
+                w("Note: " + n)
+            for n in self.skipped:
+                w("Skipped: " + n)
+            return "\n".join(lines)
         if self.wan_only:
             self.misses = []
             self.wan_table(w, fmt)
@@ -845,6 +1025,7 @@ class Bench:
             a = self.med("baseline", m, "direct")
             b = self.med("baseline", m, "ssh -W")
             w("| %-44s | %10s | %10s |" % (m, fmt(a), fmt(b)))
+        self.forward_table(w, fmt)
         self.wan_table(w, fmt)
         w("")
         for alg, v in self.speed.items():
@@ -929,6 +1110,8 @@ def main():
                     help="only the WAN rows (tunnel across wanproxy)")
     ap.add_argument("--no-wan", action="store_true",
                     help="skip the WAN rows")
+    ap.add_argument("--forward-only", action="store_true",
+                    help="only the beacon forward per-connection rows")
     ns = ap.parse_args()
     b = None
     try:

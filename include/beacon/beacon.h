@@ -158,13 +158,38 @@ BEACON_API void beacon_config_set_keepalive(beacon_config_t *cfg,
 BEACON_API int beacon_config_set_window_budget(beacon_config_t *cfg,
                                                size_t bytes);
 
+/* ---- warnings ---------------------------------------------------------- */
+
+enum { BEACON_LOG_WARN = 2 }; /* the level of every message so far */
+
+/* Receives libbeacon's warnings about the controller's own files: event
+ * is a stable word, message one sentence naming the file and the fix.
+ *   "key_permissions"  the private key is readable by its group or by
+ *                      others (chmod 600 it)
+ *   "cert_expiring"    the certificate expires within 14 days
+ * Called by beacon_tunnel_new() and beacon_tunnel_reload() on the
+ * caller's thread, and again on the tunnel's loop thread when it
+ * connects to the relay and the last warning is a day old, so it must be
+ * thread-safe and must not call into the tunnel. */
+typedef void (*beacon_log_fn)(int level, const char *event,
+                              const char *message, void *ud);
+
+/* Sets the hook; fn NULL restores the default, which writes
+ * "libbeacon: warning: MESSAGE" lines on stderr (pass a function that
+ * does nothing to silence it). Returns 0, or BEACON_EINVAL when cfg is
+ * NULL. */
+BEACON_API int beacon_config_set_log(beacon_config_t *cfg, beacon_log_fn fn,
+                                     void *ud);
+
 /* ---- tunnels ---------------------------------------------------------- */
 
 typedef struct beacon_tunnel beacon_tunnel_t;
 
 /* Creates a tunnel handle and its background loop thread. Does not
  * connect: the first beacon_dial() does (lazy). The certificate files are
- * loaded and checked here, so a bad file fails now. Returns 0 and sets
+ * loaded and checked here, so a bad file fails now; a key others may
+ * read, or a certificate near its expiry, is a warning through the log
+ * hook (beacon_config_set_log()). Returns 0 and sets
  * *out, or one of these with *out NULL and *err filled (err may be NULL):
  *   BEACON_EINVAL    out is NULL
  *   BEACON_ECONFIG   cfg is NULL or has no relay or no identity, or a

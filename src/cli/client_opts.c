@@ -11,7 +11,6 @@
 #include "cli/options.h"
 #include "cli/values.h"
 #include "log/log.h"
-#include "tls/file_checks.h"
 
 #define MAX_CLIENT_OPTS 20
 
@@ -175,6 +174,28 @@ int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
   return CLI_GO_ON;
 }
 
+/* libbeacon's warnings about our own files: a log line for forward (a
+ * service with --log-format), a "warning:" line for connect. */
+static void library_warning(int level, const char *event, const char *message,
+                            void *ud)
+{
+  const char *cmd = ud;
+  (void)level;
+  if(!strcmp(cmd, "forward"))
+    log_msg(LOG_WARN, event, "%s", message);
+  else
+    fprintf(stderr, "beacon %s: warning: %s\n", cmd, message);
+}
+
+const char *cli_client_cert_path(const cli_client_opts_t *o, char *buf,
+                                 size_t cap)
+{
+  if(o->cert)
+    return o->cert;
+  snprintf(buf, cap, "%s/controller.crt", o->config_dir);
+  return buf;
+}
+
 int cli_client_tunnel(const cli_client_opts_t *o, beacon_tunnel_t **out,
                       const char *cmd)
 {
@@ -200,9 +221,8 @@ int cli_client_tunnel(const cli_client_opts_t *o, beacon_tunnel_t **out,
   beacon_config_set_identity(cfg, o->cert ? o->cert : path[0],
                              o->key ? o->key : path[1],
                              o->ca ? o->ca : path[2]);
-  char warn[512]; /* as OpenSSH would, but a warning: the key is ours */
-  if(tls_key_file_check(o->key ? o->key : path[1], 0, warn, sizeof(warn)))
-    fprintf(stderr, "beacon %s: warning: %s\n", cmd, warn);
+  /* The library checks the key's mode and the certificate's expiry. */
+  beacon_config_set_log(cfg, library_warning, (void *)cmd);
   beacon_config_set_timeouts(cfg, (int)o->timeout_ms, (int)o->timeout_ms,
                              (int)o->timeout_ms);
   if(o->window_budget != SIZE_MAX)

@@ -45,7 +45,13 @@ typedef struct cli_client_help {
 int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
                           const char *cmd, const cli_client_help_t *help,
                           int forward, int *first_operand);
-/* Builds the tunnel; prints one line and returns an exit code on error. */
+/* The controller certificate's path (--cert, or in --config-dir); buf
+ * holds it when it is built. */
+const char *cli_client_cert_path(const cli_client_opts_t *o, char *buf,
+                                 size_t cap);
+/* Builds the tunnel; prints one line and returns an exit code on error.
+ * libbeacon's warnings (beacon_config_set_log()) go to the log (forward)
+ * or stderr (connect). */
 int cli_client_tunnel(const cli_client_opts_t *o, beacon_tunnel_t **out,
                       const char *cmd);
 

@@ -179,6 +179,10 @@ static int start(const cli_client_opts_t *o)
                         "--http-connect");
   if(!rc)
     rc = cli_client_tunnel(o, &svc.tunnel, "forward");
+  if(!rc) {
+    char crt[4096];
+    forward_metrics_cert_expiry(cli_client_cert_path(o, crt, sizeof(crt)));
+  }
   if(!rc && o->metrics_addr) {
     rc = forward_metrics_start(o->metrics_addr);
     if(rc) {
@@ -210,9 +214,11 @@ static int reload_on_hangup(void)
       if(beacon_tunnel_reload(svc.tunnel, &err))
         log_msg(LOG_WARN, "reload_failed", "%s (the old identity stays)",
                 err.message);
-      else
+      else {
         log_msg(LOG_INFO, "reloaded",
                 "certificate, key and CA for new tunnels");
+        forward_metrics_cert_expiry(NULL);
+      }
     }
   }
   return go_on;

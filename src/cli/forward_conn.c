@@ -73,10 +73,12 @@ static int refused_early(int fd, uint64_t grace_ms)
  * (docs/ARCHITECTURE.md "Log fields"): the code itself goes in `reason`. */
 static const char *dial_outcome(int err)
 {
+  /* As the relay's stream_done: "refused" is the policy's word (or a Go
+   * relay's reset, which may be it); a target that refused is a
+   * dial_error with reason EREFUSED (docs/ARCHITECTURE.md "Outcomes"). */
   switch(err) {
   case BEACON_EPOLICY:
   case BEACON_ERESET:
-  case BEACON_EREFUSED:
     return "refused";
   case BEACON_ECLOSED:
     return "tunnel_lost";
@@ -114,8 +116,10 @@ static const char *pump_in_loop(conn_t *c)
   beacon_tunnel_t *tunnel = c->svc->tunnel;
   client_stream_end_t end;
   int code;
+  uint64_t t0 = forward_metrics_now_us();
   client_fd_stream_t *s =
       client_dial_fds(tunnel, c->target, c->fd, c->fd, 0, &code, &c->err);
+  forward_metrics_stream_open(s ? 0 : code, t0);
   if(!s) {
     metric_inc(&forward_metrics.dial_failures, forward_dial_reason(code));
     c->reason = beacon_err_name(code);
@@ -152,7 +156,9 @@ static void dial_failed(conn_t *c, int code)
 static void dial_and_copy(conn_t *c)
 {
   int confirmed = 0;
+  uint64_t t0 = forward_metrics_now_us();
   int fd = client_dial(c->svc->tunnel, c->target, 0, &confirmed, &c->err);
+  forward_metrics_stream_open(fd < 0 ? fd : 0, t0);
   if(fd >= 0) {
     c->stream_fd = fd;
     metric_inc(&forward_metrics.streams_total, 0);

@@ -3,18 +3,19 @@
 #include "cli/forward_metrics.h"
 
 #include <stdio.h>
+#include <time.h>
 #include <uv.h>
 
 #include "beacon/beacon.h"
 #include "cli/cli.h"
 #include "metrics/http.h"
+#include "metrics/outcome.h"
 #include "metrics/process.h"
+#include "tls/file_checks.h"
 
 forward_metrics_t forward_metrics;
 
 static const char *const directions[] = {"up", "down"};
-static const char *const dial_reasons[] = {"refused", "timeout", "tls",
-                                           "other"};
 
 /* The registry and the endpoint's loop, owned by the metrics thread once
  * it runs. */
@@ -27,6 +28,9 @@ static struct {
 } fm;
 
 /* Names and sizes are constants: a failure is a programming error. */
+static void register_stream_open(void);
+static void register_cert_expiry(void);
+
 static void family(metric_t *f, metric_type_t type, const char *name,
                    const char *help, const char *label,
                    const char *const *values, size_t n)
@@ -48,28 +52,69 @@ void forward_metrics_setup(void)
   family(&forward_metrics.bytes, METRIC_COUNTER, "beacon_bytes_total",
          "Payload bytes forwarded (up: client to target).", "direction",
          directions, 2);
+  /* The failed outcomes of metrics/outcome.h: every name but "ok". */
   family(&forward_metrics.dial_failures, METRIC_COUNTER,
          "beacon_dial_failures_total",
          "Streams that could not be opened through the relay.", "reason",
-         dial_reasons, 4);
+         connect_outcome_names + 1, OUTCOME_COUNT - 1);
+  register_stream_open();
+  register_cert_expiry();
   metrics_process_register(&fm.reg); /* process_*, beacon_build_info */
 }
 
 size_t forward_dial_reason(int err)
 {
-  switch(err) {
-  case BEACON_EREFUSED:
-  case BEACON_ERESET:
-  case BEACON_EPOLICY:
-    return DIAL_REFUSED;
-  case BEACON_ETIMEDOUT:
-    return DIAL_TIMEOUT;
-  case BEACON_ETLS:
-  case BEACON_EVERIFY:
-    return DIAL_TLS;
-  default:
-    return DIAL_OTHER;
-  }
+  size_t o = connect_outcome_of(err);
+  return o == OUTCOME_OK ? OUTCOME_OTHER - 1 : o - 1;
+}
+
+/* ---- the controller certificate's expiry ---- */
+
+static metric_t cert_expiry;
+static char cert_path[4096];
+
+static void register_cert_expiry(void)
+{
+  family(&cert_expiry, METRIC_GAUGE,
+         "beacon_forward_cert_expiry_timestamp_seconds",
+         "notAfter of the controller certificate for new tunnels, Unix "
+         "time.",
+         NULL, NULL, 0);
+}
+
+void forward_metrics_cert_expiry(const char *path)
+{
+  if(path)
+    snprintf(cert_path, sizeof(cert_path), "%s", path);
+  metric_set(&cert_expiry, 0, tls_cert_file_not_after(cert_path));
+}
+
+/* ---- stream open latency ---- */
+
+static metric_histogram_t stream_open;
+
+static void register_stream_open(void)
+{
+  metric_histogram_init(
+      &stream_open, "beacon_forward_stream_open_seconds",
+      "Time to open a stream through the relay, until it was acknowledged "
+      "(against a beacon relay: until the target connected), by outcome.",
+      "outcome", connect_outcome_names, OUTCOME_COUNT,
+      connect_seconds_bounds_us, connect_seconds_nbounds, 6);
+  metrics_register(&fm.reg, &stream_open.base);
+}
+
+uint64_t forward_metrics_now_us(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void forward_metrics_stream_open(int code, uint64_t started_us)
+{
+  metric_observe(&stream_open, connect_outcome_of(code),
+                 forward_metrics_now_us() - started_us);
 }
 
 static void metrics_thread(void *arg)

@@ -8,12 +8,12 @@
 #define BEACON_CLI_FORWARD_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "metrics/metrics.h"
 
-/* Labels of beacon_bytes_total and beacon_dial_failures_total. */
+/* Labels of beacon_bytes_total. */
 enum { DIR_UP = 0, DIR_DOWN };
-enum { DIAL_REFUSED = 0, DIAL_TIMEOUT, DIAL_TLS, DIAL_OTHER };
 
 typedef struct forward_metrics {
   metric_t conns_open, streams_open, streams_total, bytes, dial_failures;
@@ -26,8 +26,18 @@ extern forward_metrics_t forward_metrics;
 void forward_metrics_setup(void);
 
 /* The dial_failures label for a failed beacon_dial() (or a refusal seen
- * in the grace period). */
+ * in the grace period): its metrics/outcome.h name. */
 size_t forward_dial_reason(int err);
+
+/* Sets beacon_forward_cert_expiry_timestamp_seconds from the certificate
+ * at path (NULL: the same path again, after a reload). */
+void forward_metrics_cert_expiry(const char *path);
+
+/* A monotonic clock in microseconds, to time stream opens. */
+uint64_t forward_metrics_now_us(void);
+/* Counts one stream open that began at started_us and ended with code
+ * (0 or a BEACON_E* code) in beacon_forward_stream_open_seconds. */
+void forward_metrics_stream_open(int code, uint64_t started_us);
 
 /* Binds the endpoint on the calling thread, then serves it from a
  * thread of its own. 0, or an exit code after one line on stderr. */

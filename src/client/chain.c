@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "client/chain.h"
+#include "client/own_files.h"
 #include "client/req.h"
 #include "client/stream.h"
 #include "conn/conn_uv.h"
@@ -37,6 +38,7 @@
 #define WBUF_KEEP 4
 
 static void chain_flush(client_chain_t *s);
+static int write_socket(client_chain_t *s, client_hop_t *h);
 
 static uint64_t now_ms(client_chain_t *s)
 {
@@ -217,6 +219,10 @@ static void cb_handshake_failed(conn_t *c, int rc, const char *detail,
 {
   client_hop_t *h = ud;
   client_chain_t *s = h->s;
+  /* Our refusal of the relay's certificate leaves as an alert before the
+   * socket closes, so the relay's log says why rather than "closed". */
+  if(h->index == 0 && rc != BEACON_ETIMEDOUT)
+    (void)write_socket(s, h);
   if(rc == BEACON_ETIMEDOUT)
     client_chain_fail(s, h->index, BEACON_ETIMEDOUT,
                       "TLS handshake timed out after %d ms",
@@ -391,6 +397,13 @@ static void on_tcp_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
       client_chain_fail(s, 0, BEACON_ETLS,
                         "the relay closed the connection during the "
                         "TLS handshake");
+    else if(n == UV_EOF && !s->proven)
+      /* A relay that refuses a verified controller (--allow-client)
+       * closes right after the handshake, before saying anything. */
+      client_chain_fail(s, 0, BEACON_ECLOSED,
+                        "the relay closed the connection right after the "
+                        "TLS handshake (is this controller allowed by "
+                        "its --allow-client?)");
     else if(n == UV_EOF)
       client_chain_fail(s, 0, BEACON_ECLOSED,
                         "the relay closed the connection");
@@ -467,6 +480,20 @@ static int own_certificate_invalid(client_chain_t *s)
   return 1;
 }
 
+/* A long-lived tunnel repeats cert_expiring at most once a day, when it
+ * connects again. */
+static void own_certificate_expiring(beacon_tunnel_t *t)
+{
+  time_t now = time(NULL);
+  int64_t last = atomic_load(&t->expiry_warned);
+  if(now - last < 86400 ||
+     !atomic_compare_exchange_strong(&t->expiry_warned, &last, (int64_t)now))
+    return;
+  tls_ctx_t *ctx = t->host->ctx_get(t);
+  client_own_cert_expiring(&t->cfg, ctx, now);
+  tls_ctx_unref(ctx);
+}
+
 client_chain_t *client_chain_new(beacon_tunnel_t *t)
 {
   client_chain_t *s = calloc(1, sizeof(*s));
@@ -497,6 +524,7 @@ client_chain_t *client_chain_new(beacon_tunnel_t *t)
     client_dirty(t);
     return s;
   }
+  own_certificate_expiring(t);
   /* The chain's own timer ends the dial with its message; the dial's
    * timeout is a safety net behind it. */
   s->dial =

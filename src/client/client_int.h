@@ -29,6 +29,7 @@
 
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -61,6 +62,8 @@ struct beacon_config {
   int dial_ms, handshake_ms, open_ms;
   int keepalive_ms, keepalive_timeout_ms;
   size_t window_budget; /* mux_config_t.window_budget of every hop */
+  beacon_log_fn log_fn; /* NULL: warnings on stderr (own_files.c) */
+  void *log_ud;
 };
 
 typedef struct client_chain client_chain_t;
@@ -202,6 +205,8 @@ struct beacon_tunnel {
   client_chain_t *cur;
   list_link_t chains;
   uint64_t next_chain;
+  /* When cert_expiring was last said (Unix time), to repeat it daily. */
+  _Atomic int64_t expiry_warned;
 };
 
 /* What chains report to their tunnel handle; tunnel.c fills it in, so

@@ -99,6 +99,15 @@ int beacon_config_set_window_budget(beacon_config_t *cfg, size_t bytes)
   return 0;
 }
 
+int beacon_config_set_log(beacon_config_t *cfg, beacon_log_fn fn, void *ud)
+{
+  if(!cfg)
+    return BEACON_EINVAL;
+  cfg->log_fn = fn;
+  cfg->log_ud = fn ? ud : NULL;
+  return 0;
+}
+
 void beacon_config_set_keepalive(beacon_config_t *cfg, int interval_ms,
                                  int timeout_ms)
 {

@@ -27,6 +27,7 @@
 
 #include "client/chain.h"
 #include "client/client_stream.h"
+#include "client/own_files.h"
 #include "client/req.h"
 #include "client/stream.h"
 
@@ -319,6 +320,9 @@ int beacon_tunnel_reload(beacon_tunnel_t *t, beacon_error_t *err)
     err_out(err, rc, -1, msg);
     return rc;
   }
+  time_t now = time(NULL);
+  client_own_files_check(&t->cfg, ctx, now);
+  atomic_store(&t->expiry_warned, (int64_t)now);
   pthread_mutex_lock(&t->lock);
   old = t->ctx;
   t->ctx = ctx;
@@ -369,6 +373,9 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
     tunnel_destroy(t);
     return rc;
   }
+  time_t now = time(NULL);
+  client_own_files_check(&t->cfg, t->ctx, now);
+  atomic_init(&t->expiry_warned, (int64_t)now);
   rc = listener_open(t);
   if(rc) {
     if(err)

@@ -164,6 +164,20 @@ void log_ms(log_line_t *l, const char *key, uint64_t ms)
     put(l, num, (size_t)snprintf(num, sizeof(num), "%.3fs", ms / 1000.0));
 }
 
+void log_time(log_line_t *l, const char *key, int64_t unix_seconds)
+{
+  char when[40];
+  struct tm tm;
+  time_t t = (time_t)unix_seconds;
+  if(l->json || !gmtime_r(&t, &tm) ||
+     !strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm)) {
+    log_i64(l, key, unix_seconds);
+    return;
+  }
+  put_key(l, key);
+  puts_(l, when);
+}
+
 void log_end(log_line_t *l)
 {
   if(l->json)

@@ -47,6 +47,9 @@ void log_str(log_line_t *l, const char *key, const char *val);
 void log_u64(log_line_t *l, const char *key, uint64_t val);
 void log_i64(log_line_t *l, const char *key, int64_t val);
 void log_ms(log_line_t *l, const char *key, uint64_t ms); /* "1.234s" */
+/* A point in time (seconds since the epoch): ISO 8601 UTC in text
+ * ("2026-12-10T08:00:00Z"), a number in JSON, as log processors expect. */
+void log_time(log_line_t *l, const char *key, int64_t unix_seconds);
 void log_end(log_line_t *l);
 
 /* A one-field convenience: event with msg="...". */

@@ -17,6 +17,10 @@
  *   metrics_register(&reg, &bytes);
  *   metric_add(&bytes, DIR_UP, n);           // worker thread, hot path
  *
+ * A histogram (metric_histogram_t) is a family whose cells are bucket
+ * counts and a sum per label value, with bounds fixed up front; an
+ * observation is two relaxed atomic adds, no lock.
+ *
  * A full example (the relay's metric set) is in docs/OPERATIONS.md.
  */
 #ifndef BEACON_METRICS_H
@@ -28,10 +32,12 @@
 
 #define METRICS_MAX_VALUES 16 /* label values per family */
 #define METRICS_MAX_FAMILIES 64
+#define METRICS_MAX_BUCKETS 16 /* bounds per histogram */
 
 typedef enum metric_type {
-  METRIC_COUNTER = 0, /* only goes up; rendered unsigned */
-  METRIC_GAUGE = 1    /* up, down or set; rendered signed */
+  METRIC_COUNTER = 0,  /* only goes up; rendered unsigned */
+  METRIC_GAUGE = 1,    /* up, down or set; rendered signed */
+  METRIC_HISTOGRAM = 2 /* a metric_histogram_t: metric_histogram_init() */
 } metric_type_t;
 
 typedef struct metric metric_t;
@@ -55,6 +61,20 @@ struct metric {
   unsigned decimals;
   void (*collect)(struct metric *m);
 };
+
+/* A histogram family: register &h->base. Bounds and observations are
+ * integers in units of 10^-decimals (microseconds for seconds with
+ * decimals 6), so the hot path does no floating point. */
+typedef struct metric_histogram {
+  metric_t base;          /* first: the registry renders it by type */
+  const uint64_t *bounds; /* nbounds ascending upper bounds ("le") */
+  size_t nbounds;
+  /* Observations per bucket, not cumulative; the last one is past every
+   * bound (+Inf). _count is their total, so it always agrees with the
+   * buckets in one scrape. */
+  atomic_uint_least64_t bucket[METRICS_MAX_VALUES][METRICS_MAX_BUCKETS + 1];
+  atomic_uint_least64_t sum[METRICS_MAX_VALUES];
+} metric_histogram_t;
 
 typedef struct metrics_registry {
   size_t n;
@@ -84,6 +104,20 @@ uint64_t metric_get(const metric_t *m, size_t idx);
  * the metric. BEACON_EINVAL for a bad idx. Call before rendering starts;
  * metric_add/set on a bound cell have no visible effect. */
 int metric_bind(metric_t *m, size_t idx, const atomic_uint_fast64_t *src);
+
+/* Sets up a histogram like metric_init() does a counter; bounds (borrowed)
+ * must ascend strictly. 0, BEACON_EINVAL or BEACON_ELIMIT (over
+ * METRICS_MAX_BUCKETS bounds or METRICS_MAX_VALUES values). */
+int metric_histogram_init(metric_histogram_t *h, const char *name,
+                          const char *help, const char *label,
+                          const char *const *values, size_t nvalues,
+                          const uint64_t *bounds, size_t nbounds,
+                          unsigned decimals);
+/* Counts one observation v (in units of 10^-decimals) for label value
+ * idx; lock-free from any thread. An out-of-range idx is ignored. */
+void metric_observe(metric_histogram_t *h, size_t idx, uint64_t v);
+/* The observations so far for idx (the rendered _count). */
+uint64_t metric_histogram_count(const metric_histogram_t *h, size_t idx);
 
 void metrics_registry_init(metrics_registry_t *r);
 /* Adds a family; rendering follows registration order. Not thread-safe:

@@ -178,6 +178,81 @@ static void put_value(out_t *o, const metric_t *m, uint64_t v)
   puts_(o, num);
 }
 
+/* The fixed-point v as the shortest decimal ("0.0025", "1"). */
+static void put_fixed(out_t *o, uint64_t v, unsigned decimals)
+{
+  char num[48];
+  uint64_t unit = 1;
+  unsigned d = decimals < 18 ? decimals : 18;
+  for(unsigned i = 0; i < d; i++)
+    unit *= 10;
+  uint64_t frac = v % unit;
+  if(!frac) {
+    snprintf(num, sizeof(num), "%" PRIu64, v / unit);
+  } else {
+    while(frac % 10 == 0) {
+      frac /= 10;
+      d--;
+    }
+    snprintf(num, sizeof(num), "%" PRIu64 ".%0*" PRIu64, v / unit, (int)d,
+             frac);
+  }
+  puts_(o, num);
+}
+
+/* The start of a sample of label value i: `name_suffix{label="value"`
+ * (the caller closes the brace), with a "," when more labels follow;
+ * only `name_suffix` when there is no label and none follows. */
+static void put_labels(out_t *o, const metric_t *m, const char *suffix,
+                       size_t i, int more)
+{
+  puts_(o, m->name);
+  puts_(o, suffix);
+  if(!m->label && !more)
+    return;
+  put(o, "{", 1);
+  if(m->label) {
+    puts_(o, m->label);
+    put(o, "=\"", 2);
+    put_escaped(o, m->values[i], 1);
+    put(o, "\"", 1);
+    if(more)
+      put(o, ",", 1);
+  }
+}
+
+/* Cumulative _bucket lines, then _sum and _count, per label value. */
+static void render_histogram(out_t *o, const metric_histogram_t *h)
+{
+  const metric_t *m = &h->base;
+  char num[32];
+  for(size_t i = 0; i < m->nvalues; i++) {
+    uint64_t cum = 0;
+    for(size_t b = 0; b <= h->nbounds; b++) {
+      cum += atomic_load_explicit((atomic_uint_least64_t *)&h->bucket[i][b],
+                                  memory_order_relaxed);
+      put_labels(o, m, "_bucket", i, 1);
+      puts_(o, "le=\"");
+      if(b < h->nbounds)
+        put_fixed(o, h->bounds[b], m->decimals);
+      else
+        puts_(o, "+Inf");
+      snprintf(num, sizeof(num), "\"} %" PRIu64 "\n", cum);
+      puts_(o, num);
+    }
+    put_labels(o, m, "_sum", i, 0);
+    puts_(o, m->label ? "} " : " ");
+    put_fixed(o,
+              atomic_load_explicit((atomic_uint_least64_t *)&h->sum[i],
+                                   memory_order_relaxed),
+              m->decimals);
+    put(o, "\n", 1);
+    put_labels(o, m, "_count", i, 0);
+    snprintf(num, sizeof(num), "%s %" PRIu64 "\n", m->label ? "}" : "", cum);
+    puts_(o, num);
+  }
+}
+
 static void render_family(out_t *o, const metric_t *m)
 {
   if(m->collect)
@@ -189,7 +264,13 @@ static void render_family(out_t *o, const metric_t *m)
   put_escaped(o, m->help, 0);
   puts_(o, "\n# TYPE ");
   puts_(o, m->name);
-  puts_(o, m->type == METRIC_COUNTER ? " counter\n" : " gauge\n");
+  puts_(o, m->type == METRIC_COUNTER ? " counter\n"
+           : m->type == METRIC_GAUGE ? " gauge\n"
+                                     : " histogram\n");
+  if(m->type == METRIC_HISTOGRAM) {
+    render_histogram(o, (const metric_histogram_t *)m);
+    return;
+  }
   for(size_t i = 0; i < m->nvalues; i++) {
     uint64_t v = metric_get(m, i);
     puts_(o, m->name);

@@ -1,16 +1,21 @@
 /*
  * prom.c - the relay's Prometheus metric families, bound to the counters
  * the workers already keep in relay_metrics_t (no work on the data path),
- * and the certificate expiry check.
+ * the target connect histogram, and the expiry checks of the relay's own
+ * certificate and of controllers'.
  */
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "log/log.h"
+#include "metrics/outcome.h"
 #include "metrics/process.h"
 #include "relay/prom.h"
 
 static const char *const directions[] = {"up", "down"};
-static const char *const dial_reasons[] = {"resolve", "refused", "timeout",
+/* The words of metrics/outcome.h (not_found was "resolve") */
+static const char *const dial_reasons[] = {"not_found", "refused", "timeout",
                                            "unreachable", "other"};
 static const char *const hs_reasons[] = {"timeout", "verify", "tls",
                                          "not_allowed"};
@@ -82,7 +87,28 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
          "beacon_relay_cert_expiry_timestamp_seconds",
          "notAfter of the relay certificate in use, Unix time.", NULL, NULL,
          0);
+  family(reg, &p->client_cert_expiring, METRIC_COUNTER,
+         "beacon_client_cert_expiring_total",
+         "Tunnels whose controller certificate expires within 14 days.", NULL,
+         NULL, 0);
+  metric_histogram_init(
+      &p->target_connect, "beacon_target_connect_seconds",
+      "Time to connect to a target, from the target line to the connect "
+      "result, by outcome.",
+      "outcome", connect_outcome_names, OUTCOME_TUNNEL,
+      connect_seconds_bounds_us, connect_seconds_nbounds, 6);
+  metrics_register(reg, &p->target_connect.base);
   metrics_process_register(reg); /* process_*, beacon_build_info */
+}
+
+void relay_prom_target_connect(relay_t *r, int status, int os_err, uint64_t ns)
+{
+  size_t o = connect_outcome_of(status);
+  if(status && (os_err == UV_EHOSTUNREACH || os_err == UV_ENETUNREACH))
+    o = OUTCOME_UNREACHABLE;
+  else if(o == OUTCOME_TUNNEL) /* a relay has no tunnel to dial through */
+    o = OUTCOME_OTHER;
+  metric_observe(&r->prom.target_connect, o, ns / 1000);
 }
 
 void relay_cert_check(relay_t *r, const struct tls_ctx *ctx)
@@ -96,7 +122,50 @@ void relay_cert_check(relay_t *r, const struct tls_ctx *ctx)
     return;
   if(log_begin(&l, LOG_WARN, "cert_expiring")) {
     log_str(&l, "file", "relay.crt");
-    log_i64(&l, "not_after", not_after);
+    log_time(&l, "not_after", not_after);
+    log_i64(&l, "days_left", left / 86400);
+    log_end(&l);
+  }
+}
+
+/* The slot and value of this controller today: 40 bits of its SPKI hash
+ * and the day number. 0 when the hash is unknown. */
+static uint64_t expiry_mark(const char *spki, int64_t now, size_t *slot)
+{
+  char head[11];
+  if(strlen(spki) < 12)
+    return 0;
+  memcpy(head, spki, 10);
+  head[10] = 0;
+  char sl[3] = {spki[10], spki[11], 0};
+  *slot = (size_t)strtoul(sl, NULL, 16) % RELAY_CLIENT_EXPIRY_SLOTS;
+  return (strtoull(head, NULL, 16) << 24) |
+         ((uint64_t)(now / 86400) & 0xffffff);
+}
+
+void relay_client_cert_check(relay_t *r, int64_t not_after, const char *peer,
+                             const char *subject, const char *spki)
+{
+  int64_t now = metrics_now_unix();
+  int64_t left = not_after - now;
+  if(!not_after || left >= RELAY_CLIENT_CERT_WARN_SECONDS)
+    return;
+  metric_inc(&r->prom.client_cert_expiring, 0);
+  size_t slot = 0;
+  uint64_t mark = expiry_mark(spki, now, &slot);
+  if(mark) {
+    atomic_uint_least64_t *cell = &r->client_expiry_warned[slot];
+    uint64_t seen = atomic_load_explicit(cell, memory_order_relaxed);
+    /* one worker wins the day's warning for this controller */
+    if(seen == mark || !atomic_compare_exchange_strong(cell, &seen, mark))
+      return;
+  }
+  log_line_t l;
+  if(log_begin(&l, LOG_WARN, "client_cert_expiring")) {
+    log_str(&l, "peer", peer);
+    log_str(&l, "subject", subject);
+    log_str(&l, "spki", spki);
+    log_time(&l, "not_after", not_after);
     log_i64(&l, "days_left", left / 86400);
     log_end(&l);
   }

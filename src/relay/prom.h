@@ -8,8 +8,19 @@
 #include "relay/relay_int.h"
 
 void relay_prom_init(relay_prom_t *p, relay_metrics_t *m);
+/* Counts one target dial of ns nanoseconds in
+ * beacon_target_connect_seconds: status and os_err as dial/dial.h
+ * reports them. Any worker thread. */
+void relay_prom_target_connect(relay_t *r, int status, int os_err,
+                               uint64_t ns);
 /* Sets beacon_relay_cert_expiry_timestamp_seconds from ctx and logs a
  * warning when it is within RELAY_CERT_WARN_SECONDS. */
 void relay_cert_check(relay_t *r, const struct tls_ctx *ctx);
+/* A controller came up with a certificate valid until not_after: within
+ * RELAY_CLIENT_CERT_WARN_SECONDS it counts in
+ * beacon_client_cert_expiring_total and is logged (client_cert_expiring),
+ * once a day per controller. Any worker thread. */
+void relay_client_cert_check(relay_t *r, int64_t not_after, const char *peer,
+                             const char *subject, const char *spki);
 
 #endif

@@ -91,10 +91,16 @@ typedef struct relay_prom {
   metric_t tunnels_open, tunnels_total, streams_open, streams_total;
   metric_t bytes, dial_failures, policy_refusals, hs_failures;
   metric_t keepalive_timeouts, streams_refused, cert_expiry;
+  metric_histogram_t target_connect; /* by connect outcome */
+  metric_t client_cert_expiring;
 } relay_prom_t;
 
 /* Warn when the relay certificate expires within 30 days. */
 #define RELAY_CERT_WARN_SECONDS (30 * 86400)
+/* ... and about a controller certificate within 14 days, once a day per
+ * controller (prom.c: one slot per SPKI hash prefix). */
+#define RELAY_CLIENT_CERT_WARN_SECONDS (14 * 86400)
+#define RELAY_CLIENT_EXPIRY_SLOTS 256
 
 struct relay {
   relay_config_t cfg;
@@ -105,6 +111,9 @@ struct relay {
   policy_t *default_policy; /* when cfg.policy is NULL */
   relay_metrics_t metrics;
   atomic_uint_fast64_t next_tunnel_id;
+  /* Per slot: the SPKI prefix and day of the last client_cert_expiring
+   * warning, so each controller is warned about once a day. */
+  atomic_uint_least64_t client_expiry_warned[RELAY_CLIENT_EXPIRY_SLOTS];
 
   uv_mutex_t ctx_lock; /* guards ctx */
   struct tls_ctx *ctx;
@@ -260,6 +269,7 @@ struct relay_stream {
   const char *outcome; /* NULL until decided */
   char reason[96];
   uint64_t start_ms;
+  uint64_t dial_start_ns; /* uv_hrtime() when the target dial began */
   uint64_t bytes_up, bytes_down;
 };
 

@@ -75,7 +75,7 @@ void relay_reload(relay_t *r)
   relay_cert_check(r, ctx);
   if(log_begin(&l, LOG_INFO, "reload")) {
     log_str(&l, "config_dir", r->config_dir);
-    log_i64(&l, "cert_not_after", (int64_t)tls_ctx_cert_not_after(ctx));
+    log_time(&l, "cert_not_after", (int64_t)tls_ctx_cert_not_after(ctx));
     log_end(&l);
   }
 }

@@ -24,6 +24,7 @@
 #include "beacon/beacon.h"
 #include "log/log.h"
 #include "relay/addr_text.h"
+#include "relay/prom.h"
 #include "relay/stream.h"
 #include "target/result.h"
 
@@ -540,6 +541,8 @@ static void on_dialled(void *ud, int status, int os_err, dial_conn_t *conn,
 {
   relay_stream_t *s = ud;
   s->dial = NULL;
+  relay_prom_target_connect(s->t->w->r, status, os_err,
+                            uv_hrtime() - s->dial_start_ns);
   if(status) {
     count_dial_failure(s, status, os_err);
     s->refusal = target_result_from_error(status);
@@ -617,6 +620,7 @@ static void got_target(relay_stream_t *s)
   }
   uv_timer_stop(&s->timer);
   s->state = ST_DIAL;
+  s->dial_start_ns = uv_hrtime();
   /* The dial copies what it needs from the target. */
   s->dial =
       dial_start(&s->t->w->loop, &s->setup->target, r->cfg.dial_timeout_ms,

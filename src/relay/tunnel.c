@@ -24,6 +24,7 @@
 #include "log/log.h"
 #include "conn/conn_uv.h"
 #include "relay/addr_text.h"
+#include "relay/prom.h"
 #include "relay/reload.h"
 #include "relay/stream.h"
 #include "relay/tunnel.h"
@@ -327,6 +328,8 @@ static const mux_callbacks_t mux_cbs = {
 
 /* ---- connection callbacks ---- */
 
+/* reason says what went wrong in words (docs/OPERATIONS.md "Logs");
+ * detail, when given, is the TLS library's own text. */
 static void handshake_failed(relay_tunnel_t *t, const char *reason,
                              const char *detail)
 {
@@ -342,6 +345,24 @@ static void handshake_failed(relay_tunnel_t *t, const char *reason,
   }
 }
 
+/* The TLS layer says "verdict; library text": the verdict is the reason,
+ * the rest the detail. */
+static void handshake_failed_split(relay_tunnel_t *t, const char *text)
+{
+  char reason[256];
+  const char *semi = text ? strstr(text, "; ") : NULL;
+  if(!semi) {
+    handshake_failed(t, text && *text ? text : "TLS error", NULL);
+    return;
+  }
+  size_t n = (size_t)(semi - text);
+  if(n >= sizeof(reason))
+    n = sizeof(reason) - 1;
+  memcpy(reason, text, n);
+  reason[n] = '\0';
+  handshake_failed(t, reason, semi + 2);
+}
+
 static void cb_handshake_failed(conn_t *c, int rc, const char *detail,
                                 void *ud)
 {
@@ -350,18 +371,18 @@ static void cb_handshake_failed(conn_t *c, int rc, const char *detail,
   switch(rc) {
   case BEACON_ETIMEDOUT:
     atomic_fetch_add(&m->hs_fail_timeout, 1);
-    handshake_failed(t, "timeout", NULL);
+    handshake_failed(t, "handshake timed out", NULL);
     break;
   case BEACON_ENOMEM:
     handshake_failed(t, "out of memory", NULL);
     break;
   case BEACON_EVERIFY:
     atomic_fetch_add(&m->hs_fail_verify, 1);
-    handshake_failed(t, "verify", detail);
+    handshake_failed_split(t, detail);
     break;
   default:
     atomic_fetch_add(&m->hs_fail_tls, 1);
-    handshake_failed(t, "tls", detail);
+    handshake_failed_split(t, detail);
     break;
   }
 }
@@ -396,7 +417,7 @@ static int cb_handshake(conn_t *c, void *ud)
     t->spki[0] = 0;
   if(!client_allowed(t)) {
     atomic_fetch_add(&metrics_of(t)->hs_fail_not_allowed, 1);
-    handshake_failed(t, "client not allowed", t->spki);
+    handshake_failed(t, "client not allowed by --allow-client", t->spki);
     return -1;
   }
   return 0;
@@ -418,6 +439,8 @@ static void cb_up(conn_t *c, void *ud)
     log_str(&l, "alpn", t->confirm_connect ? TLS_ALPN_BEACON : "-");
     log_end(&l);
   }
+  relay_client_cert_check(r, (int64_t)tls_conn_peer_not_after(conn_tls(c)),
+                          t->peer, t->subject, t->spki);
   if(t->w->draining)
     relay_tunnel_drain(t);
 }
@@ -469,7 +492,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   if(nread < 0) {
     if(conn_state(t->conn) == CONN_HANDSHAKE) {
       atomic_fetch_add(&metrics_of(t)->hs_fail_tls, 1);
-      handshake_failed(t, nread == UV_EOF ? "eof" : uv_err_name(nread), NULL);
+      handshake_failed(t,
+                       nread == UV_EOF
+                           ? "client closed the connection during the "
+                             "handshake"
+                           : "read error during the handshake",
+                       nread == UV_EOF ? NULL : uv_strerror((int)nread));
     }
     relay_tunnel_close(t, nread == UV_EOF ? CONN_CLOSE_EOF
                                           : CONN_CLOSE_READ_ERROR);

@@ -71,6 +71,22 @@ static void utc(char *buf, size_t cap, const ASN1_TIME *t)
     snprintf(buf, cap, "?");
 }
 
+int64_t tls_cert_file_not_after(const char *path)
+{
+  FILE *f = fopen(path, "r");
+  if(!f)
+    return 0;
+  X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+  fclose(f);
+  struct tm tm;
+  int64_t t = 0;
+  if(x && ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+    t = (int64_t)timegm(&tm);
+  X509_free(x);
+  ERR_clear_error();
+  return t;
+}
+
 int tls_cert_file_validity(const char *path, time_t now, char *msg, size_t cap)
 {
   FILE *f = fopen(path, "r");

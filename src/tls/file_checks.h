@@ -8,6 +8,7 @@
 #define BEACON_TLS_FILE_CHECKS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 /* 0 when the key at path is readable by its owner only (as OpenSSH
@@ -23,5 +24,9 @@ int tls_key_file_check(const char *path, int allow_group, char *msg,
  * otherwise. A file that does not parse passes, as above. */
 int tls_cert_file_validity(const char *path, time_t now, char *msg,
                            size_t cap);
+
+/* notAfter of the first certificate in the PEM file at path, in seconds
+ * since the epoch; 0 when it cannot be read. */
+int64_t tls_cert_file_not_after(const char *path);
 
 #endif

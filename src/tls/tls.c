@@ -65,6 +65,7 @@ struct tls_conn {
   int done;
   int verr;   /* first X509 verify error seen, 0 = none */
   int vdepth; /* its depth in the chain */
+  int alert;  /* the fatal alert the peer sent (level << 8 | desc), or 0 */
   char err[256];
 };
 
@@ -153,6 +154,18 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
     }
   }
   return ok;
+}
+
+/* Keeps the fatal alert the peer sent: it is the only word a peer that
+ * refused our certificate gives us. */
+static void info_cb(const SSL *s, int where, int ret)
+{
+  if(!(where & SSL_CB_ALERT) || !(where & SSL_CB_READ) ||
+     (ret >> 8) != SSL3_AL_FATAL)
+    return;
+  tls_conn_t *c = SSL_get_app_data(s);
+  if(c && !c->alert)
+    c->alert = ret;
 }
 
 static int load_key(SSL_CTX *ssl, const char *cert, const char *key, char *err,
@@ -315,6 +328,7 @@ int tls_ctx_new(tls_ctx_t **out, enum tls_role role, const char *cert,
     SSL_CTX_set_purpose(s, X509_PURPOSE_SSL_SERVER);
   }
   SSL_CTX_set_verify_depth(s, TLS_VERIFY_DEPTH);
+  SSL_CTX_set_info_callback(s, info_cb);
   c->not_after = cert_not_after(SSL_CTX_get0_certificate(s));
   {
     X509 *x = SSL_CTX_get0_certificate(s);
@@ -490,6 +504,64 @@ int tls_conn_feed(tls_conn_t *c, const uint8_t *in, size_t len)
   return 0;
 }
 
+/* Whose certificate a message is about: a server's peer is a client
+ * (a controller), a client's peer is a relay. */
+static const char *peer_role(const tls_conn_t *c)
+{
+  return c->ctx->role == TLS_SERVER ? "client" : "relay";
+}
+
+/* Our own verdict on the peer's certificate, in words an operator can
+ * act on; OpenSSL's text follows for the details. */
+static const char *verify_verdict(const tls_conn_t *c, int code, int depth)
+{
+  switch(code) {
+  case X509_V_ERR_CERT_HAS_EXPIRED:
+    return depth ? "certificate's issuer expired" : "certificate expired";
+  case X509_V_ERR_CERT_NOT_YET_VALID:
+    return depth ? "certificate's issuer not valid yet"
+                 : "certificate not valid yet";
+  case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+  case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+  case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+  case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+  case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+  case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+    return "certificate not signed by the fleet CA";
+  case X509_V_ERR_CERT_REVOKED:
+    return "certificate revoked";
+  case X509_V_ERR_INVALID_PURPOSE:
+    return c->ctx->role == TLS_SERVER
+               ? "certificate not for client authentication"
+               : "certificate not for server authentication";
+  case X509_V_ERR_HOSTNAME_MISMATCH:
+  case X509_V_ERR_IP_ADDRESS_MISMATCH:
+    return "certificate does not name the host dialled";
+  default:
+    return "certificate refused";
+  }
+}
+
+/* Alerts by which a peer says it refused our certificate (RFC 8446
+ * section 6.2). */
+static int alert_is_about_cert(int desc)
+{
+  switch(desc) {
+  case SSL_AD_BAD_CERTIFICATE:
+  case SSL_AD_UNSUPPORTED_CERTIFICATE:
+  case SSL_AD_CERTIFICATE_REVOKED:
+  case SSL_AD_CERTIFICATE_EXPIRED:
+  case SSL_AD_CERTIFICATE_UNKNOWN:
+  case SSL_AD_UNKNOWN_CA:
+  case SSL_AD_ACCESS_DENIED:
+  case SSL_AD_DECRYPT_ERROR:
+  case TLS13_AD_CERTIFICATE_REQUIRED:
+    return 1;
+  default:
+    return 0;
+  }
+}
+
 /* Maps a failed SSL_* call to a BEACON_E* code and sets c->err. */
 static int conn_fail(tls_conn_t *c, int ret, const char *op)
 {
@@ -510,18 +582,30 @@ static int conn_fail(tls_conn_t *c, int ret, const char *op)
   long vr = SSL_get_verify_result(c->ssl);
   if(c->verr || vr != X509_V_OK) {
     int code = c->verr ? c->verr : (int)vr;
+    int depth = c->verr ? c->vdepth : 0;
     snprintf(c->err, sizeof(c->err),
-             "certificate verify failed: %s (depth %d)",
-             X509_verify_cert_error_string(code), c->verr ? c->vdepth : 0);
+             "%s %s; certificate verify failed: %s (depth %d)", peer_role(c),
+             verify_verdict(c, code, depth),
+             X509_verify_cert_error_string(code), depth);
     ERR_clear_error();
     return BEACON_EVERIFY;
   }
   if(ERR_GET_LIB(oe) == ERR_LIB_SSL &&
      ERR_GET_REASON(oe) == SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE) {
     snprintf(c->err, sizeof(c->err),
-             "certificate verify failed: peer sent no certificate");
+             "%s sent no certificate; certificate verify failed",
+             peer_role(c));
     ERR_clear_error();
     return BEACON_EVERIFY;
+  }
+  if(c->alert) {
+    int desc = c->alert & 0xff;
+    snprintf(c->err, sizeof(c->err), "%s %s: %s (TLS alert %d)", peer_role(c),
+             alert_is_about_cert(desc) ? "rejected our certificate"
+                                       : "sent an alert",
+             SSL_alert_desc_string_long(c->alert), desc);
+    ERR_clear_error();
+    return BEACON_ETLS;
   }
   int nomem = ERR_GET_REASON(oe) == ERR_R_MALLOC_FAILURE;
   ossl_reason(r, sizeof(r));
@@ -682,6 +766,11 @@ int tls_conn_peer_subject(const tls_conn_t *c, char *buf, size_t cap)
   BIO_free(b);
   ERR_clear_error();
   return rc;
+}
+
+time_t tls_conn_peer_not_after(const tls_conn_t *c)
+{
+  return cert_not_after(SSL_get0_peer_certificate(c->ssl));
 }
 
 int tls_conn_peer_spki_sha256(const tls_conn_t *c, char hex[65])

@@ -110,6 +110,8 @@ int tls_conn_shutdown(tls_conn_t *c);
 const char *tls_conn_error(const tls_conn_t *c);
 /* Peer leaf subject as one line ("CN=ctl-1,O=fleet"). 0 or error. */
 int tls_conn_peer_subject(const tls_conn_t *c, char *buf, size_t cap);
+/* notAfter of the peer's leaf certificate (0 when unknown). */
+time_t tls_conn_peer_not_after(const tls_conn_t *c);
 /* Peer SPKI SHA-256 as 64 lowercase hex digits + NUL. */
 int tls_conn_peer_spki_sha256(const tls_conn_t *c, char hex[65]);
 /* Peer leaf subject in the canonical form of tls/identity.h ("dn:..."),

@@ -8,6 +8,7 @@ curl) skip loudly. The metrics and sd_notify cases skip until the relay
 (and forward) offer them: `--metrics-addr` in their --help, and
 NOTIFY_SOCKET handling linked into the binary.
 """
+import json
 import os
 import re
 import shlex
@@ -124,20 +125,41 @@ def scrape(env, port, path="/metrics"):
 
 def parse_metrics(text):
     """Prometheus text -> {'name{labels}': float}; checks that every sample
-    belongs to a family announced by # TYPE."""
+    belongs to a family announced by # TYPE (a histogram's _bucket, _sum
+    and _count to its histogram)."""
     out = {}
-    typed = set()
+    typed = {}
     for line in text.splitlines():
         if line.startswith("# TYPE "):
-            typed.add(line.split()[2])
+            typed[line.split()[2]] = line.split()[3]
             continue
         if not line or line.startswith("#"):
             continue
         m = re.match(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$", line)
         harness.check(m, "bad exposition line %r" % line)
-        harness.check(m.group(1) in typed, "%s has no # TYPE" % m.group(1))
-        out[m.group(1) + (m.group(2) or "")] = float(m.group(3))
+        name = m.group(1)
+        base = re.sub(r"_(bucket|sum|count)$", "", name)
+        harness.check(name in typed or typed.get(base) == "histogram",
+                      "%s has no # TYPE" % name)
+        out[name + (m.group(2) or "")] = float(m.group(3))
     return out
+
+
+def histogram(samples, name, outcome):
+    """(count, sum, [(le, cumulative)]) of one outcome of histogram name,
+    after checking that its buckets add up."""
+    pre = '%s_bucket{outcome="%s",le="' % (name, outcome)
+    buckets = sorted(((float(k[len(pre):-2]), v) for k, v in samples.items()
+                      if k.startswith(pre)), key=lambda b: b[0])
+    harness.check(buckets and buckets[-1][0] == float("inf"),
+                  "%s{%s}: no +Inf bucket" % (name, outcome))
+    for (_, a), (_, b) in zip(buckets, buckets[1:]):
+        harness.check(a <= b, "%s buckets not cumulative: %s" %
+                      (name, buckets))
+    count = samples['%s_count{outcome="%s"}' % (name, outcome)]
+    total = samples['%s_sum{outcome="%s"}' % (name, outcome)]
+    harness.check_eq(buckets[-1][1], count, "%s +Inf vs _count" % name)
+    return count, total, buckets
 
 
 def family_sum(samples, name):
@@ -584,6 +606,70 @@ def test_allow_client_spellings(env):
     r = env.beacon("pki", "fingerprint", env.path("nope.crt"), timeout=20)
     harness.check_eq(r.returncode, 3, "fingerprint of a missing file")
     harness.check(b"missing" in r.stderr, r.stderr)
+
+
+def test_handshake_failure_reasons(env):
+    """Either side of a refused handshake says whose certificate was refused
+    and why: the relay logs the alert a controller sent it ("client rejected
+    our certificate: unknown CA") and its own verdicts (expired, not signed
+    by the fleet CA, not allowed by --allow-client); the controller names
+    the relay's certificate, or says that the relay refused its own."""
+    ca = env.pki()
+    other = env.path("other-pki")
+    env.beacon("pki", "init", other, check=True)
+    relay = env.start_relay()
+
+    def connect(cfg):
+        r = env.beacon("connect", "--relay", relay.addr, "--config-dir", cfg,
+                       "--timeout", "5", "127.0.0.1:9", input=b"",
+                       timeout=30)
+        harness.check_eq(r.returncode, 1, "connect exit code: %s" % r.stderr)
+        return r.stderr.decode(errors="replace")
+
+    def ctl_dir(name, crt, key, fleet_ca):
+        return env.config_dir(name, {"controller.crt": crt,
+                                     "controller.key": key,
+                                     "fleet-ca.crt": fleet_ca})
+
+    # The controller trusts another CA: it refuses the relay and says so;
+    # its alert tells the relay why.
+    d = ctl_dir("ctl-other-anchor", os.path.join(ca, "controller.crt"),
+                os.path.join(ca, "controller.key"),
+                os.path.join(other, "fleet-ca.crt"))
+    err = connect(d)
+    harness.check("relay certificate not signed by the fleet CA" in err, err)
+    relay.wait_log(r'handshake_failed .*reason="client rejected our '
+                   r'certificate: unknown CA', timeout=10)
+
+    # A controller certificate of another CA: the relay's verdict, and
+    # the controller hears that its own certificate was rejected.
+    d = ctl_dir("ctl-other-ca", os.path.join(other, "controller.crt"),
+                os.path.join(other, "controller.key"),
+                os.path.join(ca, "fleet-ca.crt"))
+    err = connect(d)
+    harness.check("relay rejected our certificate: unknown CA" in err, err)
+    relay.wait_log(r'handshake_failed .*reason="client certificate not '
+                   r'signed by the fleet CA" detail="certificate verify '
+                   r'failed: ', timeout=10)
+
+    # An expired controller certificate (tpeer does not check its own).
+    crt, key = env.issue("ctl-expired", cn="ctl", usage="client",
+                         not_before_days=-30, days=-1)
+    r = env.tpeer("echo", "--target", "127.0.0.1:9", relay=relay, cert=crt,
+                  key=key, expect_rc=None)
+    harness.check(not r.get("ok"), r)
+    relay.wait_log(r'handshake_failed .*reason="client certificate '
+                   r'expired"', timeout=10)
+    relay.stop()
+
+    # Verified but not on the list.
+    relay = env.start_relay(extra_args=("--allow-client", "CN=nobody"),
+                            name="relay-allow")
+    err = connect(ca)
+    harness.check("--allow-client" in err, err)
+    relay.wait_log(r'handshake_failed .*reason="client not allowed by '
+                   r'--allow-client" detail=[0-9a-f]{64}', timeout=10)
+    harness.check("reason=eof" not in relay.log_text(), relay.log_text())
 
 
 # ---- files: key modes, validity, unreadable against missing -----------------
@@ -1097,6 +1183,69 @@ def test_metrics_scrape_forward(env):
         fwd.stop()
 
 
+def test_metrics_connect_latency(env):
+    """beacon_target_connect_seconds on the relay and
+    beacon_forward_stream_open_seconds on forward count each connect under
+    its outcome (one naming on both sides), with sane latencies; forward's
+    dial failures use the same words."""
+    relay, mport = start_metrics_relay(env)
+    dead = "127.0.0.1:%d" % env.free_port()  # nothing listens there
+    with Echo() as e:
+        r = env.tpeer("echo", "--target", e.addr, "--streams", "3",
+                      "--bytes", "1000", relay=relay)
+        harness.check(r.get("ok"), r)
+        r = env.tpeer("expect-reset", "--target", dead, relay=relay)
+        harness.check(r.get("ok"), r)
+        name = "beacon_target_connect_seconds"
+        m = harness.eventually(
+            lambda: (lambda x: x if histogram(x, name, "refused")[0] >= 1
+                     else None)(parse_metrics(scrape(env, mport)[1])),
+            timeout=10, msg="refused connect not counted")
+        count, total, buckets = histogram(m, name, "ok")
+        harness.check_eq(count, 3, "ok connects")
+        harness.check(0 < total < 3.0, "sum of 3 loopback connects %r" % total)
+        harness.check(buckets[0][0] <= 0.001, buckets)
+        harness.check_eq(histogram(m, name, "timeout")[0], 0, "timeouts")
+        harness.check('%s_count{outcome="tunnel"}' % name not in m,
+                      "the relay has no tunnel outcome")
+
+        fport, lok, lbad = env.free_port(), env.free_port(), env.free_port()
+        fwd = env.start([env.need_bin(), "forward", "--relay", relay.addr,
+                         "--config-dir", env.pki(),
+                         "-L", "%d:%s" % (lok, e.addr),
+                         "-L", "%d:%s" % (lbad, dead),
+                         "--metrics-addr", ":%d" % fport], name="forward")
+        harness.wait_port("127.0.0.1", fport)
+        for port in (lok, lok, lbad):
+            harness.wait_port("127.0.0.1", port)
+            with socket.create_connection(("127.0.0.1", port), 10) as s:
+                s.settimeout(10)
+                s.sendall(b"x")
+                try:
+                    s.recv(10)
+                except OSError:
+                    pass  # the refused one is reset
+        name = "beacon_forward_stream_open_seconds"
+        m = harness.eventually(
+            lambda: (lambda x: x if histogram(x, name, "refused")[0] >= 1
+                     and histogram(x, name, "ok")[0] >= 2 else None)(
+                parse_metrics(scrape(env, fport)[1])),
+            timeout=15, msg="forward stream opens not counted")
+        count, total, _ = histogram(m, name, "ok")
+        harness.check(0 < total < count * 2.0, "forward open sum %r" % total)
+        # wait_port's probe of lbad was refused too: compare, not count
+        harness.check_eq(m['beacon_dial_failures_total{reason="refused"}'],
+                         histogram(m, name, "refused")[0],
+                         "forward dial failures against refused opens")
+        harness.check_eq(histogram(m, name, "tunnel")[0], 0, "tunnel")
+        # The logs use one word for a target that refused, on both sides.
+        fwd.wait_log(r"conn_done .*target=%s .*outcome=dial_error "
+                     r"reason=EREFUSED" % re.escape(dead), timeout=10)
+        relay.wait_log(r"stream_done .*target=%s .*outcome=dial_error" %
+                       re.escape(dead), timeout=10)
+        fwd.stop()
+
+
 def check_process_metrics(env, proc, mport):
     """process_* and beacon_build_info on proc's /metrics agree with what
     the kernel says about proc."""
@@ -1195,6 +1344,115 @@ def test_cert_expiry_warning(env):
         msg="expiry metric did not follow the reload")
     harness.check_eq(relay.log_text().count("cert_expiring"), n,
                      "warned about the renewed certificate")
+
+
+def test_controller_cert_expiry_warnings(env):
+    """A controller certificate 10 days from expiry: the relay warns once
+    (per controller per day) and counts every such tunnel; beacon forward
+    and beacon connect warn about their own, through libbeacon, and
+    forward exports its notAfter and follows a reload. Text logs show
+    not_after as an ISO 8601 UTC date, JSON logs as a number."""
+    ca = env.pki()
+    crt, key = env.issue("ctl-near", cn="ctl-near", usage="client", days=10)
+    near = env.config_dir("ctl-near", {
+        "controller.crt": crt, "controller.key": key,
+        "fleet-ca.crt": os.path.join(ca, "fleet-ca.crt")})
+    relay, mport = start_metrics_relay(env)
+    with Echo() as e:
+        for _ in range(2):
+            r = env.tpeer("echo", "--target", e.addr, "--bytes", "100",
+                          relay=relay, cert=crt, key=key)
+            harness.check(r.get("ok"), r)
+        m = relay.wait_log(r"client_cert_expiring .*subject=\S*ctl-near.* "
+                           r"not_after=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) "
+                           r"days_left=(\d+)", timeout=10)
+        harness.check(int(m.group(2)) in (9, 10), m.group(0))
+        want = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                             time.gmtime(cert_not_after(env, crt)))
+        harness.check_eq(m.group(1), want, "not_after in the text log")
+        got = parse_metrics(scrape(env, mport)[1])
+        harness.check_eq(got["beacon_client_cert_expiring_total"], 2,
+                         "tunnels with an expiring controller certificate")
+        harness.check_eq(relay.log_text().count("client_cert_expiring"), 1,
+                         "warnings for one controller on one day")
+        # A fresh certificate is not warned about.
+        r = env.tpeer("echo", "--target", e.addr, "--bytes", "100",
+                      relay=relay)
+        harness.check(r.get("ok"), r)
+        harness.check_eq(parse_metrics(scrape(env, mport)[1])[
+            "beacon_client_cert_expiring_total"], 2, "fresh certificate")
+
+        # JSON logs keep a number.
+        jrelay = env.start_relay(extra_args=("--log-format", "json"),
+                                 name="relay-json")
+        r = env.tpeer("echo", "--target", e.addr, "--bytes", "100",
+                      relay=jrelay, cert=crt, key=key)
+        harness.check(r.get("ok"), r)
+        line = jrelay.wait_log(r'\{[^\n]*"client_cert_expiring"[^\n]*\}',
+                               timeout=10).group(0)
+        harness.check_eq(json.loads(line)["not_after"],
+                         cert_not_after(env, crt), "not_after in JSON")
+        jrelay.stop()
+
+        # beacon connect warns about its own certificate.
+        r = env.beacon("connect", "--relay", relay.addr, "--config-dir", near,
+                       e.addr, input=b"hi", timeout=30)
+        harness.check_eq(r.returncode, 0, r.stderr)
+        err = r.stderr.decode()
+        harness.check("warning: our own certificate" in err and
+                      "controller.crt expires on " in err and
+                      "days left" in err, err)
+
+        # beacon forward: a log line, the gauge, and a reload that follows.
+        fport = env.free_port()
+        fwd = env.start([env.need_bin(), "forward", "--relay", relay.addr,
+                         "--config-dir", near, "-L",
+                         "%d:%s" % (env.free_port(), e.addr),
+                         "--metrics-addr", ":%d" % fport], name="forward")
+        harness.wait_port("127.0.0.1", fport)
+        fwd.wait_log(r"warn cert_expiring msg=\"our own certificate .*"
+                     r"controller\.crt expires on \d{4}-\d\d-\d\dT", timeout=10)
+        name = "beacon_forward_cert_expiry_timestamp_seconds"
+        harness.check_eq(int(parse_metrics(scrape(env, fport)[1])[name]),
+                         cert_not_after(env, crt), name)
+        crt2, key2 = env.issue("ctl-renewed", cn="ctl-near", usage="client",
+                               days=90)
+        shutil.copyfile(crt2, os.path.join(near, "controller.crt"))
+        shutil.copyfile(key2, os.path.join(near, "controller.key"))
+        fwd.send_signal(signal.SIGHUP)
+        fwd.wait_log(r"\breloaded\b", timeout=10)
+        harness.check_eq(int(parse_metrics(scrape(env, fport)[1])[name]),
+                         cert_not_after(env, crt2), name + " after SIGHUP")
+        harness.check_eq(fwd.log_text().count("cert_expiring"), 1,
+                         "warned about the renewed certificate")
+        fwd.stop()
+
+
+def test_library_warns_about_open_key(env):
+    """libbeacon itself warns about a controller key others may read: an
+    application that set no log hook (examples/dial.c) gets the warning
+    on stderr, and still works."""
+    p = os.path.join(env.build_dir, "examples", "beacon_dial_example")
+    if not os.path.exists(p):
+        harness.skip("examples not built")
+    ca = env.pki()
+    ctl = env.config_dir("ctl-open", {
+        "controller.crt": os.path.join(ca, "controller.crt"),
+        "controller.key": os.path.join(ca, "controller.key"),
+        "fleet-ca.crt": os.path.join(ca, "fleet-ca.crt")})
+    relay = env.start_relay()
+    with Echo() as e:
+        r = env.run([p, relay.addr, ctl, e.addr, "hi"], timeout=30)
+        harness.check_eq(r.returncode, 0, r.stderr)
+        harness.check(b"libbeacon: warning:" not in r.stderr, r.stderr)
+        os.chmod(os.path.join(ctl, "controller.key"), 0o640)
+        r = env.run([p, relay.addr, ctl, e.addr, "hi"], timeout=30)
+        harness.check_eq(r.returncode, 0, r.stderr)
+        harness.check_eq(r.stdout, b"hi\n", "echo")
+        err = r.stderr.decode()
+        harness.check("libbeacon: warning: key " in err and
+                      "controller.key is readable by its group" in err and
+                      "chmod 600" in err, err)
 
 
 # ---- packaging: the self-contained binary -----------------------------------

@@ -53,6 +53,26 @@ static void test_identity(void **state)
   beacon_config_free(cfg);
 }
 
+static void ignore_log(int level, const char *event, const char *message,
+                       void *ud)
+{
+  (void)level;
+  (void)event;
+  (void)message;
+  (void)ud;
+}
+
+static void test_set_log(void **state)
+{
+  beacon_config_t *cfg = beacon_config_new();
+  assert_non_null(cfg);
+  assert_int_equal(beacon_config_set_log(NULL, ignore_log, NULL),
+                   BEACON_EINVAL);
+  assert_int_equal(beacon_config_set_log(cfg, ignore_log, cfg), 0);
+  assert_int_equal(beacon_config_set_log(cfg, NULL, NULL), 0); /* default */
+  beacon_config_free(cfg);
+}
+
 static void test_tunnel_new(void **state)
 {
   beacon_tunnel_t *t = (beacon_tunnel_t *)&t;
@@ -113,6 +133,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_add_relay),
       cmocka_unit_test(test_identity),
+      cmocka_unit_test(test_set_log),
       cmocka_unit_test(test_tunnel_new),
       cmocka_unit_test(test_dial_arguments),
       cmocka_unit_test(test_error_helpers),

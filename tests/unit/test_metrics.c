@@ -84,6 +84,65 @@ static void test_render_exact(void **state)
   assert_int_equal(metrics_render(&reg, NULL, 0), n);
 }
 
+/* Buckets are cumulative with a +Inf one, _count is their total, and
+ * the fixed-point bounds and sum render as short decimals. */
+static void test_histogram(void **state)
+{
+  static const uint64_t bounds[] = {1000, 2500, 1000000}; /* microseconds */
+  static const char *const outcomes[] = {"ok", "refused"};
+  metrics_registry_t reg;
+  metric_histogram_t h, plain;
+  char buf[2048];
+
+  metrics_registry_init(&reg);
+  assert_int_equal(metric_histogram_init(&h, "t_seconds", "Latency.",
+                                         "outcome", outcomes, 2, bounds, 3, 6),
+                   0);
+  assert_int_equal(
+      metric_histogram_init(&plain, "u", "", NULL, NULL, 0, bounds, 1, 0), 0);
+  assert_int_equal(metrics_register(&reg, &h.base), 0);
+  assert_int_equal(metrics_register(&reg, &plain.base), 0);
+  metric_observe(&h, 0, 1000);    /* on a bound: that bucket */
+  metric_observe(&h, 0, 1001);    /* the next */
+  metric_observe(&h, 0, 2000000); /* past every bound */
+  metric_observe(&h, 1, 5);
+  metric_observe(&h, 2, 5);        /* out of range: ignored */
+  metric_observe(&plain, 0, 1000); /* decimals 0: le="1000" */
+  assert_int_equal(metric_histogram_count(&h, 0), 3);
+
+  const char *want = "# HELP t_seconds Latency.\n"
+                     "# TYPE t_seconds histogram\n"
+                     "t_seconds_bucket{outcome=\"ok\",le=\"0.001\"} 1\n"
+                     "t_seconds_bucket{outcome=\"ok\",le=\"0.0025\"} 2\n"
+                     "t_seconds_bucket{outcome=\"ok\",le=\"1\"} 2\n"
+                     "t_seconds_bucket{outcome=\"ok\",le=\"+Inf\"} 3\n"
+                     "t_seconds_sum{outcome=\"ok\"} 2.002001\n"
+                     "t_seconds_count{outcome=\"ok\"} 3\n"
+                     "t_seconds_bucket{outcome=\"refused\",le=\"0.001\"} 1\n"
+                     "t_seconds_bucket{outcome=\"refused\",le=\"0.0025\"} 1\n"
+                     "t_seconds_bucket{outcome=\"refused\",le=\"1\"} 1\n"
+                     "t_seconds_bucket{outcome=\"refused\",le=\"+Inf\"} 1\n"
+                     "t_seconds_sum{outcome=\"refused\"} 0.000005\n"
+                     "t_seconds_count{outcome=\"refused\"} 1\n"
+                     "# HELP u \n"
+                     "# TYPE u histogram\n"
+                     "u_bucket{le=\"1000\"} 1\n"
+                     "u_bucket{le=\"+Inf\"} 1\n"
+                     "u_sum 1000\n"
+                     "u_count 1\n";
+  size_t n = metrics_render(&reg, buf, sizeof(buf));
+  assert_string_equal(buf, want);
+  assert_int_equal(n, strlen(want));
+
+  static const uint64_t down[] = {2, 1};
+  assert_int_equal(
+      metric_histogram_init(&h, "t", "", NULL, NULL, 0, down, 2, 0),
+      BEACON_EINVAL);
+  assert_int_equal(metric_histogram_init(&h, "t", "", NULL, NULL, 0, bounds,
+                                         METRICS_MAX_BUCKETS + 1, 0),
+                   BEACON_ELIMIT);
+}
+
 /* The value of the unlabelled sample name in rendered text. */
 static double sample(const char *text, const char *name)
 {
@@ -583,6 +642,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_render_exact),
+      cmocka_unit_test(test_histogram),
       cmocka_unit_test(test_init_rejects),
       cmocka_unit_test(test_decimals_collect_process),
       cmocka_unit_test(test_bind),

@@ -248,7 +248,8 @@ static void client_sees_alert(tls_conn_t *cl)
   uint8_t b[64];
   int rc = tls_conn_read(cl, b, sizeof(b));
   assert_int_equal(rc, BEACON_ETLS);
-  assert_contains(tls_conn_error(cl), "alert");
+  assert_contains(tls_conn_error(cl), "relay rejected our certificate: ");
+  assert_contains(tls_conn_error(cl), "(TLS alert ");
 }
 
 /* ---- success ------------------------------------------------------------ */
@@ -470,7 +471,7 @@ static void test_ip_sans(void **state)
 
 /* The server refuses the client certificate NAME with verify_text. */
 static void refuse_client(const char *name, const char *crl,
-                          const char *verify_text)
+                          const char *verdict, const char *verify_text)
 {
   tls_ctx_t *sctx = server_ctx(crl);
   tls_ctx_t *cctx = client_ctx(name, NULL);
@@ -479,7 +480,8 @@ static void refuse_client(const char *name, const char *crl,
   pair(sctx, cctx, "localhost", &cl, &sv);
   handshake(cl, sv, &crc, &src);
   assert_int_equal(src, BEACON_EVERIFY);
-  assert_contains(tls_conn_error(sv), "certificate verify failed: ");
+  assert_contains(tls_conn_error(sv), verdict);
+  assert_contains(tls_conn_error(sv), "; certificate verify failed: ");
   assert_contains(tls_conn_error(sv), verify_text);
   assert_int_equal(crc, 0);
   client_sees_alert(cl);
@@ -493,6 +495,7 @@ static void test_wrong_ca(void **state)
 {
   (void)state;
   refuse_client("t/rogue", NULL,
+                "client certificate not signed by the fleet CA",
                 "self-signed certificate in certificate chain (depth 1)");
 
   /* and a client anchored on another CA refuses the relay */
@@ -503,9 +506,13 @@ static void test_wrong_ca(void **state)
   pair(sctx, cctx, "localhost", &cl, &sv);
   handshake(cl, sv, &crc, &src);
   assert_int_equal(crc, BEACON_EVERIFY);
-  assert_contains(tls_conn_error(cl), "certificate verify failed: ");
+  assert_contains(tls_conn_error(cl),
+                  "relay certificate not signed by the fleet CA; "
+                  "certificate verify failed: ");
   assert_int_equal(src, BEACON_ETLS);
-  assert_contains(tls_conn_error(sv), "alert");
+  /* the relay learns why from the controller's alert */
+  assert_contains(tls_conn_error(sv),
+                  "client rejected our certificate: unknown CA");
   tls_conn_free(cl);
   tls_conn_free(sv);
   tls_ctx_unref(sctx);
@@ -515,25 +522,29 @@ static void test_wrong_ca(void **state)
 static void test_server_auth_only_client_refused(void **state)
 {
   (void)state;
-  refuse_client("t/srvonly", NULL, "unsuitable certificate purpose (depth 0)");
+  refuse_client("t/srvonly", NULL,
+                "client certificate not for client authentication",
+                "unsuitable certificate purpose (depth 0)");
 }
 
 static void test_expired_client_refused(void **state)
 {
   (void)state;
-  refuse_client("t/expired", NULL, "certificate has expired (depth 0)");
+  refuse_client("t/expired", NULL, "client certificate expired",
+                "certificate has expired (depth 0)");
 }
 
 static void test_not_yet_valid_client_refused(void **state)
 {
   (void)state;
-  refuse_client("t/future", NULL, "certificate is not yet valid (depth 0)");
+  refuse_client("t/future", NULL, "client certificate not valid yet",
+                "certificate is not yet valid (depth 0)");
 }
 
 static void test_revoked_client_refused(void **state)
 {
   (void)state;
-  refuse_client("t/revoked", path("t/fleet.crl"),
+  refuse_client("t/revoked", path("t/fleet.crl"), "client certificate revoked",
                 "certificate revoked (depth 0)");
   /* the same CRL lets an unrevoked certificate through */
   tls_ctx_t *sctx = server_ctx(path("t/fleet.crl"));
@@ -561,6 +572,7 @@ static void test_wrong_host(void **state)
   handshake(cl, sv, &crc, &src);
   assert_int_equal(crc, BEACON_EVERIFY);
   assert_string_equal(tls_conn_error(cl),
+                      "relay certificate does not name the host dialled; "
                       "certificate verify failed: hostname mismatch "
                       "(depth 0)");
   assert_int_equal(src, BEACON_ETLS);
@@ -625,7 +637,7 @@ static void test_client_without_certificate(void **state)
   (void)state;
   tls_conn_t *sv;
   assert_int_equal(raw_client(0, &sv), BEACON_EVERIFY);
-  assert_contains(tls_conn_error(sv), "peer sent no certificate");
+  assert_contains(tls_conn_error(sv), "client sent no certificate");
   tls_conn_free(sv);
 }
 

@@ -1,0 +1,50 @@
+/* own_files.c - warnings about our own identity files (own_files.h). */
+#include "client/own_files.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "tls/file_checks.h"
+
+static void warn(const beacon_config_t *cfg, const char *event,
+                 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void warn(const beacon_config_t *cfg, const char *event,
+                 const char *fmt, ...)
+{
+  char msg[600];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  if(cfg->log_fn)
+    cfg->log_fn(BEACON_LOG_WARN, event, msg, cfg->log_ud);
+  else
+    fprintf(stderr, "libbeacon: warning: %s\n", msg);
+}
+
+int client_own_cert_expiring(const beacon_config_t *cfg, const tls_ctx_t *ctx,
+                             time_t now)
+{
+  time_t na = tls_ctx_cert_not_after(ctx);
+  if(!na || now > na || na - now >= CLIENT_CERT_WARN_SECONDS)
+    return 0;
+  char date[32];
+  struct tm tm;
+  gmtime_r(&na, &tm);
+  strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  warn(cfg, "cert_expiring",
+       "our own certificate %s expires on %s (%lld days left): renew it",
+       cfg->cert, date, (long long)((na - now) / 86400));
+  return 1;
+}
+
+void client_own_files_check(const beacon_config_t *cfg, const tls_ctx_t *ctx,
+                            time_t now)
+{
+  char msg[512];
+  /* As OpenSSH would, but a warning: the key is the application's. */
+  if(tls_key_file_check(cfg->key, 0, msg, sizeof(msg)))
+    warn(cfg, "key_permissions", "%s", msg);
+  client_own_cert_expiring(cfg, ctx, now);
+}
