@@ -31,6 +31,7 @@ typedef struct cli_client_opts {
   uint32_t max_conns;
   uint64_t drain_ms; /* SIGTERM/SIGINT: how long live connections may finish */
   const char *metrics_addr; /* NULL: no /metrics endpoint */
+  int check_config;         /* --check-config (forward's --config too) */
 } cli_client_opts_t;
 
 /* What --help shows around the options of one command. */
@@ -45,6 +46,9 @@ typedef struct cli_client_help {
 int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
                           const char *cmd, const cli_client_help_t *help,
                           int forward, int *first_operand);
+/* --check-config: the relay addresses and the identity files the tunnel
+ * would use, nothing dialled. 0, or an exit code after one line. */
+int cli_client_check(const cli_client_opts_t *o, const char *cmd);
 /* Builds the tunnel; prints one line and returns an exit code on error. */
 int cli_client_tunnel(const cli_client_opts_t *o, beacon_tunnel_t **out,
                       const char *cmd);
