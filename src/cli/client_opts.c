@@ -84,7 +84,9 @@ static size_t front_opts(cli_client_opts_t *o, cli_opt_t *t)
                        .list = o->forwards,
                        .n = &o->nforwards,
                        .max = CLI_MAX_FORWARDS,
-                       .help = "forward a local port to HOST:PORT"};
+                       .label = "-L [BIND:]PORT:HOST:PORT",
+                       .help = "forward a local port to HOST:PORT\n"
+                               "(also --local-forward)"};
   t[n++] = (cli_opt_t){
       .name = "socks",
       .kind = CLI_OPT_STRING,
