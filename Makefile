@@ -11,12 +11,16 @@
 #   make bench      benchmarks (not part of make test)
 #   make soak       long-running reliability runs (not part of make test)
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make deb        the Debian packages (debian/) into build-deb/
+#   make test-package  make deb, lintian, then install, check and purge
+#                   them on this machine (as root)
 
 BUILD ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 COV_BUILD ?= build-cov
 TSAN_BUILD ?= build-tsan
+DEB_BUILD ?= build-deb
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_JOBS ?= 2
@@ -25,7 +29,7 @@ FUZZ_CI_SECONDS ?= 10
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build test test-fast test-asan test-fuzz fuzz-build tsan demo fuzz coverage \
-	bench soak install clean format check-format
+	bench soak install deb test-package clean format check-format
 
 all: build
 
@@ -105,6 +109,17 @@ soak: build
 install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)
 
+# dpkg-buildpackage in a copy of the tree under $(DEB_BUILD), so the
+# source tree stays clean.
+deb: deps
+	@sh scripts/install-deps deb
+	sh scripts/build-deb $(DEB_BUILD)
+
+# Installs the packages on this machine and purges them again
+# (tests/package/test-package documents the checks).
+test-package: deb
+	sh tests/package/test-package $(DEB_BUILD)
+
 # Every tracked C source and header (src, include, tests, fuzz, bench,
 # examples), with the repository's .clang-format.
 format: deps
@@ -115,4 +130,5 @@ check-format: deps
 		|| { echo "check-format: run 'make format'" >&2; exit 1; }
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(COV_BUILD) $(TSAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD) $(COV_BUILD) $(TSAN_BUILD) \
+		$(DEB_BUILD)

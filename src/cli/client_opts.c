@@ -11,6 +11,8 @@
 #include "cli/options.h"
 #include "cli/values.h"
 #include "log/log.h"
+#include "tls/file_checks.h"
+#include "tls/tls.h"
 
 #define MAX_CLIENT_OPTS 20
 
@@ -75,13 +77,16 @@ static size_t shared_opts(cli_client_opts_t *o, cli_opt_t *t)
 static size_t front_opts(cli_client_opts_t *o, cli_opt_t *t)
 {
   size_t n = 0;
-  t[n++] = (cli_opt_t){.short_name = 'L',
+  t[n++] = (cli_opt_t){.name = "local-forward",
+                       .short_name = 'L',
                        .kind = CLI_OPT_REPEATED,
                        .metavar = "[BIND:]PORT:HOST:PORT",
                        .list = o->forwards,
                        .n = &o->nforwards,
                        .max = CLI_MAX_FORWARDS,
-                       .help = "forward a local port to HOST:PORT"};
+                       .label = "-L [BIND:]PORT:HOST:PORT",
+                       .help = "forward a local port to HOST:PORT\n"
+                               "(also --local-forward)"};
   t[n++] = (cli_opt_t){
       .name = "socks",
       .kind = CLI_OPT_STRING,
@@ -164,7 +169,8 @@ int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
                      .opts = t,
                      .nopts = n,
                      .in_order = 1,
-                     .help_column = 28};
+                     .help_column = 28,
+                     .check_config = forward ? &o->check_config : NULL};
   int rc = cli_options_parse(&c, argc, argv, first_operand);
   if(rc != CLI_GO_ON)
     return rc;
@@ -196,13 +202,12 @@ const char *cli_client_cert_path(const cli_client_opts_t *o, char *buf,
   return buf;
 }
 
-int cli_client_tunnel(const cli_client_opts_t *o, beacon_tunnel_t **out,
-                      const char *cmd)
+/* The tunnel's configuration from the flags, the identity files in
+ * paths; 0, or an exit code after one line. */
+static int client_config(const cli_client_opts_t *o, beacon_config_t **out,
+                         char path[3][4096], const char *cmd)
 {
   beacon_config_t *cfg = beacon_config_new();
-  beacon_error_t err;
-  char path[3][4096];
-  int rc;
   if(!cfg) {
     fprintf(stderr, "beacon %s: out of memory\n", cmd);
     return CLI_EXIT_FAILURE;
@@ -215,14 +220,52 @@ int cli_client_tunnel(const cli_client_opts_t *o, beacon_tunnel_t **out,
       return CLI_EXIT_USAGE;
     }
   }
-  snprintf(path[0], sizeof(path[0]), "%s/controller.crt", o->config_dir);
-  snprintf(path[1], sizeof(path[1]), "%s/controller.key", o->config_dir);
-  snprintf(path[2], sizeof(path[2]), "%s/fleet-ca.crt", o->config_dir);
-  beacon_config_set_identity(cfg, o->cert ? o->cert : path[0],
-                             o->key ? o->key : path[1],
-                             o->ca ? o->ca : path[2]);
+  const char *given[3] = {o->cert, o->key, o->ca};
+  static const char *const names[3] = {"controller.crt", "controller.key",
+                                       "fleet-ca.crt"};
+  for(int i = 0; i < 3; i++)
+    if(given[i])
+      snprintf(path[i], 4096, "%s", given[i]);
+    else
+      snprintf(path[i], 4096, "%s/%s", o->config_dir, names[i]);
+  beacon_config_set_identity(cfg, path[0], path[1], path[2]);
   /* The library checks the key's mode and the certificate's expiry. */
   beacon_config_set_log(cfg, library_warning, (void *)cmd);
+  *out = cfg;
+  return 0;
+}
+
+int cli_client_check(const cli_client_opts_t *o, const char *cmd)
+{
+  beacon_config_t *cfg;
+  char path[3][4096], err[512];
+  tls_ctx_t *ctx;
+  int rc = client_config(o, &cfg, path, cmd);
+  if(rc)
+    return rc;
+  beacon_config_free(cfg);
+  char warn[512]; /* what the library would warn about at start */
+  if(tls_key_file_check(path[1], 0, warn, sizeof(warn)))
+    fprintf(stderr, "beacon %s: warning: %s\n", cmd, warn);
+  rc = tls_ctx_new(&ctx, TLS_CLIENT, path[0], path[1], path[2], NULL, err,
+                   sizeof(err));
+  if(rc) {
+    fprintf(stderr, "beacon %s: %s\n", cmd, err);
+    return rc == BEACON_ECONFIG ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
+  }
+  tls_ctx_unref(ctx);
+  return 0;
+}
+
+int cli_client_tunnel(const cli_client_opts_t *o, beacon_tunnel_t **out,
+                      const char *cmd)
+{
+  beacon_config_t *cfg;
+  beacon_error_t err;
+  char path[3][4096];
+  int rc = client_config(o, &cfg, path, cmd);
+  if(rc)
+    return rc;
   beacon_config_set_timeouts(cfg, (int)o->timeout_ms, (int)o->timeout_ms,
                              (int)o->timeout_ms);
   if(o->window_budget != SIZE_MAX)

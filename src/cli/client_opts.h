@@ -31,6 +31,7 @@ typedef struct cli_client_opts {
   uint32_t max_conns;
   uint64_t drain_ms; /* SIGTERM/SIGINT: how long live connections may finish */
   const char *metrics_addr; /* NULL: no /metrics endpoint */
+  int check_config;         /* --check-config (forward's --config too) */
 } cli_client_opts_t;
 
 /* What --help shows around the options of one command. */
@@ -49,6 +50,9 @@ int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
  * holds it when it is built. */
 const char *cli_client_cert_path(const cli_client_opts_t *o, char *buf,
                                  size_t cap);
+/* --check-config: the relay addresses and the identity files the tunnel
+ * would use, nothing dialled. 0, or an exit code after one line. */
+int cli_client_check(const cli_client_opts_t *o, const char *cmd);
 /* Builds the tunnel; prints one line and returns an exit code on error.
  * libbeacon's warnings (beacon_config_set_log()) go to the log (forward)
  * or stderr (connect). */

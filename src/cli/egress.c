@@ -63,6 +63,7 @@ typedef struct egress_flags {
   char *clients[MAX_ALLOW_CLIENTS];
   size_t nclients;
   int level, json;
+  int check_config; /* --check-config: check, then exit */
 } egress_flags_t;
 
 static int parse_allow(void *policy, const char *v, char *why, size_t cap)
@@ -256,12 +257,28 @@ static int parse_flags(int argc, char **argv, relay_config_t *cfg,
                        .footer = footer_text,
                        .opts = t,
                        .nopts = n,
-                       .help_column = 28};
+                       .help_column = 28,
+                       .check_config = &f->check_config};
   int first;
   int rc = cli_options_parse(&cmd, argc, argv, &first);
   if(rc == CLI_GO_ON && first < argc)
     rc = cli_usage_error("egress", "unexpected argument '%s'", argv[first]);
   return rc;
+}
+
+/* --check-config: everything relay_new() would refuse, nothing bound. */
+static int check(const relay_config_t *cfg)
+{
+  char err[1024];
+  int e = relay_check(cfg, err, sizeof(err));
+  if(e) {
+    fprintf(stderr, "beacon egress: %s\n", err);
+    return e == BEACON_ECONFIG  ? CLI_EXIT_CONFIG
+           : e == BEACON_EINVAL ? CLI_EXIT_USAGE
+                                : CLI_EXIT_FAILURE;
+  }
+  printf("beacon egress: configuration OK\n");
+  return CLI_EXIT_OK;
 }
 
 static int run(relay_config_t *cfg)
@@ -295,7 +312,7 @@ int cli_egress_main(int argc, char **argv)
     cfg.policy = f.policy;
     cfg.allow_clients = (const char *const *)f.clients;
     cfg.n_allow_clients = f.nclients;
-    rc = run(&cfg);
+    rc = f.check_config ? check(&cfg) : run(&cfg);
   }
   for(size_t i = 0; i < f.nclients; i++)
     free(f.clients[i]);

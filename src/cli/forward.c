@@ -267,6 +267,24 @@ static int stop(const cli_client_opts_t *o)
   return CLI_EXIT_OK;
 }
 
+/* --check-config: every front end's address, the relays and the
+ * identity files; nothing bound or dialled. */
+static int check(const cli_client_opts_t *o)
+{
+  int rc = 0;
+  for(int i = 0; i < o->nforwards && !rc; i++)
+    rc = forward_listen_check(o->forwards[i], FRONT_LOCAL, "-L");
+  if(!rc && o->socks_addr)
+    rc = forward_listen_check(o->socks_addr, FRONT_SOCKS, "--socks");
+  if(!rc && o->http_addr)
+    rc = forward_listen_check(o->http_addr, FRONT_HTTP, "--http-connect");
+  if(!rc)
+    rc = cli_client_check(o, "forward");
+  if(!rc)
+    printf("beacon forward: configuration OK\n");
+  return rc;
+}
+
 int cli_forward_main(int argc, char **argv)
 {
   cli_client_opts_t o;
@@ -280,6 +298,8 @@ int cli_forward_main(int argc, char **argv)
   if(!o.nforwards && !o.socks_addr && !o.http_addr)
     return cli_usage_error("forward", "nothing to do: give -L, --socks or "
                                       "--http-connect");
+  if(o.check_config)
+    return check(&o);
   svc.grace_ms = o.grace_ms;
   forward_metrics_setup();
   /* Catch SIGTERM before the first "listening" line: a supervisor that

@@ -54,6 +54,10 @@ static inline uint64_t forward_mono_ms(void)
 int forward_listen(listener_t *ls, int *n, const char *spec, enum front kind,
                    const char *flag);
 
+/* What forward_listen() checks of spec, binding nothing
+ * (--check-config). 0, or an exit code after one line on stderr. */
+int forward_listen_check(const char *spec, enum front kind, const char *flag);
+
 /* Runs the accepted socket fd of listener l on a detached thread of its
  * own (peer is the client's address, for logs); the thread ends the
  * connection and counts it out of svc->live_conns. Closes fd when it

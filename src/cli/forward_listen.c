@@ -13,25 +13,37 @@
 #include "cli/forward.h"
 #include "log/log.h"
 
+/* "PORT", "HOST:PORT" or "[V6]:PORT" -> its address (free with
+ * freeaddrinfo), or NULL when it is not such a spec or not a local
+ * address. host and port are what was resolved. */
+static struct addrinfo *resolve(const char *spec, char *host, size_t hcap,
+                                char port[8])
+{
+  uint16_t pn;
+  if(hostport_split(spec, HOSTPORT_BARE_PORT, host, hcap, &pn))
+    return NULL;
+  if(!host[0]) {
+    if(strchr(spec, ':'))
+      return NULL; /* ":PORT": say which address */
+    snprintf(host, hcap, "127.0.0.1");
+  }
+  snprintf(port, 8, "%u", pn);
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  struct addrinfo *ai;
+  if(getaddrinfo(host, port, &hints, &ai))
+    return NULL;
+  return ai;
+}
+
 /* "PORT", "HOST:PORT" or "[V6]:PORT" -> bound, listening socket, or
  * BEACON_EINVAL (not such a spec, or not a local address) or BEACON_EIO
  * (socket, bind or listen failed; errno says why). */
 static int listen_on(const char *spec, char *shown, size_t cap)
 {
   char host[256], port[8];
-  uint16_t pn;
-  if(hostport_split(spec, HOSTPORT_BARE_PORT, host, sizeof(host), &pn))
-    return BEACON_EINVAL;
-  if(!host[0]) {
-    if(strchr(spec, ':'))
-      return BEACON_EINVAL; /* ":PORT": say which address */
-    strcpy(host, "127.0.0.1");
-  }
-  snprintf(port, sizeof(port), "%u", pn);
-  struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-                           .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-  struct addrinfo *ai;
-  if(getaddrinfo(host, port, &hints, &ai))
+  struct addrinfo *ai = resolve(spec, host, sizeof(host), port);
+  if(!ai)
     return BEACON_EINVAL;
   int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
@@ -92,6 +104,47 @@ static int split_forward(const char *spec, char *bind, size_t bcap,
   return target_from_string(target, tl, NULL) ? BEACON_EINVAL : 0;
 }
 
+/* Splits an -L spec into the address to bind (bind_spec) and the target
+ * (l->target); 0, or an exit code after one line on stderr. */
+static int local_spec(const char *spec, listener_t *l, char *bind_spec,
+                      size_t cap)
+{
+  if(split_forward(spec, bind_spec, cap, l->target, sizeof(l->target))) {
+    fprintf(stderr,
+            "beacon forward: -L '%s': expected "
+            "[BIND:]PORT:HOST:PORT\n",
+            spec);
+    return CLI_EXIT_USAGE;
+  }
+  return 0;
+}
+
+static int bad_address(const char *flag, const char *spec)
+{
+  fprintf(stderr,
+          "beacon forward: %s '%s': expected PORT, HOST:PORT "
+          "or [IPV6]:PORT\n",
+          flag, spec);
+  return CLI_EXIT_USAGE;
+}
+
+int forward_listen_check(const char *spec, enum front kind, const char *flag)
+{
+  listener_t l;
+  char bind_spec[300], host[256], port[8];
+  const char *where = spec;
+  if(kind == FRONT_LOCAL) {
+    if(local_spec(spec, &l, bind_spec, sizeof(bind_spec)))
+      return CLI_EXIT_USAGE;
+    where = bind_spec;
+  }
+  struct addrinfo *ai = resolve(where, host, sizeof(host), port);
+  if(!ai)
+    return bad_address(flag, spec);
+  freeaddrinfo(ai);
+  return 0;
+}
+
 int forward_listen(listener_t *ls, int *n, const char *spec, enum front kind,
                    const char *flag)
 {
@@ -101,24 +154,13 @@ int forward_listen(listener_t *ls, int *n, const char *spec, enum front kind,
   char bind_spec[300];
   const char *where = spec;
   if(kind == FRONT_LOCAL) {
-    if(split_forward(spec, bind_spec, sizeof(bind_spec), l->target,
-                     sizeof(l->target))) {
-      fprintf(stderr,
-              "beacon forward: -L '%s': expected "
-              "[BIND:]PORT:HOST:PORT\n",
-              spec);
+    if(local_spec(spec, l, bind_spec, sizeof(bind_spec)))
       return CLI_EXIT_USAGE;
-    }
     where = bind_spec;
   }
   l->fd = listen_on(where, l->addr, sizeof(l->addr));
-  if(l->fd == BEACON_EINVAL) {
-    fprintf(stderr,
-            "beacon forward: %s '%s': expected PORT, HOST:PORT "
-            "or [IPV6]:PORT\n",
-            flag, spec);
-    return CLI_EXIT_USAGE;
-  }
+  if(l->fd == BEACON_EINVAL)
+    return bad_address(flag, spec);
   if(l->fd < 0) {
     fprintf(stderr, "beacon forward: %s '%s': cannot listen: %s\n", flag, spec,
             strerror(errno));

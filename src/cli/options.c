@@ -8,8 +8,14 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli_support/config_file.h"
 
 #define MAX_OPTS 40
+/* getopt_long's values of --config and --check-config: past the table's. */
+#define OPT_CONFIG (256 + MAX_OPTS)
+#define OPT_CHECK_CONFIG (257 + MAX_OPTS)
+/* A config file is a page of text; anything larger is a mistake. */
+#define CONFIG_MAX_BYTES (1 << 20)
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
@@ -146,6 +152,12 @@ static void getopt_table(const cli_command_t *cmd, struct option *longs,
         shorts[ns++] = ':';
     }
   }
+  if(cmd->check_config) {
+    longs[nl++] =
+        (struct option){"config", required_argument, NULL, OPT_CONFIG};
+    longs[nl++] =
+        (struct option){"check-config", no_argument, NULL, OPT_CHECK_CONFIG};
+  }
   longs[nl++] = (struct option){"help", no_argument, NULL, 'h'};
   longs[nl] = (struct option){NULL, 0, NULL, 0};
   shorts[ns] = 0;
@@ -177,33 +189,208 @@ static int bad_option(const cli_command_t *cmd, int c, char **argv)
                          argv[optind - 1]);
 }
 
-int cli_options_parse(const cli_command_t *cmd, int argc, char **argv,
-                      int *first_operand)
+/* ---- config files (cli/options.h) ---- */
+
+/* Where an option's value goes: two options with the same destination
+ * (--allow and --deny: one rule list) are set together, so a command
+ * line that gives one replaces the file's lines of both. */
+static const void *destination(const cli_opt_t *o)
 {
-  struct option longs[MAX_OPTS + 2];
-  char shorts[2 * MAX_OPTS + 4];
-  if(cmd->nopts > MAX_OPTS)
-    abort(); /* a table larger than MAX_OPTS is a programming error */
-  getopt_table(cmd, longs, shorts);
-  optind = 1;
+  switch(o->kind) {
+  case CLI_OPT_FLAG:
+    return o->flag;
+  case CLI_OPT_STRING:
+    return o->str;
+  case CLI_OPT_SECONDS:
+    return o->ms;
+  case CLI_OPT_SIZE:
+    return o->size;
+  case CLI_OPT_COUNT:
+    return o->count;
+  case CLI_OPT_INTEGER:
+    return o->integer;
+  case CLI_OPT_REPEATED:
+    return o->list;
+  default:
+    return o->ctx;
+  }
+}
+
+/* 1 when the command line set option i or one with its destination. */
+static int on_command_line(const cli_command_t *cmd,
+                           const unsigned char *given, size_t i)
+{
+  const void *d = destination(&cmd->opts[i]);
+  for(size_t j = 0; j < cmd->nopts; j++)
+    if(given[j] && (j == i || (d && destination(&cmd->opts[j]) == d)))
+      return 1;
+  return 0;
+}
+
+/* The file's bytes, NUL-terminated; the values of its options point into
+ * them, so they stay for the life of the process. */
+static char *config_text;
+
+/* Reads path into config_text. 0, or an exit code after one line. */
+static int read_config(const cli_command_t *cmd, const char *path, size_t *len)
+{
+  free(config_text);
+  config_text = malloc(CONFIG_MAX_BYTES + 2);
+  FILE *f = config_text ? fopen(path, "rb") : NULL;
+  if(!f) {
+    fprintf(stderr, "beacon %s: --config %s: %s\n", cmd->name, path,
+            config_text ? strerror(errno) : "out of memory");
+    return config_text ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
+  }
+  *len = fread(config_text, 1, CONFIG_MAX_BYTES + 1, f);
+  int e = ferror(f) ? errno : 0;
+  fclose(f);
+  if(e || *len > CONFIG_MAX_BYTES) {
+    fprintf(stderr, "beacon %s: --config %s: %s\n", cmd->name, path,
+            e ? strerror(e) : "larger than 1 MiB");
+    return CLI_EXIT_CONFIG;
+  }
+  config_text[*len] = 0;
+  return 0;
+}
+
+/* The table entry a file names, or NULL. */
+static const cli_opt_t *find_name(const cli_command_t *cmd, const char *name,
+                                  size_t *index)
+{
+  for(size_t i = 0; i < cmd->nopts; i++)
+    if(cmd->opts[i].name && !strcmp(cmd->opts[i].name, name)) {
+      *index = i;
+      return &cmd->opts[i];
+    }
+  return NULL;
+}
+
+/* One option of the file: 0, -1 after a "FILE:LINE:" error line, or
+ * CLI_EXIT_FAILURE. */
+static int file_option(const cli_command_t *cmd, const unsigned char *given,
+                       const char *path, const config_file_entry_t *e)
+{
+  char why[256] = "";
+  size_t i = 0;
+  const cli_opt_t *o = find_name(cmd, e->name, &i);
+  const char *v = e->value;
+  int rc;
+  if(!strcmp(e->name, "config") || !strcmp(e->name, "check-config"))
+    snprintf(why, sizeof(why), "%s: only on the command line", e->name);
+  else if(!o)
+    snprintf(why, sizeof(why), "unknown option '%s'", e->name);
+  else if(o->kind != CLI_OPT_FLAG && !v)
+    snprintf(why, sizeof(why), "%s: a value is needed", e->name);
+  if(why[0]) {
+    fprintf(stderr, "%s:%d: %s\n", path, e->line, why);
+    return -1;
+  }
+  if(on_command_line(cmd, given, i))
+    return 0;
+  if(o->kind == CLI_OPT_FLAG) {
+    if(v && strcmp(v, "yes") && strcmp(v, "no")) {
+      fprintf(stderr, "%s:%d: %s '%s': expected yes or no\n", path, e->line,
+              e->name, v);
+      return -1;
+    }
+    *o->flag = !v || !strcmp(v, "yes");
+    return 0;
+  }
+  rc = parse_value(o, v, why, sizeof(why));
+  if(rc == CLI_EXIT_FAILURE) {
+    fprintf(stderr, "%s:%d: %s: %s\n", path, e->line, e->name, why);
+    return rc;
+  }
+  if(rc)
+    fprintf(stderr, "%s:%d: %s '%s': %s\n", path, e->line, e->name, v, why);
+  return rc ? -1 : 0;
+}
+
+/* Stores the options of the file that the command line does not set.
+ * 0, or an exit code after a line for each error. */
+static int apply_config(const cli_command_t *cmd, const char *path,
+                        const unsigned char *given)
+{
+  size_t len;
+  int rc = read_config(cmd, path, &len), errors = 0;
+  if(rc)
+    return rc;
+  config_file_t f;
+  config_file_entry_t e;
+  config_file_event_t ev;
+  config_file_init(&f, config_text, len);
+  while((ev = config_file_next(&f, &e)) != CONFIG_FILE_END) {
+    if(ev == CONFIG_FILE_ERROR) {
+      fprintf(stderr, "%s:%d: %s\n", path, e.line, e.error);
+      errors++;
+    } else if((rc = file_option(cmd, given, path, &e)) == CLI_EXIT_FAILURE) {
+      return rc;
+    } else if(rc) {
+      errors++;
+    }
+  }
+  return errors ? CLI_EXIT_CONFIG : 0;
+}
+
+/* One pass over argv. With given, only notes which options are there
+ * (and --config, --help); without, stores their values. CLI_GO_ON, or an
+ * exit code. */
+static int walk_argv(const cli_command_t *cmd, int argc, char **argv,
+                     const char *shorts, const struct option *longs,
+                     unsigned char *given, const char **config)
+{
+  optind = 0; /* glibc: start afresh, the previous pass included */
   opterr = 0;
   for(;;) {
     int c = getopt_long(argc, argv, shorts, longs, NULL);
     if(c == -1)
-      break;
+      return CLI_GO_ON;
     if(c == 'h') {
       cli_options_help(cmd, stdout);
       return CLI_EXIT_OK;
     }
+    if(c == OPT_CONFIG || c == OPT_CHECK_CONFIG) {
+      if(c == OPT_CONFIG && config)
+        *config = optarg;
+      if(c == OPT_CHECK_CONFIG)
+        *cmd->check_config = 1;
+      continue;
+    }
     const cli_opt_t *o = c == '?' || c == ':' ? NULL : find(cmd, c);
     if(!o)
       return bad_option(cmd, c, argv);
+    if(given) {
+      given[o - cmd->opts] = 1;
+      continue;
+    }
     int rc = store(cmd, o, optarg);
     if(rc)
       return rc;
   }
-  *first_operand = optind;
-  return CLI_GO_ON;
+}
+
+int cli_options_parse(const cli_command_t *cmd, int argc, char **argv,
+                      int *first_operand)
+{
+  struct option longs[MAX_OPTS + 4];
+  char shorts[2 * MAX_OPTS + 4];
+  unsigned char given[MAX_OPTS] = {0};
+  const char *config = NULL;
+  if(cmd->nopts > MAX_OPTS)
+    abort(); /* a table larger than MAX_OPTS is a programming error */
+  getopt_table(cmd, longs, shorts);
+  /* The file first, without what the command line sets; then the
+   * command line. */
+  int rc = walk_argv(cmd, argc, argv, shorts, longs, given, &config);
+  if(rc != CLI_GO_ON)
+    return rc;
+  if(config && (rc = apply_config(cmd, config, given)))
+    return rc;
+  rc = walk_argv(cmd, argc, argv, shorts, longs, NULL, NULL);
+  if(rc == CLI_GO_ON)
+    *first_operand = optind;
+  return rc;
 }
 
 /* "--name METAVAR", "-c, --name METAVAR", "-c METAVAR" or o->label. */
@@ -240,6 +427,17 @@ void cli_options_help(const cli_command_t *cmd, FILE *f)
         fprintf(f, "%*s", col, "");
     }
     fputc('\n', f);
+  }
+  if(cmd->check_config) {
+    fprintf(f,
+            "  --config FILE%*soptions from FILE, one 'NAME VALUE' a\n"
+            "%*sline; the command line wins\n",
+            col - 15 > 1 ? col - 15 : 1, "", col, "");
+    fprintf(f,
+            "  --check-config%*scheck the options and every file and\n"
+            "%*saddress they name, then exit, starting\n"
+            "%*snothing\n",
+            col - 16 > 1 ? col - 16 : 1, "", col, "", col, "");
   }
   fprintf(f, "  -h, --help%*sthis text\n", col - 12 > 1 ? col - 12 : 1, "");
   if(cmd->footer)

@@ -9,6 +9,18 @@
  *   Run 'beacon CMD --help' for usage.
  *
  * with exit code 2 (CLI_EXIT_USAGE).
+ *
+ * A command with check_config set also takes --config FILE: the same
+ * options from a file (cli_support/config_file.h), one "NAME VALUE" a
+ * line, NAME a long option without "--"; a flag is NAME alone, or NAME
+ * yes / NAME no. The command line wins: an option given there replaces
+ * every line of the file that sets the same thing (a repeatable option's
+ * whole list; --allow and --deny, which build one rule list, together).
+ * Errors in the file print as
+ *
+ *   FILE:LINE: message
+ *
+ * all of them, and exit 3 (CLI_EXIT_CONFIG), as for any bad file.
  */
 #ifndef BEACON_CLI_OPTIONS_H
 #define BEACON_CLI_OPTIONS_H
@@ -66,6 +78,9 @@ typedef struct cli_command {
   size_t nopts;
   int in_order;    /* stop at the first operand (connect's TARGET) */
   int help_column; /* where descriptions start in --help */
+  /* Non-NULL: --config FILE and --check-config are options too, and
+   * *check_config = 1 when --check-config is given. */
+  int *check_config;
 } cli_command_t;
 
 /* Parses argv[1..] (argv[0] is the subcommand). Returns CLI_GO_ON with

@@ -117,6 +117,13 @@ static int probe_free(const struct sockaddr_storage *ss, int dual)
   return rc;
 }
 
+int relay_tunnel_addr_check(const char *addr, char *err, size_t errlen)
+{
+  struct sockaddr_storage ss;
+  int any;
+  return parse_addr(addr, &ss, &any, err, errlen);
+}
+
 int relay_bind_all(relay_t *r, char *err, size_t errlen)
 {
   struct sockaddr_storage ss;

@@ -17,4 +17,8 @@
  * r->addr_text. 0, or BEACON_EINVAL / BEACON_EIO with a message. */
 int relay_bind_all(relay_t *r, char *err, size_t errlen);
 
+/* Whether addr is a tunnel address relay_bind_all() could use, binding
+ * nothing. 0, or BEACON_EINVAL with a message. */
+int relay_tunnel_addr_check(const char *addr, char *err, size_t errlen);
+
 #endif

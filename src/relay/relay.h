@@ -106,6 +106,12 @@ void relay_config_default(relay_config_t *cfg);
 BEACON_MUST_USE int relay_new(relay_t **out, const relay_config_t *cfg,
                               char *err, size_t errlen);
 
+/* What relay_new() checks (values, TLS material, the tunnel address)
+ * without binding anything: for --check-config. Same return codes,
+ * BEACON_EIO aside. */
+BEACON_MUST_USE int relay_check(const relay_config_t *cfg, char *err,
+                                size_t errlen);
+
 /* Runs until SIGTERM/SIGINT and the drain are over. 0 on a clean stop. */
 BEACON_MUST_USE int relay_run(relay_t *r);
 

@@ -98,16 +98,37 @@ static void on_expiry_timer(uv_timer_t *t)
 
 /* ---- public ---- */
 
-int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
-              size_t errlen)
+/* 0, or BEACON_EINVAL for a zero limit or timeout. */
+static int check_limits(const relay_config_t *cfg, char *err, size_t errlen)
 {
-  *out = NULL;
   if(!cfg->max_streams || !cfg->max_tunnels || !cfg->dial_timeout_ms ||
      !cfg->handshake_timeout_ms || !cfg->target_timeout_ms ||
      !cfg->write_timeout_ms) {
     snprintf(err, errlen, "limits and timeouts must be greater than 0");
     return BEACON_EINVAL;
   }
+  return 0;
+}
+
+int relay_check(const relay_config_t *cfg, char *err, size_t errlen)
+{
+  tls_ctx_t *ctx = NULL;
+  int rc = check_limits(cfg, err, errlen);
+  if(!rc)
+    rc = relay_load_tls(cfg, &ctx, err, errlen);
+  tls_ctx_unref(ctx);
+  if(!rc)
+    rc = relay_tunnel_addr_check(cfg->tunnel_addr, err, errlen);
+  return rc;
+}
+
+int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
+              size_t errlen)
+{
+  *out = NULL;
+  int rc = check_limits(cfg, err, errlen);
+  if(rc)
+    return rc;
   relay_t *r = calloc(1, sizeof(*r));
   if(!r)
     return BEACON_ENOMEM;
@@ -120,7 +141,7 @@ int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
   r->workers = calloc(r->nworkers, sizeof(*r->workers));
   r->default_policy = policy_new();
   uv_mutex_init(&r->ctx_lock);
-  int rc = BEACON_ENOMEM;
+  rc = BEACON_ENOMEM;
   if(!r->config_dir || !r->tunnel_addr || !r->workers || !r->default_policy)
     goto fail;
   r->cfg.config_dir = r->config_dir;

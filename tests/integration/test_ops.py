@@ -372,8 +372,11 @@ def test_systemd_units_verify(env):
                       "%s: no system-call filter" % name)
     d = unit_directives(env.path("units", "beacon-egress.service"))
     harness.check_eq(d.get("Type"), ["notify"], "egress Type")
-    harness.check_eq(d.get("ExecReload"), ["/bin/kill -HUP $MAINPID"],
-                     "egress ExecReload")
+    harness.check_eq(d.get("ExecReload"),
+                     ["%s egress --config /etc/beacon/egress.conf "
+                      "--check-config" % os.path.abspath(env.bin),
+                      "/bin/kill -HUP $MAINPID"],
+                     "egress ExecReload: the check, then SIGHUP")
 
     # The check can fail: a misspelt key is reported.
     bad = env.path("units", "bad.service")

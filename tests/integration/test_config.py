@@ -1,0 +1,191 @@
+"""Config files: `beacon egress --config FILE` and `beacon forward --config
+FILE`, the command line over the file, and `--check-config`
+(docs/OPERATIONS.md "The config file", beacon(1) CONFIG FILE).
+
+Each `def test_<case>(env)` is one CTest case; see harness.py.
+"""
+import os
+import socket
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from backends import Echo  # noqa: E402
+
+
+def write(env, name, text, mode=0o644):
+    path = env.path(name)
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, mode)
+    return path
+
+
+def echo_once(port, payload=b"through the files"):
+    """Sends payload to 127.0.0.1:port; returns what came back (b"" when
+    the connection was refused or closed)."""
+    try:
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    except OSError:
+        return b""
+    got = b""
+    try:
+        s.sendall(payload)
+        while len(got) < len(payload):
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+    except OSError:
+        pass
+    finally:
+        s.close()
+    return got
+
+
+def relay_file(env, port, extra=""):
+    return write(env, "egress.conf",
+                 "# the relay of this test\n"
+                 "config-dir %s\n"
+                 "tunnel-addr 127.0.0.1:%d   # loopback only\n"
+                 "\n"
+                 "allow 127.0.0.0/8\n"
+                 "allow ::1/128\n"
+                 "workers 1\n"
+                 "log-level debug\n"
+                 "allow-group-readable-key no\n%s" % (env.pki(), port, extra))
+
+
+def forward_file(env, relay_addr, lp, target):
+    return write(env, "forward.conf",
+                 "relay %s\n"
+                 "config-dir %s\n"
+                 "local-forward 127.0.0.1:%d:%s\n"
+                 "timeout 5\r\n"  # CRLF lines are fine
+                 "log-format json\n" % (relay_addr, env.pki(), lp, target))
+
+
+@harness.timeout(60)
+def test_both_sides_from_files(env):
+    """A relay and a forward configured only by their files carry a round
+    trip; --check-config accepts both files first."""
+    echo = env.use(Echo())
+    port, lp = env.free_port(), env.free_port()
+    econf = relay_file(env, port)
+    fconf = forward_file(env, "127.0.0.1:%d" % port, lp, echo.addr)
+    for cmd, conf in (("egress", econf), ("forward", fconf)):
+        r = env.beacon(cmd, "--config", conf, "--check-config", timeout=30)
+        harness.check_eq(r.returncode, 0, "%s --check-config: %s" %
+                         (cmd, r.stderr.decode(errors="replace")))
+        harness.check(b"configuration OK" in r.stdout, r.stdout)
+    relay = env.start([env.need_bin(), "egress", "--config", econf],
+                      name="relay")
+    env.wait_listening(relay, port)
+    fwd = env.start([env.need_bin(), "forward", "--config", fconf],
+                    name="forward")
+    env.wait_listening(fwd, lp)
+    harness.check_eq(echo_once(lp), b"through the files", "echo")
+    # log-format json from the file took effect.
+    harness.check(fwd.wait_log(r'^\{.*"listening"', 10), fwd.log_text())
+
+
+@harness.timeout(60)
+def test_command_line_wins(env):
+    """An option on the command line replaces the file's: a single value
+    (--tunnel-addr), and a repeatable rule list as a whole (--allow on the
+    command line drops the file's allow and deny lines, so the relay
+    refuses the loopback target it would have allowed)."""
+    echo = env.use(Echo())
+    file_port, port, lp = env.free_port(), env.free_port(), env.free_port()
+    econf = relay_file(env, file_port, "deny 10.0.0.0/8\n")
+    relay = env.start([env.need_bin(), "egress", "--config", econf,
+                       "--tunnel-addr", "127.0.0.1:%d" % port,
+                       "--allow", "192.0.2.0/24"], name="relay")
+    env.wait_listening(relay, port)
+    harness.check(not relay.listening(file_port),
+                  "the file's tunnel-addr was used too")
+    fwd = env.start([env.need_bin(), "forward", "--relay",
+                     "127.0.0.1:%d" % port, "--config-dir", env.pki(),
+                     "-L", "%d:%s" % (lp, echo.addr)], name="forward")
+    env.wait_listening(fwd, lp)
+    harness.check_eq(echo_once(lp), b"", "loopback target not refused")
+    harness.check(relay.wait_log("stream_refused|policy", 10),
+                  relay.log_text())
+
+
+def test_check_config_reports_every_line(env):
+    """Every bad line of the file is reported as FILE:LINE: message, and
+    the exit code is 3 (a bad file), before anything is checked."""
+    conf = write(env, "bad.conf",
+                 "# comment\n"
+                 "tunnel-addr 127.0.0.1:1\n"
+                 "no-such-option 1\n"
+                 "--workers 2\n"
+                 "workers 0\n"
+                 "deny 300.1.2.3/8\n"
+                 "allow-group-readable-key maybe\n"
+                 "dial-timeout\n"
+                 "config other.conf\n"
+                 "window-budget 64M\n")
+    r = env.beacon("egress", "--config", conf, "--check-config", timeout=30)
+    err = r.stderr.decode(errors="replace")
+    harness.check_eq(r.returncode, 3, "exit code; stderr:\n" + err)
+    lines = [ln for ln in err.splitlines() if ln.startswith(conf + ":")]
+    numbers = [int(ln[len(conf) + 1:].split(":", 1)[0]) for ln in lines]
+    harness.check_eq(numbers, [3, 4, 5, 6, 7, 8, 9], "reported lines:\n" +
+                     err)
+    harness.check("unknown option 'no-such-option'" in err, err)
+    # Without --check-config the same file stops the relay the same way.
+    r = env.beacon("egress", "--config", conf, timeout=30)
+    harness.check_eq(r.returncode, 3, "egress with a bad file")
+    # A missing file is a bad file too, and says which.
+    r = env.beacon("egress", "--config", env.path("none.conf"),
+                   "--check-config", timeout=30)
+    harness.check_eq(r.returncode, 3, "missing file")
+    harness.check(b"none.conf" in r.stderr, r.stderr)
+
+
+def test_check_config_binds_nothing(env):
+    """--check-config passes while something else holds the configured
+    ports (it binds nothing), and fails on the files the options name: a
+    missing certificate directory, a key readable by others, a front end
+    that is not an address."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    env.add_cleanup(busy.close)
+    port = busy.getsockname()[1]
+    econf = relay_file(env, port)
+    r = env.beacon("egress", "--config", econf, "--check-config", timeout=30)
+    harness.check_eq(r.returncode, 0, r.stderr.decode(errors="replace"))
+    r = env.beacon("egress", "--config", econf, timeout=30)
+    harness.check_eq(r.returncode, 1, "a busy port stops the real start")
+
+    r = env.beacon("egress", "--config", econf, "--config-dir",
+                   env.path("nowhere"), "--check-config", timeout=30)
+    harness.check_eq(r.returncode, 3, "missing certificates")
+    harness.check(b"nowhere" in r.stderr, r.stderr)
+
+    d = env.config_dir("open-key", {
+        n: os.path.join(env.pki(), n)
+        for n in ("relay.crt", "relay.key", "fleet-ca.crt")})
+    os.chmod(os.path.join(d, "relay.key"), 0o644)
+    r = env.beacon("egress", "--config", econf, "--config-dir", d,
+                   "--check-config", timeout=30)
+    harness.check_eq(r.returncode, 3, "a world-readable key")
+
+    fconf = forward_file(env, "127.0.0.1:%d" % port, port, "db:5432")
+    r = env.beacon("forward", "--config", fconf, "--check-config",
+                   timeout=30)
+    harness.check_eq(r.returncode, 0, "forward check with busy ports: " +
+                     r.stderr.decode(errors="replace"))
+    r = env.beacon("forward", "--config", fconf, "--socks", "nohost:",
+                   "--check-config", timeout=30)
+    harness.check_eq(r.returncode, 2, "a bad --socks address")
+    r = env.beacon("forward", "--config", fconf, "--ca",
+                   env.path("missing-ca.crt"), "--check-config", timeout=30)
+    harness.check_eq(r.returncode, 3, "a missing CA")
+
+
+if __name__ == "__main__":
+    harness.main()
