@@ -82,6 +82,9 @@ typedef struct relay_stream_host {
   void (*output)(relay_tunnel_t *t);
   /* A stream was freed and dropped its reference on the tunnel. */
   void (*stream_gone)(relay_tunnel_t *t);
+  /* A stream finished and waits in w->reap: the worker's next check
+   * must run soon (the loop must not block first). */
+  void (*reap_soon)(relay_tunnel_t *t);
 } relay_stream_host_t;
 
 /* The exported metric families (prom.c, docs/OPERATIONS.md "Metrics"):
@@ -145,6 +148,9 @@ struct relay_worker {
   int stopping;
   list_link_t tunnels; /* all tunnels of this loop */
   list_link_t dirty;   /* tunnels with output to flush */
+  /* Finished streams, freed by the check handle: a stream ends inside
+   * callbacks whose callers still look at it. */
+  list_link_t reap;
   uint64_t ntunnels;
   conn_wpool_t wpool; /* tunnel write buffers for reuse */
   struct relay_piece {
@@ -228,12 +234,15 @@ struct relay_stream {
   list_link_t link; /* in t->streams */
   uint32_t id;
   enum stream_state state;
-  int refs;         /* timer, conn, dial, mux */
+  int refs;         /* its own until reaped, and the target conn */
   int mux_live;     /* id still live in the mux */
   int aborted;      /* reset either way or tunnel gone */
   int unacked;      /* confirm_connect: no ACK sent yet */
   uint32_t refusal; /* enum target_result for an RST before the ACK */
-  uv_timer_t timer; /* target line deadline */
+  /* The target line's deadline, on the tunnel's core (conn_deadline_t):
+   * the tunnel's one timer serves every stream. */
+  conn_deadline_t target_deadline;
+  list_link_t reap_link; /* in w->reap once finished */
   /* Only until the target line is parsed: most of a stream's life is
    * spent pumping, so the 500-odd bytes of parser state are not kept. */
   struct relay_stream_setup *setup;

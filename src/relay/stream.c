@@ -98,9 +98,14 @@ static void stream_release(relay_stream_t *s)
   t->host->stream_gone(t);
 }
 
-static void timer_closed(uv_handle_t *h)
+void relay_stream_reap(relay_worker_t *w)
 {
-  stream_release(h->data);
+  while(!list_empty(&w->reap)) {
+    relay_stream_t *s =
+        LIST_CONTAINER(w->reap.next, relay_stream_t, reap_link);
+    list_del(&s->reap_link);
+    stream_release(s);
+  }
 }
 
 static void conn_closed(dial_conn_t *c)
@@ -108,7 +113,8 @@ static void conn_closed(dial_conn_t *c)
   stream_release(c->owner);
 }
 
-/* Closes the stream's handles; it is freed when the last one is gone. */
+/* Closes the target connection; the stream is freed once it closed and
+ * the worker reaped the stream (never while a caller still uses it). */
 static void stream_finish(relay_stream_t *s)
 {
   if(s->state == ST_DONE)
@@ -118,7 +124,9 @@ static void stream_finish(relay_stream_t *s)
     dial_cancel(s->dial);
     s->dial = NULL;
   }
-  uv_close((uv_handle_t *)&s->timer, timer_closed);
+  conn_deadline_stop(&s->target_deadline);
+  list_add(&s->t->w->reap, &s->reap_link);
+  s->t->host->reap_soon(s->t);
   if(s->conn)
     dial_conn_close(s->conn);
 }
@@ -589,9 +597,9 @@ static void on_dialled(void *ud, int status, int os_err, dial_conn_t *conn,
   start_reading(s);
 }
 
-static void on_target_timeout(uv_timer_t *h)
+void relay_stream_on_deadline(conn_deadline_t *d)
 {
-  relay_stream_t *s = h->data;
+  relay_stream_t *s = LIST_CONTAINER(d, relay_stream_t, target_deadline);
   if(s->state != ST_TARGET)
     return;
   atomic_fetch_add(&metrics_of(s)->target_timeouts, 1);
@@ -615,7 +623,7 @@ static void got_target(relay_stream_t *s)
     text[n - 1] = 0;               /* the newline */
     s->target_text = strdup(text); /* NULL only logs as "-" */
   }
-  uv_timer_stop(&s->timer);
+  conn_deadline_stop(&s->target_deadline);
   s->state = ST_DIAL;
   /* The dial copies what it needs from the target. */
   s->dial =
@@ -711,11 +719,11 @@ int relay_stream_open(relay_tunnel_t *t, uint32_t id, void **ud)
   s->unacked = t->confirm_connect;
   s->start_ms = uv_now(&t->w->loop);
   target_parser_init(&setup->tp);
-  uv_timer_init(&t->w->loop, &s->timer);
-  s->timer.data = s;
-  s->refs = 1; /* the timer; the connection adds one */
-  uv_timer_start(&s->timer, on_target_timeout, t->w->r->cfg.target_timeout_ms,
-                 0);
+  s->refs = 1; /* dropped when reaped; the target connection adds one */
+  list_init(&s->reap_link);
+  conn_deadline_init(&s->target_deadline);
+  conn_deadline_start(t->conn, &s->target_deadline,
+                      s->start_ms + t->w->r->cfg.target_timeout_ms);
   list_add(&t->streams, &s->link);
   t->refs++;
   t->streams_total++;

@@ -37,12 +37,14 @@ static void tunnel_arm(relay_tunnel_t *t);
 static void tunnel_dirty(relay_tunnel_t *t);
 static void tunnel_release(relay_tunnel_t *t);
 static void tunnel_stream_gone(relay_tunnel_t *t);
+static void tunnel_reap_soon(relay_tunnel_t *t);
 
 /* What this tunnel's streams report to it (stream.c calls no function
  * of this file). */
 static const relay_stream_host_t stream_host = {
     .output = tunnel_dirty,
     .stream_gone = tunnel_stream_gone,
+    .reap_soon = tunnel_reap_soon,
 };
 
 static relay_metrics_t *metrics_of(relay_tunnel_t *t)
@@ -429,6 +431,12 @@ static void cb_recv_done(conn_t *c, void *ud)
   relay_stream_flush_gather(t->w);
 }
 
+/* A stream's target line is late. */
+static void cb_deadline(conn_t *c, conn_deadline_t *d, uint64_t now, void *ud)
+{
+  relay_stream_on_deadline(d);
+}
+
 static void cb_mux_error(conn_t *c, int rc, void *ud)
 {
   relay_tunnel_t *t = ud;
@@ -450,6 +458,7 @@ static const conn_callbacks_t conn_cbs = {
     .on_recv_done = cb_recv_done,
     .on_mux_error = cb_mux_error,
     .on_close = cb_close,
+    .on_deadline = cb_deadline,
 };
 
 /* ---- reading ---- */
@@ -494,6 +503,16 @@ void relay_tunnel_drain(relay_tunnel_t *t)
     relay_tunnel_close(t, CONN_CLOSE_DRAIN);
   else
     tunnel_dirty(t);
+}
+
+static void tunnel_reap_soon(relay_tunnel_t *t)
+{
+  t->w->host->output(t->w);
+}
+
+void relay_tunnel_reap_streams(relay_worker_t *w)
+{
+  relay_stream_reap(w);
 }
 
 /* A stream was freed: a draining tunnel closes after its last one. */

@@ -74,8 +74,10 @@ typedef struct side {
   int closes;
   enum conn_close_reason why;
   int recv_done;
-  size_t plaintext; /* bytes seen by on_plaintext */
-  int user_deadlines;
+  size_t plaintext;              /* bytes seen by on_plaintext */
+  int deadlines;                 /* on_deadline calls */
+  conn_deadline_t *fired[4];     /* in firing order */
+  conn_deadline_t *stop_on_fire; /* on_deadline stops this one */
   uint32_t opened, closed_streams, go_away_code;
   int go_aways;
   int echo; /* write received data back */
@@ -131,9 +133,16 @@ static void on_close(conn_t *c, enum conn_close_reason why, void *ud)
   s->why = why;
 }
 
-static void on_user_deadline(conn_t *c, uint64_t now, void *ud)
+static void on_deadline(conn_t *c, conn_deadline_t *d, uint64_t now, void *ud)
 {
-  ((side_t *)ud)->user_deadlines++;
+  side_t *s = ud;
+  assert_false(conn_deadline_running(d));
+  assert_true(d->when <= now);
+  if(s->deadlines < 4)
+    s->fired[s->deadlines] = d;
+  s->deadlines++;
+  if(s->stop_on_fire)
+    conn_deadline_stop(s->stop_on_fire);
 }
 
 static const conn_callbacks_t cbs = {
@@ -144,7 +153,7 @@ static const conn_callbacks_t cbs = {
     .on_recv_done = on_recv_done,
     .on_mux_error = on_mux_error,
     .on_close = on_close,
-    .on_user_deadline = on_user_deadline,
+    .on_deadline = on_deadline,
 };
 
 static int m_open(mux_t *m, uint32_t id, void **sud, void *ud)
@@ -560,23 +569,65 @@ static void test_keep_mux_on_close(void **state)
   assert_int_equal(cl.closed_streams, 0);
 }
 
-/* The adapter's own deadline is merged and fires once. */
-static void test_user_deadline(void **state)
+/* The adapter's deadlines (one per stream's target line on the relay)
+ * are merged into the one next deadline, fire once each in time order
+ * whatever order they were started in, can be stopped, restarted and
+ * stopped from a callback, and do not fire once the connection closes. */
+static void test_deadlines(void **state)
 {
   (void)state;
   side_t cl, sv;
   up_pair(&cl, &sv, NULL, NULL);
+  conn_deadline_t a, b, c, d;
+  conn_deadline_init(&a);
+  conn_deadline_init(&b);
+  conn_deadline_init(&c);
+  conn_deadline_init(&d);
+  assert_false(conn_deadline_running(&a));
+  conn_deadline_stop(&a); /* harmless when stopped */
   assert_int_equal(conn_next_deadline(sv.c), UINT64_MAX);
-  conn_set_user_deadline(sv.c, now + 50);
-  assert_int_equal(conn_next_deadline(sv.c), now + 50);
-  conn_tick(sv.c, now + 49);
-  assert_int_equal(sv.user_deadlines, 0);
-  conn_tick(sv.c, now + 50);
-  assert_int_equal(sv.user_deadlines, 1);
-  assert_int_equal(conn_next_deadline(sv.c), UINT64_MAX);
+
+  conn_deadline_start(sv.c, &b, now + 50);
+  conn_deadline_start(sv.c, &c, now + 70);
+  conn_deadline_start(sv.c, &a, now + 30); /* earlier than the rest */
+  conn_deadline_start(sv.c, &d, now + 60); /* in the middle */
+  assert_true(conn_deadline_running(&a));
+  assert_int_equal(conn_next_deadline(sv.c), now + 30);
+  conn_tick(sv.c, now + 29);
+  assert_int_equal(sv.deadlines, 0);
+
+  /* Two pass at one tick: both fire, earliest first. */
+  conn_tick(sv.c, now + 55);
+  assert_int_equal(sv.deadlines, 2);
+  assert_ptr_equal(sv.fired[0], &a);
+  assert_ptr_equal(sv.fired[1], &b);
+  assert_int_equal(conn_next_deadline(sv.c), now + 60);
+
+  /* A restart moves it; a stop removes it. */
+  conn_deadline_start(sv.c, &d, now + 80);
+  assert_int_equal(conn_next_deadline(sv.c), now + 70);
+  conn_deadline_stop(&c);
+  assert_int_equal(conn_next_deadline(sv.c), now + 80);
+  conn_deadline_start(sv.c, &c, now + 90);
+
+  /* d's callback stops c, which had passed too: c never fires. */
+  sv.stop_on_fire = &c;
   conn_tick(sv.c, now + 100);
-  assert_int_equal(sv.user_deadlines, 1);
+  assert_int_equal(sv.deadlines, 3);
+  assert_ptr_equal(sv.fired[2], &d);
+  assert_false(conn_deadline_running(&c));
+  assert_int_equal(conn_next_deadline(sv.c), UINT64_MAX);
+  sv.stop_on_fire = NULL;
+
+  /* Closing: a running deadline no longer fires, and conn_free leaves
+   * it stopped so its owner may stop it again afterwards. */
+  conn_deadline_start(sv.c, &a, now + 110);
+  conn_close(sv.c, CONN_CLOSE_DRAIN, now + 105);
+  conn_tick(sv.c, now + 120);
+  assert_int_equal(sv.deadlines, 3);
   down_pair(&cl, &sv);
+  assert_false(conn_deadline_running(&a));
+  conn_deadline_stop(&a);
 }
 
 int main(void)
@@ -591,7 +642,7 @@ int main(void)
       cmocka_unit_test(test_handshake_timeout_and_refusal),
       cmocka_unit_test(test_handshake_garbage),
       cmocka_unit_test(test_keep_mux_on_close),
-      cmocka_unit_test(test_user_deadline),
+      cmocka_unit_test(test_deadlines),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
