@@ -120,11 +120,12 @@ static void stream_drop(client_stream_t *p, int send_rst)
   uint32_t id = p->sid;
   beacon_tunnel_t *t = p->t;
   detach(p);
-  if(m) {
-    mux_stream_set_user(m, id, NULL);
-    if(send_rst)
-      mux_stream_reset(m, id);
-  }
+  /* set_user fails only for a stream the mux no longer has: no RST then.
+   * A reset that could not queue its RST (no memory) still forgets the
+   * stream; the caller's end is closed hard below either way. */
+  if(m && !mux_stream_set_user(m, id, NULL) && send_rst &&
+     mux_stream_reset(m, id))
+    set_outcome(p, "error");
   local_close(p, 1);
   client_dirty(t);
 }
@@ -204,8 +205,11 @@ static void send_fin(client_stream_t *p)
   if(p->fin_sent)
     return;
   p->fin_sent = 1;
-  if(m)
-    mux_stream_close(m, p->sid);
+  if(m && mux_stream_close(m, p->sid)) {
+    /* Without its FIN the target would wait for more: reset. */
+    stream_reset(p);
+    return;
+  }
   client_dirty(p->t);
 }
 
@@ -324,7 +328,7 @@ void client_stream_on_ack(client_stream_t *p)
     /* What no handle owns yet, the request closes when freed. */
     beacon_error_t e;
     client_error_set(&e, BEACON_EIO, -1, "cannot adopt the local end");
-    client_req_finish(p->t, req, BEACON_EIO, &e);
+    client_req_fail(p->t, req, BEACON_EIO, &e);
     stream_reset(p);
     return;
   }
@@ -341,16 +345,22 @@ void client_stream_on_ack(client_stream_t *p)
   start_reading(p);
 }
 
-/* len bytes reached the caller: the relay may send that many more. */
-static void window_back(client_stream_t *p, size_t len)
+/* len bytes reached the caller: the relay may send that many more.
+ * Returns -1 when the window could not be given back and the stream was
+ * reset (it would stall for good otherwise). */
+static int window_back(client_stream_t *p, size_t len)
 {
   mux_t *m = stream_mux(p);
   p->bytes_down += len;
   if(m) {
     mux_now(m, uv_now(&p->t->loop));
-    mux_stream_consumed(m, p->sid, len);
+    if(mux_stream_consumed(m, p->sid, len)) {
+      stream_reset(p);
+      return -1;
+    }
     client_dirty(p->t);
   }
+  return 0;
 }
 
 static void on_local_write(uv_write_t *wr, int status)
@@ -366,8 +376,8 @@ static void on_local_write(uv_write_t *wr, int status)
     stream_local_gone(p); /* the caller is gone: tell the relay */
     return;
   }
-  window_back(p, len);
-  maybe_close(p);
+  if(!window_back(p, len))
+    maybe_close(p);
 }
 
 void client_stream_on_data(client_stream_t *p, const uint8_t *d, size_t n)
@@ -377,7 +387,7 @@ void client_stream_on_data(client_stream_t *p, const uint8_t *d, size_t n)
   if(p->closing || !p->local_open || p->shut_sent)
     return;
   if(p->discard) {
-    window_back(p, n); /* the caller is gone: consumed, not written */
+    (void)window_back(p, n); /* the caller is gone: consumed, unwritten */
     return;
   }
   /* Straight to the caller's socket when it takes it, without a copy;
@@ -390,7 +400,8 @@ void client_stream_on_data(client_stream_t *p, const uint8_t *d, size_t n)
     return;
   }
   if(took > 0) {
-    window_back(p, (size_t)took);
+    if(window_back(p, (size_t)took))
+      return;
     d += took;
     n -= (size_t)took;
     if(!n)
@@ -465,7 +476,7 @@ void client_stream_on_reset(client_stream_t *p)
           (int)req->line_len - 1, req->line, beacon_strerror(code));
     else
       client_error_set(&e, BEACON_ERESET, hop, "the relay reset the stream");
-    client_req_finish(p->t, req, code, &e);
+    client_req_fail(p->t, req, code, &e);
   }
   set_outcome(p, "reset_by_target");
   stream_drop(p, 0); /* the mux drops the stream after this callback */
@@ -491,7 +502,7 @@ void client_stream_on_closed(client_stream_t *p)
     p->req = NULL;
     beacon_error_t e;
     client_error_set(&e, BEACON_ECLOSED, -1, "the stream closed at once");
-    client_req_finish(p->t, req, BEACON_ECLOSED, &e);
+    client_req_fail(p->t, req, BEACON_ECLOSED, &e);
   }
   detach(p);
   maybe_close(p);

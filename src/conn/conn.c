@@ -236,8 +236,13 @@ void conn_close(conn_t *c, enum conn_close_reason why, uint64_t now)
   c->reason = why;
   if(c->mux) {
     if(!conn_close_reason_is_hard(why)) {
-      encrypt_mux(c, 0);
-      tls_conn_shutdown(c->tls);
+      /* Best effort on the way out: a peer whose Go Away or
+       * close_notify could not be queued (no memory) sees the transport
+       * end instead, which it handles the same. */
+      int rc = encrypt_mux(c, 0);
+      if(!rc)
+        rc = tls_conn_shutdown(c->tls);
+      (void)rc;
     }
     if(!c->cfg.keep_mux_on_close)
       mux_shutdown(c->mux);

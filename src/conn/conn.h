@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/error.h"
 #include "common/list.h"
 #include "mux/mux.h"
 #include "tls/tls.h"
@@ -146,9 +147,11 @@ void conn_config_default(conn_config_t *cfg);
  * starts its handshake at once (conn_pending() has the ClientHello). NULL on
  * OOM.
  */
-conn_t *conn_new(const conn_config_t *cfg, tls_ctx_t *ctx,
-                 const char *expected_host, const conn_callbacks_t *cb,
-                 const mux_callbacks_t *mux_cb, void *ud, uint64_t now);
+BEACON_MUST_USE conn_t *conn_new(const conn_config_t *cfg, tls_ctx_t *ctx,
+                                 const char *expected_host,
+                                 const conn_callbacks_t *cb,
+                                 const mux_callbacks_t *mux_cb, void *ud,
+                                 uint64_t now);
 /* Frees everything without callbacks; running deadlines are stopped.
  * NULL allowed. */
 void conn_free(conn_t *c);
@@ -188,7 +191,7 @@ int conn_want_read(const conn_t *c);
  * made no write progress for write_timeout_ms (the adapter drops the
  * transport), else 0. */
 #define CONN_TICK_DROP 1
-int conn_tick(conn_t *c, uint64_t now);
+BEACON_MUST_USE int conn_tick(conn_t *c, uint64_t now);
 /* When conn_tick() next has work, or UINT64_MAX. */
 uint64_t conn_next_deadline(const conn_t *c);
 /* Makes d a blank, stopped deadline (before any other call with it). */

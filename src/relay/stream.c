@@ -131,6 +131,19 @@ static void stream_finish(relay_stream_t *s)
     dial_conn_close(s->conn);
 }
 
+/* A mux call on a live stream failed (out of memory for its frame). */
+static void log_mux_failure(relay_stream_t *s, const char *call, int rc)
+{
+  log_line_t l;
+  if(!log_begin(&l, LOG_WARN, "stream_mux_failed"))
+    return;
+  log_u64(&l, "tunnel", s->t->id);
+  log_u64(&l, "stream", s->id);
+  log_str(&l, "call", call);
+  log_str(&l, "error", beacon_strerror(rc));
+  log_end(&l);
+}
+
 /* Ends the stream with RST (unless already gone) and this outcome. */
 static void stream_abort(relay_stream_t *s, const char *outcome,
                          const char *reason)
@@ -144,8 +157,12 @@ static void stream_abort(relay_stream_t *s, const char *outcome,
   if(s->mux_live && relay_tunnel_mux(s->t)) {
     /* on_stream_closed runs before this returns. Before its ACK, a
      * stream of a confirm_connect tunnel is refused with a reason. */
-    mux_stream_reset_code(relay_tunnel_mux(s->t), s->id,
-                          s->unacked ? s->refusal : 0);
+    int rc = mux_stream_reset_code(relay_tunnel_mux(s->t), s->id,
+                                   s->unacked ? s->refusal : 0);
+    /* The mux forgot the stream all the same; only the peer may not
+     * learn of it: said in the log. */
+    if(rc)
+      log_mux_failure(s, "reset", rc);
     s->t->host->output(s->t);
   }
   s->mux_live = 0;
@@ -191,7 +208,10 @@ static void do_shutdown(relay_stream_t *s)
   }
 }
 
-static void account_up(relay_stream_t *s, size_t n)
+/* n bytes reached the target: their window goes back to the controller.
+ * Returns -1 when that failed and the stream was aborted (a window never
+ * given back would stall the stream for good). */
+static int account_up(relay_stream_t *s, size_t n)
 {
   s->bytes_up += n;
   s->t->bytes_up += n;
@@ -199,9 +219,15 @@ static void account_up(relay_stream_t *s, size_t n)
   if(s->mux_live) {
     mux_t *m = relay_tunnel_mux(s->t);
     mux_now(m, uv_now(&s->t->w->loop));
-    mux_stream_consumed(m, s->id, n);
+    int rc = mux_stream_consumed(m, s->id, n);
+    if(rc) {
+      log_mux_failure(s, "consumed", rc);
+      stream_abort(s, "reset", "window update failed");
+      return -1;
+    }
   }
   s->t->host->output(s->t);
+  return 0;
 }
 
 static void on_up_write(uv_write_t *req, int status)
@@ -219,7 +245,7 @@ static void on_up_write(uv_write_t *req, int status)
     stream_abort(s, "reset", why);
     return;
   }
-  account_up(s, len);
+  (void)account_up(s, len); /* aborted on failure: nothing more to do */
 }
 
 static int submit(relay_stream_t *s, relay_chunk_t *c)
@@ -269,7 +295,8 @@ static void write_bufs(relay_stream_t *s, const uv_buf_t *b, unsigned nb)
     }
     if(w > 0) {
       done = (size_t)w;
-      account_up(s, done);
+      if(account_up(s, done))
+        return;
     }
   }
   if(done == total)
@@ -380,7 +407,13 @@ static void send_fin(relay_stream_t *s)
     return;
   s->fin_sent = 1;
   /* May close the stream in the mux (both FINs): on_stream_closed. */
-  mux_stream_close(relay_tunnel_mux(s->t), s->id);
+  int rc = mux_stream_close(relay_tunnel_mux(s->t), s->id);
+  if(rc) {
+    /* Without its FIN the controller would wait for more: reset. */
+    log_mux_failure(s, "close", rc);
+    stream_abort(s, "reset", "FIN not queued");
+    return;
+  }
   s->t->host->output(s->t);
 }
 
@@ -647,8 +680,13 @@ void relay_stream_on_data(relay_stream_t *s, const uint8_t *p, size_t n)
   if(s->state == ST_TARGET) {
     size_t used = n;
     int rc = target_parse(&s->setup->tp, p, &used, &s->setup->target);
-    mux_stream_consumed(relay_tunnel_mux(s->t), s->id, used);
+    int crc = mux_stream_consumed(relay_tunnel_mux(s->t), s->id, used);
     s->t->host->output(s->t);
+    if(crc) {
+      log_mux_failure(s, "consumed", crc);
+      stream_abort(s, "reset", "window update failed");
+      return;
+    }
     if(rc == BEACON_EAGAIN)
       return;
     if(rc < 0) {

@@ -497,8 +497,19 @@ void relay_tunnel_drain(relay_tunnel_t *t)
     return;
   }
   mux_t *m = conn_mux(t->conn);
-  if(!mux_is_going_away(m))
-    mux_go_away(m, MUX_GO_AWAY_NORMAL);
+  if(!mux_is_going_away(m)) {
+    int rc = mux_go_away(m, MUX_GO_AWAY_NORMAL);
+    /* Without the Go Away the controller may still open streams: they
+     * are refused (cb_open) and the drain timeout bounds the rest. */
+    if(rc) {
+      log_line_t l;
+      if(log_begin(&l, LOG_WARN, "go_away_failed")) {
+        log_u64(&l, "tunnel", t->id);
+        log_str(&l, "error", beacon_strerror(rc));
+        log_end(&l);
+      }
+    }
+  }
   if(list_empty(&t->streams))
     relay_tunnel_close(t, CONN_CLOSE_DRAIN);
   else

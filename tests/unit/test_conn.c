@@ -169,7 +169,7 @@ static void m_data(mux_t *m, uint32_t id, void *sud, const uint8_t *p,
   assert_true(s->ngot + n <= sizeof(s->got));
   memcpy(s->got + s->ngot, p, n);
   s->ngot += n;
-  mux_stream_consumed(m, id, n);
+  assert_int_equal(mux_stream_consumed(m, id, n), 0);
   if(s->echo)
     assert_int_equal(mux_stream_write(m, id, p, n), (int64_t)n);
 }
@@ -179,7 +179,7 @@ static void m_fin(mux_t *m, uint32_t id, void *sud, void *ud)
   side_t *s = ud;
   s->fin = 1;
   if(s->echo)
-    mux_stream_close(m, id);
+    assert_int_equal(mux_stream_close(m, id), 0);
 }
 
 static void m_closed(mux_t *m, uint32_t id, void *sud, void *ud)
@@ -381,7 +381,7 @@ static void test_keepalive_timeout(void **state)
   /* Now the controller stops answering. */
   for(int i = 0; i < 4 && conn_state(sv.c) == CONN_UP; i++) {
     now = conn_next_deadline(sv.c);
-    conn_tick(sv.c, now);
+    assert_int_equal(conn_tick(sv.c, now), 0);
     conn_flush(sv.c, now);
   }
   assert_int_equal(sv.why, CONN_CLOSE_KEEPALIVE_TIMEOUT);
@@ -406,7 +406,9 @@ static void test_write_stall(void **state)
   int64_t id = mux_open(conn_mux(cl.c), NULL);
   static uint8_t data[20000];
   memset(data, 'x', sizeof(data));
-  mux_stream_write(conn_mux(cl.c), (uint32_t)id, data, sizeof(data));
+  assert_int_equal(
+      mux_stream_write(conn_mux(cl.c), (uint32_t)id, data, sizeof(data)),
+      (int64_t)sizeof(data));
   move(&cl, &sv); /* the relay now has echo output to send */
   assert_int_equal(conn_flush(sv.c, now), 0);
   const uint8_t *p;
@@ -424,10 +426,10 @@ static void test_write_stall(void **state)
   conn_write_done(sv.c, n / 2, now); /* progress */
   assert_int_equal(conn_next_deadline(sv.c), now + 2000);
   now += 1999;
-  conn_tick(sv.c, now);
+  assert_int_equal(conn_tick(sv.c, now), 0);
   assert_int_equal(conn_state(sv.c), CONN_UP);
   now += 1;
-  conn_tick(sv.c, now);
+  assert_int_equal(conn_tick(sv.c, now), 0);
   assert_int_equal(sv.why, CONN_CLOSE_WRITE_TIMEOUT);
   assert_true(conn_close_reason_is_hard(sv.why));
   /* Hard: no close_notify was queued. */
@@ -510,7 +512,7 @@ static void test_handshake_timeout_and_refusal(void **state)
   make(&sv, 0, &scfg);
   assert_int_equal(conn_next_deadline(sv.c), now + 3000);
   now += 3000;
-  conn_tick(sv.c, now);
+  assert_int_equal(conn_tick(sv.c, now), 0);
   assert_int_equal(sv.hs_failed_rc, BEACON_ETIMEDOUT);
   assert_int_equal(sv.why, CONN_CLOSE_HANDSHAKE_TIMEOUT);
   assert_null(conn_mux(sv.c));
@@ -593,11 +595,11 @@ static void test_deadlines(void **state)
   conn_deadline_start(sv.c, &d, now + 60); /* in the middle */
   assert_true(conn_deadline_running(&a));
   assert_int_equal(conn_next_deadline(sv.c), now + 30);
-  conn_tick(sv.c, now + 29);
+  assert_int_equal(conn_tick(sv.c, now + 29), 0);
   assert_int_equal(sv.deadlines, 0);
 
   /* Two pass at one tick: both fire, earliest first. */
-  conn_tick(sv.c, now + 55);
+  assert_int_equal(conn_tick(sv.c, now + 55), 0);
   assert_int_equal(sv.deadlines, 2);
   assert_ptr_equal(sv.fired[0], &a);
   assert_ptr_equal(sv.fired[1], &b);
@@ -612,7 +614,7 @@ static void test_deadlines(void **state)
 
   /* d's callback stops c, which had passed too: c never fires. */
   sv.stop_on_fire = &c;
-  conn_tick(sv.c, now + 100);
+  assert_int_equal(conn_tick(sv.c, now + 100), 0);
   assert_int_equal(sv.deadlines, 3);
   assert_ptr_equal(sv.fired[2], &d);
   assert_false(conn_deadline_running(&c));
@@ -623,7 +625,7 @@ static void test_deadlines(void **state)
    * it stopped so its owner may stop it again afterwards. */
   conn_deadline_start(sv.c, &a, now + 110);
   conn_close(sv.c, CONN_CLOSE_DRAIN, now + 105);
-  conn_tick(sv.c, now + 120);
+  assert_int_equal(conn_tick(sv.c, now + 120), 0);
   assert_int_equal(sv.deadlines, 3);
   down_pair(&cl, &sv);
   assert_false(conn_deadline_running(&a));
