@@ -11,55 +11,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ftw.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cmocka.h>
 
 #include "beacon/beacon.h"
 #include "conn/conn.h"
-#include "cli_support/pki.h"
+#include "fixture_pki.h"
 #include "tls/tls.h"
-
-static char tmp[256];
-
-static const char *path(const char *rel)
-{
-  static char buf[4][1024];
-  static int i;
-  i = (i + 1) % 4;
-  snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmp, rel);
-  return buf[i];
-}
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-  (void)st;
-  (void)flag;
-  (void)f;
-  return remove(p);
-}
 
 static int group_setup(void **state)
 {
   (void)state;
-  char err[512];
-  snprintf(tmp, sizeof(tmp), "%s/beacon-conn-XXXXXX",
-           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-  if(!mkdtemp(tmp))
+  if(fixture_dir_make("conn"))
     return -1;
-  if(pki_init(path("pki"), 0, err, sizeof(err))) {
-    fprintf(stderr, "pki_init: %s\n", err);
-    return -1;
-  }
-  return 0;
+  return fixture_pki_init("pki");
 }
 
 static int group_teardown(void **state)
 {
   (void)state;
-  return nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  return fixture_dir_remove();
 }
 
 /* ---- one side: what its callbacks saw ---------------------------------- */
@@ -206,19 +176,8 @@ static uint64_t now = 1000;
 
 static conn_t *make(side_t *s, int client, const conn_config_t *base)
 {
-  tls_ctx_t *ctx;
-  char err[512];
-  int rc;
-  if(client)
-    rc = tls_ctx_new(&ctx, TLS_CLIENT, path("pki/controller.crt"),
-                     path("pki/controller.key"), path("pki/fleet-ca.crt"),
-                     NULL, err, sizeof(err));
-  else
-    rc = tls_ctx_new(&ctx, TLS_SERVER, path("pki/relay.crt"),
-                     path("pki/relay.key"), path("pki/fleet-ca.crt"), NULL,
-                     err, sizeof(err));
-  if(rc)
-    fail_msg("tls ctx: %s", err);
+  tls_ctx_t *ctx = client ? fixture_client_ctx("pki/controller", NULL)
+                          : fixture_server_ctx(NULL);
   conn_config_t cfg;
   if(base)
     cfg = *base;
