@@ -38,6 +38,7 @@
 #include "conn/conn.h"
 #include "dial/dial.h"
 #include "conn/conn_uv.h"
+#include "conn/pump.h"
 #include "mux/mux.h"
 #include "target/target.h"
 #include "tls/tls.h"
@@ -131,13 +132,11 @@ struct client_stream {
   uint64_t bytes_up, bytes_down;
   int closing;
   int reading;
-  int local_eof;
-  int fin_sent;
   int shut_sent;
   int shut_done;
   uint8_t *rbuf;
-  size_t stash_off, stash_len; /* bytes read but not taken by the mux */
-  size_t wpending;             /* bytes queued on the local socket */
+  pump_t pump;     /* stash, EOF to FIN, window give-back */
+  size_t wpending; /* bytes queued on the local socket */
 };
 
 /* One hop: TLS and mux in a connection core (conn/conn.h), with its own

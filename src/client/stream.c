@@ -6,12 +6,13 @@
  * or a pipe to read and a pipe to write (client_dial_fds, no loopback
  * hop).
  *
+ * Both directions' bookkeeping is the stream pump's (conn/pump.h):
  *   local -> stream: read up to a slice; what the mux does not take (the
  *     peer's window is shut) is kept and reading stops until on_writable.
  *     Local EOF becomes FIN once every byte before it was taken.
  *   stream -> local: each on_data piece goes to the socket at once when
  *     it takes it (uv_try_write, no copy), the rest as one uv_write; the
- *     window is granted back (mux_stream_consumed) only for bytes
+ *     window is granted back (pump_to_local_done) only for bytes
  *     written, so at most one window per stream is buffered here. FIN
  *     becomes shutdown(SHUT_WR) after the queued writes.
  *   RST (or the tunnel dying) closes the local end with SO_LINGER {1, 0}:
@@ -63,6 +64,7 @@ static void stream_free(client_stream_t *p)
     client_req_end(p->t, p->owner, code, how, p->bytes_up, p->bytes_down);
     p->owner = NULL;
   }
+  pump_free(&p->pump);
   free(p->rbuf);
   free(p);
 }
@@ -168,6 +170,7 @@ client_stream_t *client_stream_open(client_chain_t *s, client_req_t *req)
   }
   p->s = s;
   p->sid = (uint32_t)id;
+  pump_init(&p->pump, p->sid);
   p->req = req;
   p->open_deadline = uv_now(&s->t->loop) + (uint64_t)req->open_ms;
   list_add(&s->streams, &p->link);
@@ -199,52 +202,20 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
   *buf = uv_buf_init((char *)p->rbuf, p->rbuf ? CLIENT_CHUNK : 0);
 }
 
-static void send_fin(client_stream_t *p)
-{
-  mux_t *m = stream_mux(p);
-  if(p->fin_sent)
-    return;
-  p->fin_sent = 1;
-  if(m && mux_stream_close(m, p->sid)) {
-    /* Without its FIN the target would wait for more: reset. */
-    stream_reset(p);
-    return;
-  }
-  client_dirty(p->t);
-}
-
-/* Offers the kept bytes to the mux. 1 when all were taken. */
-static int push_stash(client_stream_t *p)
-{
-  mux_t *m = stream_mux(p);
-  if(!p->stash_len)
-    return 1;
-  if(!m) {
-    stream_reset(p);
-    return 0;
-  }
-  int64_t w =
-      mux_stream_write(m, p->sid, p->rbuf + p->stash_off, p->stash_len);
-  if(w < 0) {
-    stream_reset(p);
-    return 0;
-  }
-  p->stash_off += (size_t)w;
-  p->stash_len -= (size_t)w;
-  client_dirty(p->t);
-  return p->stash_len == 0;
-}
-
 static void on_local_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
   client_stream_t *p = st->data;
   if(n == 0 || p->closing)
     return;
   if(n == UV_EOF) {
-    p->local_eof = 1;
     uv_read_stop(st);
     p->reading = 0;
-    send_fin(p);
+    /* FIN now, or once the stash went (on_writable). */
+    if(pump_local_eof(&p->pump, stream_mux(p))) {
+      stream_reset(p); /* without its FIN the target would wait */
+      return;
+    }
+    client_dirty(p->t);
     maybe_close(p);
     return;
   }
@@ -254,9 +225,14 @@ static void on_local_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     return;
   }
   p->bytes_up += (uint64_t)n;
-  p->stash_off = 0;
-  p->stash_len = (size_t)n;
-  if(!push_stash(p) && !p->closing) {
+  /* What the mux does not take, the pump keeps: reading stops until
+   * on_writable. */
+  if(pump_from_local(&p->pump, stream_mux(p), p->rbuf, (size_t)n) < 0) {
+    stream_reset(p);
+    return;
+  }
+  client_dirty(p->t);
+  if(!pump_want_read(&p->pump)) {
     uv_read_stop(st);
     p->reading = 0;
   }
@@ -264,7 +240,7 @@ static void on_local_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 
 static void start_reading(client_stream_t *p)
 {
-  if(p->reading || p->closing || p->local_eof || !p->local_open)
+  if(p->reading || p->closing || !pump_want_read(&p->pump) || !p->local_open)
     return;
   if(!uv_read_start(p->in, on_alloc, on_local_read))
     p->reading = 1;
@@ -354,7 +330,7 @@ static int window_back(client_stream_t *p, size_t len)
   p->bytes_down += len;
   if(m) {
     mux_now(m, uv_now(&p->t->loop));
-    if(mux_stream_consumed(m, p->sid, len)) {
+    if(pump_to_local_done(&p->pump, m, len)) {
       stream_reset(p);
       return -1;
     }
@@ -484,14 +460,15 @@ void client_stream_on_reset(client_stream_t *p)
 
 void client_stream_on_writable(client_stream_t *p)
 {
-  if(p->closing || !p->stash_len)
+  if(p->closing || !pump_stashed(&p->pump))
     return;
-  if(!push_stash(p))
+  /* The stash goes first, then FIN if the caller's input ended. */
+  if(pump_on_writable(&p->pump, stream_mux(p)) < 0) {
+    stream_reset(p);
     return;
-  if(p->local_eof)
-    send_fin(p);
-  else
-    start_reading(p);
+  }
+  client_dirty(p->t);
+  start_reading(p);
 }
 
 void client_stream_on_closed(client_stream_t *p)
@@ -521,9 +498,11 @@ void client_stream_finish_local(client_stream_t *p)
     uv_read_stop(p->in);
     p->reading = 0;
   }
-  p->local_eof = 1;
-  if(!p->stash_len)
-    send_fin(p);
+  if(pump_local_eof(&p->pump, stream_mux(p))) {
+    stream_reset(p);
+    return;
+  }
+  client_dirty(p->t);
   maybe_close(p);
 }
 

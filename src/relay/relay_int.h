@@ -28,6 +28,7 @@
 #include "conn/conn.h"
 #include "dial/dial.h"
 #include "conn/conn_uv.h"
+#include "conn/pump.h"
 #include "metrics/http.h"
 #include "metrics/metrics.h"
 #include "mux/mux.h"
@@ -259,12 +260,10 @@ struct relay_stream {
   int shut_sent;
   int shut_done;
   uv_shutdown_t shutdown_req;
-  /* downstream */
+  /* downstream; the pump (conn/pump.h) also gives the window back for
+   * the upstream bytes written */
   int reading;
-  int target_eof;
-  int fin_sent;
-  uint8_t *left; /* target bytes the mux did not take */
-  size_t left_len, left_off;
+  pump_t pump;
   /* outcome */
   const char *outcome; /* NULL until decided */
   char reason[96];

@@ -6,15 +6,16 @@
  *
  * Upstream (controller to target): bytes go to the socket with
  * uv_try_write, the rest in queued writes; the receive window is given
- * back with mux_stream_consumed() only once bytes were written, so the
+ * back (pump_to_local_done) only once bytes were written, so the
  * window bounds what is buffered. Bytes after the target line, even in
  * the same frame or before the dial completes, are held (unconsumed) and
  * written first. Peer FIN becomes uv_shutdown after them.
  *
- * Downstream (target to controller): each read goes into the mux; what
- * the stream window or the session queue does not take is kept and
- * reading stops until on_writable. Target EOF becomes FIN once all of it
- * was queued; a target error or reset becomes RST.
+ * Downstream (target to controller): each read goes into the mux through
+ * the stream pump (conn/pump.h); what the stream window or the session
+ * queue does not take is kept and reading stops until on_writable.
+ * Target EOF becomes FIN once all of it was queued; a target error or
+ * reset becomes RST.
  */
 #include <netinet/in.h>
 #include <stdio.h>
@@ -89,7 +90,7 @@ static void stream_release(relay_stream_t *s)
     s->pend_head = c->next;
     free(c);
   }
-  free(s->left);
+  pump_free(&s->pump);
   free(s->setup);
   free(s->target_text);
   atomic_fetch_sub(&metrics_of(s)->streams_open, 1);
@@ -219,7 +220,7 @@ static int account_up(relay_stream_t *s, size_t n)
   if(s->mux_live) {
     mux_t *m = relay_tunnel_mux(s->t);
     mux_now(m, uv_now(&s->t->w->loop));
-    int rc = mux_stream_consumed(m, s->id, n);
+    int rc = pump_to_local_done(&s->pump, m, n);
     if(rc) {
       log_mux_failure(s, "consumed", rc);
       stream_abort(s, "reset", "window update failed");
@@ -401,47 +402,44 @@ static void stop_reading(relay_stream_t *s)
   }
 }
 
-static void send_fin(relay_stream_t *s)
+/* The stream's mux while it is live there, else NULL. */
+static mux_t *live_mux(relay_stream_t *s)
 {
-  if(s->fin_sent || !s->mux_live)
-    return;
-  s->fin_sent = 1;
-  /* May close the stream in the mux (both FINs): on_stream_closed. */
-  int rc = mux_stream_close(relay_tunnel_mux(s->t), s->id);
-  if(rc) {
-    /* Without its FIN the controller would wait for more: reset. */
-    log_mux_failure(s, "close", rc);
-    stream_abort(s, "reset", "FIN not queued");
-    return;
-  }
+  return s->mux_live ? relay_tunnel_mux(s->t) : NULL;
+}
+
+static void count_down(relay_stream_t *s, int64_t n)
+{
+  s->bytes_down += (uint64_t)n;
+  s->t->bytes_down += (uint64_t)n;
+  atomic_fetch_add(&metrics_of(s)->bytes_down, (uint64_t)n);
   s->t->host->output(s->t);
 }
 
-/* Offers target bytes to the mux; keeps what it does not take. */
-static int downstream(relay_stream_t *s, const uint8_t *p, size_t n)
+/* The pump refused (conn/pump.h): the stream is gone from the mux, or
+ * there was no memory for its frame or its stash. */
+static void pump_failed(relay_stream_t *s, const char *call, int64_t rc)
 {
-  int64_t w = mux_stream_write(relay_tunnel_mux(s->t), s->id, p, n);
-  if(w < 0) {
-    stream_abort(s, "reset", NULL);
-    return -1;
-  }
-  s->bytes_down += (uint64_t)w;
-  s->t->bytes_down += (uint64_t)w;
-  atomic_fetch_add(&metrics_of(s)->bytes_down, (uint64_t)w);
-  s->t->host->output(s->t);
-  if((size_t)w == n)
-    return 0;
-  size_t rest = n - (size_t)w;
-  s->left = malloc(rest);
-  if(!s->left) {
+  if(rc == BEACON_ENOMEM) {
+    log_mux_failure(s, call, (int)rc);
     stream_abort(s, "reset", "out of memory");
-    return -1;
+    return;
   }
-  memcpy(s->left, p + w, rest);
-  s->left_len = rest;
-  s->left_off = 0;
-  stop_reading(s);
-  return 0;
+  stream_abort(s, "reset", NULL);
+}
+
+/* Offers target bytes to the mux; the pump keeps what it does not take
+ * and reading stops until on_writable. */
+static void downstream(relay_stream_t *s, const uint8_t *p, size_t n)
+{
+  int64_t w = pump_from_local(&s->pump, live_mux(s), p, n);
+  if(w < 0) {
+    pump_failed(s, "write", w);
+    return;
+  }
+  count_down(s, w);
+  if(!pump_want_read(&s->pump))
+    stop_reading(s);
 }
 
 static void on_target_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
@@ -475,9 +473,14 @@ static void on_target_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
   }
   stop_reading(s);
   if(nread == UV_EOF) {
-    s->target_eof = 1;
-    if(!s->left)
-      send_fin(s);
+    /* FIN now, or once the stash went; may end the stream in the mux
+     * (both FINs): on_stream_closed. */
+    int rc = s->mux_live ? pump_local_eof(&s->pump, live_mux(s)) : 0;
+    if(rc) {
+      pump_failed(s, "close", rc);
+      return;
+    }
+    s->t->host->output(s->t);
     stream_maybe_finish(s);
     return;
   }
@@ -488,7 +491,7 @@ static void on_target_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 
 static void start_reading(relay_stream_t *s)
 {
-  if(s->reading || s->target_eof || s->left || s->state != ST_OPEN ||
+  if(s->reading || !pump_want_read(&s->pump) || s->state != ST_OPEN ||
      !s->mux_live)
     return;
   int err = uv_read_start((uv_stream_t *)&s->conn->tcp, on_target_alloc,
@@ -504,28 +507,14 @@ void relay_stream_on_writable(relay_stream_t *s)
 {
   if(s->state != ST_OPEN)
     return;
-  if(s->left) {
-    size_t n = s->left_len - s->left_off;
-    int64_t w = mux_stream_write(relay_tunnel_mux(s->t), s->id,
-                                 s->left + s->left_off, n);
+  if(pump_stashed(&s->pump)) {
+    /* The stash goes first, then FIN if the target ended. */
+    int64_t w = pump_on_writable(&s->pump, live_mux(s));
     if(w < 0) {
-      stream_abort(s, "reset", NULL);
+      pump_failed(s, "write", w);
       return;
     }
-    s->bytes_down += (uint64_t)w;
-    s->t->bytes_down += (uint64_t)w;
-    atomic_fetch_add(&metrics_of(s)->bytes_down, (uint64_t)w);
-    s->left_off += (size_t)w;
-    s->t->host->output(s->t);
-    if(s->left_off < s->left_len)
-      return;
-    free(s->left);
-    s->left = NULL;
-    s->left_len = s->left_off = 0;
-    if(s->target_eof) {
-      send_fin(s);
-      return;
-    }
+    count_down(s, w);
   }
   start_reading(s);
 }
@@ -730,7 +719,7 @@ void relay_stream_on_closed(relay_stream_t *s)
 {
   s->mux_live = 0;
   /* Anything but a graceful close (both FINs) aborts the target side. */
-  if(!(s->fin_sent && s->peer_fin) || relay_tunnel_closing(s->t)) {
+  if(!(s->pump.fin_sent && s->peer_fin) || relay_tunnel_closing(s->t)) {
     s->aborted = 1;
     if(!s->outcome && relay_tunnel_closing(s->t)) {
       s->outcome = "reset";
@@ -754,6 +743,7 @@ int relay_stream_open(relay_tunnel_t *t, uint32_t id, void **ud)
   s->id = id;
   s->state = ST_TARGET;
   s->mux_live = 1;
+  pump_init(&s->pump, id);
   s->unacked = t->confirm_connect;
   s->start_ms = uv_now(&t->w->loop);
   target_parser_init(&setup->tp);
