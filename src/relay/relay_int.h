@@ -14,7 +14,8 @@
  * Memory rule (docs/ARCHITECTURE.md "Handles and memory"): a struct holding a
  * uv handle is freed only after that handle's close callback ran. Tunnels and
  * streams count their open handles and children in `refs` and free themselves
- * when it drops to 0.
+ * when it drops to 0; a finished stream also waits for its worker's reap (the
+ * check handle), outside the callbacks that ended it.
  */
 #ifndef BEACON_RELAY_INT_H
 #define BEACON_RELAY_INT_H
