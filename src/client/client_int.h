@@ -113,6 +113,16 @@ typedef union client_local {
   uv_tty_t tty;
 } client_local_t;
 
+/* How a caller's stream ended (stream.c names them: the outcome words of
+ * docs/ARCHITECTURE.md "Outcomes"). */
+enum client_outcome {
+  CLIENT_OUTCOME_NONE = 0, /* not decided: "ok" when the stream ends */
+  CLIENT_OUTCOME_RESET_BY_TARGET,
+  CLIENT_OUTCOME_RESET_BY_CLIENT,
+  CLIENT_OUTCOME_TUNNEL_LOST,
+  CLIENT_OUTCOME_ERROR
+};
+
 struct client_stream {
   int kind; /* CLIENT_SUD_STREAM */
   beacon_tunnel_t *t;
@@ -127,8 +137,7 @@ struct client_stream {
   uv_stream_t *in, *out; /* out == in for one socket */
   int nopen;             /* local handles not yet closed */
   int local_open;
-  const char *outcome; /* how the stream ended: "ok", "reset_by_target",
-                          "reset_by_client", "tunnel_lost", "error" */
+  enum client_outcome outcome; /* the first one decided stands */
   uint64_t bytes_up, bytes_down;
   int closing;
   int reading;

@@ -51,17 +51,26 @@ static void detach(client_stream_t *p)
   p->sid = 0;
 }
 
+/* Each outcome's word (the callers of client_dial_fds log it) and the
+ * code client_stream_wait() reports with it. */
+static const struct {
+  const char *name;
+  int code;
+} outcomes[] = {
+    [CLIENT_OUTCOME_NONE] = {"ok", 0},
+    [CLIENT_OUTCOME_RESET_BY_TARGET] = {"reset_by_target", BEACON_ERESET},
+    [CLIENT_OUTCOME_RESET_BY_CLIENT] = {"reset_by_client", BEACON_EIO},
+    [CLIENT_OUTCOME_TUNNEL_LOST] = {"tunnel_lost", BEACON_ECLOSED},
+    [CLIENT_OUTCOME_ERROR] = {"error", BEACON_EIO},
+};
+
 /* The last local handle is closed: report the end, free the stream. */
 static void stream_free(client_stream_t *p)
 {
   if(p->owner) {
-    const char *how = p->outcome ? p->outcome : "ok";
     p->owner->stream = NULL;
-    int code = !strcmp(how, "ok")                ? 0
-               : !strcmp(how, "reset_by_target") ? BEACON_ERESET
-               : !strcmp(how, "tunnel_lost")     ? BEACON_ECLOSED
-                                                 : BEACON_EIO;
-    client_req_end(p->t, p->owner, code, how, p->bytes_up, p->bytes_down);
+    client_req_end(p->t, p->owner, outcomes[p->outcome].code,
+                   outcomes[p->outcome].name, p->bytes_up, p->bytes_down);
     p->owner = NULL;
   }
   pump_free(&p->pump);
@@ -107,7 +116,7 @@ static void local_close(client_stream_t *p, int hard)
     close_handle(&p->out_h);
 }
 
-static void set_outcome(client_stream_t *p, const char *how)
+static void set_outcome(client_stream_t *p, enum client_outcome how)
 {
   if(!p->outcome)
     p->outcome = how;
@@ -127,21 +136,21 @@ static void stream_drop(client_stream_t *p, int send_rst)
    * stream; the caller's end is closed hard below either way. */
   if(m && !mux_stream_set_user(m, id, NULL) && send_rst &&
      mux_stream_reset(m, id))
-    set_outcome(p, "error");
+    set_outcome(p, CLIENT_OUTCOME_ERROR);
   local_close(p, 1);
   client_dirty(t);
 }
 
 static void stream_reset(client_stream_t *p)
 {
-  set_outcome(p, "error");
+  set_outcome(p, CLIENT_OUTCOME_ERROR);
   stream_drop(p, 1);
 }
 
 /* The caller's end failed or went away: the relay is told with RST. */
 static void stream_local_gone(client_stream_t *p)
 {
-  set_outcome(p, "reset_by_client");
+  set_outcome(p, CLIENT_OUTCOME_RESET_BY_CLIENT);
   stream_drop(p, 1);
 }
 
@@ -454,7 +463,7 @@ void client_stream_on_reset(client_stream_t *p)
       client_error_set(&e, BEACON_ERESET, hop, "the relay reset the stream");
     client_req_fail(p->t, req, code, &e);
   }
-  set_outcome(p, "reset_by_target");
+  set_outcome(p, CLIENT_OUTCOME_RESET_BY_TARGET);
   stream_drop(p, 0); /* the mux drops the stream after this callback */
 }
 
@@ -508,7 +517,7 @@ void client_stream_finish_local(client_stream_t *p)
 
 void client_stream_abort(client_stream_t *p)
 {
-  set_outcome(p, "tunnel_lost");
+  set_outcome(p, CLIENT_OUTCOME_TUNNEL_LOST);
   detach(p);
   local_close(p, 1);
 }

@@ -215,6 +215,17 @@ static inline mux_t *relay_tunnel_mux(const relay_tunnel_t *t)
   return t->conn ? conn_mux(t->conn) : NULL;
 }
 
+/* How a stream ended: the outcome word of stream_done (docs/ARCHITECTURE.md
+ * "Outcomes"; stream.c names them). */
+enum relay_outcome {
+  RELAY_OUTCOME_NONE = 0, /* not decided: "ok" when the stream ends */
+  RELAY_OUTCOME_REFUSED,
+  RELAY_OUTCOME_DIAL_ERROR,
+  RELAY_OUTCOME_TIMEOUT,
+  RELAY_OUTCOME_BAD_TARGET,
+  RELAY_OUTCOME_RESET
+};
+
 enum stream_state {
   ST_TARGET, /* waiting for the target line */
   ST_DIAL,   /* resolving and connecting */
@@ -266,7 +277,7 @@ struct relay_stream {
   int reading;
   pump_t pump;
   /* outcome */
-  const char *outcome; /* NULL until decided */
+  enum relay_outcome outcome; /* the first one decided stands */
   char reason[96];
   uint64_t start_ms;
   uint64_t bytes_up, bytes_down;

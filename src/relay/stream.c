@@ -46,11 +46,20 @@ static const policy_t *policy_of(relay_stream_t *s)
   return r->cfg.policy ? r->cfg.policy : r->default_policy;
 }
 
+static const char *const outcome_names[] = {
+    [RELAY_OUTCOME_NONE] = "ok",
+    [RELAY_OUTCOME_REFUSED] = "refused",
+    [RELAY_OUTCOME_DIAL_ERROR] = "dial_error",
+    [RELAY_OUTCOME_TIMEOUT] = "timeout",
+    [RELAY_OUTCOME_BAD_TARGET] = "bad_target",
+    [RELAY_OUTCOME_RESET] = "reset",
+};
+
 static void log_done(relay_stream_t *s)
 {
   log_line_t l;
-  const char *outcome = s->outcome ? s->outcome : "ok";
-  log_level_t lvl = strcmp(outcome, "ok") ? LOG_WARN : LOG_INFO;
+  const char *outcome = outcome_names[s->outcome];
+  log_level_t lvl = s->outcome != RELAY_OUTCOME_NONE ? LOG_WARN : LOG_INFO;
   if(!log_begin(&l, lvl, "stream_done"))
     return;
   log_u64(&l, "tunnel", s->t->id);
@@ -146,7 +155,7 @@ static void log_mux_failure(relay_stream_t *s, const char *call, int rc)
 }
 
 /* Ends the stream with RST (unless already gone) and this outcome. */
-static void stream_abort(relay_stream_t *s, const char *outcome,
+static void stream_abort(relay_stream_t *s, enum relay_outcome outcome,
                          const char *reason)
 {
   if(!s->outcome) {
@@ -189,7 +198,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
   s->shut_done = 1;
   if(status && status != UV_ECANCELED && status != UV_ENOTCONN &&
      s->state != ST_DONE) {
-    stream_abort(s, "reset", "target shutdown failed");
+    stream_abort(s, RELAY_OUTCOME_RESET, "target shutdown failed");
     return;
   }
   stream_maybe_finish(s);
@@ -205,7 +214,7 @@ static void do_shutdown(relay_stream_t *s)
   if(uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->conn->tcp,
                  on_shutdown)) {
     s->shut_done = 1;
-    stream_abort(s, "reset", "target shutdown failed");
+    stream_abort(s, RELAY_OUTCOME_RESET, "target shutdown failed");
   }
 }
 
@@ -223,7 +232,7 @@ static int account_up(relay_stream_t *s, size_t n)
     int rc = pump_to_local_done(&s->pump, m, n);
     if(rc) {
       log_mux_failure(s, "consumed", rc);
-      stream_abort(s, "reset", "window update failed");
+      stream_abort(s, RELAY_OUTCOME_RESET, "window update failed");
       return -1;
     }
   }
@@ -243,7 +252,7 @@ static void on_up_write(uv_write_t *req, int status)
   if(status < 0) {
     char why[64];
     snprintf(why, sizeof(why), "target write: %s", uv_err_name(status));
-    stream_abort(s, "reset", why);
+    stream_abort(s, RELAY_OUTCOME_RESET, why);
     return;
   }
   (void)account_up(s, len); /* aborted on failure: nothing more to do */
@@ -259,7 +268,7 @@ static int submit(relay_stream_t *s, relay_chunk_t *c)
     free(c);
     char why[64];
     snprintf(why, sizeof(why), "target write: %s", uv_err_name(err));
-    stream_abort(s, "reset", why);
+    stream_abort(s, RELAY_OUTCOME_RESET, why);
     return -1;
   }
   s->inflight += c->len;
@@ -291,7 +300,7 @@ static void write_bufs(relay_stream_t *s, const uv_buf_t *b, unsigned nb)
     if(w < 0 && w != UV_EAGAIN) {
       char why[64];
       snprintf(why, sizeof(why), "target write: %s", uv_err_name(w));
-      stream_abort(s, "reset", why);
+      stream_abort(s, RELAY_OUTCOME_RESET, why);
       return;
     }
     if(w > 0) {
@@ -304,7 +313,7 @@ static void write_bufs(relay_stream_t *s, const uv_buf_t *b, unsigned nb)
     return;
   relay_chunk_t *c = malloc(sizeof(*c) + total - done);
   if(!c) {
-    stream_abort(s, "reset", "out of memory");
+    stream_abort(s, RELAY_OUTCOME_RESET, "out of memory");
     return;
   }
   c->s = s;
@@ -380,7 +389,7 @@ static void upstream(relay_stream_t *s, const uint8_t *p, size_t n)
   }
   relay_chunk_t *c = chunk_new(s, p, n);
   if(!c) {
-    stream_abort(s, "reset", "out of memory");
+    stream_abort(s, RELAY_OUTCOME_RESET, "out of memory");
     return;
   }
   /* Dialling: hold it (unconsumed, so the window bounds it). */
@@ -422,10 +431,10 @@ static void pump_failed(relay_stream_t *s, const char *call, int64_t rc)
 {
   if(rc == BEACON_ENOMEM) {
     log_mux_failure(s, call, (int)rc);
-    stream_abort(s, "reset", "out of memory");
+    stream_abort(s, RELAY_OUTCOME_RESET, "out of memory");
     return;
   }
-  stream_abort(s, "reset", NULL);
+  stream_abort(s, RELAY_OUTCOME_RESET, NULL);
 }
 
 /* Offers target bytes to the mux; the pump keeps what it does not take
@@ -486,7 +495,7 @@ static void on_target_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
   }
   char why[64];
   snprintf(why, sizeof(why), "target read: %s", uv_err_name((int)nread));
-  stream_abort(s, "reset", why);
+  stream_abort(s, RELAY_OUTCOME_RESET, why);
 }
 
 static void start_reading(relay_stream_t *s)
@@ -497,7 +506,7 @@ static void start_reading(relay_stream_t *s)
   int err = uv_read_start((uv_stream_t *)&s->conn->tcp, on_target_alloc,
                           on_target_read);
   if(err) {
-    stream_abort(s, "reset", "target read failed");
+    stream_abort(s, RELAY_OUTCOME_RESET, "target read failed");
     return;
   }
   s->reading = 1;
@@ -573,7 +582,10 @@ static void on_dialled(void *ud, int status, int os_err, dial_conn_t *conn,
   if(status) {
     count_dial_failure(s, status, os_err);
     s->refusal = target_result_from_error(status);
-    stream_abort(s, status == BEACON_EPOLICY ? "refused" : "dial_error", why);
+    stream_abort(s,
+                 status == BEACON_EPOLICY ? RELAY_OUTCOME_REFUSED
+                                          : RELAY_OUTCOME_DIAL_ERROR,
+                 why);
     return;
   }
   s->conn = conn;
@@ -588,7 +600,7 @@ static void on_dialled(void *ud, int status, int os_err, dial_conn_t *conn,
     /* The target is connected: only now is the stream acknowledged. */
     if(mux_stream_ack(relay_tunnel_mux(s->t), s->id)) {
       s->refusal = TARGET_RESULT_RELAY_LIMIT;
-      stream_abort(s, "reset", "out of memory");
+      stream_abort(s, RELAY_OUTCOME_RESET, "out of memory");
       return;
     }
     s->unacked = 0;
@@ -626,14 +638,14 @@ void relay_stream_on_deadline(conn_deadline_t *d)
     return;
   atomic_fetch_add(&metrics_of(s)->target_timeouts, 1);
   s->refusal = TARGET_RESULT_BAD_TARGET;
-  stream_abort(s, "timeout", "no target line");
+  stream_abort(s, RELAY_OUTCOME_TIMEOUT, "no target line");
 }
 
 static void bad_target(relay_stream_t *s, const char *why)
 {
   atomic_fetch_add(&metrics_of(s)->bad_targets, 1);
   s->refusal = TARGET_RESULT_BAD_TARGET;
-  stream_abort(s, "bad_target", why);
+  stream_abort(s, RELAY_OUTCOME_BAD_TARGET, why);
 }
 
 static void got_target(relay_stream_t *s)
@@ -656,7 +668,7 @@ static void got_target(relay_stream_t *s)
   if(!s->dial) {
     atomic_fetch_add(&r->metrics.dial_fail_other, 1);
     s->refusal = TARGET_RESULT_RELAY_LIMIT;
-    stream_abort(s, "dial_error", "resolver start failed");
+    stream_abort(s, RELAY_OUTCOME_DIAL_ERROR, "resolver start failed");
   }
 }
 
@@ -673,7 +685,7 @@ void relay_stream_on_data(relay_stream_t *s, const uint8_t *p, size_t n)
     s->t->host->output(s->t);
     if(crc) {
       log_mux_failure(s, "consumed", crc);
-      stream_abort(s, "reset", "window update failed");
+      stream_abort(s, RELAY_OUTCOME_RESET, "window update failed");
       return;
     }
     if(rc == BEACON_EAGAIN)
@@ -710,7 +722,7 @@ void relay_stream_on_reset(relay_stream_t *s)
 {
   s->aborted = 1;
   if(!s->outcome) {
-    s->outcome = "reset";
+    s->outcome = RELAY_OUTCOME_RESET;
     snprintf(s->reason, sizeof(s->reason), "by controller");
   }
 }
@@ -722,7 +734,7 @@ void relay_stream_on_closed(relay_stream_t *s)
   if(!(s->pump.fin_sent && s->peer_fin) || relay_tunnel_closing(s->t)) {
     s->aborted = 1;
     if(!s->outcome && relay_tunnel_closing(s->t)) {
-      s->outcome = "reset";
+      s->outcome = RELAY_OUTCOME_RESET;
       snprintf(s->reason, sizeof(s->reason), "tunnel closed");
     }
   }
