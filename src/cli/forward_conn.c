@@ -130,7 +130,10 @@ static const char *pump_in_loop(conn_t *c)
   metric_inc(&forward_metrics.streams_open, 0);
   close(c->fd); /* the loop has its own copy */
   c->fd = -1;
-  client_stream_wait(tunnel, s, -1, &end);
+  /* Without a time limit it returns once the stream ended. */
+  int rc = client_stream_wait(tunnel, s, -1, &end);
+  if(rc)
+    end = (client_stream_end_t){.code = rc, .outcome = "error"};
   metric_dec(&forward_metrics.streams_open, 0);
   c->up.bytes = end.bytes_up;
   c->down.bytes = end.bytes_down;

@@ -114,15 +114,23 @@ int pki_write_certs(const char *path, X509 *const *certs, int n, int replace,
   return finish_file(f, path, ok, err, errlen);
 }
 
-EVP_PKEY *pki_load_key(const char *path, char *err, size_t errlen)
+/* A PEM file to read, or NULL with why in err. */
+static BIO *open_for_reading(const char *path, char *err, size_t errlen)
 {
   BIO *b = BIO_new_file(path, "r");
   if(!b) {
     ERR_clear_error(); /* errno says it better */
     pki_fail(0, err, errlen, "%s: %s", path,
              errno ? strerror(errno) : "cannot open");
-    return NULL;
   }
+  return b;
+}
+
+EVP_PKEY *pki_load_key(const char *path, char *err, size_t errlen)
+{
+  BIO *b = open_for_reading(path, err, errlen);
+  if(!b)
+    return NULL;
   EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
   BIO_free(b);
   if(!k)
@@ -133,13 +141,9 @@ EVP_PKEY *pki_load_key(const char *path, char *err, size_t errlen)
 /* Loads every certificate of a PEM file; at least one. */
 static STACK_OF(X509) * load_certs(const char *path, char *err, size_t errlen)
 {
-  BIO *b = BIO_new_file(path, "r");
-  if(!b) {
-    ERR_clear_error(); /* errno says it better */
-    pki_fail(0, err, errlen, "%s: %s", path,
-             errno ? strerror(errno) : "cannot open");
+  BIO *b = open_for_reading(path, err, errlen);
+  if(!b)
     return NULL;
-  }
   STACK_OF(X509) *sk = sk_X509_new_null();
   X509 *x;
   while(sk && (x = PEM_read_bio_X509(b, NULL, NULL, NULL))) {

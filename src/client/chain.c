@@ -89,6 +89,7 @@ static mux_t *hop_mux(const client_hop_t *h)
 /* ---- mux callbacks ---------------------------------------------------- */
 
 static void hop_input(client_hop_t *h, const uint8_t *in, size_t len);
+static void carrier_lost(client_hop_t *child, const char *how);
 static int hop_start_tls(client_hop_t *h);
 
 static int cb_stream_open(mux_t *m, uint32_t id, void **sud, void *ud)
@@ -114,7 +115,8 @@ static void cb_data(mux_t *m, uint32_t id, void *sud, const uint8_t *d,
   /* A carrier: the next hop's ciphertext, consumed at once (the next
    * hop's own windows bound what it buffers). */
   hop_input(sud, d, n);
-  mux_stream_consumed(m, id, n);
+  if(mux_stream_consumed(m, id, n))
+    carrier_lost(sud, "stalled (window update failed)");
 }
 
 static void carrier_lost(client_hop_t *child, const char *how)
@@ -568,7 +570,7 @@ void client_chain_submit(client_chain_t *s, client_req_t *req)
         s->t->cur = NULL;
       s->t->host->dispatch(s->t, req);
     } else {
-      client_req_finish(s->t, req, BEACON_ELIMIT, &e);
+      client_req_fail(s->t, req, BEACON_ELIMIT, &e);
     }
   }
   client_dirty(s->t);
@@ -584,7 +586,7 @@ static void req_lost(client_chain_t *s, client_req_t *req)
     s->t->host->dispatch(s->t, req);
     return;
   }
-  client_req_finish(s->t, req, s->err.code, &s->err);
+  client_req_fail(s->t, req, s->err.code, &s->err);
 }
 
 static void chain_teardown(client_chain_t *s)
@@ -714,8 +716,9 @@ static void on_timer(uv_timer_t *tm)
    * them fails the chain through cb_handshake_failed or cb_close. */
   for(int i = 0; i < s->nhops; i++) {
     client_hop_t *h = &s->hops[i];
-    if(h->conn)
-      conn_tick(h->conn, now);
+    /* A closing hop whose last output stalls is given up on. */
+    if(h->conn && conn_tick(h->conn, now) == CONN_TICK_DROP)
+      client_chain_fail(s, i, BEACON_ETIMEDOUT, "write stalled while closing");
     if(s->state == CHAIN_FAILED)
       return;
   }
@@ -730,7 +733,7 @@ static void on_timer(uv_timer_t *tm)
                        "stream open timed out after %d ms (no answer "
                        "from the relay)",
                        req->open_ms);
-      client_req_finish(s->t, req, BEACON_ETIMEDOUT, &e);
+      client_req_fail(s->t, req, BEACON_ETIMEDOUT, &e);
     }
     n = next;
   }

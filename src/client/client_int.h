@@ -39,6 +39,7 @@
 #include "conn/conn.h"
 #include "dial/dial.h"
 #include "conn/conn_uv.h"
+#include "conn/pump.h"
 #include "mux/mux.h"
 #include "target/target.h"
 #include "tls/tls.h"
@@ -115,6 +116,16 @@ typedef union client_local {
   uv_tty_t tty;
 } client_local_t;
 
+/* How a caller's stream ended (stream.c names them: the outcome words of
+ * docs/ARCHITECTURE.md "Outcomes"). */
+enum client_outcome {
+  CLIENT_OUTCOME_NONE = 0, /* not decided: "ok" when the stream ends */
+  CLIENT_OUTCOME_RESET_BY_TARGET,
+  CLIENT_OUTCOME_RESET_BY_CLIENT,
+  CLIENT_OUTCOME_TUNNEL_LOST,
+  CLIENT_OUTCOME_ERROR
+};
+
 struct client_stream {
   int kind; /* CLIENT_SUD_STREAM */
   beacon_tunnel_t *t;
@@ -129,18 +140,15 @@ struct client_stream {
   uv_stream_t *in, *out; /* out == in for one socket */
   int nopen;             /* local handles not yet closed */
   int local_open;
-  const char *outcome; /* how the stream ended: "ok", "reset_by_target",
-                          "reset_by_client", "tunnel_lost", "error" */
+  enum client_outcome outcome; /* the first one decided stands */
   uint64_t bytes_up, bytes_down;
   int closing;
   int reading;
-  int local_eof;
-  int fin_sent;
   int shut_sent;
   int shut_done;
   uint8_t *rbuf;
-  size_t stash_off, stash_len; /* bytes read but not taken by the mux */
-  size_t wpending;             /* bytes queued on the local socket */
+  pump_t pump;     /* stash, EOF to FIN, window give-back */
+  size_t wpending; /* bytes queued on the local socket */
 };
 
 /* One hop: TLS and mux in a connection core (conn/conn.h), with its own

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "beacon/beacon.h"
+#include "common/error.h"
 
 typedef struct client_req client_fd_stream_t;
 
@@ -27,8 +28,9 @@ typedef struct client_stream_end {
  * acknowledged the stream only once the target was connected (ALPN
  * beacon/1): then a failure is already reported and a success is final;
  * otherwise (a Go relay) a refusal shows later as a reset. */
-int client_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
-                int *confirmed, beacon_error_t *err);
+BEACON_MUST_USE int client_dial(beacon_tunnel_t *t, const char *target,
+                                int timeout_ms, int *confirmed,
+                                beacon_error_t *err);
 
 /* 1 when the loop can pump fd (a socket or a pipe); regular files,
  * character devices and terminals are not (use beacon_dial then). */
@@ -39,9 +41,9 @@ int client_stream_fd_ok(int fd);
  * a socket) through its own duplicates: the caller should close its
  * originals, so that the loop's close is the reader's EOF. Returns the
  * stream, or NULL with *code and err set (the descriptors untouched). */
-client_fd_stream_t *client_dial_fds(beacon_tunnel_t *t, const char *target,
-                                    int in_fd, int out_fd, int timeout_ms,
-                                    int *code, beacon_error_t *err);
+BEACON_MUST_USE client_fd_stream_t *
+client_dial_fds(beacon_tunnel_t *t, const char *target, int in_fd, int out_fd,
+                int timeout_ms, int *code, beacon_error_t *err);
 
 /* Ends the caller's side of the stream cleanly from any thread, as if
  * its input ended and it stopped reading (a ProxyCommand whose ssh
@@ -51,7 +53,8 @@ void client_stream_finish(beacon_tunnel_t *t, client_fd_stream_t *s);
 
 /* Waits up to timeout_ms (< 0: no limit) for the stream to end; 0 and
  * *end filled (the stream is then released), or BEACON_ETIMEDOUT. */
-int client_stream_wait(beacon_tunnel_t *t, client_fd_stream_t *s,
-                       int timeout_ms, client_stream_end_t *end);
+BEACON_MUST_USE int client_stream_wait(beacon_tunnel_t *t,
+                                       client_fd_stream_t *s, int timeout_ms,
+                                       client_stream_end_t *end);
 
 #endif

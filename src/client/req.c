@@ -74,3 +74,10 @@ int client_req_finish(beacon_tunnel_t *t, client_req_t *req, int code,
   client_req_unref(t, req);
   return waiting;
 }
+
+void client_req_fail(beacon_tunnel_t *t, client_req_t *req, int code,
+                     const beacon_error_t *err)
+{
+  int waiting = client_req_finish(t, req, code, err);
+  (void)waiting; /* a failure hands nothing over: nothing to undo */
+}

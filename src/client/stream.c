@@ -6,12 +6,13 @@
  * or a pipe to read and a pipe to write (client_dial_fds, no loopback
  * hop).
  *
+ * Both directions' bookkeeping is the stream pump's (conn/pump.h):
  *   local -> stream: read up to a slice; what the mux does not take (the
  *     peer's window is shut) is kept and reading stops until on_writable.
  *     Local EOF becomes FIN once every byte before it was taken.
  *   stream -> local: each on_data piece goes to the socket at once when
  *     it takes it (uv_try_write, no copy), the rest as one uv_write; the
- *     window is granted back (mux_stream_consumed) only for bytes
+ *     window is granted back (pump_to_local_done) only for bytes
  *     written, so at most one window per stream is buffered here. FIN
  *     becomes shutdown(SHUT_WR) after the queued writes.
  *   RST (or the tunnel dying) closes the local end with SO_LINGER {1, 0}:
@@ -50,19 +51,29 @@ static void detach(client_stream_t *p)
   p->sid = 0;
 }
 
+/* Each outcome's word (the callers of client_dial_fds log it) and the
+ * code client_stream_wait() reports with it. */
+static const struct {
+  const char *name;
+  int code;
+} outcomes[] = {
+    [CLIENT_OUTCOME_NONE] = {"ok", 0},
+    [CLIENT_OUTCOME_RESET_BY_TARGET] = {"reset_by_target", BEACON_ERESET},
+    [CLIENT_OUTCOME_RESET_BY_CLIENT] = {"reset_by_client", BEACON_EIO},
+    [CLIENT_OUTCOME_TUNNEL_LOST] = {"tunnel_lost", BEACON_ECLOSED},
+    [CLIENT_OUTCOME_ERROR] = {"error", BEACON_EIO},
+};
+
 /* The last local handle is closed: report the end, free the stream. */
 static void stream_free(client_stream_t *p)
 {
   if(p->owner) {
-    const char *how = p->outcome ? p->outcome : "ok";
     p->owner->stream = NULL;
-    int code = !strcmp(how, "ok")                ? 0
-               : !strcmp(how, "reset_by_target") ? BEACON_ERESET
-               : !strcmp(how, "tunnel_lost")     ? BEACON_ECLOSED
-                                                 : BEACON_EIO;
-    client_req_end(p->t, p->owner, code, how, p->bytes_up, p->bytes_down);
+    client_req_end(p->t, p->owner, outcomes[p->outcome].code,
+                   outcomes[p->outcome].name, p->bytes_up, p->bytes_down);
     p->owner = NULL;
   }
+  pump_free(&p->pump);
   free(p->rbuf);
   free(p);
 }
@@ -105,7 +116,7 @@ static void local_close(client_stream_t *p, int hard)
     close_handle(&p->out_h);
 }
 
-static void set_outcome(client_stream_t *p, const char *how)
+static void set_outcome(client_stream_t *p, enum client_outcome how)
 {
   if(!p->outcome)
     p->outcome = how;
@@ -120,25 +131,26 @@ static void stream_drop(client_stream_t *p, int send_rst)
   uint32_t id = p->sid;
   beacon_tunnel_t *t = p->t;
   detach(p);
-  if(m) {
-    mux_stream_set_user(m, id, NULL);
-    if(send_rst)
-      mux_stream_reset(m, id);
-  }
+  /* set_user fails only for a stream the mux no longer has: no RST then.
+   * A reset that could not queue its RST (no memory) still forgets the
+   * stream; the caller's end is closed hard below either way. */
+  if(m && !mux_stream_set_user(m, id, NULL) && send_rst &&
+     mux_stream_reset(m, id))
+    set_outcome(p, CLIENT_OUTCOME_ERROR);
   local_close(p, 1);
   client_dirty(t);
 }
 
 static void stream_reset(client_stream_t *p)
 {
-  set_outcome(p, "error");
+  set_outcome(p, CLIENT_OUTCOME_ERROR);
   stream_drop(p, 1);
 }
 
 /* The caller's end failed or went away: the relay is told with RST. */
 static void stream_local_gone(client_stream_t *p)
 {
-  set_outcome(p, "reset_by_client");
+  set_outcome(p, CLIENT_OUTCOME_RESET_BY_CLIENT);
   stream_drop(p, 1);
 }
 
@@ -167,6 +179,7 @@ client_stream_t *client_stream_open(client_chain_t *s, client_req_t *req)
   }
   p->s = s;
   p->sid = (uint32_t)id;
+  pump_init(&p->pump, p->sid);
   p->req = req;
   p->open_deadline = uv_now(&s->t->loop) + (uint64_t)req->open_ms;
   list_add(&s->streams, &p->link);
@@ -198,49 +211,20 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
   *buf = uv_buf_init((char *)p->rbuf, p->rbuf ? CLIENT_CHUNK : 0);
 }
 
-static void send_fin(client_stream_t *p)
-{
-  mux_t *m = stream_mux(p);
-  if(p->fin_sent)
-    return;
-  p->fin_sent = 1;
-  if(m)
-    mux_stream_close(m, p->sid);
-  client_dirty(p->t);
-}
-
-/* Offers the kept bytes to the mux. 1 when all were taken. */
-static int push_stash(client_stream_t *p)
-{
-  mux_t *m = stream_mux(p);
-  if(!p->stash_len)
-    return 1;
-  if(!m) {
-    stream_reset(p);
-    return 0;
-  }
-  int64_t w =
-      mux_stream_write(m, p->sid, p->rbuf + p->stash_off, p->stash_len);
-  if(w < 0) {
-    stream_reset(p);
-    return 0;
-  }
-  p->stash_off += (size_t)w;
-  p->stash_len -= (size_t)w;
-  client_dirty(p->t);
-  return p->stash_len == 0;
-}
-
 static void on_local_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
   client_stream_t *p = st->data;
   if(n == 0 || p->closing)
     return;
   if(n == UV_EOF) {
-    p->local_eof = 1;
     uv_read_stop(st);
     p->reading = 0;
-    send_fin(p);
+    /* FIN now, or once the stash went (on_writable). */
+    if(pump_local_eof(&p->pump, stream_mux(p))) {
+      stream_reset(p); /* without its FIN the target would wait */
+      return;
+    }
+    client_dirty(p->t);
     maybe_close(p);
     return;
   }
@@ -250,9 +234,14 @@ static void on_local_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     return;
   }
   p->bytes_up += (uint64_t)n;
-  p->stash_off = 0;
-  p->stash_len = (size_t)n;
-  if(!push_stash(p) && !p->closing) {
+  /* What the mux does not take, the pump keeps: reading stops until
+   * on_writable. */
+  if(pump_from_local(&p->pump, stream_mux(p), p->rbuf, (size_t)n) < 0) {
+    stream_reset(p);
+    return;
+  }
+  client_dirty(p->t);
+  if(!pump_want_read(&p->pump)) {
     uv_read_stop(st);
     p->reading = 0;
   }
@@ -260,7 +249,7 @@ static void on_local_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 
 static void start_reading(client_stream_t *p)
 {
-  if(p->reading || p->closing || p->local_eof || !p->local_open)
+  if(p->reading || p->closing || !pump_want_read(&p->pump) || !p->local_open)
     return;
   if(!uv_read_start(p->in, on_alloc, on_local_read))
     p->reading = 1;
@@ -324,7 +313,7 @@ void client_stream_on_ack(client_stream_t *p)
     /* What no handle owns yet, the request closes when freed. */
     beacon_error_t e;
     client_error_set(&e, BEACON_EIO, -1, "cannot adopt the local end");
-    client_req_finish(p->t, req, BEACON_EIO, &e);
+    client_req_fail(p->t, req, BEACON_EIO, &e);
     stream_reset(p);
     return;
   }
@@ -341,16 +330,22 @@ void client_stream_on_ack(client_stream_t *p)
   start_reading(p);
 }
 
-/* len bytes reached the caller: the relay may send that many more. */
-static void window_back(client_stream_t *p, size_t len)
+/* len bytes reached the caller: the relay may send that many more.
+ * Returns -1 when the window could not be given back and the stream was
+ * reset (it would stall for good otherwise). */
+static int window_back(client_stream_t *p, size_t len)
 {
   mux_t *m = stream_mux(p);
   p->bytes_down += len;
   if(m) {
     mux_now(m, uv_now(&p->t->loop));
-    mux_stream_consumed(m, p->sid, len);
+    if(pump_to_local_done(&p->pump, m, len)) {
+      stream_reset(p);
+      return -1;
+    }
     client_dirty(p->t);
   }
+  return 0;
 }
 
 static void on_local_write(uv_write_t *wr, int status)
@@ -366,8 +361,8 @@ static void on_local_write(uv_write_t *wr, int status)
     stream_local_gone(p); /* the caller is gone: tell the relay */
     return;
   }
-  window_back(p, len);
-  maybe_close(p);
+  if(!window_back(p, len))
+    maybe_close(p);
 }
 
 void client_stream_on_data(client_stream_t *p, const uint8_t *d, size_t n)
@@ -377,7 +372,7 @@ void client_stream_on_data(client_stream_t *p, const uint8_t *d, size_t n)
   if(p->closing || !p->local_open || p->shut_sent)
     return;
   if(p->discard) {
-    window_back(p, n); /* the caller is gone: consumed, not written */
+    (void)window_back(p, n); /* the caller is gone: consumed, unwritten */
     return;
   }
   /* Straight to the caller's socket when it takes it, without a copy;
@@ -390,7 +385,8 @@ void client_stream_on_data(client_stream_t *p, const uint8_t *d, size_t n)
     return;
   }
   if(took > 0) {
-    window_back(p, (size_t)took);
+    if(window_back(p, (size_t)took))
+      return;
     d += took;
     n -= (size_t)took;
     if(!n)
@@ -465,22 +461,23 @@ void client_stream_on_reset(client_stream_t *p)
           (int)req->line_len - 1, req->line, beacon_strerror(code));
     else
       client_error_set(&e, BEACON_ERESET, hop, "the relay reset the stream");
-    client_req_finish(p->t, req, code, &e);
+    client_req_fail(p->t, req, code, &e);
   }
-  set_outcome(p, "reset_by_target");
+  set_outcome(p, CLIENT_OUTCOME_RESET_BY_TARGET);
   stream_drop(p, 0); /* the mux drops the stream after this callback */
 }
 
 void client_stream_on_writable(client_stream_t *p)
 {
-  if(p->closing || !p->stash_len)
+  if(p->closing || !pump_stashed(&p->pump))
     return;
-  if(!push_stash(p))
+  /* The stash goes first, then FIN if the caller's input ended. */
+  if(pump_on_writable(&p->pump, stream_mux(p)) < 0) {
+    stream_reset(p);
     return;
-  if(p->local_eof)
-    send_fin(p);
-  else
-    start_reading(p);
+  }
+  client_dirty(p->t);
+  start_reading(p);
 }
 
 void client_stream_on_closed(client_stream_t *p)
@@ -491,7 +488,7 @@ void client_stream_on_closed(client_stream_t *p)
     p->req = NULL;
     beacon_error_t e;
     client_error_set(&e, BEACON_ECLOSED, -1, "the stream closed at once");
-    client_req_finish(p->t, req, BEACON_ECLOSED, &e);
+    client_req_fail(p->t, req, BEACON_ECLOSED, &e);
   }
   detach(p);
   maybe_close(p);
@@ -510,15 +507,17 @@ void client_stream_finish_local(client_stream_t *p)
     uv_read_stop(p->in);
     p->reading = 0;
   }
-  p->local_eof = 1;
-  if(!p->stash_len)
-    send_fin(p);
+  if(pump_local_eof(&p->pump, stream_mux(p))) {
+    stream_reset(p);
+    return;
+  }
+  client_dirty(p->t);
   maybe_close(p);
 }
 
 void client_stream_abort(client_stream_t *p)
 {
-  set_outcome(p, "tunnel_lost");
+  set_outcome(p, CLIENT_OUTCOME_TUNNEL_LOST);
   detach(p);
   local_close(p, 1);
 }

@@ -74,7 +74,7 @@ static void tunnel_dispatch(beacon_tunnel_t *t, client_req_t *req)
   if(t->stopped) {
     beacon_error_t e;
     client_error_set(&e, BEACON_ECLOSED, -1, "tunnel is closing");
-    client_req_finish(t, req, BEACON_ECLOSED, &e);
+    client_req_fail(t, req, BEACON_ECLOSED, &e);
     return;
   }
   client_chain_t *s = t->cur;
@@ -83,7 +83,7 @@ static void tunnel_dispatch(beacon_tunnel_t *t, client_req_t *req)
     if(!s) {
       beacon_error_t e;
       client_error_set(&e, BEACON_ENOMEM, -1, "out of memory");
-      client_req_finish(t, req, BEACON_ENOMEM, &e);
+      client_req_fail(t, req, BEACON_ENOMEM, &e);
       return;
     }
     t->cur = s;

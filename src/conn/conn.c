@@ -24,7 +24,7 @@ struct conn {
   uint8_t *own_plain; /* when cfg.plain was NULL */
   uint64_t now;       /* the adapter's clock at its last call */
   uint64_t deadline_hs;
-  uint64_t user_deadline;
+  list_link_t deadlines;  /* conn_deadline_t, earliest first */
   uint64_t last_progress; /* last write progress, or waiting started */
   size_t queued;          /* ciphertext in the adapter's writes */
   int was_waiting;
@@ -95,7 +95,7 @@ conn_t *conn_new(const conn_config_t *cfg, tls_ctx_t *ctx,
   c->mux_cb = *mux_cb;
   c->ud = ud;
   c->now = now;
-  c->user_deadline = UINT64_MAX;
+  list_init(&c->deadlines);
   c->deadline_hs =
       cfg->handshake_timeout_ms ? now + cfg->handshake_timeout_ms : UINT64_MAX;
   c->tls = tls_conn_new(ctx, expected_host);
@@ -115,6 +115,9 @@ void conn_free(conn_t *c)
 {
   if(!c)
     return;
+  /* Their owners may outlive c and stop them later. */
+  while(!list_empty(&c->deadlines))
+    list_del(c->deadlines.next);
   mux_free(c->mux);
   tls_conn_free(c->tls);
   free(c->own_plain);
@@ -233,8 +236,13 @@ void conn_close(conn_t *c, enum conn_close_reason why, uint64_t now)
   c->reason = why;
   if(c->mux) {
     if(!conn_close_reason_is_hard(why)) {
-      encrypt_mux(c, 0);
-      tls_conn_shutdown(c->tls);
+      /* Best effort on the way out: a peer whose Go Away or
+       * close_notify could not be queued (no memory) sees the transport
+       * end instead, which it handles the same. */
+      int rc = encrypt_mux(c, 0);
+      if(!rc)
+        rc = tls_conn_shutdown(c->tls);
+      (void)rc;
     }
     if(!c->cfg.keep_mux_on_close)
       mux_shutdown(c->mux);
@@ -342,6 +350,55 @@ int conn_feed(conn_t *c, const uint8_t *in, size_t len, uint64_t now)
 
 /* ---- timers ---- */
 
+void conn_deadline_init(conn_deadline_t *d)
+{
+  list_init(&d->link);
+  d->when = UINT64_MAX;
+}
+
+void conn_deadline_start(conn_t *c, conn_deadline_t *d, uint64_t when)
+{
+  list_del(&d->link);
+  d->when = when;
+  /* From the tail: deadlines of one length are started in time order,
+   * so this is one step. */
+  list_link_t *at = c->deadlines.prev;
+  while(at != &c->deadlines &&
+        LIST_CONTAINER(at, conn_deadline_t, link)->when > when)
+    at = at->prev;
+  list_add(at->next, &d->link);
+}
+
+void conn_deadline_stop(conn_deadline_t *d)
+{
+  list_del(&d->link);
+}
+
+int conn_deadline_running(const conn_deadline_t *d)
+{
+  return !list_empty(&d->link);
+}
+
+static uint64_t first_deadline(const conn_t *c)
+{
+  if(list_empty(&c->deadlines))
+    return UINT64_MAX;
+  return LIST_CONTAINER(c->deadlines.next, conn_deadline_t, link)->when;
+}
+
+/* Runs the passed deadlines in order; each callback may stop or start
+ * others, or close the connection. */
+static void fire_deadlines(conn_t *c, uint64_t now)
+{
+  while(c->state != CONN_CLOSING && first_deadline(c) <= now) {
+    conn_deadline_t *d =
+        LIST_CONTAINER(c->deadlines.next, conn_deadline_t, link);
+    list_del(&d->link);
+    if(c->cb.on_deadline)
+      c->cb.on_deadline(c, d, now, c->ud);
+  }
+}
+
 int conn_tick(conn_t *c, uint64_t now)
 {
   c->now = now;
@@ -368,11 +425,7 @@ int conn_tick(conn_t *c, uint64_t now)
      * its ciphertext buffers back (mux_tick did the same for its queue). */
     tls_conn_trim(c->tls);
   }
-  if(now >= c->user_deadline) {
-    c->user_deadline = UINT64_MAX;
-    if(c->cb.on_user_deadline)
-      c->cb.on_user_deadline(c, now, c->ud);
-  }
+  fire_deadlines(c, now);
   return 0;
 }
 
@@ -391,14 +444,10 @@ uint64_t conn_next_deadline(const conn_t *c)
     if(md < dl)
       dl = md;
   }
-  if(c->user_deadline < dl)
-    dl = c->user_deadline;
+  uint64_t first = first_deadline(c);
+  if(first < dl)
+    dl = first;
   return dl;
-}
-
-void conn_set_user_deadline(conn_t *c, uint64_t when)
-{
-  c->user_deadline = when;
 }
 
 /* ---- queries ---- */

@@ -14,7 +14,9 @@
  *     with conn_advance_queued() and, once written, conn_write_done():
  *     they count against high_water and the write-stall deadline;
  *   - conn_next_deadline() says when to call conn_tick() (handshake,
- *     mux keep-alive, write stall, closing linger, the adapter's own).
+ *     mux keep-alive, write stall, closing linger, and the adapter's own
+ *     deadlines such as each stream's target line, conn_deadline_t), so
+ *     one timer per connection serves them all.
  *
  * The mux is created when the handshake completes, from the
  * mux_config_t the adapter passed to conn_new(); its callbacks go to the
@@ -33,10 +35,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/error.h"
+#include "common/list.h"
 #include "mux/mux.h"
 #include "tls/tls.h"
 
 typedef struct conn conn_t;
+
+/* One deadline of the adapter's (a stream's target line, say), embedded
+ * in the adapter's object. The core keeps the running ones in time order
+ * and merges the earliest into conn_next_deadline(). */
+typedef struct conn_deadline {
+  list_link_t link; /* in the core's list while running */
+  uint64_t when;
+} conn_deadline_t;
 
 enum conn_state {
   CONN_HANDSHAKE = 0, /* TLS handshake running, no mux yet */
@@ -99,9 +111,10 @@ typedef struct conn_callbacks {
    * (nothing new for a hard reason).
    * Required: the adapter sends it and drops the transport. */
   void (*on_close)(conn_t *c, enum conn_close_reason why, void *ud);
-  /* The deadline set with conn_set_user_deadline() passed (it is
-   * cleared first). Optional. */
-  void (*on_user_deadline)(conn_t *c, uint64_t now, void *ud);
+  /* A deadline started with conn_deadline_start() passed; it is stopped
+   * first, so the callback may free its owner. Deadlines do not fire once
+   * the connection is closing. Optional. */
+  void (*on_deadline)(conn_t *c, conn_deadline_t *d, uint64_t now, void *ud);
 } conn_callbacks_t;
 
 typedef struct conn_config {
@@ -134,10 +147,13 @@ void conn_config_default(conn_config_t *cfg);
  * starts its handshake at once (conn_pending() has the ClientHello). NULL on
  * OOM.
  */
-conn_t *conn_new(const conn_config_t *cfg, tls_ctx_t *ctx,
-                 const char *expected_host, const conn_callbacks_t *cb,
-                 const mux_callbacks_t *mux_cb, void *ud, uint64_t now);
-/* Frees everything without callbacks. NULL allowed. */
+BEACON_MUST_USE conn_t *conn_new(const conn_config_t *cfg, tls_ctx_t *ctx,
+                                 const char *expected_host,
+                                 const conn_callbacks_t *cb,
+                                 const mux_callbacks_t *mux_cb, void *ud,
+                                 uint64_t now);
+/* Frees everything without callbacks; running deadlines are stopped.
+ * NULL allowed. */
 void conn_free(conn_t *c);
 
 /* Ciphertext from the transport: drives the handshake, then decrypts
@@ -175,12 +191,18 @@ int conn_want_read(const conn_t *c);
  * made no write progress for write_timeout_ms (the adapter drops the
  * transport), else 0. */
 #define CONN_TICK_DROP 1
-int conn_tick(conn_t *c, uint64_t now);
+BEACON_MUST_USE int conn_tick(conn_t *c, uint64_t now);
 /* When conn_tick() next has work, or UINT64_MAX. */
 uint64_t conn_next_deadline(const conn_t *c);
-/* One deadline of the adapter's own (UINT64_MAX = none), merged into
- * conn_next_deadline(); on_user_deadline runs when it passes. */
-void conn_set_user_deadline(conn_t *c, uint64_t when);
+/* Makes d a blank, stopped deadline (before any other call with it). */
+void conn_deadline_init(conn_deadline_t *d);
+/* (Re)starts d to pass at when: merged into conn_next_deadline(), and
+ * on_deadline runs from the conn_tick() at or after it. */
+void conn_deadline_start(conn_t *c, conn_deadline_t *d, uint64_t when);
+/* Stops d; harmless when it is not running. */
+void conn_deadline_stop(conn_deadline_t *d);
+/* 1 while d is running. */
+int conn_deadline_running(const conn_deadline_t *d);
 
 /* Ends the connection (no-op when already closing); see above. */
 void conn_close(conn_t *c, enum conn_close_reason why, uint64_t now);

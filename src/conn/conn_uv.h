@@ -38,7 +38,8 @@ void conn_wpool_clear(conn_wpool_t *pool);
 /* Hands c's pending ciphertext to sock: what uv_try_write() takes is
  * conn_advance()d, the rest is copied into one uv_write() reported with
  * conn_advance_queued(). 0, BEACON_ENOMEM or BEACON_EIO. */
-int conn_uv_write(conn_t *c, uv_stream_t *sock, conn_wpool_t *pool,
-                  conn_uv_written_cb cb, void *owner);
+BEACON_MUST_USE int conn_uv_write(conn_t *c, uv_stream_t *sock,
+                                  conn_wpool_t *pool, conn_uv_written_cb cb,
+                                  void *owner);
 
 #endif

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <uv.h>
 
+#include "common/error.h"
 #include "target/target.h"
 
 /* A connected (or connecting) socket; heap-allocated so Happy Eyeballs
@@ -43,8 +44,9 @@ typedef void (*dial_cb)(void *ud, int status, int os_err, dial_conn_t *conn,
  * or at once when one fails, the first connection wins; the whole dial
  * ends after timeout_ms. allow may be NULL (every address). NULL on
  * out of memory. */
-dial_t *dial_start(uv_loop_t *loop, const target_t *tgt, uint64_t timeout_ms,
-                   dial_allow_fn allow, void *allow_ud, dial_cb cb, void *ud);
+BEACON_MUST_USE dial_t *dial_start(uv_loop_t *loop, const target_t *tgt,
+                                   uint64_t timeout_ms, dial_allow_fn allow,
+                                   void *allow_ud, dial_cb cb, void *ud);
 /* The callback is not called after this; resources go asynchronously. */
 void dial_cancel(dial_t *d);
 /* Closes a connection; c->on_closed runs from the close callback. */

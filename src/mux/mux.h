@@ -174,8 +174,9 @@ void mux_config_default(mux_config_t *cfg);
 
 /* Creates a session. cb is copied. now = the caller's clock. NULL on
  * OOM or invalid config. */
-mux_t *mux_new(const mux_config_t *cfg, const mux_callbacks_t *cb, void *ud,
-               uint64_t now);
+BEACON_MUST_USE mux_t *mux_new(const mux_config_t *cfg,
+                               const mux_callbacks_t *cb, void *ud,
+                               uint64_t now);
 /* Frees the session and every stream without callbacks. NULL allowed. */
 void mux_free(mux_t *m);
 
@@ -218,29 +219,29 @@ int64_t mux_stream_recv_window(const mux_t *m, uint32_t id);
 
 /* Keep-alive and timers. Returns 0, or BEACON_ETIMEDOUT when a ping went
  * unanswered past keepalive_timeout_ms (the session is then dead). */
-int mux_tick(mux_t *m, uint64_t now);
+BEACON_MUST_USE int mux_tick(mux_t *m, uint64_t now);
 /* The time mux_tick() next has work, or UINT64_MAX for none. */
 uint64_t mux_next_deadline(const mux_t *m);
 
 /* Sends a ping with SYN now; *opaque receives its value. */
-int mux_ping(mux_t *m, uint64_t now, uint32_t *opaque);
+BEACON_MUST_USE int mux_ping(mux_t *m, uint64_t now, uint32_t *opaque);
 /* Queues Go Away(code): no more streams are opened or accepted. */
-int mux_go_away(mux_t *m, uint32_t code);
+BEACON_MUST_USE int mux_go_away(mux_t *m, uint32_t code);
 
 /* Opens a stream (Window Update with SYN, delta 0, as Go does). Returns
  * the new id (> 0) or BEACON_EGOAWAY / BEACON_ELIMIT / BEACON_ENOMEM. */
-int64_t mux_open(mux_t *m, void *stream_ud);
+BEACON_MUST_USE int64_t mux_open(mux_t *m, void *stream_ud);
 
 /* Acknowledges a stream accepted with MUX_ACCEPT_DEFER (Window Update
  * with ACK, delta 0). 0 when already acknowledged. */
-int mux_stream_ack(mux_t *m, uint32_t id);
+BEACON_MUST_USE int mux_stream_ack(mux_t *m, uint32_t id);
 
 /* Queues up to len bytes as Data frames, as many as the peer's window
  * and the output queue allow. Returns bytes taken (0 when the window is
  * shut: on_writable follows when it opens), or BEACON_ECLOSED /
  * BEACON_ERESET. */
-int64_t mux_stream_write(mux_t *m, uint32_t id, const uint8_t *data,
-                         size_t len);
+BEACON_MUST_USE int64_t mux_stream_write(mux_t *m, uint32_t id,
+                                         const uint8_t *data, size_t len);
 /* The application consumed n received bytes: the window is granted back
  * (a Window Update once half the window is consumed, as Go does).
  * Auto-tuning: when that half was consumed in less than about two round
@@ -249,21 +250,23 @@ int64_t mux_stream_write(mux_t *m, uint32_t id, const uint8_t *data,
  * session's window_budget. A slow consumer never grows its window: its
  * bytes are reported late, so its epochs are long. Without a round-trip
  * estimate yet, the first such grant sends a ping to get one. */
-int mux_stream_consumed(mux_t *m, uint32_t id, size_t n);
+BEACON_MUST_USE int mux_stream_consumed(mux_t *m, uint32_t id, size_t n);
 /* Half-close: queues FIN after everything written before it. */
-int mux_stream_close(mux_t *m, uint32_t id);
+BEACON_MUST_USE int mux_stream_close(mux_t *m, uint32_t id);
 /* Abort both ways: queues RST and frees the stream (on_stream_closed is
  * called before this returns). */
-int mux_stream_reset(mux_t *m, uint32_t id);
+BEACON_MUST_USE int mux_stream_reset(mux_t *m, uint32_t id);
 /* The same, with `code` in the RST frame's length field (a Window Update
  * delta, which hashicorp/yamux ignores on a reset stream): the reason a
  * relay refused a stream, for peers that negotiated it (docs/PROTOCOL.md
  * "Connect results (ALPN beacon/1)"). */
-int mux_stream_reset_code(mux_t *m, uint32_t id, uint32_t code);
+BEACON_MUST_USE int mux_stream_reset_code(mux_t *m, uint32_t id,
+                                          uint32_t code);
 /* Inside on_reset: the code the peer's RST carried (0 when none). */
 uint32_t mux_reset_code(const mux_t *m);
 /* Replace the stream's user pointer. */
-int mux_stream_set_user(mux_t *m, uint32_t id, void *stream_ud);
+BEACON_MUST_USE int mux_stream_set_user(mux_t *m, uint32_t id,
+                                        void *stream_ud);
 /* Bytes the peer's window still allows on this stream, or an error. */
 int64_t mux_stream_send_window(const mux_t *m, uint32_t id);
 /* Payload bytes mux_stream_write() would take now: the peer's window,

@@ -15,7 +15,7 @@
 
 /* Binds r->tunnel_addr once per worker (w->fd); sets r->port and
  * r->addr_text. 0, or BEACON_EINVAL / BEACON_EIO with a message. */
-int relay_bind_all(relay_t *r, char *err, size_t errlen);
+BEACON_MUST_USE int relay_bind_all(relay_t *r, char *err, size_t errlen);
 
 /* Whether addr is a tunnel address relay_bind_all() could use, binding
  * nothing. 0, or BEACON_EINVAL with a message. */

@@ -14,7 +14,8 @@
  * Memory rule (docs/ARCHITECTURE.md "Handles and memory"): a struct holding a
  * uv handle is freed only after that handle's close callback ran. Tunnels and
  * streams count their open handles and children in `refs` and free themselves
- * when it drops to 0.
+ * when it drops to 0; a finished stream also waits for its worker's reap (the
+ * check handle), outside the callbacks that ended it.
  */
 #ifndef BEACON_RELAY_INT_H
 #define BEACON_RELAY_INT_H
@@ -28,6 +29,7 @@
 #include "conn/conn.h"
 #include "dial/dial.h"
 #include "conn/conn_uv.h"
+#include "conn/pump.h"
 #include "metrics/http.h"
 #include "metrics/metrics.h"
 #include "mux/mux.h"
@@ -82,6 +84,9 @@ typedef struct relay_stream_host {
   void (*output)(relay_tunnel_t *t);
   /* A stream was freed and dropped its reference on the tunnel. */
   void (*stream_gone)(relay_tunnel_t *t);
+  /* A stream finished and waits in w->reap: the worker's next check
+   * must run soon (the loop must not block first). */
+  void (*reap_soon)(relay_tunnel_t *t);
 } relay_stream_host_t;
 
 /* The exported metric families (prom.c, docs/OPERATIONS.md "Metrics"):
@@ -154,6 +159,9 @@ struct relay_worker {
   int stopping;
   list_link_t tunnels; /* all tunnels of this loop */
   list_link_t dirty;   /* tunnels with output to flush */
+  /* Finished streams, freed by the check handle: a stream ends inside
+   * callbacks whose callers still look at it. */
+  list_link_t reap;
   uint64_t ntunnels;
   conn_wpool_t wpool; /* tunnel write buffers for reuse */
   struct relay_piece {
@@ -216,6 +224,17 @@ static inline mux_t *relay_tunnel_mux(const relay_tunnel_t *t)
   return t->conn ? conn_mux(t->conn) : NULL;
 }
 
+/* How a stream ended: the outcome word of stream_done (docs/ARCHITECTURE.md
+ * "Outcomes"; stream.c names them). */
+enum relay_outcome {
+  RELAY_OUTCOME_NONE = 0, /* not decided: "ok" when the stream ends */
+  RELAY_OUTCOME_REFUSED,
+  RELAY_OUTCOME_DIAL_ERROR,
+  RELAY_OUTCOME_TIMEOUT,
+  RELAY_OUTCOME_BAD_TARGET,
+  RELAY_OUTCOME_RESET
+};
+
 enum stream_state {
   ST_TARGET, /* waiting for the target line */
   ST_DIAL,   /* resolving and connecting */
@@ -237,12 +256,15 @@ struct relay_stream {
   list_link_t link; /* in t->streams */
   uint32_t id;
   enum stream_state state;
-  int refs;         /* timer, conn, dial, mux */
+  int refs;         /* its own until reaped, and the target conn */
   int mux_live;     /* id still live in the mux */
   int aborted;      /* reset either way or tunnel gone */
   int unacked;      /* confirm_connect: no ACK sent yet */
   uint32_t refusal; /* enum target_result for an RST before the ACK */
-  uv_timer_t timer; /* target line deadline */
+  /* The target line's deadline, on the tunnel's core (conn_deadline_t):
+   * the tunnel's one timer serves every stream. */
+  conn_deadline_t target_deadline;
+  list_link_t reap_link; /* in w->reap once finished */
   /* Only until the target line is parsed: most of a stream's life is
    * spent pumping, so the 500-odd bytes of parser state are not kept. */
   struct relay_stream_setup *setup;
@@ -259,14 +281,12 @@ struct relay_stream {
   int shut_sent;
   int shut_done;
   uv_shutdown_t shutdown_req;
-  /* downstream */
+  /* downstream; the pump (conn/pump.h) also gives the window back for
+   * the upstream bytes written */
   int reading;
-  int target_eof;
-  int fin_sent;
-  uint8_t *left; /* target bytes the mux did not take */
-  size_t left_len, left_off;
+  pump_t pump;
   /* outcome */
-  const char *outcome; /* NULL until decided */
+  enum relay_outcome outcome; /* the first one decided stands */
   char reason[96];
   uint64_t start_ms;
   uint64_t dial_start_ns; /* uv_hrtime() when the target dial began */

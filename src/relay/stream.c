@@ -6,15 +6,16 @@
  *
  * Upstream (controller to target): bytes go to the socket with
  * uv_try_write, the rest in queued writes; the receive window is given
- * back with mux_stream_consumed() only once bytes were written, so the
+ * back (pump_to_local_done) only once bytes were written, so the
  * window bounds what is buffered. Bytes after the target line, even in
  * the same frame or before the dial completes, are held (unconsumed) and
  * written first. Peer FIN becomes uv_shutdown after them.
  *
- * Downstream (target to controller): each read goes into the mux; what
- * the stream window or the session queue does not take is kept and
- * reading stops until on_writable. Target EOF becomes FIN once all of it
- * was queued; a target error or reset becomes RST.
+ * Downstream (target to controller): each read goes into the mux through
+ * the stream pump (conn/pump.h); what the stream window or the session
+ * queue does not take is kept and reading stops until on_writable.
+ * Target EOF becomes FIN once all of it was queued; a target error or
+ * reset becomes RST.
  */
 #include <netinet/in.h>
 #include <stdio.h>
@@ -46,11 +47,20 @@ static const policy_t *policy_of(relay_stream_t *s)
   return r->cfg.policy ? r->cfg.policy : r->default_policy;
 }
 
+static const char *const outcome_names[] = {
+    [RELAY_OUTCOME_NONE] = "ok",
+    [RELAY_OUTCOME_REFUSED] = "refused",
+    [RELAY_OUTCOME_DIAL_ERROR] = "dial_error",
+    [RELAY_OUTCOME_TIMEOUT] = "timeout",
+    [RELAY_OUTCOME_BAD_TARGET] = "bad_target",
+    [RELAY_OUTCOME_RESET] = "reset",
+};
+
 static void log_done(relay_stream_t *s)
 {
   log_line_t l;
-  const char *outcome = s->outcome ? s->outcome : "ok";
-  log_level_t lvl = strcmp(outcome, "ok") ? LOG_WARN : LOG_INFO;
+  const char *outcome = outcome_names[s->outcome];
+  log_level_t lvl = s->outcome != RELAY_OUTCOME_NONE ? LOG_WARN : LOG_INFO;
   if(!log_begin(&l, lvl, "stream_done"))
     return;
   log_u64(&l, "tunnel", s->t->id);
@@ -90,7 +100,7 @@ static void stream_release(relay_stream_t *s)
     s->pend_head = c->next;
     free(c);
   }
-  free(s->left);
+  pump_free(&s->pump);
   free(s->setup);
   free(s->target_text);
   atomic_fetch_sub(&metrics_of(s)->streams_open, 1);
@@ -99,9 +109,14 @@ static void stream_release(relay_stream_t *s)
   t->host->stream_gone(t);
 }
 
-static void timer_closed(uv_handle_t *h)
+void relay_stream_reap(relay_worker_t *w)
 {
-  stream_release(h->data);
+  while(!list_empty(&w->reap)) {
+    relay_stream_t *s =
+        LIST_CONTAINER(w->reap.next, relay_stream_t, reap_link);
+    list_del(&s->reap_link);
+    stream_release(s);
+  }
 }
 
 static void conn_closed(dial_conn_t *c)
@@ -109,7 +124,8 @@ static void conn_closed(dial_conn_t *c)
   stream_release(c->owner);
 }
 
-/* Closes the stream's handles; it is freed when the last one is gone. */
+/* Closes the target connection; the stream is freed once it closed and
+ * the worker reaped the stream (never while a caller still uses it). */
 static void stream_finish(relay_stream_t *s)
 {
   if(s->state == ST_DONE)
@@ -119,13 +135,28 @@ static void stream_finish(relay_stream_t *s)
     dial_cancel(s->dial);
     s->dial = NULL;
   }
-  uv_close((uv_handle_t *)&s->timer, timer_closed);
+  conn_deadline_stop(&s->target_deadline);
+  list_add(&s->t->w->reap, &s->reap_link);
+  s->t->host->reap_soon(s->t);
   if(s->conn)
     dial_conn_close(s->conn);
 }
 
+/* A mux call on a live stream failed (out of memory for its frame). */
+static void log_mux_failure(relay_stream_t *s, const char *call, int rc)
+{
+  log_line_t l;
+  if(!log_begin(&l, LOG_WARN, "stream_mux_failed"))
+    return;
+  log_u64(&l, "tunnel", s->t->id);
+  log_u64(&l, "stream", s->id);
+  log_str(&l, "call", call);
+  log_str(&l, "error", beacon_strerror(rc));
+  log_end(&l);
+}
+
 /* Ends the stream with RST (unless already gone) and this outcome. */
-static void stream_abort(relay_stream_t *s, const char *outcome,
+static void stream_abort(relay_stream_t *s, enum relay_outcome outcome,
                          const char *reason)
 {
   if(!s->outcome) {
@@ -137,8 +168,12 @@ static void stream_abort(relay_stream_t *s, const char *outcome,
   if(s->mux_live && relay_tunnel_mux(s->t)) {
     /* on_stream_closed runs before this returns. Before its ACK, a
      * stream of a confirm_connect tunnel is refused with a reason. */
-    mux_stream_reset_code(relay_tunnel_mux(s->t), s->id,
-                          s->unacked ? s->refusal : 0);
+    int rc = mux_stream_reset_code(relay_tunnel_mux(s->t), s->id,
+                                   s->unacked ? s->refusal : 0);
+    /* The mux forgot the stream all the same; only the peer may not
+     * learn of it: said in the log. */
+    if(rc)
+      log_mux_failure(s, "reset", rc);
     s->t->host->output(s->t);
   }
   s->mux_live = 0;
@@ -164,7 +199,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
   s->shut_done = 1;
   if(status && status != UV_ECANCELED && status != UV_ENOTCONN &&
      s->state != ST_DONE) {
-    stream_abort(s, "reset", "target shutdown failed");
+    stream_abort(s, RELAY_OUTCOME_RESET, "target shutdown failed");
     return;
   }
   stream_maybe_finish(s);
@@ -180,11 +215,14 @@ static void do_shutdown(relay_stream_t *s)
   if(uv_shutdown(&s->shutdown_req, (uv_stream_t *)&s->conn->tcp,
                  on_shutdown)) {
     s->shut_done = 1;
-    stream_abort(s, "reset", "target shutdown failed");
+    stream_abort(s, RELAY_OUTCOME_RESET, "target shutdown failed");
   }
 }
 
-static void account_up(relay_stream_t *s, size_t n)
+/* n bytes reached the target: their window goes back to the controller.
+ * Returns -1 when that failed and the stream was aborted (a window never
+ * given back would stall the stream for good). */
+static int account_up(relay_stream_t *s, size_t n)
 {
   s->bytes_up += n;
   s->t->bytes_up += n;
@@ -192,9 +230,15 @@ static void account_up(relay_stream_t *s, size_t n)
   if(s->mux_live) {
     mux_t *m = relay_tunnel_mux(s->t);
     mux_now(m, uv_now(&s->t->w->loop));
-    mux_stream_consumed(m, s->id, n);
+    int rc = pump_to_local_done(&s->pump, m, n);
+    if(rc) {
+      log_mux_failure(s, "consumed", rc);
+      stream_abort(s, RELAY_OUTCOME_RESET, "window update failed");
+      return -1;
+    }
   }
   s->t->host->output(s->t);
+  return 0;
 }
 
 static void on_up_write(uv_write_t *req, int status)
@@ -209,10 +253,10 @@ static void on_up_write(uv_write_t *req, int status)
   if(status < 0) {
     char why[64];
     snprintf(why, sizeof(why), "target write: %s", uv_err_name(status));
-    stream_abort(s, "reset", why);
+    stream_abort(s, RELAY_OUTCOME_RESET, why);
     return;
   }
-  account_up(s, len);
+  (void)account_up(s, len); /* aborted on failure: nothing more to do */
 }
 
 static int submit(relay_stream_t *s, relay_chunk_t *c)
@@ -225,7 +269,7 @@ static int submit(relay_stream_t *s, relay_chunk_t *c)
     free(c);
     char why[64];
     snprintf(why, sizeof(why), "target write: %s", uv_err_name(err));
-    stream_abort(s, "reset", why);
+    stream_abort(s, RELAY_OUTCOME_RESET, why);
     return -1;
   }
   s->inflight += c->len;
@@ -257,19 +301,20 @@ static void write_bufs(relay_stream_t *s, const uv_buf_t *b, unsigned nb)
     if(w < 0 && w != UV_EAGAIN) {
       char why[64];
       snprintf(why, sizeof(why), "target write: %s", uv_err_name(w));
-      stream_abort(s, "reset", why);
+      stream_abort(s, RELAY_OUTCOME_RESET, why);
       return;
     }
     if(w > 0) {
       done = (size_t)w;
-      account_up(s, done);
+      if(account_up(s, done))
+        return;
     }
   }
   if(done == total)
     return;
   relay_chunk_t *c = malloc(sizeof(*c) + total - done);
   if(!c) {
-    stream_abort(s, "reset", "out of memory");
+    stream_abort(s, RELAY_OUTCOME_RESET, "out of memory");
     return;
   }
   c->s = s;
@@ -345,7 +390,7 @@ static void upstream(relay_stream_t *s, const uint8_t *p, size_t n)
   }
   relay_chunk_t *c = chunk_new(s, p, n);
   if(!c) {
-    stream_abort(s, "reset", "out of memory");
+    stream_abort(s, RELAY_OUTCOME_RESET, "out of memory");
     return;
   }
   /* Dialling: hold it (unconsumed, so the window bounds it). */
@@ -367,41 +412,44 @@ static void stop_reading(relay_stream_t *s)
   }
 }
 
-static void send_fin(relay_stream_t *s)
+/* The stream's mux while it is live there, else NULL. */
+static mux_t *live_mux(relay_stream_t *s)
 {
-  if(s->fin_sent || !s->mux_live)
-    return;
-  s->fin_sent = 1;
-  /* May close the stream in the mux (both FINs): on_stream_closed. */
-  mux_stream_close(relay_tunnel_mux(s->t), s->id);
+  return s->mux_live ? relay_tunnel_mux(s->t) : NULL;
+}
+
+static void count_down(relay_stream_t *s, int64_t n)
+{
+  s->bytes_down += (uint64_t)n;
+  s->t->bytes_down += (uint64_t)n;
+  atomic_fetch_add(&metrics_of(s)->bytes_down, (uint64_t)n);
   s->t->host->output(s->t);
 }
 
-/* Offers target bytes to the mux; keeps what it does not take. */
-static int downstream(relay_stream_t *s, const uint8_t *p, size_t n)
+/* The pump refused (conn/pump.h): the stream is gone from the mux, or
+ * there was no memory for its frame or its stash. */
+static void pump_failed(relay_stream_t *s, const char *call, int64_t rc)
 {
-  int64_t w = mux_stream_write(relay_tunnel_mux(s->t), s->id, p, n);
+  if(rc == BEACON_ENOMEM) {
+    log_mux_failure(s, call, (int)rc);
+    stream_abort(s, RELAY_OUTCOME_RESET, "out of memory");
+    return;
+  }
+  stream_abort(s, RELAY_OUTCOME_RESET, NULL);
+}
+
+/* Offers target bytes to the mux; the pump keeps what it does not take
+ * and reading stops until on_writable. */
+static void downstream(relay_stream_t *s, const uint8_t *p, size_t n)
+{
+  int64_t w = pump_from_local(&s->pump, live_mux(s), p, n);
   if(w < 0) {
-    stream_abort(s, "reset", NULL);
-    return -1;
+    pump_failed(s, "write", w);
+    return;
   }
-  s->bytes_down += (uint64_t)w;
-  s->t->bytes_down += (uint64_t)w;
-  atomic_fetch_add(&metrics_of(s)->bytes_down, (uint64_t)w);
-  s->t->host->output(s->t);
-  if((size_t)w == n)
-    return 0;
-  size_t rest = n - (size_t)w;
-  s->left = malloc(rest);
-  if(!s->left) {
-    stream_abort(s, "reset", "out of memory");
-    return -1;
-  }
-  memcpy(s->left, p + w, rest);
-  s->left_len = rest;
-  s->left_off = 0;
-  stop_reading(s);
-  return 0;
+  count_down(s, w);
+  if(!pump_want_read(&s->pump))
+    stop_reading(s);
 }
 
 static void on_target_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
@@ -435,26 +483,31 @@ static void on_target_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
   }
   stop_reading(s);
   if(nread == UV_EOF) {
-    s->target_eof = 1;
-    if(!s->left)
-      send_fin(s);
+    /* FIN now, or once the stash went; may end the stream in the mux
+     * (both FINs): on_stream_closed. */
+    int rc = s->mux_live ? pump_local_eof(&s->pump, live_mux(s)) : 0;
+    if(rc) {
+      pump_failed(s, "close", rc);
+      return;
+    }
+    s->t->host->output(s->t);
     stream_maybe_finish(s);
     return;
   }
   char why[64];
   snprintf(why, sizeof(why), "target read: %s", uv_err_name((int)nread));
-  stream_abort(s, "reset", why);
+  stream_abort(s, RELAY_OUTCOME_RESET, why);
 }
 
 static void start_reading(relay_stream_t *s)
 {
-  if(s->reading || s->target_eof || s->left || s->state != ST_OPEN ||
+  if(s->reading || !pump_want_read(&s->pump) || s->state != ST_OPEN ||
      !s->mux_live)
     return;
   int err = uv_read_start((uv_stream_t *)&s->conn->tcp, on_target_alloc,
                           on_target_read);
   if(err) {
-    stream_abort(s, "reset", "target read failed");
+    stream_abort(s, RELAY_OUTCOME_RESET, "target read failed");
     return;
   }
   s->reading = 1;
@@ -464,28 +517,14 @@ void relay_stream_on_writable(relay_stream_t *s)
 {
   if(s->state != ST_OPEN)
     return;
-  if(s->left) {
-    size_t n = s->left_len - s->left_off;
-    int64_t w = mux_stream_write(relay_tunnel_mux(s->t), s->id,
-                                 s->left + s->left_off, n);
+  if(pump_stashed(&s->pump)) {
+    /* The stash goes first, then FIN if the target ended. */
+    int64_t w = pump_on_writable(&s->pump, live_mux(s));
     if(w < 0) {
-      stream_abort(s, "reset", NULL);
+      pump_failed(s, "write", w);
       return;
     }
-    s->bytes_down += (uint64_t)w;
-    s->t->bytes_down += (uint64_t)w;
-    atomic_fetch_add(&metrics_of(s)->bytes_down, (uint64_t)w);
-    s->left_off += (size_t)w;
-    s->t->host->output(s->t);
-    if(s->left_off < s->left_len)
-      return;
-    free(s->left);
-    s->left = NULL;
-    s->left_len = s->left_off = 0;
-    if(s->target_eof) {
-      send_fin(s);
-      return;
-    }
+    count_down(s, w);
   }
   start_reading(s);
 }
@@ -546,7 +585,10 @@ static void on_dialled(void *ud, int status, int os_err, dial_conn_t *conn,
   if(status) {
     count_dial_failure(s, status, os_err);
     s->refusal = target_result_from_error(status);
-    stream_abort(s, status == BEACON_EPOLICY ? "refused" : "dial_error", why);
+    stream_abort(s,
+                 status == BEACON_EPOLICY ? RELAY_OUTCOME_REFUSED
+                                          : RELAY_OUTCOME_DIAL_ERROR,
+                 why);
     return;
   }
   s->conn = conn;
@@ -561,7 +603,7 @@ static void on_dialled(void *ud, int status, int os_err, dial_conn_t *conn,
     /* The target is connected: only now is the stream acknowledged. */
     if(mux_stream_ack(relay_tunnel_mux(s->t), s->id)) {
       s->refusal = TARGET_RESULT_RELAY_LIMIT;
-      stream_abort(s, "reset", "out of memory");
+      stream_abort(s, RELAY_OUTCOME_RESET, "out of memory");
       return;
     }
     s->unacked = 0;
@@ -592,21 +634,21 @@ static void on_dialled(void *ud, int status, int os_err, dial_conn_t *conn,
   start_reading(s);
 }
 
-static void on_target_timeout(uv_timer_t *h)
+void relay_stream_on_deadline(conn_deadline_t *d)
 {
-  relay_stream_t *s = h->data;
+  relay_stream_t *s = LIST_CONTAINER(d, relay_stream_t, target_deadline);
   if(s->state != ST_TARGET)
     return;
   atomic_fetch_add(&metrics_of(s)->target_timeouts, 1);
   s->refusal = TARGET_RESULT_BAD_TARGET;
-  stream_abort(s, "timeout", "no target line");
+  stream_abort(s, RELAY_OUTCOME_TIMEOUT, "no target line");
 }
 
 static void bad_target(relay_stream_t *s, const char *why)
 {
   atomic_fetch_add(&metrics_of(s)->bad_targets, 1);
   s->refusal = TARGET_RESULT_BAD_TARGET;
-  stream_abort(s, "bad_target", why);
+  stream_abort(s, RELAY_OUTCOME_BAD_TARGET, why);
 }
 
 static void got_target(relay_stream_t *s)
@@ -618,7 +660,7 @@ static void got_target(relay_stream_t *s)
     text[n - 1] = 0;               /* the newline */
     s->target_text = strdup(text); /* NULL only logs as "-" */
   }
-  uv_timer_stop(&s->timer);
+  conn_deadline_stop(&s->target_deadline);
   s->state = ST_DIAL;
   s->dial_start_ns = uv_hrtime();
   /* The dial copies what it needs from the target. */
@@ -630,7 +672,7 @@ static void got_target(relay_stream_t *s)
   if(!s->dial) {
     atomic_fetch_add(&r->metrics.dial_fail_other, 1);
     s->refusal = TARGET_RESULT_RELAY_LIMIT;
-    stream_abort(s, "dial_error", "resolver start failed");
+    stream_abort(s, RELAY_OUTCOME_DIAL_ERROR, "resolver start failed");
   }
 }
 
@@ -643,8 +685,13 @@ void relay_stream_on_data(relay_stream_t *s, const uint8_t *p, size_t n)
   if(s->state == ST_TARGET) {
     size_t used = n;
     int rc = target_parse(&s->setup->tp, p, &used, &s->setup->target);
-    mux_stream_consumed(relay_tunnel_mux(s->t), s->id, used);
+    int crc = mux_stream_consumed(relay_tunnel_mux(s->t), s->id, used);
     s->t->host->output(s->t);
+    if(crc) {
+      log_mux_failure(s, "consumed", crc);
+      stream_abort(s, RELAY_OUTCOME_RESET, "window update failed");
+      return;
+    }
     if(rc == BEACON_EAGAIN)
       return;
     if(rc < 0) {
@@ -679,7 +726,7 @@ void relay_stream_on_reset(relay_stream_t *s)
 {
   s->aborted = 1;
   if(!s->outcome) {
-    s->outcome = "reset";
+    s->outcome = RELAY_OUTCOME_RESET;
     snprintf(s->reason, sizeof(s->reason), "by controller");
   }
 }
@@ -688,10 +735,10 @@ void relay_stream_on_closed(relay_stream_t *s)
 {
   s->mux_live = 0;
   /* Anything but a graceful close (both FINs) aborts the target side. */
-  if(!(s->fin_sent && s->peer_fin) || relay_tunnel_closing(s->t)) {
+  if(!(s->pump.fin_sent && s->peer_fin) || relay_tunnel_closing(s->t)) {
     s->aborted = 1;
     if(!s->outcome && relay_tunnel_closing(s->t)) {
-      s->outcome = "reset";
+      s->outcome = RELAY_OUTCOME_RESET;
       snprintf(s->reason, sizeof(s->reason), "tunnel closed");
     }
   }
@@ -712,14 +759,15 @@ int relay_stream_open(relay_tunnel_t *t, uint32_t id, void **ud)
   s->id = id;
   s->state = ST_TARGET;
   s->mux_live = 1;
+  pump_init(&s->pump, id);
   s->unacked = t->confirm_connect;
   s->start_ms = uv_now(&t->w->loop);
   target_parser_init(&setup->tp);
-  uv_timer_init(&t->w->loop, &s->timer);
-  s->timer.data = s;
-  s->refs = 1; /* the timer; the connection adds one */
-  uv_timer_start(&s->timer, on_target_timeout, t->w->r->cfg.target_timeout_ms,
-                 0);
+  s->refs = 1; /* dropped when reaped; the target connection adds one */
+  list_init(&s->reap_link);
+  conn_deadline_init(&s->target_deadline);
+  conn_deadline_start(t->conn, &s->target_deadline,
+                      s->start_ms + t->w->r->cfg.target_timeout_ms);
   list_add(&t->streams, &s->link);
   t->refs++;
   t->streams_total++;

@@ -38,12 +38,14 @@ static void tunnel_arm(relay_tunnel_t *t);
 static void tunnel_dirty(relay_tunnel_t *t);
 static void tunnel_release(relay_tunnel_t *t);
 static void tunnel_stream_gone(relay_tunnel_t *t);
+static void tunnel_reap_soon(relay_tunnel_t *t);
 
 /* What this tunnel's streams report to it (stream.c calls no function
  * of this file). */
 static const relay_stream_host_t stream_host = {
     .output = tunnel_dirty,
     .stream_gone = tunnel_stream_gone,
+    .reap_soon = tunnel_reap_soon,
 };
 
 static relay_metrics_t *metrics_of(relay_tunnel_t *t)
@@ -452,6 +454,12 @@ static void cb_recv_done(conn_t *c, void *ud)
   relay_stream_flush_gather(t->w);
 }
 
+/* A stream's target line is late. */
+static void cb_deadline(conn_t *c, conn_deadline_t *d, uint64_t now, void *ud)
+{
+  relay_stream_on_deadline(d);
+}
+
 static void cb_mux_error(conn_t *c, int rc, void *ud)
 {
   relay_tunnel_t *t = ud;
@@ -473,6 +481,7 @@ static const conn_callbacks_t conn_cbs = {
     .on_recv_done = cb_recv_done,
     .on_mux_error = cb_mux_error,
     .on_close = cb_close,
+    .on_deadline = cb_deadline,
 };
 
 /* ---- reading ---- */
@@ -516,12 +525,33 @@ void relay_tunnel_drain(relay_tunnel_t *t)
     return;
   }
   mux_t *m = conn_mux(t->conn);
-  if(!mux_is_going_away(m))
-    mux_go_away(m, MUX_GO_AWAY_NORMAL);
+  if(!mux_is_going_away(m)) {
+    int rc = mux_go_away(m, MUX_GO_AWAY_NORMAL);
+    /* Without the Go Away the controller may still open streams: they
+     * are refused (cb_open) and the drain timeout bounds the rest. */
+    if(rc) {
+      log_line_t l;
+      if(log_begin(&l, LOG_WARN, "go_away_failed")) {
+        log_u64(&l, "tunnel", t->id);
+        log_str(&l, "error", beacon_strerror(rc));
+        log_end(&l);
+      }
+    }
+  }
   if(list_empty(&t->streams))
     relay_tunnel_close(t, CONN_CLOSE_DRAIN);
   else
     tunnel_dirty(t);
+}
+
+static void tunnel_reap_soon(relay_tunnel_t *t)
+{
+  t->w->host->output(t->w);
+}
+
+void relay_tunnel_reap_streams(relay_worker_t *w)
+{
+  relay_stream_reap(w);
 }
 
 /* A stream was freed: a draining tunnel closes after its last one. */

@@ -19,6 +19,7 @@ static void worker_refuse(relay_worker_t *w);
 static void on_dirty_check(uv_check_t *h)
 {
   relay_worker_t *w = h->data;
+  relay_tunnel_reap_streams(w);
   /* Tunnels dirtied while flushing wait for the next turn (the idle
    * handle keeps that turn from blocking). */
   list_link_t batch;
@@ -34,7 +35,7 @@ static void on_dirty_check(uv_check_t *h)
     relay_tunnel_t *t = LIST_CONTAINER(batch.next, relay_tunnel_t, dirty_link);
     relay_tunnel_flush(t); /* unlinks t */
   }
-  if(list_empty(&w->dirty))
+  if(list_empty(&w->dirty) && list_empty(&w->reap))
     uv_idle_stop(&w->idle);
 }
 
@@ -186,6 +187,7 @@ static int worker_init(relay_worker_t *w)
   list_init(&w->tunnels);
   relay_tunnel_init_cache(w);
   list_init(&w->dirty);
+  list_init(&w->reap);
   uv_tcp_init(&w->loop, &w->listener);
   w->listener.data = w;
   err = uv_tcp_open(&w->listener, w->fd);

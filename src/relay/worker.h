@@ -9,6 +9,6 @@
 /* Sets up w's loop on its bound socket (w->fd) and starts its thread.
  * A libuv error code on failure. The thread drains when r->draining is
  * set and w->wake is sent, and reports through r->done_async. */
-int relay_worker_start(relay_worker_t *w);
+BEACON_MUST_USE int relay_worker_start(relay_worker_t *w);
 
 #endif

@@ -104,19 +104,22 @@ size_t tls_conn_take_output(tls_conn_t *c, uint8_t *out, size_t cap);
 size_t tls_conn_trim(tls_conn_t *c);
 
 /* Queues close_notify. */
-int tls_conn_shutdown(tls_conn_t *c);
+BEACON_MUST_USE int tls_conn_shutdown(tls_conn_t *c);
 
 /* Why the last call failed ("certificate verify failed: ..."). */
 const char *tls_conn_error(const tls_conn_t *c);
 /* Peer leaf subject as one line ("CN=ctl-1,O=fleet"). 0 or error. */
-int tls_conn_peer_subject(const tls_conn_t *c, char *buf, size_t cap);
+BEACON_MUST_USE int tls_conn_peer_subject(const tls_conn_t *c, char *buf,
+                                          size_t cap);
 /* notAfter of the peer's leaf certificate (0 when unknown). */
 time_t tls_conn_peer_not_after(const tls_conn_t *c);
 /* Peer SPKI SHA-256 as 64 lowercase hex digits + NUL. */
-int tls_conn_peer_spki_sha256(const tls_conn_t *c, char hex[65]);
+BEACON_MUST_USE int tls_conn_peer_spki_sha256(const tls_conn_t *c,
+                                              char hex[65]);
 /* Peer leaf subject in the canonical form of tls/identity.h ("dn:..."),
  * to compare with tls_identity_parse() output. 0 or error. */
-int tls_conn_peer_identity(const tls_conn_t *c, char *canon, size_t cap);
+BEACON_MUST_USE int tls_conn_peer_identity(const tls_conn_t *c, char *canon,
+                                           size_t cap);
 /* "TLSv1.3 TLS_AES_128_GCM_SHA256" after the handshake. */
 const char *tls_conn_version(const tls_conn_t *c);
 const char *tls_conn_cipher(const tls_conn_t *c);

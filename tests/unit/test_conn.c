@@ -11,55 +11,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ftw.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cmocka.h>
 
 #include "beacon/beacon.h"
 #include "conn/conn.h"
-#include "cli_support/pki.h"
+#include "fixture_pki.h"
 #include "tls/tls.h"
-
-static char tmp[256];
-
-static const char *path(const char *rel)
-{
-  static char buf[4][1024];
-  static int i;
-  i = (i + 1) % 4;
-  snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmp, rel);
-  return buf[i];
-}
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-  (void)st;
-  (void)flag;
-  (void)f;
-  return remove(p);
-}
 
 static int group_setup(void **state)
 {
   (void)state;
-  char err[512];
-  snprintf(tmp, sizeof(tmp), "%s/beacon-conn-XXXXXX",
-           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-  if(!mkdtemp(tmp))
+  if(fixture_dir_make("conn"))
     return -1;
-  if(pki_init(path("pki"), 0, err, sizeof(err))) {
-    fprintf(stderr, "pki_init: %s\n", err);
-    return -1;
-  }
-  return 0;
+  return fixture_pki_init("pki");
 }
 
 static int group_teardown(void **state)
 {
   (void)state;
-  return nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  return fixture_dir_remove();
 }
 
 /* ---- one side: what its callbacks saw ---------------------------------- */
@@ -74,8 +44,10 @@ typedef struct side {
   int closes;
   enum conn_close_reason why;
   int recv_done;
-  size_t plaintext; /* bytes seen by on_plaintext */
-  int user_deadlines;
+  size_t plaintext;              /* bytes seen by on_plaintext */
+  int deadlines;                 /* on_deadline calls */
+  conn_deadline_t *fired[4];     /* in firing order */
+  conn_deadline_t *stop_on_fire; /* on_deadline stops this one */
   uint32_t opened, closed_streams, go_away_code;
   int go_aways;
   int echo; /* write received data back */
@@ -131,9 +103,16 @@ static void on_close(conn_t *c, enum conn_close_reason why, void *ud)
   s->why = why;
 }
 
-static void on_user_deadline(conn_t *c, uint64_t now, void *ud)
+static void on_deadline(conn_t *c, conn_deadline_t *d, uint64_t now, void *ud)
 {
-  ((side_t *)ud)->user_deadlines++;
+  side_t *s = ud;
+  assert_false(conn_deadline_running(d));
+  assert_true(d->when <= now);
+  if(s->deadlines < 4)
+    s->fired[s->deadlines] = d;
+  s->deadlines++;
+  if(s->stop_on_fire)
+    conn_deadline_stop(s->stop_on_fire);
 }
 
 static const conn_callbacks_t cbs = {
@@ -144,7 +123,7 @@ static const conn_callbacks_t cbs = {
     .on_recv_done = on_recv_done,
     .on_mux_error = on_mux_error,
     .on_close = on_close,
-    .on_user_deadline = on_user_deadline,
+    .on_deadline = on_deadline,
 };
 
 static int m_open(mux_t *m, uint32_t id, void **sud, void *ud)
@@ -160,7 +139,7 @@ static void m_data(mux_t *m, uint32_t id, void *sud, const uint8_t *p,
   assert_true(s->ngot + n <= sizeof(s->got));
   memcpy(s->got + s->ngot, p, n);
   s->ngot += n;
-  mux_stream_consumed(m, id, n);
+  assert_int_equal(mux_stream_consumed(m, id, n), 0);
   if(s->echo)
     assert_int_equal(mux_stream_write(m, id, p, n), (int64_t)n);
 }
@@ -170,7 +149,7 @@ static void m_fin(mux_t *m, uint32_t id, void *sud, void *ud)
   side_t *s = ud;
   s->fin = 1;
   if(s->echo)
-    mux_stream_close(m, id);
+    assert_int_equal(mux_stream_close(m, id), 0);
 }
 
 static void m_closed(mux_t *m, uint32_t id, void *sud, void *ud)
@@ -197,19 +176,8 @@ static uint64_t now = 1000;
 
 static conn_t *make(side_t *s, int client, const conn_config_t *base)
 {
-  tls_ctx_t *ctx;
-  char err[512];
-  int rc;
-  if(client)
-    rc = tls_ctx_new(&ctx, TLS_CLIENT, path("pki/controller.crt"),
-                     path("pki/controller.key"), path("pki/fleet-ca.crt"),
-                     NULL, err, sizeof(err));
-  else
-    rc = tls_ctx_new(&ctx, TLS_SERVER, path("pki/relay.crt"),
-                     path("pki/relay.key"), path("pki/fleet-ca.crt"), NULL,
-                     err, sizeof(err));
-  if(rc)
-    fail_msg("tls ctx: %s", err);
+  tls_ctx_t *ctx = client ? fixture_client_ctx("pki/controller", NULL)
+                          : fixture_server_ctx(NULL);
   conn_config_t cfg;
   if(base)
     cfg = *base;
@@ -372,7 +340,7 @@ static void test_keepalive_timeout(void **state)
   /* Now the controller stops answering. */
   for(int i = 0; i < 4 && conn_state(sv.c) == CONN_UP; i++) {
     now = conn_next_deadline(sv.c);
-    conn_tick(sv.c, now);
+    assert_int_equal(conn_tick(sv.c, now), 0);
     conn_flush(sv.c, now);
   }
   assert_int_equal(sv.why, CONN_CLOSE_KEEPALIVE_TIMEOUT);
@@ -397,7 +365,9 @@ static void test_write_stall(void **state)
   int64_t id = mux_open(conn_mux(cl.c), NULL);
   static uint8_t data[20000];
   memset(data, 'x', sizeof(data));
-  mux_stream_write(conn_mux(cl.c), (uint32_t)id, data, sizeof(data));
+  assert_int_equal(
+      mux_stream_write(conn_mux(cl.c), (uint32_t)id, data, sizeof(data)),
+      (int64_t)sizeof(data));
   move(&cl, &sv); /* the relay now has echo output to send */
   assert_int_equal(conn_flush(sv.c, now), 0);
   const uint8_t *p;
@@ -415,10 +385,10 @@ static void test_write_stall(void **state)
   conn_write_done(sv.c, n / 2, now); /* progress */
   assert_int_equal(conn_next_deadline(sv.c), now + 2000);
   now += 1999;
-  conn_tick(sv.c, now);
+  assert_int_equal(conn_tick(sv.c, now), 0);
   assert_int_equal(conn_state(sv.c), CONN_UP);
   now += 1;
-  conn_tick(sv.c, now);
+  assert_int_equal(conn_tick(sv.c, now), 0);
   assert_int_equal(sv.why, CONN_CLOSE_WRITE_TIMEOUT);
   assert_true(conn_close_reason_is_hard(sv.why));
   /* Hard: no close_notify was queued. */
@@ -501,7 +471,7 @@ static void test_handshake_timeout_and_refusal(void **state)
   make(&sv, 0, &scfg);
   assert_int_equal(conn_next_deadline(sv.c), now + 3000);
   now += 3000;
-  conn_tick(sv.c, now);
+  assert_int_equal(conn_tick(sv.c, now), 0);
   assert_int_equal(sv.hs_failed_rc, BEACON_ETIMEDOUT);
   assert_int_equal(sv.why, CONN_CLOSE_HANDSHAKE_TIMEOUT);
   assert_null(conn_mux(sv.c));
@@ -560,23 +530,65 @@ static void test_keep_mux_on_close(void **state)
   assert_int_equal(cl.closed_streams, 0);
 }
 
-/* The adapter's own deadline is merged and fires once. */
-static void test_user_deadline(void **state)
+/* The adapter's deadlines (one per stream's target line on the relay)
+ * are merged into the one next deadline, fire once each in time order
+ * whatever order they were started in, can be stopped, restarted and
+ * stopped from a callback, and do not fire once the connection closes. */
+static void test_deadlines(void **state)
 {
   (void)state;
   side_t cl, sv;
   up_pair(&cl, &sv, NULL, NULL);
+  conn_deadline_t a, b, c, d;
+  conn_deadline_init(&a);
+  conn_deadline_init(&b);
+  conn_deadline_init(&c);
+  conn_deadline_init(&d);
+  assert_false(conn_deadline_running(&a));
+  conn_deadline_stop(&a); /* harmless when stopped */
   assert_int_equal(conn_next_deadline(sv.c), UINT64_MAX);
-  conn_set_user_deadline(sv.c, now + 50);
-  assert_int_equal(conn_next_deadline(sv.c), now + 50);
-  conn_tick(sv.c, now + 49);
-  assert_int_equal(sv.user_deadlines, 0);
-  conn_tick(sv.c, now + 50);
-  assert_int_equal(sv.user_deadlines, 1);
+
+  conn_deadline_start(sv.c, &b, now + 50);
+  conn_deadline_start(sv.c, &c, now + 70);
+  conn_deadline_start(sv.c, &a, now + 30); /* earlier than the rest */
+  conn_deadline_start(sv.c, &d, now + 60); /* in the middle */
+  assert_true(conn_deadline_running(&a));
+  assert_int_equal(conn_next_deadline(sv.c), now + 30);
+  assert_int_equal(conn_tick(sv.c, now + 29), 0);
+  assert_int_equal(sv.deadlines, 0);
+
+  /* Two pass at one tick: both fire, earliest first. */
+  assert_int_equal(conn_tick(sv.c, now + 55), 0);
+  assert_int_equal(sv.deadlines, 2);
+  assert_ptr_equal(sv.fired[0], &a);
+  assert_ptr_equal(sv.fired[1], &b);
+  assert_int_equal(conn_next_deadline(sv.c), now + 60);
+
+  /* A restart moves it; a stop removes it. */
+  conn_deadline_start(sv.c, &d, now + 80);
+  assert_int_equal(conn_next_deadline(sv.c), now + 70);
+  conn_deadline_stop(&c);
+  assert_int_equal(conn_next_deadline(sv.c), now + 80);
+  conn_deadline_start(sv.c, &c, now + 90);
+
+  /* d's callback stops c, which had passed too: c never fires. */
+  sv.stop_on_fire = &c;
+  assert_int_equal(conn_tick(sv.c, now + 100), 0);
+  assert_int_equal(sv.deadlines, 3);
+  assert_ptr_equal(sv.fired[2], &d);
+  assert_false(conn_deadline_running(&c));
   assert_int_equal(conn_next_deadline(sv.c), UINT64_MAX);
-  conn_tick(sv.c, now + 100);
-  assert_int_equal(sv.user_deadlines, 1);
+  sv.stop_on_fire = NULL;
+
+  /* Closing: a running deadline no longer fires, and conn_free leaves
+   * it stopped so its owner may stop it again afterwards. */
+  conn_deadline_start(sv.c, &a, now + 110);
+  conn_close(sv.c, CONN_CLOSE_DRAIN, now + 105);
+  assert_int_equal(conn_tick(sv.c, now + 120), 0);
+  assert_int_equal(sv.deadlines, 3);
   down_pair(&cl, &sv);
+  assert_false(conn_deadline_running(&a));
+  conn_deadline_stop(&a);
 }
 
 int main(void)
@@ -591,7 +603,7 @@ int main(void)
       cmocka_unit_test(test_handshake_timeout_and_refusal),
       cmocka_unit_test(test_handshake_garbage),
       cmocka_unit_test(test_keep_mux_on_close),
-      cmocka_unit_test(test_user_deadline),
+      cmocka_unit_test(test_deadlines),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,39 +24,20 @@
 
 #include "beacon/beacon.h"
 #include "cli_support/pki.h"
+#include "fixture_pki.h"
 
-static char tmp[256];
 static char err[512];
-
-static const char *path(const char *rel)
-{
-  static char buf[4][1024];
-  static int i;
-  i = (i + 1) % 4;
-  snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmp, rel);
-  return buf[i];
-}
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-  (void)st;
-  (void)flag;
-  (void)f;
-  return remove(p);
-}
 
 static int setup(void **state)
 {
   (void)state;
-  snprintf(tmp, sizeof(tmp), "%s/beacon-pki-XXXXXX",
-           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-  return mkdtemp(tmp) ? 0 : -1;
+  return fixture_dir_make("pki");
 }
 
 static int teardown(void **state)
 {
   (void)state;
-  return nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+  return fixture_dir_remove();
 }
 
 static STACK_OF(X509) * read_certs(const char *p)
@@ -71,16 +51,6 @@ static STACK_OF(X509) * read_certs(const char *p)
   ERR_clear_error();
   BIO_free(b);
   return sk;
-}
-
-static EVP_PKEY *read_key(const char *p)
-{
-  BIO *b = BIO_new_file(p, "r");
-  assert_non_null(b);
-  EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-  BIO_free(b);
-  assert_non_null(k);
-  return k;
 }
 
 /* Verifies the first certificate of chain_file with anchor_file as the
@@ -130,17 +100,17 @@ static void test_init_layout(void **state)
 {
   (void)state;
   static const char *names[] = {"root-ca", "fleet-ca", "relay", "controller"};
-  assert_int_equal(pki_init(path("pki"), 0, err, sizeof(err)), 0);
-  assert_int_equal(mode_of(path("pki")), 0700);
+  assert_int_equal(pki_init(fixture_path("pki"), 0, err, sizeof(err)), 0);
+  assert_int_equal(mode_of(fixture_path("pki")), 0700);
   for(int i = 0; i < 4; i++) {
     char p[128];
     snprintf(p, sizeof(p), "pki/%s.key", names[i]);
-    assert_int_equal(mode_of(path(p)), 0600);
+    assert_int_equal(mode_of(fixture_path(p)), 0600);
     snprintf(p, sizeof(p), "pki/%s.crt", names[i]);
-    assert_int_equal(mode_of(path(p)) & 0077, 0044);
+    assert_int_equal(mode_of(fixture_path(p)) & 0077, 0044);
   }
   /* leaves carry their chain: leaf + Fleet CA */
-  STACK_OF(X509) *sk = read_certs(path("pki/relay.crt"));
+  STACK_OF(X509) *sk = read_certs(fixture_path("pki/relay.crt"));
   assert_int_equal(sk_X509_num(sk), 2);
   X509 *leaf = sk_X509_value(sk, 0);
   assert_int_equal(X509_check_host(leaf, "localhost", 0, 0, NULL), 1);
@@ -149,13 +119,13 @@ static void test_init_layout(void **state)
   assert_int_not_equal(X509_check_host(leaf, "other.example", 0, 0, NULL), 1);
   assert_int_equal(X509_check_purpose(leaf, X509_PURPOSE_SSL_SERVER, 0), 1);
   assert_int_equal(X509_check_purpose(leaf, X509_PURPOSE_SSL_CLIENT, 0), 1);
-  EVP_PKEY *k = read_key(path("pki/relay.key"));
+  EVP_PKEY *k = fixture_read_key(fixture_path("pki/relay.key"));
   assert_int_equal(X509_check_private_key(leaf, k), 1);
   assert_int_equal(EVP_PKEY_get_bits(k), 256);
   EVP_PKEY_free(k);
   sk_X509_pop_free(sk, X509_free);
 
-  sk = read_certs(path("pki/controller.crt"));
+  sk = read_certs(fixture_path("pki/controller.crt"));
   assert_int_equal(sk_X509_num(sk), 2);
   leaf = sk_X509_value(sk, 0);
   assert_int_equal(X509_check_purpose(leaf, X509_PURPOSE_SSL_CLIENT, 0), 1);
@@ -164,18 +134,18 @@ static void test_init_layout(void **state)
   sk_X509_pop_free(sk, X509_free);
 
   /* the Fleet CA alone is enough; the root works through it */
-  assert_int_equal(
-      verify_with(path("pki/fleet-ca.crt"), path("pki/relay.crt"), 0),
-      X509_V_OK);
-  assert_int_equal(verify_with(path("pki/fleet-ca.crt"),
-                               path("pki/controller.crt"),
+  assert_int_equal(verify_with(fixture_path("pki/fleet-ca.crt"),
+                               fixture_path("pki/relay.crt"), 0),
+                   X509_V_OK);
+  assert_int_equal(verify_with(fixture_path("pki/fleet-ca.crt"),
+                               fixture_path("pki/controller.crt"),
                                X509_PURPOSE_SSL_CLIENT),
                    X509_V_OK);
-  assert_int_equal(
-      verify_with(path("pki/root-ca.crt"), path("pki/relay.crt"), 0),
-      X509_V_OK);
+  assert_int_equal(verify_with(fixture_path("pki/root-ca.crt"),
+                               fixture_path("pki/relay.crt"), 0),
+                   X509_V_OK);
   /* the Fleet CA may not sign CAs (pathlen:0) and is not self-signed */
-  sk = read_certs(path("pki/fleet-ca.crt"));
+  sk = read_certs(fixture_path("pki/fleet-ca.crt"));
   X509 *fleet = sk_X509_value(sk, 0);
   assert_int_equal(X509_check_ca(fleet), 1);
   assert_int_equal(X509_get_pathlen(fleet), 0);
@@ -186,86 +156,90 @@ static void test_init_layout(void **state)
 static void test_init_keeps_files(void **state)
 {
   (void)state;
-  assert_int_equal(pki_init(path("keep"), 0, err, sizeof(err)), 0);
+  assert_int_equal(pki_init(fixture_path("keep"), 0, err, sizeof(err)), 0);
   char key[8192], crt[8192];
-  snprintf(key, sizeof(key), "%s", slurp(path("keep/fleet-ca.key")));
-  snprintf(crt, sizeof(crt), "%s", slurp(path("keep/relay.crt")));
-  assert_int_equal(pki_init(path("keep"), 0, err, sizeof(err)), 0);
-  assert_string_equal(key, slurp(path("keep/fleet-ca.key")));
-  assert_string_equal(crt, slurp(path("keep/relay.crt")));
+  snprintf(key, sizeof(key), "%s", slurp(fixture_path("keep/fleet-ca.key")));
+  snprintf(crt, sizeof(crt), "%s", slurp(fixture_path("keep/relay.crt")));
+  assert_int_equal(pki_init(fixture_path("keep"), 0, err, sizeof(err)), 0);
+  assert_string_equal(key, slurp(fixture_path("keep/fleet-ca.key")));
+  assert_string_equal(crt, slurp(fixture_path("keep/relay.crt")));
 
   /* a missing leaf is re-issued by the existing Fleet CA */
-  assert_int_equal(unlink(path("keep/controller.crt")), 0);
-  assert_int_equal(unlink(path("keep/controller.key")), 0);
-  assert_int_equal(pki_init(path("keep"), 0, err, sizeof(err)), 0);
-  assert_string_equal(key, slurp(path("keep/fleet-ca.key")));
-  assert_int_equal(
-      verify_with(path("keep/fleet-ca.crt"), path("keep/controller.crt"), 0),
-      X509_V_OK);
+  assert_int_equal(unlink(fixture_path("keep/controller.crt")), 0);
+  assert_int_equal(unlink(fixture_path("keep/controller.key")), 0);
+  assert_int_equal(pki_init(fixture_path("keep"), 0, err, sizeof(err)), 0);
+  assert_string_equal(key, slurp(fixture_path("keep/fleet-ca.key")));
+  assert_int_equal(verify_with(fixture_path("keep/fleet-ca.crt"),
+                               fixture_path("keep/controller.crt"), 0),
+                   X509_V_OK);
 
   /* half a pair is refused, naming it */
-  assert_int_equal(unlink(path("keep/relay.crt")), 0);
-  assert_int_equal(pki_init(path("keep"), 0, err, sizeof(err)),
+  assert_int_equal(unlink(fixture_path("keep/relay.crt")), 0);
+  assert_int_equal(pki_init(fixture_path("keep"), 0, err, sizeof(err)),
                    BEACON_ECONFIG);
   assert_non_null(strstr(err, "relay"));
 
   /* --force alone will not replace the CA: that breaks what it signed */
-  assert_int_equal(pki_init(path("keep"), PKI_INIT_FORCE, err, sizeof(err)),
-                   BEACON_EINVAL);
-  assert_non_null(strstr(err, "--replace-ca"));
-  assert_string_equal(key, slurp(path("keep/fleet-ca.key")));
   assert_int_equal(
-      pki_init(path("keep"), PKI_INIT_REPLACE_CA, err, sizeof(err)),
+      pki_init(fixture_path("keep"), PKI_INIT_FORCE, err, sizeof(err)),
+      BEACON_EINVAL);
+  assert_non_null(strstr(err, "--replace-ca"));
+  assert_string_equal(key, slurp(fixture_path("keep/fleet-ca.key")));
+  assert_int_equal(
+      pki_init(fixture_path("keep"), PKI_INIT_REPLACE_CA, err, sizeof(err)),
       BEACON_EINVAL);
   /* --force --replace-ca replaces everything */
-  assert_int_equal(pki_init(path("keep"), PKI_INIT_FORCE | PKI_INIT_REPLACE_CA,
-                            err, sizeof(err)),
+  assert_int_equal(pki_init(fixture_path("keep"),
+                            PKI_INIT_FORCE | PKI_INIT_REPLACE_CA, err,
+                            sizeof(err)),
                    0);
-  assert_string_not_equal(key, slurp(path("keep/fleet-ca.key")));
-  assert_int_equal(mode_of(path("keep/fleet-ca.key")), 0600);
-  assert_int_equal(
-      verify_with(path("keep/fleet-ca.crt"), path("keep/relay.crt"), 0),
-      X509_V_OK);
+  assert_string_not_equal(key, slurp(fixture_path("keep/fleet-ca.key")));
+  assert_int_equal(mode_of(fixture_path("keep/fleet-ca.key")), 0600);
+  assert_int_equal(verify_with(fixture_path("keep/fleet-ca.crt"),
+                               fixture_path("keep/relay.crt"), 0),
+                   X509_V_OK);
 }
 
 static void test_issue(void **state)
 {
   (void)state;
-  assert_int_equal(pki_init(path("ca"), 0, err, sizeof(err)), 0);
+  assert_int_equal(pki_init(fixture_path("ca"), 0, err, sizeof(err)), 0);
   pki_issue_opts_t o = {.name = "expired",
                         .client_auth = 1,
                         .not_before_days = -30,
                         .not_after_days = -1,
-                        .ca_dir = path("ca")};
-  assert_int_equal(pki_issue(path("out"), &o, err, sizeof(err)), 0);
-  assert_int_equal(mode_of(path("out/expired.key")), 0600);
-  assert_int_equal(
-      verify_with(path("ca/fleet-ca.crt"), path("out/expired.crt"), 0),
-      X509_V_ERR_CERT_HAS_EXPIRED);
+                        .ca_dir = fixture_path("ca")};
+  assert_int_equal(pki_issue(fixture_path("out"), &o, err, sizeof(err)), 0);
+  assert_int_equal(mode_of(fixture_path("out/expired.key")), 0600);
+  assert_int_equal(verify_with(fixture_path("ca/fleet-ca.crt"),
+                               fixture_path("out/expired.crt"), 0),
+                   X509_V_ERR_CERT_HAS_EXPIRED);
 
   o = (pki_issue_opts_t){.name = "future",
                          .client_auth = 1,
                          .not_before_days = 2,
                          .not_after_days = 30,
-                         .ca_dir = path("ca")};
-  assert_int_equal(pki_issue(path("out"), &o, err, sizeof(err)), 0);
-  assert_int_equal(
-      verify_with(path("ca/fleet-ca.crt"), path("out/future.crt"), 0),
-      X509_V_ERR_CERT_NOT_YET_VALID);
+                         .ca_dir = fixture_path("ca")};
+  assert_int_equal(pki_issue(fixture_path("out"), &o, err, sizeof(err)), 0);
+  assert_int_equal(verify_with(fixture_path("ca/fleet-ca.crt"),
+                               fixture_path("out/future.crt"), 0),
+                   X509_V_ERR_CERT_NOT_YET_VALID);
 
   o = (pki_issue_opts_t){.name = "node",
                          .cn = "node-1",
                          .server_auth = 1,
                          .sans = "node.example, 192.0.2.7",
-                         .ca_dir = path("ca")};
-  assert_int_equal(pki_issue(path("out"), &o, err, sizeof(err)), 0);
-  assert_int_equal(verify_with(path("ca/fleet-ca.crt"), path("out/node.crt"),
+                         .ca_dir = fixture_path("ca")};
+  assert_int_equal(pki_issue(fixture_path("out"), &o, err, sizeof(err)), 0);
+  assert_int_equal(verify_with(fixture_path("ca/fleet-ca.crt"),
+                               fixture_path("out/node.crt"),
                                X509_PURPOSE_SSL_SERVER),
                    X509_V_OK);
-  assert_int_equal(verify_with(path("ca/fleet-ca.crt"), path("out/node.crt"),
+  assert_int_equal(verify_with(fixture_path("ca/fleet-ca.crt"),
+                               fixture_path("out/node.crt"),
                                X509_PURPOSE_SSL_CLIENT),
                    X509_V_ERR_INVALID_PURPOSE);
-  STACK_OF(X509) *sk = read_certs(path("out/node.crt"));
+  STACK_OF(X509) *sk = read_certs(fixture_path("out/node.crt"));
   assert_int_equal(
       X509_check_host(sk_X509_value(sk, 0), "node.example", 0, 0, NULL), 1);
   assert_int_equal(X509_check_ip_asc(sk_X509_value(sk, 0), "192.0.2.7", 0), 1);
@@ -273,70 +247,70 @@ static void test_issue(void **state)
 
   /* another CA: its certificates do not verify with the Fleet CA */
   o = (pki_issue_opts_t){.name = "other-ca", .self_signed_ca = 1};
-  assert_int_equal(pki_issue(path("other"), &o, err, sizeof(err)), 0);
+  assert_int_equal(pki_issue(fixture_path("other"), &o, err, sizeof(err)), 0);
   o = (pki_issue_opts_t){.name = "rogue",
                          .client_auth = 1,
-                         .ca_dir = path("other"),
+                         .ca_dir = fixture_path("other"),
                          .ca_name = "other-ca"};
-  assert_int_equal(pki_issue(path("other"), &o, err, sizeof(err)), 0);
-  assert_int_equal(
-      verify_with(path("other/other-ca.crt"), path("other/rogue.crt"), 0),
-      X509_V_OK);
-  assert_int_not_equal(
-      verify_with(path("ca/fleet-ca.crt"), path("other/rogue.crt"), 0),
-      X509_V_OK);
+  assert_int_equal(pki_issue(fixture_path("other"), &o, err, sizeof(err)), 0);
+  assert_int_equal(verify_with(fixture_path("other/other-ca.crt"),
+                               fixture_path("other/rogue.crt"), 0),
+                   X509_V_OK);
+  assert_int_not_equal(verify_with(fixture_path("ca/fleet-ca.crt"),
+                                   fixture_path("other/rogue.crt"), 0),
+                       X509_V_OK);
 
   /* errors */
   o = (pki_issue_opts_t){
-      .name = "bad", .sans = "not a name", .ca_dir = path("ca")};
-  assert_int_equal(pki_issue(path("out"), &o, err, sizeof(err)),
+      .name = "bad", .sans = "not a name", .ca_dir = fixture_path("ca")};
+  assert_int_equal(pki_issue(fixture_path("out"), &o, err, sizeof(err)),
                    BEACON_EINVAL);
   assert_non_null(strstr(err, "not a name"));
-  assert_int_not_equal(access(path("out/bad.key"), F_OK), 0);
-  o = (pki_issue_opts_t){.name = "x", .ca_dir = path("nowhere")};
-  assert_int_equal(pki_issue(path("out"), &o, err, sizeof(err)),
+  assert_int_not_equal(access(fixture_path("out/bad.key"), F_OK), 0);
+  o = (pki_issue_opts_t){.name = "x", .ca_dir = fixture_path("nowhere")};
+  assert_int_equal(pki_issue(fixture_path("out"), &o, err, sizeof(err)),
                    BEACON_ECONFIG);
   assert_non_null(strstr(err, "fleet-ca.crt"));
   o = (pki_issue_opts_t){.name = "x",
                          .not_before_days = 5,
                          .not_after_days = 1,
-                         .ca_dir = path("ca")};
-  assert_int_equal(pki_issue(path("out"), &o, err, sizeof(err)),
+                         .ca_dir = fixture_path("ca")};
+  assert_int_equal(pki_issue(fixture_path("out"), &o, err, sizeof(err)),
                    BEACON_EINVAL);
 }
 
 static void test_gen_csr_and_sign(void **state)
 {
   (void)state;
-  assert_int_equal(pki_init(path("ca"), 0, err, sizeof(err)), 0);
+  assert_int_equal(pki_init(fixture_path("ca"), 0, err, sizeof(err)), 0);
   /* the directory is the operator's to create */
-  assert_int_equal(pki_gen_csr(path("relay"), "relay.example", NULL, 0,
-                               path("relay.csr"), err, sizeof(err)),
+  assert_int_equal(pki_gen_csr(fixture_path("relay"), "relay.example", NULL, 0,
+                               fixture_path("relay.csr"), err, sizeof(err)),
                    BEACON_ECONFIG);
   assert_non_null(strstr(err, "no such directory"));
-  assert_int_equal(mkdir(path("relay"), 0700), 0);
-  assert_int_equal(pki_gen_csr(path("relay"), "relay.example",
+  assert_int_equal(mkdir(fixture_path("relay"), 0700), 0);
+  assert_int_equal(pki_gen_csr(fixture_path("relay"), "relay.example",
                                "relay.example,203.0.113.9,::1", 0,
-                               path("relay.csr"), err, sizeof(err)),
+                               fixture_path("relay.csr"), err, sizeof(err)),
                    0);
-  assert_int_equal(mode_of(path("relay/relay.key")), 0600);
+  assert_int_equal(mode_of(fixture_path("relay/relay.key")), 0600);
   char key[8192];
-  snprintf(key, sizeof(key), "%s", slurp(path("relay/relay.key")));
+  snprintf(key, sizeof(key), "%s", slurp(fixture_path("relay/relay.key")));
   /* idempotent: the key is reused, the request names the same key */
-  assert_int_equal(pki_gen_csr(path("relay"), "relay.example",
+  assert_int_equal(pki_gen_csr(fixture_path("relay"), "relay.example",
                                "relay.example,203.0.113.9,::1", 0,
-                               path("relay2.csr"), err, sizeof(err)),
+                               fixture_path("relay2.csr"), err, sizeof(err)),
                    0);
-  assert_string_equal(key, slurp(path("relay/relay.key")));
+  assert_string_equal(key, slurp(fixture_path("relay/relay.key")));
 
-  assert_int_equal(pki_sign_csr(path("ca"), path("relay2.csr"),
-                                path("relay/relay.crt"), 30, 0, err,
+  assert_int_equal(pki_sign_csr(fixture_path("ca"), fixture_path("relay2.csr"),
+                                fixture_path("relay/relay.crt"), 30, 0, err,
                                 sizeof(err)),
                    0);
-  STACK_OF(X509) *sk = read_certs(path("relay/relay.crt"));
+  STACK_OF(X509) *sk = read_certs(fixture_path("relay/relay.crt"));
   assert_int_equal(sk_X509_num(sk), 2);
   X509 *leaf = sk_X509_value(sk, 0);
-  EVP_PKEY *k = read_key(path("relay/relay.key"));
+  EVP_PKEY *k = fixture_read_key(fixture_path("relay/relay.key"));
   assert_int_equal(X509_check_private_key(leaf, k), 1);
   EVP_PKEY_free(k);
   assert_int_equal(X509_check_host(leaf, "relay.example", 0, 0, NULL), 1);
@@ -353,68 +327,71 @@ static void test_gen_csr_and_sign(void **state)
   time_t limit = time(NULL) + 31 * 86400;
   assert_true(X509_cmp_time(X509_get0_notAfter(leaf), &limit) < 0);
   sk_X509_pop_free(sk, X509_free);
-  assert_int_equal(
-      verify_with(path("ca/fleet-ca.crt"), path("relay/relay.crt"), 0),
-      X509_V_OK);
+  assert_int_equal(verify_with(fixture_path("ca/fleet-ca.crt"),
+                               fixture_path("relay/relay.crt"), 0),
+                   X509_V_OK);
 
   /* a bad SAN is refused before any key is written */
-  assert_int_equal(pki_gen_csr(path("nokey"), "x", "bad name", 0,
-                               path("x.csr"), err, sizeof(err)),
+  assert_int_equal(pki_gen_csr(fixture_path("nokey"), "x", "bad name", 0,
+                               fixture_path("x.csr"), err, sizeof(err)),
                    BEACON_EINVAL);
-  assert_int_not_equal(access(path("nokey/relay.key"), F_OK), 0);
+  assert_int_not_equal(access(fixture_path("nokey/relay.key"), F_OK), 0);
 }
 
 static void test_controller_csr(void **state)
 {
   (void)state;
-  assert_int_equal(pki_init(path("ca"), 0, err, sizeof(err)), 0);
-  assert_int_equal(mkdir(path("ctl"), 0700), 0);
-  assert_int_equal(pki_gen_csr(path("ctl"), "alice@ops-1", NULL, 1,
-                               path("ctl.csr"), err, sizeof(err)),
+  assert_int_equal(pki_init(fixture_path("ca"), 0, err, sizeof(err)), 0);
+  assert_int_equal(mkdir(fixture_path("ctl"), 0700), 0);
+  assert_int_equal(pki_gen_csr(fixture_path("ctl"), "alice@ops-1", NULL, 1,
+                               fixture_path("ctl.csr"), err, sizeof(err)),
                    0);
-  assert_int_equal(mode_of(path("ctl/controller.key")), 0600);
-  assert_int_not_equal(access(path("ctl/relay.key"), F_OK), 0);
+  assert_int_equal(mode_of(fixture_path("ctl/controller.key")), 0600);
+  assert_int_not_equal(access(fixture_path("ctl/relay.key"), F_OK), 0);
   /* no SAN, and the request's clientAuth makes a controller's leaf */
-  assert_int_equal(pki_sign_csr(path("ca"), path("ctl.csr"),
-                                path("ctl/controller.crt"), 0, 0, err,
+  assert_int_equal(pki_sign_csr(fixture_path("ca"), fixture_path("ctl.csr"),
+                                fixture_path("ctl/controller.crt"), 0, 0, err,
                                 sizeof(err)),
                    0);
-  STACK_OF(X509) *sk = read_certs(path("ctl/controller.crt"));
+  STACK_OF(X509) *sk = read_certs(fixture_path("ctl/controller.crt"));
   X509 *leaf = sk_X509_value(sk, 0);
-  EVP_PKEY *k = read_key(path("ctl/controller.key"));
+  EVP_PKEY *k = fixture_read_key(fixture_path("ctl/controller.key"));
   assert_int_equal(X509_check_private_key(leaf, k), 1);
   EVP_PKEY_free(k);
   assert_int_equal(X509_check_purpose(leaf, X509_PURPOSE_SSL_CLIENT, 0), 1);
   assert_int_equal(X509_check_purpose(leaf, X509_PURPOSE_SSL_SERVER, 0), 0);
   sk_X509_pop_free(sk, X509_free);
-  assert_int_equal(
-      verify_with(path("ca/fleet-ca.crt"), path("ctl/controller.crt"), 0),
-      X509_V_OK);
+  assert_int_equal(verify_with(fixture_path("ca/fleet-ca.crt"),
+                               fixture_path("ctl/controller.crt"), 0),
+                   X509_V_OK);
   /* a relay request without SANs still needs them */
-  assert_int_equal(mkdir(path("r2"), 0700), 0);
-  assert_int_equal(
-      pki_gen_csr(path("r2"), "r2", "", 0, path("r2.csr"), err, sizeof(err)),
-      0);
-  assert_int_equal(pki_sign_csr(path("ca"), path("r2.csr"), path("r2.crt"), 0,
-                                0, err, sizeof(err)),
+  assert_int_equal(mkdir(fixture_path("r2"), 0700), 0);
+  assert_int_equal(pki_gen_csr(fixture_path("r2"), "r2", "", 0,
+                               fixture_path("r2.csr"), err, sizeof(err)),
+                   0);
+  assert_int_equal(pki_sign_csr(fixture_path("ca"), fixture_path("r2.csr"),
+                                fixture_path("r2.crt"), 0, 0, err,
+                                sizeof(err)),
                    BEACON_ECONFIG);
   assert_non_null(strstr(err, "subjectAltName"));
   /* ... unless signed as a controller's */
-  assert_int_equal(pki_sign_csr(path("ca"), path("r2.csr"), path("r2.crt"), 0,
-                                1, err, sizeof(err)),
+  assert_int_equal(pki_sign_csr(fixture_path("ca"), fixture_path("r2.csr"),
+                                fixture_path("r2.crt"), 0, 1, err,
+                                sizeof(err)),
                    0);
 }
 
 static void test_sign_rejects_bad_csr(void **state)
 {
   (void)state;
-  assert_int_equal(pki_init(path("ca"), 0, err, sizeof(err)), 0);
+  assert_int_equal(pki_init(fixture_path("ca"), 0, err, sizeof(err)), 0);
   /* not a CSR */
-  FILE *f = fopen(path("junk.csr"), "w");
+  FILE *f = fopen(fixture_path("junk.csr"), "w");
   fputs("hello\n", f);
   fclose(f);
-  assert_int_equal(pki_sign_csr(path("ca"), path("junk.csr"), path("junk.crt"),
-                                0, 0, err, sizeof(err)),
+  assert_int_equal(pki_sign_csr(fixture_path("ca"), fixture_path("junk.csr"),
+                                fixture_path("junk.crt"), 0, 0, err,
+                                sizeof(err)),
                    BEACON_ECONFIG);
   assert_non_null(strstr(err, "junk.csr"));
 
@@ -428,17 +405,18 @@ static void test_sign_rejects_bad_csr(void **state)
   assert_int_equal(X509_REQ_set_pubkey(req, a), 1);
   assert_true(X509_REQ_sign(req, a, EVP_sha256()) > 0);
   assert_int_equal(X509_REQ_set_pubkey(req, b), 1);
-  f = fopen(path("evil.csr"), "w");
+  f = fopen(fixture_path("evil.csr"), "w");
   PEM_write_X509_REQ(f, req);
   fclose(f);
   X509_REQ_free(req);
   EVP_PKEY_free(a);
   EVP_PKEY_free(b);
-  assert_int_equal(pki_sign_csr(path("ca"), path("evil.csr"), path("evil.crt"),
-                                0, 0, err, sizeof(err)),
+  assert_int_equal(pki_sign_csr(fixture_path("ca"), fixture_path("evil.csr"),
+                                fixture_path("evil.crt"), 0, 0, err,
+                                sizeof(err)),
                    BEACON_ECONFIG);
   assert_non_null(strstr(err, "signature"));
-  assert_int_not_equal(access(path("evil.crt"), F_OK), 0);
+  assert_int_not_equal(access(fixture_path("evil.crt"), F_OK), 0);
 }
 
 int main(void)

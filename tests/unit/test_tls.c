@@ -12,10 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ftw.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <cmocka.h>
 
 #include <openssl/err.h>
@@ -25,49 +21,17 @@
 #include <openssl/x509.h>
 
 #include "beacon/beacon.h"
-#include "cli_support/pki.h"
 #include "tls/tls.h"
-
-static char tmp[256];
-
-static const char *path(const char *rel)
-{
-  static char buf[8][1024];
-  static int i;
-  i = (i + 1) % 8;
-  snprintf(buf[i], sizeof(buf[i]), "%s/%s", tmp, rel);
-  return buf[i];
-}
+#include "fixture_pki.h"
 
 /* ---- fixtures ---------------------------------------------------------- */
-
-static void issue(const char *dir, pki_issue_opts_t o)
-{
-  char err[512];
-  int rc = pki_issue(path(dir), &o, err, sizeof(err));
-  if(rc)
-    fail_msg("pki_issue %s: %s", o.name, err);
-}
-
-static X509 *first_cert(const char *file)
-{
-  BIO *b = BIO_new_file(file, "r");
-  assert_non_null(b);
-  X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
-  BIO_free(b);
-  assert_non_null(x);
-  return x;
-}
 
 /* A CRL from the Fleet CA revoking the first certificate of revoked. */
 static void make_crl(const char *revoked, const char *out)
 {
-  X509 *ca = first_cert(path("pki/fleet-ca.crt"));
-  X509 *leaf = first_cert(revoked);
-  BIO *b = BIO_new_file(path("pki/fleet-ca.key"), "r");
-  EVP_PKEY *key = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
-  BIO_free(b);
-  assert_non_null(key);
+  X509 *ca = fixture_read_cert(fixture_path("pki/fleet-ca.crt"));
+  X509 *leaf = fixture_read_cert(revoked);
+  EVP_PKEY *key = fixture_read_key(fixture_path("pki/fleet-ca.key"));
 
   X509_CRL *crl = X509_CRL_new();
   assert_int_equal(X509_CRL_set_version(crl, X509_CRL_VERSION_2), 1);
@@ -85,7 +49,7 @@ static void make_crl(const char *revoked, const char *out)
   assert_int_equal(X509_CRL_add0_revoked(crl, r), 1);
   X509_CRL_sort(crl);
   assert_true(X509_CRL_sign(crl, key, EVP_sha256()) > 0);
-  b = BIO_new_file(out, "w");
+  BIO *b = BIO_new_file(out, "w");
   assert_int_equal(PEM_write_bio_X509_CRL(b, crl), 1);
   BIO_free(b);
   X509_CRL_free(crl);
@@ -94,53 +58,40 @@ static void make_crl(const char *revoked, const char *out)
   EVP_PKEY_free(key);
 }
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-  (void)st;
-  (void)flag;
-  (void)f;
-  return remove(p);
-}
-
 static int group_setup(void **state)
 {
   (void)state;
-  char err[512];
-  snprintf(tmp, sizeof(tmp), "%s/beacon-tls-XXXXXX",
-           getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-  if(!mkdtemp(tmp))
+  if(fixture_dir_make("tls") || fixture_pki_init("pki"))
     return -1;
-  if(pki_init(path("pki"), 0, err, sizeof(err))) {
-    fprintf(stderr, "pki_init: %s\n", err);
-    return -1;
-  }
-  issue("t", (pki_issue_opts_t){.name = "srvonly",
-                                .server_auth = 1,
-                                .sans = "localhost",
-                                .ca_dir = path("pki")});
-  issue("t", (pki_issue_opts_t){.name = "expired",
-                                .client_auth = 1,
-                                .not_before_days = -30,
-                                .not_after_days = -1,
-                                .ca_dir = path("pki")});
-  issue("t", (pki_issue_opts_t){.name = "future",
-                                .client_auth = 1,
-                                .not_before_days = 2,
-                                .not_after_days = 30,
-                                .ca_dir = path("pki")});
-  issue("t", (pki_issue_opts_t){
-                 .name = "revoked", .client_auth = 1, .ca_dir = path("pki")});
-  issue("t", (pki_issue_opts_t){.name = "other-ca", .self_signed_ca = 1});
-  issue("t", (pki_issue_opts_t){.name = "rogue",
-                                .client_auth = 1,
-                                .server_auth = 1,
-                                .sans = "localhost",
-                                .ca_dir = path("t"),
-                                .ca_name = "other-ca"});
-  make_crl(path("t/revoked.crt"), path("t/fleet.crl"));
-  FILE *f = fopen(path("t/empty.pem"), "w");
+  fixture_issue("t", (pki_issue_opts_t){.name = "srvonly",
+                                        .server_auth = 1,
+                                        .sans = "localhost",
+                                        .ca_dir = fixture_path("pki")});
+  fixture_issue("t", (pki_issue_opts_t){.name = "expired",
+                                        .client_auth = 1,
+                                        .not_before_days = -30,
+                                        .not_after_days = -1,
+                                        .ca_dir = fixture_path("pki")});
+  fixture_issue("t", (pki_issue_opts_t){.name = "future",
+                                        .client_auth = 1,
+                                        .not_before_days = 2,
+                                        .not_after_days = 30,
+                                        .ca_dir = fixture_path("pki")});
+  fixture_issue("t", (pki_issue_opts_t){.name = "revoked",
+                                        .client_auth = 1,
+                                        .ca_dir = fixture_path("pki")});
+  fixture_issue("t",
+                (pki_issue_opts_t){.name = "other-ca", .self_signed_ca = 1});
+  fixture_issue("t", (pki_issue_opts_t){.name = "rogue",
+                                        .client_auth = 1,
+                                        .server_auth = 1,
+                                        .sans = "localhost",
+                                        .ca_dir = fixture_path("t"),
+                                        .ca_name = "other-ca"});
+  make_crl(fixture_path("t/revoked.crt"), fixture_path("t/fleet.crl"));
+  FILE *f = fopen(fixture_path("t/empty.pem"), "w");
   fclose(f);
-  f = fopen(path("t/junk.pem"), "w");
+  f = fopen(fixture_path("t/junk.pem"), "w");
   fputs("-----BEGIN CERTIFICATE-----\nnot base64 at all\n"
         "-----END CERTIFICATE-----\n",
         f);
@@ -151,34 +102,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
   (void)state;
-  return nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static tls_ctx_t *server_ctx(const char *crl)
-{
-  tls_ctx_t *ctx;
-  char err[512];
-  int rc = tls_ctx_new(&ctx, TLS_SERVER, path("pki/relay.crt"),
-                       path("pki/relay.key"), path("pki/fleet-ca.crt"), crl,
-                       err, sizeof(err));
-  if(rc)
-    fail_msg("server ctx: %s", err);
-  return ctx;
-}
-
-/* A controller context with DIR/NAME.{crt,key} and CA as anchor. */
-static tls_ctx_t *client_ctx(const char *name, const char *ca)
-{
-  tls_ctx_t *ctx;
-  char err[512], c[64], k[64];
-  snprintf(c, sizeof(c), "%s.crt", name);
-  snprintf(k, sizeof(k), "%s.key", name);
-  int rc =
-      tls_ctx_new(&ctx, TLS_CLIENT, path(c), path(k),
-                  ca ? ca : path("pki/fleet-ca.crt"), NULL, err, sizeof(err));
-  if(rc)
-    fail_msg("client ctx %s: %s", name, err);
-  return ctx;
+  return fixture_dir_remove();
 }
 
 /* Moves all pending ciphertext from a to b; returns the byte count. */
@@ -223,8 +147,8 @@ static void pair(tls_ctx_t *sctx, tls_ctx_t *cctx, const char *host,
  * connections hold the only references to their contexts. */
 static void established(const char *host, tls_conn_t **cl, tls_conn_t **sv)
 {
-  tls_ctx_t *sctx = server_ctx(NULL);
-  tls_ctx_t *cctx = client_ctx("pki/controller", NULL);
+  tls_ctx_t *sctx = fixture_server_ctx(NULL);
+  tls_ctx_t *cctx = fixture_client_ctx("pki/controller", NULL);
   int crc, src;
   pair(sctx, cctx, host, cl, sv);
   tls_ctx_unref(sctx);
@@ -287,8 +211,8 @@ static void transfer(tls_conn_t *from, tls_conn_t *to, size_t total)
 static void test_handshake_and_data(void **state)
 {
   (void)state;
-  tls_ctx_t *sctx = server_ctx(NULL);
-  tls_ctx_t *cctx = client_ctx("pki/controller", NULL);
+  tls_ctx_t *sctx = fixture_server_ctx(NULL);
+  tls_ctx_t *cctx = fixture_client_ctx("pki/controller", NULL);
   tls_conn_t *cl, *sv;
   int crc, src;
   pair(sctx, cctx, "localhost", &cl, &sv);
@@ -326,7 +250,7 @@ static void test_handshake_and_data(void **state)
   /* SPKI pin: SHA-256 of the DER SubjectPublicKeyInfo */
   char hex[65], want[65];
   assert_int_equal(tls_conn_peer_spki_sha256(sv, hex), 0);
-  X509 *x = first_cert(path("pki/controller.crt"));
+  X509 *x = fixture_read_cert(fixture_path("pki/controller.crt"));
   unsigned char *der = NULL, md[32];
   int dl = i2d_PUBKEY(X509_get0_pubkey(x), &der);
   assert_true(dl > 0);
@@ -423,7 +347,7 @@ static void test_out_peek_consume(void **state)
 static void test_not_after(void **state)
 {
   (void)state;
-  tls_ctx_t *sctx = server_ctx(NULL);
+  tls_ctx_t *sctx = fixture_server_ctx(NULL);
   time_t na = tls_ctx_cert_not_after(sctx);
   time_t now = time(NULL);
   assert_true(na > now + 824L * 86400 && na < now + 826L * 86400);
@@ -443,8 +367,8 @@ static void test_ip_sans(void **state)
   } cases[] = {{"127.0.0.1", 1}, {"::1", 1},       {"[::1]", 1},
                {"localhost", 1}, {"127.0.0.2", 0}, {"::2", 0},
                {"LOCALHOST", 1}, {"relay", 0}};
-  tls_ctx_t *sctx = server_ctx(NULL);
-  tls_ctx_t *cctx = client_ctx("pki/controller", NULL);
+  tls_ctx_t *sctx = fixture_server_ctx(NULL);
+  tls_ctx_t *cctx = fixture_client_ctx("pki/controller", NULL);
   for(size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     tls_conn_t *cl, *sv;
     int crc, src;
@@ -473,8 +397,8 @@ static void test_ip_sans(void **state)
 static void refuse_client(const char *name, const char *crl,
                           const char *verdict, const char *verify_text)
 {
-  tls_ctx_t *sctx = server_ctx(crl);
-  tls_ctx_t *cctx = client_ctx(name, NULL);
+  tls_ctx_t *sctx = fixture_server_ctx(crl);
+  tls_ctx_t *cctx = fixture_client_ctx(name, NULL);
   tls_conn_t *cl, *sv;
   int crc, src;
   pair(sctx, cctx, "localhost", &cl, &sv);
@@ -499,8 +423,9 @@ static void test_wrong_ca(void **state)
                 "self-signed certificate in certificate chain (depth 1)");
 
   /* and a client anchored on another CA refuses the relay */
-  tls_ctx_t *sctx = server_ctx(NULL);
-  tls_ctx_t *cctx = client_ctx("t/rogue", path("t/other-ca.crt"));
+  tls_ctx_t *sctx = fixture_server_ctx(NULL);
+  tls_ctx_t *cctx =
+      fixture_client_ctx("t/rogue", fixture_path("t/other-ca.crt"));
   tls_conn_t *cl, *sv;
   int crc, src;
   pair(sctx, cctx, "localhost", &cl, &sv);
@@ -544,11 +469,11 @@ static void test_not_yet_valid_client_refused(void **state)
 static void test_revoked_client_refused(void **state)
 {
   (void)state;
-  refuse_client("t/revoked", path("t/fleet.crl"), "client certificate revoked",
-                "certificate revoked (depth 0)");
+  refuse_client("t/revoked", fixture_path("t/fleet.crl"),
+                "client certificate revoked", "certificate revoked (depth 0)");
   /* the same CRL lets an unrevoked certificate through */
-  tls_ctx_t *sctx = server_ctx(path("t/fleet.crl"));
-  tls_ctx_t *cctx = client_ctx("pki/controller", NULL);
+  tls_ctx_t *sctx = fixture_server_ctx(fixture_path("t/fleet.crl"));
+  tls_ctx_t *cctx = fixture_client_ctx("pki/controller", NULL);
   tls_conn_t *cl, *sv;
   int crc, src;
   pair(sctx, cctx, "localhost", &cl, &sv);
@@ -564,8 +489,8 @@ static void test_revoked_client_refused(void **state)
 static void test_wrong_host(void **state)
 {
   (void)state;
-  tls_ctx_t *sctx = server_ctx(NULL);
-  tls_ctx_t *cctx = client_ctx("pki/controller", NULL);
+  tls_ctx_t *sctx = fixture_server_ctx(NULL);
+  tls_ctx_t *cctx = fixture_client_ctx("pki/controller", NULL);
   tls_conn_t *cl, *sv;
   int crc, src;
   pair(sctx, cctx, "other.example", &cl, &sv);
@@ -581,7 +506,7 @@ static void test_wrong_host(void **state)
   tls_ctx_unref(sctx);
   tls_ctx_unref(cctx);
   /* a client connection without a host to check is refused */
-  cctx = client_ctx("pki/controller", NULL);
+  cctx = fixture_client_ctx("pki/controller", NULL);
   assert_null(tls_conn_new(cctx, NULL));
   assert_null(tls_conn_new(cctx, ""));
   tls_ctx_unref(cctx);
@@ -595,7 +520,8 @@ static int raw_client(int max_version, tls_conn_t **svp)
   assert_non_null(ctx);
   if(max_version)
     SSL_CTX_set_max_proto_version(ctx, max_version);
-  assert_int_equal(SSL_CTX_load_verify_file(ctx, path("pki/fleet-ca.crt")), 1);
+  assert_int_equal(
+      SSL_CTX_load_verify_file(ctx, fixture_path("pki/fleet-ca.crt")), 1);
   X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(ctx),
                               X509_V_FLAG_PARTIAL_CHAIN);
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
@@ -605,7 +531,7 @@ static int raw_client(int max_version, tls_conn_t **svp)
   SSL_set_bio(ssl, r, w);
   SSL_set_connect_state(ssl);
 
-  tls_ctx_t *sctx = server_ctx(NULL);
+  tls_ctx_t *sctx = fixture_server_ctx(NULL);
   tls_conn_t *sv = tls_conn_new(sctx, NULL);
   tls_ctx_unref(sctx);
   int src = BEACON_EAGAIN;
@@ -688,26 +614,27 @@ static void ctx_error(const char *cert, const char *key, const char *ca,
 static void test_ctx_errors(void **state)
 {
   (void)state;
-  /* path() reuses its buffers: keep copies */
+  /* fixture_path() reuses its buffers: keep copies */
   char crt[1024], key[1024], ca[1024];
-  snprintf(crt, sizeof(crt), "%s", path("pki/relay.crt"));
-  snprintf(key, sizeof(key), "%s", path("pki/relay.key"));
-  snprintf(ca, sizeof(ca), "%s", path("pki/fleet-ca.crt"));
-  ctx_error(path("nope.crt"), key, ca, NULL, "nope.crt", "missing");
-  ctx_error(path("t/empty.pem"), key, ca, NULL, "empty.pem", "empty");
-  ctx_error(path("t/junk.pem"), key, ca, NULL, "junk.pem",
+  snprintf(crt, sizeof(crt), "%s", fixture_path("pki/relay.crt"));
+  snprintf(key, sizeof(key), "%s", fixture_path("pki/relay.key"));
+  snprintf(ca, sizeof(ca), "%s", fixture_path("pki/fleet-ca.crt"));
+  ctx_error(fixture_path("nope.crt"), key, ca, NULL, "nope.crt", "missing");
+  ctx_error(fixture_path("t/empty.pem"), key, ca, NULL, "empty.pem", "empty");
+  ctx_error(fixture_path("t/junk.pem"), key, ca, NULL, "junk.pem",
             "not a PEM certificate chain");
-  ctx_error(crt, path("nope.key"), ca, NULL, "nope.key", "missing");
-  ctx_error(crt, path("t/junk.pem"), ca, NULL, "junk.pem",
+  ctx_error(crt, fixture_path("nope.key"), ca, NULL, "nope.key", "missing");
+  ctx_error(crt, fixture_path("t/junk.pem"), ca, NULL, "junk.pem",
             "not a PEM private key");
-  ctx_error(crt, path("pki/controller.key"), ca, NULL, "controller.key",
-            "does not match");
-  ctx_error(crt, key, path("nope-ca.crt"), NULL, "nope-ca.crt", "missing");
-  ctx_error(crt, key, path("t/empty.pem"), NULL, "CA", "empty");
-  ctx_error(crt, key, path("t/junk.pem"), NULL, "CA", "junk.pem");
-  ctx_error(crt, key, ca, path("nope.crl"), "CRL", "missing");
-  ctx_error(crt, key, ca, path("pki/relay.crt"), "CRL", "no PEM CRL");
-  ctx_error(crt, key, ca, path("pki"), "pki", "not a regular file");
+  ctx_error(crt, fixture_path("pki/controller.key"), ca, NULL,
+            "controller.key", "does not match");
+  ctx_error(crt, key, fixture_path("nope-ca.crt"), NULL, "nope-ca.crt",
+            "missing");
+  ctx_error(crt, key, fixture_path("t/empty.pem"), NULL, "CA", "empty");
+  ctx_error(crt, key, fixture_path("t/junk.pem"), NULL, "CA", "junk.pem");
+  ctx_error(crt, key, ca, fixture_path("nope.crl"), "CRL", "missing");
+  ctx_error(crt, key, ca, fixture_path("pki/relay.crt"), "CRL", "no PEM CRL");
+  ctx_error(crt, key, ca, fixture_path("pki"), "pki", "not a regular file");
 }
 
 int main(void)

@@ -186,7 +186,12 @@ static int sc_handshake(tp_t *tp, const sc_args_t *a, tp_json_t *j)
   uint32_t opaque;
   uint64_t t0 = tp_now();
   int r;
-  mux_ping(tp->mux, t0, &opaque);
+  r = mux_ping(tp->mux, t0, &opaque);
+  if(r) {
+    tp_err("cannot send a ping: %s", beacon_strerror(r));
+    tp_json_str(j, "error", beacon_strerror(r));
+    return TP_EXIT_CONN;
+  }
   r = sc_wait(tp, NULL, 0, until_ping, NULL, t0 + 10000);
   tp_json_str(j, "version", tls_conn_version(tp->tls));
   tp_json_str(j, "cipher", tls_conn_cipher(tp->tls));

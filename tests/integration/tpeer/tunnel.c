@@ -230,7 +230,10 @@ static void cb_data(mux_t *m, uint32_t id, void *sud, const uint8_t *data,
     }
   }
   s->in_len += len;
-  mux_stream_consumed(m, id, len);
+  int rc = mux_stream_consumed(m, id, len);
+  if(rc)
+    tp_err("window update for stream %u: %s", (unsigned)id,
+           beacon_strerror(rc));
 }
 
 static void cb_fin(mux_t *m, uint32_t id, void *sud, void *ud)
@@ -651,7 +654,10 @@ int tp_step(tp_t *tp, int timeout_ms)
     read_in(tp);
   if(tp->eof)
     return -1;
-  conn_tick(tp->conn, tp_now()); /* keep-alive: cb_close on a timeout */
+  /* Keep-alive: cb_close on a timeout; a stalled close drops the
+   * transport. */
+  if(conn_tick(tp->conn, tp_now()) == CONN_TICK_DROP)
+    tp->eof = 1;
   move_output(tp);
   write_out(tp);
   return tp->eof ? -1 : 0;
