@@ -27,6 +27,7 @@
 
 #include "client/chain.h"
 #include "client/client_stream.h"
+#include "client/members.h"
 #include "client/req.h"
 #include "client/stream.h"
 
@@ -68,28 +69,6 @@ static void on_check(uv_check_t *h)
   }
 }
 
-static void tunnel_dispatch(beacon_tunnel_t *t, client_req_t *req)
-{
-  if(t->stopped) {
-    beacon_error_t e;
-    client_error_set(&e, BEACON_ECLOSED, -1, "tunnel is closing");
-    client_req_finish(t, req, BEACON_ECLOSED, &e);
-    return;
-  }
-  client_chain_t *s = t->cur;
-  if(!s || s->state == CHAIN_FAILED || s->going_away) {
-    s = client_chain_new(t);
-    if(!s) {
-      beacon_error_t e;
-      client_error_set(&e, BEACON_ENOMEM, -1, "out of memory");
-      client_req_finish(t, req, BEACON_ENOMEM, &e);
-      return;
-    }
-    t->cur = s;
-  }
-  client_chain_submit(s, req);
-}
-
 /* What chains report to this tunnel handle (chain.c and stream.c call
  * no function of this file). */
 static tls_ctx_t *tunnel_ctx_get(beacon_tunnel_t *t)
@@ -103,8 +82,10 @@ static tls_ctx_t *tunnel_ctx_get(beacon_tunnel_t *t)
 
 static const client_tunnel_host_t tunnel_host = {
     .dirty = tunnel_dirty,
-    .dispatch = tunnel_dispatch,
+    .dispatch = client_members_dispatch,
     .ctx_get = tunnel_ctx_get,
+    .failover = client_members_failover,
+    .chain_changed = client_members_chain_changed,
 };
 
 static void close_noop(uv_handle_t *h)
@@ -115,7 +96,7 @@ static void close_noop(uv_handle_t *h)
 static void stop_loop(beacon_tunnel_t *t)
 {
   t->stopped = 1;
-  t->cur = NULL;
+  client_members_stop(t);
   list_link_t *n = t->chains.next;
   while(n != &t->chains) {
     list_link_t *next = n->next;
@@ -136,6 +117,7 @@ static void on_async(uv_async_t *h)
   list_init(&todo);
   pthread_mutex_lock(&t->lock);
   int stopping = t->stopping;
+  int want_warm = t->want_warm;
   while(!list_empty(&t->submitted)) {
     list_link_t *n = t->submitted.next;
     list_del(n);
@@ -164,8 +146,10 @@ static void on_async(uv_async_t *h)
   while(!list_empty(&todo)) {
     list_link_t *n = todo.next;
     list_del(n);
-    tunnel_dispatch(t, LIST_CONTAINER(n, client_req_t, link));
+    client_members_dispatch(t, LIST_CONTAINER(n, client_req_t, link));
   }
+  if(want_warm && !stopping)
+    client_members_warm(t);
   if(stopping)
     stop_loop(t);
 }
@@ -382,6 +366,7 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
     tunnel_destroy(t);
     return BEACON_EIO;
   }
+  client_members_init(t);
   uv_async_init(&t->loop, &t->async, on_async);
   uv_check_init(&t->loop, &t->check);
   uv_idle_init(&t->loop, &t->idle);
@@ -404,6 +389,7 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
     uv_close((uv_handle_t *)&t->async, NULL);
     uv_close((uv_handle_t *)&t->check, NULL);
     uv_close((uv_handle_t *)&t->idle, NULL);
+    uv_close((uv_handle_t *)&t->pool_timer, NULL);
     uv_run(&t->loop, UV_RUN_DEFAULT);
     uv_loop_close(&t->loop);
     tunnel_destroy(t);
