@@ -186,7 +186,27 @@ static void cb_go_away(mux_t *m, uint32_t code, void *ud)
   client_dirty(s->t);
 }
 
+static void cb_ping_ack(mux_t *m, uint32_t opaque, uint64_t rtt_ms, void *ud)
+{
+  client_hop_t *h = ud;
+  client_chain_t *s = h->s;
+  if(h->index)
+    return;
+  /* A ping sent before the relay stalled measured the stall. */
+  if(now_ms(s) - rtt_ms < s->resumed_at)
+    return;
+  if(!rtt_ms)
+    rtt_ms = 1;
+  /* One late answer (a busy relay, a descheduled process) moves the
+   * estimate at most fourfold; a lasting change still shows in a few. */
+  uint64_t cap = 4 * (s->rtt_ms > 10 ? s->rtt_ms : 10);
+  if(s->rtt_ms && rtt_ms > cap)
+    rtt_ms = cap;
+  s->rtt_ms = s->rtt_ms ? (3 * s->rtt_ms + rtt_ms + 2) / 4 : rtt_ms;
+}
+
 static const mux_callbacks_t mux_cbs = {
+    .on_ping_ack = cb_ping_ack,
     .on_stream_open = cb_stream_open,
     .on_stream_ack = cb_stream_ack,
     .on_data = cb_data,
@@ -363,6 +383,7 @@ static void hop_input(client_hop_t *h, const uint8_t *in, size_t len)
     s->last_input = now_ms(s);
     if(s->stalled) { /* it answers again */
       s->stalled = 0;
+      s->resumed_at = now_ms(s);
       client_chain_changed(s);
     }
   }

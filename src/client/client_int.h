@@ -215,6 +215,12 @@ struct client_chain {
   const target_t *relay[CLIENT_MAX_HOPS]; /* each hop's chosen member */
   int stalled;         /* a stream open got no answer and nothing else came */
   uint64_t last_input; /* when the relay last sent anything */
+  /* Hop 0's round trip, smoothed, for choosing a member: our own, so
+   * that the answer to a ping sent before a stall (seconds late) is not
+   * taken for the path's latency. */
+  uint64_t rtt_ms;
+  uint64_t resumed_at; /* when it last spoke again after a stall */
+  uint64_t probed_at;  /* when the pool last asked for a ping */
   list_link_t link;    /* t->chains */
   int state;
   int proven;     /* plaintext arrived on the innermost hop */

@@ -27,6 +27,9 @@
 #include "client/req.h"
 #include "log/log.h"
 
+/* How often a warm pool measures each member's round trip. */
+#define POOL_PROBE_MS 2000
+
 static uint64_t now_of(beacon_tunnel_t *t)
 {
   return uv_now(&t->loop);
@@ -70,7 +73,9 @@ static void set_state(beacon_tunnel_t *t, client_member_t *m, int state,
   if(old == state || !t->cfg.log_pool || t->stopped)
     return;
   log_line_t l;
-  if(log_begin(&l, state == MEMBER_UP ? LOG_INFO : LOG_WARN, "relay_state")) {
+  int bad = state == MEMBER_DOWN || state == MEMBER_STALLED ||
+            state == MEMBER_DRAINING;
+  if(log_begin(&l, bad ? LOG_WARN : LOG_INFO, "relay_state")) {
     log_str(&l, "relay", m->name);
     log_str(&l, "from", client_member_state_name(old));
     log_str(&l, "to", client_member_state_name(state));
@@ -144,7 +149,7 @@ static int place(beacon_tunnel_t *t, client_req_t *req)
     c[i].usable =
         fresh && s && s->state == CHAIN_UP && !s->going_away && !s->stalled;
     c[i].streams = c[i].usable ? mux_stream_count(client_chain_mux(s)) : 0;
-    c[i].rtt_ms = c[i].usable ? mux_rtt(conn_mux(s->hops[0].conn)) : 0;
+    c[i].rtt_ms = c[i].usable ? s->rtt_ms : 0;
   }
   int i = pool_choose(c, t->nmembers, client_rand(t), client_rand(t));
   if(i < 0)
@@ -247,9 +252,21 @@ static void pool_service(beacon_tunnel_t *t)
     client_chain_t *s = m->chain;
     int up = s && s->state == CHAIN_UP;
     m->streams = up ? mux_stream_count(client_chain_mux(s)) : 0;
-    m->rtt_ms = up ? mux_rtt(conn_mux(s->hops[0].conn)) : 0;
+    m->rtt_ms = up ? s->rtt_ms : 0;
   }
   pthread_mutex_unlock(&t->lock);
+  /* A fresh round trip now and then for every live member, so that the
+   * choice follows the path, not a sample from long ago. */
+  for(int i = 0; i < t->nmembers; i++) {
+    client_chain_t *s = t->members[i].chain;
+    if(s && s->state == CHAIN_UP && now >= s->probed_at + POOL_PROBE_MS) {
+      s->probed_at = now;
+      mux_t *m = conn_mux(s->hops[0].conn);
+      mux_now(m, now); /* the ping's send time */
+      mux_measure_rtt(m);
+      client_dirty(t);
+    }
+  }
   if(t->warm && now + 1000 < next)
     next = now + 1000; /* keeps the published counters fresh */
   /* never 0 from here: a timer re-armed at 0 in its own callback runs

@@ -43,9 +43,12 @@ uint64_t pool_backoff_delay(unsigned attempt, uint64_t base_ms,
   return (uint64_t)r % (ceiling + 1);
 }
 
+/* The RTT counts from POOL_RTT_FLOOR_MS up: below that (a LAN, loopback)
+ * differences are noise and the open streams decide alone. */
 static uint64_t load(const pool_candidate_t *c)
 {
-  return ((uint64_t)c->streams + 1) * (c->rtt_ms + 1);
+  uint64_t rtt = c->rtt_ms < POOL_RTT_FLOOR_MS ? POOL_RTT_FLOOR_MS : c->rtt_ms;
+  return ((uint64_t)c->streams + 1) * rtt;
 }
 
 int pool_choose(const pool_candidate_t *c, int n, uint32_t r1, uint32_t r2)

@@ -39,10 +39,14 @@ typedef struct pool_candidate {
   uint64_t rtt_ms;  /* smoothed ping RTT, 0 when unknown */
 } pool_candidate_t;
 
+/* Round trips below this weigh the same (loopback and LAN jitter must
+ * not skew the spread). */
+#define POOL_RTT_FLOOR_MS 10
+
 /* Power of two choices: two distinct usable members picked at random
- * (r1, r2), the one with the lower load (streams + 1) * (rtt + 1 ms)
- * wins (a tie goes to the first pick). Returns the index, or -1 when no
- * member is usable. */
+ * (r1, r2), the one with the lower load (streams + 1) * max(rtt,
+ * POOL_RTT_FLOOR_MS) wins (a tie goes to the first pick). Returns the
+ * index, or -1 when no member is usable. */
 int pool_choose(const pool_candidate_t *c, int n, uint32_t r1, uint32_t r2);
 
 /* Fisher-Yates shuffle of order[0..n) with the random source next(ud). */

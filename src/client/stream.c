@@ -173,6 +173,7 @@ client_stream_t *client_stream_open(client_chain_t *s, client_req_t *req)
                          ? req->attempt_deadline
                          : p->opened_at + (uint64_t)req->open_ms;
   /* An answer to this ping tells a slow target from a frozen relay. */
+  mux_now(m, p->opened_at);
   mux_measure_rtt(m);
   list_add(&s->streams, &p->link);
   /* The target line goes first (docs/PROTOCOL.md "The target line"); the
