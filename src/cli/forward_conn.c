@@ -48,6 +48,7 @@ typedef struct conn {
   uint64_t start;
   const char *target, *outcome, *detail;
   const char *reason; /* the error code of a failed dial */
+  const char *relay;  /* the first-hop relay that took the stream */
   beacon_error_t err;
 } conn_t;
 
@@ -94,6 +95,7 @@ static void log_conn(const conn_t *c)
   log_str(&l, "front", forward_front_names[c->l->kind]);
   log_str(&l, "client", c->peer);
   log_str(&l, "target", c->target && *c->target ? c->target : "-");
+  log_str(&l, "relay", c->relay ? c->relay : "-");
   log_u64(&l, "bytes_up", c->up.bytes);
   log_u64(&l, "bytes_down", c->down.bytes);
   log_ms(&l, "duration", forward_mono_ms() - c->start);
@@ -127,6 +129,7 @@ static const char *pump_in_loop(conn_t *c)
   close(c->fd); /* the loop has its own copy */
   c->fd = -1;
   client_stream_wait(tunnel, s, -1, &end);
+  c->relay = end.relay;
   metric_dec(&forward_metrics.streams_open, 0);
   c->up.bytes = end.bytes_up;
   c->down.bytes = end.bytes_down;
@@ -152,7 +155,8 @@ static void dial_failed(conn_t *c, int code)
 static void dial_and_copy(conn_t *c)
 {
   int confirmed = 0;
-  int fd = client_dial(c->svc->tunnel, c->target, 0, &confirmed, &c->err);
+  int fd = client_dial(c->svc->tunnel, c->target, 0, &confirmed, &c->relay,
+                       &c->err);
   if(fd >= 0) {
     c->stream_fd = fd;
     metric_inc(&forward_metrics.streams_total, 0);

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 
+#include "metrics/http.h"
 #include "metrics/metrics.h"
 
 /* Labels of beacon_bytes_total and beacon_dial_failures_total. */
@@ -28,6 +29,12 @@ void forward_metrics_setup(void);
 /* The dial_failures label for a failed beacon_dial() (or a refusal seen
  * in the grace period). */
 size_t forward_dial_reason(int err);
+
+/* Adds a family of another file (the relay pool's, cli/forward_pool.h)
+ * after forward_metrics_setup() and before forward_metrics_start(). */
+void forward_metrics_register(metric_t *family);
+/* What /healthz answers; set before forward_metrics_start(). */
+void forward_metrics_set_health(metrics_health_fn fn, void *ud);
 
 /* Binds the endpoint on the calling thread, then serves it from a
  * thread of its own. 0, or an exit code after one line on stderr. */

@@ -515,11 +515,11 @@ static int req_run(beacon_tunnel_t *t, client_req_t *req, const char *target,
 int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
                 beacon_error_t *err)
 {
-  return client_dial(t, target, timeout_ms, NULL, err);
+  return client_dial(t, target, timeout_ms, NULL, NULL, err);
 }
 
 int client_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
-                int *confirmed, beacon_error_t *err)
+                int *confirmed, const char **relay, beacon_error_t *err)
 {
   int rc;
   client_req_t *req = req_new(t, target, timeout_ms, &rc, err);
@@ -538,6 +538,8 @@ int client_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
   rc = req_run(t, req, target, err);
   if(confirmed)
     *confirmed = rc == 0 && req->confirmed;
+  if(relay)
+    *relay = rc == 0 ? req->relay : NULL;
   client_req_unref(t, req);
   if(rc < 0) {
     close(cfd);
@@ -610,6 +612,7 @@ int client_stream_wait(beacon_tunnel_t *t, client_req_t *req, int timeout_ms,
     end->outcome = req->end_outcome;
     end->bytes_up = req->bytes_up;
     end->bytes_down = req->bytes_down;
+    end->relay = req->relay;
   }
   pthread_mutex_unlock(&t->lock);
   if(!ended)
