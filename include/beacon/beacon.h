@@ -117,8 +117,9 @@ BEACON_API void beacon_config_free(beacon_config_t *cfg); /* NULL is allowed */
 /* Appends a relay hop "host:port" (first call = first hop; IPv6 in
  * brackets). The host is also the name its certificate must carry.
  * A comma-separated list "a:8456,b:8456,c:8456" (no spaces, at most 16)
- * makes the hop a pool of interchangeable relays: see beacon_dial()
- * and docs/LIBRARY.md "Relay pools".
+ * makes the hop a pool of interchangeable relays, and so does a first-hop
+ * name with several addresses: see beacon_dial() and docs/LIBRARY.md
+ * "Relay pools".
  * Returns 0, or:
  *   BEACON_EINVAL    cfg or host_port is NULL, or host_port is malformed
  *                    (an empty member, a member listed twice)

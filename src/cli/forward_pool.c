@@ -16,7 +16,7 @@
 static struct {
   beacon_tunnel_t *tunnel;
   int n;
-  char names[POOL_MAX_MEMBERS][TARGET_MAX_LINE + 4];
+  char names[POOL_MAX_MEMBERS][CLIENT_MEMBER_NAME_MAX];
   const char *labels[POOL_MAX_MEMBERS];
   metric_t state, up, rtt, streams, failovers, reconnects;
   metric_t tunnel_up, tunnel_reconnects;
@@ -30,8 +30,18 @@ static void collect(metric_t *m)
   client_member_info_t info[POOL_MAX_MEMBERS];
   pthread_mutex_lock(&fp.lock);
   int n = client_pool_snapshot(fp.tunnel, info, POOL_MAX_MEMBERS);
-  if(n > fp.n)
-    n = fp.n;
+  if(n > POOL_MAX_MEMBERS)
+    n = POOL_MAX_MEMBERS;
+  /* A name's further addresses join the pool once resolved. */
+  for(int i = fp.n; i < n; i++)
+    memcpy(fp.names[i], info[i].name, sizeof(fp.names[i]));
+  if(n > fp.n) {
+    metric_t *labelled[] = {&fp.state,   &fp.up,        &fp.rtt,
+                            &fp.streams, &fp.failovers, &fp.reconnects};
+    for(size_t k = 0; k < sizeof(labelled) / sizeof(labelled[0]); k++)
+      labelled[k]->nvalues = (size_t)n;
+    fp.n = n;
+  }
   int any_up = 0;
   uint64_t reconnects = 0;
   for(int i = 0; i < n; i++) {
@@ -94,8 +104,9 @@ void forward_pool_metrics_setup(beacon_tunnel_t *t)
   fp.n = client_pool_snapshot(t, info, POOL_MAX_MEMBERS);
   if(fp.n > POOL_MAX_MEMBERS)
     fp.n = POOL_MAX_MEMBERS;
-  for(int i = 0; i < fp.n; i++) {
-    memcpy(fp.names[i], info[i].name, sizeof(fp.names[i]));
+  for(int i = 0; i < POOL_MAX_MEMBERS; i++) {
+    if(i < fp.n)
+      memcpy(fp.names[i], info[i].name, sizeof(fp.names[i]));
     fp.labels[i] = fp.names[i];
   }
   family(&fp.state, METRIC_GAUGE, "beacon_relay_state",

@@ -47,8 +47,12 @@ static const char *hop_name(client_chain_t *s, int hop, char *buf, size_t cap)
 {
   const target_t *r = s->relay[hop];
   int v6 = r->kind == TARGET_IPV6;
-  snprintf(buf, cap, "relay %s%s%s:%u (hop %d/%d)", v6 ? "[" : "", r->host,
-           v6 ? "]" : "", r->port, hop + 1, s->nhops);
+  if(hop == 0)
+    snprintf(buf, cap, "relay %s (hop 1/%d)", s->t->members[s->member].name,
+             s->nhops);
+  else
+    snprintf(buf, cap, "relay %s%s%s:%u (hop %d/%d)", v6 ? "[" : "", r->host,
+             v6 ? "]" : "", r->port, hop + 1, s->nhops);
   return buf;
 }
 
@@ -508,7 +512,8 @@ client_chain_t *client_chain_new(beacon_tunnel_t *t, int member)
   s->member = member;
   /* Hop 0's member is the pool's choice; an inner hop's pool is reached
    * through it, one member picked at random per chain. */
-  s->relay[0] = &t->cfg.relays[0].members[member];
+  s->relay[0] = &t->members[member].relay;
+  s->dial0 = &t->members[member].dial;
   for(int i = 1; i < s->nhops; i++) {
     const client_hop_pool_t *p = &t->cfg.relays[i];
     s->relay[i] = &p->members[client_rand(t) % (uint32_t)p->n];
@@ -537,7 +542,7 @@ client_chain_t *client_chain_new(beacon_tunnel_t *t, int member)
   }
   /* The chain's own timer ends the dial with its message; the dial's
    * timeout is a safety net behind it. */
-  s->dial = dial_start(&t->loop, s->relay[0], (uint64_t)t->cfg.dial_ms + 1000,
+  s->dial = dial_start(&t->loop, s->dial0, (uint64_t)t->cfg.dial_ms + 1000,
                        NULL, NULL, on_dialled, s);
   if(s->dial)
     s->refs++;

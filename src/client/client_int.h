@@ -94,12 +94,19 @@ enum client_member_state {
 
 /* One relay of hop 0's pool and its current chain. Counters are read
  * from other threads under tunnel->lock (client_pool_snapshot). */
+/* "host:port", or "host:port/address" for the second and later
+ * addresses of a name (members.c). */
+#define CLIENT_MEMBER_NAME_MAX (TARGET_MAX_LINE + 4 + 48)
+
 typedef struct client_member {
   int state;
-  char name[TARGET_MAX_LINE + 4]; /* "host:port" */
-  client_chain_t *chain;          /* NULL when none */
-  unsigned attempt;               /* failures since it last stayed up */
-  uint64_t retry_at;              /* MEMBER_DOWN in a warm pool */
+  char name[CLIENT_MEMBER_NAME_MAX];
+  target_t relay; /* its name: the TLS name and the logs' */
+  target_t dial;  /* what to connect to: relay, or one of its addresses */
+  uv_getaddrinfo_t *resolve; /* looking for the name's other addresses */
+  client_chain_t *chain;     /* NULL when none */
+  unsigned attempt;          /* failures since it last stayed up */
+  uint64_t retry_at;         /* MEMBER_DOWN in a warm pool */
   uint64_t up_since;
   uint64_t reconnects, failovers;
   uint32_t streams; /* open streams, refreshed by the loop */
@@ -213,6 +220,7 @@ struct client_chain {
   uint64_t id;
   int member;                             /* index in hop 0's pool */
   const target_t *relay[CLIENT_MAX_HOPS]; /* each hop's chosen member */
+  const target_t *dial0; /* where hop 0 connects (an address of relay[0]) */
   int stalled;         /* a stream open got no answer and nothing else came */
   uint64_t last_input; /* when the relay last sent anything */
   /* Hop 0's round trip, smoothed, for choosing a member: our own, so

@@ -18,7 +18,9 @@
  */
 #include "client/members.h"
 
+#include <netdb.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -401,9 +403,103 @@ void client_members_chain_changed(beacon_tunnel_t *t, client_chain_t *s)
   }
 }
 
+/* ---- a name with several addresses ----------------------------------- */
+
 static uint32_t rand_of(void *ud)
 {
   return client_rand(ud);
+}
+
+/* Each address of a member's name beyond the first becomes a member of
+ * its own, verified against the same name; the first stays with the
+ * member, which dials it from now on. */
+static void on_resolved(uv_getaddrinfo_t *req, int status,
+                        struct addrinfo *res)
+{
+  beacon_tunnel_t *t = req->data;
+  client_member_t *m = NULL;
+  for(int i = 0; i < t->nmembers && !m; i++)
+    if(t->members[i].resolve == req)
+      m = &t->members[i];
+  if(m)
+    m->resolve = NULL;
+  free(req);
+  if(!m || status || t->stopped) {
+    uv_freeaddrinfo(res);
+    return;
+  }
+  int added = 0;
+  int first = 1;
+  for(struct addrinfo *ai = res; ai && t->nmembers < POOL_MAX_MEMBERS;
+      ai = ai->ai_next) {
+    char ip[INET6_ADDRSTRLEN];
+    target_t dial = m->relay;
+    if(ai->ai_family == AF_INET) {
+      uv_ip4_name((const struct sockaddr_in *)ai->ai_addr, ip, sizeof(ip));
+      dial.kind = TARGET_IPV4;
+    } else if(ai->ai_family == AF_INET6) {
+      uv_ip6_name((const struct sockaddr_in6 *)ai->ai_addr, ip, sizeof(ip));
+      dial.kind = TARGET_IPV6;
+    } else {
+      continue;
+    }
+    snprintf(dial.host, sizeof(dial.host), "%s", ip);
+    int dup = 0;
+    for(int i = 0; i < t->nmembers; i++)
+      dup |= t->members[i].dial.port == dial.port &&
+             !strcmp(t->members[i].dial.host, dial.host);
+    if(dup)
+      continue;
+    if(first) {
+      first = 0;
+      pthread_mutex_lock(&t->lock);
+      m->dial = dial;
+      pthread_mutex_unlock(&t->lock);
+      continue;
+    }
+    client_member_t *n = &t->members[t->nmembers];
+    memset(n, 0, sizeof(*n));
+    n->relay = m->relay;
+    n->dial = dial;
+    snprintf(n->name, sizeof(n->name), "%.*s/%s", TARGET_MAX_LINE + 3, m->name,
+             ip);
+    t->order[t->nmembers] = t->nmembers;
+    pthread_mutex_lock(&t->lock);
+    t->nmembers++;
+    pthread_mutex_unlock(&t->lock);
+    added++;
+  }
+  uv_freeaddrinfo(res);
+  if(added) {
+    pool_shuffle(t->order, t->nmembers, rand_of, t);
+    if(t->cfg.log_pool)
+      log_msg(LOG_INFO, "relay_addresses", "%s: %d more member(s)", m->name,
+              added);
+    pool_arm(t, 1);
+  }
+}
+
+static void resolve_names(beacon_tunnel_t *t)
+{
+  struct addrinfo hints;
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_family = AF_UNSPEC;
+  int n = t->nmembers;
+  for(int i = 0; i < n; i++) {
+    client_member_t *m = &t->members[i];
+    if(m->relay.kind != TARGET_DNS)
+      continue;
+    m->resolve = malloc(sizeof(*m->resolve));
+    if(!m->resolve)
+      continue;
+    m->resolve->data = t;
+    if(uv_getaddrinfo(&t->loop, m->resolve, on_resolved, m->relay.host, NULL,
+                      &hints)) {
+      free(m->resolve);
+      m->resolve = NULL;
+    }
+  }
 }
 
 void client_members_init(beacon_tunnel_t *t)
@@ -415,6 +511,8 @@ void client_members_init(beacon_tunnel_t *t)
     int v6 = r->kind == TARGET_IPV6;
     snprintf(t->members[i].name, sizeof(t->members[i].name), "%s%s%s:%u",
              v6 ? "[" : "", r->host, v6 ? "]" : "", r->port);
+    t->members[i].relay = *r;
+    t->members[i].dial = *r;
     t->order[i] = i;
   }
   struct timespec ts;
@@ -427,6 +525,7 @@ void client_members_init(beacon_tunnel_t *t)
   list_init(&t->pending);
   uv_timer_init(&t->loop, &t->pool_timer);
   t->pool_timer.data = t;
+  resolve_names(t);
 }
 
 static void close_noop(uv_handle_t *h)
@@ -444,6 +543,9 @@ void client_members_stop(beacon_tunnel_t *t)
     client_req_finish(t, LIST_CONTAINER(n, client_req_t, link), BEACON_ECLOSED,
                       &e);
   }
+  for(int i = 0; i < t->nmembers; i++)
+    if(t->members[i].resolve)
+      uv_cancel((uv_req_t *)t->members[i].resolve); /* on_resolved frees */
   uv_close((uv_handle_t *)&t->pool_timer, close_noop);
 }
 

@@ -28,7 +28,7 @@ void client_config_set_pool(beacon_config_t *cfg, int pool_size, int log);
 void client_tunnel_warm(beacon_tunnel_t *t);
 
 typedef struct client_member_info {
-  char name[TARGET_MAX_LINE + 4];
+  char name[CLIENT_MEMBER_NAME_MAX];
   int state;        /* enum client_member_state */
   unsigned attempt; /* failures since it last stayed up */
   uint64_t rtt_ms;

@@ -390,5 +390,56 @@ def test_pool_backoff_widens(env):
                        timeout=10, msg="healthz never said down")
 
 
+def test_pool_name_with_several_addresses(env):
+    """A relay name that resolves to several addresses is a pool of its
+    own: `beacon forward` keeps a tunnel to each address, verified
+    against the name, and spreads connections over them. The name comes
+    from an /etc/hosts of the test's own, bound in a private mount
+    namespace."""
+    import shutil
+    unshare = shutil.which("unshare")
+    if not unshare or os.geteuid() != 0:
+        harness.skip("needs unshare and root for a private /etc/hosts")
+    probe = env.run([unshare, "-m", "true"], timeout=20)
+    if probe.returncode:
+        harness.skip("cannot make a mount namespace: %s" %
+                     probe.stderr.decode().strip())
+    port = env.free_port()
+    first = start_relay(env, port=port, name="relay1")
+    second = env.start([env.need_bin(), "egress", "--config-dir", env.pki(),
+                        "--tunnel-addr", "127.0.0.2:%d" % port,
+                        "--allow", "127.0.0.0/8", "--log-level", "debug",
+                        "--workers", "1"], name="relay2")
+    env.wait_listening(second, port)
+    echo = env.use(Echo())
+    hosts = env.path("hosts")
+    with open(hosts, "w") as f:
+        f.write("127.0.0.1 localhost\n127.0.0.2 localhost\n")
+    lport, mport = env.free_port(), env.free_port()
+    inner = ("mount --bind %s /etc/hosts && exec %s forward --relay "
+             "localhost:%d --config-dir %s --metrics-addr %d -L %d:%s" %
+             (hosts, env.need_bin(), port, env.pki(), mport, lport,
+              echo.addr))
+    fwd = env.start([unshare, "-m", "--propagation", "private", "sh", "-c",
+                     inner], name="forward")
+    env.wait_listening(fwd, lport)
+    names = ["localhost:%d" % port, "localhost:%d/127.0.0.2" % port]
+
+    def both_up():
+        _, text = http_get(mport, "/metrics")
+        return all(relay_metric(text, "beacon_relay_up", n) == 1
+                   for n in names)
+    harness.eventually(both_up, timeout=15, interval=0.2,
+                       msg="the name's two addresses are not both up")
+    for i in range(40):
+        echo_once(lport, b"name %d\n" % i)
+    log = fwd.log_text()
+    for n in names:
+        harness.check(len(re.findall(r"conn_done .*relay=%s " % re.escape(n),
+                                     log)) >= 5, "few streams via " + n)
+    for r in (first, second):
+        harness.check("tunnel_up" in r.log_text(), r.name + " never used")
+
+
 if __name__ == "__main__":
     harness.main()
