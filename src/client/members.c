@@ -395,10 +395,7 @@ void client_members_chain_changed(beacon_tunnel_t *t, client_chain_t *s)
     if(m->state == MEMBER_CONNECTING)
       m->up_since = now_of(t);
     set_state(t, m, MEMBER_UP, NULL);
-    /* The first chain up takes the waiting requests; a warm pool
-     * connects the other members right after. */
-    if(t->want_warm)
-      client_members_warm(t);
+    /* The first chain up takes the waiting requests. */
     pool_arm(t, 0);
   }
 }
@@ -475,6 +472,12 @@ static void on_resolved(uv_getaddrinfo_t *req, int status,
     if(t->cfg.log_pool)
       log_msg(LOG_INFO, "relay_addresses", "%s: %d more member(s)", m->name,
               added);
+    /* A pool of one asked to be warm is a pool now. */
+    pthread_mutex_lock(&t->lock);
+    int want_warm = t->want_warm;
+    pthread_mutex_unlock(&t->lock);
+    if(want_warm)
+      client_members_warm(t);
     pool_arm(t, 1);
   }
 }

@@ -44,11 +44,10 @@ uint64_t pool_backoff_delay(unsigned attempt, uint64_t base_ms,
 }
 
 /* The RTT counts from POOL_RTT_FLOOR_MS up: below that (a LAN, loopback)
- * differences are noise and the open streams decide alone. */
-static uint64_t load(const pool_candidate_t *c)
+ * differences are noise. */
+static uint64_t rtt_of(const pool_candidate_t *c)
 {
-  uint64_t rtt = c->rtt_ms < POOL_RTT_FLOOR_MS ? POOL_RTT_FLOOR_MS : c->rtt_ms;
-  return ((uint64_t)c->streams + 1) * rtt;
+  return c->rtt_ms < POOL_RTT_FLOOR_MS ? POOL_RTT_FLOOR_MS : c->rtt_ms;
 }
 
 int pool_choose(const pool_candidate_t *c, int n, uint32_t r1, uint32_t r2)
@@ -66,7 +65,14 @@ int pool_choose(const pool_candidate_t *c, int n, uint32_t r1, uint32_t r2)
   /* the second pick among the other k - 1 */
   uint32_t j = r2 % (uint32_t)(k - 1);
   int b = usable[j >= r1 % (uint32_t)k ? j + 1 : j];
-  return load(&c[b]) < load(&c[a]) ? b : a;
+  uint64_t ra = rtt_of(&c[a]), rb = rtt_of(&c[b]);
+  /* Paths within a factor of two are alike: the open streams decide
+   * alone, so that one noisy sample does not take every stream. */
+  if(ra < 2 * rb && rb < 2 * ra)
+    ra = rb = 1;
+  uint64_t la = ((uint64_t)c[a].streams + 1) * ra;
+  uint64_t lb = ((uint64_t)c[b].streams + 1) * rb;
+  return lb < la ? b : a;
 }
 
 void pool_shuffle(int *order, int n, uint32_t (*next)(void *ud), void *ud)

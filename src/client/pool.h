@@ -45,7 +45,8 @@ typedef struct pool_candidate {
 
 /* Power of two choices: two distinct usable members picked at random
  * (r1, r2), the one with the lower load (streams + 1) * max(rtt,
- * POOL_RTT_FLOOR_MS) wins (a tie goes to the first pick). Returns the
+ * POOL_RTT_FLOOR_MS) wins, the round trips counting only when one is at
+ * least twice the other (a tie goes to the first pick). Returns the
  * index, or -1 when no member is usable. */
 int pool_choose(const pool_candidate_t *c, int n, uint32_t r1, uint32_t r2);
 

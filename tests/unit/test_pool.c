@@ -11,6 +11,15 @@
 #include "client/pool.h"
 #include "common/error.h"
 
+static uint32_t xs(void *ud)
+{
+  uint32_t *x = ud;
+  *x ^= *x << 13;
+  *x ^= *x >> 17;
+  *x ^= *x << 5;
+  return *x;
+}
+
 static void test_parse_forms(void **state)
 {
   (void)state;
@@ -60,15 +69,6 @@ static void test_backoff_widens_and_caps(void **state)
   assert_true(pool_backoff_delay(40, UINT64_MAX / 2, 30000, 12345) <= 30000);
 }
 
-static uint32_t xs(void *ud)
-{
-  uint32_t *x = ud;
-  *x ^= *x << 13;
-  *x ^= *x >> 17;
-  *x ^= *x << 5;
-  return *x;
-}
-
 static void test_choose_skips_unusable(void **state)
 {
   (void)state;
@@ -90,6 +90,16 @@ static void test_choose_prefers_less_loaded(void **state)
   pool_candidate_t d[2] = {{1, 1, 1}, {1, 0, 50}};
   assert_int_equal(pool_choose(d, 2, 0, 0), 0);
   assert_int_equal(pool_choose(d, 2, 1, 0), 0);
+  /* round trips within a factor of two are alike: idle members share */
+  pool_candidate_t e[2] = {{1, 0, 12}, {1, 0, 20}};
+  int got[2] = {0, 0};
+  uint32_t x = 7;
+  for(int i = 0; i < 200; i++)
+    got[pool_choose(e, 2, xs(&x), xs(&x))]++;
+  assert_in_range(got[0], 70, 130);
+  /* and then streams decide */
+  e[0].streams = 3;
+  assert_int_equal(pool_choose(e, 2, 0, 0), 1);
 }
 
 /* Streams placed one after another on three equal members spread
