@@ -570,15 +570,13 @@ void client_chain_submit(client_chain_t *s, client_req_t *req)
   }
   client_stream_t *p = client_stream_open(s, req);
   if(!p) {
-    /* mux_open refused (Go Away, stream cap): this chain cannot take
-     * it, a fresh one may. */
+    /* mux_open refused (Go Away, stream cap): this chain takes no new
+     * streams and ends after its last one; a fresh one may take it
+     * (the pool decides). */
     beacon_error_t e;
     client_error_set(&e, BEACON_ELIMIT, s->nhops - 1,
                      "cannot open a stream on the tunnel");
-    if(!s->going_away) {
-      s->going_away = 1;
-      client_chain_changed(s);
-    }
+    s->going_away = 1;
     s->t->host->failover(s->t, req, s, &e);
   }
   client_dirty(s->t);

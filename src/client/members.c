@@ -319,6 +319,19 @@ void client_members_dispatch(beacon_tunnel_t *t, client_req_t *req)
 void client_members_failover(beacon_tunnel_t *t, client_req_t *req,
                              client_chain_t *from, const beacon_error_t *why)
 {
+  client_member_t *fm = &t->members[from->member];
+  if(why->code == BEACON_ELIMIT && fm->chain == from && !t->stopped &&
+     !req->retried) {
+    /* The member's connection is full (stream cap), not failing: it
+     * finishes its streams on its own while a second connection to the
+     * same relay becomes the member's. */
+    req->retried = 1;
+    fm->chain = NULL;
+    member_start(t, from->member);
+    list_add(&t->pending, &req->link);
+    pool_arm(t, 0);
+    return;
+  }
   note_failure(t, req, from->member, why);
   if(t->stopped) {
     client_req_finish(t, req, why->code, why);
@@ -388,7 +401,18 @@ void client_members_chain_changed(beacon_tunnel_t *t, client_chain_t *s)
     return;
   }
   if(s->going_away) {
+    /* The chain finishes its live streams on its own; the member may
+     * connect again at once (a relay that is only shedding load takes
+     * it, a stopping one refuses and the backoff starts). */
     set_state(t, m, MEMBER_DRAINING, "the relay sent Go Away");
+    if(now_of(t) >= m->up_since + POOL_BACKOFF_RESET_MS) {
+      pthread_mutex_lock(&t->lock);
+      m->attempt = 0;
+      pthread_mutex_unlock(&t->lock);
+    }
+    m->chain = NULL;
+    m->retry_at = now_of(t);
+    pool_arm(t, 0);
   } else if(s->stalled) {
     set_state(t, m, MEMBER_STALLED, "a stream open got no answer");
   } else if(s->state == CHAIN_UP) {
