@@ -323,6 +323,23 @@ def test_connect_pool_all_fail_names_each(env):
                       "no reason for member %d: %s" % (p, err))
 
 
+def test_connect_pool_target_refusal_is_final(env):
+    """A refusal about the target (connect results of ALPN beacon/1) is
+    not retried on another member: that would only dial it again."""
+    relays = [start_relay(env, name="relay%d" % i) for i in range(3)]
+    port = env.free_port()  # nothing listens
+    r, took = timed_connect(env, relays, "127.0.0.1:%d" % port, timeout=5)
+    err = r.stderr.decode()
+    harness.check_eq(r.returncode, 1, err)
+    harness.check("could not connect" in err and "every relay" not in err,
+                  err)
+    time.sleep(0.3)  # the relays' logs trail
+    tried = [x.name for x in relays
+             if re.search(r"stream_done .*127\.0\.0\.1:%d" % port,
+                          x.log_text())]
+    harness.check_eq(len(tried), 1, "relays that dialled the target")
+
+
 class Slammer:
     """A listener that accepts and closes at once, counting accepts: a
     pool member whose TLS handshake always fails."""
