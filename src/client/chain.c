@@ -257,7 +257,6 @@ static void cb_up(conn_t *c, void *ud)
 {
   client_hop_t *h = ud;
   client_chain_t *s = h->s;
-  const beacon_config_t *cfg = &s->t->cfg;
   h->up = 1;
   if(h->index == s->nhops - 1) {
     chain_ready(s);
@@ -269,7 +268,6 @@ static void cb_up(conn_t *c, void *ud)
   mux_t *m = conn_mux(c);
   char line[TARGET_MAX_LINE + 4];
   int len = target_format(s->relay[next->index], line, sizeof(line));
-  (void)cfg;
   int64_t id = mux_open(m, next);
   if(len < 0 || id <= 0) {
     client_chain_fail(s, h->index, id < 0 ? (int)id : BEACON_EINVAL,
@@ -595,8 +593,6 @@ static void req_lost(client_chain_t *s, client_req_t *req)
 
 static void chain_teardown(client_chain_t *s)
 {
-  beacon_tunnel_t *t = s->t;
-  (void)t;
   s->torn_down = 1;
   client_chain_changed(s);
   if(s->err.code == 0)

@@ -6,7 +6,9 @@
  *
  * Objects:
  *   beacon_tunnel_t   one loop thread, a loopback listener used to make
- *                     the caller's socket pairs, a list of chains;
+ *                     the caller's socket pairs, a list of chains, and
+ *                     hop 0's pool (client_member_t, members.c: one
+ *                     current chain per member);
  *   client_chain_t    one connection through every hop of the chain:
  *                     hop 0 rides a uv_tcp_t, hop k+1 rides a stream of
  *                     hop k's mux (its TLS records are that stream's
@@ -20,7 +22,8 @@
  *
  * This header holds types and inline views only; each file's functions
  * are in its own header, and the files depend one way (docs/ARCHITECTURE.md
- * "Dependencies"): tunnel.c -> chain.c -> stream.c, all three -> req.c.
+ * "Dependencies"): tunnel.c -> members.c -> chain.c -> stream.c, all of
+ * them -> req.c; pool.c (sans-I/O) below members.c.
  * Chains and streams reach the tunnel handle only through
  * client_tunnel_host_t.
  */
