@@ -116,10 +116,16 @@ BEACON_API void beacon_config_free(beacon_config_t *cfg); /* NULL is allowed */
 
 /* Appends a relay hop "host:port" (first call = first hop; IPv6 in
  * brackets). The host is also the name its certificate must carry.
+ * A comma-separated list "a:8456,b:8456,c:8456" (no spaces, at most 16)
+ * makes the hop a pool of interchangeable relays, and so does a first-hop
+ * name with several addresses: see beacon_dial() and docs/LIBRARY.md
+ * "Relay pools".
  * Returns 0, or:
  *   BEACON_EINVAL    cfg or host_port is NULL, or host_port is malformed
- *   BEACON_ETOOLONG  host_port is longer than 255 bytes
- *   BEACON_ELIMIT    the configuration already has 8 hops */
+ *                    (an empty member, a member listed twice)
+ *   BEACON_ETOOLONG  a member is longer than 255 bytes
+ *   BEACON_ELIMIT    the configuration already has 8 hops, or the list
+ *                    has more than 16 members */
 BEACON_API int beacon_config_add_relay(beacon_config_t *cfg,
                                        const char *host_port);
 
@@ -210,6 +216,16 @@ BEACON_API int beacon_tunnel_new(beacon_tunnel_t **out,
  * wire (BEACON_EINVAL). timeout_ms <= 0 uses the configured open timeout.
  * A dead tunnel is re-dialled; a failure on a connection that just died
  * is retried once on a fresh one. Thread-safe.
+ *
+ * With a pool on the first hop, the first dial tries the members in
+ * random order (the next one 250 ms after the last if that has not
+ * answered yet); from the second dial on the tunnel keeps a connection
+ * to every member, reconnecting failed ones in the background, and each
+ * dial goes to a member that is up (the less loaded of two). A dial
+ * that fails before the relay acknowledged the stream, or gets no answer
+ * within 2 s while another member is left, moves to a member it has not
+ * tried, within timeout_ms; when every member failed, err->message names
+ * each and why. A refusal about the target is not retried elsewhere.
  *
  * The call returns once the relay acknowledged the stream. A beacon
  * relay (ALPN beacon/1, docs/PROTOCOL.md "Connect results (ALPN

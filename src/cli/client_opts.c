@@ -10,11 +10,12 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "cli/values.h"
+#include "client/members.h"
 #include "log/log.h"
 #include "tls/file_checks.h"
 #include "tls/tls.h"
 
-#define MAX_CLIENT_OPTS 20
+#define MAX_CLIENT_OPTS 21
 
 static void defaults(cli_client_opts_t *o)
 {
@@ -34,11 +35,12 @@ static size_t shared_opts(cli_client_opts_t *o, cli_opt_t *t)
   t[n++] = (cli_opt_t){
       .name = "relay",
       .kind = CLI_OPT_REPEATED,
-      .metavar = "HOST:PORT",
+      .metavar = "HOST:PORT[,...]",
       .list = o->relays,
       .n = &o->nrelays,
       .max = CLI_MAX_RELAYS,
-      .help = "relay tunnel address (repeat for a\nchain, first hop first)"};
+      .help = "relay tunnel address; a comma list is a\npool of "
+              "alternatives (repeat for a\nchain, first hop first)"};
   t[n++] = (cli_opt_t){.name = "config-dir",
                        .kind = CLI_OPT_STRING,
                        .metavar = "DIR",
@@ -112,6 +114,14 @@ static size_t front_opts(cli_client_opts_t *o, cli_opt_t *t)
                        .min = 1,
                        .max = 100000,
                        .help = "concurrent connections (default 1024)"};
+  t[n++] = (cli_opt_t){.name = "pool-size",
+                       .kind = CLI_OPT_COUNT,
+                       .metavar = "N",
+                       .count = &o->pool_size,
+                       .min = 1,
+                       .max = 16,
+                       .help = "first-hop pool members kept connected\n"
+                               "(default all, at most 16)"};
   return n;
 }
 
@@ -214,8 +224,10 @@ static int client_config(const cli_client_opts_t *o, beacon_config_t **out,
   }
   for(int i = 0; i < o->nrelays; i++) {
     if(beacon_config_add_relay(cfg, o->relays[i])) {
-      fprintf(stderr, "beacon %s: --relay '%s': expected HOST:PORT\n", cmd,
-              o->relays[i]);
+      fprintf(stderr,
+              "beacon %s: --relay '%s': expected HOST:PORT or a list "
+              "HOST:PORT,HOST:PORT,... (at most 16)\n",
+              cmd, o->relays[i]);
       beacon_config_free(cfg);
       return CLI_EXIT_USAGE;
     }
@@ -268,6 +280,8 @@ int cli_client_tunnel(const cli_client_opts_t *o, beacon_tunnel_t **out,
     return rc;
   beacon_config_set_timeouts(cfg, (int)o->timeout_ms, (int)o->timeout_ms,
                              (int)o->timeout_ms);
+  /* connect is one-shot: only forward keeps the pool warm and logs it */
+  client_config_set_pool(cfg, (int)o->pool_size, !strcmp(cmd, "forward"));
   if(o->window_budget != SIZE_MAX)
     beacon_config_set_window_budget(cfg, o->window_budget);
   rc = beacon_tunnel_new(out, cfg, &err);

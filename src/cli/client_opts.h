@@ -29,6 +29,7 @@ typedef struct cli_client_opts {
   const char *http_addr;
   uint64_t grace_ms;
   uint32_t max_conns;
+  uint32_t pool_size; /* 0: every member of the first hop's pool */
   uint64_t drain_ms; /* SIGTERM/SIGINT: how long live connections may finish */
   const char *metrics_addr; /* NULL: no /metrics endpoint */
   int check_config;         /* --check-config (forward's --config too) */

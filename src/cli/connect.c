@@ -27,14 +27,17 @@
 
 static const cli_client_help_t connect_help = {
     .usage =
-        "Usage: beacon connect --relay HOST:PORT [--relay HOST:PORT]...\n"
+        "Usage: beacon connect --relay HOST:PORT[,HOST:PORT...] [--relay "
+        "...]\n"
         "                      [--config-dir DIR] [--cert F --key F --ca F]\n"
         "                      [--timeout SECONDS] [--window-budget SIZE]\n"
         "                      TARGET | HOST PORT\n"
         "\n"
         "Pipes stdin/stdout to TARGET (host:port, [ipv6]:port) or to HOST\n"
         "PORT through the relay; several --relay flags form a chain, first\n"
-        "hop first. As an OpenSSH ProxyCommand, for names and IPv6 literals\n"
+        "hop first; a comma list is a pool, tried in random order, the next\n"
+        "one 250 ms after the last if it has not answered yet. As an\n"
+        "OpenSSH ProxyCommand, for names and IPv6 literals\n"
         "alike: ssh -o ProxyCommand='beacon connect --relay R %h %p'\n"
         "SIGHUP, SIGTERM and SIGINT end the stream cleanly (exit 0).\n"
         "\n"};

@@ -34,6 +34,8 @@
 #include "cli/client_opts.h"
 #include "cli/forward.h"
 #include "cli/forward_metrics.h"
+#include "cli/forward_pool.h"
+#include "client/members.h"
 #include "cli/options.h"
 #include "log/log.h"
 
@@ -41,19 +43,23 @@
 
 static const cli_client_help_t forward_help = {
     .usage =
-        "Usage: beacon forward --relay HOST:PORT [--relay HOST:PORT]...\n"
+        "Usage: beacon forward --relay HOST:PORT[,HOST:PORT...] [--relay "
+        "...]\n"
         "                      [--config-dir DIR] [--cert F --key F --ca F]\n"
         "                      [-L [BIND:]PORT:HOST:PORT]... [--socks ADDR]\n"
         "                      [--http-connect ADDR] [--timeout SECONDS]\n"
         "                      [--connect-grace SECONDS] [--max-conns N]\n"
+        "                      [--pool-size N]\n"
         "                      [--window-budget SIZE]\n"
         "                      [--drain-timeout SECONDS] [--metrics-addr "
         "ADDR]\n"
         "                      [--log-level LEVEL] [--log-format FORMAT]\n"
         "\n"
         "Long-running: every front end shares one tunnel (or chain) to the\n"
-        "relay, re-dialled lazily when it dies. Addresses are PORT,\n"
-        "HOST:PORT or [IPV6]:PORT; a bare PORT binds to 127.0.0.1.\n"
+        "relay, re-dialled lazily when it dies. With a pool (--relay\n"
+        "a:8456,b:8456) it keeps a tunnel to every member, spreads streams\n"
+        "over them and moves off one that fails or drains. Addresses are\n"
+        "PORT, HOST:PORT or [IPV6]:PORT; a bare PORT binds to 127.0.0.1.\n"
         "\n",
     .footer =
         "\n"
@@ -182,8 +188,10 @@ static int start(const cli_client_opts_t *o)
   if(!rc) {
     char crt[4096];
     forward_metrics_cert_expiry(cli_client_cert_path(o, crt, sizeof(crt)));
+    client_tunnel_warm(svc.tunnel); /* a pool connects every member now */
   }
   if(!rc && o->metrics_addr) {
+    forward_pool_metrics_setup(svc.tunnel);
     rc = forward_metrics_start(o->metrics_addr);
     if(rc) {
       beacon_tunnel_free(svc.tunnel);

@@ -48,6 +48,7 @@ typedef struct conn {
   uint64_t start;
   const char *target, *outcome, *detail;
   const char *reason; /* the error code of a failed dial */
+  const char *relay;  /* the first-hop relay that took the stream */
   beacon_error_t err;
 } conn_t;
 
@@ -96,6 +97,7 @@ static void log_conn(const conn_t *c)
   log_str(&l, "front", forward_front_names[c->l->kind]);
   log_str(&l, "client", c->peer);
   log_str(&l, "target", c->target && *c->target ? c->target : "-");
+  log_str(&l, "relay", c->relay ? c->relay : "-");
   log_u64(&l, "bytes_up", c->up.bytes);
   log_u64(&l, "bytes_down", c->down.bytes);
   log_ms(&l, "duration", forward_mono_ms() - c->start);
@@ -134,6 +136,7 @@ static const char *pump_in_loop(conn_t *c)
   int rc = client_stream_wait(tunnel, s, -1, &end);
   if(rc)
     end = (client_stream_end_t){.code = rc, .outcome = "error"};
+  c->relay = end.relay;
   metric_dec(&forward_metrics.streams_open, 0);
   c->up.bytes = end.bytes_up;
   c->down.bytes = end.bytes_down;
@@ -160,7 +163,8 @@ static void dial_and_copy(conn_t *c)
 {
   int confirmed = 0;
   uint64_t t0 = forward_metrics_now_us();
-  int fd = client_dial(c->svc->tunnel, c->target, 0, &confirmed, &c->err);
+  int fd = client_dial(c->svc->tunnel, c->target, 0, &confirmed, &c->relay,
+                       &c->err);
   forward_metrics_stream_open(fd < 0 ? fd : 0, t0);
   if(fd >= 0) {
     c->stream_fd = fd;

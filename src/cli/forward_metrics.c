@@ -25,6 +25,8 @@ static struct {
   uv_async_t stop;
   uv_thread_t thread;
   metrics_http_t *http;
+  metrics_health_fn health;
+  void *health_ud;
 } fm;
 
 /* Names and sizes are constants: a failure is a programming error. */
@@ -117,6 +119,17 @@ void forward_metrics_stream_open(int code, uint64_t started_us)
                  forward_metrics_now_us() - started_us);
 }
 
+void forward_metrics_register(metric_t *family)
+{
+  metrics_register(&fm.reg, family);
+}
+
+void forward_metrics_set_health(metrics_health_fn fn, void *ud)
+{
+  fm.health = fn;
+  fm.health_ud = ud;
+}
+
 static void metrics_thread(void *arg)
 {
   (void)arg;
@@ -147,6 +160,8 @@ int forward_metrics_start(const char *addr)
     uv_loop_close(&fm.loop);
     return CLI_EXIT_FAILURE;
   }
+  if(fm.health)
+    metrics_http_set_health(fm.http, fm.health, fm.health_ud);
   rc = uv_async_init(&fm.loop, &fm.stop, on_metrics_stop);
   if(!rc) {
     rc = uv_thread_create(&fm.thread, metrics_thread, NULL);

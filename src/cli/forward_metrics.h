@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics/http.h"
 #include "metrics/metrics.h"
 
 /* Labels of beacon_bytes_total. */
@@ -38,6 +39,12 @@ uint64_t forward_metrics_now_us(void);
 /* Counts one stream open that began at started_us and ended with code
  * (0 or a BEACON_E* code) in beacon_forward_stream_open_seconds. */
 void forward_metrics_stream_open(int code, uint64_t started_us);
+
+/* Adds a family of another file (the relay pool's, cli/forward_pool.h)
+ * after forward_metrics_setup() and before forward_metrics_start(). */
+void forward_metrics_register(metric_t *family);
+/* What /healthz answers; set before forward_metrics_start(). */
+void forward_metrics_set_health(metrics_health_fn fn, void *ud);
 
 /* Binds the endpoint on the calling thread, then serves it from a
  * thread of its own. 0, or an exit code after one line on stderr. */

@@ -47,10 +47,14 @@ static uint64_t now_ms(client_chain_t *s)
 
 static const char *hop_name(client_chain_t *s, int hop, char *buf, size_t cap)
 {
-  const target_t *r = &s->t->cfg.relays[hop];
+  const target_t *r = s->relay[hop];
   int v6 = r->kind == TARGET_IPV6;
-  snprintf(buf, cap, "relay %s%s%s:%u (hop %d/%d)", v6 ? "[" : "", r->host,
-           v6 ? "]" : "", r->port, hop + 1, s->nhops);
+  if(hop == 0)
+    snprintf(buf, cap, "relay %s (hop 1/%d)", s->t->members[s->member].name,
+             s->nhops);
+  else
+    snprintf(buf, cap, "relay %s%s%s:%u (hop %d/%d)", v6 ? "[" : "", r->host,
+             v6 ? "]" : "", r->port, hop + 1, s->nhops);
   return buf;
 }
 
@@ -72,12 +76,11 @@ void client_chain_fail(client_chain_t *s, int hop, int code, const char *fmt,
     client_error_set(&s->err, code, hop, "%s", what);
   }
   s->state = CHAIN_FAILED;
-  if(s->t->cur == s)
-    s->t->cur = NULL;
   /* No hop reads or sends any more; the streams end at teardown. */
   for(int i = 0; i < s->nhops; i++)
     if(s->hops[i].conn)
       conn_close(s->hops[i].conn, CONN_CLOSE_ABORT, now_ms(s));
+  client_chain_changed(s);
   client_dirty(s->t);
 }
 
@@ -184,13 +187,34 @@ static void cb_go_away(mux_t *m, uint32_t code, void *ud)
   client_chain_t *s = h->s;
   /* No new streams on this chain; live ones finish. The next dial
    * starts a fresh chain. */
-  s->going_away = 1;
-  if(s->t->cur == s)
-    s->t->cur = NULL;
+  if(!s->going_away) {
+    s->going_away = 1;
+    client_chain_changed(s);
+  }
   client_dirty(s->t);
 }
 
+static void cb_ping_ack(mux_t *m, uint32_t opaque, uint64_t rtt_ms, void *ud)
+{
+  client_hop_t *h = ud;
+  client_chain_t *s = h->s;
+  if(h->index)
+    return;
+  /* A ping sent before the relay stalled measured the stall. */
+  if(now_ms(s) - rtt_ms < s->resumed_at)
+    return;
+  if(!rtt_ms)
+    rtt_ms = 1;
+  /* One late answer (a busy relay, a descheduled process) moves the
+   * estimate at most fourfold; a lasting change still shows in a few. */
+  uint64_t cap = 4 * (s->rtt_ms > 10 ? s->rtt_ms : 10);
+  if(s->rtt_ms && rtt_ms > cap)
+    rtt_ms = cap;
+  s->rtt_ms = s->rtt_ms ? (3 * s->rtt_ms + rtt_ms + 2) / 4 : rtt_ms;
+}
+
 static const mux_callbacks_t mux_cbs = {
+    .on_ping_ack = cb_ping_ack,
     .on_stream_open = cb_stream_open,
     .on_stream_ack = cb_stream_ack,
     .on_data = cb_data,
@@ -206,6 +230,7 @@ static const mux_callbacks_t mux_cbs = {
 static void chain_ready(client_chain_t *s)
 {
   s->state = CHAIN_UP;
+  client_chain_changed(s);
   while(!list_empty(&s->waiting)) {
     list_link_t *n = s->waiting.next;
     list_del(n);
@@ -240,7 +265,6 @@ static void cb_up(conn_t *c, void *ud)
 {
   client_hop_t *h = ud;
   client_chain_t *s = h->s;
-  const beacon_config_t *cfg = &s->t->cfg;
   h->up = 1;
   if(h->index == s->nhops - 1) {
     chain_ready(s);
@@ -251,7 +275,7 @@ static void cb_up(conn_t *c, void *ud)
   client_hop_t *next = &s->hops[h->index + 1];
   mux_t *m = conn_mux(c);
   char line[TARGET_MAX_LINE + 4];
-  int len = target_format(&cfg->relays[next->index], line, sizeof(line));
+  int len = target_format(s->relay[next->index], line, sizeof(line));
   int64_t id = mux_open(m, next);
   if(len < 0 || id <= 0) {
     client_chain_fail(s, h->index, id < 0 ? (int)id : BEACON_EINVAL,
@@ -347,7 +371,7 @@ static int hop_start_tls(client_hop_t *h)
   cc.mux.window_budget = c->window_budget;
   cc.mux.max_window = 0; /* the default cap, or 256 KiB fixed */
   tls_ctx_t *ctx = s->t->host->ctx_get(s->t);
-  h->conn = conn_new(&cc, ctx, c->relays[h->index].host, &conn_cbs, &mux_cbs,
+  h->conn = conn_new(&cc, ctx, s->relay[h->index]->host, &conn_cbs, &mux_cbs,
                      h, now_ms(s));
   tls_ctx_unref(ctx); /* the connection holds its own */
   if(!h->conn) {
@@ -365,6 +389,14 @@ static void hop_input(client_hop_t *h, const uint8_t *in, size_t len)
   client_chain_t *s = h->s;
   if(s->state == CHAIN_FAILED || !h->conn)
     return;
+  if(h->index == 0) {
+    s->last_input = now_ms(s);
+    if(s->stalled) { /* it answers again */
+      s->stalled = 0;
+      s->resumed_at = now_ms(s);
+      client_chain_changed(s);
+    }
+  }
   conn_feed(h->conn, in, len, now_ms(s));
   client_dirty(s->t);
 }
@@ -496,7 +528,7 @@ static void own_certificate_expiring(beacon_tunnel_t *t)
   tls_ctx_unref(ctx);
 }
 
-client_chain_t *client_chain_new(beacon_tunnel_t *t)
+client_chain_t *client_chain_new(beacon_tunnel_t *t, int member)
 {
   client_chain_t *s = calloc(1, sizeof(*s));
   if(!s)
@@ -504,6 +536,15 @@ client_chain_t *client_chain_new(beacon_tunnel_t *t)
   s->t = t;
   s->id = ++t->next_chain;
   s->nhops = t->cfg.nrelays;
+  s->member = member;
+  /* Hop 0's member is the pool's choice; an inner hop's pool is reached
+   * through it, one member picked at random per chain. */
+  s->relay[0] = &t->members[member].relay;
+  s->dial0 = &t->members[member].dial;
+  for(int i = 1; i < s->nhops; i++) {
+    const client_hop_pool_t *p = &t->cfg.relays[i];
+    s->relay[i] = &p->members[client_rand(t) % (uint32_t)p->n];
+  }
   s->refs = 1;
   list_init(&s->waiting);
   conn_wpool_init(&s->wpool, WBUF_KEEP);
@@ -529,9 +570,8 @@ client_chain_t *client_chain_new(beacon_tunnel_t *t)
   own_certificate_expiring(t);
   /* The chain's own timer ends the dial with its message; the dial's
    * timeout is a safety net behind it. */
-  s->dial =
-      dial_start(&t->loop, &t->cfg.relays[0], (uint64_t)t->cfg.dial_ms + 1000,
-                 NULL, NULL, on_dialled, s);
+  s->dial = dial_start(&t->loop, s->dial0, (uint64_t)t->cfg.dial_ms + 1000,
+                       NULL, NULL, on_dialled, s);
   if(s->dial)
     s->refs++;
   else
@@ -558,43 +598,33 @@ void client_chain_submit(client_chain_t *s, client_req_t *req)
   }
   client_stream_t *p = client_stream_open(s, req);
   if(!p) {
-    /* mux_open refused (Go Away, stream cap): this chain cannot take
-     * it, a fresh one may. */
+    /* mux_open refused (Go Away, stream cap): this chain takes no new
+     * streams and ends after its last one; a fresh one may take it
+     * (the pool decides). */
     beacon_error_t e;
     client_error_set(&e, BEACON_ELIMIT, s->nhops - 1,
                      "cannot open a stream on the tunnel");
-    if(!req->retried) {
-      req->retried = 1;
-      s->going_away = 1;
-      if(s->t->cur == s)
-        s->t->cur = NULL;
-      s->t->host->dispatch(s->t, req);
-    } else {
-      client_req_fail(s->t, req, BEACON_ELIMIT, &e);
-    }
+    s->going_away = 1;
+    s->t->host->failover(s->t, req, s, &e);
   }
   client_dirty(s->t);
 }
 
-/* A request whose chain died: once on a fresh chain if this one had
- * worked (a relay restart shows only when we use the old connection),
- * else the chain's error. */
+/* A request whose chain died before its stream was acknowledged: the
+ * pool moves it on. If this chain had worked, the same relay may get
+ * one more try (a relay restart shows only when we use the old
+ * connection). */
 static void req_lost(client_chain_t *s, client_req_t *req)
 {
-  if(s->proven && !req->retried && !s->t->stopped) {
-    req->retried = 1;
-    s->t->host->dispatch(s->t, req);
-    return;
-  }
-  client_req_fail(s->t, req, s->err.code, &s->err);
+  if(s->proven && !req->retried)
+    req->may_retry_same = 1;
+  s->t->host->failover(s->t, req, s, &s->err);
 }
 
 static void chain_teardown(client_chain_t *s)
 {
-  beacon_tunnel_t *t = s->t;
   s->torn_down = 1;
-  if(t->cur == s)
-    t->cur = NULL;
+  client_chain_changed(s);
   if(s->err.code == 0)
     client_error_set(&s->err, BEACON_ECLOSED, -1, "tunnel closed");
   while(!list_empty(&s->streams)) {
@@ -727,13 +757,21 @@ static void on_timer(uv_timer_t *tm)
     list_link_t *next = n->next;
     client_stream_t *p = LIST_CONTAINER(n, client_stream_t, link);
     if(p->req && now >= p->open_deadline) {
+      /* A relay that sent nothing since the stream was opened (and a
+       * ping went with it) is stalled: no new streams until it speaks. */
+      if(!s->stalled && s->last_input < p->opened_at) {
+        s->stalled = 1;
+        client_chain_changed(s);
+      }
+      uint64_t waited = now - p->opened_at;
+      /* resets the stream: the next member gets the target */
       client_req_t *req = client_stream_take_req(p);
       beacon_error_t e;
       client_error_set(&e, BEACON_ETIMEDOUT, s->nhops - 1,
-                       "stream open timed out after %d ms (no answer "
+                       "stream open timed out after %llu ms (no answer "
                        "from the relay)",
-                       req->open_ms);
-      client_req_fail(s->t, req, BEACON_ETIMEDOUT, &e);
+                       (unsigned long long)waited);
+      s->t->host->failover(s->t, req, s, &e);
     }
     n = next;
   }

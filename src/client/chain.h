@@ -7,7 +7,8 @@
 
 #include "client/client_int.h"
 
-client_chain_t *client_chain_new(beacon_tunnel_t *t);
+/* A chain through hop 0's member `member` (an index in its pool). */
+client_chain_t *client_chain_new(beacon_tunnel_t *t, int member);
 void client_chain_submit(client_chain_t *s, client_req_t *req);
 void client_chain_fail(client_chain_t *s, int hop, int code, const char *fmt,
                        ...) __attribute__((format(printf, 4, 5)));

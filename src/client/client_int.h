@@ -6,7 +6,9 @@
  *
  * Objects:
  *   beacon_tunnel_t   one loop thread, a loopback listener used to make
- *                     the caller's socket pairs, a list of chains;
+ *                     the caller's socket pairs, a list of chains, and
+ *                     hop 0's pool (client_member_t, members.c: one
+ *                     current chain per member);
  *   client_chain_t    one connection through every hop of the chain:
  *                     hop 0 rides a uv_tcp_t, hop k+1 rides a stream of
  *                     hop k's mux (its TLS records are that stream's
@@ -20,7 +22,8 @@
  *
  * This header holds types and inline views only; each file's functions
  * are in its own header, and the files depend one way (docs/ARCHITECTURE.md
- * "Dependencies"): tunnel.c -> chain.c -> stream.c, all three -> req.c.
+ * "Dependencies"): tunnel.c -> members.c -> chain.c -> stream.c, all of
+ * them -> req.c; pool.c (sans-I/O) below members.c.
  * Chains and streams reach the tunnel handle only through
  * client_tunnel_host_t.
  */
@@ -34,6 +37,7 @@
 #include <uv.h>
 
 #include "beacon/beacon.h"
+#include "client/pool.h"
 #include "common/error.h"
 #include "common/list.h"
 #include "conn/conn.h"
@@ -56,9 +60,25 @@
 #define CLIENT_SOCKET_READ (256 * 1024)
 #define CLIENT_PLAIN (256 * 1024)
 
+/* One hop's alternatives ("a:8456,b:8456", client/pool.h). */
+typedef struct client_hop_pool {
+  int n;
+  target_t members[POOL_MAX_MEMBERS];
+} client_hop_pool_t;
+
+/* A member that answers nothing this long after a stream was opened on
+ * it loses the stream to the next member (docs/ARCHITECTURE.md "Relay
+ * pools"). */
+#define CLIENT_MEMBER_OPEN_MS 2000
+/* One-shot callers: a member whose connection is not up this long gets a
+ * parallel attempt on the next one. */
+#define CLIENT_MEMBER_STAGGER_MS 250
+
 struct beacon_config {
   int nrelays;
-  target_t relays[CLIENT_MAX_HOPS];
+  client_hop_pool_t relays[CLIENT_MAX_HOPS];
+  int pool_size; /* members of hop 0 kept connected; 0: all */
+  int log_pool;  /* log member state changes (the beacon command) */
   char *cert, *key, *ca;
   int dial_ms, handshake_ms, open_ms;
   int keepalive_ms, keepalive_timeout_ms;
@@ -69,6 +89,37 @@ struct beacon_config {
 
 typedef struct client_chain client_chain_t;
 typedef struct client_stream client_stream_t;
+
+enum client_member_state {
+  MEMBER_IDLE = 0,   /* never connected, or down with no retry planned */
+  MEMBER_CONNECTING, /* a chain is being set up */
+  MEMBER_UP,
+  MEMBER_STALLED,  /* up, but a stream open went unanswered */
+  MEMBER_DRAINING, /* Go Away: live streams finish, no new ones */
+  MEMBER_DOWN      /* failed; retry_at says when it reconnects */
+};
+
+/* One relay of hop 0's pool and its current chain. Counters are read
+ * from other threads under tunnel->lock (client_pool_snapshot). */
+/* "host:port", or "host:port/address" for the second and later
+ * addresses of a name (members.c). */
+#define CLIENT_MEMBER_NAME_MAX (TARGET_MAX_LINE + 4 + 48)
+
+typedef struct client_member {
+  int state;
+  char name[CLIENT_MEMBER_NAME_MAX];
+  target_t relay; /* its name: the TLS name and the logs' */
+  target_t dial;  /* what to connect to: relay, or one of its addresses */
+  uv_getaddrinfo_t *resolve; /* looking for the name's other addresses */
+  client_chain_t *chain;     /* NULL when none */
+  unsigned attempt;          /* failures since it last stayed up */
+  uint64_t retry_at;         /* MEMBER_DOWN in a warm pool */
+  uint64_t up_since;
+  uint64_t reconnects, failovers;
+  uint32_t streams; /* open streams, refreshed by the loop */
+  uint64_t rtt_ms;
+  char last_error[200];
+} client_member_t;
 typedef struct client_tunnel_host client_tunnel_host_t;
 
 /* Stream user data in a mux is tagged: a carrier for the next hop, or a
@@ -93,6 +144,13 @@ typedef struct client_req {
   int in_fd, out_fd;
   int open_ms;
   int retried;
+  uint64_t deadline;         /* the whole dial, on the loop's clock */
+  uint64_t attempt_deadline; /* the stream open on this member */
+  uint32_t tried;            /* hop 0 members that failed this dial */
+  int may_retry_same;        /* a proven connection died: one more round */
+  beacon_error_t last_err;   /* the last member's failure */
+  const char *relay;         /* the member that took the stream */
+  char tried_log[400];       /* "member: why; ..." for the final error */
   /* client_dial_fds(): how the stream ended, under tunnel->lock */
   int want_end;
   int confirmed; /* the ACK meant: the target is connected */
@@ -133,6 +191,7 @@ struct client_stream {
   uint32_t sid;      /* 0 once the stream is gone */
   client_req_t *req; /* until the relay acknowledges */
   uint64_t open_deadline;
+  uint64_t opened_at;
   list_link_t link;    /* s->streams */
   client_req_t *owner; /* client_dial_fds(): told when the stream ends */
   int discard;         /* the caller stopped reading: drop what comes */
@@ -173,7 +232,18 @@ enum client_chain_state {
 struct client_chain {
   beacon_tunnel_t *t;
   uint64_t id;
-  list_link_t link; /* t->chains */
+  int member;                             /* index in hop 0's pool */
+  const target_t *relay[CLIENT_MAX_HOPS]; /* each hop's chosen member */
+  const target_t *dial0; /* where hop 0 connects (an address of relay[0]) */
+  int stalled;         /* a stream open got no answer and nothing else came */
+  uint64_t last_input; /* when the relay last sent anything */
+  /* Hop 0's round trip, smoothed, for choosing a member: our own, so
+   * that the answer to a ping sent before a stall (seconds late) is not
+   * taken for the path's latency. */
+  uint64_t rtt_ms;
+  uint64_t resumed_at; /* when it last spoke again after a stall */
+  uint64_t probed_at;  /* when the pool last asked for a ping */
+  list_link_t link;    /* t->chains */
   int state;
   int proven;     /* plaintext arrived on the innermost hop */
   int going_away; /* Go Away seen on any hop */
@@ -210,11 +280,21 @@ struct beacon_tunnel {
   pthread_mutex_t pair_lock;
   int listen_fd;
   struct sockaddr_in listen_addr;
-  client_chain_t *cur;
   list_link_t chains;
   uint64_t next_chain;
   /* When cert_expiring was last said (Unix time), to repeat it daily. */
   _Atomic int64_t expiry_warned;
+  /* hop 0's pool (members.c) */
+  int nmembers;
+  client_member_t members[POOL_MAX_MEMBERS];
+  int order[POOL_MAX_MEMBERS]; /* members in random order */
+  int warm;                    /* keep every member connected */
+  int want_warm;               /* client_tunnel_warm(), under lock */
+  int dials;                   /* dispatches seen: the second warms */
+  list_link_t pending;         /* requests no member could take yet */
+  uv_timer_t pool_timer;
+  uint64_t last_hunt; /* when a member was last started for pending */
+  uint32_t rng;
 };
 
 /* What chains report to their tunnel handle; tunnel.c fills it in, so
@@ -228,7 +308,30 @@ struct client_tunnel_host {
   /* The TLS context for a new hop, with a reference for the caller:
    * beacon_tunnel_reload() may swap it from another thread. */
   tls_ctx_t *(*ctx_get)(beacon_tunnel_t *t);
+  /* A request failed on chain `from` before its relay acknowledged the
+   * stream: the pool moves it to another member or finishes it. */
+  void (*failover)(beacon_tunnel_t *t, client_req_t *req, client_chain_t *from,
+                   const beacon_error_t *why);
+  /* A chain came up, got Go Away, stalled or recovered, failed, or was
+   * torn down (torn_down set: the last call for it). */
+  void (*chain_changed)(beacon_tunnel_t *t, client_chain_t *s);
 };
+
+/* xorshift32: member order and choice need spread, not secrecy. */
+static inline uint32_t client_rand(beacon_tunnel_t *t)
+{
+  uint32_t x = t->rng ? t->rng : 0x9e3779b9u;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  t->rng = x;
+  return x;
+}
+
+static inline void client_chain_changed(client_chain_t *s)
+{
+  s->t->host->chain_changed(s->t, s);
+}
 
 static inline void client_dirty(beacon_tunnel_t *t)
 {

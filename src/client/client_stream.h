@@ -22,15 +22,18 @@ typedef struct client_stream_end {
   const char *outcome; /* "ok", "reset_by_target", "tunnel_lost",
                           "reset_by_client", "error" */
   uint64_t bytes_up, bytes_down;
+  const char *relay; /* the first-hop relay ("host:port") that carried it;
+                        valid as long as the tunnel */
 } client_stream_end_t;
 
 /* beacon_dial(), and *confirmed (may be NULL) tells whether the relay
  * acknowledged the stream only once the target was connected (ALPN
  * beacon/1): then a failure is already reported and a success is final;
- * otherwise (a Go relay) a refusal shows later as a reset. */
+ * otherwise (a Go relay) a refusal shows later as a reset. *relay (may
+ * be NULL) names the first-hop relay that took it. */
 BEACON_MUST_USE int client_dial(beacon_tunnel_t *t, const char *target,
                                 int timeout_ms, int *confirmed,
-                                beacon_error_t *err);
+                                const char **relay, beacon_error_t *err);
 
 /* 1 when the loop can pump fd (a socket or a pipe); regular files,
  * character devices and terminals are not (use beacon_dial then). */

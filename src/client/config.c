@@ -35,10 +35,11 @@ int beacon_config_add_relay(beacon_config_t *cfg, const char *host_port)
     return BEACON_EINVAL;
   if(cfg->nrelays >= CLIENT_MAX_HOPS)
     return BEACON_ELIMIT;
-  int rc = target_from_string(host_port, strlen(host_port),
-                              &cfg->relays[cfg->nrelays]);
-  if(rc)
-    return rc;
+  client_hop_pool_t *p = &cfg->relays[cfg->nrelays];
+  int n = pool_parse(host_port, p->members, POOL_MAX_MEMBERS);
+  if(n < 0)
+    return n;
+  p->n = n;
   cfg->nrelays++;
   return 0;
 }

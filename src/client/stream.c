@@ -181,7 +181,13 @@ client_stream_t *client_stream_open(client_chain_t *s, client_req_t *req)
   p->sid = (uint32_t)id;
   pump_init(&p->pump, p->sid);
   p->req = req;
-  p->open_deadline = uv_now(&s->t->loop) + (uint64_t)req->open_ms;
+  p->opened_at = uv_now(&s->t->loop);
+  p->open_deadline = req->attempt_deadline
+                         ? req->attempt_deadline
+                         : p->opened_at + (uint64_t)req->open_ms;
+  /* An answer to this ping tells a slow target from a frozen relay. */
+  mux_now(m, p->opened_at);
+  mux_measure_rtt(m);
   list_add(&s->streams, &p->link);
   /* The target line goes first (docs/PROTOCOL.md "The target line"); the
    * initial window always takes it whole. */
@@ -309,6 +315,8 @@ void client_stream_on_ack(client_stream_t *p)
   p->req = NULL;
   p->local_open = 1;
   req->confirmed = p->s && client_chain_confirms(p->s);
+  if(p->s)
+    req->relay = p->t->members[p->s->member].name;
   if(adopt_local(p, req)) {
     /* What no handle owns yet, the request closes when freed. */
     beacon_error_t e;
@@ -461,7 +469,11 @@ void client_stream_on_reset(client_stream_t *p)
           (int)req->line_len - 1, req->line, beacon_strerror(code));
     else
       client_error_set(&e, BEACON_ERESET, hop, "the relay reset the stream");
-    client_req_fail(p->t, req, code, &e);
+    /* A reason is about the target: no other relay would do better. */
+    if(why || !p->s)
+      client_req_fail(p->t, req, code, &e);
+    else
+      p->t->host->failover(p->t, req, p->s, &e);
   }
   set_outcome(p, CLIENT_OUTCOME_RESET_BY_TARGET);
   stream_drop(p, 0); /* the mux drops the stream after this callback */

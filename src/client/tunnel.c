@@ -27,6 +27,7 @@
 
 #include "client/chain.h"
 #include "client/client_stream.h"
+#include "client/members.h"
 #include "client/own_files.h"
 #include "client/req.h"
 #include "client/stream.h"
@@ -69,28 +70,6 @@ static void on_check(uv_check_t *h)
   }
 }
 
-static void tunnel_dispatch(beacon_tunnel_t *t, client_req_t *req)
-{
-  if(t->stopped) {
-    beacon_error_t e;
-    client_error_set(&e, BEACON_ECLOSED, -1, "tunnel is closing");
-    client_req_fail(t, req, BEACON_ECLOSED, &e);
-    return;
-  }
-  client_chain_t *s = t->cur;
-  if(!s || s->state == CHAIN_FAILED || s->going_away) {
-    s = client_chain_new(t);
-    if(!s) {
-      beacon_error_t e;
-      client_error_set(&e, BEACON_ENOMEM, -1, "out of memory");
-      client_req_fail(t, req, BEACON_ENOMEM, &e);
-      return;
-    }
-    t->cur = s;
-  }
-  client_chain_submit(s, req);
-}
-
 /* What chains report to this tunnel handle (chain.c and stream.c call
  * no function of this file). */
 static tls_ctx_t *tunnel_ctx_get(beacon_tunnel_t *t)
@@ -104,8 +83,10 @@ static tls_ctx_t *tunnel_ctx_get(beacon_tunnel_t *t)
 
 static const client_tunnel_host_t tunnel_host = {
     .dirty = tunnel_dirty,
-    .dispatch = tunnel_dispatch,
+    .dispatch = client_members_dispatch,
     .ctx_get = tunnel_ctx_get,
+    .failover = client_members_failover,
+    .chain_changed = client_members_chain_changed,
 };
 
 static void close_noop(uv_handle_t *h)
@@ -116,7 +97,7 @@ static void close_noop(uv_handle_t *h)
 static void stop_loop(beacon_tunnel_t *t)
 {
   t->stopped = 1;
-  t->cur = NULL;
+  client_members_stop(t);
   list_link_t *n = t->chains.next;
   while(n != &t->chains) {
     list_link_t *next = n->next;
@@ -137,6 +118,7 @@ static void on_async(uv_async_t *h)
   list_init(&todo);
   pthread_mutex_lock(&t->lock);
   int stopping = t->stopping;
+  int want_warm = t->want_warm;
   while(!list_empty(&t->submitted)) {
     list_link_t *n = t->submitted.next;
     list_del(n);
@@ -165,8 +147,10 @@ static void on_async(uv_async_t *h)
   while(!list_empty(&todo)) {
     list_link_t *n = todo.next;
     list_del(n);
-    tunnel_dispatch(t, LIST_CONTAINER(n, client_req_t, link));
+    client_members_dispatch(t, LIST_CONTAINER(n, client_req_t, link));
   }
+  if(want_warm && !stopping)
+    client_members_warm(t);
   if(stopping)
     stop_loop(t);
 }
@@ -389,6 +373,7 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
     tunnel_destroy(t);
     return BEACON_EIO;
   }
+  client_members_init(t);
   uv_async_init(&t->loop, &t->async, on_async);
   uv_check_init(&t->loop, &t->check);
   uv_idle_init(&t->loop, &t->idle);
@@ -411,6 +396,7 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
     uv_close((uv_handle_t *)&t->async, NULL);
     uv_close((uv_handle_t *)&t->check, NULL);
     uv_close((uv_handle_t *)&t->idle, NULL);
+    uv_close((uv_handle_t *)&t->pool_timer, NULL);
     uv_run(&t->loop, UV_RUN_DEFAULT);
     uv_loop_close(&t->loop);
     tunnel_destroy(t);
@@ -536,11 +522,11 @@ static int req_run(beacon_tunnel_t *t, client_req_t *req, const char *target,
 int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
                 beacon_error_t *err)
 {
-  return client_dial(t, target, timeout_ms, NULL, err);
+  return client_dial(t, target, timeout_ms, NULL, NULL, err);
 }
 
 int client_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
-                int *confirmed, beacon_error_t *err)
+                int *confirmed, const char **relay, beacon_error_t *err)
 {
   int rc;
   client_req_t *req = req_new(t, target, timeout_ms, &rc, err);
@@ -559,6 +545,8 @@ int client_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
   rc = req_run(t, req, target, err);
   if(confirmed)
     *confirmed = rc == 0 && req->confirmed;
+  if(relay)
+    *relay = rc == 0 ? req->relay : NULL;
   client_req_unref(t, req);
   if(rc < 0) {
     close(cfd);
@@ -631,6 +619,7 @@ int client_stream_wait(beacon_tunnel_t *t, client_req_t *req, int timeout_ms,
     end->outcome = req->end_outcome;
     end->bytes_up = req->bytes_up;
     end->bytes_down = req->bytes_down;
+    end->relay = req->relay;
   }
   pthread_mutex_unlock(&t->lock);
   if(!ended)

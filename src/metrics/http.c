@@ -24,6 +24,8 @@ struct metrics_http {
   uv_tcp_t listener;
   metrics_render_fn render;
   void *ud;
+  metrics_health_fn health;
+  void *health_ud;
   int port;
   int stopping;
   int listener_open;
@@ -225,7 +227,13 @@ static void handle(conn_t *c, int rc)
     return;
   }
   if(!strcmp(r->path, "/healthz")) {
-    respond_text(c, 200, "OK", "ok\n", NULL);
+    const char *body = "ok\n";
+    int status =
+        c->srv->health ? c->srv->health(c->srv->health_ud, &body) : 200;
+    if(status == 200)
+      respond_text(c, 200, "OK", body, NULL);
+    else
+      respond_text(c, 503, "Service Unavailable", body, NULL);
     return;
   }
   if(!strcmp(r->path, "/metrics")) {
@@ -376,4 +384,10 @@ void metrics_http_stop(metrics_http_t *s)
   for(conn_t *c = s->conns; c; c = c->next)
     conn_close(c);
   uv_close((uv_handle_t *)&s->listener, on_listener_closed);
+}
+
+void metrics_http_set_health(metrics_http_t *s, metrics_health_fn fn, void *ud)
+{
+  s->health = fn;
+  s->health_ud = ud;
 }

@@ -46,6 +46,13 @@ metrics_http_t *metrics_http_start(uv_loop_t *loop, const char *addr,
                                    metrics_render_fn render, void *ud,
                                    char *err, size_t errlen);
 
+/* /healthz: the HTTP status to answer (200, 503...) and its body text
+ * ("ok\n"); called on the server's loop thread. Without one, /healthz
+ * always answers 200 "ok". */
+typedef int (*metrics_health_fn)(void *ud, const char **body);
+void metrics_http_set_health(metrics_http_t *s, metrics_health_fn fn,
+                             void *ud);
+
 /* The bound port (useful with port 0). */
 int metrics_http_port(const metrics_http_t *s);
 

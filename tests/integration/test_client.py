@@ -653,7 +653,7 @@ def test_help_lists_every_flag(env):
     harness.check(len(longs) >= 10, longs)
     fwd_only = {"socks", "http-connect", "log-level", "log-format",
                 "connect-grace", "max-conns", "drain-timeout",
-                "metrics-addr", "local-forward"}
+                "metrics-addr", "local-forward", "pool-size"}
     for cmd in ("connect", "forward"):
         r = env.beacon(cmd, "--help", check=True)
         out = r.stdout.decode()
