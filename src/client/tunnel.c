@@ -315,23 +315,11 @@ int beacon_tunnel_reload(beacon_tunnel_t *t, beacon_error_t *err)
   return 0;
 }
 
-int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
-                      beacon_error_t *err)
+/* The handle, its copy of cfg, its TLS context (a bad file fails here)
+ * and its loopback listener; no loop yet. */
+static int tunnel_create(beacon_tunnel_t **out, const beacon_config_t *cfg,
+                         beacon_error_t *err)
 {
-  if(!out) {
-    err_out(err, BEACON_EINVAL, -1, "invalid argument");
-    return BEACON_EINVAL;
-  }
-  *out = NULL;
-  if(!cfg || !cfg->nrelays) {
-    err_out(err, BEACON_ECONFIG, -1, "no relay configured");
-    return BEACON_ECONFIG;
-  }
-  if(!cfg->cert || !cfg->key || !cfg->ca) {
-    err_out(err, BEACON_ECONFIG, -1,
-            "no controller certificate, key and CA configured");
-    return BEACON_ECONFIG;
-  }
   beacon_tunnel_t *t = calloc(1, sizeof(*t));
   if(!t) {
     err_out(err, BEACON_ENOMEM, -1, "out of memory");
@@ -344,33 +332,35 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
   list_init(&t->submitted);
   list_init(&t->finishing);
   list_init(&t->chains);
+  char msg[256];
   int rc = copy_config(&t->cfg, cfg);
   if(rc) {
     err_out(err, rc, -1, "out of memory");
-    tunnel_destroy(t);
-    return rc;
-  }
-  char msg[256];
-  rc = load_ctx(&t->cfg, &t->ctx, msg, sizeof(msg));
-  if(rc) {
+  } else if((rc = load_ctx(&t->cfg, &t->ctx, msg, sizeof(msg)))) {
     err_out(err, rc, -1, msg);
+  } else if((rc = listener_open(t))) {
+    if(err)
+      client_error_set(err, BEACON_EIO, -1, "loopback listener: %s",
+                       strerror(-rc));
+    rc = BEACON_EIO;
+  }
+  if(rc) {
     tunnel_destroy(t);
     return rc;
   }
   time_t now = time(NULL);
   client_own_files_check(&t->cfg, t->ctx, now);
   atomic_init(&t->expiry_warned, (int64_t)now);
-  rc = listener_open(t);
-  if(rc) {
-    if(err)
-      client_error_set(err, BEACON_EIO, -1, "loopback listener: %s",
-                       strerror(-rc));
-    tunnel_destroy(t);
-    return BEACON_EIO;
-  }
+  *out = t;
+  return 0;
+}
+
+/* The loop's handles, then its thread; on failure the loop is closed
+ * again (the handle itself is the caller's). */
+static int loop_start(beacon_tunnel_t *t, beacon_error_t *err)
+{
   if(uv_loop_init(&t->loop)) {
     err_out(err, BEACON_EIO, -1, "cannot create the event loop");
-    tunnel_destroy(t);
     return BEACON_EIO;
   }
   client_members_init(t);
@@ -389,18 +379,45 @@ int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  rc = pthread_create(&t->thread, NULL, loop_main, t);
+  int rc = pthread_create(&t->thread, NULL, loop_main, t);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if(rc == 0)
+    return 0;
+  err_out(err, BEACON_EIO, -1, "cannot start the loop thread");
+  uv_close((uv_handle_t *)&t->async, NULL);
+  uv_close((uv_handle_t *)&t->check, NULL);
+  uv_close((uv_handle_t *)&t->idle, NULL);
+  uv_close((uv_handle_t *)&t->pool_timer, NULL);
+  uv_run(&t->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&t->loop);
+  return BEACON_EIO;
+}
+
+int beacon_tunnel_new(beacon_tunnel_t **out, const beacon_config_t *cfg,
+                      beacon_error_t *err)
+{
+  if(!out) {
+    err_out(err, BEACON_EINVAL, -1, "invalid argument");
+    return BEACON_EINVAL;
+  }
+  *out = NULL;
+  if(!cfg || !cfg->nrelays) {
+    err_out(err, BEACON_ECONFIG, -1, "no relay configured");
+    return BEACON_ECONFIG;
+  }
+  if(!cfg->cert || !cfg->key || !cfg->ca) {
+    err_out(err, BEACON_ECONFIG, -1,
+            "no controller certificate, key and CA configured");
+    return BEACON_ECONFIG;
+  }
+  beacon_tunnel_t *t;
+  int rc = tunnel_create(&t, cfg, err);
+  if(rc)
+    return rc;
+  rc = loop_start(t, err);
   if(rc) {
-    err_out(err, BEACON_EIO, -1, "cannot start the loop thread");
-    uv_close((uv_handle_t *)&t->async, NULL);
-    uv_close((uv_handle_t *)&t->check, NULL);
-    uv_close((uv_handle_t *)&t->idle, NULL);
-    uv_close((uv_handle_t *)&t->pool_timer, NULL);
-    uv_run(&t->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&t->loop);
     tunnel_destroy(t);
-    return BEACON_EIO;
+    return rc;
   }
   *out = t;
   return 0;
