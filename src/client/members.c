@@ -166,15 +166,10 @@ static int place(beacon_tunnel_t *t, client_req_t *req)
   return 1;
 }
 
-/* Waiting requests: placed, timed out or failed; members started for
- * the rest; warm members reconnected; counters published; timer
- * re-armed. */
-static void pool_service(beacon_tunnel_t *t)
+/* Warm members without a chain whose backoff ended connect again; *next
+ * is lowered to the earliest backoff still running. */
+static void warm_reconnect(beacon_tunnel_t *t, uint64_t now, uint64_t *next)
 {
-  if(t->stopped)
-    return;
-  uint64_t now = now_of(t);
-  uint64_t next = UINT64_MAX;
   for(int k = 0; k < warm_set_size(t) && t->warm; k++) {
     int i = t->order[k];
     client_member_t *m = &t->members[i];
@@ -187,10 +182,17 @@ static void pool_service(beacon_tunnel_t *t)
         pthread_mutex_unlock(&t->lock);
       }
       member_start(t, i);
-    } else if(m->retry_at < next) {
-      next = m->retry_at;
+    } else if(m->retry_at < *next) {
+      *next = m->retry_at;
     }
   }
+}
+
+/* Waiting requests: placed, timed out or failed. Returns the oldest one
+ * still waiting (NULL when none); *next is lowered to its deadlines. */
+static client_req_t *serve_pending(beacon_tunnel_t *t, uint64_t now,
+                                   uint64_t *next)
+{
   list_link_t *n = t->pending.next;
   client_req_t *first = NULL;
   while(n != &t->pending) {
@@ -200,54 +202,61 @@ static void pool_service(beacon_tunnel_t *t)
       req->retried = 1;
       req->tried = 0;
     }
+    list_del(n);
     if(all_tried(t, req)) {
-      list_del(n);
       finish_failed(t, req,
                     req->last_err.code ? req->last_err.code : BEACON_EIO, NULL,
                     "every relay failed");
     } else if(t->nmembers > 1 && now >= req->deadline) {
-      list_del(n);
       finish_failed(t, req, BEACON_ETIMEDOUT, NULL,
                     "no relay of the pool took the stream in time");
-    } else {
-      list_del(n);
-      if(!place(t, req)) {
-        list_add(after, n); /* back where it was */
-        if(!first)
-          first = req;
-        if(t->nmembers > 1 && req->deadline < next)
-          next = req->deadline;
-      }
+    } else if(!place(t, req)) {
+      list_add(after, n); /* back where it was */
+      if(!first)
+        first = req;
+      if(t->nmembers > 1 && req->deadline < *next)
+        *next = req->deadline;
     }
     n = after;
   }
-  if(first) {
-    /* Start the next member the oldest request has not tried, unless
-     * one started less than a stagger ago is still connecting. */
-    int connecting = 0, startable = -1;
-    for(int k = 0; k < t->nmembers; k++) {
-      int i = t->order[k];
-      const client_chain_t *s = t->members[i].chain;
-      if(first->tried & (1u << i))
-        continue;
-      connecting += s && s->state < CHAIN_UP;
-      if(!s && startable < 0)
-        startable = i;
-    }
-    if(startable >= 0 &&
-       (!connecting || now >= t->last_hunt + CLIENT_MEMBER_STAGGER_MS)) {
-      member_start(t, startable);
-      t->last_hunt = now;
-      startable = -1;
-      for(int i = 0; i < t->nmembers && startable < 0; i++)
-        if(!t->members[i].chain && !(first->tried & (1u << i)))
-          startable = i;
-    }
-    /* another attempt in parallel once this one had its head start */
-    if(startable >= 0 && t->last_hunt + CLIENT_MEMBER_STAGGER_MS < next)
-      next = t->last_hunt + CLIENT_MEMBER_STAGGER_MS;
+  return first;
+}
+
+/* Starts the next member the oldest waiting request has not tried,
+ * unless one started less than a stagger ago is still connecting (Happy
+ * Eyeballs over relays); *next is lowered to the next stagger. */
+static void hunt_member(beacon_tunnel_t *t, const client_req_t *first,
+                        uint64_t now, uint64_t *next)
+{
+  int connecting = 0, startable = -1;
+  for(int k = 0; k < t->nmembers; k++) {
+    int i = t->order[k];
+    const client_chain_t *s = t->members[i].chain;
+    if(first->tried & (1u << i))
+      continue;
+    connecting += s && s->state < CHAIN_UP;
+    if(!s && startable < 0)
+      startable = i;
   }
-  /* What client_pool_snapshot() shows. */
+  if(startable >= 0 &&
+     (!connecting || now >= t->last_hunt + CLIENT_MEMBER_STAGGER_MS)) {
+    member_start(t, startable);
+    t->last_hunt = now;
+    startable = -1;
+    for(int i = 0; i < t->nmembers && startable < 0; i++)
+      if(!t->members[i].chain && !(first->tried & (1u << i)))
+        startable = i;
+  }
+  /* another attempt in parallel once this one had its head start */
+  if(startable >= 0 && t->last_hunt + CLIENT_MEMBER_STAGGER_MS < *next)
+    *next = t->last_hunt + CLIENT_MEMBER_STAGGER_MS;
+}
+
+/* What client_pool_snapshot() shows, then a fresh round trip now and
+ * then for every live member, so that the choice follows the path, not
+ * a sample from long ago. */
+static void publish_and_probe(beacon_tunnel_t *t, uint64_t now)
+{
   pthread_mutex_lock(&t->lock);
   for(int i = 0; i < t->nmembers; i++) {
     client_member_t *m = &t->members[i];
@@ -257,8 +266,6 @@ static void pool_service(beacon_tunnel_t *t)
     m->rtt_ms = up ? s->rtt_ms : 0;
   }
   pthread_mutex_unlock(&t->lock);
-  /* A fresh round trip now and then for every live member, so that the
-   * choice follows the path, not a sample from long ago. */
   for(int i = 0; i < t->nmembers; i++) {
     client_chain_t *s = t->members[i].chain;
     if(s && s->state == CHAIN_UP && now >= s->probed_at + POOL_PROBE_MS) {
@@ -269,6 +276,22 @@ static void pool_service(beacon_tunnel_t *t)
       client_dirty(t);
     }
   }
+}
+
+/* Warm members reconnected; waiting requests placed, timed out or
+ * failed; members started for the rest; counters published; timer
+ * re-armed. */
+static void pool_service(beacon_tunnel_t *t)
+{
+  if(t->stopped)
+    return;
+  uint64_t now = now_of(t);
+  uint64_t next = UINT64_MAX;
+  warm_reconnect(t, now, &next);
+  const client_req_t *first = serve_pending(t, now, &next);
+  if(first)
+    hunt_member(t, first, now, &next);
+  publish_and_probe(t, now);
   if(t->warm && now + 1000 < next)
     next = now + 1000; /* keeps the published counters fresh */
   /* never 0 from here: a timer re-armed at 0 in its own callback runs
