@@ -562,6 +562,16 @@ static int alert_is_about_cert(int desc)
   }
 }
 
+/* The peer's fatal alert as the session's error. */
+static void alert_error(tls_conn_t *c)
+{
+  int desc = c->alert & 0xff;
+  snprintf(c->err, sizeof(c->err), "%s %s: %s (TLS alert %d)", peer_role(c),
+           alert_is_about_cert(desc) ? "rejected our certificate"
+                                     : "sent an alert",
+           SSL_alert_desc_string_long(c->alert), desc);
+}
+
 /* Maps a failed SSL_* call to a BEACON_E* code and sets c->err. */
 static int conn_fail(tls_conn_t *c, int ret, const char *op)
 {
@@ -599,11 +609,7 @@ static int conn_fail(tls_conn_t *c, int ret, const char *op)
     return BEACON_EVERIFY;
   }
   if(c->alert) {
-    int desc = c->alert & 0xff;
-    snprintf(c->err, sizeof(c->err), "%s %s: %s (TLS alert %d)", peer_role(c),
-             alert_is_about_cert(desc) ? "rejected our certificate"
-                                       : "sent an alert",
-             SSL_alert_desc_string_long(c->alert), desc);
+    alert_error(c);
     ERR_clear_error();
     return BEACON_ETLS;
   }
@@ -670,8 +676,13 @@ int tls_conn_write(tls_conn_t *c, const uint8_t *data, size_t len)
   if(len > INT_MAX)
     return BEACON_EINVAL;
   if(!SSL_is_init_finished(c->ssl)) {
-    snprintf(c->err, sizeof(c->err),
-             "TLS write failed: the handshake is not complete");
+    /* A TLS 1.3 client is done before the server judged its certificate:
+     * the server's refusal, read before this write, is the reason. */
+    if(c->alert)
+      alert_error(c);
+    else
+      snprintf(c->err, sizeof(c->err),
+               "TLS write failed: the handshake is not complete");
     return BEACON_ETLS;
   }
   size_t off = 0;

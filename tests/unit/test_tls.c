@@ -174,6 +174,9 @@ static void client_sees_alert(tls_conn_t *cl)
   assert_int_equal(rc, BEACON_ETLS);
   assert_contains(tls_conn_error(cl), "relay rejected our certificate: ");
   assert_contains(tls_conn_error(cl), "(TLS alert ");
+  /* A write after the alert (the mux flushing) keeps the reason. */
+  assert_int_equal(tls_conn_write(cl, (const uint8_t *)"x", 1), BEACON_ETLS);
+  assert_contains(tls_conn_error(cl), "relay rejected our certificate: ");
 }
 
 /* ---- success ------------------------------------------------------------ */
