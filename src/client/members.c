@@ -257,13 +257,21 @@ static void hunt_member(beacon_tunnel_t *t, const client_req_t *first,
  * a sample from long ago. */
 static void publish_and_probe(beacon_tunnel_t *t, uint64_t now)
 {
+  uint32_t streams[POOL_MAX_MEMBERS] = {0};
+  /* A chain that stopped being its member's (Go Away, the stream cap)
+   * still carries its live streams through that relay. */
+  for(list_link_t *n = t->chains.next; n != &t->chains; n = n->next) {
+    const client_chain_t *s = LIST_CONTAINER(n, client_chain_t, link);
+    mux_t *mux = s->state == CHAIN_UP ? client_chain_mux(s) : NULL;
+    if(mux && s->member >= 0 && s->member < t->nmembers)
+      streams[s->member] += mux_stream_count(mux);
+  }
   pthread_mutex_lock(&t->lock);
   for(int i = 0; i < t->nmembers; i++) {
     client_member_t *m = &t->members[i];
     client_chain_t *s = m->chain;
-    int up = s && s->state == CHAIN_UP;
-    m->streams = up ? mux_stream_count(client_chain_mux(s)) : 0;
-    m->rtt_ms = up ? s->rtt_ms : 0;
+    m->streams = streams[i];
+    m->rtt_ms = s && s->state == CHAIN_UP ? s->rtt_ms : 0;
   }
   pthread_mutex_unlock(&t->lock);
   for(int i = 0; i < t->nmembers; i++) {
