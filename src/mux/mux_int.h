@@ -38,6 +38,13 @@ enum {
   MUX_S_WANT_WRITE = 0x20 /* a write was short: on_writable owed */
 };
 
+/* A new stream's first epoch starts when its first byte arrives: a
+ * download's bytes come a round trip after the open, and timing them
+ * from the open would hide the pace they come at (the first grant could
+ * then only quadruple the window, not jump to the path's bandwidth-delay
+ * product). */
+#define MUX_EPOCH_AT_FIRST_BYTE UINT64_MAX
+
 typedef struct mux_stream {
   uint32_t id;
   uint32_t send_window; /* bytes we may still send */
@@ -46,7 +53,8 @@ typedef struct mux_stream {
   uint32_t window;      /* our receive window (auto-tuned) */
   uint32_t queued;      /* unsent Data bytes of ours in the queue */
   uint32_t epoch_bytes; /* consumed since the last grant */
-  uint64_t epoch_start; /* when the last grant went out (ms) */
+  uint64_t epoch_start; /* when the last grant went out (ms), or
+                           MUX_EPOCH_AT_FIRST_BYTE */
   void *ud;
   uint8_t flags;
 } mux_stream_t;

@@ -358,6 +358,8 @@ int mux_recv(mux_t *m, const uint8_t *in, size_t len)
         n = len - off;
       s = m->rx_deliver ? mux_table_get(m, m->rx_id) : NULL;
       if(s) {
+        if(s->epoch_start == MUX_EPOCH_AT_FIRST_BYTE)
+          s->epoch_start = m->now;
         s->held += (uint32_t)n;
         if(m->cb.on_data)
           m->cb.on_data(m, m->rx_id, s->ud, in + off, n, m->ud);

@@ -30,7 +30,7 @@ mux_stream_t *mux_stream_new(mux_t *m, uint32_t id, uint8_t flags, void *ud)
   /* Tuned windows start at the protocol's 256 KiB; fixed ones are
    * max_window from the first grant on, as Go's. */
   s->window = m->cfg.window_budget ? MUX_INITIAL_WINDOW : m->cfg.max_window;
-  s->epoch_start = m->now;
+  s->epoch_start = MUX_EPOCH_AT_FIRST_BYTE;
   s->ud = ud;
   if(mux_table_put(m, s)) {
     mux_dealloc(m, s);
@@ -161,10 +161,12 @@ int64_t mux_stream_write(mux_t *m, uint32_t id, const uint8_t *data,
  * twice the bytes the epoch's rate moves in a round trip (gRPC's BDP
  * estimate), and at least double; fourfold while half a window went in
  * under one and a half round trips, where the window alone sets the
- * pace (a 150 ms path then reaches 32 MiB in four grants, not seven). */
+ * pace (a 150 ms path then reaches 32 MiB in four grants, not seven).
+ * The first epoch starts at the first byte, so a download arriving at
+ * the link's pace gets its bandwidth-delay product at the first grant. */
 static void grow_window(mux_t *m, mux_stream_t *s)
 {
-  uint64_t elapsed = m->now - s->epoch_start;
+  uint64_t elapsed;
   uint64_t want, bdp;
   size_t room;
   int fast;
@@ -172,8 +174,10 @@ static void grow_window(mux_t *m, mux_stream_t *s)
     return; /* fixed windows */
   if(!m->srtt || m->now - m->rtt_at > MUX_RTT_MAX_AGE_MS)
     mux_probe_rtt(m);
-  if(!m->srtt || s->window >= m->cfg.max_window)
+  if(!m->srtt || s->window >= m->cfg.max_window ||
+     s->epoch_start == MUX_EPOCH_AT_FIRST_BYTE)
     return;
+  elapsed = m->now - s->epoch_start;
   if(elapsed > UINT32_MAX ||
      elapsed * s->window >= 4 * m->srtt * (uint64_t)s->epoch_bytes)
     return;

@@ -561,6 +561,34 @@ static void test_autotune_limits(void **state)
   fx_free(f);
 }
 
+/* A download's bytes come a round trip after the open: its first epoch
+ * starts at the first byte, so bytes arriving at the link's pace get
+ * the bandwidth-delay product at the first grant (timed from the open,
+ * 128 KiB in 151 ms would only quadruple the window to 1 MiB). */
+static void test_autotune_first_epoch_at_first_byte(void **state)
+{
+  mux_config_t cfg;
+  fx_t *f;
+  mux_config_default(&cfg);
+  f = fx_new_cfg(&cfg);
+  mux_now(f->m, 1000);
+  mux_measure_rtt(f->m);
+  out_frame(f, MUX_TYPE_PING, MUX_FLAG_SYN, 0, 1);
+  mux_now(f->m, 1150);
+  feed_ok(f, MUX_TYPE_PING, MUX_FLAG_ACK, 0, 1, NULL, 0);
+  assert_int_equal(mux_rtt(f->m), 150);
+  mux_now(f->m, 2000);
+  feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 1, 0, NULL, 0);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_ACK, 1, 0);
+  mux_now(f->m, 2150);
+  feed_data(f, 128 * 1024);
+  mux_now(f->m, 2151);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 128 * 1024), 0);
+  /* 2 x 128 KiB x 150 ms / 1 ms = 37.5 MiB, capped at max_window */
+  assert_int_equal(mux_stream_recv_window(f->m, 1), 32 * 1024 * 1024);
+  fx_free(f);
+}
+
 static void test_autotune_probe_not_fatal(void **state)
 {
   mux_config_t cfg;
@@ -1381,6 +1409,7 @@ int main(void)
       cmocka_unit_test(test_autotune_ramps),
       cmocka_unit_test(test_autotune_slow_consumer),
       cmocka_unit_test(test_autotune_limits),
+      cmocka_unit_test(test_autotune_first_epoch_at_first_byte),
       cmocka_unit_test(test_autotune_probe_not_fatal),
       cmocka_unit_test(test_large_window_update),
       cmocka_unit_test(test_fin),
