@@ -209,6 +209,10 @@ class Bench:
         self.conn_par_count = 600 if ns.quick else 4000
         self.ssh_conn_count = 5 if ns.quick else 20
         self.wan_only = ns.wan_only
+        if ns.wan_paths:
+            self.WAN_PATHS = tuple(
+                tuple(int(x) for x in p.split(":"))
+                for p in ns.wan_paths.split(","))
         self.forward_only = ns.forward_only
         self.fwd_count = 200 if ns.quick else 1000
         self.fwd_rr = 1000 if ns.quick else 5000
@@ -662,7 +666,7 @@ class Bench:
                                 "wanproxy target)" % self.wanproxy)
             return
         paths = self.WAN_PATHS
-        if self.quick:
+        if self.quick and paths == Bench.WAN_PATHS:
             paths = ((1000, 50),)
             self.skipped.append("WAN paths other than 1 Gbit/s 50 ms: "
                                 "--quick")
@@ -1112,6 +1116,9 @@ def main():
                     help="skip the WAN rows")
     ap.add_argument("--forward-only", action="store_true",
                     help="only the beacon forward per-connection rows")
+    ap.add_argument("--wan-paths", metavar="MBIT:MS,...",
+                    help="WAN paths to run instead of all four, e.g. "
+                    "1000:150 (rate in Mbit/s, round trip in ms)")
     ns = ap.parse_args()
     b = None
     try:
