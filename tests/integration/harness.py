@@ -237,6 +237,31 @@ def send_pattern(sock, n, seed=0):
     return h.hexdigest()
 
 
+def recv_exact(sock, n):
+    """Up to n bytes from a socket: fewer only when it reached EOF."""
+    buf = bytearray()
+    while len(buf) < n:
+        b = sock.recv(n - len(buf))
+        if not b:
+            break
+        buf += b
+    return bytes(buf)
+
+
+def unshare_for_private_hosts(env):
+    """The unshare(1) path for a test that binds an /etc/hosts of its own
+    in a private mount namespace; skips the case when that cannot be."""
+    import shutil
+    unshare = shutil.which("unshare")
+    if not unshare or os.geteuid() != 0:
+        skip("needs unshare and root for a private /etc/hosts")
+    probe = env.run([unshare, "-m", "true"], timeout=20)
+    if probe.returncode:
+        skip("cannot make a mount namespace: %s" %
+             probe.stderr.decode().strip())
+    return unshare
+
+
 # ---- ports ---------------------------------------------------------------
 
 _given_ports = set()

@@ -190,14 +190,7 @@ def test_relay_name_happy_eyeballs(env):
     second 250 ms later (Happy Eyeballs) instead of waiting out the
     connect timeout. The name comes from an /etc/hosts of the test's own,
     bound in a private mount namespace."""
-    import shutil
-    unshare = shutil.which("unshare")
-    if not unshare or os.geteuid() != 0:
-        harness.skip("needs unshare and root for a private /etc/hosts")
-    probe = env.run([unshare, "-m", "true"], timeout=20)
-    if probe.returncode:
-        harness.skip("cannot make a mount namespace: %s" %
-                     probe.stderr.decode().strip())
+    unshare = harness.unshare_for_private_hosts(env)
     # the same port on both addresses: a black hole on ::1, the relay on
     # 127.0.0.1
     for _ in range(20):
@@ -322,7 +315,7 @@ def test_forward_sighup_rotates_identity(env):
         try:
             s = socket.create_connection(("127.0.0.1", lp), timeout=5)
             s.sendall(b"x")
-            ok = recv_exact(s, 1) == b"x"
+            ok = harness.recv_exact(s, 1) == b"x"
             s.close()
             return ok
         except OSError:
@@ -444,18 +437,8 @@ def echo_conn(port, data):
     """A connection through the forward that already echoed data once."""
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
     s.sendall(data)
-    harness.check_eq(recv_exact(s, len(data)), data, "first echo")
+    harness.check_eq(harness.recv_exact(s, len(data)), data, "first echo")
     return s
-
-
-def recv_exact(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            break
-        b += c
-    return b
 
 
 def refused(port):
@@ -479,14 +462,15 @@ def test_forward_drain_lets_connections_finish(env):
     harness.check(refused(port), "forward still accepts while draining")
     payload = harness.random_bytes(256 * 1024, seed=11)
     a.sendall(payload)
-    harness.check(recv_exact(a, len(payload)) == payload, "echo in drain")
+    harness.check(harness.recv_exact(a, len(payload)) == payload,
+                  "echo in drain")
     a.shutdown(socket.SHUT_WR)
     harness.check_eq(a.recv(1), b"", "EOF after half-close")
     a.close()
     time.sleep(0.3)
     harness.check(fwd.alive(), "forward exited with a connection open")
     b.sendall(b"last")
-    harness.check_eq(recv_exact(b, 4), b"last", "second connection")
+    harness.check_eq(harness.recv_exact(b, 4), b"last", "second connection")
     b.close()
     harness.check_eq(fwd.wait(timeout=10), 0, "forward exit code")
     harness.check(time.monotonic() - t0 < 10, "drain waited too long")
@@ -628,7 +612,7 @@ def test_forward_connect_results(env):
     code, took, s = socks_connect(sp, "127.0.0.1", echo.port)
     harness.check(code == 0 and took < 2.5, (code, took))
     s.sendall(b"ping")
-    harness.check_eq(recv_exact(s, 4), b"ping", "echo through SOCKS")
+    harness.check_eq(harness.recv_exact(s, 4), b"ping", "echo through SOCKS")
     s.close()
     for target, want in (("127.0.0.1:%d" % closed, b" 502 "),
                          ("127.0.0.2:80", b" 403 ")):

@@ -44,16 +44,6 @@ def upload_download(s, n, seed):
     return sent.get("sha"), count, sha
 
 
-def recv_exact(s, n):
-    buf = bytearray()
-    while len(buf) < n:
-        b = s.recv(n - len(buf))
-        if not b:
-            break
-        buf += b
-    return bytes(buf)
-
-
 # ---- data helpers ---------------------------------------------------------
 
 def test_random_bytes_deterministic(env):
@@ -158,7 +148,7 @@ def test_backend_cli(env):
     port = int(p.stdout.readline())
     s = connect(port)
     s.sendall(b"cli")
-    check_eq(recv_exact(s, 3), b"cli", "echo")
+    check_eq(harness.recv_exact(s, 3), b"cli", "echo")
     s.close()
     check_eq(p.stop(), 0, "exit on SIGTERM")
 
@@ -188,7 +178,7 @@ def test_proxy_cli(env):
         port = int(p.readline())
         s = connect(port)
         s.sendall(b"abc")
-        check_eq(recv_exact(s, 3), b"abc", "through the CLI proxy")
+        check_eq(harness.recv_exact(s, 3), b"abc", "through the CLI proxy")
 
         def stats():
             # The proxy counts a chunk just after forwarding it.
@@ -214,11 +204,11 @@ def test_proxy_delay(env):
     with Echo() as e, FaultProxy("127.0.0.1", e.port) as fp:
         s = connect(fp.port)
         s.sendall(b"x")
-        recv_exact(s, 1)
+        harness.recv_exact(s, 1)
         fp.delay(150)
         t0 = time.monotonic()
         s.sendall(b"y")
-        check_eq(recv_exact(s, 1), b"y", "echo")
+        check_eq(harness.recv_exact(s, 1), b"y", "echo")
         rtt = time.monotonic() - t0
         # Delayed once per direction.
         check(0.29 <= rtt < 2.0, "round trip %.3fs with 2 x 150 ms" % rtt)
@@ -253,7 +243,8 @@ def test_proxy_blackhole(env):
         check_eq(fp.active, 1, "connection still open")
         fp.passthrough()
         s.settimeout(5)
-        check_eq(recv_exact(s, 5), b"lost?", "delivered after blackhole")
+        check_eq(harness.recv_exact(s, 5), b"lost?",
+                 "delivered after blackhole")
         fp.cut()
         check_eq(s.recv(1), b"", "FIN after cut")
         s.close()

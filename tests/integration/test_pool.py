@@ -70,16 +70,6 @@ def start_forward(env, relays, target, *extra):
     return fwd, port, mport
 
 
-def recv_exact(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            break
-        b += c
-    return b
-
-
 def echo_once(port, data, timeout=10):
     """One new connection through the forward, one echo round trip.
     Returns the seconds it took, or raises."""
@@ -87,7 +77,7 @@ def echo_once(port, data, timeout=10):
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
         s.settimeout(timeout)
         s.sendall(data)
-        if recv_exact(s, len(data)) != data:
+        if harness.recv_exact(s, len(data)) != data:
             raise ConnectionError("echo mismatch")
     return time.monotonic() - t0
 
@@ -180,7 +170,8 @@ def test_forward_pool_survives_faults(env):
             s = socket.create_connection(("127.0.0.1", port), timeout=10)
             line = b"held %d\n" % len(held)
             s.sendall(line)
-            harness.check_eq(recv_exact(s, len(line)), line, "held echo")
+            harness.check_eq(harness.recv_exact(s, len(line)), line,
+                             "held echo")
             held.append(s)
         time.sleep(1.2)  # the pool publishes its counters every second
         _, text = http_get(mport, "/metrics")
@@ -195,7 +186,7 @@ def test_forward_pool_survives_faults(env):
     payload = harness.random_bytes(128 * 1024, seed=5)
     for i, s in enumerate(held):
         s.sendall(payload)
-        harness.check(recv_exact(s, len(payload)) == payload,
+        harness.check(harness.recv_exact(s, len(payload)) == payload,
                       "held connection %d broke during the drain" % i)
         s.shutdown(socket.SHUT_WR)
         harness.check_eq(s.recv(1), b"", "EOF after half-close")
@@ -389,7 +380,7 @@ def test_library_tunnel_warms_on_second_dial(env):
         with socket.socket(fileno=fd) as s:
             s.settimeout(10)
             s.sendall(b"lib %d\n" % i)
-            harness.check_eq(recv_exact(s, len(b"lib %d\n" % i)),
+            harness.check_eq(harness.recv_exact(s, len(b"lib %d\n" % i)),
                              b"lib %d\n" % i, "echo %d" % i)
 
     def tunnels():
@@ -478,14 +469,7 @@ def test_pool_name_with_several_addresses(env):
     against the name, and spreads connections over them. The name comes
     from an /etc/hosts of the test's own, bound in a private mount
     namespace."""
-    import shutil
-    unshare = shutil.which("unshare")
-    if not unshare or os.geteuid() != 0:
-        harness.skip("needs unshare and root for a private /etc/hosts")
-    probe = env.run([unshare, "-m", "true"], timeout=20)
-    if probe.returncode:
-        harness.skip("cannot make a mount namespace: %s" %
-                     probe.stderr.decode().strip())
+    unshare = harness.unshare_for_private_hosts(env)
     port = env.free_port()
     first = start_relay(env, port=port, name="relay1")
     second = env.start([env.need_bin(), "egress", "--config-dir", env.pki(),

@@ -50,16 +50,6 @@ def connect_to(addr, timeout=30):
     return s
 
 
-def recv_exact(s, n):
-    b = bytearray()
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            break
-        b += c
-    return bytes(b)
-
-
 def round_trips(addr, count=15, size=64):
     """Round-trip times (ms) of size-byte messages through an echo."""
     out = []
@@ -68,7 +58,7 @@ def round_trips(addr, count=15, size=64):
         for _ in range(count):
             t = time.monotonic()
             s.sendall(msg)
-            harness.check_eq(recv_exact(s, size), msg, "echo")
+            harness.check_eq(harness.recv_exact(s, size), msg, "echo")
             out.append((time.monotonic() - t) * 1000)
     return out
 
