@@ -887,23 +887,22 @@ class Bench:
                 return "%.1f" % x
             return "%.2f" % x
 
-        if self.forward_only:
-            self.forward_table(w, fmt)
-            w("")
+        def notes_and_text():
             for n in self.notes:
                 w("Note: " + n)
             for n in self.skipped:
                 w("Skipped: " + n)
             return "\n".join(lines)
+
+        if self.forward_only:
+            self.forward_table(w, fmt)
+            w("")
+            return notes_and_text()
         if self.wan_only:
             self.misses = []
             self.wan_table(w, fmt)
             w("")
-            for n in self.notes:
-                w("Note: " + n)
-            for n in self.skipped:
-                w("Skipped: " + n)
-            return "\n".join(lines)
+            return notes_and_text()
 
         def row(metric, a, b, target=None, ok=None, name_w=44):
             ratio = (a / b) if a is not None and b else None
@@ -1040,11 +1039,7 @@ class Bench:
             w("Targets missed: " + "; ".join(self.misses))
         else:
             w("All targets met.")
-        for n in self.notes:
-            w("Note: " + n)
-        for n in self.skipped:
-            w("Skipped: " + n)
-        return "\n".join(lines)
+        return notes_and_text()
 
     def wan_table(self, w, fmt):
         metrics = []

@@ -436,6 +436,32 @@ func pct(v []float64, p float64) float64 {
 	return v[i]
 }
 
+// roundTrips sends size bytes and reads them back warm + count times
+// and returns the latencies of the last count, in microseconds;
+// warmedUp (may be nil) runs once the warm-up ones are done.
+func roundTrips(c io.ReadWriter, size, warm, count int,
+	warmedUp func()) []float64 {
+	msg := make([]byte, size)
+	back := make([]byte, size)
+	lat := make([]float64, 0, count)
+	for i := 0; i < warm+count; i++ {
+		if i == warm && warmedUp != nil {
+			warmedUp()
+		}
+		t0 := time.Now()
+		if _, err := c.Write(msg); err != nil {
+			die("write: %v", err)
+		}
+		if _, err := io.ReadFull(c, back); err != nil {
+			die("read: %v", err)
+		}
+		if i >= warm {
+			lat = append(lat, float64(time.Since(t0).Nanoseconds())/1e3)
+		}
+	}
+	return lat
+}
+
 func modeRR() {
 	count := fs.Int("count", 10000, "round trips measured")
 	warm := fs.Int("warmup", 200, "round trips not measured")
@@ -447,21 +473,7 @@ func modeRR() {
 	if err != nil {
 		die("open: %v", err)
 	}
-	msg := make([]byte, *size)
-	back := make([]byte, *size)
-	lat := make([]float64, 0, *count)
-	for i := 0; i < *warm+*count; i++ {
-		t0 := time.Now()
-		if _, err := c.Write(msg); err != nil {
-			die("write: %v", err)
-		}
-		if _, err := io.ReadFull(c, back); err != nil {
-			die("read: %v", err)
-		}
-		if i >= *warm {
-			lat = append(lat, float64(time.Since(t0).Nanoseconds())/1e3)
-		}
-	}
+	lat := roundTrips(c, *size, *warm, *count, nil)
 	c.Close()
 	d.close()
 	emit(map[string]interface{}{"count": *count, "size": *size,
@@ -512,27 +524,12 @@ func modeRRBulk() {
 	if err != nil {
 		die("open: %v", err)
 	}
-	msg := make([]byte, *size)
-	back := make([]byte, *size)
-	lat := make([]float64, 0, *count)
 	var b0 int64
 	var t0 time.Time
-	for i := 0; i < *warm+*count; i++ {
-		if i == *warm {
-			b0 = atomic.LoadInt64(&bulkBytes)
-			t0 = time.Now()
-		}
-		ts := time.Now()
-		if _, err := c.Write(msg); err != nil {
-			die("write: %v", err)
-		}
-		if _, err := io.ReadFull(c, back); err != nil {
-			die("read: %v", err)
-		}
-		if i >= *warm {
-			lat = append(lat, float64(time.Since(ts).Nanoseconds())/1e3)
-		}
-	}
+	lat := roundTrips(c, *size, *warm, *count, func() {
+		b0 = atomic.LoadInt64(&bulkBytes)
+		t0 = time.Now()
+	})
 	el := time.Since(t0).Seconds()
 	moved := atomic.LoadInt64(&bulkBytes) - b0
 	select {
