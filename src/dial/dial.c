@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include "beacon/beacon.h"
+#include "common/addr.h"
 #include "common/error.h"
 #include "dial/dial.h"
 
@@ -333,14 +334,15 @@ static void on_literal(uv_timer_t *h)
 }
 
 /* Parses an IPv4 or IPv6 literal without the resolver's thread pool;
- * 0 when it is not one inet_pton takes (a zone id, say). */
+ * 0 when it is not one (a zone id, say: common/addr.h). */
 static int literal_addr(const target_t *tgt, struct sockaddr_storage *ss,
                         socklen_t *len)
 {
   memset(ss, 0, sizeof(*ss));
   if(tgt->kind == TARGET_IPV4) {
     struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-    if(inet_pton(AF_INET, tgt->host, &sin->sin_addr) != 1)
+    if(addr_parse4(tgt->host, strlen(tgt->host),
+                   (uint8_t *)&sin->sin_addr.s_addr))
       return 0;
     sin->sin_family = AF_INET;
     *len = sizeof(*sin);
@@ -348,7 +350,7 @@ static int literal_addr(const target_t *tgt, struct sockaddr_storage *ss,
   }
   if(tgt->kind == TARGET_IPV6) {
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-    if(inet_pton(AF_INET6, tgt->host, &sin6->sin6_addr) != 1)
+    if(addr_parse6(tgt->host, strlen(tgt->host), sin6->sin6_addr.s6_addr))
       return 0;
     sin6->sin6_family = AF_INET6;
     *len = sizeof(*sin6);
