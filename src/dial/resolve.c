@@ -333,9 +333,9 @@ static void rearm(resolver_t *r)
   if(r->ready_head || r->live == 0)
     uv_timer_start(&r->timer, on_timer, 0, 0);
   else if(tp)
-    uv_timer_start(&r->timer, on_timer,
-                   (uint64_t)tp->tv_sec * 1000 + ((uint64_t)tp->tv_usec + 999) / 1000,
-                   0);
+    uv_timer_start(
+        &r->timer, on_timer,
+        (uint64_t)tp->tv_sec * 1000 + ((uint64_t)tp->tv_usec + 999) / 1000, 0);
   else
     uv_timer_stop(&r->timer);
 }
@@ -378,7 +378,8 @@ static void make_ready(resolve_query_t *q)
 }
 
 /* The addresses of an answer and their smallest TTL (milliseconds). */
-static uint64_t take_answer(resolve_query_t *q, const struct ares_addrinfo *res)
+static uint64_t take_answer(resolve_query_t *q,
+                            const struct ares_addrinfo *res)
 {
   int64_t ttl = -1;
   for(const struct ares_addrinfo_node *ai = res ? res->nodes : NULL; ai;
@@ -390,8 +391,8 @@ static uint64_t take_answer(resolve_query_t *q, const struct ares_addrinfo *res)
       memcpy(ip->addr, &((const struct sockaddr_in *)ai->ai_addr)->sin_addr,
              4);
     } else if(ai->ai_family == AF_INET6) {
-      memcpy(ip->addr,
-             &((const struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
+      memcpy(ip->addr, &((const struct sockaddr_in6 *)ai->ai_addr)->sin6_addr,
+             16);
     } else {
       continue;
     }

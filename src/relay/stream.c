@@ -664,9 +664,9 @@ static void got_target(relay_stream_t *s)
   s->state = ST_DIAL;
   s->dial_start_ns = uv_hrtime();
   /* The dial copies what it needs from the target. */
-  s->dial =
-      dial_start(&s->t->w->loop, &s->setup->target, r->cfg.dial_timeout_ms,
-                 policy_allows, (void *)policy_of(s), on_dialled, s);
+  s->dial = dial_start_group(&s->t->w->loop, s->t->lookups, &s->setup->target,
+                             r->cfg.dial_timeout_ms, policy_allows,
+                             (void *)policy_of(s), on_dialled, s);
   free(s->setup);
   s->setup = NULL;
   if(!s->dial) {

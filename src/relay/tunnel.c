@@ -99,6 +99,7 @@ static void tunnel_release(relay_tunnel_t *t)
     list_del(&t->dirty_link);
   list_del(&t->link);
   conn_free(t->conn);
+  resolve_group_release(t->lookups); /* lingers while c-ares holds some */
   atomic_fetch_sub(&w->r->metrics.tunnels_open, 1);
   free(t);
   w->host->tunnel_gone(w);
@@ -566,7 +567,10 @@ void relay_tunnel_accept(relay_worker_t *w)
 {
   relay_t *r = w->r;
   relay_tunnel_t *t = fault_calloc("relay_tunnel", 1, sizeof(*t));
-  if(!t) {
+  if(t)
+    t->lookups = resolve_group_new(RELAY_LOOKUPS_PER_TUNNEL);
+  if(!t || !t->lookups) {
+    free(t);
     w->host->refuse(w);
     return;
   }

@@ -1,0 +1,206 @@
+"""Name lookups of `beacon egress` (src/dial/resolve.h, c-ares): names
+whose DNS server never answers stall no other lookup, a timed-out or
+cancelled dial frees its lookup, NXDOMAIN is not_found, and answers are
+cached for their TTL.
+
+Each case re-runs itself in a private mount and network namespace
+(`unshare -mn`): a resolv.conf naming dnsserver.py on 127.0.0.1:53 and a
+hosts file of its own are bound over /etc/resolv.conf and /etc/hosts
+there only, and the namespace has nothing but `lo`, so no query leaves
+it and the machine's /etc is never touched.
+"""
+import os
+import shutil
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from backends import Echo  # noqa: E402
+from dnsserver import DnsServer  # noqa: E402
+from test_faults import session, settled_fds  # noqa: E402
+
+INSIDE = "BEACON_RESOLVE_NS"
+RESOLV_CONF = "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n"
+HOSTS = ("127.0.0.1 localhost\n::1 localhost\n"
+         "127.0.0.1 echo.hosts.test\n")
+# Round trips that must not wait on a stalled name (sanitizers are slower).
+QUICK_S = 0.5 if harness.SANITIZED else 0.1
+
+
+def private_resolver(fn):
+    """Runs the case in `unshare -mn` with the test's resolv.conf and
+    hosts; inside, the case runs as usual."""
+    def outer(env):
+        if os.environ.get(INSIDE) == "1":
+            return fn(env)
+        unshare = shutil.which("unshare")
+        if not unshare or os.geteuid() != 0 or not shutil.which("ip"):
+            harness.skip("needs unshare, ip and root for a private resolver")
+        resolv, hosts = env.path("resolv.conf"), env.path("hosts")
+        with open(resolv, "w") as f:
+            f.write(RESOLV_CONF)
+        with open(hosts, "w") as f:
+            f.write(HOSTS)
+        inner = ("mount --bind %s /etc/resolv.conf && "
+                 "mount --bind %s /etc/hosts && ip link set lo up && "
+                 "exec %s %s %s" % (resolv, hosts, sys.executable,
+                                    os.path.abspath(__file__), fn.__name__))
+        bound = getattr(fn, "beacon_timeout", 120)
+        r = env.run([unshare, "-mn", "--propagation", "private", "sh", "-c",
+                     inner], timeout=bound, env={INSIDE: "1"})
+        sys.stdout.write(r.stdout.decode(errors="replace"))
+        sys.stderr.write(r.stderr.decode(errors="replace"))
+        if r.returncode == harness.SKIP_CODE:
+            harness.skip("inside the namespace")
+        harness.check_eq(r.returncode, 0, "the case inside the namespace")
+    outer.__name__ = fn.__name__
+    outer.beacon_timeout = getattr(fn, "beacon_timeout", 120)
+    return outer
+
+
+def dns(env, answers=None):
+    srv = DnsServer(("127.0.0.1", 53), answers, silent=(".silent.test",))
+    env.add_cleanup(srv.close)
+    return srv
+
+
+def round_trip(s, target, payload=b"ping"):
+    """Seconds from opening a stream to target to its echo coming back."""
+    t0 = time.monotonic()
+    st = s.open(target, payload)
+    got = b""
+    while len(got) < len(payload):
+        got += st.read(timeout=10)
+    took = time.monotonic() - t0
+    harness.check_eq(got, payload, "echo through " + target)
+    st.close_write()
+    return took
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() >= deadline:
+            raise harness.Failure("timed out waiting for " + what)
+        time.sleep(0.02)
+
+
+def expect_reset(s, target, timeout=20):
+    st = s.open(target)
+    harness.check(st.wait_reset(timeout), "no reset for " + target)
+
+
+@harness.timeout(120)
+@private_resolver
+def test_silent_names_stall_nothing(env):
+    """A tunnel opens streams to names whose server never answers: 64
+    lookups stay in flight (the per-tunnel cap), the rest are refused at
+    once (relay_limit). Meanwhile another tunnel reaches an /etc/hosts
+    name and a literal within 100 ms each, and once the hostile tunnel is
+    gone the relay holds no resolver socket."""
+    srv = dns(env)
+    echo = env.use(Echo())
+    relay = env.start_relay(["--dial-timeout", "30"], workers=1)
+    good = session(env, relay.port)
+    base = settled_fds(relay)
+    hostile = session(env, relay.port)
+    n = 60 if harness.SANITIZED else 200
+    streams = [hostile.open("h%d.silent.test:80" % i) for i in range(n)]
+    wait_for(lambda: srv.count() >= 64, 10, "64 silent names queried")
+    wait_for(lambda: relay.log_text().count("too many lookups") >= n - 64,
+             10, "the lookups past the cap refused")
+    worst = 0.0
+    for target in ("echo.hosts.test:%d" % echo.port,
+                   "127.0.0.1:%d" % echo.port,
+                   "localhost:%d" % echo.port) * 3:
+        took = round_trip(good, target)
+        worst = max(worst, took)
+        harness.check(took < QUICK_S, "%s took %.0f ms behind %d stalled "
+                      "names" % (target, took * 1000, n))
+    print("worst round trip behind %d stalled names: %.1f ms" %
+          (n, worst * 1000))
+    harness.check(not any(st.reset for st in streams[:64]),
+                  "a stalled lookup ended early")
+    hostile.close()
+    hostile.closed_once = True
+    # the lookups are cancelled with their streams: the channel and its
+    # socket go, long before c-ares's own timeouts
+    wait_for(lambda: relay.fd_count() <= base, 3, "fds back to %d" % base)
+    harness.check_eq(round_trip(good, "echo.hosts.test:%d" % echo.port)
+                     < QUICK_S, True, "hosts name after the attack")
+
+
+@harness.timeout(120)
+@private_resolver
+def test_lookup_deadline_and_cancel(env):
+    """A lookup that outlives the dial timeout ends with it (outcome
+    timeout); a stream reset while its lookup runs cancels it; neither
+    leaves a socket or a slot of the tunnel's lookup budget behind."""
+    srv = dns(env)
+    echo = env.use(Echo())
+    relay = env.start_relay(["--dial-timeout", "1"], workers=1)
+    s = session(env, relay.port)
+    base = settled_fds(relay)
+    t0 = time.monotonic()
+    expect_reset(s, "t1.silent.test:80", timeout=10)
+    took = time.monotonic() - t0
+    harness.check(0.9 < took < 3, "reset after %.1f s, want ~1 s" % took)
+    relay.wait_log(r"stream_done .*target=t1\.silent\.test:80 .*"
+                   r"outcome=dial_error reason=timeout")
+    wait_for(lambda: relay.fd_count() <= base, 3, "fds back after timeout")
+    st = s.open("t2.silent.test:80")
+    wait_for(lambda: srv.count("t2.silent.test") >= 1, 5, "t2 queried")
+    st.send_reset()
+    t0 = time.monotonic()
+    wait_for(lambda: relay.fd_count() <= base, 3, "fds back after reset")
+    harness.check(time.monotonic() - t0 < 1, "the cancelled lookup lingered")
+    # 70 lookups in a row on the same tunnel, each cancelled: none holds
+    # a slot of the 64 once cancelled with nothing else in flight
+    for i in range(70):
+        st = s.open("c%d.silent.test:80" % i)
+        wait_for(lambda: srv.count("c%d.silent.test" % i) >= 1, 5, "query")
+        st.send_reset()
+        wait_for(lambda: relay.fd_count() <= base, 3, "fds back")
+    harness.check("too many lookups" not in relay.log_text(),
+                  "cancelled lookups kept their slots")
+    round_trip(s, "echo.hosts.test:%d" % echo.port)
+
+
+@harness.timeout(120)
+@private_resolver
+def test_nxdomain_and_cache(env):
+    """NXDOMAIN is not_found and cached for a few seconds; an answer is
+    served from the cache for its TTL without a query, and asked again
+    once the TTL ran out."""
+    srv = dns(env, {"cached.test": [("A", "127.0.0.1", 60)],
+                    "short.test": [("A", "127.0.0.1", 1)]})
+    echo = env.use(Echo())
+    relay = env.start_relay(workers=1)
+    s = session(env, relay.port)
+    expect_reset(s, "nx.test:80")
+    relay.wait_log(r"stream_done .*target=nx\.test:80 .*"
+                   r"outcome=dial_error reason=\"resolve: no such name\"")
+    asked = srv.count("nx.test")
+    harness.check(asked >= 1, "nx.test never asked")
+    expect_reset(s, "nx.test:80")
+    harness.check_eq(srv.count("nx.test"), asked, "NXDOMAIN not cached")
+    round_trip(s, "cached.test:%d" % echo.port)
+    asked = srv.count("cached.test")
+    harness.check(asked >= 1, "cached.test never asked")
+    for _ in range(3):
+        took = round_trip(s, "cached.test:%d" % echo.port)
+        harness.check(took < QUICK_S, "a cache hit took %.0f ms" %
+                      (took * 1000))
+    harness.check_eq(srv.count("cached.test"), asked, "queries on a hit")
+    round_trip(s, "short.test:%d" % echo.port)
+    asked = srv.count("short.test")
+    time.sleep(1.3)
+    round_trip(s, "short.test:%d" % echo.port)
+    harness.check(srv.count("short.test") > asked, "TTL of 1 s not honoured")
+    relay.wait_log(r"resolved=127\.0\.0\.1:%d" % echo.port)
+    harness.check(relay.alive(), "relay died")
+
+
+if __name__ == "__main__":
+    harness.main()
