@@ -105,11 +105,11 @@ def test_silent_names_stall_nothing(env):
     good = session(env, relay.port)
     base = settled_fds(relay)
     hostile = session(env, relay.port)
-    n = 60 if harness.SANITIZED else 200
+    # BEACON_RESOLVE_STREAMS: more streams (the 4 096 of a bench run)
+    n = int(os.environ.get("BEACON_RESOLVE_STREAMS",
+                           60 if harness.SANITIZED else 200))
     streams = [hostile.open("h%d.silent.test:80" % i) for i in range(n)]
-    wait_for(lambda: srv.count() >= 64, 10, "64 silent names queried")
-    wait_for(lambda: relay.log_text().count("too many lookups") >= n - 64,
-             10, "the lookups past the cap refused")
+    wait_for(lambda: srv.count() >= 8, 10, "silent names queried")
     worst = 0.0
     for target in ("echo.hosts.test:%d" % echo.port,
                    "127.0.0.1:%d" % echo.port,
@@ -120,6 +120,9 @@ def test_silent_names_stall_nothing(env):
                       "names" % (target, took * 1000, n))
     print("worst round trip behind %d stalled names: %.1f ms" %
           (n, worst * 1000))
+    wait_for(lambda: srv.count() >= 64, 10, "64 silent names queried")
+    wait_for(lambda: relay.log_text().count("too many lookups") >= n - 64,
+             10, "the lookups past the cap refused")
     harness.check(not any(st.reset for st in streams[:64]),
                   "a stalled lookup ended early")
     hostile.close()
@@ -185,6 +188,12 @@ def test_nxdomain_and_cache(env):
     harness.check(asked >= 1, "nx.test never asked")
     expect_reset(s, "nx.test:80")
     harness.check_eq(srv.count("nx.test"), asked, "NXDOMAIN not cached")
+    # a controller speaking beacon/1 hears not_found
+    r = env.run([env.need_bin(), "connect", "--relay", relay.addr,
+                 "--config-dir", env.pki(), "--timeout", "5", "nx2.test:80"])
+    err = r.stderr.decode(errors="replace")
+    print("beacon connect nx2.test:80: rc %d: %s" % (r.returncode, err))
+    harness.check(r.returncode == 1 and "not found" in err, err)
     round_trip(s, "cached.test:%d" % echo.port)
     asked = srv.count("cached.test")
     harness.check(asked >= 1, "cached.test never asked")
