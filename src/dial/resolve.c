@@ -10,6 +10,7 @@
 #include "dial/resolve.h"
 
 #include <ares.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -61,13 +62,12 @@ struct resolve_query {
   char name[];
 };
 
-/* One resolver per loop; the cache and the counters are process-wide,
+/* One resolver per loop; the cache is process-wide,
  * since the relay's workers are threads with a loop each. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static resolver_t *registry;
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static resolve_cache_t *cache;
-static uint64_t stat_hits, stat_queries;
 static pthread_once_t ares_once = PTHREAD_ONCE_INIT;
 static int ares_init_rc = -1;
 
@@ -118,10 +118,6 @@ static int cache_lookup(resolve_query_t *q)
   if(cache)
     hit = resolve_cache_get(cache, q->name, clock_ms(), q->ips,
                             RESOLVE_CACHE_MAX_ADDRS, &q->n, &q->status);
-  if(hit)
-    stat_hits++;
-  else
-    stat_queries++;
   pthread_mutex_unlock(&cache_lock);
   if(hit && q->status)
     snprintf(q->why, sizeof(q->why), "resolve: no such name");
@@ -137,14 +133,6 @@ static void cache_store(const resolve_query_t *q, uint64_t ttl_ms)
     (void)resolve_cache_put(cache, q->name, clock_ms(), ttl_ms, q->ips, q->n);
   else if(cache)
     (void)resolve_cache_put_negative(cache, q->name, clock_ms(), q->status);
-  pthread_mutex_unlock(&cache_lock);
-}
-
-void resolve_stats(uint64_t *cache_hits, uint64_t *queries)
-{
-  pthread_mutex_lock(&cache_lock);
-  *cache_hits = stat_hits;
-  *queries = stat_queries;
   pthread_mutex_unlock(&cache_lock);
 }
 
@@ -384,9 +372,9 @@ static uint64_t take_answer(resolve_query_t *q,
   int64_t ttl = -1;
   for(const struct ares_addrinfo_node *ai = res ? res->nodes : NULL; ai;
       ai = ai->ai_next) {
-    resolve_ip_t *ip = &q->ips[q->n];
     if(q->n >= RESOLVE_CACHE_MAX_ADDRS)
       break;
+    resolve_ip_t *ip = &q->ips[q->n];
     if(ai->ai_family == AF_INET) {
       memcpy(ip->addr, &((const struct sockaddr_in *)ai->ai_addr)->sin_addr,
              4);
@@ -443,6 +431,29 @@ static void on_answer(void *arg, int status, int timeouts,
     deliver(q);
 }
 
+/* The hosts file alone, without a query: what a tunnel whose budget is
+ * spent may still reach. 1 when the name is there. */
+static int hosts_lookup(resolve_query_t *q)
+{
+  static const int families[] = {AF_INET, AF_INET6};
+  for(size_t f = 0; f < 2; f++) {
+    struct hostent *h = NULL;
+    if(ares_gethostbyname_file(q->r->channel, q->name, families[f], &h) !=
+       ARES_SUCCESS)
+      continue;
+    size_t len = families[f] == AF_INET ? 4 : 16;
+    for(char **a = h->h_addr_list; *a && q->n < RESOLVE_CACHE_MAX_ADDRS; a++) {
+      if(h->h_addrtype != families[f] || (size_t)h->h_length != len)
+        break;
+      q->ips[q->n].family = families[f];
+      memcpy(q->ips[q->n].addr, *a, len);
+      q->n++;
+    }
+    ares_free_hostent(h);
+  }
+  return q->n > 0;
+}
+
 int resolve_start(uv_loop_t *loop, const char *name, resolve_group_t *g,
                   resolve_cb cb, void *ud, resolve_query_t **out)
 {
@@ -467,6 +478,13 @@ int resolve_start(uv_loop_t *loop, const char *name, resolve_group_t *g,
     return 0;
   }
   if(g && g->limit && g->active >= g->limit) {
+    if(hosts_lookup(q)) { /* no query: no slot needed */
+      r->live++;
+      make_ready(q);
+      rearm(r);
+      *out = q;
+      return 0;
+    }
     free(q);
     rearm(r); /* a channel made for this lookup goes next turn */
     return BEACON_ELIMIT;

@@ -23,7 +23,8 @@
  *   - A group (one per tunnel) caps the lookups c-ares holds for it,
  *     cancelled ones included until c-ares lets them go: over the cap,
  *     resolve_start() fails at once with BEACON_ELIMIT. Cache hits take
- *     no slot. A group is used on one loop only.
+ *     no slot, nor do hosts-file names asked for past the cap. A group
+ *     is used on one loop only.
  *   - Answers and "no such name" are cached process-wide for their TTL
  *     (resolve_cache.h); a hit never touches the network.
  *   - The callback never runs from inside resolve_start().
@@ -69,9 +70,5 @@ BEACON_MUST_USE int resolve_start(uv_loop_t *loop, const char *name,
                                   resolve_query_t **out);
 /* The callback is not called after this. */
 void resolve_cancel(resolve_query_t *q);
-
-/* Lookups answered from the cache, and sent to c-ares, since start
- * (process-wide). */
-void resolve_stats(uint64_t *cache_hits, uint64_t *queries);
 
 #endif

@@ -26,6 +26,7 @@ HOSTS = ("127.0.0.1 localhost\n::1 localhost\n"
          "127.0.0.1 echo.hosts.test\n")
 # Round trips that must not wait on a stalled name (sanitizers are slower).
 QUICK_S = 0.5 if harness.SANITIZED else 0.1
+STALL_S = 1.0  # below c-ares's first try: nothing waited on a silent name
 
 
 def private_resolver(fn):
@@ -110,28 +111,37 @@ def test_silent_names_stall_nothing(env):
                            60 if harness.SANITIZED else 200))
     streams = [hostile.open("h%d.silent.test:80" % i) for i in range(n)]
     wait_for(lambda: srv.count() >= 8, 10, "silent names queried")
-    worst = 0.0
     for target in ("echo.hosts.test:%d" % echo.port,
                    "127.0.0.1:%d" % echo.port,
-                   "localhost:%d" % echo.port) * 3:
-        took = round_trip(good, target)
-        worst = max(worst, took)
-        harness.check(took < QUICK_S, "%s took %.0f ms behind %d stalled "
-                      "names" % (target, took * 1000, n))
-    print("worst round trip behind %d stalled names: %.1f ms" %
-          (n, worst * 1000))
+                   "localhost:%d" % echo.port):
+        times = sorted(round_trip(good, target) for _ in range(5))
+        print("%s behind %d stalled names: %s ms" % (
+            target, n, " ".join("%.1f" % (t * 1000) for t in times)))
+        # a lookup queued behind a stalled one would wait for c-ares's
+        # first try (2 s) at least; the median allows for a busy machine
+        harness.check(times[-1] < STALL_S, "%s took %.0f ms" %
+                      (target, times[-1] * 1000))
+        harness.check(times[2] < QUICK_S, "%s: median %.0f ms" %
+                      (target, times[2] * 1000))
     wait_for(lambda: srv.count() >= 64, 10, "64 silent names queried")
     wait_for(lambda: relay.log_text().count("too many lookups") >= n - 64,
              10, "the lookups past the cap refused")
     harness.check(not any(st.reset for st in streams[:64]),
                   "a stalled lookup ended early")
+    # the hostile tunnel's budget is spent, yet its hosts names and
+    # literals need none
+    for target in ("echo.hosts.test:%d" % echo.port,
+                   "127.0.0.1:%d" % echo.port):
+        took = round_trip(hostile, target)
+        harness.check(took < STALL_S, "%s on the spent tunnel took %.0f ms"
+                      % (target, took * 1000))
     hostile.close()
     hostile.closed_once = True
     # the lookups are cancelled with their streams: the channel and its
     # socket go, long before c-ares's own timeouts
     wait_for(lambda: relay.fd_count() <= base, 3, "fds back to %d" % base)
-    harness.check_eq(round_trip(good, "echo.hosts.test:%d" % echo.port)
-                     < QUICK_S, True, "hosts name after the attack")
+    harness.check(round_trip(good, "echo.hosts.test:%d" % echo.port)
+                  < STALL_S, "hosts name after the attack")
 
 
 @harness.timeout(120)
@@ -199,7 +209,7 @@ def test_nxdomain_and_cache(env):
     harness.check(asked >= 1, "cached.test never asked")
     for _ in range(3):
         took = round_trip(s, "cached.test:%d" % echo.port)
-        harness.check(took < QUICK_S, "a cache hit took %.0f ms" %
+        harness.check(took < STALL_S, "a cache hit took %.0f ms" %
                       (took * 1000))
     harness.check_eq(srv.count("cached.test"), asked, "queries on a hit")
     round_trip(s, "short.test:%d" % echo.port)

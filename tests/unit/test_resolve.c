@@ -47,12 +47,10 @@ static void test_hosts_name_next_turn(void **state)
   assert_non_null(g);
   seen_t a = {0}, b = {0};
   resolve_query_t *qa, *qb;
-  assert_int_equal(resolve_start(&loop, "localhost", g, on_done, &a, &qa),
-                   0);
+  assert_int_equal(resolve_start(&loop, "localhost", g, on_done, &a, &qa), 0);
   /* answered from the hosts file inside start: the slot is free */
   assert_int_equal(resolve_group_active(g), 0);
-  assert_int_equal(resolve_start(&loop, "LOCALHOST", g, on_done, &b, &qb),
-                   0);
+  assert_int_equal(resolve_start(&loop, "LOCALHOST", g, on_done, &b, &qb), 0);
   assert_int_equal(a.calls + b.calls, 0); /* never from inside start */
   assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(a.calls, 1);

@@ -61,9 +61,8 @@ static void test_ttl(void **state)
   assert_int_equal(get(c, "b.test", 0, out, &n, &st), 0);
   /* a long TTL is capped */
   assert_int_equal(resolve_cache_put(c, "c.test", 0, 86400000, ips, 1), 1);
-  assert_int_equal(get(c, "c.test", RESOLVE_CACHE_MAX_TTL_MS - 1, out, &n,
-                       &st),
-                   1);
+  assert_int_equal(
+      get(c, "c.test", RESOLVE_CACHE_MAX_TTL_MS - 1, out, &n, &st), 1);
   assert_int_equal(get(c, "c.test", RESOLVE_CACHE_MAX_TTL_MS, out, &n, &st),
                    0);
   /* a fresh answer replaces the old one */
@@ -92,8 +91,7 @@ static void test_negative(void **state)
       get(c, "nx.test", 100 + RESOLVE_CACHE_NEGATIVE_TTL_MS - 1, out, &n, &st),
       1);
   assert_int_equal(
-      get(c, "nx.test", 100 + RESOLVE_CACHE_NEGATIVE_TTL_MS, out, &n, &st),
-      0);
+      get(c, "nx.test", 100 + RESOLVE_CACHE_NEGATIVE_TTL_MS, out, &n, &st), 0);
   resolve_cache_free(c);
 }
 
