@@ -149,10 +149,12 @@ def test_silent_names_stall_nothing(env):
 def test_lookup_deadline_and_cancel(env):
     """A lookup that outlives the dial timeout ends with it (outcome
     timeout); a stream reset while its lookup runs cancels it; neither
-    leaves a socket or a slot of the tunnel's lookup budget behind."""
+    leaves a socket or a slot of the tunnel's lookup budget behind, and a
+    relay stopping with a lookup in flight exits."""
     srv = dns(env)
     echo = env.use(Echo())
-    relay = env.start_relay(["--dial-timeout", "1"], workers=1)
+    relay = env.start_relay(["--dial-timeout", "1", "--drain-timeout", "1"],
+                            workers=1)
     s = session(env, relay.port)
     base = settled_fds(relay)
     t0 = time.monotonic()
@@ -178,6 +180,14 @@ def test_lookup_deadline_and_cancel(env):
     harness.check("too many lookups" not in relay.log_text(),
                   "cancelled lookups kept their slots")
     round_trip(s, "echo.hosts.test:%d" % echo.port)
+    # a relay stopping with a lookup in flight still exits: the lookup
+    # goes with its stream, and the resolver leaves the worker's loop
+    s.open("last.silent.test:80")
+    wait_for(lambda: srv.count("last.silent.test") >= 1, 5, "last queried")
+    t0 = time.monotonic()
+    harness.check_eq(relay.stop(timeout=10), 0, "relay exit code")
+    harness.check(time.monotonic() - t0 < 5, "stop took %.1f s" %
+                  (time.monotonic() - t0))
 
 
 @harness.timeout(120)
