@@ -41,6 +41,7 @@ struct resolver {
   uv_timer_t timer;
   resolve_sock_t *socks;
   unsigned live;    /* lookups whose callback may still run */
+  unsigned held;    /* queries c-ares holds, cancelled ones included */
   int starting;     /* inside ares_getaddrinfo(): answers wait a turn */
   int dying;        /* the channel is gone, handles closing */
   unsigned handles; /* open uv handles; the struct goes at 0 */
@@ -397,6 +398,7 @@ static void on_answer(void *arg, int status, int timeouts,
 {
   resolve_query_t *q = arg;
   q->in_ares = 0;
+  q->r->held--;
   if(q->group) {
     q->group->active--;
     group_unref(q->group);
@@ -477,7 +479,8 @@ int resolve_start(uv_loop_t *loop, const char *name, resolve_group_t *g,
     *out = q;
     return 0;
   }
-  if(g && g->limit && g->active >= g->limit) {
+  if((g && g->limit && g->active >= g->limit) ||
+     r->held >= RESOLVE_LOOP_MAX_QUERIES) {
     if(hosts_lookup(q)) { /* no query: no slot needed */
       r->live++;
       make_ready(q);
@@ -495,6 +498,7 @@ int resolve_start(uv_loop_t *loop, const char *name, resolve_group_t *g,
     q->group = g;
   }
   r->live++;
+  r->held++;
   q->in_ares = 1;
   struct ares_addrinfo_hints hints;
   memset(&hints, 0, sizeof(hints));

@@ -24,7 +24,9 @@
  *     cancelled ones included until c-ares lets them go: over the cap,
  *     resolve_start() fails at once with BEACON_ELIMIT. Cache hits take
  *     no slot, nor do hosts-file names asked for past the cap. A group
- *     is used on one loop only.
+ *     is used on one loop only. A loop's channel holds at most
+ *     RESOLVE_LOOP_MAX_QUERIES lookups whatever their groups: past it,
+ *     BEACON_ELIMIT as well.
  *   - Answers and "no such name" are cached process-wide for their TTL
  *     (resolve_cache.h); a hit never touches the network.
  *   - The callback never runs from inside resolve_start().
@@ -41,7 +43,9 @@
 #define RESOLVE_TRY_MS 2000 /* c-ares's first try per server, at most */
 #define RESOLVE_TRIES 2     /* tries per server, at most */
 #define RESOLVE_CACHE_NAMES 512
-#define RESOLVE_GROUP_DEFAULT_LIMIT 64
+/* Lookups one loop's channel may hold: c-ares's query ids are 16 bits
+ * and a lookup may use two (A and AAAA), so the id space stays sparse. */
+#define RESOLVE_LOOP_MAX_QUERIES 4096
 
 typedef struct resolve_group resolve_group_t;
 typedef struct resolve_query resolve_query_t;
