@@ -74,6 +74,11 @@ class DnsServer:
                 return sum(self.counts.values())
             return self.counts.get(name.lower(), 0)
 
+    def names(self):
+        """How many different names were asked for."""
+        with self.lock:
+            return len(self.counts)
+
     def answer(self, msg):
         """The reply to one query, or None to stay silent."""
         q = parse_query(msg)

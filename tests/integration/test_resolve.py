@@ -192,6 +192,32 @@ def test_lookup_deadline_and_cancel(env):
 
 @harness.timeout(120)
 @private_resolver
+def test_worker_lookup_cap(env):
+    """64 tunnels of 64 stalled lookups fill one worker's channel (4 096
+    lookups): a 65th tunnel's name is refused at once without a query,
+    while its /etc/hosts name and a literal still go through."""
+    srv = dns(env)
+    echo = env.use(Echo())
+    relay = env.start_relay(["--dial-timeout", "30"], workers=1)
+    tunnels = [session(env, relay.port) for _ in range(64)]
+    for k, s in enumerate(tunnels):
+        for i in range(64):
+            s.open("t%d-%d.silent.test:80" % (k, i))
+    wait_for(lambda: srv.names() >= 4096, 60, "4 096 names asked for")
+    extra = session(env, relay.port)
+    st = extra.open("over.silent.test:80")
+    harness.check(st.wait_reset(5), "a lookup past the worker's cap ran")
+    harness.check_eq(srv.count("over.silent.test"), 0, "queries past the cap")
+    for target in ("echo.hosts.test:%d" % echo.port,
+                   "127.0.0.1:%d" % echo.port):
+        took = round_trip(extra, target)
+        print("%s past the worker's cap: %.1f ms" % (target, took * 1000))
+        harness.check(took < STALL_S, "%s took %.0f ms" % (target,
+                                                           took * 1000))
+
+
+@harness.timeout(120)
+@private_resolver
 def test_nxdomain_and_cache(env):
     """NXDOMAIN is not_found and cached for a few seconds; an answer is
     served from the cache for its TTL without a query, and asked again
