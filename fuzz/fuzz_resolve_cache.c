@@ -60,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   resolve_ip_t ips[RESOLVE_CACHE_MAX_ADDRS + 4], out[RESOLVE_CACHE_MAX_ADDRS];
   char name[RESOLVE_CACHE_MAX_NAME + 64];
   for(size_t p = 0; p + 3 <= size; p += 3) {
-    uint8_t op = data[p] & 7, i = data[p] >> 3 & (NAMES - 1), arg = data[p + 1];
+    uint8_t op = data[p] & 7, i = data[p] >> 3 & (NAMES - 1),
+            arg = data[p + 1];
     name_of(i, data[p + 2], name);
     int just_kept = 0;
     if(op == 0 || op == 1) { /* put arg%21 addresses for arg*97 ms */
@@ -77,7 +78,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         just_kept = 1;
         if(ttl > RESOLVE_CACHE_MAX_TTL_MS)
           ttl = RESOLVE_CACHE_MAX_TTL_MS;
-        m[i] = (model_t){1, 0, now + ttl, 0,
+        m[i] = (model_t){1,
+                         0,
+                         now + ttl,
+                         0,
                          n < RESOLVE_CACHE_MAX_ADDRS ? n
                                                      : RESOLVE_CACHE_MAX_ADDRS,
                          ips[0].addr[3]};
@@ -85,8 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else if(op == 2) {
       CHECK(resolve_cache_put_negative(c, name, now, BEACON_ENOTFOUND) == 1);
       just_kept = 1;
-      m[i] = (model_t){1, 0, now + RESOLVE_CACHE_NEGATIVE_TTL_MS,
-                       BEACON_ENOTFOUND, 0, 0};
+      m[i] = (model_t){
+          1, 0, now + RESOLVE_CACHE_NEGATIVE_TTL_MS, BEACON_ENOTFOUND, 0, 0};
     } else if(op == 3) {
       now += (uint64_t)arg * 53;
       continue;
@@ -107,8 +111,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* after every put and on every get: a hit is the model's entry */
     size_t n = 99;
     int st = 99;
-    int hit = resolve_cache_get(c, name, now, out, RESOLVE_CACHE_MAX_ADDRS,
-                                &n, &st);
+    int hit =
+        resolve_cache_get(c, name, now, out, RESOLVE_CACHE_MAX_ADDRS, &n, &st);
     if(just_kept)
       CHECK(hit);
     if(hit && !m[i].unknown) {

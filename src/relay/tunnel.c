@@ -567,9 +567,7 @@ void relay_tunnel_accept(relay_worker_t *w)
 {
   relay_t *r = w->r;
   relay_tunnel_t *t = fault_calloc("relay_tunnel", 1, sizeof(*t));
-  if(t)
-    t->lookups = resolve_group_new(RELAY_LOOKUPS_PER_TUNNEL);
-  if(!t || !t->lookups) {
+  if(!t || !(t->lookups = resolve_group_new(RELAY_LOOKUPS_PER_TUNNEL))) {
     free(t);
     w->host->refuse(w);
     return;
