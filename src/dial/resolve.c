@@ -480,7 +480,7 @@ int resolve_start(uv_loop_t *loop, const char *name, resolve_group_t *g,
     return 0;
   }
   if((g && g->limit && g->active >= g->limit) ||
-     r->held >= RESOLVE_LOOP_MAX_QUERIES) {
+     r->held >= RESOLVE_LOOP_MAX_LOOKUPS) {
     if(hosts_lookup(q)) { /* no query: no slot needed */
       r->live++;
       make_ready(q);

@@ -25,7 +25,7 @@
  *     resolve_start() fails at once with BEACON_ELIMIT. Cache hits take
  *     no slot, nor do hosts-file names asked for past the cap. A group
  *     is used on one loop only. A loop's channel holds at most
- *     RESOLVE_LOOP_MAX_QUERIES lookups whatever their groups: past it,
+ *     RESOLVE_LOOP_MAX_LOOKUPS lookups whatever their groups: past it,
  *     BEACON_ELIMIT as well.
  *   - Answers and "no such name" are cached process-wide for their TTL
  *     (resolve_cache.h); a hit never touches the network.
@@ -45,7 +45,7 @@
 #define RESOLVE_CACHE_NAMES 512
 /* Lookups one loop's channel may hold: c-ares's query ids are 16 bits
  * and a lookup may use two (A and AAAA), so the id space stays sparse. */
-#define RESOLVE_LOOP_MAX_QUERIES 4096
+#define RESOLVE_LOOP_MAX_LOOKUPS 4096
 
 typedef struct resolve_group resolve_group_t;
 typedef struct resolve_query resolve_query_t;
