@@ -12,6 +12,7 @@ it and the machine's /etc is never touched.
 import os
 import shutil
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -266,6 +267,42 @@ def test_nxdomain_and_cache(env):
     harness.check(srv.count("short.test") > asked, "TTL of 1 s not honoured")
     relay.wait_log(r"resolved=127\.0\.0\.1:%d" % echo.port)
     harness.check(relay.alive(), "relay died")
+
+
+@harness.timeout(180)
+@private_resolver
+def test_concurrent_lookups_two_workers(env):
+    """Eight tunnels over two workers look up cached, short-lived,
+    hosts-file, NXDOMAIN and silent names at once: every round trip
+    completes, and the relay, whose workers share the cache, stops
+    cleanly (run under ThreadSanitizer with BEACON_BIN, it checks the
+    sharing too)."""
+    dns(env, {"cached.test": [("A", "127.0.0.1", 60)],
+              "short.test": [("A", "127.0.0.1", 1)]})
+    echo = env.use(Echo())
+    relay = env.start_relay(["--dial-timeout", "2"], workers=2)
+    errors = []
+
+    def controller(k):
+        try:
+            s = session(env, relay.port)
+            for i in range(10 if harness.SANITIZED else 20):
+                for name in ("cached.test", "short.test", "echo.hosts.test"):
+                    round_trip(s, "%s:%d" % (name, echo.port))
+                expect_reset(s, "nx%d.test:80" % (i % 3), timeout=5)
+                s.open("w%d-%d.silent.test:80" % (k, i))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append("%d: %r" % (k, e))
+    threads = [threading.Thread(target=controller, args=(k,))
+               for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    harness.check(not errors, errors)
+    wait_for(lambda: relay.log_text().count("reason=timeout") >= 8, 10,
+             "the silent lookups timed out")
+    harness.check_eq(relay.stop(timeout=15), 0, "relay exit code")
 
 
 if __name__ == "__main__":
