@@ -257,8 +257,12 @@ static void cb_handshake_failed(conn_t *c, int rc, const char *detail,
   else if(rc == BEACON_ENOMEM)
     client_chain_fail(s, h->index, BEACON_ENOMEM, "out of memory");
   else
-    client_chain_fail(s, h->index, rc, "TLS handshake failed: %s",
-                      detail ? detail : "");
+    /* The TLS layer's own text already says "TLS handshake failed: ..."
+     * for OpenSSL errors; a verdict on a certificate does not. */
+    client_chain_fail(
+        s, h->index, rc, "%s%s",
+        detail && !strncmp(detail, "TLS ", 4) ? "" : "TLS handshake failed: ",
+        detail ? detail : "");
 }
 
 static void cb_up(conn_t *c, void *ud)

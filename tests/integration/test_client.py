@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import harness
@@ -173,6 +174,26 @@ def test_connect_errors_one_line(env):
     err = r.stderr.decode().strip()
     harness.check(r.returncode == 1 and len(err.splitlines()) == 1, err)
     harness.check("could not connect" in err and "refused" in err, err)
+    # Something that is not TLS where the relay should be: the reason is
+    # said once ("TLS handshake failed: wrong version number", not twice).
+    with socket.socket() as plain:
+        plain.bind(("127.0.0.1", 0))
+        plain.listen(4)
+
+        def answer():
+            try:
+                c, _ = plain.accept()
+                with c:
+                    c.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+                    c.recv(4096)
+            except OSError:
+                pass
+        threading.Thread(target=answer, daemon=True).start()
+        r = connect(env, ["127.0.0.1:%d" % plain.getsockname()[1]],
+                    "127.0.0.1:22")
+    err = r.stderr.decode().strip()
+    harness.check(r.returncode == 1 and len(err.splitlines()) == 1, err)
+    harness.check_eq(err.count("TLS handshake failed"), 1, err)
 
 
 def test_connect_half_close(env):
@@ -331,7 +352,7 @@ def test_forward_sighup_rotates_identity(env):
                             allow_loopback=False)
     harness.check(not works(), "the old identity should fail")
     fwd.popen.send_signal(signal.SIGHUP)
-    harness.check(fwd.wait_log("reloaded", 10), fwd.log_text())
+    harness.check(fwd.wait_log(r"\breload\b", 10), fwd.log_text())
     harness.check(works(), "echo after SIGHUP")
     harness.check(fwd.alive(), "forward exited on SIGHUP")
 
