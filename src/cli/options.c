@@ -100,7 +100,7 @@ static int parse_value(const cli_opt_t *o, const char *v, char *why,
 {
   switch(o->kind) {
   case CLI_OPT_FLAG:
-    *o->flag = 1;
+    *o->flag = !v || strcmp(v, "no") != 0; /* v: NULL, "yes" or "no" */
     return 0;
   case CLI_OPT_STRING:
     *o->str = v;
@@ -401,11 +401,17 @@ static int walk_argv(const cli_command_t *cmd, int argc, char **argv,
     const cli_opt_t *o = c == '?' || c == ':' ? NULL : find(cmd, c);
     if(!o)
       return bad_option(cmd, c, argv);
+    /* "--flag yes" and "--flag no", as in a config file: the command
+     * line can then turn off what a file turned on. */
+    const char *v = optarg;
+    if(o->kind == CLI_OPT_FLAG && optind < argc &&
+       (!strcmp(argv[optind], "yes") || !strcmp(argv[optind], "no")))
+      v = argv[optind++];
     if(given) {
       given[o - cmd->opts] = 1;
       continue;
     }
-    int rc = store(cmd, o, optarg);
+    int rc = store(cmd, o, v);
     if(rc)
       return rc;
   }

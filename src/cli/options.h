@@ -10,6 +10,9 @@
  *
  * with exit code 2 (CLI_EXIT_USAGE).
  *
+ * A flag may be followed by the word yes or no ("--json no"), so the
+ * command line can turn off what a config file turned on.
+ *
  * A command with check_config set also takes --config FILE: the same
  * options from a file (cli_support/config_file.h), one "NAME VALUE" a
  * line, NAME a long option without "--"; a flag is NAME alone, or NAME
