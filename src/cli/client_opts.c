@@ -86,6 +86,7 @@ static size_t front_opts(cli_client_opts_t *o, cli_opt_t *t)
                        .list = o->forwards,
                        .n = &o->nforwards,
                        .max = CLI_MAX_FORWARDS,
+                       .check = cli_check_forward_spec,
                        .label = "-L [BIND:]PORT:HOST:PORT",
                        .help = "forward a local port to HOST:PORT\n"
                                "(also --local-forward)"};
@@ -94,11 +95,13 @@ static size_t front_opts(cli_client_opts_t *o, cli_opt_t *t)
       .kind = CLI_OPT_STRING,
       .metavar = "ADDR",
       .str = &o->socks_addr,
+      .check = cli_check_front_addr,
       .help = "SOCKS5 (no auth, CONNECT; names are\nresolved by the relay)"};
   t[n++] = (cli_opt_t){.name = "http-connect",
                        .kind = CLI_OPT_STRING,
                        .metavar = "ADDR",
                        .str = &o->http_addr,
+                       .check = cli_check_front_addr,
                        .help = "HTTP/1.1 CONNECT proxy"};
   t[n++] = (cli_opt_t){
       .name = "connect-grace",

@@ -111,6 +111,7 @@ static size_t where_opts(relay_config_t *c, egress_flags_t *f, cli_opt_t *t)
                   .kind = CLI_OPT_STRING,
                   .metavar = "ADDR",
                   .str = &c->tunnel_addr,
+                  .check = cli_check_listen_addr,
                   .help = ":PORT (all addresses), HOST:PORT or\n[IPV6]:PORT "
                           "(default :8456)"};
   t[n++] = (cli_opt_t){.name = "workers",

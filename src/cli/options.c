@@ -103,9 +103,13 @@ static int parse_value(const cli_opt_t *o, const char *v, char *why,
     *o->flag = !v || strcmp(v, "no") != 0; /* v: NULL, "yes" or "no" */
     return 0;
   case CLI_OPT_STRING:
+    if(o->check && o->check(v, why, cap))
+      return -1;
     *o->str = v;
     return 0;
   case CLI_OPT_REPEATED:
+    if(o->check && o->check(v, why, cap))
+      return -1;
     if(*o->n >= o->max)
       return expected(why, cap, "at most %lld of them", o->max);
     o->list[(*o->n)++] = v;

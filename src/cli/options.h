@@ -48,6 +48,10 @@ typedef enum cli_opt_kind {
  * failed (out of memory) and is passed on as the exit code. */
 typedef int (*cli_opt_parse_fn)(void *ctx, const char *value, char *why,
                                 size_t cap);
+/* 0 when value is well-formed; nonzero with why set ("expected ...")
+ * when not. Checks the form only: what needs the network or the file
+ * system (resolving, binding) is the command's. */
+typedef int (*cli_opt_check_fn)(const char *value, char *why, size_t cap);
 
 typedef struct cli_opt {
   const char *name; /* long name, without "--" */
@@ -65,6 +69,9 @@ typedef struct cli_opt {
   int *n; /* REPEATED: entries in list so far */
   cli_opt_parse_fn parse;
   void *ctx;
+  /* STRING and REPEATED: the value's form, checked as it is parsed, so
+   * a bad address in a config file is reported as FILE:LINE. */
+  cli_opt_check_fn check;
   long long min, max; /* COUNT and INTEGER range, SECONDS minimum (ms),
                          REPEATED most entries */
   /* --help: the description, '\n' continuing at the column; NULL: the
