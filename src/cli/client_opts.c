@@ -20,7 +20,7 @@
 static void defaults(cli_client_opts_t *o)
 {
   memset(o, 0, sizeof(*o));
-  o->config_dir = "/etc/beacon";
+  o->config_dir = CLI_DEFAULT_CONFIG_DIR;
   o->timeout_ms = 10000;
   o->window_budget = SIZE_MAX;
   o->grace_ms = 250;
@@ -265,7 +265,8 @@ int cli_client_check(const cli_client_opts_t *o, const char *cmd)
   rc = tls_ctx_new(&ctx, TLS_CLIENT, path[0], path[1], path[2], NULL, err,
                    sizeof(err));
   if(rc) {
-    fprintf(stderr, "beacon %s: %s\n", cmd, err);
+    fprintf(stderr, "beacon %s: %s%s\n", cmd, err,
+            rc == BEACON_ECONFIG ? cli_config_dir_hint(o->config_dir) : "");
     return rc == BEACON_ECONFIG ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
   }
   tls_ctx_unref(ctx);
@@ -290,7 +291,8 @@ int cli_client_tunnel(const cli_client_opts_t *o, beacon_tunnel_t **out,
   rc = beacon_tunnel_new(out, cfg, &err);
   beacon_config_free(cfg);
   if(rc) {
-    fprintf(stderr, "beacon %s: %s\n", cmd, err.message);
+    fprintf(stderr, "beacon %s: %s%s\n", cmd, err.message,
+            rc == BEACON_ECONFIG ? cli_config_dir_hint(o->config_dir) : "");
     return rc == BEACON_ECONFIG ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
   }
   return 0;

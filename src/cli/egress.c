@@ -273,7 +273,8 @@ static int check(const relay_config_t *cfg)
   char err[1024];
   int e = relay_check(cfg, err, sizeof(err));
   if(e) {
-    fprintf(stderr, "beacon egress: %s\n", err);
+    fprintf(stderr, "beacon egress: %s%s\n", err,
+            e == BEACON_ECONFIG ? cli_config_dir_hint(cfg->config_dir) : "");
     return e == BEACON_ECONFIG  ? CLI_EXIT_CONFIG
            : e == BEACON_EINVAL ? CLI_EXIT_USAGE
                                 : CLI_EXIT_FAILURE;
@@ -288,7 +289,8 @@ static int run(relay_config_t *cfg)
   char err[1024];
   int e = relay_new(&relay, cfg, err, sizeof(err));
   if(e) {
-    fprintf(stderr, "beacon egress: %s\n", err);
+    fprintf(stderr, "beacon egress: %s%s\n", err,
+            e == BEACON_ECONFIG ? cli_config_dir_hint(cfg->config_dir) : "");
     return e == BEACON_ECONFIG  ? CLI_EXIT_CONFIG
            : e == BEACON_EINVAL ? CLI_EXIT_USAGE
                                 : CLI_EXIT_FAILURE;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "beacon/beacon.h"
 #include "cli/cli.h"
@@ -143,4 +144,13 @@ int cli_check_forward_spec(const char *v, char *why, size_t cap)
     return 0;
   snprintf(why, cap, "expected [BIND:]PORT:HOST:PORT");
   return -1;
+}
+
+const char *cli_config_dir_hint(const char *dir)
+{
+  if(geteuid() == 0 || !dir || strcmp(dir, CLI_DEFAULT_CONFIG_DIR))
+    return "";
+  return " (" CLI_DEFAULT_CONFIG_DIR " is the system's directory: without "
+         "root, keep the files in a directory of your own and give "
+         "--config-dir DIR, for example ~/.config/beacon)";
 }

@@ -23,6 +23,14 @@ int cli_check_front_addr(const char *v, char *why, size_t cap);
 /* "[BIND:]PORT:HOST:PORT" (forward's -L). */
 int cli_check_forward_spec(const char *v, char *why, size_t cap);
 
+/* The default directory of certificates and keys. */
+#define CLI_DEFAULT_CONFIG_DIR "/etc/beacon"
+
+/* What to add to a file error when dir is the default directory and the
+ * process is not root: where its own files should go instead. "" when
+ * there is nothing to add. */
+const char *cli_config_dir_hint(const char *dir);
+
 /* Splits "[BIND:]PORT:HOST:PORT" into the bind part ("[BIND:]PORT") and
  * the target (the last HOST:PORT, a valid target). 0, or BEACON_EINVAL. */
 int cli_split_forward(const char *spec, char *bind, size_t bcap, char *target,

@@ -7,6 +7,7 @@ relay (`beacon egress`).
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -194,6 +195,35 @@ def test_connect_errors_one_line(env):
     err = r.stderr.decode().strip()
     harness.check(r.returncode == 1 and len(err.splitlines()) == 1, err)
     harness.check_eq(err.count("TLS handshake failed"), 1, err)
+
+
+def test_default_directory_without_root_suggests_config_dir(env):
+    """Run as an unprivileged user with the default /etc/beacon, connect
+    and egress say where that user's own files should go."""
+    if os.geteuid() != 0:
+        raise harness.Failure("this test switches users: run it as root")
+    # A copy of the binary that the unprivileged user may run, wherever
+    # the build directory is.
+    bindir = env.path("nobody-bin")
+    os.makedirs(bindir)
+    os.chmod(env.path(), 0o755)
+    os.chmod(bindir, 0o755)
+    exe = os.path.join(bindir, "beacon")
+    shutil.copy(env.need_bin(), exe)
+    os.chmod(exe, 0o755)
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+              exe]
+    for argv in (["connect", "--relay", "127.0.0.1:1", "127.0.0.1:22"],
+                 ["egress", "--check-config"]):
+        r = subprocess.run(nobody + argv, capture_output=True, timeout=30)
+        err = r.stderr.decode(errors="replace")
+        harness.check_eq(r.returncode, 3, "%s: %s" % (argv[0], err))
+        harness.check("/etc/beacon" in err and "--config-dir DIR" in err and
+                      "~/.config/beacon" in err, err)
+    # As root the hint is not given: /etc/beacon is the right place.
+    r = env.beacon("egress", "--config-dir", env.path("none"),
+                   "--check-config", timeout=30)
+    harness.check(b"--config-dir DIR" not in r.stderr, r.stderr)
 
 
 def test_connect_half_close(env):
