@@ -258,11 +258,14 @@ static void cb_handshake_failed(conn_t *c, int rc, const char *detail,
     client_chain_fail(s, h->index, BEACON_ENOMEM, "out of memory");
   else
     /* The TLS layer's own text already says "TLS handshake failed: ..."
-     * for OpenSSL errors; a verdict on a certificate does not. */
-    client_chain_fail(
-        s, h->index, rc, "%s%s",
-        detail && !strncmp(detail, "TLS ", 4) ? "" : "TLS handshake failed: ",
-        detail ? detail : "");
+     * for OpenSSL errors, or names what answered instead of a relay; a
+     * verdict on a certificate does neither. */
+    client_chain_fail(s, h->index, rc, "%s%s",
+                      detail && (!strncmp(detail, "TLS ", 4) ||
+                                 !strncmp(detail, "not a beacon", 12))
+                          ? ""
+                          : "TLS handshake failed: ",
+                      detail ? detail : "");
 }
 
 static void cb_up(conn_t *c, void *ud)

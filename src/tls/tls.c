@@ -41,6 +41,7 @@
 #include <openssl/x509v3.h>
 
 #include "beacon/beacon.h"
+#include "tls/banner.h"
 #include "tls/bio_queue.h"
 #include "tls/identity.h"
 
@@ -66,6 +67,10 @@ struct tls_conn {
   int verr;   /* first X509 verify error seen, 0 = none */
   int vdepth; /* its depth in the chain */
   int alert;  /* the fatal alert the peer sent (level << 8 | desc), or 0 */
+  /* The peer's first bytes, to name what answered when they are not TLS
+   * (tls/banner.h). */
+  uint8_t first[TLS_BANNER_BYTES];
+  uint8_t nfirst;
   char err[256];
 };
 
@@ -490,6 +495,12 @@ void tls_conn_free(tls_conn_t *c)
 
 int tls_conn_feed(tls_conn_t *c, const uint8_t *in, size_t len)
 {
+  if(c->nfirst < TLS_BANNER_BYTES && !c->done) {
+    size_t take = TLS_BANNER_BYTES - c->nfirst;
+    take = take < len ? take : len;
+    memcpy(c->first + c->nfirst, in, take);
+    c->nfirst += (uint8_t)take;
+  }
   while(len) {
     int n = len > INT_MAX ? INT_MAX : (int)len;
     int w = BIO_write(c->rbio, in, n);
@@ -632,6 +643,17 @@ int tls_conn_handshake(tls_conn_t *c)
     return 0;
   }
   int rc = conn_fail(c, r, "handshake");
+  const char *banner = c->ctx->role == TLS_CLIENT
+                           ? tls_banner_guess(c->first, c->nfirst)
+                           : NULL;
+  if(rc == BEACON_ETLS && banner && !c->alert) {
+    /* "wrong version number" says nothing useful: say what answered. */
+    char why[sizeof(c->err)];
+    memcpy(why, c->err, sizeof(why));
+    snprintf(c->err, sizeof(c->err),
+             "not a beacon relay: it answered like %s (%.150s)", banner, why);
+    return rc;
+  }
   if(!rc) {
     snprintf(c->err, sizeof(c->err),
              "TLS handshake failed: peer closed the session");

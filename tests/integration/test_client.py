@@ -195,6 +195,8 @@ def test_connect_errors_one_line(env):
     err = r.stderr.decode().strip()
     harness.check(r.returncode == 1 and len(err.splitlines()) == 1, err)
     harness.check_eq(err.count("TLS handshake failed"), 1, err)
+    harness.check("not a beacon relay: it answered like an HTTP server" in
+                  err, err)
 
 
 def test_default_directory_without_root_suggests_config_dir(env):
