@@ -42,6 +42,7 @@
 
 #include "beacon/beacon.h"
 #include "tls/banner.h"
+#include "tls/cert_names.h"
 #include "tls/bio_queue.h"
 #include "tls/identity.h"
 
@@ -71,6 +72,9 @@ struct tls_conn {
    * (tls/banner.h). */
   uint8_t first[TLS_BANNER_BYTES];
   uint8_t nfirst;
+  /* The peer certificate's names when it did not name the host dialled
+   * (tls/cert_names.h), for the error. */
+  char names[96];
   char err[256];
 };
 
@@ -156,6 +160,10 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
     if(c && !c->verr) {
       c->verr = X509_STORE_CTX_get_error(xs);
       c->vdepth = X509_STORE_CTX_get_error_depth(xs);
+      X509 *cert = X509_STORE_CTX_get_current_cert(xs);
+      if(cert && (c->verr == X509_V_ERR_HOSTNAME_MISMATCH ||
+                  c->verr == X509_V_ERR_IP_ADDRESS_MISMATCH))
+        tls_cert_names(cert, c->names, sizeof(c->names));
     }
   }
   return ok;
@@ -605,9 +613,11 @@ static int conn_fail(tls_conn_t *c, int ret, const char *op)
     int code = c->verr ? c->verr : (int)vr;
     int depth = c->verr ? c->vdepth : 0;
     snprintf(c->err, sizeof(c->err),
-             "%s %s; certificate verify failed: %s (depth %d)", peer_role(c),
-             verify_verdict(c, code, depth),
-             X509_verify_cert_error_string(code), depth);
+             "%s %s%s%s%s; certificate verify failed: %s (depth %d)",
+             peer_role(c), verify_verdict(c, code, depth),
+             c->names[0] ? " (it names " : "", c->names,
+             c->names[0] ? ")" : "", X509_verify_cert_error_string(code),
+             depth);
     ERR_clear_error();
     return BEACON_EVERIFY;
   }
