@@ -5,7 +5,8 @@
 //	bench-go hold  -tunnels T [-streams S] [-par P] [-deadline D]
 //	    T tunnels (P dialling at once, a refused one retried until D
 //	    seconds have passed), then prints {"phase":"tunnels",...}; with
-//	    -streams it waits for a line on stdin, opens S streams per tunnel
+//	    -streams it waits for a line on stdin (a number there replaces
+//	    S, as the tunnels up are known only now), opens S streams per tunnel
 //	    to -target (a hello backend: each must bring its first byte) and
 //	    prints {"phase":"streams",...}. Holds everything until stdin ends.
 //	bench-go flood -tunnels T -streams S [-write] [-reopen]
@@ -20,6 +21,7 @@ package main
 import (
 	"bufio"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -63,14 +65,8 @@ func dialTunnel(conf *tls.Config, backlog int) (*yamux.Session, error) {
 	return sess, nil
 }
 
-// waitStdin returns once stdin ends, or with line set after one line.
-func waitStdin(r *bufio.Reader, line bool) {
-	if line {
-		r.ReadString('\n')
-		return
-	}
-	io.Copy(io.Discard, r)
-}
+// waitStdin returns once stdin ends.
+func waitStdin(r *bufio.Reader) { io.Copy(io.Discard, r) }
 
 func modeHold() {
 	tunnels := fs.Int("tunnels", 1, "tunnels")
@@ -126,12 +122,16 @@ func modeHold() {
 		"seconds": float64(lastUp) / 1e9})
 	in := bufio.NewReader(os.Stdin)
 	if *streams > 0 {
-		waitStdin(in, true)
+		// The line may name the streams per tunnel, known only now.
+		line, _ := in.ReadString('\n')
+		if n, err := strconv.Atoi(strings.TrimSpace(line)); err == nil && n > 0 {
+			*streams = n
+		}
 		opened, failed := holdStreams(sess, *streams, *par)
 		emit(map[string]interface{}{"phase": "streams", "up": opened,
 			"failed": failed})
 	}
-	waitStdin(in, false)
+	waitStdin(in)
 	for _, s := range sess {
 		if s != nil {
 			s.Close()
@@ -220,10 +220,13 @@ func modeFlood() {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	refused := 0 // tunnels the relay did not let up: counted, not fatal
 	for t := 0; t < *tunnels; t++ {
 		s, err := dialTunnel(conf, *streams+16)
 		if err != nil {
-			die("tunnel %d: %v", t, err)
+			fmt.Fprintf(os.Stderr, "bench-go flood: tunnel %d: %v\n", t, err)
+			refused++
+			continue
 		}
 		sessions = append(sessions, s)
 		for k := 0; k < *streams; k++ {
@@ -231,13 +234,13 @@ func modeFlood() {
 		}
 	}
 	// "Tried" = every slot has opened its first stream or failed to.
-	want := int64(*tunnels * *streams)
+	want := int64(len(sessions) * *streams)
 	for i := 0; i < 300 && atomic.LoadInt64(&opened)+atomic.LoadInt64(&failed) < want; i++ {
 		time.Sleep(100 * time.Millisecond)
 	}
 	emit(map[string]interface{}{"phase": "flood", "tunnels": len(sessions),
-		"opened": atomic.LoadInt64(&opened), "failed": atomic.LoadInt64(&failed)})
-	waitStdin(bufio.NewReader(os.Stdin), false)
+		"refused": refused, "opened": atomic.LoadInt64(&opened), "failed": atomic.LoadInt64(&failed)})
+	waitStdin(bufio.NewReader(os.Stdin))
 	atomic.StoreInt32(&stopping, 1)
 	up := 0
 	for _, s := range sessions {
