@@ -5,10 +5,11 @@
 //	bench-go hold  -tunnels T [-streams S] [-par P] [-deadline D]
 //	    T tunnels (P dialling at once, a refused one retried until D
 //	    seconds have passed), then prints {"phase":"tunnels",...}; with
-//	    -streams it waits for a line on stdin (a number there replaces
-//	    S, as the tunnels up are known only now), opens S streams per tunnel
-//	    to -target (a hello backend: each must bring its first byte) and
-//	    prints {"phase":"streams",...}. Holds everything until stdin ends.
+//	    -streams it waits for a line on stdin (a number there is the
+//	    streams in all, as the tunnels up are known only now; else S per
+//	    tunnel), opens them round robin over the tunnels to -target (a
+//	    hello backend: each must bring its first byte) and prints
+//	    {"phase":"streams",...}. Holds everything until stdin ends.
 //	bench-go flood -tunnels T -streams S [-write] [-reopen]
 //	    T tunnels x S streams to -target ("{i}" in it: the stream's
 //	    number) without waiting for any answer; with -write every stream
@@ -122,12 +123,13 @@ func modeHold() {
 		"seconds": float64(lastUp) / 1e9})
 	in := bufio.NewReader(os.Stdin)
 	if *streams > 0 {
-		// The line may name the streams per tunnel, known only now.
+		// The line may name the streams in all, known only now.
+		total := *streams * up
 		line, _ := in.ReadString('\n')
 		if n, err := strconv.Atoi(strings.TrimSpace(line)); err == nil && n > 0 {
-			*streams = n
+			total = n
 		}
-		opened, failed := holdStreams(sess, *streams, *par)
+		opened, failed := holdStreams(sess, total, *par)
 		emit(map[string]interface{}{"phase": "streams", "up": opened,
 			"failed": failed})
 	}
@@ -139,8 +141,9 @@ func modeHold() {
 	}
 }
 
-// holdStreams opens n streams on every live session, each brought up by
-// the first byte of a hello backend; returns (up, failed).
+// holdStreams opens n streams, one live session after the other round
+// robin, each brought up by the first byte of a hello backend; returns
+// (up, failed).
 func holdStreams(sess []*yamux.Session, n, par int) (int64, int64) {
 	jobs := make(chan *yamux.Session)
 	var up, failed int64
@@ -168,10 +171,11 @@ func holdStreams(sess []*yamux.Session, n, par int) (int64, int64) {
 			}
 		}()
 	}
-	for k := 0; k < n; k++ {
+	for k := 0; k < n; {
 		for _, s := range sess {
-			if s != nil {
+			if s != nil && k < n {
 				jobs <- s
+				k++
 			}
 		}
 	}
@@ -193,10 +197,14 @@ func modeFlood() {
 	var sessions []*yamux.Session
 	zeros := make([]byte, 64*1024)
 	// One slot: a stream to -target ({i} = the slot number), fed or just
-	// held until the relay ends it, then (-reopen) the next one.
+	// held until the relay ends it, then (-reopen) the next one; a stream
+	// refused within a second doubles the pause before the next (10 ms to
+	// 1 s), so refusals cost the relay a stream each, not a busy loop.
 	slot := func(s *yamux.Session, k int) {
 		tgt := strings.ReplaceAll(*target, "{i}", strconv.Itoa(k))
+		pause := 10 * time.Millisecond
 		for atomic.LoadInt32(&stopping) == 0 {
+			t0 := time.Now()
 			st, err := s.OpenStream()
 			if err != nil {
 				atomic.AddInt64(&failed, 1)
@@ -217,7 +225,12 @@ func modeFlood() {
 			if !*reopen || s.IsClosed() {
 				return
 			}
-			time.Sleep(10 * time.Millisecond)
+			if time.Since(t0) < time.Second && pause < time.Second {
+				pause *= 2
+			} else if time.Since(t0) >= time.Second {
+				pause = 10 * time.Millisecond
+			}
+			time.Sleep(pause)
 		}
 	}
 	refused := 0 // tunnels the relay did not let up: counted, not fatal
