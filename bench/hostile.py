@@ -424,7 +424,8 @@ class Hostile:
         try:
             sess = self.ctl.session(env, relay.port, timeout=5)
         except (OSError, ValueError) as e:
-            sess, refused = None, " (its tunnel refused: %s)" % e
+            sess, refused = None, " (its tunnel refused: %s)" % (
+                type(e).__name__)
         for _ in range(n if sess else 0):
             good, el = echo_probe(sess, echo.addr)
             ok += good
