@@ -2,14 +2,16 @@
 // streams held open by one process, counted rather than required, so that
 // a relay refusing some of them is a figure, not a crash.
 //
-//	bench-go hold  -tunnels T [-streams S] [-par P] [-deadline D]
-//	    T tunnels (P dialling at once, a refused one retried until D
-//	    seconds have passed), then prints {"phase":"tunnels",...}; with
-//	    -streams it waits for a line on stdin (a number there is the
-//	    streams in all, as the tunnels up are known only now; else S per
-//	    tunnel), opens them round robin over the tunnels to -target (a
-//	    hello backend: each must bring its first byte) and prints
-//	    {"phase":"streams",...}. Holds everything until stdin ends.
+//	bench-go hold  -tunnels T [-streams S] [-par P] [-deadline D] [-mark M]
+//	    T tunnels (P dialling at once; a refused one is retried, as a
+//	    controller would, after 0.1 s doubling to 2 s, until D seconds
+//	    have passed), then prints {"phase":"tunnels",...} with the
+//	    tunnels up, those up within M seconds and the time the last came
+//	    up; with -streams it waits for a line on stdin (a number there
+//	    caps the streams in all, as the tunnels up are known only now),
+//	    opens S on each tunnel in turn to -target (a hello backend: each
+//	    must bring its first byte) and prints {"phase":"streams",...}.
+//	    Holds everything until stdin ends.
 //	bench-go flood -tunnels T -streams S [-write] [-reopen]
 //	    T tunnels x S streams to -target ("{i}" in it: the stream's
 //	    number) without waiting for any answer; with -write every stream
@@ -74,10 +76,11 @@ func modeHold() {
 	streams := fs.Int("streams", 0, "streams per tunnel (after a stdin line)")
 	par := fs.Int("par", 64, "tunnels dialling at once")
 	deadline := fs.Float64("deadline", 60, "retry refused tunnels this long")
+	mark := fs.Float64("mark", 10, "also count the tunnels up by then (s)")
 	fs.Parse(os.Args[2:])
 	conf := tlsConfig()
 	sess := make([]*yamux.Session, *tunnels)
-	var next, attempts, failures int64 = -1, 0, 0
+	var next, attempts, failures, byMark int64 = -1, 0, 0, 0
 	var lastUp int64 // ns since t0 of the last tunnel up
 	t0 := time.Now()
 	end := t0.Add(time.Duration(*deadline * float64(time.Second)))
@@ -91,12 +94,16 @@ func modeHold() {
 				if i >= int64(*tunnels) {
 					return
 				}
+				pause := 100 * time.Millisecond
 				for time.Now().Before(end) {
 					atomic.AddInt64(&attempts, 1)
 					s, err := dialTunnel(conf, 256)
 					if err == nil {
 						sess[i] = s
 						up := int64(time.Since(t0))
+						if float64(up)/1e9 <= *mark {
+							atomic.AddInt64(&byMark, 1)
+						}
 						for {
 							old := atomic.LoadInt64(&lastUp)
 							if up <= old || atomic.CompareAndSwapInt64(&lastUp, old, up) {
@@ -106,7 +113,10 @@ func modeHold() {
 						break
 					}
 					atomic.AddInt64(&failures, 1)
-					time.Sleep(100 * time.Millisecond)
+					time.Sleep(pause)
+					if pause < 2*time.Second {
+						pause *= 2
+					}
 				}
 			}
 		}()
@@ -119,7 +129,7 @@ func modeHold() {
 		}
 	}
 	emit(map[string]interface{}{"phase": "tunnels", "up": up,
-		"attempts": attempts, "failures": failures,
+		"attempts": attempts, "failures": failures, "by_mark": byMark,
 		"seconds": float64(lastUp) / 1e9})
 	in := bufio.NewReader(os.Stdin)
 	if *streams > 0 {
@@ -129,7 +139,7 @@ func modeHold() {
 		if n, err := strconv.Atoi(strings.TrimSpace(line)); err == nil && n > 0 {
 			total = n
 		}
-		opened, failed := holdStreams(sess, total, *par)
+		opened, failed := holdStreams(sess, total, *streams, *par)
 		emit(map[string]interface{}{"phase": "streams", "up": opened,
 			"failed": failed})
 	}
@@ -141,10 +151,10 @@ func modeHold() {
 	}
 }
 
-// holdStreams opens n streams, one live session after the other round
-// robin, each brought up by the first byte of a hello backend; returns
-// (up, failed).
-func holdStreams(sess []*yamux.Session, n, par int) (int64, int64) {
+// holdStreams opens n streams, per on each live session in turn until
+// n are asked for, each brought up by the first byte of a hello backend;
+// returns (up, failed).
+func holdStreams(sess []*yamux.Session, n, per, par int) (int64, int64) {
 	jobs := make(chan *yamux.Session)
 	var up, failed int64
 	var wg sync.WaitGroup
@@ -171,12 +181,11 @@ func holdStreams(sess []*yamux.Session, n, par int) (int64, int64) {
 			}
 		}()
 	}
-	for k := 0; k < n; {
-		for _, s := range sess {
-			if s != nil && k < n {
-				jobs <- s
-				k++
-			}
+	k := 0
+	for _, s := range sess {
+		for j := 0; s != nil && j < per && k < n; j++ {
+			jobs <- s
+			k++
 		}
 	}
 	close(jobs)
