@@ -29,8 +29,7 @@ static void test_tls_records_are_not_banners(void **state)
 static void test_known_servers(void **state)
 {
   (void)state;
-  assert_string_equal(guess("HTTP/1.1 400 Bad Request\r\n"),
-                      "an HTTP server");
+  assert_string_equal(guess("HTTP/1.1 400 Bad Request\r\n"), "an HTTP server");
   assert_string_equal(guess("SSH-2.0-OpenSSH_9.2p1\r\n"), "an SSH server");
   assert_string_equal(guess("-ERR unknown command"), "a Redis server");
   assert_string_equal(guess("-NOAUTH Authentication required."),
