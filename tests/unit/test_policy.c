@@ -217,8 +217,8 @@ static void test_defaults(void **state)
       {"0.0.0.0", 0, "unspecified"},
       {"0.255.255.255", 0, "unspecified"},
       {"1.0.0.0", 1, "default allow"},
-      {"169.254.169.254", 0, "link-local"},
-      {"169.254.0.0", 0, "link-local"},
+      {"169.254.169.254", 0, "metadata"},
+      {"169.254.0.0", 0, "link_local"},
       {"169.253.255.255", 1, "default allow"},
       {"169.255.0.0", 1, "default allow"},
       {"224.0.0.1", 0, "multicast"},
@@ -233,8 +233,8 @@ static void test_defaults(void **state)
       {"::", 0, "unspecified"},
       {"::2", 0, "unspecified (embedded IPv4)"}, /* IPv4-compatible */
       {"1::1", 1, "default allow"},
-      {"fe80::1", 0, "link-local"},
-      {"febf:ffff::1", 0, "link-local"},
+      {"fe80::1", 0, "link_local"},
+      {"febf:ffff::1", 0, "link_local"},
       {"fec0::1", 1, "default allow"},
       {"fe7f::1", 1, "default allow"},
       {"ff02::1", 0, "multicast"},
@@ -244,7 +244,7 @@ static void test_defaults(void **state)
       /* IPv4-mapped: judged as the IPv4 address. */
       {"::ffff:127.0.0.1", 0, "loopback"},
       {"::ffff:7f00:1", 0, "loopback"},
-      {"::ffff:169.254.169.254", 0, "link-local"},
+      {"::ffff:169.254.169.254", 0, "metadata"},
       {"::ffff:0.0.0.0", 0, "unspecified"},
       {"::ffff:224.0.0.251", 0, "multicast"},
       {"::ffff:255.255.255.255", 0, "broadcast"},
@@ -291,7 +291,7 @@ static void test_first_match_wins(void **state)
   expect(p, "8.8.8.8", 26, 1, "default allow");
   expect(p, "::1", 22, 1, "allow [::1]:22-23");
   expect(p, "::1", 23, 1, "allow [::1]:22-23");
-  expect(p, "::1", 24, 0, "deny ::/0");
+  expect(p, "::1", 24, 0, "loopback"); /* classes come before rules */
   expect(p, "2001:db8::1", 443, 0, "deny ::/0");
   policy_free(p);
   /* A prefix written after the bracket means the same as inside it. */
@@ -371,7 +371,8 @@ static void test_mapped(void **state)
   expect(p, "10.9.9.9", 80, 0, "deny [::ffff:10.0.0.0/104]:80");
   expect(p, "::ffff:10.9.9.9", 80, 0, "deny [::ffff:10.0.0.0/104]:80");
   expect(p, "10.9.9.9", 81, 1, "allow ::ffff:0:0/96");
-  expect(p, "127.0.0.1", 81, 1, "allow ::ffff:0:0/96");
+  /* ::ffff:0:0/96 is 0.0.0.0/0: inside no class, it lifts none */
+  expect(p, "127.0.0.1", 81, 0, "loopback");
   expect(p, "::1", 81, 0, "loopback");
   expect(p, "2001:db8::1", 81, 1, "default allow");
   policy_free(p);
@@ -393,8 +394,8 @@ static void test_embedded_ipv4(void **state)
     const char *why;
   } cases[] = {
       /* NAT64, well-known prefix: the metadata service behind a gateway */
-      {"64:ff9b::a9fe:a9fe", 0, "link-local (embedded IPv4)"},
-      {"64:ff9b::169.254.169.254", 0, "link-local (embedded IPv4)"},
+      {"64:ff9b::a9fe:a9fe", 0, "metadata (embedded IPv4)"},
+      {"64:ff9b::169.254.169.254", 0, "metadata (embedded IPv4)"},
       {"64:ff9b::7f00:1", 0, "loopback (embedded IPv4)"},
       {"64:ff9b::", 0, "unspecified (embedded IPv4)"},
       {"64:ff9b::e000:1", 0, "multicast (embedded IPv4)"},
@@ -402,16 +403,16 @@ static void test_embedded_ipv4(void **state)
       {"64:ff9b::808:808", 1, "default allow"},
       {"64:ff9b:0:0:1::7f00:1", 1, "default allow"}, /* outside the /96 */
       /* NAT64, local-use /48 (its /96 layout) */
-      {"64:ff9b:1::a9fe:a9fe", 0, "link-local (embedded IPv4)"},
+      {"64:ff9b:1::a9fe:a9fe", 0, "metadata (embedded IPv4)"},
       {"64:ff9b:1:ffff::7f00:1", 0, "loopback (embedded IPv4)"},
       {"64:ff9b:1::808:808", 1, "default allow"},
       {"64:ff9b:2::7f00:1", 1, "default allow"},
       /* 6to4: the IPv4 address follows 2002: */
-      {"2002:a9fe:a9fe::1", 0, "link-local (embedded IPv4)"},
+      {"2002:a9fe:a9fe::1", 0, "metadata (embedded IPv4)"},
       {"2002:7f00:1::", 0, "loopback (embedded IPv4)"},
       {"2002:808:808::1", 1, "default allow"},
       /* IPv4-compatible (deprecated) */
-      {"::169.254.169.254", 0, "link-local (embedded IPv4)"},
+      {"::169.254.169.254", 0, "metadata (embedded IPv4)"},
       {"::127.0.0.1", 0, "loopback (embedded IPv4)"},
       {"::8.8.8.8", 1, "default allow"},
       {"::1", 0, "loopback"},
@@ -469,7 +470,7 @@ static void test_private_preset(void **state)
       {"2606:4700::1111", 1, "default allow"},
       /* the default's own classes keep their names */
       {"127.0.0.1", 0, "loopback"},
-      {"169.254.169.254", 0, "link-local"},
+      {"169.254.169.254", 0, "metadata"},
   };
   policy_t *p = policy_new();
   char err[128];
