@@ -36,7 +36,9 @@ static const class_range_t ranges[] = {
     {POLICY_CLASS_UNSPECIFIED, 4, {0}, 8},
     {POLICY_CLASS_UNSPECIFIED, 6, {0}, 128},
     {POLICY_CLASS_LOOPBACK, 4, {127}, 8},
-    {POLICY_CLASS_LOOPBACK, 6, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
+    {POLICY_CLASS_LOOPBACK,
+     6,
+     {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1},
      128},
     {POLICY_CLASS_LINK_LOCAL, 4, {169, 254}, 16},
     {POLICY_CLASS_LINK_LOCAL, 6, {0xfe, 0x80}, 10},
@@ -75,8 +77,20 @@ static int lifted(const policy_t *p, int family, const uint8_t *a,
   return 0;
 }
 
+/* 0 when a is in none of the ranges above, by its first byte: most
+ * destinations are, and this keeps their check to a few compares. */
+static int maybe_in_range(int family, const uint8_t *a)
+{
+  if(family == 4)
+    return a[0] == 0 || a[0] == 100 || a[0] == 127 || a[0] == 169 ||
+           a[0] >= 224;
+  return a[0] == 0 || a[0] == 0xfd || a[0] >= 0xfe;
+}
+
 policy_class_t policy_static_class(int family, const uint8_t *a)
 {
+  if(!maybe_in_range(family, a))
+    return POLICY_CLASS_NONE;
   for(size_t i = 0; i < NRANGES; i++)
     if(ranges[i].family == family &&
        policy_prefix_match(a, ranges[i].net, ranges[i].prefix))
@@ -87,7 +101,7 @@ policy_class_t policy_static_class(int family, const uint8_t *a)
 policy_class_t policy_class_judge(const policy_t *p, int family,
                                   const uint8_t *a, uint16_t port)
 {
-  for(size_t i = 0; i < NRANGES; i++) {
+  for(size_t i = 0; maybe_in_range(family, a) && i < NRANGES; i++) {
     const class_range_t *c = &ranges[i];
     if(c->family == family && policy_prefix_match(a, c->net, c->prefix) &&
        !lifted(p, family, a, port, c->net, c->prefix))

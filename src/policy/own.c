@@ -66,6 +66,9 @@ policy_class_t policy_own_lookup(const policy_t *p, int family,
   if(!p || !p->env)
     return POLICY_CLASS_NONE;
   policy_env_t *env = p->env;
+  /* No set yet: nothing to guard (the pointer is not followed). */
+  if(!atomic_load_explicit(&env->own, memory_order_relaxed))
+    return POLICY_CLASS_NONE;
   unsigned side = atomic_load(&env->epoch) & 1;
   atomic_fetch_add(&env->readers[side], 1);
   const policy_own_set_t *s = atomic_load(&env->own);
@@ -107,7 +110,8 @@ static policy_own_set_t *build(const policy_own_addr_t *in, size_t n)
     memcpy(e.bytes, b, family == 4 ? 4 : 16);
     if(policy_static_class(family, e.bytes) != POLICY_CLASS_NONE)
       continue;
-    e.cls = in[i].broadcast ? POLICY_CLASS_BROADCAST : POLICY_CLASS_OWN_ADDRESS;
+    e.cls =
+        in[i].broadcast ? POLICY_CLASS_BROADCAST : POLICY_CLASS_OWN_ADDRESS;
     s->e[s->n++] = e;
   }
   qsort(s->e, s->n, sizeof(own_entry_t), entry_cmp);
@@ -136,8 +140,7 @@ static void wait_readers(policy_env_t *env, unsigned side)
     sched_yield();
 }
 
-int policy_set_own(const policy_t *p, const policy_own_addr_t *addrs,
-                   size_t n)
+int policy_set_own(const policy_t *p, const policy_own_addr_t *addrs, size_t n)
 {
   if(!p || !p->env || (n && !addrs))
     return BEACON_EINVAL;

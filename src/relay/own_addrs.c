@@ -61,8 +61,8 @@ static policy_own_addr_t *collect(struct ifaddrs *ifs, size_t *n)
   for(struct ifaddrs *i = ifs; i; i = i->ifa_next) {
     if(to_policy_addr(i->ifa_addr, &v[*n].addr))
       v[(*n)++].broadcast = 0;
-    if((i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr &&
-       i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+    if((i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr && i->ifa_addr &&
+       i->ifa_addr->sa_family == AF_INET &&
        to_policy_addr(i->ifa_broadaddr, &v[*n].addr))
       v[(*n)++].broadcast = 1;
   }
