@@ -22,6 +22,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -313,6 +314,58 @@ def test_lifted_range_reaches_echo(env):
     got = stream_results(relay, 0)
     for t, cls in refused.items():
         harness.check_eq(got[t], ("refused", "policy: " + cls), t)
+    close_session(s)
+
+
+@harness.timeout(200)
+def test_own_addresses_follow_changes(env):
+    """An address added to the relay's interface is refused as
+    own_address once the kernel announces it (rtnetlink), without a
+    reload; one removed is no longer; SIGHUP rereads them too. A free
+    port with no listener stands for the target: a refused stream is
+    reset by the policy, an allowed one by the connection refusal."""
+    if not in_namespace(env, "own_addresses_follow_changes"):
+        return
+    ip = shutil.which("ip")
+    port = env.free_port()
+    relay = env.start_relay(["--log-format", "json"], allow_loopback=False)
+    relay.wait_log(r"own_addresses", timeout=10)
+    s = session(env, relay.port)
+
+    def verdict(host):
+        start = len(relay.log_text())
+        target = "%s:%d" % (host, port)
+        harness.check(s.open(target, b"x").wait_reset(20),
+                      "%s not reset" % target)
+        got = {}
+        harness.eventually(
+            lambda: got.update(stream_results(relay, start)) or target in got,
+            timeout=20, msg="no stream_done for %s" % target)
+        return got[target]
+
+    new4, new6 = "192.0.2.20", "2001:db8::20"
+    harness.check_eq(verdict(new4)[0], "dial_error", "before the change")
+    for cmd in (["addr", "add", new4 + "/32", "dev", "pb0"],
+                ["-6", "addr", "add", new6 + "/128", "dev", "pb0",
+                 "nodad"]):
+        r = env.run([ip] + cmd, timeout=20)
+        harness.check_eq(r.returncode, 0, "ip %s" % " ".join(cmd))
+    harness.eventually(lambda: verdict(new4) == ("refused",
+                                                 "policy: own_address"),
+                       timeout=10, msg="new address not refused")
+    harness.check_eq(verdict("[%s]" % new6),
+                     ("refused", "policy: own_address"), "new IPv6")
+    r = env.run([ip, "addr", "del", new4 + "/32", "dev", "pb0"],
+                timeout=20)
+    harness.check_eq(r.returncode, 0, "ip addr del")
+    harness.eventually(lambda: verdict(new4)[0] == "dial_error",
+                       timeout=10, msg="removed address still refused")
+    # SIGHUP rereads the set and logs the change (netlink saw it first
+    # here, so the reload finds the set unchanged: count stays)
+    relay.send_signal(signal.SIGHUP)
+    relay.wait_log(r'"event":"reload"', timeout=10)
+    harness.check_eq(verdict("[%s]" % new6),
+                     ("refused", "policy: own_address"), "after SIGHUP")
     close_session(s)
 
 
