@@ -1123,7 +1123,8 @@ def test_metrics_scrape_egress(env):
 
 def test_metrics_policy_refusal(env):
     """A destination refused by policy counts in
-    beacon_policy_refusals_total, not as a dial failure."""
+    beacon_policy_refusals_total, not as a dial failure, and by its class
+    in beacon_policy_class_refusals_total."""
     mport = env.free_port()
     relay = env.start_relay(extra_args=("--metrics-addr", ":%d" % mport),
                             allow_loopback=False)
@@ -1136,6 +1137,11 @@ def test_metrics_policy_refusal(env):
         timeout=10, msg="policy refusal not counted")
     harness.check_eq(family_sum(m, "beacon_dial_failures_total"), 0,
                      "dial failures")
+    harness.check_eq(
+        m.get('beacon_policy_class_refusals_total{class="loopback"}'), 1.0,
+        "loopback class refusals")
+    harness.check_eq(family_sum(m, "beacon_policy_class_refusals_total"),
+                     1.0, "class refusals")
 
 
 def test_metrics_addr_errors(env):
