@@ -77,13 +77,15 @@ int relay_own_addrs_refresh(relay_t *r, const char *why)
   int rc;
   if(getifaddrs(&ifs)) {
     int e = errno;
-    if(log_begin(&l, LOG_ERROR, "own_addresses_failed")) {
+    /* Once per failing spell, not every minute. */
+    if(!r->own_failed++ && log_begin(&l, LOG_ERROR, "own_addresses_failed")) {
       log_str(&l, "error", strerror(e));
       log_str(&l, "action", "keeping the previous own addresses");
       log_end(&l);
     }
     return BEACON_EIO;
   }
+  r->own_failed = 0;
   policy_own_addr_t *v = collect(ifs, &n);
   freeifaddrs(ifs);
   rc = v ? policy_set_own(effective_policy(r), v, n) : BEACON_ENOMEM;
@@ -105,8 +107,16 @@ static void on_netlink(uv_poll_t *h, int status, int events)
 {
   relay_t *r = h->data;
   char buf[8192];
+  if(status < 0) {
+    /* A broken socket would wake the loop forever: the minute timer
+     * carries on alone. */
+    log_msg(LOG_WARN, "own_addresses_watch", "rtnetlink: %s; polling only",
+            uv_strerror(status));
+    uv_poll_stop(h);
+    return;
+  }
   /* The messages only say that something changed: drain, then read the
-   * whole set once. */
+   * whole set once (a burst of changes costs one read). */
   while(recv(r->own_nl_fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
     ;
   relay_own_addrs_refresh(r, "netlink");

@@ -132,6 +132,7 @@ struct relay {
   uv_poll_t own_nl_poll;
   int own_nl_fd;
   int own_nl_active;
+  unsigned own_failed; /* getifaddrs failures in a row */
 
   uv_loop_t loop; /* control loop: signals */
   uv_signal_t sig_term, sig_int, sig_hup;
