@@ -29,6 +29,7 @@ import time
 
 import harness
 from backends import Echo
+from test_client import socks_connect
 from test_faults import close_session, session
 
 INSIDE = "BEACON_POLICY_NS_INSIDE"
@@ -286,7 +287,8 @@ def test_lifted_range_reaches_echo(env):
     """Only a rule naming a range inside a class lifts it, for that
     range: --allow 127.0.0.1:PORT and --allow 192.0.2.10:PORT reach a
     local echo server through the tunnel; the same addresses on another
-    port, 127.0.0.2 and the IPv6 own address stay refused by class."""
+    port, 127.0.0.2 and the IPv6 own address stay refused by class, and
+    a beacon/1 controller is told result 5 (policy)."""
     if not in_namespace(env, "lifted_range_reaches_echo"):
         return
     echo = env.use(DualEcho())
@@ -315,6 +317,21 @@ def test_lifted_range_reaches_echo(env):
     for t, cls in refused.items():
         harness.check_eq(got[t], ("refused", "policy: " + cls), t)
     close_session(s)
+    # A beacon/1 controller hears connect result 5 (policy): beacon
+    # forward turns it into SOCKS reply 2, and a lifted range into 0.
+    sp = env.free_port()
+    fwd = env.start([env.need_bin(), "forward", "--relay", relay.addr,
+                     "--config-dir", env.pki(), "--socks", str(sp)],
+                    name="forward")
+    env.wait_listening(fwd, sp)
+    for host, port, want in (("127.0.0.1", p, 0),
+                             ("127.0.0.1", other.port, 2),
+                             ("169.254.169.254", 80, 2),
+                             (OWN4, other.port, 2), (BCAST4, p, 2),
+                             ("224.0.0.1", p, 2)):
+        code, _, sock = socks_connect(sp, host, port)
+        sock.close()
+        harness.check_eq(code, want, "SOCKS reply for %s:%d" % (host, port))
 
 
 @harness.timeout(200)
