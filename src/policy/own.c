@@ -34,9 +34,11 @@ struct policy_own_set {
 
 int policy_env_init(policy_t *p)
 {
-  p->env = calloc(1, sizeof(*p->env));
+  /* Its alignment (policy_int.h) is more than malloc promises. */
+  p->env = aligned_alloc(_Alignof(policy_env_t), sizeof(policy_env_t));
   if(!p->env)
     return BEACON_ENOMEM;
+  memset(p->env, 0, sizeof(*p->env));
   atomic_init(&p->env->own, NULL);
   atomic_flag_clear(&p->env->writing);
   return 0;
@@ -73,15 +75,22 @@ policy_class_t policy_own_lookup(const policy_t *p, int family,
   atomic_fetch_add(&env->readers[side], 1);
   const policy_own_set_t *s = atomic_load(&env->own);
   policy_class_t cls = POLICY_CLASS_NONE;
-  if(s && s->n) {
-    own_entry_t key;
-    memset(&key, 0, sizeof(key));
-    key.family = (uint8_t)family;
-    memcpy(key.bytes, a, family == 4 ? 4 : 16);
-    const own_entry_t *hit =
-        bsearch(&key, s->e, s->n, sizeof(own_entry_t), entry_cmp);
-    if(hit)
-      cls = (policy_class_t)hit->cls;
+  own_entry_t key;
+  memset(&key, 0, sizeof(key));
+  key.family = (uint8_t)family;
+  memcpy(key.bytes, a, family == 4 ? 4 : 16);
+  /* Binary search, inline: this runs on every check. */
+  for(size_t lo = 0, hi = s ? s->n : 0; lo < hi;) {
+    size_t mid = lo + (hi - lo) / 2;
+    int c = entry_cmp(&key, &s->e[mid]);
+    if(!c) {
+      cls = (policy_class_t)s->e[mid].cls;
+      break;
+    }
+    if(c < 0)
+      hi = mid;
+    else
+      lo = mid + 1;
   }
   atomic_fetch_sub(&env->readers[side], 1);
   return cls;

@@ -27,7 +27,9 @@ typedef struct policy_env {
   /* Readers in flight, by the parity of `epoch` when they entered: a
    * writer waits for both to drain once after swapping `own`. */
   atomic_uint epoch;
-  atomic_long readers[2];
+  /* Written by every check: kept off the line of the read-mostly
+   * pointer and epoch. */
+  _Alignas(64) atomic_long readers[2];
   atomic_flag writing; /* one writer at a time */
   atomic_uint_fast64_t refusals[POLICY_CLASS_COUNT];
 } policy_env_t;
