@@ -31,12 +31,17 @@ static const char usage_text[] =
 static const char footer_text[] =
     "\n"
     "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads the\n"
-    "certificates, key, CA and CRL for new tunnels.\n";
+    "certificates, key, CA and CRL for new tunnels and rereads the\n"
+    "relay's own addresses.\n";
 
-static const char policy_help[] = "deny CIDR[:PORT[-PORT]] (repeatable);\n"
-                                  "rules apply in order, first match wins,\n"
-                                  "then the default refuses loopback,\n"
-                                  "link-local, unspecified and multicast.\n"
+static const char policy_help[] = "deny CIDR[:PORT[-PORT]] (repeatable).\n"
+                                  "First, always: loopback, unspecified,\n"
+                                  "link-local, metadata, multicast,\n"
+                                  "broadcast and the relay's own addresses\n"
+                                  "are refused unless an --allow names a\n"
+                                  "range inside that class. Then the rules\n"
+                                  "apply in order, first match wins, then\n"
+                                  "allow.\n"
                                   "RULE 'private' is the ranges that are\n"
                                   "not globally reachable: 10/8,\n"
                                   "172.16/12, 192.168/16, 100.64/10,\n"

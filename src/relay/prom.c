@@ -101,6 +101,20 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
   metrics_process_register(reg); /* process_*, beacon_build_info */
 }
 
+void relay_prom_policy(relay_prom_t *p, const policy_t *policy)
+{
+  static const char *names[POLICY_CLASS_COUNT - 1];
+  for(size_t i = 1; i < POLICY_CLASS_COUNT; i++)
+    names[i - 1] = policy_class_name((policy_class_t)i);
+  family(&p->reg, &p->policy_classes, METRIC_COUNTER,
+         "beacon_policy_class_refusals_total",
+         "Addresses refused by a default policy class.", "class", names,
+         POLICY_CLASS_COUNT - 1);
+  for(size_t i = 1; i < POLICY_CLASS_COUNT; i++)
+    metric_bind(&p->policy_classes, i - 1,
+                policy_refusals_of(policy, (policy_class_t)i));
+}
+
 void relay_prom_target_connect(relay_t *r, int status, int os_err, uint64_t ns)
 {
   size_t o = connect_outcome_of(status);

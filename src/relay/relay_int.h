@@ -98,6 +98,7 @@ typedef struct relay_prom {
   metric_t keepalive_timeouts, streams_refused, cert_expiry;
   metric_histogram_t target_connect; /* by connect outcome */
   metric_t client_cert_expiring;
+  metric_t policy_classes; /* refusals by default class */
 } relay_prom_t;
 
 /* Warn when the relay certificate expires within 30 days. */
@@ -126,6 +127,12 @@ struct relay {
   relay_prom_t prom;
   metrics_http_t *metrics_http; /* on the control loop; NULL = off */
   uv_timer_t expiry_timer;      /* daily certificate expiry check */
+  /* own_addrs.c: the policy's own_address class kept current */
+  uv_timer_t own_timer;
+  uv_poll_t own_nl_poll;
+  int own_nl_fd;
+  int own_nl_active;
+  unsigned own_failed; /* getifaddrs failures in a row */
 
   uv_loop_t loop; /* control loop: signals */
   uv_signal_t sig_term, sig_int, sig_hup;

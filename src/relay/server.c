@@ -2,7 +2,8 @@
  * server.c - the relay process (docs/ARCHITECTURE.md "Threads",
  * docs/ARCHITECTURE.md "Shutdown and reload keep live streams"): its
  * defaults, the control loop with the signals (SIGTERM/SIGINT drain and
- * stop, SIGHUP reloads the TLS material), the daily expiry check, the
+ * stop, SIGHUP reloads the TLS material and rereads the relay's own
+ * addresses), the daily expiry check, the
  * metrics endpoint, and starting and joining the workers. Binding is
  * listener.c, the workers worker.c, the TLS context reload.c.
  */
@@ -17,6 +18,7 @@
 #include "common/sd_notify.h"
 #include "log/log.h"
 #include "relay/listener.h"
+#include "relay/own_addrs.h"
 #include "relay/prom.h"
 #include "relay/reload.h"
 #include "relay/worker.h"
@@ -63,9 +65,10 @@ static void begin_stop(relay_t *r, const char *why)
 static void on_signal(uv_signal_t *h, int signum)
 {
   relay_t *r = h->data;
-  if(signum == SIGHUP)
+  if(signum == SIGHUP) {
     relay_reload(r);
-  else
+    relay_own_addrs_refresh(r, "reload");
+  } else
     begin_stop(r, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
@@ -86,6 +89,7 @@ static void on_worker_done(uv_async_t *h)
   uv_close((uv_handle_t *)&r->stop_async, noop_closed);
   uv_close((uv_handle_t *)&r->done_async, noop_closed);
   uv_close((uv_handle_t *)&r->expiry_timer, noop_closed);
+  relay_own_addrs_stop(r);
   metrics_http_stop(r->metrics_http);
   r->metrics_http = NULL;
 }
@@ -155,6 +159,8 @@ int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
   if(rc)
     goto fail;
   relay_prom_init(&r->prom, &r->metrics);
+  relay_prom_policy(&r->prom,
+                    r->cfg.policy ? r->cfg.policy : r->default_policy);
   relay_cert_check(r, r->ctx);
   rc = relay_bind_all(r, err, errlen);
   if(rc)
@@ -196,6 +202,7 @@ int relay_run(relay_t *r)
   uv_timer_init(&r->loop, &r->expiry_timer);
   r->expiry_timer.data = r;
   uv_timer_start(&r->expiry_timer, on_expiry_timer, 86400000, 86400000);
+  relay_own_addrs_start(r); /* before any worker takes a stream */
 
   unsigned started = 0;
   int rc = 0;

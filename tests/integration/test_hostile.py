@@ -564,36 +564,40 @@ def self_targets(relay_port):
 
 @harness.timeout(120)
 def test_targets_at_relay_and_metadata_refused(env):
-    """With the default policy (no --allow), a target naming the relay
-    itself (in any spelling: names, short and integer IPv4 forms,
-    unspecified, IPv4-mapped) or a link-local / metadata / multicast
-    address is reset and logged as a policy refusal, without a dial.
-    The IPv6 metadata address fd00:ec2::254 is a ULA: the default policy
-    does not cover it (docs/SECURITY.md says to --deny it)."""
-    relay = env.start_relay(allow_loopback=False)
-    s = session(env, relay.port)
-    before = relay.log_text().count("tunnel_accepted")
-    for t in self_targets(relay.port):
-        st = s.open(t, b"GET / HTTP/1.0\r\n\r\n")
-        harness.check(st.wait_reset(15), "%s was not reset" % t)
-    # nothing dialled the relay back: no second tunnel showed up
-    time.sleep(0.3)
-    log = relay.log_text()
-    harness.check_eq(log.count("tunnel_accepted"), before,
-                     "the relay connected to itself")
-    refused = log.count("outcome=refused") + log.count("outcome=bad_target")
-    harness.check(refused >= len(self_targets(relay.port)),
-                  "only %d refusals logged:\n%s" % (refused, log[-4000:]))
-    harness.check("outcome=ok" not in log, "a self target succeeded")
-    close_session(s)
-    # an explicit --deny closes the IPv6 metadata address too
-    r2 = env.start_relay(["--deny", "fd00:ec2::254/128"],
-                         allow_loopback=False, name="relay-deny")
-    s2 = session(env, r2.port)
-    st = s2.open("[fd00:ec2::254]:80")
-    harness.check(st.wait_reset(20), "fd00:ec2::254 not reset")
-    r2.wait_log(r"outcome=refused.*policy")
-    close_session(s2)
+    """With the default policy, and with --allow 0.0.0.0/0 --allow ::/0
+    (which lift no default class), a target naming the relay itself (in
+    any spelling: names, short and integer IPv4 forms, unspecified,
+    IPv4-mapped) or a link-local / metadata (fd00:ec2::254 included) /
+    multicast / broadcast address is reset and logged as a policy
+    refusal naming its class (or as a bad target), without a dial."""
+    for name, extra in (("relay", ()),
+                        ("relay-allow-all", ("--allow", "0.0.0.0/0",
+                                             "--allow", "::/0"))):
+        relay = env.start_relay(extra, allow_loopback=False, name=name)
+        s = session(env, relay.port)
+        before = relay.log_text().count("tunnel_accepted")
+        targets = self_targets(relay.port) + ["[fd00:ec2::254]:80"]
+        for t in targets:
+            st = s.open(t, b"GET / HTTP/1.0\r\n\r\n")
+            harness.check(st.wait_reset(15), "%s: %s was not reset"
+                          % (name, t))
+        # nothing dialled the relay back: no second tunnel showed up
+        time.sleep(0.3)
+        log = relay.log_text()
+        harness.check_eq(log.count("tunnel_accepted"), before,
+                         "the relay connected to itself")
+        refused = log.count("outcome=refused") + \
+            log.count("outcome=bad_target")
+        harness.check(refused >= len(targets),
+                      "only %d refusals logged:\n%s" % (refused,
+                                                        log[-4000:]))
+        harness.check("outcome=ok" not in log, "a self target succeeded")
+        for cls in ("loopback", "unspecified", "metadata", "link_local",
+                    "multicast", "broadcast"):
+            harness.check('reason="policy: %s"' % cls in log,
+                          "%s: no refusal names %s:\n%s"
+                          % (name, cls, log[-4000:]))
+        close_session(s)
 
 
 if __name__ == "__main__":

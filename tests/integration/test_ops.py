@@ -363,9 +363,14 @@ def test_systemd_units_verify(env):
         harness.check_eq(r.returncode, 0, "systemd-analyze security %s:\n%s"
                          % (name, r.stdout.decode(errors="replace")[-3000:]))
         d = unit_directives(unit)
+        # The relay reads its own addresses (policy class own_address)
+        # over rtnetlink; forward has no use for it.
+        families = ("AF_INET AF_INET6 AF_UNIX AF_NETLINK"
+                    if name == "beacon-egress.service"
+                    else "AF_INET AF_INET6 AF_UNIX")
         for k, v in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
                      ("User", "beacon"), ("PrivateTmp", "yes"),
-                     ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"),
+                     ("RestrictAddressFamilies", families),
                      ("CapabilityBoundingSet", "")):
             harness.check(d.get(k) == [v], "%s: %s=%s, want %r" %
                           (name, k, d.get(k), v))
@@ -995,10 +1000,11 @@ def test_policy_embedded_and_private(env):
     each refusal is the policy's, logged with its reason."""
     relay = env.start_relay(extra_args=("--deny", "private"))
     for target, why in (("[64:ff9b::a9fe:a9fe]:80",
-                         "link-local (embedded IPv4)"),
+                         "policy: metadata (embedded IPv4)"),
                         ("[2002:a9fe:a9fe::1]:80",
-                         "link-local (embedded IPv4)"),
-                        ("169.254.169.254:80", "link-local"),
+                         "policy: metadata (embedded IPv4)"),
+                        ("169.254.169.254:80", "policy: metadata"),
+                        ("[fd00:ec2::254]:80", "policy: metadata"),
                         ("10.1.2.3:22", "deny private (10.0.0.0/8)"),
                         ("100.64.0.1:22", "deny private (100.64.0.0/10)"),
                         ("[64:ff9b::c0a8:101]:443",
@@ -1142,7 +1148,8 @@ def test_metrics_scrape_egress(env):
 
 def test_metrics_policy_refusal(env):
     """A destination refused by policy counts in
-    beacon_policy_refusals_total, not as a dial failure."""
+    beacon_policy_refusals_total, not as a dial failure, and by its class
+    in beacon_policy_class_refusals_total."""
     mport = env.free_port()
     relay = env.start_relay(extra_args=("--metrics-addr", ":%d" % mport),
                             allow_loopback=False)
@@ -1155,6 +1162,11 @@ def test_metrics_policy_refusal(env):
         timeout=10, msg="policy refusal not counted")
     harness.check_eq(family_sum(m, "beacon_dial_failures_total"), 0,
                      "dial failures")
+    harness.check_eq(
+        m.get('beacon_policy_class_refusals_total{class="loopback"}'), 1.0,
+        "loopback class refusals")
+    harness.check_eq(family_sum(m, "beacon_policy_class_refusals_total"),
+                     1.0, "class refusals")
 
 
 def test_metrics_addr_errors(env):
