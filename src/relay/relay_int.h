@@ -33,6 +33,7 @@
 #include "metrics/http.h"
 #include "metrics/metrics.h"
 #include "mux/mux.h"
+#include "relay/admission.h"
 #include "relay/relay.h"
 #include "target/target.h"
 #include "tls/tls.h"
@@ -96,6 +97,7 @@ typedef struct relay_prom {
   metric_t tunnels_open, tunnels_total, streams_open, streams_total;
   metric_t bytes, dial_failures, policy_refusals, hs_failures;
   metric_t keepalive_timeouts, streams_refused, cert_expiry;
+  metric_t hs_refused, handshakes_in_progress, tunnels_refused;
   metric_histogram_t target_connect; /* by connect outcome */
   metric_t client_cert_expiring;
 } relay_prom_t;
@@ -122,6 +124,11 @@ struct relay {
 
   uv_mutex_t ctx_lock; /* guards ctx */
   struct tls_ctx *ctx;
+
+  /* The pre-authentication budget, shared by the workers (handshake.c). */
+  uv_mutex_t admission_lock; /* guards admission and admission_rng */
+  admission_t *admission;
+  uint64_t admission_rng; /* early-drop dice (xorshift) */
 
   relay_prom_t prom;
   metrics_http_t *metrics_http; /* on the control loop; NULL = off */
@@ -157,6 +164,11 @@ struct relay_worker {
   int refuse_waiting; /* a connection waits for refuse (listener paused) */
   int draining;
   int stopping;
+  /* Accepting is bounded per loop turn, so a connection flood cannot
+   * take the turns of established tunnels: past the burst the listener
+   * waits (libuv pauses it) until the turn's check handle. */
+  unsigned accepts_this_turn;
+  int accept_deferred;
   list_link_t tunnels; /* all tunnels of this loop */
   list_link_t dirty;   /* tunnels with output to flush */
   /* Finished streams, freed by the check handle: a stream ends inside
@@ -189,7 +201,10 @@ struct relay_tunnel {
   uv_tcp_t tcp;
   uv_timer_t timer; /* conn_next_deadline() */
   uv_shutdown_t shutdown_req;
-  conn_t *conn; /* NULL until the TLS session exists */
+  conn_t *conn;              /* NULL until the TLS session exists */
+  admission_source_t source; /* the peer as the budget counts it */
+  int in_handshake;          /* counted in the pre-authentication budget */
+  int has_slot;              /* counted against --max-tunnels */
   char peer[64];
   char subject[256];
   char spki[65];
