@@ -13,6 +13,7 @@
 
 #include "beacon/beacon.h"
 #include "log/log.h"
+#include "relay/addr_text.h"
 #include "tls/identity.h"
 
 int relay_handshakes_check(const relay_config_t *cfg, char *err, size_t errlen)
@@ -85,14 +86,31 @@ static void log_refusal(relay_tunnel_t *t, enum admission_verdict v,
   }
 }
 
-int relay_handshake_admit(relay_tunnel_t *t, const struct sockaddr *peer,
-                          uint64_t *timeout_ms)
+/* Sets t->peer and t->source from the socket's peer address. */
+static void peer_of(relay_tunnel_t *t)
+{
+  struct sockaddr_storage ss;
+  int sl = sizeof(ss);
+  memset(&t->source, 0, sizeof(t->source));
+  if(uv_tcp_getpeername(&t->tcp, (struct sockaddr *)&ss, &sl))
+    return;
+  relay_addr_format((struct sockaddr *)&ss, t->peer, sizeof(t->peer));
+  admission_source_of((struct sockaddr *)&ss, &t->source);
+}
+
+int relay_handshake_admit(relay_tunnel_t *t, uint64_t *timeout_ms)
 {
   relay_t *r = t->w->r;
-  if(peer)
-    admission_source_of(peer, &t->source);
-  else
-    memset(&t->source, 0, sizeof(t->source));
+  peer_of(t);
+  if(t->w->draining) {
+    log_line_t l;
+    if(log_begin(&l, LOG_WARN, "tunnel_refused")) {
+      log_str(&l, "peer", t->peer);
+      log_str(&l, "reason", "draining");
+      log_end(&l);
+    }
+    return -1;
+  }
   uint64_t now = uv_now(&t->w->loop), count = 0;
   uv_mutex_lock(&r->admission_lock);
   enum admission_verdict v =
@@ -110,6 +128,28 @@ int relay_handshake_admit(relay_tunnel_t *t, const struct sockaddr *peer,
   if(count)
     log_refusal(t, v, count, in_progress);
   return -1;
+}
+
+void relay_handshake_conn_config(relay_worker_t *w, uint64_t timeout_ms,
+                                 conn_config_t *cc)
+{
+  const relay_config_t *c = &w->r->cfg;
+  conn_config_default(cc);
+  cc->handshake_timeout_ms = timeout_ms;
+  cc->write_timeout_ms = c->write_timeout_ms;
+  cc->high_water = RELAY_TUNNEL_HIGH_WATER;
+  cc->flush_slice = RELAY_TUNNEL_FLUSH_SLICE;
+  cc->plain = w->plain;
+  cc->plain_cap = sizeof(w->plain);
+  cc->mux.is_client = 0;
+  cc->mux.max_streams = c->max_streams;
+  /* Streams of a confirm_connect tunnel wait unacknowledged while their
+   * target is dialled: as many may as may be open. */
+  cc->mux.accept_backlog = c->max_streams;
+  cc->mux.window_budget = c->window_budget;
+  cc->mux.max_window = 0; /* the default cap, or 256 KiB fixed */
+  cc->mux.keepalive_ms = c->keepalive_ms;
+  cc->mux.keepalive_timeout_ms = c->keepalive_timeout_ms;
 }
 
 void relay_handshake_leave(relay_tunnel_t *t)
@@ -226,6 +266,52 @@ int relay_handshake_admit_tunnel(relay_tunnel_t *t)
   }
   t->has_slot = 1;
   return 0;
+}
+
+int relay_handshake_may_read(const relay_tunnel_t *t)
+{
+  return conn_state(t->conn) != CONN_HANDSHAKE || t->hs_resumed ||
+         t->w->handshakes_this_turn < RELAY_HANDSHAKE_BURST;
+}
+
+void relay_handshake_read(relay_tunnel_t *t)
+{
+  if(t->hs_resumed)
+    t->hs_resumed = 0; /* counted when it was resumed */
+  else if(conn_state(t->conn) == CONN_HANDSHAKE)
+    t->w->handshakes_this_turn++;
+}
+
+void relay_handshake_wait(relay_tunnel_t *t)
+{
+  if(!t->hs_waiting) {
+    t->hs_waiting = 1;
+    list_add(&t->w->hs_waiting, &t->hs_wait_link);
+  }
+  t->w->host->output(t->w); /* the next turn must not block */
+}
+
+void relay_handshake_new_turn(relay_worker_t *w,
+                              int (*read_start)(relay_tunnel_t *t))
+{
+  w->handshakes_this_turn = 0;
+  /* Oldest first (list_add puts new ones at the head); their reads of
+   * the next poll are counted here, newcomers get what is left. */
+  while(!list_empty(&w->hs_waiting) &&
+        w->handshakes_this_turn < RELAY_HANDSHAKE_BURST) {
+    relay_tunnel_t *t =
+        LIST_CONTAINER(w->hs_waiting.prev, relay_tunnel_t, hs_wait_link);
+    list_del(&t->hs_wait_link);
+    t->hs_waiting = 0;
+    if(relay_tunnel_closing(t))
+      continue;
+    if(read_start(t)) {
+      conn_close(t->conn, CONN_CLOSE_READ_ERROR, uv_now(&w->loop));
+      continue;
+    }
+    t->hs_resumed = 1;
+    w->handshakes_this_turn++;
+  }
 }
 
 void relay_handshake_release(relay_tunnel_t *t)

@@ -57,6 +57,8 @@
  * the kernel's share (TUNNEL_NOTSENT_LOWAT): what waits here is already
  * in frame order, so it delays every stream's next frame. */
 #define RELAY_TUNNEL_HIGH_WATER (256 * 1024)
+/* Mux output encrypted per step of a tunnel's flush. */
+#define RELAY_TUNNEL_FLUSH_SLICE (64 * 1024)
 /* Payload pieces gathered during one mux_recv() (they point into
  * w->plain), written afterwards with one writev per stream. The table
  * is the worker's, not each stream's: idle streams stay small. */
@@ -169,6 +171,11 @@ struct relay_worker {
    * waits (libuv pauses it) until the turn's check handle. */
   unsigned accepts_this_turn;
   int accept_deferred;
+  /* The same for handshake work: past RELAY_HANDSHAKE_BURST reads fed
+   * to handshakes in one turn, a handshaking tunnel stops reading (its
+   * bytes wait in the kernel) and waits in hs_waiting for the next. */
+  unsigned handshakes_this_turn;
+  list_link_t hs_waiting;
   list_link_t tunnels; /* all tunnels of this loop */
   list_link_t dirty;   /* tunnels with output to flush */
   /* Finished streams, freed by the check handle: a stream ends inside
@@ -204,7 +211,10 @@ struct relay_tunnel {
   conn_t *conn;              /* NULL until the TLS session exists */
   admission_source_t source; /* the peer as the budget counts it */
   int in_handshake;          /* counted in the pre-authentication budget */
-  int has_slot;              /* counted against --max-tunnels */
+  list_link_t hs_wait_link;  /* in w->hs_waiting while it waits */
+  int hs_waiting;
+  int hs_resumed; /* its next read was counted when it was resumed */
+  int has_slot;   /* counted against --max-tunnels */
   char peer[64];
   char subject[256];
   char spki[65];

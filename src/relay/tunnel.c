@@ -30,11 +30,11 @@
 #include "relay/stream.h"
 #include "relay/tunnel.h"
 
-#define FLUSH_SLICE (64 * 1024)
 /* Write buffers a worker keeps for reuse (conn/conn_uv.h). */
 #define WBUF_KEEP 8
 
 static void tunnel_arm(relay_tunnel_t *t);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void tunnel_dirty(relay_tunnel_t *t);
 static void tunnel_release(relay_tunnel_t *t);
 static void tunnel_stream_gone(relay_tunnel_t *t);
@@ -97,6 +97,8 @@ static void tunnel_release(relay_tunnel_t *t)
   }
   if(t->dirty)
     list_del(&t->dirty_link);
+  if(t->hs_waiting)
+    list_del(&t->hs_wait_link);
   list_del(&t->link);
   conn_free(t->conn);
   relay_handshake_release(t);
@@ -415,8 +417,22 @@ static const conn_callbacks_t conn_cbs = {
 static void on_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
 {
   relay_tunnel_t *t = h->data;
+  if(!relay_handshake_may_read(t)) {
+    *buf = uv_buf_init(NULL, 0); /* on_read gets UV_ENOBUFS: wait */
+    return;
+  }
   buf->base = (char *)t->w->rbuf;
   buf->len = sizeof(t->w->rbuf);
+}
+
+static int tunnel_read_start(relay_tunnel_t *t)
+{
+  return uv_read_start((uv_stream_t *)&t->tcp, on_alloc, on_read);
+}
+
+void relay_tunnel_new_turn(relay_worker_t *w)
+{
+  relay_handshake_new_turn(w, tunnel_read_start);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -424,6 +440,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   relay_tunnel_t *t = s->data;
   if(nread == 0 || relay_tunnel_closing(t))
     return;
+  if(nread == UV_ENOBUFS) {
+    uv_read_stop(s);
+    relay_handshake_wait(t);
+    return;
+  }
+  relay_handshake_read(t);
   if(nread < 0) {
     if(conn_state(t->conn) == CONN_HANDSHAKE) {
       atomic_fetch_add(&metrics_of(t)->hs_fail_tls, 1);
@@ -513,51 +535,12 @@ static relay_tunnel_t *tunnel_new(relay_worker_t *w)
   return t;
 }
 
-/* Into the handshake budget, unless draining (handshake.c logs and
- * counts its own refusals). 0 with the handshake deadline, or -1. */
-static int tunnel_admit(relay_tunnel_t *t, uint64_t *timeout_ms)
-{
-  struct sockaddr_storage ss;
-  int sl = sizeof(ss);
-  int known = !uv_tcp_getpeername(&t->tcp, (struct sockaddr *)&ss, &sl);
-  if(known)
-    relay_addr_format((struct sockaddr *)&ss, t->peer, sizeof(t->peer));
-  if(t->w->draining) {
-    log_line_t l;
-    if(log_begin(&l, LOG_WARN, "tunnel_refused")) {
-      log_str(&l, "peer", t->peer);
-      log_str(&l, "reason", "draining");
-      log_end(&l);
-    }
-    return -1;
-  }
-  return relay_handshake_admit(t, known ? (struct sockaddr *)&ss : NULL,
-                               timeout_ms);
-}
-
 /* The connection core with its TLS server session, reading. 0 or -1. */
 static int tunnel_start_tls(relay_tunnel_t *t, uint64_t handshake_timeout_ms)
 {
-  relay_worker_t *w = t->w;
-  relay_t *r = w->r;
   conn_config_t cc;
-  conn_config_default(&cc);
-  cc.handshake_timeout_ms = handshake_timeout_ms;
-  cc.write_timeout_ms = r->cfg.write_timeout_ms;
-  cc.high_water = RELAY_TUNNEL_HIGH_WATER;
-  cc.flush_slice = FLUSH_SLICE;
-  cc.plain = w->plain;
-  cc.plain_cap = sizeof(w->plain);
-  cc.mux.is_client = 0;
-  cc.mux.max_streams = r->cfg.max_streams;
-  /* Streams of a confirm_connect tunnel wait unacknowledged while their
-   * target is dialled: as many may as may be open. */
-  cc.mux.accept_backlog = r->cfg.max_streams;
-  cc.mux.window_budget = r->cfg.window_budget;
-  cc.mux.max_window = 0; /* the default cap, or 256 KiB fixed */
-  cc.mux.keepalive_ms = r->cfg.keepalive_ms;
-  cc.mux.keepalive_timeout_ms = r->cfg.keepalive_timeout_ms;
-  struct tls_ctx *ctx = relay_ctx_get(r);
+  relay_handshake_conn_config(t->w, handshake_timeout_ms, &cc);
+  struct tls_ctx *ctx = relay_ctx_get(t->w->r);
   t->conn = conn_new(&cc, ctx, NULL, &conn_cbs, &mux_cbs, t, t->start_ms);
   tls_ctx_unref(ctx);
   if(!t->conn)
@@ -580,7 +563,8 @@ void relay_tunnel_accept(relay_worker_t *w)
   }
   uint64_t timeout_ms = 0;
   if(uv_accept((uv_stream_t *)&w->listener, (uv_stream_t *)&t->tcp) ||
-     tunnel_admit(t, &timeout_ms) || tunnel_start_tls(t, timeout_ms)) {
+     relay_handshake_admit(t, &timeout_ms) ||
+     tunnel_start_tls(t, timeout_ms)) {
     close_handles(t);
     return;
   }

@@ -27,6 +27,7 @@ static void on_dirty_check(uv_check_t *h)
   /* A new turn: the connection libuv holds for us (its listener paused
    * since) is accepted now, which resumes the listener. */
   w->accepts_this_turn = 0;
+  relay_tunnel_new_turn(w);
   if(w->accept_deferred && !w->draining) {
     w->accept_deferred = 0;
     w->accepts_this_turn = 1;
@@ -48,7 +49,8 @@ static void on_dirty_check(uv_check_t *h)
     relay_tunnel_t *t = LIST_CONTAINER(batch.next, relay_tunnel_t, dirty_link);
     relay_tunnel_flush(t); /* unlinks t */
   }
-  if(list_empty(&w->dirty) && list_empty(&w->reap))
+  if(list_empty(&w->dirty) && list_empty(&w->reap) &&
+     list_empty(&w->hs_waiting))
     uv_idle_stop(&w->idle);
 }
 
@@ -209,6 +211,7 @@ static int worker_init(relay_worker_t *w)
   relay_tunnel_init_cache(w);
   list_init(&w->dirty);
   list_init(&w->reap);
+  list_init(&w->hs_waiting);
   uv_tcp_init(&w->loop, &w->listener);
   w->listener.data = w;
   err = uv_tcp_open(&w->listener, w->fd);
