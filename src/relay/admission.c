@@ -34,7 +34,7 @@ struct admission {
 };
 
 static const char *const verdict_names[ADMISSION_NVERDICTS] = {
-    "ok", "max_handshakes", "per_source", "early_drop"};
+    "ok", "max_handshakes", "per_source", "early_drop", "evicted"};
 
 const char *admission_verdict_name(enum admission_verdict v)
 {
@@ -169,16 +169,16 @@ static int early_drop(admission_t *a)
   return roll < p;
 }
 
-enum admission_verdict admission_enter(admission_t *a,
-                                       const admission_source_t *src,
-                                       uint64_t *deadline_ms)
+static enum admission_verdict enter(admission_t *a,
+                                    const admission_source_t *src,
+                                    uint64_t *deadline_ms, int may_drop)
 {
   if(a->in_progress >= a->cfg.full)
     return ADMISSION_FULL;
   size_t i = find(a, src);
   if(a->cfg.per_source && a->table[i].count >= a->cfg.per_source)
     return ADMISSION_PER_SOURCE;
-  if(early_drop(a))
+  if(may_drop && early_drop(a))
     return ADMISSION_EARLY_DROP;
   if(deadline_ms)
     *deadline_ms = admission_deadline(a, a->in_progress);
@@ -187,6 +187,20 @@ enum admission_verdict admission_enter(admission_t *a,
   a->table[i].count++;
   a->in_progress++;
   return ADMISSION_OK;
+}
+
+enum admission_verdict admission_enter(admission_t *a,
+                                       const admission_source_t *src,
+                                       uint64_t *deadline_ms)
+{
+  return enter(a, src, deadline_ms, 1);
+}
+
+enum admission_verdict admission_enter_replacing(admission_t *a,
+                                                 const admission_source_t *src,
+                                                 uint64_t *deadline_ms)
+{
+  return enter(a, src, deadline_ms, 0);
 }
 
 void admission_leave(admission_t *a, const admission_source_t *src)

@@ -47,11 +47,15 @@ enum admission_verdict {
   ADMISSION_FULL,       /* "max_handshakes": full reached */
   ADMISSION_PER_SOURCE, /* "per_source": its source is at its cap */
   ADMISSION_EARLY_DROP, /* "early_drop": the random drop between */
+  /* "evicted": not a verdict of admission_enter() but of its caller,
+   * which closed the oldest handshake to make room (counted and logged
+   * with the others) */
+  ADMISSION_EVICTED,
   ADMISSION_NVERDICTS
 };
 
 /* The word for a verdict in logs and metrics ("ok", "max_handshakes",
- * "per_source", "early_drop"). */
+ * "per_source", "early_drop", "evicted"). */
 const char *admission_verdict_name(enum admission_verdict v);
 
 /* A source as counted: an IPv4 address or an IPv6 /64. */
@@ -80,6 +84,12 @@ void admission_free(admission_t *a); /* NULL allowed */
 enum admission_verdict admission_enter(admission_t *a,
                                        const admission_source_t *src,
                                        uint64_t *deadline_ms);
+
+/* admission_enter() without the random early drop: for a connection
+ * that replaces one the caller closed to make room when FULL. */
+enum admission_verdict admission_enter_replacing(admission_t *a,
+                                                 const admission_source_t *src,
+                                                 uint64_t *deadline_ms);
 
 /* An admitted connection's handshake ended, whatever the outcome. */
 void admission_leave(admission_t *a, const admission_source_t *src);

@@ -1,8 +1,10 @@
 /*
  * handshake.c - a tunnel from accept to its tunnel slot (handshake.h).
  * The budget itself is the sans-I/O core relay/admission.c; this file
- * shares it between the workers under a lock, turns its verdicts into
- * metrics and log lines, and checks the controller once TLS is done.
+ * shares it between the workers under a lock, evicts a worker's oldest
+ * handshake where the core says drop, turns verdicts into metrics and
+ * log lines, paces handshake reads per loop turn, and checks the
+ * controller once TLS is done.
  */
 #include "relay/handshake.h"
 
@@ -98,9 +100,63 @@ static void peer_of(relay_tunnel_t *t)
   admission_source_of((struct sockaddr *)&ss, &t->source);
 }
 
-int relay_handshake_admit(relay_tunnel_t *t, uint64_t *timeout_ms)
+/* One verdict on t: admission_enter() or, after an eviction,
+ * admission_enter_replacing(). Admitted, t joins w->handshaking. */
+static enum admission_verdict enter(relay_tunnel_t *t, int replacing,
+                                    uint64_t *timeout_ms)
 {
   relay_t *r = t->w->r;
+  uv_mutex_lock(&r->admission_lock);
+  enum admission_verdict v =
+      replacing
+          ? admission_enter_replacing(r->admission, &t->source, timeout_ms)
+          : admission_enter(r->admission, &t->source, timeout_ms);
+  atomic_store(&r->metrics.handshakes_in_progress,
+               admission_in_progress(r->admission));
+  uv_mutex_unlock(&r->admission_lock);
+  if(v == ADMISSION_OK) {
+    t->in_handshake = 1;
+    list_add(&t->w->handshaking, &t->hs_link);
+  }
+  return v;
+}
+
+/* Counts v for t (the connection refused, or the handshake evicted) and
+ * logs it at most once a second per reason. */
+static void refused(relay_tunnel_t *t, enum admission_verdict v)
+{
+  relay_t *r = t->w->r;
+  uv_mutex_lock(&r->admission_lock);
+  uint64_t count =
+      admission_refusal_to_log(r->admission, v, uv_now(&t->w->loop));
+  uint32_t in_progress = admission_in_progress(r->admission);
+  uv_mutex_unlock(&r->admission_lock);
+  atomic_fetch_add(&r->metrics.hs_refused[v], 1);
+  if(count)
+    log_refusal(t, v, count, in_progress);
+}
+
+/* The budget says drop (early drop or full): this worker's oldest
+ * handshake goes instead of the newcomer, so that a flood from many
+ * sources cannot hold the budget with idle connections while new ones
+ * (a controller's among them) wait for deadlines. A real handshake
+ * takes milliseconds: to evict it a flood must open --max-handshakes
+ * connections within them. 0, or -1 when this worker has none. */
+static int evict_oldest(relay_worker_t *w)
+{
+  if(list_empty(&w->handshaking))
+    return -1;
+  relay_tunnel_t *old =
+      LIST_CONTAINER(w->handshaking.next, relay_tunnel_t, hs_link);
+  relay_handshake_leave(old);
+  refused(old, ADMISSION_EVICTED);
+  if(!relay_tunnel_closing(old))
+    conn_close(old->conn, CONN_CLOSE_ABORT, uv_now(&w->loop));
+  return 0;
+}
+
+int relay_handshake_admit(relay_tunnel_t *t, uint64_t *timeout_ms)
+{
   peer_of(t);
   if(t->w->draining) {
     log_line_t l;
@@ -111,22 +167,13 @@ int relay_handshake_admit(relay_tunnel_t *t, uint64_t *timeout_ms)
     }
     return -1;
   }
-  uint64_t now = uv_now(&t->w->loop), count = 0;
-  uv_mutex_lock(&r->admission_lock);
-  enum admission_verdict v =
-      admission_enter(r->admission, &t->source, timeout_ms);
-  if(v != ADMISSION_OK)
-    count = admission_refusal_to_log(r->admission, v, now);
-  uint32_t in_progress = admission_in_progress(r->admission);
-  atomic_store(&r->metrics.handshakes_in_progress, in_progress);
-  uv_mutex_unlock(&r->admission_lock);
-  if(v == ADMISSION_OK) {
-    t->in_handshake = 1;
+  enum admission_verdict v = enter(t, 0, timeout_ms);
+  /* Still full after an eviction: another worker took the room. */
+  if((v == ADMISSION_FULL || v == ADMISSION_EARLY_DROP) && !evict_oldest(t->w))
+    v = enter(t, 1, timeout_ms);
+  if(v == ADMISSION_OK)
     return 0;
-  }
-  atomic_fetch_add(&r->metrics.hs_refused[v], 1);
-  if(count)
-    log_refusal(t, v, count, in_progress);
+  refused(t, v);
   return -1;
 }
 
@@ -158,6 +205,7 @@ void relay_handshake_leave(relay_tunnel_t *t)
     return;
   relay_t *r = t->w->r;
   t->in_handshake = 0;
+  list_del(&t->hs_link);
   uv_mutex_lock(&r->admission_lock);
   admission_leave(r->admission, &t->source);
   atomic_store(&r->metrics.handshakes_in_progress,
@@ -295,12 +343,12 @@ void relay_handshake_new_turn(relay_worker_t *w,
                               int (*read_start)(relay_tunnel_t *t))
 {
   w->handshakes_this_turn = 0;
-  /* Oldest first (list_add puts new ones at the head); their reads of
+  /* Oldest first (list_add appends at the tail); their reads of
    * the next poll are counted here, newcomers get what is left. */
   while(!list_empty(&w->hs_waiting) &&
         w->handshakes_this_turn < RELAY_HANDSHAKE_BURST) {
     relay_tunnel_t *t =
-        LIST_CONTAINER(w->hs_waiting.prev, relay_tunnel_t, hs_wait_link);
+        LIST_CONTAINER(w->hs_waiting.next, relay_tunnel_t, hs_wait_link);
     list_del(&t->hs_wait_link);
     t->hs_waiting = 0;
     if(relay_tunnel_closing(t))

@@ -2,10 +2,11 @@
  * handshake.h - a tunnel from accept to its tunnel slot (docs/SECURITY.md
  * "Pre-authentication budget"): admission into the relay-wide handshake
  * budget (relay/admission.h, behind a lock the workers share), the
- * handshake deadline it grants, the refusals (counted by reason, logged
- * at most once a second per reason), the --allow-client check, the
- * handshake failure log lines, and the --max-tunnels slot that only a
- * finished mTLS handshake takes.
+ * handshake deadline it grants, the worker's oldest handshake evicted
+ * where the budget says drop, the refusals (counted by reason, logged
+ * at most once a second per reason), the handshake work per loop turn, the
+ * --allow-client check, the handshake failure log lines, and the --max-tunnels
+ * slot that only a finished mTLS handshake takes.
  */
 #ifndef BEACON_RELAY_HANDSHAKE_H
 #define BEACON_RELAY_HANDSHAKE_H

@@ -21,7 +21,7 @@ static const char *const hs_reasons[] = {"timeout", "verify", "tls",
                                          "not_allowed"};
 /* enum admission_verdict order, from ADMISSION_FULL */
 static const char *const admission_reasons[] = {"max_handshakes", "per_source",
-                                                "early_drop"};
+                                                "early_drop", "evicted"};
 /* enum mux_refusal order, from MUX_REFUSED_GOING_AWAY */
 static const char *const refusal_reasons[] = {"going_away", "max_streams",
                                               "accept_backlog", "output_full"};
@@ -78,9 +78,10 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
   metric_bind(&p->hs_failures, 3, &m->hs_fail_not_allowed);
   family(reg, &p->hs_refused, METRIC_COUNTER,
          "beacon_handshake_refusals_total",
-         "Connections closed at accept by the pre-authentication budget.",
-         "reason", admission_reasons, 3);
-  for(size_t i = 0; i < 3; i++)
+         "Connections closed by the pre-authentication budget: at accept, "
+         "or evicted (the oldest handshake) to make room.",
+         "reason", admission_reasons, 4);
+  for(size_t i = 0; i < 4; i++)
     metric_bind(&p->hs_refused, i, &m->hs_refused[i + 1]);
   family(reg, &p->handshakes_in_progress, METRIC_GAUGE,
          "beacon_handshakes_in_progress",

@@ -43,8 +43,9 @@ typedef struct relay_config {
                                     tunnels past the mTLS handshake */
   /* --max-handshakes START:RATE:FULL (docs/SECURITY.md "Pre-authentication
    * budget"): TLS handshakes in progress, all workers. From START on, a
-   * new connection is dropped at random, RATE % at START rising to 100 %
-   * at FULL, and the handshake deadline shrinks towards 2 s. */
+   * drop is decided at random, RATE % at START rising to 100 % at FULL
+   * (the worker's oldest handshake goes in the newcomer's place when it
+   * has one), and the handshake deadline shrinks towards 2 s. */
   uint32_t max_handshakes_start;      /* 256 */
   uint32_t max_handshakes_rate;       /* 30 (%) */
   uint32_t max_handshakes;            /* 1024 */
@@ -90,9 +91,10 @@ typedef struct relay_metrics {
   atomic_uint_fast64_t hs_fail_verify;
   atomic_uint_fast64_t hs_fail_tls;
   atomic_uint_fast64_t hs_fail_not_allowed;
-  /* connections closed at accept, by enum admission_verdict (index 0
-   * unused): max_handshakes, per_source, early_drop */
-  atomic_uint_fast64_t hs_refused[4];
+  /* connections closed by the pre-authentication budget, by enum
+   * admission_verdict (index 0 unused): at accept (max_handshakes,
+   * per_source, early_drop) or evicted to make room (evicted) */
+  atomic_uint_fast64_t hs_refused[5];
   atomic_uint_fast64_t handshakes_in_progress; /* a gauge */
   atomic_uint_fast64_t keepalive_timeouts;
   /* streams the session reset before they reached us, by enum

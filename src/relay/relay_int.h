@@ -176,8 +176,9 @@ struct relay_worker {
    * bytes wait in the kernel) and waits in hs_waiting for the next. */
   unsigned handshakes_this_turn;
   list_link_t hs_waiting;
-  list_link_t tunnels; /* all tunnels of this loop */
-  list_link_t dirty;   /* tunnels with output to flush */
+  list_link_t handshaking; /* admitted handshakes, oldest first */
+  list_link_t tunnels;     /* all tunnels of this loop */
+  list_link_t dirty;       /* tunnels with output to flush */
   /* Finished streams, freed by the check handle: a stream ends inside
    * callbacks whose callers still look at it. */
   list_link_t reap;
@@ -211,6 +212,7 @@ struct relay_tunnel {
   conn_t *conn;              /* NULL until the TLS session exists */
   admission_source_t source; /* the peer as the budget counts it */
   int in_handshake;          /* counted in the pre-authentication budget */
+  list_link_t hs_link;       /* in w->handshaking while in_handshake */
   list_link_t hs_wait_link;  /* in w->hs_waiting while it waits */
   int hs_waiting;
   int hs_resumed; /* its next read was counted when it was resumed */

@@ -115,6 +115,18 @@ static void test_full_refuses_and_leave_frees(void **state)
   admission_free(a);
 }
 
+static void test_per_source_holds_when_replacing(void **state)
+{
+  fake_random_t r = {0};
+  admission_config_t c = config(100, 0, 100, 1);
+  admission_t *a = admission_new(&c, fake_random, &r);
+  admission_source_t x = v4("127.0.0.2");
+  assert_int_equal(admission_enter_replacing(a, &x, NULL), ADMISSION_OK);
+  assert_int_equal(admission_enter_replacing(a, &x, NULL),
+                   ADMISSION_PER_SOURCE);
+  admission_free(a);
+}
+
 static void test_per_source_ipv4(void **state)
 {
   fake_random_t r = {0};
@@ -202,6 +214,15 @@ static void test_early_drop_curve(void **state)
   r.calls = 0;
   assert_int_equal(admission_enter(a, &s, NULL), ADMISSION_FULL);
   assert_int_equal(r.calls, 0);
+  /* one leaves to make room: its replacement skips the dice (which
+   * would say drop: 0 < p at 19), but the caps still hold */
+  admission_leave(a, &s);
+  r.next = 0;
+  assert_int_equal(admission_enter(a, &s, NULL), ADMISSION_EARLY_DROP);
+  uint64_t dl = 0;
+  assert_int_equal(admission_enter_replacing(a, &s, &dl), ADMISSION_OK);
+  assert_int_equal(dl, 2800);
+  assert_int_equal(admission_enter_replacing(a, &s, &dl), ADMISSION_FULL);
   admission_free(a);
 }
 
@@ -317,6 +338,8 @@ static void test_refusal_log_rate_limit(void **state)
                       "max_handshakes");
   assert_string_equal(admission_verdict_name(ADMISSION_PER_SOURCE),
                       "per_source");
+  assert_string_equal(admission_verdict_name(ADMISSION_EVICTED), "evicted");
+  assert_int_equal(admission_refusal_to_log(a, ADMISSION_EVICTED, 7000), 1);
   admission_free(a);
 }
 
@@ -326,6 +349,7 @@ int main(void)
       cmocka_unit_test(test_bad_config),
       cmocka_unit_test(test_full_refuses_and_leave_frees),
       cmocka_unit_test(test_per_source_ipv4),
+      cmocka_unit_test(test_per_source_holds_when_replacing),
       cmocka_unit_test(test_sources_v6_by_64_and_mapped),
       cmocka_unit_test(test_early_drop_curve),
       cmocka_unit_test(test_early_drop_rate_statistics),
