@@ -17,6 +17,10 @@
 
 #define RENDER_INITIAL 16384
 #define RENDER_MAX (4u << 20)
+/* Well above METRICS_HTTP_MAX_CONNS: a burst of connections waits in the
+ * kernel until the loop evicts its way through them, instead of having
+ * its SYNs dropped (and retried a second later) when the queue is full. */
+#define METRICS_HTTP_BACKLOG 511
 
 typedef struct metrics_http_conn metrics_http_conn_t;
 
@@ -365,7 +369,8 @@ metrics_http_t *metrics_http_start(uv_loop_t *loop, const char *addr,
   s->listener_open = 1;
   rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&ss, 0);
   if(!rc)
-    rc = uv_listen((uv_stream_t *)&s->listener, 64, on_connection);
+    rc = uv_listen((uv_stream_t *)&s->listener, METRICS_HTTP_BACKLOG,
+                   on_connection);
   if(!rc)
     rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &namelen);
   if(rc) {
