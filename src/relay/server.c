@@ -17,6 +17,7 @@
 #include "beacon/beacon.h"
 #include "common/sd_notify.h"
 #include "log/log.h"
+#include "relay/handshake.h"
 #include "relay/listener.h"
 #include "relay/own_addrs.h"
 #include "relay/prom.h"
@@ -37,6 +38,10 @@ void relay_config_default(relay_config_t *cfg)
   cfg->drain_timeout_ms = 30000;
   cfg->max_streams = 4096;
   cfg->max_tunnels = 1024;
+  cfg->max_handshakes_start = 256;
+  cfg->max_handshakes_rate = 30;
+  cfg->max_handshakes = 1024;
+  cfg->max_handshakes_per_source = 64;
   cfg->window_budget = MUX_DEFAULT_WINDOW_BUDGET;
 }
 
@@ -111,7 +116,7 @@ static int check_limits(const relay_config_t *cfg, char *err, size_t errlen)
     snprintf(err, errlen, "limits and timeouts must be greater than 0");
     return BEACON_EINVAL;
   }
-  return 0;
+  return relay_handshakes_check(cfg, err, errlen);
 }
 
 int relay_check(const relay_config_t *cfg, char *err, size_t errlen)
@@ -156,6 +161,9 @@ int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
     r->workers[i].index = i;
   }
   rc = relay_load_tls(&r->cfg, &r->ctx, err, errlen);
+  if(rc)
+    goto fail;
+  rc = relay_handshakes_init(r);
   if(rc)
     goto fail;
   relay_prom_init(&r->prom, &r->metrics);
@@ -283,6 +291,7 @@ void relay_free(relay_t *r)
   tls_ctx_unref(r->ctx);
   policy_free(r->default_policy);
   uv_mutex_destroy(&r->ctx_lock);
+  relay_handshakes_free(r);
   free(r->workers);
   free(r->config_dir);
   free(r->tunnel_addr);
