@@ -33,6 +33,7 @@
 #include "metrics/http.h"
 #include "metrics/metrics.h"
 #include "mux/mux.h"
+#include "relay/budget.h"
 #include "relay/relay.h"
 #include "target/target.h"
 #include "tls/tls.h"
@@ -98,6 +99,7 @@ typedef struct relay_prom {
   metric_t keepalive_timeouts, streams_refused, cert_expiry;
   metric_histogram_t target_connect; /* by connect outcome */
   metric_t client_cert_expiring;
+  metric_t memory_held, memory_limit, fds_held, fds_limit;
 } relay_prom_t;
 
 /* Warn when the relay certificate expires within 30 days. */
@@ -122,6 +124,11 @@ struct relay {
 
   uv_mutex_t ctx_lock; /* guards ctx */
   struct tls_ctx *ctx;
+
+  /* Memory and descriptors, shared by every worker (budget.h). */
+  budget_t budget;
+  uv_timer_t trim_timer; /* gives freed memory back (resources.h) */
+  uint64_t trim_mark;    /* budget use at the last trim */
 
   relay_prom_t prom;
   metrics_http_t *metrics_http; /* on the control loop; NULL = off */
@@ -204,6 +211,10 @@ struct relay_tunnel {
    * connected, and refused with a reason (docs/PROTOCOL.md "Connect
    * results (ALPN beacon/1)"). */
   int confirm_connect;
+  /* Its account in r->budget, joined once the handshake is accepted;
+   * tls_charged is the ciphertext queue it was last charged for. */
+  budget_tunnel_t budget;
+  size_t tls_charged;
 };
 
 /* 1 once the tunnel ends: its streams are being aborted. */

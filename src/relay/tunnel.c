@@ -28,6 +28,7 @@
 #include "relay/reload.h"
 #include "relay/stream.h"
 #include "relay/tunnel.h"
+#include "relay/tunnel_budget.h"
 #include "tls/identity.h"
 
 #define FLUSH_SLICE (64 * 1024)
@@ -99,6 +100,7 @@ static void tunnel_release(relay_tunnel_t *t)
     list_del(&t->dirty_link);
   list_del(&t->link);
   conn_free(t->conn);
+  budget_tunnel_leave(&t->budget); /* whatever it still held */
   atomic_fetch_sub(&w->r->metrics.tunnels_open, 1);
   free(t);
   w->host->tunnel_gone(w);
@@ -118,6 +120,7 @@ static void on_write(void *owner, size_t len, int status)
 {
   relay_tunnel_t *t = owner;
   conn_write_done(t->conn, len, now_of(t));
+  relay_tunnel_charge_tls(t);
   if(status < 0) {
     if(!relay_tunnel_closing(t))
       relay_tunnel_close(t, CONN_CLOSE_WRITE_ERROR);
@@ -161,6 +164,7 @@ void relay_tunnel_flush(relay_tunnel_t *t)
      * queue; reads are not served in between). */
   } while(!conn_waiting(t->conn) && conn_unencrypted(t->conn) &&
           conn_unencrypted(t->conn) < before);
+  relay_tunnel_charge_tls(t);
   tunnel_arm(t);
 }
 
@@ -248,7 +252,12 @@ static int cb_open(mux_t *m, uint32_t id, void **ud, void *tud)
   relay_tunnel_t *t = tud;
   if(!relay_tunnel_up(t) || t->w->draining)
     return BEACON_EGOAWAY;
-  return relay_stream_open(t, id, ud);
+  if(budget_admit_stream(&t->budget))
+    return relay_tunnel_refuse_resource(t, id);
+  int rc = relay_stream_open(t, id, ud);
+  if(rc < 0 || !*ud)
+    budget_stream_done(&t->budget); /* no on_stream_closed with it */
+  return rc;
 }
 
 static void cb_data(mux_t *m, uint32_t id, void *sud, const uint8_t *p,
@@ -278,8 +287,10 @@ static void cb_writable(mux_t *m, uint32_t id, void *sud, void *tud)
 
 static void cb_closed(mux_t *m, uint32_t id, void *sud, void *tud)
 {
-  if(sud)
+  if(sud) {
+    budget_stream_done(&((relay_tunnel_t *)tud)->budget);
     relay_stream_on_closed(sud);
+  }
 }
 
 static void cb_go_away(mux_t *m, uint32_t code, void *tud)
@@ -422,6 +433,9 @@ static int cb_handshake(conn_t *c, void *ud)
     handshake_failed(t, "client not allowed by --allow-client", t->spki);
     return -1;
   }
+  /* Only now does the tunnel take a share of the budgets, before its
+   * mux exists and charges them. */
+  budget_tunnel_join(&t->w->r->budget, &t->budget);
   return 0;
 }
 
@@ -624,6 +638,7 @@ void relay_tunnel_accept(relay_worker_t *w)
   cc.mux.max_window = 0; /* the default cap, or 256 KiB fixed */
   cc.mux.keepalive_ms = r->cfg.keepalive_ms;
   cc.mux.keepalive_timeout_ms = r->cfg.keepalive_timeout_ms;
+  cc.mux.ledger = relay_tunnel_ledger(t);
   struct tls_ctx *ctx = relay_ctx_get(r);
   t->conn = conn_new(&cc, ctx, NULL, &conn_cbs, &mux_cbs, t, t->start_ms);
   tls_ctx_unref(ctx);
