@@ -213,8 +213,9 @@ static size_t other_opts(relay_config_t *c, egress_flags_t *f, cli_opt_t *t)
       .kind = CLI_OPT_SIZE,
       .metavar = "SIZE",
       .size = &c->memory_limit,
-      .help = "bytes the relay may be made to hold:\nwindows, queues, TLS "
-              "buffers (K, M, G;\ndefault a quarter of the RAM, 64M..1G)"};
+      .help =
+          "bytes the relay may be made to hold:\nwindows, queues, TLS "
+          "buffers (K, M, G; default a quarter\nof the RAM, at least 64M)"};
   t[n++] = (cli_opt_t){
       .name = "window-budget",
       .kind = CLI_OPT_SIZE,

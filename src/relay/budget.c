@@ -20,16 +20,30 @@ static uint64_t tunnels_of(const budget_t *b)
   return n ? n : 1;
 }
 
+/* Below this, anyone may take; above it, only tunnels under their share. */
+static uint64_t high_water(const budget_pool_t *p)
+{
+  return p->limit - p->limit / BUDGET_HIGH_WATER_DIV;
+}
+
+/* Shares divide the high water, not the pool: even a tunnel alone
+ * leaves the last part to the next tunnel that comes. */
+static uint64_t share_of(const budget_pool_t *p, uint64_t ntunnels)
+{
+  return high_water(p) / ntunnels;
+}
+
 /* The fair-share rule of budget.h for a tunnel holding `mine`, asking
  * n more of a pool whose total is `total`. */
 static int rule_allows(const budget_pool_t *p, uint64_t ntunnels,
                        uint64_t mine, uint64_t total, uint64_t n)
 {
-  if(n > p->limit || total > p->limit - n)
+  if(n > p->limit || total > p->limit - n ||
+     mine + n > p->limit / BUDGET_TUNNEL_MAX_DIV)
     return 0;
-  if(mine + n <= p->limit / ntunnels)
+  if(mine + n <= share_of(p, ntunnels))
     return 1;
-  return total + n <= p->limit - p->limit / BUDGET_HIGH_WATER_DIV;
+  return total + n <= high_water(p);
 }
 
 /* Takes n of p for a tunnel holding *mine; 1 when granted. */
@@ -122,16 +136,19 @@ size_t budget_mem_take_upto(budget_tunnel_t *t, size_t n)
    * lose a race: then nothing, and the caller asks again later). */
   uint64_t ntunnels = tunnels_of(b), total = load(&b->mem.used);
   uint64_t mine = load(&t->mem), limit = b->mem.limit;
-  uint64_t share = limit / ntunnels;
-  uint64_t high = limit - limit / BUDGET_HIGH_WATER_DIV;
+  uint64_t share = share_of(&b->mem, ntunnels), high = high_water(&b->mem);
   uint64_t room = 0;
   if(total < limit)
     room = limit - total;
+  uint64_t cap = limit / BUDGET_TUNNEL_MAX_DIV;
   uint64_t fair = mine < share ? share - mine : 0;
   uint64_t spare = total < high ? high - total : 0;
   uint64_t can = fair > spare ? fair : spare;
   if(can > room)
     can = room;
+  uint64_t cap_left = mine < cap ? cap - mine : 0;
+  if(can > cap_left)
+    can = cap_left;
   if(can > n)
     can = n;
   if(!can || !pool_take(&b->mem, ntunnels, &t->mem, can))
@@ -194,10 +211,10 @@ unsigned budget_pressure(const budget_t *b)
 
 uint64_t budget_mem_share(const budget_t *b)
 {
-  return b->mem.limit / tunnels_of(b);
+  return share_of(&b->mem, tunnels_of(b));
 }
 
 uint64_t budget_fd_share(const budget_t *b)
 {
-  return b->fd.limit / tunnels_of(b);
+  return share_of(&b->fd, tunnels_of(b));
 }

@@ -11,12 +11,16 @@
  * never take; what is left is shared by the tunnels' sockets and their
  * streams' target sockets.
  *
- * Fair share. With n tunnels joined, a tunnel's share of a pool is
- * pool/n. A take is granted when the pool's total stays within the pool
- * AND either the tunnel stays within its share, or the pool stays below
- * its high water (7/8 of it). So one controller can use what others
- * leave idle, but the last eighth is kept for tunnels still under their
- * share: a flood from one tunnel cannot starve another one's streams.
+ * Fair share. A pool's high water is 7/8 of it; with n tunnels joined, a
+ * tunnel's share is high water / n. A take is granted when the pool's
+ * total stays within the pool AND either the tunnel stays within its
+ * share, or the total stays below the high water; and never past a
+ * quarter of the pool for one tunnel. So one controller can use what
+ * others leave idle, but not all of it even when it came first and
+ * alone, and the last eighth is kept for tunnels still under their
+ * share: floods from a few tunnels cannot starve another's streams.
+ * (Many hostile tunnels together can, until their streams end: nothing
+ * a tunnel was granted is taken back.)
  *
  * Who calls what (each tunnel is charged from its own worker thread; the
  * totals are atomics shared by all workers, so takes never lock):
@@ -59,6 +63,8 @@
 #define BUDGET_TUNNEL_IDLE_BYTES ((size_t)24 * 1024)
 /* The last fraction of a pool that only tunnels under their share take. */
 #define BUDGET_HIGH_WATER_DIV 8
+/* The most of a pool one tunnel may hold: limit / this. */
+#define BUDGET_TUNNEL_MAX_DIV 4
 
 /* One pool: memory bytes or descriptors. */
 typedef struct budget_pool {

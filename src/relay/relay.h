@@ -47,7 +47,7 @@ typedef struct relay_config {
                            fixed 256 KiB windows */
   /* --memory-limit: every byte the relay may be made to hold (windows
    * granted, queues, TLS buffers: relay/budget.h); 0 = a quarter of the
-   * physical memory, at least 64 MiB and at most 1 GiB. */
+   * physical memory (or of the cgroup's limit), at least 64 MiB. */
   size_t memory_limit;
   const policy_t *policy; /* borrowed; NULL = default policy */
   /* Accepted client identities in the canonical form of

@@ -15,6 +15,7 @@
 #include "relay/resources.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #if defined(__GLIBC__)
@@ -30,13 +31,30 @@
 #define TRIM_DROP ((uint64_t)8 << 20)
 #define MMAP_THRESHOLD (256 * 1024)
 
+/* The cgroup v2 memory.max of this process's group (a container's or a
+ * systemd unit's MemoryMax=), or 0 when there is none. */
+static uint64_t cgroup_memory_max(void)
+{
+  char line[64];
+  uint64_t v = 0;
+  FILE *f = fopen("/sys/fs/cgroup/memory.max", "r");
+  if(!f)
+    return 0;
+  if(fgets(line, sizeof(line), f) && line[0] >= '0' && line[0] <= '9')
+    v = strtoull(line, NULL, 10);
+  fclose(f);
+  return v;
+}
+
 uint64_t relay_default_memory_limit(void)
 {
   long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-  uint64_t quarter = pages > 0 && size > 0 ? (uint64_t)pages * size / 4 : 0;
-  if(quarter < RELAY_MEMORY_MIN)
-    return RELAY_MEMORY_MIN;
-  return quarter > RELAY_MEMORY_MAX ? RELAY_MEMORY_MAX : quarter;
+  uint64_t ram = pages > 0 && size > 0 ? (uint64_t)pages * size : 0;
+  uint64_t cg = cgroup_memory_max();
+  if(cg && (!ram || cg < ram))
+    ram = cg;
+  uint64_t quarter = ram / 4;
+  return quarter < RELAY_MEMORY_MIN ? RELAY_MEMORY_MIN : quarter;
 }
 
 uint64_t relay_fd_reserve(uint64_t fd_limit)

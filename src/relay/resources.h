@@ -14,10 +14,11 @@
 
 #include "relay/relay_int.h"
 
-/* The default --memory-limit: a quarter of the physical memory, at
- * least RELAY_MEMORY_MIN and at most RELAY_MEMORY_MAX. */
+/* The default --memory-limit: a quarter of the physical memory, or of
+ * the cgroup's memory.max when that is lower, at least RELAY_MEMORY_MIN.
+ * A quarter leaves the rest to the kernel's socket buffers (which the
+ * budget does not see) and the system. */
 #define RELAY_MEMORY_MIN ((uint64_t)64 << 20)
-#define RELAY_MEMORY_MAX ((uint64_t)1 << 30)
 uint64_t relay_default_memory_limit(void);
 
 /* Descriptors kept from streams and tunnels for the listeners, the

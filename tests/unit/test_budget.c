@@ -27,13 +27,14 @@ static void test_init_checks(void **state)
   assert_int_equal(budget_init(&b, MiB, 0, 0), BEACON_EINVAL);
   assert_int_equal(budget_init(&b, MiB, 100, 100), BEACON_EINVAL);
   assert_int_equal(budget_init(&b, MiB, 100, 10), 0);
-  assert_int_equal(budget_fd_share(&b), 90);
-  assert_int_equal(budget_mem_share(&b), MiB);
+  /* Shares divide the high water, 7/8 of each pool. */
+  assert_int_equal(budget_fd_share(&b), 90 - 90 / 8);
+  assert_int_equal(budget_mem_share(&b), MiB - MiB / 8);
   assert_int_equal(budget_pressure(&b), 0);
 }
 
-/* One tunnel alone may use everything up to the limit's high water, and
- * nothing past the limit. */
+/* One tunnel alone holds at most a quarter of the pool: the next
+ * tunnels to come still find the rest. */
 static void test_single_tunnel(void **state)
 {
   (void)state;
@@ -43,45 +44,50 @@ static void test_single_tunnel(void **state)
   budget_tunnel_join(&b, &t);
   assert_int_equal(budget_mem_used(&b), IDLE);
   assert_int_equal(budget_fd_used(&b), 1);
-  /* Alone, its share is the whole pool. */
-  assert_int_equal(budget_mem_take(&t, 64 * MiB - IDLE), 0);
+  assert_int_equal(budget_mem_take(&t, 16 * MiB - IDLE + 1), BEACON_ELIMIT);
+  assert_int_equal(budget_mem_take(&t, 16 * MiB - IDLE), 0);
   assert_int_equal(budget_mem_take(&t, 1), BEACON_ELIMIT);
-  assert_int_equal(budget_pressure(&b), 1000);
-  budget_mem_give(&t, 32 * MiB);
-  assert_int_equal(budget_pressure(&b), 500);
+  assert_int_equal(budget_pressure(&b), 250);
+  budget_mem_give(&t, 8 * MiB);
+  assert_int_equal(budget_pressure(&b), 125);
   budget_tunnel_leave(&t);
   assert_int_equal(budget_mem_used(&b), 0);
   assert_int_equal(budget_fd_used(&b), 0);
   assert_int_equal(atomic_load(&b.tunnels), 0);
 }
 
-/* Two tunnels: a flood from one stops at the high water, the other
- * still gets its share, and the total never passes the limit. */
+/* Four tunnels flood: each stops at a quarter, the last at the limit
+ * (it is under its share), and a fifth that came last still gets its
+ * streams' memory; nothing passes the limit. */
 static void test_fair_share(void **state)
 {
   (void)state;
   budget_t b;
-  budget_tunnel_t hostile, good;
-  uint64_t limit = 80 * MiB, high = limit - limit / BUDGET_HIGH_WATER_DIV;
+  budget_tunnel_t h[4], good;
+  uint64_t limit = 80 * MiB;
   assert_int_equal(budget_init(&b, limit, 1000, 100), 0);
-  budget_tunnel_join(&b, &hostile);
+  for(int i = 0; i < 4; i++)
+    budget_tunnel_join(&b, &h[i]);
   budget_tunnel_join(&b, &good);
-  assert_int_equal(budget_mem_share(&b), 40 * MiB);
-  size_t took = 0;
-  while(budget_mem_take(&hostile, 64 * 1024) == 0)
-    took += 64 * 1024;
-  assert_true(budget_mem_used(&b) <= high);
-  assert_true(budget_mem_used(&b) + 64 * 1024 > high);
-  assert_true(took > 40 * MiB); /* used the idle headroom */
-  /* The other tunnel is under its share: it may go up to the limit. */
-  assert_int_equal(budget_mem_take(&good, 8 * MiB), 0);
-  assert_int_equal(budget_mem_take(&hostile, 1), BEACON_ELIMIT);
+  assert_int_equal(budget_mem_share(&b), 14 * MiB); /* 70 MiB / 5 */
+  for(int i = 0; i < 4; i++) {
+    while(budget_mem_take(&h[i], 64 * 1024) == 0)
+      ;
+    assert_true(atomic_load(&h[i].mem) <= limit / 4);
+  }
+  /* Three took a quarter each; the fourth, under its share of 14 MiB,
+   * up to it; 5 MiB and more are left. */
+  assert_true(atomic_load(&h[3].mem) <= 14 * MiB);
+  assert_true(budget_mem_used(&b) <= limit - 5 * MiB);
+  assert_int_equal(budget_mem_take(&good, 4 * MiB), 0);
+  assert_int_equal(budget_mem_take(&h[0], 1), BEACON_ELIMIT);
   size_t rest = (size_t)(limit - budget_mem_used(&b));
   assert_int_equal(budget_mem_take(&good, rest + 1), BEACON_ELIMIT);
   assert_int_equal(budget_mem_take(&good, rest), 0);
   assert_int_equal(budget_mem_used(&b), limit);
-  assert_true(atomic_load(&b.mem.refused) >= 3);
-  budget_tunnel_leave(&hostile);
+  assert_true(atomic_load(&b.mem.refused) >= 6);
+  for(int i = 0; i < 4; i++)
+    budget_tunnel_leave(&h[i]);
   budget_tunnel_leave(&good);
   assert_int_equal(budget_mem_used(&b), 0);
 }
@@ -92,23 +98,34 @@ static void test_take_upto(void **state)
   (void)state;
   budget_t b;
   budget_tunnel_t a, c;
-  uint64_t limit = 16 * MiB, high = limit - limit / BUDGET_HIGH_WATER_DIV;
+  uint64_t limit = 16 * MiB;
   assert_int_equal(budget_init(&b, limit, 1000, 100), 0);
   budget_tunnel_join(&b, &a);
   budget_tunnel_join(&b, &c);
   assert_int_equal(budget_mem_take_upto(&a, 0), 0);
   assert_int_equal(budget_mem_take_upto(&a, MiB), MiB);
-  size_t got = budget_mem_take_upto(&a, 64 * MiB);
-  assert_int_equal(budget_mem_used(&b), high); /* stops at high water */
-  assert_true(got < 64 * MiB);
+  /* a quarter of the pool at most */
+  assert_int_equal(budget_mem_take_upto(&a, 64 * MiB), 3 * MiB - IDLE);
+  assert_int_equal(atomic_load(&a.mem), 4 * MiB);
   assert_int_equal(budget_mem_take_upto(&a, MiB), 0);
-  /* c, under its share, gets the rest of its share, not more than the
-   * pool holds. */
-  got = budget_mem_take_upto(&c, 64 * MiB);
-  assert_int_equal(budget_mem_used(&b), limit);
-  assert_int_equal(got, limit - high);
+  assert_int_equal(budget_mem_take_upto(&c, 64 * MiB), 4 * MiB - IDLE);
+  assert_int_equal(budget_mem_used(&b), 8 * MiB);
   budget_tunnel_leave(&a);
   budget_tunnel_leave(&c);
+  /* Near the limit it grants what is left. */
+  budget_tunnel_t t[5];
+  for(int i = 0; i < 5; i++)
+    budget_tunnel_join(&b, &t[i]);
+  for(int i = 0; i < 4; i++)
+    while(budget_mem_take_upto(&t[i], MiB))
+      ;
+  assert_true(budget_mem_used(&b) >= 14 * MiB);
+  size_t got = budget_mem_take_upto(&t[4], 64 * MiB);
+  assert_true(got > 0);
+  assert_true(budget_mem_used(&b) <= limit);
+  for(int i = 0; i < 5; i++)
+    budget_tunnel_leave(&t[i]);
+  assert_int_equal(budget_mem_used(&b), 0);
 }
 
 /* Bytes already held are counted past the limit; takes are refused
@@ -141,8 +158,9 @@ static void test_charge_and_give(void **state)
   budget_tunnel_leave(&t);
 }
 
-/* Descriptors: the reserve is never taken; a tunnel at its share is
- * refused once the pool is past its high water, the other is not. */
+/* Descriptors: a tunnel holds at most a quarter of what the reserve
+ * leaves, which is never taken; a refused stream takes nothing, and
+ * another tunnel is not refused. */
 static void test_descriptors(void **state)
 {
   (void)state;
@@ -155,23 +173,32 @@ static void test_descriptors(void **state)
   unsigned admitted = 0;
   while(budget_admit_stream(&hostile) == 0)
     admitted++;
-  /* 1000 in the pool, high water 875: the hostile tunnel filled it. */
-  assert_int_equal(budget_fd_used(&b), 875);
-  assert_int_equal(admitted, 873);
+  assert_int_equal(admitted, 249); /* 250 with its own socket */
+  assert_int_equal(budget_fd_used(&b), 251);
   assert_int_equal(atomic_load(&b.streams_refused), 1);
   unsigned good_admitted = 0;
   while(budget_admit_stream(&good) == 0)
     good_admitted++;
-  assert_int_equal(good_admitted, 125); /* up to the pool, not the reserve */
-  assert_int_equal(budget_fd_used(&b), 1000);
+  assert_int_equal(good_admitted, 249);
   assert_int_equal(budget_fd_take(&good), BEACON_ELIMIT);
   budget_stream_done(&good);
   assert_int_equal(budget_fd_take(&good), 0);
   budget_fd_give(&good);
   budget_tunnel_leave(&hostile);
   assert_int_equal(budget_fd_used(&b), good_admitted);
-  assert_int_equal(budget_fd_share(&b), 1000);
+  assert_int_equal(budget_fd_share(&b), 875);
   budget_tunnel_leave(&good);
+  assert_int_equal(budget_fd_used(&b), 0);
+  /* Seven tunnels take all they may: the pool's limit still holds. */
+  budget_tunnel_t t[7];
+  for(int i = 0; i < 7; i++)
+    budget_tunnel_join(&b, &t[i]);
+  for(int i = 0; i < 7; i++)
+    while(budget_fd_take(&t[i]) == 0)
+      ;
+  assert_int_equal(budget_fd_used(&b), 1000);
+  for(int i = 0; i < 7; i++)
+    budget_tunnel_leave(&t[i]);
   assert_int_equal(budget_fd_used(&b), 0);
 }
 
@@ -195,8 +222,9 @@ static void test_admit_by_memory(void **state)
     }
     admitted++;
   }
-  assert_true(budget_mem_used(&b) <= 7 * MiB);
-  assert_true(admitted >= 24);
+  /* a quarter of 8 MiB: 7 base windows and its idle footprint */
+  assert_int_equal(admitted, 7);
+  assert_true(budget_mem_used(&b) <= 2 * MiB + IDLE);
   budget_mem_charge(&good, 256 * 1024);
   assert_int_equal(budget_admit_stream(&good), 0);
   budget_tunnel_leave(&hostile);
