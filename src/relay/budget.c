@@ -20,30 +20,27 @@ static uint64_t tunnels_of(const budget_t *b)
   return n ? n : 1;
 }
 
-/* Below this, anyone may take; above it, only tunnels under their share. */
+/* Below this, any tunnel may take; above it is the reserve. */
 static uint64_t high_water(const budget_pool_t *p)
 {
   return p->limit - p->limit / BUDGET_HIGH_WATER_DIV;
 }
 
-/* Shares divide the high water, not the pool: even a tunnel alone
- * leaves the last part to the next tunnel that comes. */
-static uint64_t share_of(const budget_pool_t *p, uint64_t ntunnels)
+/* What a tunnel may hold and still take from the reserve. */
+static uint64_t slice_of(const budget_pool_t *p, uint64_t ntunnels)
 {
-  return high_water(p) / ntunnels;
+  return (p->limit - high_water(p)) / ntunnels;
 }
 
-/* The fair-share rule of budget.h for a tunnel holding `mine`, asking
- * n more of a pool whose total is `total`. */
+/* The rule of budget.h for a tunnel holding `mine`, asking n more of a
+ * pool whose total is `total`. */
 static int rule_allows(const budget_pool_t *p, uint64_t ntunnels,
                        uint64_t mine, uint64_t total, uint64_t n)
 {
   if(n > p->limit || total > p->limit - n ||
      mine + n > p->limit / BUDGET_TUNNEL_MAX_DIV)
     return 0;
-  if(mine + n <= share_of(p, ntunnels))
-    return 1;
-  return total + n <= high_water(p);
+  return total + n <= high_water(p) || mine + n <= slice_of(p, ntunnels);
 }
 
 /* Takes n of p for a tunnel holding *mine; 1 when granted. */
@@ -136,12 +133,12 @@ size_t budget_mem_take_upto(budget_tunnel_t *t, size_t n)
    * lose a race: then nothing, and the caller asks again later). */
   uint64_t ntunnels = tunnels_of(b), total = load(&b->mem.used);
   uint64_t mine = load(&t->mem), limit = b->mem.limit;
-  uint64_t share = share_of(&b->mem, ntunnels), high = high_water(&b->mem);
+  uint64_t slice = slice_of(&b->mem, ntunnels), high = high_water(&b->mem);
   uint64_t room = 0;
   if(total < limit)
     room = limit - total;
   uint64_t cap = limit / BUDGET_TUNNEL_MAX_DIV;
-  uint64_t fair = mine < share ? share - mine : 0;
+  uint64_t fair = mine < slice ? slice - mine : 0;
   uint64_t spare = total < high ? high - total : 0;
   uint64_t can = fair > spare ? fair : spare;
   if(can > room)
@@ -209,12 +206,12 @@ unsigned budget_pressure(const budget_t *b)
   return (unsigned)(used >= b->mem.limit ? 1000 : used * 1000 / b->mem.limit);
 }
 
-uint64_t budget_mem_share(const budget_t *b)
+uint64_t budget_mem_slice(const budget_t *b)
 {
-  return share_of(&b->mem, tunnels_of(b));
+  return slice_of(&b->mem, tunnels_of(b));
 }
 
-uint64_t budget_fd_share(const budget_t *b)
+uint64_t budget_fd_slice(const budget_t *b)
 {
-  return share_of(&b->fd, tunnels_of(b));
+  return slice_of(&b->fd, tunnels_of(b));
 }

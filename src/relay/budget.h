@@ -11,16 +11,15 @@
  * never take; what is left is shared by the tunnels' sockets and their
  * streams' target sockets.
  *
- * Fair share. A pool's high water is 7/8 of it; with n tunnels joined, a
- * tunnel's share is high water / n. A take is granted when the pool's
- * total stays within the pool AND either the tunnel stays within its
- * share, or the total stays below the high water; and never past a
- * quarter of the pool for one tunnel. So one controller can use what
- * others leave idle, but not all of it even when it came first and
- * alone, and the last eighth is kept for tunnels still under their
- * share: floods from a few tunnels cannot starve another's streams.
- * (Many hostile tunnels together can, until their streams end: nothing
- * a tunnel was granted is taken back.)
+ * Fair shares, without taking back anything granted. Below a pool's
+ * high water (7/8 of it) any tunnel may take, up to a quarter of the
+ * pool. The last eighth is the reserve: there a tunnel may take only
+ * while it holds less than its slice, reserve / tunnels joined. So one
+ * controller may use what others leave idle but never all of it, even
+ * when it came first and alone; and a controller that comes after a
+ * flood still finds its slice. Floods from many tunnels shrink the
+ * slices (each takes at most its slice of what is left) until their
+ * streams end.
  *
  * Who calls what (each tunnel is charged from its own worker thread; the
  * totals are atomics shared by all workers, so takes never lock):
@@ -61,7 +60,7 @@
 /* What one idle mTLS tunnel costs the relay (TLS session, mux session,
  * buffers, adapter), measured: docs/OPERATIONS.md "Sizing a relay". */
 #define BUDGET_TUNNEL_IDLE_BYTES ((size_t)24 * 1024)
-/* The last fraction of a pool that only tunnels under their share take. */
+/* The reserve: the last 1/8 of a pool, taken only within a slice. */
 #define BUDGET_HIGH_WATER_DIV 8
 /* The most of a pool one tunnel may hold: limit / this. */
 #define BUDGET_TUNNEL_MAX_DIV 4
@@ -123,9 +122,10 @@ void budget_stream_done(budget_tunnel_t *t);
 
 /* How full the memory pool is, per mille (1000 at or past the limit). */
 unsigned budget_pressure(const budget_t *b);
-/* A tunnel's current share of a pool's limit. */
-uint64_t budget_mem_share(const budget_t *b);
-uint64_t budget_fd_share(const budget_t *b);
+/* A tunnel's current slice of a pool's reserve: what it may hold and
+ * still take once the pool is past its high water. */
+uint64_t budget_mem_slice(const budget_t *b);
+uint64_t budget_fd_slice(const budget_t *b);
 
 static inline uint64_t budget_mem_used(const budget_t *b)
 {

@@ -366,9 +366,10 @@ def test_stream_flood_syns(env):
     stream without a target line, its fds stay far below the 20 000
     limit, and another tunnel keeps working throughout."""
     echo = env.use(Echo())
-    # Every stream may be made to hold its 256 KiB window: the memory
-    # budget must not be the cap this test is about.
-    relay = env.start_relay(["--memory-limit", "4G"])
+    # Every stream may be made to hold its 256 KiB window and a tunnel
+    # holds at most a quarter of the memory limit: the memory budget
+    # (credit, not RSS) must not be the cap this test is about.
+    relay = env.start_relay(["--memory-limit", "8G"])
     box, stop = fd_sampler(env, relay)
     other = session(env, relay.port)
     st = other.open(echo.addr, b"before")
@@ -415,7 +416,7 @@ def test_stream_flood_with_targets_fd_bound(env):
     echo = env.use(Echo())
     cap, n = (500, 800) if SAN else (4096, 6000)
     relay = env.start_relay(["--max-streams", str(cap), "--memory-limit",
-                             "4G"])
+                             "8G"])
     box, stop = fd_sampler(env, relay)
     p = env.start_tpeer("hold", "--target", silent.addr, "--streams",
                         str(n), relay=relay)

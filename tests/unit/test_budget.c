@@ -1,7 +1,7 @@
 /*
  * test_budget.c - the relay-wide ledger (src/relay/budget.c): the hard
- * limit, each tunnel's fair share and the high water kept for tunnels
- * under theirs, partial grants for windows, forced charges, stream
+ * limit, a quarter at most per tunnel, the reserve past the high water
+ * taken only in slices, partial grants for windows, forced charges, stream
  * admission by memory and by descriptors, giving back on leave, and
  * several threads taking at once without overdrawing the pool.
  */
@@ -27,9 +27,9 @@ static void test_init_checks(void **state)
   assert_int_equal(budget_init(&b, MiB, 0, 0), BEACON_EINVAL);
   assert_int_equal(budget_init(&b, MiB, 100, 100), BEACON_EINVAL);
   assert_int_equal(budget_init(&b, MiB, 100, 10), 0);
-  /* Shares divide the high water, 7/8 of each pool. */
-  assert_int_equal(budget_fd_share(&b), 90 - 90 / 8);
-  assert_int_equal(budget_mem_share(&b), MiB - MiB / 8);
+  /* Alone, a tunnel's slice is the whole reserve, 1/8 of the pool. */
+  assert_int_equal(budget_fd_slice(&b), 90 / 8);
+  assert_int_equal(budget_mem_slice(&b), MiB / 8);
   assert_int_equal(budget_pressure(&b), 0);
 }
 
@@ -56,36 +56,34 @@ static void test_single_tunnel(void **state)
   assert_int_equal(atomic_load(&b.tunnels), 0);
 }
 
-/* Four tunnels flood: each stops at a quarter, the last at the limit
- * (it is under its share), and a fifth that came last still gets its
- * streams' memory; nothing passes the limit. */
+/* Four tunnels flood: each stops at a quarter of the pool, the last at
+ * the high water; a fifth that came last still gets its slice of the
+ * reserve, and nothing passes the limit. */
 static void test_fair_share(void **state)
 {
   (void)state;
   budget_t b;
   budget_tunnel_t h[4], good;
-  uint64_t limit = 80 * MiB;
+  uint64_t limit = 80 * MiB, high = limit - limit / BUDGET_HIGH_WATER_DIV;
   assert_int_equal(budget_init(&b, limit, 1000, 100), 0);
   for(int i = 0; i < 4; i++)
     budget_tunnel_join(&b, &h[i]);
   budget_tunnel_join(&b, &good);
-  assert_int_equal(budget_mem_share(&b), 14 * MiB); /* 70 MiB / 5 */
+  assert_int_equal(budget_mem_slice(&b), 2 * MiB); /* 10 MiB / 5 */
   for(int i = 0; i < 4; i++) {
     while(budget_mem_take(&h[i], 64 * 1024) == 0)
       ;
     assert_true(atomic_load(&h[i].mem) <= limit / 4);
   }
-  /* Three took a quarter each; the fourth, under its share of 14 MiB,
-   * up to it; 5 MiB and more are left. */
-  assert_true(atomic_load(&h[3].mem) <= 14 * MiB);
-  assert_true(budget_mem_used(&b) <= limit - 5 * MiB);
-  assert_int_equal(budget_mem_take(&good, 4 * MiB), 0);
-  assert_int_equal(budget_mem_take(&h[0], 1), BEACON_ELIMIT);
-  size_t rest = (size_t)(limit - budget_mem_used(&b));
-  assert_int_equal(budget_mem_take(&good, rest + 1), BEACON_ELIMIT);
-  assert_int_equal(budget_mem_take(&good, rest), 0);
-  assert_int_equal(budget_mem_used(&b), limit);
-  assert_true(atomic_load(&b.mem.refused) >= 6);
+  assert_true(budget_mem_used(&b) <= high);
+  assert_true(budget_mem_used(&b) + 64 * 1024 > high);
+  assert_int_equal(budget_mem_take(&h[0], 64 * 1024), BEACON_ELIMIT);
+  assert_int_equal(budget_mem_take(&h[3], 64 * 1024), BEACON_ELIMIT);
+  /* The last one's slice: 2 MiB with what it holds. */
+  assert_int_equal(budget_mem_take(&good, 2 * MiB - IDLE + 1), BEACON_ELIMIT);
+  assert_int_equal(budget_mem_take(&good, 2 * MiB - IDLE), 0);
+  assert_true(budget_mem_used(&b) <= limit);
+  assert_true(atomic_load(&b.mem.refused) >= 7);
   for(int i = 0; i < 4; i++)
     budget_tunnel_leave(&h[i]);
   budget_tunnel_leave(&good);
@@ -186,17 +184,18 @@ static void test_descriptors(void **state)
   budget_fd_give(&good);
   budget_tunnel_leave(&hostile);
   assert_int_equal(budget_fd_used(&b), good_admitted);
-  assert_int_equal(budget_fd_share(&b), 875);
+  assert_int_equal(budget_fd_slice(&b), 125);
   budget_tunnel_leave(&good);
   assert_int_equal(budget_fd_used(&b), 0);
-  /* Seven tunnels take all they may: the pool's limit still holds. */
+  /* Seven tunnels take all they may: the reserve is only sliced. */
   budget_tunnel_t t[7];
   for(int i = 0; i < 7; i++)
     budget_tunnel_join(&b, &t[i]);
   for(int i = 0; i < 7; i++)
     while(budget_fd_take(&t[i]) == 0)
       ;
-  assert_int_equal(budget_fd_used(&b), 1000);
+  /* three quarters, the fourth to the high water, three slices of 125/7 */
+  assert_int_equal(budget_fd_used(&b), 875 + 3 * (125 / 7 - 1));
   for(int i = 0; i < 7; i++)
     budget_tunnel_leave(&t[i]);
   assert_int_equal(budget_fd_used(&b), 0);
