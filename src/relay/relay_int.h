@@ -128,7 +128,8 @@ struct relay {
   /* Memory and descriptors, shared by every worker (budget.h). */
   budget_t budget;
   uv_timer_t trim_timer; /* gives freed memory back (resources.h) */
-  uint64_t trim_mark;    /* budget use at the last trim */
+  uint64_t trim_mark;    /* budget use at the last look */
+  int trim_pending;      /* it fell: trim once it settles */
 
   relay_prom_t prom;
   metrics_http_t *metrics_http; /* on the control loop; NULL = off */

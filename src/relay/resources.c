@@ -137,17 +137,26 @@ int relay_resources_init(relay_t *r, char *err, size_t errlen)
   return 0;
 }
 
+/* The ledger sees a burst end (windows given back) before the streams
+ * behind it are freed, so a fall is trimmed a period later, once the
+ * held bytes stopped falling. */
 static void on_trim_timer(uv_timer_t *h)
 {
   relay_t *r = h->data;
   uint64_t now = budget_mem_used(&r->budget);
   if(now > r->trim_mark) {
     r->trim_mark = now; /* the peak of this burst so far */
+    r->trim_pending = 0;
     return;
   }
-  if(r->trim_mark - now < TRIM_DROP)
+  if(r->trim_mark - now >= TRIM_DROP) {
+    r->trim_mark = now;
+    r->trim_pending = 1;
     return;
-  r->trim_mark = now;
+  }
+  if(!r->trim_pending)
+    return;
+  r->trim_pending = 0;
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif
@@ -158,6 +167,7 @@ void relay_resources_start(relay_t *r)
   uv_timer_init(&r->loop, &r->trim_timer);
   r->trim_timer.data = r;
   r->trim_mark = 0;
+  r->trim_pending = 0;
   uv_timer_start(&r->trim_timer, on_trim_timer, TRIM_PERIOD_MS,
                  TRIM_PERIOD_MS);
 }
