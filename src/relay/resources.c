@@ -110,10 +110,6 @@ int relay_resources_init(relay_t *r, char *err, size_t errlen)
       r->cfg.memory_limit ? r->cfg.memory_limit : relay_default_memory_limit();
   uint64_t fds = raise_nofile();
   uint64_t reserve = relay_fd_reserve(fds);
-  if(mem < RELAY_MEMORY_MIN / 4) {
-    snprintf(err, errlen, "--memory-limit must be at least 16M");
-    return BEACON_EINVAL;
-  }
   if(budget_init(&r->budget, mem, fds, reserve)) {
     snprintf(err, errlen, "descriptor limit %llu is too low",
              (unsigned long long)fds);

@@ -19,6 +19,8 @@
  * A quarter leaves the rest to the kernel's socket buffers (which the
  * budget does not see) and the system. */
 #define RELAY_MEMORY_MIN ((uint64_t)64 << 20)
+/* The smallest --memory-limit accepted: a few tunnels' windows. */
+#define RELAY_MEMORY_FLOOR ((uint64_t)16 << 20)
 uint64_t relay_default_memory_limit(void);
 
 /* Descriptors kept from streams and tunnels for the listeners, the

@@ -108,6 +108,10 @@ static int check_limits(const relay_config_t *cfg, char *err, size_t errlen)
     snprintf(err, errlen, "limits and timeouts must be greater than 0");
     return BEACON_EINVAL;
   }
+  if(cfg->memory_limit && cfg->memory_limit < RELAY_MEMORY_FLOOR) {
+    snprintf(err, errlen, "--memory-limit must be at least 16M");
+    return BEACON_EINVAL;
+  }
   return 0;
 }
 
