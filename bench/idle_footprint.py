@@ -8,6 +8,7 @@ loopback backend that greets each connection with one byte.
 
   bench/idle_footprint.py --build BUILD --bench-go PATH
                           [--tunnels 2000] [--streams 2000]
+                          [--tunnels-only]
 """
 import argparse
 import os
@@ -64,6 +65,7 @@ def main():
     ap.add_argument("--bench-go", required=True)
     ap.add_argument("--tunnels", type=int, default=2000)
     ap.add_argument("--streams", type=int, default=2000)
+    ap.add_argument("--tunnels-only", action="store_true")
     a = ap.parse_args()
     os.environ.setdefault("BEACON_BIN", os.path.join(
         os.path.abspath(a.build), "beacon"))
@@ -76,8 +78,10 @@ def main():
     try:
         pki = env.pki()
         rows = []
-        for tunnels, per in ((a.tunnels, 0),
-                             (a.tunnels, max(1, a.streams // a.tunnels))):
+        loads = [(a.tunnels, 0)]
+        if not a.tunnels_only:
+            loads.append((a.tunnels, max(1, a.streams // a.tunnels)))
+        for tunnels, per in loads:
             # A fresh relay each: memory freed by the last load would be
             # reused by this one.
             mport = env.free_port()
@@ -109,6 +113,8 @@ def main():
         print("| %d idle tunnels | +%.1f MiB | %.1f KiB | - | %.1f KiB "
               "per tunnel |" % (t0[0], t0[2] / 2**20, t0[2] / t0[0] / 1024,
                                 t0[3] / t0[0] / 1024))
+        if len(rows) < 2:
+            return
         t1 = rows[1]
         n = t1[0] * t1[1]
         per_stream = (t1[2] - t0[2]) / n
