@@ -67,10 +67,11 @@ uint64_t relay_fd_reserve(uint64_t fd_limit)
   return r < fd_limit ? r : fd_limit / 2;
 }
 
-uint32_t relay_derive_max_tunnels(uint64_t memory_limit, uint64_t fd_limit)
+uint32_t relay_derive_max_tunnels(uint64_t memory_limit, uint64_t fd_limit,
+                                  uint64_t fd_reserve)
 {
   uint64_t by_mem = memory_limit / 2 / BUDGET_TUNNEL_IDLE_BYTES;
-  uint64_t pool = fd_limit - relay_fd_reserve(fd_limit);
+  uint64_t pool = fd_limit > fd_reserve ? fd_limit - fd_reserve : 0;
   uint64_t by_fd = pool - pool / 4;
   uint64_t n = by_mem < by_fd ? by_mem : by_fd;
   if(n > (1u << 20))
@@ -109,7 +110,13 @@ int relay_resources_init(relay_t *r, char *err, size_t errlen)
   uint64_t mem =
       r->cfg.memory_limit ? r->cfg.memory_limit : relay_default_memory_limit();
   uint64_t fds = raise_nofile();
+  /* The reserve holds every handshake --max-handshakes lets in, and the
+   * listeners, loops and metrics connections besides. */
   uint64_t reserve = relay_fd_reserve(fds);
+  if(reserve < (uint64_t)r->cfg.max_handshakes + 64)
+    reserve = (uint64_t)r->cfg.max_handshakes + 64;
+  if(reserve > fds / 2)
+    reserve = fds / 2;
   if(budget_init(&r->budget, mem, fds, reserve)) {
     snprintf(err, errlen, "descriptor limit %llu is too low",
              (unsigned long long)fds);
@@ -118,7 +125,7 @@ int relay_resources_init(relay_t *r, char *err, size_t errlen)
   r->cfg.memory_limit = (size_t)mem;
   int derived = !r->cfg.max_tunnels;
   if(derived)
-    r->cfg.max_tunnels = relay_derive_max_tunnels(mem, fds);
+    r->cfg.max_tunnels = relay_derive_max_tunnels(mem, fds, reserve);
   tune_allocator(r->nworkers);
   log_line_t l;
   if(log_begin(&l, LOG_INFO, "budgets")) {
