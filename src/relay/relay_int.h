@@ -34,6 +34,7 @@
 #include "metrics/metrics.h"
 #include "mux/mux.h"
 #include "relay/admission.h"
+#include "relay/budget.h"
 #include "relay/relay.h"
 #include "target/target.h"
 #include "tls/tls.h"
@@ -102,6 +103,7 @@ typedef struct relay_prom {
   metric_t hs_refused, handshakes_in_progress, tunnels_refused;
   metric_histogram_t target_connect; /* by connect outcome */
   metric_t client_cert_expiring;
+  metric_t memory_held, memory_limit, fds_held, fds_limit;
   metric_t policy_classes; /* refusals by default class */
 } relay_prom_t;
 
@@ -128,6 +130,11 @@ struct relay {
   uv_mutex_t ctx_lock; /* guards ctx */
   struct tls_ctx *ctx;
 
+  /* Memory and descriptors, shared by every worker (budget.h). */
+  budget_t budget;
+  uv_timer_t trim_timer; /* gives freed memory back (resources.h) */
+  uint64_t trim_mark;    /* budget use at the last look */
+  int trim_pending;      /* it fell: trim once it settles */
   /* The pre-authentication budget, shared by the workers (handshake.c). */
   uv_mutex_t admission_lock; /* guards admission and admission_rng */
   admission_t *admission;
@@ -246,6 +253,10 @@ struct relay_tunnel {
    * connected, and refused with a reason (docs/PROTOCOL.md "Connect
    * results (ALPN beacon/1)"). */
   int confirm_connect;
+  /* Its account in r->budget, joined once the handshake is accepted;
+   * tls_charged is the ciphertext queue it was last charged for. */
+  budget_tunnel_t budget;
+  size_t tls_charged;
 };
 
 /* 1 once the tunnel ends: its streams are being aborted. */

@@ -29,6 +29,7 @@
 #include "relay/reload.h"
 #include "relay/stream.h"
 #include "relay/tunnel.h"
+#include "relay/tunnel_budget.h"
 
 /* Write buffers a worker keeps for reuse (conn/conn_uv.h). */
 #define WBUF_KEEP 8
@@ -102,6 +103,7 @@ static void tunnel_release(relay_tunnel_t *t)
   list_del(&t->link);
   conn_free(t->conn);
   resolve_group_release(t->lookups); /* lingers while c-ares holds some */
+  budget_tunnel_leave(&t->budget);   /* whatever it still held */
   relay_handshake_release(t);
   free(t);
   w->host->tunnel_gone(w);
@@ -121,6 +123,7 @@ static void on_write(void *owner, size_t len, int status)
 {
   relay_tunnel_t *t = owner;
   conn_write_done(t->conn, len, now_of(t));
+  relay_tunnel_charge_tls(t);
   if(status < 0) {
     if(!relay_tunnel_closing(t))
       relay_tunnel_close(t, CONN_CLOSE_WRITE_ERROR);
@@ -164,6 +167,7 @@ void relay_tunnel_flush(relay_tunnel_t *t)
      * queue; reads are not served in between). */
   } while(!conn_waiting(t->conn) && conn_unencrypted(t->conn) &&
           conn_unencrypted(t->conn) < before);
+  relay_tunnel_charge_tls(t);
   tunnel_arm(t);
 }
 
@@ -252,7 +256,12 @@ static int cb_open(mux_t *m, uint32_t id, void **ud, void *tud)
   relay_tunnel_t *t = tud;
   if(!relay_tunnel_up(t) || t->w->draining)
     return BEACON_EGOAWAY;
-  return relay_stream_open(t, id, ud);
+  if(budget_admit_stream(&t->budget))
+    return relay_tunnel_refuse_resource(t, id);
+  int rc = relay_stream_open(t, id, ud);
+  if(rc < 0 || !*ud)
+    budget_stream_done(&t->budget); /* no on_stream_closed with it */
+  return rc;
 }
 
 static void cb_data(mux_t *m, uint32_t id, void *sud, const uint8_t *p,
@@ -282,8 +291,10 @@ static void cb_writable(mux_t *m, uint32_t id, void *sud, void *tud)
 
 static void cb_closed(mux_t *m, uint32_t id, void *sud, void *tud)
 {
-  if(sud)
+  if(sud) {
+    budget_stream_done(&((relay_tunnel_t *)tud)->budget);
     relay_stream_on_closed(sud);
+  }
 }
 
 static void cb_go_away(mux_t *m, uint32_t code, void *tud)
@@ -351,7 +362,12 @@ static int cb_handshake(conn_t *c, void *ud)
   if(tls_conn_peer_spki_sha256(tls, t->spki))
     t->spki[0] = 0;
   /* --allow-client, then a --max-tunnels slot */
-  return relay_handshake_admit_tunnel(t);
+  if(relay_handshake_admit_tunnel(t))
+    return -1;
+  /* Only now does the tunnel take a share of the budgets, before its
+   * mux exists and charges them. */
+  budget_tunnel_join(&t->w->r->budget, &t->budget);
+  return 0;
 }
 
 static void cb_up(conn_t *c, void *ud)
@@ -543,6 +559,7 @@ static int tunnel_start_tls(relay_tunnel_t *t, uint64_t handshake_timeout_ms)
 {
   conn_config_t cc;
   relay_handshake_conn_config(t->w, handshake_timeout_ms, &cc);
+  cc.mux.ledger = relay_tunnel_ledger(t);
   struct tls_ctx *ctx = relay_ctx_get(t->w->r);
   t->conn = conn_new(&cc, ctx, NULL, &conn_cbs, &mux_cbs, t, t->start_ms);
   tls_ctx_unref(ctx);
