@@ -20,8 +20,11 @@ static const char *const dial_reasons[] = {"not_found", "refused", "timeout",
 static const char *const hs_reasons[] = {"timeout", "verify", "tls",
                                          "not_allowed"};
 /* enum mux_refusal order, from MUX_REFUSED_GOING_AWAY */
-static const char *const refusal_reasons[] = {"going_away", "max_streams",
-                                              "accept_backlog", "output_full"};
+/* The session's refusals (enum mux_refusal), then the relay's own:
+ * streams over a budget (--max-dials-per-tunnel, memory), refused with
+ * beacon/1 code 7 relay_limit. */
+static const char *const refusal_reasons[] = {
+    "going_away", "max_streams", "accept_backlog", "output_full", "resource"};
 
 /* Names and sizes are constants: a failure here is a programming error
  * that the unit tests catch, not a runtime condition. */
@@ -79,10 +82,11 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
   metric_bind(&p->keepalive_timeouts, 0, &m->keepalive_timeouts);
   family(reg, &p->streams_refused, METRIC_COUNTER,
          "beacon_streams_refused_total",
-         "Streams reset on arrival (stream cap, backlog, go away).", "reason",
-         refusal_reasons, 4);
+         "Streams refused (stream cap, backlog, go away, relay budgets).",
+         "reason", refusal_reasons, 5);
   for(size_t i = 0; i < 4; i++)
     metric_bind(&p->streams_refused, i, &m->streams_refused[i + 1]);
+  metric_bind(&p->streams_refused, 4, &m->streams_refused_resource);
   family(reg, &p->cert_expiry, METRIC_GAUGE,
          "beacon_relay_cert_expiry_timestamp_seconds",
          "notAfter of the relay certificate in use, Unix time.", NULL, NULL,

@@ -40,6 +40,8 @@ typedef struct relay_config {
   uint64_t drain_timeout_ms;     /* 30 s: SIGTERM grace for streams */
   uint32_t max_streams;          /* 4096 per tunnel */
   uint32_t max_tunnels;          /* 1024 per relay, all workers */
+  uint32_t max_dials_per_tunnel; /* 64 connects in progress, lookups
+                                    included; 0 = unlimited */
   size_t window_budget;   /* 64 MiB: receive window a tunnel's streams may
                              grow beyond 256 KiB each, together; 0 = Go's
                              fixed 256 KiB windows */
@@ -85,6 +87,8 @@ typedef struct relay_metrics {
   /* streams the session reset before they reached us, by enum
    * mux_refusal (index 0 unused) */
   atomic_uint_fast64_t streams_refused[5];
+  /* refused by the relay over a budget: beacon/1 relay_limit */
+  atomic_uint_fast64_t streams_refused_resource;
   atomic_uint_fast64_t protocol_errors;
   atomic_uint_fast64_t write_timeouts;
 } relay_metrics_t;

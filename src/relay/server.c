@@ -35,6 +35,7 @@ void relay_config_default(relay_config_t *cfg)
   cfg->drain_timeout_ms = 30000;
   cfg->max_streams = 4096;
   cfg->max_tunnels = 1024;
+  cfg->max_dials_per_tunnel = STREAM_CORE_MAX_DIALS_DEFAULT;
   cfg->window_budget = MUX_DEFAULT_WINDOW_BUDGET;
 }
 
