@@ -40,7 +40,7 @@ typedef struct relay_config {
   uint64_t drain_timeout_ms;     /* 30 s: SIGTERM grace for streams */
   uint32_t max_streams;          /* 4096 per tunnel */
   uint32_t max_tunnels;          /* 1024 per relay, all workers */
-  uint32_t max_dials_per_tunnel; /* 64 connects in progress, lookups
+  uint32_t max_dials_per_tunnel; /* 256 connects in progress, lookups
                                     included; 0 = unlimited */
   size_t window_budget;   /* 64 MiB: receive window a tunnel's streams may
                              grow beyond 256 KiB each, together; 0 = Go's

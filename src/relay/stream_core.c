@@ -41,10 +41,10 @@ const char *stream_core_outcome_name(enum stream_outcome o)
              : "?";
 }
 
-#define COUNT(s, field)                                                      \
-  do {                                                                       \
-    if((s)->tun->metrics)                                                    \
-      atomic_fetch_add(&(s)->tun->metrics->field, 1);                        \
+#define COUNT(s, field)                                                       \
+  do {                                                                        \
+    if((s)->tun->metrics)                                                     \
+      atomic_fetch_add(&(s)->tun->metrics->field, 1);                         \
   } while(0)
 
 /* ---- the quota ---- */

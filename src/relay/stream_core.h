@@ -47,7 +47,7 @@
 
 /* --max-dials-per-tunnel's default: connects in progress (lookups
  * included) per tunnel. docs/SECURITY.md "Budgets" says why 64. */
-#define STREAM_CORE_MAX_DIALS_DEFAULT 64
+#define STREAM_CORE_MAX_DIALS_DEFAULT 256
 /* Pieces gathered during one mux_recv(), written once it returned. */
 #define STREAM_GATHER_MAX 64
 
@@ -132,13 +132,13 @@ struct stream_core {
   void *ud;
   uint32_t id;
   enum stream_core_state state;
-  int mux_live;     /* id still live in the mux */
-  int aborted;      /* reset either way or tunnel gone */
-  int unacked;      /* beacon/1: no ACK sent yet */
-  int dialling;     /* counted in tun->dials */
-  int connected;    /* the target connection exists */
-  int reading;      /* the adapter reads the target */
-  uint32_t refusal; /* enum target_result for an RST before the ACK */
+  int mux_live;      /* id still live in the mux */
+  int aborted;       /* reset either way or tunnel gone */
+  int unacked;       /* beacon/1: no ACK sent yet */
+  int dialling;      /* counted in tun->dials */
+  int connected;     /* the target connection exists */
+  int reading;       /* the adapter reads the target */
+  uint32_t refusal;  /* enum target_result for an RST before the ACK */
   uint64_t deadline; /* the target line's, UINT64_MAX once parsed */
   /* Only until the target line is parsed (most of a stream's life is
    * spent pumping): the parser state and the target. */
@@ -153,7 +153,7 @@ struct stream_core {
   int peer_fin, shut_sent, shut_done;
   /* downstream; the pump also gives the upstream window back */
   pump_t pump;
-  size_t held; /* charged to the quota */
+  size_t held;                 /* charged to the quota */
   enum stream_outcome outcome; /* the first one decided stands */
   char reason[96];
   uint64_t bytes_up, bytes_down;
@@ -195,13 +195,11 @@ void stream_core_on_closed(stream_core_t *s, int tunnel_closing);
 void stream_core_on_dialled(stream_core_t *s, int status, int os_err,
                             const char *resolved, const char *why,
                             uint64_t now);
-void stream_core_on_target_read(stream_core_t *s, const uint8_t *p,
-                                size_t n);
+void stream_core_on_target_read(stream_core_t *s, const uint8_t *p, size_t n);
 void stream_core_on_target_eof(stream_core_t *s);
 /* A target read, write or shutdown failed: reset with why. */
 void stream_core_on_target_error(stream_core_t *s, const char *why);
-void stream_core_on_target_written(stream_core_t *s, size_t n,
-                                   uint64_t now);
+void stream_core_on_target_written(stream_core_t *s, size_t n, uint64_t now);
 void stream_core_on_target_shut(stream_core_t *s);
 /* The clock: the target line's deadline. */
 void stream_core_tick(stream_core_t *s, uint64_t now);
