@@ -305,12 +305,27 @@ static int op_dial(void *ud, const target_t *tgt)
   return s->dial ? 0 : BEACON_ENOMEM;
 }
 
+/* A mux call on a live stream failed (out of memory for its frame). */
+static void op_mux_failed(void *ud, const char *call, int rc)
+{
+  relay_stream_t *s = ud;
+  log_line_t l;
+  if(!log_begin(&l, LOG_WARN, "stream_mux_failed"))
+    return;
+  log_u64(&l, "tunnel", s->t->id);
+  log_u64(&l, "stream", s->core.id);
+  log_str(&l, "call", call);
+  log_str(&l, "error", beacon_strerror(rc));
+  log_end(&l);
+}
+
 static const stream_core_ops_t ops = {
     .dial = op_dial,
     .write = op_write,
     .shut_write = op_shut_write,
     .read = op_read,
     .finished = op_finished,
+    .mux_failed = op_mux_failed,
 };
 
 /* ---- the tunnel's mux and connection events ---- */

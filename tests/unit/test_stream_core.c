@@ -105,8 +105,11 @@ static void op_finished(void *ud)
   ((fake_t *)ud)->finished++;
 }
 
-static const stream_core_ops_t ops = {op_dial, op_write, op_shut_write,
-                                      op_read, op_finished};
+static const stream_core_ops_t ops = {.dial = op_dial,
+                                      .write = op_write,
+                                      .shut_write = op_shut_write,
+                                      .read = op_read,
+                                      .finished = op_finished};
 
 /* ---- the quota ---- */
 
