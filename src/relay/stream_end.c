@@ -32,7 +32,6 @@ void stream_core_mux_failed(stream_core_t *s, const char *call, int64_t rc)
     s->ops->mux_failed(s->ud, call, (int)rc);
 }
 
-
 /* Charges n more held bytes: 0, or -1 when over the limit (still
  * charged: the caller refuses or keeps them). */
 int stream_quota_hold(stream_core_t *s, size_t n)
@@ -93,7 +92,7 @@ static void finish(stream_core_t *s)
 }
 
 void stream_core_set_outcome(stream_core_t *s, enum stream_outcome o,
-                        const char *reason)
+                             const char *reason)
 {
   if(s->outcome)
     return;
@@ -105,7 +104,7 @@ void stream_core_set_outcome(stream_core_t *s, enum stream_outcome o,
 /* Ends the stream with RST (before the beacon/1 ACK: with s->refusal)
  * and this outcome. */
 void stream_core_abort(stream_core_t *s, enum stream_outcome o,
-                         const char *reason)
+                       const char *reason)
 {
   stream_core_set_outcome(s, o, reason);
   s->aborted = 1;
@@ -140,4 +139,3 @@ void stream_core_refuse_resource(stream_core_t *s, const char *why)
   s->refusal = TARGET_RESULT_RELAY_LIMIT;
   stream_core_abort(s, STREAM_OUTCOME_RESOURCE, why);
 }
-

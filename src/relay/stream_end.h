@@ -13,10 +13,10 @@
 #include "relay/stream_state.h"
 
 /* Adds 1 to a relay counter, when the tunnel has counters. */
-#define STREAM_COUNT(s, field)                                               \
-  do {                                                                       \
-    if((s)->tun->metrics)                                                    \
-      atomic_fetch_add(&(s)->tun->metrics->field, 1);                        \
+#define STREAM_COUNT(s, field)                                                \
+  do {                                                                        \
+    if((s)->tun->metrics)                                                     \
+      atomic_fetch_add(&(s)->tun->metrics->field, 1);                         \
   } while(0)
 
 /* "ok", "refused", ..., "resource": the outcome word of stream_done. */

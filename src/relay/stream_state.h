@@ -16,7 +16,8 @@
 #include "target/target.h"
 
 /* --max-dials-per-tunnel's default: connects in progress (lookups
- * included) per tunnel. docs/SECURITY.md "Budgets" says why 64. */
+ * included) per tunnel. Why 256: docs/SECURITY.md "A hostile
+ * controller (valid certificate, bad intent)". */
 #define STREAM_CORE_MAX_DIALS_DEFAULT 256
 /* Pieces gathered during one mux_recv(), written once it returned. */
 #define STREAM_GATHER_MAX 64

@@ -131,7 +131,7 @@ static void hold_pending(stream_core_t *s, const uint8_t *p, size_t n)
 
 /* Payload from the controller (after the target line). */
 void stream_upstream_data(stream_core_t *s, const uint8_t *p, size_t n,
-                     int transient, uint64_t now)
+                          int transient, uint64_t now)
 {
   if(s->state != STREAM_OPEN) {
     hold_pending(s, p, n);
@@ -199,4 +199,3 @@ void stream_upstream_write_pending(stream_core_t *s, uint64_t now)
     stream_quota_release(s, bytes);
   }
 }
-
