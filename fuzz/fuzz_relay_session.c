@@ -248,6 +248,10 @@ static void check_slot(relay_t *r, slot_t *s)
   const stream_core_t *c = &s->core;
   if(c->held != c->pend_bytes + c->queued + pump_stashed(&c->pump))
     abort();
+  /* the windows charged elsewhere: only the stash is the quota's */
+  if(c->charged !=
+     (r->quota.windows_charged ? pump_stashed(&c->pump) : c->held))
+    abort();
   if(c->queued != s->queued)
     abort();
   /* the window bounds what a stream holds for its target */
@@ -255,7 +259,6 @@ static void check_slot(relay_t *r, slot_t *s)
     abort();
   if(c->bytes_up != s->written)
     abort();
-  (void)r;
 }
 
 /* The worker's reap: finished streams are freed outside the callbacks. */
@@ -273,7 +276,7 @@ static void reap(relay_t *r)
       s->used = 0;
       continue;
     }
-    held += s->core.held;
+    held += s->core.charged;
     dials += s->core.dialling;
   }
   if(held != r->charged || dials != r->tun.dials)
@@ -629,7 +632,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   g_relay = &r;
   cfgb = data[0];
   /* what relay_tunnel_accept() and cb_up give the streams */
-  r.quota = (stream_quota_t){q_admit, q_hold, q_release, &r};
+  r.quota = (stream_quota_t){q_admit, q_hold, q_release, &r, cfgb & 4};
   r.quota_limit = (cfgb & 64) ? SMALL_QUOTA : 0;
   r.tun.quota = &r.quota;
   r.tun.target_timeout_ms = LINE_DEADLINE_MS;

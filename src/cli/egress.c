@@ -18,7 +18,7 @@
 #include "tls/identity.h"
 
 #define MAX_ALLOW_CLIENTS 256
-#define MAX_EGRESS_OPTS 24
+#define MAX_EGRESS_OPTS 32
 
 static const char usage_text[] =
     "Usage: beacon egress [options]\n"
@@ -205,7 +205,17 @@ static size_t other_opts(relay_config_t *c, egress_flags_t *f, cli_opt_t *t)
                        .count = &c->max_tunnels,
                        .min = 1,
                        .max = 1 << 20,
-                       .help = "tunnels per relay (default 1024)"};
+                       .help = "tunnels per relay (default: derived\nfrom "
+                               "--memory-limit and the\ndescriptor limit, "
+                               "logged at start)"};
+  t[n++] = (cli_opt_t){
+      .name = "memory-limit",
+      .kind = CLI_OPT_SIZE,
+      .metavar = "SIZE",
+      .size = &c->memory_limit,
+      .help =
+          "bytes the relay may be made to hold:\nwindows, queues, TLS "
+          "buffers (K, M, G; default a quarter\nof the RAM, at least 64M)"};
   t[n++] = (cli_opt_t){.name = "max-dials-per-tunnel",
                        .kind = CLI_OPT_COUNT,
                        .metavar = "N",

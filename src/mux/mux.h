@@ -91,6 +91,20 @@ typedef struct mux_allocator {
 
 typedef struct mux mux_t;
 
+/* The ledger a session charges for the memory a peer may make it hold
+ * (a relay's --memory-limit): each stream's state and receive window,
+ * base and grown, and the output queue's chunks. take asks for n bytes
+ * and returns how many it grants (0..n); with `must` the bytes are held
+ * already (a base window the peer may fill at once, a chunk allocated)
+ * and take counts all of them, whatever it returns. give returns n.
+ * Window growth asks without `must` and grows only by what is granted,
+ * so a full ledger grants less window, never more than it can hold. */
+typedef struct mux_ledger {
+  size_t (*take)(size_t n, int must, void *ud);
+  void (*give)(size_t n, void *ud);
+  void *ud;
+} mux_ledger_t;
+
 /* Why the session reset a stream the peer opened (on_stream_refused). */
 enum mux_refusal {
   MUX_REFUSED_NONE = 0,
@@ -167,6 +181,7 @@ typedef struct mux_config {
   uint64_t keepalive_ms;         /* ping interval; 0 = off. Go: 20000 */
   uint64_t keepalive_timeout_ms; /* answer deadline; Go: 10000 */
   const mux_allocator_t *alloc;  /* NULL = libc */
+  mux_ledger_t ledger;           /* copied; take NULL = none */
 } mux_config_t;
 
 /* Fills *cfg with the defaults above (client = 0, keep-alive off). */

@@ -130,6 +130,30 @@ struct mux {
 };
 
 /* allocator */
+/* The ledger of mux_config_t, when there is one. */
+static inline void mux_ledger_charge(mux_t *m, size_t n)
+{
+  if(m->cfg.ledger.take)
+    (void)m->cfg.ledger.take(n, 1, m->cfg.ledger.ud);
+}
+
+static inline size_t mux_ledger_take(mux_t *m, size_t n)
+{
+  return m->cfg.ledger.take ? m->cfg.ledger.take(n, 0, m->cfg.ledger.ud) : n;
+}
+
+static inline void mux_ledger_give(mux_t *m, size_t n)
+{
+  if(m->cfg.ledger.give && n)
+    m->cfg.ledger.give(n, m->cfg.ledger.ud);
+}
+
+/* What a live stream is charged: its state and its receive window. */
+static inline size_t mux_stream_cost(const mux_stream_t *s)
+{
+  return sizeof(*s) + s->window;
+}
+
 void *mux_alloc(mux_t *m, size_t n);
 void mux_dealloc(mux_t *m, void *p);
 

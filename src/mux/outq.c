@@ -8,6 +8,21 @@
 
 #include "mux/mux_int.h"
 
+/* Chunks are charged to the ledger while allocated, spares included. */
+static mux_chunk_t *chunk_alloc(mux_t *m)
+{
+  mux_chunk_t *c = mux_alloc(m, sizeof(*c));
+  if(c)
+    mux_ledger_charge(m, sizeof(*c));
+  return c;
+}
+
+static void chunk_free(mux_t *m, mux_chunk_t *c)
+{
+  mux_ledger_give(m, sizeof(*c));
+  mux_dealloc(m, c);
+}
+
 static mux_chunk_t *chunk_new(mux_t *m)
 {
   mux_chunk_t *c = m->spare;
@@ -15,7 +30,7 @@ static mux_chunk_t *chunk_new(mux_t *m)
     m->spare = c->next;
     m->nspare--;
   } else {
-    c = mux_alloc(m, sizeof(*c));
+    c = chunk_alloc(m);
     if(!c)
       return NULL;
   }
@@ -214,7 +229,7 @@ static void advance(mux_t *m, size_t n)
       m->spare = c;
       m->nspare++;
     } else {
-      mux_dealloc(m, c);
+      chunk_free(m, c);
     }
   }
 }
@@ -261,7 +276,7 @@ void mux_q_trim(mux_t *m)
     mux_chunk_t *c = m->spare;
     m->spare = c->next;
     m->nspare--;
-    mux_dealloc(m, c);
+    chunk_free(m, c);
   }
 }
 
@@ -271,13 +286,13 @@ void mux_q_free(mux_t *m)
   while(m->qhead) {
     c = m->qhead;
     m->qhead = c->next;
-    mux_dealloc(m, c);
+    chunk_free(m, c);
   }
   m->qtail = NULL;
   while(m->spare) {
     c = m->spare;
     m->spare = c->next;
-    mux_dealloc(m, c);
+    chunk_free(m, c);
   }
   m->nspare = 0;
   m->qbytes = 0;

@@ -83,8 +83,11 @@ void mux_free(mux_t *m)
   uint32_t i;
   if(!m)
     return;
-  for(i = 0; i < m->nslots; i++)
+  for(i = 0; i < m->nslots; i++) {
+    if(m->slots[i])
+      mux_ledger_give(m, mux_stream_cost(m->slots[i]));
     mux_dealloc(m, m->slots[i]);
+  }
   mux_table_free(m);
   mux_q_free(m);
   mux_dealloc(m, m);

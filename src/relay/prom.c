@@ -19,7 +19,6 @@ static const char *const dial_reasons[] = {"not_found", "refused", "timeout",
                                            "unreachable", "other"};
 static const char *const hs_reasons[] = {"timeout", "verify", "tls",
                                          "not_allowed"};
-/* enum mux_refusal order, from MUX_REFUSED_GOING_AWAY */
 /* The session's refusals (enum mux_refusal), then the relay's own:
  * streams over a budget (--max-dials-per-tunnel, memory), refused with
  * beacon/1 code 7 relay_limit. */
@@ -82,11 +81,11 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
   metric_bind(&p->keepalive_timeouts, 0, &m->keepalive_timeouts);
   family(reg, &p->streams_refused, METRIC_COUNTER,
          "beacon_streams_refused_total",
-         "Streams refused (stream cap, backlog, go away, relay budgets).",
+         "Streams reset on arrival (stream cap, backlog, go away, memory or "
+         "descriptor budget).",
          "reason", refusal_reasons, 5);
-  for(size_t i = 0; i < 4; i++)
+  for(size_t i = 0; i < 5; i++)
     metric_bind(&p->streams_refused, i, &m->streams_refused[i + 1]);
-  metric_bind(&p->streams_refused, 4, &m->streams_refused_resource);
   family(reg, &p->cert_expiry, METRIC_GAUGE,
          "beacon_relay_cert_expiry_timestamp_seconds",
          "notAfter of the relay certificate in use, Unix time.", NULL, NULL,
@@ -103,6 +102,26 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
       connect_seconds_bounds_us, connect_seconds_nbounds, 6);
   metrics_register(reg, &p->target_connect.base);
   metrics_process_register(reg); /* process_*, beacon_build_info */
+}
+
+void relay_prom_budget(relay_prom_t *p, budget_t *b)
+{
+  metrics_registry_t *reg = &p->reg;
+  family(reg, &p->memory_held, METRIC_GAUGE, "beacon_memory_held_bytes",
+         "Bytes the relay holds or has granted as window (--memory-limit).",
+         NULL, NULL, 0);
+  metric_bind(&p->memory_held, 0, &b->mem.used);
+  family(reg, &p->memory_limit, METRIC_GAUGE, "beacon_memory_limit_bytes",
+         "The --memory-limit.", NULL, NULL, 0);
+  metric_set(&p->memory_limit, 0, (int64_t)b->mem.limit);
+  family(reg, &p->fds_held, METRIC_GAUGE, "beacon_fds_held",
+         "Descriptors held by tunnels and their streams.", NULL, NULL, 0);
+  metric_bind(&p->fds_held, 0, &b->fd.used);
+  family(reg, &p->fds_limit, METRIC_GAUGE, "beacon_fds_limit",
+         "Descriptors tunnels and streams may hold: RLIMIT_NOFILE less the "
+         "reserve for accepting and handshaking.",
+         NULL, NULL, 0);
+  metric_set(&p->fds_limit, 0, (int64_t)b->fd.limit);
 }
 
 void relay_prom_target_connect(relay_t *r, int status, int os_err, uint64_t ns)

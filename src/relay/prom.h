@@ -8,6 +8,8 @@
 #include "relay/relay_int.h"
 
 void relay_prom_init(relay_prom_t *p, relay_metrics_t *m);
+/* The budgets' gauges: held bytes and descriptors, and their limits. */
+void relay_prom_budget(relay_prom_t *p, budget_t *b);
 /* Counts one target dial of ns nanoseconds in
  * beacon_target_connect_seconds: status and os_err as dial/dial.h
  * reports them. Any worker thread. */

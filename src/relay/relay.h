@@ -39,12 +39,18 @@ typedef struct relay_config {
   uint64_t write_timeout_ms;     /* 10 s: a stalled tunnel is closed */
   uint64_t drain_timeout_ms;     /* 30 s: SIGTERM grace for streams */
   uint32_t max_streams;          /* 4096 per tunnel */
-  uint32_t max_tunnels;          /* 1024 per relay, all workers */
+  uint32_t max_tunnels; /* per relay, all workers; 0 = derived from the
+                          memory and descriptor budgets (relay_new logs
+                          the figure: budget.h, resources.h) */
   uint32_t max_dials_per_tunnel; /* 256 connects in progress, lookups
                                     included; 0 = unlimited */
-  size_t window_budget;   /* 64 MiB: receive window a tunnel's streams may
-                             grow beyond 256 KiB each, together; 0 = Go's
-                             fixed 256 KiB windows */
+  size_t window_budget; /* 64 MiB: receive window a tunnel's streams may
+                           grow beyond 256 KiB each, together; 0 = Go's
+                           fixed 256 KiB windows */
+  /* --memory-limit: every byte the relay may be made to hold (windows
+   * granted, queues, TLS buffers: relay/budget.h); 0 = a quarter of the
+   * physical memory (or of the cgroup's limit), at least 64 MiB. */
+  size_t memory_limit;
   const policy_t *policy; /* borrowed; NULL = default policy */
   /* Accepted client identities in the canonical form of
    * tls_identity_parse() (tls/identity.h: "dn:..." or "spki:..."). None
@@ -86,12 +92,15 @@ typedef struct relay_metrics {
   atomic_uint_fast64_t keepalive_timeouts;
   /* streams the session reset before they reached us, by enum
    * mux_refusal (index 0 unused) */
-  atomic_uint_fast64_t streams_refused[5];
-  /* refused by the relay over a budget: beacon/1 relay_limit */
-  atomic_uint_fast64_t streams_refused_resource;
+  atomic_uint_fast64_t streams_refused[6]; /* [5]: RELAY_REFUSED_RESOURCE */
   atomic_uint_fast64_t protocol_errors;
   atomic_uint_fast64_t write_timeouts;
 } relay_metrics_t;
+
+/* streams_refused[] index for streams refused by the memory or
+ * descriptor budget (beacon/1 code 7, relay_limit; metric reason
+ * "resource"). */
+#define RELAY_REFUSED_RESOURCE 5
 
 typedef struct relay relay_t;
 

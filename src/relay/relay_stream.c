@@ -367,8 +367,11 @@ void relay_stream_on_writable(mux_t *m, uint32_t id, void *sud, void *tud)
 void relay_stream_on_closed(mux_t *m, uint32_t id, void *sud, void *tud)
 {
   relay_stream_t *s = sud;
-  if(s)
-    stream_core_on_closed(&s->core, relay_tunnel_closing(s->t));
+  if(!s)
+    return;
+  /* the target socket budget_admit_stream() took in on_stream_open */
+  budget_stream_done(&s->t->budget);
+  stream_core_on_closed(&s->core, relay_tunnel_closing(s->t));
 }
 
 void relay_stream_recv_done(conn_t *c, void *tud)

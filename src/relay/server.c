@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "beacon/beacon.h"
@@ -19,6 +18,7 @@
 #include "relay/listener.h"
 #include "relay/prom.h"
 #include "relay/reload.h"
+#include "relay/resources.h"
 #include "relay/worker.h"
 
 void relay_config_default(relay_config_t *cfg)
@@ -34,7 +34,7 @@ void relay_config_default(relay_config_t *cfg)
   cfg->write_timeout_ms = 10000;
   cfg->drain_timeout_ms = 30000;
   cfg->max_streams = 4096;
-  cfg->max_tunnels = 1024;
+  cfg->max_tunnels = 0; /* derived from the budgets (resources.h) */
   cfg->max_dials_per_tunnel = STREAM_CORE_MAX_DIALS_DEFAULT;
   cfg->window_budget = MUX_DEFAULT_WINDOW_BUDGET;
 }
@@ -87,6 +87,7 @@ static void on_worker_done(uv_async_t *h)
   uv_close((uv_handle_t *)&r->stop_async, noop_closed);
   uv_close((uv_handle_t *)&r->done_async, noop_closed);
   uv_close((uv_handle_t *)&r->expiry_timer, noop_closed);
+  relay_resources_stop(r);
   metrics_http_stop(r->metrics_http);
   r->metrics_http = NULL;
 }
@@ -102,7 +103,7 @@ static void on_expiry_timer(uv_timer_t *t)
 /* 0, or BEACON_EINVAL for a zero limit or timeout. */
 static int check_limits(const relay_config_t *cfg, char *err, size_t errlen)
 {
-  if(!cfg->max_streams || !cfg->max_tunnels || !cfg->dial_timeout_ms ||
+  if(!cfg->max_streams || !cfg->dial_timeout_ms ||
      !cfg->handshake_timeout_ms || !cfg->target_timeout_ms ||
      !cfg->write_timeout_ms) {
     snprintf(err, errlen, "limits and timeouts must be greater than 0");
@@ -152,10 +153,14 @@ int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
     r->workers[i].r = r;
     r->workers[i].index = i;
   }
+  rc = relay_resources_init(r, err, errlen);
+  if(rc)
+    goto fail;
   rc = relay_load_tls(&r->cfg, &r->ctx, err, errlen);
   if(rc)
     goto fail;
   relay_prom_init(&r->prom, &r->metrics);
+  relay_prom_budget(&r->prom, &r->budget);
   relay_cert_check(r, r->ctx);
   rc = relay_bind_all(r, err, errlen);
   if(rc)
@@ -167,19 +172,9 @@ fail:
   return rc;
 }
 
-static void raise_nofile(void)
-{
-  struct rlimit rl;
-  if(!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
-
 int relay_run(relay_t *r)
 {
   signal(SIGPIPE, SIG_IGN);
-  raise_nofile();
   int err = uv_loop_init(&r->loop);
   if(err)
     return BEACON_EIO;
@@ -197,6 +192,7 @@ int relay_run(relay_t *r)
   uv_timer_init(&r->loop, &r->expiry_timer);
   r->expiry_timer.data = r;
   uv_timer_start(&r->expiry_timer, on_expiry_timer, 86400000, 86400000);
+  relay_resources_start(r);
 
   unsigned started = 0;
   int rc = 0;

@@ -354,7 +354,7 @@ void stream_core_free(stream_core_t *s)
   s->setup = NULL;
   free(s->target_text);
   s->target_text = NULL;
-  stream_quota_release(s, s->held);
+  stream_quota_release_all(s);
   if(s->tun->metrics)
     atomic_fetch_sub(&s->tun->metrics->streams_open, 1);
 }

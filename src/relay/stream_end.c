@@ -32,25 +32,44 @@ void stream_core_mux_failed(stream_core_t *s, const char *call, int64_t rc)
     s->ops->mux_failed(s->ud, call, (int)rc);
 }
 
-/* Charges n more held bytes: 0, or -1 when over the limit (still
- * charged: the caller refuses or keeps them). */
-int stream_quota_hold(stream_core_t *s, size_t n)
+/* Bytes a window bounds are charged only when the quota does not hold
+ * the windows already. */
+static int chargeable(const stream_quota_t *q, int in_window)
+{
+  return q && !(in_window && q->windows_charged);
+}
+
+int stream_quota_hold(stream_core_t *s, size_t n, int in_window)
 {
   const stream_quota_t *q = s->tun->quota;
   s->held += n;
-  if(!q || !q->hold || !n)
+  if(!chargeable(q, in_window) || !n)
     return 0;
-  return q->hold(q->ud, n);
+  s->charged += n;
+  return q->hold ? q->hold(q->ud, n) : 0;
 }
 
-void stream_quota_release(stream_core_t *s, size_t n)
+void stream_quota_release(stream_core_t *s, size_t n, int in_window)
 {
   const stream_quota_t *q = s->tun->quota;
   if(n > s->held)
     n = s->held;
   s->held -= n;
-  if(q && q->release && n)
+  if(!chargeable(q, in_window))
+    return;
+  if(n > s->charged)
+    n = s->charged;
+  s->charged -= n;
+  if(q->release && n)
     q->release(q->ud, n);
+}
+
+void stream_quota_release_all(stream_core_t *s)
+{
+  const stream_quota_t *q = s->tun->quota;
+  if(q && q->release && s->charged)
+    q->release(q->ud, s->charged);
+  s->held = s->charged = 0;
 }
 
 int stream_quota_admit(stream_core_t *s)
@@ -66,9 +85,9 @@ void stream_quota_stash(stream_core_t *s, size_t before)
 {
   size_t now = pump_stashed(&s->pump);
   if(now > before)
-    (void)stream_quota_hold(s, now - before);
+    (void)stream_quota_hold(s, now - before, 0);
   else if(now < before)
-    stream_quota_release(s, before - now);
+    stream_quota_release(s, before - now, 0);
 }
 
 /* ---- ending ---- */
@@ -135,7 +154,7 @@ void stream_core_maybe_finish(stream_core_t *s)
 /* A relay budget says no: refused relay_limit, logged as resource. */
 void stream_core_refuse_resource(stream_core_t *s, const char *why)
 {
-  STREAM_COUNT(s, streams_refused_resource);
+  STREAM_COUNT(s, streams_refused[RELAY_REFUSED_RESOURCE]);
   s->refusal = TARGET_RESULT_RELAY_LIMIT;
   stream_core_abort(s, STREAM_OUTCOME_RESOURCE, why);
 }

@@ -54,6 +54,11 @@ typedef struct stream_quota {
   int (*hold)(void *ud, size_t n);
   void (*release)(void *ud, size_t n);
   void *ud;
+  /* 1 when the quota already holds the streams' receive windows (the
+   * relay's ledger charges what the mux grants): the upstream bytes a
+   * stream holds, which its window bounds, are then not charged again;
+   * only the downstream stash is. */
+  int windows_charged;
 } stream_quota_t;
 
 /* What every stream of one tunnel shares; the tunnel owns it. */
@@ -128,7 +133,8 @@ struct stream_core {
   int peer_fin, shut_sent, shut_done;
   /* downstream; the pump also gives the upstream window back */
   pump_t pump;
-  size_t held;                 /* charged to the quota */
+  size_t held;    /* held: pending, queued by the adapter, stashed */
+  size_t charged; /* of it, charged to the quota */
   enum stream_outcome outcome; /* the first one decided stands */
   char reason[96];
   uint64_t bytes_up, bytes_down;

@@ -59,7 +59,7 @@ static void write_target(stream_core_t *s, const stream_core_iov_t *iov,
   }
   if((size_t)w < total) {
     s->queued += total - (size_t)w;
-    (void)stream_quota_hold(s, total - (size_t)w); /* accepted: kept */
+    (void)stream_quota_hold(s, total - (size_t)w, 1); /* accepted: kept */
   }
   if(w > 0)
     (void)account_up(s, (size_t)w, now);
@@ -107,14 +107,14 @@ void stream_upstream_gather_drop(stream_core_t *s)
 /* Dialling: a copy is held (unconsumed, so the window bounds it). */
 static void hold_pending(stream_core_t *s, const uint8_t *p, size_t n)
 {
-  if(stream_quota_hold(s, n) && s->unacked) {
-    stream_quota_release(s, n);
+  if(stream_quota_hold(s, n, 1) && s->unacked) {
+    stream_quota_release(s, n, 1);
     stream_core_refuse_resource(s, "memory limit");
     return;
   }
   stream_core_chunk_t *c = malloc(sizeof(*c) + n);
   if(!c) {
-    stream_quota_release(s, n);
+    stream_quota_release(s, n, 1);
     stream_core_abort(s, STREAM_OUTCOME_RESET, "out of memory");
     return;
   }
@@ -161,7 +161,7 @@ void stream_core_on_target_written(stream_core_t *s, size_t n, uint64_t now)
   if(n > s->queued)
     n = s->queued;
   s->queued -= n;
-  stream_quota_release(s, n);
+  stream_quota_release(s, n, 1);
   if(s->state == STREAM_DONE)
     return;
   (void)account_up(s, n, now);
@@ -196,6 +196,6 @@ void stream_upstream_write_pending(stream_core_t *s, uint64_t now)
     if(!s->pend_head)
       s->pend_tail = NULL;
     s->pend_bytes -= bytes;
-    stream_quota_release(s, bytes);
+    stream_quota_release(s, bytes, 1);
   }
 }

@@ -28,6 +28,7 @@
 #include "relay/reload.h"
 #include "relay/relay_stream.h"
 #include "relay/tunnel.h"
+#include "relay/tunnel_budget.h"
 #include "tls/identity.h"
 
 #define FLUSH_SLICE (64 * 1024)
@@ -99,6 +100,7 @@ static void tunnel_release(relay_tunnel_t *t)
     list_del(&t->dirty_link);
   list_del(&t->link);
   conn_free(t->conn);
+  budget_tunnel_leave(&t->budget); /* whatever it still held */
   atomic_fetch_sub(&w->r->metrics.tunnels_open, 1);
   free(t);
   w->host->tunnel_gone(w);
@@ -118,6 +120,7 @@ static void on_write(void *owner, size_t len, int status)
 {
   relay_tunnel_t *t = owner;
   conn_write_done(t->conn, len, now_of(t));
+  relay_tunnel_charge_tls(t);
   if(status < 0) {
     if(!relay_tunnel_closing(t))
       relay_tunnel_close(t, CONN_CLOSE_WRITE_ERROR);
@@ -161,6 +164,7 @@ void relay_tunnel_flush(relay_tunnel_t *t)
      * queue; reads are not served in between). */
   } while(!conn_waiting(t->conn) && conn_unencrypted(t->conn) &&
           conn_unencrypted(t->conn) < before);
+  relay_tunnel_charge_tls(t);
   tunnel_arm(t);
 }
 
@@ -249,7 +253,12 @@ static int cb_open(mux_t *m, uint32_t id, void **ud, void *tud)
   if(!relay_tunnel_up(t) || t->w->draining)
     return BEACON_EGOAWAY;
   t->shared.mux = m;
-  return relay_stream_open(t, id, ud);
+  if(budget_admit_stream(&t->budget))
+    return relay_tunnel_refuse_resource(t, id);
+  int rc = relay_stream_open(t, id, ud);
+  if(rc < 0 || !*ud)
+    budget_stream_done(&t->budget); /* no on_stream_closed with it */
+  return rc;
 }
 
 static void cb_go_away(mux_t *m, uint32_t code, void *tud)
@@ -393,6 +402,9 @@ static int cb_handshake(conn_t *c, void *ud)
     handshake_failed(t, "client not allowed by --allow-client", t->spki);
     return -1;
   }
+  /* Only now does the tunnel take a share of the budgets, before its
+   * mux exists and charges them. */
+  budget_tunnel_join(&t->w->r->budget, &t->budget);
   return 0;
 }
 
@@ -523,6 +535,43 @@ static void tunnel_stream_gone(relay_tunnel_t *t)
   tunnel_release(t);
 }
 
+/* t's connection core: TLS server, yamux server, the relay's limits. */
+static void tunnel_conn_config(relay_tunnel_t *t, conn_config_t *cc)
+{
+  relay_t *r = t->w->r;
+  relay_worker_t *w = t->w;
+  conn_config_default(cc);
+  cc->handshake_timeout_ms = r->cfg.handshake_timeout_ms;
+  cc->write_timeout_ms = r->cfg.write_timeout_ms;
+  cc->high_water = RELAY_TUNNEL_HIGH_WATER;
+  cc->flush_slice = FLUSH_SLICE;
+  cc->plain = w->plain;
+  cc->plain_cap = sizeof(w->plain);
+  cc->mux.is_client = 0;
+  cc->mux.max_streams = r->cfg.max_streams;
+  /* Streams of a confirm_connect tunnel wait unacknowledged while their
+   * target is dialled: as many may as may be open. */
+  cc->mux.accept_backlog = r->cfg.max_streams;
+  cc->mux.window_budget = r->cfg.window_budget;
+  cc->mux.max_window = 0; /* the default cap, or 256 KiB fixed */
+  cc->mux.keepalive_ms = r->cfg.keepalive_ms;
+  cc->mux.keepalive_timeout_ms = r->cfg.keepalive_timeout_ms;
+  cc->mux.ledger = relay_tunnel_ledger(t);
+}
+
+/* What t's stream cores share (stream_core.h); the mux follows in
+ * cb_open. */
+static void tunnel_init_shared(relay_tunnel_t *t)
+{
+  relay_t *r = t->w->r;
+  t->shared.metrics = &r->metrics;
+  t->shared.target_timeout_ms = r->cfg.target_timeout_ms;
+  t->shared.max_dials = r->cfg.max_dials_per_tunnel;
+  t->shared.gather = &t->w->gather;
+  t->quota = relay_tunnel_quota(t);
+  t->shared.quota = &t->quota;
+}
+
 void relay_tunnel_accept(relay_worker_t *w)
 {
   relay_t *r = w->r;
@@ -533,10 +582,7 @@ void relay_tunnel_accept(relay_worker_t *w)
   }
   t->w = w;
   t->host = &stream_host;
-  t->shared.metrics = &r->metrics;
-  t->shared.target_timeout_ms = r->cfg.target_timeout_ms;
-  t->shared.max_dials = r->cfg.max_dials_per_tunnel;
-  t->shared.gather = &w->gather;
+  tunnel_init_shared(t);
   list_init(&t->streams);
   list_init(&t->link);
   list_init(&t->dirty_link);
@@ -573,22 +619,7 @@ void relay_tunnel_accept(relay_worker_t *w)
     return;
   }
   conn_config_t cc;
-  conn_config_default(&cc);
-  cc.handshake_timeout_ms = r->cfg.handshake_timeout_ms;
-  cc.write_timeout_ms = r->cfg.write_timeout_ms;
-  cc.high_water = RELAY_TUNNEL_HIGH_WATER;
-  cc.flush_slice = FLUSH_SLICE;
-  cc.plain = w->plain;
-  cc.plain_cap = sizeof(w->plain);
-  cc.mux.is_client = 0;
-  cc.mux.max_streams = r->cfg.max_streams;
-  /* Streams of a confirm_connect tunnel wait unacknowledged while their
-   * target is dialled: as many may as may be open. */
-  cc.mux.accept_backlog = r->cfg.max_streams;
-  cc.mux.window_budget = r->cfg.window_budget;
-  cc.mux.max_window = 0; /* the default cap, or 256 KiB fixed */
-  cc.mux.keepalive_ms = r->cfg.keepalive_ms;
-  cc.mux.keepalive_timeout_ms = r->cfg.keepalive_timeout_ms;
+  tunnel_conn_config(t, &cc);
   struct tls_ctx *ctx = relay_ctx_get(r);
   t->conn = conn_new(&cc, ctx, NULL, &conn_cbs, &mux_cbs, t, t->start_ms);
   tls_ctx_unref(ctx);

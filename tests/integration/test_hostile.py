@@ -10,6 +10,7 @@ or connection) is cut, the relay and another tunnel carry on, and the
 log says what happened. docs/SECURITY.md lists the cases.
 """
 
+import json
 import os
 import re
 import socket
@@ -17,6 +18,7 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.request
 
 import harness
 from backends import Echo, Silent
@@ -364,7 +366,10 @@ def test_stream_flood_syns(env):
     stream without a target line, its fds stay far below the 20 000
     limit, and another tunnel keeps working throughout."""
     echo = env.use(Echo())
-    relay = env.start_relay()
+    # Every stream may be made to hold its 256 KiB window and a tunnel
+    # holds at most a quarter of the memory limit: the memory budget
+    # (credit, not RSS) must not be the cap this test is about.
+    relay = env.start_relay(["--memory-limit", "8G"])
     box, stop = fd_sampler(env, relay)
     other = session(env, relay.port)
     st = other.open(echo.addr, b"before")
@@ -410,7 +415,8 @@ def test_stream_flood_with_targets_fd_bound(env):
     silent = env.use(Silent())
     echo = env.use(Echo())
     cap, n = (500, 800) if SAN else (4096, 6000)
-    relay = env.start_relay(["--max-streams", str(cap)])
+    relay = env.start_relay(["--max-streams", str(cap), "--memory-limit",
+                             "8G"])
     box, stop = fd_sampler(env, relay)
     p = env.start_tpeer("hold", "--target", silent.addr, "--streams",
                         str(n), relay=relay)
@@ -594,6 +600,152 @@ def test_targets_at_relay_and_metadata_refused(env):
     harness.check(st.wait_reset(20), "fd00:ec2::254 not reset")
     r2.wait_log(r"outcome=refused.*policy")
     close_session(s2)
+
+
+
+# ---- memory and descriptor budgets (docs/SECURITY.md "Budgets") ----
+
+class Hanging:
+    """A listener whose connects hang: its one-slot backlog is filled at
+    once and never accepted, so the kernel drops every later SYN."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(0)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.fill = []
+        for _ in range(3):
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(self.sock.getsockname())
+            self.fill.append(c)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for c in self.fill + [self.sock]:
+            c.close()
+        return False
+
+
+def start_flood(env, relay, target, streams, name):
+    """A tunnel that opens `streams` streams to target and pushes a whole
+    256 KiB window into each: held by the relay while target hangs."""
+    return env.start_tpeer("--timeout", "60", "echo", "--target", target,
+                           "--streams", str(streams), "--bytes", "262144",
+                           relay=relay, name=name)
+
+
+def refusals(relay, reason="resource"):
+    return len(re.findall(r"stream_refused .*reason=%s" % reason,
+                          relay.log_text()))
+
+
+def hold_limited(env, relay, target, n):
+    """Holds n streams to target over beacon/1; returns (acked, reset,
+    relay_limit) once every stream is answered, and closes the tunnel."""
+    p = env.start_tpeer("--beacon-alpn", "hold", "--target", target,
+                        "--streams", str(n), relay=relay, name="hold")
+    line = p.readline(timeout=60)
+    harness.check(line and line.startswith("ready"), "hold: %r" % line)
+    p.stdin.close()
+    res = json.loads(p.readline(timeout=60))
+    return res["acked"], res["reset"], res["relay_limit"]
+
+
+@harness.timeout(150)
+def test_memory_limit_refuses_streams(env):
+    """Two tunnels push a 256 KiB window into each of 600 streams (300
+    under sanitizers) whose target never connects, against
+    --memory-limit 64M: past the budget the streams are refused
+    (relay_limit, "resource"), the relay's RSS stays within the limit
+    plus 64 MiB, a third controller still moves verified bytes and, over
+    beacon/1, gets its share of new streams while the rest are refused
+    with code 7; after the flood the memory goes back to the system."""
+    hang = env.use(Hanging())
+    echo = env.use(Echo())
+    silent = env.use(Silent())
+    mport = env.free_port()
+    relay = env.start_relay(["--memory-limit", "64M", "--dial-timeout", "60",
+                             "--metrics-addr", ":%d" % mport], workers=2)
+    idle = relay.rss_kib()
+    n = 300 if SAN else 600
+    floods = [start_flood(env, relay, hang.addr, n, "flood%d" % i)
+              for i in range(2)]
+    harness.eventually(lambda: refusals(relay) > 0, timeout=30,
+                       msg="no stream refused for the memory budget")
+    peak = relay.rss_kib()
+    for k in range(3):
+        still_serving(env, relay, echo, seed=k)
+        peak = max(peak, relay.rss_kib())
+    acked, reset, limited = hold_limited(env, relay, silent.addr, 100)
+    peak = max(peak, relay.rss_kib())
+    print("memory flood 2 x %d: idle RSS %d KiB, peak %d KiB; hold 100 "
+          "beside it: %d acked, %d reset (%d relay_limit)" %
+          (n, idle, peak, acked, reset, limited))
+    harness.check(acked > 0, "the third controller got no stream")
+    harness.check(limited > 0 and limited == reset,
+                  "refusals without relay_limit: %d of %d" % (limited, reset))
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % mport,
+                                timeout=10) as resp:
+        metrics = resp.read().decode()
+    for want in (r'beacon_streams_refused_total\{reason="resource"\} [1-9]',
+                 r"beacon_memory_limit_bytes 67108864",
+                 r"beacon_memory_held_bytes [1-9]", r"beacon_fds_held [1-9]"):
+        harness.check(re.search(want, metrics), "no %s in /metrics" % want)
+    if not SAN:
+        harness.check(peak <= 64 * 1024 + 64 * 1024,
+                      "RSS peak %d KiB over 64M + 64M" % peak)
+    for p in floods:
+        p.kill()
+    harness.check(relay.alive(), "relay died")
+    if not SAN:
+        harness.eventually(lambda: relay.rss_kib() <= 2 * idle + 32 * 1024,
+                           timeout=30, msg="RSS stayed at %d KiB (idle %d)"
+                           % (relay.rss_kib(), idle))
+        print("after the flood: RSS %d KiB" % relay.rss_kib())
+    still_serving(env, relay, echo, seed=9)
+
+
+@harness.timeout(150)
+def test_descriptor_share_under_prlimit(env):
+    """Under `prlimit --nofile=512` a tunnel that holds 600 streams to a
+    target that accepts gets relay_limit refusals once it has taken its
+    share of the descriptors left after the reserve, the relay never
+    runs out of descriptors, and another controller's echoes all work."""
+    silent = env.use(Silent())
+    echo = env.use(Echo())
+    port = env.free_port()
+    argv = ["prlimit", "--nofile=512:512", env.need_bin(), "egress",
+            "--config-dir", env.pki(), "--tunnel-addr",
+            "127.0.0.1:%d" % port, "--allow", "127.0.0.0/8",
+            "--workers", "1", "--log-level", "debug"]
+    relay = env.start(argv, name="relay")
+    relay.port, relay.addr = port, "127.0.0.1:%d" % port
+    env.wait_listening(relay, port)
+    m = relay.wait_log(r"budgets .*fd_limit=(\d+) fd_reserve=(\d+)")
+    harness.check_eq(int(m.group(1)), 512, "fd_limit")
+    acked, reset, limited = hold_limited(env, relay, silent.addr, 600)
+    print("hold 600 under nofile=512 (reserve %s): %d acked, %d reset "
+          "(%d relay_limit), relay fds %d" %
+          (m.group(2), acked, reset, limited, relay.fd_count()))
+    harness.check(limited > 0 and limited == reset,
+                  "refusals without relay_limit: %d of %d" % (limited, reset))
+    harness.check(acked < 512 - int(m.group(2)), "took the reserve")
+    p = env.start_tpeer("--beacon-alpn", "hold", "--target", silent.addr,
+                        "--streams", "600", relay=relay, name="hostile")
+    line = p.readline(timeout=60)
+    harness.check(line and line.startswith("ready"), "hostile: %r" % line)
+    for k in range(5):
+        still_serving(env, relay, echo, seed=k)
+    log = relay.log_text()
+    harness.check("Too many open files" not in log and "EMFILE" not in log,
+                  "the relay ran out of descriptors")
+    harness.check(relay.fd_count() <= 512, "fds %d" % relay.fd_count())
+    p.stdin.close()
+    p.readline(timeout=60)
 
 
 if __name__ == "__main__":

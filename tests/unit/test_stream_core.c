@@ -263,7 +263,7 @@ static void setup(int confirm_connect)
   assert_non_null(P.cl);
   assert_non_null(P.rl);
   P.q = (quota_t){.limit = SIZE_MAX, .admit = 1};
-  P.sq = (stream_quota_t){q_admit, q_hold, q_release, &P.q};
+  P.sq = (stream_quota_t){q_admit, q_hold, q_release, &P.q, 0};
   P.tun = (stream_core_tunnel_t){.mux = P.rl,
                                  .metrics = &P.metrics,
                                  .quota = &P.sq,
@@ -526,7 +526,7 @@ static void test_dial_cap(void **state)
   assert_int_equal(P.cl_reset_code, TARGET_RESULT_RELAY_LIMIT);
   assert_int_equal(fc->core.outcome, STREAM_OUTCOME_RESOURCE);
   assert_string_equal(stream_core_outcome_name(fc->core.outcome), "resource");
-  assert_int_equal(P.metrics.streams_refused_resource, 1);
+  assert_int_equal(P.metrics.streams_refused[RELAY_REFUSED_RESOURCE], 1);
   stream_core_free(&fc->core);
   fc->used = 0;
   stream_core_on_dialled(&fake_of(a)->core, BEACON_ETIMEDOUT, 0, NULL,
@@ -583,6 +583,29 @@ static void test_quota(void **state)
   teardown();
 }
 
+/* A quota that holds the windows already (the relay's ledger): the
+ * upstream bytes a window bounds are not charged again, the stash is. */
+static void test_quota_windows_charged(void **state)
+{
+  (void)state;
+  static uint8_t big[300 * 1024];
+  setup(1);
+  P.sq.windows_charged = 1;
+  uint32_t id = open_send("h:1\n0123456789", 14);
+  fake_t *f = fake_of(id);
+  assert_int_equal(f->core.held, 10);
+  assert_int_equal(f->core.charged, 0);
+  assert_int_equal(P.q.charged, 0);
+  stream_core_on_dialled(&f->core, 0, 0, "127.0.0.1:1", NULL, P.now);
+  assert_int_equal(f->core.held, 0);
+  stream_core_on_target_read(&f->core, big, sizeof(big));
+  size_t stash = pump_stashed(&f->core.pump);
+  assert_true(stash > 0);
+  assert_int_equal(f->core.charged, stash);
+  assert_int_equal(P.q.charged, stash);
+  teardown();
+}
+
 /* A controller RST: the target side is aborted, outcome reset. */
 static void test_controller_reset(void **state)
 {
@@ -610,6 +633,7 @@ int main(void)
       cmocka_unit_test(test_target_line_deadline),
       cmocka_unit_test(test_dial_cap),
       cmocka_unit_test(test_quota),
+      cmocka_unit_test(test_quota_windows_charged),
       cmocka_unit_test(test_controller_reset),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

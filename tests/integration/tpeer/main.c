@@ -16,7 +16,8 @@
 static const char usage_text[] =
     "Usage: tpeer --relay HOST:PORT --cert F --key F --ca F\n"
     "             [--expect-host NAME] [--connect-timeout MS]\n"
-    "             [--keepalive-ms MS] [--timeout S] SCENARIO [ARGS]\n"
+    "             [--keepalive-ms MS] [--beacon-alpn] [--timeout S]\n"
+    "             SCENARIO [ARGS]\n"
     "\n"
     "Scenarios (one JSON line on stdout; exit 0 ok, 1 check failed,\n"
     "2 usage, 3 connect/TLS/deadline):\n"
@@ -32,7 +33,9 @@ static const char usage_text[] =
     "  expect-reset --target T [--payload TEXT] [--wait-ms MS]\n"
     "  hold --target T --streams N    open N streams, print \"ready A R\"\n"
     "                                 when all are answered, hold them\n"
-    "                                 until stdin closes\n"
+    "                                 until stdin closes (JSON: streams\n"
+    "                                 reset with relay_limit, when\n"
+    "                                 --beacon-alpn negotiated beacon/1)\n"
     "  idle [--seconds S] [--ping-ms P]  tunnel must stay up; pings\n"
     "  raw --hex FRAMES               send bytes below the mux\n"
     "  violation KIND [N]             bad-version, bad-type, even-id,\n"
@@ -160,6 +163,7 @@ int main(int argc, char **argv)
       {"expect-host", required_argument, 0, 'e'},
       {"connect-timeout", required_argument, 0, 'C'},
       {"keepalive-ms", required_argument, 0, 'K'},
+      {"beacon-alpn", no_argument, 0, 'B'},
       {"timeout", required_argument, 0, 't'},
       {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
@@ -202,6 +206,9 @@ int main(int argc, char **argv)
       if(parse_num("--timeout", optarg, 86400, &v))
         return TP_EXIT_USAGE;
       timeout_s = v;
+      break;
+    case 'B':
+      o.beacon_alpn = 1;
       break;
     case 'h':
       return usage(TP_EXIT_OK);

@@ -39,6 +39,7 @@ typedef struct tp_stream {
   tp_t *tp;
   uint32_t id;
   int acked, fin_in, fin_out, reset, closed;
+  uint32_t reset_code; /* the relay's reason in the RST (beacon/1) */
   /* outgoing: the target line, then pay_len bytes of the pattern
    * (seed) or of `fixed`, then FIN when want_fin */
   char line[300];
@@ -107,6 +108,7 @@ typedef struct tp_opts {
   int connect_timeout_ms;
   uint64_t keepalive_ms; /* mux keep-alive; 0 = off */
   uint32_t max_streams;  /* mux cap; 0 = the mux default */
+  int beacon_alpn;       /* offer beacon/1: refusals carry a reason */
 } tp_opts_t;
 
 uint64_t tp_now(void);

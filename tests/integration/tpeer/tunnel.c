@@ -248,6 +248,7 @@ static void cb_reset(mux_t *m, uint32_t id, void *sud, void *ud)
   tp_stream_t *s = sud;
   if(s && !s->reset) {
     s->reset = 1;
+    s->reset_code = mux_reset_code(m);
     s->t_end = tp_now();
   }
 }
@@ -542,6 +543,8 @@ int tp_connect(tp_t *tp, const tp_opts_t *o)
   }
   r = tls_ctx_new(&tp->ctx, TLS_CLIENT, o->cert, o->key, o->ca, NULL, err,
                   sizeof(err));
+  if(!r && o->beacon_alpn)
+    r = tls_ctx_offer_beacon_alpn(tp->ctx);
   if(r) {
     tp_err("%s", err);
     return TP_EXIT_USAGE;
