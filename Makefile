@@ -10,6 +10,9 @@
 #   make tsan       ThreadSanitizer over the library and relay tests
 #   make bench      benchmarks (not part of make test)
 #   make soak       long-running reliability runs (not part of make test)
+#   make hostile    attacks on a relay on loopback, one table (bench/
+#                   hostile.py; not part of make test); HOSTILE_ARGS=
+#                   "--rows preauth,memory" picks rows
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make deb        the Debian packages (debian/) into build-deb/
 #   make test-package  make deb, lintian, then install, check and purge
@@ -29,7 +32,7 @@ FUZZ_CI_SECONDS ?= 10
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build test test-fast test-asan test-fuzz fuzz-build tsan demo fuzz coverage \
-	bench soak install deb test-package clean format check-format
+	bench soak hostile install deb test-package clean format check-format
 
 all: build
 
@@ -105,6 +108,10 @@ bench: build
 
 soak: build
 	cd $(BUILD) && ctest --output-on-failure -L soak
+
+hostile: build
+	@sh scripts/install-deps bench
+	python3 bench/hostile.py --build $(BUILD) $(HOSTILE_ARGS)
 
 install: build
 	DESTDIR=$(DESTDIR) cmake --install $(BUILD) --prefix $(PREFIX)

@@ -20,7 +20,7 @@
 static void defaults(cli_client_opts_t *o)
 {
   memset(o, 0, sizeof(*o));
-  o->config_dir = "/etc/beacon";
+  o->config_dir = CLI_DEFAULT_CONFIG_DIR;
   o->timeout_ms = 10000;
   o->window_budget = SIZE_MAX;
   o->grace_ms = 250;
@@ -86,6 +86,7 @@ static size_t front_opts(cli_client_opts_t *o, cli_opt_t *t)
                        .list = o->forwards,
                        .n = &o->nforwards,
                        .max = CLI_MAX_FORWARDS,
+                       .check = cli_check_forward_spec,
                        .label = "-L [BIND:]PORT:HOST:PORT",
                        .help = "forward a local port to HOST:PORT\n"
                                "(also --local-forward)"};
@@ -94,11 +95,13 @@ static size_t front_opts(cli_client_opts_t *o, cli_opt_t *t)
       .kind = CLI_OPT_STRING,
       .metavar = "ADDR",
       .str = &o->socks_addr,
+      .check = cli_check_front_addr,
       .help = "SOCKS5 (no auth, CONNECT; names are\nresolved by the relay)"};
   t[n++] = (cli_opt_t){.name = "http-connect",
                        .kind = CLI_OPT_STRING,
                        .metavar = "ADDR",
                        .str = &o->http_addr,
+                       .check = cli_check_front_addr,
                        .help = "HTTP/1.1 CONNECT proxy"};
   t[n++] = (cli_opt_t){
       .name = "connect-grace",
@@ -262,7 +265,8 @@ int cli_client_check(const cli_client_opts_t *o, const char *cmd)
   rc = tls_ctx_new(&ctx, TLS_CLIENT, path[0], path[1], path[2], NULL, err,
                    sizeof(err));
   if(rc) {
-    fprintf(stderr, "beacon %s: %s\n", cmd, err);
+    fprintf(stderr, "beacon %s: %s%s\n", cmd, err,
+            rc == BEACON_ECONFIG ? cli_config_dir_hint(o->config_dir) : "");
     return rc == BEACON_ECONFIG ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
   }
   tls_ctx_unref(ctx);
@@ -287,7 +291,8 @@ int cli_client_tunnel(const cli_client_opts_t *o, beacon_tunnel_t **out,
   rc = beacon_tunnel_new(out, cfg, &err);
   beacon_config_free(cfg);
   if(rc) {
-    fprintf(stderr, "beacon %s: %s\n", cmd, err.message);
+    fprintf(stderr, "beacon %s: %s%s\n", cmd, err.message,
+            rc == BEACON_ECONFIG ? cli_config_dir_hint(o->config_dir) : "");
     return rc == BEACON_ECONFIG ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
   }
   return 0;

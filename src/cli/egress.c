@@ -4,6 +4,7 @@
  * 3 for missing or invalid files, 1 when the relay cannot start (a busy
  * address).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +32,17 @@ static const char usage_text[] =
 static const char footer_text[] =
     "\n"
     "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads the\n"
-    "certificates, key, CA and CRL for new tunnels.\n";
+    "certificates, key, CA and CRL for new tunnels and rereads the\n"
+    "relay's own addresses.\n";
 
-static const char policy_help[] = "deny CIDR[:PORT[-PORT]] (repeatable);\n"
-                                  "rules apply in order, first match wins,\n"
-                                  "then the default refuses loopback,\n"
-                                  "link-local, unspecified and multicast.\n"
+static const char policy_help[] = "deny CIDR[:PORT[-PORT]] (repeatable).\n"
+                                  "First, always: loopback, unspecified,\n"
+                                  "link-local, metadata, multicast,\n"
+                                  "broadcast and the relay's own addresses\n"
+                                  "are refused unless an --allow names a\n"
+                                  "range inside that class. Then the rules\n"
+                                  "apply in order, first match wins, then\n"
+                                  "allow.\n"
                                   "RULE 'private' is the ranges that are\n"
                                   "not globally reachable: 10/8,\n"
                                   "172.16/12, 192.168/16, 100.64/10,\n"
@@ -95,6 +101,79 @@ static int parse_allow_client(void *flags, const char *v, char *why,
   return 0;
 }
 
+/* One whole number 0..max of --max-handshakes; NULL at a bad one. */
+static const char *handshake_number(const char *p, uint32_t max, uint32_t *out)
+{
+  char *end;
+  if(*p < '0' || *p > '9')
+    return NULL;
+  errno = 0;
+  unsigned long v = strtoul(p, &end, 10);
+  if(errno || v > max)
+    return NULL;
+  *out = (uint32_t)v;
+  return end;
+}
+
+/* --max-handshakes FULL or START:RATE:FULL (OpenSSH's MaxStartups): FULL
+ * alone refuses at FULL with no random early drop. */
+static int parse_max_handshakes(void *cfg, const char *v, char *why,
+                                size_t cap)
+{
+  relay_config_t *c = cfg;
+  uint32_t n[3];
+  const char *p = v;
+  int k = 0;
+  for(; k < 3; k++) {
+    if(!(p = handshake_number(p, 1u << 20, &n[k])))
+      break;
+    if(*p != ':')
+      break;
+    p++;
+  }
+  if(p && !*p && k == 0 && n[0] >= 1) {
+    c->max_handshakes_start = c->max_handshakes = n[0];
+    c->max_handshakes_rate = 100;
+    return 0;
+  }
+  if(p && !*p && k == 2 && n[1] <= 100 && n[2] >= 1 && n[0] <= n[2]) {
+    c->max_handshakes_start = n[0];
+    c->max_handshakes_rate = n[1];
+    c->max_handshakes = n[2];
+    return 0;
+  }
+  snprintf(why, cap,
+           "want FULL or START:RATE:FULL (START <= FULL, RATE 0-100, "
+           "FULL >= 1)");
+  return -1;
+}
+
+/* The pre-authentication budget; returns how many it wrote. */
+static size_t handshake_opts(relay_config_t *c, cli_opt_t *t)
+{
+  size_t n = 0;
+  t[n++] = (cli_opt_t){.name = "max-handshakes",
+                       .kind = CLI_OPT_CUSTOM,
+                       .metavar = "S:R:F",
+                       .parse = parse_max_handshakes,
+                       .ctx = c,
+                       .help = "TLS handshakes in progress, relay-wide:\n"
+                               "from S on, a connection is dropped at\n"
+                               "random, R % rising to 100 % at F (the\n"
+                               "oldest handshake goes first); the\n"
+                               "deadline shrinks to 2 s at F. F alone =\n"
+                               "no early drop (default 256:30:1024)"};
+  t[n++] = (cli_opt_t){.name = "max-handshakes-per-source",
+                       .kind = CLI_OPT_COUNT,
+                       .metavar = "N",
+                       .count = &c->max_handshakes_per_source,
+                       .min = 1,
+                       .max = 1 << 20,
+                       .help = "handshakes in progress per IPv4 address\n"
+                               "or IPv6 /64 (default 64)"};
+  return n;
+}
+
 /* The relay's files, addresses and policy; returns how many it wrote. */
 static size_t where_opts(relay_config_t *c, egress_flags_t *f, cli_opt_t *t)
 {
@@ -111,6 +190,7 @@ static size_t where_opts(relay_config_t *c, egress_flags_t *f, cli_opt_t *t)
                   .kind = CLI_OPT_STRING,
                   .metavar = "ADDR",
                   .str = &c->tunnel_addr,
+                  .check = cli_check_listen_addr,
                   .help = ":PORT (all addresses), HOST:PORT or\n[IPV6]:PORT "
                           "(default :8456)"};
   t[n++] = (cli_opt_t){.name = "workers",
@@ -269,6 +349,7 @@ static int parse_flags(int argc, char **argv, relay_config_t *cfg,
   size_t n = where_opts(cfg, f, t);
   n += timeout_opts(cfg, t + n);
   n += other_opts(cfg, f, t + n);
+  n += handshake_opts(cfg, t + n);
   cli_command_t cmd = {.name = "egress",
                        .usage = usage_text,
                        .footer = footer_text,
@@ -289,7 +370,8 @@ static int check(const relay_config_t *cfg)
   char err[1024];
   int e = relay_check(cfg, err, sizeof(err));
   if(e) {
-    fprintf(stderr, "beacon egress: %s\n", err);
+    fprintf(stderr, "beacon egress: %s%s\n", err,
+            e == BEACON_ECONFIG ? cli_config_dir_hint(cfg->config_dir) : "");
     return e == BEACON_ECONFIG  ? CLI_EXIT_CONFIG
            : e == BEACON_EINVAL ? CLI_EXIT_USAGE
                                 : CLI_EXIT_FAILURE;
@@ -304,7 +386,8 @@ static int run(relay_config_t *cfg)
   char err[1024];
   int e = relay_new(&relay, cfg, err, sizeof(err));
   if(e) {
-    fprintf(stderr, "beacon egress: %s\n", err);
+    fprintf(stderr, "beacon egress: %s%s\n", err,
+            e == BEACON_ECONFIG ? cli_config_dir_hint(cfg->config_dir) : "");
     return e == BEACON_ECONFIG  ? CLI_EXIT_CONFIG
            : e == BEACON_EINVAL ? CLI_EXIT_USAGE
                                 : CLI_EXIT_FAILURE;

@@ -223,8 +223,7 @@ static int reload_on_hangup(void)
         log_msg(LOG_WARN, "reload_failed", "%s (the old identity stays)",
                 err.message);
       else {
-        log_msg(LOG_INFO, "reloaded",
-                "certificate, key and CA for new tunnels");
+        log_msg(LOG_INFO, "reload", "certificate, key and CA for new tunnels");
         forward_metrics_cert_expiry(NULL);
       }
     }

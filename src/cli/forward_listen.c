@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "common/hostport.h"
 #include "cli/forward.h"
+#include "cli/values.h"
 #include "log/log.h"
 
 /* "PORT", "HOST:PORT" or "[V6]:PORT" -> its address (free with
@@ -74,42 +75,12 @@ static int listen_on(const char *spec, char *shown, size_t cap)
   return fd;
 }
 
-/* "[BIND:]PORT:HOST:PORT": splits off the target (the last host:port).
- * 0, or BEACON_EINVAL. */
-static int split_forward(const char *spec, char *bind, size_t bcap,
-                         char *target, size_t tcap)
-{
-  const char *p = strrchr(spec, ':'); /* before the target port */
-  if(!p || p == spec)
-    return BEACON_EINVAL;
-  const char *q = p - 1;
-  if(*q == ']') {
-    while(q > spec && *q != '[')
-      q--;
-    if(*q != '[' || q == spec)
-      return BEACON_EINVAL;
-    q--;
-  } else {
-    while(q > spec && *q != ':')
-      q--;
-  }
-  if(*q != ':' || q == spec)
-    return BEACON_EINVAL;
-  size_t bl = (size_t)(q - spec), tl = strlen(q + 1);
-  if(bl >= bcap || tl >= tcap)
-    return BEACON_EINVAL;
-  memcpy(bind, spec, bl);
-  bind[bl] = 0;
-  memcpy(target, q + 1, tl + 1);
-  return target_from_string(target, tl, NULL) ? BEACON_EINVAL : 0;
-}
-
 /* Splits an -L spec into the address to bind (bind_spec) and the target
  * (l->target); 0, or an exit code after one line on stderr. */
 static int local_spec(const char *spec, listener_t *l, char *bind_spec,
                       size_t cap)
 {
-  if(split_forward(spec, bind_spec, cap, l->target, sizeof(l->target))) {
+  if(cli_split_forward(spec, bind_spec, cap, l->target, sizeof(l->target))) {
     fprintf(stderr,
             "beacon forward: -L '%s': expected "
             "[BIND:]PORT:HOST:PORT\n",

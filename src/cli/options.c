@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli_support/config_file.h"
+#include "common/suggest.h"
 
 #define MAX_OPTS 40
 /* getopt_long's values of --config and --check-config: past the table's. */
@@ -99,12 +100,16 @@ static int parse_value(const cli_opt_t *o, const char *v, char *why,
 {
   switch(o->kind) {
   case CLI_OPT_FLAG:
-    *o->flag = 1;
+    *o->flag = !v || strcmp(v, "no") != 0; /* v: NULL, "yes" or "no" */
     return 0;
   case CLI_OPT_STRING:
+    if(o->check && o->check(v, why, cap))
+      return -1;
     *o->str = v;
     return 0;
   case CLI_OPT_REPEATED:
+    if(o->check && o->check(v, why, cap))
+      return -1;
     if(*o->n >= o->max)
       return expected(why, cap, "at most %lld of them", o->max);
     o->list[(*o->n)++] = v;
@@ -174,6 +179,34 @@ static const cli_opt_t *find(const cli_command_t *cmd, int c)
   return NULL;
 }
 
+/* The option of cmd closest to name ("tunnel-adr": "tunnel-addr"), or
+ * NULL when none is close enough to be what was meant. */
+static const char *closest_option(const cli_command_t *cmd, const char *name)
+{
+  suggest_t s;
+  suggest_init(&s, name);
+  for(size_t i = 0; i < cmd->nopts; i++)
+    suggest_offer(&s, cmd->opts[i].name);
+  if(cmd->check_config) {
+    suggest_offer(&s, "config");
+    suggest_offer(&s, "check-config");
+  }
+  suggest_offer(&s, "help");
+  return suggest_best(&s);
+}
+
+/* " (did you mean '--tunnel-addr'?)" for a mistyped option name, or
+ * "". prefix is "--" on the command line and "" in a file. */
+static void did_you_mean(const cli_command_t *cmd, const char *name,
+                         const char *prefix, char *out, size_t cap)
+{
+  const char *best = closest_option(cmd, name);
+  if(best)
+    snprintf(out, cap, " (did you mean '%s%s'?)", prefix, best);
+  else
+    out[0] = 0;
+}
+
 /* An unknown option, or one without its value (getopt returned '?' or
  * ':'). */
 static int bad_option(const cli_command_t *cmd, int c, char **argv)
@@ -185,8 +218,18 @@ static int bad_option(const cli_command_t *cmd, int c, char **argv)
                            o->name ? "--" : "-", flag_name(o, shortname));
   if(optopt > 0 && optopt < 256)
     return cli_usage_error(cmd->name, "unknown option '-%c'", optopt);
-  return cli_usage_error(cmd->name, "unknown or incomplete option '%s'",
-                         argv[optind - 1]);
+  const char *arg = argv[optind - 1];
+  char name[SUGGEST_MAX_WORD + 1] = "", hint[SUGGEST_MAX_WORD + 32] = "";
+  if(!strncmp(arg, "--", 2)) {
+    size_t n = strcspn(arg + 2, "=");
+    if(n < sizeof(name)) {
+      memcpy(name, arg + 2, n);
+      name[n] = 0;
+      did_you_mean(cmd, name, "--", hint, sizeof(hint));
+    }
+  }
+  return cli_usage_error(cmd->name, "unknown or incomplete option '%s'%s", arg,
+                         hint);
 }
 
 /* ---- config files (cli/options.h) ---- */
@@ -278,9 +321,11 @@ static int file_option(const cli_command_t *cmd, const unsigned char *given,
   int rc;
   if(!strcmp(e->name, "config") || !strcmp(e->name, "check-config"))
     snprintf(why, sizeof(why), "%s: only on the command line", e->name);
-  else if(!o)
-    snprintf(why, sizeof(why), "unknown option '%s'", e->name);
-  else if(o->kind != CLI_OPT_FLAG && !v)
+  else if(!o) {
+    char hint[SUGGEST_MAX_WORD + 32];
+    did_you_mean(cmd, e->name, "", hint, sizeof(hint));
+    snprintf(why, sizeof(why), "unknown option '%s'%s", e->name, hint);
+  } else if(o->kind != CLI_OPT_FLAG && !v)
     snprintf(why, sizeof(why), "%s: a value is needed", e->name);
   if(why[0]) {
     fprintf(stderr, "%s:%d: %s\n", path, e->line, why);
@@ -360,11 +405,17 @@ static int walk_argv(const cli_command_t *cmd, int argc, char **argv,
     const cli_opt_t *o = c == '?' || c == ':' ? NULL : find(cmd, c);
     if(!o)
       return bad_option(cmd, c, argv);
+    /* "--flag yes" and "--flag no", as in a config file: the command
+     * line can then turn off what a file turned on. */
+    const char *v = optarg;
+    if(o->kind == CLI_OPT_FLAG && optind < argc &&
+       (!strcmp(argv[optind], "yes") || !strcmp(argv[optind], "no")))
+      v = argv[optind++];
     if(given) {
       given[o - cmd->opts] = 1;
       continue;
     }
-    int rc = store(cmd, o, optarg);
+    int rc = store(cmd, o, v);
     if(rc)
       return rc;
   }

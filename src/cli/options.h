@@ -10,6 +10,9 @@
  *
  * with exit code 2 (CLI_EXIT_USAGE).
  *
+ * A flag may be followed by the word yes or no ("--json no"), so the
+ * command line can turn off what a config file turned on.
+ *
  * A command with check_config set also takes --config FILE: the same
  * options from a file (cli_support/config_file.h), one "NAME VALUE" a
  * line, NAME a long option without "--"; a flag is NAME alone, or NAME
@@ -45,6 +48,10 @@ typedef enum cli_opt_kind {
  * failed (out of memory) and is passed on as the exit code. */
 typedef int (*cli_opt_parse_fn)(void *ctx, const char *value, char *why,
                                 size_t cap);
+/* 0 when value is well-formed; nonzero with why set ("expected ...")
+ * when not. Checks the form only: what needs the network or the file
+ * system (resolving, binding) is the command's. */
+typedef int (*cli_opt_check_fn)(const char *value, char *why, size_t cap);
 
 typedef struct cli_opt {
   const char *name; /* long name, without "--" */
@@ -62,6 +69,9 @@ typedef struct cli_opt {
   int *n; /* REPEATED: entries in list so far */
   cli_opt_parse_fn parse;
   void *ctx;
+  /* STRING and REPEATED: the value's form, checked as it is parsed, so
+   * a bad address in a config file is reported as FILE:LINE. */
+  cli_opt_check_fn check;
   long long min, max; /* COUNT and INTEGER range, SECONDS minimum (ms),
                          REPEATED most entries */
   /* --help: the description, '\n' continuing at the column; NULL: the

@@ -257,7 +257,14 @@ static void cb_handshake_failed(conn_t *c, int rc, const char *detail,
   else if(rc == BEACON_ENOMEM)
     client_chain_fail(s, h->index, BEACON_ENOMEM, "out of memory");
   else
-    client_chain_fail(s, h->index, rc, "TLS handshake failed: %s",
+    /* The TLS layer's own text already says "TLS handshake failed: ..."
+     * for OpenSSL errors, or names what answered instead of a relay; a
+     * verdict on a certificate does neither. */
+    client_chain_fail(s, h->index, rc, "%s%s",
+                      detail && (!strncmp(detail, "TLS ", 4) ||
+                                 !strncmp(detail, "not a beacon", 12))
+                          ? ""
+                          : "TLS handshake failed: ",
                       detail ? detail : "");
 }
 

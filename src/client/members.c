@@ -321,7 +321,7 @@ static void pool_arm(beacon_tunnel_t *t, uint64_t delay)
 
 void client_members_warm(beacon_tunnel_t *t)
 {
-  if(t->warm || t->nmembers < 2)
+  if(t->warm)
     return;
   t->warm = 1;
   pool_service(t);
@@ -337,8 +337,9 @@ void client_members_dispatch(beacon_tunnel_t *t, client_req_t *req)
   }
   if(!req->deadline) {
     req->deadline = now_of(t) + (uint64_t)req->open_ms;
-    /* A tunnel that dials more than once is long-lived: warm it. */
-    if(++t->dials == 2)
+    /* A pool tunnel that dials more than once is long-lived: warm it (a
+     * single relay is warmed only when asked: client_tunnel_warm). */
+    if(++t->dials == 2 && t->nmembers >= 2)
       client_members_warm(t);
   }
   if(place(t, req))
@@ -654,7 +655,7 @@ int client_pool_health(const client_member_info_t *m, int n)
            m[i].state == MEMBER_DRAINING ||
            (m[i].state == MEMBER_CONNECTING && m[i].attempt > 0);
   }
-  if(!bad)
-    return POOL_OK;
-  return up ? POOL_DEGRADED : POOL_DOWN;
+  if(!up)
+    return POOL_DOWN; /* not yet connected counts: nothing can be had */
+  return bad ? POOL_DEGRADED : POOL_OK;
 }

@@ -24,7 +24,8 @@ void client_members_warm(beacon_tunnel_t *t);
 /* Members of hop 0 kept connected (0: all) and whether member state
  * changes are logged; before beacon_tunnel_new(). */
 void client_config_set_pool(beacon_config_t *cfg, int pool_size, int log);
-/* Keeps every member connected from now on (beacon forward). */
+/* Keeps every member connected from now on, a single relay too, and
+ * the published counters fresh (beacon forward). */
 void client_tunnel_warm(beacon_tunnel_t *t);
 
 typedef struct client_member_info {
@@ -44,8 +45,8 @@ int client_pool_snapshot(beacon_tunnel_t *t, client_member_info_t *out,
                          int cap);
 /* "idle", "connecting", "up", "stalled", "draining", "down". */
 const char *client_member_state_name(int state);
-/* ok: no member is known bad; degraded: some are, some are up; down:
- * none is up and some are known bad. */
+/* ok: some member is up and none is known bad; degraded: some are up,
+ * some known bad; down: none is up (not connected yet included). */
 int client_pool_health(const client_member_info_t *m, int n);
 
 #endif

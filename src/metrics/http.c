@@ -17,8 +17,12 @@
 
 #define RENDER_INITIAL 16384
 #define RENDER_MAX (4u << 20)
+/* Well above METRICS_HTTP_MAX_CONNS: a burst of connections waits in the
+ * kernel until the loop evicts its way through them, instead of having
+ * its SYNs dropped (and retried a second later) when the queue is full. */
+#define METRICS_HTTP_BACKLOG 511
 
-typedef struct conn conn_t;
+typedef struct metrics_http_conn metrics_http_conn_t;
 
 struct metrics_http {
   uv_tcp_t listener;
@@ -29,17 +33,18 @@ struct metrics_http {
   int port;
   int stopping;
   int listener_open;
-  size_t nconns;
-  conn_t *conns;
+  size_t nconns;              /* in the list, closing ones included */
+  size_t nactive;             /* not closing */
+  metrics_http_conn_t *conns; /* newest first */
 };
 
-struct conn {
+struct metrics_http_conn {
   uv_tcp_t tcp;
   uv_timer_t timer;
   uv_write_t wr;
   metrics_http_t *srv;
-  conn_t *prev;
-  conn_t *next;
+  metrics_http_conn_t *prev;
+  metrics_http_conn_t *next;
   int closing;
   int handles; /* open handles left before free */
   int responded;
@@ -106,7 +111,7 @@ static void maybe_free_server(metrics_http_t *s)
 
 static void on_conn_closed(uv_handle_t *h)
 {
-  conn_t *c = h->data;
+  metrics_http_conn_t *c = h->data;
   metrics_http_t *s = c->srv;
 
   if(--c->handles)
@@ -123,11 +128,12 @@ static void on_conn_closed(uv_handle_t *h)
   maybe_free_server(s);
 }
 
-static void conn_close(conn_t *c)
+static void conn_close(metrics_http_conn_t *c)
 {
   if(c->closing)
     return;
   c->closing = 1;
+  c->srv->nactive--;
   uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
   uv_close((uv_handle_t *)&c->timer, on_conn_closed);
 }
@@ -166,7 +172,7 @@ static char *render_body(metrics_http_t *s, size_t *len)
   return NULL;
 }
 
-static void respond(conn_t *c, int status, const char *reason,
+static void respond(metrics_http_conn_t *c, int status, const char *reason,
                     const char *ctype, const char *extra, char *body,
                     size_t blen, int head_only)
 {
@@ -187,13 +193,16 @@ static void respond(conn_t *c, int status, const char *reason,
   }
   c->responded = 1;
   uv_read_stop((uv_stream_t *)&c->tcp);
+  /* The request is in: the response gets the longer deadline. */
+  uv_timer_start(&c->timer, on_timeout, METRICS_HTTP_TIMEOUT_MS, 0);
   c->wr.data = c;
   if(uv_write(&c->wr, (uv_stream_t *)&c->tcp, bufs, nbufs, on_written))
     conn_close(c);
 }
 
-static void respond_text(conn_t *c, int status, const char *reason,
-                         const char *text, const char *extra)
+static void respond_text(metrics_http_conn_t *c, int status,
+                         const char *reason, const char *text,
+                         const char *extra)
 {
   size_t len = strlen(text);
   char *body = malloc(len + 1);
@@ -207,7 +216,7 @@ static void respond_text(conn_t *c, int status, const char *reason,
           c->req.method == HTTP_HEAD);
 }
 
-static void handle(conn_t *c, int rc)
+static void handle(metrics_http_conn_t *c, int rc)
 {
   http_req_t *r = &c->req;
 
@@ -252,13 +261,13 @@ static void handle(conn_t *c, int rc)
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
-  conn_t *c = h->data;
+  metrics_http_conn_t *c = h->data;
   *buf = uv_buf_init(c->rbuf, sizeof(c->rbuf));
 }
 
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
-  conn_t *c = st->data;
+  metrics_http_conn_t *c = st->data;
 
   if(nread < 0) {
     conn_close(c);
@@ -272,10 +281,30 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     handle(c, rc);
 }
 
+/* Full: the oldest connection still without a whole request makes room
+ * (idle sockets cannot hold the endpoint shut). 0, or -1 when every
+ * connection is already answering. */
+static int evict_one(metrics_http_t *s)
+{
+  metrics_http_conn_t *oldest = NULL;
+  for(metrics_http_conn_t *c = s->conns; c; c = c->next)
+    if(!c->closing && !c->responded)
+      oldest = c;
+  if(!oldest)
+    return -1;
+  log_line_t l;
+  if(log_begin(&l, LOG_DEBUG, "metrics_conn_evicted")) {
+    log_u64(&l, "open", s->nactive);
+    log_end(&l);
+  }
+  conn_close(oldest);
+  return 0;
+}
+
 static void on_connection(uv_stream_t *ls, int status)
 {
   metrics_http_t *s = ls->data;
-  conn_t *c;
+  metrics_http_conn_t *c;
 
   if(status < 0 || s->stopping)
     return;
@@ -299,12 +328,13 @@ static void on_connection(uv_stream_t *ls, int status)
     s->conns->prev = c;
   s->conns = c;
   s->nconns++;
+  s->nactive++;
   if(uv_accept(ls, (uv_stream_t *)&c->tcp) ||
-     s->nconns > METRICS_HTTP_MAX_CONNS) {
+     (s->nactive > METRICS_HTTP_MAX_CONNS && evict_one(s))) {
     conn_close(c);
     return;
   }
-  uv_timer_start(&c->timer, on_timeout, METRICS_HTTP_TIMEOUT_MS, 0);
+  uv_timer_start(&c->timer, on_timeout, METRICS_HTTP_HEADER_TIMEOUT_MS, 0);
   if(uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read))
     conn_close(c);
 }
@@ -339,7 +369,8 @@ metrics_http_t *metrics_http_start(uv_loop_t *loop, const char *addr,
   s->listener_open = 1;
   rc = uv_tcp_bind(&s->listener, (const struct sockaddr *)&ss, 0);
   if(!rc)
-    rc = uv_listen((uv_stream_t *)&s->listener, 64, on_connection);
+    rc = uv_listen((uv_stream_t *)&s->listener, METRICS_HTTP_BACKLOG,
+                   on_connection);
   if(!rc)
     rc = uv_tcp_getsockname(&s->listener, (struct sockaddr *)&ss, &namelen);
   if(rc) {
@@ -381,7 +412,7 @@ void metrics_http_stop(metrics_http_t *s)
   s->stopping = 1;
   /* Closing may free a connection (and, last, the server) from the
    * callbacks, which run later on the loop: walk the list now. */
-  for(conn_t *c = s->conns; c; c = c->next)
+  for(metrics_http_conn_t *c = s->conns; c; c = c->next)
     conn_close(c);
   uv_close((uv_handle_t *)&s->listener, on_listener_closed);
 }

@@ -3,9 +3,13 @@
  * loop. GET (or HEAD) /metrics answers the render callback's text as
  * "text/plain; version=0.0.4", /healthz answers "ok\n", other paths 404,
  * other methods 405, malformed requests 400, heads over 8 KiB 431. Each
- * connection gets one response and is closed; a connection that has not
- * finished within METRICS_HTTP_TIMEOUT_MS is closed, and at most
- * METRICS_HTTP_MAX_CONNS are served at once (more are closed at accept).
+ * connection gets one response and is closed. A connection must send its
+ * whole request within METRICS_HTTP_HEADER_TIMEOUT_MS, and its response
+ * must be written within METRICS_HTTP_TIMEOUT_MS after that. At most
+ * METRICS_HTTP_MAX_CONNS are open at once: a new connection past that
+ * closes the oldest one still without a whole request, so idle sockets
+ * can never hold the endpoint shut (it is closed itself only when every
+ * other connection is already being answered).
  */
 #ifndef BEACON_METRICS_HTTP_H
 #define BEACON_METRICS_HTTP_H
@@ -17,6 +21,7 @@
 #include "metrics/metrics.h"
 #include "common/error.h"
 
+#define METRICS_HTTP_HEADER_TIMEOUT_MS 2000
 #define METRICS_HTTP_TIMEOUT_MS 5000
 #define METRICS_HTTP_MAX_CONNS 32
 

@@ -19,6 +19,9 @@ static const char *const dial_reasons[] = {"not_found", "refused", "timeout",
                                            "unreachable", "other"};
 static const char *const hs_reasons[] = {"timeout", "verify", "tls",
                                          "not_allowed"};
+/* enum admission_verdict order, from ADMISSION_FULL */
+static const char *const admission_reasons[] = {"max_handshakes", "per_source",
+                                                "early_drop", "evicted"};
 /* The session's refusals (enum mux_refusal), then the relay's own:
  * streams over a budget (--max-dials-per-tunnel, memory), refused with
  * beacon/1 code 7 relay_limit. */
@@ -75,6 +78,22 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
   metric_bind(&p->hs_failures, 1, &m->hs_fail_verify);
   metric_bind(&p->hs_failures, 2, &m->hs_fail_tls);
   metric_bind(&p->hs_failures, 3, &m->hs_fail_not_allowed);
+  family(reg, &p->hs_refused, METRIC_COUNTER,
+         "beacon_handshake_refusals_total",
+         "Connections closed by the pre-authentication budget: at accept, "
+         "or evicted (the oldest handshake) to make room.",
+         "reason", admission_reasons, 4);
+  for(size_t i = 0; i < 4; i++)
+    metric_bind(&p->hs_refused, i, &m->hs_refused[i + 1]);
+  family(reg, &p->handshakes_in_progress, METRIC_GAUGE,
+         "beacon_handshakes_in_progress",
+         "Connections in their TLS handshake, all workers.", NULL, NULL, 0);
+  metric_bind(&p->handshakes_in_progress, 0, &m->handshakes_in_progress);
+  family(reg, &p->tunnels_refused, METRIC_COUNTER,
+         "beacon_tunnels_refused_total",
+         "Controllers refused after their handshake: over --max-tunnels.",
+         NULL, NULL, 0);
+  metric_bind(&p->tunnels_refused, 0, &m->tunnels_refused);
   family(reg, &p->keepalive_timeouts, METRIC_COUNTER,
          "beacon_keepalive_timeouts_total",
          "Tunnels closed for an unanswered ping.", NULL, NULL, 0);
@@ -122,6 +141,20 @@ void relay_prom_budget(relay_prom_t *p, budget_t *b)
          "reserve for accepting and handshaking.",
          NULL, NULL, 0);
   metric_set(&p->fds_limit, 0, (int64_t)b->fd.limit);
+}
+
+void relay_prom_policy(relay_prom_t *p, const policy_t *policy)
+{
+  static const char *names[POLICY_CLASS_COUNT - 1];
+  for(size_t i = 1; i < POLICY_CLASS_COUNT; i++)
+    names[i - 1] = policy_class_name((policy_class_t)i);
+  family(&p->reg, &p->policy_classes, METRIC_COUNTER,
+         "beacon_policy_class_refusals_total",
+         "Addresses refused by a default policy class.", "class", names,
+         POLICY_CLASS_COUNT - 1);
+  for(size_t i = 1; i < POLICY_CLASS_COUNT; i++)
+    metric_bind(&p->policy_classes, i - 1,
+                policy_refusals_of(policy, (policy_class_t)i));
 }
 
 void relay_prom_target_connect(relay_t *r, int status, int os_err, uint64_t ns)

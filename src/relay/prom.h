@@ -13,6 +13,8 @@ void relay_prom_budget(relay_prom_t *p, budget_t *b);
 /* Counts one target dial of ns nanoseconds in
  * beacon_target_connect_seconds: status and os_err as dial/dial.h
  * reports them. Any worker thread. */
+/* Adds the refusals by default class of the relay's policy. */
+void relay_prom_policy(relay_prom_t *p, const policy_t *policy);
 void relay_prom_target_connect(relay_t *r, int status, int os_err,
                                uint64_t ns);
 /* Sets beacon_relay_cert_expiry_timestamp_seconds from ctx and logs a

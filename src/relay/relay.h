@@ -39,11 +39,21 @@ typedef struct relay_config {
   uint64_t write_timeout_ms;     /* 10 s: a stalled tunnel is closed */
   uint64_t drain_timeout_ms;     /* 30 s: SIGTERM grace for streams */
   uint32_t max_streams;          /* 4096 per tunnel */
-  uint32_t max_tunnels; /* per relay, all workers; 0 = derived from the
-                          memory and descriptor budgets (relay_new logs
-                          the figure: budget.h, resources.h) */
-  uint32_t max_dials_per_tunnel; /* 256 connects in progress, lookups
-                                    included; 0 = unlimited */
+  /* per relay, all workers, only tunnels past the mTLS handshake; 0 =
+   * derived from the memory and descriptor budgets (relay_new logs the
+   * figure: budget.h, resources.h) */
+  uint32_t max_tunnels;
+  /* --max-handshakes START:RATE:FULL (docs/SECURITY.md "Pre-authentication
+   * budget"): TLS handshakes in progress, all workers. From START on, a
+   * drop is decided at random, RATE % at START rising to 100 % at FULL
+   * (the worker's oldest handshake goes in the newcomer's place when it
+   * has one), and the handshake deadline shrinks towards 2 s. */
+  uint32_t max_handshakes_start;      /* 256 */
+  uint32_t max_handshakes_rate;       /* 30 (%) */
+  uint32_t max_handshakes;            /* 1024 */
+  uint32_t max_handshakes_per_source; /* 64; an IPv6 source is its /64 */
+  uint32_t max_dials_per_tunnel;      /* 256 connects in progress, lookups
+                                         included; 0 = unlimited */
   size_t window_budget; /* 64 MiB: receive window a tunnel's streams may
                            grow beyond 256 KiB each, together; 0 = Go's
                            fixed 256 KiB windows */
@@ -89,6 +99,11 @@ typedef struct relay_metrics {
   atomic_uint_fast64_t hs_fail_verify;
   atomic_uint_fast64_t hs_fail_tls;
   atomic_uint_fast64_t hs_fail_not_allowed;
+  /* connections closed by the pre-authentication budget, by enum
+   * admission_verdict (index 0 unused): at accept (max_handshakes,
+   * per_source, early_drop) or evicted to make room (evicted) */
+  atomic_uint_fast64_t hs_refused[5];
+  atomic_uint_fast64_t handshakes_in_progress; /* a gauge */
   atomic_uint_fast64_t keepalive_timeouts;
   /* streams the session reset before they reached us, by enum
    * mux_refusal (index 0 unused) */

@@ -33,6 +33,7 @@
 #include "metrics/http.h"
 #include "metrics/metrics.h"
 #include "mux/mux.h"
+#include "relay/admission.h"
 #include "relay/budget.h"
 #include "relay/relay.h"
 #include "relay/stream_core.h"
@@ -58,6 +59,9 @@
  * the kernel's share (TUNNEL_NOTSENT_LOWAT): what waits here is already
  * in frame order, so it delays every stream's next frame. */
 #define RELAY_TUNNEL_HIGH_WATER (256 * 1024)
+/* Mux output encrypted per step of a tunnel's flush. */
+#define RELAY_TUNNEL_FLUSH_SLICE (64 * 1024)
+
 typedef struct relay_worker relay_worker_t;
 typedef struct relay_tunnel relay_tunnel_t;
 typedef struct relay_stream relay_stream_t;
@@ -93,9 +97,11 @@ typedef struct relay_prom {
   metric_t tunnels_open, tunnels_total, streams_open, streams_total;
   metric_t bytes, dial_failures, policy_refusals, hs_failures;
   metric_t keepalive_timeouts, streams_refused, cert_expiry;
+  metric_t hs_refused, handshakes_in_progress, tunnels_refused;
   metric_histogram_t target_connect; /* by connect outcome */
   metric_t client_cert_expiring;
   metric_t memory_held, memory_limit, fds_held, fds_limit;
+  metric_t policy_classes; /* refusals by default class */
 } relay_prom_t;
 
 /* Warn when the relay certificate expires within 30 days. */
@@ -124,11 +130,22 @@ struct relay {
   /* Memory and descriptors, shared by every worker (budget.h). */
   budget_t budget;
   uv_timer_t trim_timer; /* gives freed memory back (resources.h) */
-  uint64_t trim_mark;    /* budget use at the last trim */
+  uint64_t trim_mark;    /* budget use at the last look */
+  int trim_pending;      /* it fell: trim once it settles */
+  /* The pre-authentication budget, shared by the workers (handshake.c). */
+  uv_mutex_t admission_lock; /* guards admission and admission_rng */
+  admission_t *admission;
+  uint64_t admission_rng; /* early-drop dice (xorshift) */
 
   relay_prom_t prom;
   metrics_http_t *metrics_http; /* on the control loop; NULL = off */
   uv_timer_t expiry_timer;      /* daily certificate expiry check */
+  /* own_addrs.c: the policy's own_address class kept current */
+  uv_timer_t own_timer;
+  uv_poll_t own_nl_poll;
+  int own_nl_fd;
+  int own_nl_active;
+  unsigned own_failed; /* getifaddrs failures in a row */
 
   uv_loop_t loop; /* control loop: signals */
   uv_signal_t sig_term, sig_int, sig_hup;
@@ -160,8 +177,19 @@ struct relay_worker {
   int refuse_waiting; /* a connection waits for refuse (listener paused) */
   int draining;
   int stopping;
-  list_link_t tunnels; /* all tunnels of this loop */
-  list_link_t dirty;   /* tunnels with output to flush */
+  /* Accepting is bounded per loop turn, so a connection flood cannot
+   * take the turns of established tunnels: past the burst the listener
+   * waits (libuv pauses it) until the turn's check handle. */
+  unsigned accepts_this_turn;
+  int accept_deferred;
+  /* The same for handshake work: past RELAY_HANDSHAKE_BURST reads fed
+   * to handshakes in one turn, a handshaking tunnel stops reading (its
+   * bytes wait in the kernel) and waits in hs_waiting for the next. */
+  unsigned handshakes_this_turn;
+  list_link_t hs_waiting;
+  list_link_t handshaking; /* admitted handshakes, oldest first */
+  list_link_t tunnels;     /* all tunnels of this loop */
+  list_link_t dirty;       /* tunnels with output to flush */
   /* Finished streams, freed by the check handle: a stream ends inside
    * callbacks whose callers still look at it. */
   list_link_t reap;
@@ -191,7 +219,14 @@ struct relay_tunnel {
   uv_tcp_t tcp;
   uv_timer_t timer; /* conn_next_deadline() */
   uv_shutdown_t shutdown_req;
-  conn_t *conn; /* NULL until the TLS session exists */
+  conn_t *conn;              /* NULL until the TLS session exists */
+  admission_source_t source; /* the peer as the budget counts it */
+  int in_handshake;          /* counted in the pre-authentication budget */
+  list_link_t hs_link;       /* in w->handshaking while in_handshake */
+  list_link_t hs_wait_link;  /* in w->hs_waiting while it waits */
+  int hs_waiting;
+  int hs_resumed; /* its next read was counted when it was resumed */
+  int has_slot;   /* counted against --max-tunnels */
   char peer[64];
   char subject[256];
   char spki[65];

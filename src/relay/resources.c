@@ -67,10 +67,11 @@ uint64_t relay_fd_reserve(uint64_t fd_limit)
   return r < fd_limit ? r : fd_limit / 2;
 }
 
-uint32_t relay_derive_max_tunnels(uint64_t memory_limit, uint64_t fd_limit)
+uint32_t relay_derive_max_tunnels(uint64_t memory_limit, uint64_t fd_limit,
+                                  uint64_t fd_reserve)
 {
   uint64_t by_mem = memory_limit / 2 / BUDGET_TUNNEL_IDLE_BYTES;
-  uint64_t pool = fd_limit - relay_fd_reserve(fd_limit);
+  uint64_t pool = fd_limit > fd_reserve ? fd_limit - fd_reserve : 0;
   uint64_t by_fd = pool - pool / 4;
   uint64_t n = by_mem < by_fd ? by_mem : by_fd;
   if(n > (1u << 20))
@@ -109,11 +110,13 @@ int relay_resources_init(relay_t *r, char *err, size_t errlen)
   uint64_t mem =
       r->cfg.memory_limit ? r->cfg.memory_limit : relay_default_memory_limit();
   uint64_t fds = raise_nofile();
+  /* The reserve holds every handshake --max-handshakes lets in, and the
+   * listeners, loops and metrics connections besides. */
   uint64_t reserve = relay_fd_reserve(fds);
-  if(mem < RELAY_MEMORY_MIN / 4) {
-    snprintf(err, errlen, "--memory-limit must be at least 16M");
-    return BEACON_EINVAL;
-  }
+  if(reserve < (uint64_t)r->cfg.max_handshakes + 64)
+    reserve = (uint64_t)r->cfg.max_handshakes + 64;
+  if(reserve > fds / 2)
+    reserve = fds / 2;
   if(budget_init(&r->budget, mem, fds, reserve)) {
     snprintf(err, errlen, "descriptor limit %llu is too low",
              (unsigned long long)fds);
@@ -122,7 +125,7 @@ int relay_resources_init(relay_t *r, char *err, size_t errlen)
   r->cfg.memory_limit = (size_t)mem;
   int derived = !r->cfg.max_tunnels;
   if(derived)
-    r->cfg.max_tunnels = relay_derive_max_tunnels(mem, fds);
+    r->cfg.max_tunnels = relay_derive_max_tunnels(mem, fds, reserve);
   tune_allocator(r->nworkers);
   log_line_t l;
   if(log_begin(&l, LOG_INFO, "budgets")) {
@@ -137,17 +140,26 @@ int relay_resources_init(relay_t *r, char *err, size_t errlen)
   return 0;
 }
 
+/* The ledger sees a burst end (windows given back) before the streams
+ * behind it are freed, so a fall is trimmed a period later, once the
+ * held bytes stopped falling. */
 static void on_trim_timer(uv_timer_t *h)
 {
   relay_t *r = h->data;
   uint64_t now = budget_mem_used(&r->budget);
   if(now > r->trim_mark) {
     r->trim_mark = now; /* the peak of this burst so far */
+    r->trim_pending = 0;
     return;
   }
-  if(r->trim_mark - now < TRIM_DROP)
+  if(r->trim_mark - now >= TRIM_DROP) {
+    r->trim_mark = now;
+    r->trim_pending = 1;
     return;
-  r->trim_mark = now;
+  }
+  if(!r->trim_pending)
+    return;
+  r->trim_pending = 0;
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif
@@ -158,6 +170,7 @@ void relay_resources_start(relay_t *r)
   uv_timer_init(&r->loop, &r->trim_timer);
   r->trim_timer.data = r;
   r->trim_mark = 0;
+  r->trim_pending = 0;
   uv_timer_start(&r->trim_timer, on_trim_timer, TRIM_PERIOD_MS,
                  TRIM_PERIOD_MS);
 }

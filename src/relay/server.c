@@ -2,7 +2,8 @@
  * server.c - the relay process (docs/ARCHITECTURE.md "Threads",
  * docs/ARCHITECTURE.md "Shutdown and reload keep live streams"): its
  * defaults, the control loop with the signals (SIGTERM/SIGINT drain and
- * stop, SIGHUP reloads the TLS material), the daily expiry check, the
+ * stop, SIGHUP reloads the TLS material and rereads the relay's own
+ * addresses), the daily expiry check, the
  * metrics endpoint, and starting and joining the workers. Binding is
  * listener.c, the workers worker.c, the TLS context reload.c.
  */
@@ -15,7 +16,9 @@
 #include "beacon/beacon.h"
 #include "common/sd_notify.h"
 #include "log/log.h"
+#include "relay/handshake.h"
 #include "relay/listener.h"
+#include "relay/own_addrs.h"
 #include "relay/prom.h"
 #include "relay/reload.h"
 #include "relay/resources.h"
@@ -36,6 +39,10 @@ void relay_config_default(relay_config_t *cfg)
   cfg->max_streams = 4096;
   cfg->max_tunnels = 0; /* derived from the budgets (resources.h) */
   cfg->max_dials_per_tunnel = STREAM_CORE_MAX_DIALS_DEFAULT;
+  cfg->max_handshakes_start = 256;
+  cfg->max_handshakes_rate = 30;
+  cfg->max_handshakes = 1024;
+  cfg->max_handshakes_per_source = 64;
   cfg->window_budget = MUX_DEFAULT_WINDOW_BUDGET;
 }
 
@@ -64,9 +71,10 @@ static void begin_stop(relay_t *r, const char *why)
 static void on_signal(uv_signal_t *h, int signum)
 {
   relay_t *r = h->data;
-  if(signum == SIGHUP)
+  if(signum == SIGHUP) {
     relay_reload(r);
-  else
+    relay_own_addrs_refresh(r, "reload");
+  } else
     begin_stop(r, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
@@ -88,6 +96,7 @@ static void on_worker_done(uv_async_t *h)
   uv_close((uv_handle_t *)&r->done_async, noop_closed);
   uv_close((uv_handle_t *)&r->expiry_timer, noop_closed);
   relay_resources_stop(r);
+  relay_own_addrs_stop(r);
   metrics_http_stop(r->metrics_http);
   r->metrics_http = NULL;
 }
@@ -109,7 +118,11 @@ static int check_limits(const relay_config_t *cfg, char *err, size_t errlen)
     snprintf(err, errlen, "limits and timeouts must be greater than 0");
     return BEACON_EINVAL;
   }
-  return 0;
+  if(cfg->memory_limit && cfg->memory_limit < RELAY_MEMORY_FLOOR) {
+    snprintf(err, errlen, "--memory-limit must be at least 16M");
+    return BEACON_EINVAL;
+  }
+  return relay_handshakes_check(cfg, err, errlen);
 }
 
 int relay_check(const relay_config_t *cfg, char *err, size_t errlen)
@@ -159,8 +172,13 @@ int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
   rc = relay_load_tls(&r->cfg, &r->ctx, err, errlen);
   if(rc)
     goto fail;
+  rc = relay_handshakes_init(r);
+  if(rc)
+    goto fail;
   relay_prom_init(&r->prom, &r->metrics);
   relay_prom_budget(&r->prom, &r->budget);
+  relay_prom_policy(&r->prom,
+                    r->cfg.policy ? r->cfg.policy : r->default_policy);
   relay_cert_check(r, r->ctx);
   rc = relay_bind_all(r, err, errlen);
   if(rc)
@@ -193,6 +211,7 @@ int relay_run(relay_t *r)
   r->expiry_timer.data = r;
   uv_timer_start(&r->expiry_timer, on_expiry_timer, 86400000, 86400000);
   relay_resources_start(r);
+  relay_own_addrs_start(r); /* before any worker takes a stream */
 
   unsigned started = 0;
   int rc = 0;
@@ -273,6 +292,7 @@ void relay_free(relay_t *r)
   tls_ctx_unref(r->ctx);
   policy_free(r->default_policy);
   uv_mutex_destroy(&r->ctx_lock);
+  relay_handshakes_free(r);
   free(r->workers);
   free(r->config_dir);
   free(r->tunnel_addr);

@@ -24,18 +24,18 @@
 #include "log/log.h"
 #include "conn/conn_uv.h"
 #include "relay/addr_text.h"
+#include "relay/handshake.h"
 #include "relay/prom.h"
 #include "relay/reload.h"
 #include "relay/relay_stream.h"
 #include "relay/tunnel.h"
 #include "relay/tunnel_budget.h"
-#include "tls/identity.h"
 
-#define FLUSH_SLICE (64 * 1024)
 /* Write buffers a worker keeps for reuse (conn/conn_uv.h). */
 #define WBUF_KEEP 8
 
 static void tunnel_arm(relay_tunnel_t *t);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void tunnel_dirty(relay_tunnel_t *t);
 static void tunnel_release(relay_tunnel_t *t);
 static void tunnel_stream_gone(relay_tunnel_t *t);
@@ -98,10 +98,12 @@ static void tunnel_release(relay_tunnel_t *t)
   }
   if(t->dirty)
     list_del(&t->dirty_link);
+  if(t->hs_waiting)
+    list_del(&t->hs_wait_link);
   list_del(&t->link);
   conn_free(t->conn);
   budget_tunnel_leave(&t->budget); /* whatever it still held */
-  atomic_fetch_sub(&w->r->metrics.tunnels_open, 1);
+  relay_handshake_release(t);
   free(t);
   w->host->tunnel_gone(w);
 }
@@ -198,6 +200,7 @@ void relay_tunnel_close(relay_tunnel_t *t, enum conn_close_reason why)
 static void cb_close(conn_t *c, enum conn_close_reason why, void *ud)
 {
   relay_tunnel_t *t = ud;
+  relay_handshake_leave(t);
   if(why == CONN_CLOSE_WRITE_TIMEOUT)
     atomic_fetch_add(&metrics_of(t)->write_timeouts, 1);
   else if(why == CONN_CLOSE_KEEPALIVE_TIMEOUT)
@@ -310,81 +313,10 @@ static const mux_callbacks_t mux_cbs = {
 
 /* ---- connection callbacks ---- */
 
-/* reason says what went wrong in words (docs/OPERATIONS.md "Logs");
- * detail, when given, is the TLS library's own text. */
-static void handshake_failed(relay_tunnel_t *t, const char *reason,
-                             const char *detail)
-{
-  log_line_t l;
-  if(log_begin(&l, LOG_WARN, "handshake_failed")) {
-    log_str(&l, "peer", t->peer);
-    log_str(&l, "reason", reason);
-    if(detail && *detail)
-      log_str(&l, "detail", detail);
-    if(t->subject[0])
-      log_str(&l, "subject", t->subject);
-    log_end(&l);
-  }
-}
-
-/* The TLS layer says "verdict; library text": the verdict is the reason,
- * the rest the detail. */
-static void handshake_failed_split(relay_tunnel_t *t, const char *text)
-{
-  char reason[256];
-  const char *semi = text ? strstr(text, "; ") : NULL;
-  if(!semi) {
-    handshake_failed(t, text && *text ? text : "TLS error", NULL);
-    return;
-  }
-  size_t n = (size_t)(semi - text);
-  if(n >= sizeof(reason))
-    n = sizeof(reason) - 1;
-  memcpy(reason, text, n);
-  reason[n] = '\0';
-  handshake_failed(t, reason, semi + 2);
-}
-
 static void cb_handshake_failed(conn_t *c, int rc, const char *detail,
                                 void *ud)
 {
-  relay_tunnel_t *t = ud;
-  relay_metrics_t *m = metrics_of(t);
-  switch(rc) {
-  case BEACON_ETIMEDOUT:
-    atomic_fetch_add(&m->hs_fail_timeout, 1);
-    handshake_failed(t, "handshake timed out", NULL);
-    break;
-  case BEACON_ENOMEM:
-    handshake_failed(t, "out of memory", NULL);
-    break;
-  case BEACON_EVERIFY:
-    atomic_fetch_add(&m->hs_fail_verify, 1);
-    handshake_failed_split(t, detail);
-    break;
-  default:
-    atomic_fetch_add(&m->hs_fail_tls, 1);
-    handshake_failed_split(t, detail);
-    break;
-  }
-}
-
-static int client_allowed(relay_tunnel_t *t)
-{
-  const relay_config_t *cfg = &t->w->r->cfg;
-  if(!cfg->n_allow_clients)
-    return 1;
-  char dn[TLS_IDENTITY_MAX], spki[80];
-  if(tls_conn_peer_identity(conn_tls(t->conn), dn, sizeof(dn)))
-    dn[0] = 0;
-  if(tls_identity_of_spki(t->spki, spki, sizeof(spki)))
-    spki[0] = 0;
-  for(size_t i = 0; i < cfg->n_allow_clients; i++) {
-    const char *a = cfg->allow_clients[i]; /* canonical: egress.c */
-    if(!strcmp(a, dn) || !strcmp(a, spki))
-      return 1;
-  }
-  return 0;
+  relay_handshake_failed(ud, rc, detail);
 }
 
 /* The handshake completed: is this controller let in? */
@@ -397,11 +329,9 @@ static int cb_handshake(conn_t *c, void *ud)
     snprintf(t->subject, sizeof(t->subject), "?");
   if(tls_conn_peer_spki_sha256(tls, t->spki))
     t->spki[0] = 0;
-  if(!client_allowed(t)) {
-    atomic_fetch_add(&metrics_of(t)->hs_fail_not_allowed, 1);
-    handshake_failed(t, "client not allowed by --allow-client", t->spki);
+  /* --allow-client, then a --max-tunnels slot */
+  if(relay_handshake_admit_tunnel(t))
     return -1;
-  }
   /* Only now does the tunnel take a share of the budgets, before its
    * mux exists and charges them. */
   budget_tunnel_join(&t->w->r->budget, &t->budget);
@@ -462,8 +392,22 @@ static const conn_callbacks_t conn_cbs = {
 static void on_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
 {
   relay_tunnel_t *t = h->data;
+  if(!relay_handshake_may_read(t)) {
+    *buf = uv_buf_init(NULL, 0); /* on_read gets UV_ENOBUFS: wait */
+    return;
+  }
   buf->base = (char *)t->w->rbuf;
   buf->len = sizeof(t->w->rbuf);
+}
+
+static int tunnel_read_start(relay_tunnel_t *t)
+{
+  return uv_read_start((uv_stream_t *)&t->tcp, on_alloc, on_read);
+}
+
+void relay_tunnel_new_turn(relay_worker_t *w)
+{
+  relay_handshake_new_turn(w, tunnel_read_start);
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -471,15 +415,21 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
   relay_tunnel_t *t = s->data;
   if(nread == 0 || relay_tunnel_closing(t))
     return;
+  if(nread == UV_ENOBUFS) {
+    uv_read_stop(s);
+    relay_handshake_wait(t);
+    return;
+  }
+  relay_handshake_read(t);
   if(nread < 0) {
     if(conn_state(t->conn) == CONN_HANDSHAKE) {
       atomic_fetch_add(&metrics_of(t)->hs_fail_tls, 1);
-      handshake_failed(t,
-                       nread == UV_EOF
-                           ? "client closed the connection during the "
-                             "handshake"
-                           : "read error during the handshake",
-                       nread == UV_EOF ? NULL : uv_strerror((int)nread));
+      relay_handshake_failed_io(
+          t,
+          nread == UV_EOF ? "client closed the connection during the "
+                            "handshake"
+                          : "read error during the handshake",
+          nread == UV_EOF ? NULL : uv_strerror((int)nread));
     }
     relay_tunnel_close(t, nread == UV_EOF ? CONN_CLOSE_EOF
                                           : CONN_CLOSE_READ_ERROR);
@@ -535,30 +485,6 @@ static void tunnel_stream_gone(relay_tunnel_t *t)
   tunnel_release(t);
 }
 
-/* t's connection core: TLS server, yamux server, the relay's limits. */
-static void tunnel_conn_config(relay_tunnel_t *t, conn_config_t *cc)
-{
-  relay_t *r = t->w->r;
-  relay_worker_t *w = t->w;
-  conn_config_default(cc);
-  cc->handshake_timeout_ms = r->cfg.handshake_timeout_ms;
-  cc->write_timeout_ms = r->cfg.write_timeout_ms;
-  cc->high_water = RELAY_TUNNEL_HIGH_WATER;
-  cc->flush_slice = FLUSH_SLICE;
-  cc->plain = w->plain;
-  cc->plain_cap = sizeof(w->plain);
-  cc->mux.is_client = 0;
-  cc->mux.max_streams = r->cfg.max_streams;
-  /* Streams of a confirm_connect tunnel wait unacknowledged while their
-   * target is dialled: as many may as may be open. */
-  cc->mux.accept_backlog = r->cfg.max_streams;
-  cc->mux.window_budget = r->cfg.window_budget;
-  cc->mux.max_window = 0; /* the default cap, or 256 KiB fixed */
-  cc->mux.keepalive_ms = r->cfg.keepalive_ms;
-  cc->mux.keepalive_timeout_ms = r->cfg.keepalive_timeout_ms;
-  cc->mux.ledger = relay_tunnel_ledger(t);
-}
-
 /* What t's stream cores share (stream_core.h); the mux follows in
  * cb_open. */
 static void tunnel_init_shared(relay_tunnel_t *t)
@@ -572,14 +498,13 @@ static void tunnel_init_shared(relay_tunnel_t *t)
   t->shared.quota = &t->quota;
 }
 
-void relay_tunnel_accept(relay_worker_t *w)
+/* A tunnel for the connection waiting on w's listener, counted by its
+ * worker (not yet accepted). NULL when out of memory. */
+static relay_tunnel_t *tunnel_new(relay_worker_t *w)
 {
-  relay_t *r = w->r;
   relay_tunnel_t *t = fault_calloc("relay_tunnel", 1, sizeof(*t));
-  if(!t) {
-    w->host->refuse(w);
-    return;
-  }
+  if(!t)
+    return NULL;
   t->w = w;
   t->host = &stream_host;
   tunnel_init_shared(t);
@@ -591,46 +516,45 @@ void relay_tunnel_accept(relay_worker_t *w)
   t->tcp.data = t;
   t->timer.data = t;
   t->refs = 2;
-  t->id = atomic_fetch_add(&r->next_tunnel_id, 1) + 1;
+  t->id = atomic_fetch_add(&w->r->next_tunnel_id, 1) + 1;
   t->start_ms = uv_now(&w->loop);
   list_add(&w->tunnels, &t->link);
   w->ntunnels++;
-  uint64_t open = atomic_fetch_add(&r->metrics.tunnels_open, 1) + 1;
   snprintf(t->peer, sizeof(t->peer), "?");
-  if(uv_accept((uv_stream_t *)&w->listener, (uv_stream_t *)&t->tcp)) {
-    close_handles(t);
-    return;
-  }
-  struct sockaddr_storage ss;
-  int sl = sizeof(ss);
-  if(!uv_tcp_getpeername(&t->tcp, (struct sockaddr *)&ss, &sl))
-    relay_addr_format((struct sockaddr *)&ss, t->peer, sizeof(t->peer));
-  if(w->draining || open > r->cfg.max_tunnels) {
-    log_line_t l;
-    if(!w->draining)
-      atomic_fetch_add(&r->metrics.tunnels_refused, 1);
-    if(log_begin(&l, LOG_WARN, "tunnel_refused")) {
-      log_str(&l, "peer", t->peer);
-      log_str(&l, "reason", w->draining ? "draining" : "max_tunnels");
-      log_u64(&l, "max_tunnels", r->cfg.max_tunnels);
-      log_end(&l);
-    }
-    close_handles(t);
-    return;
-  }
+  return t;
+}
+
+/* The connection core with its TLS server session, reading. 0 or -1. */
+static int tunnel_start_tls(relay_tunnel_t *t, uint64_t handshake_timeout_ms)
+{
   conn_config_t cc;
-  tunnel_conn_config(t, &cc);
-  struct tls_ctx *ctx = relay_ctx_get(r);
+  relay_handshake_conn_config(t->w, handshake_timeout_ms, &cc);
+  cc.mux.ledger = relay_tunnel_ledger(t);
+  struct tls_ctx *ctx = relay_ctx_get(t->w->r);
   t->conn = conn_new(&cc, ctx, NULL, &conn_cbs, &mux_cbs, t, t->start_ms);
   tls_ctx_unref(ctx);
-  if(!t->conn) {
-    close_handles(t);
-    return;
-  }
+  if(!t->conn)
+    return -1;
   uv_os_fd_t fd;
   if(uv_fileno((uv_handle_t *)&t->tcp, &fd) == 0)
     (void)tunnel_socket_tune(fd);
-  if(uv_read_start((uv_stream_t *)&t->tcp, on_alloc, on_read)) {
+  return uv_read_start((uv_stream_t *)&t->tcp, on_alloc, on_read) ? -1 : 0;
+}
+
+/* Accepts the connection waiting on w's listener: into the handshake
+ * budget (docs/SECURITY.md "Pre-authentication budget"), then TLS. The
+ * --max-tunnels slot is taken once the handshake is done. */
+void relay_tunnel_accept(relay_worker_t *w)
+{
+  relay_tunnel_t *t = tunnel_new(w);
+  if(!t) {
+    w->host->refuse(w);
+    return;
+  }
+  uint64_t timeout_ms = 0;
+  if(uv_accept((uv_stream_t *)&w->listener, (uv_stream_t *)&t->tcp) ||
+     relay_handshake_admit(t, &timeout_ms) ||
+     tunnel_start_tls(t, timeout_ms)) {
     close_handles(t);
     return;
   }
@@ -638,6 +562,7 @@ void relay_tunnel_accept(relay_worker_t *w)
   if(log_begin(&l, LOG_DEBUG, "tunnel_accepted")) {
     log_u64(&l, "tunnel", t->id);
     log_str(&l, "peer", t->peer);
+    log_ms(&l, "handshake_timeout", timeout_ms);
     log_end(&l);
   }
   tunnel_arm(t);

@@ -14,6 +14,9 @@ void relay_tunnel_close(relay_tunnel_t *t, enum conn_close_reason why);
 void relay_tunnel_flush(relay_tunnel_t *t);
 /* Go Away; closes once the last stream ended. */
 void relay_tunnel_drain(relay_tunnel_t *t);
+/* A new loop turn (the check handle): the handshake-work budget is
+ * full again, and tunnels that waited for it read again. */
+void relay_tunnel_new_turn(relay_worker_t *w);
 /* Frees the finished streams of w's tunnels (the check handle). */
 void relay_tunnel_reap_streams(relay_worker_t *w);
 /* The worker's cached write buffers: set up before its loop runs,

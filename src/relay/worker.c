@@ -13,12 +13,26 @@
 #include "relay/listener.h"
 #include "relay/tunnel.h"
 
+/* Connections accepted per loop turn, at most (plus one from the turn's
+ * check): a flood waits in the listen backlog, where it costs the
+ * workers nothing, while established tunnels keep their turns. */
+#define RELAY_ACCEPT_BURST 16
+
 static void worker_check_stop(relay_worker_t *w);
 static void worker_refuse(relay_worker_t *w);
 
 static void on_dirty_check(uv_check_t *h)
 {
   relay_worker_t *w = h->data;
+  /* A new turn: the connection libuv holds for us (its listener paused
+   * since) is accepted now, which resumes the listener. */
+  w->accepts_this_turn = 0;
+  relay_tunnel_new_turn(w);
+  if(w->accept_deferred && !w->draining) {
+    w->accept_deferred = 0;
+    w->accepts_this_turn = 1;
+    relay_tunnel_accept(w);
+  }
   relay_tunnel_reap_streams(w);
   /* Tunnels dirtied while flushing wait for the next turn (the idle
    * handle keeps that turn from blocking). */
@@ -35,7 +49,8 @@ static void on_dirty_check(uv_check_t *h)
     relay_tunnel_t *t = LIST_CONTAINER(batch.next, relay_tunnel_t, dirty_link);
     relay_tunnel_flush(t); /* unlinks t */
   }
-  if(list_empty(&w->dirty) && list_empty(&w->reap))
+  if(list_empty(&w->dirty) && list_empty(&w->reap) &&
+     list_empty(&w->hs_waiting))
     uv_idle_stop(&w->idle);
 }
 
@@ -60,6 +75,14 @@ static void on_connection(uv_stream_t *server, int status)
     }
     return;
   }
+  if(w->accepts_this_turn >= RELAY_ACCEPT_BURST) {
+    /* Left unaccepted, the connection pauses the listener until the
+     * check accepts it; the idle handle keeps this turn from blocking. */
+    w->accept_deferred = 1;
+    worker_output(w);
+    return;
+  }
+  w->accepts_this_turn++;
   relay_tunnel_accept(w);
 }
 
@@ -188,6 +211,8 @@ static int worker_init(relay_worker_t *w)
   relay_tunnel_init_cache(w);
   list_init(&w->dirty);
   list_init(&w->reap);
+  list_init(&w->hs_waiting);
+  list_init(&w->handshaking);
   uv_tcp_init(&w->loop, &w->listener);
   w->listener.data = w;
   err = uv_tcp_open(&w->listener, w->fd);

@@ -6,6 +6,7 @@
  */
 #include "tls/file_checks.h"
 
+#include <grp.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -30,6 +31,17 @@ static int in_my_groups(gid_t g)
   return 0;
 }
 
+/* The name of group g ("beacon"), or its number when it has none. */
+static void group_name(gid_t g, char *out, size_t cap)
+{
+  struct group gr, *found = NULL;
+  char buf[1024];
+  if(!getgrgid_r(g, &gr, buf, sizeof(buf), &found) && found)
+    snprintf(out, cap, "%s", found->gr_name);
+  else
+    snprintf(out, cap, "%u", (unsigned)g);
+}
+
 int tls_key_file_check(const char *path, int allow_group, char *msg,
                        size_t cap)
 {
@@ -42,24 +54,37 @@ int tls_key_file_check(const char *path, int allow_group, char *msg,
   int group_only = !(mode & 007) && !(mode & 020) && (mode & 040);
   if(group_only && allow_group && in_my_groups(st.st_gid))
     return 0;
-  if(msg && cap) {
-    if(group_only && allow_group)
-      snprintf(msg, cap,
-               "key %s is readable by group %u, which is not this "
-               "process's group: chgrp it to the relay's group or "
-               "chmod 600 it",
-               path, (unsigned)st.st_gid);
-    else if(group_only)
-      snprintf(msg, cap,
-               "key %s is readable by its group (mode %04o): chmod 600 it "
-               "(a relay may keep it 0640 for its own group with "
-               "--allow-group-readable-key)",
-               path, mode);
-    else
-      snprintf(msg, cap,
-               "key %s is accessible by others (mode %04o): chmod 600 it",
-               path, mode);
-  }
+  if(!msg || !cap)
+    return BEACON_ECONFIG;
+  char file_group[64], my_group[64];
+  group_name(st.st_gid, file_group, sizeof(file_group));
+  group_name(getegid(), my_group, sizeof(my_group));
+  /* With allow_group the key is typically root's, read through the
+   * process's group (the packaged layout): chmod 600 would lock the
+   * process out of it, so the advice is 0640 with that group. */
+  const char *what = mode & 007   ? "accessible by others"
+                     : mode & 020 ? "writable by its group"
+                                  : "readable by its group";
+  if(group_only && allow_group)
+    snprintf(msg, cap,
+             "key %s is readable by group %s, which is not this process's "
+             "group: chgrp %s it (mode 0640), or chmod 600 it if this "
+             "process owns it",
+             path, file_group, my_group);
+  else if(group_only)
+    snprintf(msg, cap,
+             "key %s is readable by its group %s (mode %04o): chmod 600 it "
+             "(a relay may keep it 0640 for its own group with "
+             "--allow-group-readable-key)",
+             path, file_group, mode);
+  else if(allow_group)
+    snprintf(msg, cap,
+             "key %s is %s (mode %04o): chmod 640 it and chgrp %s it, or "
+             "chmod 600 it if this process owns it",
+             path, what, mode, my_group);
+  else
+    snprintf(msg, cap, "key %s is %s (mode %04o): chmod 600 it", path, what,
+             mode);
   return BEACON_ECONFIG;
 }
 

@@ -41,6 +41,8 @@
 #include <openssl/x509v3.h>
 
 #include "beacon/beacon.h"
+#include "tls/banner.h"
+#include "tls/cert_names.h"
 #include "tls/bio_queue.h"
 #include "tls/identity.h"
 
@@ -66,6 +68,13 @@ struct tls_conn {
   int verr;   /* first X509 verify error seen, 0 = none */
   int vdepth; /* its depth in the chain */
   int alert;  /* the fatal alert the peer sent (level << 8 | desc), or 0 */
+  /* The peer's first bytes, to name what answered when they are not TLS
+   * (tls/banner.h). */
+  uint8_t first[TLS_BANNER_BYTES];
+  uint8_t nfirst;
+  /* The peer certificate's names when it did not name the host dialled
+   * (tls/cert_names.h), for the error. */
+  char names[96];
   char err[256];
 };
 
@@ -151,6 +160,10 @@ static int verify_cb(int ok, X509_STORE_CTX *xs)
     if(c && !c->verr) {
       c->verr = X509_STORE_CTX_get_error(xs);
       c->vdepth = X509_STORE_CTX_get_error_depth(xs);
+      X509 *cert = X509_STORE_CTX_get_current_cert(xs);
+      if(cert && (c->verr == X509_V_ERR_HOSTNAME_MISMATCH ||
+                  c->verr == X509_V_ERR_IP_ADDRESS_MISMATCH))
+        tls_cert_names(cert, c->names, sizeof(c->names));
     }
   }
   return ok;
@@ -490,6 +503,12 @@ void tls_conn_free(tls_conn_t *c)
 
 int tls_conn_feed(tls_conn_t *c, const uint8_t *in, size_t len)
 {
+  if(c->nfirst < TLS_BANNER_BYTES && !c->done) {
+    size_t take = TLS_BANNER_BYTES - c->nfirst;
+    take = take < len ? take : len;
+    memcpy(c->first + c->nfirst, in, take);
+    c->nfirst += (uint8_t)take;
+  }
   while(len) {
     int n = len > INT_MAX ? INT_MAX : (int)len;
     int w = BIO_write(c->rbio, in, n);
@@ -594,9 +613,11 @@ static int conn_fail(tls_conn_t *c, int ret, const char *op)
     int code = c->verr ? c->verr : (int)vr;
     int depth = c->verr ? c->vdepth : 0;
     snprintf(c->err, sizeof(c->err),
-             "%s %s; certificate verify failed: %s (depth %d)", peer_role(c),
-             verify_verdict(c, code, depth),
-             X509_verify_cert_error_string(code), depth);
+             "%s %s%s%s%s; certificate verify failed: %s (depth %d)",
+             peer_role(c), verify_verdict(c, code, depth),
+             c->names[0] ? " (it names " : "", c->names,
+             c->names[0] ? ")" : "", X509_verify_cert_error_string(code),
+             depth);
     ERR_clear_error();
     return BEACON_EVERIFY;
   }
@@ -632,6 +653,17 @@ int tls_conn_handshake(tls_conn_t *c)
     return 0;
   }
   int rc = conn_fail(c, r, "handshake");
+  const char *banner = c->ctx->role == TLS_CLIENT
+                           ? tls_banner_guess(c->first, c->nfirst)
+                           : NULL;
+  if(rc == BEACON_ETLS && banner && !c->alert) {
+    /* "wrong version number" says nothing useful: say what answered. */
+    char why[sizeof(c->err)];
+    memcpy(why, c->err, sizeof(why));
+    snprintf(c->err, sizeof(c->err),
+             "not a beacon relay: it answered like %s (%.150s)", banner, why);
+    return rc;
+  }
   if(!rc) {
     snprintf(c->err, sizeof(c->err),
              "TLS handshake failed: peer closed the session");

@@ -145,6 +145,47 @@ def test_check_config_reports_every_line(env):
     harness.check(b"none.conf" in r.stderr, r.stderr)
 
 
+def test_typos_get_a_suggestion(env):
+    """A mistyped option name, on the command line or in a file, is
+    answered with the closest real one; a name close to nothing gets no
+    guess."""
+    r = env.beacon("egress", "--tunnel-adr", "127.0.0.1:1", timeout=30)
+    err = r.stderr.decode(errors="replace")
+    harness.check_eq(r.returncode, 2, "exit code; stderr:\n" + err)
+    harness.check("did you mean '--tunnel-addr'?" in err, err)
+    conf = write(env, "typo.conf", "max-tunels 5\nfrobnicate 1\n")
+    r = env.beacon("forward", "--config", conf, "--check-config", timeout=30)
+    err = r.stderr.decode(errors="replace")
+    harness.check_eq(r.returncode, 3, "exit code; stderr:\n" + err)
+    r = env.beacon("egress", "--config", conf, "--check-config", timeout=30)
+    err = r.stderr.decode(errors="replace")
+    harness.check_eq(r.returncode, 3, "exit code; stderr:\n" + err)
+    harness.check(conf + ":1: unknown option 'max-tunels' (did you mean "
+                  "'max-tunnels'?)" in err, err)
+    harness.check(conf + ":2: unknown option 'frobnicate'\n" in err, err)
+
+
+def test_bad_addresses_name_the_line(env):
+    """An address of the wrong form in a file is a bad file (FILE:LINE,
+    exit 3) like any other bad value, on both sides."""
+    conf = write(env, "addr-egress.conf", "tunnel-addr nonsense\n")
+    r = env.beacon("egress", "--config", conf, "--check-config", timeout=30)
+    err = r.stderr.decode(errors="replace")
+    harness.check_eq(r.returncode, 3, "exit code; stderr:\n" + err)
+    harness.check(err.startswith(conf + ":1: tunnel-addr 'nonsense': "
+                                 "expected"), err)
+    conf = write(env, "addr-forward.conf",
+                 "relay 127.0.0.1:1\n"
+                 "local-forward 27390:127.0.0.1\n"
+                 "socks host:port:extra\n")
+    r = env.beacon("forward", "--config", conf, "--check-config", timeout=30)
+    err = r.stderr.decode(errors="replace")
+    harness.check_eq(r.returncode, 3, "exit code; stderr:\n" + err)
+    harness.check(conf + ":2: local-forward '27390:127.0.0.1': expected "
+                  "[BIND:]PORT:HOST:PORT" in err, err)
+    harness.check(conf + ":3: socks 'host:port:extra': expected" in err, err)
+
+
 def test_check_config_binds_nothing(env):
     """--check-config passes while something else holds the configured
     ports (it binds nothing), and fails on the files the options name: a

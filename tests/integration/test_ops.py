@@ -8,6 +8,7 @@ curl) skip loudly. The metrics and sd_notify cases skip until the relay
 (and forward) offer them: `--metrics-addr` in their --help, and
 NOTIFY_SOCKET handling linked into the binary.
 """
+import grp
 import json
 import os
 import re
@@ -362,9 +363,14 @@ def test_systemd_units_verify(env):
         harness.check_eq(r.returncode, 0, "systemd-analyze security %s:\n%s"
                          % (name, r.stdout.decode(errors="replace")[-3000:]))
         d = unit_directives(unit)
+        # The relay reads its own addresses (policy class own_address)
+        # over rtnetlink; forward has no use for it.
+        families = ("AF_INET AF_INET6 AF_UNIX AF_NETLINK"
+                    if name == "beacon-egress.service"
+                    else "AF_INET AF_INET6 AF_UNIX")
         for k, v in (("NoNewPrivileges", "yes"), ("ProtectSystem", "strict"),
                      ("User", "beacon"), ("PrivateTmp", "yes"),
-                     ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"),
+                     ("RestrictAddressFamilies", families),
                      ("CapabilityBoundingSet", "")):
             harness.check(d.get(k) == [v], "%s: %s=%s, want %r" %
                           (name, k, d.get(k), v))
@@ -697,6 +703,7 @@ def test_relay_refuses_open_key(env):
     warning, not an error."""
     etc = relay_files(env, "etc")
     key = os.path.join(etc, "relay.key")
+    my_group = grp.getgrgid(os.getegid()).gr_name
     for mode, flags in ((0o644, ()), (0o604, ("--allow-group-readable-key",)),
                         (0o640, ()), (0o660, ("--allow-group-readable-key",))):
         os.chmod(key, mode)
@@ -704,6 +711,11 @@ def test_relay_refuses_open_key(env):
         harness.check_eq(r.returncode, 3, "relay.key %o %s" % (mode, flags))
         harness.check(b"relay.key" in r.stderr and b"chmod 600" in r.stderr,
                       r.stderr)
+        # With the flag the key is usually root's, read through the
+        # relay's group: the advice names 0640 and that group by name.
+        if flags:
+            harness.check(("chmod 640 it and chgrp %s it" % my_group).encode()
+                          in r.stderr, r.stderr)
     # 0640 with our own group and the flag: the relay serves.
     os.chmod(key, 0o640)
     os.chown(key, -1, os.getegid())
@@ -714,6 +726,18 @@ def test_relay_refuses_open_key(env):
                       relay=relay)
         harness.check(r.get("ok"), r)
     relay.stop()
+    # A file's "yes" is turned off by "--allow-group-readable-key no".
+    conf = env.path("group-key.conf")
+    with open(conf, "w") as f:
+        f.write("allow-group-readable-key yes\n")
+    r = env.beacon(*relay_argv(env, etc, "--config", conf, "--check-config"),
+                   timeout=20)
+    harness.check_eq(r.returncode, 0, "file's yes: %s" % r.stderr)
+    r = env.beacon(*relay_argv(env, etc, "--config", conf, "--check-config",
+                               "--allow-group-readable-key", "no"),
+                   timeout=20)
+    harness.check_eq(r.returncode, 3, "no on the command line: %s" % r.stderr)
+    harness.check(b"chmod 600" in r.stderr, r.stderr)
     # ... but not when the group is one the relay is not in.
     other = 65534 if os.getegid() != 65534 else 65533
     if other not in os.getgroups():
@@ -722,6 +746,12 @@ def test_relay_refuses_open_key(env):
                        timeout=20)
         harness.check_eq(r.returncode, 3, "group %d key" % other)
         harness.check(b"not this process's group" in r.stderr, r.stderr)
+        try:
+            other_name = grp.getgrgid(other).gr_name.encode()
+        except KeyError:
+            other_name = str(other).encode()
+        harness.check(b"readable by group " + other_name + b"," in r.stderr,
+                      r.stderr)
 
     # The controller side warns and goes on.
     ca = env.pki()
@@ -970,10 +1000,11 @@ def test_policy_embedded_and_private(env):
     each refusal is the policy's, logged with its reason."""
     relay = env.start_relay(extra_args=("--deny", "private"))
     for target, why in (("[64:ff9b::a9fe:a9fe]:80",
-                         "link-local (embedded IPv4)"),
+                         "policy: metadata (embedded IPv4)"),
                         ("[2002:a9fe:a9fe::1]:80",
-                         "link-local (embedded IPv4)"),
-                        ("169.254.169.254:80", "link-local"),
+                         "policy: metadata (embedded IPv4)"),
+                        ("169.254.169.254:80", "policy: metadata"),
+                        ("[fd00:ec2::254]:80", "policy: metadata"),
                         ("10.1.2.3:22", "deny private (10.0.0.0/8)"),
                         ("100.64.0.1:22", "deny private (100.64.0.0/10)"),
                         ("[64:ff9b::c0a8:101]:443",
@@ -1117,7 +1148,8 @@ def test_metrics_scrape_egress(env):
 
 def test_metrics_policy_refusal(env):
     """A destination refused by policy counts in
-    beacon_policy_refusals_total, not as a dial failure."""
+    beacon_policy_refusals_total, not as a dial failure, and by its class
+    in beacon_policy_class_refusals_total."""
     mport = env.free_port()
     relay = env.start_relay(extra_args=("--metrics-addr", ":%d" % mport),
                             allow_loopback=False)
@@ -1130,6 +1162,11 @@ def test_metrics_policy_refusal(env):
         timeout=10, msg="policy refusal not counted")
     harness.check_eq(family_sum(m, "beacon_dial_failures_total"), 0,
                      "dial failures")
+    harness.check_eq(
+        m.get('beacon_policy_class_refusals_total{class="loopback"}'), 1.0,
+        "loopback class refusals")
+    harness.check_eq(family_sum(m, "beacon_policy_class_refusals_total"),
+                     1.0, "class refusals")
 
 
 def test_metrics_addr_errors(env):
@@ -1423,7 +1460,7 @@ def test_controller_cert_expiry_warnings(env):
         shutil.copyfile(crt2, os.path.join(near, "controller.crt"))
         shutil.copyfile(key2, os.path.join(near, "controller.key"))
         fwd.send_signal(signal.SIGHUP)
-        fwd.wait_log(r"\breloaded\b", timeout=10)
+        fwd.wait_log(r"\breload\b", timeout=10)
         harness.check_eq(int(parse_metrics(scrape(env, fport)[1])[name]),
                          cert_not_after(env, crt2), name + " after SIGHUP")
         harness.check_eq(fwd.log_text().count("cert_expiring"), 1,

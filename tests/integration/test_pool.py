@@ -463,6 +463,38 @@ def test_pool_backoff_widens(env):
                        timeout=10, msg="healthz never said down")
 
 
+def test_single_relay_counts_and_health(env):
+    """beacon forward with one relay: /healthz is down (503) until the
+    tunnel is up, which forward brings up without waiting for a
+    connection; beacon_relay_streams_open follows the streams open and
+    falls back to 0 when they close."""
+    echo = env.use(Echo())
+    rport = env.free_port()
+    raddr = "127.0.0.1:%d" % rport
+    fwd, port, mport = start_forward(env, [raddr], echo.addr)
+    harness.check_eq(http_get(mport, "/healthz"), (503, "down\n"),
+                     "healthz before any relay")
+    start_relay(env, port=rport)
+    harness.eventually(lambda: http_get(mport, "/healthz") == (200, "ok\n"),
+                       timeout=20, msg="forward never connected on its own")
+
+    def streams_open():
+        return relay_metric(http_get(mport, "/metrics")[1],
+                            "beacon_relay_streams_open", raddr)
+    held = []
+    for _ in range(2):
+        c = socket.create_connection(("127.0.0.1", port), timeout=10)
+        c.sendall(b"x")
+        harness.check_eq(harness.recv_exact(c, 1), b"x", "echo")
+        held.append(c)
+    harness.eventually(lambda: streams_open() == 2, timeout=5,
+                       msg="streams_open %s with 2 open" % streams_open())
+    for c in held:
+        c.close()
+    harness.eventually(lambda: streams_open() == 0, timeout=5,
+                       msg="streams_open %s after close" % streams_open())
+
+
 def test_pool_name_with_several_addresses(env):
     """A relay name that resolves to several addresses is a pool of its
     own: `beacon forward` keeps a tunnel to each address, verified

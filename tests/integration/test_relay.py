@@ -942,7 +942,8 @@ def test_flags_and_files(c):
     for bad in (["--workers", "0"], ["--dial-timeout", "x"],
                 ["--max-streams", "-1"], ["--allow", "300.0.0.0/8"],
                 ["--log-level", "loud"], ["--bogus"], ["extra"],
-                ["--tunnel-addr", "::1:80"]):
+                ["--tunnel-addr", "::1:80"], ["--memory-limit", "lots"],
+                ["--memory-limit", "1M"]):
         rc, err = egress("--config-dir", d, *bad)
         assert rc == 2, (bad, rc, err)
         assert err.strip(), bad

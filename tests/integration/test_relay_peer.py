@@ -137,9 +137,11 @@ class Stream:
 
 class Session:
     def __init__(self, port, cert, key, ca, host="127.0.0.1", ctx=None,
-                 timeout=10):
+                 timeout=10, source=None):
         self.ctx = ctx or client_context(cert, key, ca)
-        raw = socket.create_connection((host, port), timeout=timeout)
+        raw = socket.create_connection(
+            (host, port), timeout=timeout,
+            source_address=(source, 0) if source else None)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = self.ctx.wrap_socket(raw, server_hostname=host)
         self.sock.setblocking(False)

@@ -250,7 +250,7 @@ def test_refused_targets_reset(env):
     try:
         relay = env.start_beacon_relay("--dial-timeout", "3")
         for tgt in (refused,                    # connection refused
-                    "169.254.169.254:80",       # policy: link-local
+                    "169.254.169.254:80",       # policy: metadata
                     "0.0.0.0:22",               # policy: unspecified
                     "127.0.0.1:0", "127.0.0.1:65536", ":22", "127.0.0.1",
                     "::1:22", "x" * 300 + ":22",  # invalid lines

@@ -15,6 +15,7 @@
 
 #include "beacon/beacon.h"
 #include "relay/budget.h"
+#include "relay/resources.h"
 
 #define MiB ((size_t)1024 * 1024)
 #define IDLE BUDGET_TUNNEL_IDLE_BYTES
@@ -285,6 +286,35 @@ static void test_threads(void **state)
   assert_int_equal(budget_fd_used(&b), 0);
 }
 
+/* The reserve and the derived --max-tunnels of docs/OPERATIONS.md
+ * "Sizing a relay". */
+static void test_derived_figures(void **state)
+{
+  (void)state;
+  assert_int_equal(relay_fd_reserve(20000), 2500);
+  assert_int_equal(relay_fd_reserve(512), 64);
+  assert_int_equal(relay_fd_reserve(1 << 20), 4096);
+  assert_int_equal(relay_fd_reserve(64), 32); /* never all of it */
+  /* 20 000 descriptors: three quarters of 17 500 (the reserve of
+   * 2 500 holds the default 1 024 handshakes) */
+  assert_int_equal(
+      relay_derive_max_tunnels(1024 * MiB, 20000, relay_fd_reserve(20000)),
+      13125);
+  /* a quarter of 1 GiB of RAM: half of 256 MiB in 28 KiB tunnels */
+  assert_int_equal(
+      relay_derive_max_tunnels(256 * MiB, 1 << 20, relay_fd_reserve(1 << 20)),
+      4681);
+  /* what 10 000 tunnels take */
+  assert_true(relay_derive_max_tunnels(560 * MiB, 16384,
+                                       relay_fd_reserve(16384)) >= 10000);
+  /* 8 descriptors: half kept back, three quarters of the other 4 */
+  assert_int_equal(relay_derive_max_tunnels(16 * MiB, 8, relay_fd_reserve(8)),
+                   3);
+  assert_int_equal(relay_derive_max_tunnels(16 * MiB, 2, relay_fd_reserve(2)),
+                   1);
+  assert_true(relay_default_memory_limit() >= RELAY_MEMORY_MIN);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -296,6 +326,7 @@ int main(void)
       cmocka_unit_test(test_descriptors),
       cmocka_unit_test(test_admit_by_memory),
       cmocka_unit_test(test_threads),
+      cmocka_unit_test(test_derived_figures),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "beacon/beacon.h"
@@ -558,6 +559,66 @@ static size_t exchange(int port, const char *req, size_t reqlen, char *out,
   return len;
 }
 
+/* A connected socket to port that sends nothing. */
+static int idle_socket(int port)
+{
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_port = htons((uint16_t)port),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  return fd;
+}
+
+/* Twice the connection cap in idle sockets: each new one evicts the
+ * oldest without a request, so a scrape still answers at once and the
+ * oldest idle ones see EOF well before the header deadline; the newest
+ * idle ones are closed by the header deadline. */
+static void test_http_idle_sockets_evicted(void **state)
+{
+  server_ctx_t s;
+  pthread_t th;
+  char err[200], buf[4096];
+  enum { N = 2 * METRICS_HTTP_MAX_CONNS };
+  int fds[N];
+
+  assert_int_equal(uv_loop_init(&s.loop), 0);
+  metrics_registry_init(&s.reg);
+  s.srv = metrics_http_start(&s.loop, "127.0.0.1:0", metrics_registry_render,
+                             &s.reg, err, sizeof(err));
+  assert_non_null(s.srv);
+  int port = metrics_http_port(s.srv);
+  uv_async_init(&s.loop, &s.stop, on_stop);
+  s.stop.data = &s;
+  assert_int_equal(pthread_create(&th, NULL, loop_thread, &s), 0);
+  for(int i = 0; i < N; i++)
+    fds[i] = idle_socket(port);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  static const char hz[] = "GET /healthz HTTP/1.1\r\n\r\n";
+  exchange(port, hz, sizeof(hz) - 1, buf, sizeof(buf));
+  assert_non_null(strstr(buf, "HTTP/1.1 200 OK\r\n"));
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  double took = (double)(t1.tv_sec - t0.tv_sec) +
+                (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  assert_true(took < 1.0);
+  /* The first idle socket was evicted: EOF without waiting for the
+   * header deadline. */
+  struct timeval tv = {1, 0};
+  setsockopt(fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  assert_int_equal(recv(fds[0], buf, sizeof(buf), 0), 0);
+  /* The last one is closed by the header deadline. */
+  tv.tv_sec = METRICS_HTTP_HEADER_TIMEOUT_MS / 1000 + 3;
+  setsockopt(fds[N - 1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  assert_int_equal(recv(fds[N - 1], buf, sizeof(buf), 0), 0);
+  for(int i = 0; i < N; i++)
+    close(fds[i]);
+  uv_async_send(&s.stop);
+  pthread_join(th, NULL);
+  assert_int_equal(uv_loop_close(&s.loop), 0);
+}
+
 static void test_http_server(void **state)
 {
   server_ctx_t s;
@@ -651,6 +712,7 @@ int main(void)
       cmocka_unit_test(test_http_parse_bad),
       cmocka_unit_test(test_parse_addr),
       cmocka_unit_test(test_http_server),
+      cmocka_unit_test(test_http_idle_sockets_evicted),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

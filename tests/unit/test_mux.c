@@ -561,6 +561,65 @@ static void test_autotune_limits(void **state)
   fx_free(f);
 }
 
+/* A ledger (mux_config_t.ledger) that grants up to a cap, as a relay's
+ * memory budget near its limit does. */
+typedef struct ledger_stub {
+  size_t held, cap;
+  unsigned partial;
+} ledger_stub_t;
+
+static size_t stub_take(size_t n, int must, void *ud)
+{
+  ledger_stub_t *l = ud;
+  if(!must && l->held + n > l->cap) {
+    n = l->cap > l->held ? l->cap - l->held : 0;
+    l->partial++;
+  }
+  l->held += n;
+  return n;
+}
+
+static void stub_give(size_t n, void *ud)
+{
+  ledger_stub_t *l = ud;
+  assert_true(n <= l->held);
+  l->held -= n;
+}
+
+/* The base window and the stream's state are charged when the stream
+ * opens, whatever the ledger says; growth only by what it grants; all
+ * of it, and the output queue's chunks, come back. */
+static void test_ledger_limits_growth(void **state)
+{
+  mux_config_t cfg;
+  fx_t *f;
+  ledger_stub_t l = {0, SIZE_MAX, 0};
+  mux_config_default(&cfg);
+  cfg.ledger = (mux_ledger_t){stub_take, stub_give, &l};
+  f = tuned_stream(&cfg);
+  assert_true(l.held >= 256 * 1024 + mux_stream_state_size());
+  l.cap = l.held + 128 * 1024;
+  mux_now(f->m, 1090);
+  feed_data(f, 128 * 1024);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 128 * 1024), 0);
+  /* Doubling would take 256 KiB: the ledger granted 128. */
+  assert_int_equal(l.partial, 1);
+  assert_int_equal(mux_stream_recv_window(f->m, 1), 384 * 1024);
+  assert_int_equal(mux_window_extra(f->m), 128 * 1024);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 256 * 1024);
+  out_none(f);
+  /* Full: the next fast epoch grants the same window again, no more. */
+  mux_now(f->m, 1095);
+  feed_data(f, 192 * 1024);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 192 * 1024), 0);
+  assert_int_equal(mux_stream_recv_window(f->m, 1), 384 * 1024);
+  size_t before = l.held;
+  assert_int_equal(mux_stream_reset(f->m, 1), 0);
+  assert_int_equal(before - l.held, 384 * 1024 + mux_stream_state_size());
+  fx_free(f);
+  assert_int_equal(l.held, 0);
+}
+
 /* A download's bytes come a round trip after the open: its first epoch
  * starts at the first byte, so bytes arriving at the link's pace get
  * the bandwidth-delay product at the first grant (timed from the open,
@@ -1409,6 +1468,7 @@ int main(void)
       cmocka_unit_test(test_autotune_ramps),
       cmocka_unit_test(test_autotune_slow_consumer),
       cmocka_unit_test(test_autotune_limits),
+      cmocka_unit_test(test_ledger_limits_growth),
       cmocka_unit_test(test_autotune_first_epoch_at_first_byte),
       cmocka_unit_test(test_autotune_probe_not_fatal),
       cmocka_unit_test(test_large_window_update),

@@ -12,6 +12,8 @@
 //	bench-go idle    -tunnels T -streams S    (hold S streams per tunnel)
 //	bench-go rrbulk  -count K -bulk-target A  (rr on one stream while
 //	                                          another downloads from A)
+//	bench-go hold    -tunnels T -streams S    (counted, not required:
+//	bench-go flood   -tunnels T -streams S    make hostile, hostile.go)
 //
 // upload and download take -seconds S: stop after S seconds if the bytes
 // are not through by then (a slow path must not hold a benchmark for
@@ -836,7 +838,7 @@ func modeServe() {
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintf(os.Stderr, "usage: bench-go serve|upload|download|"+
-			"rr|rrbulk|connect|idle [flags]\n")
+			"rr|rrbulk|connect|idle|hold|flood [flags]\n")
 		os.Exit(2)
 	}
 	mode = os.Args[1]
@@ -857,6 +859,10 @@ func main() {
 		modeRRBulk()
 	case "idle":
 		modeIdle()
+	case "hold":
+		modeHold()
+	case "flood":
+		modeFlood()
 	default:
 		die("unknown mode")
 	}
