@@ -1,6 +1,6 @@
 /*
- * dial.c - resolve a host without blocking the loop (uv_getaddrinfo;
- * IP literals are parsed inline, no thread pool round trip) and connect
+ * dial.c - resolve a host without blocking the loop (resolve.h: c-ares
+ * on the loop; IP literals are parsed inline) and connect
  * with Happy Eyeballs (RFC 8305 style, docs/PROTOCOL.md "Relaying"): the
  * resolved addresses the caller allows are interleaved by family, a new
  * attempt starts every 250 ms or as soon as the previous one fails, the
@@ -20,17 +20,17 @@
 #include "common/addr.h"
 #include "common/error.h"
 #include "dial/dial.h"
+#include "dial/resolve.h"
 
 #define HE_DELAY_MS 250 /* RFC 8305 "Connection Attempt Delay" */
 #define DIAL_MAX_ADDRS 16
 
 struct dial {
   uv_loop_t *loop;
-  uv_getaddrinfo_t gai;
-  int gai_active;
+  resolve_query_t *query; /* the name lookup, until it answers */
   uv_timer_t deadline;
   uv_timer_t stagger;
-  int refs; /* timers, getaddrinfo, attempts */
+  int refs; /* timers, attempts */
   int finished;
   int cancelled;
   dial_cb cb;
@@ -50,7 +50,7 @@ struct dial {
     uv_connect_t req;
   } att[DIAL_MAX_ADDRS];
   int last_err; /* uv error of the last failed attempt */
-  int lit_rc;   /* IP literal: collect()'s verdict, acted on next turn */
+  int lit_rc;   /* no lookup: the verdict, acted on next turn */
   char why[96];
 };
 
@@ -91,6 +91,8 @@ static void dial_finish(dial_t *d, int status, dial_conn_t *win)
   if(d->finished)
     return;
   d->finished = 1;
+  resolve_cancel(d->query); /* its answer would come too late */
+  d->query = NULL;
   uv_timer_stop(&d->deadline);
   uv_timer_stop(&d->stagger);
   const struct sockaddr *peer = NULL;
@@ -291,25 +293,40 @@ static int collect(dial_t *d, const struct addrinfo *res)
   return 0;
 }
 
-static void on_resolved(uv_getaddrinfo_t *req, int status,
-                        struct addrinfo *res)
+/* The lookup's addresses as the addrinfo list collect() reads. */
+static void on_resolved(void *ud, int status, const resolve_ip_t *ips,
+                        size_t n, const char *why)
 {
-  dial_t *d = req->data;
-  d->gai_active = 0;
-  if(d->finished) {
-    if(res)
-      uv_freeaddrinfo(res);
-    dial_unref(d);
-    return;
-  }
-  d->refs--; /* the request is over; the timers still hold the dial */
+  dial_t *d = ud;
+  d->query = NULL;
   if(status) {
-    snprintf(d->why, sizeof(d->why), "resolve: %s", uv_strerror(status));
-    dial_finish(d, error_from_os(status), NULL);
+    snprintf(d->why, sizeof(d->why), "%s", why);
+    dial_finish(d, status, NULL);
     return;
   }
-  int rc = collect(d, res);
-  uv_freeaddrinfo(res);
+  struct addrinfo ai[RESOLVE_CACHE_MAX_ADDRS];
+  struct sockaddr_storage ss[RESOLVE_CACHE_MAX_ADDRS];
+  memset(ai, 0, sizeof(ai));
+  memset(ss, 0, sizeof(ss));
+  if(n > RESOLVE_CACHE_MAX_ADDRS)
+    n = RESOLVE_CACHE_MAX_ADDRS;
+  for(size_t i = 0; i < n; i++) {
+    ai[i].ai_family = ips[i].family;
+    ai[i].ai_addr = (struct sockaddr *)&ss[i];
+    if(ips[i].family == AF_INET) {
+      struct sockaddr_in *sin = (struct sockaddr_in *)&ss[i];
+      sin->sin_family = AF_INET;
+      memcpy(&sin->sin_addr, ips[i].addr, 4);
+      ai[i].ai_addrlen = sizeof(*sin);
+    } else {
+      struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss[i];
+      sin6->sin6_family = AF_INET6;
+      memcpy(&sin6->sin6_addr, ips[i].addr, 16);
+      ai[i].ai_addrlen = sizeof(*sin6);
+    }
+    ai[i].ai_next = i + 1 < n ? &ai[i + 1] : NULL;
+  }
+  int rc = collect(d, n ? ai : NULL);
   if(rc) {
     dial_finish(d, rc, NULL);
     return;
@@ -359,8 +376,30 @@ static int literal_addr(const target_t *tgt, struct sockaddr_storage *ss,
   return 0;
 }
 
-dial_t *dial_start(uv_loop_t *loop, const target_t *tgt, uint64_t timeout_ms,
-                   dial_allow_fn allow, void *allow_ud, dial_cb cb, void *ud)
+/* Starts the lookup of a name; a refusal (over the group's cap, no
+ * resolver) becomes the dial's verdict for the next turn. */
+static void start_lookup(dial_t *d, const target_t *tgt,
+                         resolve_group_t *group)
+{
+  if(tgt->kind != TARGET_DNS) {
+    /* Unparsable literal: never sent to a name server. */
+    snprintf(d->why, sizeof(d->why), "resolve: bad address");
+    d->lit_rc = BEACON_ENOTFOUND;
+    return;
+  }
+  int rc = resolve_start(d->loop, tgt->host, group, on_resolved, d, &d->query);
+  if(rc == BEACON_ELIMIT)
+    snprintf(d->why, sizeof(d->why), "resolve: too many lookups");
+  else if(rc)
+    snprintf(d->why, sizeof(d->why), "resolve: %s",
+             rc == BEACON_ENOMEM ? "out of memory" : "no resolver");
+  d->lit_rc = rc;
+}
+
+dial_t *dial_start_group(uv_loop_t *loop, resolve_group_t *group,
+                         const target_t *tgt, uint64_t timeout_ms,
+                         dial_allow_fn allow, void *allow_ud, dial_cb cb,
+                         void *ud)
 {
   dial_t *d = calloc(1, sizeof(*d));
   if(!d)
@@ -371,6 +410,7 @@ dial_t *dial_start(uv_loop_t *loop, const target_t *tgt, uint64_t timeout_ms,
   d->allow = allow;
   d->allow_ud = allow_ud;
   d->port = tgt->port;
+  d->refs = 2; /* two timers */
   struct sockaddr_storage lit;
   socklen_t lit_len = 0;
   int literal = literal_addr(tgt, &lit, &lit_len);
@@ -383,31 +423,24 @@ dial_t *dial_start(uv_loop_t *loop, const target_t *tgt, uint64_t timeout_ms,
     ai.ai_addr = (struct sockaddr *)&lit;
     ai.ai_addrlen = lit_len;
     d->lit_rc = collect(d, &ai);
-    d->refs = 2; /* two timers */
   } else {
-    struct addrinfo hints;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_protocol = IPPROTO_TCP;
-    if(tgt->kind != TARGET_DNS)
-      hints.ai_flags = AI_NUMERICHOST;
-    d->gai.data = d;
-    if(uv_getaddrinfo(loop, &d->gai, on_resolved, tgt->host, NULL, &hints)) {
-      free(d);
-      return NULL;
-    }
-    d->gai_active = 1;
-    d->refs = 3; /* two timers + the request */
+    start_lookup(d, tgt, group);
   }
   uv_timer_init(loop, &d->deadline);
   uv_timer_init(loop, &d->stagger);
   d->deadline.data = d;
   d->stagger.data = d;
   uv_timer_start(&d->deadline, on_deadline, timeout_ms, 0);
-  if(literal)
+  if(!d->query)
     uv_timer_start(&d->stagger, on_literal, 0, 0);
   return d;
+}
+
+dial_t *dial_start(uv_loop_t *loop, const target_t *tgt, uint64_t timeout_ms,
+                   dial_allow_fn allow, void *allow_ud, dial_cb cb, void *ud)
+{
+  return dial_start_group(loop, NULL, tgt, timeout_ms, allow, allow_ud, cb,
+                          ud);
 }
 
 void dial_cancel(dial_t *d)
@@ -415,7 +448,5 @@ void dial_cancel(dial_t *d)
   if(!d || d->finished)
     return;
   d->cancelled = 1;
-  if(d->gai_active)
-    uv_cancel((uv_req_t *)&d->gai); /* on_resolved still runs */
   dial_finish(d, 0, NULL);
 }

@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include "common/error.h"
+#include "dial/resolve.h"
 #include "target/target.h"
 
 /* A connected (or connecting) socket; heap-allocated so Happy Eyeballs
@@ -39,15 +40,25 @@ typedef int (*dial_allow_fn)(void *ud, const struct sockaddr *addr,
 typedef void (*dial_cb)(void *ud, int status, int os_err, dial_conn_t *conn,
                         const struct sockaddr *peer, const char *why);
 
-/* Resolves tgt (IP literals without the resolver) and connects to the
- * allowed addresses, interleaved by family, a new attempt every 250 ms
- * or at once when one fails, the first connection wins; the whole dial
- * ends after timeout_ms. allow may be NULL (every address). NULL on
- * out of memory. */
+/* Resolves tgt (IP literals without the resolver, names with
+ * resolve.h) and connects to the allowed addresses, interleaved by
+ * family, a new attempt every 250 ms or at once when one fails, the
+ * first connection wins; the whole dial, lookup included, ends after
+ * timeout_ms ("timeout"). allow may be NULL (every address). NULL on out
+ * of memory. */
 BEACON_MUST_USE dial_t *dial_start(uv_loop_t *loop, const target_t *tgt,
                                    uint64_t timeout_ms, dial_allow_fn allow,
                                    void *allow_ud, dial_cb cb, void *ud);
-/* The callback is not called after this; resources go asynchronously. */
+/* dial_start() with the lookup counted against group (resolve.h; one
+ * per tunnel, say, NULL for no cap): over the group's cap the dial
+ * fails with BEACON_ELIMIT ("resolve: too many lookups") without a
+ * lookup, on the next loop turn. */
+BEACON_MUST_USE dial_t *
+dial_start_group(uv_loop_t *loop, resolve_group_t *group, const target_t *tgt,
+                 uint64_t timeout_ms, dial_allow_fn allow, void *allow_ud,
+                 dial_cb cb, void *ud);
+/* The callback is not called after this, and the lookup is cancelled
+ * (resolve_cancel()); resources go asynchronously. */
 void dial_cancel(dial_t *d);
 /* Closes a connection; c->on_closed runs from the close callback. */
 void dial_conn_close(dial_conn_t *c);

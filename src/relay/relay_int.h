@@ -207,6 +207,10 @@ struct relay_worker {
 /* A tunnel is a libuv adapter around a connection core (conn/conn.h):
  * socket reads go to conn_feed(), conn_pending() to the socket, one
  * timer follows conn_next_deadline(). */
+/* Lookups one tunnel may have in flight (docs/SECURITY.md "Name
+ * lookups"); past it a stream's dial fails at once with relay_limit. */
+#define RELAY_LOOKUPS_PER_TUNNEL 64
+
 struct relay_tunnel {
   relay_worker_t *w;
   const relay_stream_host_t *host;
@@ -236,6 +240,10 @@ struct relay_tunnel {
   uint64_t refused_logged;  /* streams_refused at the last warning */
   uint64_t refused_log_ms;  /* when that warning was logged */
   list_link_t streams;
+  /* Name lookups of this tunnel's dials (dial/resolve.h): at most
+   * RELAY_LOOKUPS_PER_TUNNEL at once, so one controller's stalled names
+   * cannot hold the relay's resolver. */
+  resolve_group_t *lookups;
   /* What its streams' cores share: the mux, the dial cap, the byte
    * totals, and confirm_connect, ALPN beacon/1: streams are acknowledged
    * once their target is connected, and refused with a reason

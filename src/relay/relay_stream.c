@@ -300,8 +300,11 @@ static int op_dial(void *ud, const target_t *tgt)
   const policy_t *pol = r->cfg.policy ? r->cfg.policy : r->default_policy;
   conn_deadline_stop(&s->target_deadline);
   s->dial_start_ns = uv_hrtime();
-  s->dial = dial_start(&s->t->w->loop, tgt, r->cfg.dial_timeout_ms,
-                       policy_allows, (void *)pol, on_dialled, s);
+  /* The tunnel's lookup group caps its lookups in flight (docs/SECURITY.md
+   * "Name lookups"): over it the dial fails at once, refused relay_limit. */
+  s->dial = dial_start_group(&s->t->w->loop, s->t->lookups, tgt,
+                             r->cfg.dial_timeout_ms, policy_allows,
+                             (void *)pol, on_dialled, s);
   return s->dial ? 0 : BEACON_ENOMEM;
 }
 

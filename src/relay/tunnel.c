@@ -102,7 +102,8 @@ static void tunnel_release(relay_tunnel_t *t)
     list_del(&t->hs_wait_link);
   list_del(&t->link);
   conn_free(t->conn);
-  budget_tunnel_leave(&t->budget); /* whatever it still held */
+  budget_tunnel_leave(&t->budget);   /* whatever it still held */
+  resolve_group_release(t->lookups); /* lingers while c-ares holds some */
   relay_handshake_release(t);
   free(t);
   w->host->tunnel_gone(w);
@@ -503,8 +504,10 @@ static void tunnel_init_shared(relay_tunnel_t *t)
 static relay_tunnel_t *tunnel_new(relay_worker_t *w)
 {
   relay_tunnel_t *t = fault_calloc("relay_tunnel", 1, sizeof(*t));
-  if(!t)
+  if(!t || !(t->lookups = resolve_group_new(RELAY_LOOKUPS_PER_TUNNEL))) {
+    free(t);
     return NULL;
+  }
   t->w = w;
   t->host = &stream_host;
   tunnel_init_shared(t);
