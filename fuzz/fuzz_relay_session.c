@@ -3,29 +3,23 @@
  * input: the controller's bytes are encrypted by a real TLS client and
  * fed as ciphertext to the relay's connection core (src/conn, as
  * src/relay/tunnel.c configures it: TLS 1.3 server, yamux server,
- * high-water mark, keep-alive and write-stall deadlines), and the rest
- * of the relay (target sockets, dial results, time, the tunnel's write
- * readiness) is played by the input too.
+ * high-water mark, keep-alive and write-stall deadlines), and every
+ * stream is the relay's real stream core (src/relay/stream_core.c),
+ * wired as src/relay/relay_stream.c wires it: the mux's stream events
+ * and on_recv_done go to the core, the target line's deadline runs on
+ * the connection core's conn_deadline_t. The rest of the relay (target
+ * sockets, dial results, time, the tunnel's write readiness, the memory
+ * quota) is played by the input: the core's actions are the ops below.
  *
- * The relay's streams (src/relay/stream.c) are built on libuv sockets
- * and timers, so they cannot run here. Their protocol side is modelled
- * exactly as stream.c uses the cores (docs/PROTOCOL.md "The target
- * line", docs/PROTOCOL.md "Relaying", docs/ARCHITECTURE.md "Deny by
- * default"): every
- * stream is accepted, its first bytes go through target_parse(), IP
- * literals and "resolved" names are checked by policy_check() before any
- * dial, bytes after the newline are held for the target and the window
- * is granted back only as the target "writes" them, target data goes
- * back through mux_stream_write() within the send window, FIN and RST
- * map both ways, and the target-line deadline and the core's deadlines
- * run off a fake clock.
- *
- * Invariants checked (abort on violation): no stream ever holds more
- * than its window of bytes for the target; the tunnel's output stays
- * bounded (mux queue, and ciphertext by the high-water mark); a target
- * that passed the parser formats back into a line that parses to the
- * same target; no payload byte is consumed as part of the target line;
- * after the connection ends no stream is left.
+ * Invariants checked (abort on violation): the core's held bytes are
+ * exactly its pending, queued and stashed bytes, and the quota sees the
+ * same sum; no stream holds more than a window of bytes for the target;
+ * the target reads only when the core asked for it, is written only
+ * while connected and shut only once; dials in progress never pass the
+ * cap; a target that passed the parser formats back into a line that
+ * parses to the same target; the tunnel's output stays bounded (mux
+ * queue, and ciphertext by the high-water mark); after the connection
+ * ends every stream finished, no dial is counted and no byte is charged.
  *
  * Input: byte 0 picks the configuration; then records of a control byte
  * (low 5 bits + 1 = bytes of the controller's plaintext from the input,
@@ -42,9 +36,11 @@
 #include <sys/stat.h>
 
 #include "beacon/beacon.h"
+#include "common/list.h"
 #include "conn/conn.h"
 #include "mux/mux.h"
 #include "policy/policy.h"
+#include "relay/stream_core.h"
 #include "target/target.h"
 #include "cli_support/pki.h"
 #include "tls/tls.h"
@@ -58,20 +54,25 @@
 #define FLUSH_SLICE (64u * 1024u)
 /* TLS record overhead on top of the plaintext a flush may overshoot. */
 #define CIPHER_SLACK (8u * 1024u)
+#define SMALL_QUOTA (64u * 1024u)
+/* The most a fake target read brings. */
+#define TARGET_READ_MAX (64u * 1024u)
 
-enum st_state { ST_FREE = 0, ST_LINE, ST_DIAL, ST_UP };
-
+/* One stream: the real core and what the fake target side knows. */
 typedef struct slot {
-  enum st_state state;
-  uint32_t id;
-  target_parser_t parser;
-  target_t target;
-  uint64_t opened;  /* fake clock at SYN: the target-line deadline */
-  size_t to_target; /* payload held for the target, not yet granted */
-  int fin_in;       /* controller half-closed */
-  int shut_wr;      /* "shutdown(SHUT_WR)" done towards the target */
-  int target_eof;   /* target half-closed: FIN sent on the stream */
-  int blocked;      /* a write took less than offered */
+  int used;
+  int finished; /* the core's finished op ran */
+  stream_core_t core;
+  conn_deadline_t line; /* the target line's deadline */
+  int dialling;         /* a dial op is outstanding */
+  int dial_status;      /* what the dial will report (policy verdict) */
+  char resolved[TARGET_MAX_LINE + 1];
+  int connected;
+  int reading;    /* the core asked the target to be read */
+  int shut_asked; /* shut_write ran, completion not reported */
+  int shut_count;
+  size_t queued;    /* bytes the "adapter" holds for the target */
+  uint64_t written; /* bytes the target took */
 } slot_t;
 
 typedef struct relay {
@@ -79,39 +80,48 @@ typedef struct relay {
   mux_t *m;  /* conn_mux(c) once up */
   int closed;
   policy_t *pol;
+  stream_core_tunnel_t tun;
+  stream_gather_t gather;
+  stream_quota_t quota;
+  size_t quota_limit; /* 0 = unlimited */
+  size_t charged;     /* what the quota holds */
   slot_t s[SLOTS];
   uint64_t now;
   const uint8_t *in; /* for decisions taken inside callbacks */
   size_t in_len, in_off;
 } relay_t;
 
-/* The fuzzer calls the mux at random: a failing call is one more
- * outcome to survive, not an error to handle. */
-static void may_fail(int64_t rc)
-{
-  (void)rc;
-}
-
 static uint8_t take(relay_t *r)
 {
   return r->in_off < r->in_len ? r->in[r->in_off++] : 0;
 }
 
-static slot_t *find(relay_t *r, uint32_t id)
+/* ---- the quota: counts every byte, optionally small ---- */
+
+static int q_admit(void *ud)
 {
-  int i;
-  for(i = 0; i < SLOTS; i++) {
-    if(r->s[i].state != ST_FREE && r->s[i].id == id)
-      return &r->s[i];
-  }
-  return NULL;
+  relay_t *r = ud;
+  return !r->quota_limit || r->charged < r->quota_limit;
 }
 
-/* The relay's stream_done: one place that ends a stream with RST. */
-static void reset(relay_t *r, slot_t *s)
+static int q_hold(void *ud, size_t n)
 {
-  may_fail(mux_stream_reset(r->m, s->id)); /* on_closed frees the slot */
+  relay_t *r = ud;
+  r->charged += n;
+  return r->quota_limit && r->charged > r->quota_limit ? -1 : 0;
 }
+
+static void q_release(void *ud, size_t n)
+{
+  relay_t *r = ud;
+  if(n > r->charged)
+    abort(); /* released more than was held */
+  r->charged -= n;
+}
+
+/* ---- the core's ops: the target side, played by the input ---- */
+
+static relay_t *g_relay; /* the ops' relay (one input at a time) */
 
 /* A target that passed the parser must format back into the same one. */
 static void check_roundtrip(const target_t *t)
@@ -139,45 +149,161 @@ static const char *const resolved[] = {
     "fe80::1",     "::ffff:127.0.0.1", "0.0.0.0",    "224.0.0.1",
     "2001:db8::5", "10.1.2.3"};
 
-/* The target line is complete: the relay checks the policy on the
- * address it would dial, then starts the dial. */
-static void line_done(relay_t *r, slot_t *s)
+/* The dial: the policy judges the address it would connect to. */
+static int op_dial(void *ud, const target_t *tgt)
 {
+  slot_t *s = ud;
+  relay_t *r = g_relay;
   policy_addr_t a;
-  const char *why = NULL;
-  check_roundtrip(&s->target);
-  if(s->target.kind == TARGET_DNS) {
-    const char *ip =
-        resolved[take(r) % (sizeof(resolved) / sizeof(resolved[0]))];
-    if(policy_addr_parse(ip, &a))
-      abort();
-  } else if(policy_addr_parse(s->target.host, &a)) {
+  const char *why = NULL, *ip = tgt->host;
+  check_roundtrip(tgt);
+  if(s->dialling || s->connected || s->core.state != STREAM_DIAL)
+    abort();
+  if(r->tun.max_dials && r->tun.dials > r->tun.max_dials)
+    abort();
+  conn_deadline_stop(&s->line);
+  if(take(r) % 32 == 0)
+    return BEACON_ENOMEM; /* the resolver could not start */
+  if(tgt->kind == TARGET_DNS)
+    ip = resolved[take(r) % (sizeof(resolved) / sizeof(resolved[0]))];
+  if(policy_addr_parse(ip, &a))
     abort(); /* the parser accepted a literal the policy cannot read */
-  }
-  if(!policy_check(r->pol, &a, s->target.port, &why)) {
+  s->dial_status = 0;
+  if(!policy_check(r->pol, &a, tgt->port, &why)) {
     if(!why)
       abort(); /* every refusal must be explainable in the log */
-    reset(r, s);
-    return;
+    s->dial_status = BEACON_EPOLICY;
   }
-  s->state = ST_DIAL;
+  snprintf(s->resolved, sizeof(s->resolved), "%s", ip);
+  s->dialling = 1;
+  return 0;
 }
+
+static int64_t op_write(void *ud, const stream_core_iov_t *iov, unsigned n,
+                        char *why, size_t why_len)
+{
+  slot_t *s = ud;
+  relay_t *r = g_relay;
+  volatile uint8_t sink = 0;
+  size_t total = 0;
+  if(!s->connected || s->shut_count || !n)
+    abort();
+  for(unsigned i = 0; i < n; i++) {
+    for(size_t k = 0; k < iov[i].n; k++)
+      sink ^= iov[i].p[k]; /* touch every byte: ASan checks the pointer */
+    total += iov[i].n;
+  }
+  (void)sink;
+  uint8_t how = take(r);
+  if(how == 0xff) {
+    snprintf(why, why_len, "target write: EPIPE");
+    return -1;
+  }
+  /* Written now: nothing when bytes are queued (they go first). */
+  size_t now = s->queued ? 0 : total * (how & 0x0f) / 15;
+  s->queued += total - now;
+  s->written += now;
+  return (int64_t)now;
+}
+
+static int op_shut_write(void *ud)
+{
+  slot_t *s = ud;
+  if(!s->connected || s->shut_count++)
+    abort(); /* shut once, and only a connected target */
+  if(take(g_relay) == 0xff)
+    return -1;
+  s->shut_asked = 1;
+  return 0;
+}
+
+static int op_read(void *ud, int on)
+{
+  slot_t *s = ud;
+  if(!s->connected || s->reading == on)
+    abort(); /* the core tracks reading: no repeats */
+  s->reading = on;
+  return on && take(g_relay) == 0xff ? -1 : 0;
+}
+
+static void op_finished(void *ud)
+{
+  slot_t *s = ud;
+  if(s->finished || s->core.mux_live)
+    abort(); /* once, and only after the mux forgot the stream */
+  s->finished = 1;
+  s->dialling = 0;
+  conn_deadline_stop(&s->line);
+}
+
+static const stream_core_ops_t ops = {.dial = op_dial,
+                                      .write = op_write,
+                                      .shut_write = op_shut_write,
+                                      .read = op_read,
+                                      .finished = op_finished};
+
+/* The core's byte accounting is exact. */
+static void check_slot(relay_t *r, slot_t *s)
+{
+  const stream_core_t *c = &s->core;
+  if(c->held != c->pend_bytes + c->queued + pump_stashed(&c->pump))
+    abort();
+  /* the windows charged elsewhere: only the stash is the quota's */
+  if(c->charged !=
+     (r->quota.windows_charged ? pump_stashed(&c->pump) : c->held))
+    abort();
+  if(c->queued != s->queued)
+    abort();
+  /* the window bounds what a stream holds for its target */
+  if(c->pend_bytes + c->queued > MUX_DEFAULT_MAX_WINDOW)
+    abort();
+  if(c->bytes_up != s->written)
+    abort();
+}
+
+/* The worker's reap: finished streams are freed outside the callbacks. */
+static void reap(relay_t *r)
+{
+  size_t held = 0;
+  unsigned dials = 0;
+  for(int i = 0; i < SLOTS; i++) {
+    slot_t *s = &r->s[i];
+    if(!s->used)
+      continue;
+    check_slot(r, s);
+    if(s->finished) {
+      stream_core_free(&s->core);
+      s->used = 0;
+      continue;
+    }
+    held += s->core.charged;
+    dials += s->core.dialling;
+  }
+  if(held != r->charged || dials != r->tun.dials)
+    abort();
+  if(r->tun.max_dials && r->tun.dials > r->tun.max_dials)
+    abort();
+}
+
+/* ---- mux and connection callbacks, as relay_stream.c wires them ---- */
 
 static int on_open(mux_t *m, uint32_t id, void **sud, void *ud)
 {
   relay_t *r = ud;
-  int i;
-  (void)m;
-  (void)sud;
-  for(i = 0; i < SLOTS; i++) {
-    if(r->s[i].state == ST_FREE) {
-      memset(&r->s[i], 0, sizeof(r->s[i]));
-      r->s[i].state = ST_LINE;
-      r->s[i].id = id;
-      r->s[i].opened = r->now;
-      target_parser_init(&r->s[i].parser);
-      return 0;
-    }
+  for(int i = 0; i < SLOTS; i++) {
+    slot_t *s = &r->s[i];
+    if(s->used)
+      continue;
+    memset(s, 0, sizeof(*s));
+    r->tun.mux = m;
+    int rc = stream_core_init(&s->core, &r->tun, id, &ops, s, r->now);
+    if(rc < 0)
+      return rc;
+    s->used = 1;
+    conn_deadline_init(&s->line);
+    conn_deadline_start(r->c, &s->line, s->core.deadline);
+    *sud = s;
+    return rc;
   }
   return BEACON_ELIMIT;
 }
@@ -186,85 +312,44 @@ static void on_data(mux_t *m, uint32_t id, void *sud, const uint8_t *d,
                     size_t len, void *ud)
 {
   relay_t *r = ud;
-  slot_t *s = find(r, id);
-  volatile uint8_t sink = 0;
-  size_t k, used;
-  int rc;
-  (void)sud;
-  for(k = 0; k < len; k++)
-    sink ^= d[k]; /* touch every byte: ASan checks the pointer */
-  (void)sink;
-  if(!s)
+  slot_t *s = sud;
+  (void)m;
+  if(!s || s->core.id != id)
     abort(); /* data for a stream the mux never opened to us */
-  if(s->state == ST_LINE) {
-    used = len;
-    rc = target_parse(&s->parser, d, &used, &s->target);
-    if(used > len)
-      abort();
-    /* the line's own bytes are consumed at once */
-    if(mux_stream_consumed(m, id, used))
-      abort();
-    if(rc == BEACON_EAGAIN) {
-      if(used != len)
-        abort();
-      return;
-    }
-    if(rc) {
-      reset(r, s);
-      return;
-    }
-    /* exactly through the newline: the rest is payload */
-    if(used == 0 || d[used - 1] != '\n')
-      abort();
-    s->to_target += len - used;
-    line_done(r, s);
-    return;
-  }
-  s->to_target += len;
-  /* the mux enforces the window: the relay never holds more */
-  if(s->to_target > MUX_INITIAL_WINDOW)
-    abort();
+  stream_core_on_data(&s->core, d, len, conn_in_recv(r->c), r->now);
 }
 
 static void on_fin(mux_t *m, uint32_t id, void *sud, void *ud)
 {
-  relay_t *r = ud;
-  slot_t *s = find(r, id);
   (void)m;
-  (void)sud;
-  if(!s)
-    abort();
-  if(s->state == ST_LINE) {
-    reset(r, s); /* FIN before a complete target line */
-    return;
-  }
-  s->fin_in = 1;
+  (void)id;
+  stream_core_on_fin(&((slot_t *)sud)->core, ((relay_t *)ud)->now);
 }
 
 static void on_writable(mux_t *m, uint32_t id, void *sud, void *ud)
 {
-  slot_t *s = find(ud, id);
   (void)m;
-  (void)sud;
-  if(s)
-    s->blocked = 0;
+  (void)id;
+  (void)ud;
+  stream_core_on_writable(&((slot_t *)sud)->core);
 }
 
 static void on_closed(mux_t *m, uint32_t id, void *sud, void *ud)
 {
-  slot_t *s = find(ud, id);
   (void)m;
-  (void)sud;
-  if(s)
-    s->state = ST_FREE;
+  (void)id;
+  relay_t *r = ud;
+  /* relay_tunnel_closing(): the connection core is ending */
+  stream_core_on_closed(&((slot_t *)sud)->core,
+                        r->closed || conn_state(r->c) == CONN_CLOSING);
 }
 
 static void on_reset(mux_t *m, uint32_t id, void *sud, void *ud)
 {
   (void)m;
   (void)id;
-  (void)sud;
-  (void)ud; /* on_closed follows */
+  (void)ud;
+  stream_core_on_reset(&((slot_t *)sud)->core);
 }
 
 static void on_go_away(mux_t *m, uint32_t code, void *ud)
@@ -274,85 +359,120 @@ static void on_go_away(mux_t *m, uint32_t code, void *ud)
   (void)ud; /* the relay lets live streams finish */
 }
 
-/* Picks a live slot in the wanted state from the next input byte. */
-static slot_t *pick(relay_t *r, enum st_state want)
+static void on_recv_done(conn_t *c, void *ud)
+{
+  relay_t *r = ud;
+  (void)c;
+  stream_gather_flush(&r->gather, r->now);
+}
+
+static void on_deadline(conn_t *c, conn_deadline_t *d, uint64_t now, void *ud)
+{
+  (void)c;
+  (void)ud;
+  stream_core_tick(&LIST_CONTAINER(d, slot_t, line)->core, now);
+}
+
+/* Picks a live slot that matches from the next input byte. */
+static slot_t *pick(relay_t *r, int (*want)(const slot_t *))
 {
   int start = take(r) % SLOTS, i;
   for(i = 0; i < SLOTS; i++) {
     slot_t *s = &r->s[(start + i) % SLOTS];
-    if(s->state == want)
+    if(s->used && !s->finished && want(s))
       return s;
   }
   return NULL;
 }
 
+static int is_dialling(const slot_t *s)
+{
+  return s->dialling;
+}
+
+static int has_queued(const slot_t *s)
+{
+  return s->queued || s->shut_asked;
+}
+
+static int is_reading(const slot_t *s)
+{
+  return s->reading;
+}
+
+static int is_connected(const slot_t *s)
+{
+  return s->connected;
+}
+
+static void dial_done(relay_t *r, slot_t *s)
+{
+  static const int failures[] = {BEACON_EREFUSED, BEACON_ENOTFOUND,
+                                 BEACON_ETIMEDOUT, BEACON_EIO};
+  uint8_t how = take(r);
+  int status = s->dial_status;
+  s->dialling = 0;
+  if(!status && how % 4 == 0)
+    status = failures[(how / 4) % 4];
+  if(!status)
+    s->connected = 1;
+  stream_core_on_dialled(&s->core, status, how & 0x80 ? -113 : 0, s->resolved,
+                         status ? "dial failed" : NULL, r->now);
+}
+
+/* The target took n queued bytes, or finished the shutdown. */
+static void target_wrote(relay_t *r, slot_t *s)
+{
+  uint8_t how = take(r);
+  if(!s->queued) {
+    s->shut_asked = 0;
+    if(how == 0xff)
+      stream_core_on_target_error(&s->core, "target shutdown failed");
+    else
+      stream_core_on_target_shut(&s->core);
+    return;
+  }
+  size_t n = 1 + (size_t)how * 1024u;
+  if(n > s->queued)
+    n = s->queued;
+  s->queued -= n;
+  s->written += n;
+  stream_core_on_target_written(&s->core, n, r->now);
+}
+
 static void event(relay_t *r, unsigned ev)
 {
-  static const uint8_t pattern[4096] = {1, 2, 3};
+  static const uint8_t pattern[TARGET_READ_MAX] = {1, 2, 3};
   slot_t *s;
   size_t n;
-  int64_t w;
-  int i;
   switch(ev) {
   case 1: /* time passes: keep-alive and target-line deadlines */
     r->now += 1000u * (1u + take(r) % 16u);
     /* A drop comes only once the connection closed (on_close ran). */
     if(conn_tick(r->c, r->now) == CONN_TICK_DROP && !r->closed)
       abort();
-    if(r->closed)
-      break;
-    for(i = 0; i < SLOTS; i++) {
-      s = &r->s[i];
-      if(s->state == ST_LINE && r->now - s->opened >= LINE_DEADLINE_MS)
-        reset(r, s);
-    }
     break;
-  case 2: /* a dial finishes: connected, refused or timed out */
-    s = pick(r, ST_DIAL);
-    if(!s)
-      break;
-    if(take(r) % 4 == 0)
-      reset(r, s);
-    else
-      s->state = ST_UP;
+  case 2: /* a dial finishes: connected, refused, timed out... */
+    if((s = pick(r, is_dialling)))
+      dial_done(r, s);
     break;
-  case 3: /* the target accepts bytes: grant the window back */
-    s = pick(r, ST_UP);
-    if(!s || !s->to_target)
-      break;
-    n = 1 + (size_t)take(r) * 1024u;
-    if(n > s->to_target)
-      n = s->to_target;
-    s->to_target -= n;
-    if(mux_stream_consumed(r->m, s->id, n) && !mux_is_dead(r->m))
-      abort();
-    if(!s->to_target && s->fin_in)
-      s->shut_wr = 1;
+  case 3: /* the target takes queued bytes */
+    if((s = pick(r, has_queued)))
+      target_wrote(r, s);
     break;
-  case 4: /* the target sends: within the stream's send window */
-    s = pick(r, ST_UP);
-    if(!s || s->target_eof || s->blocked)
+  case 4: /* the target sends, while it is read */
+    if(!(s = pick(r, is_reading)))
       break;
-    n = 1 + (size_t)take(r) * 16u;
-    w = mux_stream_write(r->m, s->id, pattern, n);
-    if(w < 0)
-      break;
-    if((size_t)w > n || w > MUX_INITIAL_WINDOW)
-      abort();
-    if((size_t)w < n)
-      s->blocked = 1;
+    n = stream_core_read_size(&s->core, 1 + take(r) % 64, sizeof(pattern));
+    stream_core_on_target_read(&s->core, pattern, n);
     break;
-  case 5: /* target EOF: FIN on the stream, then maybe the stream ends */
-    s = pick(r, ST_UP);
-    if(s && !s->target_eof) {
-      s->target_eof = 1;
-      may_fail(mux_stream_close(r->m, s->id));
-    }
+  case 5: /* target EOF */
+    if((s = pick(r, is_reading)))
+      stream_core_on_target_eof(&s->core);
     break;
-  case 6: /* target reset */
-    s = pick(r, (enum st_state)(ST_DIAL + take(r) % 2));
-    if(s)
-      reset(r, s);
+  case 6: /* the target connection fails */
+    if((s = pick(r, is_connected)))
+      stream_core_on_target_error(&s->core, "target read: ECONNRESET");
     break;
   case 7: { /* the tunnel socket takes some output */
     const uint8_t *p;
@@ -493,7 +613,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                      .on_writable = on_writable,
                                      .on_stream_closed = on_closed,
                                      .on_go_away = on_go_away};
-  static const conn_callbacks_t ccb = {.on_close = on_close};
+  static const conn_callbacks_t ccb = {.on_close = on_close,
+                                       .on_recv_done = on_recv_done,
+                                       .on_deadline = on_deadline};
   relay_t r;
   conn_config_t cfg;
   tls_conn_t *cl = NULL;
@@ -507,7 +629,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   memset(&r, 0, sizeof(r));
   r.in = data;
   r.in_len = size;
+  g_relay = &r;
   cfgb = data[0];
+  /* what relay_tunnel_accept() and cb_up give the streams */
+  r.quota = (stream_quota_t){q_admit, q_hold, q_release, &r, cfgb & 4};
+  r.quota_limit = (cfgb & 64) ? SMALL_QUOTA : 0;
+  r.tun.quota = &r.quota;
+  r.tun.target_timeout_ms = LINE_DEADLINE_MS;
+  r.tun.max_dials = (cfgb & 128) ? 2 : STREAM_CORE_MAX_DIALS_DEFAULT;
+  r.tun.confirm_connect = (cfgb & 2) != 0;
+  r.tun.gather = &r.gather;
   conn_config_default(&cfg);
   cfg.handshake_timeout_ms = 10000;
   cfg.write_timeout_ms = WRITE_TIMEOUT_MS;
@@ -530,11 +661,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   if(handshake(&r, cl))
     abort(); /* the development PKI must always get through */
   r.m = conn_mux(r.c);
-  /* the relay's rule set: the harness's --allow plus a --deny */
+  r.tun.mux = r.m;
+  /* the relay's rule set: the harness's --allow plus a --deny, or
+   * everywhere the default refusals leave */
   if(cfgb & 16) {
     if(policy_add(r.pol, 1, "127.0.0.0/8:1-1024", NULL, 0) ||
        policy_add(r.pol, 0, "192.0.2.0/24", NULL, 0))
       abort();
+  } else if(policy_add(r.pol, 1, "0.0.0.0/0", NULL, 0) ||
+            policy_add(r.pol, 1, "::/0", NULL, 0)) {
+    abort();
   }
   while(off < size && !r.closed) {
     uint8_t c = data[off++];
@@ -553,7 +689,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     off = r.in_off;
     if(r.closed)
       break;
-    /* the worker's check handle: output moves through TLS each turn */
+    /* the worker's check handle: streams reaped, output moves through
+     * TLS each turn */
+    reap(&r);
     if(conn_flush(r.c, r.now))
       break;
     if(conn_unencrypted(r.c) > OUT_BOUND)
@@ -565,11 +703,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   conn_close(r.c, CONN_CLOSE_EOF, r.now);
   if(mux_stream_count(r.m))
     abort();
+  reap(&r);
   for(i = 0; i < SLOTS; i++) {
-    if(r.s[i].state != ST_FREE)
+    if(r.s[i].used)
       abort();
   }
+  if(r.charged || r.tun.dials)
+    abort();
 out:
+  for(i = 0; i < SLOTS; i++) /* after an early end */
+    if(r.s[i].used)
+      stream_core_free(&r.s[i].core);
   conn_free(r.c);
   tls_conn_free(cl);
   policy_free(r.pol);

@@ -296,6 +296,13 @@ static size_t other_opts(relay_config_t *c, egress_flags_t *f, cli_opt_t *t)
       .help =
           "bytes the relay may be made to hold:\nwindows, queues, TLS "
           "buffers (K, M, G; default a quarter\nof the RAM, at least 64M)"};
+  t[n++] = (cli_opt_t){.name = "max-dials-per-tunnel",
+                       .kind = CLI_OPT_COUNT,
+                       .metavar = "N",
+                       .count = &c->max_dials_per_tunnel,
+                       .max = 1 << 20,
+                       .help = "connects in progress per tunnel, lookups\n"
+                               "included; 0 = no cap (default 256)"};
   t[n++] = (cli_opt_t){
       .name = "window-budget",
       .kind = CLI_OPT_SIZE,

@@ -22,7 +22,9 @@ static const char *const hs_reasons[] = {"timeout", "verify", "tls",
 /* enum admission_verdict order, from ADMISSION_FULL */
 static const char *const admission_reasons[] = {"max_handshakes", "per_source",
                                                 "early_drop", "evicted"};
-/* enum mux_refusal order, from MUX_REFUSED_GOING_AWAY */
+/* The session's refusals (enum mux_refusal), then the relay's own:
+ * streams over a budget (--max-dials-per-tunnel, memory), refused with
+ * beacon/1 code 7 relay_limit. */
 static const char *const refusal_reasons[] = {
     "going_away", "max_streams", "accept_backlog", "output_full", "resource"};
 

@@ -5,7 +5,7 @@
  * depend on each other one way (docs/ARCHITECTURE.md "Dependencies"):
  *
  *   server.c -> listener.c, worker.c, reload.c, prom.c
- *   worker.c -> tunnel.c -> stream.c -> dial.c
+ *   worker.c -> tunnel.c -> relay_stream.c -> stream_core.c, dial.c
  *
  * A lower file reports upwards only through the host tables below,
  * which the upper file fills in. Everything here runs on one worker's
@@ -36,6 +36,7 @@
 #include "relay/admission.h"
 #include "relay/budget.h"
 #include "relay/relay.h"
+#include "relay/stream_core.h"
 #include "target/target.h"
 #include "tls/tls.h"
 #include "common/error.h"
@@ -60,10 +61,6 @@
 #define RELAY_TUNNEL_HIGH_WATER (256 * 1024)
 /* Mux output encrypted per step of a tunnel's flush. */
 #define RELAY_TUNNEL_FLUSH_SLICE (64 * 1024)
-/* Payload pieces gathered during one mux_recv() (they point into
- * w->plain), written afterwards with one writev per stream. The table
- * is the worker's, not each stream's: idle streams stay small. */
-#define RELAY_GATHER_MAX 64
 
 typedef struct relay_worker relay_worker_t;
 typedef struct relay_tunnel relay_tunnel_t;
@@ -82,7 +79,7 @@ typedef struct relay_tunnel_host {
 } relay_tunnel_host_t;
 
 /* What a stream reports to its tunnel; tunnel.c fills it in, so that
- * stream.c calls no function of tunnel.c. */
+ * relay_stream.c calls no function of tunnel.c. */
 typedef struct relay_stream_host {
   /* The tunnel's mux has output: the worker flushes it this turn. */
   void (*output)(relay_tunnel_t *t);
@@ -198,11 +195,10 @@ struct relay_worker {
   list_link_t reap;
   uint64_t ntunnels;
   conn_wpool_t wpool; /* tunnel write buffers for reuse */
-  struct relay_piece {
-    relay_stream_t *s; /* NULL once written or dropped */
-    uv_buf_t b;
-  } gather[RELAY_GATHER_MAX];
-  unsigned ngather;
+  /* Payload pieces gathered during one mux_recv() (they point into
+   * plain), written afterwards with one writev per stream. The table is
+   * the worker's, not each stream's: idle streams stay small. */
+  stream_gather_t gather;
   uint8_t tbuf[RELAY_TARGET_READ];  /* target reads (one loop thread) */
   uint8_t rbuf[RELAY_TUNNEL_READ];  /* tunnel reads */
   uint8_t plain[RELAY_TUNNEL_READ]; /* decrypted tunnel bytes */
@@ -243,20 +239,22 @@ struct relay_tunnel {
   uint64_t streams_refused; /* reset by the session (caps, go away) */
   uint64_t refused_logged;  /* streams_refused at the last warning */
   uint64_t refused_log_ms;  /* when that warning was logged */
-  uint64_t bytes_up, bytes_down;
   list_link_t streams;
   /* Name lookups of this tunnel's dials (dial/resolve.h): at most
    * RELAY_LOOKUPS_PER_TUNNEL at once, so one controller's stalled names
    * cannot hold the relay's resolver. */
   resolve_group_t *lookups;
-  /* ALPN beacon/1: streams are acknowledged once their target is
-   * connected, and refused with a reason (docs/PROTOCOL.md "Connect
-   * results (ALPN beacon/1)"). */
-  int confirm_connect;
+  /* What its streams' cores share: the mux, the dial cap, the byte
+   * totals, and confirm_connect, ALPN beacon/1: streams are acknowledged
+   * once their target is connected, and refused with a reason
+   * (docs/PROTOCOL.md "Connect results (ALPN beacon/1)"). */
+  stream_core_tunnel_t shared;
   /* Its account in r->budget, joined once the handshake is accepted;
    * tls_charged is the ciphertext queue it was last charged for. */
   budget_tunnel_t budget;
   size_t tls_charged;
+  /* Its streams' quota (stream_core.h): the stash charged to budget. */
+  stream_quota_t quota;
 };
 
 /* 1 once the tunnel ends: its streams are being aborted. */
@@ -277,73 +275,32 @@ static inline mux_t *relay_tunnel_mux(const relay_tunnel_t *t)
   return t->conn ? conn_mux(t->conn) : NULL;
 }
 
-/* How a stream ended: the outcome word of stream_done (docs/ARCHITECTURE.md
- * "Outcomes"; stream.c names them). */
-enum relay_outcome {
-  RELAY_OUTCOME_NONE = 0, /* not decided: "ok" when the stream ends */
-  RELAY_OUTCOME_REFUSED,
-  RELAY_OUTCOME_DIAL_ERROR,
-  RELAY_OUTCOME_TIMEOUT,
-  RELAY_OUTCOME_BAD_TARGET,
-  RELAY_OUTCOME_RESET
-};
-
-enum stream_state {
-  ST_TARGET, /* waiting for the target line */
-  ST_DIAL,   /* resolving and connecting */
-  ST_OPEN,   /* pumping */
-  ST_DONE    /* closing down */
-};
-
-/* Upstream bytes (controller to target) waiting to be written. */
+/* Upstream bytes (controller to target) the target did not take at
+ * once, in a queued write. */
 typedef struct relay_chunk {
   uv_write_t req;
   relay_stream_t *s;
-  struct relay_chunk *next;
   size_t len;
   uint8_t data[];
 } relay_chunk_t;
 
+/* A stream's adapter (relay_stream.c): the sockets and timers around
+ * its core, which holds the protocol (relay/stream_core.h). */
 struct relay_stream {
+  stream_core_t core;
   relay_tunnel_t *t;
   list_link_t link; /* in t->streams */
-  uint32_t id;
-  enum stream_state state;
   int refs;         /* its own until reaped, and the target conn */
-  int mux_live;     /* id still live in the mux */
-  int aborted;      /* reset either way or tunnel gone */
-  int unacked;      /* confirm_connect: no ACK sent yet */
-  uint32_t refusal; /* enum target_result for an RST before the ACK */
   /* The target line's deadline, on the tunnel's core (conn_deadline_t):
    * the tunnel's one timer serves every stream. */
   conn_deadline_t target_deadline;
   list_link_t reap_link; /* in w->reap once finished */
-  /* Only until the target line is parsed: most of a stream's life is
-   * spent pumping, so the 500-odd bytes of parser state are not kept. */
-  struct relay_stream_setup *setup;
-  char *target_text; /* "host:port" once parsed, for the logs */
-  char resolved[64];
-  dial_t *dial;      /* resolving and connecting (dial/dial.h) */
-  dial_conn_t *conn; /* the target connection */
-  /* upstream */
-  relay_chunk_t *pend_head, *pend_tail; /* not yet handed to uv_write */
-  size_t pend_bytes;
-  size_t inflight;  /* bytes in uv_write */
-  unsigned ngather; /* pieces of ours in w->gather */
-  int peer_fin;
-  int shut_sent;
-  int shut_done;
+  dial_t *dial;          /* resolving and connecting (dial/dial.h) */
+  dial_conn_t *conn;     /* the target connection */
+  size_t inflight;       /* bytes in uv_write */
   uv_shutdown_t shutdown_req;
-  /* downstream; the pump (conn/pump.h) also gives the window back for
-   * the upstream bytes written */
-  int reading;
-  pump_t pump;
-  /* outcome */
-  enum relay_outcome outcome; /* the first one decided stands */
-  char reason[96];
   uint64_t start_ms;
   uint64_t dial_start_ns; /* uv_hrtime() when the target dial began */
-  uint64_t bytes_up, bytes_down;
 };
 
 #endif

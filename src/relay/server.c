@@ -38,6 +38,7 @@ void relay_config_default(relay_config_t *cfg)
   cfg->drain_timeout_ms = 30000;
   cfg->max_streams = 4096;
   cfg->max_tunnels = 0; /* derived from the budgets (resources.h) */
+  cfg->max_dials_per_tunnel = STREAM_CORE_MAX_DIALS_DEFAULT;
   cfg->max_handshakes_start = 256;
   cfg->max_handshakes_rate = 30;
   cfg->max_handshakes = 1024;

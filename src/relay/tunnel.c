@@ -27,7 +27,7 @@
 #include "relay/handshake.h"
 #include "relay/prom.h"
 #include "relay/reload.h"
-#include "relay/stream.h"
+#include "relay/relay_stream.h"
 #include "relay/tunnel.h"
 #include "relay/tunnel_budget.h"
 
@@ -41,8 +41,8 @@ static void tunnel_release(relay_tunnel_t *t);
 static void tunnel_stream_gone(relay_tunnel_t *t);
 static void tunnel_reap_soon(relay_tunnel_t *t);
 
-/* What this tunnel's streams report to it (stream.c calls no function
- * of this file). */
+/* What this tunnel's streams report to it (relay_stream.c calls no
+ * function of this file). */
 static const relay_stream_host_t stream_host = {
     .output = tunnel_dirty,
     .stream_gone = tunnel_stream_gone,
@@ -89,8 +89,8 @@ static void tunnel_release(relay_tunnel_t *t)
       log_u64(&l, "streams", t->streams_total);
       if(t->streams_refused)
         log_u64(&l, "refused", t->streams_refused);
-      log_u64(&l, "bytes_up", t->bytes_up);
-      log_u64(&l, "bytes_down", t->bytes_down);
+      log_u64(&l, "bytes_up", t->shared.bytes_up);
+      log_u64(&l, "bytes_down", t->shared.bytes_down);
       log_str(&l, "reason",
               conn_close_reason_name(conn_close_reason(t->conn)));
       log_end(&l);
@@ -102,8 +102,8 @@ static void tunnel_release(relay_tunnel_t *t)
     list_del(&t->hs_wait_link);
   list_del(&t->link);
   conn_free(t->conn);
-  resolve_group_release(t->lookups); /* lingers while c-ares holds some */
   budget_tunnel_leave(&t->budget);   /* whatever it still held */
+  resolve_group_release(t->lookups); /* lingers while c-ares holds some */
   relay_handshake_release(t);
   free(t);
   w->host->tunnel_gone(w);
@@ -256,45 +256,13 @@ static int cb_open(mux_t *m, uint32_t id, void **ud, void *tud)
   relay_tunnel_t *t = tud;
   if(!relay_tunnel_up(t) || t->w->draining)
     return BEACON_EGOAWAY;
+  t->shared.mux = m;
   if(budget_admit_stream(&t->budget))
     return relay_tunnel_refuse_resource(t, id);
   int rc = relay_stream_open(t, id, ud);
   if(rc < 0 || !*ud)
     budget_stream_done(&t->budget); /* no on_stream_closed with it */
   return rc;
-}
-
-static void cb_data(mux_t *m, uint32_t id, void *sud, const uint8_t *p,
-                    size_t n, void *tud)
-{
-  if(sud)
-    relay_stream_on_data(sud, p, n);
-}
-
-static void cb_fin(mux_t *m, uint32_t id, void *sud, void *tud)
-{
-  if(sud)
-    relay_stream_on_fin(sud);
-}
-
-static void cb_reset(mux_t *m, uint32_t id, void *sud, void *tud)
-{
-  if(sud)
-    relay_stream_on_reset(sud);
-}
-
-static void cb_writable(mux_t *m, uint32_t id, void *sud, void *tud)
-{
-  if(sud)
-    relay_stream_on_writable(sud);
-}
-
-static void cb_closed(mux_t *m, uint32_t id, void *sud, void *tud)
-{
-  if(sud) {
-    budget_stream_done(&((relay_tunnel_t *)tud)->budget);
-    relay_stream_on_closed(sud);
-  }
 }
 
 static void cb_go_away(mux_t *m, uint32_t code, void *tud)
@@ -334,11 +302,12 @@ static void cb_refused(mux_t *m, uint32_t id, int why, void *tud)
 
 static const mux_callbacks_t mux_cbs = {
     .on_stream_open = cb_open,
-    .on_data = cb_data,
-    .on_fin = cb_fin,
-    .on_reset = cb_reset,
-    .on_writable = cb_writable,
-    .on_stream_closed = cb_closed,
+    /* A stream's events go straight to it (relay_stream.c). */
+    .on_data = relay_stream_on_data,
+    .on_fin = relay_stream_on_fin,
+    .on_reset = relay_stream_on_reset,
+    .on_writable = relay_stream_on_writable,
+    .on_stream_closed = relay_stream_on_closed,
     .on_go_away = cb_go_away,
     .on_stream_refused = cb_refused,
 };
@@ -356,7 +325,7 @@ static int cb_handshake(conn_t *c, void *ud)
 {
   relay_tunnel_t *t = ud;
   tls_conn_t *tls = conn_tls(c);
-  t->confirm_connect = tls_conn_beacon_alpn(tls);
+  t->shared.confirm_connect = tls_conn_beacon_alpn(tls);
   if(tls_conn_peer_subject(tls, t->subject, sizeof(t->subject)))
     snprintf(t->subject, sizeof(t->subject), "?");
   if(tls_conn_peer_spki_sha256(tls, t->spki))
@@ -375,6 +344,7 @@ static void cb_up(conn_t *c, void *ud)
   relay_tunnel_t *t = ud;
   relay_t *r = t->w->r;
   t->start_ms = uv_now(&t->w->loop);
+  t->shared.mux = conn_mux(c);
   atomic_fetch_add(&r->metrics.tunnels_total, 1);
   log_line_t l;
   if(log_begin(&l, LOG_INFO, "tunnel_up")) {
@@ -383,26 +353,13 @@ static void cb_up(conn_t *c, void *ud)
     log_str(&l, "subject", t->subject);
     log_str(&l, "spki", t->spki);
     log_str(&l, "tls", tls_conn_version(conn_tls(c)));
-    log_str(&l, "alpn", t->confirm_connect ? TLS_ALPN_BEACON : "-");
+    log_str(&l, "alpn", t->shared.confirm_connect ? TLS_ALPN_BEACON : "-");
     log_end(&l);
   }
   relay_client_cert_check(r, (int64_t)tls_conn_peer_not_after(conn_tls(c)),
                           t->peer, t->subject, t->spki);
   if(t->w->draining)
     relay_tunnel_drain(t);
-}
-
-/* The pieces of one mux_recv() are written together. */
-static void cb_recv_done(conn_t *c, void *ud)
-{
-  relay_tunnel_t *t = ud;
-  relay_stream_flush_gather(t->w);
-}
-
-/* A stream's target line is late. */
-static void cb_deadline(conn_t *c, conn_deadline_t *d, uint64_t now, void *ud)
-{
-  relay_stream_on_deadline(d);
 }
 
 static void cb_mux_error(conn_t *c, int rc, void *ud)
@@ -423,10 +380,12 @@ static const conn_callbacks_t conn_cbs = {
     .on_handshake = cb_handshake,
     .on_handshake_failed = cb_handshake_failed,
     .on_up = cb_up,
-    .on_recv_done = cb_recv_done,
+    /* The pieces of one mux_recv() are written together. */
+    .on_recv_done = relay_stream_recv_done,
     .on_mux_error = cb_mux_error,
     .on_close = cb_close,
-    .on_deadline = cb_deadline,
+    /* A stream's target line is late. */
+    .on_deadline = relay_stream_on_deadline,
 };
 
 /* ---- reading ---- */
@@ -527,6 +486,19 @@ static void tunnel_stream_gone(relay_tunnel_t *t)
   tunnel_release(t);
 }
 
+/* What t's stream cores share (stream_core.h); the mux follows in
+ * cb_open. */
+static void tunnel_init_shared(relay_tunnel_t *t)
+{
+  relay_t *r = t->w->r;
+  t->shared.metrics = &r->metrics;
+  t->shared.target_timeout_ms = r->cfg.target_timeout_ms;
+  t->shared.max_dials = r->cfg.max_dials_per_tunnel;
+  t->shared.gather = &t->w->gather;
+  t->quota = relay_tunnel_quota(t);
+  t->shared.quota = &t->quota;
+}
+
 /* A tunnel for the connection waiting on w's listener, counted by its
  * worker (not yet accepted). NULL when out of memory. */
 static relay_tunnel_t *tunnel_new(relay_worker_t *w)
@@ -538,6 +510,7 @@ static relay_tunnel_t *tunnel_new(relay_worker_t *w)
   }
   t->w = w;
   t->host = &stream_host;
+  tunnel_init_shared(t);
   list_init(&t->streams);
   list_init(&t->link);
   list_init(&t->dirty_link);

@@ -28,6 +28,31 @@ mux_ledger_t relay_tunnel_ledger(relay_tunnel_t *t)
   return (mux_ledger_t){ledger_take, ledger_give, &t->budget};
 }
 
+/* The streams' quota (relay/stream_core.h): the mux already charged
+ * their windows, so only the downstream stash comes here. A stash is
+ * taken when the budget allows and charged anyway when not: the bytes
+ * were read; the stream stops reading until the mux took them. */
+static int quota_hold(void *ud, size_t n)
+{
+  if(!budget_mem_take(ud, n))
+    return 0;
+  budget_mem_charge(ud, n);
+  return -1;
+}
+
+static void quota_release(void *ud, size_t n)
+{
+  budget_mem_give(ud, n);
+}
+
+stream_quota_t relay_tunnel_quota(relay_tunnel_t *t)
+{
+  return (stream_quota_t){.hold = quota_hold,
+                          .release = quota_release,
+                          .ud = &t->budget,
+                          .windows_charged = 1};
+}
+
 /* The ciphertext queued for the controller (TLS's queue and the writes
  * in flight, bounded by RELAY_TUNNEL_HIGH_WATER) is charged as it
  * changes: it is memory the controller makes the relay hold. */
@@ -53,7 +78,7 @@ int relay_tunnel_refuse_resource(relay_tunnel_t *t, uint32_t id)
   atomic_fetch_add(&mt->streams_refused[RELAY_REFUSED_RESOURCE], 1);
   /* A failed reset still forgets the stream; the session resets it. */
   int rc = mux_stream_reset_code(
-      m, id, t->confirm_connect ? TARGET_RESULT_RELAY_LIMIT : 0);
+      m, id, t->shared.confirm_connect ? TARGET_RESULT_RELAY_LIMIT : 0);
   t->streams_refused++;
   uint64_t now = uv_now(&t->w->loop);
   if(t->refused_logged && now - t->refused_log_ms < 1000)

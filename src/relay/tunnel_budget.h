@@ -12,6 +12,9 @@
 /* The mux's ledger (mux/mux.h): windows, stream state and the output
  * queue are charged to t->budget. */
 mux_ledger_t relay_tunnel_ledger(relay_tunnel_t *t);
+/* The quota t's stream cores charge their stash to (stream_core.h);
+ * admission is budget_admit_stream() in on_stream_open. */
+stream_quota_t relay_tunnel_quota(relay_tunnel_t *t);
 /* Charges the change in the ciphertext waiting for the controller. */
 void relay_tunnel_charge_tls(relay_tunnel_t *t);
 /* Refuses stream id, which budget_admit_stream() did not admit: reset
