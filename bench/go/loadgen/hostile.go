@@ -38,9 +38,15 @@ import (
 )
 
 // dialTunnel is newTunnel without dying: TLS, yamux, one ping answered.
-// backlog bounds the streams that may wait for their ACK at once.
-func dialTunnel(conf *tls.Config, backlog int) (*yamux.Session, error) {
-	c, err := net.DialTimeout("tcp", *relay, 10*time.Second)
+// backlog bounds the streams that may wait for their ACK at once; src,
+// when not nil, is the loopback address to dial from (a fleet's
+// controllers each have their own).
+func dialTunnel(conf *tls.Config, backlog int, src net.IP) (*yamux.Session, error) {
+	d := net.Dialer{Timeout: 10 * time.Second}
+	if src != nil {
+		d.LocalAddr = &net.TCPAddr{IP: src}
+	}
+	c, err := d.Dial("tcp", *relay)
 	if err != nil {
 		return nil, err
 	}
@@ -77,6 +83,8 @@ func modeHold() {
 	par := fs.Int("par", 64, "tunnels dialling at once")
 	deadline := fs.Float64("deadline", 60, "retry refused tunnels this long")
 	mark := fs.Float64("mark", 10, "also count the tunnels up by then (s)")
+	sources := fs.Int("sources", 1, "tunnel i dials from 127.1.0.0 + i % N "+
+		"(1: the default source)")
 	fs.Parse(os.Args[2:])
 	conf := tlsConfig()
 	sess := make([]*yamux.Session, *tunnels)
@@ -97,7 +105,12 @@ func modeHold() {
 				pause := 100 * time.Millisecond
 				for time.Now().Before(end) {
 					atomic.AddInt64(&attempts, 1)
-					s, err := dialTunnel(conf, 256)
+					var src net.IP
+					if *sources > 1 {
+						k := int(i) % *sources
+						src = net.IPv4(127, 1, byte(k>>8), byte(k))
+					}
+					s, err := dialTunnel(conf, 256, src)
 					if err == nil {
 						sess[i] = s
 						up := int64(time.Since(t0))
@@ -244,7 +257,7 @@ func modeFlood() {
 	}
 	refused := 0 // tunnels the relay did not let up: counted, not fatal
 	for t := 0; t < *tunnels; t++ {
-		s, err := dialTunnel(conf, *streams+16)
+		s, err := dialTunnel(conf, *streams+16, nil)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "bench-go flood: tunnel %d: %v\n", t, err)
 			refused++
