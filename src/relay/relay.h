@@ -52,7 +52,7 @@ typedef struct relay_config {
   uint32_t max_handshakes_rate;       /* 30 (%) */
   uint32_t max_handshakes;            /* 1024 */
   uint32_t max_handshakes_per_source; /* 64; an IPv6 source is its /64 */
-  uint32_t max_dials_per_tunnel;      /* 256 connects in progress, lookups
+  uint32_t max_dials_per_tunnel;      /* 1024 connects in progress, lookups
                                          included; 0 = unlimited */
   size_t window_budget; /* 64 MiB: receive window a tunnel's streams may
                            grow beyond 256 KiB each, together; 0 = Go's

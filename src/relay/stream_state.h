@@ -17,7 +17,7 @@
 
 /* --max-dials-per-tunnel's default: connects in progress (lookups
  * included) per tunnel. Why 256: docs/SECURITY.md "Budgets". */
-#define STREAM_CORE_MAX_DIALS_DEFAULT 256
+#define STREAM_CORE_MAX_DIALS_DEFAULT 1024
 /* Pieces gathered during one mux_recv(), written once it returned. */
 #define STREAM_GATHER_MAX 64
 
