@@ -103,6 +103,11 @@ size_t tls_conn_take_output(tls_conn_t *c, uint8_t *out, size_t cap);
  * then (on a keep-alive tick), not per record. */
 size_t tls_conn_trim(tls_conn_t *c);
 
+/* Certificates the peer sent besides its leaf that c still holds: a
+ * server drops them once the handshake is done (tls.c,
+ * drop_peer_chain), so this is 0 for an established server session. */
+int tls_conn_peer_chain_held(const tls_conn_t *c);
+
 /* Queues close_notify. */
 BEACON_MUST_USE int tls_conn_shutdown(tls_conn_t *c);
 

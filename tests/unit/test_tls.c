@@ -253,6 +253,11 @@ static void test_handshake_and_data(void **state)
   /* SPKI pin: SHA-256 of the DER SubjectPublicKeyInfo */
   char hex[65], want[65];
   assert_int_equal(tls_conn_peer_spki_sha256(sv, hex), 0);
+  /* The controller sent its Fleet CA after its leaf: the relay's side
+   * dropped that copy, the client kept the relay's (it holds few
+   * sessions), and the leaf's names and key are still there. */
+  assert_int_equal(tls_conn_peer_chain_held(sv), 0);
+  assert_int_equal(tls_conn_peer_chain_held(cl), 1);
   X509 *x = fixture_read_cert(fixture_path("pki/controller.crt"));
   unsigned char *der = NULL, md[32];
   int dl = i2d_PUBKEY(X509_get0_pubkey(x), &der);
