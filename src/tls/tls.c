@@ -786,8 +786,13 @@ size_t tls_conn_take_output(tls_conn_t *c, uint8_t *out, size_t cap)
   return n;
 }
 
-/* A ciphertext queue's buffer is kept when no larger than this. */
-#define TLS_BIO_KEEP 1024
+/* Empty ciphertext queues give back their buffer whatever its size: an
+ * idle tunnel then holds none (2 x 256 bytes and their malloc headers
+ * otherwise). tls_conn_trim() runs once after the handshake and on
+ * keep-alive ticks, never per record, so the cost when traffic resumes
+ * is one malloc per queue and tick, and a busy queue (bytes pending) is
+ * never touched. */
+#define TLS_BIO_KEEP 0
 
 size_t tls_conn_trim(tls_conn_t *c)
 {

@@ -97,10 +97,10 @@ size_t tls_conn_take_output(tls_conn_t *c, uint8_t *out, size_t cap);
 /* Gives back the buffer memory of an idle connection: the ciphertext
  * queues keep the largest size they ever held, so a tunnel that once
  * moved bulk data would hold hundreds of KiB for the rest of its life.
- * Only empty queues larger than 1 KiB are replaced; nothing pending is
- * touched. Returns the bytes of capacity released. Call it after the
- * handshake (certificate chains went through the queues) and now and
- * then (on a keep-alive tick), not per record. */
+ * Only empty queues are released (a later write allocates afresh);
+ * nothing pending is touched. Returns the bytes of capacity released.
+ * Call it after the handshake (certificate chains went through the
+ * queues) and now and then (on a keep-alive tick), not per record. */
 size_t tls_conn_trim(tls_conn_t *c);
 
 /* Certificates the peer sent besides its leaf that c still holds: a
