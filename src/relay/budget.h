@@ -59,7 +59,7 @@
 
 /* What one idle mTLS tunnel costs the relay (TLS session, mux session,
  * buffers, adapter), measured: docs/OPERATIONS.md "Sizing a relay"
- * (22.6 KiB of RSS; the rest is headroom for allocator fragmentation). */
+ * (22.4 KiB of RSS; the rest is headroom for allocator fragmentation). */
 #define BUDGET_TUNNEL_IDLE_BYTES ((size_t)24 * 1024)
 /* The reserve: the last 1/8 of a pool, taken only within a slice. */
 #define BUDGET_HIGH_WATER_DIV 8
