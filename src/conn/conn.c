@@ -201,6 +201,21 @@ size_t conn_pending(conn_t *c, const uint8_t **p)
   return tls_conn_out_peek(c->tls, p);
 }
 
+/*
+ * A tunnel without streams gives its drained ciphertext queues back at
+ * once. Such a tunnel only trades pings and window updates, a few
+ * frames a minute, so the malloc that comes back with the next frame
+ * costs nothing that matters; the keep-alive tick alone would not do,
+ * as the ping it sends refills both queues right after. A tunnel with
+ * streams keeps its queues (only the tick trims them), so the data path
+ * pays one counter test per read or write, not an allocation.
+ */
+static void trim_if_streamless(conn_t *c)
+{
+  if(c->state == CONN_UP && c->mux && !mux_stream_count(c->mux))
+    tls_conn_trim(c->tls);
+}
+
 void conn_advance(conn_t *c, size_t n)
 {
   if(!n)
@@ -208,6 +223,8 @@ void conn_advance(conn_t *c, size_t n)
   tls_conn_out_consume(c->tls, n);
   c->last_progress = c->now;
   note_waiting(c);
+  if(!tls_conn_out_pending(c->tls))
+    trim_if_streamless(c);
 }
 
 void conn_advance_queued(conn_t *c, size_t n)
@@ -215,6 +232,8 @@ void conn_advance_queued(conn_t *c, size_t n)
   tls_conn_out_consume(c->tls, n);
   c->queued += n;
   note_waiting(c);
+  if(!tls_conn_out_pending(c->tls))
+    trim_if_streamless(c);
 }
 
 void conn_write_done(conn_t *c, size_t n, uint64_t now)
@@ -345,7 +364,10 @@ int conn_feed(conn_t *c, const uint8_t *in, size_t len, uint64_t now)
     if(rc)
       return rc;
   }
-  return pump_plaintext(c);
+  int rc = pump_plaintext(c);
+  if(!rc)
+    trim_if_streamless(c);
+  return rc;
 }
 
 /* ---- timers ---- */

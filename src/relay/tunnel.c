@@ -105,6 +105,7 @@ static void tunnel_release(relay_tunnel_t *t)
   budget_tunnel_leave(&t->budget);   /* whatever it still held */
   resolve_group_release(t->lookups); /* lingers while c-ares holds some */
   relay_handshake_release(t);
+  free(t->subject_own);
   free(t);
   w->host->tunnel_gone(w);
 }
@@ -326,8 +327,12 @@ static int cb_handshake(conn_t *c, void *ud)
   relay_tunnel_t *t = ud;
   tls_conn_t *tls = conn_tls(c);
   t->shared.confirm_connect = tls_conn_beacon_alpn(tls);
-  if(tls_conn_peer_subject(tls, t->subject, sizeof(t->subject)))
-    snprintf(t->subject, sizeof(t->subject), "?");
+  char subject[256];
+  if(!tls_conn_peer_subject(tls, subject, sizeof(subject)) &&
+     (t->subject_own = strdup(subject)))
+    t->subject = t->subject_own;
+  else
+    t->subject = "?";
   if(tls_conn_peer_spki_sha256(tls, t->spki))
     t->spki[0] = 0;
   /* --allow-client, then a --max-tunnels slot */
@@ -510,6 +515,7 @@ static relay_tunnel_t *tunnel_new(relay_worker_t *w)
   }
   t->w = w;
   t->host = &stream_host;
+  t->subject = "";
   tunnel_init_shared(t);
   list_init(&t->streams);
   list_init(&t->link);

@@ -643,6 +643,29 @@ static int conn_fail(tls_conn_t *c, int ret, const char *op)
   return nomem ? BEACON_ENOMEM : BEACON_ETLS;
 }
 
+/*
+ * A server keeps the certificates its peer sent after its own leaf
+ * (a controller sends its Fleet CA along, as `beacon pki` writes it) in
+ * the session for the life of the connection: about 4.5 KiB of parsed
+ * certificate per tunnel, the largest thing an idle tunnel holds after
+ * the SSL object. Nothing reads them once the handshake is done: the
+ * chain was verified against our own CA file (the verified chain holds
+ * references of its own), no session is cached or resumed (no tickets,
+ * no cache), and the relay reads only the leaf (subject, SPKI, expiry),
+ * which stays. On a server this stack never holds the leaf
+ * (SSL_get_peer_cert_chain(3)), so it is emptied in place, and a client
+ * that sent its leaf alone has the same empty stack.
+ */
+static void drop_peer_chain(tls_conn_t *c)
+{
+  STACK_OF(X509) *chain = SSL_get_peer_cert_chain(c->ssl);
+  if(c->ctx->role != TLS_SERVER || !chain)
+    return;
+  X509 *x;
+  while((x = sk_X509_pop(chain)))
+    X509_free(x);
+}
+
 int tls_conn_handshake(tls_conn_t *c)
 {
   if(c->done)
@@ -650,6 +673,7 @@ int tls_conn_handshake(tls_conn_t *c)
   int r = SSL_do_handshake(c->ssl);
   if(r == 1) {
     c->done = 1;
+    drop_peer_chain(c);
     return 0;
   }
   int rc = conn_fail(c, r, "handshake");
@@ -685,7 +709,10 @@ int tls_conn_read(tls_conn_t *c, uint8_t *buf, size_t cap)
   if(cap > INT_MAX)
     cap = INT_MAX;
   if(SSL_read_ex(c->ssl, buf, cap, &n) == 1) {
-    c->done = 1;
+    if(!c->done) { /* the handshake may finish inside a read */
+      c->done = 1;
+      drop_peer_chain(c);
+    }
     return (int)n;
   }
   return conn_fail(c, 0, "read");
@@ -759,13 +786,26 @@ size_t tls_conn_take_output(tls_conn_t *c, uint8_t *out, size_t cap)
   return n;
 }
 
-/* A ciphertext queue's buffer is kept when no larger than this. */
-#define TLS_BIO_KEEP 1024
+/* Empty ciphertext queues give back their buffer whatever its size: an
+ * idle tunnel then holds none (2 x 256 bytes and their malloc headers
+ * otherwise). tls_conn_trim() runs once after the handshake and on
+ * keep-alive ticks, never per record, so the cost when traffic resumes
+ * is one malloc per queue and tick, and a busy queue (bytes pending) is
+ * never touched. */
+#define TLS_BIO_KEEP 0
 
 size_t tls_conn_trim(tls_conn_t *c)
 {
   return bio_queue_trim(c->rbio, TLS_BIO_KEEP) +
          bio_queue_trim(c->wbio, TLS_BIO_KEEP);
+}
+
+int tls_conn_peer_chain_held(const tls_conn_t *c)
+{
+  STACK_OF(X509) *chain = SSL_get_peer_cert_chain(c->ssl);
+  int n = chain ? sk_X509_num(chain) : 0;
+  /* a client's stack starts with the leaf */
+  return c->ctx->role == TLS_CLIENT && n > 0 ? n - 1 : n;
 }
 
 int tls_conn_shutdown(tls_conn_t *c)

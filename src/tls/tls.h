@@ -97,11 +97,16 @@ size_t tls_conn_take_output(tls_conn_t *c, uint8_t *out, size_t cap);
 /* Gives back the buffer memory of an idle connection: the ciphertext
  * queues keep the largest size they ever held, so a tunnel that once
  * moved bulk data would hold hundreds of KiB for the rest of its life.
- * Only empty queues larger than 1 KiB are replaced; nothing pending is
- * touched. Returns the bytes of capacity released. Call it after the
- * handshake (certificate chains went through the queues) and now and
- * then (on a keep-alive tick), not per record. */
+ * Only empty queues are released (a later write allocates afresh);
+ * nothing pending is touched. Returns the bytes of capacity released.
+ * Call it after the handshake (certificate chains went through the
+ * queues) and now and then (on a keep-alive tick), not per record. */
 size_t tls_conn_trim(tls_conn_t *c);
+
+/* Certificates the peer sent besides its leaf that c still holds: a
+ * server drops them once the handshake is done (tls.c,
+ * drop_peer_chain), so this is 0 for an established server session. */
+int tls_conn_peer_chain_held(const tls_conn_t *c);
 
 /* Queues close_notify. */
 BEACON_MUST_USE int tls_conn_shutdown(tls_conn_t *c);

@@ -300,12 +300,12 @@ static void test_derived_figures(void **state)
   assert_int_equal(
       relay_derive_max_tunnels(1024 * MiB, 20000, relay_fd_reserve(20000)),
       13125);
-  /* a quarter of 1 GiB of RAM: half of 256 MiB in 28 KiB tunnels */
+  /* a quarter of 1 GiB of RAM: half of 256 MiB in 24 KiB tunnels */
   assert_int_equal(
       relay_derive_max_tunnels(256 * MiB, 1 << 20, relay_fd_reserve(1 << 20)),
-      4681);
+      5461);
   /* what 10 000 tunnels take */
-  assert_true(relay_derive_max_tunnels(560 * MiB, 16384,
+  assert_true(relay_derive_max_tunnels(480 * MiB, 16384,
                                        relay_fd_reserve(16384)) >= 10000);
   /* 8 descriptors: half kept back, three quarters of the other 4 */
   assert_int_equal(relay_derive_max_tunnels(16 * MiB, 8, relay_fd_reserve(8)),

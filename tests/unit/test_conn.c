@@ -313,6 +313,49 @@ static void test_handshake_and_stream(void **state)
   down_pair(&cl, &sv);
 }
 
+/* A tunnel without streams holds no ciphertext buffer once its queues
+ * drain; one with a live stream keeps them for the next records. */
+static void test_idle_buffers(void **state)
+{
+  (void)state;
+  side_t cl, sv;
+  up_pair(&cl, &sv, NULL, NULL);
+  assert_int_equal(tls_conn_trim(conn_tls(cl.c)), 0);
+  assert_int_equal(tls_conn_trim(conn_tls(sv.c)), 0);
+
+  int64_t id = mux_open(conn_mux(cl.c), NULL);
+  assert_true(id > 0);
+  assert_int_equal(
+      mux_stream_write(conn_mux(cl.c), (uint32_t)id, (const uint8_t *)"x", 1),
+      1);
+  exchange(&cl, &sv);
+  assert_int_equal(sv.ngot, 1);
+  assert_true(tls_conn_trim(conn_tls(sv.c)) > 0);
+  assert_true(tls_conn_trim(conn_tls(cl.c)) > 0);
+
+  /* The stream ends both ways: the queues that carried its last frames
+   * are given back as they drain, and the session still works. */
+  assert_int_equal(mux_stream_close(conn_mux(cl.c), (uint32_t)id), 0);
+  exchange(&cl, &sv);
+  assert_true(sv.fin);
+  assert_int_equal(mux_stream_close(conn_mux(sv.c), (uint32_t)id), 0);
+  exchange(&cl, &sv);
+  assert_int_equal(mux_stream_count(conn_mux(sv.c)), 0);
+  assert_int_equal(mux_stream_count(conn_mux(cl.c)), 0);
+  assert_int_equal(tls_conn_trim(conn_tls(sv.c)), 0);
+  assert_int_equal(tls_conn_trim(conn_tls(cl.c)), 0);
+  sv.echo = 1;
+  id = mux_open(conn_mux(cl.c), NULL);
+  assert_true(id > 0);
+  assert_int_equal(
+      mux_stream_write(conn_mux(cl.c), (uint32_t)id, (const uint8_t *)"yz", 2),
+      2);
+  exchange(&cl, &sv);
+  assert_int_equal(sv.ngot, 3);
+  assert_int_equal(cl.ngot, 2);
+  down_pair(&cl, &sv);
+}
+
 /* Pings that are not answered end the session: keepalive_timeout. */
 static void test_keepalive_timeout(void **state)
 {
@@ -596,6 +639,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reason_names),
       cmocka_unit_test(test_handshake_and_stream),
+      cmocka_unit_test(test_idle_buffers),
       cmocka_unit_test(test_keepalive_timeout),
       cmocka_unit_test(test_write_stall),
       cmocka_unit_test(test_high_water),

@@ -253,6 +253,11 @@ static void test_handshake_and_data(void **state)
   /* SPKI pin: SHA-256 of the DER SubjectPublicKeyInfo */
   char hex[65], want[65];
   assert_int_equal(tls_conn_peer_spki_sha256(sv, hex), 0);
+  /* The controller sent its Fleet CA after its leaf: the relay's side
+   * dropped that copy, the client kept the relay's (it holds few
+   * sessions), and the leaf's names and key are still there. */
+  assert_int_equal(tls_conn_peer_chain_held(sv), 0);
+  assert_int_equal(tls_conn_peer_chain_held(cl), 1);
   X509 *x = fixture_read_cert(fixture_path("pki/controller.crt"));
   unsigned char *der = NULL, md[32];
   int dl = i2d_PUBKEY(X509_get0_pubkey(x), &der);
@@ -283,6 +288,15 @@ static void test_handshake_and_data(void **state)
   assert_true(tls_conn_trim(cl) > 0);
   assert_int_equal(tls_conn_trim(sv), 0);
   transfer(cl, sv, (1 << 18) + 7);
+  /* Small records after a trim: the idle queues held no buffer, the
+   * next write allocates one, and a later trim gives it back again. */
+  assert_int_equal(tls_conn_write(cl, (const uint8_t *)"hi", 2), 2);
+  move(cl, sv);
+  assert_int_equal(tls_conn_read(sv, b, sizeof(b)), 2);
+  assert_memory_equal(b, "hi", 2);
+  assert_true(tls_conn_trim(cl) > 0);
+  assert_true(tls_conn_trim(sv) > 0);
+  assert_int_equal(tls_conn_trim(cl), 0);
   /* Nothing pending is ever dropped: a record fed but not yet read and
    * output not yet taken stay through a trim. */
   assert_int_equal(tls_conn_write(cl, (const uint8_t *)"kept", 4), 4);
