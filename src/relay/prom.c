@@ -38,23 +38,31 @@ static void family(metrics_registry_t *reg, metric_t *f, metric_type_t type,
   metrics_register(reg, f);
 }
 
+/* A family whose cells are relay counters read in place: cells[i] for
+ * value i, or cells[0] alone for a family without a label (n 0). */
+static void bound(metrics_registry_t *reg, metric_t *f, metric_type_t type,
+                  const char *name, const char *help, const char *label,
+                  const char *const *values, size_t n,
+                  const atomic_uint_fast64_t *cells)
+{
+  family(reg, f, type, name, help, label, values, n);
+  for(size_t i = 0; i < (n ? n : 1); i++)
+    metric_bind(f, i, &cells[i]);
+}
+
 void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
 {
   metrics_registry_t *reg = &p->reg;
 
   metrics_registry_init(reg);
-  family(reg, &p->tunnels_open, METRIC_GAUGE, "beacon_tunnels_open",
-         "Controller tunnels currently open.", NULL, NULL, 0);
-  metric_bind(&p->tunnels_open, 0, &m->tunnels_open);
-  family(reg, &p->tunnels_total, METRIC_COUNTER, "beacon_tunnels_total",
-         "Controller tunnels established.", NULL, NULL, 0);
-  metric_bind(&p->tunnels_total, 0, &m->tunnels_total);
-  family(reg, &p->streams_open, METRIC_GAUGE, "beacon_streams_open",
-         "Streams currently open.", NULL, NULL, 0);
-  metric_bind(&p->streams_open, 0, &m->streams_open);
-  family(reg, &p->streams_total, METRIC_COUNTER, "beacon_streams_total",
-         "Streams opened by controllers.", NULL, NULL, 0);
-  metric_bind(&p->streams_total, 0, &m->streams_total);
+  bound(reg, &p->tunnels_open, METRIC_GAUGE, "beacon_tunnels_open",
+        "Controller tunnels currently open.", NULL, NULL, 0, &m->tunnels_open);
+  bound(reg, &p->tunnels_total, METRIC_COUNTER, "beacon_tunnels_total",
+        "Controller tunnels established.", NULL, NULL, 0, &m->tunnels_total);
+  bound(reg, &p->streams_open, METRIC_GAUGE, "beacon_streams_open",
+        "Streams currently open.", NULL, NULL, 0, &m->streams_open);
+  bound(reg, &p->streams_total, METRIC_COUNTER, "beacon_streams_total",
+        "Streams opened by controllers.", NULL, NULL, 0, &m->streams_total);
   family(reg, &p->bytes, METRIC_COUNTER, "beacon_bytes_total",
          "Payload bytes relayed (up: controller to target).", "direction",
          directions, 2);
@@ -67,10 +75,10 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
   metric_bind(&p->dial_failures, 2, &m->dial_fail_timeout);
   metric_bind(&p->dial_failures, 3, &m->dial_fail_unreachable);
   metric_bind(&p->dial_failures, 4, &m->dial_fail_other);
-  family(reg, &p->policy_refusals, METRIC_COUNTER,
-         "beacon_policy_refusals_total",
-         "Streams refused by the destination policy.", NULL, NULL, 0);
-  metric_bind(&p->policy_refusals, 0, &m->policy_refusals);
+  bound(reg, &p->policy_refusals, METRIC_COUNTER,
+        "beacon_policy_refusals_total",
+        "Streams refused by the destination policy.", NULL, NULL, 0,
+        &m->policy_refusals);
   family(reg, &p->hs_failures, METRIC_COUNTER,
          "beacon_handshake_failures_total", "Tunnel handshakes that failed.",
          "reason", hs_reasons, 4);
@@ -78,33 +86,27 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
   metric_bind(&p->hs_failures, 1, &m->hs_fail_verify);
   metric_bind(&p->hs_failures, 2, &m->hs_fail_tls);
   metric_bind(&p->hs_failures, 3, &m->hs_fail_not_allowed);
-  family(reg, &p->hs_refused, METRIC_COUNTER,
-         "beacon_handshake_refusals_total",
-         "Connections closed by the pre-authentication budget: at accept, "
-         "or evicted (the oldest handshake) to make room.",
-         "reason", admission_reasons, 4);
-  for(size_t i = 0; i < 4; i++)
-    metric_bind(&p->hs_refused, i, &m->hs_refused[i + 1]);
-  family(reg, &p->handshakes_in_progress, METRIC_GAUGE,
-         "beacon_handshakes_in_progress",
-         "Connections in their TLS handshake, all workers.", NULL, NULL, 0);
-  metric_bind(&p->handshakes_in_progress, 0, &m->handshakes_in_progress);
-  family(reg, &p->tunnels_refused, METRIC_COUNTER,
-         "beacon_tunnels_refused_total",
-         "Controllers refused after their handshake: over --max-tunnels.",
-         NULL, NULL, 0);
-  metric_bind(&p->tunnels_refused, 0, &m->tunnels_refused);
-  family(reg, &p->keepalive_timeouts, METRIC_COUNTER,
-         "beacon_keepalive_timeouts_total",
-         "Tunnels closed for an unanswered ping.", NULL, NULL, 0);
-  metric_bind(&p->keepalive_timeouts, 0, &m->keepalive_timeouts);
-  family(reg, &p->streams_refused, METRIC_COUNTER,
-         "beacon_streams_refused_total",
-         "Streams reset on arrival (stream cap, backlog, go away, memory or "
-         "descriptor budget).",
-         "reason", refusal_reasons, 5);
-  for(size_t i = 0; i < 5; i++)
-    metric_bind(&p->streams_refused, i, &m->streams_refused[i + 1]);
+  bound(reg, &p->hs_refused, METRIC_COUNTER, "beacon_handshake_refusals_total",
+        "Connections closed by the pre-authentication budget: at accept, "
+        "or evicted (the oldest handshake) to make room.",
+        "reason", admission_reasons, 4, &m->hs_refused[1]);
+  bound(reg, &p->handshakes_in_progress, METRIC_GAUGE,
+        "beacon_handshakes_in_progress",
+        "Connections in their TLS handshake, all workers.", NULL, NULL, 0,
+        &m->handshakes_in_progress);
+  bound(reg, &p->tunnels_refused, METRIC_COUNTER,
+        "beacon_tunnels_refused_total",
+        "Controllers refused after their handshake: over --max-tunnels.", NULL,
+        NULL, 0, &m->tunnels_refused);
+  bound(reg, &p->keepalive_timeouts, METRIC_COUNTER,
+        "beacon_keepalive_timeouts_total",
+        "Tunnels closed for an unanswered ping.", NULL, NULL, 0,
+        &m->keepalive_timeouts);
+  bound(reg, &p->streams_refused, METRIC_COUNTER,
+        "beacon_streams_refused_total",
+        "Streams reset on arrival (stream cap, backlog, go away, memory or "
+        "descriptor budget).",
+        "reason", refusal_reasons, 5, &m->streams_refused[1]);
   family(reg, &p->cert_expiry, METRIC_GAUGE,
          "beacon_relay_cert_expiry_timestamp_seconds",
          "notAfter of the relay certificate in use, Unix time.", NULL, NULL,
@@ -126,16 +128,15 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
 void relay_prom_budget(relay_prom_t *p, budget_t *b)
 {
   metrics_registry_t *reg = &p->reg;
-  family(reg, &p->memory_held, METRIC_GAUGE, "beacon_memory_held_bytes",
-         "Bytes the relay holds or has granted as window (--memory-limit).",
-         NULL, NULL, 0);
-  metric_bind(&p->memory_held, 0, &b->mem.used);
+  bound(reg, &p->memory_held, METRIC_GAUGE, "beacon_memory_held_bytes",
+        "Bytes the relay holds or has granted as window (--memory-limit).",
+        NULL, NULL, 0, &b->mem.used);
   family(reg, &p->memory_limit, METRIC_GAUGE, "beacon_memory_limit_bytes",
          "The --memory-limit.", NULL, NULL, 0);
   metric_set(&p->memory_limit, 0, (int64_t)b->mem.limit);
-  family(reg, &p->fds_held, METRIC_GAUGE, "beacon_fds_held",
-         "Descriptors held by tunnels and their streams.", NULL, NULL, 0);
-  metric_bind(&p->fds_held, 0, &b->fd.used);
+  bound(reg, &p->fds_held, METRIC_GAUGE, "beacon_fds_held",
+        "Descriptors held by tunnels and their streams.", NULL, NULL, 0,
+        &b->fd.used);
   family(reg, &p->fds_limit, METRIC_GAUGE, "beacon_fds_limit",
          "Descriptors tunnels and streams may hold: RLIMIT_NOFILE less the "
          "reserve for accepting and handshaking.",
