@@ -20,16 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "beacon/beacon.h"
 #include "policy/policy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                              \
-  do {                                                                        \
-    if(!(x))                                                                  \
-      abort();                                                                \
-  } while(0)
 
 /* The same rules after --allow 0.0.0.0/0 --allow ::/0, and the same own
  * addresses. */

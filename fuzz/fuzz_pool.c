@@ -11,16 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "beacon/beacon.h"
 #include "client/pool.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                              \
-  do {                                                                        \
-    if(!(x))                                                                  \
-      abort();                                                                \
-  } while(0)
 
 static target_t members[POOL_MAX_MEMBERS], again[POOL_MAX_MEMBERS];
 

@@ -12,16 +12,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "fuzz_check.h"
 #include "beacon/beacon.h"
 #include "dial/resolve_cache.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                              \
-  do {                                                                        \
-    if(!(x))                                                                  \
-      abort();                                                                \
-  } while(0)
 
 #define NAMES 8
 #define CAPACITY 4

@@ -14,16 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "beacon/beacon.h"
 #include "proxy/socks.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                              \
-  do {                                                                        \
-    if(!(x))                                                                  \
-      abort();                                                                \
-  } while(0)
 
 typedef struct result {
   int rc;

@@ -9,16 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_check.h"
 #include "beacon/beacon.h"
 #include "target/target.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(x)                                                              \
-  do {                                                                        \
-    if(!(x))                                                                  \
-      abort();                                                                \
-  } while(0)
 
 typedef struct result {
   int rc;
