@@ -252,14 +252,43 @@ static void tunnel_arm(relay_tunnel_t *t)
 
 /* ---- mux callbacks ---- */
 
+/* A stream reset on arrival, by the session (over --max-streams, say) or
+ * by a budget. A flood must not flood the log: at most one line a second
+ * per tunnel, carrying the count so far; tunnel_down has the total. A
+ * budget's refusal also says what the budgets hold. */
+static void log_refused(relay_tunnel_t *t, uint32_t id, const char *reason,
+                        int budget)
+{
+  uint64_t now = uv_now(&t->w->loop);
+  t->streams_refused++;
+  if(t->refused_logged && now - t->refused_log_ms < 1000)
+    return;
+  log_line_t l;
+  if(log_begin(&l, LOG_WARN, "stream_refused")) {
+    log_u64(&l, "tunnel", t->id);
+    log_u64(&l, "stream", id);
+    log_str(&l, "reason", reason);
+    log_u64(&l, "count", t->streams_refused);
+    if(budget) {
+      log_u64(&l, "memory_held", budget_mem_used(t->budget.b));
+      log_u64(&l, "fds_held", budget_fd_used(t->budget.b));
+    }
+    log_end(&l);
+  }
+  t->refused_logged = t->streams_refused;
+  t->refused_log_ms = now;
+}
+
 static int cb_open(mux_t *m, uint32_t id, void **ud, void *tud)
 {
   relay_tunnel_t *t = tud;
   if(!relay_tunnel_up(t) || t->w->draining)
     return BEACON_EGOAWAY;
   t->shared.mux = m;
-  if(budget_admit_stream(&t->budget))
+  if(budget_admit_stream(&t->budget)) {
+    log_refused(t, id, "resource", 1);
     return relay_tunnel_refuse_resource(t, id);
+  }
   int rc = relay_stream_open(t, id, ud);
   if(rc < 0 || !*ud)
     budget_stream_done(&t->budget); /* no on_stream_closed with it */
@@ -277,28 +306,13 @@ static void cb_go_away(mux_t *m, uint32_t code, void *tud)
   }
 }
 
-/* The session reset a stream the controller opened (over --max-streams,
- * say). A flood must not flood the log: at most one line a second per
- * tunnel, carrying the count so far; tunnel_down has the total. */
+/* The session reset a stream the controller opened. */
 static void cb_refused(mux_t *m, uint32_t id, int why, void *tud)
 {
   relay_tunnel_t *t = tud;
-  uint64_t now = uv_now(&t->w->loop);
-  t->streams_refused++;
   if(why > 0 && why <= MUX_REFUSED_OUTPUT_FULL)
     atomic_fetch_add(&metrics_of(t)->streams_refused[why], 1);
-  if(t->refused_logged && now - t->refused_log_ms < 1000)
-    return;
-  log_line_t l;
-  if(log_begin(&l, LOG_WARN, "stream_refused")) {
-    log_u64(&l, "tunnel", t->id);
-    log_u64(&l, "stream", id);
-    log_str(&l, "reason", mux_refusal_name(why));
-    log_u64(&l, "count", t->streams_refused);
-    log_end(&l);
-  }
-  t->refused_logged = t->streams_refused;
-  t->refused_log_ms = now;
+  log_refused(t, id, mux_refusal_name(why), 0);
 }
 
 static const mux_callbacks_t mux_cbs = {

@@ -70,7 +70,7 @@ void relay_tunnel_charge_tls(relay_tunnel_t *t)
 
 /* A stream over the memory or descriptor budget (budget.h) is refused
  * with relay_limit: the mux already counted its base window, and forgets
- * it with the reset. Logged like the session's refusals. */
+ * it with the reset. */
 int relay_tunnel_refuse_resource(relay_tunnel_t *t, uint32_t id)
 {
   mux_t *m = relay_tunnel_mux(t);
@@ -79,21 +79,5 @@ int relay_tunnel_refuse_resource(relay_tunnel_t *t, uint32_t id)
   /* A failed reset still forgets the stream; the session resets it. */
   int rc = mux_stream_reset_code(
       m, id, t->shared.confirm_connect ? TARGET_RESULT_RELAY_LIMIT : 0);
-  t->streams_refused++;
-  uint64_t now = uv_now(&t->w->loop);
-  if(t->refused_logged && now - t->refused_log_ms < 1000)
-    return rc ? BEACON_ELIMIT : 0;
-  log_line_t l;
-  if(log_begin(&l, LOG_WARN, "stream_refused")) {
-    log_u64(&l, "tunnel", t->id);
-    log_u64(&l, "stream", id);
-    log_str(&l, "reason", "resource");
-    log_u64(&l, "count", t->streams_refused);
-    log_u64(&l, "memory_held", budget_mem_used(t->budget.b));
-    log_u64(&l, "fds_held", budget_fd_used(t->budget.b));
-    log_end(&l);
-  }
-  t->refused_logged = t->streams_refused;
-  t->refused_log_ms = now;
   return rc ? BEACON_ELIMIT : 0;
 }

@@ -18,8 +18,8 @@ stream_quota_t relay_tunnel_quota(relay_tunnel_t *t);
 /* Charges the change in the ciphertext waiting for the controller. */
 void relay_tunnel_charge_tls(relay_tunnel_t *t);
 /* Refuses stream id, which budget_admit_stream() did not admit: reset
- * with relay_limit (beacon/1 code 7), counted as "resource", logged at
- * most once a second per tunnel. What on_stream_open returns then. */
+ * with relay_limit (beacon/1 code 7), counted as "resource" (the caller
+ * logs it). What on_stream_open returns then. */
 int relay_tunnel_refuse_resource(relay_tunnel_t *t, uint32_t id);
 
 #endif
