@@ -527,9 +527,9 @@ def test_target_line_timeout(c):
     echo_once(s, b.port)
 
 
-@case
-def test_dial_timeout(c):
-    # a listener whose backlog is full never completes new handshakes
+def hanging_backend(c):
+    """A listener whose backlog is full, so new connects to it hang: the
+    backend and the sockets that fill its backlog (close them after)."""
     full = c.backend("full", backlog=0)
     fillers = []
     for _ in range(8):
@@ -538,6 +538,12 @@ def test_dial_timeout(c):
         f.connect_ex(("127.0.0.1", full.port))
         fillers.append(f)
     time.sleep(0.2)
+    return full, fillers
+
+
+@case
+def test_dial_timeout(c):
+    full, fillers = hanging_backend(c)
     b = c.backend("echo")
     r = c.relay(*ALLOW, "--dial-timeout", "1")
     s = c.session(r)
@@ -556,14 +562,7 @@ def test_max_dials_per_tunnel(c):
     progress is refused at once (outcome resource, beacon/1 relay_limit),
     another tunnel is untouched, and the tunnel dials again once its
     hanging connects ended (docs/SECURITY.md)."""
-    full = c.backend("full", backlog=0)
-    fillers = []
-    for _ in range(8):
-        f = socket.socket()
-        f.setblocking(False)
-        f.connect_ex(("127.0.0.1", full.port))
-        fillers.append(f)
-    time.sleep(0.2)
+    full, fillers = hanging_backend(c)
     b = c.backend("echo")
     r = c.relay(*ALLOW, "--max-dials-per-tunnel", "2", "--dial-timeout", "3")
     s = c.session(r)
