@@ -97,12 +97,13 @@ static size_t front_opts(cli_client_opts_t *o, cli_opt_t *t)
       .str = &o->socks_addr,
       .check = cli_check_front_addr,
       .help = "SOCKS5 (no auth, CONNECT; names are\nresolved by the relay)"};
-  t[n++] = (cli_opt_t){.name = "http-connect",
-                       .kind = CLI_OPT_STRING,
-                       .metavar = "ADDR",
-                       .str = &o->http_addr,
-                       .check = cli_check_front_addr,
-                       .help = "HTTP/1.1 CONNECT proxy"};
+  t[n++] = (cli_opt_t){
+      .name = "http-connect",
+      .kind = CLI_OPT_STRING,
+      .metavar = "ADDR",
+      .str = &o->http_addr,
+      .check = cli_check_front_addr,
+      .help = "HTTP/1.1 proxy: CONNECT, and plain\nhttp:// URLs (forwarded)"};
   t[n++] = (cli_opt_t){
       .name = "connect-grace",
       .kind = CLI_OPT_SECONDS,

@@ -8,6 +8,7 @@
  *   forward_conn.c     one accepted connection, on a thread of its own
  *   forward_front.c    SOCKS5 / HTTP CONNECT handshakes and replies
  *   forward_copy.c     the poll copy engine (SOCKS and HTTP CONNECT)
+ *   forward_http.c     the HTTP forward proxy (absolute http:// URIs)
  *   forward_metrics.c  counters and the /metrics endpoint
  */
 #ifndef BEACON_CLI_FORWARD_H

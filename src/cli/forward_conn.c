@@ -4,7 +4,9 @@
  *
  * An -L connection is handed to the tunnel's loop (client_dial_fds),
  * which pumps the socket itself; the thread only waits for the end to
- * log it. A SOCKS or HTTP CONNECT connection runs its front-end
+ * log it. An HTTP request with an absolute http:// URI is served by the
+ * forward proxy (cli/forward_http.h). A SOCKS or HTTP CONNECT connection
+ * runs its front-end
  * handshake (cli/forward_front.h), calls client_dial() (thread-safe, the
  * tunnel is shared) and then copies both ways with half-close
  * (cli/forward_copy.h).
@@ -31,6 +33,7 @@
 #include "cli/forward.h"
 #include "cli/forward_copy.h"
 #include "cli/forward_front.h"
+#include "cli/forward_http.h"
 #include "cli/forward_metrics.h"
 #include "client/client_stream.h"
 #include "log/log.h"
@@ -50,6 +53,7 @@ typedef struct conn {
   const char *reason; /* the error code of a failed dial */
   const char *relay;  /* the first-hop relay that took the stream */
   beacon_error_t err;
+  forward_http_end_t http; /* an HTTP forward-proxy connection's end */
 } conn_t;
 
 /* Waits up to the grace period for the fresh stream to show a refusal
@@ -102,6 +106,8 @@ static void log_conn(const conn_t *c)
   log_u64(&l, "bytes_down", c->down.bytes);
   log_ms(&l, "duration", forward_mono_ms() - c->start);
   log_str(&l, "outcome", c->outcome);
+  if(c->http.requests)
+    log_u64(&l, "requests", c->http.requests);
   if(c->reason)
     log_str(&l, "reason", c->reason);
   if(c->detail)
@@ -190,6 +196,24 @@ static void dial_and_copy(conn_t *c)
   c->outcome = forward_copy_both(c->fd, fd, &c->up, &c->down);
 }
 
+/* An absolute-form HTTP request: requests on this connection go to
+ * their origins, a stream each while it is asked again. */
+static void serve_forward_proxy(conn_t *c)
+{
+  forward_http_end_t *e = &c->http;
+  forward_http_serve(c->svc, c->fd, &c->front, &c->up, &c->down, e);
+  c->target = e->target;
+  c->relay = e->relay;
+  c->outcome = e->outcome;
+  c->detail = e->detail;
+  if(e->dial_code) {
+    c->err = e->err;
+    c->outcome = dial_outcome(e->dial_code);
+    c->reason = beacon_err_name(e->dial_code);
+    c->detail = c->err.message;
+  }
+}
+
 /* SOCKS or HTTP CONNECT: the handshake names the target. */
 static void run_front(conn_t *c)
 {
@@ -200,6 +224,8 @@ static void run_front(conn_t *c)
     front_refuse_request(&c->front, c->fd);
   } else if(rc) {
     c->outcome = "handshake_timeout_or_eof";
+  } else if(c->front.kind == FRONT_HTTP && c->front.http.forward) {
+    serve_forward_proxy(c);
   } else {
     c->target = front_target(&c->front);
     dial_and_copy(c);

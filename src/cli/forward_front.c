@@ -103,7 +103,8 @@ void front_refuse_request(const front_t *f, int fd)
     return;
   char resp[512];
   int status = f->http.status;
-  const char *why = status == 405   ? "only CONNECT is supported"
+  const char *why = status == 405
+                        ? "CONNECT, or a request with an absolute http:// URI"
                     : status == 431 ? "request header too large"
                                     : "malformed CONNECT request";
   size_t n = proxy_http_response(resp, sizeof(resp), status, why);

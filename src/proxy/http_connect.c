@@ -3,12 +3,14 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "beacon/beacon.h"
 
 void proxy_http_init(proxy_http_t *h)
 {
   h->done = 0;
+  h->forward = 0;
   h->status = 0;
   h->len = 0;
   h->start = 0;
@@ -33,6 +35,8 @@ static const char *reason(int status)
     return "Forbidden";
   case 405:
     return "Method Not Allowed";
+  case 501:
+    return "Not Implemented";
   case 431:
     return "Request Header Fields Too Large";
   case 504:
@@ -86,8 +90,15 @@ static int request_line(proxy_http_t *h, const char *l, size_t len)
   if(vlen != 8 || memcmp(ver, "HTTP/1.", 7) ||
      (ver[7] != '0' && ver[7] != '1'))
     return reject(h, 400, BEACON_EINVAL);
-  if((size_t)(sp1 - l) != 7 || memcmp(l, "CONNECT", 7))
-    return reject(h, 405, BEACON_EINVAL);
+  if((size_t)(sp1 - l) != 7 || memcmp(l, "CONNECT", 7)) {
+    /* Another method with an absolute http:// URI is a forward-proxy
+     * request (proxy/http_forward.h checks the rest of it). */
+    if(sp2 - t < 7 || strncasecmp(t, "http://", 7))
+      return reject(h, 405, BEACON_EINVAL);
+    h->forward = 1;
+    h->done = 1;
+    return 0;
+  }
   size_t tlen = (size_t)(sp2 - t);
   if(tlen >= sizeof(h->target) || target_from_string(t, tlen, NULL))
     return reject(h, 400, BEACON_EINVAL);

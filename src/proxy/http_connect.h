@@ -18,6 +18,9 @@
 
 typedef struct proxy_http {
   int done;
+  /* Another method with an absolute-form http:// URI: a forward-proxy
+   * request, whose head is buf[start, len) (target stays empty). */
+  int forward;
   int status;   /* the error status to answer with: 400, 405 or 431 */
   size_t len;   /* bytes buffered, leading empty lines included */
   size_t start; /* where the request line starts in buf */
@@ -29,8 +32,9 @@ void proxy_http_init(proxy_http_t *h);
 
 /* Feeds *inlen bytes; *inlen returns the count consumed. Returns
  * BEACON_EAGAIN (all consumed, more needed), 0 with h->target set (a
- * valid CONNECT host:port), or BEACON_EINVAL / BEACON_ETOOLONG with
- * h->status set (answer it with proxy_http_response(), then close). */
+ * valid CONNECT host:port) or h->forward set, or BEACON_EINVAL /
+ * BEACON_ETOOLONG with h->status set (answer it with proxy_http_response(),
+ * then close). */
 BEACON_MUST_USE int proxy_http_feed(proxy_http_t *h, const uint8_t *in,
                                     size_t *inlen);
 

@@ -122,9 +122,29 @@ static void lower_case_method(void **state)
 
 static void other_methods(void **state)
 {
-  EXPECT("GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n",
-         BEACON_EINVAL, 405, 55, NULL);
+  /* origin form and https:// are not proxy requests */
+  EXPECT("GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", BEACON_EINVAL, 405, 37,
+         NULL);
+  EXPECT("GET https://example.com/ HTTP/1.1\r\n\r\n", BEACON_EINVAL, 405, 37,
+         NULL);
   EXPECT("CONNECTX a:1 HTTP/1.1\r\n\r\n", BEACON_EINVAL, 405, 25, NULL);
+}
+
+/* An absolute http:// URI: a forward-proxy request, left whole in the
+ * buffer with no target (proxy/http_forward.h reads it). */
+static void forward_requests(void **state)
+{
+  static const char req[] =
+      "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\nBODY";
+  proxy_http_t h;
+  size_t used = sizeof(req) - 1;
+  (void)state;
+  proxy_http_init(&h);
+  assert_int_equal(proxy_http_feed(&h, (const uint8_t *)req, &used), 0);
+  assert_int_equal(used, sizeof(req) - 1 - 4);
+  assert_true(h.forward);
+  assert_string_equal(h.target, "");
+  assert_memory_equal(h.buf + h.start, req, used - h.start);
 }
 
 static void missing_port(void **state)
@@ -266,6 +286,7 @@ int main(void)
       cmocka_unit_test(payload_left_unconsumed),
       cmocka_unit_test(lower_case_method),
       cmocka_unit_test(other_methods),
+      cmocka_unit_test(forward_requests),
       cmocka_unit_test(missing_port),
       cmocka_unit_test(malformed_request_line),
       cmocka_unit_test(header_too_big),
