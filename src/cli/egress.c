@@ -302,7 +302,7 @@ static size_t other_opts(relay_config_t *c, egress_flags_t *f, cli_opt_t *t)
                        .count = &c->max_dials_per_tunnel,
                        .max = 1 << 20,
                        .help = "connects in progress per tunnel, lookups\n"
-                               "included; 0 = no cap (default 256)"};
+                               "included; 0 = no cap (default 1024)"};
   t[n++] = (cli_opt_t){
       .name = "window-budget",
       .kind = CLI_OPT_SIZE,

@@ -112,6 +112,64 @@ def man_sections(path):
     return sections
 
 
+def help_entries(text):
+    """{flag: its description} from a --help text (continuation lines
+    joined)."""
+    entries, cur = {}, None
+    for line in text.splitlines():
+        m = re.match(r"^\s{2,4}(--[a-z][a-z0-9-]*)", line)
+        if m:
+            cur = m.group(1)
+            entries[cur] = line[m.end():]
+        elif cur and line.startswith(" " * 10):
+            entries[cur] += " " + line.strip()
+        else:
+            cur = None
+    return entries
+
+
+def man_entries(path):
+    """{(section, flag): its description} from the man page's .TP items."""
+    entries, sec, cur = {}, None, None
+    with open(path) as f:
+        for line in f:
+            if line.startswith((".SS", ".SH")):
+                sec = line.split()[1].replace("\\-", "-") \
+                    if line.startswith(".SS") else None
+                cur = None
+            elif line.startswith(".TP"):
+                cur = None
+            elif sec and cur is None and line.startswith(".B"):
+                m = re.search(r"(\\-\\-[a-z\\-]+)", line)
+                if m:
+                    cur = (sec, m.group(1).replace("\\-", "-"))
+                    entries[cur] = ""
+            elif cur:
+                entries[cur] += " " + line.strip()
+    return entries
+
+
+def readme_beacon_flags(text):
+    """The flags the README gives beacon: in its commands (what follows
+    "beacon CMD" on a line, continuation lines joined, up to a quote or
+    a pipe) and in prose as `--flag`. Other tools' flags (curl, ssh,
+    pkg-config) are not beacon's."""
+    flags = set(re.findall(r"`(--[a-z][a-z0-9-]+)", text))
+    for line in text.replace("\\\n", " ").splitlines():
+        for m in re.finditer(r"\bbeacon [a-z-]+([^'\"`|;]*)", line):
+            flags |= set(re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]+)",
+                                    m.group(1)))
+    return flags
+
+
+def numeric_defaults(text):
+    """The numeric defaults a description states ("default 15",
+    "default: 64M")."""
+    text = re.sub(r"\\f[BIR]", "", text.replace("\\-", "-"))
+    return set(re.findall(r"default:?\s+([0-9][0-9.:]*(?:[KMG]i?B?|ms|s)?)\b",
+                          text))
+
+
 def scrape(env, port, path="/metrics"):
     """GET http://127.0.0.1:port/path with curl; returns (status, body)."""
     curl = need_tool("curl")
@@ -300,6 +358,28 @@ def test_help_matches_man(env):
         r = env.beacon(cmd, "--no-such-flag", timeout=20)
         if cmd != "version":
             harness.check_eq(r.returncode, 2, "%s --no-such-flag" % cmd)
+    # The defaults they state agree too. A flag the man page describes
+    # once for several commands ("--timeout as connect does") is read
+    # from the section that has it.
+    entries = man_entries(src(env, "docs", "beacon.1"))
+    for cmd in SUBCOMMANDS:
+        for flag, desc in help_entries(help_text(env, cmd)).items():
+            man = entries.get((cmd, flag))
+            if man is None or not numeric_defaults(man):
+                man = next((d for (c, f), d in entries.items()
+                            if f == flag and numeric_defaults(d)), man or "")
+            harness.check_eq(numeric_defaults(desc), numeric_defaults(man),
+                             "%s %s: the defaults of --help (got) and the "
+                             "man page (want)" % (cmd, flag))
+    # Every flag the README shows exists.
+    every = set()
+    for cmd in SUBCOMMANDS:
+        every |= help_flags(help_text(env, cmd))
+    with open(src(env, "README.md")) as f:
+        readme = readme_beacon_flags(f.read())
+    unknown = readme - every
+    harness.check(not unknown, "README names flags no command has: %s"
+                  % sorted(unknown))
     if pending:
         sys.stderr.write("\n*** NOTE: --metrics-addr is in beacon.1 but not "
                          "yet in --help of: %s ***\n" % ", ".join(pending))
