@@ -29,7 +29,8 @@ static void check_head(size_t n)
   CHECK(n >= 4 && n <= sizeof(out) && !memcmp(out + n - 4, "\r\n\r\n", 4));
   static const char *const hop[] = {"connection:", "proxy-connection:",
                                     "keep-alive:", "proxy-authorization:",
-                                    "te:", "trailer:", "upgrade:", NULL};
+                                    "te:",         "trailer:",
+                                    "upgrade:",    NULL};
   int via = 0;
   for(size_t i = 0; i + 2 < n; i++) {
     if(out[i] != '\n')

@@ -106,8 +106,8 @@ static int open_origin(fwd_t *w, const char *target)
   close_origin(w);
   int confirmed = 0;
   uint64_t t0 = forward_metrics_now_us();
-  int fd = client_dial(w->svc->tunnel, target, 0, &confirmed,
-                       &w->end->relay, &w->end->err);
+  int fd = client_dial(w->svc->tunnel, target, 0, &confirmed, &w->end->relay,
+                       &w->end->err);
   forward_metrics_stream_open(fd < 0 ? fd : 0, t0);
   if(fd < 0) {
     metric_inc(&forward_metrics.dial_failures, forward_dial_reason(fd));
@@ -128,8 +128,8 @@ static int open_origin(fwd_t *w, const char *target)
  * BEACON_ECLOSED when src ended it early, BEACON_EIO when dst is gone,
  * BEACON_EINVAL malformed, BEACON_EAGAIN the watch fired, or
  * BEACON_ETIMEDOUT. */
-static int copy_body(int src, buf_t *in, int dst, http_body_t *body,
-                     half_t *h, int timeout_ms, int watch, short events)
+static int copy_body(int src, buf_t *in, int dst, http_body_t *body, half_t *h,
+                     int timeout_ms, int watch, short events)
 {
   while(!body->done) {
     if(!in->len) {
@@ -175,8 +175,9 @@ static int read_request(fwd_t *w)
       answer(w, w->req.status, "not a proxy request (absolute http:// URI)");
       return -1;
     }
-    int r = recv_more(w->cfd, &w->cin,
-                      started ? FRONT_HEADER_TIMEOUT_MS : CLIENT_IDLE_MS, -1, 0);
+    int r =
+        recv_more(w->cfd, &w->cin,
+                  started ? FRONT_HEADER_TIMEOUT_MS : CLIENT_IDLE_MS, -1, 0);
     if(r <= 0)
       return started && r == BEACON_ETIMEDOUT ? -1 : 1;
   }
@@ -215,9 +216,9 @@ static int relay_response(fwd_t *w, const http_fwd_request_t *rq,
     int rc = read_response_head(w, &hl);
     if(rc == BEACON_ECLOSED && !w->oin.len && !sent)
       return 1;
-    if(!rc && http_fwd_response((const char *)w->oin.b + w->oin.off, hl,
-                                rq->is_head, client_keep, rs, w->out,
-                                sizeof(w->out), &ol, &why))
+    if(!rc &&
+       http_fwd_response((const char *)w->oin.b + w->oin.off, hl, rq->is_head,
+                         client_keep, rs, w->out, sizeof(w->out), &ol, &why))
       rc = BEACON_EINVAL;
     else
       why = "no complete response head from the origin";
@@ -233,8 +234,8 @@ static int relay_response(fwd_t *w, const http_fwd_request_t *rq,
       return -1;
     if(rs->interim)
       continue;
-    rc = copy_body(w->ofd, &w->oin, w->cfd, &rs->body, w->down,
-                   ORIGIN_IDLE_MS, -1, 0);
+    rc = copy_body(w->ofd, &w->oin, w->cfd, &rs->body, w->down, ORIGIN_IDLE_MS,
+                   -1, 0);
     if(rc)
       w->end->outcome = "error";
     return rc ? -1 : 0;
@@ -252,8 +253,8 @@ static int pass_interim(fwd_t *w, const http_fwd_request_t *rq)
   size_t hl, ol;
   const char *why;
   if(read_response_head(w, &hl) ||
-     http_fwd_response((const char *)w->oin.b + w->oin.off, hl, rq->is_head,
-                       0, &rs, w->out, sizeof(w->out), &ol, &why) ||
+     http_fwd_response((const char *)w->oin.b + w->oin.off, hl, rq->is_head, 0,
+                       &rs, w->out, sizeof(w->out), &ol, &why) ||
      !rs.interim)
     return 1;
   w->oin.off += hl;
@@ -295,7 +296,8 @@ static int serve_one(fwd_t *w)
       rc = pass_interim(w, &rq) ? BEACON_EAGAIN : 0;
     if(rc == BEACON_EAGAIN) /* the origin answered before the body ended */
       client_keep = 0;
-    else if(rc == BEACON_ECLOSED || rc == BEACON_ETIMEDOUT || rc == BEACON_EINVAL) {
+    else if(rc == BEACON_ECLOSED || rc == BEACON_ETIMEDOUT ||
+            rc == BEACON_EINVAL) {
       w->end->outcome = rc == BEACON_EINVAL ? "bad_request" : "error";
       return 0;
     }

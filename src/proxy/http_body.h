@@ -28,10 +28,10 @@ typedef enum http_body_kind {
 
 typedef struct http_body {
   http_body_kind_t kind;
-  uint64_t left; /* LENGTH: bytes to come; CHUNKED: of the current chunk */
-  int state;     /* CHUNKED: where in the framing */
-  int digits;    /* CHUNKED: hex digits of the current size */
-  size_t line;   /* CHUNKED: bytes of the current size or trailer line */
+  uint64_t left;   /* LENGTH: bytes to come; CHUNKED: of the current chunk */
+  int state;       /* CHUNKED: where in the framing */
+  int digits;      /* CHUNKED: hex digits of the current size */
+  size_t line;     /* CHUNKED: bytes of the current size or trailer line */
   size_t trailers; /* CHUNKED: bytes of trailers so far */
   int cr_first;    /* CHUNKED: the trailer line so far is one CR */
   int done;
@@ -44,7 +44,7 @@ void http_body_init(http_body_t *b, http_body_kind_t kind, uint64_t length);
  * rest, if b->done, starts the next message). 0, or BEACON_EINVAL for a
  * malformed chunked framing (the connection cannot be reused, and the
  * bytes cannot be trusted: close it). */
-BEACON_MUST_USE int http_body_scan(http_body_t *b, const uint8_t *in,
-                                   size_t n, size_t *used);
+BEACON_MUST_USE int http_body_scan(http_body_t *b, const uint8_t *in, size_t n,
+                                   size_t *used);
 
 #endif

@@ -48,7 +48,8 @@ size_t http_head_length(const char *buf, size_t len)
   for(size_t i = 0; i < len; i++) {
     if(buf[i] != '\n' || !i)
       continue;
-    if(buf[i - 1] == '\n' || (i >= 2 && buf[i - 1] == '\r' && buf[i - 2] == '\n'))
+    if(buf[i - 1] == '\n' ||
+       (i >= 2 && buf[i - 1] == '\r' && buf[i - 2] == '\n'))
       return i + 1;
   }
   return 0;
@@ -113,8 +114,8 @@ static int split(const char *l, size_t n, const char **name, size_t *nn,
 }
 
 /* Each comma-separated element of a list value, trimmed. */
-static int each_elem(const char *v, size_t n, int (*fn)(fields_t *, const char *, size_t),
-                     fields_t *f)
+static int each_elem(const char *v, size_t n,
+                     int (*fn)(fields_t *, const char *, size_t), fields_t *f)
 {
   while(n) {
     const char *comma = memchr(v, ',', n);
@@ -204,9 +205,15 @@ static int gather(const char *p, const char *end, fields_t *f,
 
 static int hop_by_hop(const fields_t *f, const char *name, size_t n)
 {
-  static const char *const fixed[] = {
-      "connection", "proxy-connection", "keep-alive", "proxy-authorization",
-      "proxy-authenticate", "te", "trailer", "upgrade", NULL};
+  static const char *const fixed[] = {"connection",
+                                      "proxy-connection",
+                                      "keep-alive",
+                                      "proxy-authorization",
+                                      "proxy-authenticate",
+                                      "te",
+                                      "trailer",
+                                      "upgrade",
+                                      NULL};
   for(int i = 0; fixed[i]; i++)
     if(name_is(name, n, fixed[i]))
       return 1;
@@ -280,7 +287,8 @@ static int parse_uri(const char *u, size_t n, uri_t *r, char *target,
   }
   int tl = snprintf(target, tcap, "%.*s:%.*s", (int)hl, host,
                     port ? (int)(u + a - port) : 2, port ? port : "80");
-  if(tl < 0 || (size_t)tl >= tcap || target_from_string(target, (size_t)tl, NULL))
+  if(tl < 0 || (size_t)tl >= tcap ||
+     target_from_string(target, (size_t)tl, NULL))
     return -1;
   r->path = u + a;
   r->plen = n - a;
@@ -316,7 +324,8 @@ int http_fwd_request(const char *head, size_t len, http_fwd_request_t *r,
   while((l = next_line(&p, end, &n)) && !n) /* leading empty lines */
     ;
   const char *sp1 = l ? memchr(l, ' ', n) : NULL;
-  const char *sp2 = sp1 ? memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - l)) : NULL;
+  const char *sp2 =
+      sp1 ? memchr(sp1 + 1, ' ', n - (size_t)(sp1 + 1 - l)) : NULL;
   if(!sp2 || sp1 == l)
     return 400;
   for(const char *c = l; c < sp1; c++)
@@ -369,8 +378,8 @@ static void response_body(const fields_t *f, int status, int is_head,
 }
 
 int http_fwd_response(const char *head, size_t len, int is_head,
-                      int client_keep_alive, http_fwd_response_t *r,
-                      char *out, size_t cap, size_t *outlen, const char **why)
+                      int client_keep_alive, http_fwd_response_t *r, char *out,
+                      size_t cap, size_t *outlen, const char **why)
 {
   const char *p = head, *end = head + len;
   size_t n;
@@ -394,7 +403,8 @@ int http_fwd_response(const char *head, size_t len, int is_head,
   r->interim = r->status < 200;
   response_body(&f, r->status, is_head, &r->body);
   int until_close = r->body.kind == HTTP_BODY_UNTIL_CLOSE;
-  r->keep_alive = !until_close && (minor ? !f.close : f.keep_alive && !f.close);
+  r->keep_alive =
+      !until_close && (minor ? !f.close : f.keep_alive && !f.close);
   out_t o = {.p = out, .cap = cap};
   put(&o, l, n);
   puts_(&o, "\r\n");

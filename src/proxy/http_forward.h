@@ -32,8 +32,8 @@ typedef struct http_fwd_request {
 
 typedef struct http_fwd_response {
   int status;
-  int interim;    /* 1xx: another head follows on the same request */
-  int keep_alive; /* the origin keeps the connection after the body */
+  int interim;     /* 1xx: another head follows on the same request */
+  int keep_alive;  /* the origin keeps the connection after the body */
   int client_keep; /* so does the client's: what the rewritten head says */
   http_body_t body;
 } http_fwd_response_t;

@@ -22,8 +22,7 @@ static char out[HTTP_FORWARD_MAX_HEAD + HTTP_FORWARD_HEAD_SLACK];
 static int request(const char *head, http_fwd_request_t *r, size_t *ol)
 {
   const char *why = NULL;
-  int st = http_fwd_request(head, strlen(head), r, out, sizeof(out), ol,
-                            &why);
+  int st = http_fwd_request(head, strlen(head), r, out, sizeof(out), ol, &why);
   if(st)
     assert_non_null(why);
   else
@@ -104,7 +103,8 @@ static void test_request_framing(void **state)
       {"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n",
        400},
       {"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
-      {"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+      {"POST http://h/ HTTP/1.1\r\nTransfer-Encoding: chunked, "
+       "chunked\r\n\r\n",
        400},
       {"POST http://h/ HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
       {"GET http://u:p@h/ HTTP/1.1\r\n\r\n", 400},
@@ -153,12 +153,10 @@ static void test_response(void **state)
   assert_false(r.keep_alive || r.client_keep);
   assert_non_null(strstr(out, "Connection: close\r\n"));
   /* HEAD, 204 and 304 have no body whatever they say. */
-  assert_int_equal(response("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n",
-                            1, 1, &r),
-                   0);
+  assert_int_equal(
+      response("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n", 1, 1, &r), 0);
   assert_int_equal(r.body.kind, HTTP_BODY_NONE);
-  assert_int_equal(response("HTTP/1.1 304 Not Modified\r\n\r\n", 0, 1, &r),
-                   0);
+  assert_int_equal(response("HTTP/1.1 304 Not Modified\r\n\r\n", 0, 1, &r), 0);
   assert_true(r.body.done && r.client_keep);
   /* 1xx: interim, no Connection field added. */
   assert_int_equal(response("HTTP/1.1 100 Continue\r\n\r\n", 0, 1, &r), 0);
@@ -220,8 +218,7 @@ static void test_body(void **state)
   /* Malformed: no digits, data not followed by CR LF, too many digits. */
   assert_int_equal(scan(HTTP_BODY_CHUNKED, 0, ";x\r\n", 1), -1);
   assert_int_equal(scan(HTTP_BODY_CHUNKED, 0, "1\r\nab\r\n", 1), -1);
-  assert_int_equal(scan(HTTP_BODY_CHUNKED, 0, "1000000000000000\r\n", 4),
-                   -1);
+  assert_int_equal(scan(HTTP_BODY_CHUNKED, 0, "1000000000000000\r\n", 4), -1);
   /* Until close: everything, never done. */
   assert_int_equal(scan(HTTP_BODY_UNTIL_CLOSE, 0, "abc", 1), -2);
 }
