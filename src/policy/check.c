@@ -19,7 +19,11 @@
 
 #include "beacon/beacon.h"
 #include "common/addr.h"
+#include "policy/class.h"
+#include "policy/own.h"
 #include "policy/policy_int.h"
+#include "policy/preset.h"
+#include "policy/rule.h"
 
 policy_t *policy_new(void)
 {
@@ -83,19 +87,6 @@ int policy_add(policy_t *p, int allow, const char *rule, char *err,
       return rc;
   }
   return 0;
-}
-
-int policy_prefix_match(const uint8_t *a, const uint8_t *net, unsigned prefix)
-{
-  unsigned whole = prefix / 8, rest = prefix % 8;
-  if(memcmp(a, net, whole))
-    return 0;
-  if(rest) {
-    uint8_t mask = (uint8_t)(0xff << (8 - rest));
-    if((a[whole] & mask) != (net[whole] & mask))
-      return 0;
-  }
-  return 1;
 }
 
 /* The IPv4 address an IPv6 destination embeds, into v4; 0 if none:

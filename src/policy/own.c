@@ -19,7 +19,8 @@
 
 #include "beacon/beacon.h"
 #include "common/addr.h"
-#include "policy/policy_int.h"
+#include "policy/own.h"
+#include "policy/ranges.h"
 
 typedef struct own_entry {
   uint8_t family; /* 4 or 6 */

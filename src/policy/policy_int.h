@@ -1,4 +1,6 @@
-/* policy_int.h - the rule representation shared by rule.c and check.c. */
+/* policy_int.h - the types the policy files share: a rule, the
+ * changing part of a policy, and the policy itself. Types only: each
+ * file's functions are in its own header. */
 #ifndef BEACON_POLICY_INT_H
 #define BEACON_POLICY_INT_H
 
@@ -40,34 +42,5 @@ struct policy {
   size_t cap;
   policy_env_t *env;
 };
-
-/* Parses one rule's text into *r (why included). 0, or BEACON_EINVAL with
- * the reason in err. */
-int policy_rule_parse(policy_rule_t *r, int allow, const char *text, char *err,
-                      size_t errlen);
-
-/* 1 and the preset's rules (CIDRs) when name is a preset ("private"),
- * 0 otherwise. */
-int policy_preset(const char *name, const char *const **rules, size_t *n);
-
-/* The class of the relay's own address (family 4 or 6, a not mapped),
- * POLICY_CLASS_OWN_ADDRESS or _BROADCAST, or POLICY_CLASS_NONE (own.c). */
-policy_class_t policy_own_lookup(const policy_t *p, int family,
-                                 const uint8_t *a);
-/* Allocates and frees p->env (own.c). */
-int policy_env_init(policy_t *p);
-void policy_env_free(policy_t *p);
-
-/* The static class of an address (the first of its classes that no
- * allow rule lifts, specific ones first), own addresses included
- * (class.c). */
-policy_class_t policy_class_judge(const policy_t *p, int family,
-                                  const uint8_t *a, uint16_t port);
-/* The class an address is in regardless of rules, own addresses
- * excepted (class.c); used to keep own addresses out of other classes. */
-policy_class_t policy_static_class(int family, const uint8_t *a);
-
-/* 1 if the first `prefix` bits of a and net are equal. */
-int policy_prefix_match(const uint8_t *a, const uint8_t *net, unsigned prefix);
 
 #endif

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "policy/policy_int.h"
+#include "policy/preset.h"
 
 static const char *const private_ranges[] = {
     "10.0.0.0/8",     "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",

@@ -19,7 +19,7 @@
 
 #include "beacon/beacon.h"
 #include "common/addr.h"
-#include "policy/policy_int.h"
+#include "policy/rule.h"
 
 static int fail(char *err, size_t errlen, const char *msg, const char *s,
                 size_t len)
@@ -199,4 +199,17 @@ int policy_rule_parse(policy_rule_t *r, int allow, const char *text, char *err,
     return BEACON_EINVAL;
   snprintf(r->why, sizeof(r->why), "%s %s", allow ? "allow" : "deny", text);
   return 0;
+}
+
+int policy_prefix_match(const uint8_t *a, const uint8_t *net, unsigned prefix)
+{
+  unsigned whole = prefix / 8, rest = prefix % 8;
+  if(memcmp(a, net, whole))
+    return 0;
+  if(rest) {
+    uint8_t mask = (uint8_t)(0xff << (8 - rest));
+    if((a[whole] & mask) != (net[whole] & mask))
+      return 0;
+  }
+  return 1;
 }
