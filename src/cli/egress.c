@@ -38,7 +38,7 @@ static const char footer_text[] =
     "streams and tunnels, the certificates, key, CA and CRL for new\n"
     "tunnels; the relay's own addresses are read again. An option that\n"
     "needs a restart keeps its running value with a warning\n"
-    "(docs/OPERATIONS.md \"Reloading\").\n";
+    "(beacon(1), SIGNALS).\n";
 
 static const char policy_help[] = "deny CIDR[:PORT[-PORT]] (repeatable).\n"
                                   "First, always: loopback, unspecified,\n"
