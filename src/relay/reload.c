@@ -13,6 +13,7 @@
 #include "log/log.h"
 #include "relay/own_addrs.h"
 #include "relay/prom.h"
+#include "relay/resources.h"
 #include "relay/restart_only.h"
 #include "relay/settings.h"
 #include "tls/file_checks.h"
@@ -100,6 +101,10 @@ static int reload_prepare(relay_t *r, reload_next_t *n, char *err,
   relay_settings_put(cur);
   if(rc)
     return rc;
+  /* max-tunnels left out: what the budgets of the start allow. */
+  if(!n->cfg.max_tunnels)
+    n->cfg.max_tunnels = relay_derive_max_tunnels(
+        r->budget.mem.limit, r->budget.fd_limit, r->budget.fd_reserve);
   const policy_t *pol = n->cfg.policy ? n->cfg.policy : r->default_policy;
   /* Its own addresses before it is published: a stream must never see
    * a policy without them. */

@@ -63,7 +63,7 @@ static void begin_stop(relay_t *r, const char *why)
   log_line_t l;
   if(log_begin(&l, LOG_INFO, "draining")) {
     log_str(&l, "reason", why);
-    log_ms(&l, "timeout", r->cfg.drain_timeout_ms);
+    log_ms(&l, "timeout", r->settings->cfg.drain_timeout_ms);
     log_u64(&l, "tunnels", atomic_load(&r->metrics.tunnels_open));
     log_end(&l);
   }
