@@ -306,6 +306,10 @@ static int read_config(const cli_command_t *cmd, const char *path, char **text,
     return CLI_EXIT_CONFIG;
   }
   buf[*len] = 0;
+  /* Kept as long as the values: a reload's copy need not be 1 MiB. */
+  char *fit = realloc(buf, *len + 2);
+  if(fit)
+    buf = fit;
   if(cmd->config_text) {
     *cmd->config_text = buf;
   } else {
