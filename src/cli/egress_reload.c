@@ -151,10 +151,15 @@ int egress_check_running(const relay_config_t *cfg)
     return CLI_EXIT_CONFIG;
   const char *names[16];
   size_t n = relay_config_restart_only(&running, cfg, names, 16);
-  for(size_t i = 0; i < n && i < 16; i++)
-    printf("beacon egress: %s differs from the running relay's (%s): a "
-           "reload keeps the running value, a restart is needed\n",
-           names[i], path);
+  char was[512], wanted[512];
+  for(size_t i = 0; i < n && i < 16; i++) {
+    relay_config_option_text(&running, names[i], was, sizeof(was));
+    relay_config_option_text(cfg, names[i], wanted, sizeof(wanted));
+    printf("beacon egress: %s differs from the running relay's (%s: "
+           "running %s, configured %s): a reload keeps the running value, "
+           "a restart is needed\n",
+           names[i], path, was, wanted);
+  }
   if(!n)
     printf("beacon egress: a reload applies every change (compared with "
            "%s)\n",

@@ -105,6 +105,10 @@ typedef struct relay_config_source {
 size_t relay_config_restart_only(const relay_config_t *running,
                                  const relay_config_t *next,
                                  const char **names, size_t cap);
+/* The value of one of those options in cfg as a config line gives it
+ * ("(default)" when left to the relay). 0, or -1 for another name. */
+int relay_config_option_text(const relay_config_t *cfg, const char *name,
+                             char *out, size_t cap);
 
 /* Counters, updated atomically from every worker (a metrics endpoint
  * reads them). "up" = controller to target, "down" = target to

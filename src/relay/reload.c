@@ -63,6 +63,7 @@ typedef struct reload_next {
   void *owner; /* the source's, until the snapshot holds it */
   struct tls_ctx *ctx;
   relay_settings_t *settings;
+  relay_config_t wanted;   /* cfg as configured, before the kept values */
   const char *restart[16]; /* restart-only options that differ */
   size_t nrestart;
 } reload_next_t;
@@ -95,6 +96,7 @@ static int reload_prepare(relay_t *r, reload_next_t *n, char *err,
     n->nrestart =
         relay_config_restart_only(&cur->cfg, &n->cfg, n->restart,
                                   sizeof(n->restart) / sizeof(n->restart[0]));
+    n->wanted = n->cfg;
     relay_restart_only_keep(&cur->cfg, &n->cfg);
     rc = relay_load_tls(&n->cfg, &n->ctx, err, errlen);
   }
@@ -118,12 +120,19 @@ static int reload_prepare(relay_t *r, reload_next_t *n, char *err,
   return 0;
 }
 
-static void log_restart_needed(const reload_next_t *n)
+static void log_restart_needed(const relay_config_t *running,
+                               const reload_next_t *n)
 {
   log_line_t l;
+  char was[512], wanted[512];
   for(size_t i = 0; i < n->nrestart && i < 16; i++)
     if(log_begin(&l, LOG_WARN, "reload_needs_restart")) {
+      relay_config_option_text(running, n->restart[i], was, sizeof(was));
+      relay_config_option_text(&n->wanted, n->restart[i], wanted,
+                               sizeof(wanted));
       log_str(&l, "option", n->restart[i]);
+      log_str(&l, "running", was);
+      log_str(&l, "configured", wanted);
       log_str(&l, "action",
               "keeping the running value: a restart is needed to change it");
       log_end(&l);
@@ -168,7 +177,7 @@ void relay_reload(relay_t *r)
     }
     return;
   }
-  log_restart_needed(&n);
+  log_restart_needed(&n.cfg, &n);
   reload_apply(r, &n);
   relay_cert_check(r, n.ctx);
   if(log_begin(&l, LOG_INFO, "reload")) {

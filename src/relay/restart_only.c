@@ -11,75 +11,126 @@
 
 #include "log/log.h"
 
-static int same_text(const char *a, const char *b)
+/* Each option's value as its config line has it; "" for one left at
+ * its "derive it" value (0, none), as an operator leaves it out. */
+typedef void (*format_fn)(const relay_config_t *c, char *out, size_t cap);
+
+static void text_of(const char *v, char *out, size_t cap)
 {
-  return (!a && !b) || (a && b && !strcmp(a, b));
+  snprintf(out, cap, "%s", v ? v : "");
 }
 
-/* One row per option: its name and whether two configurations differ
- * in it. */
+static void fmt_config_dir(const relay_config_t *c, char *out, size_t cap)
+{
+  text_of(c->config_dir, out, cap);
+}
+
+static void fmt_tunnel_addr(const relay_config_t *c, char *out, size_t cap)
+{
+  text_of(c->tunnel_addr, out, cap);
+}
+
+static void fmt_metrics_addr(const relay_config_t *c, char *out, size_t cap)
+{
+  text_of(c->metrics_addr, out, cap);
+}
+
+static void fmt_running_config(const relay_config_t *c, char *out, size_t cap)
+{
+  text_of(c->running_config, out, cap);
+}
+
+static void fmt_workers(const relay_config_t *c, char *out, size_t cap)
+{
+  if(c->workers)
+    snprintf(out, cap, "%u", c->workers);
+  else
+    out[0] = 0;
+}
+
+static void fmt_log_format(const relay_config_t *c, char *out, size_t cap)
+{
+  snprintf(out, cap, "%s", c->log_json ? "json" : "text");
+}
+
+static void fmt_memory_limit(const relay_config_t *c, char *out, size_t cap)
+{
+  if(c->memory_limit)
+    snprintf(out, cap, "%zu", c->memory_limit);
+  else
+    out[0] = 0;
+}
+
+static void fmt_handshake_timeout(const relay_config_t *c, char *out,
+                                  size_t cap)
+{
+  snprintf(out, cap, "%llu.%03llu",
+           (unsigned long long)(c->handshake_timeout_ms / 1000),
+           (unsigned long long)(c->handshake_timeout_ms % 1000));
+}
+
+static void fmt_handshakes(const relay_config_t *c, char *out, size_t cap)
+{
+  snprintf(out, cap, "%u:%u:%u", c->max_handshakes_start,
+           c->max_handshakes_rate, c->max_handshakes);
+}
+
+static void fmt_per_source(const relay_config_t *c, char *out, size_t cap)
+{
+  snprintf(out, cap, "%u", c->max_handshakes_per_source);
+}
+
 typedef struct restart_option {
   const char *name;
-  int (*differs)(const relay_config_t *a, const relay_config_t *b);
+  format_fn format;
 } restart_option_t;
 
-#define DIFFERS_TEXT(field)                                                   \
-  static int differs_##field(const relay_config_t *a,                         \
-                             const relay_config_t *b)                         \
-  {                                                                           \
-    return !same_text(a->field, b->field);                                    \
-  }
-#define DIFFERS(field)                                                        \
-  static int differs_##field(const relay_config_t *a,                         \
-                             const relay_config_t *b)                         \
-  {                                                                           \
-    return a->field != b->field;                                              \
-  }
-
-DIFFERS_TEXT(config_dir)
-DIFFERS_TEXT(tunnel_addr)
-DIFFERS_TEXT(metrics_addr)
-DIFFERS_TEXT(running_config)
-DIFFERS(workers)
-DIFFERS(log_json)
-DIFFERS(memory_limit)
-DIFFERS(handshake_timeout_ms)
-DIFFERS(max_handshakes_per_source)
-
-static int differs_handshakes(const relay_config_t *a, const relay_config_t *b)
-{
-  return a->max_handshakes_start != b->max_handshakes_start ||
-         a->max_handshakes_rate != b->max_handshakes_rate ||
-         a->max_handshakes != b->max_handshakes;
-}
-
 static const restart_option_t restart_options[] = {
-    {"config-dir", differs_config_dir},
-    {"tunnel-addr", differs_tunnel_addr},
-    {"workers", differs_workers},
-    {"metrics-addr", differs_metrics_addr},
-    {"log-format", differs_log_json},
-    {"memory-limit", differs_memory_limit},
-    {"handshake-timeout", differs_handshake_timeout_ms},
-    {"max-handshakes", differs_handshakes},
-    {"max-handshakes-per-source", differs_max_handshakes_per_source},
-    {"running-config", differs_running_config},
+    {"config-dir", fmt_config_dir},
+    {"tunnel-addr", fmt_tunnel_addr},
+    {"workers", fmt_workers},
+    {"metrics-addr", fmt_metrics_addr},
+    {"log-format", fmt_log_format},
+    {"memory-limit", fmt_memory_limit},
+    {"handshake-timeout", fmt_handshake_timeout},
+    {"max-handshakes", fmt_handshakes},
+    {"max-handshakes-per-source", fmt_per_source},
+    {"running-config", fmt_running_config},
 };
+
+#define RESTART_OPTIONS (sizeof(restart_options) / sizeof(restart_options[0]))
+#define VALUE_MAX 4096
 
 size_t relay_config_restart_only(const relay_config_t *running,
                                  const relay_config_t *next,
                                  const char **names, size_t cap)
 {
+  char a[VALUE_MAX], b[VALUE_MAX];
   size_t n = 0;
-  size_t count = sizeof(restart_options) / sizeof(restart_options[0]);
-  for(size_t i = 0; i < count; i++) {
-    if(!restart_options[i].differs(running, next))
+  for(size_t i = 0; i < RESTART_OPTIONS; i++) {
+    restart_options[i].format(running, a, sizeof(a));
+    restart_options[i].format(next, b, sizeof(b));
+    if(!strcmp(a, b))
       continue;
     if(n < cap)
       names[n] = restart_options[i].name;
     n++;
   }
   return n;
+}
+
+int relay_config_option_text(const relay_config_t *cfg, const char *name,
+                             char *out, size_t cap)
+{
+  for(size_t i = 0; i < RESTART_OPTIONS; i++)
+    if(!strcmp(restart_options[i].name, name)) {
+      restart_options[i].format(cfg, out, cap);
+      if(!out[0])
+        snprintf(out, cap, "(default)");
+      return 0;
+    }
+  snprintf(out, cap, "?");
+  return -1;
 }
 
 void relay_restart_only_keep(const relay_config_t *running,
@@ -99,28 +150,17 @@ void relay_restart_only_keep(const relay_config_t *running,
   next->running_config = running->running_config;
 }
 
-/* The lines, as `beacon egress --config` reads them; an option left at
- * its "derive it" value (0, none) is left out, as the operator did. */
+/* The lines, as `beacon egress --config` reads them. */
 static void write_lines(FILE *f, const relay_config_t *c)
 {
+  char v[VALUE_MAX];
   fprintf(f, "# written by beacon egress: the options a reload cannot\n"
              "# change, as this relay runs them (--check-config reads it)\n");
-  fprintf(f, "config-dir %s\n", c->config_dir);
-  fprintf(f, "tunnel-addr %s\n", c->tunnel_addr);
-  if(c->workers)
-    fprintf(f, "workers %u\n", c->workers);
-  if(c->metrics_addr)
-    fprintf(f, "metrics-addr %s\n", c->metrics_addr);
-  fprintf(f, "log-format %s\n", c->log_json ? "json" : "text");
-  if(c->memory_limit)
-    fprintf(f, "memory-limit %zu\n", c->memory_limit);
-  fprintf(f, "handshake-timeout %llu.%03llu\n",
-          (unsigned long long)(c->handshake_timeout_ms / 1000),
-          (unsigned long long)(c->handshake_timeout_ms % 1000));
-  fprintf(f, "max-handshakes %u:%u:%u\n", c->max_handshakes_start,
-          c->max_handshakes_rate, c->max_handshakes);
-  fprintf(f, "max-handshakes-per-source %u\n", c->max_handshakes_per_source);
-  fprintf(f, "running-config %s\n", c->running_config);
+  for(size_t i = 0; i < RESTART_OPTIONS; i++) {
+    restart_options[i].format(c, v, sizeof(v));
+    if(v[0])
+      fprintf(f, "%s %s\n", restart_options[i].name, v);
+  }
 }
 
 void relay_restart_only_write(const relay_config_t *cfg)

@@ -223,17 +223,22 @@ def test_restart_only_option_warns(env):
     r = env.beacon("egress", "--config", conf, "--check-config", timeout=30)
     out = r.stdout.decode(errors="replace")
     harness.check_eq(r.returncode, 0, out + r.stderr.decode())
-    for name in ("tunnel-addr", "workers"):
-        harness.check("%s differs from the running relay's" % name in out,
-                      out)
+    harness.check("tunnel-addr differs from the running relay's (%s: "
+                  "running 127.0.0.1:%d, configured 127.0.0.1:%d)" %
+                  (running, port, other) in out, out)
+    harness.check("workers differs from the running relay's (%s: running "
+                  "1, configured 2)" % running in out, out)
     harness.check("deny" not in out and "log-level" not in out, out)
 
     mark = len(relay.log_text())
     line = reload(relay)
     harness.check("restart_needed=2" in line, line)
-    for name in ("tunnel-addr", "workers"):
-        relay.wait_log(r"reload_needs_restart.*option=%s.*restart is needed"
-                       % name, timeout=5, start=mark)
+    relay.wait_log(r"reload_needs_restart option=tunnel-addr "
+                   r"running=127\.0\.0\.1:%d configured=127\.0\.0\.1:%d "
+                   r".*restart is needed" % (port, other), timeout=5,
+                   start=mark)
+    relay.wait_log(r"reload_needs_restart option=workers running=1 "
+                   r"configured=2 .*restart is needed", timeout=5, start=mark)
     harness.check(relay.listening(port), "left its running address")
     harness.check(not relay.listening(other), "bound the new address")
     harness.check_eq(echo_once(lp), b"", "the deny of the same reload")
