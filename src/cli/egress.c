@@ -344,7 +344,9 @@ static size_t other_opts(relay_config_t *c, egress_flags_t *f, cli_opt_t *t)
   return n;
 }
 
-int egress_parse_flags(int argc, char **argv, relay_config_t *cfg,
+/* Fills cfg and f from argv (egress_parse_fn). CLI_GO_ON, or an exit
+ * code. */
+static int parse_flags(int argc, char **argv, relay_config_t *cfg,
                        egress_flags_t *f, char **text, FILE *err)
 {
   cli_opt_t t[MAX_EGRESS_OPTS];
@@ -381,14 +383,14 @@ static int check(const relay_config_t *cfg)
                                 : CLI_EXIT_FAILURE;
   }
   printf("beacon egress: configuration OK\n");
-  return egress_check_running(cfg);
+  return egress_check_running(cfg, parse_flags);
 }
 
 static int run(relay_config_t *cfg, int argc, char **argv)
 {
   relay_t *relay = NULL;
   relay_config_source_t source;
-  egress_reload_source(&source, argc, argv);
+  egress_reload_source(&source, parse_flags, argc, argv);
   cfg->source = &source;
   char err[1024];
   int e = relay_new(&relay, cfg, err, sizeof(err));
@@ -413,7 +415,7 @@ int cli_egress_main(int argc, char **argv)
     fprintf(stderr, "beacon egress: out of memory\n");
     return CLI_EXIT_FAILURE;
   }
-  int rc = egress_parse_flags(argc, argv, &cfg, &f, NULL, NULL);
+  int rc = parse_flags(argc, argv, &cfg, &f, NULL, NULL);
   if(rc == CLI_GO_ON) {
     log_setup((log_level_t)f.level, f.json);
     egress_flags_apply(&f, &cfg);

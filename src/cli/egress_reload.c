@@ -48,8 +48,8 @@ static void parsed_free(void *owner)
 
 /* Parses argv into cfg and a new *out; CLI_GO_ON or an exit code, the
  * error lines written to err. */
-static int parse_again(int argc, char **argv, relay_config_t *cfg,
-                       egress_parsed_t **out, FILE *err)
+static int parse_again(egress_parse_fn parse, int argc, char **argv,
+                       relay_config_t *cfg, egress_parsed_t **out, FILE *err)
 {
   egress_parsed_t *p = calloc(1, sizeof(*p));
   if(!p || !(p->f.policy = policy_new())) {
@@ -59,7 +59,7 @@ static int parse_again(int argc, char **argv, relay_config_t *cfg,
   }
   p->f.level = LOG_INFO;
   relay_config_default(cfg);
-  int rc = egress_parse_flags(argc, argv, cfg, &p->f, &p->text, err);
+  int rc = parse(argc, argv, cfg, &p->f, &p->text, err);
   if(rc != CLI_GO_ON) {
     parsed_free(p);
     return rc;
@@ -89,6 +89,7 @@ static void one_line(const char *text, char *out, size_t cap)
 }
 
 typedef struct egress_argv {
+  egress_parse_fn parse;
   int argc;
   char **argv;
 } egress_argv_t;
@@ -103,7 +104,7 @@ static int load(void *ctx, relay_config_t *out, void **owner, char *err,
   size_t msglen = 0;
   FILE *ef = open_memstream(&msg, &msglen);
   egress_parsed_t *p = NULL;
-  int rc = parse_again(a->argc, a->argv, out, &p, ef ? ef : stderr);
+  int rc = parse_again(a->parse, a->argc, a->argv, out, &p, ef ? ef : stderr);
   if(ef)
     fclose(ef);
   if(rc != CLI_GO_ON) {
@@ -116,8 +117,10 @@ static int load(void *ctx, relay_config_t *out, void **owner, char *err,
   return 0;
 }
 
-void egress_reload_source(relay_config_source_t *src, int argc, char **argv)
+void egress_reload_source(relay_config_source_t *src, egress_parse_fn parse,
+                          int argc, char **argv)
 {
+  the_argv.parse = parse;
   the_argv.argc = argc;
   the_argv.argv = argv;
   src->load = load;
@@ -125,7 +128,7 @@ void egress_reload_source(relay_config_source_t *src, int argc, char **argv)
   src->ctx = &the_argv;
 }
 
-int egress_check_running(const relay_config_t *cfg)
+int egress_check_running(const relay_config_t *cfg, egress_parse_fn parse)
 {
   const char *path = cfg->running_config;
   if(!path)
@@ -147,7 +150,7 @@ int egress_check_running(const relay_config_t *cfg)
   char *av[] = {a0, a1, (char *)path, NULL};
   relay_config_t running;
   egress_parsed_t *p = NULL;
-  if(parse_again(3, av, &running, &p, stderr) != CLI_GO_ON)
+  if(parse_again(parse, 3, av, &running, &p, stderr) != CLI_GO_ON)
     return CLI_EXIT_CONFIG;
   const char *names[16];
   size_t n = relay_config_restart_only(&running, cfg, names, 16);

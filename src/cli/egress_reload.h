@@ -25,13 +25,13 @@ typedef struct egress_flags {
   int check_config; /* --check-config: check, then exit */
 } egress_flags_t;
 
-/* egress.c: fills cfg (defaults first: relay_config_default) and f
- * (policy allocated, level set) from argv and its --config file.
- * text: NULL, or where the file's text is handed over (the caller frees
- * it); err: where error lines go (NULL: stderr). CLI_GO_ON, or an exit
- * code. */
-int egress_parse_flags(int argc, char **argv, relay_config_t *cfg,
-                       egress_flags_t *f, char **text, FILE *err);
+/* egress.c's parser, given to this file so that it depends on no
+ * function of egress.c: fills cfg (defaults already in) and f (policy
+ * allocated, level set) from argv and its --config file. text: NULL, or
+ * where the file's text is handed over (the caller frees it); err: where
+ * error lines go (NULL: stderr). CLI_GO_ON, or an exit code. */
+typedef int (*egress_parse_fn)(int argc, char **argv, relay_config_t *cfg,
+                               egress_flags_t *f, char **text, FILE *err);
 
 /* Points cfg at what f holds (policy, clients, log settings). */
 void egress_flags_apply(egress_flags_t *f, relay_config_t *cfg);
@@ -39,11 +39,12 @@ void egress_flags_apply(egress_flags_t *f, relay_config_t *cfg);
 void egress_flags_free(egress_flags_t *f);
 
 /* A reload source parsing argv again (argv must outlive the relay). */
-void egress_reload_source(relay_config_source_t *src, int argc, char **argv);
+void egress_reload_source(relay_config_source_t *src, egress_parse_fn parse,
+                          int argc, char **argv);
 
 /* --check-config, once cfg passed: when cfg->running_config names a
  * file, prints each option that differs from it and needs a restart.
  * An exit code (CLI_EXIT_OK unless the file cannot be read). */
-int egress_check_running(const relay_config_t *cfg);
+int egress_check_running(const relay_config_t *cfg, egress_parse_fn parse);
 
 #endif
