@@ -193,6 +193,59 @@ def test_log_level_by_reload(env):
     relay.wait_log("stream_done", timeout=10, start=mark)
 
 
+def hanging_target(env):
+    """127.0.0.1:PORT whose connects hang: a listener with a full backlog
+    (the sockets filling it are closed at cleanup)."""
+    lst = socket.socket()
+    lst.bind(("127.0.0.1", 0))
+    lst.listen(0)
+    env.add_cleanup(lst.close)
+    for _ in range(8):
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(lst.getsockname())
+        env.add_cleanup(f.close)
+    time.sleep(0.2)
+    return lst.getsockname()[1]
+
+
+def closed_within(port, seconds):
+    """Opens a stream to port through a forward; the time until the
+    forward closed it, or None when it was still open after seconds."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    t0 = time.monotonic()
+    s.settimeout(seconds)
+    try:
+        s.recv(1)
+        return time.monotonic() - t0
+    except socket.timeout:
+        return None
+    except OSError:
+        return time.monotonic() - t0
+    finally:
+        s.close()
+
+
+@harness.timeout(90)
+def test_dial_timeout_by_reload(env):
+    """dial-timeout in the file, lowered and reloaded: a dial to a target
+    whose connects hang is still waiting after 2.5 s at 30 s, and given
+    up after about 1 s at 1 s."""
+    port = env.free_port()
+    conf = relay_conf(env, port, extra="dial-timeout 30\n")
+    relay = start_relay(env, conf, port)
+    lp = start_forward(env, port, "127.0.0.1:%d" % hanging_target(env))
+    harness.check_eq(closed_within(lp, 2.5), None, "closed at dial-timeout "
+                     "30")
+    relay_conf(env, port, extra="dial-timeout 1\n")
+    reload(relay)
+    mark = len(relay.log_text())
+    took = closed_within(lp, 8)
+    harness.check(took is not None and took < 5,
+                  "dial-timeout 1 not applied (closed after %s s)" % took)
+    relay.wait_log("reason=timeout", timeout=5, start=mark)
+
+
 @harness.timeout(90)
 def test_restart_only_option_warns(env):
     """A changed tunnel-addr and workers: the reload applies the rest (a
