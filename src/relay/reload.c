@@ -139,16 +139,20 @@ static void log_restart_needed(const relay_config_t *running,
     }
 }
 
-/* The swap: new tunnels take the new TLS context and every call after it
- * the new settings; what runs keeps what it took. */
+/* The swap, in one hold of ctx_lock: no read under the lock finds the
+ * new TLS context with the old settings, or the reverse. New tunnels
+ * and every call after it take the new ones; what runs keeps what it
+ * took. */
 static void reload_apply(relay_t *r, reload_next_t *n)
 {
   uv_mutex_lock(&r->ctx_lock);
   struct tls_ctx *old = r->ctx;
   r->ctx = n->ctx;
+  relay_settings_t *old_settings =
+      relay_settings_exchange_locked(r, n->settings);
   uv_mutex_unlock(&r->ctx_lock);
   tls_ctx_unref(old); /* live tunnels hold their own references */
-  relay_settings_swap(r, n->settings);
+  relay_settings_put(old_settings);
   /* The control loop renders the metrics: rebinding here, before the
    * old policy can go, leaves no scrape reading a freed counter. */
   relay_prom_policy_rebind(&r->prom, n->settings->policy);

@@ -37,11 +37,10 @@ void relay_settings_put(relay_settings_t *s)
   free(s);
 }
 
-void relay_settings_swap(relay_t *r, relay_settings_t *s)
+relay_settings_t *relay_settings_exchange_locked(relay_t *r,
+                                                 relay_settings_t *s)
 {
-  uv_mutex_lock(&r->ctx_lock);
   relay_settings_t *old = r->settings;
   r->settings = s;
-  uv_mutex_unlock(&r->ctx_lock);
-  relay_settings_put(old);
+  return old;
 }

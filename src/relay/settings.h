@@ -30,8 +30,12 @@ relay_settings_t *relay_settings_new(const relay_config_t *cfg,
 relay_settings_t *relay_settings_get(relay_t *r);
 /* Drops a reference; the last one frees the snapshot and its owner. */
 void relay_settings_put(relay_settings_t *s);
-/* Publishes s (takes the caller's reference); the old snapshot lives on
- * in the streams and calls that still hold it. Control loop only. */
-void relay_settings_swap(relay_t *r, relay_settings_t *s);
+/* Publishes s (takes the caller's reference) and returns the old
+ * snapshot, whose reference the caller drops (relay_settings_put) once
+ * it let go of ctx_lock, which it holds here: the TLS context can change
+ * in the same hold. The old snapshot lives on in the streams and calls
+ * that still hold it. Control loop only. */
+relay_settings_t *relay_settings_exchange_locked(relay_t *r,
+                                                 relay_settings_t *s);
 
 #endif

@@ -83,7 +83,9 @@ static void test_snapshot_lifetime(void **state)
   cfg.dial_timeout_ms = 2000;
   released = 0;
   relay_settings_t *next = relay_settings_new(&cfg, NULL, malloc(8));
-  relay_settings_swap(r, next);
+  uv_mutex_lock(&r->ctx_lock);
+  relay_settings_put(relay_settings_exchange_locked(r, next));
+  uv_mutex_unlock(&r->ctx_lock);
   /* The holder reads what it took; a new get sees the new snapshot. */
   assert_int_equal(held->cfg.dial_timeout_ms, 1000);
   relay_settings_t *now = relay_settings_get(r);
@@ -95,7 +97,11 @@ static void test_snapshot_lifetime(void **state)
 
   relay_settings_t *third = relay_settings_new(&cfg, NULL, malloc(8));
   relay_settings_t *old = relay_settings_get(r);
-  relay_settings_swap(r, third);
+  uv_mutex_lock(&r->ctx_lock);
+  relay_settings_t *prev = relay_settings_exchange_locked(r, third);
+  uv_mutex_unlock(&r->ctx_lock);
+  assert_ptr_equal(prev, next);
+  relay_settings_put(prev);
   assert_int_equal(released, 0); /* old still held */
   relay_settings_put(old);
   assert_int_equal(released, 1); /* its last reference */
