@@ -11,6 +11,7 @@
 
 #include "beacon/beacon.h"
 #include "cli/cli.h"
+#include "cli/egress_reload.h"
 #include "cli/options.h"
 #include "cli/values.h"
 #include "log/log.h"
@@ -18,7 +19,6 @@
 #include "relay/relay.h"
 #include "tls/identity.h"
 
-#define MAX_ALLOW_CLIENTS 256
 #define MAX_EGRESS_OPTS 32
 
 static const char usage_text[] =
@@ -31,9 +31,14 @@ static const char usage_text[] =
 
 static const char footer_text[] =
     "\n"
-    "Signals: SIGTERM/SIGINT drain and exit, SIGHUP reloads the\n"
-    "certificates, key, CA and CRL for new tunnels and rereads the\n"
-    "relay's own addresses.\n";
+    "Signals: SIGTERM/SIGINT drain and exit. SIGHUP reads the\n"
+    "configuration again (the --config file and the command line)\n"
+    "and applies it at once, or nothing of it if it is invalid: the\n"
+    "policy, --allow-client, timeouts, limits and --log-level for new\n"
+    "streams and tunnels, the certificates, key, CA and CRL for new\n"
+    "tunnels; the relay's own addresses are read again. An option that\n"
+    "needs a restart keeps its running value with a warning\n"
+    "(beacon(1), SIGNALS).\n";
 
 static const char policy_help[] = "deny CIDR[:PORT[-PORT]] (repeatable).\n"
                                   "First, always: loopback, unspecified,\n"
@@ -61,16 +66,6 @@ static const char allow_client_help[] =
     "order free) or a 64-hex SPKI SHA-256 from\n"
     "`beacon pki fingerprint` (repeatable;\n"
     "default: any Fleet CA controller)";
-
-/* What the flags build besides relay_config_t. */
-typedef struct egress_flags {
-  policy_t *policy;
-  /* canonical forms (tls/identity.h), compared with each peer's */
-  char *clients[MAX_ALLOW_CLIENTS];
-  size_t nclients;
-  int level, json;
-  int check_config; /* --check-config: check, then exit */
-} egress_flags_t;
 
 static int parse_allow(void *policy, const char *v, char *why, size_t cap)
 {
@@ -218,6 +213,14 @@ static size_t where_opts(relay_config_t *c, egress_flags_t *f, cli_opt_t *t)
                        .parse = parse_allow_client,
                        .ctx = f,
                        .help = allow_client_help};
+  t[n++] =
+      (cli_opt_t){.name = "running-config",
+                  .kind = CLI_OPT_STRING,
+                  .metavar = "FILE",
+                  .str = &c->running_config,
+                  .help = "write the options a reload cannot change\nhere, as "
+                          "running; --check-config lists\nthose that differ "
+                          "(default: none)"};
   return n;
 }
 
@@ -341,9 +344,10 @@ static size_t other_opts(relay_config_t *c, egress_flags_t *f, cli_opt_t *t)
   return n;
 }
 
-/* Fills cfg and f from argv. CLI_GO_ON, or an exit code. */
+/* Fills cfg and f from argv (egress_parse_fn). CLI_GO_ON, or an exit
+ * code. */
 static int parse_flags(int argc, char **argv, relay_config_t *cfg,
-                       egress_flags_t *f)
+                       egress_flags_t *f, char **text, FILE *err)
 {
   cli_opt_t t[MAX_EGRESS_OPTS];
   size_t n = where_opts(cfg, f, t);
@@ -356,7 +360,9 @@ static int parse_flags(int argc, char **argv, relay_config_t *cfg,
                        .opts = t,
                        .nopts = n,
                        .help_column = 28,
-                       .check_config = &f->check_config};
+                       .check_config = &f->check_config,
+                       .config_text = text,
+                       .err = err};
   int first;
   int rc = cli_options_parse(&cmd, argc, argv, &first);
   if(rc == CLI_GO_ON && first < argc)
@@ -377,12 +383,15 @@ static int check(const relay_config_t *cfg)
                                 : CLI_EXIT_FAILURE;
   }
   printf("beacon egress: configuration OK\n");
-  return CLI_EXIT_OK;
+  return egress_check_running(cfg, parse_flags);
 }
 
-static int run(relay_config_t *cfg)
+static int run(relay_config_t *cfg, int argc, char **argv)
 {
   relay_t *relay = NULL;
+  relay_config_source_t source;
+  egress_reload_source(&source, parse_flags, argc, argv);
+  cfg->source = &source;
   char err[1024];
   int e = relay_new(&relay, cfg, err, sizeof(err));
   if(e) {
@@ -406,16 +415,12 @@ int cli_egress_main(int argc, char **argv)
     fprintf(stderr, "beacon egress: out of memory\n");
     return CLI_EXIT_FAILURE;
   }
-  int rc = parse_flags(argc, argv, &cfg, &f);
+  int rc = parse_flags(argc, argv, &cfg, &f, NULL, NULL);
   if(rc == CLI_GO_ON) {
     log_setup((log_level_t)f.level, f.json);
-    cfg.policy = f.policy;
-    cfg.allow_clients = (const char *const *)f.clients;
-    cfg.n_allow_clients = f.nclients;
-    rc = f.check_config ? check(&cfg) : run(&cfg);
+    egress_flags_apply(&f, &cfg);
+    rc = f.check_config ? check(&cfg) : run(&cfg, argc, argv);
   }
-  for(size_t i = 0; i < f.nclients; i++)
-    free(f.clients[i]);
-  policy_free(f.policy);
+  egress_flags_free(&f);
   return rc;
 }

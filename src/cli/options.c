@@ -18,14 +18,22 @@
 /* A config file is a page of text; anything larger is a mistake. */
 #define CONFIG_MAX_BYTES (1 << 20)
 
+/* Where errors go during cli_options_parse(): cmd->err or stderr. */
+static FILE *error_stream;
+
+static FILE *err_out(void)
+{
+  return error_stream ? error_stream : stderr;
+}
+
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
   va_list ap;
-  fprintf(stderr, "beacon %s: ", cmd);
+  fprintf(err_out(), "beacon %s: ", cmd);
   va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
+  vfprintf(err_out(), fmt, ap);
   va_end(ap);
-  fprintf(stderr, "\nRun 'beacon %s --help' for usage.\n", cmd);
+  fprintf(err_out(), "\nRun 'beacon %s --help' for usage.\n", cmd);
   return CLI_EXIT_USAGE;
 }
 
@@ -129,7 +137,7 @@ static int store(const cli_command_t *cmd, const cli_opt_t *o, const char *v)
   const char *dashes = o->name ? "--" : "-";
   int rc = parse_value(o, v, why, sizeof(why));
   if(rc == CLI_EXIT_FAILURE) {
-    fprintf(stderr, "beacon %s: %s%s: %s\n", cmd->name, dashes, name, why);
+    fprintf(err_out(), "beacon %s: %s%s: %s\n", cmd->name, dashes, name, why);
     return rc;
   }
   if(rc)
@@ -274,26 +282,41 @@ static int on_command_line(const cli_command_t *cmd,
  * them, so they stay for the life of the process. */
 static char *config_text;
 
-/* Reads path into config_text. 0, or an exit code after one line. */
-static int read_config(const cli_command_t *cmd, const char *path, size_t *len)
+/* Reads path into a new buffer, kept in config_text (or handed over in
+ * *cmd->config_text, which the caller then owns) and *text. 0, or an
+ * exit code after one line. */
+static int read_config(const cli_command_t *cmd, const char *path, char **text,
+                       size_t *len)
 {
-  free(config_text);
-  config_text = malloc(CONFIG_MAX_BYTES + 2);
-  FILE *f = config_text ? fopen(path, "rb") : NULL;
+  char *buf = malloc(CONFIG_MAX_BYTES + 2);
+  FILE *f = buf ? fopen(path, "rb") : NULL;
   if(!f) {
-    fprintf(stderr, "beacon %s: --config %s: %s\n", cmd->name, path,
-            config_text ? strerror(errno) : "out of memory");
-    return config_text ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
+    fprintf(err_out(), "beacon %s: --config %s: %s\n", cmd->name, path,
+            buf ? strerror(errno) : "out of memory");
+    free(buf);
+    return buf ? CLI_EXIT_CONFIG : CLI_EXIT_FAILURE;
   }
-  *len = fread(config_text, 1, CONFIG_MAX_BYTES + 1, f);
+  *len = fread(buf, 1, CONFIG_MAX_BYTES + 1, f);
   int e = ferror(f) ? errno : 0;
   fclose(f);
   if(e || *len > CONFIG_MAX_BYTES) {
-    fprintf(stderr, "beacon %s: --config %s: %s\n", cmd->name, path,
+    fprintf(err_out(), "beacon %s: --config %s: %s\n", cmd->name, path,
             e ? strerror(e) : "larger than 1 MiB");
+    free(buf);
     return CLI_EXIT_CONFIG;
   }
-  config_text[*len] = 0;
+  buf[*len] = 0;
+  /* Kept as long as the values: a reload's copy need not be 1 MiB. */
+  char *fit = realloc(buf, *len + 2);
+  if(fit)
+    buf = fit;
+  if(cmd->config_text) {
+    *cmd->config_text = buf;
+  } else {
+    free(config_text);
+    config_text = buf;
+  }
+  *text = buf;
   return 0;
 }
 
@@ -328,14 +351,14 @@ static int file_option(const cli_command_t *cmd, const unsigned char *given,
   } else if(o->kind != CLI_OPT_FLAG && !v)
     snprintf(why, sizeof(why), "%s: a value is needed", e->name);
   if(why[0]) {
-    fprintf(stderr, "%s:%d: %s\n", path, e->line, why);
+    fprintf(err_out(), "%s:%d: %s\n", path, e->line, why);
     return -1;
   }
   if(on_command_line(cmd, given, i))
     return 0;
   if(o->kind == CLI_OPT_FLAG) {
     if(v && strcmp(v, "yes") && strcmp(v, "no")) {
-      fprintf(stderr, "%s:%d: %s '%s': expected yes or no\n", path, e->line,
+      fprintf(err_out(), "%s:%d: %s '%s': expected yes or no\n", path, e->line,
               e->name, v);
       return -1;
     }
@@ -344,11 +367,11 @@ static int file_option(const cli_command_t *cmd, const unsigned char *given,
   }
   rc = parse_value(o, v, why, sizeof(why));
   if(rc == CLI_EXIT_FAILURE) {
-    fprintf(stderr, "%s:%d: %s: %s\n", path, e->line, e->name, why);
+    fprintf(err_out(), "%s:%d: %s: %s\n", path, e->line, e->name, why);
     return rc;
   }
   if(rc)
-    fprintf(stderr, "%s:%d: %s '%s': %s\n", path, e->line, e->name, v, why);
+    fprintf(err_out(), "%s:%d: %s '%s': %s\n", path, e->line, e->name, v, why);
   return rc ? -1 : 0;
 }
 
@@ -358,16 +381,17 @@ static int apply_config(const cli_command_t *cmd, const char *path,
                         const unsigned char *given)
 {
   size_t len;
-  int rc = read_config(cmd, path, &len), errors = 0;
+  char *text = NULL;
+  int rc = read_config(cmd, path, &text, &len), errors = 0;
   if(rc)
     return rc;
   config_file_t f;
   config_file_entry_t e;
   config_file_event_t ev;
-  config_file_init(&f, config_text, len);
+  config_file_init(&f, text, len);
   while((ev = config_file_next(&f, &e)) != CONFIG_FILE_END) {
     if(ev == CONFIG_FILE_ERROR) {
-      fprintf(stderr, "%s:%d: %s\n", path, e.line, e.error);
+      fprintf(err_out(), "%s:%d: %s\n", path, e.line, e.error);
       errors++;
     } else if((rc = file_option(cmd, given, path, &e)) == CLI_EXIT_FAILURE) {
       return rc;
@@ -421,8 +445,8 @@ static int walk_argv(const cli_command_t *cmd, int argc, char **argv,
   }
 }
 
-int cli_options_parse(const cli_command_t *cmd, int argc, char **argv,
-                      int *first_operand)
+static int parse(const cli_command_t *cmd, int argc, char **argv,
+                 int *first_operand)
 {
   struct option longs[MAX_OPTS + 4];
   char shorts[2 * MAX_OPTS + 4];
@@ -441,6 +465,15 @@ int cli_options_parse(const cli_command_t *cmd, int argc, char **argv,
   rc = walk_argv(cmd, argc, argv, shorts, longs, NULL, NULL);
   if(rc == CLI_GO_ON)
     *first_operand = optind;
+  return rc;
+}
+
+int cli_options_parse(const cli_command_t *cmd, int argc, char **argv,
+                      int *first_operand)
+{
+  error_stream = cmd->err;
+  int rc = parse(cmd, argc, argv, first_operand);
+  error_stream = NULL;
   return rc;
 }
 

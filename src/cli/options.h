@@ -91,6 +91,11 @@ typedef struct cli_command {
   /* Non-NULL: --config FILE and --check-config are options too, and
    * *check_config = 1 when --check-config is given. */
   int *check_config;
+  /* Non-NULL: the config file's text (which the values point into) is
+   * handed over here for the caller to free, instead of kept for the
+   * life of the process (a reload parses again). */
+  char **config_text;
+  FILE *err; /* where error lines go; NULL: stderr */
 } cli_command_t;
 
 /* Parses argv[1..] (argv[0] is the subcommand). Returns CLI_GO_ON with

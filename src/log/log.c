@@ -3,20 +3,27 @@
 #include "log/log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-static log_level_t min_level = LOG_INFO;
+/* Atomic: a reload changes it while other threads log. */
+static atomic_int min_level = LOG_INFO;
 static int use_json;
 
 static const char *level_names[] = {"debug", "info", "warn", "error"};
 
 void log_setup(log_level_t level, int json)
 {
-  min_level = level;
+  atomic_store(&min_level, (int)level);
   use_json = json;
+}
+
+void log_set_level(log_level_t level)
+{
+  atomic_store(&min_level, (int)level);
 }
 
 int log_level_parse(const char *s)
@@ -40,7 +47,7 @@ int log_format_parse(const char *s)
 
 int log_enabled(log_level_t level)
 {
-  return level >= min_level;
+  return (int)level >= atomic_load(&min_level);
 }
 
 static void put(log_line_t *l, const char *s, size_t n)
@@ -104,7 +111,7 @@ static void put_key(log_line_t *l, const char *key)
 
 int log_begin(log_line_t *l, log_level_t level, const char *event)
 {
-  if(level < min_level)
+  if((int)level < atomic_load(&min_level))
     return 0;
   struct timespec ts;
   struct tm tm;

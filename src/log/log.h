@@ -36,6 +36,8 @@ typedef struct log_line {
 
 /* Process-wide settings; call once at start-up before threads. */
 void log_setup(log_level_t min_level, int json);
+/* Changes the level while threads log (a reload). */
+void log_set_level(log_level_t min_level);
 /* Parses "debug|info|warn|error" / "text|json"; -1 when unknown. */
 int log_level_parse(const char *s);
 int log_format_parse(const char *s);

@@ -16,6 +16,7 @@
 #include "beacon/beacon.h"
 #include "log/log.h"
 #include "relay/addr_text.h"
+#include "relay/settings.h"
 #include "tls/identity.h"
 
 int relay_handshakes_check(const relay_config_t *cfg, char *err, size_t errlen)
@@ -180,7 +181,8 @@ int relay_handshake_admit(relay_tunnel_t *t, uint64_t *timeout_ms)
 void relay_handshake_conn_config(relay_worker_t *w, uint64_t timeout_ms,
                                  conn_config_t *cc)
 {
-  const relay_config_t *c = &w->r->cfg;
+  relay_settings_t *s = relay_settings_get(w->r); /* a reload's, if any */
+  const relay_config_t *c = &s->cfg;
   conn_config_default(cc);
   cc->handshake_timeout_ms = timeout_ms;
   cc->write_timeout_ms = c->write_timeout_ms;
@@ -197,6 +199,7 @@ void relay_handshake_conn_config(relay_worker_t *w, uint64_t timeout_ms,
   cc->mux.max_window = 0; /* the default cap, or 256 KiB fixed */
   cc->mux.keepalive_ms = c->keepalive_ms;
   cc->mux.keepalive_timeout_ms = c->keepalive_timeout_ms;
+  relay_settings_put(s);
 }
 
 void relay_handshake_leave(relay_tunnel_t *t)
@@ -270,9 +273,8 @@ void relay_handshake_failed(relay_tunnel_t *t, int rc, const char *detail)
   }
 }
 
-static int client_allowed(relay_tunnel_t *t)
+static int client_allowed(relay_tunnel_t *t, const relay_config_t *cfg)
 {
-  const relay_config_t *cfg = &t->w->r->cfg;
   if(!cfg->n_allow_clients)
     return 1;
   char dn[TLS_IDENTITY_MAX], spki[80];
@@ -292,14 +294,20 @@ int relay_handshake_admit_tunnel(relay_tunnel_t *t)
 {
   relay_t *r = t->w->r;
   relay_handshake_leave(t);
-  if(!client_allowed(t)) {
+  relay_settings_t *s = relay_settings_get(r); /* a reload's, if any */
+  int allowed = client_allowed(t, &s->cfg);
+  /* 0 = derived at start (r->cfg has the figure) */
+  uint32_t max_tunnels =
+      s->cfg.max_tunnels ? s->cfg.max_tunnels : r->cfg.max_tunnels;
+  relay_settings_put(s);
+  if(!allowed) {
     atomic_fetch_add(&r->metrics.hs_fail_not_allowed, 1);
     relay_handshake_failed_io(t, "client not allowed by --allow-client",
                               t->spki);
     return -1;
   }
   uint64_t open = atomic_fetch_add(&r->metrics.tunnels_open, 1) + 1;
-  if(open > r->cfg.max_tunnels) {
+  if(open > max_tunnels) {
     atomic_fetch_sub(&r->metrics.tunnels_open, 1);
     atomic_fetch_add(&r->metrics.tunnels_refused, 1);
     log_line_t l;
@@ -307,7 +315,7 @@ int relay_handshake_admit_tunnel(relay_tunnel_t *t)
       log_str(&l, "peer", t->peer);
       log_str(&l, "subject", t->subject);
       log_str(&l, "reason", "max_tunnels");
-      log_u64(&l, "max_tunnels", r->cfg.max_tunnels);
+      log_u64(&l, "max_tunnels", max_tunnels);
       log_end(&l);
     }
     return -1;

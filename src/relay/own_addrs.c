@@ -23,12 +23,14 @@
 #include <unistd.h>
 
 #include "log/log.h"
+#include "relay/settings.h"
 
 #define OWN_ADDRS_POLL_MS 60000
 
+/* The live snapshot's: only this (control) thread replaces it. */
 static const policy_t *effective_policy(relay_t *r)
 {
-  return r->cfg.policy ? r->cfg.policy : r->default_policy;
+  return r->settings->policy;
 }
 
 static int to_policy_addr(const struct sockaddr *sa, policy_addr_t *out)
@@ -69,7 +71,21 @@ static policy_own_addr_t *collect(struct ifaddrs *ifs, size_t *n)
   return v;
 }
 
+/* Reads the addresses into p: 1 changed, 0 same, or an error. */
+static int refresh_policy(relay_t *r, const policy_t *p, const char *why);
+
 int relay_own_addrs_refresh(relay_t *r, const char *why)
+{
+  return refresh_policy(r, effective_policy(r), why);
+}
+
+void relay_own_addrs_fill(relay_t *r, const policy_t *p)
+{
+  if(p != effective_policy(r))
+    (void)refresh_policy(r, p, "reload");
+}
+
+static int refresh_policy(relay_t *r, const policy_t *p, const char *why)
 {
   struct ifaddrs *ifs = NULL;
   size_t n = 0;
@@ -88,10 +104,10 @@ int relay_own_addrs_refresh(relay_t *r, const char *why)
   r->own_failed = 0;
   policy_own_addr_t *v = collect(ifs, &n);
   freeifaddrs(ifs);
-  rc = v ? policy_set_own(effective_policy(r), v, n) : BEACON_ENOMEM;
+  rc = v ? policy_set_own(p, v, n) : BEACON_ENOMEM;
   free(v);
   if(rc == 1 && log_begin(&l, LOG_INFO, "own_addresses")) {
-    log_u64(&l, "count", policy_own_count(effective_policy(r)));
+    log_u64(&l, "count", policy_own_count(p));
     log_str(&l, "on", why);
     log_end(&l);
   }

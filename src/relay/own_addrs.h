@@ -15,6 +15,9 @@ int relay_own_addrs_refresh(relay_t *r, const char *why);
 /* Starts the netlink watch and the periodic refresh on r->loop, and reads
  * the set once. */
 void relay_own_addrs_start(relay_t *r);
+/* Gives p, a policy about to replace the live one (a reload), the
+ * relay's own addresses now. */
+void relay_own_addrs_fill(relay_t *r, const policy_t *p);
 /* Closes what relay_own_addrs_start opened. */
 void relay_own_addrs_stop(relay_t *r);
 

@@ -158,6 +158,13 @@ void relay_prom_policy(relay_prom_t *p, const policy_t *policy)
                 policy_refusals_of(policy, (policy_class_t)i));
 }
 
+void relay_prom_policy_rebind(relay_prom_t *p, const policy_t *policy)
+{
+  for(size_t i = 1; i < POLICY_CLASS_COUNT; i++)
+    metric_bind(&p->policy_classes, i - 1,
+                policy_refusals_of(policy, (policy_class_t)i));
+}
+
 void relay_prom_target_connect(relay_t *r, int status, int os_err, uint64_t ns)
 {
   size_t o = connect_outcome_of(status);

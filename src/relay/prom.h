@@ -15,6 +15,9 @@ void relay_prom_budget(relay_prom_t *p, budget_t *b);
  * reports them. Any worker thread. */
 /* Adds the refusals by default class of the relay's policy. */
 void relay_prom_policy(relay_prom_t *p, const policy_t *policy);
+/* The same family, counting a reloaded policy's refusals (control loop;
+ * they start again from 0). */
+void relay_prom_policy_rebind(relay_prom_t *p, const policy_t *policy);
 void relay_prom_target_connect(relay_t *r, int status, int os_err,
                                uint64_t ns);
 /* Sets beacon_relay_cert_expiry_timestamp_seconds from ctx and logs a

@@ -8,7 +8,7 @@
  * own listening socket bound to the same address with SO_REUSEPORT; a
  * tunnel lives on the loop that accepted it. The calling thread runs a
  * control loop for the signals: SIGTERM/SIGINT drain and stop, SIGHUP
- * reloads the certificates for new tunnels.
+ * reloads the configuration (cfg.source) and the certificates.
  *
  *   relay_config_t cfg;
  *   relay_config_default(&cfg);
@@ -26,6 +26,8 @@
 
 #include "policy/policy.h"
 #include "common/error.h"
+
+struct relay_config_source;
 
 typedef struct relay_config {
   const char *config_dir;   /* relay.crt, relay.key, fleet-ca.crt, crl.pem */
@@ -73,7 +75,40 @@ typedef struct relay_config {
   /* --allow-group-readable-key: relay.key may be 0640 when its group is
    * one of the relay's (root:beacon under the systemd unit). */
   int allow_group_readable_key;
+  /* SIGHUP builds the whole configuration again from here and applies
+   * what may change in place (docs/OPERATIONS.md "Reloading"); NULL =
+   * a reload rereads the TLS files only. Borrowed. */
+  const struct relay_config_source *source;
+  int log_level; /* log_level_t a reload applies; -1 = leave the log be */
+  int log_json;  /* --log-format json: restart only, compared on reload */
+  /* --running-config FILE: the options that need a restart, as the
+   * relay runs them, written at start and after each reload in config
+   * file form, for --check-config to compare with; NULL = none. */
+  const char *running_config;
 } relay_config_t;
+
+/* Where a reload gets its configuration (`beacon egress`: the config
+ * file and the command line, parsed as at start). */
+typedef struct relay_config_source {
+  /* Fills *out; its pointers (policy, allow_clients, strings) point
+   * into *owner. 0, or nonzero with err saying why. Control loop. */
+  int (*load)(void *ctx, relay_config_t *out, void **owner, char *err,
+              size_t errlen);
+  void (*release)(void *owner); /* any thread */
+  void *ctx;
+} relay_config_source_t;
+
+/* The options of cfg that cannot change in place ("tunnel-addr",
+ * "workers", ...; docs/OPERATIONS.md "Reloading") whose values differ
+ * between running and next: up to cap of their names into names (may
+ * be NULL with cap 0). Returns how many differ. */
+size_t relay_config_restart_only(const relay_config_t *running,
+                                 const relay_config_t *next,
+                                 const char **names, size_t cap);
+/* The value of one of those options in cfg as a config line gives it
+ * ("(default)" when left to the relay). 0, or -1 for another name. */
+int relay_config_option_text(const relay_config_t *cfg, const char *name,
+                             char *out, size_t cap);
 
 /* Counters, updated atomically from every worker (a metrics endpoint
  * reads them). "up" = controller to target, "down" = target to

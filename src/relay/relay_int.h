@@ -65,6 +65,7 @@
 typedef struct relay_worker relay_worker_t;
 typedef struct relay_tunnel relay_tunnel_t;
 typedef struct relay_stream relay_stream_t;
+typedef struct relay_settings relay_settings_t; /* settings.h */
 
 /* What a tunnel reports to its worker; worker.c fills it in, so that
  * tunnel.c calls no function of worker.c. */
@@ -124,8 +125,11 @@ struct relay {
    * warning, so each controller is warned about once a day. */
   atomic_uint_least64_t client_expiry_warned[RELAY_CLIENT_EXPIRY_SLOTS];
 
-  uv_mutex_t ctx_lock; /* guards ctx */
+  uv_mutex_t ctx_lock; /* guards ctx and settings */
   struct tls_ctx *ctx;
+  /* What a reload may change (settings.h); r->cfg keeps what it found
+   * at start (derived limits included) for what needs a restart. */
+  relay_settings_t *settings;
 
   /* Memory and descriptors, shared by every worker (budget.h). */
   budget_t budget;
@@ -305,6 +309,8 @@ struct relay_stream {
   uv_shutdown_t shutdown_req;
   uint64_t start_ms;
   uint64_t dial_start_ns; /* uv_hrtime() when the target dial began */
+  /* The settings its dial was judged by (settings.h), kept to its end. */
+  relay_settings_t *settings;
 };
 
 #endif

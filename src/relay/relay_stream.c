@@ -20,6 +20,7 @@
 #include "relay/addr_text.h"
 #include "relay/prom.h"
 #include "relay/relay_stream.h"
+#include "relay/settings.h"
 
 static relay_t *relay_of(relay_stream_t *s)
 {
@@ -74,6 +75,7 @@ static void stream_release(relay_stream_t *s)
   log_done(s);
   stream_core_free(&s->core);
   list_del(&s->link);
+  relay_settings_put(s->settings);
   free(s);
   t->host->stream_gone(t);
 }
@@ -296,14 +298,17 @@ static void on_dialled(void *ud, int status, int os_err, dial_conn_t *conn,
 static int op_dial(void *ud, const target_t *tgt)
 {
   relay_stream_t *s = ud;
-  relay_t *r = relay_of(s);
-  const policy_t *pol = r->cfg.policy ? r->cfg.policy : r->default_policy;
+  /* Judged by the settings of now, kept to the stream's end: a reload
+   * changes the next stream's verdict, not this one's. */
+  if(!s->settings)
+    s->settings = relay_settings_get(relay_of(s));
+  const policy_t *pol = s->settings->policy;
   conn_deadline_stop(&s->target_deadline);
   s->dial_start_ns = uv_hrtime();
   /* The tunnel's lookup group caps its lookups in flight (docs/SECURITY.md
    * "Name lookups"): over it the dial fails at once, refused relay_limit. */
   s->dial = dial_start_group(&s->t->w->loop, s->t->lookups, tgt,
-                             r->cfg.dial_timeout_ms, policy_allows,
+                             s->settings->cfg.dial_timeout_ms, policy_allows,
                              (void *)pol, on_dialled, s);
   return s->dial ? 0 : BEACON_ENOMEM;
 }

@@ -10,7 +10,8 @@
 
 /* A new reference to the current TLS context (reload-safe). */
 struct tls_ctx *relay_ctx_get(relay_t *r);
-/* SIGHUP: loads the files again; a broken file keeps the old material. */
+/* SIGHUP: builds the configuration again (cfg.source) and loads the TLS
+ * files; applies both at once, or (a broken config or file) nothing. */
 void relay_reload(relay_t *r);
 /* Logs (again) a certificate close to its expiry: called daily. */
 void relay_check_expiry(relay_t *r);

@@ -2,8 +2,8 @@
  * server.c - the relay process (docs/ARCHITECTURE.md "Threads",
  * docs/ARCHITECTURE.md "Shutdown and reload keep live streams"): its
  * defaults, the control loop with the signals (SIGTERM/SIGINT drain and
- * stop, SIGHUP reloads the TLS material and rereads the relay's own
- * addresses), the daily expiry check, the
+ * stop, SIGHUP reloads the configuration and the TLS material and
+ * rereads the relay's own addresses), the daily expiry check, the
  * metrics endpoint, and starting and joining the workers. Binding is
  * listener.c, the workers worker.c, the TLS context reload.c.
  */
@@ -22,6 +22,8 @@
 #include "relay/prom.h"
 #include "relay/reload.h"
 #include "relay/resources.h"
+#include "relay/restart_only.h"
+#include "relay/settings.h"
 #include "relay/worker.h"
 
 void relay_config_default(relay_config_t *cfg)
@@ -44,6 +46,7 @@ void relay_config_default(relay_config_t *cfg)
   cfg->max_handshakes = 1024;
   cfg->max_handshakes_per_source = 64;
   cfg->window_budget = MUX_DEFAULT_WINDOW_BUDGET;
+  cfg->log_level = -1;
 }
 
 /* ---- control loop: signals ---- */
@@ -60,7 +63,7 @@ static void begin_stop(relay_t *r, const char *why)
   log_line_t l;
   if(log_begin(&l, LOG_INFO, "draining")) {
     log_str(&l, "reason", why);
-    log_ms(&l, "timeout", r->cfg.drain_timeout_ms);
+    log_ms(&l, "timeout", r->settings->cfg.drain_timeout_ms);
     log_u64(&l, "tunnels", atomic_load(&r->metrics.tunnels_open));
     log_end(&l);
   }
@@ -161,6 +164,11 @@ int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
     goto fail;
   r->cfg.config_dir = r->config_dir;
   r->cfg.tunnel_addr = r->tunnel_addr;
+  /* As given, before the budgets derive their figures into r->cfg. */
+  r->settings = relay_settings_new(
+      &r->cfg, r->cfg.policy ? r->cfg.policy : r->default_policy, NULL);
+  if(!r->settings)
+    goto fail;
   for(unsigned i = 0; i < r->nworkers; i++) {
     r->workers[i].fd = -1;
     r->workers[i].r = r;
@@ -212,6 +220,7 @@ int relay_run(relay_t *r)
   uv_timer_start(&r->expiry_timer, on_expiry_timer, 86400000, 86400000);
   relay_resources_start(r);
   relay_own_addrs_start(r); /* before any worker takes a stream */
+  relay_restart_only_write(&r->settings->cfg);
 
   unsigned started = 0;
   int rc = 0;
@@ -290,6 +299,7 @@ void relay_free(relay_t *r)
       if(r->workers[i].fd >= 0)
         close(r->workers[i].fd);
   tls_ctx_unref(r->ctx);
+  relay_settings_put(r->settings);
   policy_free(r->default_policy);
   uv_mutex_destroy(&r->ctx_lock);
   relay_handshakes_free(r);

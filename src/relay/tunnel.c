@@ -28,6 +28,7 @@
 #include "relay/prom.h"
 #include "relay/reload.h"
 #include "relay/relay_stream.h"
+#include "relay/settings.h"
 #include "relay/tunnel.h"
 #include "relay/tunnel_budget.h"
 
@@ -510,9 +511,11 @@ static void tunnel_stream_gone(relay_tunnel_t *t)
 static void tunnel_init_shared(relay_tunnel_t *t)
 {
   relay_t *r = t->w->r;
+  relay_settings_t *s = relay_settings_get(r); /* a reload's, if any */
   t->shared.metrics = &r->metrics;
-  t->shared.target_timeout_ms = r->cfg.target_timeout_ms;
-  t->shared.max_dials = r->cfg.max_dials_per_tunnel;
+  t->shared.target_timeout_ms = s->cfg.target_timeout_ms;
+  t->shared.max_dials = s->cfg.max_dials_per_tunnel;
+  relay_settings_put(s);
   t->shared.gather = &t->w->gather;
   t->quota = relay_tunnel_quota(t);
   t->shared.quota = &t->quota;

@@ -11,6 +11,7 @@
 #include "log/log.h"
 #include "relay/addr_text.h"
 #include "relay/listener.h"
+#include "relay/settings.h"
 #include "relay/tunnel.h"
 
 /* Connections accepted per loop turn, at most (plus one from the turn's
@@ -172,8 +173,10 @@ static void worker_drain(relay_worker_t *w)
     l = l->next;
     relay_tunnel_drain(t);
   }
-  uv_timer_start(&w->drain_timer, on_drain_timeout, w->r->cfg.drain_timeout_ms,
+  relay_settings_t *s = relay_settings_get(w->r);
+  uv_timer_start(&w->drain_timer, on_drain_timeout, s->cfg.drain_timeout_ms,
                  0);
+  relay_settings_put(s);
   worker_check_stop(w);
 }
 
