@@ -11,7 +11,15 @@
 #include "common/sd_notify.h"
 #include "log/log.h"
 #include "relay/prom.h"
+#include "tls/config_check.h"
 #include "tls/file_checks.h"
+
+/* What expires soon (tls/config_check.h), in the log. */
+static void file_warning(const char *msg, void *arg)
+{
+  (void)arg;
+  log_msg(LOG_WARN, "tls_file_expiring", "%s", msg);
+}
 
 int relay_load_tls(const relay_config_t *cfg, struct tls_ctx **out, char *err,
                    size_t errlen)
@@ -29,7 +37,10 @@ int relay_load_tls(const relay_config_t *cfg, struct tls_ctx **out, char *err,
   if(!rc)
     rc = tls_ctx_new(out, TLS_SERVER, cert, key, ca, have_crl ? crl : NULL,
                      err, errlen);
-  if(!rc && (rc = tls_cert_file_validity(cert, time(NULL), err, errlen))) {
+  if(!rc &&
+     ((rc = tls_cert_file_validity(cert, time(NULL), err, errlen)) ||
+      (rc = tls_config_check(TLS_SERVER, cert, ca, have_crl ? crl : NULL,
+                             time(NULL), file_warning, NULL, err, errlen)))) {
     tls_ctx_unref(*out);
     *out = NULL;
   }
