@@ -150,7 +150,8 @@ static int check_chain(check_t *k, const char *cert, const char *ca,
       subject(X509_get_issuer_name(leaf), issuer, sizeof(issuer));
       rc = fail(k,
                 "certificate %s does not chain to the fleet CA in %s (%s; "
-                "it was issued by %s)",
+                "its issuer %s is not a CA of that file, or is another CA "
+                "of that name)",
                 cert, ca,
                 X509_verify_cert_error_string(X509_STORE_CTX_get_error(xs)),
                 issuer);
