@@ -71,18 +71,29 @@ static int fail(check_t *k, const char *fmt, ...)
   return BEACON_ECONFIG;
 }
 
-/* Warns when t (a notAfter or nextUpdate) is within the warning window:
- * "<what> <t>: renew it". */
-static void warn_if_soon(check_t *k, const ASN1_TIME *t, const char *what,
+/* Warns when end (a notAfter or nextUpdate) is near: within 7 days, or,
+ * for something that lives less than three weeks, within the last third
+ * of its life, so a 24-hour certificate renewed every 8 hours is quiet
+ * until a renewal is missed. */
+static void warn_if_soon(check_t *k, const ASN1_TIME *start,
+                         const ASN1_TIME *end, const char *what,
                          const char *fix)
 {
-  time_t horizon = k->now + TLS_CHECK_WARN_SECS;
-  if(!k->warn || !t || X509_cmp_time(t, &horizon) > 0 ||
-     X509_cmp_time(t, &k->now) < 0)
+  int days = 0, secs = 0;
+  long window = TLS_CHECK_WARN_SECS;
+  if(start && ASN1_TIME_diff(&days, &secs, start, end) == 1 &&
+     (days * 86400L + secs) / 3 < window)
+    window = (days * 86400L + secs) / 3;
+  time_t horizon = k->now + window;
+  if(!k->warn || !end || X509_cmp_time(end, &horizon) > 0 ||
+     X509_cmp_time(end, &k->now) < 0)
     return;
   char when[64], msg[1024];
-  utc(when, sizeof(when), t);
-  snprintf(msg, sizeof(msg), "%s %s, within 7 days: %s", what, when, fix);
+  utc(when, sizeof(when), end);
+  snprintf(msg, sizeof(msg), "%s %s, %s: %s", what, when,
+           window < TLS_CHECK_WARN_SECS ? "in the last third of its lifetime"
+                                        : "within 7 days",
+           fix);
   k->warn(msg, k->arg);
 }
 
@@ -98,7 +109,7 @@ static int check_cas(check_t *k, const char *ca, STACK_OF(X509) * cas)
                   "(a leaf in place of the Fleet CA?)",
                   ca, i + 1, name);
     snprintf(what, sizeof(what), "CA %s in %s expires on", name, ca);
-    warn_if_soon(k, X509_get0_notAfter(x), what,
+    warn_if_soon(k, X509_get0_notBefore(x), X509_get0_notAfter(x), what,
                  "roll over to a new Fleet CA");
   }
   return 0;
@@ -190,7 +201,7 @@ static int check_one_crl(check_t *k, const char *crl, const char *ca,
                 crl, name, when);
   }
   snprintf(what, sizeof(what), "CRL %s: the CRL of %s expires on", crl, name);
-  warn_if_soon(k, next, what, "publish a fresh CRL");
+  warn_if_soon(k, last, next, what, "publish a fresh CRL");
   return 0;
 }
 
@@ -223,7 +234,8 @@ int tls_config_check(enum tls_role role, const char *cert, const char *ca,
       rc = check_chain(&k, cert, ca, certs, cas);
     snprintf(what, sizeof(what), "certificate %s expires on", cert);
     if(!rc)
-      warn_if_soon(&k, X509_get0_notAfter(leaf), what, "renew it");
+      warn_if_soon(&k, X509_get0_notBefore(leaf), X509_get0_notAfter(leaf),
+                   what, "renew it");
   }
   if(!rc && crl && cas)
     rc = check_crls(&k, crl, ca, cas);

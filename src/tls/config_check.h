@@ -5,7 +5,7 @@
  * installed as relay.crt, a leaf from another CA, a leaf in place of the
  * Fleet CA, a CRL that expired or that no configured CA signed. This says
  * so at start and under --check-config, naming the file and the problem,
- * and warns about what expires within TLS_CHECK_WARN_SECS.
+ * and warns about what expires soon.
  */
 #ifndef BEACON_TLS_CONFIG_CHECK_H
 #define BEACON_TLS_CONFIG_CHECK_H
@@ -29,7 +29,9 @@ typedef void (*tls_check_warn_fn)(const char *msg, void *arg);
  *  - every CRL of crl (NULL: none) was signed by a CA of ca, and is valid
  *    at now.
  * Warns (warn may be NULL) when the leaf, a CA or a CRL's nextUpdate is
- * within TLS_CHECK_WARN_SECS of now. Files that do not parse pass: loading
+ * within TLS_CHECK_WARN_SECS of now, or, for one that lives less than
+ * three times that, within the last third of its lifetime (its renewal
+ * at two thirds is overdue). Files that do not parse pass: loading
  * them (tls_ctx_new) says that better. 0, or BEACON_ECONFIG (BEACON_ENOMEM)
  * with the message in err. */
 int tls_config_check(enum tls_role role, const char *cert, const char *ca,

@@ -334,11 +334,19 @@ static void test_check_crls(void **state)
                    BEACON_ECONFIG);
   assert_contains(err, crl);
   /* valid, but for less than 7 days: a warning, no error */
-  dated_crl(fp("a"), crl, -60, 2 * 86400);
+  dated_crl(fp("a"), crl, -60 * 86400, 2 * 86400);
   assert_int_equal(check(TLS_SERVER, relay, ca, crl), 0);
   assert_int_equal(nwarn, 1);
   assert_contains(last_warn, crl);
   assert_contains(last_warn, "within 7 days");
+  /* a 24-hour CRL is quiet for its first two thirds, then warns */
+  dated_crl(fp("a"), crl, -8 * 3600 + 60, 16 * 3600 + 60);
+  assert_int_equal(check(TLS_SERVER, relay, ca, crl), 0);
+  assert_int_equal(nwarn, 0);
+  dated_crl(fp("a"), crl, -17 * 3600, 7 * 3600);
+  assert_int_equal(check(TLS_SERVER, relay, ca, crl), 0);
+  assert_int_equal(nwarn, 1);
+  assert_contains(last_warn, "in the last third of its lifetime");
 }
 
 static void test_check_warns_short_leaf(void **state)
@@ -348,6 +356,7 @@ static void test_check_warns_short_leaf(void **state)
   fixture_issue("s", (pki_issue_opts_t){.name = "relay",
                                         .server_auth = 1,
                                         .sans = "localhost",
+                                        .not_before_days = -30,
                                         .not_after_days = 3,
                                         .ca_dir = fp("a")});
   assert_int_equal(
