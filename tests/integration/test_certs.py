@@ -155,6 +155,32 @@ def test_check_config_controller_files(env):
                           leaf), leaf, "is not a CA certificate")
 
 
+def test_expired_crl_said_on_both_sides(env):
+    """A CRL that expires while the relay runs refuses every controller of
+    its CA; the relay's log says its CRL expired (not the controller's
+    certificate), and the controller, told "certificate expired", says
+    its own certificate is valid and the relay's CRL is the likely
+    cause."""
+    pki = env.pki()
+    now = time.time()
+    crl = openssl_crl(env, pki, "short",
+                      time.strftime("%Y%m%d%H%M%SZ", time.gmtime(now - 60)),
+                      time.strftime("%Y%m%d%H%M%SZ", time.gmtime(now + 6)))
+    d = relay_dir(env, "crl-short", os.path.join(pki, "relay.crt"),
+                  os.path.join(pki, "relay.key"),
+                  os.path.join(pki, "fleet-ca.crt"), crl)
+    relay = env.start_relay(config_dir=d)
+    time.sleep(max(0.0, now + 8 - time.time()))
+    r = env.beacon("connect", "--relay", relay.addr, "--config-dir", pki,
+                   "127.0.0.1:9", timeout=30)
+    err = r.stderr.decode(errors="replace")
+    harness.check(r.returncode != 0, "connected through an expired CRL")
+    harness.check("certificate expired (TLS alert 45)" in err and
+                  "the relay's CRL has probably expired" in err,
+                  "controller side:\n" + err)
+    relay.wait_log(r"our CRL of its CA has expired", timeout=10)
+
+
 # ---- pki renew --------------------------------------------------------------
 
 def cert_text(env, path, *what):
