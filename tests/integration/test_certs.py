@@ -246,6 +246,31 @@ def test_pki_renew_atomic_same_key(env):
         harness.check_eq(f.read(), before, "file changed by a refused renew")
 
 
+def test_pki_sign_hours(env):
+    """pki sign --hours N signs for N hours; --days and --hours together
+    are a usage error (exit 2)."""
+    pki = env.pki()
+    d = env.path("ctl")
+    os.makedirs(d)
+    csr = env.beacon("gen-csr", "--controller", "--config-dir", d, "--cn",
+                     "ctl-1", check=True).stdout
+    with open(env.path("ctl.csr"), "wb") as f:
+        f.write(csr)
+    out = os.path.join(d, "controller.crt")
+    env.beacon("pki", "sign", "--ca-dir", pki, "--csr", env.path("ctl.csr"),
+               "--hours", "3", "--out", out, check=True)
+    openssl = need_tool("openssl")
+    for secs, rc in ((3 * 3600 + 60, 1), (2 * 3600, 0)):
+        r = env.run([openssl, "x509", "-in", out, "-noout", "-checkend",
+                     str(secs)])
+        harness.check_eq(r.returncode, rc, "checkend %d" % secs)
+    r = env.beacon("pki", "sign", "--ca-dir", pki, "--csr",
+                   env.path("ctl.csr"), "--hours", "3", "--days", "1",
+                   timeout=30)
+    harness.check_eq(r.returncode, 2, r.stderr)
+    harness.check(b"exclude each other" in r.stderr, r.stderr)
+
+
 def test_renew_units_verify(env):
     """The renewal timer example and its service pass systemd-analyze
     verify, and the service runs `beacon pki renew`."""
