@@ -253,8 +253,11 @@ static int client_config(const cli_client_opts_t *o, beacon_config_t **out,
 }
 
 /* --check-config's warnings (tls/config_check.h). */
-static void check_warning(const char *msg, void *cmd)
+static void check_warning(const char *file, int64_t end, const char *msg,
+                          void *cmd)
 {
+  (void)file;
+  (void)end;
   fprintf(stderr, "beacon %s: warning: %s\n", (const char *)cmd, msg);
 }
 

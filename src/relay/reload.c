@@ -15,10 +15,17 @@
 #include "tls/file_checks.h"
 
 /* What expires soon (tls/config_check.h), in the log. */
-static void file_warning(const char *msg, void *arg)
+static void file_warning(const char *file, int64_t end, const char *msg,
+                         void *arg)
 {
+  log_line_t l;
   (void)arg;
-  log_msg(LOG_WARN, "tls_file_expiring", "%s", msg);
+  if(log_begin(&l, LOG_WARN, "tls_file_expiring")) {
+    log_str(&l, "file", file);
+    log_time(&l, "not_after", end);
+    log_str(&l, "msg", msg);
+    log_end(&l);
+  }
 }
 
 int relay_load_tls(const relay_config_t *cfg, struct tls_ctx **out, char *err,

@@ -75,7 +75,7 @@ static int fail(check_t *k, const char *fmt, ...)
  * for something that lives less than three weeks, within the last third
  * of its life, so a 24-hour certificate renewed every 8 hours is quiet
  * until a renewal is missed. */
-static void warn_if_soon(check_t *k, const ASN1_TIME *start,
+static void warn_if_soon(check_t *k, const char *file, const ASN1_TIME *start,
                          const ASN1_TIME *end, const char *what,
                          const char *fix)
 {
@@ -94,7 +94,9 @@ static void warn_if_soon(check_t *k, const ASN1_TIME *start,
            window < TLS_CHECK_WARN_SECS ? "in the last third of its lifetime"
                                         : "within 7 days",
            fix);
-  k->warn(msg, k->arg);
+  struct tm tm;
+  k->warn(file, ASN1_TIME_to_tm(end, &tm) == 1 ? (int64_t)timegm(&tm) : 0, msg,
+          k->arg);
 }
 
 static int check_cas(check_t *k, const char *ca, STACK_OF(X509) * cas)
@@ -109,7 +111,7 @@ static int check_cas(check_t *k, const char *ca, STACK_OF(X509) * cas)
                   "(a leaf in place of the Fleet CA?)",
                   ca, i + 1, name);
     snprintf(what, sizeof(what), "CA %s in %s expires on", name, ca);
-    warn_if_soon(k, X509_get0_notBefore(x), X509_get0_notAfter(x), what,
+    warn_if_soon(k, ca, X509_get0_notBefore(x), X509_get0_notAfter(x), what,
                  "roll over to a new Fleet CA");
   }
   return 0;
@@ -201,7 +203,7 @@ static int check_one_crl(check_t *k, const char *crl, const char *ca,
                 crl, name, when);
   }
   snprintf(what, sizeof(what), "CRL %s: the CRL of %s expires on", crl, name);
-  warn_if_soon(k, last, next, what, "publish a fresh CRL");
+  warn_if_soon(k, crl, last, next, what, "publish a fresh CRL");
   return 0;
 }
 
@@ -234,8 +236,8 @@ int tls_config_check(enum tls_role role, const char *cert, const char *ca,
       rc = check_chain(&k, cert, ca, certs, cas);
     snprintf(what, sizeof(what), "certificate %s expires on", cert);
     if(!rc)
-      warn_if_soon(&k, X509_get0_notBefore(leaf), X509_get0_notAfter(leaf),
-                   what, "renew it");
+      warn_if_soon(&k, cert, X509_get0_notBefore(leaf),
+                   X509_get0_notAfter(leaf), what, "renew it");
   }
   if(!rc && crl && cas)
     rc = check_crls(&k, crl, ca, cas);

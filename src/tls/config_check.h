@@ -11,14 +11,17 @@
 #define BEACON_TLS_CONFIG_CHECK_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "tls/tls.h"
 
 #define TLS_CHECK_WARN_SECS (7L * 86400L)
 
-/* One warning, a sentence naming the file. */
-typedef void (*tls_check_warn_fn)(const char *msg, void *arg);
+/* One warning: the file, the end it is near (seconds since the epoch)
+ * and a sentence naming both. */
+typedef void (*tls_check_warn_fn)(const char *file, int64_t end,
+                                  const char *msg, void *arg);
 
 /* Checks, at now, for role (a relay is TLS_SERVER, a controller
  * TLS_CLIENT):

@@ -243,9 +243,13 @@ static void test_expired_crl_said_on_both_sides(void **state)
 static int nwarn;
 static char last_warn[1024];
 
-static void on_warn(const char *msg, void *arg)
+static char warn_file[512];
+
+static void on_warn(const char *file, int64_t end, const char *msg, void *arg)
 {
   (void)arg;
+  assert_true(end > time(NULL));
+  snprintf(warn_file, sizeof(warn_file), "%s", file);
   nwarn++;
   snprintf(last_warn, sizeof(last_warn), "%s", msg);
 }
@@ -338,6 +342,7 @@ static void test_check_crls(void **state)
   assert_int_equal(check(TLS_SERVER, relay, ca, crl), 0);
   assert_int_equal(nwarn, 1);
   assert_contains(last_warn, crl);
+  assert_string_equal(warn_file, crl);
   assert_contains(last_warn, "within 7 days");
   /* a 24-hour CRL is quiet for its first two thirds, then warns */
   dated_crl(fp("a"), crl, -8 * 3600 + 60, 16 * 3600 + 60);
