@@ -1,6 +1,6 @@
 /*
- * crl.h - certificate revocation lists for the peer's leaf (docs/SECURITY.md
- * "Revocation", docs/OPERATIONS.md "Rolling over the Fleet CA").
+ * crl.h - certificate revocation lists for the peer's leaf
+ * (docs/OPERATIONS.md "Rolling over the Fleet CA").
  *
  * A CRL file may hold several CRLs, one per CA of the CA file (a rollover
  * has two CAs, and each publishes its own). Each CRL belongs to the CA
