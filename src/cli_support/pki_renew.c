@@ -100,6 +100,11 @@ int pki_renew(const char *ca_dir, const char *cert_path, const char *key_path,
     rc = pki_fail(BEACON_ECONFIG, err, errlen,
                   "%s does not match the certificate in %s", key_path,
                   cert_path);
+  if(!rc && X509_get_extended_key_usage(old) != UINT32_MAX && !eku_of(old))
+    rc = pki_fail(BEACON_ECONFIG, err, errlen,
+                  "%s has an extended key usage without serverAuth or "
+                  "clientAuth: not a beacon certificate",
+                  cert_path);
   if(!rc && X509_check_ca(old))
     rc =
         pki_fail(BEACON_ECONFIG, err, errlen,
