@@ -15,6 +15,8 @@
  * - Purposes: a server checks its peer for sslclient (an EKU without
  *   clientAuth is refused), a client checks for sslserver plus the host
  *   name or IP address it dialled, never the subject CN (Go ignores it).
+ * - CRLs (crl.c) count for the CA whose key signed them; a CA with no
+ *   CRL in the file revokes nothing.
  * - No session tickets and no session cache: a relay keeps no per-client
  *   resumption state and no ticket key that would need rotating; a tunnel
  *   is long-lived, so a full handshake per tunnel costs nothing that
