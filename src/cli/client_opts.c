@@ -6,12 +6,14 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "cli/values.h"
 #include "client/members.h"
 #include "log/log.h"
+#include "tls/config_check.h"
 #include "tls/file_checks.h"
 #include "tls/tls.h"
 
@@ -251,6 +253,15 @@ static int client_config(const cli_client_opts_t *o, beacon_config_t **out,
   return 0;
 }
 
+/* --check-config's warnings (tls/config_check.h). */
+static void check_warning(const char *file, int64_t end, const char *msg,
+                          void *cmd)
+{
+  (void)file;
+  (void)end;
+  fprintf(stderr, "beacon %s: warning: %s\n", (const char *)cmd, msg);
+}
+
 int cli_client_check(const cli_client_opts_t *o, const char *cmd)
 {
   beacon_config_t *cfg;
@@ -265,6 +276,10 @@ int cli_client_check(const cli_client_opts_t *o, const char *cmd)
     fprintf(stderr, "beacon %s: warning: %s\n", cmd, warn);
   rc = tls_ctx_new(&ctx, TLS_CLIENT, path[0], path[1], path[2], NULL, err,
                    sizeof(err));
+  if(!rc &&
+     (rc = tls_config_check(TLS_CLIENT, path[0], path[2], NULL, time(NULL),
+                            check_warning, (void *)cmd, err, sizeof(err))))
+    tls_ctx_unref(ctx);
   if(rc) {
     fprintf(stderr, "beacon %s: %s%s\n", cmd, err,
             rc == BEACON_ECONFIG ? cli_config_dir_hint(o->config_dir) : "");

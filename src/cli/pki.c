@@ -1,5 +1,6 @@
 /*
- * pki.c - `beacon pki init|sign|issue|fingerprint`: the development PKI
+ * pki.c - `beacon pki init|sign|renew|crl|issue|fingerprint`: the
+ * development PKI
  * (docs/OPERATIONS.md "Certificates (enrolment)"). The certificate work lives
  * in src/cli_support/; this file parses flags, one option table per
  * subcommand.
@@ -16,6 +17,8 @@
 #include "cli_support/pki.h"
 
 #define DAYS_MAX 36500
+#define HOURS_MAX (3650L * 24) /* what the Fleet CA signs at most */
+#define REVOKE_MAX 64
 
 typedef struct pki_sub {
   const char *name;
@@ -26,6 +29,8 @@ typedef struct pki_sub {
 
 static int init_main(const pki_sub_t *sub, int argc, char **argv);
 static int sign_main(const pki_sub_t *sub, int argc, char **argv);
+static int renew_main(const pki_sub_t *sub, int argc, char **argv);
+static int crl_main(const pki_sub_t *sub, int argc, char **argv);
 static int issue_main(const pki_sub_t *sub, int argc, char **argv);
 static int fingerprint_main(const pki_sub_t *sub, int argc, char **argv);
 
@@ -41,14 +46,31 @@ static const pki_sub_t subs[] = {
      "          unless --replace-ca is given too.\n",
      init_main},
     {"sign",
-     "beacon pki sign --ca-dir DIR --csr FILE [--out FILE] [--days N]\n"
-     "                       [--controller]\n",
+     "beacon pki sign --ca-dir DIR --csr FILE [--out FILE]\n"
+     "                       [--days N | --hours N] [--controller]\n",
      "  sign    sign a CSR from `beacon gen-csr` with DIR's Fleet CA;\n"
      "          writes leaf + chain to --out (default: stdout). The CSR's\n"
      "          SANs are copied. A relay's gets serverAuth+clientAuth; a\n"
      "          controller's (from gen-csr --controller, or --controller)\n"
-     "          gets clientAuth and needs no SAN. --days default 825.\n",
+     "          gets clientAuth and needs no SAN. Valid for --days or\n"
+     "          --hours from now (default 825 days).\n",
      sign_main},
+    {"renew",
+     "beacon pki renew --ca-dir DIR --cert FILE --key FILE [--hours N]\n",
+     "  renew   re-issue the certificate in --cert with DIR's Fleet CA: the\n"
+     "          same subject, SANs and usage, for the same key (--key must\n"
+     "          match). Valid for --hours from now (default: as long as\n"
+     "          the old one). --cert is replaced atomically (a temporary\n"
+     "          file beside it, fsync, rename), keeping its mode and owner.\n",
+     renew_main},
+    {"crl",
+     "beacon pki crl --ca-dir DIR --out FILE [--revoke CERT]...\n"
+     "                      [--days N | --hours N]\n",
+     "  crl     write DIR's Fleet CA CRL into --out (atomically), valid for\n"
+     "          --days or --hours (default 30 days). The revocations of\n"
+     "          that CA's CRL already in --out stay and each --revoke CERT\n"
+     "          is added; other CAs' CRLs in --out are kept as they are.\n",
+     crl_main},
     {"issue",
      "beacon pki issue --ca-dir DIR --out-dir DIR --name NAME\n"
      "                        [--cn CN] [--usage client|server|both|none]\n"
@@ -161,7 +183,7 @@ static int fingerprint_main(const pki_sub_t *sub, int argc, char **argv)
 static int sign_main(const pki_sub_t *sub, int argc, char **argv)
 {
   const char *ca_dir = NULL, *csr = NULL, *out = "-";
-  long days = 0;
+  long days = 0, hours = 0;
   int controller = 0, first;
   const cli_opt_t t[] = {
       {.name = "ca-dir",
@@ -185,7 +207,14 @@ static int sign_main(const pki_sub_t *sub, int argc, char **argv)
        .integer = &days,
        .min = 1,
        .max = DAYS_MAX,
-       .help = "validity (default 825)"},
+       .help = "validity in days (default 825)"},
+      {.name = "hours",
+       .kind = CLI_OPT_INTEGER,
+       .metavar = "N",
+       .integer = &hours,
+       .min = 1,
+       .max = HOURS_MAX,
+       .help = "validity in hours, instead of --days"},
       {.name = "controller",
        .kind = CLI_OPT_FLAG,
        .flag = &controller,
@@ -200,8 +229,111 @@ static int sign_main(const pki_sub_t *sub, int argc, char **argv)
   if(!ca_dir || !csr)
     return cli_usage_error("pki sign", "%s is required",
                            !ca_dir ? "--ca-dir" : "--csr");
+  if(days && hours)
+    return cli_usage_error("pki sign",
+                           "--days and --hours exclude each other");
   char err[512];
-  rc = pki_sign_csr(ca_dir, csr, out, days, controller, err, sizeof(err));
+  rc = pki_sign_csr(ca_dir, csr, out, hours ? hours * 3600 : days * 86400,
+                    controller, err, sizeof(err));
+  return done(sub, rc, err);
+}
+
+static int renew_main(const pki_sub_t *sub, int argc, char **argv)
+{
+  const char *ca_dir = NULL, *cert = NULL, *key = NULL;
+  long hours = 0;
+  int first;
+  const cli_opt_t t[] = {
+      {.name = "ca-dir",
+       .kind = CLI_OPT_STRING,
+       .metavar = "DIR",
+       .str = &ca_dir,
+       .help = "the Fleet CA's directory (required)"},
+      {.name = "cert",
+       .kind = CLI_OPT_STRING,
+       .metavar = "FILE",
+       .str = &cert,
+       .help = "the certificate to renew, replaced (required)"},
+      {.name = "key",
+       .kind = CLI_OPT_STRING,
+       .metavar = "FILE",
+       .str = &key,
+       .help = "its key, kept (required)"},
+      {.name = "hours",
+       .kind = CLI_OPT_INTEGER,
+       .metavar = "N",
+       .integer = &hours,
+       .min = 1,
+       .max = HOURS_MAX,
+       .help = "validity (default: the old one's)"},
+  };
+  int rc = parse_sub(sub, t, sizeof(t) / sizeof(t[0]), argc, argv, &first);
+  if(rc != CLI_GO_ON)
+    return rc;
+  if(first != argc)
+    return cli_usage_error("pki renew", "unexpected argument '%s'",
+                           argv[first]);
+  if(!ca_dir || !cert || !key)
+    return cli_usage_error("pki renew", "%s is required",
+                           !ca_dir ? "--ca-dir"
+                           : !cert ? "--cert"
+                                   : "--key");
+  char err[512];
+  rc = pki_renew(ca_dir, cert, key, hours * 3600, err, sizeof(err));
+  return done(sub, rc, err);
+}
+
+static int crl_main(const pki_sub_t *sub, int argc, char **argv)
+{
+  const char *ca_dir = NULL, *out = NULL, *revoke[REVOKE_MAX];
+  long days = 0, hours = 0;
+  int nrevoke = 0, first;
+  const cli_opt_t t[] = {
+      {.name = "ca-dir",
+       .kind = CLI_OPT_STRING,
+       .metavar = "DIR",
+       .str = &ca_dir,
+       .help = "the Fleet CA's directory (required)"},
+      {.name = "out",
+       .kind = CLI_OPT_STRING,
+       .metavar = "FILE",
+       .str = &out,
+       .help = "the CRL file, updated (required)"},
+      {.name = "revoke",
+       .kind = CLI_OPT_REPEATED,
+       .metavar = "CERT",
+       .list = revoke,
+       .n = &nrevoke,
+       .max = REVOKE_MAX,
+       .help = "a certificate to revoke (repeatable)"},
+      {.name = "days",
+       .kind = CLI_OPT_INTEGER,
+       .metavar = "N",
+       .integer = &days,
+       .min = 1,
+       .max = DAYS_MAX,
+       .help = "validity in days (default 30)"},
+      {.name = "hours",
+       .kind = CLI_OPT_INTEGER,
+       .metavar = "N",
+       .integer = &hours,
+       .min = 1,
+       .max = HOURS_MAX,
+       .help = "validity in hours, instead of --days"},
+  };
+  int rc = parse_sub(sub, t, sizeof(t) / sizeof(t[0]), argc, argv, &first);
+  if(rc != CLI_GO_ON)
+    return rc;
+  if(first != argc)
+    return cli_usage_error("pki crl", "unexpected argument '%s'", argv[first]);
+  if(!ca_dir || !out)
+    return cli_usage_error("pki crl", "%s is required",
+                           !ca_dir ? "--ca-dir" : "--out");
+  if(days && hours)
+    return cli_usage_error("pki crl", "--days and --hours exclude each other");
+  char err[512];
+  rc = pki_make_crl(ca_dir, out, revoke, nrevoke,
+                    hours ? hours * 3600 : days * 86400, err, sizeof(err));
   return done(sub, rc, err);
 }
 
@@ -336,8 +468,8 @@ static int issue_main(const pki_sub_t *sub, int argc, char **argv)
 int cli_pki_main(int argc, char **argv)
 {
   if(argc < 2) {
-    fprintf(stderr, "beacon pki: a command is needed (init, sign, issue, "
-                    "fingerprint)\n");
+    fprintf(stderr, "beacon pki: a command is needed (init, sign, renew, "
+                    "crl, issue, fingerprint)\n");
     return overview(CLI_EXIT_USAGE);
   }
   const char *name = argv[1];

@@ -1,7 +1,8 @@
 /*
  * pki.h - certificates made with OpenSSL's API (not the openssl command):
  * the development PKI of `beacon pki init`, signing CSRs with it
- * (`beacon pki sign`), issuing test certificates (`beacon pki issue`), and
+ * (`beacon pki sign`), renewing a leaf (`beacon pki renew`), its CRL
+ * (`beacon pki crl`), issuing test certificates (`beacon pki issue`), and
  * the relay's key + CSR (`beacon gen-csr`).
  *
  * Development PKI layout in DIR (keys mode 0600):
@@ -54,14 +55,33 @@ typedef struct pki_issue_opts {
 BEACON_MUST_USE int pki_issue(const char *dir, const pki_issue_opts_t *o,
                               char *err, size_t errlen);
 
-/* Signs the PEM CSR at csr_path with ca_dir's Fleet CA; writes the leaf
- * followed by the chain to out_path ("-" = stdout). The CSR's SANs are
- * copied. A relay's leaf (SANs required) gets serverAuth+clientAuth; a
- * controller's (controller set, or the CSR asks for clientAuth alone as
- * `gen-csr --controller` does) gets clientAuth, SANs optional. */
+/* Signs the PEM CSR at csr_path with ca_dir's Fleet CA, valid for secs
+ * seconds from now (0: 825 days); writes the leaf followed by the chain to
+ * out_path ("-" = stdout). The CSR's SANs are copied. A relay's leaf (SANs
+ * required) gets serverAuth+clientAuth; a controller's (controller set, or the
+ * CSR asks for clientAuth alone as `gen-csr --controller` does) gets
+ * clientAuth, SANs optional. */
 BEACON_MUST_USE int pki_sign_csr(const char *ca_dir, const char *csr_path,
-                                 const char *out_path, long days,
+                                 const char *out_path, long secs,
                                  int controller, char *err, size_t errlen);
+
+/* Re-issues the leaf in cert_path with ca_dir's Fleet CA: the same
+ * subject, SANs and EKU, for the same key (key_path, which must match),
+ * valid for secs from now (0: as long as the old one was). The leaf and
+ * the CA's chain replace cert_path atomically (its mode and owner kept),
+ * so a reader never sees half a file. */
+BEACON_MUST_USE int pki_renew(const char *ca_dir, const char *cert_path,
+                              const char *key_path, long secs, char *err,
+                              size_t errlen);
+
+/* Writes ca_dir's Fleet CA CRL to out_path (atomically), valid for secs
+ * (0: 30 days). It keeps the revocations of the CRL of the same CA
+ * already at out_path, adds the first certificate of each of the
+ * nrevoke files (which that CA must have issued) and counts crlNumber
+ * up. Other CAs' CRLs in the file stay (one file for a rollover). */
+BEACON_MUST_USE int pki_make_crl(const char *ca_dir, const char *out_path,
+                                 const char *const *revoke, int nrevoke,
+                                 long secs, char *err, size_t errlen);
 
 /* Creates dir/relay.key, or dir/controller.key with controller (0600),
  * unless present, then writes a PKCS#10 CSR for it (CN = cn, SANs = sans,

@@ -227,3 +227,77 @@ int pki_write_chain(const char *path, X509 *leaf, STACK_OF(X509) * chain,
   free(all);
   return rc;
 }
+
+/* The directory part of path ("." when none), for fsync after a rename. */
+static void dir_of(const char *path, char *out, size_t cap)
+{
+  const char *slash = strrchr(path, '/');
+  if(!slash)
+    snprintf(out, cap, ".");
+  else if(slash == path)
+    snprintf(out, cap, "/");
+  else
+    snprintf(out, cap, "%.*s", (int)(slash - path), path);
+}
+
+/* A temporary file beside path, with the mode and owner of the file it
+ * replaces (mode otherwise); its name into tmp. NULL with errno set. */
+static FILE *create_temp(const char *path, mode_t mode, char *tmp, size_t cap)
+{
+  struct stat st;
+  if(snprintf(tmp, cap, "%s.XXXXXX", path) >= (int)cap) {
+    errno = ENAMETOOLONG;
+    return NULL;
+  }
+  int fd = mkstemp(tmp);
+  if(fd < 0)
+    return NULL;
+  if(!stat(path, &st)) {
+    mode = st.st_mode & 0777;
+    /* as root, keep a group a service reads the file through */
+    if(fchown(fd, st.st_uid, st.st_gid)) {
+      /* not root: the file stays ours */
+    }
+  }
+  FILE *f = fchmod(fd, mode) ? NULL : fdopen(fd, "w");
+  if(!f) {
+    int e = errno;
+    close(fd);
+    unlink(tmp);
+    errno = e;
+  }
+  return f;
+}
+
+int pki_replace_file(const char *path, mode_t mode, pki_writer_fn write,
+                     void *arg, char *err, size_t errlen)
+{
+  char tmp[PKI_PATH_MAX + 8], dir[PKI_PATH_MAX];
+  FILE *f = create_temp(path, mode, tmp, sizeof(tmp));
+  if(!f)
+    return pki_fail(BEACON_EIO, err, errlen,
+                    "%s: cannot create a temporary "
+                    "file beside it: %s",
+                    path, strerror(errno));
+  int ok = write(f, arg);
+  int e = fflush(f) || ferror(f) || fsync(fileno(f)) ? errno : 0;
+  if(fclose(f) && !e)
+    e = errno;
+  if(!ok || e || rename(tmp, path)) {
+    e = e ? e : errno;
+    unlink(tmp);
+    if(!ok)
+      return pki_fail(BEACON_EIO, err, errlen, "%s: cannot encode", path);
+    return pki_fail(BEACON_EIO, err, errlen, "%s: %s", path, strerror(e));
+  }
+  /* the rename itself must reach the disk before we say it is done */
+  dir_of(path, dir, sizeof(dir));
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if(dfd >= 0) {
+    if(fsync(dfd)) {
+      /* some file systems cannot sync a directory; the file is in place */
+    }
+    close(dfd);
+  }
+  return 0;
+}

@@ -8,6 +8,8 @@
  *   pki_init.c         `beacon pki init`: the CAs and the two leaves
  *   pki_issue.c        `beacon pki issue`: test certificates
  *   pki_sign.c         `beacon pki sign`: a CSR signed by the Fleet CA
+ *   pki_renew.c        `beacon pki renew`: the same leaf again, new dates
+ *   pki_crl.c          `beacon pki crl`: the Fleet CA's CRL
  *   pki_csr.c          `beacon gen-csr`: a key and its CSR
  *   pki_fingerprint.c  the SPKI SHA-256 that --allow-client pins
  *
@@ -20,6 +22,7 @@
 #define BEACON_PKI_INTERNAL_H
 
 #include <stdio.h>
+#include <sys/types.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -80,6 +83,14 @@ EVP_PKEY *pki_load_key(const char *path, char *err, size_t errlen);
 int pki_load_pair(const char *dir, const char *name, X509 **cert,
                   STACK_OF(X509) * *chain, EVP_PKEY **key, char *err,
                   size_t errlen);
+/* Writes a file's content to f; 1 on success. */
+typedef int (*pki_writer_fn)(FILE *f, void *arg);
+/* Replaces path atomically: write() fills a temporary file in the same
+ * directory (the mode and owner of the file it replaces, else mode),
+ * which is fsync()ed and renamed over path; a reader sees the old file
+ * or the new one, never half of one. */
+int pki_replace_file(const char *path, mode_t mode, pki_writer_fn write,
+                     void *arg, char *err, size_t errlen);
 /* Creates dir (0700) unless it is a directory already. */
 int pki_ensure_dir(const char *dir, char *err, size_t errlen);
 

@@ -69,7 +69,7 @@ static int request_sans(X509_REQ *req, const char *path, int *controller,
 }
 
 int pki_sign_csr(const char *ca_dir, const char *csr_path,
-                 const char *out_path, long days, int controller, char *err,
+                 const char *out_path, long secs, int controller, char *err,
                  size_t errlen)
 {
   X509 *ca = NULL, *x = NULL;
@@ -77,9 +77,10 @@ int pki_sign_csr(const char *ca_dir, const char *csr_path,
   EVP_PKEY *ca_key = NULL, *pub = NULL;
   X509_REQ *req = NULL;
   GENERAL_NAMES *gens = NULL;
-  if(days < 0 || days > CA_DAYS)
+  if(secs < 0 || secs > CA_DAYS * DAY_SECS)
     return pki_fail(BEACON_EINVAL, err, errlen,
-                    "--days: %ld is out of range (1..%ld)", days, CA_DAYS);
+                    "validity of %ld s is out of range (up to %ld days)", secs,
+                    CA_DAYS);
   int rc = read_request(csr_path, &req, &pub, err, errlen);
   if(!rc)
     rc = pki_load_pair(ca_dir, "fleet-ca", &ca, &chain, &ca_key, err, errlen);
@@ -94,7 +95,7 @@ int pki_sign_csr(const char *ca_dir, const char *csr_path,
                      .eku = controller ? EKU_CLIENT : EKU_SERVER | EKU_CLIENT,
                      .gens = gens,
                      .nb_secs = -BACKDATE_SECS,
-                     .na_secs = (days ? days : LEAF_DAYS) * DAY_SECS};
+                     .na_secs = secs ? secs : LEAF_DAYS * DAY_SECS};
     x = pki_make_cert(&s, err, errlen);
     rc = x ? pki_write_chain(out_path, x, chain, 1, err, errlen)
            : BEACON_ECONFIG;

@@ -16,7 +16,22 @@
 #include "relay/resources.h"
 #include "relay/restart_only.h"
 #include "relay/settings.h"
+#include "tls/config_check.h"
 #include "tls/file_checks.h"
+
+/* What expires soon (tls/config_check.h), in the log. */
+static void file_warning(const char *file, int64_t end, const char *msg,
+                         void *arg)
+{
+  log_line_t l;
+  (void)arg;
+  if(log_begin(&l, LOG_WARN, "tls_file_expiring")) {
+    log_str(&l, "file", file);
+    log_time(&l, "not_after", end);
+    log_str(&l, "msg", msg);
+    log_end(&l);
+  }
+}
 
 int relay_load_tls(const relay_config_t *cfg, struct tls_ctx **out, char *err,
                    size_t errlen)
@@ -34,7 +49,10 @@ int relay_load_tls(const relay_config_t *cfg, struct tls_ctx **out, char *err,
   if(!rc)
     rc = tls_ctx_new(out, TLS_SERVER, cert, key, ca, have_crl ? crl : NULL,
                      err, errlen);
-  if(!rc && (rc = tls_cert_file_validity(cert, time(NULL), err, errlen))) {
+  if(!rc &&
+     ((rc = tls_cert_file_validity(cert, time(NULL), err, errlen)) ||
+      (rc = tls_config_check(TLS_SERVER, cert, ca, have_crl ? crl : NULL,
+                             time(NULL), file_warning, NULL, err, errlen)))) {
     tls_ctx_unref(*out);
     *out = NULL;
   }

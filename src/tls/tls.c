@@ -15,6 +15,8 @@
  * - Purposes: a server checks its peer for sslclient (an EKU without
  *   clientAuth is refused), a client checks for sslserver plus the host
  *   name or IP address it dialled, never the subject CN (Go ignores it).
+ * - CRLs (crl.c) count for the CA whose key signed them; a CA with no
+ *   CRL in the file revokes nothing.
  * - No session tickets and no session cache: a relay keeps no per-client
  *   resumption state and no ticket key that would need rotating; a tunnel
  *   is long-lived, so a full handshake per tunnel costs nothing that
@@ -43,6 +45,7 @@
 #include "beacon/beacon.h"
 #include "tls/banner.h"
 #include "tls/cert_names.h"
+#include "tls/crl.h"
 #include "tls/bio_queue.h"
 #include "tls/identity.h"
 
@@ -153,6 +156,7 @@ static int check_file(const char *what, const char *path, char *err,
 
 static int verify_cb(int ok, X509_STORE_CTX *xs)
 {
+  ok = tls_crl_verify_override(ok, xs); /* a CA without a CRL (crl.h) */
   if(!ok) {
     SSL *s =
         X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
@@ -215,33 +219,7 @@ static int load_key(SSL_CTX *ssl, const char *cert, const char *key, char *err,
 static int load_crl(X509_STORE *st, const char *crl, char *err, size_t errlen)
 {
   int rc = check_file("CRL", crl, err, errlen);
-  if(rc)
-    return rc;
-  BIO *b = BIO_new_file(crl, "r");
-  if(!b)
-    return ctx_fail(BEACON_ECONFIG, err, errlen, "CRL", crl,
-                    "cannot be opened");
-  int n = 0;
-  X509_CRL *x;
-  while((x = PEM_read_bio_X509_CRL(b, NULL, NULL, NULL))) {
-    int ok = X509_STORE_add_crl(st, x);
-    X509_CRL_free(x);
-    if(!ok) {
-      BIO_free(b);
-      return ctx_fail(BEACON_ECONFIG, err, errlen, "CRL", crl,
-                      "cannot be added");
-    }
-    n++;
-  }
-  BIO_free(b);
-  if(!n)
-    return ctx_fail(BEACON_ECONFIG, err, errlen, "CRL", crl,
-                    "no PEM CRL in it");
-  ERR_clear_error(); /* "no start line" at the end of the file */
-  /* Revocation of the peer's leaf only: the Fleet CA is the anchor and
-   * the offline root publishes no CRL the relay could fetch. */
-  X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
-  return 0;
+  return rc ? rc : tls_crl_load(st, crl, err, errlen);
 }
 
 static int load_ca(SSL_CTX *ssl, const char *ca, const char *crl, char *err,
@@ -557,7 +535,8 @@ static const char *verify_verdict(const tls_conn_t *c, int code, int depth)
   case X509_V_ERR_IP_ADDRESS_MISMATCH:
     return "certificate does not name the host dialled";
   default:
-    return "certificate refused";
+    return tls_crl_verdict(code) ? tls_crl_verdict(code)
+                                 : "certificate refused";
   }
 }
 
@@ -589,6 +568,8 @@ static void alert_error(tls_conn_t *c)
            alert_is_about_cert(desc) ? "rejected our certificate"
                                      : "sent an alert",
            SSL_alert_desc_string_long(c->alert), desc);
+  if(c->ctx->role == TLS_CLIENT && desc == SSL_AD_CERTIFICATE_EXPIRED)
+    tls_crl_expired_hint(c->err, sizeof(c->err), SSL_get_certificate(c->ssl));
 }
 
 /* Maps a failed SSL_* call to a BEACON_E* code and sets c->err. */

@@ -249,6 +249,8 @@ def test_install_staging(env):
                 libdir + "/libbeacon.a", libdir + "/pkgconfig/libbeacon.pc",
                 "share/man/man1/beacon.1",
                 "share/doc/beacon/beacon-egress.service",
+                "share/doc/beacon/examples/beacon-renew.service",
+                "share/doc/beacon/examples/beacon-renew.timer",
                 "share/doc/beacon/OPERATIONS.md"):
         harness.check(os.path.isfile(os.path.join(usr, rel)),
                       "not installed: %s" % rel)

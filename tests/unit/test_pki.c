@@ -304,8 +304,8 @@ static void test_gen_csr_and_sign(void **state)
   assert_string_equal(key, slurp(fixture_path("relay/relay.key")));
 
   assert_int_equal(pki_sign_csr(fixture_path("ca"), fixture_path("relay2.csr"),
-                                fixture_path("relay/relay.crt"), 30, 0, err,
-                                sizeof(err)),
+                                fixture_path("relay/relay.crt"), 30 * 86400, 0,
+                                err, sizeof(err)),
                    0);
   STACK_OF(X509) *sk = read_certs(fixture_path("relay/relay.crt"));
   assert_int_equal(sk_X509_num(sk), 2);
