@@ -270,7 +270,7 @@ void relay_handshake_failed(relay_tunnel_t *t, int rc, const char *detail)
   }
 }
 
-static int client_allowed(relay_tunnel_t *t)
+int relay_client_allowed(relay_tunnel_t *t)
 {
   const relay_config_t *cfg = &t->w->r->cfg;
   if(!cfg->n_allow_clients)
@@ -292,7 +292,7 @@ int relay_handshake_admit_tunnel(relay_tunnel_t *t)
 {
   relay_t *r = t->w->r;
   relay_handshake_leave(t);
-  if(!client_allowed(t)) {
+  if(!relay_client_allowed(t)) {
     atomic_fetch_add(&r->metrics.hs_fail_not_allowed, 1);
     relay_handshake_failed_io(t, "client not allowed by --allow-client",
                               t->spki);

@@ -11,6 +11,7 @@
 #include "common/sd_notify.h"
 #include "log/log.h"
 #include "relay/prom.h"
+#include "relay/recheck.h"
 #include "tls/file_checks.h"
 
 int relay_load_tls(const relay_config_t *cfg, struct tls_ctx **out, char *err,
@@ -71,7 +72,8 @@ void relay_reload(relay_t *r)
   struct tls_ctx *old = r->ctx;
   r->ctx = ctx;
   uv_mutex_unlock(&r->ctx_lock);
-  tls_ctx_unref(old); /* live tunnels hold their own references */
+  tls_ctx_unref(old);       /* live tunnels hold their own references */
+  relay_recheck_tunnels(r); /* revocations reach live tunnels */
   relay_cert_check(r, ctx);
   if(log_begin(&l, LOG_INFO, "reload")) {
     log_str(&l, "config_dir", r->config_dir);
