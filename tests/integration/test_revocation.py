@@ -132,10 +132,11 @@ def test_crl_replaced_without_signal(env):
     revoke_case(env, signal_it=False)
 
 
-def short_cert(env, name, seconds):
-    """A clientAuth certificate from the Fleet CA valid from a minute ago
-    for `seconds` more (`openssl ca` with explicit dates, since
-    `beacon pki` counts in days). Returns (crt, key, notAfter epoch)."""
+def short_cert(env, name, seconds, server=False):
+    """A clientAuth certificate (with server, a relay's: serverAuth and
+    the loopback names) from the Fleet CA valid from a minute ago for
+    `seconds` more (`openssl ca` with explicit dates, since `beacon pki`
+    counts in days). Returns (crt, key, notAfter epoch)."""
     d = env.path("short-" + name)
     os.makedirs(d, exist_ok=True)
     key = os.path.join(d, name + ".key")
@@ -149,7 +150,9 @@ def short_cert(env, name, seconds):
                 "policy=p\nunique_subject=no\n[p]\ncommonName=supplied\n"
                 "[ext]\nbasicConstraints=critical,CA:FALSE\n"
                 "keyUsage=critical,digitalSignature\n"
-                "extendedKeyUsage=clientAuth\n" % (d, d))
+                "extendedKeyUsage=%s\n" %
+                (d, d, "serverAuth\nsubjectAltName=DNS:localhost,"
+                 "IP:127.0.0.1" if server else "clientAuth"))
     pki = env.pki()
     now = datetime.datetime.now(datetime.timezone.utc)
     fmt = "%Y%m%d%H%M%SZ"
@@ -208,6 +211,56 @@ def test_controller_cert_expiry_drains_tunnel(env):
     harness.check(
         m.get('beacon_tunnels_cert_ended_total{reason="cert_expired"}') ==
         2.0, m)
+
+
+def relay_with_cert(env, name, crt, key, grace):
+    cfg = env.config_dir(name, {
+        "relay.crt": crt, "relay.key": key,
+        "fleet-ca.crt": os.path.join(env.pki(), "fleet-ca.crt")})
+    return cfg, env.start_relay(config_dir=cfg, name=name, extra_args=[
+        "--drain-grace", str(grace)])
+
+
+@harness.timeout(120)
+def test_relay_cert_expiry_drains_unless_renewed(env):
+    """A relay whose own certificate ends in ~14 s drains its tunnels:
+    Go Away --drain-grace (4 s) before notAfter, closed at notAfter.
+    Another relay with such a certificate that reloads a renewed one
+    first keeps its tunnel past the old notAfter."""
+    echo = env.use(Echo())
+    pki = env.pki()
+    crt, key, not_after = short_cert(env, "relay-a", 14, server=True)
+    crt_b, key_b, not_after_b = short_cert(env, "relay-b", 14, server=True)
+    _, relay = relay_with_cert(env, "relay-a", crt, key, 4)
+    cfg_b, relay_b = relay_with_cert(env, "relay-b", crt_b, key_b, 4)
+    ctl = (os.path.join(pki, "controller.crt"),
+           os.path.join(pki, "controller.key"))
+    busy = hold(env, relay, echo, *ctl, streams=2, name="on-a", alpn=True)
+    kept = hold(env, relay_b, echo, *ctl, streams=2, name="on-b", alpn=True)
+    renewed = short_cert(env, "relay-b2", 3600, server=True)
+    place(renewed[0], cfg_b, "relay.crt")
+    place(renewed[1], cfg_b, "relay.key")
+    os.chmod(os.path.join(cfg_b, "relay.key"), 0o600)
+    relay_b.send_signal(signal.SIGHUP)
+    relay_b.wait_log(r"\breload\b", 5)
+    res = ended(busy, not_after - time.time() + 3)
+    closed = time.time()
+    harness.check(not_after - 1.5 <= closed <= not_after + 2,
+                  "closed %.1f s from notAfter" % (closed - not_after))
+    harness.check(res.get("alive") is False, res)
+    relay.wait_log(r"tunnel_cert_drain.*reason=relay_cert_expiring.*"
+                   r"step=go_away", 5)
+    relay.wait_log(r"tunnel_down.*reason=cert_expired", 5)
+    left = not_after_b + 2 - time.time()
+    if left > 0:
+        time.sleep(left)
+    harness.check(kept.alive(), "the renewed relay cut its tunnel:\n%s" %
+                  relay_b.log_text()[-2000:])
+    harness.check("tunnel_cert_drain" not in relay_b.log_text(),
+                  relay_b.log_text()[-2000:])
+    kept.popen.stdin.close()
+    res = ended(kept, 10)
+    harness.check(res.get("reset") == 0, res)
 
 
 if __name__ == "__main__":
