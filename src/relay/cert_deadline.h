@@ -20,11 +20,11 @@
 /* Why a live tunnel was ended for a certificate: the reason label of
  * beacon_tunnels_cert_ended_total and of the logs. */
 enum relay_cert_end {
-  RELAY_CERT_END_REVOKED = 0,   /* a CRL lists the controller's */
-  RELAY_CERT_END_UNTRUSTED,     /* it no longer chains to the CA file */
-  RELAY_CERT_END_NOT_ALLOWED,   /* --allow-client no longer names it */
-  RELAY_CERT_END_EXPIRED,       /* the controller's notAfter passed */
-  RELAY_CERT_END_OWN_EXPIRING,  /* the relay's own is about to expire */
+  RELAY_CERT_END_REVOKED = 0,  /* a CRL lists the controller's */
+  RELAY_CERT_END_UNTRUSTED,    /* it no longer chains to the CA file */
+  RELAY_CERT_END_NOT_ALLOWED,  /* --allow-client no longer names it */
+  RELAY_CERT_END_EXPIRED,      /* the controller's notAfter passed */
+  RELAY_CERT_END_OWN_EXPIRING, /* the relay's own is about to expire */
   RELAY_CERT_END_COUNT
 };
 

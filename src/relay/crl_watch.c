@@ -37,8 +37,8 @@ void relay_crl_watch_start(relay_t *r)
   snprintf(path, sizeof(path), "%s/crl.pem", r->config_dir);
   uv_fs_poll_init(&r->loop, &r->crl_poll);
   r->crl_poll.data = r;
-  int rc = uv_fs_poll_start(&r->crl_poll, on_crl_change, path,
-                            RELAY_CRL_POLL_MS);
+  int rc =
+      uv_fs_poll_start(&r->crl_poll, on_crl_change, path, RELAY_CRL_POLL_MS);
   if(rc) {
     log_msg(LOG_WARN, "crl_watch_failed", "%s: %s", path, uv_strerror(rc));
     uv_close((uv_handle_t *)&r->crl_poll, watch_closed);

@@ -55,8 +55,7 @@ static void test_relay_cert_first(void **state)
    * controller's schedule */
   cert_deadline_t r = cert_deadline_of(T0 + 3600 * S, T0 + 86400 * S, 30 * S);
   assert_int_equal(r.why, RELAY_CERT_END_EXPIRED);
-  assert_int_equal(cert_deadline_step(&r, T0 - 30 * S, 0),
-                   CERT_DEADLINE_WAIT);
+  assert_int_equal(cert_deadline_step(&r, T0 - 30 * S, 0), CERT_DEADLINE_WAIT);
 }
 
 static void test_unknown_dates(void **state)
