@@ -210,8 +210,9 @@ struct relay_worker {
    * (ms, 0 none) for the metrics endpoint */
   uv_timer_t cert_timer;
   atomic_int_least64_t cert_min;
-  uint64_t recheck_seen; /* r->recheck_gen at the last re-check */
-  conn_wpool_t wpool;    /* tunnel write buffers for reuse */
+  uint64_t recheck_seen; /* r->recheck_gen of the last full re-check */
+  uint64_t rechecked, recheck_ended; /* tunnels, in the pass under way */
+  conn_wpool_t wpool;                /* tunnel write buffers for reuse */
   /* Payload pieces gathered during one mux_recv() (they point into
    * plain), written afterwards with one writev per stream. The table is
    * the worker's, not each stream's: idle streams stay small. */
@@ -260,6 +261,7 @@ struct relay_tunnel {
    * (enum relay_cert_end + 1; relay/tunnel_drain.h). */
   int64_t cert_not_after;
   int cert_draining;
+  uint64_t recheck_gen; /* r->recheck_gen it was last checked against */
   uint64_t start_ms;
   uint64_t streams_total;
   uint64_t streams_refused; /* reset by the session (caps, go away) */

@@ -89,33 +89,51 @@ static void tunnel_recheck(relay_tunnel_t *t, const tls_ctx_t *ctx)
   }
 }
 
+/* A pass is done: logged, and the deadlines looked at again. */
+static void recheck_done(relay_worker_t *w, uint64_t gen)
+{
+  w->recheck_seen = gen;
+  log_line_t l;
+  if(log_begin(&l, LOG_DEBUG, "tunnels_rechecked")) {
+    log_u64(&l, "worker", w->index);
+    log_u64(&l, "tunnels", w->rechecked);
+    log_u64(&l, "ended", w->recheck_ended);
+    log_end(&l);
+  }
+  w->rechecked = w->recheck_ended = 0;
+  relay_cert_sweep(w); /* the relay's own notAfter may have moved */
+}
+
 void relay_worker_recheck(relay_worker_t *w)
 {
   uint64_t gen = atomic_load(&w->r->recheck_gen);
-  if(gen == w->recheck_seen)
+  if(gen == w->recheck_seen || w->stopping)
     return;
-  w->recheck_seen = gen;
   tls_ctx_t *ctx = relay_ctx_get(w->r);
-  uint64_t checked = 0, ended = 0;
+  unsigned batch = 0;
+  int more = 0;
   list_link_t *l = w->tunnels.next;
   while(l != &w->tunnels) {
     relay_tunnel_t *t = LIST_CONTAINER(l, relay_tunnel_t, link);
     l = l->next; /* closing never unlinks synchronously */
-    if(!relay_tunnel_up(t))
-      continue; /* a handshake in flight is checked when it is up */
-    checked++;
+    /* A handshake in flight is checked once it is up. */
+    if(!relay_tunnel_up(t) || t->recheck_gen == gen)
+      continue;
+    if(batch == RELAY_RECHECK_BATCH) {
+      more = 1;
+      break;
+    }
+    batch++;
+    t->recheck_gen = gen;
     tunnel_recheck(t, ctx);
-    ended += !relay_tunnel_up(t);
+    w->recheck_ended += !relay_tunnel_up(t);
   }
   tls_ctx_unref(ctx);
-  log_line_t ll;
-  if(log_begin(&ll, LOG_DEBUG, "tunnels_rechecked")) {
-    log_u64(&ll, "worker", w->index);
-    log_u64(&ll, "tunnels", checked);
-    log_u64(&ll, "ended", ended);
-    log_end(&ll);
-  }
-  relay_cert_sweep(w); /* the relay's own notAfter may have moved */
+  w->rechecked += batch;
+  if(more)
+    uv_async_send(&w->wake); /* the rest on the next loop turn */
+  else
+    recheck_done(w, gen);
 }
 
 void relay_tunnel_live(relay_tunnel_t *t)
@@ -123,6 +141,7 @@ void relay_tunnel_live(relay_tunnel_t *t)
   /* A handshake that began before a reload was verified against the
    * files of before: the new ones decide. */
   tls_ctx_t *ctx = relay_ctx_get(t->w->r);
+  t->recheck_gen = atomic_load(&t->w->r->recheck_gen);
   if(!tls_conn_made_from(conn_tls(t->conn), ctx))
     tunnel_recheck(t, ctx);
   tls_ctx_unref(ctx);

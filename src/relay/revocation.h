@@ -11,8 +11,13 @@
 
 #include "relay/relay_int.h"
 
+/* Tunnels re-checked per loop turn: a verification costs a few hundred
+ * microseconds (two signatures and the CRL lookup), so a worker with
+ * thousands of tunnels goes on in later turns instead of stalling them. */
+#define RELAY_RECHECK_BATCH 64
+
 /* A worker woken by the control loop: re-checks its tunnels when a
- * reload happened since it last did. */
+ * reload happened since it last did, RELAY_RECHECK_BATCH a turn. */
 void relay_worker_recheck(relay_worker_t *w);
 /* t is up (its worker's host table, tunnel.c's on_up): re-checked at
  * once when its handshake used the files of before a reload, then its

@@ -132,6 +132,42 @@ def test_crl_replaced_without_signal(env):
     revoke_case(env, signal_it=False)
 
 
+@harness.timeout(180)
+def test_revocation_of_many_tunnels(env):
+    """100 live tunnels of one revoked controller on one worker (more
+    than a loop turn re-checks, RELAY_RECHECK_BATCH): all closed within
+    5 s of SIGHUP, while 5 tunnels of another controller stay."""
+    echo = env.use(Echo())
+    thief = env.issue("thief", cn="thief", usage="client")
+    good = env.issue("good", cn="good", usage="client")
+    ca = os.path.join(env.pki(), "fleet-ca.crt")
+    cfg = relay_config(env, "relay-many")
+    relay = env.start_relay(config_dir=cfg)
+
+    def idle(crt, key, i):
+        return env.start_tpeer("idle", "--seconds", "120", relay=relay,
+                               cert=crt, key=key, ca=ca, name="idle%d" % i)
+    thieves = [idle(*thief, i) for i in range(100)]
+    others = [idle(*good, 100 + i) for i in range(5)]
+    deadline = time.monotonic() + 60
+    while relay.log_text().count("tunnel_up") < 105:
+        harness.check(time.monotonic() < deadline, "tunnels not all up:\n%s"
+                      % relay.log_text()[-2000:])
+        time.sleep(0.1)
+    place(make_crl(env, thief[0]), cfg)
+    t0 = time.monotonic()
+    relay.send_signal(signal.SIGHUP)
+    for p in thieves:
+        p.wait(max(0.1, t0 + 5 - time.monotonic()))
+    took = time.monotonic() - t0
+    harness.check(took <= 5.0, "100 tunnels closed after %.1f s" % took)
+    log = relay.log_text()
+    harness.check_eq(log.count("tunnel_revoked"), 100, log[-2000:])
+    harness.check(all(p.alive() for p in others), "another tunnel ended")
+    harness.check(relay.alive(), "relay died")
+    print("100 revoked tunnels closed %.2f s after SIGHUP" % took)
+
+
 def short_cert(env, name, seconds, server=False):
     """A clientAuth certificate (with server, a relay's: serverAuth and
     the loopback names) from the Fleet CA valid from a minute ago for
