@@ -20,6 +20,8 @@ from backends import Echo
 from test_hostile import make_crl
 from test_ops import parse_metrics, scrape
 
+SAN = harness.SANITIZED
+
 
 def relay_config(env, name):
     """A config dir with the development PKI's relay files, no CRL."""
@@ -134,9 +136,10 @@ def test_crl_replaced_without_signal(env):
 
 @harness.timeout(180)
 def test_revocation_of_many_tunnels(env):
-    """100 live tunnels of one revoked controller on one worker (more
+    """80 live tunnels of one revoked controller on one worker (more
     than a loop turn re-checks, RELAY_RECHECK_BATCH): all closed within
-    5 s of SIGHUP, while 5 tunnels of another controller stay."""
+    5 s of SIGHUP (20 s in a sanitizer build, whose tpeers load the
+    machine), while 3 tunnels of another controller stay."""
     echo = env.use(Echo())
     thief = env.issue("thief", cn="thief", usage="client")
     good = env.issue("good", cn="good", usage="client")
@@ -147,25 +150,28 @@ def test_revocation_of_many_tunnels(env):
     def idle(crt, key, i):
         return env.start_tpeer("idle", "--seconds", "120", relay=relay,
                                cert=crt, key=key, ca=ca, name="idle%d" % i)
-    thieves = [idle(*thief, i) for i in range(100)]
-    others = [idle(*good, 100 + i) for i in range(5)]
+    n = 80
+    thieves = [idle(*thief, i) for i in range(n)]
+    others = [idle(*good, n + i) for i in range(3)]
     deadline = time.monotonic() + 60
-    while relay.log_text().count("tunnel_up") < 105:
+    while relay.log_text().count("tunnel_up") < n + 3:
         harness.check(time.monotonic() < deadline, "tunnels not all up:\n%s"
                       % relay.log_text()[-2000:])
         time.sleep(0.1)
     place(make_crl(env, thief[0]), cfg)
     t0 = time.monotonic()
     relay.send_signal(signal.SIGHUP)
+    bound = 20.0 if SAN else 5.0
     for p in thieves:
-        p.wait(max(0.1, t0 + 5 - time.monotonic()))
+        p.wait(max(0.1, t0 + bound - time.monotonic()))
     took = time.monotonic() - t0
-    harness.check(took <= 5.0, "100 tunnels closed after %.1f s" % took)
+    harness.check(took <= bound, "%d tunnels closed after %.1f s" %
+                  (n, took))
     log = relay.log_text()
-    harness.check_eq(log.count("tunnel_revoked"), 100, log[-2000:])
+    harness.check_eq(log.count("tunnel_revoked"), n, log[-2000:])
     harness.check(all(p.alive() for p in others), "another tunnel ended")
     harness.check(relay.alive(), "relay died")
-    print("100 revoked tunnels closed %.2f s after SIGHUP" % took)
+    print("%d revoked tunnels closed %.2f s after SIGHUP" % (n, took))
 
 
 def short_cert(env, name, seconds, server=False):
