@@ -24,7 +24,7 @@ static void collect_tunnel_cert_min(metric_t *m)
   metric_set(m, 0, min / 1000);
 }
 
-void relay_revocation_init(relay_t *r)
+void relay_recheck_init(relay_t *r)
 {
   relay_prom_cert_lifetimes(&r->prom, &r->metrics, collect_tunnel_cert_min);
   relay_recheck_tunnels(r);

@@ -11,7 +11,7 @@
 
 /* The metric families of certificate lifetimes, then a first
  * relay_recheck_tunnels() (relay_new, once). */
-void relay_revocation_init(relay_t *r);
+void relay_recheck_init(relay_t *r);
 /* The control loop, after a reload swapped r->ctx in: the relay
  * certificate's notAfter (every tunnel's deadline, relay/cert_deadline.h),
  * the gauges, and a wake-up for every worker to re-check its tunnels. */

@@ -184,7 +184,7 @@ int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
   relay_prom_policy(&r->prom,
                     r->cfg.policy ? r->cfg.policy : r->default_policy);
   relay_cert_check(r, r->ctx);
-  relay_revocation_init(r);
+  relay_recheck_init(r);
   rc = relay_bind_all(r, err, errlen);
   if(rc)
     goto fail;
