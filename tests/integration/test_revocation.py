@@ -134,6 +134,28 @@ def test_crl_replaced_without_signal(env):
     revoke_case(env, signal_it=False)
 
 
+@harness.timeout(120)
+def test_ca_removed_closes_live_tunnel(env):
+    """fleet-ca.crt replaced by another CA, then SIGHUP: a live tunnel
+    whose controller no longer chains to it is closed (`untrusted`),
+    as a new handshake would be refused."""
+    echo = env.use(Echo())
+    env.issue("other-ca", cn="other-ca", self_signed_ca=True)
+    cfg = relay_config(env, "relay-untrusted")
+    relay = env.start_relay(config_dir=cfg)
+    pki = env.pki()
+    p = hold(env, relay, echo, os.path.join(pki, "controller.crt"),
+             os.path.join(pki, "controller.key"), name="ctl", alpn=True)
+    place(os.path.join(env.path("certs"), "other-ca.crt"), cfg,
+          "fleet-ca.crt")
+    t0 = time.monotonic()
+    relay.send_signal(signal.SIGHUP)
+    res = ended(p, 5.0)
+    harness.check(time.monotonic() - t0 <= 5.0, "closed too late")
+    harness.check(res.get("revoked") == 3, res)
+    relay.wait_log(r"tunnel_revoked.*reason=untrusted", 5)
+
+
 @harness.timeout(180)
 def test_revocation_of_many_tunnels(env):
     """80 live tunnels of one revoked controller on one worker (more
