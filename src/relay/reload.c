@@ -73,7 +73,9 @@ void relay_reload(relay_t *r)
   r->ctx = ctx;
   uv_mutex_unlock(&r->ctx_lock);
   tls_ctx_unref(old);       /* live tunnels hold their own references */
-  relay_recheck_tunnels(r); /* revocations reach live tunnels */
+  /* Revocations reach live tunnels: keep this after everything a reload
+   * replaces (the workers re-check against what is in place then). */
+  relay_recheck_tunnels(r);
   relay_cert_check(r, ctx);
   if(log_begin(&l, LOG_INFO, "reload")) {
     log_str(&l, "config_dir", r->config_dir);
