@@ -72,7 +72,7 @@ void relay_reload(relay_t *r)
   struct tls_ctx *old = r->ctx;
   r->ctx = ctx;
   uv_mutex_unlock(&r->ctx_lock);
-  tls_ctx_unref(old);       /* live tunnels hold their own references */
+  tls_ctx_unref(old); /* live tunnels hold their own references */
   /* Revocations reach live tunnels: keep this after everything a reload
    * replaces (the workers re-check against what is in place then). */
   relay_recheck_tunnels(r);
