@@ -160,8 +160,9 @@ def test_ca_removed_closes_live_tunnel(env):
 def test_revocation_of_many_tunnels(env):
     """80 live tunnels of one revoked controller on one worker (more
     than a loop turn re-checks, RELAY_RECHECK_BATCH): all closed within
-    5 s of SIGHUP (20 s in a sanitizer build, whose tpeers load the
-    machine), while 3 tunnels of another controller stay."""
+    5 s of SIGHUP, while 3 tunnels of another controller stay. A
+    sanitizer build only has to close them within 60 s: there the
+    tpeers' leak checks at exit starve the relay's thread."""
     echo = env.use(Echo())
     thief = env.issue("thief", cn="thief", usage="client")
     good = env.issue("good", cn="good", usage="client")
@@ -183,7 +184,7 @@ def test_revocation_of_many_tunnels(env):
     place(make_crl(env, thief[0]), cfg)
     t0 = time.monotonic()
     relay.send_signal(signal.SIGHUP)
-    bound = 20.0 if SAN else 5.0
+    bound = 60.0 if SAN else 5.0
     for p in thieves:
         p.wait(max(0.1, t0 + bound - time.monotonic()))
     took = time.monotonic() - t0
