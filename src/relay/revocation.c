@@ -110,6 +110,7 @@ void relay_worker_recheck(relay_worker_t *w)
   if(gen == w->recheck_seen || w->stopping)
     return;
   tls_ctx_t *ctx = relay_ctx_get(w->r);
+  uint64_t start = uv_hrtime();
   unsigned batch = 0;
   int more = 0;
   list_link_t *l = w->tunnels.next;
@@ -119,7 +120,7 @@ void relay_worker_recheck(relay_worker_t *w)
     /* A handshake in flight is checked once it is up. */
     if(!relay_tunnel_up(t) || t->recheck_gen == gen)
       continue;
-    if(batch == RELAY_RECHECK_BATCH) {
+    if(batch && uv_hrtime() - start >= RELAY_RECHECK_SLICE_NS) {
       more = 1;
       break;
     }

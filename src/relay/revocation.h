@@ -11,13 +11,14 @@
 
 #include "relay/relay_int.h"
 
-/* Tunnels re-checked per loop turn: a verification costs a few hundred
- * microseconds (two signatures and the CRL lookup), so a worker with
- * thousands of tunnels goes on in later turns instead of stalling them. */
-#define RELAY_RECHECK_BATCH 64
+/* Re-checking per loop turn, at most (at least one tunnel): a
+ * verification costs a few hundred microseconds (two signatures and the
+ * CRL lookup), more on a starved CPU, so a worker with many tunnels goes
+ * on in later turns instead of leaving its tunnels' pings unanswered. */
+#define RELAY_RECHECK_SLICE_NS (2 * 1000 * 1000)
 
 /* A worker woken by the control loop: re-checks its tunnels when a
- * reload happened since it last did, RELAY_RECHECK_BATCH a turn. */
+ * reload happened since it last did, RELAY_RECHECK_SLICE_NS a turn. */
 void relay_worker_recheck(relay_worker_t *w);
 /* t is up (its worker's host table, tunnel.c's on_up): re-checked at
  * once when its handshake used the files of before a reload, then its

@@ -159,7 +159,7 @@ def test_ca_removed_closes_live_tunnel(env):
 @harness.timeout(180)
 def test_revocation_of_many_tunnels(env):
     """80 live tunnels of one revoked controller on one worker (more
-    than a loop turn re-checks, RELAY_RECHECK_BATCH): all closed within
+    than a loop turn re-checks, RELAY_RECHECK_SLICE_NS): all closed within
     5 s of SIGHUP, while 3 tunnels of another controller stay. A
     sanitizer build only has to close them within 60 s: there the
     tpeers' leak checks at exit starve the relay's thread."""
