@@ -268,6 +268,12 @@ static size_t timeout_opts(relay_config_t *c, cli_opt_t *t)
                        .metavar = "S",
                        .ms = &c->drain_timeout_ms,
                        .help = "SIGTERM grace for live streams (default 30)"};
+  t[n++] = (cli_opt_t){.name = "drain-grace",
+                       .kind = CLI_OPT_SECONDS,
+                       .metavar = "S",
+                       .ms = &c->drain_grace_ms,
+                       .help = "streams' grace once a certificate ends\n"
+                               "(controller's or relay's; default 30)"};
   return n;
 }
 

@@ -48,6 +48,8 @@ static const char *const reason_names[CONN_CLOSE_REASON_COUNT] = {
     [CONN_CLOSE_DRAIN] = "drain",
     [CONN_CLOSE_DRAIN_TIMEOUT] = "drain_timeout",
     [CONN_CLOSE_ABORT] = "abort",
+    [CONN_CLOSE_REVOKED] = "revoked",
+    [CONN_CLOSE_CERT_EXPIRED] = "cert_expired",
 };
 
 const char *conn_close_reason_name(enum conn_close_reason why)

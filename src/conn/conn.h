@@ -75,6 +75,8 @@ enum conn_close_reason {
   CONN_CLOSE_DRAIN,         /* shutting down, no streams left */
   CONN_CLOSE_DRAIN_TIMEOUT, /* shutting down, grace period over */
   CONN_CLOSE_ABORT,         /* the adapter gave up for its own reason */
+  CONN_CLOSE_REVOKED,       /* the peer's certificate no longer passes */
+  CONN_CLOSE_CERT_EXPIRED,  /* a certificate's end, grace period over */
   CONN_CLOSE_REASON_COUNT
 };
 

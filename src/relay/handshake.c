@@ -273,7 +273,7 @@ void relay_handshake_failed(relay_tunnel_t *t, int rc, const char *detail)
   }
 }
 
-static int client_allowed(relay_tunnel_t *t, const relay_config_t *cfg)
+int relay_client_allowed(relay_tunnel_t *t, const relay_config_t *cfg)
 {
   if(!cfg->n_allow_clients)
     return 1;
@@ -295,7 +295,7 @@ int relay_handshake_admit_tunnel(relay_tunnel_t *t)
   relay_t *r = t->w->r;
   relay_handshake_leave(t);
   relay_settings_t *s = relay_settings_get(r); /* a reload's, if any */
-  int allowed = client_allowed(t, &s->cfg);
+  int allowed = relay_client_allowed(t, &s->cfg);
   /* 0 = derived at start (r->cfg has the figure) */
   uint32_t max_tunnels =
       s->cfg.max_tunnels ? s->cfg.max_tunnels : r->cfg.max_tunnels;

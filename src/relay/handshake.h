@@ -43,6 +43,11 @@ void relay_handshake_conn_config(relay_worker_t *w, uint64_t timeout_ms,
  * back. Idempotent. */
 void relay_handshake_leave(relay_tunnel_t *t);
 
+/* 1 when cfg's --allow-client lets t's controller in (or is not set):
+ * at the handshake, and again for live tunnels after a reload
+ * (revocation.h), each with the settings in place then. */
+int relay_client_allowed(relay_tunnel_t *t, const relay_config_t *cfg);
+
 /* The handshake verified the controller: checks --allow-client and
  * takes a --max-tunnels slot. 0, or -1 when refused (logged, counted). */
 int relay_handshake_admit_tunnel(relay_tunnel_t *t);

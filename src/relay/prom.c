@@ -234,3 +234,32 @@ void relay_client_cert_check(relay_t *r, int64_t not_after, const char *peer,
     log_end(&l);
   }
 }
+
+void relay_prom_cert_lifetimes(relay_prom_t *p, relay_metrics_t *m,
+                               void (*collect_tunnel_min)(metric_t *))
+{
+  static const char *const ends[] = {"revoked", "untrusted", "not_allowed",
+                                     "cert_expired", "relay_cert_expiring"};
+  metrics_registry_t *reg = &p->reg;
+  family(reg, &p->own_cert_expiry, METRIC_GAUGE,
+         "beacon_cert_expiry_timestamp_seconds",
+         "notAfter of the relay's own certificate in use, Unix time.", NULL,
+         NULL, 0);
+  family(reg, &p->tunnel_cert_min, METRIC_GAUGE,
+         "beacon_tunnel_cert_expiry_min_timestamp_seconds",
+         "Earliest notAfter of the controller certificates of the tunnels "
+         "up, Unix time; 0 without tunnels.",
+         NULL, NULL, 0);
+  p->tunnel_cert_min.collect = collect_tunnel_min;
+  family(reg, &p->crl_next_update, METRIC_GAUGE,
+         "beacon_crl_next_update_timestamp_seconds",
+         "Earliest nextUpdate of the CRLs loaded from crl.pem, Unix time; 0 "
+         "without a CRL.",
+         NULL, NULL, 0);
+  bound(reg, &p->tunnels_cert_ended, METRIC_COUNTER,
+        "beacon_tunnels_cert_ended_total",
+        "Live tunnels ended for a certificate: revoked, no longer trusted or "
+        "allowed after a reload, or at the end of the controller's or the "
+        "relay's certificate.",
+        "reason", ends, 5, m->tunnels_cert_ended);
+}

@@ -20,6 +20,11 @@ void relay_prom_policy(relay_prom_t *p, const policy_t *policy);
 void relay_prom_policy_rebind(relay_prom_t *p, const policy_t *policy);
 void relay_prom_target_connect(relay_t *r, int status, int os_err,
                                uint64_t ns);
+/* The certificate lifetime families (relay/revocation.h): the relay's
+ * own notAfter, the controllers' earliest (collect_tunnel_min fills it
+ * when scraped), the CRLs' nextUpdate, tunnels ended for a certificate. */
+void relay_prom_cert_lifetimes(relay_prom_t *p, relay_metrics_t *m,
+                               void (*collect_tunnel_min)(metric_t *));
 /* Sets beacon_relay_cert_expiry_timestamp_seconds from ctx and logs a
  * warning when it is within RELAY_CERT_WARN_SECONDS. */
 void relay_cert_check(relay_t *r, const struct tls_ctx *ctx);

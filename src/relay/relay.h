@@ -40,7 +40,11 @@ typedef struct relay_config {
   uint64_t keepalive_timeout_ms; /* 10 s answer deadline */
   uint64_t write_timeout_ms;     /* 10 s: a stalled tunnel is closed */
   uint64_t drain_timeout_ms;     /* 30 s: SIGTERM grace for streams */
-  uint32_t max_streams;          /* 4096 per tunnel */
+  /* --drain-grace, 30 s: a tunnel whose certificate (the controller's,
+   * or the relay's own) comes to its end gets Go Away, then is closed
+   * this long after (relay/cert_deadline.h) */
+  uint64_t drain_grace_ms;
+  uint32_t max_streams; /* 4096 per tunnel */
   /* per relay, all workers, only tunnels past the mTLS handshake; 0 =
    * derived from the memory and descriptor budgets (relay_new logs the
    * figure: budget.h, resources.h) */
@@ -145,6 +149,10 @@ typedef struct relay_metrics {
   atomic_uint_fast64_t streams_refused[6]; /* [5]: RELAY_REFUSED_RESOURCE */
   atomic_uint_fast64_t protocol_errors;
   atomic_uint_fast64_t write_timeouts;
+  /* live tunnels ended for a certificate, by enum relay_cert_end
+   * (relay/cert_deadline.h): revoked, untrusted, not allowed, the
+   * controller's expired, the relay's own expiring */
+  atomic_uint_fast64_t tunnels_cert_ended[5];
 } relay_metrics_t;
 
 /* streams_refused[] index for streams refused by the memory or

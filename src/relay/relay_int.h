@@ -72,6 +72,8 @@ typedef struct relay_settings relay_settings_t; /* settings.h */
 typedef struct relay_tunnel_host {
   /* Some tunnel has output: flush it before the loop blocks again. */
   void (*output)(relay_worker_t *w);
+  /* A tunnel's mux runs: its certificate is watched from now on. */
+  void (*tunnel_up)(relay_tunnel_t *t);
   /* A tunnel was freed. */
   void (*tunnel_gone)(relay_worker_t *w);
   /* Accepts the pending connection and closes it at once: a connection
@@ -103,6 +105,9 @@ typedef struct relay_prom {
   metric_t client_cert_expiring;
   metric_t memory_held, memory_limit, fds_held, fds_limit;
   metric_t policy_classes; /* refusals by default class */
+  /* certificate lifetimes (tunnel_drain.c, revocation.c) */
+  metric_t own_cert_expiry, tunnel_cert_min, crl_next_update;
+  metric_t tunnels_cert_ended;
 } relay_prom_t;
 
 /* Warn when the relay certificate expires within 30 days. */
@@ -144,6 +149,12 @@ struct relay {
   relay_prom_t prom;
   metrics_http_t *metrics_http; /* on the control loop; NULL = off */
   uv_timer_t expiry_timer;      /* daily certificate expiry check */
+  /* revocation.c: live tunnels re-checked after a reload; the workers
+   * compare recheck_gen with what they saw last */
+  atomic_uint_fast64_t recheck_gen;
+  atomic_int_least64_t own_not_after; /* ms: the relay cert in use */
+  uv_fs_poll_t crl_poll;              /* crl.pem replaced: reload */
+  int crl_poll_on;
   /* own_addrs.c: the policy's own_address class kept current */
   uv_timer_t own_timer;
   uv_poll_t own_nl_poll;
@@ -198,7 +209,14 @@ struct relay_worker {
    * callbacks whose callers still look at it. */
   list_link_t reap;
   uint64_t ntunnels;
-  conn_wpool_t wpool; /* tunnel write buffers for reuse */
+  /* tunnel_drain.c: wakes at the next certificate deadline of this
+   * worker's tunnels; cert_min is their earliest controller notAfter
+   * (ms, 0 none) for the metrics endpoint */
+  uv_timer_t cert_timer;
+  atomic_int_least64_t cert_min;
+  uint64_t recheck_seen; /* r->recheck_gen of the last full re-check */
+  uint64_t rechecked, recheck_ended; /* tunnels, in the pass under way */
+  conn_wpool_t wpool;                /* tunnel write buffers for reuse */
   /* Payload pieces gathered during one mux_recv() (they point into
    * plain), written afterwards with one writev per stream. The table is
    * the worker's, not each stream's: idle streams stay small. */
@@ -242,6 +260,12 @@ struct relay_tunnel {
   const char *subject;
   char *subject_own;
   char spki[65];
+  /* The controller certificate's notAfter (ms since the epoch, 0
+   * unknown), and, once a certificate's end sent Go Away, why
+   * (enum relay_cert_end + 1; relay/tunnel_drain.h). */
+  int64_t cert_not_after;
+  int cert_draining;
+  uint64_t recheck_gen; /* r->recheck_gen it was last checked against */
   uint64_t start_ms;
   uint64_t streams_total;
   uint64_t streams_refused; /* reset by the session (caps, go away) */

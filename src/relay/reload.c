@@ -13,6 +13,7 @@
 #include "log/log.h"
 #include "relay/own_addrs.h"
 #include "relay/prom.h"
+#include "relay/recheck.h"
 #include "relay/resources.h"
 #include "relay/restart_only.h"
 #include "relay/settings.h"
@@ -201,6 +202,10 @@ void relay_reload(relay_t *r)
   }
   log_restart_needed(&n.cfg, &n);
   reload_apply(r, &n);
+  /* Revocations and --allow-client changes reach live tunnels: after
+   * the swap, so the workers re-check against r->ctx and r->settings
+   * as they are now. */
+  relay_recheck_tunnels(r);
   relay_cert_check(r, n.ctx);
   if(log_begin(&l, LOG_INFO, "reload")) {
     log_str(&l, "config_dir", r->config_dir);
@@ -210,8 +215,6 @@ void relay_reload(relay_t *r)
     log_time(&l, "cert_not_after", (int64_t)tls_ctx_cert_not_after(n.ctx));
     log_end(&l);
   }
-  /* Checks of live tunnels against the new settings belong here, after
-   * the swap: r->ctx and r->settings are the new ones. */
 }
 
 void relay_check_expiry(relay_t *r)

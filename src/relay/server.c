@@ -16,6 +16,7 @@
 #include "beacon/beacon.h"
 #include "common/sd_notify.h"
 #include "log/log.h"
+#include "relay/crl_watch.h"
 #include "relay/handshake.h"
 #include "relay/listener.h"
 #include "relay/own_addrs.h"
@@ -24,6 +25,7 @@
 #include "relay/resources.h"
 #include "relay/restart_only.h"
 #include "relay/settings.h"
+#include "relay/recheck.h"
 #include "relay/worker.h"
 
 void relay_config_default(relay_config_t *cfg)
@@ -38,6 +40,7 @@ void relay_config_default(relay_config_t *cfg)
   cfg->keepalive_timeout_ms = 10000;
   cfg->write_timeout_ms = 10000;
   cfg->drain_timeout_ms = 30000;
+  cfg->drain_grace_ms = 30000;
   cfg->max_streams = 4096;
   cfg->max_tunnels = 0; /* derived from the budgets (resources.h) */
   cfg->max_dials_per_tunnel = STREAM_CORE_MAX_DIALS_DEFAULT;
@@ -100,6 +103,7 @@ static void on_worker_done(uv_async_t *h)
   uv_close((uv_handle_t *)&r->expiry_timer, noop_closed);
   relay_resources_stop(r);
   relay_own_addrs_stop(r);
+  relay_crl_watch_stop(r);
   metrics_http_stop(r->metrics_http);
   r->metrics_http = NULL;
 }
@@ -188,6 +192,7 @@ int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
   relay_prom_policy(&r->prom,
                     r->cfg.policy ? r->cfg.policy : r->default_policy);
   relay_cert_check(r, r->ctx);
+  relay_recheck_init(r);
   rc = relay_bind_all(r, err, errlen);
   if(rc)
     goto fail;
@@ -221,6 +226,7 @@ int relay_run(relay_t *r)
   relay_resources_start(r);
   relay_own_addrs_start(r); /* before any worker takes a stream */
   relay_restart_only_write(&r->settings->cfg);
+  relay_crl_watch_start(r);
 
   unsigned started = 0;
   int rc = 0;

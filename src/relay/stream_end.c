@@ -125,13 +125,18 @@ void stream_core_set_outcome(stream_core_t *s, enum stream_outcome o,
 void stream_core_abort(stream_core_t *s, enum stream_outcome o,
                        const char *reason)
 {
+  stream_core_abort_code(s, o, reason, s->unacked ? s->refusal : 0);
+}
+
+void stream_core_abort_code(stream_core_t *s, enum stream_outcome o,
+                            const char *reason, uint32_t code)
+{
   stream_core_set_outcome(s, o, reason);
   s->aborted = 1;
   if(s->mux_live && s->tun->mux) {
     /* on_closed runs before this returns. The mux forgets the stream
      * even when its RST found no memory; only the peer may not learn. */
-    int rc =
-        mux_stream_reset_code(s->tun->mux, s->id, s->unacked ? s->refusal : 0);
+    int rc = mux_stream_reset_code(s->tun->mux, s->id, code);
     if(rc)
       stream_core_mux_failed(s, "reset", rc);
     s->tun->output = 1;

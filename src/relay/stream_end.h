@@ -29,6 +29,10 @@ void stream_core_set_outcome(stream_core_t *s, enum stream_outcome o,
  * and this outcome. */
 void stream_core_abort(stream_core_t *s, enum stream_outcome o,
                        const char *reason);
+/* The same with the RST carrying code whether or not the stream was
+ * acknowledged (the tunnel itself is refused: revoked). */
+void stream_core_abort_code(stream_core_t *s, enum stream_outcome o,
+                            const char *reason, uint32_t code);
 /* Finishes the stream once the mux forgot it and the target side is
  * done (or aborted): the finished op. */
 void stream_core_maybe_finish(stream_core_t *s);

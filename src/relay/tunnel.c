@@ -378,6 +378,7 @@ static void cb_up(conn_t *c, void *ud)
   }
   relay_client_cert_check(r, (int64_t)tls_conn_peer_not_after(conn_tls(c)),
                           t->peer, t->subject, t->spki);
+  t->w->host->tunnel_up(t); /* may end it: revoked meanwhile */
   if(t->w->draining)
     relay_tunnel_drain(t);
 }
@@ -501,7 +502,8 @@ void relay_tunnel_reap_streams(relay_worker_t *w)
 /* A stream was freed: a draining tunnel closes after its last one. */
 static void tunnel_stream_gone(relay_tunnel_t *t)
 {
-  if(t->w->draining && relay_tunnel_up(t) && list_empty(&t->streams))
+  if((t->w->draining || t->cert_draining) && relay_tunnel_up(t) &&
+     list_empty(&t->streams))
     relay_tunnel_drain(t);
   tunnel_release(t);
 }

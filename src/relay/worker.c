@@ -12,7 +12,9 @@
 #include "relay/addr_text.h"
 #include "relay/listener.h"
 #include "relay/settings.h"
+#include "relay/revocation.h"
 #include "relay/tunnel.h"
+#include "relay/tunnel_drain.h"
 
 /* Connections accepted per loop turn, at most (plus one from the turn's
  * check): a flood waits in the listen backlog, where it costs the
@@ -142,6 +144,7 @@ static void worker_check_stop(relay_worker_t *w)
   uv_close((uv_handle_t *)&w->drain_timer, noop_closed);
   uv_close((uv_handle_t *)&w->check, noop_closed);
   uv_close((uv_handle_t *)&w->idle, noop_closed);
+  relay_cert_timer_close(w, noop_closed);
 }
 
 static void worker_tunnel_gone(relay_worker_t *w)
@@ -183,6 +186,7 @@ static void worker_drain(relay_worker_t *w)
 static void on_wake(uv_async_t *h)
 {
   relay_worker_t *w = h->data;
+  relay_worker_recheck(w); /* after a reload: revoked, not allowed */
   if(atomic_load(&w->r->draining))
     worker_drain(w);
 }
@@ -200,6 +204,7 @@ static void worker_main(void *arg)
  * of this file). */
 static const relay_tunnel_host_t tunnel_host = {
     .output = worker_output,
+    .tunnel_up = relay_tunnel_live,
     .tunnel_gone = worker_tunnel_gone,
     .refuse = worker_refuse,
 };
@@ -231,6 +236,8 @@ static int worker_init(relay_worker_t *w)
   uv_idle_init(&w->loop, &w->idle);
   w->wake.data = w->drain_timer.data = w->check.data = w->idle.data = w;
   uv_check_start(&w->check, on_dirty_check);
+  relay_cert_timer_init(w);
+  w->recheck_seen = atomic_load(&w->r->recheck_gen);
   return 0;
 }
 

@@ -49,8 +49,8 @@ int target_result_to_error(uint32_t code)
 
 const char *target_result_name(uint32_t code)
 {
-  static const char *const names[] = {"unspecified", "refused",    "not_found",
-                                      "unreachable", "timed_out",  "policy",
-                                      "bad_target",  "relay_limit"};
+  static const char *const names[] = {
+      "unspecified", "refused",    "not_found",   "unreachable", "timed_out",
+      "policy",      "bad_target", "relay_limit", "revoked"};
   return code < sizeof(names) / sizeof(names[0]) ? names[code] : "unspecified";
 }

@@ -17,7 +17,11 @@ enum target_result {
   TARGET_RESULT_TIMED_OUT = 4,   /* the dial timed out */
   TARGET_RESULT_POLICY = 5,      /* the relay's policy refuses it */
   TARGET_RESULT_BAD_TARGET = 6,  /* a malformed or missing target line */
-  TARGET_RESULT_RELAY_LIMIT = 7  /* the relay is out of a resource */
+  TARGET_RESULT_RELAY_LIMIT = 7, /* the relay is out of a resource */
+  /* The controller's certificate was revoked (or is no longer allowed)
+   * while its tunnel was up: every stream is reset with it, acknowledged
+   * or not, and the tunnel closes. */
+  TARGET_RESULT_REVOKED = 8
 };
 
 /* The code for a relay-side BEACON_E* dial error. */

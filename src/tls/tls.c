@@ -48,6 +48,7 @@
 #include "tls/crl.h"
 #include "tls/bio_queue.h"
 #include "tls/identity.h"
+#include "tls/tls_native.h"
 
 #define TLS_CIPHERSUITES                                                      \
   "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"                            \
@@ -862,4 +863,14 @@ const char *tls_conn_cipher(const tls_conn_t *c)
 {
   const char *s = SSL_get_cipher_name(c->ssl);
   return s ? s : "(none)";
+}
+
+SSL_CTX *tls_ctx_native(const tls_ctx_t *ctx)
+{
+  return ctx->ssl;
+}
+
+SSL *tls_conn_native(const tls_conn_t *c)
+{
+  return c->ssl;
 }

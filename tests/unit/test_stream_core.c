@@ -20,6 +20,7 @@
 
 #include "beacon/beacon.h"
 #include "mux/mux.h"
+#include "relay/stream_end.h"
 #include "relay/stream_core.h"
 #include "target/result.h"
 
@@ -622,6 +623,30 @@ static void test_controller_reset(void **state)
   teardown();
 }
 
+/* A revoked tunnel resets an acknowledged stream with a code all the
+ * same (stream_core_abort_code): beacon/1 readers see `revoked`, where
+ * a plain abort after the ACK carries 0. */
+static void test_abort_code_after_ack(void **state)
+{
+  (void)state;
+  setup(1);
+  uint32_t id = open_send("h:1\n", 4);
+  fake_t *f = fake_of(id);
+  settle();
+  stream_core_on_dialled(&f->core, 0, 0, "127.0.0.1:1", NULL, P.now);
+  settle();
+  assert_true(P.cl_acked);
+  stream_core_abort_code(&f->core, STREAM_OUTCOME_RESET, "revoked",
+                         TARGET_RESULT_REVOKED);
+  settle();
+  assert_true(P.cl_reset);
+  assert_int_equal(P.cl_reset_code, TARGET_RESULT_REVOKED);
+  assert_int_equal(f->finished, 1);
+  assert_int_equal(f->core.outcome, STREAM_OUTCOME_RESET);
+  assert_string_equal(f->core.reason, "revoked");
+  teardown();
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
@@ -635,6 +660,7 @@ int main(void)
       cmocka_unit_test(test_quota),
       cmocka_unit_test(test_quota_windows_charged),
       cmocka_unit_test(test_controller_reset),
+      cmocka_unit_test(test_abort_code_after_ack),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -532,7 +532,7 @@ static int until_stdin(tp_t *tp, void *arg)
 static int sc_hold(tp_t *tp, sc_args_t *a, tp_json_t *j)
 {
   tp_stream_t *ss;
-  uint64_t i, acked = 0, reset = 0, opened = 0, limited = 0;
+  uint64_t i, acked = 0, reset = 0, opened = 0, limited = 0, revoked = 0;
   int r = 0;
   if(need_target(a, "hold"))
     return TP_EXIT_USAGE;
@@ -567,12 +567,14 @@ static int sc_hold(tp_t *tp, sc_args_t *a, tp_json_t *j)
   for(i = 0, reset = 0; i < opened; i++) {
     reset += ss[i].reset;
     limited += ss[i].reset && ss[i].reset_code == TARGET_RESULT_RELAY_LIMIT;
+    revoked += ss[i].reset && ss[i].reset_code == TARGET_RESULT_REVOKED;
   }
   free(ss);
   tp_json_int(j, "streams", (int64_t)opened);
   tp_json_int(j, "acked", (int64_t)acked);
   tp_json_int(j, "reset", (int64_t)reset);
   tp_json_int(j, "relay_limit", (int64_t)limited);
+  tp_json_int(j, "revoked", (int64_t)revoked);
   tp_json_bool(j, "alive", !tp->eof);
   if(r) {
     tp_err("hold: %s", wait_err(tp, r));
