@@ -252,3 +252,20 @@ int tls_crl_load(X509_STORE *st, const char *path, char *err, size_t errlen)
   X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
   return 0;
 }
+
+int64_t tls_crl_first_next_update(const X509_STORE *st)
+{
+  crl_set_t *s = store_set(st);
+  int64_t first = 0;
+  for(int i = 0; s && i < sk_X509_CRL_num(s->crls); i++) {
+    const ASN1_TIME *t =
+        X509_CRL_get0_nextUpdate(sk_X509_CRL_value(s->crls, i));
+    struct tm tm;
+    if(!t || ASN1_TIME_to_tm(t, &tm) != 1)
+      continue;
+    int64_t next = (int64_t)timegm(&tm);
+    if(!first || next < first)
+      first = next;
+  }
+  return first;
+}

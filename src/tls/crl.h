@@ -18,6 +18,7 @@
 #define BEACON_TLS_CRL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/x509.h>
 
@@ -49,5 +50,9 @@ const char *tls_crl_verdict(int code);
  * expired too: when our own certificate own is still valid, appends to
  * msg (of size cap) that the relay's CRL is the likelier cause. */
 void tls_crl_expired_hint(char *msg, size_t cap, X509 *own);
+
+/* The earliest nextUpdate of the CRLs tls_crl_load() put in st (Unix
+ * seconds), or 0 when it has none. */
+int64_t tls_crl_first_next_update(const X509_STORE *st);
 
 #endif

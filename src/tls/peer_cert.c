@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
+#include "tls/crl.h"
 #include "tls/tls_native.h"
 
 enum tls_peer_verdict tls_peer_verdict_of(int x509_error)
@@ -78,6 +79,8 @@ static int verify_again(SSL_CTX *sctx, SSL *ssl, X509 *leaf)
     X509_VERIFY_PARAM *p = X509_STORE_CTX_get0_param(xs);
     X509_VERIFY_PARAM_set1(p, SSL_CTX_get0_param(sctx));
     X509_VERIFY_PARAM_set_flags(p, X509_V_FLAG_NO_CHECK_TIME);
+    /* As at the handshake: a CA with no CRL in the file revokes nothing. */
+    X509_STORE_CTX_set_verify_cb(xs, tls_crl_verify_override);
     int ok = X509_verify_cert(xs);
     err = ok == 1 ? X509_V_OK : X509_STORE_CTX_get_error(xs);
     if(ok != 1 && err == X509_V_OK)

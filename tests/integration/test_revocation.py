@@ -146,6 +146,13 @@ def test_ca_removed_closes_live_tunnel(env):
     pki = env.pki()
     p = hold(env, relay, echo, os.path.join(pki, "controller.crt"),
              os.path.join(pki, "controller.key"), name="ctl", alpn=True)
+    # The relay moves to the other CA too (a reload refuses a relay
+    # certificate that does not chain to its own fleet-ca.crt).
+    crt, key = env.issue("relay-other", san=["localhost", "127.0.0.1"],
+                         ca_dir=env.path("certs"), ca_name="other-ca")
+    place(key, cfg, "relay.key")
+    os.chmod(os.path.join(cfg, "relay.key"), 0o600)
+    place(crt, cfg, "relay.crt")
     place(os.path.join(env.path("certs"), "other-ca.crt"), cfg,
           "fleet-ca.crt")
     t0 = time.monotonic()
