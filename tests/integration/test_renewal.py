@@ -1,0 +1,328 @@
+"""Controllers move to a renewed certificate without dropping a stream
+(docs/LIBRARY.md "Certificate renewal"), and refuse revoked or unpinned
+relays (docs/SECURITY.md "Revoking and pinning relays").
+
+Certificates last seconds here: `openssl ca` with a throw-away database
+signs them with the test's Fleet CA and second-precision dates.
+"""
+
+import calendar
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import harness
+from backends import Echo
+from test_pool import Load
+
+
+def run(*argv):
+    r = subprocess.run(list(argv), capture_output=True, timeout=60)
+    if r.returncode:
+        raise harness.Failure("%s: %s" % (" ".join(argv[:3]),
+                                          r.stderr.decode(errors="replace")))
+    return r.stdout.decode(errors="replace")
+
+
+class ShortCA:
+    """Issues controller certificates valid from/to given Unix times,
+    signed by the Fleet CA of env.pki()."""
+
+    def __init__(self, env):
+        self.env = env
+        self.pki = env.pki()
+        self.d = env.path("shortca")
+        os.makedirs(self.d, exist_ok=True)
+        open(os.path.join(self.d, "index.txt"), "w").close()
+        with open(os.path.join(self.d, "serial"), "w") as f:
+            f.write("2000\n")
+        with open(os.path.join(self.d, "crlnumber"), "w") as f:
+            f.write("1000\n")
+        self.cnf = os.path.join(self.d, "ca.cnf")
+        with open(self.cnf, "w") as f:
+            f.write("[ca]\ndefault_ca=d\n[d]\ndatabase=%s/index.txt\n"
+                    "serial=%s/serial\ncrlnumber=%s/crlnumber\n"
+                    "new_certs_dir=%s\nunique_subject=no\n"
+                    "default_md=sha256\ndefault_crl_days=30\npolicy=p\n"
+                    "[p]\ncommonName=supplied\norganizationName=optional\n"
+                    % (self.d, self.d, self.d, self.d))
+        self.ext = os.path.join(self.d, "client.ext")
+        with open(self.ext, "w") as f:
+            f.write("basicConstraints=CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature\n"
+                    "extendedKeyUsage=clientAuth\n")
+        self.n = 0
+
+    def _ca(self, *args):
+        return run("openssl", "ca", "-batch", "-config", self.cnf, "-cert",
+                   os.path.join(self.pki, "fleet-ca.crt"), "-keyfile",
+                   os.path.join(self.pki, "fleet-ca.key"), *args)
+
+    def issue(self, key, cn, not_before, not_after, out):
+        """Signs key's public key as CN=cn,O=fleet for [not_before,
+        not_after] and puts leaf + Fleet CA in out by rename (as a
+        renewal tool would)."""
+        self.n += 1
+        csr = os.path.join(self.d, "%d.csr" % self.n)
+        leaf = os.path.join(self.d, "%d.leaf" % self.n)
+        run("openssl", "req", "-new", "-key", key, "-out", csr, "-subj",
+            "/CN=%s/O=fleet" % cn)
+        fmt = "%Y%m%d%H%M%SZ"
+        self._ca("-notext", "-in", csr, "-out", leaf, "-extfile", self.ext,
+                 "-startdate", time.strftime(fmt, time.gmtime(not_before)),
+                 "-enddate", time.strftime(fmt, time.gmtime(not_after)))
+        tmp = out + ".tmp"
+        with open(tmp, "w") as o:
+            for part in (leaf, os.path.join(self.pki, "fleet-ca.crt")):
+                with open(part) as f:
+                    o.write(f.read())
+        os.rename(tmp, out)
+
+    def revoke(self, crt, out):
+        """A CRL of the Fleet CA listing crt, written to out."""
+        self._ca("-revoke", crt)
+        self._ca("-gencrl", "-out", out)
+
+
+def not_after(crt):
+    out = run("openssl", "x509", "-in", crt, "-noout", "-enddate")
+    when = out.strip().split("=", 1)[1]
+    return calendar.timegm(time.strptime(when, "%b %d %H:%M:%S %Y GMT"))
+
+
+def controller_dir(env, ca, lifetime, cn):
+    """A config dir whose controller.crt lasts `lifetime` seconds from
+    now (its key from env.pki()); returns (dir, notAfter)."""
+    pki = env.pki()
+    d = env.config_dir("ctl-" + cn, {
+        "controller.key": os.path.join(pki, "controller.key"),
+        "fleet-ca.crt": os.path.join(pki, "fleet-ca.crt")})
+    now = int(time.time())
+    ca.issue(os.path.join(d, "controller.key"), cn, now - 5, now + lifetime,
+             os.path.join(d, "controller.crt"))
+    return d, now + lifetime
+
+
+def start_forward(env, relays, target, config_dir, *extra):
+    port = env.free_port()
+    argv = [env.need_bin(), "forward", "--relay",
+            ",".join(r.addr for r in relays), "--config-dir", config_dir,
+            "--timeout", "5", "-L", "%d:%s" % (port, target)]
+    fwd = env.start(argv + list(extra), name="forward")
+    env.wait_listening(fwd, port)
+    return fwd, port
+
+
+def renew_under_load(env, nrelays, lifetime, drop_at):
+    """`beacon forward` through nrelays relays under a steady load of new
+    connections; a controller certificate lasting `lifetime` seconds is
+    renewed on disk `drop_at` seconds in. Zero failed connections, each
+    relay's tunnel with the old certificate ends before its notAfter,
+    and the load goes on through the renewed tunnels after it."""
+    ca = ShortCA(env)
+    d, old_na = controller_dir(env, ca, lifetime, "ctl-old")
+    start = time.time()
+    relays = [env.start_relay(name="relay%d" % i) for i in range(nrelays)]
+    with Echo() as e:
+        fwd, port = start_forward(env, relays, e.addr, d)
+        load = Load(port, threads=3, pause=0.02)
+        try:
+            for r in relays:
+                r.wait_log(r"tunnel_up .*CN=ctl-old", timeout=20)
+            time.sleep(max(0, start + drop_at - time.time()))
+            now = int(time.time())
+            ca.issue(os.path.join(d, "controller.key"), "ctl-new", now - 5,
+                     now + 600, os.path.join(d, "controller.crt"))
+            for r in relays:
+                r.wait_log(r"tunnel_up .*CN=ctl-new", timeout=20)
+            for r in relays:
+                r.wait_log(r"tunnel_down .*CN=ctl-old", timeout=max(
+                    1, old_na - time.time()))
+            harness.check(time.time() < old_na,
+                          "the old tunnels ended after the old notAfter")
+            # on through the old notAfter, on the renewed tunnels
+            time.sleep(max(0, old_na + 3 - time.time()))
+        finally:
+            load.stop()
+        failed = [r for r in load.results if r[1] is None]
+        harness.check(len(load.results) > 50 * nrelays,
+                      "too little load: %d" % len(load.results))
+        harness.check_eq(failed, [], "failed connections")
+        late = load.between(old_na + 0.5, old_na + 3)
+        harness.check(late and all(r[1] is not None for r in late),
+                      "no connection after the old notAfter")
+        log = fwd.log_text()
+        harness.check_eq(len(re.findall(r"tunnel_renewed", log)), nrelays,
+                         log)
+        for r in relays:
+            harness.check_eq(r.log_text().count("CN=ctl-old") >= 2, True,
+                             "one old tunnel up and down")
+        fwd.stop()
+
+
+@harness.timeout(120)
+def test_forward_renews_single_relay(env):
+    """One relay: the renewed certificate takes over with no failed
+    connection, the old tunnel ends before its notAfter."""
+    renew_under_load(env, 1, lifetime=40, drop_at=13)
+
+
+@harness.timeout(120)
+def test_forward_renews_pool(env):
+    """A pool of two: each member moves to the renewed certificate."""
+    renew_under_load(env, 2, lifetime=40, drop_at=13)
+
+
+@harness.timeout(300)
+@harness.slow
+def test_forward_rotation_at_scale(env):
+    """Ten renewals back to back under load, through a pool of two:
+    each certificate lasts 20 s and its successor lands 8 s in. Zero
+    failed connections; every old tunnel ends by its notAfter."""
+    ca = ShortCA(env)
+    d, na = controller_dir(env, ca, 20, "gen0")
+    relays = [env.start_relay(name="relay%d" % i) for i in range(2)]
+    key = os.path.join(d, "controller.key")
+    crt = os.path.join(d, "controller.crt")
+    with Echo() as e:
+        fwd, port = start_forward(env, relays, e.addr, d)
+        load = Load(port, threads=3, pause=0.02)
+        try:
+            for gen in range(1, 11):
+                time.sleep(8)
+                now = int(time.time())
+                ca.issue(key, "gen%d" % gen, now - 5, now + 20, crt)
+                for r in relays:
+                    r.wait_log(r"tunnel_down .*CN=gen%d," % (gen - 1),
+                               timeout=max(1, na - time.time()))
+                harness.check(time.time() < na,
+                              "generation %d outlived its notAfter" % (gen - 1))
+                na = now + 20
+        finally:
+            load.stop()
+        failed = [r for r in load.results if r[1] is None]
+        harness.check_eq(failed, [], "failed connections")
+        harness.check_eq(len(re.findall(r"tunnel_renewed", fwd.log_text())),
+                         20, "renewals")
+        fwd.stop()
+
+
+@harness.timeout(90)
+def test_forward_keeps_tunnel_without_renewal(env):
+    """No renewed certificate when the renewal time comes: the tunnel
+    stays, one warning says so, and a certificate dropped later is taken
+    up."""
+    ca = ShortCA(env)
+    d, old_na = controller_dir(env, ca, 60, "ctl-old")
+    relay = env.start_relay()
+    with Echo() as e:
+        fwd, port = start_forward(env, [relay], e.addr, d)
+        load = Load(port, threads=2, pause=0.05)
+        try:
+            fwd.wait_log(r"cert_not_renewed .*controller\.crt expires on",
+                         timeout=15)
+            time.sleep(3)
+            harness.check_eq(fwd.log_text().count("cert_not_renewed"), 1,
+                             "warned once")
+            harness.check("tunnel_down" not in relay.log_text(),
+                          "the tunnel stays")
+            # a half-written certificate is refused, the old one stays
+            with open(os.path.join(d, "controller.crt"), "a") as f:
+                f.write("-----BEGIN CERTIFICATE-----\nMIIB\n")
+            fwd.wait_log(r"reload_failed", timeout=10)
+            now = int(time.time())
+            ca.issue(os.path.join(d, "controller.key"), "ctl-new", now - 5,
+                     now + 600, os.path.join(d, "controller.crt"))
+            relay.wait_log(r"tunnel_up .*CN=ctl-new", timeout=15)
+            relay.wait_log(r"tunnel_down .*CN=ctl-old", timeout=15)
+        finally:
+            load.stop()
+        harness.check_eq([r for r in load.results if r[1] is None], [],
+                         "failed connections")
+        fwd.stop()
+
+
+# ---- relay revocation and pins ----------------------------------------
+
+
+def connect(env, relay, target, *extra):
+    return env.beacon("connect", "--relay", relay.addr, "--config-dir",
+                      env.pki(), *extra, target, input=b"ping", timeout=30)
+
+
+@harness.timeout(120)
+def test_connect_refuses_revoked_relay(env):
+    """--crl: a relay whose certificate the CRL lists is refused (both
+    connect and forward), and one it does not list is accepted."""
+    ca = ShortCA(env)
+    pki = env.pki()
+    crl = env.path("relay-crl.pem")
+    relay = env.start_relay()
+    with Echo() as e:
+        # a CRL of the Fleet CA revoking something else: still accepted
+        other, _ = env.issue("other", cn="other", usage="client")
+        ca.revoke(other, crl)
+        r = connect(env, relay, e.addr, "--crl", crl)
+        harness.check_eq(r.returncode, 0, r.stderr)
+        harness.check_eq(r.stdout, b"ping", "echo through the relay")
+        ca.revoke(os.path.join(pki, "relay.crt"), crl)
+        r = connect(env, relay, e.addr, "--crl", crl)
+        harness.check(r.returncode != 0, "a revoked relay was accepted")
+        harness.check("relay certificate revoked" in r.stderr.decode(),
+                      r.stderr)
+        port = env.free_port()
+        fwd = env.start([env.need_bin(), "forward", "--relay", relay.addr,
+                         "--config-dir", pki, "--crl", crl, "-L",
+                         "%d:%s" % (port, e.addr)], name="forward")
+        env.wait_listening(fwd, port)
+        s = __import__("socket").create_connection(("127.0.0.1", port), 10)
+        s.settimeout(10)
+        harness.check_eq(s.recv(10), b"", "forward refused the stream")
+        s.close()
+        fwd.wait_log(r"relay certificate revoked", timeout=10)
+        fwd.stop()
+        # check-config reads the CRL too
+        r = env.beacon("forward", "--check-config", "--relay", relay.addr,
+                       "--config-dir", pki, "--crl", env.path("missing.pem"),
+                       "-L", "1:%s" % e.addr, timeout=30)
+        harness.check(r.returncode != 0 and b"missing.pem" in r.stderr,
+                      r.stderr)
+
+
+@harness.timeout(90)
+def test_connect_relay_spki_pins(env):
+    """--relay-spki: the relay's own key passes; any other pin fails the
+    handshake with a message naming the SPKI the relay presented; a
+    malformed pin is a usage error."""
+    pki = env.pki()
+    relay = env.start_relay()
+    fp = env.beacon("pki", "fingerprint", os.path.join(pki, "relay.crt"),
+                    check=True).stdout.decode().split()[0]
+    # the openssl pipeline docs/SECURITY.md gives computes the same
+    pub = run("openssl", "x509", "-in", os.path.join(pki, "relay.crt"),
+              "-noout", "-pubkey")
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"],
+                         input=pub.encode(), capture_output=True,
+                         check=True).stdout
+    dg = subprocess.run(["openssl", "dgst", "-sha256"], input=der,
+                        capture_output=True, check=True).stdout.decode()
+    harness.check_eq(dg.split()[-1], fp, "openssl and beacon pki agree")
+    wrong = "ab" * 32
+    with Echo() as e:
+        r = connect(env, relay, e.addr, "--relay-spki", wrong,
+                    "--relay-spki", fp.upper())
+        harness.check_eq(r.returncode, 0, r.stderr)
+        harness.check_eq(r.stdout, b"ping", "echo with a matching pin")
+        r = connect(env, relay, e.addr, "--relay-spki", wrong)
+        harness.check(r.returncode != 0, "an unpinned relay was accepted")
+        err = r.stderr.decode()
+        harness.check("relay key not pinned" in err and fp in err, err)
+        r = connect(env, relay, e.addr, "--relay-spki", "xyz")
+        harness.check_eq(r.returncode, 2, r.stderr)
+        harness.check(b"--relay-spki" in r.stderr, r.stderr)
+
+
+if __name__ == "__main__":
+    harness.main()
