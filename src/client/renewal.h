@@ -24,9 +24,9 @@
 int64_t renewal_rotate_at(int64_t not_before, int64_t not_after);
 
 enum renewal_action {
-  RENEWAL_WAIT = 0,  /* not due yet, or nothing known */
-  RENEWAL_ROTATE,    /* due, and a certificate that lasts longer is loaded */
-  RENEWAL_NO_NEWER   /* due, but the loaded certificate is the same age */
+  RENEWAL_WAIT = 0, /* not due yet, or nothing known */
+  RENEWAL_ROTATE,   /* due, and a certificate that lasts longer is loaded */
+  RENEWAL_NO_NEWER  /* due, but the loaded certificate is the same age */
 };
 
 /* What to do at now with a tunnel made with a certificate valid from

@@ -41,10 +41,8 @@ static void file_sig(const char *path, client_file_sig_t *sig)
   sig->dev = (uint64_t)st.st_dev;
   sig->ino = (uint64_t)st.st_ino;
   sig->size = (uint64_t)st.st_size;
-  sig->mtime_ns =
-      (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-  sig->ctime_ns =
-      (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+  sig->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+  sig->ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
 }
 
 /* 1 when the files differ from what was last loaded (now in sig). */
@@ -86,8 +84,8 @@ static void renew_member(beacon_tunnel_t *t, int i, time_t now,
 {
   client_member_t *m = &t->members[i];
   client_chain_t *s = m->chain;
-  switch(renewal_decide(s->cert_not_before, s->cert_not_after, loaded_na,
-                        now)) {
+  switch(
+      renewal_decide(s->cert_not_before, s->cert_not_after, loaded_na, now)) {
   case RENEWAL_ROTATE:
     if(client_members_renew(t, i) == 0 && t->cfg.log_pool)
       log_msg(LOG_INFO, "tunnel_renewing",

@@ -72,8 +72,7 @@ static void test_decide(void **state)
   assert_int_equal(renewal_decide(nb, na, na - 5, due + HOUR),
                    RENEWAL_NO_NEWER);
   /* past notAfter it is still due (the relay drains the tunnel) */
-  assert_int_equal(renewal_decide(nb, na, na + HOUR, na + 10),
-                   RENEWAL_ROTATE);
+  assert_int_equal(renewal_decide(nb, na, na + HOUR, na + 10), RENEWAL_ROTATE);
   /* unknown expiry: never due */
   assert_int_equal(renewal_decide(nb, 0, na, na), RENEWAL_WAIT);
 }
