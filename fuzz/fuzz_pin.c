@@ -35,7 +35,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(hex[k++] == (char)tolower((unsigned char)text[i]));
     CHECK(k == 64);
     for(int i = 0; i < 64; i++)
-      CHECK(isdigit((unsigned char)hex[i]) || (hex[i] >= 'a' && hex[i] <= 'f'));
+      CHECK(isdigit((unsigned char)hex[i]) ||
+            (hex[i] >= 'a' && hex[i] <= 'f'));
     CHECK(tls_pin_parse(hex, again) == 0 && !strcmp(hex, again));
   }
   /* the input cut in pieces of 64 bytes: a list of pins */

@@ -10,7 +10,8 @@
 #include "common/error.h"
 #include "tls/pin.h"
 
-#define PIN_A "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define PIN_A                                                                 \
+  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 static void test_parse_forms(void **state)
 {
@@ -45,8 +46,8 @@ static void test_parse_refusals(void **state)
   const char *bad[] = {
       "",
       "abc",
-      PIN_A "0",                    /* 65 digits */
-      PIN_A + 1,                    /* 63 */
+      PIN_A "0", /* 65 digits */
+      PIN_A + 1, /* 63 */
       "g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
       ":" PIN_A, /* a colon first */
   };
