@@ -105,6 +105,13 @@ def controller_dir(env, ca, lifetime, cn):
     return d, now + lifetime
 
 
+def stop_clean(proc):
+    """Stops proc (SIGTERM): it must exit 0, with no sanitizer report."""
+    rc = proc.stop()
+    harness.check_eq(rc, 0, "%s exit code" % proc.name)
+    harness.check("Sanitizer" not in proc.log_text(), proc.log_text()[-3000:])
+
+
 def start_forward(env, relays, target, config_dir, *extra):
     port = env.free_port()
     argv = [env.need_bin(), "forward", "--relay",
@@ -166,7 +173,7 @@ def renew_under_load(env, nrelays, lifetime, drop_at):
                       re.M)
         harness.check(m and int(float(m.group(1))) ==
                       not_after(os.path.join(d, "controller.crt")), gauge)
-        fwd.stop()
+        stop_clean(fwd)
 
 
 @harness.timeout(120)
@@ -213,7 +220,7 @@ def test_forward_rotation_at_scale(env):
         harness.check_eq(failed, [], "failed connections")
         harness.check_eq(len(re.findall(r"tunnel_renewed", fwd.log_text())),
                          20, "renewals")
-        fwd.stop()
+        stop_clean(fwd)
 
 
 @harness.timeout(90)
@@ -248,7 +255,7 @@ def test_forward_keeps_tunnel_without_renewal(env):
             load.stop()
         harness.check_eq([r for r in load.results if r[1] is None], [],
                          "failed connections")
-        fwd.stop()
+        stop_clean(fwd)
 
 
 # ---- relay revocation and pins ----------------------------------------
@@ -289,7 +296,7 @@ def test_connect_refuses_revoked_relay(env):
         harness.check_eq(s.recv(10), b"", "forward refused the stream")
         s.close()
         fwd.wait_log(r"relay certificate revoked", timeout=10)
-        fwd.stop()
+        stop_clean(fwd)
         # check-config reads the CRL too
         r = env.beacon("forward", "--check-config", "--relay", relay.addr,
                        "--config-dir", pki, "--crl", env.path("missing.pem"),
