@@ -105,6 +105,15 @@ def controller_dir(env, ca, lifetime, cn):
     return d, now + lifetime
 
 
+def outcomes_ok(fwd):
+    """Every connection forward logged ended by its own end (outcome ok),
+    none reset or failed by the tunnel."""
+    got = re.findall(r"conn_done .*outcome=(\S+)", fwd.log_text())
+    harness.check(got, "no conn_done lines")
+    bad = [o for o in got if o != "ok"]
+    harness.check_eq(bad, [], "connection outcomes")
+
+
 def stop_clean(proc):
     """Stops proc (SIGTERM): it must exit 0, with no sanitizer report."""
     rc = proc.stop()
@@ -156,6 +165,10 @@ def renew_under_load(env, nrelays, lifetime, drop_at):
         finally:
             load.stop()
         failed = [r for r in load.results if r[1] is None]
+        print("%d relay(s): %d connections, %d failed, old notAfter %+.1fs "
+              "from the end of the run" % (nrelays, len(load.results),
+                                           len(failed),
+                                           old_na - time.time()))
         harness.check(len(load.results) > 50 * nrelays,
                       "too little load: %d" % len(load.results))
         harness.check_eq(failed, [], "failed connections")
@@ -167,6 +180,7 @@ def renew_under_load(env, nrelays, lifetime, drop_at):
         log = fwd.log_text()
         harness.check_eq(len(re.findall(r"tunnel_renewed", log)), nrelays,
                          log)
+        outcomes_ok(fwd)
         # the expiry gauge follows the file on disk, no signal needed
         gauge = "beacon_forward_cert_expiry_timestamp_seconds"
         m = re.search(r"^%s (\S+)$" % gauge, http_get(mport, "/metrics")[1],
@@ -217,9 +231,12 @@ def test_forward_rotation_at_scale(env):
         finally:
             load.stop()
         failed = [r for r in load.results if r[1] is None]
+        print("10 renewals: %d connections, %d failed" %
+              (len(load.results), len(failed)))
         harness.check_eq(failed, [], "failed connections")
         harness.check_eq(len(re.findall(r"tunnel_renewed", fwd.log_text())),
                          20, "renewals")
+        outcomes_ok(fwd)
         stop_clean(fwd)
 
 
