@@ -1,7 +1,7 @@
 /*
- * pin.h - relay key pins (docs/SECURITY.md "Relay pins"): the SHA-256 of
- * a relay certificate's SubjectPublicKeyInfo, as `beacon pki fingerprint`
- * prints it. A client context with pins accepts a relay only if its leaf
+ * pin.h - relay key pins (docs/SECURITY.md "Revoking and pinning
+ * relays"): the SHA-256 of a relay certificate's SubjectPublicKeyInfo,
+ * as `beacon pki fingerprint` prints it. A client context with pins accepts a relay only if its leaf
  * passes the Fleet CA checks and its key is one of the pins (tls.c asks
  * tls_pins_verify() from its verify callback).
  */
