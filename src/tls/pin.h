@@ -1,9 +1,9 @@
 /*
  * pin.h - relay key pins (docs/SECURITY.md "Revoking and pinning
  * relays"): the SHA-256 of a relay certificate's SubjectPublicKeyInfo,
- * as `beacon pki fingerprint` prints it. A client context with pins accepts a relay only if its leaf
- * passes the Fleet CA checks and its key is one of the pins (tls.c asks
- * tls_pins_verify() from its verify callback).
+ * as `beacon pki fingerprint` prints it. A client context with pins accepts a
+ * relay only if its leaf passes the Fleet CA checks and its key is one of the
+ * pins (tls.c asks tls_pins_verify() from its verify callback).
  */
 #ifndef BEACON_TLS_PIN_H
 #define BEACON_TLS_PIN_H
