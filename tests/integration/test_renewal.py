@@ -7,15 +7,16 @@ signs them with the test's Fleet CA and second-precision dates.
 """
 
 import calendar
+import ctypes
 import os
 import re
-import shutil
+import socket
 import subprocess
 import time
 
 import harness
 from backends import Echo
-from test_pool import Load, http_get
+from test_pool import Load, _Err, http_get
 
 
 def run(*argv):
@@ -273,6 +274,113 @@ def test_forward_keeps_tunnel_without_renewal(env):
         harness.check_eq([r for r in load.results if r[1] is None], [],
                          "failed connections")
         stop_clean(fwd)
+
+
+def libbeacon(env):
+    """libbeacon.so through ctypes (skipped where it cannot load)."""
+    if harness.SANITIZED:
+        harness.skip("libbeacon.so of a sanitizer build in Python")
+    path = os.path.join(env.build_dir, "libbeacon.so")
+    if not os.path.exists(path):
+        harness.skip("libbeacon.so not built")
+    lib = ctypes.CDLL(path)
+    vp = ctypes.c_void_p
+    lib.beacon_config_new.restype = vp
+    lib.beacon_config_free.argtypes = [vp]
+    for name in ("add_relay", "set_dir", "set_crl", "add_relay_spki"):
+        getattr(lib, "beacon_config_" + name).argtypes = [vp, ctypes.c_char_p]
+    lib.beacon_tunnel_new.argtypes = [ctypes.POINTER(vp), vp,
+                                      ctypes.POINTER(_Err)]
+    lib.beacon_dial.argtypes = [vp, ctypes.c_char_p, ctypes.c_int,
+                                ctypes.POINTER(_Err)]
+    lib.beacon_tunnel_free.argtypes = [vp]
+    return lib
+
+
+def library_tunnel(env, lib, relay, config_dir, pins=()):
+    vp = ctypes.c_void_p
+    cfg = lib.beacon_config_new()
+    harness.check_eq(lib.beacon_config_add_relay(cfg, relay.addr.encode()),
+                     0, "add_relay")
+    harness.check_eq(lib.beacon_config_set_dir(cfg, config_dir.encode()), 0,
+                     "set_dir")
+    for p in pins:
+        harness.check_eq(lib.beacon_config_add_relay_spki(cfg, p.encode()),
+                         0, "add_relay_spki")
+    t = vp()
+    err = _Err()
+    harness.check_eq(lib.beacon_tunnel_new(ctypes.byref(t), cfg,
+                                           ctypes.byref(err)), 0,
+                     err.message)
+    lib.beacon_config_free(cfg)
+    env.add_cleanup(lambda: lib.beacon_tunnel_free(t))
+    return t
+
+
+@harness.timeout(90)
+def test_library_tunnel_renews_with_live_stream(env):
+    """A libbeacon tunnel (one relay, not warm): a stream held open across
+    the renewal goes on on the old connection, new dials take the renewed
+    one, and the old connection closes once the held stream ends."""
+    lib = libbeacon(env)
+    ca = ShortCA(env)
+    d, old_na = controller_dir(env, ca, 50, "lib-old")
+    relay = env.start_relay()
+    echo = env.use(Echo())
+    t = library_tunnel(env, lib, relay, d)
+    err = _Err()
+
+    def dial():
+        fd = lib.beacon_dial(t, echo.addr.encode(), 5000, ctypes.byref(err))
+        harness.check(fd >= 0, err.message.decode())
+        s = socket.socket(fileno=fd)
+        s.settimeout(10)
+        return s
+
+    def round_trip(s, data):
+        s.sendall(data)
+        harness.check_eq(harness.recv_exact(s, len(data)), data, "echo")
+
+    held = dial()
+    round_trip(held, b"before\n")
+    relay.wait_log(r"tunnel_up .*CN=lib-old", timeout=10)
+    now = int(time.time())
+    ca.issue(os.path.join(d, "controller.key"), "lib-new", now - 5,
+             now + 600, os.path.join(d, "controller.crt"))
+    relay.wait_log(r"tunnel_up .*CN=lib-new", timeout=10)
+    for i in range(5):
+        with dial() as s:
+            round_trip(s, b"new %d\n" % i)
+    harness.check(not re.search(r"tunnel_down", relay.log_text()),
+                  "the old connection closed under a live stream")
+    round_trip(held, b"after the renewal\n")
+    held.close()
+    relay.wait_log(r"tunnel_down .*CN=lib-old", timeout=10)
+    harness.check(time.time() < old_na, "old connection past its notAfter")
+    streams = re.findall(r"stream_done .*CN=(lib-\w+)", relay.log_text())
+    harness.check_eq(streams.count("lib-new"), 5, "dials after the renewal")
+
+
+@harness.timeout(60)
+def test_library_relay_spki_pin(env):
+    """beacon_config_add_relay_spki(): a wrong pin fails the dial with
+    BEACON_EVERIFY and the SPKI the relay presented."""
+    lib = libbeacon(env)
+    relay = env.start_relay()
+    echo = env.use(Echo())
+    fp = env.beacon("pki", "fingerprint",
+                    os.path.join(env.pki(), "relay.crt"),
+                    check=True).stdout.decode().split()[0]
+    t = library_tunnel(env, lib, relay, env.pki(), pins=("cd" * 32,))
+    err = _Err()
+    fd = lib.beacon_dial(t, echo.addr.encode(), 5000, ctypes.byref(err))
+    harness.check_eq(fd, -511, "BEACON_EVERIFY")  # include/beacon/beacon.h
+    msg = err.message.decode()
+    harness.check("relay key not pinned" in msg and fp in msg, msg)
+    t2 = library_tunnel(env, lib, relay, env.pki(), pins=(fp,))
+    fd = lib.beacon_dial(t2, echo.addr.encode(), 5000, ctypes.byref(err))
+    harness.check(fd >= 0, err.message.decode())
+    os.close(fd)
 
 
 # ---- relay revocation and pins ----------------------------------------
