@@ -361,6 +361,40 @@ def test_library_tunnel_renews_with_live_stream(env):
     harness.check_eq(streams.count("lib-new"), 5, "dials after the renewal")
 
 
+@harness.timeout(90)
+def test_library_closes_retired_connection_at_not_after(env):
+    """A stream still open on a renewed (retired) connection when that
+    connection's certificate expires is ended then: the connection does
+    not outlive its certificate."""
+    lib = libbeacon(env)
+    ca = ShortCA(env)
+    d, old_na = controller_dir(env, ca, 20, "exp-old")
+    relay = env.start_relay()
+    echo = env.use(Echo())
+    t = library_tunnel(env, lib, relay, d)
+    err = _Err()
+    fd = lib.beacon_dial(t, echo.addr.encode(), 5000, ctypes.byref(err))
+    harness.check(fd >= 0, err.message.decode())
+    held = socket.socket(fileno=fd)
+    held.settimeout(30)
+    held.sendall(b"x")
+    harness.check_eq(harness.recv_exact(held, 1), b"x", "echo")
+    now = int(time.time())
+    ca.issue(os.path.join(d, "controller.key"), "exp-new", now - 5,
+             now + 600, os.path.join(d, "controller.crt"))
+    relay.wait_log(r"tunnel_up .*CN=exp-new", timeout=10)
+    try:
+        got = held.recv(10)  # blocks until the connection is ended
+    except OSError:
+        got = b""
+    ended = time.time()
+    held.close()
+    harness.check_eq(got, b"", "the held stream ended")
+    harness.check(old_na - 1 <= ended <= old_na + 2.5,
+                  "ended %.1fs from the old notAfter" % (ended - old_na))
+    relay.wait_log(r"tunnel_down .*CN=exp-old", timeout=5)
+
+
 @harness.timeout(60)
 def test_library_relay_spki_pin(env):
     """beacon_config_add_relay_spki(): a wrong pin fails the dial with
