@@ -146,6 +146,32 @@ BEACON_API int beacon_config_set_identity(beacon_config_t *cfg,
  *   BEACON_ENOMEM    out of memory */
 BEACON_API int beacon_config_set_dir(beacon_config_t *cfg, const char *dir);
 
+/* Revoked relay certificates: a PEM CRL issued by the Fleet CA. A relay
+ * whose leaf it lists fails the handshake (BEACON_EVERIFY, "relay
+ * certificate revoked"); once set, a relay certificate whose CA issued
+ * no CRL in the file is refused too. The file is read by
+ * beacon_tunnel_new() and again whenever it changes on disk. NULL
+ * removes it. Returns 0, or:
+ *   BEACON_EINVAL    cfg is NULL
+ *   BEACON_ENOMEM    out of memory (the configuration is unchanged) */
+BEACON_API int beacon_config_set_crl(beacon_config_t *cfg,
+                                     const char *crl_path);
+
+/* Pins a relay key: hex is the SHA-256 of a relay certificate's
+ * SubjectPublicKeyInfo, 64 hex digits (colons between pairs allowed), as
+ * `beacon pki fingerprint relay.crt` prints it, or
+ *   openssl x509 -in relay.crt -noout -pubkey | openssl pkey -pubin \
+ *     -outform DER | openssl dgst -sha256
+ * With one pin or more, every relay of every hop must present a pinned
+ * key as well as pass the Fleet CA checks; otherwise its handshake fails
+ * with BEACON_EVERIFY and a message naming the SPKI it presented. Call
+ * it once per key (at most 16; a key rollover pins old and new).
+ * Returns 0, or:
+ *   BEACON_EINVAL    cfg or hex is NULL, or hex is not 64 hex digits
+ *   BEACON_ELIMIT    16 pins are already set */
+BEACON_API int beacon_config_add_relay_spki(beacon_config_t *cfg,
+                                            const char *hex);
+
 /* Milliseconds; 0 (or less) keeps the current value. cfg NULL: no-op. */
 BEACON_API void beacon_config_set_timeouts(beacon_config_t *cfg, int dial_ms,
                                            int handshake_ms, int open_ms);
@@ -173,10 +199,20 @@ enum { BEACON_LOG_WARN = 2 }; /* the level of every message so far */
  *   "key_permissions"  the private key is readable by its group or by
  *                      others (chmod 600 it)
  *   "cert_expiring"    the certificate expires within 14 days
+ *   "cert_not_renewed" a tunnel's renewal time came and the files on
+ *                      disk hold no certificate that lasts longer: the
+ *                      tunnel stays until its relay ends it (said once
+ *                      per certificate; renewal is tried again when the
+ *                      files change)
+ *   "reload_failed"    the files changed on disk but do not load (a
+ *                      half-written file, a key that does not match):
+ *                      the old identity stays, and the next change is
+ *                      tried again
  * Called by beacon_tunnel_new() and beacon_tunnel_reload() on the
- * caller's thread, and again on the tunnel's loop thread when it
- * connects to the relay and the last warning is a day old, so it must be
- * thread-safe and must not call into the tunnel. */
+ * caller's thread, and on the tunnel's loop thread (when it connects to
+ * the relay and the last warning is a day old, and for the renewal
+ * events), so it must be thread-safe and must not call into the
+ * tunnel. */
 typedef void (*beacon_log_fn)(int level, const char *event,
                               const char *message, void *ud);
 
@@ -195,7 +231,20 @@ typedef struct beacon_tunnel beacon_tunnel_t;
  * connect: the first beacon_dial() does (lazy). The certificate files are
  * loaded and checked here, so a bad file fails now; a key others may
  * read, or a certificate near its expiry, is a warning through the log
- * hook (beacon_config_set_log()). Returns 0 and sets
+ * hook (beacon_config_set_log()).
+ *
+ * Renewal: the tunnel watches the certificate, key, CA and CRL files
+ * (a stat every second, and before each new connection to a relay) and
+ * reloads them when they change, as beacon_tunnel_reload() does. Each
+ * connection to a relay is renewed at two thirds of its certificate's
+ * lifetime or 5 minutes before its notAfter, whichever is sooner (at
+ * once for a certificate shorter than that), provided a certificate that
+ * lasts longer is loaded by then: a fresh connection to the same relay
+ * is made with it, and only once it is up do new streams go to it while
+ * the old connection finishes its live streams and closes (make before
+ * break; the old one is closed at its certificate's notAfter at the
+ * latest). Without a renewed certificate the connection stays and the
+ * log hook says "cert_not_renewed". Returns 0 and sets
  * *out, or one of these with *out NULL and *err filled (err may be NULL):
  *   BEACON_EINVAL    out is NULL
  *   BEACON_ECONFIG   cfg is NULL or has no relay or no identity, or a

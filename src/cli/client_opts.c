@@ -15,9 +15,10 @@
 #include "log/log.h"
 #include "tls/config_check.h"
 #include "tls/file_checks.h"
+#include "tls/pin.h"
 #include "tls/tls.h"
 
-#define MAX_CLIENT_OPTS 21
+#define MAX_CLIENT_OPTS 23
 
 static void defaults(cli_client_opts_t *o)
 {
@@ -28,6 +29,41 @@ static void defaults(cli_client_opts_t *o)
   o->grace_ms = 250;
   o->max_conns = 1024;
   o->drain_ms = 30000;
+}
+
+static int check_spki(const char *v, char *why, size_t cap)
+{
+  char hex[65];
+  if(!tls_pin_parse(v, hex))
+    return 0;
+  snprintf(why, cap,
+           "expected the relay key's SHA-256: 64 hex digits "
+           "(beacon pki fingerprint relay.crt)");
+  return -1;
+}
+
+/* --crl and --relay-spki: which relays the controller still trusts. */
+static size_t relay_trust_opts(cli_client_opts_t *o, cli_opt_t *t)
+{
+  size_t n = 0;
+  t[n++] = (cli_opt_t){.name = "crl",
+                       .kind = CLI_OPT_STRING,
+                       .metavar = "F",
+                       .str = &o->crl,
+                       .help = "revoked relay certificates (PEM CRL of\n"
+                               "the fleet CA; reread when it changes)"};
+  t[n++] = (cli_opt_t){.name = "relay-spki",
+                       .kind = CLI_OPT_REPEATED,
+                       .metavar = "HEX",
+                       .list = o->relay_spki,
+                       .n = &o->nrelay_spki,
+                       .max = TLS_PINS_MAX,
+                       .check = check_spki,
+                       .help = "accept only relays with this key: the\n"
+                               "SHA-256 of its SubjectPublicKeyInfo\n"
+                               "(beacon pki fingerprint; repeat for\n"
+                               "each key)"};
+  return n;
 }
 
 /* The flags both commands take; returns how many it wrote. */
@@ -74,6 +110,7 @@ static size_t shared_opts(cli_client_opts_t *o, cli_opt_t *t)
       .help = "receive window the tunnel's streams may\ngrow into beyond "
               "256 KiB each, together\n(K, M, G; default 64M; 0 = fixed "
               "256 KiB\nwindows)"};
+  n += relay_trust_opts(o, t + n);
   return n;
 }
 
@@ -247,6 +284,14 @@ static int client_config(const cli_client_opts_t *o, beacon_config_t **out,
     else
       snprintf(path[i], 4096, "%s/%s", o->config_dir, names[i]);
   beacon_config_set_identity(cfg, path[0], path[1], path[2]);
+  /* the values were checked as they were parsed */
+  if(beacon_config_set_crl(cfg, o->crl)) {
+    fprintf(stderr, "beacon %s: out of memory\n", cmd);
+    beacon_config_free(cfg);
+    return CLI_EXIT_FAILURE;
+  }
+  for(int i = 0; i < o->nrelay_spki; i++)
+    (void)beacon_config_add_relay_spki(cfg, o->relay_spki[i]);
   /* The library checks the key's mode and the certificate's expiry. */
   beacon_config_set_log(cfg, library_warning, (void *)cmd);
   *out = cfg;
@@ -274,7 +319,7 @@ int cli_client_check(const cli_client_opts_t *o, const char *cmd)
   char warn[512]; /* what the library would warn about at start */
   if(tls_key_file_check(path[1], 0, warn, sizeof(warn)))
     fprintf(stderr, "beacon %s: warning: %s\n", cmd, warn);
-  rc = tls_ctx_new(&ctx, TLS_CLIENT, path[0], path[1], path[2], NULL, err,
+  rc = tls_ctx_new(&ctx, TLS_CLIENT, path[0], path[1], path[2], o->crl, err,
                    sizeof(err));
   if(!rc &&
      (rc = tls_config_check(TLS_CLIENT, path[0], path[2], NULL, time(NULL),

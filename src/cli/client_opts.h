@@ -20,6 +20,9 @@ typedef struct cli_client_opts {
   int nrelays;
   const char *config_dir;
   const char *cert, *key, *ca;
+  const char *crl;            /* --crl: revoked relay certificates */
+  const char *relay_spki[16]; /* --relay-spki pins (tls/pin.h) */
+  int nrelay_spki;
   uint64_t timeout_ms;
   size_t window_budget; /* SIZE_MAX: the library's default */
   /* forward only */

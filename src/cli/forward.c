@@ -231,16 +231,26 @@ static int reload_on_hangup(void)
   return go_on;
 }
 
+/* How often the expiry gauge rereads the certificate file. */
+#define CERT_EXPIRY_READ_MS 5000
+
 /* Accepts until SIGTERM or SIGINT; SIGHUP reloads. */
 static void serve(uint32_t max_conns)
 {
   struct pollfd p[MAX_LISTENERS + 1];
   int nl = nlisteners;
+  uint64_t expiry_read = forward_mono_ms();
   for(;;) {
+    /* the library follows a renewed certificate on disk by itself: so
+     * does the expiry gauge */
+    if(forward_mono_ms() - expiry_read >= CERT_EXPIRY_READ_MS) {
+      expiry_read = forward_mono_ms();
+      forward_metrics_cert_expiry(NULL);
+    }
     for(int i = 0; i < nl; i++)
       p[i] = (struct pollfd){.fd = listeners[i].fd, .events = POLLIN};
     p[nl] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
-    if(poll(p, (nfds_t)nl + 1, -1) < 0) {
+    if(poll(p, (nfds_t)nl + 1, CERT_EXPIRY_READ_MS) < 0) {
       if(errno == EINTR)
         continue;
       return;

@@ -378,6 +378,10 @@ static int hop_start_tls(client_hop_t *h)
   cc.mux.window_budget = c->window_budget;
   cc.mux.max_window = 0; /* the default cap, or 256 KiB fixed */
   tls_ctx_t *ctx = s->t->host->ctx_get(s->t);
+  if(h->index == 0) { /* what rotation.c renews */
+    s->cert_not_before = (int64_t)tls_ctx_cert_not_before(ctx);
+    s->cert_not_after = (int64_t)tls_ctx_cert_not_after(ctx);
+  }
   h->conn = conn_new(&cc, ctx, s->relay[h->index]->host, &conn_cbs, &mux_cbs,
                      h, now_ms(s));
   tls_ctx_unref(ctx); /* the connection holds its own */
@@ -820,7 +824,9 @@ void client_chain_service(client_chain_t *s)
   /* A chain that got Go Away ends once its streams are done. */
   if(s->state != CHAIN_FAILED && s->going_away && list_empty(&s->streams) &&
      list_empty(&s->waiting))
-    client_chain_fail(s, -1, BEACON_EGOAWAY, "the relay is going away");
+    client_chain_fail(s, -1, BEACON_EGOAWAY, "%s",
+                      s->retired ? "renewed: the old tunnel is done"
+                                 : "the relay is going away");
   if(s->state == CHAIN_FAILED) {
     chain_teardown(s);
     return;

@@ -46,6 +46,7 @@
 #include "conn/pump.h"
 #include "mux/mux.h"
 #include "target/target.h"
+#include "tls/pin.h"
 #include "tls/tls.h"
 
 #define CLIENT_MAX_HOPS 8
@@ -80,6 +81,8 @@ struct beacon_config {
   int pool_size; /* members of hop 0 kept connected; 0: all */
   int log_pool;  /* log member state changes (the beacon command) */
   char *cert, *key, *ca;
+  char *crl;       /* revoked relay certificates; NULL: none */
+  tls_pins_t pins; /* relay key pins; none: the Fleet CA alone */
   int dial_ms, handshake_ms, open_ms;
   int keepalive_ms, keepalive_timeout_ms;
   size_t window_budget; /* mux_config_t.window_budget of every hop */
@@ -88,6 +91,15 @@ struct beacon_config {
 };
 
 typedef struct client_chain client_chain_t;
+
+/* What a stat() of a watched file showed: a change of any field (a
+ * rename over it included) means reload. */
+#define CLIENT_WATCHED_FILES 4 /* certificate, key, CA, CRL */
+typedef struct client_file_sig {
+  int err; /* errno of stat(), 0 when it worked */
+  uint64_t dev, ino, size;
+  int64_t mtime_ns, ctime_ns;
+} client_file_sig_t;
 typedef struct client_stream client_stream_t;
 
 enum client_member_state {
@@ -112,8 +124,12 @@ typedef struct client_member {
   target_t dial;  /* what to connect to: relay, or one of its addresses */
   uv_getaddrinfo_t *resolve; /* looking for the name's other addresses */
   client_chain_t *chain;     /* NULL when none */
-  unsigned attempt;          /* failures since it last stayed up */
-  uint64_t retry_at;         /* MEMBER_DOWN in a warm pool */
+  /* A chain with a renewed certificate being set up (rotation.c): it
+   * takes chain's place once up, and chain drains (make before break). */
+  client_chain_t *successor;
+  uint64_t renew_retry_at; /* after a renewal failed: not before then */
+  unsigned attempt;        /* failures since it last stayed up */
+  uint64_t retry_at;       /* MEMBER_DOWN in a warm pool */
   uint64_t up_since;
   uint64_t reconnects, failovers;
   uint32_t streams; /* open streams, refreshed by the loop */
@@ -247,6 +263,10 @@ struct client_chain {
   int state;
   int proven;     /* plaintext arrived on the innermost hop */
   int going_away; /* Go Away seen on any hop */
+  int retired;    /* replaced by a chain with a renewed certificate */
+  /* Validity of our own certificate this chain presented (the first
+   * hop's; 0 before its TLS started), for rotation.c. */
+  int64_t cert_not_before, cert_not_after;
   int torn_down;
   int refs;          /* base + handles + the dial in flight */
   dial_t *dial;      /* resolving and connecting to hop 0 (Happy Eyeballs) */
@@ -284,6 +304,11 @@ struct beacon_tunnel {
   uint64_t next_chain;
   /* When cert_expiring was last said (Unix time), to repeat it daily. */
   _Atomic int64_t expiry_warned;
+  /* rotation.c: the identity files' state at the last load, and renewal */
+  uv_timer_t rotation_timer;
+  client_file_sig_t files_seen[CLIENT_WATCHED_FILES];
+  int files_failed;           /* the files as seen did not load: said once */
+  int64_t not_renewed_warned; /* notAfter cert_not_renewed was said for */
   /* hop 0's pool (members.c) */
   int nmembers;
   client_member_t members[POOL_MAX_MEMBERS];

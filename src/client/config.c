@@ -26,6 +26,7 @@ void beacon_config_free(beacon_config_t *cfg)
   free(cfg->cert);
   free(cfg->key);
   free(cfg->ca);
+  free(cfg->crl);
   free(cfg);
 }
 
@@ -117,4 +118,23 @@ void beacon_config_set_keepalive(beacon_config_t *cfg, int interval_ms,
   cfg->keepalive_ms = interval_ms > 0 ? interval_ms : 0;
   if(timeout_ms > 0)
     cfg->keepalive_timeout_ms = timeout_ms;
+}
+
+int beacon_config_set_crl(beacon_config_t *cfg, const char *crl_path)
+{
+  if(!cfg)
+    return BEACON_EINVAL;
+  char *crl = NULL;
+  if(crl_path && !(crl = strdup(crl_path)))
+    return BEACON_ENOMEM;
+  free(cfg->crl);
+  cfg->crl = crl;
+  return 0;
+}
+
+int beacon_config_add_relay_spki(beacon_config_t *cfg, const char *hex)
+{
+  if(!cfg || !hex)
+    return BEACON_EINVAL;
+  return tls_pins_add(&cfg->pins, hex);
 }

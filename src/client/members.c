@@ -27,6 +27,7 @@
 
 #include "client/chain.h"
 #include "client/req.h"
+#include "client/renewal.h"
 #include "log/log.h"
 
 /* How often a warm pool measures each member's round trip. */
@@ -393,6 +394,66 @@ void client_members_failover(beacon_tunnel_t *t, client_req_t *req,
   pool_arm(t, 0);
 }
 
+int client_members_renew(beacon_tunnel_t *t, int i)
+{
+  client_member_t *m = &t->members[i];
+  if(t->stopped || !m->chain || m->successor)
+    return -1;
+  client_chain_t *s = client_chain_new(t, i);
+  if(!s)
+    return -1;
+  m->successor = s;
+  return 0;
+}
+
+/* The member's chain is gone: a renewed chain under way takes its
+ * place. 1 when it did. */
+static int take_successor(beacon_tunnel_t *t, client_member_t *m)
+{
+  client_chain_t *s = m->successor;
+  if(!s)
+    return 0;
+  m->successor = NULL;
+  m->chain = s;
+  m->up_since = now_of(t);
+  set_state(t, m, s->state == CHAIN_UP ? MEMBER_UP : MEMBER_CONNECTING, NULL);
+  pool_arm(t, 0);
+  return 1;
+}
+
+/* A renewed chain came up (it takes the member's new streams and the
+ * old chain drains) or failed (the old one stays; a later tick tries
+ * again). */
+static void successor_changed(beacon_tunnel_t *t, client_member_t *m,
+                              client_chain_t *s)
+{
+  if(s->torn_down || s->state == CHAIN_FAILED || s->going_away) {
+    m->successor = NULL;
+    m->renew_retry_at = now_of(t) + RENEWAL_RETRY_MS;
+    if(!t->stopped && t->cfg.log_pool)
+      log_msg(LOG_WARN, "tunnel_renew_failed",
+              "%s: %s (the current tunnel stays)", m->name,
+              s->err.message[0] ? s->err.message : "Go Away");
+    return;
+  }
+  if(s->state != CHAIN_UP)
+    return;
+  client_chain_t *old = m->chain;
+  m->successor = NULL;
+  m->chain = s;
+  if(old) {
+    old->retired = 1;
+    old->going_away = 1; /* ends after its last stream (chain.c) */
+  }
+  if(t->cfg.log_pool)
+    log_msg(LOG_INFO, "tunnel_renewed",
+            "%s: new streams take the renewed tunnel; the old one drains",
+            m->name);
+  set_state(t, m, MEMBER_UP, NULL);
+  pool_arm(t, 0);
+  client_dirty(t);
+}
+
 /* The member's chain failed: it is down until it reconnects (warm) or
  * a request starts it again. */
 static void member_lost(beacon_tunnel_t *t, client_member_t *m,
@@ -402,6 +463,8 @@ static void member_lost(beacon_tunnel_t *t, client_member_t *m,
   int was_up = m->state == MEMBER_UP || m->state == MEMBER_STALLED ||
                m->state == MEMBER_DRAINING;
   m->chain = NULL;
+  if(take_successor(t, m))
+    return;
   if(was_up && now >= m->up_since + POOL_BACKOFF_RESET_MS)
     m->attempt = 0; /* it had stayed up: start the schedule again */
   uint64_t delay = pool_backoff_delay(m->attempt, POOL_BACKOFF_BASE_MS,
@@ -426,6 +489,10 @@ static void member_lost(beacon_tunnel_t *t, client_member_t *m,
 void client_members_chain_changed(beacon_tunnel_t *t, client_chain_t *s)
 {
   client_member_t *m = &t->members[s->member];
+  if(m->successor == s) {
+    successor_changed(t, m, s);
+    return;
+  }
   if(m->chain != s)
     return; /* not (or no longer) the member's chain */
   if(s->torn_down || s->state == CHAIN_FAILED) {
@@ -443,6 +510,8 @@ void client_members_chain_changed(beacon_tunnel_t *t, client_chain_t *s)
       pthread_mutex_unlock(&t->lock);
     }
     m->chain = NULL;
+    if(take_successor(t, m))
+      return;
     m->retry_at = now_of(t);
     pool_arm(t, 0);
   } else if(s->stalled) {

@@ -16,6 +16,10 @@ void client_members_failover(beacon_tunnel_t *t, client_req_t *req,
 void client_members_chain_changed(beacon_tunnel_t *t, client_chain_t *s);
 /* The loop stops: pending requests end, the timer closes. */
 void client_members_stop(beacon_tunnel_t *t);
+/* rotation.c: a second chain to member i, with the certificate loaded
+ * now, that takes the member's place once it is up while the current
+ * one drains (make before break). 0, or -1 when none was started. */
+int client_members_renew(beacon_tunnel_t *t, int i);
 /* Called by the loop when another thread asked for a warm pool. */
 void client_members_warm(beacon_tunnel_t *t);
 

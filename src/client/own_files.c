@@ -6,11 +6,10 @@
 
 #include "tls/file_checks.h"
 
-static void warn(const beacon_config_t *cfg, const char *event,
-                 const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+#define warn client_own_warn
 
-static void warn(const beacon_config_t *cfg, const char *event,
-                 const char *fmt, ...)
+void client_own_warn(const beacon_config_t *cfg, const char *event,
+                     const char *fmt, ...)
 {
   char msg[600];
   va_list ap;

@@ -13,6 +13,11 @@
 /* A certificate this close to its notAfter is warned about. */
 #define CLIENT_CERT_WARN_SECONDS (14 * 86400)
 
+/* One warning through the configuration's log hook (or stderr). */
+void client_own_warn(const beacon_config_t *cfg, const char *event,
+                     const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Checks the key's mode and the certificate's notAfter (from ctx) at now
  * and warns about each problem. */
 void client_own_files_check(const beacon_config_t *cfg, const tls_ctx_t *ctx,

@@ -30,6 +30,7 @@
 #include "client/members.h"
 #include "client/own_files.h"
 #include "client/req.h"
+#include "client/rotation.h"
 #include "client/stream.h"
 
 static void err_out(beacon_error_t *out, int code, int hop, const char *msg)
@@ -74,6 +75,8 @@ static void on_check(uv_check_t *h)
  * no function of this file). */
 static tls_ctx_t *tunnel_ctx_get(beacon_tunnel_t *t)
 {
+  /* each new connection sees the files as they are now */
+  client_rotation_refresh(t);
   pthread_mutex_lock(&t->lock);
   tls_ctx_t *ctx = t->ctx;
   tls_ctx_ref(ctx);
@@ -98,6 +101,7 @@ static void stop_loop(beacon_tunnel_t *t)
 {
   t->stopped = 1;
   client_members_stop(t);
+  client_rotation_stop(t);
   list_link_t *n = t->chains.next;
   while(n != &t->chains) {
     list_link_t *next = n->next;
@@ -258,7 +262,8 @@ static int copy_config(beacon_config_t *dst, const beacon_config_t *src)
   dst->cert = strdup(src->cert);
   dst->key = strdup(src->key);
   dst->ca = strdup(src->ca);
-  if(!dst->cert || !dst->key || !dst->ca)
+  dst->crl = src->crl ? strdup(src->crl) : NULL;
+  if(!dst->cert || !dst->key || !dst->ca || (src->crl && !dst->crl))
     return BEACON_ENOMEM;
   return 0;
 }
@@ -271,18 +276,21 @@ static void tunnel_destroy(beacon_tunnel_t *t)
   free(t->cfg.cert);
   free(t->cfg.key);
   free(t->cfg.ca);
+  free(t->cfg.crl);
   pthread_mutex_destroy(&t->lock);
   pthread_mutex_destroy(&t->pair_lock);
   free(t);
 }
 
-/* The identity files as a TLS client context offering ALPN beacon/1. */
+/* The identity files (and the relay CRL and pins) as a TLS client
+ * context offering ALPN beacon/1. */
 static int load_ctx(const beacon_config_t *cfg, tls_ctx_t **out, char *msg,
                     size_t cap)
 {
-  int rc = tls_ctx_new(out, TLS_CLIENT, cfg->cert, cfg->key, cfg->ca, NULL,
+  int rc = tls_ctx_new(out, TLS_CLIENT, cfg->cert, cfg->key, cfg->ca, cfg->crl,
                        msg, cap);
-  if(!rc && tls_ctx_offer_beacon_alpn(*out)) {
+  if(!rc &&
+     (tls_ctx_offer_beacon_alpn(*out) || tls_ctx_set_pins(*out, &cfg->pins))) {
     tls_ctx_unref(*out);
     *out = NULL;
     snprintf(msg, cap, "out of memory");
@@ -364,6 +372,7 @@ static int loop_start(beacon_tunnel_t *t, beacon_error_t *err)
     return BEACON_EIO;
   }
   client_members_init(t);
+  client_rotation_init(t);
   uv_async_init(&t->loop, &t->async, on_async);
   uv_check_init(&t->loop, &t->check);
   uv_idle_init(&t->loop, &t->idle);
@@ -388,6 +397,7 @@ static int loop_start(beacon_tunnel_t *t, beacon_error_t *err)
   uv_close((uv_handle_t *)&t->check, NULL);
   uv_close((uv_handle_t *)&t->idle, NULL);
   uv_close((uv_handle_t *)&t->pool_timer, NULL);
+  uv_close((uv_handle_t *)&t->rotation_timer, NULL);
   uv_run(&t->loop, UV_RUN_DEFAULT);
   uv_loop_close(&t->loop);
   return BEACON_EIO;

@@ -48,6 +48,7 @@
 #include "tls/crl.h"
 #include "tls/bio_queue.h"
 #include "tls/identity.h"
+#include "tls/pin.h"
 #include "tls/tls_native.h"
 
 #define TLS_CIPHERSUITES                                                      \
@@ -61,6 +62,7 @@ struct tls_ctx {
   atomic_int refs;
   time_t not_after;
   time_t not_before;
+  tls_pins_t *pins; /* relay key pins (client), NULL: none */
 };
 
 struct tls_conn {
@@ -79,6 +81,7 @@ struct tls_conn {
   /* The peer certificate's names when it did not name the host dialled
    * (tls/cert_names.h), for the error. */
   char names[96];
+  char pin_miss[65]; /* the unpinned key the relay presented */
   char err[256];
 };
 
@@ -158,10 +161,18 @@ static int check_file(const char *what, const char *path, char *err,
 static int verify_cb(int ok, X509_STORE_CTX *xs)
 {
   ok = tls_crl_verify_override(ok, xs); /* a CA without a CRL (crl.h) */
+  SSL *s =
+      X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
+  tls_conn_t *c = s ? SSL_get_app_data(s) : NULL;
+  /* A leaf the CA accepted must also carry a pinned key (tls/pin.h). */
+  if(ok && c && c->ctx->pins && X509_STORE_CTX_get_error_depth(xs) == 0 &&
+     tls_pins_verify(c->ctx->pins,
+                     X509_get_X509_PUBKEY(X509_STORE_CTX_get_current_cert(xs)),
+                     c->pin_miss) != 1) {
+    X509_STORE_CTX_set_error(xs, X509_V_ERR_APPLICATION_VERIFICATION);
+    ok = 0;
+  }
   if(!ok) {
-    SSL *s =
-        X509_STORE_CTX_get_ex_data(xs, SSL_get_ex_data_X509_STORE_CTX_idx());
-    tls_conn_t *c = s ? SSL_get_app_data(s) : NULL;
     if(c && !c->verr) {
       c->verr = X509_STORE_CTX_get_error(xs);
       c->vdepth = X509_STORE_CTX_get_error_depth(xs);
@@ -346,8 +357,20 @@ void tls_ctx_unref(tls_ctx_t *ctx)
     return;
   if(atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) == 1) {
     SSL_CTX_free(ctx->ssl);
+    free(ctx->pins);
     free(ctx);
   }
+}
+
+int tls_ctx_set_pins(tls_ctx_t *ctx, const tls_pins_t *pins)
+{
+  if(!pins || !pins->n)
+    return 0;
+  ctx->pins = malloc(sizeof(*ctx->pins));
+  if(!ctx->pins)
+    return BEACON_ENOMEM;
+  *ctx->pins = *pins;
+  return 0;
 }
 
 time_t tls_ctx_cert_not_after(const tls_ctx_t *ctx)
@@ -594,12 +617,17 @@ static int conn_fail(tls_conn_t *c, int ret, const char *op)
   if(c->verr || vr != X509_V_OK) {
     int code = c->verr ? c->verr : (int)vr;
     int depth = c->verr ? c->vdepth : 0;
-    snprintf(c->err, sizeof(c->err),
-             "%s %s%s%s%s; certificate verify failed: %s (depth %d)",
-             peer_role(c), verify_verdict(c, code, depth),
-             c->names[0] ? " (it names " : "", c->names,
-             c->names[0] ? ")" : "", X509_verify_cert_error_string(code),
-             depth);
+    if(code == X509_V_ERR_APPLICATION_VERIFICATION && c->pin_miss[0])
+      snprintf(c->err, sizeof(c->err),
+               "%s key not pinned: it presented SPKI sha256 %s", peer_role(c),
+               c->pin_miss);
+    else
+      snprintf(c->err, sizeof(c->err),
+               "%s %s%s%s%s; certificate verify failed: %s (depth %d)",
+               peer_role(c), verify_verdict(c, code, depth),
+               c->names[0] ? " (it names " : "", c->names,
+               c->names[0] ? ")" : "", X509_verify_cert_error_string(code),
+               depth);
     ERR_clear_error();
     return BEACON_EVERIFY;
   }

@@ -48,6 +48,14 @@ void tls_ctx_unref(tls_ctx_t *ctx); /* NULL allowed */
 BEACON_MUST_USE int tls_ctx_offer_beacon_alpn(tls_ctx_t *ctx);
 /* 1 when the handshake negotiated TLS_ALPN_BEACON. */
 int tls_conn_beacon_alpn(const tls_conn_t *c);
+/* Accepts from now on only relays whose leaf key is one of pins
+ * (tls/pin.h), copied; no pins (NULL or empty) keeps the Fleet CA checks
+ * alone. Before the context's first connection. Returns 0 or
+ * BEACON_ENOMEM. */
+struct tls_pins;
+BEACON_MUST_USE int tls_ctx_set_pins(tls_ctx_t *ctx,
+                                     const struct tls_pins *pins);
+
 /* notBefore of our own leaf certificate (0 when unknown). */
 time_t tls_ctx_cert_not_before(const tls_ctx_t *ctx);
 /* notAfter of our own leaf certificate. */

@@ -53,6 +53,30 @@ static void test_identity(void **state)
   beacon_config_free(cfg);
 }
 
+static void test_relay_trust(void **state)
+{
+  beacon_config_t *cfg = beacon_config_new();
+  assert_non_null(cfg);
+  assert_int_equal(beacon_config_set_crl(NULL, "crl.pem"), BEACON_EINVAL);
+  assert_int_equal(beacon_config_set_crl(cfg, "crl.pem"), 0);
+  assert_int_equal(beacon_config_set_crl(cfg, NULL), 0); /* removed */
+  assert_int_equal(beacon_config_set_crl(cfg, "crl2.pem"), 0);
+  const char *pin =
+      "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+  assert_int_equal(beacon_config_add_relay_spki(NULL, pin), BEACON_EINVAL);
+  assert_int_equal(beacon_config_add_relay_spki(cfg, NULL), BEACON_EINVAL);
+  assert_int_equal(beacon_config_add_relay_spki(cfg, "abcd"), BEACON_EINVAL);
+  char p[65];
+  for(int i = 0; i < 16; i++) {
+    memcpy(p, pin, sizeof(p));
+    p[0] = "0123456789abcdef"[i];
+    assert_int_equal(beacon_config_add_relay_spki(cfg, p), 0);
+  }
+  p[1] = 'f';
+  assert_int_equal(beacon_config_add_relay_spki(cfg, p), BEACON_ELIMIT);
+  beacon_config_free(cfg); /* frees the CRL path (ASan) */
+}
+
 static void ignore_log(int level, const char *event, const char *message,
                        void *ud)
 {
@@ -134,6 +158,7 @@ int main(void)
       cmocka_unit_test(test_add_relay),
       cmocka_unit_test(test_identity),
       cmocka_unit_test(test_set_log),
+      cmocka_unit_test(test_relay_trust),
       cmocka_unit_test(test_tunnel_new),
       cmocka_unit_test(test_dial_arguments),
       cmocka_unit_test(test_error_helpers),
