@@ -112,6 +112,8 @@ static void finish_failed(beacon_tunnel_t *t, client_req_t *req, int code,
   beacon_error_t e;
   if(!last && req->last_err.code)
     last = &req->last_err;
+  if(!req->relay && t->nmembers == 1)
+    req->relay = t->members[0].name; /* the log names the relay */
   if(t->nmembers == 1 && last)
     e = *last;
   else
@@ -132,6 +134,7 @@ static void note_failure(beacon_tunnel_t *t, client_req_t *req, int member,
     return;
   req->tried |= 1u << member;
   req->last_err = *why;
+  req->relay = t->members[member].name;
   size_t len = strlen(req->tried_log);
   snprintf(req->tried_log + len, sizeof(req->tried_log) - len, "%s%s",
            len ? "; " : "", why->message);

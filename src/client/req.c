@@ -45,7 +45,7 @@ void client_req_unref(beacon_tunnel_t *t, client_req_t *req)
 }
 
 void client_req_end(beacon_tunnel_t *t, client_req_t *req, int code,
-                    const char *outcome, uint64_t up, uint64_t down)
+                    outcome_t outcome, uint64_t up, uint64_t down)
 {
   pthread_mutex_lock(&t->lock);
   req->ended = 1;

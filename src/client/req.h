@@ -25,6 +25,6 @@ void client_req_ref(beacon_tunnel_t *t, client_req_t *req);
 void client_req_unref(beacon_tunnel_t *t, client_req_t *req);
 /* client_dial_fds(): the stream ended; wakes client_stream_wait(). */
 void client_req_end(beacon_tunnel_t *t, client_req_t *req, int code,
-                    const char *outcome, uint64_t up, uint64_t down);
+                    outcome_t outcome, uint64_t up, uint64_t down);
 
 #endif

@@ -26,7 +26,7 @@
 #include "client/req.h"
 #include "client/stream.h"
 #include "common/error.h"
-#include "target/result.h"
+#include "common/outcome.h"
 
 typedef struct pwrite {
   uv_write_t req;
@@ -51,26 +51,14 @@ static void detach(client_stream_t *p)
   p->sid = 0;
 }
 
-/* Each outcome's word (the callers of client_dial_fds log it) and the
- * code client_stream_wait() reports with it. */
-static const struct {
-  const char *name;
-  int code;
-} outcomes[] = {
-    [CLIENT_OUTCOME_NONE] = {"ok", 0},
-    [CLIENT_OUTCOME_RESET_BY_TARGET] = {"reset_by_target", BEACON_ERESET},
-    [CLIENT_OUTCOME_RESET_BY_CLIENT] = {"reset_by_client", BEACON_EIO},
-    [CLIENT_OUTCOME_TUNNEL_LOST] = {"tunnel_lost", BEACON_ECLOSED},
-    [CLIENT_OUTCOME_ERROR] = {"error", BEACON_EIO},
-};
-
 /* The last local handle is closed: report the end, free the stream. */
 static void stream_free(client_stream_t *p)
 {
   if(p->owner) {
     p->owner->stream = NULL;
-    client_req_end(p->t, p->owner, outcomes[p->outcome].code,
-                   outcomes[p->outcome].name, p->bytes_up, p->bytes_down);
+    /* client_stream_wait() reports the outcome and its code */
+    client_req_end(p->t, p->owner, outcome_code(p->outcome), p->outcome,
+                   p->bytes_up, p->bytes_down);
     p->owner = NULL;
   }
   pump_free(&p->pump);
@@ -116,7 +104,7 @@ static void local_close(client_stream_t *p, int hard)
     close_handle(&p->out_h);
 }
 
-static void set_outcome(client_stream_t *p, enum client_outcome how)
+static void set_outcome(client_stream_t *p, outcome_t how)
 {
   if(!p->outcome)
     p->outcome = how;
@@ -136,21 +124,21 @@ static void stream_drop(client_stream_t *p, int send_rst)
    * stream; the caller's end is closed hard below either way. */
   if(m && !mux_stream_set_user(m, id, NULL) && send_rst &&
      mux_stream_reset(m, id))
-    set_outcome(p, CLIENT_OUTCOME_ERROR);
+    set_outcome(p, OUTCOME_LOCAL_ERROR);
   local_close(p, 1);
   client_dirty(t);
 }
 
 static void stream_reset(client_stream_t *p)
 {
-  set_outcome(p, CLIENT_OUTCOME_ERROR);
+  set_outcome(p, OUTCOME_LOCAL_ERROR);
   stream_drop(p, 1);
 }
 
 /* The caller's end failed or went away: the relay is told with RST. */
 static void stream_local_gone(client_stream_t *p)
 {
-  set_outcome(p, CLIENT_OUTCOME_RESET_BY_CLIENT);
+  set_outcome(p, OUTCOME_RESET_BY_CLIENT);
   stream_drop(p, 1);
 }
 
@@ -459,7 +447,8 @@ void client_stream_on_reset(client_stream_t *p)
     client_req_t *req = p->req;
     mux_t *m = stream_mux(p);
     uint32_t why = m ? mux_reset_code(m) : 0;
-    int code = target_result_to_error(why);
+    outcome_t verdict = outcome_from_reason(why);
+    int code = outcome_code(verdict);
     int hop = p->s ? p->s->nhops - 1 : -1;
     p->req = NULL;
     beacon_error_t e;
@@ -468,14 +457,18 @@ void client_stream_on_reset(client_stream_t *p)
           &e, code, hop, "the relay could not connect to %.*s: %s",
           (int)req->line_len - 1, req->line, beacon_strerror(code));
     else
-      client_error_set(&e, BEACON_ERESET, hop, "the relay reset the stream");
+      client_error_set(&e, code, hop, "the relay reset the stream");
     /* A reason is about the target: no other relay would do better. */
-    if(why || !p->s)
+    if(why || !p->s) {
+      req->verdict = verdict;
+      if(p->s)
+        req->relay = p->t->members[p->s->member].name;
       client_req_fail(p->t, req, code, &e);
-    else
+    } else {
       p->t->host->failover(p->t, req, p->s, &e);
+    }
   }
-  set_outcome(p, CLIENT_OUTCOME_RESET_BY_TARGET);
+  set_outcome(p, OUTCOME_RESET_BY_TARGET);
   stream_drop(p, 0); /* the mux drops the stream after this callback */
 }
 
@@ -529,7 +522,7 @@ void client_stream_finish_local(client_stream_t *p)
 
 void client_stream_abort(client_stream_t *p)
 {
-  set_outcome(p, CLIENT_OUTCOME_TUNNEL_LOST);
+  set_outcome(p, OUTCOME_TUNNEL_LOST);
   detach(p);
   local_close(p, 1);
 }

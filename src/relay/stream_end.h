@@ -19,16 +19,13 @@
       atomic_fetch_add(&(s)->tun->metrics->field, 1);                         \
   } while(0)
 
-/* "ok", "refused", ..., "resource": the outcome word of stream_done. */
-const char *stream_core_outcome_name(enum stream_outcome o);
-
 /* The first outcome decided stands; reason is copied. */
-void stream_core_set_outcome(stream_core_t *s, enum stream_outcome o,
+void stream_core_set_outcome(stream_core_t *s, outcome_t o,
                              const char *reason);
-/* Ends the stream with RST (before the beacon/1 ACK: with s->refusal)
+/* Ends the stream with RST (before the beacon/1 ACK: with the
+ * outcome's reason code)
  * and this outcome. */
-void stream_core_abort(stream_core_t *s, enum stream_outcome o,
-                       const char *reason);
+void stream_core_abort(stream_core_t *s, outcome_t o, const char *reason);
 /* Finishes the stream once the mux forgot it and the target side is
  * done (or aborted): the finished op. */
 void stream_core_maybe_finish(stream_core_t *s);
