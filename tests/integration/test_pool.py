@@ -315,6 +315,27 @@ def test_connect_pool_all_fail_names_each(env):
                       "no reason for member %d: %s" % (p, err))
 
 
+def test_connect_pool_names_members_in_handshake(env):
+    """Members still in their handshake when the dial's time is up are
+    named too, with what they are doing: 'none took the stream in time'
+    alone does not say where the time went."""
+    frozen = []
+    for _ in range(2):  # TCP accepted by the kernel, never a TLS byte
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        env.add_cleanup(s.close)
+        frozen.append("127.0.0.1:%d" % s.getsockname()[1])
+    r, took = timed_connect(env, frozen, "127.0.0.1:9", timeout=3)
+    err = r.stderr.decode()
+    harness.check_eq(r.returncode, 1, err)
+    harness.check_eq(len(err.strip().splitlines()), 1, err)
+    harness.check("no relay of the pool took the stream in time" in err, err)
+    for m in frozen:
+        harness.check(re.search(r"%s: still connecting" % re.escape(m), err),
+                      "member %s not named: %s" % (m, err))
+
+
 def test_connect_pool_target_refusal_is_final(env):
     """A refusal about the target (connect results of ALPN beacon/1) is
     not retried on another member: that would only dial it again."""
