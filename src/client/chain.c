@@ -210,6 +210,8 @@ static void cb_ping_ack(mux_t *m, uint32_t opaque, uint64_t rtt_ms, void *ud)
 {
   client_hop_t *h = ud;
   client_chain_t *s = h->s;
+  if(h->index == s->nhops - 1)
+    s->inner_pong_at = now_ms(s);
   if(h->index)
     return;
   /* A ping sent before the relay stalled measured the stall. */
@@ -782,15 +784,7 @@ static void on_timer(uv_timer_t *tm)
         s->stalled = 1;
         client_chain_changed(s);
       }
-      uint64_t waited = now - p->opened_at;
-      /* resets the stream: the next member gets the target */
-      client_req_t *req = client_stream_take_req(p);
-      beacon_error_t e;
-      client_error_set(&e, BEACON_ETIMEDOUT, s->nhops - 1,
-                       "stream open timed out after %llu ms (no answer "
-                       "from the relay)",
-                       (unsigned long long)waited);
-      s->t->host->failover(s->t, req, s, &e);
+      client_stream_open_expired(p, now, s->inner_pong_at >= p->opened_at);
     }
     n = next;
   }

@@ -235,6 +235,9 @@ struct client_chain {
   const target_t *dial0; /* where hop 0 connects (an address of relay[0]) */
   int stalled;         /* a stream open got no answer and nothing else came */
   uint64_t last_input; /* when the relay last sent anything */
+  /* when the innermost relay, which dials the targets, last answered a
+   * ping: alive, so a stream it has not acknowledged is a slow dial */
+  uint64_t inner_pong_at;
   /* Hop 0's round trip, smoothed, for choosing a member: our own, so
    * that the answer to a ping sent before a stall (seconds late) is not
    * taken for the path's latency. */

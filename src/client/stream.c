@@ -197,6 +197,39 @@ client_req_t *client_stream_take_req(client_stream_t *p)
   return req;
 }
 
+void client_stream_open_expired(client_stream_t *p, uint64_t now,
+                                int relay_alive)
+{
+  client_req_t *req = p->req;
+  client_chain_t *s = p->s;
+  beacon_tunnel_t *t = p->t;
+  if(relay_alive && req->deadline && p->open_deadline < req->deadline) {
+    p->open_deadline = req->deadline; /* no other relay: it is dialling */
+    return;
+  }
+  unsigned long long waited = (unsigned long long)(now - p->opened_at);
+  client_stream_take_req(p); /* resets and frees the stream */
+  beacon_error_t e;
+  if(relay_alive) {
+    /* Its verdict would come from its own --dial-timeout. */
+    client_error_set(&e, BEACON_ETIMEDOUT, s->nhops - 1,
+                     "the relay was still connecting to %.*s after %llu ms "
+                     "(it answers pings; the relay's --dial-timeout is "
+                     "longer than this dial's timeout)",
+                     (int)req->line_len - 1, req->line, waited);
+    req->verdict = OUTCOME_TARGET_TIMEOUT;
+    req->relay = t->members[s->member].name;
+    client_req_fail(t, req, BEACON_ETIMEDOUT, &e);
+    return;
+  }
+  /* the next member gets the target */
+  client_error_set(&e, BEACON_ETIMEDOUT, s->nhops - 1,
+                   "stream open timed out after %llu ms (no answer from the "
+                   "relay)",
+                   waited);
+  t->host->failover(t, req, s, &e);
+}
+
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
   client_stream_t *p = h->data;
