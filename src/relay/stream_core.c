@@ -6,7 +6,6 @@
  */
 #include "relay/stream_core.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
