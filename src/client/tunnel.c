@@ -542,39 +542,13 @@ int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
   return client_dial(t, target, timeout_ms, NULL, err);
 }
 
-/* What the CLI learns besides the code: a finished request's (req may
- * be NULL when the dial failed before it reached the loop). */
-static void dial_info(beacon_tunnel_t *t, const client_req_t *req, int rc,
-                      client_dial_info_t *info)
-{
-  if(!info)
-    return;
-  outcome_t verdict = OUTCOME_OK;
-  info->confirmed = 0;
-  info->relay = NULL;
-  if(req) {
-    /* The loop wrote these before it finished the request; one the
-     * caller gave up on may still be running. */
-    pthread_mutex_lock(&t->lock);
-    if(req->done) {
-      info->confirmed = rc == 0 && req->confirmed;
-      info->relay = req->relay;
-      verdict = req->verdict;
-    }
-    pthread_mutex_unlock(&t->lock);
-  }
-  info->outcome = rc < 0 && verdict ? verdict
-                                    : outcome_classify(rc < 0 ? rc : 0, 0,
-                                                       OUTCOME_AT_TUNNEL);
-}
-
 int client_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
                 client_dial_info_t *info, beacon_error_t *err)
 {
   int rc;
   client_req_t *req = req_new(t, target, timeout_ms, &rc, err);
   if(!req) {
-    dial_info(t, NULL, rc, info);
+    client_req_dial_info(t, NULL, rc, info);
     return rc;
   }
   int cfd = -1;
@@ -585,11 +559,11 @@ int client_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
     if(err)
       client_error_set(err, BEACON_EIO, -1, "local socket pair: %s",
                        strerror(-rc));
-    dial_info(t, NULL, BEACON_EIO, info);
+    client_req_dial_info(t, NULL, BEACON_EIO, info);
     return BEACON_EIO;
   }
   rc = req_run(t, req, target, err);
-  dial_info(t, req, rc, info);
+  client_req_dial_info(t, req, rc, info);
   client_req_unref(t, req);
   if(rc < 0) {
     close(cfd);
@@ -610,7 +584,7 @@ client_req_t *client_dial_fds(beacon_tunnel_t *t, const char *target,
 {
   client_req_t *req = req_new(t, target, timeout_ms, code, err);
   if(!req) {
-    dial_info(t, NULL, *code, info);
+    client_req_dial_info(t, NULL, *code, info);
     return NULL;
   }
   /* The loop closes its own copies; the caller closes its originals. */
@@ -625,11 +599,11 @@ client_req_t *client_dial_fds(beacon_tunnel_t *t, const char *target,
     if(err)
       client_error_set(err, BEACON_EIO, -1, "dup: %s", strerror(e));
     *code = BEACON_EIO;
-    dial_info(t, NULL, *code, info);
+    client_req_dial_info(t, NULL, *code, info);
     return NULL;
   }
   *code = req_run(t, req, target, err);
-  dial_info(t, req, *code, info);
+  client_req_dial_info(t, req, *code, info);
   if(*code < 0) {
     client_req_unref(t, req);
     return NULL;
