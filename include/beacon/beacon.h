@@ -274,7 +274,9 @@ BEACON_API int beacon_tunnel_new(beacon_tunnel_t **out,
  * that fails before the relay acknowledged the stream, or gets no answer
  * within 2 s while another member is left, moves to a member it has not
  * tried, within timeout_ms; when every member failed, err->message names
- * each and why. A refusal about the target is not retried elsewhere.
+ * each and why. A refusal about the target is not retried elsewhere, nor
+ * is a dial the relay is still making (it answered the ping sent with
+ * the stream): that one fails with BEACON_ETIMEDOUT after timeout_ms.
  *
  * The call returns once the relay acknowledged the stream. A beacon
  * relay (ALPN beacon/1, docs/PROTOCOL.md "Connect results (ALPN

@@ -228,7 +228,8 @@ static int pump_in_loop(beacon_tunnel_t *t, const char *target)
   beacon_error_t err;
   client_stream_end_t end;
   int code;
-  client_fd_stream_t *s = client_dial_fds(t, target, 0, 1, 0, &code, &err);
+  client_fd_stream_t *s =
+      client_dial_fds(t, target, 0, 1, 0, &code, NULL, &err);
   if(!s)
     return dial_failed(target, code, &err);
   /* The loop holds its own copies: closing ours lets its close of

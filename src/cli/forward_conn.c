@@ -16,9 +16,13 @@
  * a refused destination shows as a reset (beacon relay) or an immediate
  * EOF (Go relay) of the fresh stream. The front ends therefore wait up
  * to --connect-grace after the stream opened: a reset or EOF before any
- * byte becomes "connection refused" (SOCKS 0x05, HTTP 502); data or
+ * byte becomes OUTCOME_RELAY_RESET (SOCKS 0x05, HTTP 502); data or
  * silence until the grace ends means success. Protocols where the server
  * speaks first skip most of the wait.
+ *
+ * Every answer, log word and metric label of a connection comes from its
+ * one outcome (common/outcome.h): a relay that cannot be used is
+ * OUTCOME_TUNNEL (SOCKS 0x01, HTTP 503), never a refusing target.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -49,9 +53,10 @@ typedef struct conn {
   front_t front;
   /* for the conn_done line */
   uint64_t start;
-  const char *target, *outcome, *detail;
+  const char *target, *detail;
+  outcome_t outcome;
   const char *reason; /* the error code of a failed dial */
-  const char *relay;  /* the first-hop relay that took the stream */
+  client_dial_info_t dial;
   beacon_error_t err;
   forward_http_end_t http; /* an HTTP forward-proxy connection's end */
 } conn_t;
@@ -74,38 +79,20 @@ static int refused_early(int fd, uint64_t grace_ms)
   return r <= 0 && !(r < 0 && errno == EAGAIN);
 }
 
-/* The conn_done outcome of a failed dial, in the relay's words
- * (docs/ARCHITECTURE.md "Log fields"): the code itself goes in `reason`. */
-static const char *dial_outcome(int err)
-{
-  /* As the relay's stream_done: "refused" is the policy's word (or a Go
-   * relay's reset, which may be it); a target that refused is a
-   * dial_error with reason EREFUSED (docs/ARCHITECTURE.md "Outcomes"). */
-  switch(err) {
-  case BEACON_EPOLICY:
-  case BEACON_ERESET:
-    return "refused";
-  case BEACON_ECLOSED:
-    return "tunnel_lost";
-  default:
-    return "dial_error";
-  }
-}
-
 static void log_conn(const conn_t *c)
 {
   log_line_t l;
-  if(!log_begin(&l, strcmp(c->outcome, "ok") ? LOG_WARN : LOG_INFO,
+  if(!log_begin(&l, c->outcome != OUTCOME_OK ? LOG_WARN : LOG_INFO,
                 "conn_done"))
     return;
   log_str(&l, "front", forward_front_names[c->l->kind]);
   log_str(&l, "client", c->peer);
   log_str(&l, "target", c->target && *c->target ? c->target : "-");
-  log_str(&l, "relay", c->relay ? c->relay : "-");
+  log_str(&l, "relay", c->dial.relay ? c->dial.relay : "-");
   log_u64(&l, "bytes_up", c->up.bytes);
   log_u64(&l, "bytes_down", c->down.bytes);
   log_ms(&l, "duration", forward_mono_ms() - c->start);
-  log_str(&l, "outcome", c->outcome);
+  log_str(&l, "outcome", outcome_word(c->outcome));
   if(c->http.requests)
     log_u64(&l, "requests", c->http.requests);
   if(c->reason)
@@ -119,20 +106,20 @@ static void log_conn(const conn_t *c)
  * pair, no copy in this thread). A refusal reaches the client as a reset,
  * as it would from the target, so there is no grace to wait for. Returns
  * the outcome; the connection's byte counts are filled in. */
-static const char *pump_in_loop(conn_t *c)
+static outcome_t pump_in_loop(conn_t *c)
 {
   beacon_tunnel_t *tunnel = c->svc->tunnel;
   client_stream_end_t end;
   int code;
   uint64_t t0 = forward_metrics_now_us();
-  client_fd_stream_t *s =
-      client_dial_fds(tunnel, c->target, c->fd, c->fd, 0, &code, &c->err);
-  forward_metrics_stream_open(s ? 0 : code, t0);
+  client_fd_stream_t *s = client_dial_fds(tunnel, c->target, c->fd, c->fd, 0,
+                                          &code, &c->dial, &c->err);
+  forward_metrics_stream_open(c->dial.outcome, t0);
   if(!s) {
-    metric_inc(&forward_metrics.dial_failures, forward_dial_reason(code));
+    forward_metrics_dial_failed(c->dial.outcome);
     c->reason = beacon_err_name(code);
     c->detail = c->err.message;
-    return dial_outcome(code);
+    return c->dial.outcome;
   }
   metric_inc(&forward_metrics.streams_total, 0);
   metric_inc(&forward_metrics.streams_open, 0);
@@ -141,8 +128,9 @@ static const char *pump_in_loop(conn_t *c)
   /* Without a time limit it returns once the stream ended. */
   int rc = client_stream_wait(tunnel, s, -1, &end);
   if(rc)
-    end = (client_stream_end_t){.code = rc, .outcome = "error"};
-  c->relay = end.relay;
+    end = (client_stream_end_t){
+        .code = rc, .outcome = OUTCOME_LOCAL_ERROR, .relay = c->dial.relay};
+  c->dial.relay = end.relay;
   metric_dec(&forward_metrics.streams_open, 0);
   c->up.bytes = end.bytes_up;
   c->down.bytes = end.bytes_down;
@@ -151,35 +139,36 @@ static const char *pump_in_loop(conn_t *c)
   return end.outcome;
 }
 
-/* The stream could not be opened (code), or was refused in the grace
- * period: count it and tell a SOCKS or HTTP client. */
+/* The stream could not be opened (code, c->dial.outcome), or was
+ * refused in the grace period: count it and tell a SOCKS or HTTP
+ * client. */
 static void dial_failed(conn_t *c, int code)
 {
-  metric_inc(&forward_metrics.dial_failures, forward_dial_reason(code));
-  c->outcome = c->stream_fd < 0 ? dial_outcome(code) : "refused";
+  if(c->stream_fd >= 0) /* a reset or EOF within the grace period */
+    c->dial.outcome = OUTCOME_RELAY_RESET;
+  c->outcome = c->dial.outcome;
+  forward_metrics_dial_failed(c->outcome);
   c->reason = c->stream_fd < 0 ? beacon_err_name(code) : NULL;
   c->detail =
       c->stream_fd < 0 ? c->err.message : "reset or closed by the relay";
   if(c->l->kind != FRONT_LOCAL)
-    front_answer_failure(&c->front, c->fd, code, c->detail);
+    front_answer_failure(&c->front, c->fd, c->outcome, c->detail);
 }
 
 /* Opens a stream to c->target and copies both ways until both ended. */
 static void dial_and_copy(conn_t *c)
 {
-  int confirmed = 0;
   uint64_t t0 = forward_metrics_now_us();
-  int fd = client_dial(c->svc->tunnel, c->target, 0, &confirmed, &c->relay,
-                       &c->err);
-  forward_metrics_stream_open(fd < 0 ? fd : 0, t0);
+  int fd = client_dial(c->svc->tunnel, c->target, 0, &c->dial, &c->err);
+  forward_metrics_stream_open(c->dial.outcome, t0);
   if(fd >= 0) {
     c->stream_fd = fd;
     metric_inc(&forward_metrics.streams_total, 0);
     metric_inc(&forward_metrics.streams_open, 0);
   }
   /* A relay that confirms connects already said how the dial went. */
-  if(fd < 0 || (!confirmed && refused_early(fd, c->svc->grace_ms))) {
-    dial_failed(c, fd < 0 ? fd : BEACON_EREFUSED);
+  if(fd < 0 || (!c->dial.confirmed && refused_early(fd, c->svc->grace_ms))) {
+    dial_failed(c, fd);
     return;
   }
   size_t rest = 0;
@@ -188,7 +177,7 @@ static void dial_and_copy(conn_t *c)
     rest = c->front.rest_len;
   }
   if(rest && front_send_all(fd, c->front.rest, rest)) {
-    c->outcome = "error";
+    c->outcome = OUTCOME_LOCAL_ERROR;
     return;
   }
   c->up.bytes = rest;
@@ -203,13 +192,12 @@ static void serve_forward_proxy(conn_t *c)
   forward_http_end_t *e = &c->http;
   forward_http_serve(c->svc, c->fd, &c->front, &c->up, &c->down, e);
   c->target = e->target;
-  c->relay = e->relay;
+  c->dial.relay = e->relay;
   c->outcome = e->outcome;
   c->detail = e->detail;
-  if(e->dial_code) {
+  if(e->reason) { /* a failed dial */
     c->err = e->err;
-    c->outcome = dial_outcome(e->dial_code);
-    c->reason = beacon_err_name(e->dial_code);
+    c->reason = e->reason;
     c->detail = c->err.message;
   }
 }
@@ -220,10 +208,10 @@ static void run_front(conn_t *c)
   c->front.kind = c->l->kind;
   int rc = front_read_handshake(&c->front, c->fd);
   if(rc == BEACON_EPROTO) {
-    c->outcome = "bad_request";
+    c->outcome = OUTCOME_BAD_REQUEST;
     front_refuse_request(&c->front, c->fd);
   } else if(rc) {
-    c->outcome = "handshake_timeout_or_eof";
+    c->outcome = OUTCOME_NO_REQUEST;
   } else if(c->front.kind == FRONT_HTTP && c->front.http.forward) {
     serve_forward_proxy(c);
   } else {
@@ -255,7 +243,7 @@ static void *conn_main(void *arg)
 {
   conn_t *c = arg;
   c->start = forward_mono_ms();
-  c->outcome = "ok";
+  c->outcome = OUTCOME_OK;
   c->up.counter = c->down.counter = &forward_metrics.bytes;
   c->up.dir = DIR_UP;
   c->down.dir = DIR_DOWN;

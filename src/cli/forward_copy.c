@@ -57,7 +57,7 @@ static int step(int src, int dst, half_t *h, int *who)
   return 0;
 }
 
-const char *forward_copy_both(int a, int b, half_t *ab, half_t *ba)
+outcome_t forward_copy_both(int a, int b, half_t *ab, half_t *ba)
 {
   set_nonblock(a);
   set_nonblock(b);
@@ -68,22 +68,24 @@ const char *forward_copy_both(int a, int b, half_t *ab, half_t *ba)
     if(!ba->done)
       ba->len ? (p[0].events |= POLLOUT) : (p[1].events |= POLLIN);
     if(poll(p, 2, -1) < 0 && errno != EINTR)
-      return "error";
+      return OUTCOME_LOCAL_ERROR;
     int who = 0, rc = 0;
     if(!ab->done)
       rc = step(a, b, ab, &who);
     if(rc) {
       hard_close(who ? a : b);
-      return rc == -ECONNRESET ? (who ? "reset_by_target" : "reset_by_client")
-                               : "error";
+      return rc == -ECONNRESET
+                 ? (who ? OUTCOME_RESET_BY_TARGET : OUTCOME_RESET_BY_CLIENT)
+                 : OUTCOME_LOCAL_ERROR;
     }
     if(!ba->done)
       rc = step(b, a, ba, &who);
     if(rc) {
       hard_close(who ? b : a);
-      return rc == -ECONNRESET ? (who ? "reset_by_client" : "reset_by_target")
-                               : "error";
+      return rc == -ECONNRESET
+                 ? (who ? OUTCOME_RESET_BY_CLIENT : OUTCOME_RESET_BY_TARGET)
+                 : OUTCOME_LOCAL_ERROR;
     }
   }
-  return "ok";
+  return OUTCOME_OK;
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/outcome.h"
 #include "metrics/metrics.h"
 
 #define COPY_BUF (64 * 1024)
@@ -27,8 +28,8 @@ typedef struct half {
 
 /* Copies a <-> b (ab: a to b, ba: b to a) until both directions ended. A
  * reset on one side is passed on as a reset on the other. Returns the
- * outcome: "ok", "reset_by_client" (a reset), "reset_by_target" (b
- * reset) or "error". */
-const char *forward_copy_both(int a, int b, half_t *ab, half_t *ba);
+ * outcome: OUTCOME_OK, OUTCOME_RESET_BY_CLIENT (a reset),
+ * OUTCOME_RESET_BY_TARGET (b reset) or OUTCOME_LOCAL_ERROR. */
+outcome_t forward_copy_both(int a, int b, half_t *ab, half_t *ba);
 
 #endif

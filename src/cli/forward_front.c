@@ -112,15 +112,15 @@ void front_refuse_request(const front_t *f, int fd)
     linger_close(fd);
 }
 
-void front_answer_failure(const front_t *f, int fd, int code,
+void front_answer_failure(const front_t *f, int fd, outcome_t o,
                           const char *detail)
 {
   if(f->kind == FRONT_SOCKS) {
     uint8_t r[SOCKS_REPLY_SIZE];
-    (void)front_send_all(fd, r, proxy_socks_reply(r, proxy_socks_code(code)));
+    (void)front_send_all(fd, r, proxy_socks_reply(r, outcome_socks_reply(o)));
   } else {
     char resp[512];
-    size_t n = proxy_http_response(resp, sizeof(resp), proxy_http_status(code),
+    size_t n = proxy_http_response(resp, sizeof(resp), outcome_http_status(o),
                                    detail);
     (void)front_send_all(fd, resp, n);
   }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "cli/forward.h"
+#include "common/outcome.h"
 #include "proxy/http_connect.h"
 #include "proxy/socks.h"
 
@@ -41,9 +42,9 @@ const char *front_target(const front_t *f);
  * (SOCKS already had its reply from the parser). */
 void front_refuse_request(const front_t *f, int fd);
 
-/* The dial failed with code (a BEACON_E*): the SOCKS reply code or HTTP
- * status for it, with detail in the HTTP body. */
-void front_answer_failure(const front_t *f, int fd, int code,
+/* The dial failed with this outcome: its SOCKS reply code or HTTP
+ * status (common/outcome.h), with detail in the HTTP body. */
+void front_answer_failure(const front_t *f, int fd, outcome_t o,
                           const char *detail);
 
 /* The stream is open: SOCKS success or HTTP 200. */

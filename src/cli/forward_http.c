@@ -104,15 +104,16 @@ static void close_origin(fwd_t *w)
 static int open_origin(fwd_t *w, const char *target)
 {
   close_origin(w);
-  int confirmed = 0;
+  client_dial_info_t info;
   uint64_t t0 = forward_metrics_now_us();
-  int fd = client_dial(w->svc->tunnel, target, 0, &confirmed, &w->end->relay,
-                       &w->end->err);
-  forward_metrics_stream_open(fd < 0 ? fd : 0, t0);
+  int fd = client_dial(w->svc->tunnel, target, 0, &info, &w->end->err);
+  forward_metrics_stream_open(info.outcome, t0);
+  w->end->relay = info.relay;
   if(fd < 0) {
-    metric_inc(&forward_metrics.dial_failures, forward_dial_reason(fd));
-    w->end->dial_code = fd;
-    answer(w, proxy_http_status(fd), w->end->err.message);
+    forward_metrics_dial_failed(info.outcome);
+    w->end->outcome = info.outcome;
+    w->end->reason = beacon_err_name(fd);
+    answer(w, outcome_http_status(info.outcome), w->end->err.message);
     return fd;
   }
   metric_inc(&forward_metrics.streams_total, 0);
@@ -223,7 +224,7 @@ static int relay_response(fwd_t *w, const http_fwd_request_t *rq,
     else
       why = "no complete response head from the origin";
     if(rc) {
-      w->end->outcome = "bad_response";
+      w->end->outcome = OUTCOME_BAD_RESPONSE;
       if(!sent)
         answer(w, rc == BEACON_ETIMEDOUT ? 504 : 502, why);
       return -1;
@@ -237,7 +238,7 @@ static int relay_response(fwd_t *w, const http_fwd_request_t *rq,
     rc = copy_body(w->ofd, &w->oin, w->cfd, &rs->body, w->down, ORIGIN_IDLE_MS,
                    -1, 0);
     if(rc)
-      w->end->outcome = "error";
+      w->end->outcome = OUTCOME_LOCAL_ERROR;
     return rc ? -1 : 0;
   }
 }
@@ -274,7 +275,7 @@ static int serve_one(fwd_t *w)
   int st = http_fwd_request(head, w->req.len - w->req.start, &rq, w->out,
                             sizeof(w->out), &ol, &why);
   if(st) {
-    w->end->outcome = "bad_request";
+    w->end->outcome = OUTCOME_BAD_REQUEST;
     answer(w, st, why);
     return 0;
   }
@@ -298,7 +299,8 @@ static int serve_one(fwd_t *w)
       client_keep = 0;
     else if(rc == BEACON_ECLOSED || rc == BEACON_ETIMEDOUT ||
             rc == BEACON_EINVAL) {
-      w->end->outcome = rc == BEACON_EINVAL ? "bad_request" : "error";
+      w->end->outcome =
+          rc == BEACON_EINVAL ? OUTCOME_BAD_REQUEST : OUTCOME_LOCAL_ERROR;
       return 0;
     }
     int r = relay_response(w, &rq, client_keep, &rs);
@@ -307,7 +309,7 @@ static int serve_one(fwd_t *w)
       continue;
     }
     if(r == 1) {
-      w->end->outcome = "bad_response";
+      w->end->outcome = OUTCOME_BAD_RESPONSE;
       answer(w, 502, "the origin closed the connection without a response");
     }
     if(r || !rs.keep_alive || w->oin.len)
@@ -321,9 +323,9 @@ void forward_http_serve(forward_service_t *svc, int fd, const front_t *front,
 {
   fwd_t *w = malloc(sizeof(*w));
   memset(end, 0, sizeof(*end));
-  end->outcome = "ok";
+  end->outcome = OUTCOME_OK;
   if(!w) {
-    end->outcome = "error";
+    end->outcome = OUTCOME_LOCAL_ERROR;
     end->detail = "out of memory";
     return;
   }

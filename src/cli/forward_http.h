@@ -13,6 +13,7 @@
 #define BEACON_CLI_FORWARD_HTTP_H
 
 #include "beacon/beacon.h"
+#include "common/outcome.h"
 #include "cli/forward.h"
 #include "cli/forward_copy.h"
 #include "cli/forward_front.h"
@@ -20,10 +21,11 @@
 /* How the connection ended, for its conn_done line. */
 typedef struct forward_http_end {
   char target[TARGET_MAX_LINE + 1]; /* the last origin asked for */
-  const char *outcome; /* "ok", "bad_request", "bad_response", "error" */
+  outcome_t outcome; /* OK, BAD_REQUEST, BAD_RESPONSE, LOCAL_ERROR, or a
+                        failed dial's */
   const char *detail;
-  const char *relay; /* the relay of the last stream */
-  int dial_code;     /* a failed dial's BEACON_E* (outcome then unset) */
+  const char *reason; /* a failed dial's BEACON_E* name, or NULL */
+  const char *relay;  /* the relay of the last stream */
   beacon_error_t err;
   uint64_t requests;
 } forward_http_end_t;

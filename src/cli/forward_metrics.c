@@ -9,7 +9,7 @@
 #include "beacon/beacon.h"
 #include "cli/cli.h"
 #include "metrics/http.h"
-#include "metrics/outcome.h"
+#include "metrics/connect_seconds.h"
 #include "metrics/process.h"
 #include "tls/file_checks.h"
 
@@ -54,20 +54,23 @@ void forward_metrics_setup(void)
   family(&forward_metrics.bytes, METRIC_COUNTER, "beacon_bytes_total",
          "Payload bytes forwarded (up: client to target).", "direction",
          directions, 2);
-  /* The failed outcomes of metrics/outcome.h: every name but "ok". */
+  /* The failure labels of common/outcome.h: every one but "ok". */
   family(&forward_metrics.dial_failures, METRIC_COUNTER,
          "beacon_dial_failures_total",
          "Streams that could not be opened through the relay.", "reason",
-         connect_outcome_names + 1, OUTCOME_COUNT - 1);
+         outcome_label_names + OUTCOME_LABEL_FIRST_FAILURE,
+         OUTCOME_LABEL_COUNT - OUTCOME_LABEL_FIRST_FAILURE);
   register_stream_open();
   register_cert_expiry();
   metrics_process_register(&fm.reg); /* process_*, beacon_build_info */
 }
 
-size_t forward_dial_reason(int err)
+void forward_metrics_dial_failed(outcome_t o)
 {
-  size_t o = connect_outcome_of(err);
-  return o == OUTCOME_OK ? OUTCOME_OTHER - 1 : o - 1;
+  outcome_label_t l = outcome_label(o);
+  if(l >= OUTCOME_LABEL_FIRST_FAILURE)
+    metric_inc(&forward_metrics.dial_failures,
+               (size_t)(l - OUTCOME_LABEL_FIRST_FAILURE));
 }
 
 /* ---- the controller certificate's expiry ---- */
@@ -101,7 +104,7 @@ static void register_stream_open(void)
       &stream_open, "beacon_forward_stream_open_seconds",
       "Time to open a stream through the relay, until it was acknowledged "
       "(against a beacon relay: until the target connected), by outcome.",
-      "outcome", connect_outcome_names, OUTCOME_COUNT,
+      "outcome", outcome_label_names, OUTCOME_LABEL_COUNT,
       connect_seconds_bounds_us, connect_seconds_nbounds, 6);
   metrics_register(&fm.reg, &stream_open.base);
 }
@@ -113,9 +116,9 @@ uint64_t forward_metrics_now_us(void)
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-void forward_metrics_stream_open(int code, uint64_t started_us)
+void forward_metrics_stream_open(outcome_t o, uint64_t started_us)
 {
-  metric_observe(&stream_open, connect_outcome_of(code),
+  metric_observe(&stream_open, outcome_label(o),
                  forward_metrics_now_us() - started_us);
 }
 

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/outcome.h"
 #include "metrics/http.h"
 #include "metrics/metrics.h"
 
@@ -26,9 +27,9 @@ extern forward_metrics_t forward_metrics;
 /* Registers every family (no I/O). */
 void forward_metrics_setup(void);
 
-/* The dial_failures label for a failed beacon_dial() (or a refusal seen
- * in the grace period): its metrics/outcome.h name. */
-size_t forward_dial_reason(int err);
+/* Counts a failed dial (or a refusal seen in the grace period) in
+ * beacon_dial_failures_total by its outcome's label. */
+void forward_metrics_dial_failed(outcome_t o);
 
 /* Sets beacon_forward_cert_expiry_timestamp_seconds from the certificate
  * at path (NULL: the same path again, after a reload). */
@@ -36,9 +37,9 @@ void forward_metrics_cert_expiry(const char *path);
 
 /* A monotonic clock in microseconds, to time stream opens. */
 uint64_t forward_metrics_now_us(void);
-/* Counts one stream open that began at started_us and ended with code
- * (0 or a BEACON_E* code) in beacon_forward_stream_open_seconds. */
-void forward_metrics_stream_open(int code, uint64_t started_us);
+/* Counts one stream open that began at started_us and ended with this
+ * outcome in beacon_forward_stream_open_seconds. */
+void forward_metrics_stream_open(outcome_t o, uint64_t started_us);
 
 /* Adds a family of another file (the relay pool's, cli/forward_pool.h)
  * after forward_metrics_setup() and before forward_metrics_start(). */

@@ -92,7 +92,8 @@ static mux_t *hop_mux(const client_hop_t *h)
 /* ---- mux callbacks ---------------------------------------------------- */
 
 static void hop_input(client_hop_t *h, const uint8_t *in, size_t len);
-static void carrier_lost(client_hop_t *child, const char *how);
+static void carrier_lost(client_hop_t *child, const char *how,
+                         uint32_t reason);
 static int hop_start_tls(client_hop_t *h);
 
 static int cb_stream_open(mux_t *m, uint32_t id, void **sud, void *ud)
@@ -119,10 +120,14 @@ static void cb_data(mux_t *m, uint32_t id, void *sud, const uint8_t *d,
    * hop's own windows bound what it buffers). */
   hop_input(sud, d, n);
   if(mux_stream_consumed(m, id, n))
-    carrier_lost(sud, "stalled (window update failed)");
+    carrier_lost(sud, "stalled (window update failed)", 0);
 }
 
-static void carrier_lost(client_hop_t *child, const char *how)
+/* The carrier of child ended (how); reason is the beacon/1 code of the
+ * previous hop's refusal, if it gave one: a relay that confirms
+ * connects says why it could not reach the next relay, as it does for
+ * a target (docs/PROTOCOL.md "Refusal codes"). */
+static void carrier_lost(client_hop_t *child, const char *how, uint32_t reason)
 {
   client_chain_t *s = child->s;
   if(s->state == CHAIN_FAILED)
@@ -130,7 +135,14 @@ static void carrier_lost(client_hop_t *child, const char *how)
   int prev = child->index - 1;
   char pname[300];
   hop_name(s, prev, pname, sizeof(pname));
-  if(!child->up)
+  if(!child->up && reason)
+    client_chain_fail(
+        s, child->index, BEACON_EREFUSED,
+        "unreachable through %s, which could not connect to "
+        "it: %s (%s)",
+        pname, beacon_strerror(outcome_code(outcome_from_reason(reason))),
+        outcome_reason_name(reason));
+  else if(!child->up)
     client_chain_fail(s, child->index, BEACON_EREFUSED,
                       "unreachable through %s (stream %s: refused, "
                       "unreachable or denied by its policy)",
@@ -147,7 +159,7 @@ static void cb_fin(mux_t *m, uint32_t id, void *sud, void *ud)
   if(*(int *)sud == CLIENT_SUD_STREAM)
     client_stream_on_fin(sud);
   else
-    carrier_lost(sud, "closed");
+    carrier_lost(sud, "closed", 0);
 }
 
 static void cb_reset(mux_t *m, uint32_t id, void *sud, void *ud)
@@ -157,7 +169,7 @@ static void cb_reset(mux_t *m, uint32_t id, void *sud, void *ud)
   if(*(int *)sud == CLIENT_SUD_STREAM)
     client_stream_on_reset(sud);
   else
-    carrier_lost(sud, "reset");
+    carrier_lost(sud, "reset", mux_reset_code(m));
 }
 
 static void cb_writable(mux_t *m, uint32_t id, void *sud, void *ud)
@@ -178,7 +190,7 @@ static void cb_closed(mux_t *m, uint32_t id, void *sud, void *ud)
   }
   client_hop_t *child = sud;
   child->carrier_sid = 0;
-  carrier_lost(child, "closed");
+  carrier_lost(child, "closed", 0);
 }
 
 static void cb_go_away(mux_t *m, uint32_t code, void *ud)
@@ -198,6 +210,8 @@ static void cb_ping_ack(mux_t *m, uint32_t opaque, uint64_t rtt_ms, void *ud)
 {
   client_hop_t *h = ud;
   client_chain_t *s = h->s;
+  if(h->index == s->nhops - 1)
+    s->inner_pong_at = now_ms(s);
   if(h->index)
     return;
   /* A ping sent before the relay stalled measured the stall. */
@@ -718,7 +732,7 @@ static void flush_inner(client_chain_t *s, client_hop_t *h)
       n = CLIENT_CHUNK;
     int64_t w = mux_stream_write(pm, h->carrier_sid, p, n);
     if(w < 0) {
-      carrier_lost(h, "closed");
+      carrier_lost(h, "closed", 0);
       return;
     }
     conn_advance(h->conn, (size_t)w);
@@ -774,15 +788,7 @@ static void on_timer(uv_timer_t *tm)
         s->stalled = 1;
         client_chain_changed(s);
       }
-      uint64_t waited = now - p->opened_at;
-      /* resets the stream: the next member gets the target */
-      client_req_t *req = client_stream_take_req(p);
-      beacon_error_t e;
-      client_error_set(&e, BEACON_ETIMEDOUT, s->nhops - 1,
-                       "stream open timed out after %llu ms (no answer "
-                       "from the relay)",
-                       (unsigned long long)waited);
-      s->t->host->failover(s->t, req, s, &e);
+      client_stream_open_expired(p, now, s->inner_pong_at >= p->opened_at);
     }
     n = next;
   }

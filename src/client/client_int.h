@@ -40,6 +40,7 @@
 #include "client/pool.h"
 #include "common/error.h"
 #include "common/list.h"
+#include "common/outcome.h"
 #include "conn/conn.h"
 #include "dial/dial.h"
 #include "conn/conn_uv.h"
@@ -165,14 +166,19 @@ typedef struct client_req {
   uint32_t tried;            /* hop 0 members that failed this dial */
   int may_retry_same;        /* a proven connection died: one more round */
   beacon_error_t last_err;   /* the last member's failure */
-  const char *relay;         /* the member that took the stream */
-  char tried_log[400];       /* "member: why; ..." for the final error */
+  const char *relay;         /* the member that took the stream, or the
+                                last one that failed it */
+  /* a failure the relay reported about the target (its beacon/1 reason
+   * or a reset without one); OUTCOME_OK for every other failure, which
+   * is the tunnel's (outcome_classify) */
+  outcome_t verdict;
+  char tried_log[400]; /* "member: why; ..." for the final error */
   /* client_dial_fds(): how the stream ended, under tunnel->lock */
   int want_end;
   int confirmed; /* the ACK meant: the target is connected */
   int ended;
   int end_code; /* 0, or BEACON_E* */
-  const char *end_outcome;
+  outcome_t end_outcome;
   uint64_t bytes_up, bytes_down;
   /* client_stream_finish(): queued on tunnel->finishing (under the
    * lock); stream is the loop's, set while the stream lives */
@@ -190,16 +196,6 @@ typedef union client_local {
   uv_tty_t tty;
 } client_local_t;
 
-/* How a caller's stream ended (stream.c names them: the outcome words of
- * docs/ARCHITECTURE.md "Outcomes"). */
-enum client_outcome {
-  CLIENT_OUTCOME_NONE = 0, /* not decided: "ok" when the stream ends */
-  CLIENT_OUTCOME_RESET_BY_TARGET,
-  CLIENT_OUTCOME_RESET_BY_CLIENT,
-  CLIENT_OUTCOME_TUNNEL_LOST,
-  CLIENT_OUTCOME_ERROR
-};
-
 struct client_stream {
   int kind; /* CLIENT_SUD_STREAM */
   beacon_tunnel_t *t;
@@ -215,7 +211,9 @@ struct client_stream {
   uv_stream_t *in, *out; /* out == in for one socket */
   int nopen;             /* local handles not yet closed */
   int local_open;
-  enum client_outcome outcome; /* the first one decided stands */
+  /* how it ended (common/outcome.h): OUTCOME_OK until decided, then
+   * the first one decided stands */
+  outcome_t outcome;
   uint64_t bytes_up, bytes_down;
   int closing;
   int reading;
@@ -253,6 +251,9 @@ struct client_chain {
   const target_t *dial0; /* where hop 0 connects (an address of relay[0]) */
   int stalled;         /* a stream open got no answer and nothing else came */
   uint64_t last_input; /* when the relay last sent anything */
+  /* when the innermost relay, which dials the targets, last answered a
+   * ping: alive, so a stream it has not acknowledged is a slow dial */
+  uint64_t inner_pong_at;
   /* Hop 0's round trip, smoothed, for choosing a member: our own, so
    * that the answer to a ping sent before a stall (seconds late) is not
    * taken for the path's latency. */

@@ -105,19 +105,52 @@ static void member_start(beacon_tunnel_t *t, int i)
   set_state(t, m, MEMBER_CONNECTING, NULL);
 }
 
+/* What a member the request did not try is doing: one still in its
+ * handshake is named too, so "none took the stream in time" says where
+ * the time went. */
+static const char *untried_state(const client_member_t *m)
+{
+  switch(m->state) {
+  case MEMBER_CONNECTING:
+    return "still connecting (its TLS handshake has not finished)";
+  case MEMBER_UP:
+    return "up, but busy";
+  case MEMBER_STALLED:
+    return "stalled (a stream open got no answer)";
+  case MEMBER_DRAINING:
+    return "going away";
+  case MEMBER_DOWN:
+    return m->last_error[0] ? m->last_error : "down";
+  default:
+    return "not connected";
+  }
+}
+
 /* The request's final error: the only member's own words, or every
- * member tried and why it failed. */
+ * member tried and why it failed, and what the others are doing. */
 static void finish_failed(beacon_tunnel_t *t, client_req_t *req, int code,
                           const beacon_error_t *last, const char *why)
 {
   beacon_error_t e;
   if(!last && req->last_err.code)
     last = &req->last_err;
-  if(t->nmembers == 1 && last)
+  if(!req->relay && t->nmembers == 1)
+    req->relay = t->members[0].name; /* the log names the relay */
+  if(t->nmembers == 1 && last) {
     e = *last;
-  else
-    client_error_set(&e, code, last ? last->hop : 0, "%s%s%s", why,
-                     req->tried_log[0] ? ": " : "", req->tried_log);
+  } else {
+    char others[400] = "";
+    size_t len = 0;
+    for(int i = 0; i < t->nmembers && len < sizeof(others); i++)
+      if(!(req->tried & (1u << i)))
+        len += (size_t)snprintf(others + len, sizeof(others) - len, "%s%s: %s",
+                                len || req->tried_log[0] ? "; " : "",
+                                t->members[i].name,
+                                untried_state(&t->members[i]));
+    client_error_set(&e, code, last ? last->hop : 0, "%s%s%s%s", why,
+                     req->tried_log[0] || others[0] ? ": " : "",
+                     req->tried_log, others);
+  }
   client_req_fail(t, req, code, &e);
 }
 
@@ -133,6 +166,7 @@ static void note_failure(beacon_tunnel_t *t, client_req_t *req, int member,
     return;
   req->tried |= 1u << member;
   req->last_err = *why;
+  req->relay = t->members[member].name;
   size_t len = strlen(req->tried_log);
   snprintf(req->tried_log + len, sizeof(req->tried_log) - len, "%s%s",
            len ? "; " : "", why->message);

@@ -45,7 +45,7 @@ void client_req_unref(beacon_tunnel_t *t, client_req_t *req)
 }
 
 void client_req_end(beacon_tunnel_t *t, client_req_t *req, int code,
-                    const char *outcome, uint64_t up, uint64_t down)
+                    outcome_t outcome, uint64_t up, uint64_t down)
 {
   pthread_mutex_lock(&t->lock);
   req->ended = 1;
@@ -80,4 +80,30 @@ void client_req_fail(beacon_tunnel_t *t, client_req_t *req, int code,
 {
   int waiting = client_req_finish(t, req, code, err);
   (void)waiting; /* a failure hands nothing over: nothing to undo */
+}
+
+/* What the CLI learns besides the code: a finished request's (req may
+ * be NULL when the dial failed before it reached the loop). */
+void client_req_dial_info(beacon_tunnel_t *t, client_req_t *req, int rc,
+                          client_dial_info_t *info)
+{
+  if(!info)
+    return;
+  outcome_t verdict = OUTCOME_OK;
+  info->confirmed = 0;
+  info->relay = NULL;
+  if(req) {
+    /* The loop wrote these before it finished the request; one the
+     * caller gave up on may still be running. */
+    pthread_mutex_lock(&t->lock);
+    if(req->done) {
+      info->confirmed = rc == 0 && req->confirmed;
+      info->relay = req->relay;
+      verdict = req->verdict;
+    }
+    pthread_mutex_unlock(&t->lock);
+  }
+  info->outcome = rc < 0 && verdict ? verdict
+                                    : outcome_classify(rc < 0 ? rc : 0, 0,
+                                                       OUTCOME_AT_TUNNEL);
 }

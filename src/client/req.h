@@ -7,6 +7,7 @@
 #define BEACON_CLIENT_REQ_H
 
 #include "client/client_int.h"
+#include "client/client_stream.h"
 #include "common/error.h"
 
 /* Sets e to code, hop and a formatted message. */
@@ -25,6 +26,10 @@ void client_req_ref(beacon_tunnel_t *t, client_req_t *req);
 void client_req_unref(beacon_tunnel_t *t, client_req_t *req);
 /* client_dial_fds(): the stream ended; wakes client_stream_wait(). */
 void client_req_end(beacon_tunnel_t *t, client_req_t *req, int code,
-                    const char *outcome, uint64_t up, uint64_t down);
+                    outcome_t outcome, uint64_t up, uint64_t down);
+/* Fills *info (may be NULL) for the caller of a dial that returned rc,
+ * from the finished request (NULL: it never reached the loop). */
+void client_req_dial_info(beacon_tunnel_t *t, client_req_t *req, int rc,
+                          client_dial_info_t *info);
 
 #endif

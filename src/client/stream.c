@@ -26,7 +26,7 @@
 #include "client/req.h"
 #include "client/stream.h"
 #include "common/error.h"
-#include "target/result.h"
+#include "common/outcome.h"
 
 typedef struct pwrite {
   uv_write_t req;
@@ -51,26 +51,14 @@ static void detach(client_stream_t *p)
   p->sid = 0;
 }
 
-/* Each outcome's word (the callers of client_dial_fds log it) and the
- * code client_stream_wait() reports with it. */
-static const struct {
-  const char *name;
-  int code;
-} outcomes[] = {
-    [CLIENT_OUTCOME_NONE] = {"ok", 0},
-    [CLIENT_OUTCOME_RESET_BY_TARGET] = {"reset_by_target", BEACON_ERESET},
-    [CLIENT_OUTCOME_RESET_BY_CLIENT] = {"reset_by_client", BEACON_EIO},
-    [CLIENT_OUTCOME_TUNNEL_LOST] = {"tunnel_lost", BEACON_ECLOSED},
-    [CLIENT_OUTCOME_ERROR] = {"error", BEACON_EIO},
-};
-
 /* The last local handle is closed: report the end, free the stream. */
 static void stream_free(client_stream_t *p)
 {
   if(p->owner) {
     p->owner->stream = NULL;
-    client_req_end(p->t, p->owner, outcomes[p->outcome].code,
-                   outcomes[p->outcome].name, p->bytes_up, p->bytes_down);
+    /* client_stream_wait() reports the outcome and its code */
+    client_req_end(p->t, p->owner, outcome_code(p->outcome), p->outcome,
+                   p->bytes_up, p->bytes_down);
     p->owner = NULL;
   }
   pump_free(&p->pump);
@@ -116,7 +104,7 @@ static void local_close(client_stream_t *p, int hard)
     close_handle(&p->out_h);
 }
 
-static void set_outcome(client_stream_t *p, enum client_outcome how)
+static void set_outcome(client_stream_t *p, outcome_t how)
 {
   if(!p->outcome)
     p->outcome = how;
@@ -136,21 +124,21 @@ static void stream_drop(client_stream_t *p, int send_rst)
    * stream; the caller's end is closed hard below either way. */
   if(m && !mux_stream_set_user(m, id, NULL) && send_rst &&
      mux_stream_reset(m, id))
-    set_outcome(p, CLIENT_OUTCOME_ERROR);
+    set_outcome(p, OUTCOME_LOCAL_ERROR);
   local_close(p, 1);
   client_dirty(t);
 }
 
 static void stream_reset(client_stream_t *p)
 {
-  set_outcome(p, CLIENT_OUTCOME_ERROR);
+  set_outcome(p, OUTCOME_LOCAL_ERROR);
   stream_drop(p, 1);
 }
 
 /* The caller's end failed or went away: the relay is told with RST. */
 static void stream_local_gone(client_stream_t *p)
 {
-  set_outcome(p, CLIENT_OUTCOME_RESET_BY_CLIENT);
+  set_outcome(p, OUTCOME_RESET_BY_CLIENT);
   stream_drop(p, 1);
 }
 
@@ -207,6 +195,39 @@ client_req_t *client_stream_take_req(client_stream_t *p)
   if(req)
     stream_reset(p); /* not open locally: frees the stream at once */
   return req;
+}
+
+void client_stream_open_expired(client_stream_t *p, uint64_t now,
+                                int relay_alive)
+{
+  client_req_t *req = p->req;
+  client_chain_t *s = p->s;
+  beacon_tunnel_t *t = p->t;
+  if(relay_alive && req->deadline && p->open_deadline < req->deadline) {
+    p->open_deadline = req->deadline; /* no other relay: it is dialling */
+    return;
+  }
+  unsigned long long waited = (unsigned long long)(now - p->opened_at);
+  client_stream_take_req(p); /* resets and frees the stream */
+  beacon_error_t e;
+  if(relay_alive) {
+    /* Its verdict would come from its own --dial-timeout. */
+    client_error_set(&e, BEACON_ETIMEDOUT, s->nhops - 1,
+                     "the relay was still connecting to %.*s after %llu ms "
+                     "(it answers pings; the relay's --dial-timeout is "
+                     "longer than this dial's timeout)",
+                     (int)req->line_len - 1, req->line, waited);
+    req->verdict = OUTCOME_TARGET_TIMEOUT;
+    req->relay = t->members[s->member].name;
+    client_req_fail(t, req, BEACON_ETIMEDOUT, &e);
+    return;
+  }
+  /* the next member gets the target */
+  client_error_set(&e, BEACON_ETIMEDOUT, s->nhops - 1,
+                   "stream open timed out after %llu ms (no answer from the "
+                   "relay)",
+                   waited);
+  t->host->failover(t, req, s, &e);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
@@ -459,7 +480,8 @@ void client_stream_on_reset(client_stream_t *p)
     client_req_t *req = p->req;
     mux_t *m = stream_mux(p);
     uint32_t why = m ? mux_reset_code(m) : 0;
-    int code = target_result_to_error(why);
+    outcome_t verdict = outcome_from_reason(why);
+    int code = outcome_code(verdict);
     int hop = p->s ? p->s->nhops - 1 : -1;
     p->req = NULL;
     beacon_error_t e;
@@ -468,14 +490,18 @@ void client_stream_on_reset(client_stream_t *p)
           &e, code, hop, "the relay could not connect to %.*s: %s",
           (int)req->line_len - 1, req->line, beacon_strerror(code));
     else
-      client_error_set(&e, BEACON_ERESET, hop, "the relay reset the stream");
+      client_error_set(&e, code, hop, "the relay reset the stream");
     /* A reason is about the target: no other relay would do better. */
-    if(why || !p->s)
+    if(why || !p->s) {
+      req->verdict = verdict;
+      if(p->s)
+        req->relay = p->t->members[p->s->member].name;
       client_req_fail(p->t, req, code, &e);
-    else
+    } else {
       p->t->host->failover(p->t, req, p->s, &e);
+    }
   }
-  set_outcome(p, CLIENT_OUTCOME_RESET_BY_TARGET);
+  set_outcome(p, OUTCOME_RESET_BY_TARGET);
   stream_drop(p, 0); /* the mux drops the stream after this callback */
 }
 
@@ -529,7 +555,7 @@ void client_stream_finish_local(client_stream_t *p)
 
 void client_stream_abort(client_stream_t *p)
 {
-  set_outcome(p, CLIENT_OUTCOME_TUNNEL_LOST);
+  set_outcome(p, OUTCOME_TUNNEL_LOST);
   detach(p);
   local_close(p, 1);
 }

@@ -23,5 +23,13 @@ void client_stream_finish_local(client_stream_t *p);
 /* A stream not yet acknowledged failed: the request gets `err` (or is
  * retried by the caller of this); frees the stream. */
 client_req_t *client_stream_take_req(client_stream_t *p);
+/* The stream's open deadline passed at now, unacknowledged. A relay
+ * that answered a ping since the stream opened (relay_alive) is
+ * dialling a slow target: the stream waits for the whole dial, and
+ * then fails as the target's timeout, not tried on another relay (it
+ * would only dial the target again). A silent one loses the stream to
+ * the next member (failover). */
+void client_stream_open_expired(client_stream_t *p, uint64_t now,
+                                int relay_alive);
 
 #endif

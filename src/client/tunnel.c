@@ -549,16 +549,18 @@ static int req_run(beacon_tunnel_t *t, client_req_t *req, const char *target,
 int beacon_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
                 beacon_error_t *err)
 {
-  return client_dial(t, target, timeout_ms, NULL, NULL, err);
+  return client_dial(t, target, timeout_ms, NULL, err);
 }
 
 int client_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
-                int *confirmed, const char **relay, beacon_error_t *err)
+                client_dial_info_t *info, beacon_error_t *err)
 {
   int rc;
   client_req_t *req = req_new(t, target, timeout_ms, &rc, err);
-  if(!req)
+  if(!req) {
+    client_req_dial_info(t, NULL, rc, info);
     return rc;
+  }
   int cfd = -1;
   rc = make_pair(t, &cfd, &req->lfd);
   if(rc) {
@@ -567,13 +569,11 @@ int client_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
     if(err)
       client_error_set(err, BEACON_EIO, -1, "local socket pair: %s",
                        strerror(-rc));
+    client_req_dial_info(t, NULL, BEACON_EIO, info);
     return BEACON_EIO;
   }
   rc = req_run(t, req, target, err);
-  if(confirmed)
-    *confirmed = rc == 0 && req->confirmed;
-  if(relay)
-    *relay = rc == 0 ? req->relay : NULL;
+  client_req_dial_info(t, req, rc, info);
   client_req_unref(t, req);
   if(rc < 0) {
     close(cfd);
@@ -590,11 +590,13 @@ int client_stream_fd_ok(int fd)
 
 client_req_t *client_dial_fds(beacon_tunnel_t *t, const char *target,
                               int in_fd, int out_fd, int timeout_ms, int *code,
-                              beacon_error_t *err)
+                              client_dial_info_t *info, beacon_error_t *err)
 {
   client_req_t *req = req_new(t, target, timeout_ms, code, err);
-  if(!req)
+  if(!req) {
+    client_req_dial_info(t, NULL, *code, info);
     return NULL;
+  }
   /* The loop closes its own copies; the caller closes its originals. */
   req->in_fd = fcntl(in_fd, F_DUPFD_CLOEXEC, 3);
   req->out_fd =
@@ -607,9 +609,11 @@ client_req_t *client_dial_fds(beacon_tunnel_t *t, const char *target,
     if(err)
       client_error_set(err, BEACON_EIO, -1, "dup: %s", strerror(e));
     *code = BEACON_EIO;
+    client_req_dial_info(t, NULL, *code, info);
     return NULL;
   }
   *code = req_run(t, req, target, err);
+  client_req_dial_info(t, req, *code, info);
   if(*code < 0) {
     client_req_unref(t, req);
     return NULL;

@@ -17,13 +17,6 @@ void proxy_http_init(proxy_http_t *h)
   h->target[0] = 0;
 }
 
-int proxy_http_status(int err)
-{
-  if(err == BEACON_EPOLICY)
-    return 403;
-  return err == BEACON_ETIMEDOUT ? 504 : 502;
-}
-
 static const char *reason(int status)
 {
   switch(status) {
@@ -35,10 +28,14 @@ static const char *reason(int status)
     return "Forbidden";
   case 405:
     return "Method Not Allowed";
+  case 408:
+    return "Request Timeout";
   case 501:
     return "Not Implemented";
   case 431:
     return "Request Header Fields Too Large";
+  case 503:
+    return "Service Unavailable";
   case 504:
     return "Gateway Timeout";
   default:

@@ -38,13 +38,11 @@ void proxy_http_init(proxy_http_t *h);
 BEACON_MUST_USE int proxy_http_feed(proxy_http_t *h, const uint8_t *in,
                                     size_t *inlen);
 
-/* Formats the response for status (200, 400, 405, 431, 502, 504) with a
+/* Formats the response for status (200, 400, 403, 405, 408, 431, 502,
+ * 503, 504; the failures' statuses come from common/outcome.h) with a
  * short text body for errors; returns its length (out is NUL-terminated
  * and cap must be >= 256). */
 size_t proxy_http_response(char *out, size_t cap, int status,
                            const char *detail);
-
-/* The status for a failed beacon_dial() / BEACON_E* error. */
-int proxy_http_status(int beacon_err);
 
 #endif

@@ -25,29 +25,6 @@ size_t proxy_socks_reply(uint8_t out[SOCKS_REPLY_SIZE], int code)
   return SOCKS_REPLY_SIZE;
 }
 
-int proxy_socks_code(int err)
-{
-  switch(err) {
-  case BEACON_EREFUSED:
-  case BEACON_ERESET:
-  case BEACON_ECLOSED:
-    return SOCKS_REFUSED;
-  case BEACON_ETIMEDOUT:
-    return SOCKS_TTL_EXPIRED; /* RFC 1928's code for a timeout */
-  case BEACON_EUNREACH:
-    return SOCKS_NET_UNREACHABLE;
-  case BEACON_ENOTFOUND:
-    return SOCKS_HOST_UNREACHABLE;
-  case BEACON_EPOLICY:
-    return SOCKS_NOT_ALLOWED;
-  case BEACON_EINVAL:
-  case BEACON_ETOOLONG:
-    return SOCKS_HOST_UNREACHABLE;
-  default:
-    return SOCKS_GENERAL_FAILURE;
-  }
-}
-
 /* Bytes the current message needs in total, judging by what is
  * buffered; 0 while that is not known yet. */
 static size_t need(const proxy_socks_t *s)

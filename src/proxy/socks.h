@@ -63,7 +63,4 @@ BEACON_MUST_USE int proxy_socks_feed(proxy_socks_t *s, const uint8_t *in,
  * address) into out; returns SOCKS_REPLY_SIZE. */
 size_t proxy_socks_reply(uint8_t out[SOCKS_REPLY_SIZE], int code);
 
-/* The reply code for a failed beacon_dial() or BEACON_E* error. */
-int proxy_socks_code(int beacon_err);
-
 #endif

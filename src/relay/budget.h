@@ -29,7 +29,7 @@
  *     a leak in a caller's accounting cannot outlive the tunnel;
  *   - budget_admit_stream() before a new stream is acknowledged: it takes
  *     the stream's target socket, and refuses when the tunnel already
- *     holds all the memory it may (a refusal is TARGET_RESULT_RELAY_LIMIT,
+ *     holds all the memory it may (a refusal is OUTCOME_REASON_RELAY_LIMIT,
  *     "resource" in logs and metrics); budget_stream_done() gives the
  *     socket back;
  *   - budget_mem_take() for bytes the relay chooses to hold (a window it

@@ -9,14 +9,19 @@
 #include <string.h>
 
 #include "log/log.h"
-#include "metrics/outcome.h"
+#include "metrics/connect_seconds.h"
 #include "metrics/process.h"
 #include "relay/prom.h"
 
 static const char *const directions[] = {"up", "down"};
-/* The words of metrics/outcome.h (not_found was "resolve") */
-static const char *const dial_reasons[] = {"not_found", "refused", "timeout",
-                                           "unreachable", "other"};
+/* beacon_dial_failures_total's labels (common/outcome.h; not_found was
+ * "resolve"): the relay has no tunnel to fail, and counts policy
+ * refusals and budgets in families of their own. */
+#define NDIAL_LABELS 5
+static const outcome_label_t dial_labels[NDIAL_LABELS] = {
+    OUTCOME_LABEL_NOT_FOUND, OUTCOME_LABEL_REFUSED, OUTCOME_LABEL_TIMEOUT,
+    OUTCOME_LABEL_UNREACHABLE, OUTCOME_LABEL_OTHER};
+static const char *dial_reasons[NDIAL_LABELS];
 static const char *const hs_reasons[] = {"timeout", "verify", "tls",
                                          "not_allowed"};
 /* enum admission_verdict order, from ADMISSION_FULL */
@@ -24,9 +29,10 @@ static const char *const admission_reasons[] = {"max_handshakes", "per_source",
                                                 "early_drop", "evicted"};
 /* The session's refusals (enum mux_refusal), then the relay's own:
  * streams over a budget (--max-dials-per-tunnel, memory), refused with
- * beacon/1 code 7 relay_limit. */
-static const char *const refusal_reasons[] = {
-    "going_away", "max_streams", "accept_backlog", "output_full", "resource"};
+ * beacon/1 code 7 relay_limit, the word of OUTCOME_RESOURCE as in
+ * stream_done (filled in by relay_prom_init). */
+static const char *refusal_reasons[] = {"going_away", "max_streams",
+                                        "accept_backlog", "output_full", NULL};
 
 /* Names and sizes are constants: a failure here is a programming error
  * that the unit tests catch, not a runtime condition. */
@@ -68,13 +74,14 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
          directions, 2);
   metric_bind(&p->bytes, 0, &m->bytes_up);
   metric_bind(&p->bytes, 1, &m->bytes_down);
+  for(size_t i = 0; i < NDIAL_LABELS; i++)
+    dial_reasons[i] = outcome_label_names[dial_labels[i]];
   family(reg, &p->dial_failures, METRIC_COUNTER, "beacon_dial_failures_total",
-         "Targets that could not be dialled.", "reason", dial_reasons, 5);
-  metric_bind(&p->dial_failures, 0, &m->dial_fail_resolve);
-  metric_bind(&p->dial_failures, 1, &m->dial_fail_refused);
-  metric_bind(&p->dial_failures, 2, &m->dial_fail_timeout);
-  metric_bind(&p->dial_failures, 3, &m->dial_fail_unreachable);
-  metric_bind(&p->dial_failures, 4, &m->dial_fail_other);
+         "Targets that could not be dialled.", "reason", dial_reasons,
+         NDIAL_LABELS);
+  for(size_t i = 0; i < NDIAL_LABELS; i++)
+    metric_bind(&p->dial_failures, i, &m->dial_fail[dial_labels[i]]);
+  refusal_reasons[RELAY_REFUSED_RESOURCE - 1] = outcome_word(OUTCOME_RESOURCE);
   bound(reg, &p->policy_refusals, METRIC_COUNTER,
         "beacon_policy_refusals_total",
         "Streams refused by the destination policy.", NULL, NULL, 0,
@@ -119,7 +126,7 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
       &p->target_connect, "beacon_target_connect_seconds",
       "Time to connect to a target, from the target line to the connect "
       "result, by outcome.",
-      "outcome", connect_outcome_names, OUTCOME_TUNNEL,
+      "outcome", outcome_label_names, OUTCOME_LABEL_TUNNEL,
       connect_seconds_bounds_us, connect_seconds_nbounds, 6);
   metrics_register(reg, &p->target_connect.base);
   metrics_process_register(reg); /* process_*, beacon_build_info */
@@ -165,14 +172,11 @@ void relay_prom_policy_rebind(relay_prom_t *p, const policy_t *policy)
                 policy_refusals_of(policy, (policy_class_t)i));
 }
 
-void relay_prom_target_connect(relay_t *r, int status, int os_err, uint64_t ns)
+void relay_prom_target_connect(relay_t *r, outcome_t o, uint64_t ns)
 {
-  size_t o = connect_outcome_of(status);
-  if(status && (os_err == UV_EHOSTUNREACH || os_err == UV_ENETUNREACH))
-    o = OUTCOME_UNREACHABLE;
-  else if(o == OUTCOME_TUNNEL) /* a relay has no tunnel to dial through */
-    o = OUTCOME_OTHER;
-  metric_observe(&r->prom.target_connect, o, ns / 1000);
+  /* The histogram's labels stop before "tunnel", which a relay's own
+   * dial never is (outcome_classify on OUTCOME_AT_DIAL). */
+  metric_observe(&r->prom.target_connect, outcome_label(o), ns / 1000);
 }
 
 void relay_cert_check(relay_t *r, const struct tls_ctx *ctx)

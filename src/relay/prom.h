@@ -10,21 +10,20 @@
 void relay_prom_init(relay_prom_t *p, relay_metrics_t *m);
 /* The budgets' gauges: held bytes and descriptors, and their limits. */
 void relay_prom_budget(relay_prom_t *p, budget_t *b);
-/* Counts one target dial of ns nanoseconds in
- * beacon_target_connect_seconds: status and os_err as dial/dial.h
- * reports them. Any worker thread. */
 /* Adds the refusals by default class of the relay's policy. */
 void relay_prom_policy(relay_prom_t *p, const policy_t *policy);
 /* The same family, counting a reloaded policy's refusals (control loop;
  * they start again from 0). */
 void relay_prom_policy_rebind(relay_prom_t *p, const policy_t *policy);
-void relay_prom_target_connect(relay_t *r, int status, int os_err,
-                               uint64_t ns);
 /* The certificate lifetime families (relay/revocation.h): the relay's
  * own notAfter, the controllers' earliest (collect_tunnel_min fills it
  * when scraped), the CRLs' nextUpdate, tunnels ended for a certificate. */
 void relay_prom_cert_lifetimes(relay_prom_t *p, relay_metrics_t *m,
                                void (*collect_tunnel_min)(metric_t *));
+/* Counts one target dial of ns nanoseconds in
+ * beacon_target_connect_seconds by its outcome (outcome_classify on
+ * OUTCOME_AT_DIAL). Any worker thread. */
+void relay_prom_target_connect(relay_t *r, outcome_t o, uint64_t ns);
 /* Sets beacon_relay_cert_expiry_timestamp_seconds from ctx and logs a
  * warning when it is within RELAY_CERT_WARN_SECONDS. */
 void relay_cert_check(relay_t *r, const struct tls_ctx *ctx);

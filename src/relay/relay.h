@@ -26,6 +26,7 @@
 
 #include "policy/policy.h"
 #include "common/error.h"
+#include "common/outcome.h"
 
 struct relay_config_source;
 
@@ -129,11 +130,9 @@ typedef struct relay_metrics {
   atomic_uint_fast64_t bad_targets;
   atomic_uint_fast64_t target_timeouts;
   atomic_uint_fast64_t policy_refusals;
-  atomic_uint_fast64_t dial_fail_resolve;
-  atomic_uint_fast64_t dial_fail_refused;
-  atomic_uint_fast64_t dial_fail_timeout;
-  atomic_uint_fast64_t dial_fail_unreachable;
-  atomic_uint_fast64_t dial_fail_other;
+  /* failed dials by their outcome's metric label (common/outcome.h);
+   * policy refusals and budgets are counted on their own */
+  atomic_uint_fast64_t dial_fail[OUTCOME_LABEL_COUNT];
   atomic_uint_fast64_t hs_fail_timeout;
   atomic_uint_fast64_t hs_fail_verify;
   atomic_uint_fast64_t hs_fail_tls;

@@ -50,7 +50,7 @@ static void log_done(relay_stream_t *s)
 {
   const stream_core_t *c = &s->core;
   log_line_t l;
-  log_level_t lvl = c->outcome != STREAM_OUTCOME_OK ? LOG_WARN : LOG_INFO;
+  log_level_t lvl = c->outcome != OUTCOME_OK ? LOG_WARN : LOG_INFO;
   if(!log_begin(&l, lvl, "stream_done"))
     return;
   log_u64(&l, "tunnel", s->t->id);
@@ -61,7 +61,7 @@ static void log_done(relay_stream_t *s)
   log_u64(&l, "bytes_up", c->bytes_up);
   log_u64(&l, "bytes_down", c->bytes_down);
   log_ms(&l, "duration", now_of(s) - s->start_ms);
-  log_str(&l, "outcome", stream_core_outcome_name(c->outcome));
+  log_str(&l, "outcome", outcome_word(c->outcome));
   if(c->reason[0])
     log_str(&l, "reason", c->reason);
   log_end(&l);
@@ -278,7 +278,8 @@ static void on_dialled(void *ud, int status, int os_err, dial_conn_t *conn,
   relay_stream_t *s = ud;
   char resolved[64] = "";
   s->dial = NULL;
-  relay_prom_target_connect(relay_of(s), status, os_err,
+  relay_prom_target_connect(relay_of(s),
+                            outcome_classify(status, os_err, OUTCOME_AT_DIAL),
                             uv_hrtime() - s->dial_start_ns);
   if(!status) {
     s->conn = conn;

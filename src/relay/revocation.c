@@ -19,18 +19,17 @@
 #include "relay/stream_end.h"
 #include "relay/tunnel.h"
 #include "relay/tunnel_drain.h"
-#include "target/result.h"
 #include "tls/peer_cert.h"
 
 /* Every stream of t reset with `revoked` (0 to a peer without beacon/1,
  * which reads no reason), acknowledged or not. */
 static void reset_streams(relay_tunnel_t *t)
 {
-  uint32_t code = t->shared.confirm_connect ? TARGET_RESULT_REVOKED : 0;
+  uint32_t code = t->shared.confirm_connect ? OUTCOME_REASON_REVOKED : 0;
   for(list_link_t *l = t->streams.next; l != &t->streams; l = l->next) {
     relay_stream_t *s = LIST_CONTAINER(l, relay_stream_t, link);
     /* A finished stream only waits for its reap: this does nothing. */
-    stream_core_abort_code(&s->core, STREAM_OUTCOME_RESET, "revoked", code);
+    stream_core_abort_code(&s->core, OUTCOME_REVOKED, "revoked", code);
   }
 }
 

@@ -6,13 +6,12 @@
  */
 #include "relay/stream_core.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "relay/stream_end.h"
-#include "target/result.h"
+#include "common/outcome.h"
 
 struct stream_core_setup {
   target_parser_t tp;
@@ -31,7 +30,7 @@ static void set_reading(stream_core_t *s, int on)
   if(s->reading == on)
     return;
   if(s->ops->read(s->ud, on) && on) {
-    stream_core_abort(s, STREAM_OUTCOME_RESET, "target read failed");
+    stream_core_abort(s, OUTCOME_RESET, "target read failed");
     return;
   }
   s->reading = on;
@@ -52,10 +51,10 @@ static void pump_failed(stream_core_t *s, const char *call, int64_t rc)
 {
   if(rc == BEACON_ENOMEM) {
     stream_core_mux_failed(s, call, rc);
-    stream_core_abort(s, STREAM_OUTCOME_RESET, "out of memory");
+    stream_core_abort(s, OUTCOME_RESET, "out of memory");
     return;
   }
-  stream_core_abort(s, STREAM_OUTCOME_RESET, NULL);
+  stream_core_abort(s, OUTCOME_RESET, NULL);
 }
 
 void stream_core_on_target_read(stream_core_t *s, const uint8_t *p, size_t n)
@@ -95,7 +94,7 @@ void stream_core_on_target_error(stream_core_t *s, const char *why)
     return;
   if(s->shut_sent)
     s->shut_done = 1;
-  stream_core_abort(s, STREAM_OUTCOME_RESET, why);
+  stream_core_abort(s, OUTCOME_RESET, why);
 }
 
 static void start_reading(stream_core_t *s)
@@ -135,28 +134,17 @@ size_t stream_core_read_size(const stream_core_t *s, size_t min, size_t cap)
 
 /* ---- the dial ---- */
 
-/* os_err is a libuv code: the negated errno on the systems we run on. */
-static void count_dial_failure(stream_core_t *s, int status, int os_err)
+/* Counts a failed dial by its outcome and ends the stream with it: the
+ * policy and the budgets have counters of their own. */
+static void dial_failed(stream_core_t *s, outcome_t o, const char *why)
 {
-  switch(status) {
-  case BEACON_ENOTFOUND:
-    STREAM_COUNT(s, dial_fail_resolve);
-    break;
-  case BEACON_EPOLICY:
+  if(o == OUTCOME_POLICY)
     STREAM_COUNT(s, policy_refusals);
-    break;
-  case BEACON_EREFUSED:
-    STREAM_COUNT(s, dial_fail_refused);
-    break;
-  case BEACON_ETIMEDOUT:
-    STREAM_COUNT(s, dial_fail_timeout);
-    break;
-  default:
-    if(os_err == -EHOSTUNREACH || os_err == -ENETUNREACH)
-      STREAM_COUNT(s, dial_fail_unreachable);
-    else
-      STREAM_COUNT(s, dial_fail_other);
-  }
+  else if(o == OUTCOME_RESOURCE)
+    STREAM_COUNT(s, streams_refused[RELAY_REFUSED_RESOURCE]);
+  else
+    STREAM_COUNT(s, dial_fail[outcome_label(o)]);
+  stream_core_abort(s, o, why);
 }
 
 void stream_core_on_dialled(stream_core_t *s, int status, int os_err,
@@ -167,12 +155,7 @@ void stream_core_on_dialled(stream_core_t *s, int status, int os_err,
   if(s->state != STREAM_DIAL)
     return;
   if(status) {
-    count_dial_failure(s, status, os_err);
-    s->refusal = target_result_from_error(status);
-    stream_core_abort(s,
-                      status == BEACON_EPOLICY ? STREAM_OUTCOME_REFUSED
-                                               : STREAM_OUTCOME_DIAL_ERROR,
-                      why);
+    dial_failed(s, outcome_classify(status, os_err, OUTCOME_AT_DIAL), why);
     return;
   }
   s->connected = 1;
@@ -181,8 +164,7 @@ void stream_core_on_dialled(stream_core_t *s, int status, int os_err,
   if(s->unacked) {
     /* The target is connected: only now is the stream acknowledged. */
     if(mux_stream_ack(s->tun->mux, s->id)) {
-      s->refusal = TARGET_RESULT_RELAY_LIMIT;
-      stream_core_abort(s, STREAM_OUTCOME_RESET, "out of memory");
+      stream_core_abort(s, OUTCOME_RESOURCE, "out of memory");
       return;
     }
     s->unacked = 0;
@@ -199,8 +181,7 @@ void stream_core_on_dialled(stream_core_t *s, int status, int os_err,
 static void bad_target(stream_core_t *s, const char *why)
 {
   STREAM_COUNT(s, bad_targets);
-  s->refusal = TARGET_RESULT_BAD_TARGET;
-  stream_core_abort(s, STREAM_OUTCOME_BAD_TARGET, why);
+  stream_core_abort(s, OUTCOME_BAD_TARGET, why);
 }
 
 /* The target line is complete: the budgets, then the dial. */
@@ -231,9 +212,8 @@ static void got_target(stream_core_t *s)
   s->setup = NULL;
   if(rc) {
     stream_core_stop_dialling(s);
-    STREAM_COUNT(s, dial_fail_other);
-    s->refusal = TARGET_RESULT_RELAY_LIMIT;
-    stream_core_abort(s, STREAM_OUTCOME_DIAL_ERROR, "resolver start failed");
+    dial_failed(s, outcome_classify(rc, 0, OUTCOME_AT_DIAL),
+                "resolver start failed");
   }
 }
 
@@ -242,8 +222,7 @@ void stream_core_tick(stream_core_t *s, uint64_t now)
   if(s->state != STREAM_TARGET || now < s->deadline)
     return;
   STREAM_COUNT(s, target_timeouts);
-  s->refusal = TARGET_RESULT_BAD_TARGET;
-  stream_core_abort(s, STREAM_OUTCOME_TIMEOUT, "no target line");
+  stream_core_abort(s, OUTCOME_LINE_TIMEOUT, "no target line");
 }
 
 /* ---- mux events ---- */
@@ -261,7 +240,7 @@ void stream_core_on_data(stream_core_t *s, const uint8_t *p, size_t n,
     s->tun->output = 1;
     if(crc) {
       stream_core_mux_failed(s, "consumed", crc);
-      stream_core_abort(s, STREAM_OUTCOME_RESET, "window update failed");
+      stream_core_abort(s, OUTCOME_RESET, "window update failed");
       return;
     }
     if(rc == BEACON_EAGAIN)
@@ -297,7 +276,7 @@ void stream_core_on_fin(stream_core_t *s, uint64_t now)
 void stream_core_on_reset(stream_core_t *s)
 {
   s->aborted = 1;
-  stream_core_set_outcome(s, STREAM_OUTCOME_RESET, "by controller");
+  stream_core_set_outcome(s, OUTCOME_RESET, "by controller");
 }
 
 void stream_core_on_closed(stream_core_t *s, int tunnel_closing)
@@ -307,7 +286,7 @@ void stream_core_on_closed(stream_core_t *s, int tunnel_closing)
   if(!(s->pump.fin_sent && s->peer_fin) || tunnel_closing) {
     s->aborted = 1;
     if(tunnel_closing)
-      stream_core_set_outcome(s, STREAM_OUTCOME_RESET, "tunnel closed");
+      stream_core_set_outcome(s, OUTCOME_RESET, "tunnel closed");
   }
   stream_core_maybe_finish(s);
 }

@@ -67,7 +67,8 @@ void stream_core_on_closed(stream_core_t *s, int tunnel_closing);
 
 /* ---- the adapter's events ---- */
 /* status 0: connected to resolved (text); else a BEACON_E* code, the
- * OS error (libuv code) and the dial's reason. */
+ * OS error (libuv code) and the dial's reason, which outcome_classify()
+ * turns into the stream's outcome and its beacon/1 refusal code. */
 void stream_core_on_dialled(stream_core_t *s, int status, int os_err,
                             const char *resolved, const char *why,
                             uint64_t now);
@@ -82,6 +83,7 @@ void stream_core_tick(stream_core_t *s, uint64_t now);
 /* What a target read should ask for, at most cap: about what the mux
  * takes now, at least min. */
 size_t stream_core_read_size(const stream_core_t *s, size_t min, size_t cap);
-/* (stream_core_outcome_name: stream_end.h.) */
+/* The outcome a stream ended with (s->outcome) is common/outcome.h's:
+ * outcome_word() gives the word of stream_done. */
 
 #endif

@@ -7,24 +7,7 @@
 
 #include <stdio.h>
 
-#include "target/result.h"
-
-static const char *const outcome_names[] = {
-    [STREAM_OUTCOME_OK] = "ok",
-    [STREAM_OUTCOME_REFUSED] = "refused",
-    [STREAM_OUTCOME_DIAL_ERROR] = "dial_error",
-    [STREAM_OUTCOME_TIMEOUT] = "timeout",
-    [STREAM_OUTCOME_BAD_TARGET] = "bad_target",
-    [STREAM_OUTCOME_RESET] = "reset",
-    [STREAM_OUTCOME_RESOURCE] = "resource",
-};
-
-const char *stream_core_outcome_name(enum stream_outcome o)
-{
-  return (unsigned)o < sizeof(outcome_names) / sizeof(outcome_names[0])
-             ? outcome_names[o]
-             : "?";
-}
+#include "common/outcome.h"
 
 void stream_core_mux_failed(stream_core_t *s, const char *call, int64_t rc)
 {
@@ -110,8 +93,7 @@ static void finish(stream_core_t *s)
   s->ops->finished(s->ud);
 }
 
-void stream_core_set_outcome(stream_core_t *s, enum stream_outcome o,
-                             const char *reason)
+void stream_core_set_outcome(stream_core_t *s, outcome_t o, const char *reason)
 {
   if(s->outcome)
     return;
@@ -120,16 +102,17 @@ void stream_core_set_outcome(stream_core_t *s, enum stream_outcome o,
     snprintf(s->reason, sizeof(s->reason), "%s", reason);
 }
 
-/* Ends the stream with RST (before the beacon/1 ACK: with s->refusal)
- * and this outcome. */
-void stream_core_abort(stream_core_t *s, enum stream_outcome o,
-                       const char *reason)
+/* Ends the stream with RST (before the beacon/1 ACK: with the reason
+ * code of its outcome) and this outcome. */
+void stream_core_abort(stream_core_t *s, outcome_t o, const char *reason)
 {
-  stream_core_abort_code(s, o, reason, s->unacked ? s->refusal : 0);
+  stream_core_set_outcome(s, o, reason); /* the first outcome stands */
+  stream_core_abort_code(s, o, reason,
+                         s->unacked ? outcome_reason(s->outcome) : 0);
 }
 
-void stream_core_abort_code(stream_core_t *s, enum stream_outcome o,
-                            const char *reason, uint32_t code)
+void stream_core_abort_code(stream_core_t *s, outcome_t o, const char *reason,
+                            uint32_t code)
 {
   stream_core_set_outcome(s, o, reason);
   s->aborted = 1;
@@ -160,6 +143,5 @@ void stream_core_maybe_finish(stream_core_t *s)
 void stream_core_refuse_resource(stream_core_t *s, const char *why)
 {
   STREAM_COUNT(s, streams_refused[RELAY_REFUSED_RESOURCE]);
-  s->refusal = TARGET_RESULT_RELAY_LIMIT;
-  stream_core_abort(s, STREAM_OUTCOME_RESOURCE, why);
+  stream_core_abort(s, OUTCOME_RESOURCE, why);
 }

@@ -19,20 +19,17 @@
       atomic_fetch_add(&(s)->tun->metrics->field, 1);                         \
   } while(0)
 
-/* "ok", "refused", ..., "resource": the outcome word of stream_done. */
-const char *stream_core_outcome_name(enum stream_outcome o);
-
 /* The first outcome decided stands; reason is copied. */
-void stream_core_set_outcome(stream_core_t *s, enum stream_outcome o,
+void stream_core_set_outcome(stream_core_t *s, outcome_t o,
                              const char *reason);
-/* Ends the stream with RST (before the beacon/1 ACK: with s->refusal)
+/* Ends the stream with RST (before the beacon/1 ACK: with the
+ * outcome's reason code)
  * and this outcome. */
-void stream_core_abort(stream_core_t *s, enum stream_outcome o,
-                       const char *reason);
+void stream_core_abort(stream_core_t *s, outcome_t o, const char *reason);
 /* The same with the RST carrying code whether or not the stream was
  * acknowledged (the tunnel itself is refused: revoked). */
-void stream_core_abort_code(stream_core_t *s, enum stream_outcome o,
-                            const char *reason, uint32_t code);
+void stream_core_abort_code(stream_core_t *s, outcome_t o, const char *reason,
+                            uint32_t code);
 /* Finishes the stream once the mux forgot it and the target side is
  * done (or aborted): the finished op. */
 void stream_core_maybe_finish(stream_core_t *s);

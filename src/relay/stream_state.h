@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/outcome.h"
 #include "conn/pump.h"
 #include "mux/mux.h"
 #include "relay/relay.h"
@@ -22,18 +23,6 @@
 #define STREAM_GATHER_MAX 64
 
 typedef struct stream_core stream_core_t;
-
-/* How a stream ended: the outcome word of stream_done
- * (docs/ARCHITECTURE.md "Outcomes"; stream_core_outcome_name). */
-enum stream_outcome {
-  STREAM_OUTCOME_OK = 0, /* not decided: "ok" when the stream ends */
-  STREAM_OUTCOME_REFUSED,
-  STREAM_OUTCOME_DIAL_ERROR,
-  STREAM_OUTCOME_TIMEOUT,
-  STREAM_OUTCOME_BAD_TARGET,
-  STREAM_OUTCOME_RESET,
-  STREAM_OUTCOME_RESOURCE /* over a relay budget: refused relay_limit */
-};
 
 enum stream_core_state {
   STREAM_TARGET, /* waiting for the target line */
@@ -117,7 +106,6 @@ struct stream_core {
   int dialling;      /* counted in tun->dials */
   int connected;     /* the target connection exists */
   int reading;       /* the adapter reads the target */
-  uint32_t refusal;  /* enum target_result for an RST before the ACK */
   uint64_t deadline; /* the target line's, UINT64_MAX once parsed */
   /* Only until the target line is parsed (most of a stream's life is
    * spent pumping): the parser state and the target. */
@@ -132,9 +120,10 @@ struct stream_core {
   int peer_fin, shut_sent, shut_done;
   /* downstream; the pump also gives the upstream window back */
   pump_t pump;
-  size_t held;    /* held: pending, queued by the adapter, stashed */
-  size_t charged; /* of it, charged to the quota */
-  enum stream_outcome outcome; /* the first one decided stands */
+  size_t held;       /* held: pending, queued by the adapter, stashed */
+  size_t charged;    /* of it, charged to the quota */
+  outcome_t outcome; /* the first one decided stands; its beacon/1
+                        reason goes in an RST before the ACK */
   char reason[96];
   uint64_t bytes_up, bytes_down;
 };

@@ -17,7 +17,7 @@ void stream_upstream_shut(stream_core_t *s)
   s->shut_sent = 1;
   if(s->ops->shut_write(s->ud)) {
     s->shut_done = 1;
-    stream_core_abort(s, STREAM_OUTCOME_RESET, "target shutdown failed");
+    stream_core_abort(s, OUTCOME_RESET, "target shutdown failed");
   }
 }
 
@@ -35,7 +35,7 @@ static int account_up(stream_core_t *s, size_t n, uint64_t now)
     int rc = pump_to_local_done(&s->pump, s->tun->mux, n);
     if(rc) {
       stream_core_mux_failed(s, "consumed", rc);
-      stream_core_abort(s, STREAM_OUTCOME_RESET, "window update failed");
+      stream_core_abort(s, OUTCOME_RESET, "window update failed");
       return -1;
     }
     s->tun->output = 1;
@@ -54,7 +54,7 @@ static void write_target(stream_core_t *s, const stream_core_iov_t *iov,
     total += iov[i].n;
   int64_t w = s->ops->write(s->ud, iov, n, why, sizeof(why));
   if(w < 0) {
-    stream_core_abort(s, STREAM_OUTCOME_RESET, why);
+    stream_core_abort(s, OUTCOME_RESET, why);
     return;
   }
   if((size_t)w < total) {
@@ -115,7 +115,7 @@ static void hold_pending(stream_core_t *s, const uint8_t *p, size_t n)
   stream_core_chunk_t *c = malloc(sizeof(*c) + n);
   if(!c) {
     stream_quota_release(s, n, 1);
-    stream_core_abort(s, STREAM_OUTCOME_RESET, "out of memory");
+    stream_core_abort(s, OUTCOME_RESET, "out of memory");
     return;
   }
   c->next = NULL;

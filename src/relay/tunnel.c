@@ -287,7 +287,7 @@ static int cb_open(mux_t *m, uint32_t id, void **ud, void *tud)
     return BEACON_EGOAWAY;
   t->shared.mux = m;
   if(budget_admit_stream(&t->budget)) {
-    log_refused(t, id, "resource", 1);
+    log_refused(t, id, outcome_word(OUTCOME_RESOURCE), 1);
     return relay_tunnel_refuse_resource(t, id);
   }
   int rc = relay_stream_open(t, id, ud);

@@ -7,7 +7,7 @@
 
 #include "beacon/beacon.h"
 #include "log/log.h"
-#include "target/result.h"
+#include "common/outcome.h"
 
 /* The mux's ledger (mux/mux.h) is the tunnel's account. */
 static size_t ledger_take(size_t n, int must, void *ud)
@@ -78,6 +78,6 @@ int relay_tunnel_refuse_resource(relay_tunnel_t *t, uint32_t id)
   atomic_fetch_add(&mt->streams_refused[RELAY_REFUSED_RESOURCE], 1);
   /* A failed reset still forgets the stream; the session resets it. */
   int rc = mux_stream_reset_code(
-      m, id, t->shared.confirm_connect ? TARGET_RESULT_RELAY_LIMIT : 0);
+      m, id, t->shared.confirm_connect ? outcome_reason(OUTCOME_RESOURCE) : 0);
   return rc ? BEACON_ELIMIT : 0;
 }

@@ -162,6 +162,28 @@ def test_chain_wrong_name_names_the_hop(env):
     harness.check(rc == 0 and "hop 1 code EVERIFY" in out, out)
 
 
+def test_chain_inner_hop_says_why(env):
+    """An inner hop the hop before cannot reach carries that relay's
+    beacon/1 reason: refused (nothing listens there) or policy (its
+    --deny), not a guess among them."""
+    good = start_relay(env, name="good")
+    dead = "127.0.0.1:%d" % env.free_port()
+    echo = env.use(Echo())
+    r = connect(env, [good, dead], echo.addr, b"x")
+    err = r.stderr.decode().strip()
+    harness.check(r.returncode == 1 and len(err.splitlines()) == 1, err)
+    harness.check("hop 2/2" in err and dead in err, err)
+    harness.check("unreachable through relay %s (hop 1/2), which could not "
+                  "connect to it: connection refused (refused)" % good.addr
+                  in err, err)
+    strict = env.start_relay(name="strict", allow_loopback=False)
+    r = connect(env, [strict, good], echo.addr, b"x")
+    err = r.stderr.decode().strip()
+    harness.check(r.returncode == 1 and "hop 2/2" in err and
+                  "which could not connect to it: refused by destination "
+                  "policy (policy)" in err, err)
+
+
 def test_connect_errors_one_line(env):
     relay = start_relay(env)
     dead = "127.0.0.1:%d" % env.free_port()

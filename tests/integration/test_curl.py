@@ -2,8 +2,10 @@
 beacon relay, against `python3 -m http.server` on loopback."""
 
 import os
+import re
 import shutil
 import socket
+import urllib.request
 
 import harness
 
@@ -76,6 +78,60 @@ def test_refused_destinations(env):
     s.sendall(b"\x05\x02\x00\x01\x7f\x00\x00\x01\x00\x50")
     harness.check_eq(s.recv(10)[:2], b"\x05\x07", "BIND reply")
     s.close()
+
+
+def metrics_of(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                timeout=10) as r:
+        return r.read().decode()
+
+
+def check_no_tunnel(env, relay_addr, why):
+    """A relay that cannot be used (why) is the tunnel's failure, never a
+    refusing target: SOCKS reply 1 (general failure, not 5), HTTP 503,
+    conn_done outcome=tunnel naming the relay, metric reason tunnel."""
+    sp, hp, mp = env.free_port(), env.free_port(), env.free_port()
+    fwd = env.start([env.need_bin(), "forward", "--relay", relay_addr,
+                     "--config-dir", env.pki(), "--socks", str(sp),
+                     "--http-connect", "127.0.0.1:%d" % hp,
+                     "--metrics-addr", "127.0.0.1:%d" % mp],
+                    name="forward-" + why)
+    for port in (sp, hp, mp):
+        harness.wait_port("127.0.0.1", port)
+    r = curl(env, "--socks5-hostname", "127.0.0.1:%d" % sp,
+             "http://localhost:9/")
+    # curl 97: "Can't complete SOCKS5 connection ... (1)" = general failure
+    harness.check(r.returncode == 97 and b"(1)" in r.stderr,
+                  "%s: %r" % (why, r.stderr))
+    r = curl(env, "-x", "http://127.0.0.1:%d" % hp, "--proxytunnel",
+             "http://localhost:9/")
+    harness.check(r.returncode == 56 and b"503" in r.stderr,
+                  "%s: %r" % (why, r.stderr))
+    fwd.wait_log(r"conn_done front=socks .*relay=%s .*outcome=tunnel "
+                 r"reason=E" % re.escape(relay_addr), timeout=10)
+    fwd.wait_log(r"conn_done front=http-connect .*relay=%s .*outcome=tunnel "
+                 r"reason=E" % re.escape(relay_addr), timeout=10)
+    harness.check(not re.search(r"conn_done .*relay=- .*outcome=tunnel",
+                                fwd.log_text()), fwd.log_text())
+    m = metrics_of(mp)
+    harness.check(re.search(r'^beacon_dial_failures_total\{reason="tunnel"\} '
+                            r'2$', m, re.M), m)
+    harness.check(re.search(r'^beacon_dial_failures_total\{reason="refused"\} '
+                            r'0$', m, re.M), m)
+    fwd.stop()
+
+
+def test_dead_relay_is_not_a_refusing_target(env):
+    if not shutil.which("curl"):
+        harness.skip("curl not installed")
+    # nothing listens on the relay's port: connection refused to the relay
+    check_no_tunnel(env, "127.0.0.1:%d" % env.free_port(), "dead")
+    # something that is not a beacon relay answers: the handshake fails
+    hport = env.free_port()
+    env.start(["python3", "-m", "http.server", str(hport), "--bind",
+               "127.0.0.1"], name="http")
+    harness.wait_port("127.0.0.1", hport)
+    check_no_tunnel(env, "127.0.0.1:%d" % hport, "not_tls")
 
 
 if __name__ == "__main__":

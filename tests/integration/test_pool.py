@@ -315,6 +315,71 @@ def test_connect_pool_all_fail_names_each(env):
                       "no reason for member %d: %s" % (p, err))
 
 
+def test_connect_pool_names_members_in_handshake(env):
+    """Members still in their handshake when the dial's time is up are
+    named too, with what they are doing: 'none took the stream in time'
+    alone does not say where the time went."""
+    frozen = []
+    for _ in range(2):  # TCP accepted by the kernel, never a TLS byte
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        env.add_cleanup(s.close)
+        frozen.append("127.0.0.1:%d" % s.getsockname()[1])
+    r, took = timed_connect(env, frozen, "127.0.0.1:9", timeout=3)
+    err = r.stderr.decode()
+    harness.check_eq(r.returncode, 1, err)
+    harness.check_eq(len(err.strip().splitlines()), 1, err)
+    harness.check("no relay of the pool took the stream in time" in err, err)
+    for m in frozen:
+        harness.check(re.search(r"%s: still connecting" % re.escape(m), err),
+                      "member %s not named: %s" % (m, err))
+
+
+def hanging_target(env):
+    """A listener whose backlog is full, so connects to it hang."""
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    env.add_cleanup(full.close)
+    for _ in range(8):
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(full.getsockname())
+        env.add_cleanup(f.close)
+    time.sleep(0.2)
+    return "127.0.0.1:%d" % full.getsockname()[1]
+
+
+def test_slow_target_is_not_blamed_on_relays(env):
+    """A target whose connect hangs is dialled by one relay only: a relay
+    that answers pings is dialling, not stalled, so the stream stays with
+    it, and the error says the relay was still connecting, not that it
+    did not answer. With one relay, a --timeout shorter than its
+    --dial-timeout says the same."""
+    target = hanging_target(env)
+    relays = [start_relay(env, name="r%d" % i) for i in range(3)]
+    r, took = timed_connect(env, relays, target, timeout=5)
+    err = r.stderr.decode()
+    harness.check_eq(r.returncode, 1, err)
+    harness.check_eq(len(err.strip().splitlines()), 1, err)
+    harness.check("still connecting to %s" % target in err, err)
+    harness.check("no answer from the relay" not in err, err)
+    harness.check(4.5 < took < 8, "took %.2fs" % took)
+    # the relays log the stream when it ends: only one of them saw it
+    harness.eventually(
+        lambda: sum(target in x.log_text() for x in relays) >= 1,
+        timeout=10, msg="no relay logged the stream")
+    time.sleep(0.5)
+    harness.check_eq(sum(target in x.log_text() for x in relays), 1,
+                     "relays that dialled the target")
+    r, took = timed_connect(env, relays[:1], target, timeout=3)
+    err = r.stderr.decode()
+    harness.check_eq(r.returncode, 1, err)
+    harness.check("still connecting to %s" % target in err and
+                  "answers pings" in err, err)
+
+
 def test_connect_pool_target_refusal_is_final(env):
     """A refusal about the target (connect results of ALPN beacon/1) is
     not retried on another member: that would only dial it again."""

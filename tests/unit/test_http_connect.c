@@ -270,12 +270,8 @@ static void responses(void **state)
   const char *body = strstr(out, "\r\n\r\n");
   assert_non_null(body);
   assert_int_equal(n - (size_t)(body + 4 - out), 121);
-
-  assert_int_equal(proxy_http_status(BEACON_ETIMEDOUT), 504);
-  assert_int_equal(proxy_http_status(BEACON_ERESET), 502);
-  assert_int_equal(proxy_http_status(BEACON_EREFUSED), 502);
-  assert_int_equal(proxy_http_status(BEACON_EPOLICY), 403);
-  assert_int_equal(proxy_http_status(BEACON_EUNREACH), 502);
+  n = proxy_http_response(out, sizeof(out), 503, "no tunnel");
+  assert_non_null(strstr(out, "HTTP/1.1 503 Service Unavailable\r\n"));
 }
 
 int main(void)

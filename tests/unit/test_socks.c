@@ -302,16 +302,6 @@ static void replies_and_codes(void **state)
   assert_memory_equal(r, "\x05\x00\x00\x01\x00\x00\x00\x00\x00\x00", 10);
   proxy_socks_reply(r, SOCKS_REFUSED);
   assert_memory_equal(r, "\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00", 10);
-
-  assert_int_equal(proxy_socks_code(BEACON_ERESET), SOCKS_REFUSED);
-  assert_int_equal(proxy_socks_code(BEACON_EREFUSED), SOCKS_REFUSED);
-  assert_int_equal(proxy_socks_code(BEACON_ECLOSED), SOCKS_REFUSED);
-  assert_int_equal(proxy_socks_code(BEACON_EUNREACH), SOCKS_NET_UNREACHABLE);
-  assert_int_equal(proxy_socks_code(BEACON_ETIMEDOUT), SOCKS_TTL_EXPIRED);
-  assert_int_equal(proxy_socks_code(BEACON_ENOTFOUND), SOCKS_HOST_UNREACHABLE);
-  assert_int_equal(proxy_socks_code(BEACON_EPOLICY), SOCKS_NOT_ALLOWED);
-  assert_int_equal(proxy_socks_code(BEACON_ETLS), SOCKS_GENERAL_FAILURE);
-  assert_int_equal(proxy_socks_code(BEACON_EVERIFY), SOCKS_GENERAL_FAILURE);
 }
 
 int main(void)

@@ -22,7 +22,7 @@
 #include "mux/mux.h"
 #include "relay/stream_end.h"
 #include "relay/stream_core.h"
-#include "target/result.h"
+#include "common/outcome.h"
 
 #define STREAMS 4
 
@@ -409,8 +409,8 @@ static void test_half_close_both_ways(void **state)
   assert_memory_equal(P.cl_got, "reply", 5);
   assert_true(P.cl_fin);
   assert_int_equal(f->finished, 1);
-  assert_int_equal(f->core.outcome, STREAM_OUTCOME_OK);
-  assert_string_equal(stream_core_outcome_name(f->core.outcome), "ok");
+  assert_int_equal(f->core.outcome, OUTCOME_OK);
+  assert_string_equal(outcome_word(f->core.outcome), "ok");
   assert_int_equal(f->core.bytes_down, 5);
   teardown();
 }
@@ -462,8 +462,8 @@ static void test_refusal_codes(void **state)
   fake_t *f = fake_of(id);
   settle();
   assert_true(P.cl_reset);
-  assert_int_equal(P.cl_reset_code, TARGET_RESULT_BAD_TARGET);
-  assert_int_equal(f->core.outcome, STREAM_OUTCOME_BAD_TARGET);
+  assert_int_equal(P.cl_reset_code, OUTCOME_REASON_BAD_TARGET);
+  assert_int_equal(f->core.outcome, OUTCOME_BAD_TARGET);
   assert_int_equal(f->finished, 1);
   assert_int_equal(P.metrics.bad_targets, 1);
   stream_core_free(&f->core);
@@ -475,10 +475,10 @@ static void test_refusal_codes(void **state)
   stream_core_on_dialled(&f->core, BEACON_EREFUSED, 0, NULL, "refused", P.now);
   settle();
   assert_true(P.cl_reset);
-  assert_int_equal(P.cl_reset_code, TARGET_RESULT_REFUSED);
-  assert_int_equal(f->core.outcome, STREAM_OUTCOME_DIAL_ERROR);
+  assert_int_equal(P.cl_reset_code, OUTCOME_REASON_REFUSED);
+  assert_int_equal(f->core.outcome, OUTCOME_REFUSED);
   assert_string_equal(f->core.reason, "refused");
-  assert_int_equal(P.metrics.dial_fail_refused, 1);
+  assert_int_equal(P.metrics.dial_fail[OUTCOME_LABEL_REFUSED], 1);
   stream_core_free(&f->core);
   f->used = 0;
 
@@ -487,8 +487,8 @@ static void test_refusal_codes(void **state)
   f = fake_of(id);
   stream_core_on_dialled(&f->core, BEACON_EPOLICY, 0, NULL, "policy", P.now);
   settle();
-  assert_int_equal(P.cl_reset_code, TARGET_RESULT_POLICY);
-  assert_int_equal(f->core.outcome, STREAM_OUTCOME_REFUSED);
+  assert_int_equal(P.cl_reset_code, OUTCOME_REASON_POLICY);
+  assert_int_equal(f->core.outcome, OUTCOME_POLICY);
   assert_int_equal(P.metrics.policy_refusals, 1);
   teardown();
 }
@@ -505,8 +505,8 @@ static void test_target_line_deadline(void **state)
   assert_int_equal(f->core.state, STREAM_TARGET);
   stream_core_tick(&f->core, 11000);
   settle();
-  assert_int_equal(f->core.outcome, STREAM_OUTCOME_TIMEOUT);
-  assert_int_equal(P.cl_reset_code, TARGET_RESULT_BAD_TARGET);
+  assert_int_equal(f->core.outcome, OUTCOME_LINE_TIMEOUT);
+  assert_int_equal(P.cl_reset_code, OUTCOME_REASON_BAD_TARGET);
   assert_int_equal(P.metrics.target_timeouts, 1);
   teardown();
 }
@@ -524,9 +524,9 @@ static void test_dial_cap(void **state)
   fake_t *fc = fake_of(c);
   assert_int_equal(fc->dials, 0);
   assert_true(P.cl_reset);
-  assert_int_equal(P.cl_reset_code, TARGET_RESULT_RELAY_LIMIT);
-  assert_int_equal(fc->core.outcome, STREAM_OUTCOME_RESOURCE);
-  assert_string_equal(stream_core_outcome_name(fc->core.outcome), "resource");
+  assert_int_equal(P.cl_reset_code, OUTCOME_REASON_RELAY_LIMIT);
+  assert_int_equal(fc->core.outcome, OUTCOME_RESOURCE);
+  assert_string_equal(outcome_word(fc->core.outcome), "resource");
   assert_int_equal(P.metrics.streams_refused[RELAY_REFUSED_RESOURCE], 1);
   stream_core_free(&fc->core);
   fc->used = 0;
@@ -552,8 +552,8 @@ static void test_quota(void **state)
   uint32_t id = open_send("h:1\n", 4);
   fake_t *f = fake_of(id);
   assert_int_equal(f->dials, 0);
-  assert_int_equal(P.cl_reset_code, TARGET_RESULT_RELAY_LIMIT);
-  assert_int_equal(f->core.outcome, STREAM_OUTCOME_RESOURCE);
+  assert_int_equal(P.cl_reset_code, OUTCOME_REASON_RELAY_LIMIT);
+  assert_int_equal(f->core.outcome, OUTCOME_RESOURCE);
   stream_core_free(&f->core);
   f->used = 0;
 
@@ -563,7 +563,7 @@ static void test_quota(void **state)
   id = open_send("h:1\n0123456789abcdef", 20);
   f = fake_of(id);
   assert_true(P.cl_reset);
-  assert_int_equal(P.cl_reset_code, TARGET_RESULT_RELAY_LIMIT);
+  assert_int_equal(P.cl_reset_code, OUTCOME_REASON_RELAY_LIMIT);
   assert_string_equal(f->core.reason, "memory limit");
   assert_int_equal(P.q.charged, 0);
   stream_core_free(&f->core);
@@ -618,7 +618,7 @@ static void test_controller_reset(void **state)
   assert_int_equal(mux_stream_reset(P.cl, id), 0);
   settle();
   assert_int_equal(f->finished, 1);
-  assert_int_equal(f->core.outcome, STREAM_OUTCOME_RESET);
+  assert_int_equal(f->core.outcome, OUTCOME_RESET);
   assert_string_equal(f->core.reason, "by controller");
   teardown();
 }
@@ -636,13 +636,13 @@ static void test_abort_code_after_ack(void **state)
   stream_core_on_dialled(&f->core, 0, 0, "127.0.0.1:1", NULL, P.now);
   settle();
   assert_true(P.cl_acked);
-  stream_core_abort_code(&f->core, STREAM_OUTCOME_RESET, "revoked",
-                         TARGET_RESULT_REVOKED);
+  stream_core_abort_code(&f->core, OUTCOME_REVOKED, "revoked",
+                         OUTCOME_REASON_REVOKED);
   settle();
   assert_true(P.cl_reset);
-  assert_int_equal(P.cl_reset_code, TARGET_RESULT_REVOKED);
+  assert_int_equal(P.cl_reset_code, OUTCOME_REASON_REVOKED);
   assert_int_equal(f->finished, 1);
-  assert_int_equal(f->core.outcome, STREAM_OUTCOME_RESET);
+  assert_int_equal(f->core.outcome, OUTCOME_REVOKED);
   assert_string_equal(f->core.reason, "revoked");
   teardown();
 }

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "beacon/beacon.h"
-#include "target/result.h"
+#include "common/outcome.h"
 #include "tpeer.h"
 #include "scenario.h"
 
@@ -566,8 +566,8 @@ static int sc_hold(tp_t *tp, sc_args_t *a, tp_json_t *j)
   }
   for(i = 0, reset = 0; i < opened; i++) {
     reset += ss[i].reset;
-    limited += ss[i].reset && ss[i].reset_code == TARGET_RESULT_RELAY_LIMIT;
-    revoked += ss[i].reset && ss[i].reset_code == TARGET_RESULT_REVOKED;
+    limited += ss[i].reset && ss[i].reset_code == OUTCOME_REASON_RELAY_LIMIT;
+    revoked += ss[i].reset && ss[i].reset_code == OUTCOME_REASON_REVOKED;
   }
   free(ss);
   tp_json_int(j, "streams", (int64_t)opened);
