@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "client/client_int.h"
+#include "common/congestion.h"
 
 beacon_config_t *beacon_config_new(void)
 {
@@ -117,4 +118,20 @@ void beacon_config_set_keepalive(beacon_config_t *cfg, int interval_ms,
   cfg->keepalive_ms = interval_ms > 0 ? interval_ms : 0;
   if(timeout_ms > 0)
     cfg->keepalive_timeout_ms = timeout_ms;
+}
+
+int beacon_config_set_congestion(beacon_config_t *cfg, const char *name)
+{
+  char why[256];
+  if(!cfg)
+    return BEACON_EINVAL;
+  if(!name) {
+    cfg->congestion[0] = '\0';
+    return 0;
+  }
+  int rc = congestion_check(name, why, sizeof(why));
+  if(rc)
+    return rc;
+  snprintf(cfg->congestion, sizeof(cfg->congestion), "%s", name);
+  return 0;
 }

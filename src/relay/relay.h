@@ -73,6 +73,10 @@ typedef struct relay_config {
   /* --allow-group-readable-key: relay.key may be 0640 when its group is
    * one of the relay's (root:beacon under the systemd unit). */
   int allow_group_readable_key;
+  /* --congestion: TCP_CONGESTION of tunnel sockets (common/congestion.h);
+   * NULL = bbr where the kernel allows it, else the system default.
+   * Borrowed. */
+  const char *congestion;
 } relay_config_t;
 
 /* Counters, updated atomically from every worker (a metrics endpoint
