@@ -33,6 +33,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -168,8 +169,10 @@ class LossBench:
             p = self.spawn("b", [shutil.which("sshd") or "/usr/sbin/sshd", "-D", "-e", "-f", cfg],
                            "lab-sshd")
             self.wait_port("b", SSH_PORT, p)
-            self.ssh_cmd = b.sshd.cmd_for(SSH_PORT).replace(
-                " 127.0.0.1", " " + LAB_B)
+            # setpriv: ssh dies with its bench-go, so a capped download
+            # does not go on across the next row.
+            self.ssh_cmd = "setpriv --pdeathsig KILL " + b.sshd.cmd_for(
+                SSH_PORT).replace(" 127.0.0.1", " " + LAB_B)
 
     def relay_pki(self):
         """A relay certificate naming 10.77.0.2, beside the bench PKI."""
@@ -207,15 +210,30 @@ class LossBench:
                      "-cert", os.path.join(b.pki, "controller.crt"),
                      "-key", os.path.join(b.pki, "controller.key"),
                      "-ca", os.path.join(b.pki, "fleet-ca.crt")]
-        try:
-            r = subprocess.run(self.ns("a", argv), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE,
-                               timeout=self.cap + 30)
-        except subprocess.TimeoutExpired:
-            raise LabError("%s timed out" % who)
-        if r.returncode:
-            raise LabError("%s failed: %s" % (who, r.stderr.decode()[-500:]))
-        return json.loads(r.stdout.decode().strip().splitlines()[-1])
+        # stderr to a file: a child bench-go leaves behind (ssh -W after a
+        # capped download) must not hold a pipe open until the timeout.
+        with open(os.path.join(b.logdir, "lab-gen.log"), "a+b") as err:
+            start = err.seek(0, os.SEEK_END)
+            # Its own process group, ended as a group by its id when done:
+            # an ssh -W child of a capped download would otherwise go on
+            # downloading across the next row.
+            p = subprocess.Popen(self.ns("a", argv), stdout=subprocess.PIPE,
+                                 stderr=err, start_new_session=True)
+            try:
+                out, _ = p.communicate(timeout=self.cap + 30)
+            except subprocess.TimeoutExpired:
+                raise LabError("%s timed out" % who)
+            finally:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait()
+            if p.returncode:
+                err.seek(start)
+                raise LabError("%s failed: %s" % (
+                    who, err.read().decode(errors="replace")[-500:]))
+        return json.loads(out.decode().strip().splitlines()[-1])
 
     def transfer(self, name, who, mode):
         if who in ("TCP cubic", "TCP bbr"):

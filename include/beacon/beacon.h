@@ -168,7 +168,8 @@ BEACON_API int beacon_config_set_window_budget(beacon_config_t *cfg,
  * TCP_CONGESTION), e.g. "bbr" or "cubic"; "system" leaves the kernel's
  * default; NULL restores libbeacon's default: bbr where the kernel
  * allows it, else the system default (docs/PROTOCOL.md "Congestion
- * control"). Checked now, on a scratch socket. Returns 0, or:
+ * control of the tunnel"). Checked now, on a scratch socket. Returns 0,
+ * or:
  *   BEACON_EINVAL   cfg is NULL or name is not a congestion control name
  *   BEACON_ECONFIG  the kernel lacks it, or this process may not set it
  *                   (net.ipv4.tcp_allowed_congestion_control) */

@@ -1,6 +1,6 @@
 /*
  * congestion.h - the congestion control of a tunnel's TCP connection
- * (docs/PROTOCOL.md "Congestion control"). A yamux session is one TCP
+ * (docs/PROTOCOL.md "Congestion control of the tunnel"). A session is one TCP
  * connection: its congestion control decides how every stream of the
  * tunnel fares on a lossy path, and it is ours to choose per socket.
  */
