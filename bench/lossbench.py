@@ -61,7 +61,7 @@ BBR_OFFSET = 10
 LOSS_PATHS = tuple((rate, rtt, loss) for rate in (100, 1000)
                    for rtt in (50, 150) for loss in (0, 0.1, 1))
 WHO = ("TCP cubic", "TCP bbr", "Go/Go", "ssh -W", "beacon cubic", "beacon")
-RR_WHO = ("TCP", "Go/Go", "beacon cubic", "beacon")
+RR_WHO = ("TCP cubic", "TCP bbr", "Go/Go", "beacon cubic", "beacon")
 
 
 def path_name(rate, rtt, loss):
@@ -70,8 +70,10 @@ def path_name(rate, rtt, loss):
 
 
 class LossBench:
-    def __init__(self, bench, paths=None, cap=None, rr_paths=None):
+    def __init__(self, bench, paths=None, cap=None, rr_paths=None,
+                 rr_only=False):
         self.b = bench
+        self.rr_only = rr_only
         self.paths = paths or LOSS_PATHS
         self.cap = cap or (4 if bench.quick else 10)
         self.rr_paths = rr_paths if rr_paths is not None else \
@@ -258,12 +260,13 @@ class LossBench:
         count = "30" if self.b.quick else "200"
         for who in RR_WHO:
             args = ["rrbulk", "-count", count, "-bytes", str(1 << 40)]
-            if who == "TCP":
+            if who.startswith("TCP"):
+                off = BBR_OFFSET if who == "TCP bbr" else 0
                 args += ["-bulk-target", "%s:%d" % (
-                    LAB_B, BACKEND_PORTS["source"])]
-                target = "%s:%d" % (LAB_B, BACKEND_PORTS["echo"])
+                    LAB_B, BACKEND_PORTS["source"] + off)]
+                target = "%s:%d" % (LAB_B, BACKEND_PORTS["echo"] + off)
                 try:
-                    r = self.gen("TCP cubic", args, target)
+                    r = self.gen(who, args, target)
                 except Exception as e:  # noqa: BLE001
                     self.b.notes.append("loss rr %s %s: %s" % (name, who, e))
                     continue
@@ -318,7 +321,7 @@ class LossBench:
             try:
                 self.start_lab(rate, rtt, loss)
                 self.start_side_b()
-                for rnd in range(self.b.rounds):
+                for rnd in range(0 if self.rr_only else self.b.rounds):
                     order = who[rnd % len(who):] + who[:rnd % len(who)]
                     log("loss %s, round %d/%d" % (name, rnd + 1,
                                                          self.b.rounds))
@@ -365,7 +368,8 @@ class LossBench:
             w("### Loss: 64-byte round trips beside a download (medians "
               "of %d)" % self.b.rounds)
             w("")
-            w("TCP: a second plain connection beside a plain download; "
+            w("TCP: a second plain connection beside a plain download "
+              "(both with that congestion control); "
               "Go/Go and beacon: a second stream of the same tunnel.")
             w("")
             w("| %-44s | %s |" % ("metric", " | ".join(

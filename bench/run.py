@@ -228,7 +228,8 @@ class Bench:
         self.loss_only, self.no_loss = ns.loss_only, ns.no_loss
         self.loss = lossbench.LossBench(
             self, lossbench.parse_paths(ns.loss_paths)
-            if ns.loss_paths else None, ns.loss_cap or None)
+            if ns.loss_paths else None, ns.loss_cap or None,
+            rr_only=ns.loss_rr_only)
         self.skipped = []   # rows not run, and why
 
     # ---- setup ---------------------------------------------------------
@@ -1145,6 +1146,9 @@ def main():
     ap.add_argument("--loss-paths", metavar="MBIT:MS:PCT,...",
                     help="loss paths instead of all twelve, e.g. "
                     "100:100:1 (rate, round trip, loss %%)")
+    ap.add_argument("--loss-rr-only", action="store_true",
+                    help="of the loss rows, only the round trips beside "
+                    "a download")
     ap.add_argument("--loss-cap", type=int, default=0,
                     help="seconds per loss-row transfer (default 10)")
     ns = ap.parse_args()
