@@ -61,6 +61,7 @@ BBR_OFFSET = 10
 LOSS_PATHS = tuple((rate, rtt, loss) for rate in (100, 1000)
                    for rtt in (50, 150) for loss in (0, 0.1, 1))
 WHO = ("TCP cubic", "TCP bbr", "Go/Go", "ssh -W", "beacon cubic", "beacon")
+RR_TIMEOUT = 150  # a round trip of seconds (CUBIC at 1 %) shows as a note
 RR_WHO = ("TCP cubic", "TCP bbr", "Go/Go", "beacon cubic", "beacon")
 
 
@@ -194,7 +195,7 @@ class LossBench:
         self.pki_b = out
 
     # ---- one measurement -------------------------------------------------
-    def gen(self, who, args, target):
+    def gen(self, who, args, target, timeout=None):
         b = self.b
         argv = [b.gogen] + args + ["-target", target]
         if who.startswith("TCP"):
@@ -222,7 +223,7 @@ class LossBench:
             p = subprocess.Popen(self.ns("a", argv), stdout=subprocess.PIPE,
                                  stderr=err, start_new_session=True)
             try:
-                out, _ = p.communicate(timeout=self.cap + 30)
+                out, _ = p.communicate(timeout=timeout or self.cap + 30)
             except subprocess.TimeoutExpired:
                 raise LabError("%s timed out" % who)
             finally:
@@ -257,7 +258,7 @@ class LossBench:
                       r["mbps"] * 8)
 
     def rr_beside_bulk(self, name, rtt):
-        count = "30" if self.b.quick else "200"
+        count = "30" if self.b.quick else "100"
         for who in RR_WHO:
             args = ["rrbulk", "-count", count, "-bytes", str(1 << 40)]
             if who.startswith("TCP"):
@@ -266,7 +267,7 @@ class LossBench:
                     LAB_B, BACKEND_PORTS["source"] + off)]
                 target = "%s:%d" % (LAB_B, BACKEND_PORTS["echo"] + off)
                 try:
-                    r = self.gen(who, args, target)
+                    r = self.gen(who, args, target, timeout=RR_TIMEOUT)
                 except Exception as e:  # noqa: BLE001
                     self.b.notes.append("loss rr %s %s: %s" % (name, who, e))
                     continue
@@ -291,7 +292,8 @@ class LossBench:
         src = "127.0.0.1:%d" % BACKEND_PORTS["source"]
         echo = "127.0.0.1:%d" % BACKEND_PORTS["echo"]
         if who == "Go/Go":
-            return self.gen("Go/Go", args + ["-bulk-target", src], echo)
+            return self.gen("Go/Go", args + ["-bulk-target", src], echo,
+                            timeout=RR_TIMEOUT)
         port = RELAY_PORT + (10 if who == "beacon cubic" else 0)
         argv = [b.beacon, "forward", "--relay", "%s:%d" % (LAB_B, port),
                 "--config-dir", b.pki, "--log-level", "warn",
@@ -303,7 +305,7 @@ class LossBench:
             self.wait_port("a", 8002, fwd)
             return self.gen("TCP cubic", args + ["-bulk-target",
                                                  "127.0.0.1:8001"],
-                            "127.0.0.1:8002")
+                            "127.0.0.1:8002", timeout=RR_TIMEOUT)
         finally:
             b.procs.stop(fwd)
 
