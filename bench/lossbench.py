@@ -75,7 +75,9 @@ class LossBench:
                  rr_only=False):
         self.b = bench
         self.rr_only = rr_only
-        self.paths = paths or LOSS_PATHS
+        # --quick (the CTest smoke run): one path keeps it a minute.
+        self.paths = paths or (((100, 50, 1),) if bench.quick
+                               else LOSS_PATHS)
         self.cap = cap or (4 if bench.quick else 10)
         self.rr_paths = rr_paths if rr_paths is not None else \
             ((100, 50, 1),)
