@@ -28,7 +28,7 @@ static int well_formed(const char *name)
 static void available(char *out, size_t cap)
 {
   out[0] = '\0';
-  FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_congestion_control", "r");
+  FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_congestion_control", "re");
   if(!f)
     return;
   if(!fgets(out, (int)cap, f))
@@ -47,9 +47,9 @@ int congestion_check(const char *name, char *why, size_t cap)
   }
   if(!strcmp(name, CONGESTION_SYSTEM))
     return 0;
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if(fd < 0)
-    fd = socket(AF_INET6, SOCK_STREAM, 0);
+    fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if(fd < 0) {
     snprintf(why, cap, "cannot open a TCP socket to check \"%s\": %s", name,
              strerror(errno));
