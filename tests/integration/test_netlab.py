@@ -224,6 +224,11 @@ def test_tunnel_survives_heavy_loss(env):
           "%.1f ms" % (rounds, len(rtts), statistics.median(rtts), rtts[-1]))
     harness.check(rounds >= 2, "only %d rounds in 20 s" % rounds)
     harness.check(fwd.alive() and relay.alive(), "forward or relay died")
+    ups = [x for x in relay.log_text().splitlines() if " tunnel_up " in x]
+    downs = [x for x in relay.log_text().splitlines()
+             if " tunnel_down " in x]
+    harness.check(len(ups) == 1 and not downs,
+                  "the tunnel did not survive: %r %r" % (ups, downs))
     c = lab.counters()
     print("netlab: %r" % c)
     harness.check(c["a->b"]["lost"] > 0, "netlab dropped nothing: %r" % c)
