@@ -38,6 +38,11 @@ Baselines: direct TCP, `ssh -W` through a private sshd, `openssl speed`.
 
   bench/run.py --build BUILD [--quick] [--rounds N] [--out DIR]
                [--wan-only | --no-wan | --forward-only]
+               [--loss-only | --no-loss] [--loss-paths R:RTT:LOSS,...]
+
+Loss rows (bench/lossbench.py; `--loss-only` runs just those): one
+stream across a packet-level path with random loss (tests/tools/netlab,
+two network namespaces joined through tun devices; needs root).
 
 Standard library only. Every process started here is stopped by PID.
 """
@@ -55,6 +60,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import lossbench
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -218,6 +225,11 @@ class Bench:
         self.fwd_rr = 1000 if ns.quick else 5000
         self.no_wan = ns.no_wan
         self.wanproxy = os.path.join(self.build, "wanproxy")
+        self.loss_only, self.no_loss = ns.loss_only, ns.no_loss
+        self.loss = lossbench.LossBench(
+            self, lossbench.parse_paths(ns.loss_paths)
+            if ns.loss_paths else None, ns.loss_cap or None,
+            rr_only=ns.loss_rr_only)
         self.skipped = []   # rows not run, and why
 
     # ---- setup ---------------------------------------------------------
@@ -825,6 +837,12 @@ class Bench:
     def run(self):
         t0 = time.time()
         self.setup()
+        if self.loss_only:
+            self.loss.run()
+            self.skipped.append("every other table: --loss-only")
+            self.speed = {}
+            self.elapsed = time.time() - t0
+            return
         if self.forward_only:
             for rnd in range(self.rounds):
                 log("round %d/%d: beacon forward" % (rnd + 1, self.rounds))
@@ -866,6 +884,8 @@ class Bench:
             self.skipped.append("WAN rows: --no-wan")
         else:
             self.wan()
+        if not (self.no_loss or self.memory_only or self.wan_only):
+            self.loss.run()
         self.speed = self.openssl_speed()
         self.elapsed = time.time() - t0
 
@@ -896,6 +916,10 @@ class Bench:
 
         if self.forward_only:
             self.forward_table(w, fmt)
+            w("")
+            return notes_and_text()
+        if self.loss_only:
+            self.loss.table(w, fmt)
             w("")
             return notes_and_text()
         if self.wan_only:
@@ -1030,6 +1054,7 @@ class Bench:
             w("| %-44s | %10s | %10s |" % (m, fmt(a), fmt(b)))
         self.forward_table(w, fmt)
         self.wan_table(w, fmt)
+        self.loss.table(w, fmt)
         w("")
         for alg, v in self.speed.items():
             w("openssl speed -evp %s (16 KiB blocks, 1 core): %s MB/s" % (
@@ -1114,6 +1139,18 @@ def main():
     ap.add_argument("--wan-paths", metavar="MBIT:MS,...",
                     help="WAN paths to run instead of all four, e.g. "
                     "1000:150 (rate in Mbit/s, round trip in ms)")
+    ap.add_argument("--loss-only", action="store_true",
+                    help="only the loss rows (tunnel across netlab)")
+    ap.add_argument("--no-loss", action="store_true",
+                    help="skip the loss rows")
+    ap.add_argument("--loss-paths", metavar="MBIT:MS:PCT,...",
+                    help="loss paths instead of all twelve, e.g. "
+                    "100:100:1 (rate, round trip, loss %%)")
+    ap.add_argument("--loss-rr-only", action="store_true",
+                    help="of the loss rows, only the round trips beside "
+                    "a download")
+    ap.add_argument("--loss-cap", type=int, default=0,
+                    help="seconds per loss-row transfer (default 10)")
     ns = ap.parse_args()
     b = None
     try:

@@ -190,6 +190,18 @@ BEACON_API void beacon_config_set_keepalive(beacon_config_t *cfg,
 BEACON_API int beacon_config_set_window_budget(beacon_config_t *cfg,
                                                size_t bytes);
 
+/* The congestion control of the tunnel's TCP connections (Linux
+ * TCP_CONGESTION), e.g. "bbr" or "cubic"; "system" leaves the kernel's
+ * default; NULL restores libbeacon's default: bbr where the kernel
+ * allows it, else the system default (docs/PROTOCOL.md "Congestion
+ * control of the tunnel"). Checked now, on a scratch socket. Returns 0,
+ * or:
+ *   BEACON_EINVAL   cfg is NULL or name is not a congestion control name
+ *   BEACON_ECONFIG  the kernel lacks it, or this process may not set it
+ *                   (net.ipv4.tcp_allowed_congestion_control) */
+BEACON_API int beacon_config_set_congestion(beacon_config_t *cfg,
+                                            const char *name);
+
 /* ---- warnings ---------------------------------------------------------- */
 
 enum { BEACON_LOG_WARN = 2 }; /* the level of every message so far */

@@ -18,7 +18,7 @@
 #include "tls/pin.h"
 #include "tls/tls.h"
 
-#define MAX_CLIENT_OPTS 23
+#define MAX_CLIENT_OPTS 26
 
 static void defaults(cli_client_opts_t *o)
 {
@@ -111,6 +111,12 @@ static size_t shared_opts(cli_client_opts_t *o, cli_opt_t *t)
               "256 KiB each, together\n(K, M, G; default 64M; 0 = fixed "
               "256 KiB\nwindows)"};
   n += relay_trust_opts(o, t + n);
+  t[n++] = (cli_opt_t){.name = "congestion",
+                       .kind = CLI_OPT_STRING,
+                       .metavar = "NAME",
+                       .str = &o->congestion,
+                       .check = cli_check_congestion,
+                       .help = CLI_CONGESTION_HELP};
   return n;
 }
 
@@ -349,6 +355,13 @@ int cli_client_tunnel(const cli_client_opts_t *o, beacon_tunnel_t **out,
   client_config_set_pool(cfg, (int)o->pool_size, !strcmp(cmd, "forward"));
   if(o->window_budget != SIZE_MAX)
     beacon_config_set_window_budget(cfg, o->window_budget);
+  if(o->congestion && beacon_config_set_congestion(cfg, o->congestion)) {
+    /* the option's check passed, so the kernel changed since */
+    fprintf(stderr, "beacon %s: cannot use --congestion %s\n", cmd,
+            o->congestion);
+    beacon_config_free(cfg);
+    return CLI_EXIT_CONFIG;
+  }
   rc = beacon_tunnel_new(out, cfg, &err);
   beacon_config_free(cfg);
   if(rc) {

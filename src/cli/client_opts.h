@@ -24,7 +24,8 @@ typedef struct cli_client_opts {
   const char *relay_spki[16]; /* --relay-spki pins (tls/pin.h) */
   int nrelay_spki;
   uint64_t timeout_ms;
-  size_t window_budget; /* SIZE_MAX: the library's default */
+  size_t window_budget;   /* SIZE_MAX: the library's default */
+  const char *congestion; /* NULL: the library's default */
   /* forward only */
   const char *forwards[CLI_MAX_FORWARDS]; /* -L specs */
   int nforwards;

@@ -320,6 +320,12 @@ static size_t other_opts(relay_config_t *c, egress_flags_t *f, cli_opt_t *t)
       .help = "receive window a tunnel's streams may\ngrow into beyond "
               "256 KiB each, together\n(K, M, G; default 64M; 0 = fixed "
               "256 KiB\nwindows as the Go relay)"};
+  t[n++] = (cli_opt_t){.name = "congestion",
+                       .kind = CLI_OPT_STRING,
+                       .metavar = "NAME",
+                       .str = &c->congestion,
+                       .check = cli_check_congestion,
+                       .help = CLI_CONGESTION_HELP};
   t[n++] = (cli_opt_t){
       .name = "metrics-addr",
       .kind = CLI_OPT_CUSTOM,

@@ -15,6 +15,7 @@
 
 #include "beacon/beacon.h"
 #include "cli/cli.h"
+#include "common/congestion.h"
 #include "common/hostport.h"
 #include "log/log.h"
 #include "metrics/http.h"
@@ -153,4 +154,9 @@ const char *cli_config_dir_hint(const char *dir)
   return " (" CLI_DEFAULT_CONFIG_DIR " is the system's directory: without "
          "root, keep the files in a directory of your own and give "
          "--config-dir DIR, for example ~/.config/beacon)";
+}
+
+int cli_check_congestion(const char *v, char *why, size_t cap)
+{
+  return congestion_check(v, why, cap) ? -1 : 0;
 }

@@ -22,6 +22,13 @@ int cli_check_listen_addr(const char *v, char *why, size_t cap);
 int cli_check_front_addr(const char *v, char *why, size_t cap);
 /* "[BIND:]PORT:HOST:PORT" (forward's -L). */
 int cli_check_forward_spec(const char *v, char *why, size_t cap);
+/* --congestion NAME: a congestion control this kernel lets us set, or
+ * "system" (common/congestion.h). */
+int cli_check_congestion(const char *v, char *why, size_t cap);
+/* The --congestion line of --help. */
+#define CLI_CONGESTION_HELP                                                   \
+  "tunnel TCP congestion control, e.g.\nbbr, cubic; system = the kernel's\n"  \
+  "default (default: bbr if allowed)"
 
 /* The default directory of certificates and keys. */
 #define CLI_DEFAULT_CONFIG_DIR "/etc/beacon"

@@ -510,7 +510,7 @@ static void on_dialled(void *ud, int status, int os_err, dial_conn_t *c,
   s->state = CHAIN_HANDSHAKE;
   uv_os_fd_t fd;
   if(uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
-    (void)tunnel_socket_tune(fd);
+    (void)tunnel_socket_tune(fd, s->t->cfg.congestion);
   uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_tcp_read);
   hop_start_tls(&s->hops[0]);
   client_dirty(s->t);

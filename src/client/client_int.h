@@ -87,6 +87,7 @@ struct beacon_config {
   int dial_ms, handshake_ms, open_ms;
   int keepalive_ms, keepalive_timeout_ms;
   size_t window_budget; /* mux_config_t.window_budget of every hop */
+  char congestion[16];  /* TCP_CONGESTION of tunnel sockets; "" = default */
   beacon_log_fn log_fn; /* NULL: warnings on stderr (own_files.c) */
   void *log_ud;
 };

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "client/client_int.h"
+#include "common/congestion.h"
 
 beacon_config_t *beacon_config_new(void)
 {
@@ -137,4 +138,20 @@ int beacon_config_add_relay_spki(beacon_config_t *cfg, const char *hex)
   if(!cfg || !hex)
     return BEACON_EINVAL;
   return tls_pins_add(&cfg->pins, hex);
+}
+
+int beacon_config_set_congestion(beacon_config_t *cfg, const char *name)
+{
+  char why[256];
+  if(!cfg)
+    return BEACON_EINVAL;
+  if(!name) {
+    cfg->congestion[0] = '\0';
+    return 0;
+  }
+  int rc = congestion_check(name, why, sizeof(why));
+  if(rc)
+    return rc;
+  snprintf(cfg->congestion, sizeof(cfg->congestion), "%s", name);
+  return 0;
 }

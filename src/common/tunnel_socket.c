@@ -4,9 +4,10 @@
 #include <sys/socket.h>
 
 #include "beacon/beacon.h"
+#include "common/congestion.h"
 #include "common/tunnel_socket.h"
 
-int tunnel_socket_tune(int fd)
+int tunnel_socket_tune(int fd, const char *congestion)
 {
   int one = 1;
   int lowat = TUNNEL_NOTSENT_LOWAT;
@@ -17,5 +18,5 @@ int tunnel_socket_tune(int fd)
 #else
   (void)lowat;
 #endif
-  return 0;
+  return congestion_apply(fd, congestion);
 }

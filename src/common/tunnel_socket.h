@@ -12,8 +12,10 @@
  * control"). */
 #define TUNNEL_NOTSENT_LOWAT (128 * 1024)
 
-/* TCP_NODELAY and TCP_NOTSENT_LOWAT on fd. Best effort: a kernel without
- * TCP_NOTSENT_LOWAT only buffers more. Returns 0 or BEACON_EIO. */
-int tunnel_socket_tune(int fd);
+/* TCP_NODELAY, TCP_NOTSENT_LOWAT and the congestion control (common/
+ * congestion.h: congestion_apply(); NULL = the default) on fd. Best
+ * effort for NOTSENT_LOWAT: a kernel without it only buffers more.
+ * Returns 0 or BEACON_EIO. */
+int tunnel_socket_tune(int fd, const char *congestion);
 
 #endif

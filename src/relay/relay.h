@@ -90,6 +90,10 @@ typedef struct relay_config {
    * relay runs them, written at start and after each reload in config
    * file form, for --check-config to compare with; NULL = none. */
   const char *running_config;
+  /* --congestion: TCP_CONGESTION of tunnel sockets (common/congestion.h);
+   * NULL = bbr where the kernel allows it, else the system default.
+   * Borrowed. */
+  const char *congestion;
 } relay_config_t;
 
 /* Where a reload gets its configuration (`beacon egress`: the config

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "beacon/beacon.h"
+#include "common/congestion.h"
 #include "common/sd_notify.h"
 #include "log/log.h"
 #include "relay/crl_watch.h"
@@ -129,6 +130,8 @@ static int check_limits(const relay_config_t *cfg, char *err, size_t errlen)
     snprintf(err, errlen, "--memory-limit must be at least 16M");
     return BEACON_EINVAL;
   }
+  if(cfg->congestion && congestion_check(cfg->congestion, err, errlen))
+    return BEACON_ECONFIG;
   return relay_handshakes_check(cfg, err, errlen);
 }
 

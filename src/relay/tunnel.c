@@ -565,7 +565,7 @@ static int tunnel_start_tls(relay_tunnel_t *t, uint64_t handshake_timeout_ms)
     return -1;
   uv_os_fd_t fd;
   if(uv_fileno((uv_handle_t *)&t->tcp, &fd) == 0)
-    (void)tunnel_socket_tune(fd);
+    (void)tunnel_socket_tune(fd, t->w->r->cfg.congestion);
   return uv_read_start((uv_stream_t *)&t->tcp, on_alloc, on_read) ? -1 : 0;
 }
 

@@ -91,6 +91,36 @@ func commonFlags() {
 	target = fs.String("target", "", "host:port of the backend")
 	nbytes = fs.Int64("bytes", 1<<30, "payload bytes")
 	timeout = fs.Float64("timeout", 300, "give up after this many seconds")
+	ccFlag()
+}
+
+// -cc: the TCP congestion control of this process's own sockets (the
+// relay tunnel, a direct connection, the backends' listener, whose
+// accepted connections inherit it); empty = the system default. The loss
+// rows of the benchmark compare plain TCP with CUBIC and with BBR.
+var cc = new(string)
+
+func ccFlag() {
+	cc = fs.String("cc", "", "TCP congestion control (Linux), e.g. cubic")
+}
+
+func ccControl(network, address string, c syscall.RawConn) error {
+	if *cc == "" {
+		return nil
+	}
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptString(int(fd), syscall.IPPROTO_TCP,
+			syscall.TCP_CONGESTION, *cc)
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
+func dialTCP(addr string) (net.Conn, error) {
+	d := net.Dialer{Timeout: 10 * time.Second, Control: ccControl}
+	return d.Dial("tcp", addr)
 }
 
 // ---- transports --------------------------------------------------------
@@ -124,7 +154,7 @@ func tlsConfig() *tls.Config {
 }
 
 func newTunnel(conf *tls.Config) *tunnelDialer {
-	c, err := net.DialTimeout("tcp", *relay, 10*time.Second)
+	c, err := dialTCP(*relay)
 	if err != nil {
 		die("dial relay: %v", err)
 	}
@@ -163,7 +193,7 @@ func (t *tunnelDialer) close() { t.sess.Close() }
 type directDialer struct{}
 
 func (directDialer) open(tgt string) (io.ReadWriteCloser, error) {
-	return net.DialTimeout("tcp", tgt, 10*time.Second)
+	return dialTCP(tgt)
 }
 
 func (directDialer) close() {}
@@ -809,7 +839,7 @@ func modeServe() {
 	default:
 		die("-kind %q", *kind)
 	}
-	lc := net.ListenConfig{}
+	lc := net.ListenConfig{Control: ccControl}
 	ln, err := lc.Listen(nil, "tcp", *listen)
 	if err != nil {
 		die("listen: %v", err)
