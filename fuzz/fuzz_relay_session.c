@@ -248,9 +248,8 @@ static void check_slot(relay_t *r, slot_t *s)
   const stream_core_t *c = &s->core;
   if(c->held != c->pend_bytes + c->queued + pump_stashed(&c->pump))
     abort();
-  /* the windows charged elsewhere: only the stash is the quota's */
-  if(c->charged !=
-     (r->quota.windows_charged ? pump_stashed(&c->pump) : c->held))
+  /* every held byte is charged; upstream ones are the tunnel's too */
+  if(c->charged != c->held || c->held_up != c->pend_bytes + c->queued)
     abort();
   if(c->queued != s->queued)
     abort();
@@ -264,7 +263,7 @@ static void check_slot(relay_t *r, slot_t *s)
 /* The worker's reap: finished streams are freed outside the callbacks. */
 static void reap(relay_t *r)
 {
-  size_t held = 0;
+  size_t held = 0, held_up = 0;
   unsigned dials = 0;
   for(int i = 0; i < SLOTS; i++) {
     slot_t *s = &r->s[i];
@@ -277,9 +276,10 @@ static void reap(relay_t *r)
       continue;
     }
     held += s->core.charged;
+    held_up += s->core.held_up;
     dials += s->core.dialling;
   }
-  if(held != r->charged || dials != r->tun.dials)
+  if(held != r->charged || dials != r->tun.dials || held_up != r->tun.held_up)
     abort();
   if(r->tun.max_dials && r->tun.dials > r->tun.max_dials)
     abort();
@@ -632,7 +632,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   g_relay = &r;
   cfgb = data[0];
   /* what relay_tunnel_accept() and cb_up give the streams */
-  r.quota = (stream_quota_t){q_admit, q_hold, q_release, &r, cfgb & 4};
+  r.quota = (stream_quota_t){q_admit, q_hold, q_release, &r};
   r.quota_limit = (cfgb & 64) ? SMALL_QUOTA : 0;
   r.tun.quota = &r.quota;
   r.tun.target_timeout_ms = LINE_DEADLINE_MS;

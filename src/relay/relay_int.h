@@ -53,6 +53,12 @@
  * its target on its own (one writev per stream per 256 KiB instead of a
  * writev and a 12-byte write per frame). */
 #define RELAY_TUNNEL_READ (256 * 1024)
+/* A tunnel over its share of --memory-limit still reads this much, less
+ * the upstream bytes its streams hold (tunnel_budget.c): window updates
+ * and pings keep coming while its targets take what it holds. */
+#define RELAY_TUNNEL_READ_MIN (16 * 1024)
+/* How often a tunnel paused over its memory share looks again. */
+#define RELAY_MEM_RETRY_MS 50
 /* Ciphertext queued on a tunnel socket above which no more mux output
  * is encrypted: the mux queue then fills and streams stop reading their
  * targets (docs/PROTOCOL.md "Relaying", bounded memory). Small, like
@@ -257,6 +263,7 @@ struct relay_tunnel {
    * tls_charged is the ciphertext queue it was last charged for. */
   budget_tunnel_t budget;
   size_t tls_charged;
+  int mem_paused; /* not reading: over its share (tunnel_budget.c) */
   /* Its streams' quota (stream_core.h): the stash charged to budget. */
   stream_quota_t quota;
 };
