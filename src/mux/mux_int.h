@@ -12,7 +12,7 @@
  * bulk writes become one frame each and TLS gets big contiguous runs. */
 #define MUX_CHUNK_CAP (65536u + 64u)
 /* Empty chunks are kept for reuse (no allocation per frame) up to what
- * max_outbuf can fill; mux_tick() trims them to one on an idle queue. */
+ * max_outbuf can fill; mux_tick() frees them all on an idle queue. */
 #define MUX_SPARE_CHUNKS(m) ((m)->cfg.max_outbuf / MUX_CHUNK_CAP + 2)
 /* A chunk with less room than this for a Data frame is left alone. */
 #define MUX_MIN_FRAME 1024u

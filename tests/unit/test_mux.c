@@ -1396,15 +1396,25 @@ static void test_shutdown_from_callback(void **state)
   fx_free(f);
 }
 
-/* Spare output chunks are trimmed by mux_tick() once the queue is idle. */
+/* Spare output chunks are all freed by mux_tick() once the queue is
+ * idle: an idle session with streams holds (and is charged) no 64 KiB
+ * chunk, only its streams' state. */
 static void test_trim_spares(void **state)
 {
-  fx_t *f = server_with_stream();
+  mux_config_t cfg;
+  ledger_stub_t l = {0, SIZE_MAX, 0};
+  mux_config_default(&cfg);
+  cfg.ledger = (mux_ledger_t){stub_charge, stub_give, stub_room, &l};
+  fx_t *f = server_with_stream_cfg(&cfg);
   static uint8_t big[200000];
   assert_int_equal(write_all(f, 1, big, sizeof(big)), sizeof(big));
+  assert_true(l.held > 65536);
   assert_int_equal(mux_tick(f->m, 1), 0);
+  assert_int_equal(l.held, mux_stream_state_size());
   assert_int_equal(mux_stream_write(f->m, 1, big, 10), 10);
+  assert_true(l.held > 65536); /* a chunk again, while it is needed */
   fx_free(f);
+  assert_int_equal(l.held, 0);
 }
 
 /* ---- allocation failure ------------------------------------------------ */
