@@ -116,7 +116,7 @@ static enum admission_verdict enter(relay_tunnel_t *t, int replacing,
   uv_mutex_unlock(&r->admission_lock);
   if(v == ADMISSION_OK) {
     t->in_handshake = 1;
-    list_add(&t->w->handshaking, &t->hs_link);
+    list_add(&t->w->hs_silent, &t->hs_link);
   }
   return v;
 }
@@ -136,18 +136,30 @@ static void refused(relay_tunnel_t *t, enum admission_verdict v)
     log_refusal(t, v, count, in_progress);
 }
 
-/* The budget says drop (early drop or full): this worker's oldest
- * handshake goes instead of the newcomer, so that a flood from many
+/* The budget says drop (early drop or full): one of this worker's
+ * handshakes goes instead of the newcomer, so that a flood from many
  * sources cannot hold the budget with idle connections while new ones
- * (a controller's among them) wait for deadlines. A real handshake
- * takes milliseconds: to evict it a flood must open --max-handshakes
- * connections within them. 0, or -1 when this worker has none. */
+ * (a controller's among them) wait for deadlines. The victim is the
+ * oldest that has sent nothing yet, which cost nothing; else the oldest
+ * of all, only once it is older than RELAY_HANDSHAKE_EVICT_AGE_MS. A
+ * handshake under way has cost the relay its key exchange and signature
+ * and will finish within milliseconds: evicting it for a newcomer, as
+ * a reconnect storm of real controllers would make the relay do over
+ * and over, wastes that work and the controller's (the newcomer is
+ * refused instead and comes back after its back-off). 0, or -1 when
+ * there is no victim. */
 static int evict_oldest(relay_worker_t *w)
 {
-  if(list_empty(&w->handshaking))
+  relay_tunnel_t *old = NULL;
+  if(!list_empty(&w->hs_silent))
+    old = LIST_CONTAINER(w->hs_silent.next, relay_tunnel_t, hs_link);
+  else if(!list_empty(&w->handshaking)) {
+    old = LIST_CONTAINER(w->handshaking.next, relay_tunnel_t, hs_link);
+    if(uv_now(&w->loop) - old->start_ms < RELAY_HANDSHAKE_EVICT_AGE_MS)
+      return -1;
+  }
+  if(!old)
     return -1;
-  relay_tunnel_t *old =
-      LIST_CONTAINER(w->handshaking.next, relay_tunnel_t, hs_link);
   relay_handshake_leave(old);
   refused(old, ADMISSION_EVICTED);
   if(!relay_tunnel_closing(old))
@@ -324,6 +336,11 @@ int relay_handshake_may_read(const relay_tunnel_t *t)
 
 void relay_handshake_read(relay_tunnel_t *t)
 {
+  if(t->in_handshake && !t->hs_heard) {
+    t->hs_heard = 1; /* from the silent to the working handshakes */
+    list_del(&t->hs_link);
+    list_add(&t->w->handshaking, &t->hs_link);
+  }
   if(t->hs_resumed)
     t->hs_resumed = 0; /* counted when it was resumed */
   else if(conn_state(t->conn) == CONN_HANDSHAKE)

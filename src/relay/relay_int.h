@@ -194,6 +194,7 @@ struct relay_worker {
   unsigned handshakes_this_turn;
   list_link_t hs_waiting;
   list_link_t handshaking; /* admitted handshakes, oldest first */
+  list_link_t hs_silent;   /* ... of them, those that sent nothing yet */
   list_link_t tunnels;     /* all tunnels of this loop */
   list_link_t dirty;       /* tunnels with output to flush */
   /* Finished streams, freed by the check handle: a stream ends inside
@@ -232,7 +233,8 @@ struct relay_tunnel {
   conn_t *conn;              /* NULL until the TLS session exists */
   admission_source_t source; /* the peer as the budget counts it */
   int in_handshake;          /* counted in the pre-authentication budget */
-  list_link_t hs_link;       /* in w->handshaking while in_handshake */
+  list_link_t hs_link;       /* in w->hs_silent, then w->handshaking */
+  int hs_heard;              /* it sent bytes: it cost its handshake work */
   list_link_t hs_wait_link;  /* in w->hs_waiting while it waits */
   int hs_waiting;
   int hs_resumed; /* its next read was counted when it was resumed */
