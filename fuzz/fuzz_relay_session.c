@@ -243,7 +243,7 @@ static const stream_core_ops_t ops = {.dial = op_dial,
                                       .finished = op_finished};
 
 /* The core's byte accounting is exact. */
-static void check_slot(relay_t *r, slot_t *s)
+static void check_slot(const slot_t *s)
 {
   const stream_core_t *c = &s->core;
   if(c->held != c->pend_bytes + c->queued + pump_stashed(&c->pump))
@@ -269,7 +269,7 @@ static void reap(relay_t *r)
     slot_t *s = &r->s[i];
     if(!s->used)
       continue;
-    check_slot(r, s);
+    check_slot(s);
     if(s->finished) {
       stream_core_free(&s->core);
       s->used = 0;
