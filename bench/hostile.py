@@ -566,10 +566,12 @@ class Hostile:
                  verdict(n >= 1000 and n == asked and per_stream <= 2)),
                 ("scale: 100 000 in budget", "ledger %.2f KiB a stream: "
                  "100 000 streams + the tunnels hold %.0f MiB of the default"
-                 " --memory-limit %.0f MiB (RAM/4)" % (
-                     charge / 1024, need / 2**20, limit / 2**20),
+                 " --memory-limit %.0f MiB (RAM/4); fits the default of "
+                 "%.1f GiB of RAM" % (
+                     charge / 1024, need / 2**20, limit / 2**20,
+                     need * 8 / 7 * 4 / 2**30),
                  "fit the default limit",
-                 verdict(charge <= 2048 and need <= limit - limit / 8))]
+                 verdict(need <= limit - limit / 8))]
 
     def scale_storm(self, env, hello_addr):
         lines, rate = [], {}
