@@ -120,8 +120,8 @@ void relay_tunnel_log_refused(relay_tunnel_t *t, uint32_t id,
 }
 
 /* A stream over the memory or descriptor budget (budget.h) is refused
- * with relay_limit: the mux already counted its base window, and forgets
- * it with the reset. */
+ * with relay_limit: the mux already counted its state, and forgets it
+ * with the reset. */
 int relay_tunnel_refuse_resource(relay_tunnel_t *t, uint32_t id)
 {
   mux_t *m = relay_tunnel_mux(t);
