@@ -13,7 +13,8 @@
  *
  * Invariants checked (abort on violation): the core's held bytes are
  * exactly its pending, queued and stashed bytes, and the quota sees the
- * same sum; no stream holds more than a window of bytes for the target;
+ * same sum; the tunnel's held_up is the sum of its streams' pending and
+ * queued bytes; no stream holds more than a window of bytes for the target;
  * the target reads only when the core asked for it, is written only
  * while connected and shut only once; dials in progress never pass the
  * cap; a target that passed the parser formats back into a line that
