@@ -681,9 +681,9 @@ def test_stream_flood_syns(env):
     stream without a target line, its fds stay far below the 20 000
     limit, and another tunnel keeps working throughout."""
     echo = env.use(Echo())
-    # Every stream may be made to hold its 256 KiB window and a tunnel
-    # holds at most a quarter of the memory limit: the memory budget
-    # (credit, not RSS) must not be the cap this test is about.
+    # A tunnel holds at most a quarter of the memory limit, each stream
+    # 2 KiB of it: the memory budget must not be the cap this test is
+    # about, whatever the host's RAM.
     relay = env.start_relay(["--memory-limit", "8G"])
     box, stop = fd_sampler(env, relay)
     other = session(env, relay.port)
