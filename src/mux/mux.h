@@ -91,17 +91,20 @@ typedef struct mux_allocator {
 
 typedef struct mux mux_t;
 
-/* The ledger a session charges for the memory a peer may make it hold
- * (a relay's --memory-limit): each stream's state and receive window,
- * base and grown, and the output queue's chunks. take asks for n bytes
- * and returns how many it grants (0..n); with `must` the bytes are held
- * already (a base window the peer may fill at once, a chunk allocated)
- * and take counts all of them, whatever it returns. give returns n.
- * Window growth asks without `must` and grows only by what is granted,
- * so a full ledger grants less window, never more than it can hold. */
+/* The ledger a session charges for the memory a peer makes it hold (a
+ * relay's --memory-limit): each stream's state and the output queue's
+ * chunks, as they are allocated. Receive windows are credit, not memory:
+ * the bytes a peer sends within them are charged by whoever keeps them
+ * (the relay's streams), and the relay bounds them by reading less from
+ * the session's transport. So a window is never charged; room(n, ud)
+ * says how much of n more window the holder may promise now (0..n,
+ * nothing charged), and window growth asks it, so a full ledger grants
+ * no more than the base windows. charge counts n bytes held already;
+ * give returns them. */
 typedef struct mux_ledger {
-  size_t (*take)(size_t n, int must, void *ud);
+  void (*charge)(size_t n, void *ud);
   void (*give)(size_t n, void *ud);
+  size_t (*room)(size_t n, void *ud); /* NULL: any growth */
   void *ud;
 } mux_ledger_t;
 
@@ -181,7 +184,7 @@ typedef struct mux_config {
   uint64_t keepalive_ms;         /* ping interval; 0 = off. Go: 20000 */
   uint64_t keepalive_timeout_ms; /* answer deadline; Go: 10000 */
   const mux_allocator_t *alloc;  /* NULL = libc */
-  mux_ledger_t ledger;           /* copied; take NULL = none */
+  mux_ledger_t ledger;           /* copied; charge NULL = none */
 } mux_config_t;
 
 /* Fills *cfg with the defaults above (client = 0, keep-alive off). */
@@ -235,6 +238,11 @@ int64_t mux_stream_recv_window(const mux_t *m, uint32_t id);
 /* Keep-alive and timers. Returns 0, or BEACON_ETIMEDOUT when a ping went
  * unanswered past keepalive_timeout_ms (the session is then dead). */
 BEACON_MUST_USE int mux_tick(mux_t *m, uint64_t now);
+/* The caller does not read the peer now (it holds what it may: its own
+ * backpressure): the answer to a ping that is out may wait unread, so
+ * its keep-alive deadline starts again from now, and its round trip is
+ * not measured. Call it at every tick while not reading. */
+void mux_not_reading(mux_t *m, uint64_t now);
 /* The time mux_tick() next has work, or UINT64_MAX for none. */
 uint64_t mux_next_deadline(const mux_t *m);
 

@@ -12,7 +12,7 @@
  * bulk writes become one frame each and TLS gets big contiguous runs. */
 #define MUX_CHUNK_CAP (65536u + 64u)
 /* Empty chunks are kept for reuse (no allocation per frame) up to what
- * max_outbuf can fill; mux_tick() trims them to one on an idle queue. */
+ * max_outbuf can fill; mux_tick() frees them all on an idle queue. */
 #define MUX_SPARE_CHUNKS(m) ((m)->cfg.max_outbuf / MUX_CHUNK_CAP + 2)
 /* A chunk with less room than this for a Data frame is left alone. */
 #define MUX_MIN_FRAME 1024u
@@ -127,31 +127,35 @@ struct mux {
   uint32_t ping_opaque;
   uint32_t ping_seq;
   int ping_out;
+  int ping_unread; /* the caller stopped reading while it was out */
 };
 
 /* allocator */
 /* The ledger of mux_config_t, when there is one. */
 static inline void mux_ledger_charge(mux_t *m, size_t n)
 {
-  if(m->cfg.ledger.take)
-    (void)m->cfg.ledger.take(n, 1, m->cfg.ledger.ud);
+  if(m->cfg.ledger.charge && n)
+    m->cfg.ledger.charge(n, m->cfg.ledger.ud);
 }
 
-static inline size_t mux_ledger_take(mux_t *m, size_t n)
+/* How much of n more receive window the ledger lets us promise. */
+static inline size_t mux_ledger_room(mux_t *m, size_t n)
 {
-  return m->cfg.ledger.take ? m->cfg.ledger.take(n, 0, m->cfg.ledger.ud) : n;
+  return m->cfg.ledger.room ? m->cfg.ledger.room(n, m->cfg.ledger.ud) : n;
 }
 
 static inline void mux_ledger_give(mux_t *m, size_t n)
 {
-  if(m->cfg.ledger.give && n)
+  if(m->cfg.ledger.charge && m->cfg.ledger.give && n)
     m->cfg.ledger.give(n, m->cfg.ledger.ud);
 }
 
-/* What a live stream is charged: its state and its receive window. */
+/* What a live stream is charged: its state. Its window is credit; the
+ * bytes sent within it are charged where they are kept. */
 static inline size_t mux_stream_cost(const mux_stream_t *s)
 {
-  return sizeof(*s) + s->window;
+  (void)s;
+  return sizeof(mux_stream_t);
 }
 
 void *mux_alloc(mux_t *m, size_t n);

@@ -270,9 +270,11 @@ size_t mux_send(mux_t *m, uint8_t *out, size_t cap)
   return done;
 }
 
+/* An idle queue keeps no chunk: a session's streams may idle for hours,
+ * and 64 KiB each would be most of an idle tunnel's charge. */
 void mux_q_trim(mux_t *m)
 {
-  while(!m->qhead && m->nspare > 1) {
+  while(!m->qhead && m->nspare) {
     mux_chunk_t *c = m->spare;
     m->spare = c->next;
     m->nspare--;

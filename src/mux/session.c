@@ -288,6 +288,10 @@ static int ping_frame(mux_t *m, const mux_header_t *h)
   if(m->ping_out && h->length == m->ping_opaque) {
     uint64_t rtt = m->now > m->ping_sent ? m->now - m->ping_sent : 0;
     m->ping_out = 0;
+    if(m->ping_unread) {
+      m->ping_unread = 0; /* the time we did not read is not the path's */
+      return 0;
+    }
     /* Smoothed as TCP does (RFC 6298, alpha 1/8), so one answer stuck
      * behind a burst does not swing the windows. A millisecond clock
      * reads 0 on loopback: counted as 1, where tuning hardly matters. */
@@ -395,6 +399,7 @@ static int ping_send(mux_t *m, uint64_t now, uint32_t *opaque,
     return rc;
   if(!m->ping_out) {
     m->ping_out = 1;
+    m->ping_unread = 0;
     m->ping_deadline = timeout_ms ? now + timeout_ms : UINT64_MAX;
   }
   m->ping_opaque = v;
@@ -457,6 +462,14 @@ int mux_tick(mux_t *m, uint64_t now)
     m->next_ping = now + m->cfg.keepalive_ms;
   }
   return 0;
+}
+
+void mux_not_reading(mux_t *m, uint64_t now)
+{
+  if(!m->ping_out || m->ping_deadline == UINT64_MAX)
+    return;
+  m->ping_unread = 1;
+  m->ping_deadline = now + m->cfg.keepalive_timeout_ms;
 }
 
 uint64_t mux_next_deadline(const mux_t *m)

@@ -38,7 +38,6 @@ mux_stream_t *mux_stream_new(mux_t *m, uint32_t id, uint8_t flags, void *ud)
   }
   if(flags & MUX_S_NEED_ACK)
     m->backlog++;
-  /* The peer may fill the base window at once: it is held already. */
   mux_ledger_charge(m, mux_stream_cost(s));
   return s;
 }
@@ -195,8 +194,8 @@ static void grow_window(mux_t *m, mux_stream_t *s)
   room = m->cfg.window_budget - m->window_extra;
   if(want - s->window > room)
     want = s->window + room;
-  /* The relay-wide ledger may grant less, or nothing. */
-  want = s->window + mux_ledger_take(m, (size_t)(want - s->window));
+  /* The relay-wide ledger may allow less growth, or none. */
+  want = s->window + mux_ledger_room(m, (size_t)(want - s->window));
   m->window_extra += (size_t)(want - s->window);
   s->window = (uint32_t)want;
 }
@@ -228,7 +227,6 @@ int mux_stream_consumed(mux_t *m, uint32_t id, size_t n)
     give_back_ack(m, s, flags);
     if(m->cfg.window_budget)
       m->window_extra -= s->window - window;
-    mux_ledger_give(m, s->window - window);
     s->window = window;
     s->held += (uint32_t)n;
     s->epoch_bytes -= (uint32_t)n;

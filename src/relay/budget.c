@@ -124,19 +124,17 @@ int budget_mem_take(budget_tunnel_t *t, size_t n)
                                                              : BEACON_ELIMIT;
 }
 
-size_t budget_mem_take_upto(budget_tunnel_t *t, size_t n)
+size_t budget_mem_room(const budget_tunnel_t *t, size_t n)
 {
-  budget_t *b = t->b;
+  const budget_t *b = t->b;
   if(!b || !n)
     return 0;
-  /* The most the rule allows now, then one take of it (which may still
-   * lose a race: then nothing, and the caller asks again later). */
+  /* The most the rule allows now: beyond the high water only within
+   * the tunnel's slice, never past the limit or the tunnel's cap. */
   uint64_t ntunnels = tunnels_of(b), total = load(&b->mem.used);
   uint64_t mine = load(&t->mem), limit = b->mem.limit;
   uint64_t slice = slice_of(&b->mem, ntunnels), high = high_water(&b->mem);
-  uint64_t room = 0;
-  if(total < limit)
-    room = limit - total;
+  uint64_t room = total < limit ? limit - total : 0;
   uint64_t cap = limit / BUDGET_TUNNEL_MAX_DIV;
   uint64_t fair = mine < slice ? slice - mine : 0;
   uint64_t spare = total < high ? high - total : 0;
@@ -146,11 +144,17 @@ size_t budget_mem_take_upto(budget_tunnel_t *t, size_t n)
   uint64_t cap_left = mine < cap ? cap - mine : 0;
   if(can > cap_left)
     can = cap_left;
-  if(can > n)
-    can = n;
-  if(!can || !pool_take(&b->mem, ntunnels, &t->mem, can))
+  return (size_t)(can < n ? can : n);
+}
+
+size_t budget_mem_take_upto(budget_tunnel_t *t, size_t n)
+{
+  /* One take of what the rule allows now (which may still lose a race:
+   * then nothing, and the caller asks again later). */
+  size_t can = budget_mem_room(t, n);
+  if(!can || !pool_take(&t->b->mem, tunnels_of(t->b), &t->mem, can))
     return 0;
-  return (size_t)can;
+  return can;
 }
 
 void budget_mem_charge(budget_tunnel_t *t, size_t n)
@@ -184,19 +188,22 @@ int budget_admit_stream(budget_tunnel_t *t)
   budget_t *b = t->b;
   if(!b)
     return BEACON_EINVAL;
-  /* Memory first: the stream's base window is already counted, so the
-   * tunnel must fit the rule as it stands (a zero-byte take). */
   uint64_t ntunnels = tunnels_of(b);
-  if(!rule_allows(&b->mem, ntunnels, load(&t->mem), load(&b->mem.used), 0) ||
-     !pool_take(&b->fd, ntunnels, &t->fds, 1)) {
-    atomic_fetch_add_explicit(&b->streams_refused, 1, RELAXED);
-    return BEACON_ELIMIT;
+  if(!pool_take(&b->mem, ntunnels, &t->mem, BUDGET_STREAM_IDLE_BYTES))
+    goto refused;
+  if(!pool_take(&b->fd, ntunnels, &t->fds, 1)) {
+    pool_give(&b->mem, &t->mem, BUDGET_STREAM_IDLE_BYTES);
+    goto refused;
   }
   return 0;
+refused:
+  atomic_fetch_add_explicit(&b->streams_refused, 1, RELAXED);
+  return BEACON_ELIMIT;
 }
 
 void budget_stream_done(budget_tunnel_t *t)
 {
+  budget_mem_give(t, BUDGET_STREAM_IDLE_BYTES);
   budget_fd_give(t);
 }
 

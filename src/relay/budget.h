@@ -28,22 +28,24 @@
  *     when it is gone: it gives back whatever the tunnel still holds, so
  *     a leak in a caller's accounting cannot outlive the tunnel;
  *   - budget_admit_stream() before a new stream is acknowledged: it takes
- *     the stream's target socket, and refuses when the tunnel already
- *     holds all the memory it may (a refusal is OUTCOME_REASON_RELAY_LIMIT,
- *     "resource" in logs and metrics); budget_stream_done() gives the
- *     socket back;
- *   - budget_mem_take() for bytes the relay chooses to hold (a window it
- *     grants, a buffer it grows): refused bytes are not held;
- *     budget_mem_take_upto() grants part (window growth asks for what it
- *     would like and takes what it gets);
+ *     the stream's target socket and BUDGET_STREAM_IDLE_BYTES, and
+ *     refuses when the tunnel may not (a refusal is
+ *     OUTCOME_REASON_RELAY_LIMIT, "resource" in logs and metrics);
+ *     budget_stream_done() gives both back;
+ *   - budget_mem_take() for bytes the relay chooses to hold (a buffer it
+ *     grows, a copy it keeps): refused bytes are not held;
+ *     budget_mem_take_upto() grants part;
  *   - budget_mem_charge() for bytes already held that cannot be refused
- *     (ciphertext that arrived, payload within a window granted): counted,
- *     possibly past the limit, so the next takes are refused;
+ *     (ciphertext that arrived, payload of an accepted stream its target
+ *     has not taken yet): counted, possibly past the limit, so the next
+ *     takes are refused;
  *   - budget_mem_give() / budget_fd_give() when they are freed.
- *   Upstream bytes a stream holds before its target write are within the
- *   receive window the mux already charged: charge only what is held
- *   beyond it. The downstream stash (target bytes read but not yet sent)
- *   is the relay's choice: take it.
+ *
+ * Receive windows are credit, not charged: a controller may send up to
+ * its windows at once, and the relay keeps that within the limit by
+ * reading at most budget_mem_room() from the tunnel's socket (TCP then
+ * holds the rest in the controller's kernel). budget_mem_room() is also
+ * how much a stream's window may grow.
  *
  * budget_pressure() says how full the memory pool is (per mille) for
  * callers that scale what they grant; metrics read the totals.
@@ -61,6 +63,11 @@
  * buffers, adapter), measured: docs/OPERATIONS.md "Sizing a relay"
  * (22.4 KiB of RSS; the rest is headroom for allocator fragmentation). */
 #define BUDGET_TUNNEL_IDLE_BYTES ((size_t)24 * 1024)
+/* What one idle stream costs beyond its target socket (its mux state,
+ * core, adapter and libuv handle), measured: docs/OPERATIONS.md "Sizing
+ * a relay" (1.9 KiB of RSS). Its receive window is credit, not charged:
+ * the bytes sent within it are, when the relay keeps them. */
+#define BUDGET_STREAM_IDLE_BYTES ((size_t)2 * 1024)
 /* The reserve: the last 1/8 of a pool, taken only within a slice. */
 #define BUDGET_HIGH_WATER_DIV 8
 /* The most of a pool one tunnel may hold: limit / this. */
@@ -104,6 +111,9 @@ void budget_tunnel_leave(budget_tunnel_t *t);
 
 /* 0, or BEACON_ELIMIT when the tunnel may not hold n more bytes. */
 BEACON_MUST_USE int budget_mem_take(budget_tunnel_t *t, size_t n);
+/* How much of n the rule lets the tunnel take now (0..n), taking
+ * nothing; 0 when not joined. */
+size_t budget_mem_room(const budget_tunnel_t *t, size_t n);
 /* Takes as much of n as the rule allows; returns it (0..n). */
 size_t budget_mem_take_upto(budget_tunnel_t *t, size_t n);
 /* Counts n bytes already held, whatever the limit. */
@@ -114,10 +124,9 @@ void budget_mem_give(budget_tunnel_t *t, size_t n);
 BEACON_MUST_USE int budget_fd_take(budget_tunnel_t *t);
 void budget_fd_give(budget_tunnel_t *t);
 
-/* A new stream: 0 with its target socket taken, or BEACON_ELIMIT (out
- * of descriptors, or the tunnel holds all the memory it may: a stream
- * costs at least its 256 KiB base window, already charged by the mux
- * when it counted the stream). */
+/* A new stream: 0 with its target socket and BUDGET_STREAM_IDLE_BYTES
+ * taken, or BEACON_ELIMIT (out of descriptors, or the tunnel may not
+ * take the stream's bytes). */
 BEACON_MUST_USE int budget_admit_stream(budget_tunnel_t *t);
 void budget_stream_done(budget_tunnel_t *t);
 

@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -117,7 +118,7 @@ static enum admission_verdict enter(relay_tunnel_t *t, int replacing,
   uv_mutex_unlock(&r->admission_lock);
   if(v == ADMISSION_OK) {
     t->in_handshake = 1;
-    list_add(&t->w->handshaking, &t->hs_link);
+    list_add(&t->w->hs_silent, &t->hs_link);
   }
   return v;
 }
@@ -137,18 +138,56 @@ static void refused(relay_tunnel_t *t, enum admission_verdict v)
     log_refusal(t, v, count, in_progress);
 }
 
-/* The budget says drop (early drop or full): this worker's oldest
- * handshake goes instead of the newcomer, so that a flood from many
+/* The budget says drop (early drop or full): one of this worker's
+ * handshakes goes instead of the newcomer, so that a flood from many
  * sources cannot hold the budget with idle connections while new ones
- * (a controller's among them) wait for deadlines. A real handshake
- * takes milliseconds: to evict it a flood must open --max-handshakes
- * connections within them. 0, or -1 when this worker has none. */
+ * (a controller's among them) wait for deadlines. The victim is the
+ * oldest that has sent nothing yet (nothing read, nothing waiting on
+ * its socket), which cost nothing; else the oldest
+ * of all, only once it is older than RELAY_HANDSHAKE_EVICT_AGE_MS. A
+ * handshake under way has cost the relay its key exchange and signature
+ * and will finish within milliseconds: evicting it for a newcomer, as
+ * a reconnect storm of real controllers would make the relay do over
+ * and over, wastes that work and the controller's (the newcomer is
+ * refused instead and comes back after its back-off). 0, or -1 when
+ * there is no victim. */
+/* 1 when bytes wait unread on t's socket: a ClientHello the pacing of
+ * handshake reads (RELAY_HANDSHAKE_BURST) has not fed yet. */
+static int has_unread(relay_tunnel_t *t)
+{
+  uv_os_fd_t fd;
+  int n = 0;
+  if(uv_fileno((uv_handle_t *)&t->tcp, &fd) || ioctl(fd, FIONREAD, &n))
+    return 0;
+  return n > 0;
+}
+
+/* The oldest silent handshake, looking at a few: one whose bytes wait
+ * unread has spoken (it moves to the working ones). */
+static relay_tunnel_t *oldest_silent(relay_worker_t *w)
+{
+  for(int looked = 0; looked < 32 && !list_empty(&w->hs_silent); looked++) {
+    relay_tunnel_t *t =
+        LIST_CONTAINER(w->hs_silent.next, relay_tunnel_t, hs_link);
+    if(!has_unread(t))
+      return t;
+    t->hs_heard = 1;
+    list_del(&t->hs_link);
+    list_add(&w->handshaking, &t->hs_link);
+  }
+  return NULL;
+}
+
 static int evict_oldest(relay_worker_t *w)
 {
-  if(list_empty(&w->handshaking))
+  relay_tunnel_t *old = oldest_silent(w);
+  if(!old && !list_empty(&w->handshaking)) {
+    old = LIST_CONTAINER(w->handshaking.next, relay_tunnel_t, hs_link);
+    if(uv_now(&w->loop) - old->start_ms < RELAY_HANDSHAKE_EVICT_AGE_MS)
+      return -1;
+  }
+  if(!old)
     return -1;
-  relay_tunnel_t *old =
-      LIST_CONTAINER(w->handshaking.next, relay_tunnel_t, hs_link);
   relay_handshake_leave(old);
   refused(old, ADMISSION_EVICTED);
   if(!relay_tunnel_closing(old))
@@ -332,6 +371,11 @@ int relay_handshake_may_read(const relay_tunnel_t *t)
 
 void relay_handshake_read(relay_tunnel_t *t)
 {
+  if(t->in_handshake && !t->hs_heard) {
+    t->hs_heard = 1; /* from the silent to the working handshakes */
+    list_del(&t->hs_link);
+    list_add(&t->w->handshaking, &t->hs_link);
+  }
   if(t->hs_resumed)
     t->hs_resumed = 0; /* counted when it was resumed */
   else if(conn_state(t->conn) == CONN_HANDSHAKE)

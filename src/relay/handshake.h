@@ -21,6 +21,11 @@
  * FULL), unless --handshake-timeout is shorter still. */
 #define RELAY_HANDSHAKE_FLOOR_MS 2000
 
+/* A handshake that sent bytes is evicted for a newcomer only once it
+ * is this old (handshake.c evict_oldest): a real one finishes within
+ * milliseconds, even on a busy relay well within this. */
+#define RELAY_HANDSHAKE_EVICT_AGE_MS 1000
+
 /* Checks the budget options: 0, or BEACON_EINVAL with err. */
 int relay_handshakes_check(const relay_config_t *cfg, char *err,
                            size_t errlen);

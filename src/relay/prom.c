@@ -136,7 +136,7 @@ void relay_prom_budget(relay_prom_t *p, budget_t *b)
 {
   metrics_registry_t *reg = &p->reg;
   bound(reg, &p->memory_held, METRIC_GAUGE, "beacon_memory_held_bytes",
-        "Bytes the relay holds or has granted as window (--memory-limit).",
+        "Bytes the relay holds for tunnels and streams (--memory-limit).",
         NULL, NULL, 0, &b->mem.used);
   family(reg, &p->memory_limit, METRIC_GAUGE, "beacon_memory_limit_bytes",
          "The --memory-limit.", NULL, NULL, 0);

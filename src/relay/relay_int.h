@@ -53,6 +53,12 @@
  * its target on its own (one writev per stream per 256 KiB instead of a
  * writev and a 12-byte write per frame). */
 #define RELAY_TUNNEL_READ (256 * 1024)
+/* A tunnel over its share of --memory-limit still reads this much, less
+ * the upstream bytes its streams hold (tunnel_budget.c): window updates
+ * and pings keep coming while its targets take what it holds. */
+#define RELAY_TUNNEL_READ_MIN (16 * 1024)
+/* How often a tunnel paused over its memory share looks again. */
+#define RELAY_MEM_RETRY_MS 50
 /* Ciphertext queued on a tunnel socket above which no more mux output
  * is encrypted: the mux queue then fills and streams stop reading their
  * targets (docs/PROTOCOL.md "Relaying", bounded memory). Small, like
@@ -203,6 +209,7 @@ struct relay_worker {
   unsigned handshakes_this_turn;
   list_link_t hs_waiting;
   list_link_t handshaking; /* admitted handshakes, oldest first */
+  list_link_t hs_silent;   /* ... of them, those that sent nothing yet */
   list_link_t tunnels;     /* all tunnels of this loop */
   list_link_t dirty;       /* tunnels with output to flush */
   /* Finished streams, freed by the check handle: a stream ends inside
@@ -248,7 +255,8 @@ struct relay_tunnel {
   conn_t *conn;              /* NULL until the TLS session exists */
   admission_source_t source; /* the peer as the budget counts it */
   int in_handshake;          /* counted in the pre-authentication budget */
-  list_link_t hs_link;       /* in w->handshaking while in_handshake */
+  list_link_t hs_link;       /* in w->hs_silent, then w->handshaking */
+  int hs_heard;              /* it sent bytes: it cost its handshake work */
   list_link_t hs_wait_link;  /* in w->hs_waiting while it waits */
   int hs_waiting;
   int hs_resumed; /* its next read was counted when it was resumed */
@@ -285,6 +293,7 @@ struct relay_tunnel {
    * tls_charged is the ciphertext queue it was last charged for. */
   budget_tunnel_t budget;
   size_t tls_charged;
+  int mem_paused; /* not reading: over its share (tunnel_budget.c) */
   /* Its streams' quota (stream_core.h): the stash charged to budget. */
   stream_quota_t quota;
 };

@@ -15,30 +15,32 @@ void stream_core_mux_failed(stream_core_t *s, const char *call, int64_t rc)
     s->ops->mux_failed(s->ud, call, (int)rc);
 }
 
-/* Bytes a window bounds are charged only when the quota does not hold
- * the windows already. */
-static int chargeable(const stream_quota_t *q, int in_window)
-{
-  return q && !(in_window && q->windows_charged);
-}
-
-int stream_quota_hold(stream_core_t *s, size_t n, int in_window)
+int stream_quota_hold(stream_core_t *s, size_t n, int upstream)
 {
   const stream_quota_t *q = s->tun->quota;
   s->held += n;
-  if(!chargeable(q, in_window) || !n)
+  if(upstream) {
+    s->held_up += n;
+    s->tun->held_up += n;
+  }
+  if(!q || !n)
     return 0;
   s->charged += n;
   return q->hold ? q->hold(q->ud, n) : 0;
 }
 
-void stream_quota_release(stream_core_t *s, size_t n, int in_window)
+void stream_quota_release(stream_core_t *s, size_t n, int upstream)
 {
   const stream_quota_t *q = s->tun->quota;
   if(n > s->held)
     n = s->held;
   s->held -= n;
-  if(!chargeable(q, in_window))
+  if(upstream) {
+    size_t up = n < s->held_up ? n : s->held_up;
+    s->held_up -= up;
+    s->tun->held_up -= up;
+  }
+  if(!q)
     return;
   if(n > s->charged)
     n = s->charged;
@@ -52,7 +54,8 @@ void stream_quota_release_all(stream_core_t *s)
   const stream_quota_t *q = s->tun->quota;
   if(q && q->release && s->charged)
     q->release(q->ud, s->charged);
-  s->held = s->charged = 0;
+  s->tun->held_up -= s->held_up;
+  s->held = s->held_up = s->charged = 0;
 }
 
 int stream_quota_admit(stream_core_t *s)

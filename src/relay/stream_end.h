@@ -41,11 +41,10 @@ void stream_core_stop_dialling(stream_core_t *s);
 void stream_core_mux_failed(stream_core_t *s, const char *call, int64_t rc);
 
 /* Charges n more held bytes: 0, or -1 when over the limit (still
- * charged: the caller refuses the stream or keeps the bytes). */
-int stream_quota_hold(stream_core_t *s, size_t n, int in_window);
-/* in_window: upstream bytes, which the stream's receive window bounds
- * (not charged when the quota holds the windows already). */
-void stream_quota_release(stream_core_t *s, size_t n, int in_window);
+ * charged: the caller refuses the stream or keeps the bytes). upstream:
+ * controller-to-target bytes, counted in the tunnel's held_up too. */
+int stream_quota_hold(stream_core_t *s, size_t n, int upstream);
+void stream_quota_release(stream_core_t *s, size_t n, int upstream);
 /* Gives back everything s has charged (it is freed). */
 void stream_quota_release_all(stream_core_t *s);
 /* 1 when a new stream may be admitted. */

@@ -36,17 +36,15 @@ enum stream_core_state {
  * hold() charges n bytes and returns 0, or -1 when that is over the
  * limit: the core then refuses a stream not yet acknowledged (and
  * releases the charge), but keeps the bytes of an accepted one, which
- * stay charged: accepted bytes are never dropped. */
+ * stay charged: accepted bytes are never dropped. Every byte a stream
+ * holds is charged, upstream and stash alike; a receive window is
+ * credit, not held bytes (the tunnel bounds what its streams hold
+ * upstream by reading less: held_up). */
 typedef struct stream_quota {
   int (*admit)(void *ud);
   int (*hold)(void *ud, size_t n);
   void (*release)(void *ud, size_t n);
   void *ud;
-  /* 1 when the quota already holds the streams' receive windows (the
-   * relay's ledger charges what the mux grants): the upstream bytes a
-   * stream holds, which its window bounds, are then not charged again;
-   * only the downstream stash is. */
-  int windows_charged;
 } stream_quota_t;
 
 /* What every stream of one tunnel shares; the tunnel owns it. */
@@ -60,6 +58,10 @@ typedef struct stream_core_tunnel {
   int confirm_connect;        /* beacon/1: ACK once connected */
   int output;                 /* the mux has new output: flush it */
   uint64_t bytes_up, bytes_down;
+  /* Upstream bytes its streams hold (copied while dialling, kept by the
+   * adapter's writes): what its reads from the controller added and its
+   * targets have not taken yet. */
+  size_t held_up;
   struct stream_gather *gather; /* the worker's */
 } stream_core_tunnel_t;
 
@@ -121,6 +123,7 @@ struct stream_core {
   /* downstream; the pump also gives the upstream window back */
   pump_t pump;
   size_t held;       /* held: pending, queued by the adapter, stashed */
+  size_t held_up;    /* of it, upstream: pending and queued */
   size_t charged;    /* of it, charged to the quota */
   outcome_t outcome; /* the first one decided stands; its beacon/1
                         reason goes in an RST before the ACK */

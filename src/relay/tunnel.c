@@ -41,6 +41,8 @@ static void tunnel_dirty(relay_tunnel_t *t);
 static void tunnel_release(relay_tunnel_t *t);
 static void tunnel_stream_gone(relay_tunnel_t *t);
 static void tunnel_reap_soon(relay_tunnel_t *t);
+static int tunnel_read_start(relay_tunnel_t *t);
+static void tunnel_mem_resume(relay_tunnel_t *t);
 
 /* What this tunnel's streams report to it (relay_stream.c calls no
  * function of this file). */
@@ -170,6 +172,7 @@ void relay_tunnel_flush(relay_tunnel_t *t)
   } while(!conn_waiting(t->conn) && conn_unencrypted(t->conn) &&
           conn_unencrypted(t->conn) < before);
   relay_tunnel_charge_tls(t);
+  tunnel_mem_resume(t);
   tunnel_arm(t);
 }
 
@@ -228,6 +231,8 @@ static void cb_close(conn_t *c, enum conn_close_reason why, void *ud)
 static void on_timer(uv_timer_t *h)
 {
   relay_tunnel_t *t = h->data;
+  if(t->mem_paused && relay_tunnel_mux(t))
+    mux_not_reading(relay_tunnel_mux(t), now_of(t)); /* answers wait */
   if(conn_tick(t->conn, now_of(t)) == CONN_TICK_DROP) {
     close_handles(t);
     return;
@@ -237,13 +242,27 @@ static void on_timer(uv_timer_t *h)
   /* After a keep-alive tick the mux may have a ping to send. */
   if(relay_tunnel_up(t))
     tunnel_dirty(t);
+  tunnel_mem_resume(t);
   tunnel_arm(t);
+}
+
+/* A tunnel paused over its memory share reads again once its share
+ * allows (its targets took bytes, or other tunnels gave some back). */
+static void tunnel_mem_resume(relay_tunnel_t *t)
+{
+  if(!t->mem_paused || relay_tunnel_closing(t) || !relay_tunnel_read_size(t))
+    return;
+  t->mem_paused = 0;
+  if(tunnel_read_start(t))
+    relay_tunnel_close(t, CONN_CLOSE_READ_ERROR);
 }
 
 static void tunnel_arm(relay_tunnel_t *t)
 {
   uint64_t now = now_of(t);
   uint64_t dl = conn_next_deadline(t->conn);
+  if(t->mem_paused && dl > now + RELAY_MEM_RETRY_MS)
+    dl = now + RELAY_MEM_RETRY_MS; /* others may give memory back */
   if(dl == UINT64_MAX) {
     uv_timer_stop(&t->timer);
     return;
@@ -253,33 +272,6 @@ static void tunnel_arm(relay_tunnel_t *t)
 
 /* ---- mux callbacks ---- */
 
-/* A stream reset on arrival, by the session (over --max-streams, say) or
- * by a budget. A flood must not flood the log: at most one line a second
- * per tunnel, carrying the count so far; tunnel_down has the total. A
- * budget's refusal also says what the budgets hold. */
-static void log_refused(relay_tunnel_t *t, uint32_t id, const char *reason,
-                        int budget)
-{
-  uint64_t now = uv_now(&t->w->loop);
-  t->streams_refused++;
-  if(t->refused_logged && now - t->refused_log_ms < 1000)
-    return;
-  log_line_t l;
-  if(log_begin(&l, LOG_WARN, "stream_refused")) {
-    log_u64(&l, "tunnel", t->id);
-    log_u64(&l, "stream", id);
-    log_str(&l, "reason", reason);
-    log_u64(&l, "count", t->streams_refused);
-    if(budget) {
-      log_u64(&l, "memory_held", budget_mem_used(t->budget.b));
-      log_u64(&l, "fds_held", budget_fd_used(t->budget.b));
-    }
-    log_end(&l);
-  }
-  t->refused_logged = t->streams_refused;
-  t->refused_log_ms = now;
-}
-
 static int cb_open(mux_t *m, uint32_t id, void **ud, void *tud)
 {
   relay_tunnel_t *t = tud;
@@ -287,7 +279,7 @@ static int cb_open(mux_t *m, uint32_t id, void **ud, void *tud)
     return BEACON_EGOAWAY;
   t->shared.mux = m;
   if(budget_admit_stream(&t->budget)) {
-    log_refused(t, id, outcome_word(OUTCOME_RESOURCE), 1);
+    relay_tunnel_log_refused(t, id, outcome_word(OUTCOME_RESOURCE), 1);
     return relay_tunnel_refuse_resource(t, id);
   }
   int rc = relay_stream_open(t, id, ud);
@@ -313,7 +305,7 @@ static void cb_refused(mux_t *m, uint32_t id, int why, void *tud)
   relay_tunnel_t *t = tud;
   if(why > 0 && why <= MUX_REFUSED_OUTPUT_FULL)
     atomic_fetch_add(&metrics_of(t)->streams_refused[why], 1);
-  log_refused(t, id, mux_refusal_name(why), 0);
+  relay_tunnel_log_refused(t, id, mux_refusal_name(why), 0);
 }
 
 static const mux_callbacks_t mux_cbs = {
@@ -418,8 +410,8 @@ static void on_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
     *buf = uv_buf_init(NULL, 0); /* on_read gets UV_ENOBUFS: wait */
     return;
   }
-  buf->base = (char *)t->w->rbuf;
-  buf->len = sizeof(t->w->rbuf);
+  size_t n = relay_tunnel_read_size(t); /* 0: over its memory share */
+  *buf = uv_buf_init(n ? (char *)t->w->rbuf : NULL, (unsigned)n);
 }
 
 static int tunnel_read_start(relay_tunnel_t *t)
@@ -439,7 +431,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     return;
   if(nread == UV_ENOBUFS) {
     uv_read_stop(s);
-    relay_handshake_wait(t);
+    if(conn_state(t->conn) == CONN_HANDSHAKE) {
+      relay_handshake_wait(t);
+      return;
+    }
+    t->mem_paused = 1; /* tunnel_mem_resume, at a flush or the timer */
+    tunnel_arm(t);
     return;
   }
   relay_handshake_read(t);

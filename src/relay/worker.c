@@ -221,6 +221,7 @@ static int worker_init(relay_worker_t *w)
   list_init(&w->reap);
   list_init(&w->hs_waiting);
   list_init(&w->handshaking);
+  list_init(&w->hs_silent);
   uv_tcp_init(&w->loop, &w->listener);
   w->listener.data = w;
   err = uv_tcp_open(&w->listener, w->fd);

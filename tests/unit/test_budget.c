@@ -202,8 +202,10 @@ static void test_descriptors(void **state)
   assert_int_equal(budget_fd_used(&b), 0);
 }
 
-/* Admission by memory: a tunnel over its share while the pool is past
- * its high water gets no stream; one under its share does. */
+/* Admission by memory: a stream takes BUDGET_STREAM_IDLE_BYTES, its
+ * window nothing; a tunnel whose streams hold bytes up to its share
+ * (each filled its 256 KiB window, say) gets no more streams while the
+ * pool is past its high water; one under its share does. */
 static void test_admit_by_memory(void **state)
 {
   (void)state;
@@ -212,23 +214,43 @@ static void test_admit_by_memory(void **state)
   assert_int_equal(budget_init(&b, 8 * MiB, 1000, 100), 0);
   budget_tunnel_join(&b, &hostile);
   budget_tunnel_join(&b, &good);
-  /* The mux charges each stream's 256 KiB base window, then asks. */
-  unsigned admitted = 0;
-  for(;;) {
-    budget_mem_charge(&hostile, 256 * 1024);
-    if(budget_admit_stream(&hostile)) {
-      budget_mem_give(&hostile, 256 * 1024);
-      break;
-    }
-    admitted++;
-  }
-  /* a quarter of 8 MiB: 7 base windows and its idle footprint */
-  assert_int_equal(admitted, 7);
-  assert_true(budget_mem_used(&b) <= 2 * MiB + IDLE);
-  budget_mem_charge(&good, 256 * 1024);
   assert_int_equal(budget_admit_stream(&good), 0);
+  assert_int_equal(budget_mem_used(&b), 2 * IDLE + BUDGET_STREAM_IDLE_BYTES);
+  budget_stream_done(&good);
+  assert_int_equal(budget_mem_used(&b), 2 * IDLE);
+  unsigned admitted = 0;
+  while(budget_admit_stream(&hostile) == 0) {
+    admitted++;
+    budget_mem_charge(&hostile, 256 * 1024); /* its window, filled */
+  }
+  /* a quarter of 8 MiB: 7 filled windows, their streams, its footprint */
+  assert_int_equal(admitted, 8);
+  assert_true(atomic_load(&hostile.mem) > 2 * MiB);
+  assert_int_equal(budget_mem_room(&hostile, MiB), 0);
+  assert_int_equal(budget_admit_stream(&good), 0);
+  assert_true(budget_mem_room(&good, MiB) > 0);
   budget_tunnel_leave(&hostile);
   budget_tunnel_leave(&good);
+  assert_int_equal(budget_mem_used(&b), 0);
+}
+
+/* 100 000 idle streams over 10 000 tunnels fit the default of a 4 GiB
+ * host (a quarter of it) when windows are credit: 24 KiB a tunnel and
+ * 2 KiB a stream, under the high water. */
+static void test_idle_streams_fit(void **state)
+{
+  (void)state;
+  static budget_tunnel_t t[10000];
+  budget_t b;
+  assert_int_equal(budget_init(&b, (uint64_t)1024 * MiB, 1u << 20, 4096), 0);
+  for(int i = 0; i < 10000; i++)
+    budget_tunnel_join(&b, &t[i]);
+  for(int i = 0; i < 10000; i++)
+    for(int k = 0; k < 10; k++)
+      assert_int_equal(budget_admit_stream(&t[i]), 0);
+  assert_true(budget_mem_used(&b) <= 1024 * MiB - 1024 * MiB / 8);
+  for(int i = 0; i < 10000; i++)
+    budget_tunnel_leave(&t[i]);
   assert_int_equal(budget_mem_used(&b), 0);
 }
 
@@ -325,6 +347,7 @@ int main(void)
       cmocka_unit_test(test_charge_and_give),
       cmocka_unit_test(test_descriptors),
       cmocka_unit_test(test_admit_by_memory),
+      cmocka_unit_test(test_idle_streams_fit),
       cmocka_unit_test(test_threads),
       cmocka_unit_test(test_derived_figures),
   };

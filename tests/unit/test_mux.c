@@ -561,22 +561,17 @@ static void test_autotune_limits(void **state)
   fx_free(f);
 }
 
-/* A ledger (mux_config_t.ledger) that grants up to a cap, as a relay's
- * memory budget near its limit does. */
+/* A ledger (mux_config_t.ledger) that lets windows grow up to a cap,
+ * as a relay's memory budget near its limit does. */
 typedef struct ledger_stub {
-  size_t held, cap;
-  unsigned partial;
+  size_t held;    /* charged: stream state and chunks */
+  size_t cap;     /* growth room left */
+  unsigned asked; /* room() calls */
 } ledger_stub_t;
 
-static size_t stub_take(size_t n, int must, void *ud)
+static void stub_charge(size_t n, void *ud)
 {
-  ledger_stub_t *l = ud;
-  if(!must && l->held + n > l->cap) {
-    n = l->cap > l->held ? l->cap - l->held : 0;
-    l->partial++;
-  }
-  l->held += n;
-  return n;
+  ((ledger_stub_t *)ud)->held += n;
 }
 
 static void stub_give(size_t n, void *ud)
@@ -586,36 +581,47 @@ static void stub_give(size_t n, void *ud)
   l->held -= n;
 }
 
-/* The base window and the stream's state are charged when the stream
- * opens, whatever the ledger says; growth only by what it grants; all
- * of it, and the output queue's chunks, come back. */
+static size_t stub_room(size_t n, void *ud)
+{
+  ledger_stub_t *l = ud;
+  l->asked++;
+  if(n > l->cap)
+    n = l->cap;
+  l->cap -= n;
+  return n;
+}
+
+/* Only the stream's state (and the output queue's chunks) is charged:
+ * a window is credit, never charged, base or grown; growth only by the
+ * room the ledger gives; all of the charge comes back. */
 static void test_ledger_limits_growth(void **state)
 {
   mux_config_t cfg;
   fx_t *f;
   ledger_stub_t l = {0, SIZE_MAX, 0};
   mux_config_default(&cfg);
-  cfg.ledger = (mux_ledger_t){stub_take, stub_give, &l};
+  cfg.ledger = (mux_ledger_t){stub_charge, stub_give, stub_room, &l};
   f = tuned_stream(&cfg);
-  assert_true(l.held >= 256 * 1024 + mux_stream_state_size());
-  l.cap = l.held + 128 * 1024;
+  assert_true(l.held >= mux_stream_state_size());
+  assert_true(l.held < 256 * 1024); /* no window in it */
+  size_t opened = l.held;
+  l.cap = 128 * 1024;
   mux_now(f->m, 1090);
   feed_data(f, 128 * 1024);
   assert_int_equal(mux_stream_consumed(f->m, 1, 128 * 1024), 0);
-  /* Doubling would take 256 KiB: the ledger granted 128. */
-  assert_int_equal(l.partial, 1);
+  /* Doubling would ask 256 KiB: the ledger had room for 128. */
+  assert_int_equal(l.asked, 1);
   assert_int_equal(mux_stream_recv_window(f->m, 1), 384 * 1024);
   assert_int_equal(mux_window_extra(f->m), 128 * 1024);
   out_frame(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 256 * 1024);
   out_none(f);
-  /* Full: the next fast epoch grants the same window again, no more. */
+  /* No room: the next fast epoch grants the same window again. */
   mux_now(f->m, 1095);
   feed_data(f, 192 * 1024);
   assert_int_equal(mux_stream_consumed(f->m, 1, 192 * 1024), 0);
   assert_int_equal(mux_stream_recv_window(f->m, 1), 384 * 1024);
-  size_t before = l.held;
+  assert_true(l.held <= opened + 4 * 65600); /* chunks at most */
   assert_int_equal(mux_stream_reset(f->m, 1), 0);
-  assert_int_equal(before - l.held, 384 * 1024 + mux_stream_state_size());
   fx_free(f);
   assert_int_equal(l.held, 0);
 }
@@ -986,6 +992,35 @@ static void test_keepalive(void **state)
   assert_int_equal(mux_next_deadline(f->m), UINT64_MAX);
   assert_int_equal(mux_tick(f->m, 2600), BEACON_ETIMEDOUT);
   out_none(f);
+  fx_free(f);
+}
+
+/* A caller that stops reading (its memory share is full) keeps the
+ * session: an outstanding ping's deadline restarts while it does not
+ * read, and the late answer is no round-trip sample. */
+static void test_keepalive_not_reading(void **state)
+{
+  mux_config_t cfg;
+  fx_t *f;
+  mux_config_default(&cfg);
+  cfg.is_client = 1;
+  cfg.keepalive_ms = 1000;
+  cfg.keepalive_timeout_ms = 500;
+  f = fx_new_cfg(&cfg);
+  mux_not_reading(f->m, 900); /* no ping out: nothing to defer */
+  assert_int_equal(mux_next_deadline(f->m), 1000);
+  assert_int_equal(mux_tick(f->m, 1000), 0);
+  out_frame(f, MUX_TYPE_PING, MUX_FLAG_SYN, 0, 1);
+  mux_not_reading(f->m, 1400);
+  assert_int_equal(mux_next_deadline(f->m), 1900);
+  assert_int_equal(mux_tick(f->m, 1600), 0);
+  assert_false(mux_is_dead(f->m));
+  mux_now(f->m, 1800);
+  feed_ok(f, MUX_TYPE_PING, MUX_FLAG_ACK, 0, 1, NULL, 0);
+  assert_int_equal(mux_rtt(f->m), 0); /* 800 ms was not the path's */
+  assert_int_equal(mux_tick(f->m, 2000), 0);
+  out_frame(f, MUX_TYPE_PING, MUX_FLAG_SYN, 0, 2);
+  assert_int_equal(mux_tick(f->m, 2500), BEACON_ETIMEDOUT); /* reading */
   fx_free(f);
 }
 
@@ -1361,15 +1396,25 @@ static void test_shutdown_from_callback(void **state)
   fx_free(f);
 }
 
-/* Spare output chunks are trimmed by mux_tick() once the queue is idle. */
+/* Spare output chunks are all freed by mux_tick() once the queue is
+ * idle: an idle session with streams holds (and is charged) no 64 KiB
+ * chunk, only its streams' state. */
 static void test_trim_spares(void **state)
 {
-  fx_t *f = server_with_stream();
+  mux_config_t cfg;
+  ledger_stub_t l = {0, SIZE_MAX, 0};
+  mux_config_default(&cfg);
+  cfg.ledger = (mux_ledger_t){stub_charge, stub_give, stub_room, &l};
+  fx_t *f = server_with_stream_cfg(&cfg);
   static uint8_t big[200000];
   assert_int_equal(write_all(f, 1, big, sizeof(big)), sizeof(big));
+  assert_true(l.held > 65536);
   assert_int_equal(mux_tick(f->m, 1), 0);
+  assert_int_equal(l.held, mux_stream_state_size());
   assert_int_equal(mux_stream_write(f->m, 1, big, 10), 10);
+  assert_true(l.held > 65536); /* a chunk again, while it is needed */
   fx_free(f);
+  assert_int_equal(l.held, 0);
 }
 
 /* ---- allocation failure ------------------------------------------------ */
@@ -1485,6 +1530,7 @@ int main(void)
       cmocka_unit_test(test_go_away_send),
       cmocka_unit_test(test_go_away_recv),
       cmocka_unit_test(test_keepalive),
+      cmocka_unit_test(test_keepalive_not_reading),
       cmocka_unit_test(test_err_version),
       cmocka_unit_test(test_err_type),
       cmocka_unit_test(test_err_dup_syn),
