@@ -651,9 +651,16 @@ def test_controller_refuses_foreign_relay(env):
     crt, key = env.issue("rogue", cn="relay", usage="server",
                          san="127.0.0.1", ca_dir=env.path("certs"),
                          ca_name="rogue-ca")
+    # The rogue trusts both CAs: its own certificate must chain to its
+    # fleet-ca.crt (or it refuses to start), and it takes our controller.
+    both = env.path("rogue-and-fleet-ca.crt")
+    with open(both, "wb") as f:
+        for part in (os.path.join(env.path("certs"), "rogue-ca.crt"),
+                     os.path.join(env.pki(), "fleet-ca.crt")):
+            with open(part, "rb") as g:
+                f.write(g.read())
     cfg = env.config_dir("rogue-cfg", {
-        "relay.crt": crt, "relay.key": key,
-        "fleet-ca.crt": os.path.join(env.pki(), "fleet-ca.crt")})
+        "relay.crt": crt, "relay.key": key, "fleet-ca.crt": both})
     crt2, key2 = env.issue("misnamed", cn="relay", usage="server",
                            san="relay.example")
     cfg2 = env.config_dir("misnamed-cfg", {
