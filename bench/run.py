@@ -38,6 +38,7 @@ Baselines: direct TCP, `ssh -W` through a private sshd, `openssl speed`.
 
   bench/run.py --build BUILD [--quick] [--rounds N] [--out DIR]
                [--wan-only | --no-wan | --forward-only]
+               [--baseline REV]   (this tree against REV: bench/baseline.py)
 
 Standard library only. Every process started here is stopped by PID.
 """
@@ -1114,7 +1115,15 @@ def main():
     ap.add_argument("--wan-paths", metavar="MBIT:MS,...",
                     help="WAN paths to run instead of all four, e.g. "
                     "1000:150 (rate in Mbit/s, round trip in ms)")
+    ap.add_argument("--baseline", metavar="REV",
+                    help="build git revision REV beside this tree and "
+                    "interleave the two relays and the Go relay, round "
+                    "by round (bench/baseline.py)")
     ns = ap.parse_args()
+    if ns.baseline:
+        sys.path.insert(0, HERE)
+        import baseline
+        return baseline.main(ns)
     b = None
     try:
         b = Bench(ns)
