@@ -135,11 +135,11 @@ int64_t mux_stream_write(mux_t *m, uint32_t id, const uint8_t *data,
   if(!len)
     return 0;
   n = len < s->send_window ? len : s->send_window;
-  /* The stream's share of the queue (MUX_STREAM_QUEUED_MAX). */
-  if(s->queued >= MUX_STREAM_QUEUED_MAX)
+  /* The stream's share of the queue (mux_set_stream_queue_max). */
+  if(s->queued >= m->stream_queue_max)
     n = 0;
-  else if(n > MUX_STREAM_QUEUED_MAX - s->queued)
-    n = MUX_STREAM_QUEUED_MAX - s->queued;
+  else if(n > m->stream_queue_max - s->queued)
+    n = m->stream_queue_max - s->queued;
   flags = mux_stream_take_ack(m, s);
   took = n ? mux_q_data(m, flags, s, data, n, &err) : 0;
   if(!took) {
@@ -177,7 +177,7 @@ static void grow_window(mux_t *m, mux_stream_t *s)
     return; /* fixed windows */
   if(!m->srtt || m->now - m->rtt_at > MUX_RTT_MAX_AGE_MS)
     mux_probe_rtt(m);
-  if(!m->srtt || s->window >= m->cfg.max_window ||
+  if(!m->srtt || s->window >= m->window_cap ||
      s->epoch_start == MUX_EPOCH_AT_FIRST_BYTE)
     return;
   elapsed = m->now - s->epoch_start;
@@ -190,8 +190,8 @@ static void grow_window(mux_t *m, mux_stream_t *s)
   bdp = 2 * (uint64_t)s->epoch_bytes * m->srtt / (elapsed ? elapsed : 1);
   if(bdp > want)
     want = bdp;
-  if(want > m->cfg.max_window)
-    want = m->cfg.max_window;
+  if(want > m->window_cap)
+    want = m->window_cap;
   room = m->cfg.window_budget - m->window_extra;
   if(want - s->window > room)
     want = s->window + room;
@@ -199,6 +199,19 @@ static void grow_window(mux_t *m, mux_stream_t *s)
   want = s->window + mux_ledger_take(m, (size_t)(want - s->window));
   m->window_extra += (size_t)(want - s->window);
   s->window = (uint32_t)want;
+}
+
+/* A window that grew before mux_set_window_cap() lowered the cap (a
+ * path found near only after a late first ping) comes back down: the
+ * peer's view shrinks as it sends, since no grant goes out until what
+ * it may send and what is held fit in the smaller window. */
+static void shrink_window(mux_t *m, mux_stream_t *s)
+{
+  uint32_t less = s->window - m->window_cap;
+  if(m->cfg.window_budget)
+    m->window_extra -= less;
+  mux_ledger_give(m, less);
+  s->window = m->window_cap;
 }
 
 int mux_stream_consumed(mux_t *m, uint32_t id, size_t n)
@@ -215,6 +228,8 @@ int mux_stream_consumed(mux_t *m, uint32_t id, size_t n)
   if(s->flags & MUX_S_RFIN)
     return 0; /* the peer sends nothing more: no grant needed */
   s->epoch_bytes += (uint32_t)n;
+  if(s->window > m->window_cap && m->cfg.window_budget)
+    shrink_window(m, s);
   /* Go's sendWindowUpdate: bring the peer's view back to the window
    * minus what is still held, once that is at least half the window. */
   if(s->held + (uint64_t)s->recv_window > s->window ||
@@ -304,10 +319,10 @@ int64_t mux_stream_write_room(const mux_t *m, uint32_t id)
   if(!s || (s->flags & MUX_S_LFIN))
     return BEACON_ECLOSED;
   room = s->send_window;
-  if(s->queued >= MUX_STREAM_QUEUED_MAX)
+  if(s->queued >= m->stream_queue_max)
     return 0;
-  if(room > MUX_STREAM_QUEUED_MAX - s->queued)
-    room = MUX_STREAM_QUEUED_MAX - s->queued;
+  if(room > m->stream_queue_max - s->queued)
+    room = m->stream_queue_max - s->queued;
   if(room > mux_q_room(m))
     room = mux_q_room(m);
   return (int64_t)room;
@@ -336,7 +351,7 @@ void mux_wake_writers(mux_t *m)
     for(i = 0; i < m->nslots && !m->dead && mux_q_room(m); i++) {
       mux_stream_t *s = m->slots[i];
       if(!s || !(s->flags & MUX_S_WANT_WRITE) || !s->send_window ||
-         s->queued >= MUX_STREAM_QUEUED_MAX)
+         s->queued >= m->stream_queue_max)
         continue;
       s->flags &= (uint8_t)~MUX_S_WANT_WRITE;
       fired = 1;
@@ -353,7 +368,7 @@ void mux_wake_writers(mux_t *m)
   for(i = 0; i < m->nslots; i++) {
     mux_stream_t *s = m->slots[i];
     if(s && (s->flags & MUX_S_WANT_WRITE) && s->send_window &&
-       s->queued < MUX_STREAM_QUEUED_MAX) {
+       s->queued < m->stream_queue_max) {
       m->out_blocked = 1;
       return;
     }

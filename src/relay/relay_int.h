@@ -59,6 +59,9 @@
  * the kernel's share (TUNNEL_NOTSENT_LOWAT): what waits here is already
  * in frame order, so it delays every stream's next frame. */
 #define RELAY_TUNNEL_HIGH_WATER (256 * 1024)
+/* The same on a path of microseconds (conn/path_marks.h), where it
+ * drains at once and a small mark only means more, smaller writes. */
+#define RELAY_TUNNEL_NEAR_HIGH_WATER (1024 * 1024)
 /* Mux output encrypted per step of a tunnel's flush. */
 #define RELAY_TUNNEL_FLUSH_SLICE (64 * 1024)
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conn/path_marks.h"
 #include "relay/stream_end.h"
 #include "target/result.h"
 
@@ -124,10 +125,17 @@ void stream_core_on_writable(stream_core_t *s)
 
 size_t stream_core_read_size(const stream_core_t *s, size_t min, size_t cap)
 {
-  int64_t room = s->mux_live ? mux_stream_write_room(s->tun->mux, s->id) : 0;
-  /* About what the mux takes now, so little is left over to copy and
-   * keep per stream. A closed window still reads a little, which is
-   * kept, and reading stops. */
+  mux_t *m = live_mux(s);
+  int64_t room = m ? mux_stream_write_room(m, s->id) : 0;
+  /* On a near path a whole buffer: what the mux cannot take yet waits
+   * in the stash for the next window update, which comes within
+   * microseconds; reading only the room costs a read and a stop/start
+   * of reading per update (a Go peer's come every 128 KiB). */
+  if(m && path_is_near(mux_rtt_min(m)))
+    return cap;
+  /* Elsewhere about what the mux takes now, so little is left over to
+   * copy and keep per stream. A closed window still reads a little,
+   * which is kept, and reading stops. */
   if(room < (int64_t)min)
     room = (int64_t)min;
   return (uint64_t)room < cap ? (size_t)room : cap;
