@@ -36,11 +36,11 @@
 #define PATH_FAR_NOTSENT_LOWAT TUNNEL_NOTSENT_LOWAT
 
 typedef struct path_marks {
-  size_t high_water;      /* ciphertext waiting before mux output stops
-                             being encrypted (conn_config_t) */
-  uint32_t stream_queue;  /* mux_set_stream_queue_max() */
-  int notsent_lowat;      /* TCP_NOTSENT_LOWAT; 0 = the system's default */
-  uint32_t max_window;    /* mux_set_window_cap() */
+  size_t high_water;     /* ciphertext waiting before mux output stops
+                            being encrypted (conn_config_t) */
+  uint32_t stream_queue; /* mux_set_stream_queue_max() */
+  int notsent_lowat;     /* TCP_NOTSENT_LOWAT; 0 = the system's default */
+  uint32_t max_window;   /* mux_set_window_cap() */
 } path_marks_t;
 
 /* 1 when rtt_ms (the mux's smallest ping round trip, 0 = unknown) is a

@@ -120,6 +120,7 @@ struct mux {
   size_t window_extra;  /* sum over streams of window - initial window */
   uint64_t srtt;        /* smoothed ping round trip, ms; 0 = none yet */
   uint64_t rtt_at;      /* when srtt was last updated */
+  uint32_t seed_window; /* largest window auto-tuning granted a stream */
   uint64_t rtt_min;     /* smallest ping round trip, ms; 0 = none yet */
   uint32_t rtt_samples; /* ping answers timed */
 

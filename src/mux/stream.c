@@ -77,6 +77,40 @@ static void give_back_ack(mux_t *m, mux_stream_t *s, uint16_t flags)
   }
 }
 
+/* A new stream's window starts where the session's last grown window got
+ * to (seed_window): a tunnel that moved bulk across this path knows its
+ * bandwidth-delay product, so later streams skip the ramp. At most a
+ * quarter of the budget left, so a burst of new streams cannot take it
+ * all. Returns the delta its SYN or ACK announces (0: no seed). */
+static uint32_t seed_window(mux_t *m, mux_stream_t *s)
+{
+  uint64_t want = m->seed_window;
+  size_t room;
+  if(!m->cfg.window_budget)
+    return 0;
+  if(want > m->window_cap)
+    want = m->window_cap;
+  room = (m->cfg.window_budget - m->window_extra) / 4;
+  if(want <= s->window)
+    return 0;
+  if(want - s->window > room)
+    want = s->window + room;
+  want = s->window + mux_ledger_take(m, (size_t)(want - s->window));
+  uint32_t delta = (uint32_t)(want - s->window);
+  m->window_extra += delta;
+  s->window += delta;
+  s->recv_window += delta;
+  return delta;
+}
+
+static void unseed_window(mux_t *m, mux_stream_t *s, uint32_t delta)
+{
+  m->window_extra -= delta;
+  mux_ledger_give(m, delta);
+  s->window -= delta;
+  s->recv_window -= delta;
+}
+
 static mux_stream_t *live(const mux_t *m, uint32_t id)
 {
   if(m->dead)
@@ -97,8 +131,10 @@ int64_t mux_open(mux_t *m, void *stream_ud)
   s = mux_stream_new(m, id, MUX_S_LOCAL, stream_ud);
   if(!s)
     return BEACON_ENOMEM;
-  /* Go opens with a Window Update carrying SYN and delta 0. */
-  if(mux_q_frame(m, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, id, 0)) {
+  /* Go opens with a Window Update carrying SYN and the window beyond
+   * 256 KiB it grants (0 for its default window). */
+  if(mux_q_frame(m, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, id,
+                 seed_window(m, s))) {
     mux_stream_drop(m, s, 0);
     return BEACON_ENOMEM;
   }
@@ -115,8 +151,10 @@ int mux_stream_ack(mux_t *m, uint32_t id)
   flags = mux_stream_take_ack(m, s);
   if(!flags)
     return 0;
-  if(mux_q_frame(m, MUX_TYPE_WINDOW_UPDATE, flags, id, 0)) {
+  uint32_t delta = seed_window(m, s);
+  if(mux_q_frame(m, MUX_TYPE_WINDOW_UPDATE, flags, id, delta)) {
     give_back_ack(m, s, flags);
+    unseed_window(m, s, delta);
     return BEACON_ENOMEM;
   }
   return 0;
@@ -199,6 +237,8 @@ static void grow_window(mux_t *m, mux_stream_t *s)
   want = s->window + mux_ledger_take(m, (size_t)(want - s->window));
   m->window_extra += (size_t)(want - s->window);
   s->window = (uint32_t)want;
+  if(s->window > m->seed_window)
+    m->seed_window = s->window;
 }
 
 /* A window that grew before mux_set_window_cap() lowered the cap (a

@@ -556,6 +556,48 @@ static void test_autotune_window_cap(void **state)
   fx_free(f);
 }
 
+/* A stream opened after another grew starts at that window: the ACK
+ * (or SYN) announces the rest, within a quarter of the budget left. */
+static void test_autotune_seeds_new_streams(void **state)
+{
+  mux_config_t cfg;
+  fx_t *f;
+  mux_config_default(&cfg);
+  f = tuned_stream(&cfg);
+  mux_now(f->m, 1060);
+  feed_data(f, 128 * 1024);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 128 * 1024), 0);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 896 * 1024);
+  out_none(f);
+  feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 3, 0, NULL, 0);
+  assert_int_equal(mux_stream_ack(f->m, 3), 0);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_ACK, 3, 768 * 1024);
+  out_none(f);
+  assert_int_equal(mux_stream_recv_window(f->m, 3), 1024 * 1024);
+  assert_int_equal(mux_window_extra(f->m), 2 * 768 * 1024);
+  /* The peer may send the whole seeded window at once. */
+  {
+    static uint8_t buf[4096];
+    for(int i = 0; i < 256; i++)
+      feed_ok(f, MUX_TYPE_DATA, 0, 3, sizeof(buf), buf, sizeof(buf));
+    assert_false(mux_is_dead(f->m));
+  }
+  /* With little budget left, a quarter of it. */
+  mux_config_default(&cfg);
+  fx_free(f);
+  cfg.window_budget = 1024 * 1024;
+  f = tuned_stream(&cfg);
+  mux_now(f->m, 1060);
+  feed_data(f, 128 * 1024);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 128 * 1024), 0);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 896 * 1024);
+  out_none(f);
+  feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 3, 0, NULL, 0);
+  assert_int_equal(mux_stream_ack(f->m, 3), 0);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_ACK, 3, 64 * 1024);
+  fx_free(f);
+}
+
 static void test_autotune_slow_consumer(void **state)
 {
   mux_config_t cfg;
@@ -1524,6 +1566,7 @@ int main(void)
       cmocka_unit_test(test_autotune_grows),
       cmocka_unit_test(test_autotune_ramps),
       cmocka_unit_test(test_autotune_window_cap),
+      cmocka_unit_test(test_autotune_seeds_new_streams),
       cmocka_unit_test(test_autotune_slow_consumer),
       cmocka_unit_test(test_autotune_limits),
       cmocka_unit_test(test_ledger_limits_growth),
