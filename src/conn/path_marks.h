@@ -30,7 +30,7 @@
  * of microseconds: every epoch looks fast and the window would grow to
  * max_window, to be filled faster than the local end drains it and
  * copied aside. 1 MiB still moves 500 MB/s at 2 ms. */
-#define PATH_NEAR_MAX_WINDOW (1024u * 1024u)
+#define PATH_NEAR_MAX_WINDOW (256u * 1024u)
 /* Far: the kernel keeps at most this much unsent on a tunnel socket
  * (what tunnel_socket_tune() sets before the round trip is known). */
 #define PATH_FAR_NOTSENT_LOWAT TUNNEL_NOTSENT_LOWAT

@@ -296,6 +296,10 @@ uint32_t mux_reset_code(const mux_t *m);
 /* Replace the stream's user pointer. */
 BEACON_MUST_USE int mux_stream_set_user(mux_t *m, uint32_t id,
                                         void *stream_ud);
+/* Asks for on_writable once mux_stream_write() would take something, as
+ * a short write does: for a caller that saw mux_stream_write_room()
+ * at 0 and wrote nothing. 0 or BEACON_ECLOSED. */
+BEACON_MUST_USE int mux_stream_want_write(mux_t *m, uint32_t id);
 /* Bytes the peer's window still allows on this stream, or an error. */
 int64_t mux_stream_send_window(const mux_t *m, uint32_t id);
 /* Payload bytes mux_stream_write() would take now: the peer's window,

@@ -194,6 +194,17 @@ int64_t mux_stream_write(mux_t *m, uint32_t id, const uint8_t *data,
   return (int64_t)took;
 }
 
+int mux_stream_want_write(mux_t *m, uint32_t id)
+{
+  mux_stream_t *s = live(m, id);
+  if(!s || (s->flags & MUX_S_LFIN))
+    return BEACON_ECLOSED;
+  s->flags |= MUX_S_WANT_WRITE;
+  if(!mux_q_room(m))
+    m->out_blocked = 1;
+  return 0;
+}
+
 /* Auto-tuning at a grant (the scheme of quic-go and libp2p's yamux):
  * the epoch since the last grant consumed epoch_bytes of a window in
  * `elapsed`. At the full rate the window allows, a whole window takes

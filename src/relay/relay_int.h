@@ -45,8 +45,6 @@
  * mux still cannot take is copied aside, at most a window's worth):
  * one read fills several frames instead of one per syscall. */
 #define RELAY_TARGET_READ (256 * 1024)
-/* The least a target read asks for, even when the mux has no room. */
-#define RELAY_TARGET_READ_MIN (16 * 1024)
 /* Reads from a tunnel and the plaintext fed to one mux_recv(): larger
  * than the 64 KiB frames controllers send, so a bulk upload is not cut
  * into a frame's worth per syscall and a frame's tail is not written to

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conn/path_marks.h"
 #include "relay/stream_end.h"
 #include "target/result.h"
 
@@ -123,22 +122,28 @@ void stream_core_on_writable(stream_core_t *s)
   start_reading(s);
 }
 
-size_t stream_core_read_size(const stream_core_t *s, size_t min, size_t cap)
+size_t stream_core_read_size(const stream_core_t *s, size_t cap)
 {
   mux_t *m = live_mux(s);
   int64_t room = m ? mux_stream_write_room(m, s->id) : 0;
-  /* On a near path a whole buffer: what the mux cannot take yet waits
-   * in the stash for the next window update, which comes within
-   * microseconds; reading only the room costs a read and a stop/start
-   * of reading per update (a Go peer's come every 128 KiB). */
-  if(m && path_is_near(mux_rtt_min(m)))
-    return cap;
-  /* Elsewhere about what the mux takes now, so little is left over to
-   * copy and keep per stream. A closed window still reads a little,
-   * which is kept, and reading stops. */
-  if(room < (int64_t)min)
-    room = (int64_t)min;
+  /* What the mux takes now: nothing is left over to copy aside and keep
+   * per stream. No room: no read (stream_core_on_target_full). */
+  if(room <= 0)
+    return 0;
   return (uint64_t)room < cap ? (size_t)room : cap;
+}
+
+void stream_core_on_target_full(stream_core_t *s)
+{
+  mux_t *m = live_mux(s);
+  if(s->state != STREAM_OPEN)
+    return;
+  /* on_writable starts reading again. */
+  if(!m || mux_stream_want_write(m, s->id)) {
+    stream_core_abort(s, STREAM_OUTCOME_RESET, NULL);
+    return;
+  }
+  set_reading(s, 0);
 }
 
 /* ---- the dial ---- */
