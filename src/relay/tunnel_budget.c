@@ -55,8 +55,8 @@ stream_quota_t relay_tunnel_quota(relay_tunnel_t *t)
 
 /* The ciphertext queued for the controller (TLS's queue and the writes
  * in flight, bounded by RELAY_TUNNEL_HIGH_WATER, or its NEAR_ mark on a
- * near path) is charged as it
- * changes: it is memory the controller makes the relay hold. */
+ * near path) is charged as it changes: it is memory the controller
+ * makes the relay hold. */
 void relay_tunnel_charge_tls(relay_tunnel_t *t)
 {
   if(!t->budget.b)
