@@ -8,7 +8,8 @@
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60)
 #   make coverage   line coverage of the protocol cores (gcovr)
 #   make tsan       ThreadSanitizer over the library and relay tests
-#   make bench      benchmarks (not part of make test)
+#   make bench      benchmarks (not part of make test); BASELINE=REV
+#                   interleaves this tree with revision REV built beside it
 #   make soak       long-running reliability runs (not part of make test)
 #   make hostile    attacks on a relay on loopback, one table (bench/
 #                   hostile.py; not part of make test); HOSTILE_ARGS=
@@ -104,7 +105,8 @@ coverage: deps
 
 bench: build
 	@sh scripts/install-deps bench
-	python3 bench/run.py --build $(BUILD) $(BENCH_ARGS)
+	python3 bench/run.py --build $(BUILD) \
+		$(if $(BASELINE),--baseline $(BASELINE)) $(BENCH_ARGS)
 
 soak: build
 	cd $(BUILD) && ctest --output-on-failure -L soak

@@ -39,6 +39,7 @@ Baselines: direct TCP, `ssh -W` through a private sshd, `openssl speed`.
   bench/run.py --build BUILD [--quick] [--rounds N] [--out DIR]
                [--wan-only | --no-wan | --forward-only]
                [--loss-only | --no-loss] [--loss-paths R:RTT:LOSS,...]
+               [--baseline REV]   (this tree against REV: bench/baseline.py)
 
 Loss rows (bench/lossbench.py; `--loss-only` runs just those): one
 stream across a packet-level path with random loss (tests/tools/netlab,
@@ -1151,7 +1152,15 @@ def main():
                     "a download")
     ap.add_argument("--loss-cap", type=int, default=0,
                     help="seconds per loss-row transfer (default 10)")
+    ap.add_argument("--baseline", metavar="REV",
+                    help="build git revision REV beside this tree and "
+                    "interleave the two relays and the Go relay, round "
+                    "by round (bench/baseline.py)")
     ns = ap.parse_args()
+    if ns.baseline:
+        sys.path.insert(0, HERE)
+        import baseline
+        return baseline.main(ns)
     b = None
     try:
         b = Bench(ns)

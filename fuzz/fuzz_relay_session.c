@@ -464,8 +464,11 @@ static void event(relay_t *r, unsigned ev)
   case 4: /* the target sends, while it is read */
     if(!(s = pick(r, is_reading)))
       break;
-    n = stream_core_read_size(&s->core, 1 + take(r) % 64, sizeof(pattern));
-    stream_core_on_target_read(&s->core, pattern, n);
+    n = stream_core_read_size(&s->core, 1 + take(r) % sizeof(pattern));
+    if(n)
+      stream_core_on_target_read(&s->core, pattern, n);
+    else
+      stream_core_on_target_full(&s->core);
     break;
   case 5: /* target EOF */
     if((s = pick(r, is_reading)))

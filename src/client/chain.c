@@ -383,6 +383,7 @@ static int hop_start_tls(client_hop_t *h)
   /* Hop 0 queues on its socket; an inner hop encrypts one slice at a
    * time into its carrier stream. */
   cc.high_water = h->index ? CLIENT_CHUNK : CLIENT_HIGH_WATER;
+  cc.near_high_water = h->index ? 0 : CLIENT_NEAR_HIGH_WATER;
   cc.flush_slice = CLIENT_CHUNK;
   cc.plain_cap = CLIENT_PLAIN;
   cc.keep_mux_on_close = 1; /* teardown ends the streams */

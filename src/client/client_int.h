@@ -54,6 +54,10 @@
 /* Ciphertext queued on hop 0's socket before mux output stops being
  * encrypted (the mux queue then fills and streams stop reading). */
 #define CLIENT_HIGH_WATER (256 * 1024)
+/* The same on a path of microseconds (conn/path_marks.h). */
+#define CLIENT_NEAR_HIGH_WATER (1024 * 1024)
+/* Capacity asked for a local pipe (stdin, stdout of beacon connect). */
+#define CLIENT_PIPE_SIZE (1024 * 1024)
 /* Slice moved at once: local reads, TLS input, inner-hop ciphertext. */
 #define CLIENT_CHUNK (64 * 1024)
 /* Reads from the relay, and the plaintext one mux_recv() gets: larger

@@ -18,9 +18,11 @@
  *   RST (or the tunnel dying) closes the local end with SO_LINGER {1, 0}:
  *     the kernel sends RST and the caller reads ECONNRESET.
  */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client/req.h"
@@ -284,6 +286,22 @@ static void start_reading(client_stream_t *p)
 
 /* Wraps fd (a socket or a pipe) in h. On failure the handle, if it was
  * initialised, is closed again and fd stays the caller's. */
+/* A pipe's default 64 KiB means a context switch per 64 KiB between
+ * us and the program at its other end (beacon connect's stdin and
+ * stdout): ask for CLIENT_PIPE_SIZE. Best effort: the system's
+ * pipe-max-size may refuse. */
+static void widen_pipe(int fd)
+{
+#ifdef F_SETPIPE_SZ
+  struct stat st;
+  if(fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) &&
+     fcntl(fd, F_GETPIPE_SZ) < CLIENT_PIPE_SIZE)
+    (void)fcntl(fd, F_SETPIPE_SZ, CLIENT_PIPE_SIZE);
+#else
+  (void)fd;
+#endif
+}
+
 static int adopt(client_stream_t *p, client_local_t *h, int fd)
 {
   uv_loop_t *loop = &p->t->loop;
@@ -291,9 +309,10 @@ static int adopt(client_stream_t *p, client_local_t *h, int fd)
   int rc;
   if(type == UV_TCP)
     rc = uv_tcp_init(loop, &h->tcp);
-  else if(type == UV_NAMED_PIPE)
+  else if(type == UV_NAMED_PIPE) {
+    widen_pipe(fd);
     rc = uv_pipe_init(loop, &h->pipe, 0);
-  else
+  } else
     return BEACON_EINVAL;
   if(rc)
     return error_from_os(rc);

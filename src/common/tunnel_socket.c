@@ -20,3 +20,13 @@ int tunnel_socket_tune(int fd, const char *congestion)
 #endif
   return congestion_apply(fd, congestion);
 }
+
+void tunnel_socket_set_notsent_lowat(int fd, int bytes)
+{
+#ifdef TCP_NOTSENT_LOWAT
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &bytes, sizeof(bytes));
+#else
+  (void)fd;
+  (void)bytes;
+#endif
+}

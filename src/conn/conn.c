@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "beacon/beacon.h"
+#include "conn/path_marks.h"
 
 #define DEFAULT_HIGH_WATER (1024 * 1024)
 #define DEFAULT_FLUSH_SLICE (64 * 1024)
@@ -29,6 +30,10 @@ struct conn {
   size_t queued;          /* ciphertext in the adapter's writes */
   int was_waiting;
   int in_recv;
+  uint64_t marks_rtt; /* the round trip the marks were chosen for */
+  int lowat;          /* TCP_NOTSENT_LOWAT the marks want */
+  int lowat_changed;  /* not yet taken by the adapter */
+  size_t far_high_water;
 };
 
 static const char *const reason_names[CONN_CLOSE_REASON_COUNT] = {
@@ -81,6 +86,7 @@ conn_t *conn_new(const conn_config_t *cfg, tls_ctx_t *ctx,
   c->cfg = *cfg;
   if(!c->cfg.high_water)
     c->cfg.high_water = DEFAULT_HIGH_WATER;
+  c->lowat = PATH_FAR_NOTSENT_LOWAT;
   if(!c->cfg.flush_slice)
     c->cfg.flush_slice = DEFAULT_FLUSH_SLICE;
   if(!c->cfg.plain_cap)
@@ -300,6 +306,41 @@ static int come_up(conn_t *c)
   return c->state == CONN_UP ? 0 : BEACON_ECLOSED;
 }
 
+/* A new round trip may move the session to the other marks
+ * (path_marks.h): the smallest of the first few pings, since one ping
+ * answered late on a busy machine must not make loopback look far. */
+static void update_marks(conn_t *c)
+{
+  path_marks_t pm;
+  uint64_t rtt = mux_rtt_min(c->mux);
+  if(!c->cfg.near_high_water)
+    return;
+  if(mux_rtt_samples(c->mux) < PATH_RTT_SAMPLES && !path_is_near(rtt))
+    mux_measure_rtt(c->mux);
+  if(rtt == c->marks_rtt)
+    return;
+  if(!c->far_high_water)
+    c->far_high_water = c->cfg.high_water;
+  c->marks_rtt = rtt;
+  path_marks_for(&pm, rtt, c->far_high_water, c->cfg.near_high_water);
+  c->cfg.high_water = pm.high_water;
+  mux_set_stream_queue_max(c->mux, pm.stream_queue);
+  mux_set_window_cap(c->mux, pm.max_window);
+  if(pm.notsent_lowat != c->lowat) {
+    c->lowat = pm.notsent_lowat;
+    c->lowat_changed = 1;
+  }
+}
+
+int conn_take_notsent_lowat(conn_t *c, int *bytes)
+{
+  if(!c->lowat_changed)
+    return 0;
+  c->lowat_changed = 0;
+  *bytes = c->lowat;
+  return 1;
+}
+
 /* Decrypts and feeds the mux everything buffered, several TLS records
  * per mux_recv() so a stream's frames arrive together. */
 static int pump_plaintext(conn_t *c)
@@ -329,6 +370,7 @@ static int pump_plaintext(conn_t *c)
       }
       if(c->state != CONN_UP)
         return BEACON_ECLOSED;
+      update_marks(c);
     }
     if(n == BEACON_EAGAIN)
       return 0;

@@ -124,6 +124,11 @@ typedef struct conn_config {
   uint64_t write_timeout_ms;     /* stall and closing linger; 0 = none */
   size_t high_water;             /* waiting ciphertext above which no more
                                     mux output is encrypted; 0 = 1 MiB */
+  size_t near_high_water;        /* high_water while the mux's round trip
+                                    is a near path's (path_marks.h), which
+                                    also sets the stream queue share and
+                                    the socket's unsent bytes; 0 = fixed
+                                    marks */
   size_t read_high_water;        /* waiting ciphertext above which
                                     conn_want_read() says stop; 0 = never */
   size_t flush_slice;            /* mux bytes per TLS write; 0 = 64 KiB */
@@ -183,6 +188,10 @@ size_t conn_queued(const conn_t *c);
 size_t conn_waiting(const conn_t *c);
 /* Mux output not yet encrypted. */
 size_t conn_unencrypted(const conn_t *c);
+/* 1 when the marks (conn_config_t near_high_water) want a new
+ * TCP_NOTSENT_LOWAT on the socket since the last call: *bytes, 0 for
+ * the system's default. The adapter sets it (tunnel_socket.h). */
+int conn_take_notsent_lowat(conn_t *c, int *bytes);
 /* 1 while conn_flush() would encrypt more (below high_water). */
 int conn_want_flush(const conn_t *c);
 /* 1 while the adapter should read the transport: not closing, and

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/tunnel_socket.h"
 
 /* Smallest buffer allocated: small writes still get one worth keeping. */
 #define CONN_WCHUNK_MIN (32 * 1024)
@@ -81,6 +82,12 @@ int conn_uv_write(conn_t *conn, uv_stream_t *sock, conn_wpool_t *pool,
                   conn_uv_written_cb cb, void *owner)
 {
   const uint8_t *p;
+  int lowat;
+  if(conn_take_notsent_lowat(conn, &lowat)) {
+    uv_os_fd_t fd;
+    if(uv_fileno((uv_handle_t *)sock, &fd) == 0)
+      tunnel_socket_set_notsent_lowat(fd, lowat);
+  }
   size_t out = conn_pending(conn, &p);
   if(!out)
     return 0;

@@ -38,9 +38,11 @@
 #define MUX_HEADER_SIZE 12
 #define MUX_INITIAL_WINDOW (256u * 1024u)
 /* Unsent Data bytes (headers included) one stream may have in the
- * queue: two full frames. The queue is first in, first out, so this is
- * what a new stream's first frame waits behind per busy stream: a bulk
- * transfer cannot put a megabyte ahead of a 64-byte request. */
+ * queue by default: two full frames. The queue is first in, first out,
+ * so this is what a new stream's first frame waits behind per busy
+ * stream: a bulk transfer cannot put a megabyte ahead of a 64-byte
+ * request. mux_set_stream_queue_max() changes it per session (a path of
+ * microseconds drains more at once, conn/path_marks.h). */
 #define MUX_STREAM_QUEUED_MAX (2u * (65536u + 12u))
 /* Receive-window auto-tuning defaults (mux_config_t). */
 #define MUX_DEFAULT_MAX_WINDOW (32u * 1024u * 1024u)
@@ -229,9 +231,21 @@ void mux_now(mux_t *m, uint64_t now);
 void mux_measure_rtt(mux_t *m);
 /* Smoothed round-trip time from ping answers (ms); 0 before the first. */
 uint64_t mux_rtt(const mux_t *m);
+/* The smallest ping round trip seen (ms, 0 = none yet): the path's own,
+ * without the queueing and scheduling delays that only ever add. */
+uint64_t mux_rtt_min(const mux_t *m);
+/* Ping answers timed so far. */
+uint32_t mux_rtt_samples(const mux_t *m);
 /* Bytes of receive window granted beyond the initial 256 KiB per stream,
  * over all live streams (at most window_budget). */
 size_t mux_window_extra(const mux_t *m);
+/* Caps each stream's unsent Data bytes in the queue (headers included;
+ * at least one full frame). */
+void mux_set_stream_queue_max(mux_t *m, uint32_t bytes);
+/* Auto-tuning grows no receive window beyond bytes (between the initial
+ * window and max_window; UINT32_MAX = max_window). Windows already
+ * larger stay. */
+void mux_set_window_cap(mux_t *m, uint32_t bytes);
 /* A stream's current receive window (what auto-tuning grew it to). */
 int64_t mux_stream_recv_window(const mux_t *m, uint32_t id);
 
@@ -290,6 +304,10 @@ uint32_t mux_reset_code(const mux_t *m);
 /* Replace the stream's user pointer. */
 BEACON_MUST_USE int mux_stream_set_user(mux_t *m, uint32_t id,
                                         void *stream_ud);
+/* Asks for on_writable once mux_stream_write() would take something, as
+ * a short write does: for a caller that saw mux_stream_write_room()
+ * at 0 and wrote nothing. 0 or BEACON_ECLOSED. */
+BEACON_MUST_USE int mux_stream_want_write(mux_t *m, uint32_t id);
 /* Bytes the peer's window still allows on this stream, or an error. */
 int64_t mux_stream_send_window(const mux_t *m, uint32_t id);
 /* Payload bytes mux_stream_write() would take now: the peer's window,

@@ -104,9 +104,11 @@ struct mux {
   uint8_t prio[MUX_PRIO_FRAMES * MUX_HEADER_SIZE];
   uint32_t prio_head;
   uint32_t prio_tail;
-  int out_blocked;  /* a write was cut short by max_outbuf */
-  int wake_streams; /* a capped stream's queued bytes went out */
-  int pend_prio;    /* mux_pending() last returned the prio frames */
+  int out_blocked;           /* a write was cut short by max_outbuf */
+  uint32_t stream_queue_max; /* unsent Data bytes one stream may queue */
+  uint32_t window_cap;       /* auto-tuning grows no window beyond it */
+  int wake_streams;          /* a capped stream's queued bytes went out */
+  int pend_prio;             /* mux_pending() last returned the prio frames */
 
   /* session state */
   int dead;
@@ -115,9 +117,12 @@ struct mux {
   int go_away_recv;
 
   /* receive-window auto-tuning */
-  size_t window_extra; /* sum over streams of window - initial window */
-  uint64_t srtt;       /* smoothed ping round trip, ms; 0 = none yet */
-  uint64_t rtt_at;     /* when srtt was last updated */
+  size_t window_extra;  /* sum over streams of window - initial window */
+  uint64_t srtt;        /* smoothed ping round trip, ms; 0 = none yet */
+  uint64_t rtt_at;      /* when srtt was last updated */
+  uint32_t seed_window; /* largest window auto-tuning granted a stream */
+  uint64_t rtt_min;     /* smallest ping round trip, ms; 0 = none yet */
+  uint32_t rtt_samples; /* ping answers timed */
 
   /* keep-alive */
   uint64_t now;

@@ -175,7 +175,7 @@ size_t mux_pending_total(const mux_t *m)
 }
 
 /* Frames of c that left completely give their stream its queue share
- * back (mux_stream_write caps it at MUX_STREAM_QUEUED_MAX). */
+ * back (mux_stream_write caps it at stream_queue_max). */
 static void credit_sent(mux_t *m, mux_chunk_t *c)
 {
   while(c->sent + MUX_HEADER_SIZE <= c->head) {
@@ -191,7 +191,7 @@ static void credit_sent(mux_t *m, mux_chunk_t *c)
     if(h.type != MUX_TYPE_DATA || !(s = mux_table_get(m, h.stream_id)))
       continue;
     s->queued -= size < s->queued ? size : s->queued;
-    if((s->flags & MUX_S_WANT_WRITE) && s->queued <= MUX_STREAM_QUEUED_MAX / 2)
+    if((s->flags & MUX_S_WANT_WRITE) && s->queued <= m->stream_queue_max / 2)
       m->wake_streams = 1;
   }
 }

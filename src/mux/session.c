@@ -68,6 +68,8 @@ mux_t *mux_new(const mux_config_t *cfg, const mux_callbacks_t *cb, void *ud,
   if(cb)
     m->cb = *cb;
   m->ud = ud;
+  m->stream_queue_max = MUX_STREAM_QUEUED_MAX;
+  m->window_cap = m->cfg.max_window;
   m->next_id = c.is_client ? 1 : 2;
   m->now = now;
   m->next_ping = now + c.keepalive_ms;
@@ -298,6 +300,10 @@ static int ping_frame(mux_t *m, const mux_header_t *h)
     if(!rtt)
       rtt = 1;
     m->srtt = m->srtt ? (7 * m->srtt + rtt + 4) / 8 : rtt;
+    if(!m->rtt_min || rtt < m->rtt_min)
+      m->rtt_min = rtt;
+    if(m->rtt_samples < UINT32_MAX)
+      m->rtt_samples++;
     m->rtt_at = m->now;
     if(m->cb.on_ping_ack)
       m->cb.on_ping_ack(m, h->length, rtt, m->ud);
@@ -429,6 +435,22 @@ void mux_measure_rtt(mux_t *m)
     mux_probe_rtt(m);
 }
 
+void mux_set_stream_queue_max(mux_t *m, uint32_t bytes)
+{
+  /* A stream must be able to queue one full frame. A raised cap frees
+   * capped writers as their queued frames leave (credit_sent). */
+  if(bytes < MUX_STREAM_QUEUED_MAX / 2)
+    bytes = MUX_STREAM_QUEUED_MAX / 2;
+  m->stream_queue_max = bytes;
+}
+
+void mux_set_window_cap(mux_t *m, uint32_t bytes)
+{
+  if(bytes > m->cfg.max_window)
+    bytes = m->cfg.max_window;
+  m->window_cap = bytes < MUX_INITIAL_WINDOW ? MUX_INITIAL_WINDOW : bytes;
+}
+
 void mux_now(mux_t *m, uint64_t now)
 {
   if(now > m->now)
@@ -438,6 +460,16 @@ void mux_now(mux_t *m, uint64_t now)
 uint64_t mux_rtt(const mux_t *m)
 {
   return m->srtt;
+}
+
+uint64_t mux_rtt_min(const mux_t *m)
+{
+  return m->rtt_min;
+}
+
+uint32_t mux_rtt_samples(const mux_t *m)
+{
+  return m->rtt_samples;
 }
 
 size_t mux_window_extra(const mux_t *m)

@@ -76,6 +76,41 @@ static void give_back_ack(mux_t *m, mux_stream_t *s, uint16_t flags)
   }
 }
 
+/* A new stream's window starts where the session's last grown window got
+ * to (seed_window): a tunnel that moved bulk across this path knows its
+ * bandwidth-delay product, so later streams skip the ramp. At most a
+ * quarter of the budget left, so a burst of new streams cannot take it
+ * all. Returns the delta its SYN or ACK announces (0: no seed). */
+static uint32_t seed_window(mux_t *m, mux_stream_t *s)
+{
+  uint64_t want = m->seed_window;
+  size_t room;
+  if(!m->cfg.window_budget)
+    return 0;
+  if(want > m->window_cap)
+    want = m->window_cap;
+  room = (m->cfg.window_budget - m->window_extra) / 4;
+  if(want <= s->window)
+    return 0;
+  if(want - s->window > room)
+    want = s->window + room;
+  /* Windows are credit, not charged: the relay-wide ledger only says
+   * how much may be promised now (mux.h). */
+  want = s->window + mux_ledger_room(m, (size_t)(want - s->window));
+  uint32_t delta = (uint32_t)(want - s->window);
+  m->window_extra += delta;
+  s->window += delta;
+  s->recv_window += delta;
+  return delta;
+}
+
+static void unseed_window(mux_t *m, mux_stream_t *s, uint32_t delta)
+{
+  m->window_extra -= delta;
+  s->window -= delta;
+  s->recv_window -= delta;
+}
+
 static mux_stream_t *live(const mux_t *m, uint32_t id)
 {
   if(m->dead)
@@ -96,8 +131,10 @@ int64_t mux_open(mux_t *m, void *stream_ud)
   s = mux_stream_new(m, id, MUX_S_LOCAL, stream_ud);
   if(!s)
     return BEACON_ENOMEM;
-  /* Go opens with a Window Update carrying SYN and delta 0. */
-  if(mux_q_frame(m, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, id, 0)) {
+  /* Go opens with a Window Update carrying SYN and the window beyond
+   * 256 KiB it grants (0 for its default window). */
+  if(mux_q_frame(m, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, id,
+                 seed_window(m, s))) {
     mux_stream_drop(m, s, 0);
     return BEACON_ENOMEM;
   }
@@ -114,8 +151,10 @@ int mux_stream_ack(mux_t *m, uint32_t id)
   flags = mux_stream_take_ack(m, s);
   if(!flags)
     return 0;
-  if(mux_q_frame(m, MUX_TYPE_WINDOW_UPDATE, flags, id, 0)) {
+  uint32_t delta = seed_window(m, s);
+  if(mux_q_frame(m, MUX_TYPE_WINDOW_UPDATE, flags, id, delta)) {
     give_back_ack(m, s, flags);
+    unseed_window(m, s, delta);
     return BEACON_ENOMEM;
   }
   return 0;
@@ -134,11 +173,11 @@ int64_t mux_stream_write(mux_t *m, uint32_t id, const uint8_t *data,
   if(!len)
     return 0;
   n = len < s->send_window ? len : s->send_window;
-  /* The stream's share of the queue (MUX_STREAM_QUEUED_MAX). */
-  if(s->queued >= MUX_STREAM_QUEUED_MAX)
+  /* The stream's share of the queue (mux_set_stream_queue_max). */
+  if(s->queued >= m->stream_queue_max)
     n = 0;
-  else if(n > MUX_STREAM_QUEUED_MAX - s->queued)
-    n = MUX_STREAM_QUEUED_MAX - s->queued;
+  else if(n > m->stream_queue_max - s->queued)
+    n = m->stream_queue_max - s->queued;
   flags = mux_stream_take_ack(m, s);
   took = n ? mux_q_data(m, flags, s, data, n, &err) : 0;
   if(!took) {
@@ -153,6 +192,17 @@ int64_t mux_stream_write(mux_t *m, uint32_t id, const uint8_t *data,
       m->out_blocked = 1;
   }
   return (int64_t)took;
+}
+
+int mux_stream_want_write(mux_t *m, uint32_t id)
+{
+  mux_stream_t *s = live(m, id);
+  if(!s || (s->flags & MUX_S_LFIN))
+    return BEACON_ECLOSED;
+  s->flags |= MUX_S_WANT_WRITE;
+  if(!mux_q_room(m))
+    m->out_blocked = 1;
+  return 0;
 }
 
 /* Auto-tuning at a grant (the scheme of quic-go and libp2p's yamux):
@@ -176,7 +226,7 @@ static void grow_window(mux_t *m, mux_stream_t *s)
     return; /* fixed windows */
   if(!m->srtt || m->now - m->rtt_at > MUX_RTT_MAX_AGE_MS)
     mux_probe_rtt(m);
-  if(!m->srtt || s->window >= m->cfg.max_window ||
+  if(!m->srtt || s->window >= m->window_cap ||
      s->epoch_start == MUX_EPOCH_AT_FIRST_BYTE)
     return;
   elapsed = m->now - s->epoch_start;
@@ -189,8 +239,8 @@ static void grow_window(mux_t *m, mux_stream_t *s)
   bdp = 2 * (uint64_t)s->epoch_bytes * m->srtt / (elapsed ? elapsed : 1);
   if(bdp > want)
     want = bdp;
-  if(want > m->cfg.max_window)
-    want = m->cfg.max_window;
+  if(want > m->window_cap)
+    want = m->window_cap;
   room = m->cfg.window_budget - m->window_extra;
   if(want - s->window > room)
     want = s->window + room;
@@ -198,6 +248,20 @@ static void grow_window(mux_t *m, mux_stream_t *s)
   want = s->window + mux_ledger_room(m, (size_t)(want - s->window));
   m->window_extra += (size_t)(want - s->window);
   s->window = (uint32_t)want;
+  if(s->window > m->seed_window)
+    m->seed_window = s->window;
+}
+
+/* A window that grew before mux_set_window_cap() lowered the cap (a
+ * path found near only after a late first ping) comes back down: the
+ * peer's view shrinks as it sends, since no grant goes out until what
+ * it may send and what is held fit in the smaller window. */
+static void shrink_window(mux_t *m, mux_stream_t *s)
+{
+  uint32_t less = s->window - m->window_cap;
+  if(m->cfg.window_budget)
+    m->window_extra -= less;
+  s->window = m->window_cap;
 }
 
 int mux_stream_consumed(mux_t *m, uint32_t id, size_t n)
@@ -214,6 +278,8 @@ int mux_stream_consumed(mux_t *m, uint32_t id, size_t n)
   if(s->flags & MUX_S_RFIN)
     return 0; /* the peer sends nothing more: no grant needed */
   s->epoch_bytes += (uint32_t)n;
+  if(s->window > m->window_cap && m->cfg.window_budget)
+    shrink_window(m, s);
   /* Go's sendWindowUpdate: bring the peer's view back to the window
    * minus what is still held, once that is at least half the window. */
   if(s->held + (uint64_t)s->recv_window > s->window ||
@@ -302,10 +368,10 @@ int64_t mux_stream_write_room(const mux_t *m, uint32_t id)
   if(!s || (s->flags & MUX_S_LFIN))
     return BEACON_ECLOSED;
   room = s->send_window;
-  if(s->queued >= MUX_STREAM_QUEUED_MAX)
+  if(s->queued >= m->stream_queue_max)
     return 0;
-  if(room > MUX_STREAM_QUEUED_MAX - s->queued)
-    room = MUX_STREAM_QUEUED_MAX - s->queued;
+  if(room > m->stream_queue_max - s->queued)
+    room = m->stream_queue_max - s->queued;
   if(room > mux_q_room(m))
     room = mux_q_room(m);
   return (int64_t)room;
@@ -334,7 +400,7 @@ void mux_wake_writers(mux_t *m)
     for(i = 0; i < m->nslots && !m->dead && mux_q_room(m); i++) {
       mux_stream_t *s = m->slots[i];
       if(!s || !(s->flags & MUX_S_WANT_WRITE) || !s->send_window ||
-         s->queued >= MUX_STREAM_QUEUED_MAX)
+         s->queued >= m->stream_queue_max)
         continue;
       s->flags &= (uint8_t)~MUX_S_WANT_WRITE;
       fired = 1;
@@ -351,7 +417,7 @@ void mux_wake_writers(mux_t *m)
   for(i = 0; i < m->nslots; i++) {
     mux_stream_t *s = m->slots[i];
     if(s && (s->flags & MUX_S_WANT_WRITE) && s->send_window &&
-       s->queued < MUX_STREAM_QUEUED_MAX) {
+       s->queued < m->stream_queue_max) {
       m->out_blocked = 1;
       return;
     }

@@ -226,6 +226,7 @@ void relay_handshake_conn_config(relay_worker_t *w, uint64_t timeout_ms,
   cc->handshake_timeout_ms = timeout_ms;
   cc->write_timeout_ms = c->write_timeout_ms;
   cc->high_water = RELAY_TUNNEL_HIGH_WATER;
+  cc->near_high_water = RELAY_TUNNEL_NEAR_HIGH_WATER;
   cc->flush_slice = RELAY_TUNNEL_FLUSH_SLICE;
   cc->plain = w->plain;
   cc->plain_cap = sizeof(w->plain);

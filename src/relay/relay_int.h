@@ -45,8 +45,6 @@
  * mux still cannot take is copied aside, at most a window's worth):
  * one read fills several frames instead of one per syscall. */
 #define RELAY_TARGET_READ (256 * 1024)
-/* The least a target read asks for, even when the mux has no room. */
-#define RELAY_TARGET_READ_MIN (16 * 1024)
 /* Reads from a tunnel and the plaintext fed to one mux_recv(): larger
  * than the 64 KiB frames controllers send, so a bulk upload is not cut
  * into a frame's worth per syscall and a frame's tail is not written to
@@ -65,6 +63,9 @@
  * the kernel's share (TUNNEL_NOTSENT_LOWAT): what waits here is already
  * in frame order, so it delays every stream's next frame. */
 #define RELAY_TUNNEL_HIGH_WATER (256 * 1024)
+/* The same on a path of microseconds (conn/path_marks.h), where it
+ * drains at once and a small mark only means more, smaller writes. */
+#define RELAY_TUNNEL_NEAR_HIGH_WATER (1024 * 1024)
 /* Mux output encrypted per step of a tunnel's flush. */
 #define RELAY_TUNNEL_FLUSH_SLICE (64 * 1024)
 

@@ -208,8 +208,7 @@ static void on_target_alloc(uv_handle_t *h, size_t sugg, uv_buf_t *buf)
   dial_conn_t *c = h->data;
   relay_stream_t *s = c->owner;
   buf->base = (char *)s->t->w->tbuf;
-  buf->len = stream_core_read_size(&s->core, RELAY_TARGET_READ_MIN,
-                                   sizeof(s->t->w->tbuf));
+  buf->len = stream_core_read_size(&s->core, sizeof(s->t->w->tbuf));
 }
 
 static void on_target_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
@@ -221,6 +220,9 @@ static void on_target_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
   if(nread > 0) {
     stream_core_on_target_read(&s->core, (const uint8_t *)buf->base,
                                (size_t)nread);
+  } else if(nread == UV_ENOBUFS) {
+    /* on_target_alloc gave no buffer: the mux takes nothing now. */
+    stream_core_on_target_full(&s->core);
   } else if(nread == UV_EOF) {
     stream_core_on_target_eof(&s->core);
   } else {

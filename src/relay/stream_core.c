@@ -121,15 +121,28 @@ void stream_core_on_writable(stream_core_t *s)
   start_reading(s);
 }
 
-size_t stream_core_read_size(const stream_core_t *s, size_t min, size_t cap)
+size_t stream_core_read_size(const stream_core_t *s, size_t cap)
 {
-  int64_t room = s->mux_live ? mux_stream_write_room(s->tun->mux, s->id) : 0;
-  /* About what the mux takes now, so little is left over to copy and
-   * keep per stream. A closed window still reads a little, which is
-   * kept, and reading stops. */
-  if(room < (int64_t)min)
-    room = (int64_t)min;
+  mux_t *m = live_mux(s);
+  int64_t room = m ? mux_stream_write_room(m, s->id) : 0;
+  /* What the mux takes now: nothing is left over to copy aside and keep
+   * per stream. No room: no read (stream_core_on_target_full). */
+  if(room <= 0)
+    return 0;
   return (uint64_t)room < cap ? (size_t)room : cap;
+}
+
+void stream_core_on_target_full(stream_core_t *s)
+{
+  mux_t *m = live_mux(s);
+  if(s->state != STREAM_OPEN)
+    return;
+  /* on_writable starts reading again. */
+  if(!m || mux_stream_want_write(m, s->id)) {
+    stream_core_abort(s, OUTCOME_RESET, NULL);
+    return;
+  }
+  set_reading(s, 0);
 }
 
 /* ---- the dial ---- */

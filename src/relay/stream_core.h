@@ -80,9 +80,12 @@ void stream_core_on_target_error(stream_core_t *s, const char *why);
 /* The clock: the target line's deadline. */
 void stream_core_tick(stream_core_t *s, uint64_t now);
 
-/* What a target read should ask for, at most cap: about what the mux
- * takes now, at least min. */
-size_t stream_core_read_size(const stream_core_t *s, size_t min, size_t cap);
+/* What a target read should ask for, at most cap: what the mux takes
+ * now. 0 when it takes nothing: the adapter reads nothing and calls
+ * stream_core_on_target_full(). */
+size_t stream_core_read_size(const stream_core_t *s, size_t cap);
+/* The mux has no room: reading stops until it has (on_writable). */
+void stream_core_on_target_full(stream_core_t *s);
 /* The outcome a stream ended with (s->outcome) is common/outcome.h's:
  * outcome_word() gives the word of stream_done. */
 

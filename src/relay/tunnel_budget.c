@@ -78,8 +78,9 @@ size_t relay_tunnel_read_size(const relay_tunnel_t *t)
 }
 
 /* The ciphertext queued for the controller (TLS's queue and the writes
- * in flight, bounded by RELAY_TUNNEL_HIGH_WATER) is charged as it
- * changes: it is memory the controller makes the relay hold. */
+ * in flight, bounded by RELAY_TUNNEL_HIGH_WATER, or its NEAR_ mark on a
+ * near path) is charged as it changes: it is memory the controller
+ * makes the relay hold. */
 void relay_tunnel_charge_tls(relay_tunnel_t *t)
 {
   if(!t->budget.b)

@@ -516,6 +516,88 @@ static void test_autotune_ramps(void **state)
   fx_free(f);
 }
 
+/* A lowered cap (a path found near late): no window grows past it, and
+ * one that grew before comes back down at its next grant, its excess
+ * leaving window_extra; the peer's view shrinks as it sends. */
+static void test_autotune_window_cap(void **state)
+{
+  mux_config_t cfg;
+  fx_t *f;
+  mux_config_default(&cfg);
+  f = tuned_stream(&cfg);
+  mux_now(f->m, 1060);
+  feed_data(f, 128 * 1024);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 128 * 1024), 0);
+  assert_int_equal(mux_stream_recv_window(f->m, 1), 1024 * 1024);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 896 * 1024);
+  out_none(f);
+  mux_set_window_cap(f->m, 512 * 1024);
+  /* The peer may send its 1 MiB; nothing is granted until what it may
+   * still send and what is held fit in half of 512 KiB. */
+  feed_data(f, 1024 * 1024);
+  mux_now(f->m, 1061);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 256 * 1024), 0);
+  assert_int_equal(mux_stream_recv_window(f->m, 1), 512 * 1024);
+  assert_int_equal(mux_window_extra(f->m), 256 * 1024);
+  out_none(f);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 512 * 1024), 0);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 256 * 1024);
+  out_none(f);
+  /* Fast epochs grow no further than the cap. */
+  mux_now(f->m, 1062);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 256 * 1024), 0);
+  assert_int_equal(mux_stream_recv_window(f->m, 1), 512 * 1024);
+  /* UINT32_MAX restores max_window. */
+  mux_set_window_cap(f->m, UINT32_MAX);
+  feed_data(f, 512 * 1024);
+  mux_now(f->m, 1063);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 512 * 1024), 0);
+  assert_true(mux_stream_recv_window(f->m, 1) > 512 * 1024);
+  fx_free(f);
+}
+
+/* A stream opened after another grew starts at that window: the ACK
+ * (or SYN) announces the rest, within a quarter of the budget left. */
+static void test_autotune_seeds_new_streams(void **state)
+{
+  mux_config_t cfg;
+  fx_t *f;
+  mux_config_default(&cfg);
+  f = tuned_stream(&cfg);
+  mux_now(f->m, 1060);
+  feed_data(f, 128 * 1024);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 128 * 1024), 0);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 896 * 1024);
+  out_none(f);
+  feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 3, 0, NULL, 0);
+  assert_int_equal(mux_stream_ack(f->m, 3), 0);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_ACK, 3, 768 * 1024);
+  out_none(f);
+  assert_int_equal(mux_stream_recv_window(f->m, 3), 1024 * 1024);
+  assert_int_equal(mux_window_extra(f->m), 2 * 768 * 1024);
+  /* The peer may send the whole seeded window at once. */
+  {
+    static uint8_t buf[4096];
+    for(int i = 0; i < 256; i++)
+      feed_ok(f, MUX_TYPE_DATA, 0, 3, sizeof(buf), buf, sizeof(buf));
+    assert_false(mux_is_dead(f->m));
+  }
+  /* With little budget left, a quarter of it. */
+  mux_config_default(&cfg);
+  fx_free(f);
+  cfg.window_budget = 1024 * 1024;
+  f = tuned_stream(&cfg);
+  mux_now(f->m, 1060);
+  feed_data(f, 128 * 1024);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 128 * 1024), 0);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 896 * 1024);
+  out_none(f);
+  feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 3, 0, NULL, 0);
+  assert_int_equal(mux_stream_ack(f->m, 3), 0);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_ACK, 3, 64 * 1024);
+  fx_free(f);
+}
+
 static void test_autotune_slow_consumer(void **state)
 {
   mux_config_t cfg;
@@ -1192,6 +1274,23 @@ static void test_stream_queue_share(void **state)
   fx_free(f);
 }
 
+/* A session's share per stream can be raised (a near path): a stream
+ * then queues up to the new share, never below one full frame. */
+static void test_stream_queue_max_set(void **state)
+{
+  fx_t *f = server_with_stream();
+  static uint8_t big[1024 * 1024];
+  feed_ok(f, MUX_TYPE_WINDOW_UPDATE, 0, 1, 4 * 1024 * 1024, NULL, 0);
+  mux_set_stream_queue_max(f->m, 8 * (65536 + MUX_HEADER_SIZE));
+  assert_int_equal(mux_stream_write_room(f->m, 1), 8 * (65536 + 12));
+  int64_t n = mux_stream_write(f->m, 1, big, sizeof(big));
+  assert_true(n > 7 * 65536 && n <= 8 * (65536 + 12));
+  assert_int_equal(mux_stream_write_room(f->m, 1), 0);
+  mux_set_stream_queue_max(f->m, 1);
+  assert_int_equal(mux_stream_write_room(f->m, 1), 0);
+  fx_free(f);
+}
+
 /* A reset may carry a reason code in its length (connect results): it
  * goes out as given and comes in through mux_reset_code(); a reset with
  * a huge "delta" is no window overflow. */
@@ -1511,6 +1610,8 @@ int main(void)
       cmocka_unit_test(test_window_grant_large),
       cmocka_unit_test(test_autotune_grows),
       cmocka_unit_test(test_autotune_ramps),
+      cmocka_unit_test(test_autotune_window_cap),
+      cmocka_unit_test(test_autotune_seeds_new_streams),
       cmocka_unit_test(test_autotune_slow_consumer),
       cmocka_unit_test(test_autotune_limits),
       cmocka_unit_test(test_ledger_limits_growth),
@@ -1540,6 +1641,7 @@ int main(void)
       cmocka_unit_test(test_max_streams),
       cmocka_unit_test(test_writable_window),
       cmocka_unit_test(test_stream_queue_share),
+      cmocka_unit_test(test_stream_queue_max_set),
       cmocka_unit_test(test_reset_code),
       cmocka_unit_test(test_writable_outbuf),
       cmocka_unit_test(test_writable_exact_refill),

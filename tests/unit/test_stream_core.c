@@ -430,9 +430,9 @@ static void test_backpressure(void **state)
   stream_core_on_dialled(&f->core, 0, 0, "127.0.0.1:1", NULL, P.now);
   assert_true(f->reading);
   /* a read asks about what the mux takes now */
-  size_t room = stream_core_read_size(&f->core, 16, sizeof(big));
-  assert_true(room >= 16 && room <= MUX_INITIAL_WINDOW);
-  assert_int_equal(stream_core_read_size(&f->core, 16, 100), 100);
+  size_t room = stream_core_read_size(&f->core, sizeof(big));
+  assert_true(room > 0 && room <= MUX_INITIAL_WINDOW);
+  assert_int_equal(stream_core_read_size(&f->core, 100), 100);
   stream_core_on_target_read(&f->core, big, sizeof(big));
   assert_false(f->reading);
   size_t stash = sizeof(big) - f->core.bytes_down;
@@ -451,6 +451,38 @@ static void test_backpressure(void **state)
   assert_memory_equal(P.cl_got, big, sizeof(big));
   assert_true(f->reading);
   assert_int_equal(P.q.charged, 0);
+  teardown();
+}
+
+/* Reads sized to the mux's room leave nothing to stash; with no room
+ * the adapter reads nothing, reading stops, and the window given back
+ * starts it again. */
+static void test_full_mux_reads_nothing(void **state)
+{
+  (void)state;
+  static uint8_t big[1024 * 1024];
+  setup(0);
+  uint32_t id = open_send("h:1\n", 4);
+  fake_t *f = fake_of(id);
+  stream_core_on_dialled(&f->core, 0, 0, "127.0.0.1:1", NULL, P.now);
+  size_t sent = 0;
+  size_t n;
+  while((n = stream_core_read_size(&f->core, sizeof(big))) > 0) {
+    stream_core_on_target_read(&f->core, big, n);
+    sent += n;
+    assert_int_equal(pump_stashed(&f->core.pump), 0);
+    settle();
+  }
+  assert_true(sent >= MUX_INITIAL_WINDOW - 16);
+  assert_true(f->reading);
+  stream_core_on_target_full(&f->core);
+  assert_false(f->reading);
+  assert_int_equal(P.q.charged, 0);
+  settle();
+  assert_int_equal(mux_stream_consumed(P.cl, id, P.cl_ngot), 0);
+  settle();
+  assert_true(f->reading);
+  assert_true(stream_core_read_size(&f->core, sizeof(big)) > 0);
   teardown();
 }
 
@@ -676,6 +708,7 @@ int main(void)
       cmocka_unit_test(test_window_back_only_when_written),
       cmocka_unit_test(test_half_close_both_ways),
       cmocka_unit_test(test_backpressure),
+      cmocka_unit_test(test_full_mux_reads_nothing),
       cmocka_unit_test(test_refusal_codes),
       cmocka_unit_test(test_target_line_deadline),
       cmocka_unit_test(test_dial_cap),
