@@ -806,11 +806,37 @@ def test_stalled_backend_bounded_memory(c):
     assert grown < 32 * 1024, grown
 
 
-def upload_through(c, r, n_streams, mib):
+def far_session(c, r, rtt_ms=20):
+    """A session to relay r across wanproxy (1 Gbit/s, rtt_ms round
+    trip): a path the relay measures as far, where windows grow (on a
+    near one, loopback, they stay at 256 KiB: conn/path_marks.h)."""
+    wanproxy = os.path.join(os.environ.get("BEACON_BUILD_DIR", ""),
+                            "wanproxy")
+    if not os.access(wanproxy, os.X_OK):
+        raise AssertionError("wanproxy not built: %s" % wanproxy)
+    p = subprocess.Popen([wanproxy, "--listen", "127.0.0.1:0", "--connect",
+                          "127.0.0.1:%d" % r.port, "--rate-mbit", "1000",
+                          "--rtt-ms", str(rtt_ms)],
+                         stdout=subprocess.PIPE, text=True)
+
+    def stop():
+        p.terminate()
+        p.wait(10)
+    c.items.append(stop)
+    line = p.stdout.readline()
+    assert line.startswith("listening 127.0.0.1:"), line
+    s = Session(int(line.rsplit(":", 1)[1]), None, None, None,
+                ctx=c.pki.ctx("controller"))
+    c.items.append(s.close)
+    return s
+
+
+def upload_through(c, r, n_streams, mib, session=None):
     """n_streams parallel uploads of `mib` MiB each to a sink through
-    relay r; returns the session (its windows recorded)."""
+    relay r (over session, default a direct one); returns the session
+    (its windows recorded)."""
     sink = c.backend("sink")
-    s = c.session(r)
+    s = session or c.session(r)
     sts = [s.open("127.0.0.1:%d" % sink.port) for _ in range(n_streams)]
     blk = b"\x5a" * (1 << 20)
     errors = []
@@ -837,7 +863,7 @@ def test_window_autotune_grows(c):
     """A stream whose target drains faster than the 256 KiB window allows
     gets a larger window from the relay, within --window-budget."""
     r = c.relay(*ALLOW, "--window-budget", "1M")
-    s, sts = upload_through(c, r, 1, 64)
+    s, sts = upload_through(c, r, 1, 64, session=far_session(c, r))
     assert s.pings >= 1  # the relay measured the round trip
     assert sts[0].max_send_window > 256 * 1024, sts[0].max_send_window
     assert sts[0].max_send_window <= (256 + 1024) * 1024
@@ -848,7 +874,7 @@ def test_window_budget_bounds_all_streams(c):
     """Four busy streams of one tunnel never hold more window together
     than 4 x 256 KiB plus the budget."""
     r = c.relay(*ALLOW, "--window-budget", "512K")
-    s, sts = upload_through(c, r, 4, 24)
+    s, sts = upload_through(c, r, 4, 24, session=far_session(c, r))
     assert s.max_total_window <= 4 * 256 * 1024 + 512 * 1024, \
         s.max_total_window
     assert max(st.max_send_window for st in sts) > 256 * 1024
