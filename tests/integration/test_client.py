@@ -361,9 +361,9 @@ def test_connect_sighup_ends_cleanly(env):
 
 
 def test_forward_sighup_rotates_identity(env):
-    """beacon forward rereads its certificate, key and CA on SIGHUP: after
-    a rotation to a new CA (a new relay too), new tunnels work without a
-    restart; before the SIGHUP they fail verification."""
+    """beacon forward follows its certificate, key and CA on disk: after a
+    rotation to a new CA (a new relay too), new tunnels work without a
+    restart or a signal, and a SIGHUP still rereads them."""
     import shutil
     old_pki, new_pki = env.pki(), env.path("pki-new")
     harness.check_eq(env.run([env.need_bin(), "pki", "init",
@@ -404,7 +404,10 @@ def test_forward_sighup_rotates_identity(env):
     relay = env.start_relay(port=port, config_dir=new_pki,
                             extra_args=["--allow", "127.0.0.0/8"],
                             allow_loopback=False)
-    harness.check(not works(), "the old identity should fail")
+    # The files changed on disk: the next tunnel is made with them,
+    # without a signal (renewal: client/rotation.c).
+    harness.check(works(), "echo with the identity now on disk")
+    harness.check(fwd.wait_log(r"changed on disk", 10), fwd.log_text())
     fwd.popen.send_signal(signal.SIGHUP)
     harness.check(fwd.wait_log(r"\breload\b", 10), fwd.log_text())
     harness.check(works(), "echo after SIGHUP")
@@ -618,13 +621,15 @@ def test_forward_front_end_refusals(env):
                      "--http-connect", str(hp)], name="forward")
     env.wait_listening(fwd, sp)
     env.wait_listening(fwd, hp)
-    # HTTP: another method -> 405 with Allow, then close
+    # HTTP: an origin-form request (not a proxy request) -> 405 with
+    # Allow, then close
     s = socket.create_connection(("127.0.0.1", hp), timeout=10)
-    s.sendall(b"GET http://a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n")
+    s.sendall(b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n")
     r = recv_all(s)
     s.close()
     harness.check(r.startswith(b"HTTP/1.1 405 Method Not Allowed\r\n"), r)
     harness.check(b"\r\nAllow: CONNECT\r\n" in r, r)
+
     # a header over 8 KiB -> 431
     s = socket.create_connection(("127.0.0.1", hp), timeout=10)
     s.sendall(b"CONNECT a.example:443 HTTP/1.1\r\nX: " + b"x" * 9000)
@@ -642,6 +647,15 @@ def test_forward_front_end_refusals(env):
     # no relay stream was opened for any of them
     harness.check("stream_open" not in relay.log_text() and
                   "target=" not in relay.log_text(), relay.log_text())
+    # An absolute http:// URI is forwarded (a stream to its origin): a
+    # dead origin -> 502 naming it.
+    dead = env.free_port()
+    s = socket.create_connection(("127.0.0.1", hp), timeout=10)
+    s.sendall(b"GET http://127.0.0.1:%d/ HTTP/1.1\r\n\r\n" % dead)
+    r = recv_all(s)
+    s.close()
+    harness.check(r.startswith(b"HTTP/1.1 502 Bad Gateway\r\n") and
+                  b"127.0.0.1:%d" % dead in r, r)
     harness.check(fwd.alive(), "forward died")
 
 
