@@ -195,8 +195,10 @@ static int read_response_head(fwd_t *w, size_t *hl)
       return 0;
     if(w->oin.len >= HTTP_FORWARD_MAX_HEAD)
       return BEACON_EINVAL;
-    /* A client that hangs up meanwhile ends the wait. */
-    int r = recv_more(w->ofd, &w->oin, ORIGIN_IDLE_MS, w->cfd, POLLRDHUP);
+    /* The client is not watched: one that half-closed after its
+     * request (printf ... | nc -N) still wants the answer. One that is
+     * gone shows when the answer is written. */
+    int r = recv_more(w->ofd, &w->oin, ORIGIN_IDLE_MS, -1, 0);
     if(r == 0)
       return BEACON_ECLOSED;
     if(r < 0)

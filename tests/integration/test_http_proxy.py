@@ -114,6 +114,21 @@ def test_two_origins_one_connection(env):
     f.close()
     s.close()
     fwd.wait_log(r"conn_done front=http-connect .* requests=3")
+    # A client that half-closes after its request still gets the answer.
+    s = socket.create_connection(("127.0.0.1", int(proxy.rsplit(":", 1)[1])),
+                                 timeout=30)
+    s.sendall(b"GET http://127.0.0.1:%d/bytes/777 HTTP/1.1\r\n\r\n"
+              % ports[0])
+    s.shutdown(socket.SHUT_WR)
+    got = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+    s.close()
+    harness.check(got.startswith(b"HTTP/1.1 200") and
+                  got.endswith(harness.random_bytes(777, seed=777)), got[:200])
     # urllib with a proxy (what http_proxy= gives Python programs).
     opener = urllib.request.build_opener(
         urllib.request.ProxyHandler({"http": proxy}))
