@@ -478,6 +478,13 @@ int main(int argc, char **argv)
             (unsigned long long)d[i].queue_drops,
             (unsigned long long)d[i].reordered,
             (unsigned long long)d[i].write_drops);
+  /* Packets still in the delay lines when it stops are dropped. */
+  for(int i = 0; i < 2; i++)
+    while(d[i].head) {
+      struct packet *p = d[i].head;
+      d[i].head = p->next;
+      free(p);
+    }
   kill(a, SIGKILL);
   kill(b, SIGKILL);
   waitpid(a, NULL, 0);
