@@ -113,3 +113,15 @@ tls_ctx_t *fixture_client_ctx(const char *name, const char *ca)
     fail_msg("client ctx %s: %s", name, err);
   return ctx;
 }
+
+size_t fixture_tls_move(tls_conn_t *a, tls_conn_t *b)
+{
+  static uint8_t buf[65536];
+  size_t total = 0, n;
+  while((n = tls_conn_take_output(a, buf, sizeof(buf))) > 0) {
+    assert_int_equal(tls_conn_feed(b, buf, n), 0);
+    total += n;
+  }
+  assert_int_equal(tls_conn_out_pending(a), 0);
+  return total;
+}

@@ -37,4 +37,8 @@ tls_ctx_t *fixture_server_ctx(const char *crl);
  * DIR/pki/fleet-ca.crt) as its anchor. */
 tls_ctx_t *fixture_client_ctx(const char *name, const char *ca);
 
+/* Moves all pending ciphertext from a to b (the test fails when b
+ * refuses it or a keeps some back); returns the byte count. */
+size_t fixture_tls_move(tls_conn_t *a, tls_conn_t *b);
+
 #endif

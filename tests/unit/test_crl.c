@@ -111,17 +111,6 @@ static int group_teardown(void **state)
 
 /* ---- handshakes through memory ------------------------------------------ */
 
-static size_t move(tls_conn_t *a, tls_conn_t *b)
-{
-  static uint8_t buf[65536];
-  size_t total = 0, n;
-  while((n = tls_conn_take_output(a, buf, sizeof(buf))) > 0) {
-    assert_int_equal(tls_conn_feed(b, buf, n), 0);
-    total += n;
-  }
-  return total;
-}
-
 /* A relay with a/relay.* trusting both CAs (t/both.crt) and crl; a
  * controller NAME (a/controller, t/revoked-b...). Returns the relay's
  * verdict: 0, or BEACON_EVERIFY with its words in why (and the
@@ -140,10 +129,10 @@ static int connect_as(const char *name, const char *crl, char *why, char *cwhy,
   for(int i = 0; i < 20; i++) {
     if(crc == BEACON_EAGAIN)
       crc = tls_conn_handshake(cl);
-    size_t m = move(cl, sv);
+    size_t m = fixture_tls_move(cl, sv);
     if(src == BEACON_EAGAIN)
       src = tls_conn_handshake(sv);
-    m += move(sv, cl);
+    m += fixture_tls_move(sv, cl);
     if(!m && crc != BEACON_EAGAIN && src != BEACON_EAGAIN)
       break;
   }

@@ -114,17 +114,6 @@ static int group_teardown(void **state)
   return fixture_dir_remove();
 }
 
-static size_t move(tls_conn_t *a, tls_conn_t *b)
-{
-  static uint8_t buf[65536];
-  size_t total = 0, n;
-  while((n = tls_conn_take_output(a, buf, sizeof(buf))) > 0) {
-    assert_int_equal(tls_conn_feed(b, buf, n), 0);
-    total += n;
-  }
-  return total;
-}
-
 /* A relay-side connection from sctx with controller `name` (t/NAME),
  * handshake done. The client side is freed. */
 static tls_conn_t *established(tls_ctx_t *sctx, const char *name)
@@ -141,10 +130,10 @@ static tls_conn_t *established(tls_ctx_t *sctx, const char *name)
   for(int i = 0; i < 20 && (crc || src); i++) {
     if(crc == BEACON_EAGAIN)
       crc = tls_conn_handshake(cl);
-    move(cl, sv);
+    fixture_tls_move(cl, sv);
     if(src == BEACON_EAGAIN)
       src = tls_conn_handshake(sv);
-    move(sv, cl);
+    fixture_tls_move(sv, cl);
   }
   assert_int_equal(crc, 0);
   assert_int_equal(src, 0);

@@ -105,19 +105,6 @@ static int group_teardown(void **state)
   return fixture_dir_remove();
 }
 
-/* Moves all pending ciphertext from a to b; returns the byte count. */
-static size_t move(tls_conn_t *a, tls_conn_t *b)
-{
-  static uint8_t buf[65536];
-  size_t total = 0, n;
-  while((n = tls_conn_take_output(a, buf, sizeof(buf))) > 0) {
-    assert_int_equal(tls_conn_feed(b, buf, n), 0);
-    total += n;
-  }
-  assert_int_equal(tls_conn_out_pending(a), 0);
-  return total;
-}
-
 /* Runs both handshakes until neither makes progress. */
 static void handshake(tls_conn_t *cl, tls_conn_t *sv, int *crc, int *src)
 {
@@ -125,10 +112,10 @@ static void handshake(tls_conn_t *cl, tls_conn_t *sv, int *crc, int *src)
   for(int i = 0; i < 20; i++) {
     if(*crc == BEACON_EAGAIN)
       *crc = tls_conn_handshake(cl);
-    size_t m = move(cl, sv);
+    size_t m = fixture_tls_move(cl, sv);
     if(*src == BEACON_EAGAIN)
       *src = tls_conn_handshake(sv);
-    m += move(sv, cl);
+    m += fixture_tls_move(sv, cl);
     if(!m && *crc != BEACON_EAGAIN && *src != BEACON_EAGAIN)
       return;
   }
@@ -192,7 +179,7 @@ static void transfer(tls_conn_t *from, tls_conn_t *to, size_t total)
         chunk[i] = (uint8_t)((sent + i) * 7 + ((sent + i) >> 13));
       assert_int_equal(tls_conn_write(from, chunk, n), (int)n);
       sent += n;
-      move(from, to);
+      fixture_tls_move(from, to);
     }
     for(;;) {
       int r = tls_conn_read(to, rbuf, sizeof(rbuf));
@@ -271,12 +258,12 @@ static void test_handshake_and_data(void **state)
 
   /* both ways, then 1 MiB each way */
   assert_int_equal(tls_conn_write(cl, (const uint8_t *)"ping", 4), 4);
-  move(cl, sv);
+  fixture_tls_move(cl, sv);
   assert_int_equal(tls_conn_read(sv, b, sizeof(b)), 4);
   assert_memory_equal(b, "ping", 4);
   assert_int_equal(tls_conn_read(sv, b, sizeof(b)), BEACON_EAGAIN);
   assert_int_equal(tls_conn_write(sv, (const uint8_t *)"pong!", 5), 5);
-  move(sv, cl);
+  fixture_tls_move(sv, cl);
   assert_int_equal(tls_conn_read(cl, b, sizeof(b)), 5);
   assert_memory_equal(b, "pong!", 5);
   transfer(cl, sv, 1 << 20);
@@ -291,7 +278,7 @@ static void test_handshake_and_data(void **state)
   /* Small records after a trim: the idle queues held no buffer, the
    * next write allocates one, and a later trim gives it back again. */
   assert_int_equal(tls_conn_write(cl, (const uint8_t *)"hi", 2), 2);
-  move(cl, sv);
+  fixture_tls_move(cl, sv);
   assert_int_equal(tls_conn_read(sv, b, sizeof(b)), 2);
   assert_memory_equal(b, "hi", 2);
   assert_true(tls_conn_trim(cl) > 0);
@@ -312,7 +299,7 @@ static void test_handshake_and_data(void **state)
 
   /* close_notify reads as 0 */
   assert_int_equal(tls_conn_shutdown(cl), 0);
-  move(cl, sv);
+  fixture_tls_move(cl, sv);
   assert_int_equal(tls_conn_read(sv, b, sizeof(b)), 0);
   tls_conn_free(cl);
   tls_conn_free(sv);
