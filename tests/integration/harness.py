@@ -71,7 +71,8 @@ Proc: .pid .name .argv .popen .stdin .stdout .port .addr .log_path
     readline(timeout=10) -> str | None   (stdout=subprocess.PIPE)
     log_text(), out_text(), alive(), wait(timeout) -> rc
     stop(sig=SIGTERM, timeout=10) -> rc (SIGKILL after timeout)
-    kill(), send_signal(sig), rss_kib(), fd_count(), cpu_seconds(),
+    kill(), send_signal(sig), rss_kib(), fd_count(), socket_inodes(),
+    cpu_seconds(),
     threads(), listening(port)
 
 Helpers: check(cond, msg), check_eq(a, b, msg), eventually(fn,
@@ -493,8 +494,9 @@ class Proc:
         ticks = int(fields[11]) + int(fields[12])  # utime, stime
         return ticks / os.sysconf("SC_CLK_TCK")
 
-    def listening(self, port):
-        """True when this process owns a TCP socket listening on port."""
+    def socket_inodes(self):
+        """Inodes of the sockets this process holds open (empty once it
+        is gone)."""
         inodes = set()
         try:
             for fd in os.listdir("/proc/%d/fd" % self.pid):
@@ -505,6 +507,13 @@ class Proc:
                 if link.startswith("socket:["):
                     inodes.add(link[8:-1])
         except OSError:
+            pass
+        return inodes
+
+    def listening(self, port):
+        """True when this process owns a TCP socket listening on port."""
+        inodes = self.socket_inodes()
+        if not inodes:
             return False
         for table in ("/proc/net/tcp", "/proc/net/tcp6"):
             try:
