@@ -30,7 +30,7 @@
 #include "client/chain.h"
 #include "client/own_files.h"
 #include "client/req.h"
-#include "client/stream.h"
+#include "client/dialled_stream.h"
 #include "conn/conn_uv.h"
 #include "common/tunnel_socket.h"
 

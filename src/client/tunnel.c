@@ -31,7 +31,7 @@
 #include "client/own_files.h"
 #include "client/req.h"
 #include "client/rotation.h"
-#include "client/stream.h"
+#include "client/dialled_stream.h"
 
 static void err_out(beacon_error_t *out, int code, int hop, const char *msg)
 {

@@ -17,7 +17,7 @@
 #include "relay/reload.h"
 #include "relay/settings.h"
 #include "relay/stream_end.h"
-#include "relay/tunnel.h"
+#include "relay/relay_tunnel.h"
 #include "relay/tunnel_drain.h"
 #include "tls/peer_cert.h"
 

@@ -10,7 +10,7 @@
 
 #include "log/log.h"
 #include "relay/cert_deadline.h"
-#include "relay/tunnel.h"
+#include "relay/relay_tunnel.h"
 
 int64_t relay_wall_ms(void)
 {

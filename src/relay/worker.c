@@ -13,7 +13,7 @@
 #include "relay/listener.h"
 #include "relay/settings.h"
 #include "relay/revocation.h"
-#include "relay/tunnel.h"
+#include "relay/relay_tunnel.h"
 #include "relay/tunnel_drain.h"
 
 /* Connections accepted per loop turn, at most (plus one from the turn's

@@ -29,7 +29,7 @@
 #include "relay/reload.h"
 #include "relay/relay_stream.h"
 #include "relay/settings.h"
-#include "relay/tunnel.h"
+#include "relay/relay_tunnel.h"
 #include "relay/tunnel_budget.h"
 
 /* Write buffers a worker keeps for reuse (conn/conn_uv.h). */

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "client/req.h"
-#include "client/stream.h"
+#include "client/dialled_stream.h"
 #include "common/error.h"
 #include "common/outcome.h"
 
