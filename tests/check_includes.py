@@ -10,7 +10,11 @@ extension (relay/tunnel.c and relay/tunnel.h are one). Fails when
     declares a function that is not static inline: each file's
     functions belong in that file's own header, where an include shows
     the dependency (a header declaring every file's functions would hide
-    any circle).
+    any circle), or
+  - a folder in NARROW includes a header of a listed folder that is not
+    one of the narrow headers that folder offers it (the beacon command
+    reaches into libbeacon only through calls made for it, never
+    through client_int.h).
 Usage: check_includes.py SOURCE_ROOT
 """
 import os
@@ -28,6 +32,10 @@ LAYERS = {
 # Folders whose NAME_int.h holds types and inline views only. mux/ still
 # declares its files' functions in its own.
 TYPES_ONLY = ("relay", "client", "policy")
+# Folder -> {folder it may reach into: the only headers it may include}.
+NARROW = {
+    "cli": {"client": ("client/client_stream.h", "client/client_pool.h")},
+}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 # A declaration at the start of a line: a return type, a name, "(".
 FUNCTION = re.compile(r"^(?!static\b|typedef\b|#|\s)[A-Za-z_][\w \*]*?\b(\w+)\(",
@@ -94,6 +102,24 @@ def upward(edges):
     return bad
 
 
+def narrow_includes(src):
+    bad = []
+    for folder, allowed in sorted(NARROW.items()):
+        d = os.path.join(src, folder)
+        for name in sorted(os.listdir(d)):
+            if not name.endswith((".c", ".h")):
+                continue
+            with open(os.path.join(d, name), encoding="utf-8") as f:
+                text = f.read()
+            for inc in INCLUDE.findall(text):
+                there = inc.split("/")[0]
+                if there in allowed and inc not in allowed[there]:
+                    bad.append("%s/%s includes %s; %s/ may include only %s"
+                               % (folder, name, inc, folder,
+                                  ", ".join(allowed[there])))
+    return bad
+
+
 def int_header_functions(src):
     bad = []
     for folder in TYPES_ONLY:
@@ -115,6 +141,7 @@ def main():
                 for u in unknown]
     problems += ["cycle: " + " -> ".join(c) for c in cycles(edges)]
     problems += ["upward include: %s -> %s" % (a, b) for a, b in upward(edges)]
+    problems += narrow_includes(os.path.join(root, "src"))
     problems += int_header_functions(os.path.join(root, "src"))
     for p in problems:
         print(p)

@@ -37,6 +37,7 @@
 #include <uv.h>
 
 #include "beacon/beacon.h"
+#include "client/client_pool.h"
 #include "client/pool.h"
 #include "common/error.h"
 #include "common/list.h"
@@ -108,21 +109,9 @@ typedef struct client_file_sig {
 } client_file_sig_t;
 typedef struct client_stream client_stream_t;
 
-enum client_member_state {
-  MEMBER_IDLE = 0,   /* never connected, or down with no retry planned */
-  MEMBER_CONNECTING, /* a chain is being set up */
-  MEMBER_UP,
-  MEMBER_STALLED,  /* up, but a stream open went unanswered */
-  MEMBER_DRAINING, /* Go Away: live streams finish, no new ones */
-  MEMBER_DOWN      /* failed; retry_at says when it reconnects */
-};
-
-/* One relay of hop 0's pool and its current chain. Counters are read
- * from other threads under tunnel->lock (client_pool_snapshot). */
-/* "host:port", or "host:port/address" for the second and later
- * addresses of a name (members.c). */
-#define CLIENT_MEMBER_NAME_MAX (TARGET_MAX_LINE + 4 + 48)
-
+/* One relay of hop 0's pool and its current chain (its state is an enum
+ * client_member_state, client/client_pool.h). Counters are read from
+ * other threads under tunnel->lock (client_pool_snapshot). */
 typedef struct client_member {
   int state;
   char name[CLIENT_MEMBER_NAME_MAX];
