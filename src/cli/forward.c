@@ -2,7 +2,7 @@
  * forward.c - `beacon forward`: fixed local forwards (-L), a SOCKS5 and
  * an HTTP CONNECT front end, all through one tunnel (or chain) with lazy
  * reconnect (docs/OPERATIONS.md "The controller side"). This file is the
- * service; cli/forward.h lists the others.
+ * service; cli/forward_service.h lists the others.
  *
  * The main thread polls the listeners and a signal pipe; each accepted
  * connection gets a thread (cli/forward_conn.c). Connections are capped
@@ -32,7 +32,8 @@
 #include "beacon/beacon.h"
 #include "cli/cli.h"
 #include "cli/client_opts.h"
-#include "cli/forward.h"
+#include "cli/forward_conn.h"
+#include "cli/forward_listen.h"
 #include "cli/forward_metrics.h"
 #include "cli/forward_pool.h"
 #include "client/client_pool.h"
@@ -66,8 +67,6 @@ static const cli_client_help_t forward_help = {
         "Signals: SIGTERM/SIGINT stop accepting, drain and exit 0; a second\n"
         "one ends the drain at once. SIGHUP rereads the certificate, key and\n"
         "CA for new tunnels; live ones go on.\n"};
-
-const char *const forward_front_names[] = {"forward", "socks", "http-connect"};
 
 static forward_service_t svc = {.done_pipe = {-1, -1}};
 static int sig_pipe[2] = {-1, -1};

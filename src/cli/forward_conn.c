@@ -1,6 +1,6 @@
 /*
  * forward_conn.c - one connection accepted by `beacon forward`, on a
- * detached thread of its own (cli/forward.h forward_conn_start).
+ * detached thread of its own (cli/forward_conn.h).
  *
  * An -L connection is handed to the tunnel's loop (client_dial_fds),
  * which pumps the socket itself; the thread only waits for the end to
@@ -34,7 +34,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "cli/forward.h"
+#include "cli/forward_conn.h"
 #include "cli/forward_copy.h"
 #include "cli/forward_front.h"
 #include "cli/forward_http.h"
@@ -43,7 +43,7 @@
 #include "log/log.h"
 
 /* One accepted connection; heap-allocated, owned by its thread. */
-typedef struct conn {
+typedef struct forward_conn {
   forward_service_t *svc;
   const listener_t *l;
   int fd;        /* the client's socket; -1 once handed to the loop */
@@ -59,7 +59,7 @@ typedef struct conn {
   client_dial_info_t dial;
   beacon_error_t err;
   forward_http_end_t http; /* an HTTP forward-proxy connection's end */
-} conn_t;
+} forward_conn_t;
 
 /* Waits up to the grace period for the fresh stream to show a refusal
  * (reset, or EOF before any byte). 0 = looks open. */
@@ -79,13 +79,13 @@ static int refused_early(int fd, uint64_t grace_ms)
   return r <= 0 && !(r < 0 && errno == EAGAIN);
 }
 
-static void log_conn(const conn_t *c)
+static void log_conn(const forward_conn_t *c)
 {
   log_line_t l;
   if(!log_begin(&l, c->outcome != OUTCOME_OK ? LOG_WARN : LOG_INFO,
                 "conn_done"))
     return;
-  log_str(&l, "front", forward_front_names[c->l->kind]);
+  log_str(&l, "front", forward_front_name(c->l->kind));
   log_str(&l, "client", c->peer);
   log_str(&l, "target", c->target && *c->target ? c->target : "-");
   log_str(&l, "relay", c->dial.relay ? c->dial.relay : "-");
@@ -106,7 +106,7 @@ static void log_conn(const conn_t *c)
  * pair, no copy in this thread). A refusal reaches the client as a reset,
  * as it would from the target, so there is no grace to wait for. Returns
  * the outcome; the connection's byte counts are filled in. */
-static outcome_t pump_in_loop(conn_t *c)
+static outcome_t pump_in_loop(forward_conn_t *c)
 {
   beacon_tunnel_t *tunnel = c->svc->tunnel;
   client_stream_end_t end;
@@ -142,7 +142,7 @@ static outcome_t pump_in_loop(conn_t *c)
 /* The stream could not be opened (code, c->dial.outcome), or was
  * refused in the grace period: count it and tell a SOCKS or HTTP
  * client. */
-static void dial_failed(conn_t *c, int code)
+static void dial_failed(forward_conn_t *c, int code)
 {
   if(c->stream_fd >= 0) /* a reset or EOF within the grace period */
     c->dial.outcome = OUTCOME_RELAY_RESET;
@@ -156,7 +156,7 @@ static void dial_failed(conn_t *c, int code)
 }
 
 /* Opens a stream to c->target and copies both ways until both ended. */
-static void dial_and_copy(conn_t *c)
+static void dial_and_copy(forward_conn_t *c)
 {
   uint64_t t0 = forward_metrics_now_us();
   int fd = client_dial(c->svc->tunnel, c->target, 0, &c->dial, &c->err);
@@ -187,7 +187,7 @@ static void dial_and_copy(conn_t *c)
 
 /* An absolute-form HTTP request: requests on this connection go to
  * their origins, a stream each while it is asked again. */
-static void serve_forward_proxy(conn_t *c)
+static void serve_forward_proxy(forward_conn_t *c)
 {
   forward_http_end_t *e = &c->http;
   forward_http_serve(c->svc, c->fd, &c->front, &c->up, &c->down, e);
@@ -203,7 +203,7 @@ static void serve_forward_proxy(conn_t *c)
 }
 
 /* SOCKS or HTTP CONNECT: the handshake names the target. */
-static void run_front(conn_t *c)
+static void run_front(forward_conn_t *c)
 {
   c->front.kind = c->l->kind;
   int rc = front_read_handshake(&c->front, c->fd);
@@ -221,7 +221,7 @@ static void run_front(conn_t *c)
 }
 
 /* Logs the connection, closes it and counts it out. */
-static void conn_end(conn_t *c)
+static void conn_end(forward_conn_t *c)
 {
   forward_service_t *svc = c->svc;
   log_conn(c);
@@ -241,7 +241,7 @@ static void conn_end(conn_t *c)
 
 static void *conn_main(void *arg)
 {
-  conn_t *c = arg;
+  forward_conn_t *c = arg;
   c->start = forward_mono_ms();
   c->outcome = OUTCOME_OK;
   c->up.counter = c->down.counter = &forward_metrics.bytes;
@@ -263,7 +263,7 @@ static void *conn_main(void *arg)
 void forward_conn_start(forward_service_t *svc, const listener_t *l, int fd,
                         const char *peer)
 {
-  conn_t *c = calloc(1, sizeof(*c));
+  forward_conn_t *c = calloc(1, sizeof(*c));
   if(!c) {
     log_msg(LOG_WARN, "conn_refused", "%s: out of memory", l->addr);
     close(fd);

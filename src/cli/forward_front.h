@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli/forward.h"
+#include "cli/forward_service.h"
 #include "common/outcome.h"
 #include "proxy/http_connect.h"
 #include "proxy/socks.h"

@@ -14,7 +14,7 @@
 
 #include "beacon/beacon.h"
 #include "common/outcome.h"
-#include "cli/forward.h"
+#include "cli/forward_service.h"
 #include "cli/forward_copy.h"
 #include "cli/forward_front.h"
 

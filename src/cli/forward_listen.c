@@ -1,5 +1,5 @@
 /* forward_listen.c - `beacon forward`'s listening sockets: -L specs,
- * --socks and --http-connect addresses (cli/forward.h forward_listen). */
+ * --socks and --http-connect addresses (cli/forward_listen.h). */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -10,7 +10,7 @@
 
 #include "cli/cli.h"
 #include "common/hostport.h"
-#include "cli/forward.h"
+#include "cli/forward_listen.h"
 #include "cli/values.h"
 #include "log/log.h"
 
@@ -139,7 +139,7 @@ int forward_listen(listener_t *ls, int *n, const char *spec, enum front kind,
   }
   log_line_t ll;
   if(log_begin(&ll, LOG_INFO, "listening")) {
-    log_str(&ll, "front", forward_front_names[kind]);
+    log_str(&ll, "front", forward_front_name(kind));
     log_str(&ll, "address", l->addr);
     if(kind == FRONT_LOCAL)
       log_str(&ll, "target", l->target);
