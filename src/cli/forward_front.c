@@ -23,6 +23,25 @@ int front_send_all(int fd, const void *p, size_t n)
   return 0;
 }
 
+int front_send_counted(int fd, const void *p, size_t n, half_t *h)
+{
+  if(front_send_all(fd, p, n))
+    return BEACON_EIO;
+  if(h) {
+    h->bytes += n;
+    if(h->counter)
+      metric_add(h->counter, h->dir, n);
+  }
+  return 0;
+}
+
+int front_http_answer(int fd, int status, const char *why, half_t *h)
+{
+  char resp[512];
+  size_t n = proxy_http_response(resp, sizeof(resp), status, why);
+  return front_send_counted(fd, resp, n, h);
+}
+
 /* After an error answer: half-close and read what the client still
  * sends (up to a second, 64 KiB), so that closing with unread bytes does
  * not turn into a reset that destroys the answer in flight (nginx's
@@ -101,14 +120,12 @@ void front_refuse_request(const front_t *f, int fd)
 {
   if(f->kind != FRONT_HTTP)
     return;
-  char resp[512];
   int status = f->http.status;
   const char *why = status == 405
                         ? "CONNECT, or a request with an absolute http:// URI"
                     : status == 431 ? "request header too large"
                                     : "malformed CONNECT request";
-  size_t n = proxy_http_response(resp, sizeof(resp), status, why);
-  if(!front_send_all(fd, resp, n))
+  if(!front_http_answer(fd, status, why, NULL))
     linger_close(fd);
 }
 
@@ -119,10 +136,7 @@ void front_answer_failure(const front_t *f, int fd, outcome_t o,
     uint8_t r[SOCKS_REPLY_SIZE];
     (void)front_send_all(fd, r, proxy_socks_reply(r, outcome_socks_reply(o)));
   } else {
-    char resp[512];
-    size_t n = proxy_http_response(resp, sizeof(resp), outcome_http_status(o),
-                                   detail);
-    (void)front_send_all(fd, resp, n);
+    (void)front_http_answer(fd, outcome_http_status(o), detail, NULL);
   }
 }
 

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cli/forward_copy.h"
 #include "cli/forward_service.h"
 #include "common/outcome.h"
 #include "proxy/http_connect.h"
@@ -52,5 +53,16 @@ void front_answer_success(const front_t *f, int fd);
 
 /* Sends all n bytes; 0, or BEACON_EIO when the peer is gone. */
 int front_send_all(int fd, const void *p, size_t n);
+
+/* front_send_all(), and what was sent counted in h (bytes and its
+ * metric) unless h is NULL. */
+int front_send_counted(int fd, const void *p, size_t n, half_t *h);
+
+/* Sends an HTTP answer with this status and why as its body (the only
+ * writer of HTTP error answers: front ends and the forward proxy),
+ * counted in h as front_send_counted(). The forward proxy counts every
+ * byte it writes to the client; the SOCKS and CONNECT front ends count
+ * only the payload and pass NULL. 0, or BEACON_EIO. */
+int front_http_answer(int fd, int status, const char *why, half_t *h);
 
 #endif

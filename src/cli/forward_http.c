@@ -71,22 +71,11 @@ static int recv_more(int fd, buf_t *b, int timeout_ms, int watch,
   return (int)r;
 }
 
-static int send_counted(int fd, const void *p, size_t n, half_t *h)
-{
-  if(front_send_all(fd, p, n))
-    return BEACON_EIO;
-  h->bytes += n;
-  if(h->counter)
-    metric_add(h->counter, h->dir, n);
-  return 0;
-}
-
-/* An error answer to the client; the connection ends after it. */
+/* An error answer to the client, counted as every byte sent to it; the
+ * connection ends after it. */
 static void answer(fwd_t *w, int status, const char *why)
 {
-  char resp[512];
-  size_t n = proxy_http_response(resp, sizeof(resp), status, why);
-  (void)send_counted(w->cfd, resp, n, w->down);
+  (void)front_http_answer(w->cfd, status, why, w->down);
   w->end->detail = why;
 }
 
@@ -142,7 +131,7 @@ static int copy_body(int src, buf_t *in, int dst, http_body_t *body, half_t *h,
     }
     size_t used;
     int rc = http_body_scan(body, in->b + in->off, in->len, &used);
-    if(used && send_counted(dst, in->b + in->off, used, h))
+    if(used && front_send_counted(dst, in->b + in->off, used, h))
       return BEACON_EIO;
     in->off += used;
     in->len -= used;
@@ -233,7 +222,7 @@ static int relay_response(fwd_t *w, const http_fwd_request_t *rq,
     }
     w->oin.off += hl;
     w->oin.len -= hl;
-    if(send_counted(w->cfd, w->out, ol, w->down))
+    if(front_send_counted(w->cfd, w->out, ol, w->down))
       return -1;
     if(rs->interim)
       continue;
@@ -262,7 +251,7 @@ static int pass_interim(fwd_t *w, const http_fwd_request_t *rq)
     return 1;
   w->oin.off += hl;
   w->oin.len -= hl;
-  return send_counted(w->cfd, w->out, ol, w->down) ? 1 : 0;
+  return front_send_counted(w->cfd, w->out, ol, w->down) ? 1 : 0;
 }
 
 /* Forwards the request in w->req and its response. 1 when the client
@@ -291,7 +280,7 @@ static int serve_one(fwd_t *w)
     /* A kept stream the origin has closed meanwhile fails at once: the
      * request goes again on a fresh one, if it had no body to resend. */
     int reused = w->sent_on_ofd > 0;
-    int rc = send_counted(w->ofd, w->out, ol, w->up);
+    int rc = front_send_counted(w->ofd, w->out, ol, w->up);
     w->sent_on_ofd++;
     while(!rc && (rc = copy_body(w->cfd, &w->cin, w->ofd, &rq.body, w->up,
                                  FRONT_HEADER_TIMEOUT_MS, w->ofd, POLLIN)) ==
