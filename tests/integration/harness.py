@@ -692,6 +692,39 @@ class Env:
                 os.chmod(os.path.join(d, dest), 0o600)
         return d
 
+    # -- config files --
+
+    def write_config(self, name, text, mode=0o644):
+        """Writes <tmp>/<name> through a rename, as an editor or a config
+        management tool would, so a relay rereading it on SIGHUP never
+        reads half of it. Returns its path."""
+        path = self.path(name)
+        with open(path + ".new", "w") as f:
+            f.write(text)
+        os.chmod(path + ".new", mode)
+        os.rename(path + ".new", path)
+        return path
+
+    def relay_config(self, port, rules="", extra="", level="debug",
+                     name="egress.conf"):
+        """Writes an egress config file (write_config()) for a relay on
+        127.0.0.1:port with the test PKI and one worker that may dial the
+        loopback backends: rules go before the allow lines (first match
+        wins), extra after them. Comments and a blank line show that the
+        file may have them. Returns its path."""
+        return self.write_config(
+            name,
+            "# a relay of this test\n"
+            "config-dir %s\n"
+            "tunnel-addr %s:%d   # loopback only\n"
+            "\n"
+            "workers 1\n"
+            "log-level %s\n"
+            "%s"
+            "allow 127.0.0.0/8\n"
+            "allow ::1/128\n"
+            "%s" % (self.pki(), LOOPBACK, port, level, rules, extra))
+
     # -- the relay --
 
     def start_relay(self, extra_args=(), config_dir=None, workers=1,

@@ -13,14 +13,6 @@ import harness  # noqa: E402
 from backends import Echo  # noqa: E402
 
 
-def write(env, name, text, mode=0o644):
-    path = env.path(name)
-    with open(path, "w") as f:
-        f.write(text)
-    os.chmod(path, mode)
-    return path
-
-
 def echo_once(port, payload=b"through the files"):
     """Sends payload to 127.0.0.1:port; returns what came back (b"" when
     the connection was refused or closed)."""
@@ -44,25 +36,18 @@ def echo_once(port, payload=b"through the files"):
 
 
 def relay_file(env, port, extra=""):
-    return write(env, "egress.conf",
-                 "# the relay of this test\n"
-                 "config-dir %s\n"
-                 "tunnel-addr 127.0.0.1:%d   # loopback only\n"
-                 "\n"
-                 "allow 127.0.0.0/8\n"
-                 "allow ::1/128\n"
-                 "workers 1\n"
-                 "log-level debug\n"
-                 "allow-group-readable-key no\n%s" % (env.pki(), port, extra))
+    return env.relay_config(port,
+                            extra="allow-group-readable-key no\n" + extra)
 
 
 def forward_file(env, relay_addr, lp, target):
-    return write(env, "forward.conf",
-                 "relay %s\n"
-                 "config-dir %s\n"
-                 "local-forward 127.0.0.1:%d:%s\n"
-                 "timeout 5\r\n"  # CRLF lines are fine
-                 "log-format json\n" % (relay_addr, env.pki(), lp, target))
+    return env.write_config(
+        "forward.conf",
+        "relay %s\n"
+        "config-dir %s\n"
+        "local-forward 127.0.0.1:%d:%s\n"
+        "timeout 5\r\n"  # CRLF lines are fine
+        "log-format json\n" % (relay_addr, env.pki(), lp, target))
 
 
 @harness.timeout(60)
@@ -116,17 +101,18 @@ def test_command_line_wins(env):
 def test_check_config_reports_every_line(env):
     """Every bad line of the file is reported as FILE:LINE: message, and
     the exit code is 3 (a bad file), before anything is checked."""
-    conf = write(env, "bad.conf",
-                 "# comment\n"
-                 "tunnel-addr 127.0.0.1:1\n"
-                 "no-such-option 1\n"
-                 "--workers 2\n"
-                 "workers 0\n"
-                 "deny 300.1.2.3/8\n"
-                 "allow-group-readable-key maybe\n"
-                 "dial-timeout\n"
-                 "config other.conf\n"
-                 "window-budget 64M\n")
+    conf = env.write_config(
+        "bad.conf",
+        "# comment\n"
+        "tunnel-addr 127.0.0.1:1\n"
+        "no-such-option 1\n"
+        "--workers 2\n"
+        "workers 0\n"
+        "deny 300.1.2.3/8\n"
+        "allow-group-readable-key maybe\n"
+        "dial-timeout\n"
+        "config other.conf\n"
+        "window-budget 64M\n")
     r = env.beacon("egress", "--config", conf, "--check-config", timeout=30)
     err = r.stderr.decode(errors="replace")
     harness.check_eq(r.returncode, 3, "exit code; stderr:\n" + err)
@@ -153,7 +139,7 @@ def test_typos_get_a_suggestion(env):
     err = r.stderr.decode(errors="replace")
     harness.check_eq(r.returncode, 2, "exit code; stderr:\n" + err)
     harness.check("did you mean '--tunnel-addr'?" in err, err)
-    conf = write(env, "typo.conf", "max-tunels 5\nfrobnicate 1\n")
+    conf = env.write_config("typo.conf", "max-tunels 5\nfrobnicate 1\n")
     r = env.beacon("forward", "--config", conf, "--check-config", timeout=30)
     err = r.stderr.decode(errors="replace")
     harness.check_eq(r.returncode, 3, "exit code; stderr:\n" + err)
@@ -168,16 +154,17 @@ def test_typos_get_a_suggestion(env):
 def test_bad_addresses_name_the_line(env):
     """An address of the wrong form in a file is a bad file (FILE:LINE,
     exit 3) like any other bad value, on both sides."""
-    conf = write(env, "addr-egress.conf", "tunnel-addr nonsense\n")
+    conf = env.write_config("addr-egress.conf", "tunnel-addr nonsense\n")
     r = env.beacon("egress", "--config", conf, "--check-config", timeout=30)
     err = r.stderr.decode(errors="replace")
     harness.check_eq(r.returncode, 3, "exit code; stderr:\n" + err)
     harness.check(err.startswith(conf + ":1: tunnel-addr 'nonsense': "
                                  "expected"), err)
-    conf = write(env, "addr-forward.conf",
-                 "relay 127.0.0.1:1\n"
-                 "local-forward 27390:127.0.0.1\n"
-                 "socks host:port:extra\n")
+    conf = env.write_config(
+        "addr-forward.conf",
+        "relay 127.0.0.1:1\n"
+        "local-forward 27390:127.0.0.1\n"
+        "socks host:port:extra\n")
     r = env.beacon("forward", "--config", conf, "--check-config", timeout=30)
     err = r.stderr.decode(errors="replace")
     harness.check_eq(r.returncode, 3, "exit code; stderr:\n" + err)
