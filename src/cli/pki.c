@@ -140,6 +140,52 @@ static int done(const pki_sub_t *sub, int rc, const char *err)
   return exit_code(rc);
 }
 
+/* The rows sign, renew and crl share: the CA to use and how long what
+ * it signs is valid. */
+static cli_opt_t ca_dir_row(const char **ca_dir)
+{
+  return (cli_opt_t){.name = "ca-dir",
+                     .kind = CLI_OPT_STRING,
+                     .metavar = "DIR",
+                     .str = ca_dir,
+                     .help = "the Fleet CA's directory (required)"};
+}
+
+static cli_opt_t days_row(long *days, const char *help)
+{
+  return (cli_opt_t){.name = "days",
+                     .kind = CLI_OPT_INTEGER,
+                     .metavar = "N",
+                     .integer = days,
+                     .min = 1,
+                     .max = DAYS_MAX,
+                     .help = help};
+}
+
+static cli_opt_t hours_row(long *hours, const char *help)
+{
+  return (cli_opt_t){.name = "hours",
+                     .kind = CLI_OPT_INTEGER,
+                     .metavar = "N",
+                     .integer = hours,
+                     .min = 1,
+                     .max = HOURS_MAX,
+                     .help = help};
+}
+
+/* --days or --hours (sign, crl): the validity in seconds (0: the
+ * command's default) in *secs, or a usage error when both are given. */
+static int validity(const pki_sub_t *sub, long days, long hours, long *secs)
+{
+  if(days && hours) {
+    char name[32];
+    snprintf(name, sizeof(name), "pki %s", sub->name);
+    return cli_usage_error(name, "--days and --hours exclude each other");
+  }
+  *secs = hours ? hours * 3600 : days * 86400;
+  return CLI_GO_ON;
+}
+
 static int init_main(const pki_sub_t *sub, int argc, char **argv)
 {
   int force = 0, replace_ca = 0, first;
@@ -186,11 +232,7 @@ static int sign_main(const pki_sub_t *sub, int argc, char **argv)
   long days = 0, hours = 0;
   int controller = 0, first;
   const cli_opt_t t[] = {
-      {.name = "ca-dir",
-       .kind = CLI_OPT_STRING,
-       .metavar = "DIR",
-       .str = &ca_dir,
-       .help = "the Fleet CA's directory (required)"},
+      ca_dir_row(&ca_dir),
       {.name = "csr",
        .kind = CLI_OPT_STRING,
        .metavar = "FILE",
@@ -201,20 +243,8 @@ static int sign_main(const pki_sub_t *sub, int argc, char **argv)
        .metavar = "FILE",
        .str = &out,
        .help = "leaf + chain (default: stdout)"},
-      {.name = "days",
-       .kind = CLI_OPT_INTEGER,
-       .metavar = "N",
-       .integer = &days,
-       .min = 1,
-       .max = DAYS_MAX,
-       .help = "validity in days (default 825)"},
-      {.name = "hours",
-       .kind = CLI_OPT_INTEGER,
-       .metavar = "N",
-       .integer = &hours,
-       .min = 1,
-       .max = HOURS_MAX,
-       .help = "validity in hours, instead of --days"},
+      days_row(&days, "validity in days (default 825)"),
+      hours_row(&hours, "validity in hours, instead of --days"),
       {.name = "controller",
        .kind = CLI_OPT_FLAG,
        .flag = &controller,
@@ -229,12 +259,11 @@ static int sign_main(const pki_sub_t *sub, int argc, char **argv)
   if(!ca_dir || !csr)
     return cli_usage_error("pki sign", "%s is required",
                            !ca_dir ? "--ca-dir" : "--csr");
-  if(days && hours)
-    return cli_usage_error("pki sign",
-                           "--days and --hours exclude each other");
+  long secs = 0;
+  if((rc = validity(sub, days, hours, &secs)) != CLI_GO_ON)
+    return rc;
   char err[512];
-  rc = pki_sign_csr(ca_dir, csr, out, hours ? hours * 3600 : days * 86400,
-                    controller, err, sizeof(err));
+  rc = pki_sign_csr(ca_dir, csr, out, secs, controller, err, sizeof(err));
   return done(sub, rc, err);
 }
 
@@ -244,11 +273,7 @@ static int renew_main(const pki_sub_t *sub, int argc, char **argv)
   long hours = 0;
   int first;
   const cli_opt_t t[] = {
-      {.name = "ca-dir",
-       .kind = CLI_OPT_STRING,
-       .metavar = "DIR",
-       .str = &ca_dir,
-       .help = "the Fleet CA's directory (required)"},
+      ca_dir_row(&ca_dir),
       {.name = "cert",
        .kind = CLI_OPT_STRING,
        .metavar = "FILE",
@@ -259,13 +284,7 @@ static int renew_main(const pki_sub_t *sub, int argc, char **argv)
        .metavar = "FILE",
        .str = &key,
        .help = "its key, kept (required)"},
-      {.name = "hours",
-       .kind = CLI_OPT_INTEGER,
-       .metavar = "N",
-       .integer = &hours,
-       .min = 1,
-       .max = HOURS_MAX,
-       .help = "validity (default: the old one's)"},
+      hours_row(&hours, "validity (default: the old one's)"),
   };
   int rc = parse_sub(sub, t, sizeof(t) / sizeof(t[0]), argc, argv, &first);
   if(rc != CLI_GO_ON)
@@ -289,11 +308,7 @@ static int crl_main(const pki_sub_t *sub, int argc, char **argv)
   long days = 0, hours = 0;
   int nrevoke = 0, first;
   const cli_opt_t t[] = {
-      {.name = "ca-dir",
-       .kind = CLI_OPT_STRING,
-       .metavar = "DIR",
-       .str = &ca_dir,
-       .help = "the Fleet CA's directory (required)"},
+      ca_dir_row(&ca_dir),
       {.name = "out",
        .kind = CLI_OPT_STRING,
        .metavar = "FILE",
@@ -306,20 +321,8 @@ static int crl_main(const pki_sub_t *sub, int argc, char **argv)
        .n = &nrevoke,
        .max = REVOKE_MAX,
        .help = "a certificate to revoke (repeatable)"},
-      {.name = "days",
-       .kind = CLI_OPT_INTEGER,
-       .metavar = "N",
-       .integer = &days,
-       .min = 1,
-       .max = DAYS_MAX,
-       .help = "validity in days (default 30)"},
-      {.name = "hours",
-       .kind = CLI_OPT_INTEGER,
-       .metavar = "N",
-       .integer = &hours,
-       .min = 1,
-       .max = HOURS_MAX,
-       .help = "validity in hours, instead of --days"},
+      days_row(&days, "validity in days (default 30)"),
+      hours_row(&hours, "validity in hours, instead of --days"),
   };
   int rc = parse_sub(sub, t, sizeof(t) / sizeof(t[0]), argc, argv, &first);
   if(rc != CLI_GO_ON)
@@ -329,11 +332,11 @@ static int crl_main(const pki_sub_t *sub, int argc, char **argv)
   if(!ca_dir || !out)
     return cli_usage_error("pki crl", "%s is required",
                            !ca_dir ? "--ca-dir" : "--out");
-  if(days && hours)
-    return cli_usage_error("pki crl", "--days and --hours exclude each other");
+  long secs = 0;
+  if((rc = validity(sub, days, hours, &secs)) != CLI_GO_ON)
+    return rc;
   char err[512];
-  rc = pki_make_crl(ca_dir, out, revoke, nrevoke,
-                    hours ? hours * 3600 : days * 86400, err, sizeof(err));
+  rc = pki_make_crl(ca_dir, out, revoke, nrevoke, secs, err, sizeof(err));
   return done(sub, rc, err);
 }
 
