@@ -154,31 +154,31 @@ static void maybe_close(client_stream_t *p)
   local_close(p, 0);
 }
 
-client_stream_t *client_stream_open(client_chain_t *s, client_req_t *req)
+client_stream_t *client_stream_open(client_chain_t *chain, client_req_t *req)
 {
-  mux_t *m = client_chain_mux(s);
+  mux_t *m = client_chain_mux(chain);
   client_stream_t *p = calloc(1, sizeof(*p));
   if(!p)
     return NULL;
   p->kind = CLIENT_SUD_STREAM;
-  p->t = s->t;
+  p->t = chain->t;
   int64_t id = mux_open(m, p);
   if(id <= 0) {
     free(p);
     return NULL;
   }
-  p->s = s;
+  p->s = chain;
   p->sid = (uint32_t)id;
   pump_init(&p->pump, p->sid);
   p->req = req;
-  p->opened_at = uv_now(&s->t->loop);
+  p->opened_at = uv_now(&chain->t->loop);
   p->open_deadline = req->attempt_deadline
                          ? req->attempt_deadline
                          : p->opened_at + (uint64_t)req->open_ms;
   /* An answer to this ping tells a slow target from a frozen relay. */
   mux_now(m, p->opened_at);
   mux_measure_rtt(m);
-  list_add(&s->streams, &p->link);
+  list_add(&chain->streams, &p->link);
   /* The target line goes first (docs/PROTOCOL.md "The target line"); the
    * initial window always takes it whole. */
   if(mux_stream_write(m, p->sid, (const uint8_t *)req->line, req->line_len) !=
@@ -203,7 +203,7 @@ void client_stream_open_expired(client_stream_t *p, uint64_t now,
                                 int relay_alive)
 {
   client_req_t *req = p->req;
-  client_chain_t *s = p->s;
+  client_chain_t *chain = p->s;
   beacon_tunnel_t *t = p->t;
   if(relay_alive && req->deadline && p->open_deadline < req->deadline) {
     p->open_deadline = req->deadline; /* no other relay: it is dialling */
@@ -214,22 +214,22 @@ void client_stream_open_expired(client_stream_t *p, uint64_t now,
   beacon_error_t e;
   if(relay_alive) {
     /* Its verdict would come from its own --dial-timeout. */
-    client_error_set(&e, BEACON_ETIMEDOUT, s->nhops - 1,
+    client_error_set(&e, BEACON_ETIMEDOUT, chain->nhops - 1,
                      "the relay was still connecting to %.*s after %llu ms "
                      "(it answers pings; the relay's --dial-timeout is "
                      "longer than this dial's timeout)",
                      (int)req->line_len - 1, req->line, waited);
     req->verdict = OUTCOME_TARGET_TIMEOUT;
-    req->relay = t->members[s->member].name;
+    req->relay = t->members[chain->member].name;
     client_req_fail(t, req, BEACON_ETIMEDOUT, &e);
     return;
   }
   /* the next member gets the target */
-  client_error_set(&e, BEACON_ETIMEDOUT, s->nhops - 1,
+  client_error_set(&e, BEACON_ETIMEDOUT, chain->nhops - 1,
                    "stream open timed out after %llu ms (no answer from the "
                    "relay)",
                    waited);
-  t->host->failover(t, req, s, &e);
+  t->host->failover(t, req, chain, &e);
 }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)

@@ -8,7 +8,7 @@
 
 #include "client/client_int.h"
 
-client_stream_t *client_stream_open(client_chain_t *s, client_req_t *req);
+client_stream_t *client_stream_open(client_chain_t *chain, client_req_t *req);
 void client_stream_on_ack(client_stream_t *p);
 void client_stream_on_data(client_stream_t *p, const uint8_t *d, size_t n);
 void client_stream_on_fin(client_stream_t *p);

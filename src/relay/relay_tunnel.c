@@ -36,7 +36,7 @@
 #define WBUF_KEEP 8
 
 static void tunnel_arm(relay_tunnel_t *t);
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+static void on_read(uv_stream_t *tcp, ssize_t nread, const uv_buf_t *buf);
 static void tunnel_dirty(relay_tunnel_t *t);
 static void tunnel_release(relay_tunnel_t *t);
 static void tunnel_stream_gone(relay_tunnel_t *t);
@@ -424,13 +424,13 @@ void relay_tunnel_new_turn(relay_worker_t *w)
   relay_handshake_new_turn(w, tunnel_read_start);
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+static void on_read(uv_stream_t *tcp, ssize_t nread, const uv_buf_t *buf)
 {
-  relay_tunnel_t *t = s->data;
+  relay_tunnel_t *t = tcp->data;
   if(nread == 0 || relay_tunnel_closing(t))
     return;
   if(nread == UV_ENOBUFS) {
-    uv_read_stop(s);
+    uv_read_stop(tcp);
     if(conn_state(t->conn) == CONN_HANDSHAKE) {
       relay_handshake_wait(t);
       return;
@@ -510,11 +510,11 @@ static void tunnel_stream_gone(relay_tunnel_t *t)
 static void tunnel_init_shared(relay_tunnel_t *t)
 {
   relay_t *r = t->w->r;
-  relay_settings_t *s = relay_settings_get(r); /* a reload's, if any */
+  relay_settings_t *set = relay_settings_get(r); /* a reload's, if any */
   t->shared.metrics = &r->metrics;
-  t->shared.target_timeout_ms = s->cfg.target_timeout_ms;
-  t->shared.max_dials = s->cfg.max_dials_per_tunnel;
-  relay_settings_put(s);
+  t->shared.target_timeout_ms = set->cfg.target_timeout_ms;
+  t->shared.max_dials = set->cfg.max_dials_per_tunnel;
+  relay_settings_put(set);
   t->shared.gather = &t->w->gather;
   t->quota = relay_tunnel_quota(t);
   t->shared.quota = &t->quota;
