@@ -2,7 +2,7 @@
  * fuzz_relay_session.c - a whole relay tunnel, driven from the fuzz
  * input: the controller's bytes are encrypted by a real TLS client and
  * fed as ciphertext to the relay's connection core (src/conn, as
- * src/relay/tunnel.c configures it: TLS 1.3 server, yamux server,
+ * src/relay/relay_tunnel.c configures it: TLS 1.3 server, yamux server,
  * high-water mark, keep-alive and write-stall deadlines), and every
  * stream is the relay's real stream core (src/relay/stream_core.c),
  * wired as src/relay/relay_stream.c wires it: the mux's stream events

@@ -3,7 +3,7 @@
 
 Every `#include "dir/file.h"` line is an edge from the including file's
 concept to the included one; a concept is a file name without its
-extension (relay/tunnel.c and relay/tunnel.h are one). Fails when
+extension (relay/relay_tunnel.c and relay/relay_tunnel.h are one). Fails when
   - the concepts of one folder include each other in a circle,
   - a folder includes a header of a folder in a higher layer, or
   - the shared types header (NAME_int.h) of a folder in TYPES_ONLY
@@ -43,7 +43,7 @@ FUNCTION = re.compile(r"^(?!static\b|typedef\b|#|\s)[A-Za-z_][\w \*]*?\b(\w+)\("
 
 
 def concept(path):
-    """'relay/tunnel.c' -> ('relay', 'relay/tunnel')."""
+    """'relay/relay_tunnel.c' -> ('relay', 'relay/relay_tunnel')."""
     folder = path.split("/")[0]
     return folder, os.path.splitext(path)[0]
 

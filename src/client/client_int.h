@@ -22,10 +22,9 @@
  *
  * This header holds types and inline views only; each file's functions
  * are in its own header, and the files depend one way (docs/ARCHITECTURE.md
- * "Dependencies"): tunnel.c -> members.c -> chain.c -> stream.c, all of
- * them -> req.c; pool.c (sans-I/O) below members.c.
- * Chains and streams reach the tunnel handle only through
- * client_tunnel_host_t.
+ * "Dependencies"): tunnel.c -> members.c -> chain.c -> dialled_stream.c, all
+ * of them -> req.c; pool.c (sans-I/O) below members.c. Chains and streams
+ * reach the tunnel handle only through client_tunnel_host_t.
  */
 #ifndef BEACON_CLIENT_INT_H
 #define BEACON_CLIENT_INT_H
@@ -318,7 +317,7 @@ struct beacon_tunnel {
 };
 
 /* What chains report to their tunnel handle; tunnel.c fills it in, so
- * that chain.c and stream.c call no function of tunnel.c. */
+ * that chain.c and dialled_stream.c call no function of tunnel.c. */
 struct client_tunnel_host {
   /* Some chain has work: the loop's check handle services every chain
    * at the end of this turn. */

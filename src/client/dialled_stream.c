@@ -1,6 +1,6 @@
 /*
- * stream.c - one dialled stream, pumped between the innermost hop's mux and
- * the caller's local end (docs/PROTOCOL.md "The target line" and
+ * dialled_stream.c - one dialled stream, pumped between the innermost hop's
+ * mux and the caller's local end (docs/PROTOCOL.md "The target line" and
  * docs/PROTOCOL.md "Relaying", seen from the controller): the library
  * end of a loopback TCP pair (beacon_dial), or the caller's own socket,
  * or a pipe to read and a pipe to write (client_dial_fds, no loopback

@@ -1,7 +1,7 @@
 /*
- * stream.h - one dialled stream of a chain's innermost hop, pumped to
- * the caller's local end (stream.c). The chain routes its mux callbacks
- * here.
+ * dialled_stream.h - one dialled stream of a chain's innermost hop,
+ * pumped to the caller's local end (dialled_stream.c). The chain routes its
+ * mux callbacks here.
  */
 #ifndef BEACON_CLIENT_STREAM_H
 #define BEACON_CLIENT_STREAM_H

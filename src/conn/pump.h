@@ -2,7 +2,7 @@
  * pump.h - the stream pump as a sans-I/O core: the bytes between one mux
  * stream and one local byte stream (the relay's target socket, the
  * controller's caller socket or pipes), shared by relay/stream_core.c and
- * client/stream.c. The adapter does the local I/O and reports it; the
+ * client/dialled_stream.c. The adapter does the local I/O and reports it; the
  * pump drives the mux stream (itself sans-I/O) and says what to do next.
  *
  * Local to mux: pump_from_local() offers what the adapter read. What the

@@ -1,5 +1,5 @@
 /*
- * stream.c - stream lifecycle, send side and receive-window grants
+ * mux_stream.c - stream lifecycle, send side and receive-window grants
  * (docs/PROTOCOL.md "Multiplexing: yamux, protocol version 0"; hashicorp/yamux
  * stream.go where docs/PROTOCOL.md is silent).
  */

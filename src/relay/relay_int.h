@@ -75,7 +75,7 @@ typedef struct relay_stream relay_stream_t;
 typedef struct relay_settings relay_settings_t; /* settings.h */
 
 /* What a tunnel reports to its worker; worker.c fills it in, so that
- * tunnel.c calls no function of worker.c. */
+ * relay_tunnel.c calls no function of worker.c. */
 typedef struct relay_tunnel_host {
   /* Some tunnel has output: flush it before the loop blocks again. */
   void (*output)(relay_worker_t *w);
@@ -88,8 +88,8 @@ typedef struct relay_tunnel_host {
   void (*refuse)(relay_worker_t *w);
 } relay_tunnel_host_t;
 
-/* What a stream reports to its tunnel; tunnel.c fills it in, so that
- * relay_stream.c calls no function of tunnel.c. */
+/* What a stream reports to its tunnel; relay_tunnel.c fills it in, so that
+ * relay_stream.c calls no function of relay_tunnel.c. */
 typedef struct relay_stream_host {
   /* The tunnel's mux has output: the worker flushes it this turn. */
   void (*output)(relay_tunnel_t *t);

@@ -1,5 +1,5 @@
 /*
- * tunnel.c - one controller tunnel: the accepted TCP socket and the
+ * relay_tunnel.c - one controller tunnel: the accepted TCP socket and the
  * libuv adapter around its connection core (conn/conn.h), which holds
  * the TLS 1.3 session (docs/PROTOCOL.md "Transport: TLS 1.3 with mutual
  * authentication") and the yamux server session (docs/PROTOCOL.md

@@ -1,6 +1,6 @@
 /*
- * tunnel.h - one tunnel: a TCP connection and its connection core
- * (tunnel.c), as its worker drives it.
+ * relay_tunnel.h - one tunnel: a TCP connection and its connection
+ * core (relay_tunnel.c), as its worker drives it.
  */
 #ifndef BEACON_RELAY_TUNNEL_H
 #define BEACON_RELAY_TUNNEL_H

@@ -20,7 +20,7 @@
 /* A worker woken by the control loop: re-checks its tunnels when a
  * reload happened since it last did, RELAY_RECHECK_SLICE_NS a turn. */
 void relay_worker_recheck(relay_worker_t *w);
-/* t is up (its worker's host table, tunnel.c's on_up): re-checked at
+/* t is up (its worker's host table, relay_tunnel.c's on_up): re-checked at
  * once when its handshake used the files of before a reload, then its
  * certificate's end is scheduled (relay/tunnel_drain.h). */
 void relay_tunnel_live(relay_tunnel_t *t);

@@ -200,7 +200,7 @@ static void worker_main(void *arg)
   uv_async_send(&w->r->done_async);
 }
 
-/* What this worker's tunnels report to it (tunnel.c calls no function
+/* What this worker's tunnels report to it (relay_tunnel.c calls no function
  * of this file). */
 static const relay_tunnel_host_t tunnel_host = {
     .output = worker_output,
