@@ -3,8 +3,8 @@
  * pumped to the caller's local end (dialled_stream.c). The chain routes its
  * mux callbacks here.
  */
-#ifndef BEACON_CLIENT_STREAM_H
-#define BEACON_CLIENT_STREAM_H
+#ifndef BEACON_CLIENT_DIALLED_STREAM_H
+#define BEACON_CLIENT_DIALLED_STREAM_H
 
 #include "client/client_int.h"
 
