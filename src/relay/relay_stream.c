@@ -376,7 +376,9 @@ void relay_stream_on_reset(mux_t *m, uint32_t id, void *sud, void *tud)
 static void read_target_now(relay_stream_t *s)
 {
   uv_os_fd_t fd;
-  if(uv_fileno((uv_handle_t *)target_of(s), &fd))
+  /* Not reading: no target yet (dialling), or it ended, or no room. */
+  if(!s->core.reading || s->core.state != STREAM_OPEN ||
+     uv_fileno((uv_handle_t *)target_of(s), &fd))
     return;
   for(int i = 0; i < RELAY_DIRECT_READS; i++) {
     if(!s->core.reading || s->core.state != STREAM_OPEN)
