@@ -45,9 +45,6 @@
  * mux still cannot take is copied aside, at most a window's worth):
  * one read fills several frames instead of one per syscall. */
 #define RELAY_TARGET_READ (256 * 1024)
-/* Reads of a target straight from on_writable, at most (relay_stream.c):
- * a few, so one stream cannot hold the loop. */
-#define RELAY_DIRECT_READS 4
 /* Reads from a tunnel and the plaintext fed to one mux_recv(): larger
  * than the 64 KiB frames controllers send, so a bulk upload is not cut
  * into a frame's worth per syscall and a frame's tail is not written to

@@ -12,7 +12,6 @@
  */
 #include <netinet/in.h>
 #include <stdio.h>
-#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -367,43 +366,12 @@ void relay_stream_on_reset(mux_t *m, uint32_t id, void *sud, void *tud)
     stream_core_on_reset(&s->core);
 }
 
-/* Room opened (a window update) and the core started reading: read the
- * target now instead of through the loop. A bulk target has bytes
- * waiting, the reads fill the room and reading stops again before the
- * loop polls, so the start and stop cost no epoll_ctl and no wake-up
- * (two epoll_ctl per window update otherwise). Only bytes are taken
- * here; EOF, errors and EAGAIN are left to libuv, whose reading is on. */
-static void read_target_now(relay_stream_t *s)
-{
-  uv_os_fd_t fd;
-  /* Not reading: no target yet (dialling), or it ended, or no room. */
-  if(!s->core.reading || s->core.state != STREAM_OPEN ||
-     uv_fileno((uv_handle_t *)target_of(s), &fd))
-    return;
-  for(int i = 0; i < RELAY_DIRECT_READS; i++) {
-    if(!s->core.reading || s->core.state != STREAM_OPEN)
-      return;
-    size_t want = stream_core_read_size(&s->core, sizeof(s->t->w->tbuf));
-    if(!want) {
-      stream_core_on_target_full(&s->core);
-      return;
-    }
-    ssize_t n = recv(fd, s->t->w->tbuf, want, MSG_DONTWAIT);
-    if(n <= 0)
-      return;
-    stream_core_on_target_read(&s->core, s->t->w->tbuf, (size_t)n);
-    if((size_t)n < want)
-      return;
-  }
-}
-
 void relay_stream_on_writable(mux_t *m, uint32_t id, void *sud, void *tud)
 {
   relay_stream_t *s = sud;
   if(!s)
     return;
   stream_core_on_writable(&s->core);
-  read_target_now(s);
   after_event(s->t);
 }
 
