@@ -3,7 +3,7 @@
 
   bench/ab_relay.py --build BUILD --relay NAME=PATH/TO/beacon ...
                     [--mode download,upload] [--rounds N] [--bytes N]
-                    [--go] [--strace NAME]
+                    [--go] [--workers N] [--strace]
 
 Each round runs bench-go (the Go controller stack), one stream of bulk,
 through every relay in turn, the order rotating each round, and prints
@@ -62,6 +62,7 @@ def main():
     b.start_sshd = lambda: None
     res = {}
     sc = {}
+    tracers = []
     try:
         b.setup()
         b.procs.stop(b.relays.pop("beacon"))
@@ -95,6 +96,7 @@ def main():
                         st = subprocess.Popen(
                             ["strace", "-c", "-f", "-o", out, "-p",
                              str(relay.pid)], stderr=subprocess.DEVNULL)
+                        tracers.append(st)
                         time.sleep(0.5)   # attached before the transfer
                     c0 = bench.cpu_seconds(relay.pid)
                     r = b.gen("go", [mode, "-streams", "1", "-bytes",
@@ -115,6 +117,10 @@ def main():
                     bench.log("round %d %-8s %-10s %7.1f MB/s %5.2f s/GiB" %
                               (rnd + 1, mode, who, r["mbps"], cpu))
     finally:
+        for st in tracers:
+            if st.poll() is None:
+                st.kill()
+                st.wait()
         b.procs.stop_all()
     print("load: %s" % open("/proc/loadavg").read().split()[:3])
     print("| mode | relay | MB/s median | CPU s/GiB median | MB/s ratio | "
