@@ -245,10 +245,6 @@ void relay_prom_cert_lifetimes(relay_prom_t *p, relay_metrics_t *m,
   static const char *const ends[] = {"revoked", "untrusted", "not_allowed",
                                      "cert_expired", "relay_cert_expiring"};
   metrics_registry_t *reg = &p->reg;
-  family(reg, &p->own_cert_expiry, METRIC_GAUGE,
-         "beacon_cert_expiry_timestamp_seconds",
-         "notAfter of the relay's own certificate in use, Unix time.", NULL,
-         NULL, 0);
   family(reg, &p->tunnel_cert_min, METRIC_GAUGE,
          "beacon_tunnel_cert_expiry_min_timestamp_seconds",
          "Earliest notAfter of the controller certificates of the tunnels "

@@ -113,7 +113,7 @@ typedef struct relay_prom {
   metric_t memory_held, memory_limit, fds_held, fds_limit;
   metric_t policy_classes; /* refusals by default class */
   /* certificate lifetimes (tunnel_drain.c, revocation.c) */
-  metric_t own_cert_expiry, tunnel_cert_min, crl_next_update;
+  metric_t tunnel_cert_min, crl_next_update;
   metric_t tunnels_cert_ended;
 } relay_prom_t;
 
