@@ -214,7 +214,9 @@ enum { BEACON_LOG_WARN = 2 }; /* the level of every message so far */
  * is a stable word, message one sentence naming the file and the fix.
  *   "key_permissions"  the private key is readable by its group or by
  *                      others (chmod 600 it)
- *   "cert_expiring"    the certificate expires within 14 days
+ *   "cert_expiring"    the certificate expires within 14 days, or is
+ *                      in the last third of a shorter lifetime (a
+ *                      24-hour one: its last 8 hours)
  *   "cert_not_renewed" a tunnel's renewal time came and the files on
  *                      disk hold no certificate that lasts longer: the
  *                      tunnel stays until its relay ends it (said once

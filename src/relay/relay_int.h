@@ -117,7 +117,8 @@ typedef struct relay_prom {
   metric_t tunnels_cert_ended;
 } relay_prom_t;
 
-/* Warn when the relay certificate expires within 30 days. */
+/* Warn when the relay certificate expires within 30 days (or is in the
+ * last third of a shorter lifetime: common/expiry_window.h). */
 #define RELAY_CERT_WARN_SECONDS (30 * 86400)
 /* ... and about a controller certificate within 14 days, once a day per
  * controller (prom.c: one slot per SPKI hash prefix). */
