@@ -150,8 +150,12 @@ BEACON_API int beacon_config_set_dir(beacon_config_t *cfg, const char *dir);
  * whose leaf it lists fails the handshake (BEACON_EVERIFY, "relay
  * certificate revoked"); once set, a relay certificate whose CA issued
  * no CRL in the file is refused too. The file is read by
- * beacon_tunnel_new() and again whenever it changes on disk. NULL
- * removes it. Returns 0, or:
+ * beacon_tunnel_new() and again whenever it changes on disk; after a
+ * reload the relays of the connections already up are checked again,
+ * and one it now lists (or the CA file no longer trusts) has its
+ * connection closed, its streams ended, with a `relay_revoked` (or
+ * `relay_untrusted`) warning through the log hook. NULL removes it.
+ * Returns 0, or:
  *   BEACON_EINVAL    cfg is NULL
  *   BEACON_ENOMEM    out of memory (the configuration is unchanged) */
 BEACON_API int beacon_config_set_crl(beacon_config_t *cfg,
@@ -210,7 +214,9 @@ enum { BEACON_LOG_WARN = 2 }; /* the level of every message so far */
  * is a stable word, message one sentence naming the file and the fix.
  *   "key_permissions"  the private key is readable by its group or by
  *                      others (chmod 600 it)
- *   "cert_expiring"    the certificate expires within 14 days
+ *   "cert_expiring"    the certificate expires within 14 days, or is
+ *                      in the last third of a shorter lifetime (a
+ *                      24-hour one: its last 8 hours)
  *   "cert_not_renewed" a tunnel's renewal time came and the files on
  *                      disk hold no certificate that lasts longer: the
  *                      tunnel stays until its relay ends it (said once
@@ -335,7 +341,9 @@ BEACON_API int beacon_dial(beacon_tunnel_t *t, const char *target,
 
 /* Rereads the certificate, key and CA files named by the configuration
  * for the connections to relays made from now on; live ones keep what
- * they have (certificate rotation without dropping streams). Safe from
+ * they have (certificate rotation without dropping streams), unless the
+ * reloaded CRL or CA file no longer accepts their relay: those close
+ * within a second (beacon_config_set_crl()). Safe from
  * any thread. Returns 0, or on a bad file the old identity stays and:
  *   BEACON_EINVAL    t is NULL
  *   BEACON_ECONFIG   a file is missing, unreadable or does not match

@@ -229,7 +229,7 @@ int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
                      .nopts = n,
                      .in_order = 1,
                      .help_column = 28,
-                     .check_config = forward ? &o->check_config : NULL};
+                     .check_config = &o->check_config};
   int rc = cli_options_parse(&c, argc, argv, first_operand);
   if(rc != CLI_GO_ON)
     return rc;

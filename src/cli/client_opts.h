@@ -36,7 +36,7 @@ typedef struct cli_client_opts {
   uint32_t pool_size; /* 0: every member of the first hop's pool */
   uint64_t drain_ms; /* SIGTERM/SIGINT: how long live connections may finish */
   const char *metrics_addr; /* NULL: no /metrics endpoint */
-  int check_config;         /* --check-config (forward's --config too) */
+  int check_config;         /* --check-config (and --config FILE) */
 } cli_client_opts_t;
 
 /* What --help shows around the options of one command. */
@@ -46,8 +46,9 @@ typedef struct cli_client_help {
 } cli_client_help_t;
 
 /* Parses argv for `beacon CMD` (forward = 1 accepts the forward-only
- * flags) and sets up logging. Returns CLI_GO_ON with *first_operand set,
- * or an exit code (--help printed, or a usage error). */
+ * flags; both take --config FILE and --check-config) and sets up
+ * logging. Returns CLI_GO_ON with *first_operand set, or an exit code
+ * (--help printed, or a usage error). */
 int cli_client_opts_parse(cli_client_opts_t *o, int argc, char **argv,
                           const char *cmd, const cli_client_help_t *help,
                           int forward, int *first_operand);

@@ -32,6 +32,8 @@ static const cli_client_help_t connect_help = {
         "                      [--config-dir DIR] [--cert F --key F --ca F]\n"
         "                      [--timeout SECONDS] [--window-budget SIZE]\n"
         "                      TARGET | HOST PORT\n"
+        "       beacon connect --relay ... [--config FILE] --check-config\n"
+        "                      [TARGET | HOST PORT]\n"
         "\n"
         "Pipes stdin/stdout to TARGET (host:port, [ipv6]:port) or to HOST\n"
         "PORT through the relay; several --relay flags form a chain, first\n"
@@ -40,6 +42,9 @@ static const cli_client_help_t connect_help = {
         "OpenSSH ProxyCommand, for names and IPv6 literals\n"
         "alike: ssh -o ProxyCommand='beacon connect --relay R %h %p'\n"
         "SIGHUP, SIGTERM and SIGINT end the stream cleanly (exit 0).\n"
+        "--check-config checks the relays, the identity files and the\n"
+        "TARGET if given, dials nothing and exits (0 when OK, 3 for a\n"
+        "bad file).\n"
         "\n"};
 
 typedef struct dir_buf {
@@ -257,6 +262,18 @@ static int pump_in_loop(beacon_tunnel_t *t, const char *target)
   }
 }
 
+/* --check-config: the TARGET when one is given, the relays and the
+ * identity files; nothing dialled, as `beacon forward --check-config`. */
+static int check(const cli_client_opts_t *o, const char *target)
+{
+  if(target && target_from_string(target, strlen(target), NULL))
+    return cli_usage_error("connect", "'%s': expected host:port", target);
+  int rc = cli_client_check(o, "connect");
+  if(!rc)
+    printf("beacon connect: configuration OK\n");
+  return rc;
+}
+
 int cli_connect_main(int argc, char **argv)
 {
   cli_client_opts_t o;
@@ -265,6 +282,8 @@ int cli_connect_main(int argc, char **argv)
                                  &first);
   if(rc != CLI_GO_ON)
     return rc;
+  if(o.check_config && first == argc)
+    return check(&o, NULL);
   char joined[TARGET_MAX_LINE + 8];
   const char *target;
   if(first == argc - 1) {
@@ -281,6 +300,8 @@ int cli_connect_main(int argc, char **argv)
     return cli_usage_error("connect",
                            "expected TARGET (host:port) or HOST PORT");
   }
+  if(o.check_config)
+    return check(&o, target);
   signal(SIGPIPE, SIG_IGN);
   /* Taken by sigtimedwait() while the loop pumps (wait_or_hang_up);
    * the tunnel's thread inherits the mask and never sees them. */

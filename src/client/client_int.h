@@ -261,6 +261,7 @@ struct client_chain {
   /* Validity of our own certificate this chain presented (the first
    * hop's; 0 before its TLS started), for rotation.c. */
   int64_t cert_not_before, cert_not_after;
+  uint64_t recheck_gen; /* the t->ctx_gen its relays were checked at */
   int torn_down;
   int refs;          /* base + handles + the dial in flight */
   dial_t *dial;      /* resolving and connecting to hop 0 (Happy Eyeballs) */
@@ -303,6 +304,9 @@ struct beacon_tunnel {
   client_file_sig_t files_seen[CLIENT_WATCHED_FILES];
   int files_failed;           /* the files as seen did not load: said once */
   int64_t not_renewed_warned; /* notAfter cert_not_renewed was said for */
+  /* Identity reloads (beacon_tunnel_reload(), under lock), for
+   * relay_recheck.c. */
+  uint64_t ctx_gen;
   /* hop 0's pool (members.c) */
   int nmembers;
   client_member_t members[POOL_MAX_MEMBERS];

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "common/expiry_window.h"
 #include "tls/file_checks.h"
 
 #define warn client_own_warn
@@ -26,15 +27,19 @@ int client_own_cert_expiring(const beacon_config_t *cfg, const tls_ctx_t *ctx,
                              time_t now)
 {
   time_t na = tls_ctx_cert_not_after(ctx);
-  if(!na || now > na || na - now >= CLIENT_CERT_WARN_SECONDS)
+  if(now > na ||
+     !expiry_window_due((int64_t)tls_ctx_cert_not_before(ctx), (int64_t)na,
+                        CLIENT_CERT_WARN_SECONDS, (int64_t)now))
     return 0;
   char date[32];
   struct tm tm;
   gmtime_r(&na, &tm);
   strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  long long left = (long long)(na - now);
   warn(cfg, "cert_expiring",
-       "our own certificate %s expires on %s (%lld days left): renew it",
-       cfg->cert, date, (long long)((na - now) / 86400));
+       "our own certificate %s expires on %s (%lld %s left): renew it",
+       cfg->cert, date, left >= 86400 ? left / 86400 : left / 3600,
+       left >= 86400 ? "days" : "hours");
   return 1;
 }
 

@@ -10,7 +10,9 @@
 
 #include "client/client_int.h"
 
-/* A certificate this close to its notAfter is warned about. */
+/* A certificate this close to its notAfter is warned about, or, when it
+ * lives less than three times that, in the last third of its lifetime
+ * (common/expiry_window.h). */
 #define CLIENT_CERT_WARN_SECONDS (14 * 86400)
 
 /* One warning through the configuration's log hook (or stderr). */
@@ -23,8 +25,8 @@ void client_own_warn(const beacon_config_t *cfg, const char *event,
 void client_own_files_check(const beacon_config_t *cfg, const tls_ctx_t *ctx,
                             time_t now);
 
-/* Warns when the certificate of ctx expires within
- * CLIENT_CERT_WARN_SECONDS of now; 1 when it did. An expired one is not
+/* Warns when the certificate of ctx is within that window at now; 1
+ * when it did. An expired one is not
  * warned about here: dialling refuses it (chain.c). */
 int client_own_cert_expiring(const beacon_config_t *cfg, const tls_ctx_t *ctx,
                              time_t now);

@@ -25,6 +25,7 @@
 #include "client/chain.h"
 #include "client/members.h"
 #include "client/own_files.h"
+#include "client/relay_recheck.h"
 #include "client/renewal.h"
 #include "log/log.h"
 
@@ -134,6 +135,7 @@ static void on_tick(uv_timer_t *tm)
   if(t->stopped)
     return;
   client_rotation_refresh(t);
+  client_relay_recheck(t); /* after a reload, here or by another thread */
   time_t now = time(NULL);
   tls_ctx_t *ctx = t->host->ctx_get(t);
   time_t loaded_na = tls_ctx_cert_not_after(ctx);

@@ -318,6 +318,7 @@ int beacon_tunnel_reload(beacon_tunnel_t *t, beacon_error_t *err)
   pthread_mutex_lock(&t->lock);
   old = t->ctx;
   t->ctx = ctx;
+  t->ctx_gen++; /* live relays are re-checked on the loop (relay_recheck.h) */
   pthread_mutex_unlock(&t->lock);
   tls_ctx_unref(old); /* live connections hold their own references */
   return 0;

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "beacon/beacon.h"
+#include "dial/resolve_hosts.h"
 
 struct resolve_group {
   unsigned limit;
@@ -46,7 +47,8 @@ struct resolver {
   int dying;        /* the channel is gone, handles closing */
   unsigned handles; /* open uv handles; the struct goes at 0 */
   resolve_query_t *ready_head, *ready_tail;
-  resolver_t *next; /* in the registry */
+  resolve_hosts_t *hosts; /* the hosts file alone, past a cap */
+  resolver_t *next;       /* in the registry */
 };
 
 struct resolve_query {
@@ -287,6 +289,8 @@ static void resolver_destroy(resolver_t *r)
     *pp = r->next;
   pthread_mutex_unlock(&registry_lock);
   ares_destroy(r->channel); /* closes its sockets: on_sock_state */
+  resolve_hosts_free(r->hosts);
+  r->hosts = NULL;
   while(r->socks) {
     resolve_sock_t *s = r->socks;
     r->socks = s->next;
@@ -433,26 +437,13 @@ static void on_answer(void *arg, int status, int timeouts,
     deliver(q);
 }
 
-/* The hosts file alone, without a query: what a tunnel whose budget is
- * spent may still reach. 1 when the name is there. */
+/* The hosts file alone, without a query, read once for both families:
+ * what a tunnel whose budget is spent may still reach. 1 when the name
+ * is there. */
 static int hosts_lookup(resolve_query_t *q)
 {
-  static const int families[] = {AF_INET, AF_INET6};
-  for(size_t f = 0; f < 2; f++) {
-    struct hostent *h = NULL;
-    if(ares_gethostbyname_file(q->r->channel, q->name, families[f], &h) !=
-       ARES_SUCCESS)
-      continue;
-    size_t len = families[f] == AF_INET ? 4 : 16;
-    for(char **a = h->h_addr_list; *a && q->n < RESOLVE_CACHE_MAX_ADDRS; a++) {
-      if(h->h_addrtype != families[f] || (size_t)h->h_length != len)
-        break;
-      q->ips[q->n].family = families[f];
-      memcpy(q->ips[q->n].addr, *a, len);
-      q->n++;
-    }
-    ares_free_hostent(h);
-  }
+  q->n = resolve_hosts_lookup(&q->r->hosts, q->name, q->ips,
+                              RESOLVE_CACHE_MAX_ADDRS);
   return q->n > 0;
 }
 

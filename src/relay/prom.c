@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/expiry_window.h"
 #include "log/log.h"
 #include "metrics/connect_seconds.h"
 #include "metrics/process.h"
@@ -120,8 +121,9 @@ void relay_prom_init(relay_prom_t *p, relay_metrics_t *m)
          0);
   family(reg, &p->client_cert_expiring, METRIC_COUNTER,
          "beacon_client_cert_expiring_total",
-         "Tunnels whose controller certificate expires within 14 days.", NULL,
-         NULL, 0);
+         "Tunnels whose controller certificate expires within 14 days, or "
+         "is in the last third of a shorter lifetime.",
+         NULL, NULL, 0);
   metric_histogram_init(
       &p->target_connect, "beacon_target_connect_seconds",
       "Time to connect to a target, from the target line to the connect "
@@ -182,11 +184,12 @@ void relay_prom_target_connect(relay_t *r, outcome_t o, uint64_t ns)
 void relay_cert_check(relay_t *r, const struct tls_ctx *ctx)
 {
   int64_t not_after = (int64_t)tls_ctx_cert_not_after(ctx);
-  int64_t left = not_after - metrics_now_unix();
+  int64_t now = metrics_now_unix(), left = not_after - now;
   log_line_t l;
 
   metric_set(&r->prom.cert_expiry, 0, not_after);
-  if(left >= RELAY_CERT_WARN_SECONDS)
+  if(!expiry_window_due((int64_t)tls_ctx_cert_not_before(ctx), not_after,
+                        RELAY_CERT_WARN_SECONDS, now))
     return;
   if(log_begin(&l, LOG_WARN, "cert_expiring")) {
     log_str(&l, "file", "relay.crt");
@@ -211,12 +214,14 @@ static uint64_t expiry_mark(const char *spki, int64_t now, size_t *slot)
          ((uint64_t)(now / 86400) & 0xffffff);
 }
 
-void relay_client_cert_check(relay_t *r, int64_t not_after, const char *peer,
-                             const char *subject, const char *spki)
+void relay_client_cert_check(relay_t *r, int64_t not_before, int64_t not_after,
+                             const char *peer, const char *subject,
+                             const char *spki)
 {
   int64_t now = metrics_now_unix();
   int64_t left = not_after - now;
-  if(!not_after || left >= RELAY_CLIENT_CERT_WARN_SECONDS)
+  if(!expiry_window_due(not_before, not_after, RELAY_CLIENT_CERT_WARN_SECONDS,
+                        now))
     return;
   metric_inc(&r->prom.client_cert_expiring, 0);
   size_t slot = 0;
@@ -245,10 +250,6 @@ void relay_prom_cert_lifetimes(relay_prom_t *p, relay_metrics_t *m,
   static const char *const ends[] = {"revoked", "untrusted", "not_allowed",
                                      "cert_expired", "relay_cert_expiring"};
   metrics_registry_t *reg = &p->reg;
-  family(reg, &p->own_cert_expiry, METRIC_GAUGE,
-         "beacon_cert_expiry_timestamp_seconds",
-         "notAfter of the relay's own certificate in use, Unix time.", NULL,
-         NULL, 0);
   family(reg, &p->tunnel_cert_min, METRIC_GAUGE,
          "beacon_tunnel_cert_expiry_min_timestamp_seconds",
          "Earliest notAfter of the controller certificates of the tunnels "

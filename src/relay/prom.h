@@ -25,13 +25,17 @@ void relay_prom_cert_lifetimes(relay_prom_t *p, relay_metrics_t *m,
  * OUTCOME_AT_DIAL). Any worker thread. */
 void relay_prom_target_connect(relay_t *r, outcome_t o, uint64_t ns);
 /* Sets beacon_relay_cert_expiry_timestamp_seconds from ctx and logs a
- * warning when it is within RELAY_CERT_WARN_SECONDS. */
+ * warning when it is within RELAY_CERT_WARN_SECONDS, or, for a
+ * certificate that lives less than three times that, in the last third
+ * of its lifetime (common/expiry_window.h). */
 void relay_cert_check(relay_t *r, const struct tls_ctx *ctx);
-/* A controller came up with a certificate valid until not_after: within
- * RELAY_CLIENT_CERT_WARN_SECONDS it counts in
+/* A controller came up with a certificate valid from not_before until
+ * not_after: within RELAY_CLIENT_CERT_WARN_SECONDS of its end (or, when
+ * it lives less than three times that, in its last third) it counts in
  * beacon_client_cert_expiring_total and is logged (client_cert_expiring),
  * once a day per controller. Any worker thread. */
-void relay_client_cert_check(relay_t *r, int64_t not_after, const char *peer,
-                             const char *subject, const char *spki);
+void relay_client_cert_check(relay_t *r, int64_t not_before, int64_t not_after,
+                             const char *peer, const char *subject,
+                             const char *spki);
 
 #endif

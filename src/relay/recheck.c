@@ -38,7 +38,6 @@ void relay_recheck_tunnels(relay_t *r)
   int64_t crl_next = tls_ctx_crl_next_update(r->ctx);
   uv_mutex_unlock(&r->ctx_lock);
   atomic_store(&r->own_not_after, own * 1000);
-  metric_set(&r->prom.own_cert_expiry, 0, own);
   metric_set(&r->prom.crl_next_update, 0, crl_next);
   atomic_fetch_add(&r->recheck_gen, 1);
   for(unsigned i = 0; i < r->started; i++)

@@ -113,11 +113,12 @@ typedef struct relay_prom {
   metric_t memory_held, memory_limit, fds_held, fds_limit;
   metric_t policy_classes; /* refusals by default class */
   /* certificate lifetimes (tunnel_drain.c, revocation.c) */
-  metric_t own_cert_expiry, tunnel_cert_min, crl_next_update;
+  metric_t tunnel_cert_min, crl_next_update;
   metric_t tunnels_cert_ended;
 } relay_prom_t;
 
-/* Warn when the relay certificate expires within 30 days. */
+/* Warn when the relay certificate expires within 30 days (or is in the
+ * last third of a shorter lifetime: common/expiry_window.h). */
 #define RELAY_CERT_WARN_SECONDS (30 * 86400)
 /* ... and about a controller certificate within 14 days, once a day per
  * controller (prom.c: one slot per SPKI hash prefix). */

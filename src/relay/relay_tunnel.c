@@ -368,7 +368,8 @@ static void cb_up(conn_t *c, void *ud)
     log_str(&l, "alpn", t->shared.confirm_connect ? TLS_ALPN_BEACON : "-");
     log_end(&l);
   }
-  relay_client_cert_check(r, (int64_t)tls_conn_peer_not_after(conn_tls(c)),
+  relay_client_cert_check(r, (int64_t)tls_conn_peer_not_before(conn_tls(c)),
+                          (int64_t)tls_conn_peer_not_after(conn_tls(c)),
                           t->peer, t->subject, t->spki);
   t->w->host->tunnel_up(t); /* may end it: revoked meanwhile */
   if(t->w->draining)

@@ -866,6 +866,12 @@ time_t tls_conn_peer_not_after(const tls_conn_t *c)
   return cert_not_after(SSL_get0_peer_certificate(c->ssl));
 }
 
+time_t tls_conn_peer_not_before(const tls_conn_t *c)
+{
+  X509 *x = SSL_get0_peer_certificate(c->ssl);
+  return x ? asn1_time(X509_get0_notBefore(x)) : 0;
+}
+
 int tls_conn_peer_spki_sha256(const tls_conn_t *c, char hex[65])
 {
   X509 *peer = SSL_get0_peer_certificate(c->ssl);

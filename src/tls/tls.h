@@ -126,6 +126,8 @@ BEACON_MUST_USE int tls_conn_peer_subject(const tls_conn_t *c, char *buf,
                                           size_t cap);
 /* notAfter of the peer's leaf certificate (0 when unknown). */
 time_t tls_conn_peer_not_after(const tls_conn_t *c);
+/* The peer certificate's notBefore (Unix time), 0 without one. */
+time_t tls_conn_peer_not_before(const tls_conn_t *c);
 /* Peer SPKI SHA-256 as 64 lowercase hex digits + NUL. */
 BEACON_MUST_USE int tls_conn_peer_spki_sha256(const tls_conn_t *c,
                                               char hex[65]);

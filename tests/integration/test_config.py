@@ -215,5 +215,81 @@ def test_check_config_binds_nothing(env):
     harness.check_eq(r.returncode, 3, "a missing CA")
 
 
+def test_connect_check_config(env):
+    """`beacon connect --check-config` behaves as forward's: the same
+    verdicts and messages on the same files, --config FILE read, a bad
+    TARGET a usage error, and nothing dialled (a listener at --relay sees
+    no connection)."""
+    watch = socket.socket()
+    watch.bind(("127.0.0.1", 0))
+    watch.listen(8)
+    watch.setblocking(False)
+    env.add_cleanup(watch.close)
+    relay = "127.0.0.1:%d" % watch.getsockname()[1]
+    pki = env.pki()
+
+    def both(*args):
+        """connect's and forward's result on the same arguments."""
+        c = env.beacon("connect", "--relay", relay, *args, "--check-config",
+                       timeout=30)
+        f = env.beacon("forward", "--relay", relay, "-L", "127.0.0.1:1:db:5",
+                       *args, "--check-config", timeout=30)
+        return c, f
+
+    def same(args, code, what):
+        c, f = both(*args)
+        cerr = c.stderr.decode(errors="replace")
+        ferr = f.stderr.decode(errors="replace")
+        harness.check_eq(c.returncode, code, "%s: connect; stderr:\n%s" %
+                         (what, cerr))
+        harness.check_eq(f.returncode, code, "%s: forward; stderr:\n%s" %
+                         (what, ferr))
+        harness.check_eq(cerr.replace("beacon connect", "beacon X"),
+                         ferr.replace("beacon forward", "beacon X"),
+                         what + ": connect and forward say the same")
+        return c
+
+    c = same(("--config-dir", pki), 0, "good files")
+    harness.check_eq(c.stdout, b"beacon connect: configuration OK\n",
+                     "stdout")
+    crt, key = env.issue("srvonly", usage="server", san="localhost")
+    c = same(("--config-dir", pki, "--cert", crt, "--key", key), 3,
+             "a serverAuth-only certificate")
+    harness.check(crt.encode() in c.stderr and
+                  b"not for client authentication" in c.stderr, c.stderr)
+    same(("--config-dir", env.path("nowhere")), 3, "no files")
+    same(("--config-dir", pki, "--crl", env.path("no-crl.pem")), 3,
+         "a missing --crl")
+
+    # TARGET, or HOST PORT, is checked when given; a bad one is a usage
+    # error and a good one changes nothing.
+    for target in (["node-7:22"], ["::1", "22"]):
+        r = env.beacon("connect", "--relay", relay, "--config-dir", pki,
+                       "--check-config", *target, timeout=30)
+        harness.check_eq(r.returncode, 0, "%r: %s" % (target, r.stderr))
+    r = env.beacon("connect", "--relay", relay, "--config-dir", pki,
+                   "--check-config", "no-port", timeout=30)
+    harness.check_eq(r.returncode, 2, "a TARGET without a port")
+    harness.check(b"no-port" in r.stderr, r.stderr)
+
+    # The options can come from a file, the command line winning.
+    conf = write(env, "connect.conf", "relay %s\nconfig-dir %s\n"
+                 "timeout 5\n" % (relay, env.path("nowhere")))
+    r = env.beacon("connect", "--config", conf, "--config-dir", pki,
+                   "--check-config", "node-7:22", timeout=30)
+    harness.check_eq(r.returncode, 0, r.stderr.decode(errors="replace"))
+    r = env.beacon("connect", "--config", conf, "--check-config",
+                   timeout=30)
+    harness.check_eq(r.returncode, 3, "the file's config-dir")
+
+    try:
+        conn, peer = watch.accept()
+        conn.close()
+        harness.check(False, "--check-config dialled the relay from %r" %
+                      (peer,))
+    except BlockingIOError:
+        pass
+
+
 if __name__ == "__main__":
     harness.main()

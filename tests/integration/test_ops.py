@@ -1173,10 +1173,15 @@ def test_metrics_scrape_egress(env):
     harness.check(now - 120 < m0["process_start_time_seconds"] <= now + 1,
                   "process_start_time_seconds %r" %
                   m0["process_start_time_seconds"])
+    relay_not_after = cert_not_after(env, os.path.join(env.pki(),
+                                                       "relay.crt"))
     harness.check_eq(int(m0["beacon_relay_cert_expiry_timestamp_seconds"]),
-                     cert_not_after(env, os.path.join(env.pki(),
-                                                      "relay.crt")),
-                     "certificate expiry metric")
+                     relay_not_after, "certificate expiry metric")
+    # One family carries the relay's own notAfter, not two names for it.
+    harness.check_eq(sorted(k for k, v in m0.items()
+                            if "expiry" in k and int(v) == relay_not_after),
+                     ["beacon_relay_cert_expiry_timestamp_seconds"],
+                     "families exporting the relay's notAfter")
     harness.check_eq(m0["beacon_tunnels_total"], 0, "tunnels before")
 
     # One tunnel, 3 streams of 50 000 bytes echoed.
@@ -1433,10 +1438,12 @@ def test_metrics_process(env):
 def test_cert_expiry_warning(env):
     """A relay certificate within 30 days of expiry is logged as a warning
     at start and on every SIGHUP reload, and its notAfter is exported;
-    a fresh one is not warned about."""
+    a fresh one is not warned about. (90 days long, so 30 days is less
+    than the last third of its lifetime.)"""
     ca = env.pki()
     crt, key = env.issue("relay-near", cn="relay", usage="both",
-                         san="localhost,127.0.0.1", days=10)
+                         san="localhost,127.0.0.1", not_before_days=-80,
+                         days=10)
     etc = env.config_dir("near", {
         "relay.crt": crt, "relay.key": key,
         "fleet-ca.crt": os.path.join(ca, "fleet-ca.crt")})
@@ -1475,7 +1482,8 @@ def test_controller_cert_expiry_warnings(env):
     forward exports its notAfter and follows a reload. Text logs show
     not_after as an ISO 8601 UTC date, JSON logs as a number."""
     ca = env.pki()
-    crt, key = env.issue("ctl-near", cn="ctl-near", usage="client", days=10)
+    crt, key = env.issue("ctl-near", cn="ctl-near", usage="client",
+                         not_before_days=-80, days=10)
     near = env.config_dir("ctl-near", {
         "controller.crt": crt, "controller.key": key,
         "fleet-ca.crt": os.path.join(ca, "fleet-ca.crt")})
@@ -1548,6 +1556,118 @@ def test_controller_cert_expiry_warnings(env):
         harness.check_eq(fwd.log_text().count("cert_expiring"), 1,
                          "warned about the renewed certificate")
         fwd.stop()
+
+
+def dated_cert(env, name, not_before, not_after, server):
+    """A Fleet CA certificate valid [not_before, not_after] (Unix times;
+    `openssl ca`, since `beacon pki issue` counts in days): a relay's
+    (serverAuth and clientAuth, the loopback names) or a controller's
+    (clientAuth). Returns (crt, key)."""
+    openssl = need_tool("openssl")
+    d = env.path("dated-" + name)
+    os.makedirs(d)
+    key, csr, crt = (os.path.join(d, name + x)
+                     for x in (".key", ".csr", ".crt"))
+    open(os.path.join(d, "index.txt"), "w").close()
+    cnf = os.path.join(d, "ca.cnf")
+    with open(cnf, "w") as f:
+        f.write("[ca]\ndefault_ca=d\n[d]\ndatabase=%s/index.txt\n"
+                "new_certs_dir=%s\nrand_serial=yes\ndefault_md=sha256\n"
+                "policy=p\nunique_subject=no\n[p]\ncommonName=supplied\n"
+                "[ext]\nbasicConstraints=critical,CA:FALSE\n"
+                "keyUsage=critical,digitalSignature\n%s\n" %
+                (d, d, "extendedKeyUsage=serverAuth,clientAuth\n"
+                 "subjectAltName=DNS:localhost,IP:127.0.0.1" if server
+                 else "extendedKeyUsage=clientAuth"))
+    fmt = "%Y%m%d%H%M%SZ"
+    pki = env.pki()
+    env.run([openssl, "req", "-new", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-subj",
+             "/CN=" + name, "-out", csr], check=True, timeout=30)
+    env.run([openssl, "ca", "-batch", "-config", cnf, "-cert",
+             os.path.join(pki, "fleet-ca.crt"), "-keyfile",
+             os.path.join(pki, "fleet-ca.key"), "-in", csr, "-out", crt,
+             "-notext", "-extensions", "ext",
+             "-startdate", time.strftime(fmt, time.gmtime(not_before)),
+             "-enddate", time.strftime(fmt, time.gmtime(not_after))],
+            check=True, timeout=30)
+    os.chmod(key, 0o600)
+    return crt, key
+
+
+@harness.timeout(120)
+def test_short_lived_certs_warned_late(env):
+    """24-hour certificates (beacon pki renew --hours 24, renewed every
+    8 hours) are not warned about while they are in the first two thirds
+    of their life: not the relay's own (cert_expiring), not a controller's
+    on the relay (client_cert_expiring and its counter), not by connect
+    or forward about their own. In the last third (4 hours left here)
+    each of them is."""
+    now = int(time.time())
+    ca = os.path.join(env.pki(), "fleet-ca.crt")
+    rows = {}
+    for age, tag in ((600, "fresh"), (20 * 3600, "late")):
+        rcrt, rkey = dated_cert(env, "relay-" + tag, now - age,
+                                now - age + 24 * 3600, server=True)
+        ccrt, ckey = dated_cert(env, "ctl-" + tag, now - age,
+                                now - age + 24 * 3600, server=False)
+        rdir = env.config_dir("relay-" + tag, {
+            "relay.crt": rcrt, "relay.key": rkey, "fleet-ca.crt": ca})
+        cdir = env.config_dir("ctl-" + tag, {
+            "controller.crt": ccrt, "controller.key": ckey,
+            "fleet-ca.crt": ca})
+        os.chmod(os.path.join(cdir, "controller.key"), 0o600)
+        os.chmod(os.path.join(rdir, "relay.key"), 0o600)
+        rows[tag] = (rdir, cdir)
+    with Echo() as e:
+        for tag, (rdir, cdir) in rows.items():
+            late = tag == "late"
+            mport = env.free_port()
+            relay = env.start_relay(config_dir=rdir, name="relay-" + tag,
+                                    extra_args=("--metrics-addr",
+                                                ":%d" % mport))
+            harness.wait_port("127.0.0.1", mport)
+            r = env.beacon("connect", "--relay", relay.addr,
+                           "--config-dir", cdir, e.addr, input=b"hi",
+                           timeout=30)
+            harness.check_eq(r.returncode, 0, r.stderr)
+            harness.check_eq(r.stdout, b"hi", "echo")
+            err = r.stderr.decode()
+            harness.check_eq("warning: our own certificate" in err, late,
+                             "%s: connect's warning: %r" % (tag, err))
+            if late:
+                harness.check(re.search(r"expires on \S+ \([34] hours "
+                                        r"left\)", err), err)
+            fport = env.free_port()
+            fwd = env.start([env.need_bin(), "forward", "--relay",
+                             relay.addr, "--config-dir", cdir, "-L",
+                             "%d:%s" % (fport, e.addr)],
+                            name="forward-" + tag)
+            env.wait_listening(fwd, fport)
+            s = socket.create_connection(("127.0.0.1", fport), timeout=10)
+            s.sendall(b"x")
+            harness.check_eq(s.recv(1), b"x", "echo through forward")
+            s.close()
+            got = parse_metrics(scrape(env, mport)[1])
+            harness.check_eq(got["beacon_client_cert_expiring_total"],
+                             2 if late else 0,
+                             "%s: controller tunnels counted" % tag)
+            if late:
+                relay.wait_log(r"warn cert_expiring file=relay\.crt",
+                               timeout=10)
+                relay.wait_log(r"client_cert_expiring .*ctl-late",
+                               timeout=10)
+                fwd.wait_log(r"warn cert_expiring msg=\"our own "
+                             r"certificate", timeout=10)
+            else:
+                time.sleep(0.5)  # anything said at the tunnel's start
+                for proc in (relay, fwd):
+                    harness.check("cert_expiring" not in proc.log_text(),
+                                  "%s warned about a fresh 24-hour "
+                                  "certificate:\n%s" %
+                                  (proc.name, proc.log_text()[-2000:]))
+            fwd.stop()
+            relay.stop()
 
 
 def test_library_warns_about_open_key(env):

@@ -464,6 +464,113 @@ def test_connect_refuses_revoked_relay(env):
                       r.stderr)
 
 
+def revoke_in_place(ca, crt, crl):
+    """A CRL listing crt renamed over crl, as an operator's tooling
+    installs one."""
+    tmp = crl + ".new"
+    ca.revoke(crt, tmp)
+    os.rename(tmp, crl)
+
+
+def echo_on(sock, payload):
+    sock.sendall(payload)
+    got = b""
+    while len(got) < len(payload):
+        b = sock.recv(65536)
+        if not b:
+            break
+        got += b
+    return got
+
+
+@harness.timeout(120)
+def test_forward_cuts_live_revoked_relay(env):
+    """A CRL that newly lists the relay reaches the tunnel already up:
+    forward rereads --crl, logs relay_revoked naming the relay and its
+    serial, closes the tunnel (the live connection through it ends within
+    5 s) and refuses new connections; the CRL revoking someone else
+    before it cut nothing."""
+    ca = ShortCA(env)
+    pki = env.pki()
+    crl = env.path("relay-crl.pem")
+    other, _ = env.issue("other", cn="other", usage="client")
+    ca.revoke(other, crl)
+    relay = env.start_relay()
+    with Echo() as e:
+        fwd, port = start_forward(env, [relay], e.addr, pki, "--crl", crl)
+        live = socket.create_connection(("127.0.0.1", port), timeout=10)
+        harness.check_eq(echo_on(live, b"before"), b"before", "echo")
+        # The same list again, a fresh CRL: a reload that cuts nothing.
+        ca._ca("-gencrl", "-out", crl + ".new")
+        os.rename(crl + ".new", crl)
+        fwd.wait_log(r"\breload\b", timeout=10)
+        time.sleep(1.5)  # a rotation tick or more after the reload
+        harness.check_eq(echo_on(live, b"still"), b"still",
+                         "the tunnel after a reload revoking someone else")
+        harness.check("relay_revoked" not in fwd.log_text(),
+                      fwd.log_text()[-2000:])
+
+        t0 = time.monotonic()
+        revoke_in_place(ca, os.path.join(pki, "relay.crt"), crl)
+        m = fwd.wait_log(r"relay_revoked .*relay %s \(hop 1/1\): its "
+                         r"certificate \(serial [0-9A-F]+\) is revoked"
+                         % re.escape(relay.addr), timeout=10)
+        live.settimeout(10)
+        try:
+            end = live.recv(100)
+        except socket.timeout:
+            end = None  # still open: not cut
+        except OSError:
+            end = b""  # reset: cut
+        took = time.monotonic() - t0
+        harness.check_eq(end, b"", "the live connection after the CRL")
+        harness.check(took < 5, "cut %.1f s after the CRL" % took)
+        print("live connection cut %.2f s after the CRL: %s" %
+              (took, m.group(0)))
+        live.close()
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.settimeout(10)
+        harness.check_eq(s.recv(10), b"", "a new connection is refused")
+        s.close()
+        fwd.wait_log(r"relay certificate revoked", timeout=10)
+        stop_clean(fwd)
+
+
+@harness.timeout(90)
+def test_connect_cuts_live_revoked_relay(env):
+    """libbeacon under `beacon connect --crl`: a CRL listing the relay,
+    renamed into place while a stream is up, ends that stream with a
+    relay_revoked warning, and connect exits non-zero."""
+    ca = ShortCA(env)
+    pki = env.pki()
+    crl = env.path("relay-crl.pem")
+    other, _ = env.issue("other", cn="other", usage="client")
+    ca.revoke(other, crl)
+    relay = env.start_relay()
+    with Echo() as e:
+        p = subprocess.Popen([env.need_bin(), "connect", "--relay",
+                              relay.addr, "--config-dir", pki, "--crl", crl,
+                              e.addr], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        env.add_cleanup(lambda: p.poll() is None and p.kill())
+        p.stdin.write(b"ping")
+        p.stdin.flush()
+        harness.check_eq(p.stdout.read(4), b"ping", "echo through connect")
+        t0 = time.monotonic()
+        revoke_in_place(ca, os.path.join(pki, "relay.crt"), crl)
+        try:
+            rc = p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            rc = None
+        took = time.monotonic() - t0
+        err = p.stderr.read().decode(errors="replace")
+        harness.check_eq(rc, 1, "connect's exit code; stderr:\n" + err)
+        harness.check(took < 5, "connect ended %.1f s after the CRL" % took)
+        harness.check(re.search(r"warning: relay %s \(hop 1/1\): its "
+                                r"certificate \(serial [0-9A-F]+\) is "
+                                r"revoked" % re.escape(relay.addr), err), err)
+
+
 @harness.timeout(90)
 def test_connect_relay_spki_pins(env):
     """--relay-spki: the relay's own key passes; any other pin fails the

@@ -10,6 +10,7 @@ there only, and the namespace has nothing but `lo`, so no query leaves
 it and the machine's /etc is never touched.
 """
 import os
+import re
 import shutil
 import sys
 import threading
@@ -24,7 +25,9 @@ from test_faults import session, settled_fds  # noqa: E402
 INSIDE = "BEACON_RESOLVE_NS"
 RESOLV_CONF = "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n"
 HOSTS = ("127.0.0.1 localhost\n::1 localhost\n"
-         "127.0.0.1 echo.hosts.test\n")
+         "127.0.0.1 echo.hosts.test\n"
+         # two lines for one name: nothing listens on the first
+         "127.0.0.2 two.hosts.test\n127.0.0.1 two.hosts.test\n")
 # Round trips that must not wait on a stalled name (sanitizers are slower).
 QUICK_S = 0.5 if harness.SANITIZED else 0.1
 STALL_S = 1.0  # below c-ares's first try: nothing waited on a silent name
@@ -226,6 +229,63 @@ def test_worker_lookup_cap(env):
         print("%s past the worker's cap: %.1f ms" % (target, took * 1000))
         harness.check(took < STALL_S, "%s took %.0f ms" % (target,
                                                            took * 1000))
+
+
+def hosts_opens(trace):
+    """(opens of /etc/hosts, ports of connect() calls) in an strace log."""
+    with open(trace) as f:
+        text = f.read()
+    return (len(re.findall(r'open(?:at)?\([^"]*"/etc/hosts"', text)),
+            {int(p) for p in re.findall(r"sin_port=htons\((\d+)\)", text)})
+
+
+@harness.nosan
+@harness.timeout(120)
+@private_resolver
+def test_over_cap_reads_hosts_once(env):
+    """A stream past its tunnel's lookup cap reads the hosts file once
+    (both families in one read, under strace), is refused when its name
+    is not there, and when it is gets every address the file lists for
+    it: the name's first line has nothing listening, its second does."""
+    strace = shutil.which("strace")
+    if not strace:
+        harness.skip("needs strace to count the relay's file opens")
+    if env.run([strace, "-f", "-qq", "-o", os.devnull, "true"]).returncode:
+        harness.skip("strace cannot trace here (ptrace not permitted)")
+    srv = dns(env)
+    echo = env.use(Echo())
+    trace = env.path("relay.strace")
+    port = env.free_port()
+    env.start([strace, "-f", "-qq", "-e", "trace=open,openat,connect", "-o",
+               trace, env.need_bin(), "egress", "--config-dir", env.pki(),
+               "--tunnel-addr", "127.0.0.1:%d" % port, "--allow",
+               "127.0.0.0/8", "--workers", "1", "--dial-timeout", "30"],
+              name="relay-strace")
+    harness.wait_port("127.0.0.1", port, timeout=30)
+    s = session(env, port)
+    for i in range(64):  # the tunnel's whole lookup budget, held
+        s.open("held%d.silent.test:80" % i)
+    wait_for(lambda: srv.names() >= 64, 20, "64 names asked for")
+
+    def fence(mark):
+        """/etc/hosts opens so far, once a refused dial to 127.0.0.1:mark
+        is in the trace (the one worker took the streams before it)."""
+        expect_reset(s, "127.0.0.1:%d" % mark)
+        wait_for(lambda: mark in hosts_opens(trace)[1], 10, "the fence")
+        return hosts_opens(trace)[0]
+
+    before = fence(1)
+    expect_reset(s, "missing.silent.test:80")
+    harness.check_eq(fence(2) - before, 1,
+                     "hosts file reads for a refused name")
+    harness.check_eq(srv.count("missing.silent.test"), 0,
+                     "queries past the cap")
+    before = fence(3)
+    took = round_trip(s, "two.hosts.test:%d" % echo.port)
+    harness.check_eq(fence(4) - before, 1,
+                     "hosts file reads for a listed name")
+    harness.check(took < STALL_S, "two.hosts.test took %.0f ms" %
+                  (took * 1000))
 
 
 @harness.timeout(120)
