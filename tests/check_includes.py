@@ -25,9 +25,8 @@ LAYERS = {
     "mux": 1, "tls": 1, "target": 1, "policy": 1,
     "common": 0, "log": 0, "metrics": 0, "beacon": 0,
 }
-# Folders whose NAME_int.h holds types and inline views only. mux/ still
-# declares its files' functions in its own.
-TYPES_ONLY = ("relay", "client", "policy")
+# Folders with a NAME_int.h: it holds types and inline views only.
+TYPES_ONLY = ("relay", "client", "policy", "mux")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 # A declaration at the start of a line: a return type, a name, "(".
 FUNCTION = re.compile(r"^(?!static\b|typedef\b|#|\s)[A-Za-z_][\w \*]*?\b(\w+)\(",
