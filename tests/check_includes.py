@@ -6,8 +6,8 @@ concept to the included one; a concept is a file name without its
 extension (relay/tunnel.c and relay/tunnel.h are one). Fails when
   - the concepts of one folder include each other in a circle,
   - a folder includes a header of a folder in a higher layer, or
-  - the shared types header (NAME_int.h) of a folder in TYPES_ONLY
-    declares a function that is not static inline: each file's
+  - the shared types header (NAME_int.h) of a folder declares a
+    function that is not static inline: each file's
     functions belong in that file's own header, where an include shows
     the dependency (a header declaring every file's functions would hide
     any circle).
@@ -25,8 +25,6 @@ LAYERS = {
     "mux": 1, "tls": 1, "target": 1, "policy": 1,
     "common": 0, "log": 0, "metrics": 0, "beacon": 0,
 }
-# Folders with a NAME_int.h: it holds types and inline views only.
-TYPES_ONLY = ("relay", "client", "policy", "mux")
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 # A declaration at the start of a line: a return type, a name, "(".
 FUNCTION = re.compile(r"^(?!static\b|typedef\b|#|\s)[A-Za-z_][\w \*]*?\b(\w+)\(",
@@ -95,8 +93,10 @@ def upward(edges):
 
 def int_header_functions(src):
     bad = []
-    for folder in TYPES_ONLY:
+    for folder in sorted(os.listdir(src)):
         d = os.path.join(src, folder)
+        if not os.path.isdir(d):
+            continue
         for name in sorted(os.listdir(d)):
             if not name.endswith("_int.h"):
                 continue
