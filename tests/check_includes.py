@@ -23,7 +23,8 @@ LAYERS = {
     "relay": 3, "client": 3,
     "conn": 2, "dial": 2,
     "mux": 1, "tls": 1, "target": 1, "policy": 1,
-    "common": 0, "log": 0, "metrics": 0, "beacon": 0,
+    "metrics": 2,
+    "common": 0, "log": 0, "beacon": 0,
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 # A declaration at the start of a line: a return type, a name, "(".
