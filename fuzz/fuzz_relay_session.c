@@ -464,7 +464,12 @@ static void event(relay_t *r, unsigned ev)
   case 4: /* the target sends, while it is read */
     if(!(s = pick(r, is_reading)))
       break;
-    n = stream_core_read_size(&s->core, 1 + take(r) % sizeof(pattern));
+    /* Up to 128 bytes, or from 0x80 on 512 bytes a step up to
+     * TARGET_READ_MAX: a few reads fill a window and make the pump
+     * stash, which single bytes never did within a run. */
+    n = take(r);
+    n = n < 0x80 ? 1 + n : (n - 0x7f) * 512u;
+    n = stream_core_read_size(&s->core, n);
     if(n)
       stream_core_on_target_read(&s->core, pattern, n);
     else

@@ -1,5 +1,7 @@
 /* pki_cert.c - building and signing certificates, and SAN lists
- * (cli_support/pki_internal.h). */
+ * (cli_support/pki_cert.h). */
+#include "cli_support/pki_cert.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -9,7 +11,7 @@
 #include <openssl/rand.h>
 
 #include "beacon/beacon.h"
-#include "cli_support/pki_internal.h"
+#include "cli_support/pki_files.h"
 
 static int rand_serial(X509 *x)
 {

@@ -6,10 +6,12 @@
 #include <time.h>
 
 #include <openssl/err.h>
+#include <openssl/x509v3.h>
 #include <openssl/pem.h>
 
 #include "beacon/beacon.h"
-#include "cli_support/pki_internal.h"
+#include "cli_support/pki_files.h"
+#include "cli_support/pki_int.h"
 #include "tls/crl.h"
 
 #define CRL_DAYS 30L

@@ -9,7 +9,9 @@
 #include <openssl/pem.h>
 
 #include "beacon/beacon.h"
-#include "cli_support/pki_internal.h"
+#include "cli_support/pki_cert.h"
+#include "cli_support/pki_files.h"
+#include "cli_support/pki_int.h"
 
 /* The directory is the operator's to create, with the owner and mode the
  * relay's user needs (docs/OPERATIONS.md "Enrol a relay"): it must exist,

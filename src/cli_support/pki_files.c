@@ -1,5 +1,7 @@
 /* pki_files.c - key and certificate files of the development PKI
- * (cli_support/pki_internal.h). */
+ * (cli_support/pki_files.h). */
+#include "cli_support/pki_files.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -12,7 +14,6 @@
 #include <openssl/pem.h>
 
 #include "beacon/beacon.h"
-#include "cli_support/pki_internal.h"
 
 int pki_fail(int code, char *err, size_t errlen, const char *fmt, ...)
 {

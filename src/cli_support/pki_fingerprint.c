@@ -7,7 +7,8 @@
 #include <openssl/pem.h>
 
 #include "beacon/beacon.h"
-#include "cli_support/pki_internal.h"
+#include "cli_support/pki_files.h"
+#include "cli_support/pki_int.h"
 #include "tls/identity.h"
 
 int pki_fingerprint(const char *path, char hex[65], char *err, size_t errlen)

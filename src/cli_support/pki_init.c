@@ -3,7 +3,9 @@
 #include <string.h>
 
 #include "beacon/beacon.h"
-#include "cli_support/pki_internal.h"
+#include "cli_support/pki_cert.h"
+#include "cli_support/pki_files.h"
+#include "cli_support/pki_int.h"
 
 enum { PAIR_ABSENT = 0, PAIR_PRESENT = 1, PAIR_PARTIAL = 2 };
 enum { ROOT = 0, FLEET, RELAY, CONTROLLER, NPAIRS };

@@ -3,7 +3,9 @@
 #include <string.h>
 
 #include "beacon/beacon.h"
-#include "cli_support/pki_internal.h"
+#include "cli_support/pki_cert.h"
+#include "cli_support/pki_files.h"
+#include "cli_support/pki_int.h"
 
 /* notBefore and notAfter offsets from the day counts. */
 static int validity(const pki_issue_opts_t *o, long *nb, long *na, char *err,

@@ -7,7 +7,9 @@
 #include <openssl/pem.h>
 
 #include "beacon/beacon.h"
-#include "cli_support/pki_internal.h"
+#include "cli_support/pki_cert.h"
+#include "cli_support/pki_files.h"
+#include "cli_support/pki_int.h"
 
 /* The first certificate of the PEM file at path. */
 static X509 *read_leaf(const char *path, char *err, size_t errlen)

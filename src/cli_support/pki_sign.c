@@ -7,7 +7,9 @@
 #include <openssl/pem.h>
 
 #include "beacon/beacon.h"
-#include "cli_support/pki_internal.h"
+#include "cli_support/pki_cert.h"
+#include "cli_support/pki_files.h"
+#include "cli_support/pki_int.h"
 
 /* 1 when the request asks for clientAuth and not serverAuth: a
  * controller's (`gen-csr --controller`). */

@@ -1,9 +1,13 @@
 /*
- * mux_int.h - private state of the yamux session core (mux.h). Shared by
- * frame.c, outq.c, stream.c, table.c and session.c only.
+ * mux_int.h - private state of the yamux session core (mux.h): the
+ * structs and small inline views of them, no functions of a file. Each
+ * file's functions are in its own header, in the folder's order from the
+ * bottom: table.h, outq.h, ping.h, stream.h; session.c is on top.
  */
 #ifndef BEACON_MUX_INT_H
 #define BEACON_MUX_INT_H
+
+#include <stdlib.h>
 
 #include "beacon/beacon.h"
 #include "mux/mux.h"
@@ -163,38 +167,23 @@ static inline size_t mux_stream_cost(const mux_stream_t *s)
   return sizeof(mux_stream_t);
 }
 
-void *mux_alloc(mux_t *m, size_t n);
-void mux_dealloc(mux_t *m, void *p);
+/* Every allocation of the session goes through its allocator, when the
+ * caller gave one. */
+static inline void *mux_alloc(mux_t *m, size_t n)
+{
+  if(m->al.malloc)
+    return m->al.malloc(n, m->al.ud);
+  return malloc(n);
+}
 
-/* table.c */
-mux_stream_t *mux_table_get(const mux_t *m, uint32_t id);
-int mux_table_put(mux_t *m, mux_stream_t *s);
-void mux_table_del(mux_t *m, uint32_t id);
-void mux_table_free(mux_t *m);
-
-/* outq.c */
-int mux_q_frame(mux_t *m, uint8_t type, uint16_t flags, uint32_t id,
-                uint32_t len);
-int mux_q_prio(mux_t *m, uint8_t type, uint16_t flags, uint32_t id,
-               uint32_t len);
-int mux_q_reply(mux_t *m, uint8_t type, uint16_t flags, uint32_t id,
-                uint32_t len);
-size_t mux_q_data(mux_t *m, uint16_t flags, mux_stream_t *s,
-                  const uint8_t *data, size_t len, int *err);
-size_t mux_q_room(const mux_t *m);
-void mux_q_free(mux_t *m);
-void mux_q_trim(mux_t *m);
-
-/* stream.c */
-mux_stream_t *mux_stream_new(mux_t *m, uint32_t id, uint8_t flags, void *ud);
-void mux_stream_drop(mux_t *m, mux_stream_t *s, int call);
-uint16_t mux_stream_take_ack(mux_t *m, mux_stream_t *s);
-void mux_wake_writers(mux_t *m);
-
-/* session.c */
-void mux_fail(mux_t *m, int err, uint32_t go_away_code);
-/* A ping for a round-trip estimate (no keep-alive deadline unless
- * keep-alive is on). No-op while a ping is out. */
-void mux_probe_rtt(mux_t *m);
+static inline void mux_dealloc(mux_t *m, void *p)
+{
+  if(!p)
+    return;
+  if(m->al.malloc)
+    m->al.free(p, m->al.ud);
+  else
+    free(p);
+}
 
 #endif

@@ -3,9 +3,13 @@
  * (docs/PROTOCOL.md "Multiplexing: yamux, protocol version 0"; hashicorp/yamux
  * stream.go where docs/PROTOCOL.md is silent).
  */
+#include "mux/mux_stream.h"
+
 #include <string.h>
 
-#include "mux/mux_int.h"
+#include "mux/outq.h"
+#include "mux/ping.h"
+#include "mux/table.h"
 
 size_t mux_stream_state_size(void)
 {
@@ -59,7 +63,7 @@ void mux_stream_drop(mux_t *m, mux_stream_t *s, int call)
 
 /* The first frame we send on a peer-opened stream carries ACK (Go's
  * sendFlags). */
-uint16_t mux_stream_take_ack(mux_t *m, mux_stream_t *s)
+static uint16_t mux_stream_take_ack(mux_t *m, mux_stream_t *s)
 {
   if(!(s->flags & MUX_S_NEED_ACK))
     return 0;
@@ -385,41 +389,4 @@ int64_t mux_stream_send_window(const mux_t *m, uint32_t id)
   if(s->flags & MUX_S_LFIN)
     return BEACON_ECLOSED;
   return s->send_window;
-}
-
-/* Output space freed up: tell every stream whose write was short and
- * that has window. Callbacks may open, close or reset streams, which
- * moves table entries, so passes repeat until none fires. */
-void mux_wake_writers(mux_t *m)
-{
-  int fired = 1;
-  int passes = 0;
-  uint32_t i;
-  while(fired && passes++ < 4 && !m->dead && mux_q_room(m)) {
-    fired = 0;
-    for(i = 0; i < m->nslots && !m->dead && mux_q_room(m); i++) {
-      mux_stream_t *s = m->slots[i];
-      if(!s || !(s->flags & MUX_S_WANT_WRITE) || !s->send_window ||
-         s->queued >= m->stream_queue_max)
-        continue;
-      s->flags &= (uint8_t)~MUX_S_WANT_WRITE;
-      fired = 1;
-      if(m->cb.on_writable)
-        m->cb.on_writable(m, s->id, s->ud, m->ud);
-    }
-  }
-  /* A woken writer can fill the queue exactly: its write was not short,
-   * so nothing marked the queue blocked, yet the streams after it were
-   * never told. Mark it, or they would wait for a wake-up that never
-   * comes (seen as a stalled relay with 500 echo streams). */
-  if(m->dead || m->out_blocked || mux_q_room(m))
-    return;
-  for(i = 0; i < m->nslots; i++) {
-    mux_stream_t *s = m->slots[i];
-    if(s && (s->flags & MUX_S_WANT_WRITE) && s->send_window &&
-       s->queued < m->stream_queue_max) {
-      m->out_blocked = 1;
-      return;
-    }
-  }
 }

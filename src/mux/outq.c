@@ -4,9 +4,11 @@
  * empty chunks kept for reuse, plus a small array of priority control
  * frames (ping answers, Go Away) that go out at the next chunk boundary.
  */
+#include "mux/outq.h"
+
 #include <string.h>
 
-#include "mux/mux_int.h"
+#include "mux/table.h"
 
 /* Chunks are charged to the ledger while allocated, spares included. */
 static mux_chunk_t *chunk_alloc(mux_t *m)
@@ -230,6 +232,43 @@ static void advance(mux_t *m, size_t n)
       m->nspare++;
     } else {
       chunk_free(m, c);
+    }
+  }
+}
+
+/* Output space freed up: tell every stream whose write was short and
+ * that has window. Callbacks may open, close or reset streams, which
+ * moves table entries, so passes repeat until none fires. */
+void mux_wake_writers(mux_t *m)
+{
+  int fired = 1;
+  int passes = 0;
+  uint32_t i;
+  while(fired && passes++ < 4 && !m->dead && mux_q_room(m)) {
+    fired = 0;
+    for(i = 0; i < m->nslots && !m->dead && mux_q_room(m); i++) {
+      mux_stream_t *s = m->slots[i];
+      if(!s || !(s->flags & MUX_S_WANT_WRITE) || !s->send_window ||
+         s->queued >= m->stream_queue_max)
+        continue;
+      s->flags &= (uint8_t)~MUX_S_WANT_WRITE;
+      fired = 1;
+      if(m->cb.on_writable)
+        m->cb.on_writable(m, s->id, s->ud, m->ud);
+    }
+  }
+  /* A woken writer can fill the queue exactly: its write was not short,
+   * so nothing marked the queue blocked, yet the streams after it were
+   * never told. Mark it, or they would wait for a wake-up that never
+   * comes (seen as a stalled relay with 500 echo streams). */
+  if(m->dead || m->out_blocked || mux_q_room(m))
+    return;
+  for(i = 0; i < m->nslots; i++) {
+    mux_stream_t *s = m->slots[i];
+    if(s && (s->flags & MUX_S_WANT_WRITE) && s->send_window &&
+       s->queued < m->stream_queue_max) {
+      m->out_blocked = 1;
+      return;
     }
   }
 }

@@ -8,25 +8,12 @@
 #include <string.h>
 
 #include "mux/mux_int.h"
+#include "mux/outq.h"
+#include "mux/ping.h"
+#include "mux/mux_stream.h"
+#include "mux/table.h"
 
 #define NO_GO_AWAY UINT32_MAX
-
-void *mux_alloc(mux_t *m, size_t n)
-{
-  if(m->al.malloc)
-    return m->al.malloc(n, m->al.ud);
-  return malloc(n);
-}
-
-void mux_dealloc(mux_t *m, void *p)
-{
-  if(!p)
-    return;
-  if(m->al.malloc)
-    m->al.free(p, m->al.ud);
-  else
-    free(p);
-}
 
 void mux_config_default(mux_config_t *cfg)
 {
@@ -96,7 +83,7 @@ void mux_free(mux_t *m)
 }
 
 /* The session is over: remember why and, for a peer's fault, tell it. */
-void mux_fail(mux_t *m, int err, uint32_t go_away_code)
+static void mux_fail(mux_t *m, int err, uint32_t go_away_code)
 {
   if(m->dead)
     return;
@@ -389,50 +376,6 @@ int mux_recv(mux_t *m, const uint8_t *in, size_t len)
   if(rc)
     return rc;
   return (int)len;
-}
-
-static int ping_send(mux_t *m, uint64_t now, uint32_t *opaque,
-                     uint64_t timeout_ms)
-{
-  uint32_t v;
-  int rc;
-  m->now = now;
-  if(m->dead)
-    return BEACON_ECLOSED;
-  v = ++m->ping_seq;
-  rc = mux_q_prio(m, MUX_TYPE_PING, MUX_FLAG_SYN, 0, v);
-  if(rc)
-    return rc;
-  if(!m->ping_out) {
-    m->ping_out = 1;
-    m->ping_unread = 0;
-    m->ping_deadline = timeout_ms ? now + timeout_ms : UINT64_MAX;
-  }
-  m->ping_opaque = v;
-  m->ping_sent = now;
-  if(opaque)
-    *opaque = v;
-  return 0;
-}
-
-int mux_ping(mux_t *m, uint64_t now, uint32_t *opaque)
-{
-  return ping_send(m, now, opaque, m->cfg.keepalive_timeout_ms);
-}
-
-void mux_probe_rtt(mux_t *m)
-{
-  /* Only keep-alive makes an unanswered ping fatal: a probe on a
-   * session without it must not end the session. */
-  if(!m->ping_out)
-    (void)ping_send(m, m->now, NULL,
-                    m->cfg.keepalive_ms ? m->cfg.keepalive_timeout_ms : 0);
-}
-
-void mux_measure_rtt(mux_t *m)
-{
-  if(!m->dead)
-    mux_probe_rtt(m);
 }
 
 void mux_set_stream_queue_max(mux_t *m, uint32_t bytes)

@@ -2,9 +2,9 @@
  * table.c - stream id -> stream, open addressing with linear probing and
  * backward-shift deletion (no tombstones), kept at most half full.
  */
-#include <string.h>
+#include "mux/table.h"
 
-#include "mux/mux_int.h"
+#include <string.h>
 
 /* The peer picks the ids: a keyed mix (murmur3's finalizer over id ^
  * seed) keeps it from aiming them all at one probe chain. */

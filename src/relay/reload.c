@@ -14,57 +14,11 @@
 #include "relay/own_addrs.h"
 #include "relay/prom.h"
 #include "relay/recheck.h"
+#include "relay/relay_check.h"
 #include "relay/resources.h"
 #include "relay/restart_only.h"
 #include "relay/settings.h"
-#include "tls/config_check.h"
-#include "tls/file_checks.h"
-
-/* What expires soon (tls/config_check.h), in the log. */
-static void file_warning(const char *file, int64_t end, const char *msg,
-                         void *arg)
-{
-  log_line_t l;
-  (void)arg;
-  if(log_begin(&l, LOG_WARN, "tls_file_expiring")) {
-    log_str(&l, "file", file);
-    log_time(&l, "not_after", end);
-    log_str(&l, "msg", msg);
-    log_end(&l);
-  }
-}
-
-int relay_load_tls(const relay_config_t *cfg, struct tls_ctx **out, char *err,
-                   size_t errlen)
-{
-  const char *dir = cfg->config_dir;
-  char cert[4096], key[4096], ca[4096], crl[4096];
-  snprintf(cert, sizeof(cert), "%s/relay.crt", dir);
-  snprintf(key, sizeof(key), "%s/relay.key", dir);
-  snprintf(ca, sizeof(ca), "%s/fleet-ca.crt", dir);
-  snprintf(crl, sizeof(crl), "%s/crl.pem", dir);
-  int have_crl = access(crl, F_OK) == 0;
-  /* Refuse what would only fail later, at every controller's handshake,
-   * or leak: an open key, a certificate out of its validity period. */
-  int rc = tls_key_file_check(key, cfg->allow_group_readable_key, err, errlen);
-  if(!rc)
-    rc = tls_ctx_new(out, TLS_SERVER, cert, key, ca, have_crl ? crl : NULL,
-                     err, errlen);
-  if(!rc &&
-     ((rc = tls_cert_file_validity(cert, time(NULL), err, errlen)) ||
-      (rc = tls_config_check(TLS_SERVER, cert, ca, have_crl ? crl : NULL,
-                             time(NULL), file_warning, NULL, err, errlen)))) {
-    tls_ctx_unref(*out);
-    *out = NULL;
-  }
-  if(!rc && tls_ctx_offer_beacon_alpn(*out)) {
-    tls_ctx_unref(*out);
-    *out = NULL;
-    snprintf(err, errlen, "out of memory");
-    rc = BEACON_ENOMEM;
-  }
-  return rc;
-}
+#include "tls/tls.h"
 
 struct tls_ctx *relay_ctx_get(relay_t *r)
 {

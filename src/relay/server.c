@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "beacon/beacon.h"
-#include "common/congestion.h"
 #include "common/sd_notify.h"
 #include "log/log.h"
 #include "relay/crl_watch.h"
@@ -27,6 +26,7 @@
 #include "relay/restart_only.h"
 #include "relay/settings.h"
 #include "relay/recheck.h"
+#include "relay/relay_check.h"
 #include "relay/worker.h"
 
 void relay_config_default(relay_config_t *cfg)
@@ -117,41 +117,11 @@ static void on_expiry_timer(uv_timer_t *t)
 
 /* ---- public ---- */
 
-/* 0, or BEACON_EINVAL for a zero limit or timeout. */
-static int check_limits(const relay_config_t *cfg, char *err, size_t errlen)
-{
-  if(!cfg->max_streams || !cfg->dial_timeout_ms ||
-     !cfg->handshake_timeout_ms || !cfg->target_timeout_ms ||
-     !cfg->write_timeout_ms) {
-    snprintf(err, errlen, "limits and timeouts must be greater than 0");
-    return BEACON_EINVAL;
-  }
-  if(cfg->memory_limit && cfg->memory_limit < RELAY_MEMORY_FLOOR) {
-    snprintf(err, errlen, "--memory-limit must be at least 16M");
-    return BEACON_EINVAL;
-  }
-  if(cfg->congestion && congestion_check(cfg->congestion, err, errlen))
-    return BEACON_ECONFIG;
-  return relay_handshakes_check(cfg, err, errlen);
-}
-
-int relay_check(const relay_config_t *cfg, char *err, size_t errlen)
-{
-  tls_ctx_t *ctx = NULL;
-  int rc = check_limits(cfg, err, errlen);
-  if(!rc)
-    rc = relay_load_tls(cfg, &ctx, err, errlen);
-  tls_ctx_unref(ctx);
-  if(!rc)
-    rc = relay_tunnel_addr_check(cfg->tunnel_addr, err, errlen);
-  return rc;
-}
-
 int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
               size_t errlen)
 {
   *out = NULL;
-  int rc = check_limits(cfg, err, errlen);
+  int rc = relay_check_limits(cfg, err, errlen);
   if(rc)
     return rc;
   relay_t *r = calloc(1, sizeof(*r));

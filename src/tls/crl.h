@@ -11,7 +11,7 @@
  * them), while a CA that has one is checked by it in full: expired or not
  * yet valid refuses every leaf of that CA.
  *
- * This header is for tls.c and the configuration checks; it includes
+ * This header is for context.c and the configuration checks; it includes
  * OpenSSL.
  */
 #ifndef BEACON_TLS_CRL_H

@@ -3,7 +3,7 @@
  * relays"): the SHA-256 of a relay certificate's SubjectPublicKeyInfo,
  * as `beacon pki fingerprint` prints it. A client context with pins accepts a
  * relay only if its leaf passes the Fleet CA checks and its key is one of the
- * pins (tls.c asks tls_pins_verify() from its verify callback).
+ * pins (context.c asks tls_pins_verify() from its verify callback).
  */
 #ifndef BEACON_TLS_PIN_H
 #define BEACON_TLS_PIN_H

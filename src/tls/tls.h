@@ -112,7 +112,7 @@ size_t tls_conn_take_output(tls_conn_t *c, uint8_t *out, size_t cap);
 size_t tls_conn_trim(tls_conn_t *c);
 
 /* Certificates the peer sent besides its leaf that c still holds: a
- * server drops them once the handshake is done (tls.c,
+ * server drops them once the handshake is done (tls_conn.c,
  * drop_peer_chain), so this is 0 for an established server session. */
 int tls_conn_peer_chain_held(const tls_conn_t *c);
 

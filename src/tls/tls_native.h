@@ -9,7 +9,7 @@
 
 #include <openssl/ssl.h>
 
-/* tls.h's types (not included here: tls.c includes this file). */
+/* tls.h's types (not included here: tls_conn.c includes this file). */
 struct tls_ctx;
 struct tls_conn;
 

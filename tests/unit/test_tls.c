@@ -1,8 +1,8 @@
 /*
- * test_tls.c - the sans-I/O TLS layer (src/tls/tls.c): a client and a
- * server tls_conn exchanging ciphertext through memory, with certificates
- * from pki_init()/pki_issue() in a temporary directory (docs/PROTOCOL.md
- * "Transport: TLS 1.3 with mutual authentication").
+ * test_tls.c - the sans-I/O TLS layer (src/tls/tls_conn.c, context.c): a
+ * client and a server tls_conn exchanging ciphertext through memory, with
+ * certificates from pki_init()/pki_issue() in a temporary directory
+ * (docs/PROTOCOL.md "Transport: TLS 1.3 with mutual authentication").
  */
 #include <setjmp.h>
 #include <stdarg.h>
