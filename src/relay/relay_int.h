@@ -317,15 +317,6 @@ static inline mux_t *relay_tunnel_mux(const relay_tunnel_t *t)
   return t->conn ? conn_mux(t->conn) : NULL;
 }
 
-/* Upstream bytes (controller to target) the target did not take at
- * once, in a queued write. */
-typedef struct relay_chunk {
-  uv_write_t req;
-  relay_stream_t *s;
-  size_t len;
-  uint8_t data[];
-} relay_chunk_t;
-
 /* A stream's adapter (relay_stream.c): the sockets and timers around
  * its core, which holds the protocol (relay/stream_core.h). */
 struct relay_stream {
@@ -339,7 +330,9 @@ struct relay_stream {
   list_link_t reap_link; /* in w->reap once finished */
   dial_t *dial;          /* resolving and connecting (dial/dial.h) */
   dial_conn_t *conn;     /* the target connection */
-  size_t inflight;       /* bytes in uv_write */
+  /* upstream bytes to the target (conn/conn_uv.h): inflight counts
+   * those in a queued write */
+  conn_uv_sender_t up;
   uv_shutdown_t shutdown_req;
   uint64_t start_ms;
   uint64_t dial_start_ns; /* uv_hrtime() when the target dial began */

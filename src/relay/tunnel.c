@@ -142,8 +142,6 @@ static void on_write(void *owner, size_t len, int status)
 /* Hands the core's pending ciphertext to the socket (conn/conn_uv.h). */
 static int write_ciphertext(relay_tunnel_t *t)
 {
-  if(uv_is_closing((uv_handle_t *)&t->tcp))
-    return 0;
   return conn_uv_write(t->conn, (uv_stream_t *)&t->tcp, &t->w->wpool, on_write,
                        t);
 }
@@ -156,21 +154,12 @@ void relay_tunnel_flush(relay_tunnel_t *t)
   }
   if(relay_tunnel_closing(t))
     return;
-  uint64_t now = now_of(t);
-  size_t before;
-  do {
-    before = conn_unencrypted(t->conn);
-    if(conn_flush(t->conn, now))
-      return; /* closed: tls_error */
-    if(write_ciphertext(t)) {
-      relay_tunnel_close(t, CONN_CLOSE_WRITE_ERROR);
-      return;
-    }
-    /* The socket took everything at once, so no write completion will
-     * bring us back: go on while the mux has more (bounded by its
-     * queue; reads are not served in between). */
-  } while(!conn_waiting(t->conn) && conn_unencrypted(t->conn) &&
-          conn_unencrypted(t->conn) < before);
+  if(conn_uv_flush(t->conn, (uv_stream_t *)&t->tcp, &t->w->wpool, on_write, t,
+                   now_of(t))) {
+    /* the core closed itself, or the socket refused the write */
+    relay_tunnel_close(t, CONN_CLOSE_WRITE_ERROR);
+    return;
+  }
   relay_tunnel_charge_tls(t);
   tunnel_mem_resume(t);
   tunnel_arm(t);
