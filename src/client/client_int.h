@@ -43,6 +43,7 @@
 #include "common/outcome.h"
 #include "conn/conn.h"
 #include "dial/dial.h"
+#include "conn/conn_turn.h"
 #include "conn/conn_uv.h"
 #include "conn/pump.h"
 #include "mux/mux.h"
@@ -316,10 +317,11 @@ struct beacon_tunnel {
   tls_ctx_t *ctx;
   uv_loop_t loop;
   uv_async_t async;
-  uv_check_t check;
-  uv_idle_t idle;
+  /* Output coalesced per loop turn (conn/conn_turn.h): one item, the
+   * tunnel, whose flush services every chain. */
+  conn_turn_t turn;
+  conn_turn_item_t turn_item;
   pthread_t thread;
-  int dirty;
   int stopped; /* loop side: no new work */
   pthread_mutex_t lock;
   list_link_t submitted;

@@ -99,8 +99,7 @@ static void tunnel_release(relay_tunnel_t *t)
       log_end(&l);
     }
   }
-  if(t->dirty)
-    list_del(&t->dirty_link);
+  conn_turn_unmark(&t->turn_item);
   if(t->hs_waiting)
     list_del(&t->hs_wait_link);
   list_del(&t->link);
@@ -148,10 +147,7 @@ static int write_ciphertext(relay_tunnel_t *t)
 
 void relay_tunnel_flush(relay_tunnel_t *t)
 {
-  if(t->dirty) {
-    list_del(&t->dirty_link);
-    t->dirty = 0;
-  }
+  conn_turn_unmark(&t->turn_item);
   if(relay_tunnel_closing(t))
     return;
   if(conn_uv_flush(t->conn, (uv_stream_t *)&t->tcp, &t->w->wpool, on_write, t,
@@ -167,11 +163,8 @@ void relay_tunnel_flush(relay_tunnel_t *t)
 
 static void tunnel_dirty(relay_tunnel_t *t)
 {
-  if(t->dirty || relay_tunnel_closing(t))
-    return;
-  t->dirty = 1;
-  list_add(&t->w->dirty, &t->dirty_link);
-  t->w->host->output(t->w);
+  if(!relay_tunnel_closing(t))
+    conn_turn_mark(&t->w->turn, &t->turn_item);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -200,10 +193,7 @@ static void cb_close(conn_t *c, enum conn_close_reason why, void *ud)
     atomic_fetch_add(&metrics_of(t)->write_timeouts, 1);
   else if(why == CONN_CLOSE_KEEPALIVE_TIMEOUT)
     atomic_fetch_add(&metrics_of(t)->keepalive_timeouts, 1);
-  if(t->dirty) {
-    list_del(&t->dirty_link);
-    t->dirty = 0;
-  }
+  conn_turn_unmark(&t->turn_item);
   uv_read_stop((uv_stream_t *)&t->tcp);
   if(!conn_close_reason_is_hard(why) && !write_ciphertext(t)) {
     t->shutdown_req.data = t;
@@ -524,7 +514,7 @@ static relay_tunnel_t *tunnel_new(relay_worker_t *w)
   tunnel_init_shared(t);
   list_init(&t->streams);
   list_init(&t->link);
-  list_init(&t->dirty_link);
+  conn_turn_item_init(&t->turn_item);
   uv_tcp_init(&w->loop, &t->tcp);
   uv_timer_init(&w->loop, &t->timer);
   t->tcp.data = t;
