@@ -22,8 +22,9 @@
  *
  * This header holds types and inline views only; each file's functions
  * are in its own header, and the files depend one way (docs/ARCHITECTURE.md
- * "Dependencies"): tunnel.c -> members.c -> chain.c -> stream.c, all of
- * them -> req.c; pool.c (sans-I/O) below members.c.
+ * "Dependencies"): tunnel.c -> members.c -> chain.c -> chain_hop.c ->
+ * chain_output.c -> carrier.c -> chain_state.c -> stream.c, all of them
+ * -> req.c; pool.c (sans-I/O) below members.c.
  * Chains and streams reach the tunnel handle only through
  * client_tunnel_host_t.
  */
@@ -353,10 +354,10 @@ struct beacon_tunnel {
 };
 
 /* What chains report to their tunnel handle; tunnel.c fills it in, so
- * that chain.c and stream.c call no function of tunnel.c. */
+ * that the chain's files and stream.c call no function of tunnel.c. */
 struct client_tunnel_host {
-  /* Some chain has work: the loop's check handle services every chain
-   * at the end of this turn. */
+  /* Some chain has work: the loop's turn (conn/conn_turn.h) services every
+   * chain at the end of this turn. */
   void (*dirty)(beacon_tunnel_t *t);
   /* Runs a request (again, after its chain failed) on a usable chain. */
   void (*dispatch)(beacon_tunnel_t *t, client_req_t *req);
