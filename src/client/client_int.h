@@ -22,9 +22,12 @@
  *
  * This header holds types and inline views only; each file's functions
  * are in its own header, and the files depend one way (docs/ARCHITECTURE.md
- * "Dependencies"): tunnel.c -> members.c -> chain.c -> dialled_stream.c, all
- * of them -> req.c; pool.c (sans-I/O) below members.c. Chains and streams
- * reach the tunnel handle only through client_tunnel_host_t.
+ * "Dependencies"): tunnel.c -> members.c -> chain.c -> chain_hop.c ->
+ * chain_output.c -> carrier.c -> chain_state.c -> dialled_stream.c, all of
+ * them
+ * -> req.c; pool.c (sans-I/O) below members.c.
+ * Chains and streams reach the tunnel handle only through
+ * client_tunnel_host_t.
  */
 #ifndef BEACON_CLIENT_INT_H
 #define BEACON_CLIENT_INT_H
@@ -43,6 +46,7 @@
 #include "common/outcome.h"
 #include "conn/conn.h"
 #include "dial/dial.h"
+#include "conn/conn_turn.h"
 #include "conn/conn_uv.h"
 #include "conn/pump.h"
 #include "mux/mux.h"
@@ -132,10 +136,6 @@ typedef struct client_member {
 } client_member_t;
 typedef struct client_tunnel_host client_tunnel_host_t;
 
-/* Stream user data in a mux is tagged: a carrier for the next hop, or a
- * caller's stream. */
-enum client_sud_kind { CLIENT_SUD_HOP = 1, CLIENT_SUD_STREAM = 2 };
-
 typedef struct client_req {
   /* shared with the caller, under tunnel->lock */
   int refs;
@@ -189,13 +189,17 @@ typedef union client_local {
   uv_tty_t tty;
 } client_local_t;
 
+/* Stream user data in the innermost hop's mux (the outer hops' streams
+ * are carriers, client_carrier_t, with a mux callback table of their
+ * own: carrier.c). */
 struct client_stream {
-  int kind; /* CLIENT_SUD_STREAM */
   beacon_tunnel_t *t;
   client_chain_t *s; /* NULL once detached */
   uint32_t sid;      /* 0 once the stream is gone */
   client_req_t *req; /* until the relay acknowledges */
-  uint64_t open_deadline;
+  /* until then: the open's deadline, on the innermost hop's core
+   * (conn_deadline_t), whose timer serves every stream of the chain */
+  conn_deadline_t open_deadline;
   uint64_t opened_at;
   list_link_t link;    /* s->streams */
   client_req_t *owner; /* client_dial_fds(): told when the stream ends */
@@ -213,21 +217,43 @@ struct client_stream {
   int shut_sent;
   int shut_done;
   uint8_t *rbuf;
-  pump_t pump;     /* stash, EOF to FIN, window give-back */
-  size_t wpending; /* bytes queued on the local socket */
+  pump_t pump; /* stash, EOF to FIN, window give-back */
+  /* to the caller's end (conn/conn_uv.h); inflight: bytes queued */
+  conn_uv_sender_t down;
 };
 
+typedef struct client_hop client_hop_t;
+
+/* Pieces of one mux_recv() kept by reference; more are copied. */
+#define CLIENT_CARRIER_PIECES 16
+
+/* A carrier: the stream of hop k's mux whose payload is hop k+1's
+ * ciphertext (carrier.c), its user data in that mux. What arrives
+ * during one mux_recv() of hop k is gathered here and fed to hop k+1
+ * once that mux_recv() is done (hop k's on_recv_done), not from inside
+ * it: pieces by reference (valid in hop k's plaintext buffer until its
+ * next mux_recv), beyond CLIENT_CARRIER_PIECES copied into spill. */
+typedef struct client_carrier {
+  client_hop_t *child; /* the hop riding on it */
+  uint32_t sid;        /* in the previous hop's mux; 0 once gone */
+  unsigned npieces;
+  struct {
+    const uint8_t *p;
+    size_t n;
+  } piece[CLIENT_CARRIER_PIECES];
+  uint8_t *spill;
+  size_t spill_len, spill_cap;
+} client_carrier_t;
+
 /* One hop: TLS and mux in a connection core (conn/conn.h), with its own
- * CLIENT_PLAIN buffer for decrypted input (an inner hop's input arrives
- * while the outer hop's mux_recv() still reads its buffer). */
-typedef struct client_hop {
-  int kind; /* CLIENT_SUD_HOP: stream user data of its carrier */
+ * CLIENT_PLAIN buffer for decrypted input. */
+struct client_hop {
   client_chain_t *s;
   int index;
   conn_t *conn; /* NULL until its TLS starts */
   int up;
-  uint32_t carrier_sid; /* in hop index-1's mux; hop 0 uses the socket */
-} client_hop_t;
+  client_carrier_t carrier; /* in hop index-1's mux; hop 0 uses the socket */
+};
 
 enum client_chain_state {
   CHAIN_CONNECTING = 0, /* resolving and dialling hop 0 */
@@ -283,10 +309,11 @@ struct beacon_tunnel {
   tls_ctx_t *ctx;
   uv_loop_t loop;
   uv_async_t async;
-  uv_check_t check;
-  uv_idle_t idle;
+  /* Output coalesced per loop turn (conn/conn_turn.h): one item, the
+   * tunnel, whose flush services every chain. */
+  conn_turn_t turn;
+  conn_turn_item_t turn_item;
   pthread_t thread;
-  int dirty;
   int stopped; /* loop side: no new work */
   pthread_mutex_t lock;
   list_link_t submitted;
@@ -321,10 +348,10 @@ struct beacon_tunnel {
 };
 
 /* What chains report to their tunnel handle; tunnel.c fills it in, so
- * that chain.c and dialled_stream.c call no function of tunnel.c. */
+ * that the chain's files and dialled_stream.c call no function of tunnel.c. */
 struct client_tunnel_host {
-  /* Some chain has work: the loop's check handle services every chain
-   * at the end of this turn. */
+  /* Some chain has work: the loop's turn (conn/conn_turn.h) services every
+   * chain at the end of this turn. */
   void (*dirty)(beacon_tunnel_t *t);
   /* Runs a request (again, after its chain failed) on a usable chain. */
   void (*dispatch)(beacon_tunnel_t *t, client_req_t *req);

@@ -30,12 +30,7 @@
 #include "common/error.h"
 #include "common/outcome.h"
 
-typedef struct pwrite {
-  uv_write_t req;
-  client_stream_t *p;
-  size_t len;
-  uint8_t data[];
-} pwrite_t;
+static void on_local_written(void *owner, size_t len, int status);
 
 static mux_t *stream_mux(client_stream_t *p)
 {
@@ -46,6 +41,8 @@ static mux_t *stream_mux(client_stream_t *p)
 
 static void detach(client_stream_t *p)
 {
+  /* the deadline runs on the chain's core, which may go with the chain */
+  conn_deadline_stop(&p->open_deadline);
   if(p->s) {
     list_del(&p->link);
     p->s = NULL;
@@ -63,6 +60,7 @@ static void stream_free(client_stream_t *p)
                    p->bytes_up, p->bytes_down);
     p->owner = NULL;
   }
+  conn_deadline_stop(&p->open_deadline);
   pump_free(&p->pump);
   free(p->rbuf);
   free(p);
@@ -147,7 +145,7 @@ static void stream_local_gone(client_stream_t *p)
 /* Both directions done and everything written: a normal close. */
 static void maybe_close(client_stream_t *p)
 {
-  if(p->closing || p->sid || p->wpending || p->req)
+  if(p->closing || p->sid || p->down.inflight || p->req)
     return;
   if(p->shut_sent && !p->shut_done)
     return;
@@ -160,8 +158,8 @@ client_stream_t *client_stream_open(client_chain_t *chain, client_req_t *req)
   client_stream_t *p = calloc(1, sizeof(*p));
   if(!p)
     return NULL;
-  p->kind = CLIENT_SUD_STREAM;
   p->t = chain->t;
+  conn_deadline_init(&p->open_deadline);
   int64_t id = mux_open(m, p);
   if(id <= 0) {
     free(p);
@@ -172,9 +170,11 @@ client_stream_t *client_stream_open(client_chain_t *chain, client_req_t *req)
   pump_init(&p->pump, p->sid);
   p->req = req;
   p->opened_at = uv_now(&chain->t->loop);
-  p->open_deadline = req->attempt_deadline
-                         ? req->attempt_deadline
-                         : p->opened_at + (uint64_t)req->open_ms;
+  /* client_stream_open_expired() when the relay has not answered by then */
+  conn_deadline_start(chain->hops[chain->nhops - 1].conn, &p->open_deadline,
+                      req->attempt_deadline
+                          ? req->attempt_deadline
+                          : p->opened_at + (uint64_t)req->open_ms);
   /* An answer to this ping tells a slow target from a frozen relay. */
   mux_now(m, p->opened_at);
   mux_measure_rtt(m);
@@ -205,8 +205,10 @@ void client_stream_open_expired(client_stream_t *p, uint64_t now,
   client_req_t *req = p->req;
   client_chain_t *chain = p->s;
   beacon_tunnel_t *t = p->t;
-  if(relay_alive && req->deadline && p->open_deadline < req->deadline) {
-    p->open_deadline = req->deadline; /* no other relay: it is dialling */
+  if(relay_alive && req->deadline && now < req->deadline) {
+    /* no other relay: it is dialling */
+    conn_deadline_start(chain->hops[chain->nhops - 1].conn, &p->open_deadline,
+                        req->deadline);
     return;
   }
   unsigned long long waited = (unsigned long long)(now - p->opened_at);
@@ -353,6 +355,7 @@ void client_stream_on_ack(client_stream_t *p)
   if(!req)
     return;
   p->req = NULL;
+  conn_deadline_stop(&p->open_deadline);
   p->local_open = 1;
   req->confirmed = p->s && client_chain_confirms(p->s);
   if(p->s)
@@ -365,6 +368,7 @@ void client_stream_on_ack(client_stream_t *p)
     stream_reset(p);
     return;
   }
+  conn_uv_sender_init(&p->down, p->out, on_local_written, p);
   if(req->want_end) {
     /* client_dial_fds: the caller learns how the stream ends. */
     client_req_ref(p->t, req);
@@ -396,13 +400,10 @@ static int window_back(client_stream_t *p, size_t len)
   return 0;
 }
 
-static void on_local_write(uv_write_t *wr, int status)
+/* A queued write to the caller completed (conn/conn_uv.h). */
+static void on_local_written(void *owner, size_t len, int status)
 {
-  pwrite_t *w = wr->data;
-  client_stream_t *p = w->p;
-  p->wpending -= w->len;
-  size_t len = w->len;
-  free(w);
+  client_stream_t *p = owner;
   if(p->closing)
     return;
   if(status < 0 && !p->discard) {
@@ -424,38 +425,19 @@ void client_stream_on_data(client_stream_t *p, const uint8_t *d, size_t n)
     return;
   }
   /* Straight to the caller's socket when it takes it, without a copy;
-   * the rest is queued (uv_try_write refuses while writes are queued,
-   * so the order holds) and its window granted when written. */
-  uv_buf_t direct = uv_buf_init((char *)d, (unsigned)n);
-  int took = uv_try_write(p->out, &direct, 1);
-  if(took < 0 && took != UV_EAGAIN) {
+   * the rest is queued and its window granted when written. */
+  uv_buf_t b = uv_buf_init((char *)d, (unsigned)n);
+  int64_t took = conn_uv_send(&p->down, &b, 1);
+  if(took == UV_ENOMEM) {
+    stream_reset(p);
+    return;
+  }
+  if(took < 0) {
     stream_local_gone(p); /* the caller is gone: tell the relay */
     return;
   }
-  if(took > 0) {
-    if(window_back(p, (size_t)took))
-      return;
-    d += took;
-    n -= (size_t)took;
-    if(!n)
-      return;
-  }
-  pwrite_t *w = malloc(sizeof(*w) + n);
-  if(!w) {
-    stream_reset(p);
-    return;
-  }
-  w->p = p;
-  w->len = n;
-  memcpy(w->data, d, n);
-  w->req.data = w;
-  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)n);
-  if(uv_write(&w->req, p->out, &b, 1, on_local_write)) {
-    free(w);
-    stream_reset(p);
-    return;
-  }
-  p->wpending += n;
+  if(took > 0)
+    (void)window_back(p, (size_t)took);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)

@@ -7,10 +7,7 @@
  * validates the target, makes a loopback TCP pair (caller end, library
  * end) and wakes the loop with uv_async. The loop opens the stream and
  * completes the request; the caller waits on a condition variable.
- *
- * Why a loopback TCP pair and not socketpair(): the caller must see
- * ECONNRESET when the relay resets the stream, and only TCP can deliver
- * it (closing the library end with SO_LINGER {1, 0} sends RST).
+ * (socket_pair.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +28,7 @@
 #include "client/own_files.h"
 #include "client/req.h"
 #include "client/rotation.h"
+#include "client/socket_pair.h"
 #include "client/dialled_stream.h"
 
 static void err_out(beacon_error_t *out, int code, int hop, const char *msg)
@@ -41,28 +39,16 @@ static void err_out(beacon_error_t *out, int code, int hop, const char *msg)
 
 /* ---- loop side -------------------------------------------------------- */
 
-static void idle_noop(uv_idle_t *h)
-{
-  (void)h;
-}
-
 static void tunnel_dirty(beacon_tunnel_t *t)
 {
-  if(t->dirty)
-    return;
-  t->dirty = 1;
-  /* An active idle handle makes the loop poll without blocking, so the
-   * check handle runs at the end of this turn. */
-  uv_idle_start(&t->idle, idle_noop);
+  conn_turn_mark(&t->turn, &t->turn_item);
 }
 
-static void on_check(uv_check_t *h)
+/* The end of a turn in which something was marked: every chain flushes,
+ * tears down or re-arms (client_chain_service). */
+static void on_turn(conn_turn_t *turn, conn_turn_item_t *item)
 {
-  beacon_tunnel_t *t = h->data;
-  if(!t->dirty)
-    return;
-  t->dirty = 0;
-  uv_idle_stop(&t->idle);
+  beacon_tunnel_t *t = turn->ud;
   list_link_t *n = t->chains.next;
   while(n != &t->chains) {
     list_link_t *next = n->next;
@@ -111,8 +97,7 @@ static void stop_loop(beacon_tunnel_t *t)
     n = next;
   }
   uv_close((uv_handle_t *)&t->async, close_noop);
-  uv_close((uv_handle_t *)&t->check, close_noop);
-  uv_close((uv_handle_t *)&t->idle, close_noop);
+  conn_turn_close(&t->turn, close_noop);
 }
 
 static void on_async(uv_async_t *h)
@@ -164,94 +149,6 @@ static void *loop_main(void *arg)
   beacon_tunnel_t *t = arg;
   uv_run(&t->loop, UV_RUN_DEFAULT);
   return NULL;
-}
-
-/* ---- the caller's socket pair ---------------------------------------- */
-
-static int listener_open(beacon_tunnel_t *t)
-{
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if(fd < 0)
-    return -errno;
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof(a));
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t alen = sizeof(a);
-  if(bind(fd, (struct sockaddr *)&a, sizeof(a)) || listen(fd, SOMAXCONN) ||
-     getsockname(fd, (struct sockaddr *)&t->listen_addr, &alen)) {
-    int e = -errno;
-    close(fd);
-    return e;
-  }
-  t->listen_fd = fd;
-  return 0;
-}
-
-static uint16_t port_of(int fd, int peer)
-{
-  struct sockaddr_in a;
-  socklen_t alen = sizeof(a);
-  int rc = peer ? getpeername(fd, (struct sockaddr *)&a, &alen)
-                : getsockname(fd, (struct sockaddr *)&a, &alen);
-  if(rc || a.sin_family != AF_INET)
-    return 0;
-  return ntohs(a.sin_port);
-}
-
-/* Connects a fresh socket to the tunnel's listener and accepts it. Any
- * other connection found on the listener is a stranger and is closed:
- * the accepted socket must be the peer of ours (matched by port). */
-static int make_pair(beacon_tunnel_t *t, int *cfd_out, int *lfd_out)
-{
-  int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if(cfd < 0)
-    return -errno;
-  int one = 1;
-  setsockopt(cfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  pthread_mutex_lock(&t->pair_lock);
-  int rc = 0;
-  int lfd = -1;
-  if(connect(cfd, (struct sockaddr *)&t->listen_addr,
-             sizeof(t->listen_addr))) {
-    rc = -errno;
-    goto out;
-  }
-  uint16_t want = port_of(cfd, 0);
-  for(int tries = 0; tries < 64 && lfd < 0;) {
-    int fd = accept4(t->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-    if(fd < 0) {
-      if(errno == EINTR)
-        continue;
-      if(errno != EAGAIN && errno != EWOULDBLOCK) {
-        rc = -errno;
-        goto out;
-      }
-      struct pollfd p = {.fd = t->listen_fd, .events = POLLIN};
-      if(poll(&p, 1, 1000) <= 0) {
-        rc = -ETIMEDOUT;
-        goto out;
-      }
-      tries++;
-      continue;
-    }
-    if(want && port_of(fd, 1) == want)
-      lfd = fd;
-    else
-      close(fd);
-  }
-  if(lfd < 0)
-    rc = -ETIMEDOUT;
-out:
-  pthread_mutex_unlock(&t->pair_lock);
-  if(rc) {
-    close(cfd);
-    return rc;
-  }
-  setsockopt(lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  *cfd_out = cfd;
-  *lfd_out = lfd;
-  return 0;
 }
 
 /* ---- public API ------------------------------------------------------ */
@@ -347,7 +244,7 @@ static int tunnel_create(beacon_tunnel_t **out, const beacon_config_t *cfg,
     err_out(err, rc, -1, "out of memory");
   } else if((rc = load_ctx(&t->cfg, &t->ctx, msg, sizeof(msg)))) {
     err_out(err, rc, -1, msg);
-  } else if((rc = listener_open(t))) {
+  } else if((rc = client_pair_listen(t))) {
     if(err)
       client_error_set(err, BEACON_EIO, -1, "loopback listener: %s",
                        strerror(-rc));
@@ -375,13 +272,11 @@ static int loop_start(beacon_tunnel_t *t, beacon_error_t *err)
   client_members_init(t);
   client_rotation_init(t);
   uv_async_init(&t->loop, &t->async, on_async);
-  uv_check_init(&t->loop, &t->check);
-  uv_idle_init(&t->loop, &t->idle);
   t->async.data = t;
-  t->check.data = t;
-  t->idle.data = t;
-  uv_check_start(&t->check, on_check);
-  uv_unref((uv_handle_t *)&t->check);
+  conn_turn_item_init(&t->turn_item);
+  (void)conn_turn_init(&t->turn, &t->loop, on_turn, t); /* fails only on
+                                                           a bad loop */
+  uv_unref((uv_handle_t *)&t->turn.check); /* the loop ends without it */
 
   /* The loop thread takes no signals: SIGPIPE from a write to a caller
    * socket that was closed must not kill the process, and SIGINT/SIGTERM
@@ -395,8 +290,7 @@ static int loop_start(beacon_tunnel_t *t, beacon_error_t *err)
     return 0;
   err_out(err, BEACON_EIO, -1, "cannot start the loop thread");
   uv_close((uv_handle_t *)&t->async, NULL);
-  uv_close((uv_handle_t *)&t->check, NULL);
-  uv_close((uv_handle_t *)&t->idle, NULL);
+  conn_turn_close(&t->turn, NULL);
   uv_close((uv_handle_t *)&t->pool_timer, NULL);
   uv_close((uv_handle_t *)&t->rotation_timer, NULL);
   uv_run(&t->loop, UV_RUN_DEFAULT);
@@ -563,7 +457,7 @@ int client_dial(beacon_tunnel_t *t, const char *target, int timeout_ms,
     return rc;
   }
   int cfd = -1;
-  rc = make_pair(t, &cfd, &req->lfd);
+  rc = client_pair_make(t, &cfd, &req->lfd);
   if(rc) {
     req->refs = 1;
     client_req_unref(t, req);

@@ -83,6 +83,8 @@ int conn_uv_write(conn_t *conn, uv_stream_t *sock, conn_wpool_t *pool,
 {
   const uint8_t *p;
   int lowat;
+  if(uv_is_closing((uv_handle_t *)sock))
+    return 0; /* the adapter is dropping the transport */
   if(conn_take_notsent_lowat(conn, &lowat)) {
     uv_os_fd_t fd;
     if(uv_fileno((uv_handle_t *)sock, &fd) == 0)
@@ -119,4 +121,98 @@ int conn_uv_write(conn_t *conn, uv_stream_t *sock, conn_wpool_t *pool,
   }
   conn_advance_queued(conn, out);
   return 0;
+}
+
+int conn_uv_flush(conn_t *c, uv_stream_t *sock, conn_wpool_t *pool,
+                  conn_uv_written_cb cb, void *owner, uint64_t now)
+{
+  if(conn_state(c) == CONN_CLOSING)
+    return 0;
+  size_t before;
+  do {
+    before = conn_unencrypted(c);
+    int rc = conn_flush(c, now);
+    if(rc)
+      return rc; /* closed: tls_error */
+    if((rc = conn_uv_write(c, sock, pool, cb, owner)))
+      return rc;
+    /* all taken at once: no write completion will call us again */
+  } while(!conn_waiting(c) && conn_unencrypted(c) &&
+          conn_unencrypted(c) < before);
+  return 0;
+}
+
+/* ---- a stream to its local socket ---- */
+
+typedef struct conn_uv_sent {
+  uv_write_t req;
+  conn_uv_sender_t *snd;
+  size_t len;
+  uint8_t data[];
+} conn_uv_sent_t;
+
+void conn_uv_sender_init(conn_uv_sender_t *snd, uv_stream_t *sock,
+                         conn_uv_written_cb cb, void *owner)
+{
+  snd->sock = sock;
+  snd->inflight = 0;
+  snd->cb = cb;
+  snd->owner = owner;
+}
+
+static void on_sent(uv_write_t *req, int status)
+{
+  conn_uv_sent_t *w = req->data;
+  conn_uv_sender_t *snd = w->snd;
+  size_t len = w->len;
+  free(w);
+  snd->inflight -= len;
+  snd->cb(snd->owner, len, status);
+}
+
+/* Copies what follows the first `skip` bytes of bufs into one write. */
+static int queue_rest(conn_uv_sender_t *snd, const uv_buf_t *bufs, unsigned n,
+                      size_t skip, size_t rest)
+{
+  conn_uv_sent_t *w = malloc(sizeof(*w) + rest);
+  if(!w)
+    return UV_ENOMEM;
+  w->snd = snd;
+  w->len = 0;
+  for(unsigned i = 0; i < n; i++) {
+    if(skip >= bufs[i].len) {
+      skip -= bufs[i].len;
+      continue;
+    }
+    memcpy(w->data + w->len, bufs[i].base + skip, bufs[i].len - skip);
+    w->len += bufs[i].len - skip;
+    skip = 0;
+  }
+  w->req.data = w;
+  uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)w->len);
+  int err = uv_write(&w->req, snd->sock, &b, 1, on_sent);
+  if(err) {
+    free(w);
+    return err;
+  }
+  snd->inflight += w->len;
+  return 0;
+}
+
+int64_t conn_uv_send(conn_uv_sender_t *snd, const uv_buf_t *bufs, unsigned n)
+{
+  size_t total = 0, done = 0;
+  for(unsigned i = 0; i < n; i++)
+    total += bufs[i].len;
+  if(!snd->inflight) {
+    int w = uv_try_write(snd->sock, bufs, n);
+    if(w < 0 && w != UV_EAGAIN)
+      return w;
+    if(w > 0)
+      done = (size_t)w;
+  }
+  if(done == total)
+    return (int64_t)done;
+  int err = queue_rest(snd, bufs, n, done, total - done);
+  return err ? err : (int64_t)done;
 }

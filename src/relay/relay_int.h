@@ -28,6 +28,7 @@
 #include "common/list.h"
 #include "conn/conn.h"
 #include "dial/dial.h"
+#include "conn/conn_turn.h"
 #include "conn/conn_uv.h"
 #include "conn/pump.h"
 #include "metrics/http.h"
@@ -77,7 +78,8 @@ typedef struct relay_settings relay_settings_t; /* settings.h */
 /* What a tunnel reports to its worker; worker.c fills it in, so that
  * relay_tunnel.c calls no function of worker.c. */
 typedef struct relay_tunnel_host {
-  /* Some tunnel has output: flush it before the loop blocks again. */
+  /* Work waits for the end of this turn (a deferred accept, a
+   * handshake for the next turn): the loop must not block first. */
   void (*output)(relay_worker_t *w);
   /* A tunnel's mux runs: its certificate is watched from now on. */
   void (*tunnel_up)(relay_tunnel_t *t);
@@ -193,8 +195,9 @@ struct relay_worker {
   uv_tcp_t listener;
   uv_async_t wake; /* drain requests from the control loop */
   uv_timer_t drain_timer;
-  uv_check_t check;   /* flushes dirty tunnels once per turn */
-  uv_idle_t idle;     /* keeps poll from blocking while dirty */
+  /* flushes marked tunnels once per turn, after accepting and reaping
+   * (conn/conn_turn.h) */
+  conn_turn_t turn;
   uv_tcp_t refuse;    /* takes a connection there is no memory to serve */
   int refuse_busy;    /* refuse is still closing the last one */
   int refuse_waiting; /* a connection waits for refuse (listener paused) */
@@ -213,7 +216,6 @@ struct relay_worker {
   list_link_t handshaking; /* admitted handshakes, oldest first */
   list_link_t hs_silent;   /* ... of them, those that sent nothing yet */
   list_link_t tunnels;     /* all tunnels of this loop */
-  list_link_t dirty;       /* tunnels with output to flush */
   /* Finished streams, freed by the check handle: a stream ends inside
    * callbacks whose callers still look at it. */
   list_link_t reap;
@@ -245,9 +247,8 @@ struct relay_worker {
 struct relay_tunnel {
   relay_worker_t *w;
   const relay_stream_host_t *host;
-  list_link_t link;       /* in w->tunnels */
-  list_link_t dirty_link; /* in w->dirty when dirty */
-  int dirty;
+  list_link_t link;           /* in w->tunnels */
+  conn_turn_item_t turn_item; /* marked in w->turn: output to flush */
   uint64_t id;
   int closing; /* handles closing, or the conn ended */
   int refs;    /* handles + streams */
@@ -318,15 +319,6 @@ static inline mux_t *relay_tunnel_mux(const relay_tunnel_t *t)
   return t->conn ? conn_mux(t->conn) : NULL;
 }
 
-/* Upstream bytes (controller to target) the target did not take at
- * once, in a queued write. */
-typedef struct relay_chunk {
-  uv_write_t req;
-  relay_stream_t *s;
-  size_t len;
-  uint8_t data[];
-} relay_chunk_t;
-
 /* A stream's adapter (relay_stream.c): the sockets and timers around
  * its core, which holds the protocol (relay/stream_core.h). */
 struct relay_stream {
@@ -340,7 +332,9 @@ struct relay_stream {
   list_link_t reap_link; /* in w->reap once finished */
   dial_t *dial;          /* resolving and connecting (dial/dial.h) */
   dial_conn_t *conn;     /* the target connection */
-  size_t inflight;       /* bytes in uv_write */
+  /* upstream bytes to the target (conn/conn_uv.h): inflight counts
+   * those in a queued write */
+  conn_uv_sender_t up;
   uv_shutdown_t shutdown_req;
   uint64_t start_ms;
   uint64_t dial_start_ns; /* uv_hrtime() when the target dial began */

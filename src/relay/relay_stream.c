@@ -114,13 +114,9 @@ static void op_finished(void *ud)
     dial_conn_close(s->conn);
 }
 
-static void on_up_write(uv_write_t *req, int status)
+static void on_up_written(void *owner, size_t len, int status)
 {
-  relay_chunk_t *c = req->data;
-  relay_stream_t *s = c->s;
-  size_t len = c->len;
-  s->inflight -= len;
-  free(c);
+  relay_stream_t *s = owner;
   if(status == UV_ECANCELED || s->core.state == STREAM_DONE)
     return;
   if(status < 0) {
@@ -133,55 +129,21 @@ static void on_up_write(uv_write_t *req, int status)
   after_event(s->t);
 }
 
-/* What the socket takes now, the rest copied into one queued write. */
+/* What the socket takes now, the rest copied into one queued write
+ * (conn/conn_uv.h). */
 static int64_t op_write(void *ud, const stream_core_iov_t *iov, unsigned n,
                         char *why, size_t why_len)
 {
   relay_stream_t *s = ud;
   uv_buf_t b[STREAM_GATHER_MAX];
-  size_t total = 0, done = 0;
-  for(unsigned i = 0; i < n; i++) {
+  for(unsigned i = 0; i < n; i++)
     b[i] = uv_buf_init((char *)iov[i].p, (unsigned)iov[i].n);
-    total += iov[i].n;
-  }
-  if(!s->inflight) {
-    int w = uv_try_write(target_of(s), b, n);
-    if(w < 0 && w != UV_EAGAIN) {
-      snprintf(why, why_len, "target write: %s", uv_err_name(w));
-      return -1;
-    }
-    if(w > 0)
-      done = (size_t)w;
-  }
-  if(done == total)
-    return (int64_t)done;
-  relay_chunk_t *c = malloc(sizeof(*c) + total - done);
-  if(!c) {
+  int64_t done = conn_uv_send(&s->up, b, n);
+  if(done == UV_ENOMEM)
     snprintf(why, why_len, "out of memory");
-    return -1;
-  }
-  c->s = s;
-  c->len = 0;
-  size_t skip = done;
-  for(unsigned i = 0; i < n; i++) {
-    if(skip >= iov[i].n) {
-      skip -= iov[i].n;
-      continue;
-    }
-    memcpy(c->data + c->len, iov[i].p + skip, iov[i].n - skip);
-    c->len += iov[i].n - skip;
-    skip = 0;
-  }
-  c->req.data = c;
-  uv_buf_t rest = uv_buf_init((char *)c->data, (unsigned)c->len);
-  int err = uv_write(&c->req, target_of(s), &rest, 1, on_up_write);
-  if(err) {
-    free(c);
-    snprintf(why, why_len, "target write: %s", uv_err_name(err));
-    return -1;
-  }
-  s->inflight += c->len;
-  return (int64_t)done;
+  else if(done < 0)
+    snprintf(why, why_len, "target write: %s", uv_err_name((int)done));
+  return done < 0 ? -1 : done;
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -285,6 +247,7 @@ static void on_dialled(void *ud, int status, int os_err, dial_conn_t *conn,
                             uv_hrtime() - s->dial_start_ns);
   if(!status) {
     s->conn = conn;
+    conn_uv_sender_init(&s->up, target_of(s), on_up_written, s);
     conn->owner = s;
     conn->on_closed = conn_closed;
     conn->tcp.data = conn;

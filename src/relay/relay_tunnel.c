@@ -99,8 +99,7 @@ static void tunnel_release(relay_tunnel_t *t)
       log_end(&l);
     }
   }
-  if(t->dirty)
-    list_del(&t->dirty_link);
+  conn_turn_unmark(&t->turn_item);
   if(t->hs_waiting)
     list_del(&t->hs_wait_link);
   list_del(&t->link);
@@ -142,35 +141,21 @@ static void on_write(void *owner, size_t len, int status)
 /* Hands the core's pending ciphertext to the socket (conn/conn_uv.h). */
 static int write_ciphertext(relay_tunnel_t *t)
 {
-  if(uv_is_closing((uv_handle_t *)&t->tcp))
-    return 0;
   return conn_uv_write(t->conn, (uv_stream_t *)&t->tcp, &t->w->wpool, on_write,
                        t);
 }
 
 void relay_tunnel_flush(relay_tunnel_t *t)
 {
-  if(t->dirty) {
-    list_del(&t->dirty_link);
-    t->dirty = 0;
-  }
+  conn_turn_unmark(&t->turn_item);
   if(relay_tunnel_closing(t))
     return;
-  uint64_t now = now_of(t);
-  size_t before;
-  do {
-    before = conn_unencrypted(t->conn);
-    if(conn_flush(t->conn, now))
-      return; /* closed: tls_error */
-    if(write_ciphertext(t)) {
-      relay_tunnel_close(t, CONN_CLOSE_WRITE_ERROR);
-      return;
-    }
-    /* The socket took everything at once, so no write completion will
-     * bring us back: go on while the mux has more (bounded by its
-     * queue; reads are not served in between). */
-  } while(!conn_waiting(t->conn) && conn_unencrypted(t->conn) &&
-          conn_unencrypted(t->conn) < before);
+  if(conn_uv_flush(t->conn, (uv_stream_t *)&t->tcp, &t->w->wpool, on_write, t,
+                   now_of(t))) {
+    /* the core closed itself, or the socket refused the write */
+    relay_tunnel_close(t, CONN_CLOSE_WRITE_ERROR);
+    return;
+  }
   relay_tunnel_charge_tls(t);
   tunnel_mem_resume(t);
   tunnel_arm(t);
@@ -178,11 +163,8 @@ void relay_tunnel_flush(relay_tunnel_t *t)
 
 static void tunnel_dirty(relay_tunnel_t *t)
 {
-  if(t->dirty || relay_tunnel_closing(t))
-    return;
-  t->dirty = 1;
-  list_add(&t->w->dirty, &t->dirty_link);
-  t->w->host->output(t->w);
+  if(!relay_tunnel_closing(t))
+    conn_turn_mark(&t->w->turn, &t->turn_item);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -211,10 +193,7 @@ static void cb_close(conn_t *c, enum conn_close_reason why, void *ud)
     atomic_fetch_add(&metrics_of(t)->write_timeouts, 1);
   else if(why == CONN_CLOSE_KEEPALIVE_TIMEOUT)
     atomic_fetch_add(&metrics_of(t)->keepalive_timeouts, 1);
-  if(t->dirty) {
-    list_del(&t->dirty_link);
-    t->dirty = 0;
-  }
+  conn_turn_unmark(&t->turn_item);
   uv_read_stop((uv_stream_t *)&t->tcp);
   if(!conn_close_reason_is_hard(why) && !write_ciphertext(t)) {
     t->shutdown_req.data = t;
@@ -536,7 +515,7 @@ static relay_tunnel_t *tunnel_new(relay_worker_t *w)
   tunnel_init_shared(t);
   list_init(&t->streams);
   list_init(&t->link);
-  list_init(&t->dirty_link);
+  conn_turn_item_init(&t->turn_item);
   uv_tcp_init(&w->loop, &t->tcp);
   uv_timer_init(&w->loop, &t->timer);
   t->tcp.data = t;

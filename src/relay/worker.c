@@ -1,8 +1,8 @@
 /*
  * worker.c - one worker thread (docs/ARCHITECTURE.md "Threads"): its
- * libuv loop, its listening socket, the flush of dirty tunnels once per
- * loop turn, refusing a connection there is no memory for, and the
- * drain (worker.h).
+ * libuv loop, its listening socket, the end of each loop turn (accepts,
+ * reaping, then the flush of marked tunnels: conn/conn_turn.h), refusing a
+ * connection there is no memory for, and the drain (worker.h).
  */
 #include "relay/worker.h"
 
@@ -24,9 +24,11 @@
 static void worker_check_stop(relay_worker_t *w);
 static void worker_refuse(relay_worker_t *w);
 
-static void on_dirty_check(uv_check_t *h)
+/* The end of each turn (conn/conn_turn.h), before the marked tunnels
+ * are flushed. */
+static void worker_turn_before(conn_turn_t *turn)
 {
-  relay_worker_t *w = h->data;
+  relay_worker_t *w = turn->ud;
   /* A new turn: the connection libuv holds for us (its listener paused
    * since) is accepted now, which resumes the listener. */
   w->accepts_this_turn = 0;
@@ -37,34 +39,23 @@ static void on_dirty_check(uv_check_t *h)
     relay_tunnel_accept(w);
   }
   relay_tunnel_reap_streams(w);
-  /* Tunnels dirtied while flushing wait for the next turn (the idle
-   * handle keeps that turn from blocking). */
-  list_link_t batch;
-  list_init(&batch);
-  if(!list_empty(&w->dirty)) {
-    batch.next = w->dirty.next;
-    batch.prev = w->dirty.prev;
-    batch.next->prev = &batch;
-    batch.prev->next = &batch;
-    list_init(&w->dirty);
-  }
-  while(!list_empty(&batch)) {
-    relay_tunnel_t *t = LIST_CONTAINER(batch.next, relay_tunnel_t, dirty_link);
-    relay_tunnel_flush(t); /* unlinks t */
-  }
-  if(list_empty(&w->dirty) && list_empty(&w->reap) &&
-     list_empty(&w->hs_waiting))
-    uv_idle_stop(&w->idle);
 }
 
-static void on_idle(uv_idle_t *h)
+static int worker_turn_more(conn_turn_t *turn)
 {
+  relay_worker_t *w = turn->ud;
+  return !list_empty(&w->reap) || !list_empty(&w->hs_waiting);
+}
+
+static void worker_turn_flush(conn_turn_t *turn, conn_turn_item_t *item)
+{
+  relay_tunnel_flush(LIST_CONTAINER(item, relay_tunnel_t, turn_item));
 }
 
 static void worker_output(relay_worker_t *w)
 {
-  if(!uv_is_active((uv_handle_t *)&w->idle) && !w->stopping)
-    uv_idle_start(&w->idle, on_idle);
+  if(!w->stopping)
+    conn_turn_wake(&w->turn);
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -142,8 +133,7 @@ static void worker_check_stop(relay_worker_t *w)
   w->stopping = 1;
   uv_close((uv_handle_t *)&w->wake, noop_closed);
   uv_close((uv_handle_t *)&w->drain_timer, noop_closed);
-  uv_close((uv_handle_t *)&w->check, noop_closed);
-  uv_close((uv_handle_t *)&w->idle, noop_closed);
+  conn_turn_close(&w->turn, noop_closed);
   relay_cert_timer_close(w, noop_closed);
 }
 
@@ -217,7 +207,6 @@ static int worker_init(relay_worker_t *w)
   w->host = &tunnel_host;
   list_init(&w->tunnels);
   relay_tunnel_init_cache(w);
-  list_init(&w->dirty);
   list_init(&w->reap);
   list_init(&w->hs_waiting);
   list_init(&w->handshaking);
@@ -233,10 +222,11 @@ static int worker_init(relay_worker_t *w)
   w->fd = -1; /* owned by the handle now */
   uv_async_init(&w->loop, &w->wake, on_wake);
   uv_timer_init(&w->loop, &w->drain_timer);
-  uv_check_init(&w->loop, &w->check);
-  uv_idle_init(&w->loop, &w->idle);
-  w->wake.data = w->drain_timer.data = w->check.data = w->idle.data = w;
-  uv_check_start(&w->check, on_dirty_check);
+  w->wake.data = w->drain_timer.data = w;
+  if((err = conn_turn_init(&w->turn, &w->loop, worker_turn_flush, w)))
+    return err;
+  w->turn.before = worker_turn_before;
+  w->turn.more = worker_turn_more;
   relay_cert_timer_init(w);
   w->recheck_seen = atomic_load(&w->r->recheck_gen);
   return 0;
