@@ -204,6 +204,13 @@ struct relay_worker {
    * waits (libuv pauses it) until the turn's check handle. */
   unsigned accepts_this_turn;
   int accept_deferred;
+  /* Past the handshake budget's START with nothing to evict, the
+   * deferred connection waits for room: this wakes the loop to look. */
+  uv_timer_t accept_timer;
+  /* How long this worker's recent handshakes took, accept to done (ms,
+   * a moving average): handshake.c evicts none younger than a few times
+   * this, so a busy host does not evict the handshakes it is slow at. */
+  uint64_t hs_typical_ms;
   /* The same for handshake work: past RELAY_HANDSHAKE_BURST reads fed
    * to handshakes in one turn, a handshaking tunnel stops reading (its
    * bytes wait in the kernel) and waits in hs_waiting for the next. */
