@@ -19,7 +19,8 @@ the load average, and the end prints each variant's medians and each
 round's ratios to the first relay named.
 
   bench/storm_ab.py --build BUILD --relay new=build/beacon \\
-      --relay base=OTHER/beacon [--rounds 3] [--no-go] [--extra-flags ...]
+      --relay base=OTHER/beacon [--rounds 3] [--no-go] [--rate-only]
+      [--extra-flags ...]
 """
 import argparse
 import os
@@ -96,7 +97,7 @@ def run_storm(h, env, relay):
     return r
 
 
-def one(h, name, path, flags):
+def one(h, name, path, flags, rate_only=False):
     env = h.env("storm-" + name)
     try:
         load0 = loadavg()
@@ -107,8 +108,10 @@ def one(h, name, path, flags):
         mport = env.free_port()
         relay = h.start_relay(env, ["--metrics-addr", "127.0.0.1:%d" % mport]
                               + list(flags), name="relay-" + name)
-        res = {"rate": run_rate(h, env, relay)}
+        res = {"rate": run_rate(h, env, relay), "load": load0}
         relay.stop()
+        if rate_only:
+            return res
         relay = h.start_relay(env, ["--metrics-addr", "127.0.0.1:%d" % mport]
                               + list(flags), name="relay-" + name)
         res.update(run_storm(h, env, relay))
@@ -127,6 +130,8 @@ def main():
                     help="NAME=PATH of a beacon binary; repeatable")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-go", action="store_true")
+    ap.add_argument("--rate-only", action="store_true",
+                    help="only the handshake rate, no storm")
     ap.add_argument("--extra-flags", default="",
                     help="egress flags for every beacon relay")
     ns = ap.parse_args()
@@ -143,11 +148,11 @@ def main():
         for rnd in range(ns.rounds):
             order = who[rnd % len(who):] + who[:rnd % len(who)]
             for name, path in order:
-                r = one(h, name, path, flags)
+                r = one(h, name, path, flags, ns.rate_only)
                 runs[name].append(r)
-                if name == "go":
-                    print("round %d go: %.0f handshakes/CPU-s (load %.1f)" %
-                          (rnd + 1, r["rate"], r["load"]), flush=True)
+                if name == "go" or ns.rate_only:
+                    print("round %d %s: %.0f handshakes/CPU-s (load %.1f)" %
+                          (rnd + 1, name, r["rate"], r["load"]), flush=True)
                     continue
                 print("round %d %s: %.0f handshakes/CPU-s; storm %d/5000 "
                       "within 10 s, %d by %.1f s, %d attempts, relay CPU "
@@ -169,7 +174,7 @@ def main():
             continue
         line = "  %s: %.0f handshakes/CPU-s" % (
             name, statistics.median(r["rate"] for r in rs))
-        if name != "go":
+        if name != "go" and not ns.rate_only:
             line += "; storm %d within 10 s, last up %.1f s, %d attempts, " \
                 "relay CPU %.1f s" % (
                     statistics.median(r["by_mark"] for r in rs),
