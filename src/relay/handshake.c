@@ -104,8 +104,9 @@ static void peer_of(relay_tunnel_t *t)
   admission_source_of((struct sockaddr *)&ss, &t->source);
 }
 
-/* One verdict on t: admission_enter() or, after an eviction,
- * admission_enter_replacing(). Admitted, t joins w->handshaking. */
+/* One verdict on t: admission_enter() or, with no early drop (after an
+ * eviction, or for a worker that holds none), admission_enter_replacing().
+ * Admitted, t joins w->hs_silent. */
 static enum admission_verdict enter(relay_tunnel_t *t, int replacing,
                                     uint64_t *timeout_ms)
 {
@@ -209,11 +210,20 @@ static int evict_oldest(relay_worker_t *w)
   return 0;
 }
 
+/* 1 when w holds no handshake: the budget is held by the other
+ * workers, whose evictions replace theirs one for one, so w's backlog
+ * would wait for their deadlines; it takes one at a time instead. */
+static int holds_none(relay_worker_t *w)
+{
+  return list_empty(&w->hs_silent) && list_empty(&w->handshaking);
+}
+
 int relay_handshake_room(relay_worker_t *w)
 {
   /* Unlocked: a stale count costs one refusal or one turn's wait. */
   uint64_t n = atomic_load(&w->r->metrics.handshakes_in_progress);
-  return n == 0 || n < w->r->cfg.max_handshakes_start || victim(w) != NULL;
+  return n == 0 || n < w->r->cfg.max_handshakes_start || holds_none(w) ||
+         victim(w) != NULL;
 }
 
 int relay_handshake_admit(relay_tunnel_t *t, uint64_t *timeout_ms)
@@ -228,7 +238,8 @@ int relay_handshake_admit(relay_tunnel_t *t, uint64_t *timeout_ms)
     }
     return -1;
   }
-  enum admission_verdict v = enter(t, 0, timeout_ms);
+  /* no early drop for a worker that holds none (FULL still applies) */
+  enum admission_verdict v = enter(t, holds_none(t->w), timeout_ms);
   /* Still full after an eviction: another worker took the room. */
   if((v == ADMISSION_FULL || v == ADMISSION_EARLY_DROP) && !evict_oldest(t->w))
     v = enter(t, 1, timeout_ms);
