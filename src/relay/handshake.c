@@ -169,24 +169,29 @@ static relay_tunnel_t *oldest_silent(relay_worker_t *w)
 }
 
 /* The handshake evict_oldest() would close, or NULL: the oldest silent
- * one, else the oldest of all, either only once it is
- * RELAY_HANDSHAKE_EVICT_AGE_MS old. A younger silent one is as likely a
- * controller of a reconnect storm whose ClientHello is on its way (its
- * host is as busy as the relay) as an idle flood's: the newcomer waits
- * in the listen backlog instead (relay_handshake_room). */
+ * one once RELAY_HANDSHAKE_SILENT_AGE_MS old, else the oldest of all
+ * once RELAY_HANDSHAKE_EVICT_AGE_MS old, or either only once it is
+ * RELAY_HANDSHAKE_EVICT_TYPICAL times the worker's recent handshake
+ * time, if that is more. On a busy host a silent one is as likely a
+ * controller of a reconnect storm whose ClientHello is on its way as an
+ * idle flood's: the newcomer waits in the listen backlog instead
+ * (relay_handshake_room). */
 static relay_tunnel_t *victim(relay_worker_t *w)
 {
   uint64_t now = uv_now(&w->loop);
-  uint64_t age = RELAY_HANDSHAKE_EVICT_TYPICAL * w->hs_typical_ms;
-  if(age < RELAY_HANDSHAKE_EVICT_AGE_MS)
-    age = RELAY_HANDSHAKE_EVICT_AGE_MS;
+  uint64_t typical = RELAY_HANDSHAKE_EVICT_TYPICAL * w->hs_typical_ms;
+  uint64_t silent = typical, spoken = typical;
+  if(silent < RELAY_HANDSHAKE_SILENT_AGE_MS)
+    silent = RELAY_HANDSHAKE_SILENT_AGE_MS;
+  if(spoken < RELAY_HANDSHAKE_EVICT_AGE_MS)
+    spoken = RELAY_HANDSHAKE_EVICT_AGE_MS;
   relay_tunnel_t *old = oldest_silent(w);
-  if(old && now - old->start_ms >= age)
+  if(old && now - old->start_ms >= silent)
     return old;
   if(list_empty(&w->handshaking))
     return NULL;
   old = LIST_CONTAINER(w->handshaking.next, relay_tunnel_t, hs_link);
-  return now - old->start_ms >= age ? old : NULL;
+  return now - old->start_ms >= spoken ? old : NULL;
 }
 
 /* The budget says drop (early drop or full): one of this worker's
@@ -405,6 +410,9 @@ int relay_handshake_peer_gone(relay_tunnel_t *t)
   uv_os_fd_t fd;
   struct tcp_info ti;
   socklen_t len = sizeof(ti);
+  if(t->hs_fed)
+    return 0;
+  t->hs_fed = 1;
   if(uv_fileno((uv_handle_t *)&t->tcp, &fd) ||
      getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
     return 0;

@@ -21,8 +21,8 @@
  * FULL), unless --handshake-timeout is shorter still. */
 #define RELAY_HANDSHAKE_FLOOR_MS 2000
 
-/* A handshake is evicted for a newcomer only once it is this old
- * (handshake.c evict_oldest), or RELAY_HANDSHAKE_EVICT_TYPICAL times as
+/* A handshake that has spoken is evicted for a newcomer only once it
+ * is this old (handshake.c victim), or RELAY_HANDSHAKE_EVICT_TYPICAL times as
  * old as the worker's recent handshakes took, if that is more: a real
  * one finishes within milliseconds on a quiet relay, but a reconnect
  * storm on a busy host makes every handshake, and every controller's
@@ -30,6 +30,10 @@
  * controllers start over. */
 #define RELAY_HANDSHAKE_EVICT_AGE_MS 1000
 #define RELAY_HANDSHAKE_EVICT_TYPICAL 4
+/* One that has sent nothing yet goes once it is this old (or the
+ * typical multiple): an idle flood's cost nothing, and a controller's
+ * first bytes follow its connect at once unless its host is busy. */
+#define RELAY_HANDSHAKE_SILENT_AGE_MS 100
 
 /* Past --max-handshakes START a worker that has no handshake to evict
  * (relay_handshake_room) stops accepting: newcomers wait in the listen
@@ -83,8 +87,10 @@ int relay_handshake_admit_tunnel(relay_tunnel_t *t);
  * in the kernel) until a later turn. */
 #define RELAY_HANDSHAKE_BURST 16
 
-/* 1 when t's peer has closed or reset its connection, although bytes
- * of it may still wait unread: a controller whose own handshake
+/* At t's first read, before its ClientHello is fed (later ones say 0:
+ * a client may close right after its last flight): 1 when t's peer has
+ * closed or reset its connection, although bytes of it still wait
+ * unread: a controller whose own handshake
  * deadline passed while its connection waited in the listen backlog or
  * for its turn. In a reconnect storm on a busy relay most of the queue
  * can be such; feeding their ClientHellos would spend a key exchange

@@ -268,6 +268,7 @@ struct relay_tunnel {
   list_link_t hs_wait_link;  /* in w->hs_waiting while it waits */
   int hs_waiting;
   int hs_resumed; /* its next read was counted when it was resumed */
+  int hs_fed;     /* bytes were read: its ClientHello, once checked */
   int has_slot;   /* counted against --max-tunnels */
   char peer[64];
   /* The client certificate's subject: "" before the handshake, then
