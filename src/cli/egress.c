@@ -153,11 +153,13 @@ static size_t handshake_opts(relay_config_t *c, cli_opt_t *t)
                        .parse = parse_max_handshakes,
                        .ctx = c,
                        .help = "TLS handshakes in progress, relay-wide:\n"
-                               "from S on, a connection is dropped at\n"
-                               "random, R % rising to 100 % at F (the\n"
-                               "oldest handshake goes first); the\n"
-                               "deadline shrinks to 2 s at F. F alone =\n"
-                               "no early drop (default 256:30:1024)"};
+                               "from S on, new connections wait in the\n"
+                               "listen backlog unless a stale handshake\n"
+                               "can go; then one is dropped at random,\n"
+                               "R % rising to 100 % at F (the oldest\n"
+                               "handshake goes first); the deadline\n"
+                               "shrinks to 2 s at F. F alone = no early\n"
+                               "drop (default 256:30:1024)"};
   t[n++] = (cli_opt_t){.name = "max-handshakes-per-source",
                        .kind = CLI_OPT_COUNT,
                        .metavar = "N",

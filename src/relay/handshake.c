@@ -8,6 +8,8 @@
  */
 #include "relay/handshake.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -102,8 +104,9 @@ static void peer_of(relay_tunnel_t *t)
   admission_source_of((struct sockaddr *)&ss, &t->source);
 }
 
-/* One verdict on t: admission_enter() or, after an eviction,
- * admission_enter_replacing(). Admitted, t joins w->handshaking. */
+/* One verdict on t: admission_enter() or, with no early drop (after an
+ * eviction, or for a worker that holds none), admission_enter_replacing().
+ * Admitted, t joins w->hs_silent. */
 static enum admission_verdict enter(relay_tunnel_t *t, int replacing,
                                     uint64_t *timeout_ms)
 {
@@ -138,19 +141,6 @@ static void refused(relay_tunnel_t *t, enum admission_verdict v)
     log_refusal(t, v, count, in_progress);
 }
 
-/* The budget says drop (early drop or full): one of this worker's
- * handshakes goes instead of the newcomer, so that a flood from many
- * sources cannot hold the budget with idle connections while new ones
- * (a controller's among them) wait for deadlines. The victim is the
- * oldest that has sent nothing yet (nothing read, nothing waiting on
- * its socket), which cost nothing; else the oldest
- * of all, only once it is older than RELAY_HANDSHAKE_EVICT_AGE_MS. A
- * handshake under way has cost the relay its key exchange and signature
- * and will finish within milliseconds: evicting it for a newcomer, as
- * a reconnect storm of real controllers would make the relay do over
- * and over, wastes that work and the controller's (the newcomer is
- * refused instead and comes back after its back-off). 0, or -1 when
- * there is no victim. */
 /* 1 when bytes wait unread on t's socket: a ClientHello the pacing of
  * handshake reads (RELAY_HANDSHAKE_BURST) has not fed yet. */
 static int has_unread(relay_tunnel_t *t)
@@ -178,14 +168,44 @@ static relay_tunnel_t *oldest_silent(relay_worker_t *w)
   return NULL;
 }
 
+/* The handshake evict_oldest() would close, or NULL: the oldest silent
+ * one once RELAY_HANDSHAKE_SILENT_AGE_MS old, else the oldest of all
+ * once RELAY_HANDSHAKE_EVICT_AGE_MS old, or either only once it is
+ * RELAY_HANDSHAKE_EVICT_TYPICAL times the worker's recent handshake
+ * time, if that is more. On a busy host a silent one is as likely a
+ * controller of a reconnect storm whose ClientHello is on its way as an
+ * idle flood's: the newcomer waits in the listen backlog instead
+ * (relay_handshake_room). */
+static relay_tunnel_t *victim(relay_worker_t *w)
+{
+  uint64_t now = uv_now(&w->loop);
+  uint64_t typical = RELAY_HANDSHAKE_EVICT_TYPICAL * w->hs_typical_ms;
+  uint64_t silent = typical, spoken = typical;
+  if(silent < RELAY_HANDSHAKE_SILENT_AGE_MS)
+    silent = RELAY_HANDSHAKE_SILENT_AGE_MS;
+  if(spoken < RELAY_HANDSHAKE_EVICT_AGE_MS)
+    spoken = RELAY_HANDSHAKE_EVICT_AGE_MS;
+  relay_tunnel_t *old = oldest_silent(w);
+  if(old && now - old->start_ms >= silent)
+    return old;
+  if(list_empty(&w->handshaking))
+    return NULL;
+  old = LIST_CONTAINER(w->handshaking.next, relay_tunnel_t, hs_link);
+  return now - old->start_ms >= spoken ? old : NULL;
+}
+
+/* The budget says drop (early drop or full): one of this worker's
+ * handshakes goes instead of the newcomer (victim()), so that a flood
+ * from many sources cannot hold the budget with idle or stalled
+ * connections while new ones (a controller's among them) wait for
+ * deadlines. A handshake under way has cost the relay its key exchange
+ * and signature and will finish within milliseconds: evicting it for a
+ * newcomer, as a reconnect storm of real controllers would make the
+ * relay do over and over, wastes that work and the controller's. 0, or
+ * -1 when there is no victim. */
 static int evict_oldest(relay_worker_t *w)
 {
-  relay_tunnel_t *old = oldest_silent(w);
-  if(!old && !list_empty(&w->handshaking)) {
-    old = LIST_CONTAINER(w->handshaking.next, relay_tunnel_t, hs_link);
-    if(uv_now(&w->loop) - old->start_ms < RELAY_HANDSHAKE_EVICT_AGE_MS)
-      return -1;
-  }
+  relay_tunnel_t *old = victim(w);
   if(!old)
     return -1;
   relay_handshake_leave(old);
@@ -193,6 +213,22 @@ static int evict_oldest(relay_worker_t *w)
   if(!relay_tunnel_closing(old))
     conn_close(old->conn, CONN_CLOSE_ABORT, uv_now(&w->loop));
   return 0;
+}
+
+/* 1 when w holds no handshake: the budget is held by the other
+ * workers, whose evictions replace theirs one for one, so w's backlog
+ * would wait for their deadlines; it takes one at a time instead. */
+static int holds_none(relay_worker_t *w)
+{
+  return list_empty(&w->hs_silent) && list_empty(&w->handshaking);
+}
+
+int relay_handshake_room(relay_worker_t *w)
+{
+  /* Unlocked: a stale count costs one refusal or one turn's wait. */
+  uint64_t n = atomic_load(&w->r->metrics.handshakes_in_progress);
+  return n == 0 || n < w->r->cfg.max_handshakes_start || holds_none(w) ||
+         victim(w) != NULL;
 }
 
 int relay_handshake_admit(relay_tunnel_t *t, uint64_t *timeout_ms)
@@ -207,7 +243,8 @@ int relay_handshake_admit(relay_tunnel_t *t, uint64_t *timeout_ms)
     }
     return -1;
   }
-  enum admission_verdict v = enter(t, 0, timeout_ms);
+  /* no early drop for a worker that holds none (FULL still applies) */
+  enum admission_verdict v = enter(t, holds_none(t->w), timeout_ms);
   /* Still full after an eviction: another worker took the room. */
   if((v == ADMISSION_FULL || v == ADMISSION_EARLY_DROP) && !evict_oldest(t->w))
     v = enter(t, 1, timeout_ms);
@@ -334,6 +371,10 @@ int relay_handshake_admit_tunnel(relay_tunnel_t *t)
 {
   relay_t *r = t->w->r;
   relay_handshake_leave(t);
+  /* a moving average over about the last 8 (victim()) */
+  uint64_t took = uv_now(&t->w->loop) - t->start_ms,
+           *typ = &t->w->hs_typical_ms;
+  *typ = took >= *typ ? *typ + (took - *typ) / 8 : *typ - (*typ - took) / 8;
   relay_settings_t *s = relay_settings_get(r); /* a reload's, if any */
   int allowed = relay_client_allowed(t, &s->cfg);
   /* 0 = derived at start (r->cfg has the figure) */
@@ -362,6 +403,20 @@ int relay_handshake_admit_tunnel(relay_tunnel_t *t)
   }
   t->has_slot = 1;
   return 0;
+}
+
+int relay_handshake_peer_gone(relay_tunnel_t *t)
+{
+  uv_os_fd_t fd;
+  struct tcp_info ti;
+  socklen_t len = sizeof(ti);
+  if(t->hs_fed)
+    return 0;
+  t->hs_fed = 1;
+  if(uv_fileno((uv_handle_t *)&t->tcp, &fd) ||
+     getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+    return 0;
+  return ti.tcpi_state == TCP_CLOSE_WAIT || ti.tcpi_state == TCP_CLOSE;
 }
 
 int relay_handshake_may_read(const relay_tunnel_t *t)

@@ -21,10 +21,26 @@
  * FULL), unless --handshake-timeout is shorter still. */
 #define RELAY_HANDSHAKE_FLOOR_MS 2000
 
-/* A handshake that sent bytes is evicted for a newcomer only once it
- * is this old (handshake.c evict_oldest): a real one finishes within
- * milliseconds, even on a busy relay well within this. */
+/* A handshake that has spoken is evicted for a newcomer only once it
+ * is this old (handshake.c victim), or RELAY_HANDSHAKE_EVICT_TYPICAL times as
+ * old as the worker's recent handshakes took, if that is more: a real
+ * one finishes within milliseconds on a quiet relay, but a reconnect
+ * storm on a busy host makes every handshake, and every controller's
+ * first bytes, take seconds, and evicting those only makes the
+ * controllers start over. */
 #define RELAY_HANDSHAKE_EVICT_AGE_MS 1000
+#define RELAY_HANDSHAKE_EVICT_TYPICAL 4
+/* One that has sent nothing yet goes once it is this old (or the
+ * typical multiple): an idle flood's cost nothing, and a controller's
+ * first bytes follow its connect at once unless its host is busy. */
+#define RELAY_HANDSHAKE_SILENT_AGE_MS 100
+
+/* Past --max-handshakes START a worker that has no handshake to evict
+ * (relay_handshake_room) stops accepting: newcomers wait in the listen
+ * backlog, where they cost nothing, instead of being refused and coming
+ * back after their back-off, and the worker looks again this often
+ * (another worker's handshakes may be the ones finishing). */
+#define RELAY_ACCEPT_RETRY_MS 5
 
 /* Checks the budget options: 0, or BEACON_EINVAL with err. */
 int relay_handshakes_check(const relay_config_t *cfg, char *err,
@@ -38,6 +54,12 @@ void relay_handshakes_free(relay_t *r);
  * t->peer. 0 with *timeout_ms its deadline, or -1: refused (draining or
  * over the budget), counted and logged, and t must be closed. */
 int relay_handshake_admit(relay_tunnel_t *t, uint64_t *timeout_ms);
+
+/* 1 when w may accept a connection now: the relay-wide handshakes in
+ * progress are below --max-handshakes START, or w has a handshake the
+ * budget would evict for it (relay_handshake_admit). 0: the newcomer
+ * would only be refused, so it waits in the listen backlog. */
+int relay_handshake_room(relay_worker_t *w);
 
 /* The connection core's settings for a tunnel of w: the relay's
  * options, and the deadline relay_handshake_admit() granted. */
@@ -64,6 +86,16 @@ int relay_handshake_admit_tunnel(relay_tunnel_t *t);
  * between. Past that a handshaking tunnel stops reading (its bytes wait
  * in the kernel) until a later turn. */
 #define RELAY_HANDSHAKE_BURST 16
+
+/* At t's first read, before its ClientHello is fed (later ones say 0:
+ * a client may close right after its last flight): 1 when t's peer has
+ * closed or reset its connection, although bytes of it still wait
+ * unread: a controller whose own handshake
+ * deadline passed while its connection waited in the listen backlog or
+ * for its turn. In a reconnect storm on a busy relay most of the queue
+ * can be such; feeding their ClientHellos would spend a key exchange
+ * and a signature on each. */
+int relay_handshake_peer_gone(relay_tunnel_t *t);
 
 /* May t read now? (called by its alloc callback) */
 int relay_handshake_may_read(const relay_tunnel_t *t);

@@ -10,8 +10,11 @@
 #include "relay/relay_int.h"
 
 /* Pending connections per listening socket (the worker listens on it
- * again with libuv). */
-#define RELAY_LISTEN_BACKLOG 511
+ * again with libuv; the kernel caps it at net.core.somaxconn). Past
+ * --max-handshakes START a reconnect storm waits here rather than be
+ * refused (handshake.h RELAY_ACCEPT_RETRY_MS), so it holds a fleet's
+ * worth: a full queue drops SYNs, which clients resend only after 1 s. */
+#define RELAY_LISTEN_BACKLOG 4096
 
 /* Binds r->tunnel_addr once per worker (w->fd); sets r->port and
  * r->addr_text. 0, or BEACON_EINVAL / BEACON_EIO with a message. */

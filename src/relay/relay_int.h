@@ -208,6 +208,13 @@ struct relay_worker {
    * waits (libuv pauses it) until the turn's check handle. */
   unsigned accepts_this_turn;
   int accept_deferred;
+  /* Past the handshake budget's START with nothing to evict, the
+   * deferred connection waits for room: this wakes the loop to look. */
+  uv_timer_t accept_timer;
+  /* How long this worker's recent handshakes took, accept to done (ms,
+   * a moving average): handshake.c evicts none younger than a few times
+   * this, so a busy host does not evict the handshakes it is slow at. */
+  uint64_t hs_typical_ms;
   /* The same for handshake work: past RELAY_HANDSHAKE_BURST reads fed
    * to handshakes in one turn, a handshaking tunnel stops reading (its
    * bytes wait in the kernel) and waits in hs_waiting for the next. */
@@ -263,6 +270,7 @@ struct relay_tunnel {
   list_link_t hs_wait_link;  /* in w->hs_waiting while it waits */
   int hs_waiting;
   int hs_resumed; /* its next read was counted when it was resumed */
+  int hs_fed;     /* bytes were read: its ClientHello, once checked */
   int has_slot;   /* counted against --max-tunnels */
   char peer[64];
   /* The client certificate's subject: "" before the handshake, then

@@ -420,6 +420,8 @@ static void on_read(uv_stream_t *tcp, ssize_t nread, const uv_buf_t *buf)
     return;
   }
   relay_handshake_read(t);
+  if(nread > 0 && relay_handshake_peer_gone(t))
+    nread = UV_EOF; /* no key exchange, no signature for a peer gone */
   if(nread < 0) {
     if(conn_state(t->conn) == CONN_HANDSHAKE) {
       atomic_fetch_add(&metrics_of(t)->hs_fail_tls, 1);

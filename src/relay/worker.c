@@ -10,6 +10,7 @@
 
 #include "log/log.h"
 #include "relay/addr_text.h"
+#include "relay/handshake.h"
 #include "relay/listener.h"
 #include "relay/settings.h"
 #include "relay/revocation.h"
@@ -24,20 +25,38 @@
 static void worker_check_stop(relay_worker_t *w);
 static void worker_refuse(relay_worker_t *w);
 
+static void on_accept_retry(uv_timer_t *h)
+{
+  /* Nothing: waking the loop runs its turn, which looks for room. */
+}
+
+/* The connection libuv holds for us (its listener paused since) is
+ * accepted now if the handshake budget has room, which resumes the
+ * listener; else it waits, and the retry timer wakes the loop to look
+ * again without keeping it busy. */
+static void accept_if_room(relay_worker_t *w)
+{
+  if(!relay_handshake_room(w)) {
+    if(!uv_is_active((uv_handle_t *)&w->accept_timer))
+      uv_timer_start(&w->accept_timer, on_accept_retry, RELAY_ACCEPT_RETRY_MS,
+                     RELAY_ACCEPT_RETRY_MS);
+    return;
+  }
+  uv_timer_stop(&w->accept_timer);
+  w->accept_deferred = 0;
+  w->accepts_this_turn = 1;
+  relay_tunnel_accept(w);
+}
+
 /* The end of each turn (conn/conn_turn.h), before the marked tunnels
  * are flushed. */
 static void worker_turn_before(conn_turn_t *turn)
 {
   relay_worker_t *w = turn->ud;
-  /* A new turn: the connection libuv holds for us (its listener paused
-   * since) is accepted now, which resumes the listener. */
   w->accepts_this_turn = 0;
   relay_tunnel_new_turn(w);
-  if(w->accept_deferred && !w->draining) {
-    w->accept_deferred = 0;
-    w->accepts_this_turn = 1;
-    relay_tunnel_accept(w);
-  }
+  if(w->accept_deferred && !w->draining)
+    accept_if_room(w);
   relay_tunnel_reap_streams(w);
 }
 
@@ -74,6 +93,12 @@ static void on_connection(uv_stream_t *server, int status)
      * check accepts it; the idle handle keeps this turn from blocking. */
     w->accept_deferred = 1;
     worker_output(w);
+    return;
+  }
+  if(!relay_handshake_room(w)) {
+    /* It would only be refused: it waits for room (accept_if_room). */
+    w->accept_deferred = 1;
+    accept_if_room(w);
     return;
   }
   w->accepts_this_turn++;
@@ -133,6 +158,7 @@ static void worker_check_stop(relay_worker_t *w)
   w->stopping = 1;
   uv_close((uv_handle_t *)&w->wake, noop_closed);
   uv_close((uv_handle_t *)&w->drain_timer, noop_closed);
+  uv_close((uv_handle_t *)&w->accept_timer, noop_closed);
   conn_turn_close(&w->turn, noop_closed);
   relay_cert_timer_close(w, noop_closed);
 }
@@ -160,6 +186,7 @@ static void worker_drain(relay_worker_t *w)
     return;
   w->draining = 1;
   uv_close((uv_handle_t *)&w->listener, noop_closed);
+  uv_timer_stop(&w->accept_timer);
   list_link_t *l = w->tunnels.next;
   while(l != &w->tunnels) {
     relay_tunnel_t *t = LIST_CONTAINER(l, relay_tunnel_t, link);
@@ -222,7 +249,8 @@ static int worker_init(relay_worker_t *w)
   w->fd = -1; /* owned by the handle now */
   uv_async_init(&w->loop, &w->wake, on_wake);
   uv_timer_init(&w->loop, &w->drain_timer);
-  w->wake.data = w->drain_timer.data = w;
+  uv_timer_init(&w->loop, &w->accept_timer);
+  w->wake.data = w->drain_timer.data = w->accept_timer.data = w;
   if((err = conn_turn_init(&w->turn, &w->loop, worker_turn_flush, w)))
     return err;
   w->turn.before = worker_turn_before;

@@ -453,6 +453,48 @@ def test_preauth_per_source_and_full(env):
 
 
 @harness.timeout(120)
+def test_preauth_storm_waits_instead_of_refused(env):
+    """A reconnect storm: far more controllers than --max-handshakes
+    START dial at once. Past START the relay stops accepting while it
+    has no stale handshake to evict, so the others wait in the listen
+    backlog: every controller gets in at its first attempt, and nothing
+    is refused or evicted (before, each newcomer past START was dropped
+    at random or closed a handshake under way, and its controller had to
+    come back)."""
+    mport = env.free_port()
+    relay = env.start_relay(["--max-handshakes", "4:30:16",
+                             "--metrics-addr", ":%d" % mport], workers=2)
+    harness.wait_port("127.0.0.1", mport)
+    ctx = client_context(os.path.join(env.pki(), "controller.crt"),
+                         os.path.join(env.pki(), "controller.key"),
+                         os.path.join(env.pki(), "fleet-ca.crt"))
+    n = 12 if SAN else 32
+    took = [None] * n
+    go = threading.Event()
+
+    def dial(i):
+        go.wait()
+        took[i] = legit_tunnel(relay.port, ctx, timeout=20)
+    threads = [threading.Thread(target=dial, args=(i,), daemon=True)
+               for i in range(n)]
+    for th in threads:
+        th.start()
+    go.set()
+    for th in threads:
+        th.join(60)
+    ok = [t for t in took if t is not None]
+    print("storm: %d/%d up at the first attempt, worst %s s" % (
+        len(ok), n, "%.3f" % max(ok) if ok else "-"))
+    harness.check_eq(len(ok), n, "controllers up at their first attempt")
+    code, text = http_get(mport, "/metrics")
+    harness.check_eq(code, 200, "/metrics")
+    for reason in ("early_drop", "max_handshakes", "evicted"):
+        got = metric(text, 'beacon_handshake_refusals_total{reason="%s"}'
+                     % reason)
+        harness.check(not got, "%s refusals: %r" % (reason, got))
+
+
+@harness.timeout(120)
 def test_metrics_endpoint_idle_sockets(env):
     """64 idle connections to --metrics-addr (twice its connection cap):
     /metrics and /healthz still answer, each at once, because a new
