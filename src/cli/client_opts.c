@@ -11,7 +11,7 @@
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "cli/values.h"
-#include "client/members.h"
+#include "client/pool_status.h"
 #include "log/log.h"
 #include "tls/config_check.h"
 #include "tls/file_checks.h"

@@ -35,7 +35,7 @@
 #include "cli/forward.h"
 #include "cli/forward_metrics.h"
 #include "cli/forward_pool.h"
-#include "client/members.h"
+#include "client/pool_status.h"
 #include "cli/options.h"
 #include "log/log.h"
 

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "cli/forward_metrics.h"
-#include "client/members.h"
+#include "client/pool_status.h"
 
 static struct {
   beacon_tunnel_t *tunnel;

@@ -22,8 +22,8 @@
  *
  * This header holds types and inline views only; each file's functions
  * are in its own header, and the files depend one way (docs/ARCHITECTURE.md
- * "Dependencies"): tunnel.c -> members.c -> chain.c -> stream.c, all of
- * them -> req.c; pool.c (sans-I/O) below members.c.
+ * "Dependencies"): tunnel.c -> members.c -> member_state.c -> chain.c ->
+ * stream.c, all of them -> req.c; pool.c (sans-I/O) below members.c.
  * Chains and streams reach the tunnel handle only through
  * client_tunnel_host_t.
  */
@@ -324,7 +324,8 @@ struct beacon_tunnel {
   int dials;                   /* dispatches seen: the second warms */
   list_link_t pending;         /* requests no member could take yet */
   uv_timer_t pool_timer;
-  uint64_t last_hunt; /* when a member was last started for pending */
+  uv_timer_cb pool_service; /* what pool_timer runs (members.c) */
+  uint64_t last_hunt;       /* when a member was last started for pending */
   uint32_t rng;
 };
 

@@ -23,7 +23,7 @@
 #include <time.h>
 
 #include "client/chain.h"
-#include "client/members.h"
+#include "client/member_state.h"
 #include "client/own_files.h"
 #include "client/renewal.h"
 #include "log/log.h"

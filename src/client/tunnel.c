@@ -27,6 +27,7 @@
 
 #include "client/chain.h"
 #include "client/client_stream.h"
+#include "client/member_state.h"
 #include "client/members.h"
 #include "client/own_files.h"
 #include "client/req.h"

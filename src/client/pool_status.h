@@ -1,0 +1,38 @@
+/*
+ * pool_status.h - what the beacon command sets and reads of hop 0's
+ * pool, from any thread (pool_status.c).
+ */
+#ifndef BEACON_CLIENT_POOL_STATUS_H
+#define BEACON_CLIENT_POOL_STATUS_H
+
+#include "client/client_int.h"
+
+/* Members of hop 0 kept connected (0: all) and whether member state
+ * changes are logged; before beacon_tunnel_new(). */
+void client_config_set_pool(beacon_config_t *cfg, int pool_size, int log);
+/* Keeps every member connected from now on, a single relay too, and
+ * the published counters fresh (beacon forward). */
+void client_tunnel_warm(beacon_tunnel_t *t);
+
+typedef struct client_member_info {
+  char name[CLIENT_MEMBER_NAME_MAX];
+  int state;        /* enum client_member_state */
+  unsigned attempt; /* failures since it last stayed up */
+  uint64_t rtt_ms;
+  uint32_t streams;
+  uint64_t failovers, reconnects;
+} client_member_info_t;
+
+enum client_pool_health { POOL_OK = 0, POOL_DEGRADED, POOL_DOWN };
+
+/* Copies up to cap members' state (taken under the tunnel's lock);
+ * returns how many members hop 0 has. */
+int client_pool_snapshot(beacon_tunnel_t *t, client_member_info_t *out,
+                         int cap);
+/* "idle", "connecting", "up", "stalled", "draining", "down". */
+const char *client_member_state_name(int state);
+/* ok: some member is up and none is known bad; degraded: some are up,
+ * some known bad; down: none is up (not connected yet included). */
+int client_pool_health(const client_member_info_t *m, int n);
+
+#endif
