@@ -128,7 +128,11 @@ typedef struct client_member {
   char name[CLIENT_MEMBER_NAME_MAX];
   target_t relay; /* its name: the TLS name and the logs' */
   target_t dial;  /* what to connect to: relay, or one of its addresses */
-  uv_getaddrinfo_t *resolve; /* looking for the name's other addresses */
+  int source;     /* index in tunnel->sources it came from; -1: configured */
+  /* fleet_watch.c: its name no longer lists it. It takes no new
+   * streams; its slot is reused once no chain refers to it. */
+  int gone;
+  uint16_t priority, weight; /* DNS SRV (RFC 2782); 0 otherwise */
   client_chain_t *chain;     /* NULL when none */
   /* A chain with a renewed certificate being set up (rotation.c): it
    * takes chain's place once up, and chain drains (make before break). */
@@ -143,6 +147,16 @@ typedef struct client_member {
   char last_error[200];
 } client_member_t;
 typedef struct client_tunnel_host client_tunnel_host_t;
+
+/* A pool name fleet_watch.c looks up again and again: "host:port" (its
+ * addresses are members) or "srv:NAME" (its SRV records are). */
+typedef struct client_source {
+  beacon_tunnel_t *t;
+  target_t name;           /* port 0: srv:NAME (client/pool.h) */
+  int member;              /* dials the name until it resolves; -1 */
+  struct resolve_query *q; /* the lookup in flight, NULL when none */
+  uint64_t next_at;        /* when to look it up again */
+} client_source_t;
 
 /* Stream user data in a mux is tagged: a carrier for the next hop, or a
  * caller's stream. */
@@ -326,6 +340,10 @@ struct beacon_tunnel {
   uv_timer_t pool_timer;
   uv_timer_cb pool_service; /* what pool_timer runs (members.c) */
   uint64_t last_hunt;       /* when a member was last started for pending */
+  /* fleet_watch.c: the pool's names, looked up again after their TTL */
+  int nsources;
+  client_source_t sources[POOL_MAX_MEMBERS];
+  uv_timer_t fleet_timer;
   uint32_t rng;
 };
 

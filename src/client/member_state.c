@@ -79,7 +79,7 @@ void client_member_set_state(beacon_tunnel_t *t, client_member_t *m, int state,
 void client_member_start(beacon_tunnel_t *t, int i)
 {
   client_member_t *m = &t->members[i];
-  if(m->chain || t->stopped)
+  if(m->chain || m->gone || t->stopped)
     return;
   client_chain_t *s = client_chain_new(t, i);
   if(!s) {

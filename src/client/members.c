@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "client/chain.h"
-#include "client/member_addresses.h"
+#include "client/fleet_watch.h"
 #include "client/member_state.h"
 #include "client/req.h"
 #include "log/log.h"
@@ -58,6 +58,28 @@ static const char *untried_state(const client_member_t *m)
   }
 }
 
+/* Members not removed by fleet discovery, as a mask, and how many. */
+static uint32_t live_mask(const beacon_tunnel_t *t, int *count)
+{
+  uint32_t mask = 0;
+  int n = 0;
+  for(int i = 0; i < t->nmembers; i++)
+    if(!t->members[i].gone) {
+      mask |= 1u << i;
+      n++;
+    }
+  if(count)
+    *count = n;
+  return mask;
+}
+
+static int live_count(const beacon_tunnel_t *t)
+{
+  int n;
+  (void)live_mask(t, &n);
+  return n;
+}
+
 /* The request's final error: the only member's own words, or every
  * member tried and why it failed, and what the others are doing. */
 static void finish_failed(beacon_tunnel_t *t, client_req_t *req, int code,
@@ -66,15 +88,17 @@ static void finish_failed(beacon_tunnel_t *t, client_req_t *req, int code,
   beacon_error_t e;
   if(!last && req->last_err.code)
     last = &req->last_err;
-  if(!req->relay && t->nmembers == 1)
-    req->relay = t->members[0].name; /* the log names the relay */
-  if(t->nmembers == 1 && last) {
+  int live = live_count(t);
+  for(int i = 0; i < t->nmembers && !req->relay && live == 1; i++)
+    if(!t->members[i].gone)
+      req->relay = t->members[i].name; /* the log names the relay */
+  if(live == 1 && last) {
     e = *last;
   } else {
     char others[400] = "";
     size_t len = 0;
     for(int i = 0; i < t->nmembers && len < sizeof(others); i++)
-      if(!(req->tried & (1u << i)))
+      if(!(req->tried & (1u << i)) && !t->members[i].gone)
         len += (size_t)snprintf(others + len, sizeof(others) - len, "%s%s: %s",
                                 len || req->tried_log[0] ? "; " : "",
                                 t->members[i].name,
@@ -86,9 +110,13 @@ static void finish_failed(beacon_tunnel_t *t, client_req_t *req, int code,
   client_req_fail(t, req, code, &e);
 }
 
+/* Every live member failed the request. None live (an SRV name not
+ * answered yet) is not "all tried": the request waits for its
+ * deadline. */
 static int all_tried(const beacon_tunnel_t *t, const client_req_t *req)
 {
-  return req->tried == (t->nmembers >= 32 ? ~0u : (1u << t->nmembers) - 1);
+  uint32_t live = live_mask(t, NULL);
+  return live && (req->tried & live) == live;
 }
 
 /* Places req on a usable member it has not tried; 0 when there is
@@ -100,8 +128,10 @@ static int place(beacon_tunnel_t *t, client_req_t *req)
   for(int i = 0; i < t->nmembers; i++) {
     client_member_t *m = &t->members[i];
     client_chain_t *s = m->chain;
-    int fresh = !(req->tried & (1u << i));
+    int fresh = !(req->tried & (1u << i)) && !m->gone;
     untried += fresh;
+    c[i].priority = m->priority;
+    c[i].weight = m->weight;
     c[i].usable =
         fresh && s && s->state == CHAIN_UP && !s->going_away && !s->stalled;
     c[i].streams = c[i].usable ? mux_stream_count(client_chain_mux(s)) : 0;
@@ -127,7 +157,7 @@ static void warm_reconnect(beacon_tunnel_t *t, uint64_t now, uint64_t *next)
   for(int k = 0; k < client_warm_set_size(t) && t->warm; k++) {
     int i = t->order[k];
     client_member_t *m = &t->members[i];
-    if(m->chain)
+    if(m->chain || m->gone)
       continue;
     if(m->retry_at <= now) {
       if(m->state == MEMBER_DOWN) {
@@ -161,14 +191,14 @@ static client_req_t *serve_pending(beacon_tunnel_t *t, uint64_t now,
       finish_failed(t, req,
                     req->last_err.code ? req->last_err.code : BEACON_EIO, NULL,
                     "every relay failed");
-    } else if(t->nmembers > 1 && now >= req->deadline) {
+    } else if(live_count(t) != 1 && now >= req->deadline) {
       finish_failed(t, req, BEACON_ETIMEDOUT, NULL,
                     "no relay of the pool took the stream in time");
     } else if(!place(t, req)) {
       list_add(after, n); /* back where it was */
       if(!first)
         first = req;
-      if(t->nmembers > 1 && req->deadline < *next)
+      if(live_count(t) != 1 && req->deadline < *next)
         *next = req->deadline;
     }
     n = after;
@@ -186,10 +216,12 @@ static void hunt_member(beacon_tunnel_t *t, const client_req_t *first,
   for(int k = 0; k < t->nmembers; k++) {
     int i = t->order[k];
     const client_chain_t *s = t->members[i].chain;
-    if(first->tried & (1u << i))
+    if((first->tried & (1u << i)) || t->members[i].gone)
       continue;
     connecting += s && s->state < CHAIN_UP;
-    if(!s && startable < 0)
+    /* SRV: a lower priority is tried first */
+    if(!s && (startable < 0 ||
+              t->members[i].priority < t->members[startable].priority))
       startable = i;
   }
   if(startable >= 0 &&
@@ -198,7 +230,8 @@ static void hunt_member(beacon_tunnel_t *t, const client_req_t *first,
     t->last_hunt = now;
     startable = -1;
     for(int i = 0; i < t->nmembers && startable < 0; i++)
-      if(!t->members[i].chain && !(first->tried & (1u << i)))
+      if(!t->members[i].chain && !(first->tried & (1u << i)) &&
+         !t->members[i].gone)
         startable = i;
   }
   /* another attempt in parallel once this one had its head start */
@@ -287,7 +320,7 @@ void client_members_dispatch(beacon_tunnel_t *t, client_req_t *req)
     req->deadline = client_member_now(t) + (uint64_t)req->open_ms;
     /* A pool tunnel that dials more than once is long-lived: warm it (a
      * single relay is warmed only when asked: client_tunnel_warm). */
-    if(++t->dials == 2 && t->nmembers >= 2)
+    if(++t->dials == 2 && (t->nmembers >= 2 || client_fleet_has_srv(t)))
       client_members_warm(t);
   }
   if(place(t, req))
@@ -323,9 +356,9 @@ void client_members_failover(beacon_tunnel_t *t, client_req_t *req,
   }
   if(client_member_now(t) >= req->deadline) {
     finish_failed(t, req, why->code, why,
-                  t->nmembers > 1 ? "no relay of the pool took the stream "
-                                    "in time"
-                                  : "");
+                  live_count(t) != 1 ? "no relay of the pool took the stream "
+                                       "in time"
+                                     : "");
     return;
   }
   if(!all_tried(t, req)) {
@@ -343,29 +376,18 @@ void client_members_failover(beacon_tunnel_t *t, client_req_t *req,
 
 void client_members_init(beacon_tunnel_t *t)
 {
-  const client_hop_pool_t *p = &t->cfg.relays[0];
-  t->nmembers = p->n;
-  for(int i = 0; i < p->n; i++) {
-    const target_t *r = &p->members[i];
-    int v6 = r->kind == TARGET_IPV6;
-    snprintf(t->members[i].name, sizeof(t->members[i].name), "%s%s%s:%u",
-             v6 ? "[" : "", r->host, v6 ? "]" : "", r->port);
-    t->members[i].relay = *r;
-    t->members[i].dial = *r;
-    t->order[i] = i;
-  }
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   t->rng =
       (uint32_t)ts.tv_nsec ^ (uint32_t)getpid() << 16 ^ (uint32_t)(uintptr_t)t;
   if(!t->rng)
     t->rng = 1;
-  pool_shuffle(t->order, t->nmembers, rand_of, t);
   list_init(&t->pending);
   uv_timer_init(&t->loop, &t->pool_timer);
   t->pool_timer.data = t;
   t->pool_service = on_pool_timer;
-  client_member_addresses_start(t);
+  client_fleet_init(t); /* the members; answers come on later turns */
+  pool_shuffle(t->order, t->nmembers, rand_of, t);
 }
 
 static void close_noop(uv_handle_t *h)
@@ -383,6 +405,6 @@ void client_members_stop(beacon_tunnel_t *t)
     client_req_fail(t, LIST_CONTAINER(n, client_req_t, link), BEACON_ECLOSED,
                     &e);
   }
-  client_member_addresses_stop(t);
+  client_fleet_stop(t);
   uv_close((uv_handle_t *)&t->pool_timer, close_noop);
 }

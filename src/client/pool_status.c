@@ -34,10 +34,16 @@ int client_pool_snapshot(beacon_tunnel_t *t, client_member_info_t *out,
                          int cap)
 {
   pthread_mutex_lock(&t->lock);
-  int n = t->nmembers;
-  for(int i = 0; i < n && i < cap; i++) {
+  int n = 0;
+  for(int i = 0; i < t->nmembers; i++) {
     const client_member_t *m = &t->members[i];
-    client_member_info_t *o = &out[i];
+    if(m->gone)
+      continue; /* removed by fleet discovery: its streams are ending */
+    if(n >= cap) {
+      n++;
+      continue;
+    }
+    client_member_info_t *o = &out[n++];
     snprintf(o->name, sizeof(o->name), "%s", m->name);
     o->state = m->state;
     o->attempt = m->attempt;

@@ -26,7 +26,8 @@ typedef struct client_member_info {
 enum client_pool_health { POOL_OK = 0, POOL_DEGRADED, POOL_DOWN };
 
 /* Copies up to cap members' state (taken under the tunnel's lock);
- * returns how many members hop 0 has. */
+ * returns how many members hop 0 has. Members fleet discovery removed
+ * are left out. */
 int client_pool_snapshot(beacon_tunnel_t *t, client_member_info_t *out,
                          int cap);
 /* "idle", "connecting", "up", "stalled", "draining", "down". */
