@@ -92,6 +92,10 @@ static void member_remove(beacon_tunnel_t *t, int i)
   m->gone = 1;
   m->chain = m->successor = NULL;
   pthread_mutex_unlock(&t->lock);
+  /* The slot may go to another name's member later. */
+  for(int k = 0; k < t->nsources; k++)
+    if(t->sources[k].member == i)
+      t->sources[k].member = -1;
   for(int k = 0; k < 2; k++)
     if(chains[k])
       chains[k]->going_away = 1; /* chain.c ends it after its streams */

@@ -193,7 +193,10 @@ static client_req_t *serve_pending(beacon_tunnel_t *t, uint64_t now,
                     "every relay failed");
     } else if(live_count(t) != 1 && now >= req->deadline) {
       finish_failed(t, req, BEACON_ETIMEDOUT, NULL,
-                    "no relay of the pool took the stream in time");
+                    live_count(t) ? "no relay of the pool took the stream "
+                                    "in time"
+                                  : "no relay of the pool is known yet (its "
+                                    "DNS names gave no member)");
     } else if(!place(t, req)) {
       list_add(after, n); /* back where it was */
       if(!first)
