@@ -9,6 +9,7 @@ mount (and network) namespace; nothing leaves the machine.
 import os
 import re
 import shutil
+import socket
 import sys
 import time
 
@@ -74,6 +75,12 @@ def test_hosts_file_moves_pool(env):
     old, new = "localhost:%d" % port, "localhost:%d/127.0.0.2" % port
     harness.eventually(lambda: up(mport, old), timeout=20, interval=0.2,
                        msg="the first relay is not up")
+    # A connection open across the move: it stays on the old relay and
+    # must keep working until it closes (drained, not dropped).
+    held = socket.create_connection(("127.0.0.1", lport), timeout=10)
+    env.add_cleanup(held.close)
+    held.sendall(b"before\n")
+    harness.check_eq(harness.recv_exact(held, 7), b"before\n", "held echo")
     load = Load(lport, threads=2, pause=0.02)
     env.add_cleanup(load.stop)
     time.sleep(2)
@@ -89,6 +96,13 @@ def test_hosts_file_moves_pool(env):
     sys.stdout.write("moved after %.1f s\n" % took)
     harness.check(took <= FLOOR_S + 5, "moved only after %.1f s" % took)
     time.sleep(2)
+    held.sendall(b"after\n")
+    harness.check_eq(harness.recv_exact(held, 6), b"after\n",
+                     "the connection open across the move")
+    before = via(fwd.log_text(), old)
+    held.close()
+    harness.eventually(lambda: via(fwd.log_text(), old) > before, timeout=5,
+                       interval=0.1, msg="the held connection never ended")
     count_old = via(fwd.log_text(), old)
     time.sleep(2)
     load.stop()
