@@ -8,6 +8,7 @@
  * never exceeds its cap.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +41,11 @@ static void check_parse(const uint8_t *data, size_t size)
     for(int j = 0; j < i; j++)
       CHECK(members[i].port != members[j].port ||
             strcmp(members[i].host, members[j].host));
-    int len = target_format(&members[i], joined + off, sizeof(joined) - off);
+    int len =
+        pool_is_srv(&members[i])
+            ? snprintf(joined + off, sizeof(joined) - off, "srv:%s\n",
+                       members[i].host)
+            : target_format(&members[i], joined + off, sizeof(joined) - off);
     CHECK(len > 0);
     off += (size_t)len;
     CHECK(joined[off - 1] == '\n');
@@ -70,11 +75,17 @@ static void check_choice(const uint8_t *data, size_t size)
     c[i].usable = at < size && (data[at] & 1);
     c[i].streams = word(data, size, at + 1);
     c[i].rtt_ms = word(data, size, at + 5);
+    uint32_t pw = word(data, size, at + 2);
+    c[i].priority = (uint16_t)(pw & 3); /* few priorities: groups */
+    c[i].weight = (uint16_t)(pw >> 16);
     any |= c[i].usable;
   }
   int got = pool_choose(c, n, word(data, size, size / 2),
                         word(data, size, size / 3));
   CHECK(any ? got >= 0 && got < n && c[got].usable : got == -1);
+  /* never a higher priority while a lower one is usable */
+  for(int i = 0; got >= 0 && i < n; i++)
+    CHECK(!c[i].usable || c[i].priority >= c[got].priority);
   uint64_t cap = 1 + word(data, size, 1) % 60000;
   uint64_t base = 1 + word(data, size, 5) % 5000;
   CHECK(pool_backoff_delay(size ? data[0] : 0, base, cap,

@@ -119,7 +119,9 @@ BEACON_API void beacon_config_free(beacon_config_t *cfg); /* NULL is allowed */
  * A comma-separated list "a:8456,b:8456,c:8456" (no spaces, at most 16)
  * makes the hop a pool of interchangeable relays, and so does a first-hop
  * name with several addresses: see beacon_dial() and docs/LIBRARY.md
- * "Relay pools".
+ * "Relay pools". In the first hop a member may be "srv:NAME": NAME's DNS
+ * SRV records are its members (first hop only: BEACON_EINVAL
+ * elsewhere).
  * Returns 0, or:
  *   BEACON_EINVAL    cfg or host_port is NULL, or host_port is malformed
  *                    (an empty member, a member listed twice)

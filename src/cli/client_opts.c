@@ -78,7 +78,8 @@ static size_t shared_opts(cli_client_opts_t *o, cli_opt_t *t)
       .n = &o->nrelays,
       .max = CLI_MAX_RELAYS,
       .help = "relay tunnel address; a comma list is a\npool of "
-              "alternatives (repeat for a\nchain, first hop first)"};
+              "alternatives (repeat for a\nchain, first hop first); "
+              "srv:NAME\ntakes the first hop's pool from DNS SRV"};
   t[n++] = (cli_opt_t){.name = "config-dir",
                        .kind = CLI_OPT_STRING,
                        .metavar = "DIR",

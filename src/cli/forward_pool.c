@@ -32,10 +32,11 @@ static void collect(metric_t *m)
   int n = client_pool_snapshot(fp.tunnel, info, POOL_MAX_MEMBERS);
   if(n > POOL_MAX_MEMBERS)
     n = POOL_MAX_MEMBERS;
-  /* A name's further addresses join the pool once resolved. */
-  for(int i = fp.n; i < n; i++)
-    memcpy(fp.names[i], info[i].name, sizeof(fp.names[i]));
-  if(n > fp.n) {
+  /* Fleet discovery adds and removes members: the rows follow. */
+  for(int i = 0; i < n; i++)
+    if(strcmp(fp.names[i], info[i].name))
+      memcpy(fp.names[i], info[i].name, sizeof(fp.names[i]));
+  if(n != fp.n) {
     metric_t *labelled[] = {&fp.state,   &fp.up,        &fp.rtt,
                             &fp.streams, &fp.failovers, &fp.reconnects};
     for(size_t k = 0; k < sizeof(labelled) / sizeof(labelled[0]); k++)
@@ -69,8 +70,12 @@ static void collect(metric_t *m)
 static void family(metric_t *f, metric_type_t type, const char *name,
                    const char *help, int labelled)
 {
+  /* Room for every member fleet discovery may add, rows for those
+   * there are. */
   metric_init(f, type, name, help, labelled ? "relay" : NULL,
-              labelled ? fp.labels : NULL, labelled ? (size_t)fp.n : 0);
+              labelled ? fp.labels : NULL, labelled ? POOL_MAX_MEMBERS : 0);
+  if(labelled)
+    f->nvalues = (size_t)fp.n;
   f->collect = collect;
   forward_metrics_register(f);
 }

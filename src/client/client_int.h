@@ -22,10 +22,10 @@
  *
  * This header holds types and inline views only; each file's functions
  * are in its own header, and the files depend one way (docs/ARCHITECTURE.md
- * "Dependencies"): tunnel.c -> members.c -> chain.c -> chain_hop.c ->
- * chain_output.c -> carrier.c -> chain_state.c -> dialled_stream.c, all of
- * them
- * -> req.c; pool.c (sans-I/O) below members.c.
+ * "Dependencies"): tunnel.c -> members.c -> member_state.c -> chain.c ->
+ * chain_hop.c -> chain_output.c -> carrier.c -> chain_state.c ->
+ * dialled_stream.c, all of them -> req.c; pool.c (sans-I/O) below
+ * members.c.
  * Chains and streams reach the tunnel handle only through
  * client_tunnel_host_t.
  */
@@ -120,7 +120,11 @@ typedef struct client_member {
   char name[CLIENT_MEMBER_NAME_MAX];
   target_t relay; /* its name: the TLS name and the logs' */
   target_t dial;  /* what to connect to: relay, or one of its addresses */
-  uv_getaddrinfo_t *resolve; /* looking for the name's other addresses */
+  int source;     /* index in tunnel->sources it came from; -1: configured */
+  /* fleet_watch.c: its name no longer lists it. It takes no new
+   * streams; its slot is reused once no chain refers to it. */
+  int gone;
+  uint16_t priority, weight; /* DNS SRV (RFC 2782); 0 otherwise */
   client_chain_t *chain;     /* NULL when none */
   /* A chain with a renewed certificate being set up (rotation.c): it
    * takes chain's place once up, and chain drains (make before break). */
@@ -135,6 +139,16 @@ typedef struct client_member {
   char last_error[200];
 } client_member_t;
 typedef struct client_tunnel_host client_tunnel_host_t;
+
+/* A pool name fleet_watch.c looks up again and again: "host:port" (its
+ * addresses are members) or "srv:NAME" (its SRV records are). */
+typedef struct client_source {
+  beacon_tunnel_t *t;
+  target_t name;           /* port 0: srv:NAME (client/pool.h) */
+  int member;              /* dials the name until it resolves; -1 */
+  struct resolve_query *q; /* the lookup in flight, NULL when none */
+  uint64_t next_at;        /* when to look it up again */
+} client_source_t;
 
 typedef struct client_req {
   /* shared with the caller, under tunnel->lock */
@@ -343,7 +357,12 @@ struct beacon_tunnel {
   int dials;                   /* dispatches seen: the second warms */
   list_link_t pending;         /* requests no member could take yet */
   uv_timer_t pool_timer;
-  uint64_t last_hunt; /* when a member was last started for pending */
+  uv_timer_cb pool_service; /* what pool_timer runs (members.c) */
+  uint64_t last_hunt;       /* when a member was last started for pending */
+  /* fleet_watch.c: the pool's names, looked up again after their TTL */
+  int nsources;
+  client_source_t sources[POOL_MAX_MEMBERS];
+  uv_timer_t fleet_timer;
   uint32_t rng;
 };
 
@@ -365,6 +384,9 @@ struct client_tunnel_host {
   /* A chain came up, got Go Away, stalled or recovered, failed, or was
    * torn down (torn_down set: the last call for it). */
   void (*chain_changed)(beacon_tunnel_t *t, client_chain_t *s);
+  /* The identity files changed on disk: load them into a new context
+   * (beacon_tunnel_reload()); 0 or BEACON_E* with err filled. */
+  int (*reload)(beacon_tunnel_t *t, beacon_error_t *err);
 };
 
 /* xorshift32: member order and choice need spread, not secrecy. */

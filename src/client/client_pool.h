@@ -2,7 +2,7 @@
  * client_pool.h - an internal libbeacon call for the CLI: hop 0's relay
  * pool as the beacon command sets it up and reads it (beacon forward's
  * per-relay metrics and /healthz, --pool-size). Implemented by
- * members.c; the CLI includes this and client_stream.h from client/,
+ * pool_status.c; the CLI includes this and client_stream.h from client/,
  * never client_int.h (tests/check_includes.py).
  */
 #ifndef BEACON_CLIENT_POOL_VIEW_H
@@ -46,7 +46,8 @@ typedef struct client_member_info {
 enum client_pool_health { POOL_OK = 0, POOL_DEGRADED, POOL_DOWN };
 
 /* Copies up to cap members' state (taken under the tunnel's lock);
- * returns how many members hop 0 has. */
+ * returns how many members hop 0 has. Members fleet discovery removed
+ * are left out. */
 int client_pool_snapshot(beacon_tunnel_t *t, client_member_info_t *out,
                          int cap);
 /* "idle", "connecting", "up", "stalled", "draining", "down". */

@@ -41,6 +41,11 @@ int beacon_config_add_relay(beacon_config_t *cfg, const char *host_port)
   int n = pool_parse(host_port, p->members, POOL_MAX_MEMBERS);
   if(n < 0)
     return n;
+  /* srv:NAME is looked up by hop 0's pool only (fleet_watch.c): an inner
+   * hop is reached through a relay, which resolves nothing for us. */
+  for(int i = 0; i < n && cfg->nrelays > 0; i++)
+    if(pool_is_srv(&p->members[i]))
+      return BEACON_EINVAL;
   p->n = n;
   cfg->nrelays++;
   return 0;

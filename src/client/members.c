@@ -12,9 +12,7 @@
  *
  * A warm pool (beacon forward, or a tunnel's second dial) keeps a chain
  * to each of the first pool_size members in random order; a failed one
- * reconnects after pool_backoff_delay(). Member state is written under
- * tunnel->lock so that client_pool_snapshot() can read it from any
- * thread.
+ * reconnects after pool_backoff_delay() (member_state.c).
  */
 #include "client/members.h"
 
@@ -26,83 +24,17 @@
 #include <unistd.h>
 
 #include "client/chain.h"
+#include "client/fleet_watch.h"
+#include "client/member_state.h"
 #include "client/req.h"
-#include "client/renewal.h"
 #include "log/log.h"
 
 /* How often a warm pool measures each member's round trip. */
 #define POOL_PROBE_MS 2000
 
-static uint64_t now_of(beacon_tunnel_t *t)
+static uint32_t rand_of(void *ud)
 {
-  return uv_now(&t->loop);
-}
-
-static void pool_arm(beacon_tunnel_t *t, uint64_t delay);
-
-const char *client_member_state_name(int state)
-{
-  static const char *const names[] = {"idle",    "connecting", "up",
-                                      "stalled", "draining",   "down"};
-  return state >= 0 && state <= MEMBER_DOWN ? names[state] : "unknown";
-}
-
-static int warm_set_size(const beacon_tunnel_t *t)
-{
-  int n = t->cfg.pool_size > 0 ? t->cfg.pool_size : t->nmembers;
-  return n < t->nmembers ? n : t->nmembers;
-}
-
-/* 1 when member i is among those a warm pool keeps connected. */
-static int in_warm_set(const beacon_tunnel_t *t, int i)
-{
-  if(!t->warm)
-    return 0;
-  for(int k = 0; k < warm_set_size(t); k++)
-    if(t->order[k] == i)
-      return 1;
-  return 0;
-}
-
-static void set_state(beacon_tunnel_t *t, client_member_t *m, int state,
-                      const char *why)
-{
-  int old = m->state;
-  pthread_mutex_lock(&t->lock);
-  m->state = state;
-  if(why)
-    snprintf(m->last_error, sizeof(m->last_error), "%s", why);
-  pthread_mutex_unlock(&t->lock);
-  if(old == state || !t->cfg.log_pool || t->stopped)
-    return;
-  log_line_t l;
-  int bad = state == MEMBER_DOWN || state == MEMBER_STALLED ||
-            state == MEMBER_DRAINING;
-  if(log_begin(&l, bad ? LOG_WARN : LOG_INFO, "relay_state")) {
-    log_str(&l, "relay", m->name);
-    log_str(&l, "from", client_member_state_name(old));
-    log_str(&l, "to", client_member_state_name(state));
-    if(why && state != MEMBER_UP && state != MEMBER_CONNECTING)
-      log_str(&l, "reason", why);
-    log_end(&l);
-  }
-}
-
-static void member_start(beacon_tunnel_t *t, int i)
-{
-  client_member_t *m = &t->members[i];
-  if(m->chain || t->stopped)
-    return;
-  client_chain_t *s = client_chain_new(t, i);
-  if(!s) {
-    set_state(t, m, MEMBER_DOWN, "out of memory");
-    m->retry_at = now_of(t) + POOL_BACKOFF_BASE_MS;
-    pool_arm(t, POOL_BACKOFF_BASE_MS);
-    return;
-  }
-  m->chain = s;
-  m->retry_at = 0;
-  set_state(t, m, MEMBER_CONNECTING, NULL);
+  return client_rand(ud);
 }
 
 /* What a member the request did not try is doing: one still in its
@@ -126,6 +58,28 @@ static const char *untried_state(const client_member_t *m)
   }
 }
 
+/* Members not removed by fleet discovery, as a mask, and how many. */
+static uint32_t live_mask(const beacon_tunnel_t *t, int *count)
+{
+  uint32_t mask = 0;
+  int n = 0;
+  for(int i = 0; i < t->nmembers; i++)
+    if(!t->members[i].gone) {
+      mask |= 1u << i;
+      n++;
+    }
+  if(count)
+    *count = n;
+  return mask;
+}
+
+static int live_count(const beacon_tunnel_t *t)
+{
+  int n;
+  (void)live_mask(t, &n);
+  return n;
+}
+
 /* The request's final error: the only member's own words, or every
  * member tried and why it failed, and what the others are doing. */
 static void finish_failed(beacon_tunnel_t *t, client_req_t *req, int code,
@@ -134,15 +88,17 @@ static void finish_failed(beacon_tunnel_t *t, client_req_t *req, int code,
   beacon_error_t e;
   if(!last && req->last_err.code)
     last = &req->last_err;
-  if(!req->relay && t->nmembers == 1)
-    req->relay = t->members[0].name; /* the log names the relay */
-  if(t->nmembers == 1 && last) {
+  int live = live_count(t);
+  for(int i = 0; i < t->nmembers && !req->relay && live == 1; i++)
+    if(!t->members[i].gone)
+      req->relay = t->members[i].name; /* the log names the relay */
+  if(live == 1 && last) {
     e = *last;
   } else {
     char others[400] = "";
     size_t len = 0;
     for(int i = 0; i < t->nmembers && len < sizeof(others); i++)
-      if(!(req->tried & (1u << i)))
+      if(!(req->tried & (1u << i)) && !t->members[i].gone)
         len += (size_t)snprintf(others + len, sizeof(others) - len, "%s%s: %s",
                                 len || req->tried_log[0] ? "; " : "",
                                 t->members[i].name,
@@ -154,22 +110,13 @@ static void finish_failed(beacon_tunnel_t *t, client_req_t *req, int code,
   client_req_fail(t, req, code, &e);
 }
 
+/* Every live member failed the request. None live (an SRV name not
+ * answered yet) is not "all tried": the request waits for its
+ * deadline. */
 static int all_tried(const beacon_tunnel_t *t, const client_req_t *req)
 {
-  return req->tried == (t->nmembers >= 32 ? ~0u : (1u << t->nmembers) - 1);
-}
-
-static void note_failure(beacon_tunnel_t *t, client_req_t *req, int member,
-                         const beacon_error_t *why)
-{
-  if(req->tried & (1u << member))
-    return;
-  req->tried |= 1u << member;
-  req->last_err = *why;
-  req->relay = t->members[member].name;
-  size_t len = strlen(req->tried_log);
-  snprintf(req->tried_log + len, sizeof(req->tried_log) - len, "%s%s",
-           len ? "; " : "", why->message);
+  uint32_t live = live_mask(t, NULL);
+  return live && (req->tried & live) == live;
 }
 
 /* Places req on a usable member it has not tried; 0 when there is
@@ -181,8 +128,10 @@ static int place(beacon_tunnel_t *t, client_req_t *req)
   for(int i = 0; i < t->nmembers; i++) {
     client_member_t *m = &t->members[i];
     client_chain_t *s = m->chain;
-    int fresh = !(req->tried & (1u << i));
+    int fresh = !(req->tried & (1u << i)) && !m->gone;
     untried += fresh;
+    c[i].priority = m->priority;
+    c[i].weight = m->weight;
     c[i].usable =
         fresh && s && s->state == CHAIN_UP && !s->going_away && !s->stalled;
     c[i].streams = c[i].usable ? mux_stream_count(client_chain_mux(s)) : 0;
@@ -194,8 +143,8 @@ static int place(beacon_tunnel_t *t, client_req_t *req)
   /* With another member to go to, a silent one costs at most
    * CLIENT_MEMBER_OPEN_MS of the caller's time. */
   uint64_t d = req->deadline;
-  if(untried > 1 && now_of(t) + CLIENT_MEMBER_OPEN_MS < d)
-    d = now_of(t) + CLIENT_MEMBER_OPEN_MS;
+  if(untried > 1 && client_member_now(t) + CLIENT_MEMBER_OPEN_MS < d)
+    d = client_member_now(t) + CLIENT_MEMBER_OPEN_MS;
   req->attempt_deadline = d;
   client_chain_submit(t->members[i].chain, req);
   return 1;
@@ -205,10 +154,10 @@ static int place(beacon_tunnel_t *t, client_req_t *req)
  * is lowered to the earliest backoff still running. */
 static void warm_reconnect(beacon_tunnel_t *t, uint64_t now, uint64_t *next)
 {
-  for(int k = 0; k < warm_set_size(t) && t->warm; k++) {
+  for(int k = 0; k < client_warm_set_size(t) && t->warm; k++) {
     int i = t->order[k];
     client_member_t *m = &t->members[i];
-    if(m->chain)
+    if(m->chain || m->gone)
       continue;
     if(m->retry_at <= now) {
       if(m->state == MEMBER_DOWN) {
@@ -216,7 +165,7 @@ static void warm_reconnect(beacon_tunnel_t *t, uint64_t now, uint64_t *next)
         m->reconnects++;
         pthread_mutex_unlock(&t->lock);
       }
-      member_start(t, i);
+      client_member_start(t, i);
     } else if(m->retry_at < *next) {
       *next = m->retry_at;
     }
@@ -242,14 +191,17 @@ static client_req_t *serve_pending(beacon_tunnel_t *t, uint64_t now,
       finish_failed(t, req,
                     req->last_err.code ? req->last_err.code : BEACON_EIO, NULL,
                     "every relay failed");
-    } else if(t->nmembers > 1 && now >= req->deadline) {
+    } else if(live_count(t) != 1 && now >= req->deadline) {
       finish_failed(t, req, BEACON_ETIMEDOUT, NULL,
-                    "no relay of the pool took the stream in time");
+                    live_count(t) ? "no relay of the pool took the stream "
+                                    "in time"
+                                  : "no relay of the pool is known yet (its "
+                                    "DNS names gave no member)");
     } else if(!place(t, req)) {
       list_add(after, n); /* back where it was */
       if(!first)
         first = req;
-      if(t->nmembers > 1 && req->deadline < *next)
+      if(live_count(t) != 1 && req->deadline < *next)
         *next = req->deadline;
     }
     n = after;
@@ -267,19 +219,22 @@ static void hunt_member(beacon_tunnel_t *t, const client_req_t *first,
   for(int k = 0; k < t->nmembers; k++) {
     int i = t->order[k];
     const client_chain_t *s = t->members[i].chain;
-    if(first->tried & (1u << i))
+    if((first->tried & (1u << i)) || t->members[i].gone)
       continue;
     connecting += s && s->state < CHAIN_UP;
-    if(!s && startable < 0)
+    /* SRV: a lower priority is tried first */
+    if(!s && (startable < 0 ||
+              t->members[i].priority < t->members[startable].priority))
       startable = i;
   }
   if(startable >= 0 &&
      (!connecting || now >= t->last_hunt + CLIENT_MEMBER_STAGGER_MS)) {
-    member_start(t, startable);
+    client_member_start(t, startable);
     t->last_hunt = now;
     startable = -1;
     for(int i = 0; i < t->nmembers && startable < 0; i++)
-      if(!t->members[i].chain && !(first->tried & (1u << i)))
+      if(!t->members[i].chain && !(first->tried & (1u << i)) &&
+         !t->members[i].gone)
         startable = i;
   }
   /* another attempt in parallel once this one had its head start */
@@ -328,7 +283,7 @@ static void pool_service(beacon_tunnel_t *t)
 {
   if(t->stopped)
     return;
-  uint64_t now = now_of(t);
+  uint64_t now = client_member_now(t);
   uint64_t next = UINT64_MAX;
   warm_reconnect(t, now, &next);
   const client_req_t *first = serve_pending(t, now, &next);
@@ -340,18 +295,12 @@ static void pool_service(beacon_tunnel_t *t)
   /* never 0 from here: a timer re-armed at 0 in its own callback runs
    * again in the same turn */
   if(next != UINT64_MAX)
-    pool_arm(t, next > now ? next - now : 1);
+    client_members_arm(t, next > now ? next - now : 1);
 }
 
 static void on_pool_timer(uv_timer_t *tm)
 {
   pool_service(tm->data);
-}
-
-static void pool_arm(beacon_tunnel_t *t, uint64_t delay)
-{
-  if(!t->stopped)
-    uv_timer_start(&t->pool_timer, on_pool_timer, delay, 0);
 }
 
 void client_members_warm(beacon_tunnel_t *t)
@@ -371,16 +320,16 @@ void client_members_dispatch(beacon_tunnel_t *t, client_req_t *req)
     return;
   }
   if(!req->deadline) {
-    req->deadline = now_of(t) + (uint64_t)req->open_ms;
+    req->deadline = client_member_now(t) + (uint64_t)req->open_ms;
     /* A pool tunnel that dials more than once is long-lived: warm it (a
      * single relay is warmed only when asked: client_tunnel_warm). */
-    if(++t->dials == 2 && t->nmembers >= 2)
+    if(++t->dials == 2 && (t->nmembers >= 2 || client_fleet_has_srv(t)))
       client_members_warm(t);
   }
   if(place(t, req))
     return;
   list_add(&t->pending, &req->link);
-  pool_arm(t, 0);
+  client_members_arm(t, 0);
 }
 
 void client_members_failover(beacon_tunnel_t *t, client_req_t *req,
@@ -394,12 +343,12 @@ void client_members_failover(beacon_tunnel_t *t, client_req_t *req,
      * same relay becomes the member's. */
     req->retried = 1;
     fm->chain = NULL;
-    member_start(t, from->member);
+    client_member_start(t, from->member);
     list_add(&t->pending, &req->link);
-    pool_arm(t, 0);
+    client_members_arm(t, 0);
     return;
   }
-  note_failure(t, req, from->member, why);
+  client_member_note_failure(t, req, from->member, why);
   if(t->stopped) {
     client_req_fail(t, req, why->code, why);
     return;
@@ -408,11 +357,11 @@ void client_members_failover(beacon_tunnel_t *t, client_req_t *req,
     finish_failed(t, req, why->code, why, "every relay failed");
     return;
   }
-  if(now_of(t) >= req->deadline) {
+  if(client_member_now(t) >= req->deadline) {
     finish_failed(t, req, why->code, why,
-                  t->nmembers > 1 ? "no relay of the pool took the stream "
-                                    "in time"
-                                  : "");
+                  live_count(t) != 1 ? "no relay of the pool took the stream "
+                                       "in time"
+                                     : "");
     return;
   }
   if(!all_tried(t, req)) {
@@ -425,269 +374,23 @@ void client_members_failover(beacon_tunnel_t *t, client_req_t *req,
               (int)req->line_len - 1, req->line, m->name, why->message);
   }
   list_add(&t->pending, &req->link);
-  pool_arm(t, 0);
-}
-
-int client_members_renew(beacon_tunnel_t *t, int i)
-{
-  client_member_t *m = &t->members[i];
-  if(t->stopped || !m->chain || m->successor)
-    return -1;
-  client_chain_t *s = client_chain_new(t, i);
-  if(!s)
-    return -1;
-  m->successor = s;
-  return 0;
-}
-
-/* The member's chain is gone: a renewed chain under way takes its
- * place. 1 when it did. */
-static int take_successor(beacon_tunnel_t *t, client_member_t *m)
-{
-  client_chain_t *s = m->successor;
-  if(!s)
-    return 0;
-  m->successor = NULL;
-  m->chain = s;
-  m->up_since = now_of(t);
-  set_state(t, m, s->state == CHAIN_UP ? MEMBER_UP : MEMBER_CONNECTING, NULL);
-  pool_arm(t, 0);
-  return 1;
-}
-
-/* A renewed chain came up (it takes the member's new streams and the
- * old chain drains) or failed (the old one stays; a later tick tries
- * again). */
-static void successor_changed(beacon_tunnel_t *t, client_member_t *m,
-                              client_chain_t *s)
-{
-  if(s->torn_down || s->state == CHAIN_FAILED || s->going_away) {
-    m->successor = NULL;
-    m->renew_retry_at = now_of(t) + RENEWAL_RETRY_MS;
-    if(!t->stopped && t->cfg.log_pool)
-      log_msg(LOG_WARN, "tunnel_renew_failed",
-              "%s: %s (the current tunnel stays)", m->name,
-              s->err.message[0] ? s->err.message : "Go Away");
-    return;
-  }
-  if(s->state != CHAIN_UP)
-    return;
-  client_chain_t *old = m->chain;
-  m->successor = NULL;
-  m->chain = s;
-  if(old) {
-    old->retired = 1;
-    old->going_away = 1; /* ends after its last stream (chain.c) */
-  }
-  if(t->cfg.log_pool)
-    log_msg(LOG_INFO, "tunnel_renewed",
-            "%s: new streams take the renewed tunnel; the old one drains",
-            m->name);
-  set_state(t, m, MEMBER_UP, NULL);
-  pool_arm(t, 0);
-  client_dirty(t);
-}
-
-/* The member's chain failed: it is down until it reconnects (warm) or
- * a request starts it again. */
-static void member_lost(beacon_tunnel_t *t, client_member_t *m,
-                        client_chain_t *s)
-{
-  uint64_t now = now_of(t);
-  int was_up = m->state == MEMBER_UP || m->state == MEMBER_STALLED ||
-               m->state == MEMBER_DRAINING;
-  m->chain = NULL;
-  if(take_successor(t, m))
-    return;
-  if(was_up && now >= m->up_since + POOL_BACKOFF_RESET_MS)
-    m->attempt = 0; /* it had stayed up: start the schedule again */
-  uint64_t delay = pool_backoff_delay(m->attempt, POOL_BACKOFF_BASE_MS,
-                                      POOL_BACKOFF_CAP_MS, client_rand(t));
-  pthread_mutex_lock(&t->lock);
-  if(m->attempt < 31)
-    m->attempt++;
-  pthread_mutex_unlock(&t->lock);
-  m->retry_at = now + delay;
-  const char *why = s->err.message[0] ? s->err.message : "closed";
-  set_state(t, m, MEMBER_DOWN, why);
-  /* Requests waiting for a member: this one is no longer coming. */
-  for(list_link_t *n = t->pending.next; n != &t->pending; n = n->next) {
-    client_req_t *req = LIST_CONTAINER(n, client_req_t, link);
-    if(!was_up)
-      note_failure(t, req, s->member, &s->err);
-  }
-  if(in_warm_set(t, s->member) || !list_empty(&t->pending))
-    pool_arm(t, 0);
-}
-
-void client_members_chain_changed(beacon_tunnel_t *t, client_chain_t *s)
-{
-  client_member_t *m = &t->members[s->member];
-  if(m->successor == s) {
-    successor_changed(t, m, s);
-    return;
-  }
-  if(m->chain != s)
-    return; /* not (or no longer) the member's chain */
-  if(s->torn_down || s->state == CHAIN_FAILED) {
-    member_lost(t, m, s);
-    return;
-  }
-  if(s->going_away) {
-    /* The chain finishes its live streams on its own; the member may
-     * connect again at once (a relay that is only shedding load takes
-     * it, a stopping one refuses and the backoff starts). */
-    set_state(t, m, MEMBER_DRAINING, "the relay sent Go Away");
-    if(now_of(t) >= m->up_since + POOL_BACKOFF_RESET_MS) {
-      pthread_mutex_lock(&t->lock);
-      m->attempt = 0;
-      pthread_mutex_unlock(&t->lock);
-    }
-    m->chain = NULL;
-    if(take_successor(t, m))
-      return;
-    m->retry_at = now_of(t);
-    pool_arm(t, 0);
-  } else if(s->stalled) {
-    set_state(t, m, MEMBER_STALLED, "a stream open got no answer");
-  } else if(s->state == CHAIN_UP) {
-    if(m->state == MEMBER_CONNECTING)
-      m->up_since = now_of(t);
-    set_state(t, m, MEMBER_UP, NULL);
-    /* The first chain up takes the waiting requests. */
-    pool_arm(t, 0);
-  }
-}
-
-/* ---- a name with several addresses ----------------------------------- */
-
-static uint32_t rand_of(void *ud)
-{
-  return client_rand(ud);
-}
-
-/* Each address of a member's name beyond the first becomes a member of
- * its own, verified against the same name; the first stays with the
- * member, which dials it from now on. */
-static void on_resolved(uv_getaddrinfo_t *req, int status,
-                        struct addrinfo *res)
-{
-  beacon_tunnel_t *t = req->data;
-  client_member_t *m = NULL;
-  for(int i = 0; i < t->nmembers && !m; i++)
-    if(t->members[i].resolve == req)
-      m = &t->members[i];
-  if(m)
-    m->resolve = NULL;
-  free(req);
-  if(!m || status || t->stopped) {
-    uv_freeaddrinfo(res);
-    return;
-  }
-  int added = 0;
-  int first = 1;
-  for(struct addrinfo *ai = res; ai && t->nmembers < POOL_MAX_MEMBERS;
-      ai = ai->ai_next) {
-    char ip[INET6_ADDRSTRLEN];
-    target_t dial = m->relay;
-    if(ai->ai_family == AF_INET) {
-      uv_ip4_name((const struct sockaddr_in *)ai->ai_addr, ip, sizeof(ip));
-      dial.kind = TARGET_IPV4;
-    } else if(ai->ai_family == AF_INET6) {
-      uv_ip6_name((const struct sockaddr_in6 *)ai->ai_addr, ip, sizeof(ip));
-      dial.kind = TARGET_IPV6;
-    } else {
-      continue;
-    }
-    snprintf(dial.host, sizeof(dial.host), "%s", ip);
-    int dup = 0;
-    for(int i = 0; i < t->nmembers; i++)
-      dup |= t->members[i].dial.port == dial.port &&
-             !strcmp(t->members[i].dial.host, dial.host);
-    if(dup)
-      continue;
-    if(first) {
-      first = 0;
-      pthread_mutex_lock(&t->lock);
-      m->dial = dial;
-      pthread_mutex_unlock(&t->lock);
-      continue;
-    }
-    client_member_t *n = &t->members[t->nmembers];
-    memset(n, 0, sizeof(*n));
-    n->relay = m->relay;
-    n->dial = dial;
-    snprintf(n->name, sizeof(n->name), "%.*s/%s", TARGET_MAX_LINE + 3, m->name,
-             ip);
-    t->order[t->nmembers] = t->nmembers;
-    pthread_mutex_lock(&t->lock);
-    t->nmembers++;
-    pthread_mutex_unlock(&t->lock);
-    added++;
-  }
-  uv_freeaddrinfo(res);
-  if(added) {
-    pool_shuffle(t->order, t->nmembers, rand_of, t);
-    if(t->cfg.log_pool)
-      log_msg(LOG_INFO, "relay_addresses", "%s: %d more member(s)", m->name,
-              added);
-    /* A pool of one asked to be warm is a pool now. */
-    pthread_mutex_lock(&t->lock);
-    int want_warm = t->want_warm;
-    pthread_mutex_unlock(&t->lock);
-    if(want_warm)
-      client_members_warm(t);
-    pool_arm(t, 1);
-  }
-}
-
-static void resolve_names(beacon_tunnel_t *t)
-{
-  struct addrinfo hints;
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_family = AF_UNSPEC;
-  int n = t->nmembers;
-  for(int i = 0; i < n; i++) {
-    client_member_t *m = &t->members[i];
-    if(m->relay.kind != TARGET_DNS)
-      continue;
-    m->resolve = malloc(sizeof(*m->resolve));
-    if(!m->resolve)
-      continue;
-    m->resolve->data = t;
-    if(uv_getaddrinfo(&t->loop, m->resolve, on_resolved, m->relay.host, NULL,
-                      &hints)) {
-      free(m->resolve);
-      m->resolve = NULL;
-    }
-  }
+  client_members_arm(t, 0);
 }
 
 void client_members_init(beacon_tunnel_t *t)
 {
-  const client_hop_pool_t *p = &t->cfg.relays[0];
-  t->nmembers = p->n;
-  for(int i = 0; i < p->n; i++) {
-    const target_t *r = &p->members[i];
-    int v6 = r->kind == TARGET_IPV6;
-    snprintf(t->members[i].name, sizeof(t->members[i].name), "%s%s%s:%u",
-             v6 ? "[" : "", r->host, v6 ? "]" : "", r->port);
-    t->members[i].relay = *r;
-    t->members[i].dial = *r;
-    t->order[i] = i;
-  }
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   t->rng =
       (uint32_t)ts.tv_nsec ^ (uint32_t)getpid() << 16 ^ (uint32_t)(uintptr_t)t;
   if(!t->rng)
     t->rng = 1;
-  pool_shuffle(t->order, t->nmembers, rand_of, t);
   list_init(&t->pending);
   uv_timer_init(&t->loop, &t->pool_timer);
   t->pool_timer.data = t;
-  resolve_names(t);
+  t->pool_service = on_pool_timer;
+  client_fleet_init(t); /* the members; answers come on later turns */
+  pool_shuffle(t->order, t->nmembers, rand_of, t);
 }
 
 static void close_noop(uv_handle_t *h)
@@ -705,60 +408,6 @@ void client_members_stop(beacon_tunnel_t *t)
     client_req_fail(t, LIST_CONTAINER(n, client_req_t, link), BEACON_ECLOSED,
                     &e);
   }
-  for(int i = 0; i < t->nmembers; i++)
-    if(t->members[i].resolve)
-      uv_cancel((uv_req_t *)t->members[i].resolve); /* on_resolved frees */
+  client_fleet_stop(t);
   uv_close((uv_handle_t *)&t->pool_timer, close_noop);
-}
-
-/* ---- for the beacon command ------------------------------------------ */
-
-void client_config_set_pool(beacon_config_t *cfg, int pool_size, int log)
-{
-  if(!cfg)
-    return;
-  cfg->pool_size = pool_size > 0 ? pool_size : 0;
-  cfg->log_pool = log;
-}
-
-void client_tunnel_warm(beacon_tunnel_t *t)
-{
-  pthread_mutex_lock(&t->lock);
-  t->want_warm = 1;
-  pthread_mutex_unlock(&t->lock);
-  uv_async_send(&t->async);
-}
-
-int client_pool_snapshot(beacon_tunnel_t *t, client_member_info_t *out,
-                         int cap)
-{
-  pthread_mutex_lock(&t->lock);
-  int n = t->nmembers;
-  for(int i = 0; i < n && i < cap; i++) {
-    const client_member_t *m = &t->members[i];
-    client_member_info_t *o = &out[i];
-    snprintf(o->name, sizeof(o->name), "%s", m->name);
-    o->state = m->state;
-    o->attempt = m->attempt;
-    o->rtt_ms = m->rtt_ms;
-    o->streams = m->streams;
-    o->failovers = m->failovers;
-    o->reconnects = m->reconnects;
-  }
-  pthread_mutex_unlock(&t->lock);
-  return n;
-}
-
-int client_pool_health(const client_member_info_t *m, int n)
-{
-  int up = 0, bad = 0;
-  for(int i = 0; i < n; i++) {
-    up += m[i].state == MEMBER_UP;
-    bad += m[i].state == MEMBER_DOWN || m[i].state == MEMBER_STALLED ||
-           m[i].state == MEMBER_DRAINING ||
-           (m[i].state == MEMBER_CONNECTING && m[i].attempt > 0);
-  }
-  if(!up)
-    return POOL_DOWN; /* not yet connected counts: nothing can be had */
-  return bad ? POOL_DEGRADED : POOL_OK;
 }

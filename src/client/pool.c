@@ -8,6 +8,30 @@
 
 #include "common/error.h"
 
+/* "srv:NAME": a DNS name (letters, digits, '-', '_', '.') whose SRV
+ * records list the members; port 0 marks it. */
+static int parse_srv(const char *p, size_t len, target_t *out)
+{
+  p += POOL_SRV_PREFIX_LEN;
+  len -= POOL_SRV_PREFIX_LEN;
+  if(len == 0 || len > POOL_SRV_NAME_MAX || p[0] == '.')
+    return BEACON_EINVAL;
+  for(size_t i = 0; i < len; i++) {
+    char ch = p[i];
+    int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+             (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' ||
+             (ch == '.' && p[i - 1] != '.');
+    if(!ok)
+      return BEACON_EINVAL;
+  }
+  memset(out, 0, sizeof(*out));
+  out->kind = TARGET_DNS;
+  out->port = 0;
+  memcpy(out->host, p, len);
+  out->host[len] = '\0';
+  return 0;
+}
+
 int pool_parse(const char *spec, target_t *out, int cap)
 {
   if(!spec || !*spec)
@@ -19,7 +43,9 @@ int pool_parse(const char *spec, target_t *out, int cap)
     size_t len = end ? (size_t)(end - p) : strlen(p);
     if(n >= cap)
       return BEACON_ELIMIT;
-    int rc = target_from_string(p, len, &out[n]);
+    int rc = len > POOL_SRV_PREFIX_LEN && !strncmp(p, "srv:", 4)
+                 ? parse_srv(p, len, &out[n])
+                 : target_from_string(p, len, &out[n]);
     if(rc)
       return rc;
     /* The same relay twice would only double its share. */
@@ -50,17 +76,47 @@ static uint64_t rtt_of(const pool_candidate_t *c)
   return c->rtt_ms < POOL_RTT_FLOOR_MS ? POOL_RTT_FLOOR_MS : c->rtt_ms;
 }
 
+/* RFC 2782's selection among usable[0..k): weight-0 members first,
+ * then a running sum of weights; the first whose sum reaches r. */
+static int weighted_pick(const pool_candidate_t *c, const int *usable, int k,
+                         uint32_t r)
+{
+  uint64_t total = 0;
+  for(int j = 0; j < k; j++)
+    total += c[usable[j]].weight;
+  uint64_t want = (uint64_t)r % (total + 1), sum = 0;
+  for(int zero = 1; zero >= 0; zero--)
+    for(int j = 0; j < k; j++) {
+      const pool_candidate_t *m = &c[usable[j]];
+      if((m->weight == 0) != zero)
+        continue;
+      sum += m->weight;
+      if(sum >= want)
+        return usable[j];
+    }
+  return usable[k - 1];
+}
+
 int pool_choose(const pool_candidate_t *c, int n, uint32_t r1, uint32_t r2)
 {
   int usable[POOL_MAX_MEMBERS];
   int k = 0;
+  uint32_t best = UINT32_MAX;
+  for(int i = 0; i < n && i < POOL_MAX_MEMBERS; i++)
+    if(c[i].usable && c[i].priority < best)
+      best = c[i].priority;
+  int weights_differ = 0;
   for(int i = 0; i < n && k < POOL_MAX_MEMBERS; i++)
-    if(c[i].usable)
+    if(c[i].usable && c[i].priority == best) {
+      weights_differ |= k > 0 && c[i].weight != c[usable[0]].weight;
       usable[k++] = i;
+    }
   if(k == 0)
     return -1;
   if(k == 1)
     return usable[0];
+  if(weights_differ)
+    return weighted_pick(c, usable, k, r1);
   int a = usable[r1 % (uint32_t)k];
   /* the second pick among the other k - 1 */
   uint32_t j = r2 % (uint32_t)(k - 1);

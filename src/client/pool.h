@@ -21,10 +21,21 @@
 #define POOL_BACKOFF_CAP_MS 30000
 #define POOL_BACKOFF_RESET_MS 30000
 
+/* "srv:NAME" in a pool: the members are NAME's DNS SRV records. */
+#define POOL_SRV_PREFIX_LEN 4
+#define POOL_SRV_NAME_MAX 253
+
+/* 1 when a parsed member is "srv:NAME" (host NAME, port 0). */
+static inline int pool_is_srv(const target_t *m)
+{
+  return m->port == 0;
+}
+
 /* Parses "host:port[,host:port...]" (IPv6 in brackets, no spaces) into
- * out[0..cap). Returns how many members, or BEACON_EINVAL (malformed,
- * empty member, duplicate), BEACON_ETOOLONG (a member too long) or
- * BEACON_ELIMIT (more than cap). */
+ * out[0..cap); a member may be "srv:NAME" instead (pool_is_srv). Returns
+ * how many members, or BEACON_EINVAL (malformed, empty member,
+ * duplicate), BEACON_ETOOLONG (a member too long) or BEACON_ELIMIT
+ * (more than cap). */
 int pool_parse(const char *spec, target_t *out, int cap);
 
 /* Delay before reconnect attempt number attempt (0 for the first retry)
@@ -37,17 +48,25 @@ typedef struct pool_candidate {
   int usable;       /* up, not draining, not stalled, not excluded */
   uint32_t streams; /* open streams */
   uint64_t rtt_ms;  /* smoothed ping RTT, 0 when unknown */
+  /* DNS SRV (RFC 2782): a lower priority is used first; weights share
+   * out one priority's streams. 0 and 0 for members not found by SRV. */
+  uint16_t priority, weight;
 } pool_candidate_t;
 
 /* Round trips below this weigh the same (loopback and LAN jitter must
  * not skew the spread). */
 #define POOL_RTT_FLOOR_MS 10
 
-/* Power of two choices: two distinct usable members picked at random
- * (r1, r2), the one with the lower load (streams + 1) * max(rtt,
- * POOL_RTT_FLOOR_MS) wins, the round trips counting only when one is at
- * least twice the other (a tie goes to the first pick). Returns the
- * index, or -1 when no member is usable. */
+/* Only the usable members of the lowest priority are candidates (a
+ * higher priority is used when no member of a lower one is usable).
+ * When their weights differ, RFC 2782's weighted choice picks one with
+ * r1: weight-0 members first, a running sum, the first whose sum
+ * reaches r1 mod (total + 1). Otherwise power of two choices: two
+ * distinct candidates picked at random (r1, r2), the one with the lower
+ * load (streams + 1) * max(rtt, POOL_RTT_FLOOR_MS) wins, the round
+ * trips counting only when one is at least twice the other (a tie goes
+ * to the first pick). Returns the index, or -1 when no member is
+ * usable. */
 int pool_choose(const pool_candidate_t *c, int n, uint32_t r1, uint32_t r2);
 
 /* Fisher-Yates shuffle of order[0..n) with the random source next(ud). */

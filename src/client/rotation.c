@@ -23,7 +23,7 @@
 #include <time.h>
 
 #include "client/chain.h"
-#include "client/members.h"
+#include "client/member_state.h"
 #include "client/own_files.h"
 #include "client/relay_recheck.h"
 #include "client/renewal.h"
@@ -64,7 +64,7 @@ void client_rotation_refresh(beacon_tunnel_t *t)
     return;
   memcpy(t->files_seen, sig, sizeof(t->files_seen));
   beacon_error_t err;
-  if(beacon_tunnel_reload(t, &err)) {
+  if(t->host->reload(t, &err)) {
     t->files_failed = 1;
     client_own_warn(&t->cfg, "reload_failed",
                     "%s (the old certificate stays until the files change "

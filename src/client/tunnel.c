@@ -24,6 +24,7 @@
 
 #include "client/chain.h"
 #include "client/client_stream.h"
+#include "client/member_state.h"
 #include "client/members.h"
 #include "client/own_files.h"
 #include "client/req.h"
@@ -76,6 +77,7 @@ static const client_tunnel_host_t tunnel_host = {
     .ctx_get = tunnel_ctx_get,
     .failover = client_members_failover,
     .chain_changed = client_members_chain_changed,
+    .reload = beacon_tunnel_reload,
 };
 
 static void close_noop(uv_handle_t *h)

@@ -21,12 +21,6 @@
 #include "beacon/beacon.h"
 #include "dial/resolve_hosts.h"
 
-struct resolve_group {
-  unsigned limit;
-  unsigned active; /* queries c-ares holds for the group */
-  unsigned refs;   /* the creator's and one per such query */
-};
-
 typedef struct resolver resolver_t;
 
 typedef struct resolve_sock {
@@ -61,6 +55,12 @@ struct resolve_query {
   size_t n;
   resolve_ip_t ips[RESOLVE_CACHE_MAX_ADDRS];
   char why[48];
+  /* resolve_fresh(): cb is fresh_done, ud the query itself */
+  resolve_answer_cb acb;
+  void *aud;
+  uint32_t ttl_s;
+  dns_srv_t *srv; /* RESOLVE_SRV: DNS_SRV_MAX of them */
+  size_t nsrv;
   resolve_query_t *next_ready;
   char name[];
 };
@@ -82,34 +82,6 @@ static void library_init(void)
 static uint64_t clock_ms(void)
 {
   return uv_hrtime() / 1000000u;
-}
-
-/* ---- groups ---- */
-
-resolve_group_t *resolve_group_new(unsigned limit)
-{
-  resolve_group_t *g = calloc(1, sizeof(*g));
-  if(g) {
-    g->limit = limit;
-    g->refs = 1;
-  }
-  return g;
-}
-
-static void group_unref(resolve_group_t *g)
-{
-  if(g && --g->refs == 0)
-    free(g);
-}
-
-void resolve_group_release(resolve_group_t *g)
-{
-  group_unref(g);
-}
-
-unsigned resolve_group_active(const resolve_group_t *g)
-{
-  return g ? g->active : 0;
 }
 
 /* ---- the cache ---- */
@@ -301,6 +273,12 @@ static void resolver_destroy(resolver_t *r)
 
 /* ---- lookups ---- */
 
+static void query_free(resolve_query_t *q)
+{
+  free(q->srv);
+  free(q);
+}
+
 static void deliver(resolve_query_t *q)
 {
   resolve_cb cb = q->cb;
@@ -310,7 +288,7 @@ static void deliver(resolve_query_t *q)
     cb(q->ud, q->status, q->ips, q->n, q->why);
   }
   if(!q->in_ares)
-    free(q);
+    query_free(q);
 }
 
 static void on_timer(uv_timer_t *h);
@@ -397,33 +375,33 @@ static uint64_t take_answer(resolve_query_t *q,
   return ttl > 0 ? (uint64_t)ttl * 1000 : 0;
 }
 
-static void on_answer(void *arg, int status, int timeouts,
-                      struct ares_addrinfo *res)
+/* c-ares let go of q: its group slot and the loop's. */
+static void released(resolve_query_t *q)
 {
-  resolve_query_t *q = arg;
   q->in_ares = 0;
   q->r->held--;
   if(q->group) {
     q->group->active--;
-    group_unref(q->group);
+    resolve_group_unref(q->group);
     q->group = NULL;
   }
-  uint64_t ttl_ms = 0;
-  if(q->cb && status == ARES_SUCCESS)
-    ttl_ms = take_answer(q, res);
-  if(res)
-    ares_freeaddrinfo(res);
-  if(!q->cb) { /* cancelled: only c-ares held it */
-    free(q);
-    return;
-  }
-  if(status == ARES_SUCCESS && q->n) {
-    cache_store(q, ttl_ms);
+}
+
+/* c-ares's status as ours, the answer cached (not a fresh one's), and
+ * the callback run; found: the records taken from the answer. */
+static void conclude(resolve_query_t *q, int status, size_t found,
+                     uint64_t ttl_ms)
+{
+  q->ttl_s = (uint32_t)(ttl_ms / 1000);
+  if(status == ARES_SUCCESS && found) {
+    if(!q->acb)
+      cache_store(q, ttl_ms);
   } else if(status == ARES_SUCCESS || status == ARES_ENOTFOUND ||
             status == ARES_ENODATA) {
     q->status = BEACON_ENOTFOUND;
     snprintf(q->why, sizeof(q->why), "resolve: no such name");
-    cache_store(q, 0);
+    if(!q->acb)
+      cache_store(q, 0);
   } else if(status == ARES_ETIMEOUT) {
     q->status = BEACON_ETIMEDOUT;
     snprintf(q->why, sizeof(q->why), "resolve: timeout");
@@ -435,6 +413,46 @@ static void on_answer(void *arg, int status, int timeouts,
     make_ready(q); /* answered from the hosts file inside start */
   else
     deliver(q);
+}
+
+static void on_answer(void *arg, int status, int timeouts,
+                      struct ares_addrinfo *res)
+{
+  resolve_query_t *q = arg;
+  (void)timeouts;
+  released(q);
+  uint64_t ttl_ms = 0;
+  if(q->cb && status == ARES_SUCCESS)
+    ttl_ms = take_answer(q, res);
+  if(res)
+    ares_freeaddrinfo(res);
+  if(!q->cb) { /* cancelled: only c-ares held it */
+    query_free(q);
+    return;
+  }
+  conclude(q, status, q->n, ttl_ms);
+}
+
+static void on_srv_answer(void *arg, int status, int timeouts,
+                          unsigned char *abuf, int alen)
+{
+  resolve_query_t *q = arg;
+  (void)timeouts;
+  released(q);
+  if(!q->cb) {
+    query_free(q);
+    return;
+  }
+  uint32_t ttl_s = 0;
+  if(status == ARES_SUCCESS) {
+    int rc = dns_srv_parse(abuf, alen > 0 ? (size_t)alen : 0, q->srv,
+                           DNS_SRV_MAX, &q->nsrv, &ttl_s);
+    status = rc == 0                  ? ARES_SUCCESS
+             : rc == BEACON_ENOTFOUND ? ARES_ENODATA
+             : rc == BEACON_ENOMEM    ? ARES_ENOMEM
+                                      : ARES_EBADRESP;
+  }
+  conclude(q, status, q->nsrv, (uint64_t)ttl_s * 1000);
 }
 
 /* The hosts file alone, without a query, read once for both families:
@@ -512,4 +530,57 @@ void resolve_cancel(resolve_query_t *q)
   r->live--;
   /* Not freed here: c-ares or the ready list still points at it. */
   rearm(r);
+}
+
+/* resolve_fresh()'s answer, handed on whole. */
+static void fresh_done(void *ud, int status, const resolve_ip_t *ips, size_t n,
+                       const char *why)
+{
+  resolve_query_t *q = ud;
+  resolve_answer_t a = {status, why, q->ttl_s, ips, n, q->srv, q->nsrv};
+  q->acb(q->aud, &a);
+}
+
+int resolve_fresh(uv_loop_t *loop, const char *name, int kind,
+                  resolve_answer_cb cb, void *ud, resolve_query_t **out)
+{
+  size_t len = strlen(name);
+  resolve_query_t *q = calloc(1, sizeof(*q) + len + 1);
+  if(!q)
+    return BEACON_ENOMEM;
+  memcpy(q->name, name, len + 1);
+  if(kind == RESOLVE_SRV && !(q->srv = calloc(DNS_SRV_MAX, sizeof(*q->srv)))) {
+    free(q);
+    return BEACON_ENOMEM;
+  }
+  q->cb = fresh_done;
+  q->ud = q;
+  q->acb = cb;
+  q->aud = ud;
+  resolver_t *r = resolver_for(loop);
+  if(!r || r->held >= RESOLVE_LOOP_MAX_LOOKUPS) {
+    query_free(q);
+    if(r)
+      rearm(r);
+    return r ? BEACON_ELIMIT : BEACON_EIO;
+  }
+  q->r = r;
+  r->live++;
+  r->held++;
+  q->in_ares = 1;
+  r->starting++;
+  if(kind == RESOLVE_SRV) {
+    ares_query(r->channel, q->name, 1 /* IN */, DNS_TYPE_SRV, on_srv_answer,
+               q);
+  } else {
+    struct ares_addrinfo_hints hints;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    ares_getaddrinfo(r->channel, q->name, NULL, &hints, on_answer, q);
+  }
+  r->starting--;
+  rearm(r);
+  *out = q;
+  return 0;
 }

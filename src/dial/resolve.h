@@ -38,6 +38,8 @@
 #include <uv.h>
 
 #include "common/error.h"
+#include "dial/dns_srv.h"
+#include "dial/resolve_group.h"
 #include "dial/resolve_cache.h"
 
 #define RESOLVE_TRY_MS 2000 /* c-ares's first try per server, at most */
@@ -47,7 +49,6 @@
  * and a lookup may use two (A and AAAA), so the id space stays sparse. */
 #define RESOLVE_LOOP_MAX_LOOKUPS 4096
 
-typedef struct resolve_group resolve_group_t;
 typedef struct resolve_query resolve_query_t;
 
 /* status 0: n (>= 1) addresses, valid during the call. Otherwise a
@@ -57,22 +58,40 @@ typedef struct resolve_query resolve_query_t;
 typedef void (*resolve_cb)(void *ud, int status, const resolve_ip_t *ips,
                            size_t n, const char *why);
 
-/* A group allowing `limit` lookups at once (0: no cap). The creator
- * holds one reference; NULL on out of memory. */
-BEACON_MUST_USE resolve_group_t *resolve_group_new(unsigned limit);
-/* Drops the creator's reference: the group goes when c-ares lets go of
- * its last query. */
-void resolve_group_release(resolve_group_t *g);
-/* Lookups counted against the group now. */
-unsigned resolve_group_active(const resolve_group_t *g);
-
 /* Starts looking up name (NUL-terminated) on loop; g may be NULL (no
  * cap). 0 with *out set, BEACON_ELIMIT (group full), BEACON_ENOMEM or
  * BEACON_EIO (no channel: resolv.conf unreadable, say). */
 BEACON_MUST_USE int resolve_start(uv_loop_t *loop, const char *name,
                                   resolve_group_t *g, resolve_cb cb, void *ud,
                                   resolve_query_t **out);
-/* The callback is not called after this. */
+/* The callback is not called after this (resolve_fresh() too). */
 void resolve_cancel(resolve_query_t *q);
+
+/* ---- fleet discovery: fresh answers with their TTL ---- */
+
+enum resolve_kind { RESOLVE_ADDRESSES = 0, RESOLVE_SRV };
+
+/* What resolve_fresh() found: status 0 with ips[0..n) (RESOLVE_ADDRESSES)
+ * or srv[0..nsrv) (RESOLVE_SRV) and the smallest TTL of the records (0
+ * when none was given: the hosts file); otherwise a BEACON_E* code and
+ * why, as for resolve_cb. Valid during the call. */
+typedef struct resolve_answer {
+  int status;
+  const char *why;
+  uint32_t ttl_s;
+  const resolve_ip_t *ips;
+  size_t n;
+  const dns_srv_t *srv;
+  size_t nsrv;
+} resolve_answer_t;
+typedef void (*resolve_answer_cb)(void *ud, const resolve_answer_t *a);
+
+/* Asks for name's addresses (hosts file, then DNS) or its SRV records
+ * (DNS) on loop's channel, past the cache (its answer is not stored
+ * either: a pool that watches its fleet wants the news). No group; the
+ * loop's cap holds. Same returns as resolve_start(). */
+BEACON_MUST_USE int resolve_fresh(uv_loop_t *loop, const char *name, int kind,
+                                  resolve_answer_cb cb, void *ud,
+                                  resolve_query_t **out);
 
 #endif

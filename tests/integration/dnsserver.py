@@ -1,5 +1,5 @@
 """A small DNS server for tests (standard library only): UDP on one
-address, A and AAAA answers for the names it is given, silence for names
+address, A, AAAA and SRV answers for the names it is given, silence for names
 under the silent suffixes, NXDOMAIN for every other name. It counts the
 queries it received per name, so a test can tell a cache hit (no query)
 from a lookup.
@@ -8,6 +8,8 @@ from a lookup.
                     answers={"a.test": [("A", "127.0.0.1", 60)]},
                     silent=(".silent.test",))
     ...
+    # SRV: ("SRV", (priority, weight, port, "target.test"), ttl)
+    srv.set("_beacon._tcp.test", [("SRV", (10, 1, 8456, "a.test"), 30)])
     srv.count("a.test")   # queries for a.test, any type
     srv.close()
 
@@ -19,7 +21,7 @@ import struct
 import sys
 import threading
 
-TYPES = {"A": 1, "AAAA": 28}
+TYPES = {"A": 1, "AAAA": 28, "SRV": 33}
 NOERROR, FORMERR, NXDOMAIN = 0, 1, 3
 
 
@@ -49,7 +51,18 @@ def parse_query(msg):
     return qid, flags, ".".join(labels), qtype, i + 4
 
 
+def encode_name(name):
+    out = b""
+    for label in name.rstrip(".").split("."):
+        if label:
+            out += bytes([len(label)]) + label.encode("ascii")
+    return out + b"\0"
+
+
 def rdata(kind, addr):
+    if kind == "SRV":
+        prio, weight, port, target = addr
+        return struct.pack(">HHH", prio, weight, port) + encode_name(target)
     fam = socket.AF_INET if kind == "A" else socket.AF_INET6
     return socket.inet_pton(fam, addr)
 
@@ -66,6 +79,11 @@ class DnsServer:
         self.closed = False
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
+
+    def set(self, name, records):
+        """Replaces name's records (a fleet that changes)."""
+        with self.lock:
+            self.answers[name.lower()] = records
 
     def count(self, name=None):
         """Queries received for name (all names when None)."""
@@ -89,7 +107,8 @@ class DnsServer:
             self.counts[name] = self.counts.get(name, 0) + 1
         if name.endswith(self.silent) or name in self.silent:
             return None
-        recs = self.answers.get(name)
+        with self.lock:
+            recs = self.answers.get(name)
         rcode = NOERROR if recs is not None else NXDOMAIN
         out = b""
         n = 0

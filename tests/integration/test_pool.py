@@ -597,8 +597,26 @@ def test_pool_name_with_several_addresses(env):
     # The first round trips are taken while everything starts (slowly
     # under a sanitizer); the pool's own probes every 2 s replace them.
     time.sleep(4.5)
-    for i in range(40):
-        echo_once(lport, b"name %d\n" % i)
+    # The streams stay open until all 40 are placed: the choice weighs
+    # open streams, so the spread holds even when a loaded machine makes
+    # one address's round trip look twice the other's for a while (one
+    # stream at a time, the faster-looking member would take them all,
+    # which is what made this case flaky under load).
+    held = []
+    try:
+        for i in range(40):
+            s = socket.create_connection(("127.0.0.1", lport), timeout=10)
+            held.append(s)
+            s.settimeout(10)
+            s.sendall(b"name %d\n" % i)
+            harness.check_eq(harness.recv_exact(s, len(b"name %d\n" % i)),
+                             b"name %d\n" % i, "echo %d" % i)
+    finally:
+        for s in held:
+            s.close()
+    harness.eventually(lambda: len(re.findall(r"conn_done ", fwd.log_text()))
+                       >= 40, timeout=10, interval=0.1,
+                       msg="not every connection ended")
     log = fwd.log_text()
     _, text = http_get(mport, "/metrics")
     for n in names:

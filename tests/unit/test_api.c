@@ -26,6 +26,18 @@ static void test_add_relay(void **state)
   memset(big, 'a', sizeof(big));
   strcpy(big + sizeof(big) - 4, ":1");
   assert_int_equal(beacon_config_add_relay(cfg, big), BEACON_ETOOLONG);
+  beacon_config_free(cfg);
+  /* srv:NAME in the first hop only: inner hops resolve nothing */
+  cfg = beacon_config_new();
+  assert_non_null(cfg);
+  assert_int_equal(beacon_config_add_relay(cfg, "srv:_beacon._tcp.example"),
+                   0);
+  assert_int_equal(beacon_config_add_relay(cfg, "a:1,srv:_b._tcp.example"),
+                   BEACON_EINVAL);
+  assert_int_equal(beacon_config_add_relay(cfg, "a:1"), 0);
+  beacon_config_free(cfg);
+  cfg = beacon_config_new();
+  assert_non_null(cfg);
   for(int i = 0; i < 8; i++)
     assert_int_equal(beacon_config_add_relay(cfg, "[::1]:8444"), 0);
   assert_int_equal(beacon_config_add_relay(cfg, "relay:8444"), BEACON_ELIMIT);
