@@ -263,6 +263,49 @@ def unshare_for_private_hosts(env):
     return unshare
 
 
+def private_resolver(inside, resolv_conf, hosts):
+    """A decorator: runs the case again in `unshare -mn` (a mount and
+    network namespace of its own, lo up) with resolv_conf and hosts bound
+    over /etc/resolv.conf and /etc/hosts; inside, where the environment
+    variable `inside` is "1", the case runs as usual. Nothing the case
+    resolves can leave the machine."""
+    def wrap(fn):
+        def outer(env):
+            if os.environ.get(inside) == "1":
+                return fn(env)
+            unshare = unshare_for_private_hosts(env)
+            if not shutil.which("ip"):
+                skip("needs ip(8) to bring up lo in the namespace")
+            probe = env.run([unshare, "-mn", "true"], timeout=20)
+            if probe.returncode:
+                skip("cannot make a mount and network namespace: %s" %
+                     probe.stderr.decode().strip())
+            resolv_path, hosts_path = env.path("resolv.conf"), \
+                env.path("hosts")
+            with open(resolv_path, "w") as f:
+                f.write(resolv_conf)
+            with open(hosts_path, "w") as f:
+                f.write(hosts)
+            script = os.path.abspath(sys.modules[fn.__module__].__file__)
+            inner = ("mount --bind %s /etc/resolv.conf && "
+                     "mount --bind %s /etc/hosts && ip link set lo up && "
+                     "exec %s %s %s" % (resolv_path, hosts_path,
+                                        sys.executable, script,
+                                        fn.__name__))
+            bound = getattr(fn, "beacon_timeout", 120)
+            r = env.run([unshare, "-mn", "--propagation", "private", "sh",
+                         "-c", inner], timeout=bound, env={inside: "1"})
+            sys.stdout.write(r.stdout.decode(errors="replace"))
+            sys.stderr.write(r.stderr.decode(errors="replace"))
+            if r.returncode == SKIP_CODE:
+                skip("inside the namespace")
+            check_eq(r.returncode, 0, "the case inside the namespace")
+        outer.__name__ = fn.__name__
+        outer.beacon_timeout = getattr(fn, "beacon_timeout", 120)
+        return outer
+    return wrap
+
+
 # ---- ports ---------------------------------------------------------------
 
 _given_ports = set()

@@ -8,7 +8,6 @@ mount (and network) namespace; nothing leaves the machine.
 
 import os
 import re
-import shutil
 import socket
 import sys
 import time
@@ -121,39 +120,9 @@ def test_hosts_file_moves_pool(env):
 
 # ---- SRV, against the test's own DNS server ---------------------------------
 
-def private_resolver(fn):
-    """Runs the case in `unshare -mn` with a resolv.conf naming the
-    test's DNS server on 127.0.0.1:53 and a hosts file of its own."""
-    def outer(env):
-        if os.environ.get(INSIDE) == "1":
-            return fn(env)
-        unshare = harness.unshare_for_private_hosts(env)
-        if not shutil.which("ip"):
-            harness.skip("needs ip(8) to bring up lo in the namespace")
-        probe = env.run([unshare, "-mn", "true"], timeout=20)
-        if probe.returncode:
-            harness.skip("cannot make a mount and network namespace: %s" %
-                         probe.stderr.decode().strip())
-        resolv, hosts = env.path("resolv.conf"), env.path("hosts")
-        with open(resolv, "w") as f:
-            f.write("nameserver 127.0.0.1\noptions timeout:2 attempts:2\n")
-        with open(hosts, "w") as f:
-            f.write("127.0.0.1 localhost\n")
-        inner = ("mount --bind %s /etc/resolv.conf && "
-                 "mount --bind %s /etc/hosts && ip link set lo up && "
-                 "exec %s %s %s" % (resolv, hosts, sys.executable,
-                                    os.path.abspath(__file__), fn.__name__))
-        bound = getattr(fn, "beacon_timeout", 120)
-        r = env.run([unshare, "-mn", "--propagation", "private", "sh", "-c",
-                     inner], timeout=bound, env={INSIDE: "1"})
-        sys.stdout.write(r.stdout.decode(errors="replace"))
-        sys.stderr.write(r.stderr.decode(errors="replace"))
-        if r.returncode == harness.SKIP_CODE:
-            harness.skip("inside the namespace")
-        harness.check_eq(r.returncode, 0, "the case inside the namespace")
-    outer.__name__ = fn.__name__
-    outer.beacon_timeout = getattr(fn, "beacon_timeout", 120)
-    return outer
+private_resolver = harness.private_resolver(
+    INSIDE, "nameserver 127.0.0.1\noptions timeout:2 attempts:2\n",
+    "127.0.0.1 localhost\n")
 
 
 @harness.timeout(150)

@@ -33,39 +33,7 @@ QUICK_S = 0.5 if harness.SANITIZED else 0.1
 STALL_S = 1.0  # below c-ares's first try: nothing waited on a silent name
 
 
-def private_resolver(fn):
-    """Runs the case in `unshare -mn` with the test's resolv.conf and
-    hosts; inside, the case runs as usual."""
-    def outer(env):
-        if os.environ.get(INSIDE) == "1":
-            return fn(env)
-        unshare = harness.unshare_for_private_hosts(env)
-        if not shutil.which("ip"):
-            harness.skip("needs ip(8) to bring up lo in the namespace")
-        probe = env.run([unshare, "-mn", "true"], timeout=20)
-        if probe.returncode:
-            harness.skip("cannot make a mount and network namespace: %s" %
-                         probe.stderr.decode().strip())
-        resolv, hosts = env.path("resolv.conf"), env.path("hosts")
-        with open(resolv, "w") as f:
-            f.write(RESOLV_CONF)
-        with open(hosts, "w") as f:
-            f.write(HOSTS)
-        inner = ("mount --bind %s /etc/resolv.conf && "
-                 "mount --bind %s /etc/hosts && ip link set lo up && "
-                 "exec %s %s %s" % (resolv, hosts, sys.executable,
-                                    os.path.abspath(__file__), fn.__name__))
-        bound = getattr(fn, "beacon_timeout", 120)
-        r = env.run([unshare, "-mn", "--propagation", "private", "sh", "-c",
-                     inner], timeout=bound, env={INSIDE: "1"})
-        sys.stdout.write(r.stdout.decode(errors="replace"))
-        sys.stderr.write(r.stderr.decode(errors="replace"))
-        if r.returncode == harness.SKIP_CODE:
-            harness.skip("inside the namespace")
-        harness.check_eq(r.returncode, 0, "the case inside the namespace")
-    outer.__name__ = fn.__name__
-    outer.beacon_timeout = getattr(fn, "beacon_timeout", 120)
-    return outer
+private_resolver = harness.private_resolver(INSIDE, RESOLV_CONF, HOSTS)
 
 
 def dns(env, answers=None):
