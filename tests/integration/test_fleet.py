@@ -14,7 +14,8 @@ import time
 
 import harness
 from backends import Echo
-from test_pool import Load, echo_once, http_get, relay_metric, start_relay
+from test_pool import (HostsPool, Load, echo_once, http_get, relay_metric,
+                       start_relay)
 
 INSIDE = "BEACON_FLEET_NS"
 # The re-resolution floor (src/client/fleet.h FLEET_TTL_FLOOR_S): the
@@ -51,26 +52,9 @@ def test_hosts_file_moves_pool(env):
     to another's: within the re-resolution interval new connections go
     to the second relay, the first one drains, and a client loop running
     all the time sees no failed connection."""
-    unshare = harness.unshare_for_private_hosts(env)
-    port = env.free_port()
-    first = start_relay(env, port=port, name="relay1")
-    second = env.start([env.need_bin(), "egress", "--config-dir", env.pki(),
-                        "--tunnel-addr", "127.0.0.2:%d" % port,
-                        "--allow", "127.0.0.0/8", "--log-level", "debug",
-                        "--workers", "1"], name="relay2")
-    env.wait_listening(second, port)
-    echo = env.use(Echo())
-    hosts = env.path("hosts")
-    with open(hosts, "w") as f:
-        f.write("127.0.0.1 localhost\n")
-    lport, mport = env.free_port(), env.free_port()
-    inner = ("mount --bind %s /etc/hosts && exec %s forward --relay "
-             "localhost:%d --config-dir %s --metrics-addr %d -L %d:%s" %
-             (hosts, env.need_bin(), port, env.pki(), mport, lport,
-              echo.addr))
-    fwd = env.start([unshare, "-m", "--propagation", "private", "sh", "-c",
-                     inner], name="forward")
-    env.wait_listening(fwd, lport)
+    pool = HostsPool(env, "127.0.0.1 localhost\n")
+    port, fwd, lport, mport = pool.port, pool.fwd, pool.lport, pool.mport
+    first, second, hosts = pool.first, pool.second, pool.hosts
     old, new = "localhost:%d" % port, "localhost:%d/127.0.0.2" % port
     harness.eventually(lambda: up(mport, old), timeout=20, interval=0.2,
                        msg="the first relay is not up")

@@ -560,32 +560,46 @@ def test_single_relay_counts_and_health(env):
                        msg="streams_open %s after close" % streams_open())
 
 
+class HostsPool:
+    """Two relays on one port, at 127.0.0.1 (first) and 127.0.0.2
+    (second), and a `beacon forward -L lport` to an echo whose relay is
+    the name localhost:port, looked up in a hosts file of the test's own
+    (self.hosts, holding hosts_text) bound over /etc/hosts in a private
+    mount namespace; its metrics are on mport."""
+
+    def __init__(self, env, hosts_text):
+        unshare = harness.unshare_for_private_hosts(env)
+        self.port = port = env.free_port()
+        self.first = start_relay(env, port=port, name="relay1")
+        self.second = env.start(
+            [env.need_bin(), "egress", "--config-dir", env.pki(),
+             "--tunnel-addr", "127.0.0.2:%d" % port, "--allow",
+             "127.0.0.0/8", "--log-level", "debug", "--workers", "1"],
+            name="relay2")
+        env.wait_listening(self.second, port)
+        self.echo = env.use(Echo())
+        self.hosts = env.path("hosts")
+        with open(self.hosts, "w") as f:
+            f.write(hosts_text)
+        self.lport, self.mport = env.free_port(), env.free_port()
+        inner = ("mount --bind %s /etc/hosts && exec %s forward --relay "
+                 "localhost:%d --config-dir %s --metrics-addr %d -L %d:%s" %
+                 (self.hosts, env.need_bin(), port, env.pki(), self.mport,
+                  self.lport, self.echo.addr))
+        self.fwd = env.start([unshare, "-m", "--propagation", "private",
+                              "sh", "-c", inner], name="forward")
+        env.wait_listening(self.fwd, self.lport)
+
+
 def test_pool_name_with_several_addresses(env):
     """A relay name that resolves to several addresses is a pool of its
     own: `beacon forward` keeps a tunnel to each address, verified
     against the name, and spreads connections over them. The name comes
     from an /etc/hosts of the test's own, bound in a private mount
     namespace."""
-    unshare = harness.unshare_for_private_hosts(env)
-    port = env.free_port()
-    first = start_relay(env, port=port, name="relay1")
-    second = env.start([env.need_bin(), "egress", "--config-dir", env.pki(),
-                        "--tunnel-addr", "127.0.0.2:%d" % port,
-                        "--allow", "127.0.0.0/8", "--log-level", "debug",
-                        "--workers", "1"], name="relay2")
-    env.wait_listening(second, port)
-    echo = env.use(Echo())
-    hosts = env.path("hosts")
-    with open(hosts, "w") as f:
-        f.write("127.0.0.1 localhost\n127.0.0.2 localhost\n")
-    lport, mport = env.free_port(), env.free_port()
-    inner = ("mount --bind %s /etc/hosts && exec %s forward --relay "
-             "localhost:%d --config-dir %s --metrics-addr %d -L %d:%s" %
-             (hosts, env.need_bin(), port, env.pki(), mport, lport,
-              echo.addr))
-    fwd = env.start([unshare, "-m", "--propagation", "private", "sh", "-c",
-                     inner], name="forward")
-    env.wait_listening(fwd, lport)
+    pool = HostsPool(env, "127.0.0.1 localhost\n127.0.0.2 localhost\n")
+    port, fwd, lport, mport = pool.port, pool.fwd, pool.lport, pool.mport
+    first, second = pool.first, pool.second
     names = ["localhost:%d" % port, "localhost:%d/127.0.0.2" % port]
 
     def both_up():
