@@ -8,7 +8,7 @@
  * payload of a carrier stream of hop k's mux (carrier.c), opened with
  * hop k+1's address as its target line; each hop verifies its relay
  * against fleet-ca.crt with that relay's own host as the expected name
- * (chain_hop.c). The caller's streams (stream.c) live on the innermost
+ * (chain_hop.c). The caller's streams (dialled_stream.c) live on the innermost
  * hop's mux. Output moves from the innermost hop outwards once per loop
  * turn (chain_output.c); ciphertext that makes no progress for the
  * keep-alive timeout ends the chain.

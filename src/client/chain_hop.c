@@ -3,7 +3,7 @@
  * in a connection core (conn/conn.h), the same as the relay's tunnels.
  * Every hop but the innermost carries one stream, the next hop's
  * carrier (carrier.c); the innermost carries the caller's streams
- * (stream.c). Each kind has a mux callback table of its own, chosen
+ * (dialled_stream.c). Each kind has a mux callback table of its own, chosen
  * when the hop starts, so user data needs no tag. The streams' open
  * deadlines run on the innermost hop's core (conn_deadline_t): its
  * one timer serves them all.
@@ -225,7 +225,7 @@ static void cb_close(conn_t *c, enum conn_close_reason why, void *ud)
   }
 }
 
-/* A stream's open deadline passed on the innermost hop (stream.c
+/* A stream's open deadline passed on the innermost hop (dialled_stream.c
  * started it; it stops once the relay answers). */
 static void cb_deadline(conn_t *c, conn_deadline_t *d, uint64_t now, void *ud)
 {

@@ -2,7 +2,7 @@
  * tunnel_budget.h - a tunnel's account in the relay-wide memory and
  * descriptor budgets (budget.h, docs/SECURITY.md "Budgets"). The tunnel
  * joins in its handshake callback, leaves when it is freed; these are
- * the charges in between that tunnel.c makes.
+ * the charges in between that relay_tunnel.c makes.
  */
 #ifndef BEACON_RELAY_TUNNEL_BUDGET_H
 #define BEACON_RELAY_TUNNEL_BUDGET_H
