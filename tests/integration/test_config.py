@@ -273,8 +273,8 @@ def test_connect_check_config(env):
     harness.check(b"no-port" in r.stderr, r.stderr)
 
     # The options can come from a file, the command line winning.
-    conf = write(env, "connect.conf", "relay %s\nconfig-dir %s\n"
-                 "timeout 5\n" % (relay, env.path("nowhere")))
+    conf = env.write_config("connect.conf", "relay %s\nconfig-dir %s\n"
+                            "timeout 5\n" % (relay, env.path("nowhere")))
     r = env.beacon("connect", "--config", conf, "--config-dir", pki,
                    "--check-config", "node-7:22", timeout=30)
     harness.check_eq(r.returncode, 0, r.stderr.decode(errors="replace"))
