@@ -67,6 +67,24 @@ static int min_srv_ttl(const uint8_t *buf, size_t len, uint32_t *ttl,
   return 0;
 }
 
+/* A target we will dial by name: letters, digits, '-', '_' and dots
+ * between non-empty labels. c-ares writes odd bytes of a label escaped
+ * ("\." for a dot inside one), which no relay's name has. */
+static int plain_host(const char *h, size_t len)
+{
+  if(len == 0 || h[0] == '.' || h[len - 1] == '.')
+    return 0;
+  for(size_t i = 0; i < len; i++) {
+    char c = h[i];
+    int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+             (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+             (c == '.' && h[i + 1] != '.');
+    if(!ok)
+      return 0;
+  }
+  return 1;
+}
+
 int dns_srv_parse(const uint8_t *buf, size_t len, dns_srv_t *out, size_t cap,
                   size_t *n, uint32_t *ttl_s)
 {
@@ -91,6 +109,8 @@ int dns_srv_parse(const uint8_t *buf, size_t len, dns_srv_t *out, size_t cap,
       hl--;
     if(hl == 0 || hl > RESOLVE_CACHE_MAX_NAME || s->port == 0)
       continue; /* "." says there is no such service here */
+    if(!plain_host(s->host, hl))
+      continue;
     dns_srv_t *o = &out[*n];
     memcpy(o->host, s->host, hl);
     o->host[hl] = '\0';

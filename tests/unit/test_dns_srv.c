@@ -70,11 +70,35 @@ static void test_truncated_is_an_error(void **state)
   }
 }
 
+/* A target with a dot inside a label (c-ares writes it "\\.") is no
+ * name a relay has: that record is left out, the others kept. */
+static void test_odd_target_is_skipped(void **state)
+{
+  (void)state;
+  uint8_t odd[sizeof(three)];
+  memcpy(odd, three, sizeof(odd));
+  size_t at = 0;
+  while(at + 1 < sizeof(odd) && !(odd[at] == 0x01 && odd[at + 1] == 0x61))
+    at++;
+  assert_true(at + 1 < sizeof(odd));
+  odd[at + 1] = '.'; /* a.test -> "\..test" */
+  dns_srv_t out[DNS_SRV_MAX];
+  size_t n = 0;
+  uint32_t ttl = 0;
+  assert_int_equal(dns_srv_parse(odd, sizeof(odd), out, DNS_SRV_MAX, &n, &ttl),
+                   0);
+  assert_int_equal(n, 2);
+  for(size_t i = 0; i < n; i++)
+    assert_true(!strcmp(out[i].host, "b.test") ||
+                !strcmp(out[i].host, "c.test"));
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_records_and_ttl),
       cmocka_unit_test(test_truncated_is_an_error),
+      cmocka_unit_test(test_odd_target_is_skipped),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
