@@ -6,24 +6,16 @@ Usage: test_check_calls.py SOURCE_ROOT
 """
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import planted  # noqa: E402
+from planted import expect  # noqa: E402
+
 
 def run(root):
-    check = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                         "check_calls.py")
-    p = subprocess.run([sys.executable, check, root], capture_output=True,
-                       text=True, timeout=60)
-    return p.returncode, p.stdout + p.stderr
-
-
-def expect(cond, what, out):
-    if not cond:
-        print("FAIL: %s\n%s" % (what, out))
-        sys.exit(1)
-    print("ok: " + what)
+    return planted.run("check_calls.py", root)
 
 
 def main():
