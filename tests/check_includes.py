@@ -45,8 +45,9 @@ def concept(path):
     return folder, os.path.splitext(path)[0]
 
 
-def graph(src):
-    edges = {}
+def source_files(src):
+    """("folder/name.c" or .h, its text) for each source file under src,
+    in a stable order (check_sizes.py reads them the same way)."""
     for folder in sorted(os.listdir(src)):
         d = os.path.join(src, folder)
         if not os.path.isdir(d):
@@ -55,13 +56,18 @@ def graph(src):
             if not name.endswith((".c", ".h")):
                 continue
             with open(os.path.join(d, name), encoding="utf-8") as f:
-                text = f.read()
-            _, node = concept(folder + "/" + name)
-            deps = edges.setdefault(node, set())
-            for inc in INCLUDE.findall(text):
-                _, dep = concept(inc)
-                if dep != node:
-                    deps.add(dep)
+                yield folder + "/" + name, f.read()
+
+
+def graph(src):
+    edges = {}
+    for rel, text in source_files(src):
+        _, node = concept(rel)
+        deps = edges.setdefault(node, set())
+        for inc in INCLUDE.findall(text):
+            _, dep = concept(inc)
+            if dep != node:
+                deps.add(dep)
     return edges
 
 

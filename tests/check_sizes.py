@@ -13,6 +13,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import check_calls  # noqa: E402
+import check_includes  # noqa: E402
 
 MAX_FILE_LINES = 600
 MAX_FUNCTION_LINES = 80
@@ -35,34 +36,25 @@ def function_lengths(text):
 
 def check(src):
     problems, known_seen = [], set()
-    for folder in sorted(os.listdir(src)):
-        d = os.path.join(src, folder)
-        if not os.path.isdir(d):
+    for rel, text in check_includes.source_files(src):
+        found = []
+        lines = text.count("\n")
+        if lines > MAX_FILE_LINES:
+            found.append("%s: %d lines (at most %d)"
+                         % (rel, lines, MAX_FILE_LINES))
+        for fn, n in function_lengths(text):
+            if n > MAX_FUNCTION_LINES:
+                found.append("%s: %s() has %d lines (at most %d)"
+                             % (rel, fn, n, MAX_FUNCTION_LINES))
+        if rel in KNOWN:
+            known_seen.add(rel)
+            for p in found:
+                print("known (%s): %s" % (KNOWN[rel], p))
+            if not found:
+                problems.append("%s is within the limits now: remove it "
+                                "from KNOWN in check_sizes.py" % rel)
             continue
-        for name in sorted(os.listdir(d)):
-            if not name.endswith((".c", ".h")):
-                continue
-            rel = folder + "/" + name
-            with open(os.path.join(d, name), encoding="utf-8") as f:
-                text = f.read()
-            found = []
-            lines = text.count("\n")
-            if lines > MAX_FILE_LINES:
-                found.append("%s: %d lines (at most %d)"
-                             % (rel, lines, MAX_FILE_LINES))
-            for fn, n in function_lengths(text):
-                if n > MAX_FUNCTION_LINES:
-                    found.append("%s: %s() has %d lines (at most %d)"
-                                 % (rel, fn, n, MAX_FUNCTION_LINES))
-            if rel in KNOWN:
-                known_seen.add(rel)
-                for p in found:
-                    print("known (%s): %s" % (KNOWN[rel], p))
-                if not found:
-                    problems.append("%s is within the limits now: remove it "
-                                    "from KNOWN in check_sizes.py" % rel)
-                continue
-            problems += found
+        problems += found
     for rel in sorted(set(KNOWN) - known_seen):
         problems.append("%s is gone: remove it from KNOWN in check_sizes.py"
                         % rel)
