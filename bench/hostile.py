@@ -668,8 +668,8 @@ class Hostile:
         return lines
 
 
-def scrape(port):
-    """The relay's gauges and counters without labels, by name."""
+def metrics_text(port):
+    """The relay's /metrics answer (headers included), as text."""
     with socket.create_connection(("127.0.0.1", port), 5) as s:
         s.settimeout(10)
         s.sendall(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
@@ -679,8 +679,13 @@ def scrape(port):
             if not chunk:
                 break
             data += chunk
+    return data.decode(errors="replace")
+
+
+def scrape(port):
+    """The relay's gauges and counters without labels, by name."""
     out = {}
-    for line in data.decode(errors="replace").splitlines():
+    for line in metrics_text(port).splitlines():
         parts = line.split()
         if len(parts) == 2 and not line.startswith("#") and "{" not in line:
             try:

@@ -44,18 +44,8 @@ def loadavg():
 
 def labelled(port):
     """{metric{labels}: value} for the METRICS families."""
-    import socket
-    with socket.create_connection(("127.0.0.1", port), 5) as s:
-        s.settimeout(10)
-        s.sendall(b"GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
     out = {}
-    for line in data.decode(errors="replace").splitlines():
+    for line in hostile.metrics_text(port).splitlines():
         if line.startswith(METRICS):
             name, _, value = line.rpartition(" ")
             short = name.replace("beacon_handshake_", "").replace(
