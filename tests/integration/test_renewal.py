@@ -483,6 +483,17 @@ def echo_on(sock, payload):
     return got
 
 
+def crl_of_someone_else(env):
+    """A CA of the test (ShortCA), a CRL of it that revokes another
+    controller's certificate, not the relay's, and a relay: (ca, the
+    PKI directory, the CRL's path, the relay)."""
+    ca = ShortCA(env)
+    crl = env.path("relay-crl.pem")
+    other, _ = env.issue("other", cn="other", usage="client")
+    ca.revoke(other, crl)
+    return ca, env.pki(), crl, env.start_relay()
+
+
 @harness.timeout(120)
 def test_forward_cuts_live_revoked_relay(env):
     """A CRL that newly lists the relay reaches the tunnel already up:
@@ -490,12 +501,7 @@ def test_forward_cuts_live_revoked_relay(env):
     serial, closes the tunnel (the live connection through it ends within
     5 s) and refuses new connections; the CRL revoking someone else
     before it cut nothing."""
-    ca = ShortCA(env)
-    pki = env.pki()
-    crl = env.path("relay-crl.pem")
-    other, _ = env.issue("other", cn="other", usage="client")
-    ca.revoke(other, crl)
-    relay = env.start_relay()
+    ca, pki, crl, relay = crl_of_someone_else(env)
     with Echo() as e:
         fwd, port = start_forward(env, [relay], e.addr, pki, "--crl", crl)
         live = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -541,12 +547,7 @@ def test_connect_cuts_live_revoked_relay(env):
     """libbeacon under `beacon connect --crl`: a CRL listing the relay,
     renamed into place while a stream is up, ends that stream with a
     relay_revoked warning, and connect exits non-zero."""
-    ca = ShortCA(env)
-    pki = env.pki()
-    crl = env.path("relay-crl.pem")
-    other, _ = env.issue("other", cn="other", usage="client")
-    ca.revoke(other, crl)
-    relay = env.start_relay()
+    ca, pki, crl, relay = crl_of_someone_else(env)
     with Echo() as e:
         p = subprocess.Popen([env.need_bin(), "connect", "--relay",
                               relay.addr, "--config-dir", pki, "--crl", crl,
