@@ -234,13 +234,14 @@ static void cb_deadline(conn_t *c, conn_deadline_t *d, uint64_t now, void *ud)
   client_stream_t *p = LIST_CONTAINER(d, client_stream_t, open_deadline);
   if(!p->req)
     return;
-  /* A relay that sent nothing since the stream was opened (and a ping
-   * went with it) is stalled: no new streams until it speaks. */
-  if(!s->stalled && s->last_input < p->opened_at) {
+  /* A relay that sent nothing since the stream was opened or last
+   * probed (a ping went with each) is stalled: no new streams until it
+   * speaks. */
+  if(!s->stalled && s->last_input < p->probed_at) {
     s->stalled = 1;
     client_chain_changed(s);
   }
-  client_stream_open_expired(p, now, s->inner_pong_at >= p->opened_at);
+  client_stream_open_expired(p, now, s->inner_pong_at >= p->probed_at);
   client_dirty(s->t);
 }
 

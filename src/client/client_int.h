@@ -215,6 +215,7 @@ struct client_stream {
    * (conn_deadline_t), whose timer serves every stream of the chain */
   conn_deadline_t open_deadline;
   uint64_t opened_at;
+  uint64_t probed_at;  /* the last ping asking whether the relay lives */
   list_link_t link;    /* s->streams */
   client_req_t *owner; /* client_dial_fds(): told when the stream ends */
   int discard;         /* the caller stopped reading: drop what comes */

@@ -170,6 +170,7 @@ client_stream_t *client_stream_open(client_chain_t *chain, client_req_t *req)
   pump_init(&p->pump, p->sid);
   p->req = req;
   p->opened_at = uv_now(&chain->t->loop);
+  p->probed_at = p->opened_at;
   /* client_stream_open_expired() when the relay has not answered by then */
   conn_deadline_start(chain->hops[chain->nhops - 1].conn, &p->open_deadline,
                       req->attempt_deadline
@@ -206,9 +207,18 @@ void client_stream_open_expired(client_stream_t *p, uint64_t now,
   client_chain_t *chain = p->s;
   beacon_tunnel_t *t = p->t;
   if(relay_alive && req->deadline && now < req->deadline) {
-    /* no other relay: it is dialling */
+    /* It answered the last ping, so it is dialling: no other relay
+     * would do better. It must keep answering, though: a relay that
+     * froze right after its answer is asked again before we wait on. */
+    mux_t *m = stream_mux(p);
+    uint64_t next = now + CLIENT_MEMBER_OPEN_MS;
+    p->probed_at = now;
+    if(m) {
+      mux_now(m, now);
+      mux_measure_rtt(m);
+    }
     conn_deadline_start(chain->hops[chain->nhops - 1].conn, &p->open_deadline,
-                        req->deadline);
+                        next < req->deadline ? next : req->deadline);
     return;
   }
   unsigned long long waited = (unsigned long long)(now - p->opened_at);
@@ -217,10 +227,11 @@ void client_stream_open_expired(client_stream_t *p, uint64_t now,
   if(relay_alive) {
     /* Its verdict would come from its own --dial-timeout. */
     client_error_set(&e, BEACON_ETIMEDOUT, chain->nhops - 1,
-                     "the relay was still connecting to %.*s after %llu ms "
+                     "relay %s was still connecting to %.*s after %llu ms "
                      "(it answers pings; the relay's --dial-timeout is "
                      "longer than this dial's timeout)",
-                     (int)req->line_len - 1, req->line, waited);
+                     t->members[chain->member].name, (int)req->line_len - 1,
+                     req->line, waited);
     req->verdict = OUTCOME_TARGET_TIMEOUT;
     req->relay = t->members[chain->member].name;
     client_req_fail(t, req, BEACON_ETIMEDOUT, &e);

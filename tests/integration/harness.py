@@ -553,25 +553,34 @@ class Proc:
             pass
         return inodes
 
-    def listening(self, port):
-        """True when this process owns a TCP socket listening on port."""
+    def _tcp_rows(self):
+        """(state, local port, remote port) of each TCP socket this
+        process holds."""
         inodes = self.socket_inodes()
-        if not inodes:
-            return False
-        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        rows = []
+        for table in ("/proc/net/tcp", "/proc/net/tcp6") if inodes else ():
             try:
                 with open(table) as f:
-                    rows = f.read().splitlines()[1:]
+                    lines = f.read().splitlines()[1:]
             except OSError:
                 continue
-            for row in rows:
-                cols = row.split()
-                if len(cols) < 10 or cols[3] != "0A":  # 0A = LISTEN
-                    continue
-                if int(cols[1].rsplit(":", 1)[1], 16) == port and \
-                        cols[9] in inodes:
-                    return True
-        return False
+            for line in lines:
+                cols = line.split()
+                if len(cols) >= 10 and cols[9] in inodes:
+                    rows.append((cols[3], int(cols[1].rsplit(":", 1)[1], 16),
+                                 int(cols[2].rsplit(":", 1)[1], 16)))
+        return rows
+
+    def listening(self, port):
+        """True when this process owns a TCP socket listening on port."""
+        return any(st == "0A" and lp == port  # 0A = LISTEN
+                   for st, lp, _ in self._tcp_rows())
+
+    def dialling(self, port):
+        """True when this process holds a TCP socket towards port (in any
+        state: a connect that hangs counts)."""
+        return any(st != "0A" and rp == port
+                   for st, _, rp in self._tcp_rows())
 
 
 def _tail(text, lines=60):

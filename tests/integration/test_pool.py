@@ -380,6 +380,37 @@ def test_slow_target_is_not_blamed_on_relays(env):
                   "answers pings" in err, err)
 
 
+def test_relay_freezing_mid_dial_loses_the_stream(env):
+    """A relay that answered the ping sent with a stream, then froze
+    while dialling, is asked again: with no answer the stream goes to
+    another member instead of waiting for the caller's whole timeout."""
+    target = hanging_target(env)
+    port = int(target.rsplit(":", 1)[1])
+    relays = [start_relay(env, name="r%d" % i) for i in range(2)]
+    for r in relays:
+        env.add_cleanup(lambda r=r: r.send_signal(signal.SIGCONT))
+    argv = [env.need_bin(), "connect", "--config-dir", env.pki(),
+            "--timeout", "14", "--relay", ",".join(r.addr for r in relays),
+            target]
+    t0 = time.monotonic()
+    conn = env.start(argv, name="connect")
+    first = harness.eventually(
+        lambda: next((r for r in relays if r.dialling(port)), None),
+        timeout=10, msg="no relay dialled the target")
+    time.sleep(2.5)  # its pings are answered: the stream stays
+    other = relays[1 - relays.index(first)]
+    harness.check(not other.dialling(port), "both relays dialled at once")
+    first.send_signal(signal.SIGSTOP)
+    harness.eventually(lambda: other.dialling(port), timeout=6,
+                       msg="the stream stayed with the frozen relay")
+    harness.check(time.monotonic() - t0 < 10, "failover came late")
+    first.send_signal(signal.SIGCONT)
+    harness.check_eq(conn.wait(timeout=20), 1, "connect exit code")
+    log = conn.log_text()
+    harness.check("still connecting to %s" % target in log and
+                  other.addr in log, log)
+
+
 def test_connect_pool_target_refusal_is_final(env):
     """A refusal about the target (connect results of ALPN beacon/1) is
     not retried on another member: that would only dial it again."""
