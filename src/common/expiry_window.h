@@ -24,4 +24,10 @@ int64_t expiry_window(int64_t not_before, int64_t not_after, int64_t fixed);
 int expiry_window_due(int64_t not_before, int64_t not_after, int64_t fixed,
                       int64_t now);
 
+/* Seconds from now until expiry_window_due turns 1: 0 when it is already,
+ * -1 when not_after is unknown (0). A periodic check sleeps no longer
+ * than this, so a short-lived certificate is warned about on time. */
+int64_t expiry_window_opens_in(int64_t not_before, int64_t not_after,
+                               int64_t fixed, int64_t now);
+
 #endif

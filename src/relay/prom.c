@@ -181,22 +181,28 @@ void relay_prom_target_connect(relay_t *r, outcome_t o, uint64_t ns)
   metric_observe(&r->prom.target_connect, outcome_label(o), ns / 1000);
 }
 
-void relay_cert_check(relay_t *r, const struct tls_ctx *ctx)
+uint64_t relay_cert_check(relay_t *r, const struct tls_ctx *ctx)
 {
+  int64_t not_before = (int64_t)tls_ctx_cert_not_before(ctx);
   int64_t not_after = (int64_t)tls_ctx_cert_not_after(ctx);
   int64_t now = metrics_now_unix(), left = not_after - now;
+  int64_t opens = expiry_window_opens_in(not_before, not_after,
+                                         RELAY_CERT_WARN_SECONDS, now);
   log_line_t l;
 
   metric_set(&r->prom.cert_expiry, 0, not_after);
-  if(!expiry_window_due((int64_t)tls_ctx_cert_not_before(ctx), not_after,
-                        RELAY_CERT_WARN_SECONDS, now))
-    return;
+  /* The warning repeats daily while the certificate stays unrenewed. */
+  if(opens != 0)
+    return opens > 0 && opens < 86400 ? (uint64_t)opens * 1000 + 1000
+                                      : 86400000;
   if(log_begin(&l, LOG_WARN, "cert_expiring")) {
     log_str(&l, "file", "relay.crt");
     log_time(&l, "not_after", not_after);
     log_i64(&l, "days_left", left / 86400);
+    log_i64(&l, "hours_left", left / 3600);
     log_end(&l);
   }
+  return 86400000;
 }
 
 /* The slot and value of this controller today: 40 bits of its SPKI hash
@@ -240,6 +246,7 @@ void relay_client_cert_check(relay_t *r, int64_t not_before, int64_t not_after,
     log_str(&l, "spki", spki);
     log_time(&l, "not_after", not_after);
     log_i64(&l, "days_left", left / 86400);
+    log_i64(&l, "hours_left", left / 3600);
     log_end(&l);
   }
 }

@@ -27,8 +27,10 @@ void relay_prom_target_connect(relay_t *r, outcome_t o, uint64_t ns);
 /* Sets beacon_relay_cert_expiry_timestamp_seconds from ctx and logs a
  * warning when it is within RELAY_CERT_WARN_SECONDS, or, for a
  * certificate that lives less than three times that, in the last third
- * of its lifetime (common/expiry_window.h). */
-void relay_cert_check(relay_t *r, const struct tls_ctx *ctx);
+ * of its lifetime (common/expiry_window.h). Returns the milliseconds
+ * until the next check is due: a day, or less when the window opens
+ * sooner. */
+uint64_t relay_cert_check(relay_t *r, const struct tls_ctx *ctx);
 /* A controller came up with a certificate valid from not_before until
  * not_after: within RELAY_CLIENT_CERT_WARN_SECONDS of its end (or, when
  * it lives less than three times that, in its last third) it counts in

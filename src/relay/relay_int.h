@@ -158,7 +158,8 @@ struct relay {
 
   relay_prom_t prom;
   metrics_http_t *metrics_http; /* on the control loop; NULL = off */
-  uv_timer_t expiry_timer;      /* daily certificate expiry check */
+  uv_timer_t expiry_timer;      /* certificate expiry check (reload.c) */
+  uint64_t expiry_next_ms;      /* its first run, from relay_new's check */
   /* revocation.c: live tunnels re-checked after a reload; the workers
    * compare recheck_gen with what they saw last */
   atomic_uint_fast64_t recheck_gen;

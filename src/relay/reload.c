@@ -160,7 +160,7 @@ void relay_reload(relay_t *r)
    * the swap, so the workers re-check against r->ctx and r->settings
    * as they are now. */
   relay_recheck_tunnels(r);
-  relay_cert_check(r, n.ctx);
+  relay_check_expiry(r);
   if(log_begin(&l, LOG_INFO, "reload")) {
     log_str(&l, "config_dir", r->config_dir);
     log_str(&l, "applied",
@@ -171,9 +171,20 @@ void relay_reload(relay_t *r)
   }
 }
 
+static void on_expiry_timer(uv_timer_t *t)
+{
+  relay_check_expiry(t->data);
+}
+
 void relay_check_expiry(relay_t *r)
 {
   uv_mutex_lock(&r->ctx_lock);
-  relay_cert_check(r, r->ctx);
+  uint64_t next_ms = relay_cert_check(r, r->ctx);
   uv_mutex_unlock(&r->ctx_lock);
+  relay_expiry_arm(r, next_ms);
+}
+
+void relay_expiry_arm(relay_t *r, uint64_t ms)
+{
+  uv_timer_start(&r->expiry_timer, on_expiry_timer, ms, 0);
 }

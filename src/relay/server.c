@@ -3,7 +3,7 @@
  * docs/ARCHITECTURE.md "Shutdown and reload keep live streams"): its
  * defaults, the control loop with the signals (SIGTERM/SIGINT drain and
  * stop, SIGHUP reloads the configuration and the TLS material and
- * rereads the relay's own addresses), the daily expiry check, the
+ * rereads the relay's own addresses), the certificate expiry check, the
  * metrics endpoint, and starting and joining the workers. Binding is
  * listener.c, the workers worker.c, the TLS context reload.c.
  */
@@ -109,12 +109,6 @@ static void on_worker_done(uv_async_t *h)
   r->metrics_http = NULL;
 }
 
-/* Daily: the warning repeats while the certificate stays unrenewed. */
-static void on_expiry_timer(uv_timer_t *t)
-{
-  relay_check_expiry(t->data);
-}
-
 /* ---- public ---- */
 
 int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
@@ -164,7 +158,7 @@ int relay_new(relay_t **out, const relay_config_t *cfg, char *err,
   relay_prom_budget(&r->prom, &r->budget);
   relay_prom_policy(&r->prom,
                     r->cfg.policy ? r->cfg.policy : r->default_policy);
-  relay_cert_check(r, r->ctx);
+  r->expiry_next_ms = relay_cert_check(r, r->ctx); /* armed by relay_run */
   relay_recheck_init(r);
   rc = relay_bind_all(r, err, errlen);
   if(rc)
@@ -195,7 +189,7 @@ int relay_run(relay_t *r)
 
   uv_timer_init(&r->loop, &r->expiry_timer);
   r->expiry_timer.data = r;
-  uv_timer_start(&r->expiry_timer, on_expiry_timer, 86400000, 86400000);
+  relay_expiry_arm(r, r->expiry_next_ms);
   relay_resources_start(r);
   relay_own_addrs_start(r); /* before any worker takes a stream */
   relay_restart_only_write(&r->settings->cfg);

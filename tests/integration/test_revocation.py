@@ -204,10 +204,10 @@ def test_revocation_of_many_tunnels(env):
     print("%d revoked tunnels closed %.2f s after SIGHUP" % (n, took))
 
 
-def short_cert(env, name, seconds, server=False):
+def short_cert(env, name, seconds, server=False, ago=60):
     """A clientAuth certificate (with server, a relay's: serverAuth and
-    the loopback names) from the Fleet CA valid from a minute ago for
-    `seconds` more (`openssl ca` with explicit dates, since `beacon pki`
+    the loopback names) from the Fleet CA valid from `ago` seconds ago
+    for `seconds` more (`openssl ca` with explicit dates, since `beacon pki`
     counts in days). Returns (crt, key, notAfter epoch)."""
     d = env.path("short-" + name)
     os.makedirs(d, exist_ok=True)
@@ -228,7 +228,7 @@ def short_cert(env, name, seconds, server=False):
     pki = env.pki()
     now = datetime.datetime.now(datetime.timezone.utc)
     fmt = "%Y%m%d%H%M%SZ"
-    start = (now - datetime.timedelta(seconds=60)).strftime(fmt)
+    start = (now - datetime.timedelta(seconds=ago)).strftime(fmt)
     end_t = now + datetime.timedelta(seconds=seconds)
     for argv in (["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
                   "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
@@ -333,6 +333,23 @@ def test_relay_cert_expiry_drains_unless_renewed(env):
     kept.popen.stdin.close()
     res = ended(kept, 10)
     harness.check(res.get("reset") == 0, res)
+
+
+@harness.timeout(60)
+def test_relay_cert_warning_when_its_window_opens(env):
+    """The relay's warning about its own certificate comes when the
+    window opens, not at the next daily check: a certificate of 42 s
+    (started 22 s ago) is quiet at start and warned about once its last
+    third begins, about 6 s later, with hours_left."""
+    crt, key, not_after = short_cert(env, "relay-w", 20, server=True, ago=22)
+    opens = not_after - 14
+    _, relay = relay_with_cert(env, "relay-w", crt, key, 4)
+    harness.check(time.time() < opens - 1, "the set-up took too long")
+    harness.check("cert_expiring" not in relay.log_text(),
+                  "warned before the window opened")
+    relay.wait_log(r"cert_expiring .*days_left=0 hours_left=0", 15)
+    harness.check(time.time() >= opens - 1, "warned %.1f s early"
+                  % (opens - time.time()))
 
 
 if __name__ == "__main__":

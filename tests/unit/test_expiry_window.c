@@ -51,12 +51,30 @@ static void test_unknown_end(void **state)
       expiry_window_due(DAY, DAY + 365 * DAY, 14 * DAY, DAY + 350 * DAY));
 }
 
+static void test_opens_in(void **state)
+{
+  (void)state;
+  int64_t nb = 1000 * DAY, na = nb + 24 * HOUR;
+  /* the last third of a 24-hour certificate opens 16 hours in */
+  assert_int_equal(expiry_window_opens_in(nb, na, 30 * DAY, nb),
+                   16 * HOUR + 1);
+  for(int64_t now = nb + 16 * HOUR - 2; now < nb + 16 * HOUR + 3; now++)
+    assert_int_equal(expiry_window_opens_in(nb, na, 30 * DAY, now) == 0,
+                     expiry_window_due(nb, na, 30 * DAY, now));
+  assert_int_equal(expiry_window_opens_in(nb, na, 30 * DAY, na + DAY), 0);
+  /* a year-long one: 30 days before its end */
+  assert_int_equal(expiry_window_opens_in(DAY, DAY + 365 * DAY, 30 * DAY, DAY),
+                   335 * DAY + 1);
+  assert_int_equal(expiry_window_opens_in(0, 0, 30 * DAY, 1000), -1);
+}
+
 int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_long_lived_keeps_fixed),
       cmocka_unit_test(test_short_lived_last_third),
       cmocka_unit_test(test_unknown_end),
+      cmocka_unit_test(test_opens_in),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
