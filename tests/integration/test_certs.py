@@ -7,17 +7,15 @@ CA", run as written.
 Each `def test_<case>(env)` is one CTest case; see harness.py.
 """
 import os
-import shlex
 import shutil
-import signal
-import subprocess
 import sys
 import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from test_ops import LO_UP, sh_blocks, need_tool  # noqa: E402
+from test_ops import need_tool  # noqa: E402
+from walkthrough import run_walkthrough  # noqa: E402
 
 
 # ---- helpers ----------------------------------------------------------------
@@ -307,51 +305,6 @@ def test_renew_units_verify(env):
 
 
 # ---- the walk-throughs of docs/OPERATIONS.md --------------------------------
-
-def run_walkthrough(env, heading):
-    """The sh block under heading, run as written with `sh -e` in an
-    empty directory, in a network namespace of its own (fixed ports),
-    with the build's beacon on the PATH. Returns (stdout, stderr)."""
-    blocks = sh_blocks(os.path.join(env.src_dir, "docs", "OPERATIONS.md"),
-                       heading)
-    harness.check_eq(len(blocks), 1, "sh blocks under %r" % heading)
-    unshare = need_tool("unshare")
-    probe = env.run([unshare, "-rn", "true"], timeout=20)
-    if probe.returncode != 0:
-        harness.skip("cannot make a network namespace: %s" %
-                     probe.stderr.decode(errors="replace").strip())
-    work = env.path("walk")
-    os.makedirs(work)
-    script = env.path("walk.sh")
-    with open(script, "w") as f:
-        f.write(blocks[0])
-    path = os.path.dirname(env.need_bin()) + os.pathsep + \
-        os.environ.get("PATH", "")
-    inner = "%s -c %s && exec sh -e %s" % (
-        shlex.quote(sys.executable), shlex.quote(LO_UP), shlex.quote(script))
-    p = subprocess.Popen([unshare, "-rn", "sh", "-c", inner], cwd=work,
-                         env=dict(os.environ, PATH=path),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True)
-    env.add_cleanup(lambda: _killpg(p.pid))
-    try:
-        out, err = p.communicate(timeout=120)
-    except subprocess.TimeoutExpired:
-        _killpg(p.pid)
-        out, err = p.communicate()
-        raise harness.Failure("the walk-through did not finish in 120 s:\n%s"
-                              % err.decode(errors="replace"))
-    out, err = out.decode(errors="replace"), err.decode(errors="replace")
-    harness.check_eq(p.returncode, 0, "exit code; stderr:\n" + err)
-    return out, err
-
-
-def _killpg(pgid):
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-
 
 @harness.timeout(180)
 def test_short_lived_walkthrough(env):

@@ -163,42 +163,15 @@ def test_fleet_discovery_walkthrough(env):
     with `sh -e` in an empty directory, the build's beacon on the PATH,
     against the SRV records the section names (fixed ports: the case
     has a network namespace of its own)."""
-    import subprocess
     from dnsserver import DnsServer
-    from test_ops import sh_blocks
-    blocks = sh_blocks(os.path.join(env.src_dir, "docs", "OPERATIONS.md"),
-                       "Fleet discovery")
-    harness.check_eq(len(blocks), 1, "sh blocks under Fleet discovery")
+    from walkthrough import run_walkthrough
     dns = DnsServer(("127.0.0.1", 53), {
         "_beacon._tcp.fleet.example": [
             ("SRV", (10, 1, 8456, "localhost"), 60),
             ("SRV", (20, 1, 8457, "localhost"), 60)]})
     env.add_cleanup(dns.close)
-    work = env.path("walk")
-    os.makedirs(work)
-    script = env.path("walk.sh")
-    with open(script, "w") as f:
-        f.write(blocks[0])
-    path = os.path.dirname(env.need_bin()) + os.pathsep + \
-        os.environ.get("PATH", "")
-    p = subprocess.Popen(["sh", "-e", script], cwd=work,
-                         env=dict(os.environ, PATH=path),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         start_new_session=True)
-
-    def killpg():
-        try:
-            os.killpg(p.pid, 9)
-        except (ProcessLookupError, PermissionError):
-            pass
-    env.add_cleanup(killpg)
-    try:
-        out, err = p.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        killpg()
-        out, err = p.communicate()
-    out, err = out.decode(errors="replace"), err.decode(errors="replace")
-    harness.check_eq(p.returncode, 0, "exit code; stderr:\n" + err)
+    out, _ = run_walkthrough(env, "Fleet discovery", own_netns=False,
+                             timeout=90)
     harness.check_eq(out.count("200\n"), 2, "answers through the pool:\n" +
                      out)
     for port in (8456, 8457):
