@@ -159,7 +159,7 @@ static size_t handshake_opts(relay_config_t *c, cli_opt_t *t)
                                "R % rising to 100 % at F (the oldest\n"
                                "handshake goes first); the deadline\n"
                                "shrinks to 2 s at F. F alone = no early\n"
-                               "drop (default 256:30:1024)"};
+                               "drop (default 1024:30:2048)"};
   t[n++] = (cli_opt_t){.name = "max-handshakes-per-source",
                        .kind = CLI_OPT_COUNT,
                        .metavar = "N",

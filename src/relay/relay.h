@@ -55,9 +55,9 @@ typedef struct relay_config {
    * drop is decided at random, RATE % at START rising to 100 % at FULL
    * (the worker's oldest handshake goes in the newcomer's place when it
    * has one), and the handshake deadline shrinks towards 2 s. */
-  uint32_t max_handshakes_start;      /* 256 */
+  uint32_t max_handshakes_start;      /* 1024 */
   uint32_t max_handshakes_rate;       /* 30 (%) */
-  uint32_t max_handshakes;            /* 1024 */
+  uint32_t max_handshakes;            /* 2048 */
   uint32_t max_handshakes_per_source; /* 64; an IPv6 source is its /64 */
   uint32_t max_dials_per_tunnel;      /* 1024 connects in progress, lookups
                                          included; 0 = unlimited */

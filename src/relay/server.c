@@ -45,9 +45,9 @@ void relay_config_default(relay_config_t *cfg)
   cfg->max_streams = 4096;
   cfg->max_tunnels = 0; /* derived from the budgets (resources.h) */
   cfg->max_dials_per_tunnel = STREAM_CORE_MAX_DIALS_DEFAULT;
-  cfg->max_handshakes_start = 256;
+  cfg->max_handshakes_start = 1024;
   cfg->max_handshakes_rate = 30;
-  cfg->max_handshakes = 1024;
+  cfg->max_handshakes = 2048;
   cfg->max_handshakes_per_source = 64;
   cfg->window_budget = MUX_DEFAULT_WINDOW_BUDGET;
   cfg->log_level = -1;

@@ -133,7 +133,7 @@ static void test_running_file(void **state)
   unlink(path);
   assert_non_null(strstr(text, "\ntunnel-addr 127.0.0.1:8456\n"));
   assert_non_null(strstr(text, "\nworkers 3\n"));
-  assert_non_null(strstr(text, "\nmax-handshakes 256:30:1024\n"));
+  assert_non_null(strstr(text, "\nmax-handshakes 1024:30:2048\n"));
   assert_non_null(strstr(text, "\nhandshake-timeout 10.000\n"));
   assert_null(strstr(text, "metrics-addr")); /* off: left out */
 }
