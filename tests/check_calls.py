@@ -30,7 +30,7 @@ import sys
 ORDER = {
     "common": ["list", "error", "addr", "hostport", "fault", "suggest",
                "sd_notify", "version", "outcome", "expiry_window", "congestion",
-               "tunnel_socket"],
+               "tunnel_socket", "text_out"],
     "log": ["log"],
     "metrics": ["registry", "histogram", "connect_seconds", "http_request",
                 "http", "process"],

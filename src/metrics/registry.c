@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "beacon/beacon.h"
+#include "common/text_out.h"
 
 /* [a-zA-Z_:][a-zA-Z0-9_:]* for metric names; labels take no ':' and may
  * not start with "__" (reserved). */
@@ -124,44 +125,23 @@ int metrics_register(metrics_registry_t *r, metric_t *m)
   return 0;
 }
 
-/* An output cursor that keeps counting past the end, like snprintf. */
-typedef struct out {
-  char *buf;
-  size_t cap;
-  size_t len;
-} out_t;
-
-static void put(out_t *o, const char *s, size_t n)
-{
-  if(o->len < o->cap) {
-    size_t room = o->cap - o->len;
-    memcpy(o->buf + o->len, s, n < room ? n : room);
-  }
-  o->len += n;
-}
-
-static void puts_(out_t *o, const char *s)
-{
-  put(o, s, strlen(s));
-}
-
 /* HELP text escapes '\' and newline; label values also escape '"'. */
-static void put_escaped(out_t *o, const char *s, int quote)
+static void put_escaped(text_out_t *o, const char *s, int quote)
 {
   for(; *s; s++) {
     if(*s == '\\')
-      put(o, "\\\\", 2);
+      text_out_put(o, "\\\\", 2);
     else if(*s == '\n')
-      put(o, "\\n", 2);
+      text_out_put(o, "\\n", 2);
     else if(quote && *s == '"')
-      put(o, "\\\"", 2);
+      text_out_put(o, "\\\"", 2);
     else
-      put(o, s, 1);
+      text_out_put(o, s, 1);
   }
 }
 
 /* " 12.345678\n" for v = 12345678 with 6 decimals. */
-static void put_value(out_t *o, const metric_t *m, uint64_t v)
+static void put_value(text_out_t *o, const metric_t *m, uint64_t v)
 {
   char num[48];
   int neg = m->type == METRIC_GAUGE && (int64_t)v < 0;
@@ -175,11 +155,11 @@ static void put_value(out_t *o, const metric_t *m, uint64_t v)
     snprintf(num, sizeof(num), " %s%" PRIu64 ".%0*" PRIu64 "\n",
              neg ? "-" : "", mag / unit, (int)m->decimals, mag % unit);
   }
-  puts_(o, num);
+  text_out_str(o, num);
 }
 
 /* The fixed-point v as the shortest decimal ("0.0025", "1"). */
-static void put_fixed(out_t *o, uint64_t v, unsigned decimals)
+static void put_fixed(text_out_t *o, uint64_t v, unsigned decimals)
 {
   char num[48];
   uint64_t unit = 1;
@@ -197,32 +177,32 @@ static void put_fixed(out_t *o, uint64_t v, unsigned decimals)
     snprintf(num, sizeof(num), "%" PRIu64 ".%0*" PRIu64, v / unit, (int)d,
              frac);
   }
-  puts_(o, num);
+  text_out_str(o, num);
 }
 
 /* The start of a sample of label value i: `name_suffix{label="value"`
  * (the caller closes the brace), with a "," when more labels follow;
  * only `name_suffix` when there is no label and none follows. */
-static void put_labels(out_t *o, const metric_t *m, const char *suffix,
+static void put_labels(text_out_t *o, const metric_t *m, const char *suffix,
                        size_t i, int more)
 {
-  puts_(o, m->name);
-  puts_(o, suffix);
+  text_out_str(o, m->name);
+  text_out_str(o, suffix);
   if(!m->label && !more)
     return;
-  put(o, "{", 1);
+  text_out_put(o, "{", 1);
   if(m->label) {
-    puts_(o, m->label);
-    put(o, "=\"", 2);
+    text_out_str(o, m->label);
+    text_out_put(o, "=\"", 2);
     put_escaped(o, m->values[i], 1);
-    put(o, "\"", 1);
+    text_out_put(o, "\"", 1);
     if(more)
-      put(o, ",", 1);
+      text_out_put(o, ",", 1);
   }
 }
 
 /* Cumulative _bucket lines, then _sum and _count, per label value. */
-static void render_histogram(out_t *o, const metric_histogram_t *h)
+static void render_histogram(text_out_t *o, const metric_histogram_t *h)
 {
   const metric_t *m = &h->base;
   char num[32];
@@ -232,54 +212,54 @@ static void render_histogram(out_t *o, const metric_histogram_t *h)
       cum += atomic_load_explicit((atomic_uint_least64_t *)&h->bucket[i][b],
                                   memory_order_relaxed);
       put_labels(o, m, "_bucket", i, 1);
-      puts_(o, "le=\"");
+      text_out_str(o, "le=\"");
       if(b < h->nbounds)
         put_fixed(o, h->bounds[b], m->decimals);
       else
-        puts_(o, "+Inf");
+        text_out_str(o, "+Inf");
       snprintf(num, sizeof(num), "\"} %" PRIu64 "\n", cum);
-      puts_(o, num);
+      text_out_str(o, num);
     }
     put_labels(o, m, "_sum", i, 0);
-    puts_(o, m->label ? "} " : " ");
+    text_out_str(o, m->label ? "} " : " ");
     put_fixed(o,
               atomic_load_explicit((atomic_uint_least64_t *)&h->sum[i],
                                    memory_order_relaxed),
               m->decimals);
-    put(o, "\n", 1);
+    text_out_put(o, "\n", 1);
     put_labels(o, m, "_count", i, 0);
     snprintf(num, sizeof(num), "%s %" PRIu64 "\n", m->label ? "}" : "", cum);
-    puts_(o, num);
+    text_out_str(o, num);
   }
 }
 
-static void render_family(out_t *o, const metric_t *m)
+static void render_family(text_out_t *o, const metric_t *m)
 {
   if(m->collect)
     m->collect((metric_t *)m);
 
-  puts_(o, "# HELP ");
-  puts_(o, m->name);
-  put(o, " ", 1);
+  text_out_str(o, "# HELP ");
+  text_out_str(o, m->name);
+  text_out_put(o, " ", 1);
   put_escaped(o, m->help, 0);
-  puts_(o, "\n# TYPE ");
-  puts_(o, m->name);
-  puts_(o, m->type == METRIC_COUNTER ? " counter\n"
-           : m->type == METRIC_GAUGE ? " gauge\n"
-                                     : " histogram\n");
+  text_out_str(o, "\n# TYPE ");
+  text_out_str(o, m->name);
+  text_out_str(o, m->type == METRIC_COUNTER ? " counter\n"
+                  : m->type == METRIC_GAUGE ? " gauge\n"
+                                            : " histogram\n");
   if(m->type == METRIC_HISTOGRAM) {
     render_histogram(o, (const metric_histogram_t *)m);
     return;
   }
   for(size_t i = 0; i < m->nvalues; i++) {
     uint64_t v = metric_get(m, i);
-    puts_(o, m->name);
+    text_out_str(o, m->name);
     if(m->label) {
-      put(o, "{", 1);
-      puts_(o, m->label);
-      put(o, "=\"", 2);
+      text_out_put(o, "{", 1);
+      text_out_str(o, m->label);
+      text_out_put(o, "=\"", 2);
       put_escaped(o, m->values[i], 1);
-      put(o, "\"}", 2);
+      text_out_put(o, "\"}", 2);
     }
     put_value(o, m, v);
   }
@@ -287,7 +267,8 @@ static void render_family(out_t *o, const metric_t *m)
 
 size_t metrics_render(const metrics_registry_t *r, char *buf, size_t cap)
 {
-  out_t o = {buf, cap ? cap - 1 : 0, 0};
+  text_out_t o;
+  text_out_init(&o, buf, cap ? cap - 1 : 0);
 
   for(size_t i = 0; i < r->n; i++)
     render_family(&o, r->fam[i]);

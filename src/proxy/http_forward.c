@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "beacon/beacon.h"
+#include "common/text_out.h"
 
 #define MAX_CONN_TOKENS 16
 #define MAX_TOKEN 64
@@ -20,28 +21,6 @@ typedef struct fields {
   int has_length;
   uint64_t length;
 } fields_t;
-
-/* Output with a bound; a write past cap marks it failed. */
-typedef struct out {
-  char *p;
-  size_t len, cap;
-  int full;
-} out_t;
-
-static void put(out_t *o, const char *s, size_t n)
-{
-  if(o->full || n > o->cap - o->len) {
-    o->full = 1;
-    return;
-  }
-  memcpy(o->p + o->len, s, n);
-  o->len += n;
-}
-
-static void puts_(out_t *o, const char *s)
-{
-  put(o, s, strlen(s));
-}
 
 size_t http_head_length(const char *buf, size_t len)
 {
@@ -224,7 +203,7 @@ static int hop_by_hop(const fields_t *f, const char *name, size_t n)
 }
 
 /* Second pass: copies the end-to-end fields (except skip, if named). */
-static void copy_fields(out_t *o, const char *p, const char *end,
+static void copy_fields(text_out_t *o, const char *p, const char *end,
                         const fields_t *f, const char *skip)
 {
   size_t n, nn, vn;
@@ -233,8 +212,8 @@ static void copy_fields(out_t *o, const char *p, const char *end,
     if(split(l, n, &name, &nn, &val, &vn) || hop_by_hop(f, name, nn) ||
        (skip && name_is(name, nn, skip)))
       continue;
-    put(o, l, n);
-    puts_(o, "\r\n");
+    text_out_put(o, l, n);
+    text_out_str(o, "\r\n");
   }
 }
 
@@ -346,18 +325,20 @@ int http_fwd_request(const char *head, size_t len, http_fwd_request_t *r,
     return st;
   r->is_head = (size_t)(sp1 - l) == 4 && !memcmp(l, "HEAD", 4);
   r->keep_alive = minor ? !f.close : f.keep_alive && !f.close;
-  out_t o = {.p = out, .cap = cap};
-  put(&o, l, (size_t)(sp1 - l) + 1);
+  text_out_t o;
+  text_out_init(&o, out, cap);
+  text_out_put(&o, l, (size_t)(sp1 - l) + 1);
   if(!u.plen || *u.path == '?')
-    puts_(&o, "/");
-  put(&o, u.path, u.plen);
-  put(&o, sp2, n - (size_t)(sp2 - l));
-  puts_(&o, "\r\nHost: ");
-  put(&o, u.authority, u.alen);
-  puts_(&o, "\r\n");
+    text_out_str(&o, "/");
+  text_out_put(&o, u.path, u.plen);
+  text_out_put(&o, sp2, n - (size_t)(sp2 - l));
+  text_out_str(&o, "\r\nHost: ");
+  text_out_put(&o, u.authority, u.alen);
+  text_out_str(&o, "\r\n");
   copy_fields(&o, p, end, &f, "host");
-  puts_(&o, minor ? "Via: 1.1 beacon\r\n\r\n" : "Via: 1.0 beacon\r\n\r\n");
-  if(o.full)
+  text_out_str(&o,
+               minor ? "Via: 1.1 beacon\r\n\r\n" : "Via: 1.0 beacon\r\n\r\n");
+  if(text_out_overflowed(&o))
     return *why = "request head too large", 431;
   *outlen = o.len;
   return 0;
@@ -405,17 +386,18 @@ int http_fwd_response(const char *head, size_t len, int is_head,
   int until_close = r->body.kind == HTTP_BODY_UNTIL_CLOSE;
   r->keep_alive =
       !until_close && (minor ? !f.close : f.keep_alive && !f.close);
-  out_t o = {.p = out, .cap = cap};
-  put(&o, l, n);
-  puts_(&o, "\r\n");
+  text_out_t o;
+  text_out_init(&o, out, cap);
+  text_out_put(&o, l, n);
+  text_out_str(&o, "\r\n");
   copy_fields(&o, p, end, &f, NULL);
-  puts_(&o, minor ? "Via: 1.1 beacon\r\n" : "Via: 1.0 beacon\r\n");
+  text_out_str(&o, minor ? "Via: 1.1 beacon\r\n" : "Via: 1.0 beacon\r\n");
   r->client_keep = client_keep_alive && !until_close;
   if(!r->interim)
-    puts_(&o, r->client_keep ? "Connection: keep-alive\r\n"
-                             : "Connection: close\r\n");
-  puts_(&o, "\r\n");
-  if(o.full)
+    text_out_str(&o, r->client_keep ? "Connection: keep-alive\r\n"
+                                    : "Connection: close\r\n");
+  text_out_str(&o, "\r\n");
+  if(text_out_overflowed(&o))
     return *why = "response head too large", BEACON_EINVAL;
   *outlen = o.len;
   return 0;
