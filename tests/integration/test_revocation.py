@@ -8,17 +8,15 @@ up gets Go Away at its notAfter and the tunnel is closed --drain-grace
 later; an idle one closes at its notAfter.
 """
 
-import datetime
 import json
 import os
 import signal
-import subprocess
 import time
 
 import harness
 from backends import Echo
 from test_hostile import make_crl
-from test_ops import parse_metrics, scrape
+from test_ops import dated_cert, parse_metrics, scrape
 
 SAN = harness.SANITIZED
 
@@ -205,44 +203,12 @@ def test_revocation_of_many_tunnels(env):
 
 
 def short_cert(env, name, seconds, server=False, ago=60):
-    """A clientAuth certificate (with server, a relay's: serverAuth and
-    the loopback names) from the Fleet CA valid from `ago` seconds ago
-    for `seconds` more (`openssl ca` with explicit dates, since `beacon pki`
-    counts in days). Returns (crt, key, notAfter epoch)."""
-    d = env.path("short-" + name)
-    os.makedirs(d, exist_ok=True)
-    key = os.path.join(d, name + ".key")
-    csr = os.path.join(d, name + ".csr")
-    crt = os.path.join(d, name + ".crt")
-    open(os.path.join(d, "index.txt"), "w").close()
-    cnf = os.path.join(d, "ca.cnf")
-    with open(cnf, "w") as f:
-        f.write("[ca]\ndefault_ca=d\n[d]\ndatabase=%s/index.txt\n"
-                "new_certs_dir=%s\nrand_serial=yes\ndefault_md=sha256\n"
-                "policy=p\nunique_subject=no\n[p]\ncommonName=supplied\n"
-                "[ext]\nbasicConstraints=critical,CA:FALSE\n"
-                "keyUsage=critical,digitalSignature\n"
-                "extendedKeyUsage=%s\n" %
-                (d, d, "serverAuth\nsubjectAltName=DNS:localhost,"
-                 "IP:127.0.0.1" if server else "clientAuth"))
-    pki = env.pki()
-    now = datetime.datetime.now(datetime.timezone.utc)
-    fmt = "%Y%m%d%H%M%SZ"
-    start = (now - datetime.timedelta(seconds=ago)).strftime(fmt)
-    end_t = now + datetime.timedelta(seconds=seconds)
-    for argv in (["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
-                  "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
-                  "-subj", "/CN=" + name, "-out", csr],
-                 ["openssl", "ca", "-batch", "-config", cnf, "-cert",
-                  os.path.join(pki, "fleet-ca.crt"), "-keyfile",
-                  os.path.join(pki, "fleet-ca.key"), "-in", csr, "-out", crt,
-                  "-notext", "-extensions", "ext", "-startdate", start,
-                  "-enddate", end_t.strftime(fmt)]):
-        r = subprocess.run(argv, capture_output=True, timeout=30)
-        if r.returncode:
-            raise harness.Failure("%s: %s" % (argv[:2], r.stderr.decode()))
-    os.chmod(key, 0o600)
-    return crt, key, int(end_t.timestamp())
+    """A controller's certificate (with server, a relay's) from the Fleet
+    CA valid from `ago` seconds ago for `seconds` more (test_ops's
+    dated_cert). Returns (crt, key, notAfter epoch)."""
+    now = int(time.time())
+    crt, key = dated_cert(env, name, now - ago, now + seconds, server)
+    return crt, key, now + seconds
 
 
 @harness.timeout(120)
