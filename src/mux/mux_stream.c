@@ -161,6 +161,13 @@ int mux_stream_ack(mux_t *m, uint32_t id)
     unseed_window(m, s, delta);
     return BEACON_ENOMEM;
   }
+  /* A beacon controller sends its target line with the SYN and its
+   * bytes only once this ACK reached it, a round trip later. Timed from
+   * the target line, the first epoch would count that round trip as a
+   * slow path and grow the window fourfold instead of to the path's
+   * bandwidth-delay product: it starts at the first byte after the ACK. */
+  s->epoch_start = MUX_EPOCH_AT_FIRST_BYTE;
+  s->epoch_bytes = 0;
   return 0;
 }
 

@@ -736,6 +736,43 @@ static void test_autotune_first_epoch_at_first_byte(void **state)
   fx_free(f);
 }
 
+/* An upload's first bytes come a round trip after the ACK (a beacon
+ * controller sends only its target line with the SYN and waits for the
+ * ACK): the first epoch starts at the first byte after the ACK, not at
+ * the target line, so bytes arriving at the link's pace still get the
+ * bandwidth-delay product at the first grant. */
+static void test_autotune_first_epoch_after_ack(void **state)
+{
+  static const uint8_t line[] = "127.0.0.1:22\n";
+  mux_config_t cfg;
+  fx_t *f;
+  mux_config_default(&cfg);
+  f = fx_new_cfg(&cfg);
+  f->open_rc = MUX_ACCEPT_DEFER; /* acknowledged once the target is up */
+  mux_now(f->m, 1000);
+  mux_measure_rtt(f->m);
+  out_frame(f, MUX_TYPE_PING, MUX_FLAG_SYN, 0, 1);
+  mux_now(f->m, 1050);
+  feed_ok(f, MUX_TYPE_PING, MUX_FLAG_ACK, 0, 1, NULL, 0);
+  assert_int_equal(mux_rtt(f->m), 50);
+  mux_now(f->m, 2000);
+  feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 1, 0, NULL, 0);
+  feed_ok(f, MUX_TYPE_DATA, 0, 1, sizeof(line) - 1, line, sizeof(line) - 1);
+  assert_int_equal(mux_stream_consumed(f->m, 1, sizeof(line) - 1), 0);
+  mux_now(f->m, 2001);
+  assert_int_equal(mux_stream_ack(f->m, 1), 0);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_ACK, 1, 0);
+  out_none(f);
+  mux_now(f->m, 2051);
+  feed_data(f, 128 * 1024);
+  mux_now(f->m, 2052);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 128 * 1024), 0);
+  /* 2 x 128 KiB x 50 ms / 1 ms = 12.5 MiB; timed from the target line
+   * (52 ms) it would only have been fourfold, 1 MiB. */
+  assert_int_equal(mux_stream_recv_window(f->m, 1), 12800 * 1024);
+  fx_free(f);
+}
+
 static void test_autotune_probe_not_fatal(void **state)
 {
   mux_config_t cfg;
@@ -1616,6 +1653,7 @@ int main(void)
       cmocka_unit_test(test_autotune_limits),
       cmocka_unit_test(test_ledger_limits_growth),
       cmocka_unit_test(test_autotune_first_epoch_at_first_byte),
+      cmocka_unit_test(test_autotune_first_epoch_after_ack),
       cmocka_unit_test(test_autotune_probe_not_fatal),
       cmocka_unit_test(test_large_window_update),
       cmocka_unit_test(test_fin),
