@@ -115,6 +115,10 @@ static void unseed_window(mux_t *m, mux_stream_t *s, uint32_t delta)
   s->recv_window -= delta;
 }
 
+/* The most a stream may carry before its ACK and still count as waiting
+ * for it: a target line (docs/PROTOCOL.md) with room to spare. */
+#define MUX_ACK_PREAMBLE_MAX 512
+
 static mux_stream_t *live(const mux_t *m, uint32_t id)
 {
   if(m->dead)
@@ -165,9 +169,13 @@ int mux_stream_ack(mux_t *m, uint32_t id)
    * bytes only once this ACK reached it, a round trip later. Timed from
    * the target line, the first epoch would count that round trip as a
    * slow path and grow the window fourfold instead of to the path's
-   * bandwidth-delay product: it starts at the first byte after the ACK. */
-  s->epoch_start = MUX_EPOCH_AT_FIRST_BYTE;
-  s->epoch_bytes = 0;
+   * bandwidth-delay product: it starts at the first byte after the ACK.
+   * A peer that sent more than a line did not wait, and its epoch runs
+   * from its first byte as before. */
+  if(s->epoch_bytes + (uint64_t)s->held <= MUX_ACK_PREAMBLE_MAX) {
+    s->epoch_start = MUX_EPOCH_AT_FIRST_BYTE;
+    s->epoch_bytes = 0;
+  }
   return 0;
 }
 
