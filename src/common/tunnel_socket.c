@@ -21,6 +21,15 @@ int tunnel_socket_tune(int fd, const char *congestion)
   return congestion_apply(fd, congestion);
 }
 
+int tunnel_socket_peer_closed(int fd)
+{
+  struct tcp_info ti;
+  socklen_t len = sizeof(ti);
+  if(getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
+    return 0;
+  return ti.tcpi_state == TCP_CLOSE_WAIT || ti.tcpi_state == TCP_CLOSE;
+}
+
 void tunnel_socket_set_notsent_lowat(int fd, int bytes)
 {
 #ifdef TCP_NOTSENT_LOWAT

@@ -21,5 +21,10 @@ int tunnel_socket_tune(int fd, const char *congestion);
 /* TCP_NOTSENT_LOWAT on fd; 0 restores the system's default. Best
  * effort, as above. */
 void tunnel_socket_set_notsent_lowat(int fd, int bytes);
+/* 1 when the peer of fd has closed (its FIN arrived: CLOSE_WAIT) or
+ * reset it (CLOSE), as the kernel's TCP_INFO says; 0 otherwise, or
+ * when the kernel cannot say. Needs no read, so a caller that stopped
+ * reading still learns that its peer left. */
+int tunnel_socket_peer_closed(int fd);
 
 #endif

@@ -18,6 +18,7 @@
 
 #include "beacon/beacon.h"
 #include "log/log.h"
+#include "common/tunnel_socket.h"
 #include "relay/addr_text.h"
 #include "relay/settings.h"
 #include "tls/identity.h"
@@ -408,15 +409,11 @@ int relay_handshake_admit_tunnel(relay_tunnel_t *t)
 int relay_handshake_peer_gone(relay_tunnel_t *t)
 {
   uv_os_fd_t fd;
-  struct tcp_info ti;
-  socklen_t len = sizeof(ti);
   if(t->hs_fed)
     return 0;
   t->hs_fed = 1;
-  if(uv_fileno((uv_handle_t *)&t->tcp, &fd) ||
-     getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len))
-    return 0;
-  return ti.tcpi_state == TCP_CLOSE_WAIT || ti.tcpi_state == TCP_CLOSE;
+  return !uv_fileno((uv_handle_t *)&t->tcp, &fd) &&
+         tunnel_socket_peer_closed(fd);
 }
 
 int relay_handshake_may_read(const relay_tunnel_t *t)

@@ -58,6 +58,9 @@
 #define RELAY_TUNNEL_READ_MIN (16 * 1024)
 /* How often a tunnel paused over its memory share looks again. */
 #define RELAY_MEM_RETRY_MS 50
+/* How often a paused tunnel writes a ping and asks the kernel whether
+ * its controller is still there (relay_tunnel.c probe_paused). */
+#define RELAY_PAUSED_PROBE_MS 1000
 /* Ciphertext queued on a tunnel socket above which no more mux output
  * is encrypted: the mux queue then fills and streams stop reading their
  * targets (docs/PROTOCOL.md "Relaying", bounded memory). Small, like
@@ -305,7 +308,8 @@ struct relay_tunnel {
    * tls_charged is the ciphertext queue it was last charged for. */
   budget_tunnel_t budget;
   size_t tls_charged;
-  int mem_paused; /* not reading: over its share (tunnel_budget.c) */
+  int mem_paused;           /* not reading: over its share (tunnel_budget.c) */
+  uint64_t paused_probe_ms; /* when a paused tunnel next probes */
   /* Its streams' quota (stream_core.h): the stash charged to budget. */
   stream_quota_t quota;
 };

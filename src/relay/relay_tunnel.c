@@ -207,11 +207,34 @@ static void cb_close(conn_t *c, enum conn_close_reason why, void *ud)
 
 /* ---- timers ---- */
 
+/* A paused tunnel reads nothing, so its controller's FIN would wait
+ * behind the unread bytes for minutes while its streams hold their
+ * share. Once a second it writes a ping (a closed socket answers data
+ * with a reset) and asks the kernel whether the peer closed or reset. */
+static void probe_paused(relay_tunnel_t *t)
+{
+  uv_os_fd_t fd;
+  uint64_t now = now_of(t);
+  if(now < t->paused_probe_ms || !relay_tunnel_up(t))
+    return;
+  t->paused_probe_ms = now + RELAY_PAUSED_PROBE_MS;
+  if(!uv_fileno((uv_handle_t *)&t->tcp, &fd) &&
+     tunnel_socket_peer_closed(fd)) {
+    relay_tunnel_close(t, CONN_CLOSE_READ_ERROR);
+    return;
+  }
+  /* Without memory for it, the next probe tries again. */
+  if(!mux_ping(relay_tunnel_mux(t), now, NULL))
+    tunnel_dirty(t);
+}
+
 static void on_timer(uv_timer_t *h)
 {
   relay_tunnel_t *t = h->data;
-  if(t->mem_paused && relay_tunnel_mux(t))
+  if(t->mem_paused && relay_tunnel_mux(t)) {
     mux_not_reading(relay_tunnel_mux(t), now_of(t)); /* answers wait */
+    probe_paused(t);
+  }
   if(conn_tick(t->conn, now_of(t)) == CONN_TICK_DROP) {
     close_handles(t);
     return;
@@ -416,6 +439,7 @@ static void on_read(uv_stream_t *tcp, ssize_t nread, const uv_buf_t *buf)
       return;
     }
     t->mem_paused = 1; /* tunnel_mem_resume, at a flush or the timer */
+    t->paused_probe_ms = now_of(t) + RELAY_PAUSED_PROBE_MS;
     tunnel_arm(t);
     return;
   }
