@@ -25,13 +25,14 @@
 #define PATH_RTT_SAMPLES 16
 /* Near: each stream may queue eight full frames in the mux. */
 #define PATH_NEAR_STREAM_QUEUE (8u * (65536u + 12u))
-/* Near: no stream's receive window grows beyond this. Its bandwidth-delay
- * product is small, and a millisecond clock cannot time a grant epoch
- * of microseconds: every epoch looks fast and the window would grow to
- * max_window, to be filled faster than the local end drains it and
- * copied aside. The protocol's 256 KiB, as 6e6f2ad's fixed windows:
- * 256 KiB per round trip is 2.5 GB/s at 0.1 ms, 128 MB/s at 2 ms. */
-#define PATH_NEAR_MAX_WINDOW (256u * 1024u)
+/* Near: no stream's receive window grows beyond this. A millisecond
+ * clock cannot time a grant epoch of microseconds: every epoch looks
+ * fast and the window would grow to max_window, to be filled faster
+ * than the local end drains it and copied aside. Four times the
+ * protocol's 256 KiB: where the ends share busy cores a grant waits
+ * for the scheduler, not the wire, and the sender keeps sending
+ * meanwhile (bench/RESULTS.md "Near windows of 1 MiB"). */
+#define PATH_NEAR_MAX_WINDOW (1024u * 1024u)
 /* Far: the kernel keeps at most this much unsent on a tunnel socket
  * (what tunnel_socket_tune() sets before the round trip is known). */
 #define PATH_FAR_NOTSENT_LOWAT TUNNEL_NOTSENT_LOWAT
