@@ -773,6 +773,39 @@ static void test_autotune_first_epoch_after_ack(void **state)
   fx_free(f);
 }
 
+/* A peer that sends its bytes with the SYN (Go's yamux does) did not
+ * wait for the ACK: its first epoch keeps running from its first byte,
+ * so a slow dial is not taken for a fast path. */
+static void test_autotune_epoch_kept_for_bytes_before_ack(void **state)
+{
+  mux_config_t cfg;
+  fx_t *f;
+  mux_config_default(&cfg);
+  f = fx_new_cfg(&cfg);
+  f->open_rc = MUX_ACCEPT_DEFER;
+  mux_now(f->m, 1000);
+  mux_measure_rtt(f->m);
+  out_frame(f, MUX_TYPE_PING, MUX_FLAG_SYN, 0, 1);
+  mux_now(f->m, 1050);
+  feed_ok(f, MUX_TYPE_PING, MUX_FLAG_ACK, 0, 1, NULL, 0);
+  mux_now(f->m, 2000);
+  feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 1, 0, NULL, 0);
+  feed_data(f, 64 * 1024); /* held while the target is dialled */
+  mux_now(f->m, 2080);
+  assert_int_equal(mux_stream_ack(f->m, 1), 0);
+  out_frame(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_ACK, 1, 0);
+  out_none(f);
+  mux_now(f->m, 2081);
+  feed_data(f, 64 * 1024);
+  mux_now(f->m, 2082);
+  assert_int_equal(mux_stream_consumed(f->m, 1, 128 * 1024), 0);
+  /* 128 KiB in 82 ms from the first byte at a 50 ms round trip: the
+   * window doubles. Timed from the byte after the ACK (1 ms) it would
+   * have jumped to 12.5 MiB. */
+  assert_int_equal(mux_stream_recv_window(f->m, 1), 512 * 1024);
+  fx_free(f);
+}
+
 static void test_autotune_probe_not_fatal(void **state)
 {
   mux_config_t cfg;
@@ -1654,6 +1687,7 @@ int main(void)
       cmocka_unit_test(test_ledger_limits_growth),
       cmocka_unit_test(test_autotune_first_epoch_at_first_byte),
       cmocka_unit_test(test_autotune_first_epoch_after_ack),
+      cmocka_unit_test(test_autotune_epoch_kept_for_bytes_before_ack),
       cmocka_unit_test(test_autotune_probe_not_fatal),
       cmocka_unit_test(test_large_window_update),
       cmocka_unit_test(test_fin),
