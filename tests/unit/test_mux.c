@@ -736,14 +736,11 @@ static void test_autotune_first_epoch_at_first_byte(void **state)
   fx_free(f);
 }
 
-/* An upload's first bytes come a round trip after the ACK (a beacon
- * controller sends only its target line with the SYN and waits for the
- * ACK): the first epoch starts at the first byte after the ACK, not at
- * the target line, so bytes arriving at the link's pace still get the
- * bandwidth-delay product at the first grant. */
-static void test_autotune_first_epoch_after_ack(void **state)
+/* An auto-tuned server session whose round trip (50 ms) is known, with
+ * stream 1 opened by the peer at t=2000 and left unacknowledged, as the
+ * relay leaves a stream while its target is dialled. */
+static fx_t *deferred_stream_rtt50(void)
 {
-  static const uint8_t line[] = "127.0.0.1:22\n";
   mux_config_t cfg;
   fx_t *f;
   mux_config_default(&cfg);
@@ -757,12 +754,30 @@ static void test_autotune_first_epoch_after_ack(void **state)
   assert_int_equal(mux_rtt(f->m), 50);
   mux_now(f->m, 2000);
   feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 1, 0, NULL, 0);
-  feed_ok(f, MUX_TYPE_DATA, 0, 1, sizeof(line) - 1, line, sizeof(line) - 1);
-  assert_int_equal(mux_stream_consumed(f->m, 1, sizeof(line) - 1), 0);
-  mux_now(f->m, 2001);
+  return f;
+}
+
+/* The target is up at `now`: stream 1's ACK goes out, and nothing else. */
+static void ack_deferred(fx_t *f, uint64_t now)
+{
+  mux_now(f->m, now);
   assert_int_equal(mux_stream_ack(f->m, 1), 0);
   out_frame(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_ACK, 1, 0);
   out_none(f);
+}
+
+/* An upload's first bytes come a round trip after the ACK (a beacon
+ * controller sends only its target line with the SYN and waits for the
+ * ACK): the first epoch starts at the first byte after the ACK, not at
+ * the target line, so bytes arriving at the link's pace still get the
+ * bandwidth-delay product at the first grant. */
+static void test_autotune_first_epoch_after_ack(void **state)
+{
+  static const uint8_t line[] = "127.0.0.1:22\n";
+  fx_t *f = deferred_stream_rtt50();
+  feed_ok(f, MUX_TYPE_DATA, 0, 1, sizeof(line) - 1, line, sizeof(line) - 1);
+  assert_int_equal(mux_stream_consumed(f->m, 1, sizeof(line) - 1), 0);
+  ack_deferred(f, 2001);
   mux_now(f->m, 2051);
   feed_data(f, 128 * 1024);
   mux_now(f->m, 2052);
@@ -778,23 +793,9 @@ static void test_autotune_first_epoch_after_ack(void **state)
  * so a slow dial is not taken for a fast path. */
 static void test_autotune_epoch_kept_for_bytes_before_ack(void **state)
 {
-  mux_config_t cfg;
-  fx_t *f;
-  mux_config_default(&cfg);
-  f = fx_new_cfg(&cfg);
-  f->open_rc = MUX_ACCEPT_DEFER;
-  mux_now(f->m, 1000);
-  mux_measure_rtt(f->m);
-  out_frame(f, MUX_TYPE_PING, MUX_FLAG_SYN, 0, 1);
-  mux_now(f->m, 1050);
-  feed_ok(f, MUX_TYPE_PING, MUX_FLAG_ACK, 0, 1, NULL, 0);
-  mux_now(f->m, 2000);
-  feed_ok(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_SYN, 1, 0, NULL, 0);
+  fx_t *f = deferred_stream_rtt50();
   feed_data(f, 64 * 1024); /* held while the target is dialled */
-  mux_now(f->m, 2080);
-  assert_int_equal(mux_stream_ack(f->m, 1), 0);
-  out_frame(f, MUX_TYPE_WINDOW_UPDATE, MUX_FLAG_ACK, 1, 0);
-  out_none(f);
+  ack_deferred(f, 2080);
   mux_now(f->m, 2081);
   feed_data(f, 64 * 1024);
   mux_now(f->m, 2082);
